@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps and helpers shared by jitgate's BPF programs. */
+#ifndef JG_COMMON_BPF_H
+#define JG_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "jitgate/abi.h"
+
+#define JG_LOOPBACK_IFINDEX 1
+#define JG_ETH_P_IP 0x0800
+#define JG_ETH_P_IPV6 0x86DD
+/* IPv6 extension headers (not in vmlinux.h: they are #defines). */
+#define JG_NEXTHDR_HOP 0
+#define JG_NEXTHDR_ROUTING 43
+#define JG_NEXTHDR_FRAGMENT 44
+#define JG_NEXTHDR_DEST 60
+
+/* Protected ports, indexed by port (host order). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, JG_PORT_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct jg_port_val);
+} jg_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, JG_GRANT_ENTRIES);
+	__type(key, struct jg_uid_key);
+	__type(value, struct jg_grant_val);
+} jg_grants_uid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, JG_GRANT_ENTRIES);
+	__type(key, struct jg_addr_key);
+	__type(value, struct jg_grant_val);
+} jg_grants_addr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, JG_LOCAL_ADDR_ENTRIES);
+	__type(key, struct jg_addr);
+	__type(value, __u8);
+} jg_local_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct jg_config);
+} jg_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, JG_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} jg_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, JG_RINGBUF_BYTES);
+} jg_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct jg_sk_state);
+} jg_sk_state SEC(".maps");
+
+static __always_inline void jg_count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&jg_counters, &idx);
+
+	if (c)
+		*c += 1;
+}
+
+/* Reserve an event, zeroed; counts the loss when the ring is full. */
+static __always_inline struct jg_event *jg_event_reserve(void)
+{
+	struct jg_event *e = bpf_ringbuf_reserve(&jg_events, sizeof(*e), 0);
+
+	if (!e) {
+		jg_count(JG_CNT_EVENTS_LOST);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	return e;
+}
+
+static __always_inline void jg_v4_mapped(__u8 out[16], __u32 ip4 /* net */)
+{
+	__u32 *w = (__u32 *)out;
+
+	w[0] = 0;
+	w[1] = 0;
+	w[2] = bpf_htonl(0xffff);
+	w[3] = ip4;
+}
+
+/* Socket protocol to JG_PROTO_*, 0 for anything not gated.  MPTCP is
+ * gated as TCP: its subflows are TCP connections to the same port. */
+static __always_inline __u8 jg_sock_proto(__u32 protocol)
+{
+	if (protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP)
+		return JG_PROTO_TCP;
+	if (protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE)
+		return JG_PROTO_UDP;
+	return 0;
+}
+
+static __always_inline __u8 jg_port_flags(__u16 port, __u8 proto)
+{
+	__u32 idx = port;
+	struct jg_port_val *v = bpf_map_lookup_elem(&jg_ports, &idx);
+
+	if (!v)
+		return 0;
+	return proto == JG_PROTO_TCP ? v->tcp : v->udp;
+}
+
+/* L3/L4 header facts of one packet. */
+struct jg_l4 {
+	__u8 src[16]; /* network order, IPv4 v4-mapped */
+	__u8 dst[16];
+	__u16 sport; /* host order */
+	__u16 dport; /* host order */
+	__u8 proto; /* JG_PROTO_* */
+};
+
+#define JG_PARSE_OK 0
+#define JG_PARSE_SKIP 1 /* not TCP/UDP, or a non-first fragment */
+#define JG_PARSE_BAD 2 /* truncated or malformed */
+
+#define JG_IPV6_MAX_EXT 8
+
+/*
+ * Parse an skb whose data starts at the network header (cgroup_skb).
+ * Bounded: at most JG_IPV6_MAX_EXT IPv6 extension headers are walked; a
+ * longer chain is JG_PARSE_BAD.
+ */
+static __always_inline int jg_parse_l3(struct __sk_buff *skb, struct jg_l4 *o)
+{
+	__u32 off = 0;
+	__u8 nexthdr;
+	__u16 ports[2];
+
+	if (skb->protocol == bpf_htons(JG_ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return JG_PARSE_BAD;
+		if (ip.ihl < 5)
+			return JG_PARSE_BAD;
+		if (bpf_ntohs(ip.frag_off) & 0x1fff)
+			return JG_PARSE_SKIP;
+		jg_v4_mapped(o->src, ip.saddr);
+		jg_v4_mapped(o->dst, ip.daddr);
+		nexthdr = ip.protocol;
+		off = ip.ihl * 4;
+	} else if (skb->protocol == bpf_htons(JG_ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+		int i;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return JG_PARSE_BAD;
+		__builtin_memcpy(o->src, &ip6.saddr, 16);
+		__builtin_memcpy(o->dst, &ip6.daddr, 16);
+		nexthdr = ip6.nexthdr;
+		off = sizeof(ip6);
+#pragma unroll
+		for (i = 0; i < JG_IPV6_MAX_EXT; i++) {
+			__u8 h[2];
+
+			if (nexthdr == JG_NEXTHDR_FRAGMENT) {
+				__u8 f[8];
+
+				if (bpf_skb_load_bytes(skb, off, f, sizeof(f)))
+					return JG_PARSE_BAD;
+				if (((f[2] << 8) | f[3]) & 0xfff8)
+					return JG_PARSE_SKIP;
+				nexthdr = f[0];
+				off += 8;
+				continue;
+			}
+			if (nexthdr != JG_NEXTHDR_HOP &&
+			    nexthdr != JG_NEXTHDR_ROUTING &&
+			    nexthdr != JG_NEXTHDR_DEST && nexthdr != IPPROTO_AH)
+				break;
+			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+				return JG_PARSE_BAD;
+			off += nexthdr == IPPROTO_AH ? (h[1] + 2) * 4 :
+						       (h[1] + 1) * 8;
+			nexthdr = h[0];
+		}
+		if (nexthdr == JG_NEXTHDR_HOP || nexthdr == JG_NEXTHDR_ROUTING ||
+		    nexthdr == JG_NEXTHDR_DEST || nexthdr == IPPROTO_AH ||
+		    nexthdr == JG_NEXTHDR_FRAGMENT)
+			return JG_PARSE_BAD;
+	} else {
+		return JG_PARSE_SKIP;
+	}
+
+	o->proto = jg_sock_proto(nexthdr);
+	if (!o->proto)
+		return JG_PARSE_SKIP;
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+		return JG_PARSE_BAD;
+	o->sport = bpf_ntohs(ports[0]);
+	o->dport = bpf_ntohs(ports[1]);
+	return JG_PARSE_OK;
+}
+
+#endif /* JG_COMMON_BPF_H */

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * jitgate enforcement for local users.
+ *
+ * cgroup/connect{4,6} and cgroup/sendmsg{4,6} refuse (EPERM) a connection or
+ * datagram from a task in the host network namespace to a protected
+ * (port, proto) on this host unless jg_grants_uid holds an unexpired grant for
+ * the task's real uid.  cgroup_skb/egress re-checks every packet a socket
+ * sends to this host (it leaves through loopback), so a flow that was allowed
+ * stops the moment its grant expires or is removed, even with the daemon dead.
+ *
+ * Ports are host order everywhere in the maps; addresses are network order,
+ * IPv4 stored as ::ffff:a.b.c.d (include/jitgate/abi.h).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "jitgate/abi.h"
+#include "jg_common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline int is_local_v4(__u32 ip4 /* network order */)
+{
+	struct jg_addr a = {};
+
+	if (ip4 == 0 || (bpf_ntohl(ip4) >> 24) == 127)
+		return 1;
+	jg_v4_mapped(a.addr, ip4);
+	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
+}
+
+static __always_inline int is_local_v6(const __u32 ip6[4] /* network order */)
+{
+	struct jg_addr a = {};
+
+	if (ip6[0] == 0 && ip6[1] == 0) {
+		if (ip6[2] == 0 && (ip6[3] == 0 || ip6[3] == bpf_htonl(1)))
+			return 1; /* :: and ::1 */
+		if (ip6[2] == bpf_htonl(0xffff))
+			return is_local_v4(ip6[3]);
+	}
+	__builtin_memcpy(a.addr, ip6, 16);
+	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
+}
+
+static __always_inline int in_host_netns(void *ctx)
+{
+	__u32 zero = 0;
+	struct jg_config *cfg = bpf_map_lookup_elem(&jg_config, &zero);
+
+	/* Without a configured netns (never the case once the daemon attached
+	 * the programs) treat every netns as the host's: fail closed. */
+	if (!cfg || cfg->host_netns_cookie == 0)
+		return 1;
+	return bpf_get_netns_cookie(ctx) == cfg->host_netns_cookie;
+}
+
+static __always_inline void fill_task(struct jg_event *e)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	e->pid = pid_tgid >> 32;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/*
+ * The decision shared by the four sock_addr hooks.  dst is the destination
+ * as a v4-mapped or IPv6 address (for the event only).  Returns 1 to let the
+ * syscall proceed, 0 to refuse it with EPERM.
+ */
+static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
+					     const __u8 dst[16], int v6,
+					     __u8 hook, int is_sendmsg)
+{
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	__u8 proto, flags, verdict;
+	__u32 uid;
+	struct jg_uid_key key = {};
+	struct jg_grant_val *g;
+	struct jg_sk_state *st;
+	struct jg_event *e;
+
+	proto = jg_sock_proto(ctx->protocol);
+	if (!proto)
+		return 1;
+	flags = jg_port_flags(port, proto);
+	if (!(flags & JG_PF_PROTECTED))
+		return 1;
+	if (v6 ? !is_local_v6((const __u32 *)dst) : !is_local_v4(ctx->user_ip4))
+		return 1;
+	if (!in_host_netns(ctx))
+		return 1;
+
+	uid = (__u32)bpf_get_current_uid_gid();
+	key.uid = uid;
+	key.port = port;
+	key.proto = proto;
+	g = bpf_map_lookup_elem(&jg_grants_uid, &key);
+	if (g && bpf_ktime_get_boot_ns() < g->expires_ns) {
+		__u64 grant_id = g->grant_id;
+
+		st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0,
+					BPF_SK_STORAGE_GET_F_CREATE);
+		/* One allow event per connection, and per UDP flow: a datagram
+		 * socket re-sending under the same grant reports nothing new. */
+		if (is_sendmsg && st && st->grant_id == grant_id &&
+		    st->uid == uid && st->port == port)
+			return 1;
+		if (st) {
+			st->uid = uid;
+			st->port = port;
+			st->proto = proto;
+			st->grant_id = grant_id;
+		}
+		jg_count(JG_CNT_ALLOW);
+		e = jg_event_reserve();
+		if (e) {
+			fill_task(e);
+			e->grant_id = grant_id;
+			e->netns_cookie = bpf_get_netns_cookie(ctx);
+			e->uid = uid;
+			__builtin_memcpy(e->dst, dst, 16);
+			e->dport = port;
+			e->proto = proto;
+			e->hook = hook;
+			e->verdict = JG_VERDICT_ALLOW;
+			bpf_ringbuf_submit(e, 0);
+		}
+		return 1;
+	}
+
+	verdict = (flags & JG_PF_AUDIT) ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY;
+	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
+	e = jg_event_reserve();
+	if (e) {
+		fill_task(e);
+		e->netns_cookie = bpf_get_netns_cookie(ctx);
+		e->uid = uid;
+		__builtin_memcpy(e->dst, dst, 16);
+		e->dport = port;
+		e->proto = proto;
+		e->hook = hook;
+		e->verdict = verdict;
+		bpf_ringbuf_submit(e, 0);
+	}
+	if (verdict == JG_VERDICT_WOULD_DENY) {
+		/* Audit mode lets the flow through; remember who sent it so the
+		 * egress backstop applies the same audit-mode verdict. */
+		st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0,
+					BPF_SK_STORAGE_GET_F_CREATE);
+		if (st) {
+			st->uid = uid;
+			st->port = port;
+			st->proto = proto;
+			st->grant_id = 0;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook,
+				      int is_sendmsg)
+{
+	__u8 dst[16] = {};
+
+	jg_v4_mapped(dst, ctx->user_ip4);
+	return decide_sock_addr(ctx, dst, 0, hook, is_sendmsg);
+}
+
+static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook,
+				      int is_sendmsg)
+{
+	__u32 dst[4];
+
+	dst[0] = ctx->user_ip6[0];
+	dst[1] = ctx->user_ip6[1];
+	dst[2] = ctx->user_ip6[2];
+	dst[3] = ctx->user_ip6[3];
+	return decide_sock_addr(ctx, (const __u8 *)dst, 1, hook, is_sendmsg);
+}
+
+SEC("cgroup/connect4")
+int jg_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr4(ctx, JG_HOOK_CONNECT4, 0);
+}
+
+SEC("cgroup/connect6")
+int jg_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr6(ctx, JG_HOOK_CONNECT6, 0);
+}
+
+SEC("cgroup/sendmsg4")
+int jg_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr4(ctx, JG_HOOK_SENDMSG4, 1);
+}
+
+SEC("cgroup/sendmsg6")
+int jg_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr6(ctx, JG_HOOK_SENDMSG6, 1);
+}
+
+/*
+ * Per-packet backstop.  Only packets that leave through loopback (the
+ * kernel routes everything addressed to this host there, whatever address
+ * form was used) and go to a protected port are looked at.  The principal is
+ * the uid recorded by the sock_addr hooks for this socket, or the socket's
+ * owner when no hook saw it (sockets older than the attachment).
+ */
+SEC("cgroup_skb/egress")
+int jg_egress(struct __sk_buff *skb)
+{
+	struct jg_l4 l4 = {};
+	struct jg_uid_key key = {};
+	struct jg_grant_val *g;
+	struct jg_sk_state *st = NULL;
+	struct bpf_sock *sk;
+	struct jg_event *e;
+	__u8 flags;
+
+	int parsed;
+
+	if (skb->ifindex != JG_LOOPBACK_IFINDEX)
+		return 1;
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	parsed = jg_parse_l3(skb, &l4);
+	if (parsed == JG_PARSE_SKIP)
+		return 1; /* not TCP/UDP, or a non-first fragment */
+	if (parsed == JG_PARSE_BAD) {
+		/* Headers we cannot walk: judge by the socket's own peer. */
+		if (!sk)
+			return 1;
+		l4.proto = jg_sock_proto(sk->protocol);
+		l4.dport = bpf_ntohs(sk->dst_port);
+		if (!l4.proto || !l4.dport)
+			return 1;
+	}
+	flags = jg_port_flags(l4.dport, l4.proto);
+	if (!(flags & JG_PF_PROTECTED))
+		return 1;
+
+	if (sk)
+		st = bpf_sk_storage_get(&jg_sk_state, sk, 0, 0);
+	key.uid = st ? st->uid : bpf_get_socket_uid(skb);
+	key.port = l4.dport;
+	key.proto = l4.proto;
+	g = bpf_map_lookup_elem(&jg_grants_uid, &key);
+	if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
+		return 1;
+	if (flags & JG_PF_AUDIT)
+		return 1; /* reported once by the sock_addr hook already */
+
+	jg_count(JG_CNT_EGRESS_DROP);
+	/* One event per socket and grant change, not per packet: remember that
+	 * this socket was cut by clearing its grant id. */
+	if (st) {
+		if (st->grant_id == 0)
+			return 0;
+		st->grant_id = 0;
+	}
+	jg_count(JG_CNT_DENY);
+	e = jg_event_reserve();
+	if (e) {
+		e->cgroup_id = bpf_skb_cgroup_id(skb);
+		e->uid = key.uid;
+		__builtin_memcpy(e->src, l4.src, 16);
+		__builtin_memcpy(e->dst, l4.dst, 16);
+		e->sport = l4.sport;
+		e->dport = l4.dport;
+		e->proto = l4.proto;
+		e->hook = JG_HOOK_EGRESS;
+		e->verdict = JG_VERDICT_DENY;
+		bpf_ringbuf_submit(e, 0);
+	}
+	return 0;
+}

@@ -1,0 +1,232 @@
+#include "bpf/loader.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "jitgate.skel.h"
+
+namespace jg {
+
+namespace {
+
+std::function<void(const std::string&)> g_log;
+bool g_verbose = false;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt_, va_list ap) {
+    if (level == LIBBPF_DEBUG && !g_verbose) return 0;
+    char* buf = nullptr;
+    int n = vasprintf(&buf, fmt_, ap);
+    if (n < 0) return 0;
+    std::string s(buf, static_cast<std::size_t>(n));
+    free(buf);
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    if (g_log && !s.empty()) g_log("libbpf: " + s);
+    return n;
+}
+
+std::string errstr(int e) { return std::strerror(e < 0 ? -e : e); }
+
+struct Hook {
+    const char* name;
+    bpf_program* (*prog)(jitgate_bpf*);
+};
+
+const Hook kHooks[] = {
+    {"jg_connect4", [](jitgate_bpf* s) { return s->progs.jg_connect4; }},
+    {"jg_connect6", [](jitgate_bpf* s) { return s->progs.jg_connect6; }},
+    {"jg_sendmsg4", [](jitgate_bpf* s) { return s->progs.jg_sendmsg4; }},
+    {"jg_sendmsg6", [](jitgate_bpf* s) { return s->progs.jg_sendmsg6; }},
+    {"jg_egress", [](jitgate_bpf* s) { return s->progs.jg_egress; }},
+};
+
+std::string link_pin(const std::string& dir, const char* prog) { return dir + "/link_" + prog; }
+
+}  // namespace
+
+void route_libbpf_log(std::function<void(const std::string&)> sink, bool verbose) {
+    g_log = std::move(sink);
+    g_verbose = verbose;
+    libbpf_set_print(libbpf_print);
+}
+
+Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
+                                             const std::function<Result<bool>(Kernel&)>& prepare) {
+    std::unique_ptr<Kernel> k(new Kernel());
+    std::error_code ec;
+    std::filesystem::create_directories(o.pin_dir, ec);
+    if (ec) return err(fmt::format("create pin directory {}: {}", o.pin_dir, ec.message()));
+
+    k->skel_ = jitgate_bpf__open();
+    if (!k->skel_) return err(fmt::format("open the embedded BPF object: {}", errstr(errno)));
+    bpf_map* maps[] = {k->skel_->maps.jg_ports,   k->skel_->maps.jg_grants_uid, k->skel_->maps.jg_grants_addr,
+                       k->skel_->maps.jg_local_addrs, k->skel_->maps.jg_config,  k->skel_->maps.jg_counters,
+                       k->skel_->maps.jg_events,  k->skel_->maps.jg_sk_state};
+    for (bpf_map* m : maps) {
+        std::string path = o.pin_dir + "/" + bpf_map__name(m);
+        if (int e = bpf_map__set_pin_path(m, path.c_str()))
+            return err(fmt::format("set pin path {}: {}", path, errstr(e)));
+    }
+    if (int e = jitgate_bpf__load(k->skel_)) {
+        return err(fmt::format(
+            "load the BPF programs: {} (the kernel needs BPF, BTF, cgroup sock_addr and sk_storage "
+            "support; if an older jitgate left incompatible maps in {}, run jitgated --uninstall)",
+            errstr(e), o.pin_dir));
+    }
+#define JG_VIEW(field, mapname)                                          \
+    do {                                                                 \
+        auto v = decltype(k->field)::of(k->skel_->maps.mapname);         \
+        if (!v) return err(v.error());                                   \
+        k->field = *v;                                                   \
+    } while (0)
+    JG_VIEW(ports, jg_ports);
+    JG_VIEW(grants_uid, jg_grants_uid);
+    JG_VIEW(local_addrs, jg_local_addrs);
+    JG_VIEW(config, jg_config);
+#undef JG_VIEW
+    k->counters_fd_ = bpf_map__fd(k->skel_->maps.jg_counters);
+
+    if (prepare) {
+        auto r = prepare(*k);
+        if (!r) return err(r.error());
+    }
+
+    int cg = ::open(o.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cg < 0) return err(fmt::format("open cgroup {}: {}", o.cgroup_dir, errstr(errno)));
+    for (const Hook& h : kHooks) {
+        bpf_program* prog = h.prog(k->skel_);
+        const std::string pin = link_pin(o.pin_dir, h.name);
+        Link link;
+        if (access(pin.c_str(), F_OK) == 0) {
+            link = Link(bpf_link__open(pin.c_str()));
+            if (!link) {
+                int e = errno;
+                close(cg);
+                return err(fmt::format("open pinned link {}: {}", pin, errstr(e)));
+            }
+            if (int e = bpf_link__update_program(link.get(), prog)) {
+                close(cg);
+                return err(fmt::format("update program in pinned link {}: {}", pin, errstr(e)));
+            }
+        } else {
+            link = Link(bpf_program__attach_cgroup(prog, cg));
+            if (!link) {
+                int e = errno;
+                close(cg);
+                return err(fmt::format("attach {} to {}: {}", bpf_program__section_name(prog), o.cgroup_dir,
+                                       errstr(e)));
+            }
+            if (int e = bpf_link__pin(link.get(), pin.c_str())) {
+                close(cg);
+                return err(fmt::format("pin link {}: {}", pin, errstr(e)));
+            }
+        }
+        k->links_.emplace_back(h.name, std::move(link));
+    }
+    close(cg);
+    return k;
+}
+
+Kernel::~Kernel() {
+    links_.clear();  // links before the skeleton; pinned links stay attached
+    if (skel_) jitgate_bpf__destroy(skel_);
+}
+
+int Kernel::events_map_fd() const { return bpf_map__fd(skel_->maps.jg_events); }
+
+Counters Kernel::counters() const {
+    Counters c;
+    const int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return c;
+    std::vector<std::uint64_t> vals(static_cast<std::size_t>(ncpu));
+    for (std::uint32_t i = 0; i < JG_CNT_MAX; ++i) {
+        if (bpf_map_lookup_elem(counters_fd_, &i, vals.data()) != 0) continue;
+        for (auto v : vals) c.v[i] += v;
+    }
+    return c;
+}
+
+std::vector<LinkStatus> Kernel::links() const {
+    std::vector<LinkStatus> out;
+    for (const auto& [name, link] : links_) {
+        LinkStatus s;
+        s.program = name;
+        bpf_link_info info{};
+        std::uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(bpf_link__fd(link.get()), &info, &len) == 0) {
+            s.link_id = info.id;
+            s.attached = info.cgroup.cgroup_id != 0;
+        }
+        out.push_back(s);
+    }
+    return out;
+}
+
+Result<bool> Kernel::apply_ports(const Policy& p) {
+    std::vector<jg_port_val> want(JG_PORT_ENTRIES);
+    for (auto& v : want) std::memset(&v, 0, sizeof(v));
+    for (const auto& pp : p.ports) {
+        std::uint8_t f = JG_PF_PROTECTED | (pp.audit ? JG_PF_AUDIT : 0) | (pp.drain ? JG_PF_DRAIN : 0);
+        if (pp.tcp) want[pp.port].tcp = f;
+        if (pp.udp) want[pp.port].udp = f;
+    }
+    for (std::uint32_t port = 0; port < JG_PORT_ENTRIES; ++port) {
+        jg_port_val cur{};
+        if (ports.lookup(port, cur) == 0 && std::memcmp(&cur, &want[port], sizeof(cur)) == 0) continue;
+        if (int e = ports.update(port, want[port]))
+            return err(fmt::format("write protected port {}: {}", port, errstr(e)));
+    }
+    return true;
+}
+
+Result<bool> Kernel::set_host_netns(std::uint64_t cookie) {
+    jg_config c;
+    std::memset(&c, 0, sizeof(c));
+    c.host_netns_cookie = cookie;
+    if (int e = config.update(0, c)) return err(fmt::format("write jg_config: {}", errstr(e)));
+    return true;
+}
+
+Result<int> Kernel::uninstall(const std::string& pin_dir) {
+    int removed = 0;
+    DIR* d = opendir(pin_dir.c_str());
+    if (!d) {
+        if (errno == ENOENT) return 0;
+        return err(fmt::format("open {}: {}", pin_dir, errstr(errno)));
+    }
+    std::vector<std::string> names;
+    while (dirent* e = readdir(d))
+        if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
+    closedir(d);
+    // Links first: once the last reference to a link goes, its program is
+    // detached; maps go after the programs that use them.
+    std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+        bool la = a.rfind("link_", 0) == 0, lb = b.rfind("link_", 0) == 0;
+        return la != lb ? la : a < b;
+    });
+    for (const auto& n : names) {
+        std::string path = pin_dir + "/" + n;
+        if (n.rfind("link_", 0) == 0) {
+            // Detach explicitly too, so a link another process still holds
+            // open stops enforcing now.
+            int fd = bpf_obj_get(path.c_str());
+            if (fd >= 0) {
+                bpf_link_detach(fd);
+                close(fd);
+            }
+        }
+        if (unlink(path.c_str()) != 0) return err(fmt::format("remove {}: {}", path, errstr(errno)));
+        ++removed;
+    }
+    if (rmdir(pin_dir.c_str()) != 0 && errno != ENOENT)
+        return err(fmt::format("remove {}: {}", pin_dir, errstr(errno)));
+    return removed;
+}
+
+}  // namespace jg

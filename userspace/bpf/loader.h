@@ -1,0 +1,142 @@
+#pragma once
+// The kernel side of jitgated: the embedded skeleton, its pinned maps and
+// its pinned bpf_links.  One RAII owner per kernel object; links are
+// destroyed before the skeleton.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/keys.h"
+#include "core/policy.h"
+#include "core/result.h"
+#include "jitgate/abi.h"
+
+struct jitgate_bpf;
+
+namespace jg {
+
+// Sends libbpf's own messages to `sink` (warnings always, debug if verbose).
+void route_libbpf_log(std::function<void(const std::string&)> sink, bool verbose);
+
+// A bpf_link and nothing else.
+class Link {
+public:
+    Link() = default;
+    explicit Link(bpf_link* l) : l_(l) {}
+    Link(Link&& o) noexcept : l_(o.l_) { o.l_ = nullptr; }
+    Link& operator=(Link&& o) noexcept {
+        if (this != &o) {
+            reset();
+            l_ = o.l_;
+            o.l_ = nullptr;
+        }
+        return *this;
+    }
+    Link(const Link&) = delete;
+    Link& operator=(const Link&) = delete;
+    ~Link() { reset(); }
+    void reset() {
+        if (l_) bpf_link__destroy(l_);
+        l_ = nullptr;
+    }
+    bpf_link* get() const { return l_; }
+    explicit operator bool() const { return l_ != nullptr; }
+
+private:
+    bpf_link* l_ = nullptr;
+};
+
+// A typed, non-owning view of a loaded map; key and value sizes are checked
+// against the map once, when the view is made.
+template <typename K, typename V>
+class Map {
+public:
+    static Result<Map> of(bpf_map* m) {
+        if (bpf_map__key_size(m) != sizeof(K) || bpf_map__value_size(m) != sizeof(V))
+            return err(std::string("map ") + bpf_map__name(m) + " does not have the layout this build expects");
+        return Map(bpf_map__fd(m));
+    }
+    Map() = default;
+    int fd() const { return fd_; }
+    // 0 or -errno.
+    int update(const K& k, const V& v, std::uint64_t flags = BPF_ANY) const {
+        return bpf_map_update_elem(fd_, &k, &v, flags) ? -errno : 0;
+    }
+    int lookup(const K& k, V& v) const { return bpf_map_lookup_elem(fd_, &k, &v) ? -errno : 0; }
+    int remove(const K& k) const { return bpf_map_delete_elem(fd_, &k) ? -errno : 0; }
+    // Visits every key (snapshot semantics of get_next_key).
+    template <typename F>
+    void for_each(F&& f) const {
+        K key{}, next{};
+        const K* cur = nullptr;
+        while (bpf_map_get_next_key(fd_, cur, &next) == 0) {
+            V v{};
+            if (bpf_map_lookup_elem(fd_, &next, &v) == 0) f(next, v);
+            key = next;
+            cur = &key;
+        }
+    }
+
+private:
+    explicit Map(int fd) : fd_(fd) {}
+    int fd_ = -1;
+};
+
+struct LinkStatus {
+    std::string program;
+    std::uint32_t link_id = 0;
+    bool attached = false;
+};
+
+struct Counters {
+    std::array<std::uint64_t, JG_CNT_MAX> v{};
+};
+
+class Kernel {
+public:
+    struct Options {
+        std::string cgroup_dir;
+        std::string pin_dir;  // <bpffs>/v<ABI>
+    };
+    // Loads the programs (reusing pinned maps), then for each hook either
+    // swaps the program inside its pinned link (no moment without
+    // enforcement) or attaches a new link to the cgroup and pins it.
+    // `prepare` runs after load and before any attachment, to fill the maps.
+    static Result<std::unique_ptr<Kernel>> open(const Options& o,
+                                                 const std::function<Result<bool>(Kernel&)>& prepare);
+    // Unpins every link and map under pin_dir (which detaches the programs
+    // once nothing else holds the links) and removes the directory.
+    static Result<int> uninstall(const std::string& pin_dir);
+
+    ~Kernel();
+    Kernel(const Kernel&) = delete;
+    Kernel& operator=(const Kernel&) = delete;
+
+    Map<std::uint32_t, jg_port_val> ports;
+    Map<jg_uid_key, jg_grant_val> grants_uid;
+    Map<jg_addr, std::uint8_t> local_addrs;
+    Map<std::uint32_t, jg_config> config;
+
+    int events_map_fd() const;
+    Counters counters() const;
+    std::vector<LinkStatus> links() const;
+
+    // Makes jg_ports say exactly what the policy says.
+    Result<bool> apply_ports(const Policy& p);
+    Result<bool> set_host_netns(std::uint64_t cookie);
+
+private:
+    Kernel() = default;
+    jitgate_bpf* skel_ = nullptr;
+    std::vector<std::pair<std::string, Link>> links_;
+    int counters_fd_ = -1;
+};
+
+}  // namespace jg

@@ -1,0 +1,39 @@
+#pragma once
+// The one place that packs BPF map keys and values from user-level values.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "jitgate/abi.h"
+
+namespace jg {
+
+enum class Proto : std::uint8_t { Tcp = JG_PROTO_TCP, Udp = JG_PROTO_UDP };
+
+std::string_view proto_name(Proto p);
+Result<Proto> parse_proto(std::string_view text);
+
+// "5432", "5432/tcp", "53/udp" -> port and protocol (tcp when omitted).
+struct PortSpec {
+    std::uint16_t port = 0;
+    Proto proto = Proto::Tcp;
+    bool proto_given = false;
+};
+Result<PortSpec> parse_port_spec(std::string_view text);
+Result<std::uint16_t> parse_port(std::string_view text);
+
+// A 16-byte address, network order; IPv4 stored as ::ffff:a.b.c.d.
+using Addr16 = std::array<std::uint8_t, 16>;
+// Parses an IPv4 or IPv6 host address; IPv4-mapped IPv6 comes out as IPv4.
+Result<Addr16> parse_addr(std::string_view text);
+std::string format_addr(const Addr16& a);
+bool is_v4_mapped(const Addr16& a);
+
+jg_uid_key make_uid_key(std::uint32_t uid, std::uint16_t port, Proto proto);
+jg_addr_key make_addr_key(const Addr16& addr, std::uint16_t port, Proto proto);
+jg_grant_val make_grant_val(std::uint64_t expires_boot_ns, std::uint64_t grant_id);
+jg_addr make_local_addr(const Addr16& addr);
+
+}  // namespace jg

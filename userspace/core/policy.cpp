@@ -1,0 +1,293 @@
+#include "core/policy.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/duration.h"
+
+namespace jg {
+
+const PortPolicy* Policy::find(std::uint16_t port, Proto proto) const {
+    for (const auto& p : ports)
+        if (p.port == port && p.covers(proto)) return &p;
+    return nullptr;
+}
+
+namespace {
+
+class Checker {
+public:
+    Checker(std::string_view file, std::vector<std::string>& errors)
+        : file_(file), errors_(errors) {}
+
+    void fail(const toml::node* n, int fallback_line, const std::string& msg) {
+        int line = fallback_line;
+        if (n && n->source().begin.line) line = static_cast<int>(n->source().begin.line);
+        errors_.push_back(fmt::format("{}:{}: {}", file_, line, msg));
+    }
+
+    // Reports every key of `t` not in `known`.
+    void only(const toml::table& t, std::initializer_list<std::string_view> known,
+              std::string_view where) {
+        for (const auto& [k, v] : t) {
+            bool found = false;
+            for (auto kn : known) found = found || kn == k.str();
+            if (!found)
+                fail(&v, line_of(t),
+                     fmt::format("unknown key '{}' in {}", std::string_view(k.str()), where));
+        }
+    }
+
+    static int line_of(const toml::node& n) { return static_cast<int>(n.source().begin.line); }
+
+    std::optional<std::string> str(const toml::table& t, std::string_view key, std::string_view where) {
+        const toml::node* n = t.get(key);
+        if (!n) return std::nullopt;
+        if (auto v = n->value<std::string>()) return *v;
+        fail(n, line_of(t), fmt::format("{}.{} must be a string", where, key));
+        return std::nullopt;
+    }
+
+    std::optional<bool> boolean(const toml::table& t, std::string_view key, std::string_view where) {
+        const toml::node* n = t.get(key);
+        if (!n) return std::nullopt;
+        if (n->is_boolean()) return n->as_boolean()->get();
+        fail(n, line_of(t), fmt::format("{}.{} must be true or false", where, key));
+        return std::nullopt;
+    }
+
+    std::optional<std::int64_t> duration(const toml::table& t, std::string_view key,
+                                         std::string_view where) {
+        auto s = str(t, key, where);
+        if (!s) return std::nullopt;
+        auto d = parse_duration(*s);
+        if (!d) {
+            fail(t.get(key), line_of(t), fmt::format("{}.{}: {}", where, key, d.error()));
+            return std::nullopt;
+        }
+        return *d;
+    }
+
+    std::vector<std::string> strings(const toml::table& t, std::string_view key, std::string_view where) {
+        std::vector<std::string> out;
+        const toml::node* n = t.get(key);
+        if (!n) return out;
+        const toml::array* a = n->as_array();
+        if (!a) {
+            fail(n, line_of(t), fmt::format("{}.{} must be a list of strings", where, key));
+            return out;
+        }
+        for (const auto& e : *a) {
+            if (auto v = e.value<std::string>())
+                out.push_back(*v);
+            else
+                fail(&e, line_of(t), fmt::format("{}.{} must be a list of strings", where, key));
+        }
+        return out;
+    }
+
+    std::optional<Principal> principal(const std::string& s, const toml::node* n, int line,
+                                       std::string_view where) {
+        Principal p;
+        std::string_view name = s;
+        if (!name.empty() && name[0] == '@') {
+            p.is_group = true;
+            name.remove_prefix(1);
+        }
+        bool valid = !name.empty() && name.size() <= 32;
+        for (char c : name)
+            valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
+                              c == '.' || c == '$');
+        if (!valid) {
+            fail(n, line, fmt::format("{}: '{}' is not a user name or @group", where, s));
+            return std::nullopt;
+        }
+        p.name = std::string(name);
+        return p;
+    }
+
+private:
+    std::string_view file_;
+    std::vector<std::string>& errors_;
+};
+
+void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
+    c.only(t, {"cgroup", "bpffs", "socket", "state_dir", "audit_log"}, "[daemon]");
+    d.cgroup = c.str(t, "cgroup", "daemon");
+    d.bpffs = c.str(t, "bpffs", "daemon");
+    d.socket = c.str(t, "socket", "daemon");
+    d.state_dir = c.str(t, "state_dir", "daemon");
+    d.audit_log = c.str(t, "audit_log", "daemon");
+}
+
+void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
+    const int line = Checker::line_of(t);
+    p.line = line;
+    c.only(t,
+           {"name", "port", "proto", "mode", "max_duration", "approvers", "approvals_required",
+            "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve"},
+           "[[port]]");
+    const toml::node* pn = t.get("port");
+    if (!pn) {
+        c.fail(nullptr, line, "[[port]] needs a port number (port = 5432)");
+    } else if (auto v = pn->value<std::int64_t>(); !v || !pn->is_integer() || *v < 1 || *v > 65535) {
+        c.fail(pn, line, "port must be a whole number from 1 to 65535");
+    } else {
+        p.port = static_cast<std::uint16_t>(*v);
+    }
+    p.name = c.str(t, "name", "port").value_or(fmt::format("port-{}", p.port));
+    const std::string where = fmt::format("port '{}'", p.name);
+    if (auto proto = c.str(t, "proto", where)) {
+        if (*proto == "tcp") {
+            p.tcp = true, p.udp = false;
+        } else if (*proto == "udp") {
+            p.tcp = false, p.udp = true;
+        } else if (*proto == "both") {
+            p.tcp = p.udp = true;
+        } else {
+            c.fail(t.get("proto"), line, fmt::format("{}: proto must be \"tcp\", \"udp\" or \"both\"", where));
+        }
+    }
+    if (auto mode = c.str(t, "mode", where)) {
+        if (*mode == "audit")
+            p.audit = true;
+        else if (*mode != "enforce")
+            c.fail(t.get("mode"), line, fmt::format("{}: mode must be \"enforce\" or \"audit\"", where));
+    }
+    if (auto oe = c.str(t, "on_expiry", where)) {
+        if (*oe == "drain")
+            p.drain = true;
+        else if (*oe != "cut")
+            c.fail(t.get("on_expiry"), line, fmt::format("{}: on_expiry must be \"cut\" or \"drain\"", where));
+    }
+    if (auto d = c.duration(t, "max_duration", where)) p.max_duration_s = *d;
+    if (auto d = c.duration(t, "request_ttl", where)) p.request_ttl_s = *d;
+    if (auto b = c.boolean(t, "self_approve", where)) p.self_approve = *b;
+    if (auto b = c.boolean(t, "require_reason", where)) p.require_reason = *b;
+    for (auto& a : c.strings(t, "approvers", where))
+        if (auto pr = c.principal(a, t.get("approvers"), line, where + " approvers"))
+            p.approvers.push_back(*pr);
+    if (const toml::node* n = t.get("approvals_required")) {
+        auto v = n->value<std::int64_t>();
+        if (!n->is_integer() || !v || *v < 1 || *v > 16)
+            c.fail(n, line, fmt::format("{}: approvals_required must be a whole number from 1 to 16", where));
+        else
+            p.approvals_required = static_cast<int>(*v);
+    }
+    bool any_group = false;
+    for (auto& a : p.approvers) any_group = any_group || a.is_group;
+    if (!any_group && p.approvals_required > static_cast<int>(p.approvers.size()) && !p.approvers.empty())
+        c.fail(t.get("approvals_required"), line,
+               fmt::format("{}: approvals_required is {} but only {} approvers are listed", where,
+                           p.approvals_required, p.approvers.size()));
+    if (const toml::node* n = t.get("auto_approve")) {
+        const toml::array* arr = n->as_array();
+        if (!arr) {
+            c.fail(n, line, fmt::format("{}: auto_approve must be [[port.auto_approve]] tables", where));
+        } else {
+            for (const auto& e : *arr) {
+                const toml::table* at = e.as_table();
+                if (!at) {
+                    c.fail(&e, line, fmt::format("{}: auto_approve entries must be tables", where));
+                    continue;
+                }
+                const std::string aw = where + " auto_approve";
+                c.only(*at, {"user", "group", "max_duration"}, "[[port.auto_approve]]");
+                auto user = c.str(*at, "user", aw);
+                auto group = c.str(*at, "group", aw);
+                const int aline = Checker::line_of(*at);
+                if (user.has_value() == group.has_value()) {
+                    c.fail(&e, aline, fmt::format("{}: give exactly one of user or group", aw));
+                    continue;
+                }
+                AutoApprove rule;
+                auto pr = c.principal(user ? *user : "@" + *group, &e, aline, aw);
+                if (!pr) continue;
+                rule.who = *pr;
+                rule.max_duration_s = c.duration(*at, "max_duration", aw).value_or(p.max_duration_s);
+                if (rule.max_duration_s > p.max_duration_s)
+                    c.fail(at->get("max_duration"), aline,
+                           fmt::format("{}: max_duration is longer than the port's max_duration ({})", aw,
+                                       format_duration(p.max_duration_s)));
+                p.auto_approve.push_back(rule);
+            }
+        }
+    }
+    if (p.approvers.empty() && p.auto_approve.empty())
+        c.fail(nullptr, line,
+               fmt::format("{}: list at least one approver (approvers = [\"alice\", \"@dba\"])", where));
+}
+
+}  // namespace
+
+PolicyLoad parse_policy(std::string_view text, std::string_view file) {
+    PolicyLoad out;
+    Checker c(file, out.errors);
+    toml::table root;
+    try {
+        root = toml::parse(text, file);
+    } catch (const toml::parse_error& e) {
+        out.errors.push_back(fmt::format("{}:{}: {}", file, e.source().begin.line, e.description()));
+        return out;
+    }
+    c.only(root, {"daemon", "port"}, "the policy (top level)");
+    if (const toml::node* d = root.get("daemon")) {
+        if (const toml::table* dt = d->as_table())
+            parse_daemon(*dt, c, out.policy.daemon);
+        else
+            c.fail(d, 1, "[daemon] must be a table");
+    }
+    if (const toml::node* ports = root.get("port")) {
+        const toml::array* arr = ports->as_array();
+        if (!arr) {
+            c.fail(ports, 1, "ports are declared as [[port]] tables");
+        } else {
+            for (const auto& e : *arr) {
+                const toml::table* t = e.as_table();
+                if (!t) {
+                    c.fail(&e, 1, "ports are declared as [[port]] tables");
+                    continue;
+                }
+                PortPolicy p;
+                parse_port(*t, c, p);
+                out.policy.ports.push_back(std::move(p));
+            }
+        }
+    }
+    // A (port, proto) may be claimed by one [[port]] only.
+    std::set<std::pair<int, int>> seen;
+    std::set<std::string> names;
+    for (const auto& p : out.policy.ports) {
+        if (p.port == 0) continue;
+        for (Proto pr : {Proto::Tcp, Proto::Udp}) {
+            if (!p.covers(pr)) continue;
+            if (!seen.insert({p.port, int(pr)}).second)
+                out.errors.push_back(fmt::format("{}:{}: port {}/{} is declared twice", file, p.line, p.port,
+                                                 proto_name(pr)));
+        }
+        if (!names.insert(p.name).second)
+            out.errors.push_back(fmt::format("{}:{}: port name '{}' is used twice", file, p.line, p.name));
+    }
+    return out;
+}
+
+PolicyLoad load_policy_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        PolicyLoad out;
+        out.errors.push_back(fmt::format("{}: cannot read the policy file: {}", path, std::strerror(errno)));
+        return out;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_policy(ss.str(), path);
+}
+
+}  // namespace jg

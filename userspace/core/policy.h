@@ -1,0 +1,67 @@
+#pragma once
+// The TOML policy (design.md §2): which ports are protected, who approves.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/keys.h"
+
+namespace jg {
+
+// An approver or an auto-approve subject: a user name, or a group as "@name".
+struct Principal {
+    bool is_group = false;
+    std::string name;
+    std::string text() const { return is_group ? "@" + name : name; }
+};
+
+struct AutoApprove {
+    Principal who;
+    std::int64_t max_duration_s = 0;
+};
+
+struct PortPolicy {
+    std::string name;
+    std::uint16_t port = 0;
+    bool tcp = true;
+    bool udp = false;
+    bool audit = false;  // mode = "audit"
+    bool drain = false;  // on_expiry = "drain"
+    std::int64_t max_duration_s = 3600;
+    std::vector<Principal> approvers;
+    int approvals_required = 1;
+    bool self_approve = false;
+    bool require_reason = true;
+    std::int64_t request_ttl_s = 900;
+    std::vector<AutoApprove> auto_approve;
+    int line = 0;
+
+    bool covers(Proto p) const { return p == Proto::Tcp ? tcp : udp; }
+    std::string proto_text() const { return tcp && udp ? "both" : tcp ? "tcp" : "udp"; }
+};
+
+struct DaemonSettings {
+    std::optional<std::string> cgroup, bpffs, socket, state_dir, audit_log;
+};
+
+struct Policy {
+    DaemonSettings daemon;
+    std::vector<PortPolicy> ports;
+
+    const PortPolicy* find(std::uint16_t port, Proto proto) const;
+};
+
+struct PolicyLoad {
+    Policy policy;
+    std::vector<std::string> errors;  // each "FILE:LINE: message"
+    bool ok() const { return errors.empty(); }
+};
+
+// Parses and validates a policy document; `file` only names it in errors.
+PolicyLoad parse_policy(std::string_view text, std::string_view file);
+// Reads and parses a policy file; an unreadable file is one error.
+PolicyLoad load_policy_file(const std::string& path);
+
+}  // namespace jg

@@ -1,0 +1,119 @@
+#include "core/protocol.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <vector>
+
+namespace jg {
+
+int exit_code_for(std::string_view c) {
+    if (c == code::kInvalid) return 2;
+    if (c == code::kRefused || c == code::kForbidden) return 3;
+    return 1;
+}
+
+namespace {
+
+enum class T { Int, Str, Bool };
+
+struct Arg {
+    T type;
+    bool required;
+};
+
+// Every operation and the arguments it takes.
+const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
+    static const std::map<std::string, std::map<std::string, Arg>, std::less<>> s = {
+        {"request",
+         {{"port", {T::Int, true}},
+          {"proto", {T::Str, true}},
+          {"duration_s", {T::Int, true}},
+          {"reason", {T::Str, false}},
+          {"ticket", {T::Str, false}}}},
+        {"approve", {{"id", {T::Int, true}}, {"duration_s", {T::Int, false}}}},
+        {"deny", {{"id", {T::Int, true}}, {"reason", {T::Str, false}}}},
+        {"revoke", {{"id", {T::Int, true}}}},
+        {"list", {{"filter", {T::Str, false}}}},
+        {"status", {}},
+    };
+    return s;
+}
+
+bool type_ok(const json& v, T t) {
+    switch (t) {
+        case T::Int: return v.is_number_integer();
+        case T::Str: return v.is_string();
+        case T::Bool: return v.is_boolean();
+    }
+    return false;
+}
+
+const char* type_name(T t) {
+    switch (t) {
+        case T::Int: return "a whole number";
+        case T::Str: return "a string";
+        case T::Bool: return "true or false";
+    }
+    return "?";
+}
+
+}  // namespace
+
+Result<WireRequest> parse_request(std::string_view line, WireError* why) {
+    auto fail = [&](std::int64_t id, std::string msg) -> Result<WireRequest> {
+        if (why) *why = WireError{id, msg};
+        return err(std::move(msg));
+    };
+    if (line.size() > kMaxMessageBytes)
+        return fail(0, fmt::format("message is larger than {} bytes", kMaxMessageBytes));
+    json j = json::parse(line.begin(), line.end(), nullptr, false);
+    if (j.is_discarded()) return fail(0, "message is not valid JSON");
+    if (!j.is_object()) return fail(0, "message must be a JSON object");
+    std::int64_t id = 0;
+    if (auto it = j.find("id"); it != j.end()) {
+        if (!it->is_number_integer()) return fail(0, "\"id\" must be a whole number");
+        id = it->get<std::int64_t>();
+    }
+    for (auto& [k, v] : j.items())
+        if (k != "id" && k != "op" && k != "args") return fail(id, fmt::format("unknown field \"{}\"", k));
+    auto op = j.find("op");
+    if (op == j.end() || !op->is_string()) return fail(id, "\"op\" must name an operation");
+    const auto& ops = schema();
+    auto spec = ops.find(op->get<std::string>());
+    if (spec == ops.end()) return fail(id, fmt::format("unknown operation \"{}\"", op->get<std::string>()));
+    WireRequest r;
+    r.id = id;
+    r.op = spec->first;
+    if (auto a = j.find("args"); a != j.end()) {
+        if (!a->is_object()) return fail(id, "\"args\" must be a JSON object");
+        r.args = *a;
+    }
+    for (auto& [k, v] : r.args.items()) {
+        auto arg = spec->second.find(k);
+        if (arg == spec->second.end())
+            return fail(id, fmt::format("{}: unknown argument \"{}\"", r.op, k));
+        if (!type_ok(v, arg->second.type))
+            return fail(id, fmt::format("{}: argument \"{}\" must be {}", r.op, k, type_name(arg->second.type)));
+    }
+    for (auto& [k, arg] : spec->second)
+        if (arg.required && !r.args.contains(k))
+            return fail(id, fmt::format("{}: argument \"{}\" is required", r.op, k));
+    return r;
+}
+
+std::string reply_ok(std::int64_t id, const json& result) {
+    return json{{"id", id}, {"ok", true}, {"result", result}}.dump(-1, ' ', false,
+                                                                   json::error_handler_t::replace) +
+           "\n";
+}
+
+std::string reply_error(std::int64_t id, std::string_view c, std::string_view message) {
+    return json{{"id", id},
+                {"ok", false},
+                {"error", {{"code", std::string(c)}, {"message", std::string(message)}}}}
+               .dump(-1, ' ', false, json::error_handler_t::replace) +
+           "\n";
+}
+
+}  // namespace jg

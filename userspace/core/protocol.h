@@ -1,0 +1,50 @@
+#pragma once
+// The control-socket wire protocol: one JSON object per line, both ways.
+//   request:  {"id": 7, "op": "approve", "args": {"id": 12}}
+//   reply:    {"id": 7, "ok": true, "result": {...}}
+//             {"id": 7, "ok": false, "error": {"code": "...", "message": "..."}}
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace jg {
+
+using json = nlohmann::json;
+
+inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
+inline constexpr std::size_t kMaxReasonBytes = 1024;
+inline constexpr std::size_t kMaxTicketBytes = 128;
+
+// Error codes, and the CLI exit code each maps to (design.md §3).
+namespace code {
+inline constexpr const char* kInvalid = "invalid";        // malformed input: exit 2
+inline constexpr const char* kRefused = "refused";        // policy said no: exit 3
+inline constexpr const char* kForbidden = "forbidden";    // caller may not: exit 3
+inline constexpr const char* kNotFound = "not_found";     // no such id: exit 1
+inline constexpr const char* kConflict = "conflict";      // already decided: exit 1
+inline constexpr const char* kCapacity = "capacity";      // grant map full: exit 1
+inline constexpr const char* kInternal = "internal";      // exit 1
+}  // namespace code
+int exit_code_for(std::string_view error_code);
+
+struct WireRequest {
+    std::int64_t id = 0;
+    std::string op;
+    json args = json::object();
+};
+
+// Parses and validates one request line: JSON syntax, the envelope, the
+// operation name, and every argument's name and type.
+struct WireError {
+    std::int64_t id = 0;
+    std::string message;
+};
+Result<WireRequest> parse_request(std::string_view line, WireError* why_id = nullptr);
+
+std::string reply_ok(std::int64_t id, const json& result);
+std::string reply_error(std::int64_t id, std::string_view code, std::string_view message);
+
+}  // namespace jg

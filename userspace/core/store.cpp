@@ -1,0 +1,251 @@
+#include "core/store.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace jg {
+
+namespace {
+
+// A prepared statement; throws on SQLite errors (the daemon treats a broken
+// store as fatal: it is the source of truth).
+class Stmt {
+public:
+    Stmt(sqlite3* db, const char* sql) : db_(db) {
+        if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
+            throw std::runtime_error(fmt::format("sqlite prepare: {}", sqlite3_errmsg(db)));
+    }
+    ~Stmt() { sqlite3_finalize(s_); }
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+
+    Stmt& bind(int i, std::int64_t v) {
+        sqlite3_bind_int64(s_, i, v);
+        return *this;
+    }
+    Stmt& bind(int i, const std::string& v) {
+        sqlite3_bind_text(s_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    bool step() {
+        int rc = sqlite3_step(s_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        throw std::runtime_error(fmt::format("sqlite step: {}", sqlite3_errmsg(db_)));
+    }
+    std::int64_t i64(int c) { return sqlite3_column_int64(s_, c); }
+    std::string text(int c) {
+        auto p = sqlite3_column_text(s_, c);
+        return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
+    }
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* s_ = nullptr;
+};
+
+std::string list_to_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+std::vector<std::string> list_from_json(const std::string& s) {
+    auto j = nlohmann::json::parse(s, nullptr, false);
+    std::vector<std::string> out;
+    if (j.is_array())
+        for (auto& e : j)
+            if (e.is_string()) out.push_back(e.get<std::string>());
+    return out;
+}
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_id', 1), ('schema', 1);
+CREATE TABLE IF NOT EXISTS requests (
+  id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, user TEXT NOT NULL, port INTEGER NOT NULL,
+  proto INTEGER NOT NULL, duration_s INTEGER NOT NULL, reason TEXT NOT NULL, ticket TEXT NOT NULL,
+  state TEXT NOT NULL, created_us INTEGER NOT NULL, deadline_us INTEGER NOT NULL,
+  decided_us INTEGER NOT NULL, decided_by TEXT NOT NULL, decision_reason TEXT NOT NULL,
+  grant_id INTEGER NOT NULL, approvers TEXT NOT NULL, shortest_s INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_state ON requests(state);
+CREATE TABLE IF NOT EXISTS grants (
+  id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, uid INTEGER NOT NULL, user TEXT NOT NULL,
+  port INTEGER NOT NULL, proto INTEGER NOT NULL, start_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL, expires_boot_ns INTEGER NOT NULL, boot_id TEXT NOT NULL,
+  state TEXT NOT NULL, ended_us INTEGER NOT NULL, ended_by TEXT NOT NULL, reason TEXT NOT NULL,
+  ticket TEXT NOT NULL, approvers TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS grants_state ON grants(state);
+)sql";
+
+constexpr const char* kRequestCols =
+    "id, uid, user, port, proto, duration_s, reason, ticket, state, created_us, deadline_us, "
+    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s";
+constexpr const char* kGrantCols =
+    "id, request_id, uid, user, port, proto, start_us, expires_us, expires_boot_ns, boot_id, "
+    "state, ended_us, ended_by, reason, ticket, approvers";
+
+RequestRow read_request(Stmt& s) {
+    RequestRow r;
+    r.id = s.i64(0);
+    r.uid = static_cast<std::uint32_t>(s.i64(1));
+    r.user = s.text(2);
+    r.port = static_cast<std::uint16_t>(s.i64(3));
+    r.proto = static_cast<Proto>(s.i64(4));
+    r.duration_s = s.i64(5);
+    r.reason = s.text(6);
+    r.ticket = s.text(7);
+    r.state = s.text(8);
+    r.created_us = s.i64(9);
+    r.deadline_us = s.i64(10);
+    r.decided_us = s.i64(11);
+    r.decided_by = s.text(12);
+    r.decision_reason = s.text(13);
+    r.grant_id = s.i64(14);
+    r.approvers = list_from_json(s.text(15));
+    r.shortest_s = s.i64(16);
+    return r;
+}
+
+GrantRow read_grant(Stmt& s) {
+    GrantRow g;
+    g.id = s.i64(0);
+    g.request_id = s.i64(1);
+    g.uid = static_cast<std::uint32_t>(s.i64(2));
+    g.user = s.text(3);
+    g.port = static_cast<std::uint16_t>(s.i64(4));
+    g.proto = static_cast<Proto>(s.i64(5));
+    g.start_us = s.i64(6);
+    g.expires_us = s.i64(7);
+    g.expires_boot_ns = static_cast<std::uint64_t>(s.i64(8));
+    g.boot_id = s.text(9);
+    g.state = s.text(10);
+    g.ended_us = s.i64(11);
+    g.ended_by = s.text(12);
+    g.reason = s.text(13);
+    g.ticket = s.text(14);
+    g.approvers = list_from_json(s.text(15));
+    return g;
+}
+
+}  // namespace
+
+Result<Store> Store::open(const std::string& path) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+        std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+        sqlite3_close(db);
+        return err(fmt::format("cannot open the state database {}: {}", path, msg));
+    }
+    Store s(db);
+    try {
+        s.exec("PRAGMA journal_mode=WAL;");
+        s.exec("PRAGMA synchronous=FULL;");
+        s.exec("PRAGMA busy_timeout=5000;");
+        s.exec(kSchema);
+    } catch (const std::exception& e) {
+        return err(fmt::format("cannot initialise the state database {}: {}", path, e.what()));
+    }
+    return s;
+}
+
+Store::Store(Store&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+Store& Store::operator=(Store&& o) noexcept {
+    if (this != &o) {
+        sqlite3_close(db_);
+        db_ = o.db_;
+        o.db_ = nullptr;
+    }
+    return *this;
+}
+Store::~Store() { sqlite3_close(db_); }
+
+void Store::exec(const char* sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+        std::string m = msg ? msg : "unknown error";
+        sqlite3_free(msg);
+        throw std::runtime_error(fmt::format("sqlite: {}", m));
+    }
+}
+
+void Store::begin() { exec("BEGIN IMMEDIATE;"); }
+void Store::commit() { exec("COMMIT;"); }
+void Store::rollback() { exec("ROLLBACK;"); }
+
+std::int64_t Store::next_id() {
+    Stmt s(db_, "UPDATE meta SET value = value + 1 WHERE key = 'next_id' RETURNING value - 1");
+    if (!s.step()) throw std::runtime_error("sqlite: id sequence missing");
+    return s.i64(0);
+}
+
+void Store::put_request(const RequestRow& r) {
+    Stmt s(db_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
+                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            kRequestCols)
+                    .c_str());
+    s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
+    s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
+    s.bind(9, r.state).bind(10, r.created_us).bind(11, r.deadline_us).bind(12, r.decided_us);
+    s.bind(13, r.decided_by).bind(14, r.decision_reason).bind(15, r.grant_id);
+    s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s);
+    s.step();
+}
+
+std::optional<RequestRow> Store::request(std::int64_t id) {
+    Stmt s(db_, fmt::format("SELECT {} FROM requests WHERE id = ?", kRequestCols).c_str());
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_request(s);
+}
+
+std::vector<RequestRow> Store::requests(const std::string& state, int limit) {
+    std::string sql = state == "all"
+                          ? fmt::format("SELECT {} FROM requests ORDER BY id DESC LIMIT ?", kRequestCols)
+                          : fmt::format("SELECT {} FROM requests WHERE state = ? ORDER BY id DESC LIMIT ?",
+                                        kRequestCols);
+    Stmt s(db_, sql.c_str());
+    if (state == "all") {
+        s.bind(1, std::int64_t(limit));
+    } else {
+        s.bind(1, state).bind(2, std::int64_t(limit));
+    }
+    std::vector<RequestRow> out;
+    while (s.step()) out.push_back(read_request(s));
+    return out;
+}
+
+void Store::put_grant(const GrantRow& g) {
+    Stmt s(db_, fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            kGrantCols)
+                    .c_str());
+    s.bind(1, g.id).bind(2, g.request_id).bind(3, std::int64_t(g.uid)).bind(4, g.user);
+    s.bind(5, std::int64_t(g.port)).bind(6, std::int64_t(g.proto)).bind(7, g.start_us);
+    s.bind(8, g.expires_us).bind(9, std::int64_t(g.expires_boot_ns)).bind(10, g.boot_id);
+    s.bind(11, g.state).bind(12, g.ended_us).bind(13, g.ended_by).bind(14, g.reason);
+    s.bind(15, g.ticket).bind(16, list_to_json(g.approvers));
+    s.step();
+}
+
+std::optional<GrantRow> Store::grant(std::int64_t id) {
+    Stmt s(db_, fmt::format("SELECT {} FROM grants WHERE id = ?", kGrantCols).c_str());
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_grant(s);
+}
+
+std::vector<GrantRow> Store::grants(const std::string& state, int limit) {
+    std::string sql = state == "all"
+                          ? fmt::format("SELECT {} FROM grants ORDER BY id DESC LIMIT ?", kGrantCols)
+                          : fmt::format("SELECT {} FROM grants WHERE state = ? ORDER BY id DESC LIMIT ?",
+                                        kGrantCols);
+    Stmt s(db_, sql.c_str());
+    if (state == "all") {
+        s.bind(1, std::int64_t(limit));
+    } else {
+        s.bind(1, state).bind(2, std::int64_t(limit));
+    }
+    std::vector<GrantRow> out;
+    while (s.step()) out.push_back(read_grant(s));
+    return out;
+}
+
+}  // namespace jg

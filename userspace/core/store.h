@@ -1,0 +1,84 @@
+#pragma once
+// Requests and grants, persisted in SQLite (WAL) before they reach a map.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/keys.h"
+#include "core/result.h"
+
+namespace jg {
+
+struct RequestRow {
+    std::int64_t id = 0;
+    std::uint32_t uid = 0;
+    std::string user;
+    std::uint16_t port = 0;
+    Proto proto = Proto::Tcp;
+    std::int64_t duration_s = 0;
+    std::string reason;
+    std::string ticket;
+    std::string state;  // pending | granted | rejected | expired
+    std::int64_t created_us = 0;
+    std::int64_t deadline_us = 0;  // a pending request expires at this wall time
+    std::int64_t decided_us = 0;
+    std::string decided_by;  // who rejected, or "ttl"
+    std::string decision_reason;
+    std::int64_t grant_id = 0;
+    std::vector<std::string> approvers;  // distinct, in order of approval
+    std::int64_t shortest_s = 0;         // shortest duration an approver gave; 0 = none
+};
+
+struct GrantRow {
+    std::int64_t id = 0;
+    std::int64_t request_id = 0;
+    std::uint32_t uid = 0;
+    std::string user;
+    std::uint16_t port = 0;
+    Proto proto = Proto::Tcp;
+    std::int64_t start_us = 0;
+    std::int64_t expires_us = 0;          // wall clock, for people
+    std::uint64_t expires_boot_ns = 0;    // CLOCK_BOOTTIME, what the kernel checks
+    std::string boot_id;                  // boot the boottime refers to
+    std::string state;                    // active | expired | revoked | replaced
+    std::int64_t ended_us = 0;
+    std::string ended_by;
+    std::string reason;
+    std::string ticket;
+    std::vector<std::string> approvers;
+};
+
+class Store {
+public:
+    static Result<Store> open(const std::string& path);  // ":memory:" for tests
+    Store(Store&&) noexcept;
+    Store& operator=(Store&&) noexcept;
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+    ~Store();
+
+    // One id sequence for requests and grants, so an id names one thing.
+    std::int64_t next_id();
+
+    void begin();
+    void commit();
+    void rollback();
+
+    void put_request(const RequestRow& r);  // insert or replace
+    std::optional<RequestRow> request(std::int64_t id);
+    std::vector<RequestRow> requests(const std::string& state_or_all, int limit);
+
+    void put_grant(const GrantRow& g);
+    std::optional<GrantRow> grant(std::int64_t id);
+    std::vector<GrantRow> grants(const std::string& state_or_all, int limit);
+
+private:
+    explicit Store(sqlite3* db) : db_(db) {}
+    void exec(const char* sql);
+    sqlite3* db_ = nullptr;
+};
+
+}  // namespace jg

@@ -1,0 +1,390 @@
+#include "core/workflow.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/clock.h"
+#include "core/duration.h"
+#include "core/protocol.h"
+
+namespace jg {
+
+namespace {
+
+bool printable(const std::string& s) {
+    for (unsigned char ch : s)
+        if (ch < 0x20 || ch == 0x7f) return false;
+    return true;
+}
+
+}  // namespace
+
+Workflow::Workflow(Store& store, Directory& dir, GrantSink& sink, AuditSink& audit, Clock& clock,
+                   std::string boot_id)
+    : store_(store), dir_(dir), sink_(sink), audit_(audit), clock_(clock), boot_id_(std::move(boot_id)) {}
+
+json Workflow::base_event(const char* type, const Caller* actor) {
+    json e = {{"type", type}};
+    if (actor) {
+        e["uid"] = actor->uid;
+        e["user"] = actor->user;
+        if (actor->pid) e["pid"] = actor->pid;
+    }
+    return e;
+}
+
+bool Workflow::is_approver(const Caller& c, const PortPolicy& p) {
+    for (const auto& a : p.approvers) {
+        if (!a.is_group && a.name == c.user) return true;
+        if (a.is_group && dir_.in_group(c.uid, c.user, a.name)) return true;
+    }
+    return false;
+}
+
+json Workflow::request_json(const RequestRow& r) {
+    json j = {{"request_id", r.id},   {"state", r.state},          {"uid", r.uid},
+              {"user", r.user},       {"port", r.port},            {"proto", proto_name(r.proto)},
+              {"duration_s", r.duration_s}, {"reason", r.reason},  {"approvers", r.approvers},
+              {"created_at", rfc3339_us(r.created_us)}};
+    if (!r.ticket.empty()) j["ticket"] = r.ticket;
+    if (r.state == "pending") {
+        j["expires_at"] = rfc3339_us(r.deadline_us);
+        const PortPolicy* p = policy_->find(r.port, r.proto);
+        j["approvals_required"] = p ? p->approvals_required : 0;
+    }
+    if (r.decided_us) j["decided_at"] = rfc3339_us(r.decided_us);
+    if (!r.decided_by.empty()) j["decided_by"] = r.decided_by;
+    if (!r.decision_reason.empty()) j["decision_reason"] = r.decision_reason;
+    if (r.grant_id) {
+        j["grant_id"] = r.grant_id;
+        if (auto g = store_.grant(r.grant_id)) {
+            j["expires_at"] = rfc3339_us(g->expires_us);
+            j["grant_state"] = g->state;
+        }
+    }
+    return j;
+}
+
+json Workflow::grant_json(const GrantRow& g) {
+    json j = {{"grant_id", g.id},         {"request_id", g.request_id}, {"state", g.state},
+              {"uid", g.uid},             {"user", g.user},             {"port", g.port},
+              {"proto", proto_name(g.proto)}, {"approvers", g.approvers}, {"reason", g.reason},
+              {"started_at", rfc3339_us(g.start_us)}, {"expires_at", rfc3339_us(g.expires_us)}};
+    if (!g.ticket.empty()) j["ticket"] = g.ticket;
+    if (g.state == "active") {
+        const std::uint64_t now = clock_.boot_ns();
+        j["remaining_s"] = g.expires_boot_ns > now ? std::int64_t((g.expires_boot_ns - now) / 1000000000ULL) : 0;
+    } else {
+        j["ended_at"] = rfc3339_us(g.ended_us);
+        j["ended_by"] = g.ended_by;
+    }
+    return j;
+}
+
+Reply Workflow::request(const Caller& c, const json& a) {
+    const std::int64_t port_i = a.at("port").get<std::int64_t>();
+    if (port_i < 1 || port_i > 65535) return Reply::fail(code::kInvalid, "port must be from 1 to 65535");
+    auto proto = parse_proto(a.at("proto").get<std::string>());
+    if (!proto) return Reply::fail(code::kInvalid, proto.error());
+    const std::int64_t dur = a.at("duration_s").get<std::int64_t>();
+    if (dur <= 0 || dur > kMaxDurationSeconds)
+        return Reply::fail(code::kInvalid, "the duration must be longer than zero and at most a year");
+    const std::string reason = a.value("reason", "");
+    const std::string ticket = a.value("ticket", "");
+    if (reason.size() > kMaxReasonBytes || !printable(reason))
+        return Reply::fail(code::kInvalid,
+                           fmt::format("the reason must be one line of at most {} bytes", kMaxReasonBytes));
+    if (ticket.size() > kMaxTicketBytes || !printable(ticket))
+        return Reply::fail(code::kInvalid,
+                           fmt::format("the ticket must be one line of at most {} bytes", kMaxTicketBytes));
+    const auto port = static_cast<std::uint16_t>(port_i);
+    const PortPolicy* p = policy_->find(port, *proto);
+    if (!p)
+        return Reply::fail(code::kRefused,
+                           fmt::format("port {}/{} is not protected by jitgate, so there is nothing to request",
+                                       port, proto_name(*proto)));
+    if (dur > p->max_duration_s)
+        return Reply::fail(code::kRefused,
+                           fmt::format("{} is longer than port '{}' allows: ask for {} or less",
+                                       format_duration(dur), p->name, format_duration(p->max_duration_s)));
+    if (p->require_reason && reason.find_first_not_of(' ') == std::string::npos)
+        return Reply::fail(code::kRefused, fmt::format("port '{}' requires a reason (--reason TEXT)", p->name));
+
+    RequestRow r;
+    r.id = store_.next_id();
+    r.uid = c.uid;
+    r.user = c.user;
+    r.port = port;
+    r.proto = *proto;
+    r.duration_s = dur;
+    r.reason = reason;
+    r.ticket = ticket;
+    r.state = "pending";
+    r.created_us = clock_.wall_us();
+    r.deadline_us = r.created_us + p->request_ttl_s * 1000000;
+    store_.put_request(r);
+
+    json ev = base_event("request", &c);
+    ev.update({{"request_id", r.id}, {"port", port}, {"proto", proto_name(*proto)}, {"duration_s", dur},
+               {"reason", reason}, {"requester", c.user}});
+    if (!ticket.empty()) ev["ticket"] = ticket;
+    audit_.emit(ev);
+
+    for (const auto& rule : p->auto_approve) {
+        const bool match = rule.who.is_group ? dir_.in_group(c.uid, c.user, rule.who.name) : rule.who.name == c.user;
+        if (match && dur <= rule.max_duration_s) {
+            r.approvers.push_back("auto_approve:" + rule.who.text());
+            return grant_request(r, dur, "auto_approve:" + rule.who.text());
+        }
+    }
+    return Reply::success(request_json(r));
+}
+
+Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by) {
+    const PortPolicy* p = policy_->find(r.port, r.proto);
+    if (p) duration_s = std::min(duration_s, p->max_duration_s);
+    GrantRow g;
+    g.id = store_.next_id();
+    g.request_id = r.id;
+    g.uid = r.uid;
+    g.user = r.user;
+    g.port = r.port;
+    g.proto = r.proto;
+    g.start_us = clock_.wall_us();
+    g.expires_us = g.start_us + duration_s * 1000000;
+    g.expires_boot_ns = clock_.boot_ns() + std::uint64_t(duration_s) * 1000000000ULL;
+    g.boot_id = boot_id_;
+    g.state = "active";
+    g.reason = r.reason;
+    g.ticket = r.ticket;
+    g.approvers = r.approvers;
+
+    // A new grant for the same principal and port replaces the old one.
+    std::optional<GrantRow> old;
+    for (auto& o : store_.grants("active", 1 << 20))
+        if (o.uid == g.uid && o.port == g.port && o.proto == g.proto) old = o;
+
+    store_.begin();
+    if (old) {
+        old->state = "replaced";
+        old->ended_us = g.start_us;
+        old->ended_by = fmt::format("grant {}", g.id);
+        store_.put_grant(*old);
+    }
+    store_.put_grant(g);
+    r.state = "granted";
+    r.grant_id = g.id;
+    r.decided_us = g.start_us;
+    r.decided_by = by;
+    store_.put_request(r);
+    store_.commit();
+
+    // Persisted first; now the kernel.
+    if (auto put = sink_.put(g); !put) {
+        store_.begin();
+        g.state = "failed";
+        g.ended_us = clock_.wall_us();
+        g.ended_by = "map";
+        store_.put_grant(g);
+        r.state = "rejected";
+        r.decision_reason = put.error();
+        store_.put_request(r);
+        if (old) {
+            old->state = "active";
+            old->ended_us = 0;
+            old->ended_by.clear();
+            store_.put_grant(*old);
+        }
+        store_.commit();
+        json ev = base_event("reject", nullptr);
+        ev.update({{"request_id", r.id}, {"reason", put.error()}, {"port", r.port},
+                   {"proto", proto_name(r.proto)}, {"requester", r.user}});
+        audit_.emit(ev);
+        return Reply::fail(code::kCapacity, put.error());
+    }
+    if (old) {
+        json ev = base_event("revoke", nullptr);
+        ev.update({{"grant_id", old->id}, {"request_id", old->request_id}, {"uid", old->uid},
+                   {"user", old->user}, {"port", old->port}, {"proto", proto_name(old->proto)},
+                   {"reason", fmt::format("replaced by grant {}", g.id)}});
+        audit_.emit(ev);
+    }
+    json ev = base_event("grant", nullptr);
+    ev.update({{"grant_id", g.id}, {"request_id", r.id}, {"uid", g.uid}, {"user", g.user},
+               {"port", g.port}, {"proto", proto_name(g.proto)}, {"duration_s", duration_s},
+               {"approvers", g.approvers}, {"reason", g.reason}, {"expires_at", rfc3339_us(g.expires_us)}});
+    if (!g.ticket.empty()) ev["ticket"] = g.ticket;
+    audit_.emit(ev);
+    return Reply::success(request_json(r));
+}
+
+Reply Workflow::approve(const Caller& c, const json& a) {
+    const std::int64_t id = a.at("id").get<std::int64_t>();
+    auto r = store_.request(id);
+    if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
+    if (r->state != "pending")
+        return Reply::fail(code::kConflict, fmt::format("request {} is already {}", id, r->state));
+    const PortPolicy* p = policy_->find(r->port, r->proto);
+    if (!p)
+        return Reply::fail(code::kRefused,
+                           fmt::format("port {}/{} is no longer protected", r->port, proto_name(r->proto)));
+    if (!is_approver(c, *p))
+        return Reply::fail(code::kForbidden,
+                           fmt::format("{} is not an approver of port '{}'", c.user, p->name));
+    if (c.uid == r->uid && !p->self_approve)
+        return Reply::fail(code::kForbidden, "you cannot approve your own request: ask another approver");
+    if (std::find(r->approvers.begin(), r->approvers.end(), c.user) != r->approvers.end())
+        return Reply::fail(code::kConflict, fmt::format("you have already approved request {}", id));
+    std::int64_t dur = r->duration_s;
+    if (a.contains("duration_s")) {
+        const std::int64_t want = a.at("duration_s").get<std::int64_t>();
+        if (want <= 0 || want > kMaxDurationSeconds)
+            return Reply::fail(code::kInvalid, "the duration must be longer than zero and at most a year");
+        if (want > r->duration_s)
+            return Reply::fail(code::kRefused,
+                               fmt::format("an approver may shorten a request, not lengthen it: request {} "
+                                           "asked for {}",
+                                           id, format_duration(r->duration_s)));
+        r->shortest_s = r->shortest_s ? std::min(r->shortest_s, want) : want;
+    }
+    if (r->shortest_s) dur = std::min(dur, r->shortest_s);
+    r->approvers.push_back(c.user);
+
+    json ev = base_event("approve", &c);
+    ev.update({{"request_id", r->id}, {"port", r->port}, {"proto", proto_name(r->proto)},
+               {"duration_s", dur}, {"approvers", r->approvers}, {"requester", r->user},
+               {"reason", r->reason}});
+    if (!r->ticket.empty()) ev["ticket"] = r->ticket;
+
+    if (static_cast<int>(r->approvers.size()) < p->approvals_required) {
+        store_.put_request(*r);
+        audit_.emit(ev);
+        return Reply::success(request_json(*r));
+    }
+    audit_.emit(ev);
+    return grant_request(*r, dur, c.user);
+}
+
+Reply Workflow::deny(const Caller& c, const json& a) {
+    const std::int64_t id = a.at("id").get<std::int64_t>();
+    const std::string why = a.value("reason", "");
+    if (why.size() > kMaxReasonBytes || !printable(why))
+        return Reply::fail(code::kInvalid,
+                           fmt::format("the reason must be one line of at most {} bytes", kMaxReasonBytes));
+    auto r = store_.request(id);
+    if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
+    if (r->state != "pending")
+        return Reply::fail(code::kConflict, fmt::format("request {} is already {}", id, r->state));
+    const PortPolicy* p = policy_->find(r->port, r->proto);
+    const bool own = c.uid == r->uid;
+    if (!own && !(p && is_approver(c, *p)) && c.uid != 0)
+        return Reply::fail(code::kForbidden,
+                           fmt::format("{} is not an approver of port {}/{}", c.user, r->port, proto_name(r->proto)));
+    r->state = "rejected";
+    r->decided_us = clock_.wall_us();
+    r->decided_by = c.user;
+    r->decision_reason = own && why.empty() ? "withdrawn by the requester" : why;
+    store_.put_request(*r);
+    json ev = base_event("reject", &c);
+    ev.update({{"request_id", r->id}, {"port", r->port}, {"proto", proto_name(r->proto)},
+               {"requester", r->user}, {"reason", r->decision_reason}});
+    audit_.emit(ev);
+    return Reply::success(request_json(*r));
+}
+
+void Workflow::end_grant(GrantRow& g, const std::string& state, const std::string& by, const Caller* actor) {
+    g.state = state;
+    g.ended_us = clock_.wall_us();
+    g.ended_by = by;
+    store_.put_grant(g);
+    sink_.remove(g);
+    json ev = base_event(state == "revoked" ? "revoke" : "expire", actor);
+    ev.update({{"grant_id", g.id}, {"request_id", g.request_id}, {"port", g.port},
+               {"proto", proto_name(g.proto)}, {"requester", g.user}});
+    if (!actor) {
+        ev["uid"] = g.uid;
+        ev["user"] = g.user;
+    }
+    audit_.emit(ev);
+}
+
+Reply Workflow::revoke(const Caller& c, const json& a) {
+    const std::int64_t id = a.at("id").get<std::int64_t>();
+    auto g = store_.grant(id);
+    if (!g) {
+        if (auto r = store_.request(id)) {
+            if (!r->grant_id)
+                return Reply::fail(code::kConflict, fmt::format("request {} is {} and has no grant", id, r->state));
+            g = store_.grant(r->grant_id);
+        }
+    }
+    if (!g) return Reply::fail(code::kNotFound, fmt::format("there is no grant or request {}", id));
+    const PortPolicy* p = policy_->find(g->port, g->proto);
+    if (c.uid != g->uid && c.uid != 0 && !(p && is_approver(c, *p)))
+        return Reply::fail(code::kForbidden,
+                           fmt::format("only the holder, an approver of port {}/{} or root can revoke grant {}",
+                                       g->port, proto_name(g->proto), g->id));
+    if (g->state != "active")
+        return Reply::fail(code::kConflict, fmt::format("grant {} is already {}", g->id, g->state));
+    end_grant(*g, "revoked", c.user, &c);
+    return Reply::success(grant_json(*g));
+}
+
+Reply Workflow::list(const Caller&, const json& a) {
+    const std::string f = a.value("filter", "default");
+    json out = {{"requests", json::array()}, {"grants", json::array()}};
+    if (f == "pending" || f == "default")
+        for (auto& r : store_.requests("pending", 1000)) out["requests"].push_back(request_json(r));
+    if (f == "active" || f == "default")
+        for (auto& g : store_.grants("active", 100000)) out["grants"].push_back(grant_json(g));
+    if (f == "all") {
+        for (auto& r : store_.requests("all", 200)) out["requests"].push_back(request_json(r));
+        for (auto& g : store_.grants("all", 200)) out["grants"].push_back(grant_json(g));
+    }
+    if (f != "pending" && f != "active" && f != "all" && f != "default")
+        return Reply::fail(code::kInvalid, "list filter must be pending, active or all");
+    return Reply::success(out);
+}
+
+int Workflow::sweep() {
+    int n = 0;
+    const std::uint64_t now = clock_.boot_ns();
+    for (auto& g : store_.grants("active", 1 << 20)) {
+        if (g.expires_boot_ns <= now) {
+            end_grant(g, "expired", "clock", nullptr);
+            ++n;
+        }
+    }
+    const std::int64_t wall = clock_.wall_us();
+    for (auto& r : store_.requests("pending", 1 << 20)) {
+        if (r.deadline_us <= wall) {
+            r.state = "expired";
+            r.decided_us = wall;
+            r.decided_by = "request_ttl";
+            store_.put_request(r);
+            json ev = base_event("expire", nullptr);
+            ev.update({{"request_id", r.id}, {"uid", r.uid}, {"user", r.user}, {"port", r.port},
+                       {"proto", proto_name(r.proto)}, {"requester", r.user},
+                       {"reason", "the request was not decided in time"}});
+            audit_.emit(ev);
+            ++n;
+        }
+    }
+    return n;
+}
+
+void Workflow::adopt_boot() {
+    const std::uint64_t now_boot = clock_.boot_ns();
+    const std::int64_t now_wall = clock_.wall_us();
+    for (auto& g : store_.grants("active", 1 << 20)) {
+        if (g.boot_id == boot_id_) continue;
+        const std::int64_t left_us = g.expires_us - now_wall;
+        g.expires_boot_ns = left_us > 0 ? now_boot + std::uint64_t(left_us) * 1000ULL : now_boot;
+        g.boot_id = boot_id_;
+        store_.put_grant(g);
+    }
+    sweep();
+}
+
+}  // namespace jg

@@ -1,0 +1,101 @@
+#pragma once
+// Requests, approvals, grants, revocation and expiry: the decisions of
+// design.md §2, independent of BPF (maps are reached through GrantSink) and
+// of the system's user database (reached through Directory).
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "core/policy.h"
+#include "core/store.h"
+
+namespace jg {
+
+using json = nlohmann::json;
+
+struct Caller {
+    std::uint32_t uid = 0;
+    std::int32_t pid = 0;
+    std::string user;  // resolved name, or the uid as text
+};
+
+class Directory {
+public:
+    virtual ~Directory() = default;
+    virtual std::optional<std::string> user_name(std::uint32_t uid) = 0;
+    // Group membership from the system's group database, resolved now.
+    virtual bool in_group(std::uint32_t uid, const std::string& user, const std::string& group) = 0;
+};
+
+// Writes grants into the kernel; the store has them already.
+class GrantSink {
+public:
+    virtual ~GrantSink() = default;
+    virtual Result<bool> put(const GrantRow& g) = 0;  // error when the map is full
+    virtual void remove(const GrantRow& g) = 0;        // only if the map still holds g.id
+};
+
+class AuditSink {
+public:
+    virtual ~AuditSink() = default;
+    // `record` holds type and context; the sink adds ts, seq and hashes.
+    virtual void emit(json record) = 0;
+};
+
+class Clock {
+public:
+    virtual ~Clock() = default;
+    virtual std::uint64_t boot_ns() = 0;
+    virtual std::int64_t wall_us() = 0;
+};
+
+struct Reply {
+    bool ok = true;
+    json result = json::object();
+    std::string code;
+    std::string message;
+    static Reply fail(std::string c, std::string m) { return Reply{false, json::object(), std::move(c), std::move(m)}; }
+    static Reply success(json r) { return Reply{true, std::move(r), {}, {}}; }
+};
+
+class Workflow {
+public:
+    Workflow(Store& store, Directory& dir, GrantSink& sink, AuditSink& audit, Clock& clock,
+             std::string boot_id);
+
+    void set_policy(std::shared_ptr<const Policy> p) { policy_ = std::move(p); }
+    const Policy& policy() const { return *policy_; }
+
+    Reply request(const Caller& c, const json& args);
+    Reply approve(const Caller& c, const json& args);
+    Reply deny(const Caller& c, const json& args);
+    Reply revoke(const Caller& c, const json& args);
+    Reply list(const Caller& c, const json& args);
+
+    // Ends grants and pending requests whose time is up; returns how many.
+    int sweep();
+    // On start: re-bases grants made in an earlier boot onto this boot's
+    // CLOCK_BOOTTIME (by the wall clock), then ends what has expired.
+    void adopt_boot();
+
+    json request_json(const RequestRow& r);
+    json grant_json(const GrantRow& g);
+
+private:
+    bool is_approver(const Caller& c, const PortPolicy& p);
+    Reply grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by);
+    void end_grant(GrantRow& g, const std::string& state, const std::string& by, const Caller* actor);
+    json base_event(const char* type, const Caller* actor);
+
+    Store& store_;
+    Directory& dir_;
+    GrantSink& sink_;
+    AuditSink& audit_;
+    Clock& clock_;
+    std::string boot_id_;
+    std::shared_ptr<const Policy> policy_ = std::make_shared<Policy>();
+};
+
+}  // namespace jg

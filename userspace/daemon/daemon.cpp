@@ -1,0 +1,518 @@
+#include "daemon/daemon.h"
+
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "bpf/loader.h"
+#include "core/audit.h"
+#include "core/clock.h"
+#include "core/duration.h"
+#include "core/protocol.h"
+#include "core/workflow.h"
+#include "daemon/netlink.h"
+#include "daemon/server.h"
+#include "daemon/system.h"
+
+namespace jg {
+
+namespace {
+
+void log(const std::string& msg) { fmt::print(stderr, "jitgated: {}\n", msg); }
+
+std::string pin_dir_of(const std::string& bpffs) { return fmt::format("{}/v{}", bpffs, JG_ABI_VERSION); }
+
+// The audit log file (and stdout): every record sealed into the chain.
+class AuditLog : public AuditSink {
+public:
+    static Result<std::unique_ptr<AuditLog>> open(const std::string& path, bool echo) {
+        auto dir = std::filesystem::path(path).parent_path();
+        if (!dir.empty())
+            if (auto r = make_dir(dir.string(), 0750); !r) return err(r.error());
+        auto head = read_chain_head(path);
+        if (!head) return err(head.error());
+        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0) return err(fmt::format("open the audit log {}: {}", path, std::strerror(errno)));
+        auto log = std::unique_ptr<AuditLog>(new AuditLog(fd, *head, echo));
+        return log;
+    }
+    ~AuditLog() override {
+        fdatasync(fd_);
+        close(fd_);
+    }
+    void emit(json r) override {
+        r["ts"] = rfc3339_us(wall_us());
+        seal(r, head_);
+        const std::string line = render_line(r);
+        std::size_t off = 0;
+        while (off < line.size()) {
+            ssize_t n = write(fd_, line.data() + off, line.size() - off);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                // The chain cannot skip a record silently: stop the daemon.
+                // Enforcement stays in the kernel.
+                log(fmt::format("cannot write the audit log: {}; stopping", std::strerror(errno)));
+                std::exit(1);
+            }
+            off += static_cast<std::size_t>(n);
+        }
+        dirty_ = true;
+        if (echo_) {
+            std::fwrite(line.data(), 1, line.size(), stdout);
+            std::fflush(stdout);
+        }
+    }
+    void sync() {
+        if (dirty_) fdatasync(fd_);
+        dirty_ = false;
+    }
+
+private:
+    AuditLog(int fd, ChainHead h, bool echo) : fd_(fd), head_(std::move(h)), echo_(echo) {}
+    int fd_;
+    ChainHead head_;
+    bool echo_;
+    bool dirty_ = false;
+};
+
+class BpfGrantSink : public GrantSink {
+public:
+    Kernel* k = nullptr;
+    Result<bool> put(const GrantRow& g) override {
+        if (!k) return err("the BPF maps are not loaded");
+        int e = k->grants_uid.update(make_uid_key(g.uid, g.port, g.proto), make_grant_val(g.expires_boot_ns, std::uint64_t(g.id)));
+        if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
+            return err(fmt::format("the grant map is full ({} grants); revoke unused grants and try again",
+                                   JG_GRANT_ENTRIES));
+        if (e) return err(fmt::format("write grant {} to the kernel: {}", g.id, std::strerror(-e)));
+        return true;
+    }
+    void remove(const GrantRow& g) override {
+        if (!k) return;
+        const auto key = make_uid_key(g.uid, g.port, g.proto);
+        jg_grant_val v{};
+        if (k->grants_uid.lookup(key, v) == 0 && v.grant_id == std::uint64_t(g.id)) k->grants_uid.remove(key);
+    }
+};
+
+const char* hook_name(std::uint8_t h) {
+    switch (h) {
+        case JG_HOOK_CONNECT4: return "connect4";
+        case JG_HOOK_CONNECT6: return "connect6";
+        case JG_HOOK_SENDMSG4: return "sendmsg4";
+        case JG_HOOK_SENDMSG6: return "sendmsg6";
+        case JG_HOOK_EGRESS: return "egress";
+        case JG_HOOK_INGRESS: return "ingress";
+        case JG_HOOK_XDP: return "xdp";
+    }
+    return "unknown";
+}
+
+class Daemon {
+public:
+    explicit Daemon(const DaemonOptions& o) : o_(o) {}
+    int run();
+    void on_kernel_event(const jg_event& e);
+
+private:
+    Result<bool> prepare_kernel(Kernel& k);
+    void sync_local_addrs(Kernel& k);
+    void reconcile_grants(Kernel& k);
+    std::string handle(const Peer& p, const std::string& line);
+    json status();
+    void tick();
+    void reload();
+    std::string user_of(std::uint32_t uid);
+
+    DaemonOptions o_;
+    std::shared_ptr<const Policy> policy_;
+    std::optional<Store> store_;
+    std::unique_ptr<AuditLog> audit_;
+    SystemDirectory dir_;
+    SystemClock clock_;
+    BpfGrantSink sink_;
+    std::unique_ptr<Workflow> wf_;
+    std::unique_ptr<Kernel> kernel_;
+    std::string cgroup_;
+    std::uint64_t lost_seen_ = 0;
+    std::map<std::uint32_t, std::string> names_;
+};
+
+std::string Daemon::user_of(std::uint32_t uid) {
+    auto it = names_.find(uid);
+    if (it != names_.end()) return it->second;
+    std::string n = dir_.user_name(uid).value_or(std::to_string(uid));
+    if (names_.size() > 4096) names_.clear();
+    names_[uid] = n;
+    return n;
+}
+
+void Daemon::sync_local_addrs(Kernel& k) {
+    std::set<Addr16> want;
+    for (auto& a : current_addresses()) want.insert(a);
+    std::vector<jg_addr> stale;
+    k.local_addrs.for_each([&](const jg_addr& key, std::uint8_t) {
+        Addr16 a;
+        std::memcpy(a.data(), key.addr, 16);
+        if (!want.count(a)) stale.push_back(key);
+    });
+    for (auto& s : stale) k.local_addrs.remove(s);
+    for (auto& a : want)
+        if (int e = k.local_addrs.update(make_local_addr(a), 1))
+            log(fmt::format("cannot record local address {}: {}", format_addr(a), std::strerror(-e)));
+}
+
+void Daemon::reconcile_grants(Kernel& k) {
+    // The store is the truth: every active grant is in the map, and nothing else is.
+    std::map<std::int64_t, GrantRow> active;
+    for (auto& g : store_->grants("active", 1 << 20)) {
+        if (auto r = sink_.put(g); !r) log(r.error());
+        active.emplace(g.id, g);
+    }
+    std::vector<std::pair<jg_uid_key, jg_grant_val>> unknown;
+    k.grants_uid.for_each([&](const jg_uid_key& k, const jg_grant_val& v) {
+        auto it = active.find(std::int64_t(v.grant_id));
+        if (it == active.end() || it->second.uid != k.uid || it->second.port != k.port ||
+            std::uint8_t(it->second.proto) != k.proto)
+            unknown.emplace_back(k, v);
+    });
+    for (auto& [key, v] : unknown) {
+        k.grants_uid.remove(key);
+        audit_->emit({{"type", "tamper_detected"},
+                      {"uid", key.uid},
+                      {"port", key.port},
+                      {"proto", key.proto == JG_PROTO_TCP ? "tcp" : "udp"},
+                      {"grant_id", v.grant_id},
+                      {"reason", "the grant map held an entry the state store does not know; removed"}});
+    }
+}
+
+Result<bool> Daemon::prepare_kernel(Kernel& k) {
+    if (auto r = k.apply_ports(*policy_); !r) return r;
+    auto cookie = current_netns_cookie();
+    if (!cookie) return err(cookie.error());
+    if (auto r = k.set_host_netns(*cookie); !r) return r;
+    sync_local_addrs(k);
+    sink_.k = &k;
+    wf_->adopt_boot();
+    reconcile_grants(k);
+    return true;
+}
+
+json Daemon::status() {
+    json s;
+    s["version"] = "0.1.0";
+    s["abi_version"] = JG_ABI_VERSION;
+    s["cgroup"] = cgroup_;
+    s["pin_dir"] = pin_dir_of(o_.bpffs);
+    s["programs"] = json::array();
+    for (auto& l : kernel_->links())
+        s["programs"].push_back({{"name", l.program}, {"link_id", l.link_id}, {"attached", l.attached}});
+    s["ports"] = json::array();
+    for (auto& p : policy_->ports)
+        s["ports"].push_back({{"name", p.name},
+                              {"port", p.port},
+                              {"proto", p.proto_text()},
+                              {"mode", p.audit ? "audit" : "enforce"},
+                              {"max_duration", format_duration(p.max_duration_s)},
+                              {"approvers", [&] {
+                                   json a = json::array();
+                                   for (auto& x : p.approvers) a.push_back(x.text());
+                                   return a;
+                               }()},
+                              {"approvals_required", p.approvals_required}});
+    s["grants"] = json::array();
+    for (auto& g : store_->grants("active", 1 << 20)) s["grants"].push_back(wf_->grant_json(g));
+    s["pending_requests"] = store_->requests("pending", 1 << 20).size();
+    auto c = kernel_->counters();
+    s["counters"] = {{"allow", c.v[JG_CNT_ALLOW]},
+                     {"deny", c.v[JG_CNT_DENY]},
+                     {"would_deny", c.v[JG_CNT_WOULD_DENY]},
+                     {"events_lost", c.v[JG_CNT_EVENTS_LOST]},
+                     {"egress_drop", c.v[JG_CNT_EGRESS_DROP]}};
+    return s;
+}
+
+std::string Daemon::handle(const Peer& p, const std::string& line) {
+    WireError we;
+    auto req = parse_request(line, &we);
+    if (!req) return reply_error(we.id, code::kInvalid, we.message);
+    Caller c{p.uid, p.pid, user_of(p.uid)};
+    Reply r;
+    try {
+        if (req->op == "request") r = wf_->request(c, req->args);
+        else if (req->op == "approve") r = wf_->approve(c, req->args);
+        else if (req->op == "deny") r = wf_->deny(c, req->args);
+        else if (req->op == "revoke") r = wf_->revoke(c, req->args);
+        else if (req->op == "list") r = wf_->list(c, req->args);
+        else if (req->op == "status") r = Reply::success(status());
+        else r = Reply::fail(code::kInvalid, "unknown operation");
+    } catch (const std::exception& e) {
+        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
+        try {
+            store_->rollback();
+        } catch (...) {
+        }
+        r = Reply::fail(code::kInternal, fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
+    }
+    return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
+}
+
+void Daemon::on_kernel_event(const jg_event& e) {
+    const char* type = e.verdict == JG_VERDICT_ALLOW ? "allow" : e.verdict == JG_VERDICT_WOULD_DENY ? "would_deny" : "deny";
+    json r = {{"type", type},
+              {"uid", e.uid},
+              {"user", user_of(e.uid)},
+              {"port", e.dport},
+              {"proto", e.proto == JG_PROTO_TCP ? "tcp" : "udp"},
+              {"hook", hook_name(e.hook)},
+              {"cgroup_id", e.cgroup_id}};
+    if (e.pid) r["pid"] = e.pid;
+    char comm[17] = {};
+    std::memcpy(comm, e.comm, 16);
+    if (comm[0]) r["comm"] = std::string(comm);
+    Addr16 a;
+    std::memcpy(a.data(), e.dst, 16);
+    r["dst"] = format_addr(a);
+    std::memcpy(a.data(), e.src, 16);
+    if (a != Addr16{}) r["src"] = format_addr(a);
+    if (e.grant_id) r["grant_id"] = e.grant_id;
+    if (e.suppressed) r["suppressed"] = e.suppressed;
+    audit_->emit(std::move(r));
+}
+
+void Daemon::tick() {
+    wf_->sweep();
+    auto c = kernel_->counters();
+    const std::uint64_t lost = c.v[JG_CNT_EVENTS_LOST];
+    if (lost > lost_seen_) {
+        audit_->emit({{"type", "events_lost"}, {"count", lost - lost_seen_}});
+        lost_seen_ = lost;
+    }
+    audit_->sync();
+}
+
+void Daemon::reload() {
+    auto load = load_policy_file(o_.config);
+    if (!load.ok()) {
+        std::string why;
+        for (auto& e : load.errors) why += (why.empty() ? "" : "; ") + e;
+        log(fmt::format("reload refused, keeping the running policy: {}", why));
+        audit_->emit({{"type", "policy_reload"}, {"ok", false}, {"reason", why}});
+        return;
+    }
+    auto p = std::make_shared<const Policy>(std::move(load.policy));
+    if (auto r = kernel_->apply_ports(*p); !r) {
+        log(fmt::format("reload failed while writing the protected ports: {}", r.error()));
+        kernel_->apply_ports(*policy_);
+        audit_->emit({{"type", "policy_reload"}, {"ok", false}, {"reason", r.error()}});
+        return;
+    }
+    policy_ = p;
+    wf_->set_policy(p);
+    log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
+    audit_->emit({{"type", "policy_reload"}, {"ok", true}, {"ports", p->ports.size()}});
+}
+
+int ring_cb(void* ctx, void* data, size_t size) {
+    if (size < sizeof(jg_event)) return 0;
+    jg_event e;
+    std::memcpy(&e, data, sizeof(e));
+    static_cast<Daemon*>(ctx)->on_kernel_event(e);
+    return 0;
+}
+
+int Daemon::run() {
+    if (geteuid() != 0) {
+        log("must run as root (it loads BPF programs and attaches them to a cgroup); run it with sudo or as the "
+            "jitgated systemd service");
+        return 1;
+    }
+    auto load = load_policy_file(o_.config);
+    if (!load.ok()) {
+        for (auto& e : load.errors) fmt::print(stderr, "{}\n", e);
+        log(fmt::format("the policy {} is invalid: fix the lines above (check with: jitgate policy check {})",
+                        o_.config, o_.config));
+        return 1;
+    }
+    policy_ = std::make_shared<const Policy>(std::move(load.policy));
+    const auto& d = policy_->daemon;
+    // Flags win over [daemon] keys, which win over the defaults.
+    const DaemonOptions def;
+    auto pick = [](std::string& flag, const std::string& dflt, const std::optional<std::string>& cfg) {
+        if (flag == dflt && cfg) flag = *cfg;
+    };
+    pick(o_.cgroup, def.cgroup, d.cgroup);
+    pick(o_.bpffs, def.bpffs, d.bpffs);
+    pick(o_.socket, def.socket, d.socket);
+    pick(o_.state_dir, def.state_dir, d.state_dir);
+    pick(o_.audit_log, def.audit_log, d.audit_log);
+
+    if (auto r = make_dir(o_.state_dir, 0700); !r) return log(r.error()), 1;
+    auto sock_dir = std::filesystem::path(o_.socket).parent_path().string();
+    if (!sock_dir.empty())
+        if (auto r = make_dir(sock_dir, 0755); !r) return log(r.error()), 1;
+    auto store = Store::open(o_.state_dir + "/state.db");
+    if (!store) return log(store.error()), 1;
+    store_.emplace(std::move(*store));
+    auto audit = AuditLog::open(o_.audit_log, !o_.quiet);
+    if (!audit) return log(audit.error()), 1;
+    audit_ = std::move(*audit);
+    route_libbpf_log([](const std::string& m) { log(m); }, o_.verbose);
+
+    auto cg = resolve_cgroup(o_.cgroup, o_.state_dir);
+    if (!cg) return log(cg.error()), 1;
+    cgroup_ = *cg;
+    if (auto r = ensure_bpffs(o_.bpffs, o_.state_dir); !r) return log(r.error()), 1;
+
+    // Everything that can be refused is checked; from here the daemon runs.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    wf_ = std::make_unique<Workflow>(*store_, dir_, sink_, *audit_, clock_, boot_id());
+    wf_->set_policy(policy_);
+    audit_->emit({{"type", "daemon_start"},
+                  {"uid", 0},
+                  {"pid", getpid()},
+                  {"cgroup", cgroup_},
+                  {"ports", policy_->ports.size()},
+                  {"reason", fmt::format("policy {}", o_.config)}});
+    auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs)}, [this](Kernel& kk) { return prepare_kernel(kk); });
+    if (!k) {
+        log(k.error());
+        return 1;
+    }
+    kernel_ = std::move(*k);
+    sink_.k = kernel_.get();
+    lost_seen_ = kernel_->counters().v[JG_CNT_EVENTS_LOST];
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    auto server = Server::listen(o_.socket, ep);
+    if (!server) return log(server.error()), 1;
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    auto add = [ep](int fd) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    };
+    add(sfd);
+    ring_buffer* rb = ring_buffer__new(kernel_->events_map_fd(), ring_cb, this, nullptr);
+    if (!rb) return log(fmt::format("open the event ring buffer: {}", std::strerror(errno))), 1;
+    const int rb_fd = ring_buffer__epoll_fd(rb);
+    add(rb_fd);
+    auto watcher = AddrWatcher::open();
+    if (!watcher) return log(watcher.error()), 1;
+    add(watcher->fd());
+    ring_buffer__consume(rb);  // what the kernel said while no daemon listened
+
+    log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
+                    policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
+    auto last_tick = std::chrono::steady_clock::now();
+    bool running = true;
+    while (running) {
+        epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, 250);
+        for (int i = 0; i < n; ++i) {
+            const int fd = evs[i].data.fd;
+            if (fd == rb_fd) {
+                ring_buffer__consume(rb);
+            } else if (fd == sfd) {
+                signalfd_siginfo si{};
+                while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                    if (si.ssi_signo == SIGHUP) reload();
+                    else running = false;
+                }
+            } else if (fd == watcher->fd()) {
+                watcher->drain([](bool, const Addr16&) {});
+                sync_local_addrs(*kernel_);
+            } else if (server->owns(fd)) {
+                server->on_event(fd, evs[i].events, [this](const Peer& p, const std::string& l) { return handle(p, l); });
+            }
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_tick >= std::chrono::seconds(1)) {
+            last_tick = now;
+            tick();
+            server->expire_idle();
+        }
+    }
+    ring_buffer__consume(rb);
+    ring_buffer__free(rb);
+    audit_->emit({{"type", "daemon_stop"}, {"uid", 0}, {"pid", getpid()},
+                  {"reason", "signal; enforcement stays attached in the kernel"}});
+    log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");
+    close(sfd);
+    close(ep);
+    return 0;
+}
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& o) {
+    Daemon d(o);
+    try {
+        return d.run();
+    } catch (const std::exception& e) {
+        log(fmt::format("fatal: {}", e.what()));
+        return 1;
+    }
+}
+
+int uninstall(const DaemonOptions& o) {
+    if (geteuid() != 0) {
+        log("--uninstall must run as root");
+        return 1;
+    }
+    // Refuse while a daemon serves the socket: it would re-create what we remove.
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (o.socket.size() < sizeof(sa.sun_path)) {
+        std::memcpy(sa.sun_path, o.socket.c_str(), o.socket.size() + 1);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const bool live = fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+        if (fd >= 0) close(fd);
+        if (live) {
+            log(fmt::format("jitgated is running (socket {}): stop it first, then uninstall", o.socket));
+            return 1;
+        }
+        unlink(o.socket.c_str());
+    }
+    auto removed = Kernel::uninstall(pin_dir_of(o.bpffs));
+    if (!removed) return log(removed.error()), 1;
+    rmdir(o.bpffs.c_str());  // only if empty
+    int unmounted = 0;
+    for (auto& m : recorded_mounts(o.state_dir)) {
+        if (umount2(m.c_str(), MNT_DETACH) == 0) {
+            ++unmounted;
+            if (m.rfind("/run/jitgate/", 0) == 0) rmdir(m.c_str());
+        } else if (errno != EINVAL && errno != ENOENT) {
+            log(fmt::format("unmount {}: {}", m, std::strerror(errno)));
+        }
+    }
+    forget_mounts(o.state_dir);
+    log(fmt::format("uninstalled: removed {} pinned objects under {} and {} mounts; kept {} and {}", *removed,
+                    pin_dir_of(o.bpffs), unmounted, o.state_dir, o.audit_log));
+    return 0;
+}
+
+}  // namespace jg

@@ -1,0 +1,22 @@
+#pragma once
+#include <string>
+
+namespace jg {
+
+struct DaemonOptions {
+    std::string config = "/etc/jitgate/jitgate.toml";
+    std::string cgroup;  // empty: the root of the cgroup v2 hierarchy
+    std::string bpffs = "/sys/fs/bpf/jitgate";
+    std::string socket = "/run/jitgate/jitgate.sock";
+    std::string state_dir = "/var/lib/jitgate";
+    std::string audit_log = "/var/log/jitgate/audit.jsonl";
+    bool verbose = false;
+    bool quiet = false;  // no audit records on stdout
+};
+
+// Runs the daemon in the foreground until SIGTERM/SIGINT; returns the exit code.
+int run_daemon(const DaemonOptions& o);
+// Removes programs, links, pins and the mounts jitgated made.
+int uninstall(const DaemonOptions& o);
+
+}  // namespace jg

@@ -1,0 +1,25 @@
+// jitgated: loads and pins jitgate's BPF programs, serves the control socket.
+#include <CLI/CLI.hpp>
+
+#include "daemon/daemon.h"
+
+int main(int argc, char** argv) {
+    jg::DaemonOptions o;
+    bool do_uninstall = false;
+    CLI::App app{"jitgated: just-in-time access to internal ports, enforced in the kernel"};
+    app.add_option("--config", o.config, "policy file (TOML)")->capture_default_str();
+    app.add_option("--cgroup", o.cgroup, "cgroup v2 directory to attach to (default: the v2 root)");
+    app.add_option("--bpffs", o.bpffs, "directory on a bpf filesystem for pins")->capture_default_str();
+    app.add_option("--socket", o.socket, "control socket path")->capture_default_str();
+    app.add_option("--state-dir", o.state_dir, "state directory (SQLite)")->capture_default_str();
+    app.add_option("--audit-log", o.audit_log, "audit log file (JSON Lines)")->capture_default_str();
+    app.add_flag("--uninstall", do_uninstall, "remove programs, links, pins and mounts jitgated made, then exit");
+    app.add_flag("-v,--verbose", o.verbose, "libbpf debug output");
+    app.add_flag("-q,--quiet", o.quiet, "do not echo audit records on stdout");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    return do_uninstall ? jg::uninstall(o) : jg::run_daemon(o);
+}

@@ -1,0 +1,85 @@
+#include "daemon/netlink.h"
+
+#include <fmt/format.h>
+#include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace jg {
+
+std::vector<Addr16> current_addresses() {
+    std::vector<Addr16> out;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return out;
+    for (ifaddrs* i = list; i; i = i->ifa_next) {
+        if (!i->ifa_addr) continue;
+        Addr16 a{};
+        if (i->ifa_addr->sa_family == AF_INET) {
+            a[10] = a[11] = 0xff;
+            std::memcpy(a.data() + 12, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            std::memcpy(a.data(), &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+        } else {
+            continue;
+        }
+        out.push_back(a);
+    }
+    freeifaddrs(list);
+    return out;
+}
+
+Result<AddrWatcher> AddrWatcher::open() {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return err(fmt::format("open rtnetlink: {}", std::strerror(errno)));
+    sockaddr_nl sa{};
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+        int e = errno;
+        close(fd);
+        return err(fmt::format("subscribe to address changes: {}", std::strerror(e)));
+    }
+    return AddrWatcher(fd);
+}
+
+AddrWatcher::~AddrWatcher() {
+    if (fd_ >= 0) close(fd_);
+}
+
+bool AddrWatcher::drain(const Callback& cb) {
+    alignas(nlmsghdr) char buf[16384];
+    for (;;) {
+        ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+        if (n < 0) return errno != ENOBUFS;
+        if (n == 0) return true;
+        for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<unsigned>(n));
+             h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type != RTM_NEWADDR && h->nlmsg_type != RTM_DELADDR) continue;
+            auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(h));
+            int len = static_cast<int>(IFA_PAYLOAD(h));
+            for (auto* rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+                if (rta->rta_type != IFA_LOCAL && !(ifa->ifa_family == AF_INET6 && rta->rta_type == IFA_ADDRESS))
+                    continue;
+                if (ifa->ifa_family == AF_INET && rta->rta_type == IFA_ADDRESS) continue;
+                Addr16 a{};
+                if (ifa->ifa_family == AF_INET && RTA_PAYLOAD(rta) == 4) {
+                    a[10] = a[11] = 0xff;
+                    std::memcpy(a.data() + 12, RTA_DATA(rta), 4);
+                } else if (ifa->ifa_family == AF_INET6 && RTA_PAYLOAD(rta) == 16) {
+                    std::memcpy(a.data(), RTA_DATA(rta), 16);
+                } else {
+                    continue;
+                }
+                cb(h->nlmsg_type == RTM_NEWADDR, a);
+            }
+        }
+    }
+}
+
+}  // namespace jg

@@ -1,0 +1,31 @@
+#pragma once
+// This host's addresses, now and as they change (rtnetlink), so that a
+// protected port is closed on addresses added after start too.
+#include <functional>
+#include <vector>
+
+#include "core/keys.h"
+#include "core/result.h"
+
+namespace jg {
+
+std::vector<Addr16> current_addresses();
+
+class AddrWatcher {
+public:
+    using Callback = std::function<void(bool added, const Addr16& addr)>;
+    static Result<AddrWatcher> open();
+    AddrWatcher(AddrWatcher&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+    AddrWatcher(const AddrWatcher&) = delete;
+    ~AddrWatcher();
+    int fd() const { return fd_; }
+    // Reads what is queued; false when the kernel dropped messages (ENOBUFS)
+    // and the caller must re-read the whole address list.
+    bool drain(const Callback& cb);
+
+private:
+    explicit AddrWatcher(int fd) : fd_(fd) {}
+    int fd_ = -1;
+};
+
+}  // namespace jg

@@ -1,0 +1,173 @@
+#include "daemon/server.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/protocol.h"
+
+namespace jg {
+
+Result<Server> Server::listen(const std::string& path, int epoll_fd) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(sa.sun_path)) return err(fmt::format("socket path {} is too long", path));
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err(fmt::format("socket: {}", std::strerror(errno)));
+    // A socket file left by a dead daemon is removed; a live one is not.
+    if (access(path.c_str(), F_OK) == 0) {
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+        if (probe >= 0) close(probe);
+        if (live) {
+            close(fd);
+            return err(fmt::format("another jitgated is already serving {}", path));
+        }
+        unlink(path.c_str());
+    }
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+        int e = errno;
+        close(fd);
+        return err(fmt::format("bind {}: {}", path, std::strerror(e)));
+    }
+    // Anyone may talk to the daemon; who they are comes from SO_PEERCRED.
+    chmod(path.c_str(), 0666);
+    if (::listen(fd, 128) != 0) {
+        int e = errno;
+        close(fd);
+        return err(fmt::format("listen {}: {}", path, std::strerror(e)));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    return Server(path, fd, epoll_fd);
+}
+
+Server::Server(Server&& o) noexcept
+    : path_(std::move(o.path_)), listen_fd_(o.listen_fd_), epoll_fd_(o.epoll_fd_), clients_(std::move(o.clients_)) {
+    o.listen_fd_ = -1;
+    o.clients_.clear();
+}
+
+Server::~Server() {
+    for (auto& [fd, c] : clients_) close(fd);
+    if (listen_fd_ >= 0) {
+        close(listen_fd_);
+        unlink(path_.c_str());
+    }
+}
+
+void Server::accept_all() {
+    for (;;) {
+        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        if (clients_.size() >= kMaxClients) {
+            std::string busy = reply_error(0, code::kInternal, "jitgated is serving too many clients; try again");
+            (void)!write(fd, busy.data(), busy.size());
+            close(fd);
+            continue;
+        }
+        ucred cred{};
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            close(fd);
+            continue;
+        }
+        Client c;
+        c.peer = Peer{cred.uid, cred.gid, cred.pid};
+        c.last = std::chrono::steady_clock::now();
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.fd = fd;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        clients_.emplace(fd, std::move(c));
+    }
+}
+
+void Server::drop(int fd) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    clients_.erase(fd);
+}
+
+void Server::flush(int fd, Client& c) {
+    while (!c.out.empty()) {
+        ssize_t n = send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            drop(fd);
+            return;
+        }
+        c.out.erase(0, static_cast<std::size_t>(n));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | (c.out.empty() ? 0u : EPOLLOUT);
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+    if (c.out.empty() && c.closing) drop(fd);
+}
+
+void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
+    if (fd == listen_fd_) {
+        accept_all();
+        return;
+    }
+    auto it = clients_.find(fd);
+    if (it == clients_.end()) return;
+    Client& c = it->second;
+    if (events & EPOLLOUT) {
+        flush(fd, c);
+        if (clients_.find(fd) == clients_.end()) return;
+    }
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+    char buf[8192];
+    bool eof = false;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n > 0) {
+            c.in.append(buf, static_cast<std::size_t>(n));
+            c.last = std::chrono::steady_clock::now();
+            if (c.in.size() > kMaxMessageBytes + 1) break;
+            continue;
+        }
+        if (n == 0) eof = true;
+        else if (errno != EAGAIN && errno != EWOULDBLOCK) eof = true;
+        break;
+    }
+    std::size_t pos;
+    while (!c.closing && (pos = c.in.find('\n')) != std::string::npos) {
+        std::string line = c.in.substr(0, pos);
+        c.in.erase(0, pos + 1);
+        c.out += h(c.peer, line);
+    }
+    if (!c.closing && c.in.size() > kMaxMessageBytes) {
+        c.out += reply_error(0, code::kInvalid,
+                             fmt::format("message is larger than {} bytes", kMaxMessageBytes));
+        c.closing = true;
+        c.in.clear();
+    }
+    if (eof) {
+        if (!c.in.empty() && !c.closing) c.out += reply_error(0, code::kInvalid, "message is truncated (no newline)");
+        c.closing = true;
+    }
+    flush(fd, c);
+}
+
+void Server::expire_idle() {
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<int> idle;
+    for (auto& [fd, c] : clients_)
+        if (now - c.last > kIdleTimeout) idle.push_back(fd);
+    for (int fd : idle) drop(fd);
+}
+
+}  // namespace jg

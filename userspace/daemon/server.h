@@ -1,0 +1,58 @@
+#pragma once
+// The control socket: line-delimited JSON over a Unix stream socket, the
+// caller identified by SO_PEERCRED only.  Non-blocking, driven by the
+// daemon's epoll loop.
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "core/result.h"
+
+namespace jg {
+
+struct Peer {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    pid_t pid = 0;
+};
+
+class Server {
+public:
+    // Returns the reply line (with its newline) for one request line.
+    using Handler = std::function<std::string(const Peer&, const std::string& line)>;
+
+    static constexpr std::size_t kMaxClients = 1024;
+    static constexpr std::chrono::seconds kIdleTimeout{30};
+
+    static Result<Server> listen(const std::string& path, int epoll_fd);
+    Server(Server&&) noexcept;
+    Server(const Server&) = delete;
+    ~Server();
+
+    bool owns(int fd) const { return fd == listen_fd_ || clients_.count(fd) != 0; }
+    void on_event(int fd, std::uint32_t events, const Handler& h);
+    void expire_idle();  // closes clients idle past kIdleTimeout
+
+private:
+    struct Client {
+        Peer peer;
+        std::string in, out;
+        std::chrono::steady_clock::time_point last;
+        bool closing = false;
+    };
+    Server(std::string path, int lfd, int efd) : path_(std::move(path)), listen_fd_(lfd), epoll_fd_(efd) {}
+    void accept_all();
+    void drop(int fd);
+    void flush(int fd, Client& c);
+
+    std::string path_;
+    int listen_fd_ = -1;
+    int epoll_fd_ = -1;
+    std::map<int, Client> clients_;
+};
+
+}  // namespace jg

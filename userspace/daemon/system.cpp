@@ -1,0 +1,160 @@
+#include "daemon/system.h"
+
+#include <fmt/format.h>
+#include <grp.h>
+#include <linux/magic.h>
+#include <pwd.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "core/clock.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+namespace jg {
+
+namespace {
+
+bool fs_is(const std::string& path, long magic) {
+    struct statfs s{};
+    return statfs(path.c_str(), &s) == 0 && static_cast<long>(s.f_type) == magic;
+}
+
+std::string mounts_file(const std::string& state_dir) { return state_dir + "/mounts"; }
+
+}  // namespace
+
+void record_mount(const std::string& state_dir, const std::string& target) {
+    std::ofstream(mounts_file(state_dir), std::ios::app) << target << "\n";
+}
+
+std::vector<std::string> recorded_mounts(const std::string& state_dir) {
+    std::vector<std::string> out;
+    std::ifstream in(mounts_file(state_dir));
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) out.push_back(line);
+    return out;
+}
+
+void forget_mounts(const std::string& state_dir) { std::remove(mounts_file(state_dir).c_str()); }
+
+Result<bool> make_dir(const std::string& path, unsigned mode) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return err(fmt::format("create directory {}: {}", path, ec.message()));
+    if (chmod(path.c_str(), mode) != 0)
+        return err(fmt::format("set mode of {}: {}", path, std::strerror(errno)));
+    return true;
+}
+
+Result<std::string> resolve_cgroup(const std::string& requested, const std::string& state_dir) {
+    if (!requested.empty()) {
+        if (!fs_is(requested, CGROUP2_SUPER_MAGIC))
+            return err(fmt::format("{} is not a cgroup v2 directory: give --cgroup a directory of a "
+                                   "mounted cgroup2 hierarchy",
+                                   requested));
+        return requested;
+    }
+    std::ifstream mi("/proc/self/mountinfo");
+    for (std::string line; std::getline(mi, line);) {
+        // ... mount-point ... - fstype source options
+        auto dash = line.find(" - ");
+        if (dash == std::string::npos) continue;
+        std::istringstream rest(line.substr(dash + 3));
+        std::string fstype;
+        rest >> fstype;
+        if (fstype != "cgroup2") continue;
+        std::istringstream head(line.substr(0, dash));
+        std::string id, parent, devno, root, mountpoint;
+        head >> id >> parent >> devno >> root >> mountpoint;
+        if (root == "/") return mountpoint;
+    }
+    const std::string target = "/run/jitgate/cgroup2";
+    if (auto r = make_dir(target, 0755); !r) return err(r.error());
+    if (mount("cgroup2", target.c_str(), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+        return err(fmt::format("no cgroup v2 hierarchy is mounted and mounting one at {} failed: {} "
+                               "(the kernel needs cgroup v2)",
+                               target, std::strerror(errno)));
+    record_mount(state_dir, target);
+    return target;
+}
+
+Result<bool> ensure_bpffs(const std::string& dir, const std::string& state_dir) {
+    // The nearest existing ancestor tells which filesystem dir will be on.
+    std::filesystem::path p = dir;
+    while (!p.empty() && !std::filesystem::exists(p)) p = p.parent_path();
+    if (fs_is(p.string(), BPF_FS_MAGIC)) return true;
+    const std::string base = "/sys/fs/bpf";
+    if (dir.rfind(base + "/", 0) == 0 && std::filesystem::is_directory(base) && !fs_is(base, BPF_FS_MAGIC)) {
+        if (mount("bpf", base.c_str(), "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") != 0)
+            return err(fmt::format("mount a bpf filesystem at {}: {}", base, std::strerror(errno)));
+        record_mount(state_dir, base);
+        return true;
+    }
+    return err(fmt::format("{} is not on a bpf filesystem: mount one (mount -t bpf bpf DIR) and point --bpffs "
+                           "inside it",
+                           dir));
+}
+
+std::string boot_id() {
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string id;
+    std::getline(in, id);
+    return id;
+}
+
+Result<std::uint64_t> current_netns_cookie() {
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err(fmt::format("socket: {}", std::strerror(errno)));
+    std::uint64_t cookie = 0;
+    socklen_t len = sizeof(cookie);
+    int rc = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+    int e = errno;
+    close(fd);
+    if (rc != 0) return err(fmt::format("read the network namespace cookie: {} (the kernel is too old)", std::strerror(e)));
+    return cookie;
+}
+
+std::optional<std::string> SystemDirectory::user_name(std::uint32_t uid) {
+    std::vector<char> buf(16384);
+    passwd pw{}, *res = nullptr;
+    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) return std::string(pw.pw_name);
+    return std::nullopt;
+}
+
+bool SystemDirectory::in_group(std::uint32_t uid, const std::string& user, const std::string& group) {
+    std::vector<char> buf(65536);
+    struct group gr{}, *gres = nullptr;
+    if (getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &gres) != 0 || !gres) return false;
+    const gid_t want = gr.gr_gid;
+    std::vector<char> pbuf(16384);
+    passwd pw{}, *pres = nullptr;
+    if (getpwuid_r(uid, &pw, pbuf.data(), pbuf.size(), &pres) != 0 || !pres) return false;
+    if (pw.pw_gid == want) return true;
+    int n = 64;
+    std::vector<gid_t> gids(static_cast<std::size_t>(n));
+    if (getgrouplist(user.c_str(), pw.pw_gid, gids.data(), &n) < 0) {
+        gids.resize(static_cast<std::size_t>(n));
+        if (getgrouplist(user.c_str(), pw.pw_gid, gids.data(), &n) < 0) return false;
+    }
+    for (int i = 0; i < n; ++i)
+        if (gids[static_cast<std::size_t>(i)] == want) return true;
+    return false;
+}
+
+std::uint64_t SystemClock::boot_ns() { return boottime_ns(); }
+std::int64_t SystemClock::wall_us() { return jg::wall_us(); }
+
+}  // namespace jg

@@ -1,0 +1,41 @@
+#pragma once
+// What jitgated needs from the host: privilege, mounts, identities.
+#include <cstdint>
+#include <string>
+
+#include "core/result.h"
+#include "core/workflow.h"
+
+namespace jg {
+
+// Mounts jitgated made, recorded under the state dir so --uninstall can
+// undo exactly those and nothing else.
+void record_mount(const std::string& state_dir, const std::string& target);
+std::vector<std::string> recorded_mounts(const std::string& state_dir);
+void forget_mounts(const std::string& state_dir);
+
+// The cgroup v2 directory to attach to: `requested` if given (it must be on
+// cgroup2), else the root of the mounted v2 hierarchy, mounting one under
+// /run/jitgate when there is none.
+Result<std::string> resolve_cgroup(const std::string& requested, const std::string& state_dir);
+// Makes sure `dir` lies on a bpf filesystem, mounting /sys/fs/bpf when the
+// default location has none.
+Result<bool> ensure_bpffs(const std::string& dir, const std::string& state_dir);
+
+std::string boot_id();
+Result<std::uint64_t> current_netns_cookie();
+Result<bool> make_dir(const std::string& path, unsigned mode);
+
+class SystemDirectory : public Directory {
+public:
+    std::optional<std::string> user_name(std::uint32_t uid) override;
+    bool in_group(std::uint32_t uid, const std::string& user, const std::string& group) override;
+};
+
+class SystemClock : public Clock {
+public:
+    std::uint64_t boot_ns() override;
+    std::int64_t wall_us() override;
+};
+
+}  // namespace jg
