@@ -51,11 +51,19 @@ std::vector<std::string> recorded_mounts(const std::string& state_dir) {
 void forget_mounts(const std::string& state_dir) { std::remove(mounts_file(state_dir).c_str()); }
 
 Result<bool> make_dir(const std::string& path, unsigned mode) {
-    std::error_code ec;
-    std::filesystem::create_directories(path, ec);
-    if (ec) return err(fmt::format("create directory {}: {}", path, ec.message()));
-    if (chmod(path.c_str(), mode) != 0)
-        return err(fmt::format("set mode of {}: {}", path, std::strerror(errno)));
+    // Creates the missing components with `mode`; a directory that already
+    // exists keeps its owner and mode (never chmod /tmp or /var/log).
+    std::filesystem::path p;
+    for (const auto& part : std::filesystem::path(path)) {
+        p /= part;
+        if (mkdir(p.c_str(), mode) == 0) {
+            if (chmod(p.c_str(), mode) != 0)  // mkdir's mode is filtered by the umask
+                return err(fmt::format("set mode of {}: {}", p.string(), std::strerror(errno)));
+        } else if (errno != EEXIST) {
+            return err(fmt::format("create directory {}: {}", p.string(), std::strerror(errno)));
+        }
+    }
+    if (!std::filesystem::is_directory(path)) return err(fmt::format("{} exists and is not a directory", path));
     return true;
 }
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything jitgate needs to build, test and run, from Debian
+# packages. Idempotent; quiet when everything is present.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  libcli11-dev libfmt-dev doctest-dev nlohmann-json3-dev libtomlplusplus-dev
+  libsqlite3-dev libssl-dev
+  iproute2 util-linux procps passwd
+  socat python3 nftables clang-format
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages: ${missing[*]}; run this script as root (sudo $0)" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test suite:
+#   unit (no privilege), bpf (BPF_PROG_TEST_RUN), e2e (netns + cgroups, real users),
+# then the unit and e2e suites again under ASan+UBSan.
+# Under CI=true a privileged suite that skips is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+bash scripts/setup.sh
+
+build() {  # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S "$ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+  ninja -C "$dir"
+}
+
+echo "== build (RelWithDebInfo)"
+build build
+echo "== clang-format check"
+bash scripts/format.sh --check
+
+echo "== tests"
+ctest --test-dir build --output-on-failure
+
+if [ "${JITGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== build (ASan+UBSan)"
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DJITGATE_SANITIZE=ON
+  echo "== tests under ASan+UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -E '^bpf$'
+fi
+echo "== all suites passed"

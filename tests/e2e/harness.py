@@ -1,0 +1,310 @@
+"""Shared set-up for jitgate's privileged end-to-end suites.
+
+Everything a test creates is private and removed in cleanup(), which runs on
+exit, on SIGINT/SIGTERM and on failure: a network namespace (the daemon's
+"host" for the test) with a dummy interface holding documentation-range
+addresses, a peer namespace joined by a veth pair, a child cgroup of the
+cgroup v2 hierarchy, a private bpffs mount, test users and a group, and a
+temporary directory.  Nothing is attached to the root cgroup and no address
+of the machine itself is used.
+"""
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+CI = os.environ.get("CI") == "true"
+PY = "/usr/bin/python3"
+
+
+def skip(reason):
+    if CI:
+        print(f"FAIL: a privileged suite cannot be skipped in CI: {reason}")
+        sys.exit(1)
+    print(f"skipped: {reason}")
+    sys.exit(77)
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(list(args), check=check, text=True, capture_output=True, **kw)
+
+
+def find_cgroup2():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            if post.split()[0] == "cgroup2" and pre.split()[3] == "/":
+                return pre.split()[4]
+    return None
+
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"  ok    {name}")
+        else:
+            self.failed += 1
+            print(f"  FAIL  {name}  {detail}")
+        return ok
+
+    def eq(self, name, got, want):
+        return self.check(name, got == want, f"got {got!r}, want {want!r}")
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 0 if self.failed == 0 else 1
+
+
+class Env:
+    USERS = ("jgt_req", "jgt_appr", "jgt_other", "jgt_grp")
+    GROUP = "jgt_dba"
+
+    def __init__(self, build_dir, policy_template):
+        if os.geteuid() != 0:
+            skip("needs root (BPF, cgroups, network namespaces, test users)")
+        if not os.path.exists("/sys/kernel/btf/vmlinux"):
+            skip("the kernel has no BTF (/sys/kernel/btf/vmlinux)")
+        self.id = f"{os.getpid()}"
+        self.tmp = tempfile.mkdtemp(prefix="jitgate-e2e-")
+        os.chmod(self.tmp, 0o755)
+        self.ns = f"jgt-{self.id}"
+        self.peer_ns = f"jgt-peer-{self.id}"
+        self.procs = []
+        self.daemon = None
+        self.cg2_mounted = None
+        self.users_made = []
+        self.group_made = False
+        self.cleaned = False
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._on_signal)
+        try:
+            self._setup(build_dir, policy_template)
+        except Exception:
+            self.cleanup()
+            raise
+
+    def _on_signal(self, signum, _frame):
+        self.cleanup()
+        sys.exit(128 + signum)
+
+    # --- set-up -------------------------------------------------------
+    def _setup(self, build_dir, policy_template):
+        # Binaries and scripts are copied so the test users can run them
+        # whatever the permissions of the checkout.
+        for b in ("jitgated", "jitgate"):
+            shutil.copy2(os.path.join(build_dir, b), os.path.join(self.tmp, b))
+        here = os.path.dirname(os.path.abspath(__file__))
+        for s in ("probe.py", "echo_server.py"):
+            shutil.copy2(os.path.join(here, s), os.path.join(self.tmp, s))
+            os.chmod(os.path.join(self.tmp, s), 0o755)
+        self.jitgated = os.path.join(self.tmp, "jitgated")
+        self.jitgate = os.path.join(self.tmp, "jitgate")
+
+        cg_root = find_cgroup2()
+        if cg_root is None:
+            self.cg2_mounted = os.path.join(self.tmp, "cgroup2")
+            os.mkdir(self.cg2_mounted)
+            if sh("mount", "-t", "cgroup2", "none", self.cg2_mounted, check=False).returncode:
+                self.cg2_mounted = None
+                skip("no cgroup v2 hierarchy could be mounted")
+            cg_root = self.cg2_mounted
+        self.cgroup = os.path.join(cg_root, f"jitgate-test-{self.id}")
+        os.mkdir(self.cgroup)
+
+        self.bpffs = os.path.join(self.tmp, "bpffs")
+        os.mkdir(self.bpffs)
+        if sh("mount", "-t", "bpf", "bpf", self.bpffs, check=False).returncode:
+            skip("cannot mount a bpf filesystem")
+        self.bpffs_mounted = True
+
+        # A run killed by SIGKILL cannot clean up: remove its test users first.
+        for u in self.USERS:
+            subprocess.run(["userdel", u], capture_output=True)
+        subprocess.run(["groupdel", self.GROUP], capture_output=True)
+        sh("groupadd", "--system", self.GROUP)
+        self.group_made = True
+        for u in self.USERS:
+            sh("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", u)
+            self.users_made.append(u)
+        sh("usermod", "-aG", self.GROUP, "jgt_grp")
+
+        # The daemon's "host": a private netns whose interface jgv0 holds
+        # documentation-range addresses, joined by a veth pair to a peer
+        # namespace (another host).
+        sh("ip", "netns", "add", self.ns)
+        sh("ip", "netns", "add", self.peer_ns)
+        self.nsx("ip", "link", "set", "lo", "up")
+        self.nsx("ip", "link", "add", "jgv0", "type", "veth", "peer", "name", "jgv1", "netns", self.peer_ns)
+        self.nsx("ip", "link", "set", "jgv0", "up")
+        self.nsx("ip", "addr", "add", "203.0.113.1/24", "dev", "jgv0")
+        self.nsx("ip", "addr", "add", "198.51.100.1/24", "dev", "jgv0")
+        self.nsx("ip", "-6", "addr", "add", "2001:db8:1::1/64", "dev", "jgv0", "nodad")
+        self.peerx("ip", "link", "set", "lo", "up")
+        self.peerx("ip", "addr", "add", "203.0.113.2/24", "dev", "jgv1")
+        self.peerx("ip", "link", "set", "jgv1", "up")
+
+        # Ports outside the ephemeral range (a reply to a client port that
+        # is also protected would be gated), random per run.
+        ports = random.sample(range(20000, 32000), 3)
+        self.port, self.port_open, self.port2 = ports
+        self.policy = os.path.join(self.tmp, "jitgate.toml")
+        with open(self.policy, "w") as f:
+            f.write(policy_template.format(port=self.port, port2=self.port2))
+        self.state = os.path.join(self.tmp, "state")
+        self.sock = os.path.join(self.tmp, "jitgate.sock")
+        self.audit = os.path.join(self.tmp, "audit.jsonl")
+
+        self.spawn(["nsenter", f"--net=/run/netns/{self.ns}", PY, os.path.join(self.tmp, "echo_server.py"),
+                    str(self.port), str(self.port_open), str(self.port2)], wait_ready=True)
+        self.spawn(["ip", "netns", "exec", self.peer_ns, PY, os.path.join(self.tmp, "echo_server.py"),
+                    str(self.port)], wait_ready=True)
+
+    def nsx(self, *args):
+        return sh("nsenter", f"--net=/run/netns/{self.ns}", *args)
+
+    def peerx(self, *args):
+        return sh("ip", "netns", "exec", self.peer_ns, *args)
+
+    def spawn(self, argv, wait_ready=False):
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+        self.procs.append(p)
+        if wait_ready:
+            line = p.stdout.readline()
+            if "ready" not in line:
+                raise RuntimeError(f"{argv[0]} did not start: {line}")
+        return p
+
+    # --- the daemon ---------------------------------------------------
+    def daemon_args(self):
+        return [self.jitgated, "--config", self.policy, "--cgroup", self.cgroup,
+                "--bpffs", os.path.join(self.bpffs, "jitgate"), "--socket", self.sock,
+                "--state-dir", self.state, "--audit-log", self.audit, "--quiet"]
+
+    def start_daemon(self):
+        log = open(os.path.join(self.tmp, "jitgated.log"), "a")
+        self.daemon = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns}"] + self.daemon_args(),
+                                       stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.daemon.poll() is not None:
+                raise RuntimeError("jitgated exited at start:\n" + self.daemon_log())
+            if self.cli("root", "status").returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("jitgated did not answer within 20 s:\n" + self.daemon_log())
+
+    def stop_daemon(self, sig=signal.SIGTERM):
+        if self.daemon and self.daemon.poll() is None:
+            self.daemon.send_signal(sig)
+            self.daemon.wait(timeout=20)
+        self.daemon = None
+
+    def daemon_log(self):
+        try:
+            with open(os.path.join(self.tmp, "jitgated.log")) as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    # --- acting as a user ---------------------------------------------
+    def as_user(self, user, argv, timeout=30):
+        """Runs argv as `user` (root: no uid change), inside the test cgroup
+        and the test network namespace."""
+        drop = [] if user == "root" else ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+        inner = ["nsenter", f"--net=/run/netns/{self.ns}"] + drop + argv
+        script = f'echo $$ > "{self.cgroup}/cgroup.procs" && exec "$@"'
+        return subprocess.run(["sh", "-c", script, "sh"] + inner, text=True, capture_output=True, timeout=timeout)
+
+    def cli(self, user, *args):
+        return self.as_user(user, [self.jitgate, "--socket", self.sock] + list(args))
+
+    def cli_json(self, user, *args):
+        r = self.cli(user, "--json", *args)
+        try:
+            return r.returncode, json.loads(r.stdout)
+        except ValueError:
+            return r.returncode, {"raw": r.stdout, "stderr": r.stderr}
+
+    def probe(self, user, *args):
+        r = self.as_user(user, [PY, os.path.join(self.tmp, "probe.py")] + [str(a) for a in args])
+        return (r.stdout.strip() or r.stderr.strip())
+
+    def audit_records(self):
+        with open(self.audit) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    # --- cleanup ------------------------------------------------------
+    def cleanup(self):
+        if self.cleaned:
+            return
+        self.cleaned = True
+        try:
+            self.stop_daemon(signal.SIGKILL)
+        except Exception:
+            pass
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+            except Exception:
+                pass
+        # Remove enforcement with the daemon's own uninstall, then whatever is left.
+        if hasattr(self, "bpffs_mounted") and hasattr(self, "policy"):
+            subprocess.run(["nsenter", f"--net=/run/netns/{self.ns}"] + self.daemon_args()[:-1] + ["--uninstall"],
+                           capture_output=True)
+        if hasattr(self, "bpffs_mounted"):
+            subprocess.run(["umount", "-l", self.bpffs], capture_output=True)
+        cg = getattr(self, "cgroup", None)
+        if cg and os.path.isdir(cg):
+            try:
+                with open(os.path.join(cg, "cgroup.kill"), "w") as f:
+                    f.write("1")
+            except OSError:
+                pass
+            for _ in range(50):
+                try:
+                    os.rmdir(cg)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        for ns in (getattr(self, "ns", None), getattr(self, "peer_ns", None)):
+            if ns:
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        if self.cg2_mounted:
+            subprocess.run(["umount", "-l", self.cg2_mounted], capture_output=True)
+        for u in self.users_made:
+            subprocess.run(["userdel", u], capture_output=True)
+        if self.group_made:
+            subprocess.run(["groupdel", self.GROUP], capture_output=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def canonical(rec):
+    r = {k: v for k, v in rec.items() if k != "hash"}
+    return json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def verify_chain(records):
+    """Independent check of seq and the SHA-256 chain; returns None or a problem."""
+    prev = "0" * 64
+    for i, r in enumerate(records, 1):
+        if r.get("seq") != i:
+            return f"record {i}: seq {r.get('seq')}"
+        if r.get("prev_hash") != prev:
+            return f"record {i}: prev_hash does not chain"
+        if hashlib.sha256(canonical(r).encode()).hexdigest() != r.get("hash"):
+            return f"record {i}: hash mismatch"
+        prev = r["hash"]
+    return None

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""Socket probe run as an unprivileged test user inside the test cgroup.
+
+  probe.py connect tcp|udp ADDR PORT     -> prints ok | <ERRNO NAME>
+       tcp: connect, send "ping", expect the echo; udp: sendto, expect the echo
+  probe.py flow ADDR PORT SECONDS        -> keeps one TCP connection and echoes
+       every 0.2 s for SECONDS; prints "ok N" while all echoes came back, or
+       "stopped N <reason>" at the first echo that did not (N = echoes seen)
+  probe.py udpflow ADDR PORT SECONDS     -> the same with a connected UDP socket
+"""
+import errno
+import socket
+import sys
+import time
+
+
+def fam(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def name(e):
+    return errno.errorcode.get(e.errno, str(e)) if isinstance(e, OSError) and e.errno else type(e).__name__
+
+
+def connect(proto, addr, port):
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(fam(addr), kind)
+    s.settimeout(2)
+    try:
+        if proto == "tcp":
+            s.connect((addr, port))
+            s.sendall(b"ping")
+        else:
+            s.sendto(b"ping", (addr, port))
+        data = s.recv(64)
+        return "ok" if data == b"ping" else "bad-echo"
+    except socket.timeout:
+        return "TIMEOUT"
+    except OSError as e:
+        return name(e)
+    finally:
+        s.close()
+
+
+def flow(kind, addr, port, seconds):
+    s = socket.socket(fam(addr), socket.SOCK_STREAM if kind == "flow" else socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    n = 0
+    try:
+        s.connect((addr, port))
+    except OSError as e:
+        return f"stopped 0 connect:{name(e)}"
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            s.send(b"ping")
+            if s.recv(64) != b"ping":
+                return f"stopped {n} bad-echo"
+        except socket.timeout:
+            return f"stopped {n} TIMEOUT"
+        except OSError as e:
+            return f"stopped {n} {name(e)}"
+        n += 1
+        time.sleep(0.2)
+    return f"ok {n}"
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "connect":
+        print(connect(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    elif cmd in ("flow", "udpflow"):
+        print(flow(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+    else:
+        sys.exit("unknown command")
+
+
+if __name__ == "__main__":
+    main()
