@@ -10,13 +10,13 @@
 #include "jitgate/abi.h"
 
 #define JG_LOOPBACK_IFINDEX 1
-#define JG_ETH_P_IP 0x0800
-#define JG_ETH_P_IPV6 0x86DD
+#define JG_ETH_P_IP	    0x0800
+#define JG_ETH_P_IPV6	    0x86DD
 /* IPv6 extension headers (not in vmlinux.h: they are #defines). */
-#define JG_NEXTHDR_HOP 0
-#define JG_NEXTHDR_ROUTING 43
+#define JG_NEXTHDR_HOP	    0
+#define JG_NEXTHDR_ROUTING  43
 #define JG_NEXTHDR_FRAGMENT 44
-#define JG_NEXTHDR_DEST 60
+#define JG_NEXTHDR_DEST	    60
 
 /* Protected ports, indexed by port (host order). */
 struct {
@@ -133,12 +133,12 @@ struct jg_l4 {
 	__u8 dst[16];
 	__u16 sport; /* host order */
 	__u16 dport; /* host order */
-	__u8 proto; /* JG_PROTO_* */
+	__u8 proto;  /* JG_PROTO_* */
 };
 
-#define JG_PARSE_OK 0
+#define JG_PARSE_OK   0
 #define JG_PARSE_SKIP 1 /* not TCP/UDP, or a non-first fragment */
-#define JG_PARSE_BAD 2 /* truncated or malformed */
+#define JG_PARSE_BAD  2 /* truncated or malformed */
 
 #define JG_IPV6_MAX_EXT 8
 
@@ -197,11 +197,12 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, struct jg_l4 *o)
 				break;
 			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
 				return JG_PARSE_BAD;
-			off += nexthdr == IPPROTO_AH ? (h[1] + 2) * 4 :
-						       (h[1] + 1) * 8;
+			off += nexthdr == IPPROTO_AH ? (h[1] + 2) * 4
+						     : (h[1] + 1) * 8;
 			nexthdr = h[0];
 		}
-		if (nexthdr == JG_NEXTHDR_HOP || nexthdr == JG_NEXTHDR_ROUTING ||
+		if (nexthdr == JG_NEXTHDR_HOP ||
+		    nexthdr == JG_NEXTHDR_ROUTING ||
 		    nexthdr == JG_NEXTHDR_DEST || nexthdr == IPPROTO_AH ||
 		    nexthdr == JG_NEXTHDR_FRAGMENT)
 			return JG_PARSE_BAD;

@@ -72,8 +72,8 @@ static __always_inline void fill_task(struct jg_event *e)
  * syscall proceed, 0 to refuse it with EPERM.
  */
 static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
-					     const __u8 dst[16], int v6,
-					     __u8 hook, int is_sendmsg)
+					    const __u8 dst[16], int v6,
+					    __u8 hook, int is_sendmsg)
 {
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 	__u8 proto, flags, verdict;
@@ -105,7 +105,8 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 		st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0,
 					BPF_SK_STORAGE_GET_F_CREATE);
 		/* One allow event per connection, and per UDP flow: a datagram
-		 * socket re-sending under the same grant reports nothing new. */
+		 * socket re-sending under the same grant reports nothing new.
+		 */
 		if (is_sendmsg && st && st->grant_id == grant_id &&
 		    st->uid == uid && st->port == port)
 			return 1;
@@ -132,7 +133,8 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 		return 1;
 	}
 
-	verdict = (flags & JG_PF_AUDIT) ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY;
+	verdict =
+	    (flags & JG_PF_AUDIT) ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY;
 	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
 	e = jg_event_reserve();
 	if (e) {

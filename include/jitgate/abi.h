@@ -32,39 +32,41 @@ typedef __u64 jg_u64;
 
 /* jg_port_val.tcp / .udp flag bits. */
 #define JG_PF_PROTECTED 0x1 /* the port is gated for this protocol */
-#define JG_PF_AUDIT 0x2 /* mode = "audit": report would_deny, never block */
-#define JG_PF_DRAIN 0x4 /* on_expiry = "drain" */
+#define JG_PF_AUDIT	0x2 /* mode = "audit": report would_deny, never block */
+#define JG_PF_DRAIN	0x4 /* on_expiry = "drain" */
 
 /* Protected ports: BPF_MAP_TYPE_ARRAY indexed by port number (host order),
  * 65536 entries.  An array lookup is inlined by the verifier, so an
  * unprotected port costs one load. */
 #define JG_PORT_ENTRIES 65536
 struct jg_port_val {
-	jg_u8 tcp; /* JG_PF_* for TCP */
-	jg_u8 udp; /* JG_PF_* for UDP */
+	jg_u8 tcp;    /* JG_PF_* for TCP */
+	jg_u8 udp;    /* JG_PF_* for UDP */
 	jg_u8 pad[6]; /* zero */
 };
 
 /* Grant for a local user: BPF_MAP_TYPE_HASH. */
 struct jg_uid_key {
-	jg_u32 uid; /* real uid, host order */
+	jg_u32 uid;  /* real uid, host order */
 	jg_u16 port; /* destination port, host order */
 	jg_u8 proto; /* JG_PROTO_* */
-	jg_u8 pad; /* zero */
+	jg_u8 pad;   /* zero */
 };
 
 /* Grant for a remote peer: BPF_MAP_TYPE_HASH. */
 struct jg_addr_key {
-	jg_u8 addr[16]; /* source address, network order; IPv4 as ::ffff:a.b.c.d */
-	jg_u16 port; /* destination port, host order */
-	jg_u8 proto; /* JG_PROTO_* */
-	jg_u8 pad; /* zero */
+	jg_u8 addr[16]; /* source address, network order; IPv4 as ::ffff:a.b.c.d
+			 */
+	jg_u16 port;	/* destination port, host order */
+	jg_u8 proto;	/* JG_PROTO_* */
+	jg_u8 pad;	/* zero */
 };
 
 /* Value of both grant maps. */
 struct jg_grant_val {
-	jg_u64 expires_ns; /* CLOCK_BOOTTIME, ns; the grant is void at or after this */
-	jg_u64 grant_id; /* the daemon's grant id, for audit */
+	jg_u64 expires_ns; /* CLOCK_BOOTTIME, ns; the grant is void at or after
+			      this */
+	jg_u64 grant_id;   /* the daemon's grant id, for audit */
 };
 
 #define JG_GRANT_ENTRIES 65536
@@ -81,61 +83,63 @@ struct jg_addr {
 /* Runtime configuration: BPF_MAP_TYPE_ARRAY, one entry. */
 struct jg_config {
 	jg_u64 host_netns_cookie; /* the netns whose local users are gated */
-	jg_u32 flags; /* reserved, zero */
-	jg_u32 pad; /* zero */
+	jg_u32 flags;		  /* reserved, zero */
+	jg_u32 pad;		  /* zero */
 };
 
 /* Per-socket state in BPF_MAP_TYPE_SK_STORAGE: the real uid of the last task
  * that passed a connect/sendmsg check on this socket towards a local
  * protected port.  The egress backstop re-checks the grant for that uid. */
 struct jg_sk_state {
-	jg_u32 uid; /* host order */
-	jg_u16 port; /* last allowed destination port, host order */
-	jg_u8 proto; /* JG_PROTO_* */
-	jg_u8 pad; /* zero */
-	jg_u64 grant_id; /* grant of the last allow event emitted for this socket */
+	jg_u32 uid;	 /* host order */
+	jg_u16 port;	 /* last allowed destination port, host order */
+	jg_u8 proto;	 /* JG_PROTO_* */
+	jg_u8 pad;	 /* zero */
+	jg_u64 grant_id; /* grant of the last allow event emitted for this
+			    socket */
 };
 
 /* Per-CPU counters: BPF_MAP_TYPE_PERCPU_ARRAY of jg_u64, indexed by: */
-#define JG_CNT_ALLOW 0 /* connections / flows allowed under a grant */
-#define JG_CNT_DENY 1 /* connections / packets refused */
-#define JG_CNT_WOULD_DENY 2 /* audit-mode ports: would have been refused */
+#define JG_CNT_ALLOW	   0 /* connections / flows allowed under a grant */
+#define JG_CNT_DENY	   1 /* connections / packets refused */
+#define JG_CNT_WOULD_DENY  2 /* audit-mode ports: would have been refused */
 #define JG_CNT_EVENTS_LOST 3 /* ring-buffer reserve failures */
 #define JG_CNT_EGRESS_DROP 4 /* packets dropped by the egress backstop */
-#define JG_CNT_MAX 8
+#define JG_CNT_MAX	   8
 
 /* Hooks, for jg_event.hook. */
 #define JG_HOOK_CONNECT4 1
 #define JG_HOOK_CONNECT6 2
 #define JG_HOOK_SENDMSG4 3
 #define JG_HOOK_SENDMSG6 4
-#define JG_HOOK_EGRESS 5
-#define JG_HOOK_INGRESS 6
-#define JG_HOOK_XDP 7
+#define JG_HOOK_EGRESS	 5
+#define JG_HOOK_INGRESS	 6
+#define JG_HOOK_XDP	 7
 
 /* Verdicts, for jg_event.verdict. */
-#define JG_VERDICT_ALLOW 1
-#define JG_VERDICT_DENY 2
+#define JG_VERDICT_ALLOW      1
+#define JG_VERDICT_DENY	      2
 #define JG_VERDICT_WOULD_DENY 3
 
 /* One kernel decision, through the BPF ring buffer. */
 struct jg_event {
 	jg_u64 cgroup_id; /* cgroup of the task (sock_addr hooks) or socket */
-	jg_u64 grant_id; /* allow: the grant; otherwise 0 */
+	jg_u64 grant_id;  /* allow: the grant; otherwise 0 */
 	jg_u64 netns_cookie;
 	jg_u32 uid; /* real uid of the task, or of the socket for egress */
 	jg_u32 pid; /* tgid; 0 in softirq context */
 	jg_u8 comm[16];
-	jg_u8 src[16]; /* network order, IPv4 as ::ffff:a.b.c.d; zero if unknown */
+	jg_u8 src[16]; /* network order, IPv4 as ::ffff:a.b.c.d; zero if unknown
+			*/
 	jg_u8 dst[16]; /* network order, IPv4 as ::ffff:a.b.c.d */
-	jg_u16 sport; /* host order; 0 if unknown */
-	jg_u16 dport; /* host order */
-	jg_u8 proto; /* JG_PROTO_* */
-	jg_u8 hook; /* JG_HOOK_* */
+	jg_u16 sport;  /* host order; 0 if unknown */
+	jg_u16 dport;  /* host order */
+	jg_u8 proto;   /* JG_PROTO_* */
+	jg_u8 hook;    /* JG_HOOK_* */
 	jg_u8 verdict; /* JG_VERDICT_* */
-	jg_u8 pad; /* zero */
+	jg_u8 pad;     /* zero */
 	jg_u32 suppressed; /* further identical denials this event stands for */
-	jg_u32 pad2; /* zero */
+	jg_u32 pad2;	   /* zero */
 };
 
 #define JG_RINGBUF_BYTES (1u << 20)

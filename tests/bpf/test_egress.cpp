@@ -80,26 +80,64 @@ struct Case {
 
 std::vector<Case> cases() {
     return {
-        {"ipv4 tcp to an unprotected port", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kOpen).finish(), G::None, 1},
-        {"ipv4 tcp to a protected port, no grant", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::None, 0},
-        {"ipv4 tcp, grant", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::Tcp, 1},
-        {"ipv4 tcp, expired grant", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::Expired, 0},
-        {"ipv4 udp, grant for tcp only (wrong proto)", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kUdp).udp(40000, kPort).finish(), G::Tcp, 0},
-        {"ipv4 udp, udp grant", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kUdp).udp(40000, kPort).finish(), G::Udp, 1},
-        {"ipv4 tcp, grant for another port (wrong port)", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::Udp, 0},
-        {"ipv4 with options, no grant", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp, 0, 12).tcp(40000, kPort).finish(), G::None, 0},
-        {"ipv4 with options, grant", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp, 0, 12).tcp(40000, kPort).finish(), G::Tcp, 1},
-        {"ipv4 first fragment, no grant", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kUdp, 0x2000).udp(40000, kPort).payload(64).finish(), G::None, 0},
-        {"ipv4 non-first fragment (no ports; its first fragment is judged)", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kUdp, 0x0010).payload(64).finish(), G::None, 1},
-        {"ipv6 tcp, no grant", Packet().eth(kIPv6).ipv6("::1", "::1", kTcp).tcp(40000, kPort).finish(), G::None, 0},
-        {"ipv6 tcp, grant", Packet().eth(kIPv6).ipv6("::1", "::1", kTcp).tcp(40000, kPort).finish(), G::Tcp, 1},
-        {"ipv6 tcp to an unprotected port", Packet().eth(kIPv6).ipv6("::1", "::1", kTcp).tcp(40000, kOpen).finish(), G::None, 1},
-        {"ipv6 hop-by-hop + routing + dest opts, no grant", Packet().eth(kIPv6).ipv6("::1", "::1", 0).ext6(43).ext6(60).ext6(kUdp).udp(40000, kPort).finish(), G::None, 0},
-        {"ipv6 extension headers, grant", Packet().eth(kIPv6).ipv6("::1", "::1", 0).ext6(60).ext6(kUdp).udp(40000, kPort).finish(), G::Udp, 1},
-        {"ipv6 first fragment, no grant", Packet().eth(kIPv6).ipv6("::1", "::1", 44).frag6(kUdp, 0, true).udp(40000, kPort).payload(32).finish(), G::None, 0},
-        {"ipv6 non-first fragment", Packet().eth(kIPv6).ipv6("::1", "::1", 44).frag6(kUdp, 4, false).payload(32).finish(), G::None, 1},
-        {"ipv6 v4-mapped addresses, no grant", Packet().eth(kIPv6).ipv6("::ffff:127.0.0.1", "::ffff:127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::None, 0},
-        {"audit-mode port, no grant: passes", Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kAuditPort).finish(), G::None, 1},
+        {"ipv4 tcp to an unprotected port",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kOpen).finish(), G::None, 1},
+        {"ipv4 tcp to a protected port, no grant",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::None, 0},
+        {"ipv4 tcp, grant",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::Tcp, 1},
+        {"ipv4 tcp, expired grant",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::Expired, 0},
+        {"ipv4 udp, grant for tcp only (wrong proto)",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kUdp).udp(40000, kPort).finish(), G::Tcp, 0},
+        {"ipv4 udp, udp grant",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kUdp).udp(40000, kPort).finish(), G::Udp, 1},
+        {"ipv4 tcp, grant for another port (wrong port)",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kPort).finish(), G::Udp, 0},
+        {"ipv4 with options, no grant",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp, 0, 12).tcp(40000, kPort).finish(), G::None,
+         0},
+        {"ipv4 with options, grant",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp, 0, 12).tcp(40000, kPort).finish(), G::Tcp,
+         1},
+        {"ipv4 first fragment, no grant",
+         Packet()
+             .eth(kIPv4)
+             .ipv4("127.0.0.1", "127.0.0.1", kUdp, 0x2000)
+             .udp(40000, kPort)
+             .payload(64)
+             .finish(),
+         G::None, 0},
+        {"ipv4 non-first fragment (no ports; its first fragment is judged)",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kUdp, 0x0010).payload(64).finish(), G::None, 1},
+        {"ipv6 tcp, no grant", Packet().eth(kIPv6).ipv6("::1", "::1", kTcp).tcp(40000, kPort).finish(),
+         G::None, 0},
+        {"ipv6 tcp, grant", Packet().eth(kIPv6).ipv6("::1", "::1", kTcp).tcp(40000, kPort).finish(), G::Tcp,
+         1},
+        {"ipv6 tcp to an unprotected port",
+         Packet().eth(kIPv6).ipv6("::1", "::1", kTcp).tcp(40000, kOpen).finish(), G::None, 1},
+        {"ipv6 hop-by-hop + routing + dest opts, no grant",
+         Packet().eth(kIPv6).ipv6("::1", "::1", 0).ext6(43).ext6(60).ext6(kUdp).udp(40000, kPort).finish(),
+         G::None, 0},
+        {"ipv6 extension headers, grant",
+         Packet().eth(kIPv6).ipv6("::1", "::1", 0).ext6(60).ext6(kUdp).udp(40000, kPort).finish(), G::Udp, 1},
+        {"ipv6 first fragment, no grant",
+         Packet()
+             .eth(kIPv6)
+             .ipv6("::1", "::1", 44)
+             .frag6(kUdp, 0, true)
+             .udp(40000, kPort)
+             .payload(32)
+             .finish(),
+         G::None, 0},
+        {"ipv6 non-first fragment",
+         Packet().eth(kIPv6).ipv6("::1", "::1", 44).frag6(kUdp, 4, false).payload(32).finish(), G::None, 1},
+        {"ipv6 v4-mapped addresses, no grant",
+         Packet().eth(kIPv6).ipv6("::ffff:127.0.0.1", "::ffff:127.0.0.1", kTcp).tcp(40000, kPort).finish(),
+         G::None, 0},
+        {"audit-mode port, no grant: passes",
+         Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.1", kTcp).tcp(40000, kAuditPort).finish(), G::None,
+         1},
         {"non-IP frame (ARP)", Packet().eth(0x0806).payload(28).finish(), G::None, 1},
     };
 }
@@ -144,7 +182,8 @@ TEST_CASE("a drop is counted and reported on the ring buffer") {
     events = 0;
     const std::uint64_t drops = counter(JG_CNT_EGRESS_DROP);
     std::uint32_t rv = 99;
-    REQUIRE(run(Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.2", kTcp).tcp(40001, kPort).finish(), &rv) == 0);
+    REQUIRE(run(Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.2", kTcp).tcp(40001, kPort).finish(), &rv) ==
+            0);
     CHECK(rv == 0);
     CHECK(counter(JG_CNT_EGRESS_DROP) == drops + 1);
     ring_buffer__consume(rb);

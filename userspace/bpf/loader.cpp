@@ -65,9 +65,10 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
 
     k->skel_ = jitgate_bpf__open();
     if (!k->skel_) return err(fmt::format("open the embedded BPF object: {}", errstr(errno)));
-    bpf_map* maps[] = {k->skel_->maps.jg_ports,   k->skel_->maps.jg_grants_uid, k->skel_->maps.jg_grants_addr,
-                       k->skel_->maps.jg_local_addrs, k->skel_->maps.jg_config,  k->skel_->maps.jg_counters,
-                       k->skel_->maps.jg_events,  k->skel_->maps.jg_sk_state};
+    bpf_map* maps[] = {k->skel_->maps.jg_ports,       k->skel_->maps.jg_grants_uid,
+                       k->skel_->maps.jg_grants_addr, k->skel_->maps.jg_local_addrs,
+                       k->skel_->maps.jg_config,      k->skel_->maps.jg_counters,
+                       k->skel_->maps.jg_events,      k->skel_->maps.jg_sk_state};
     for (bpf_map* m : maps) {
         std::string path = o.pin_dir + "/" + bpf_map__name(m);
         if (int e = bpf_map__set_pin_path(m, path.c_str()))
@@ -79,11 +80,11 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
             "support; if an older jitgate left incompatible maps in {}, run jitgated --uninstall)",
             errstr(e), o.pin_dir));
     }
-#define JG_VIEW(field, mapname)                                          \
-    do {                                                                 \
-        auto v = decltype(k->field)::of(k->skel_->maps.mapname);         \
-        if (!v) return err(v.error());                                   \
-        k->field = *v;                                                   \
+#define JG_VIEW(field, mapname)                                  \
+    do {                                                         \
+        auto v = decltype(k->field)::of(k->skel_->maps.mapname); \
+        if (!v) return err(v.error());                           \
+        k->field = *v;                                           \
     } while (0)
     JG_VIEW(ports, jg_ports);
     JG_VIEW(grants_uid, jg_grants_uid);

@@ -60,7 +60,8 @@ class Map {
 public:
     static Result<Map> of(bpf_map* m) {
         if (bpf_map__key_size(m) != sizeof(K) || bpf_map__value_size(m) != sizeof(V))
-            return err(std::string("map ") + bpf_map__name(m) + " does not have the layout this build expects");
+            return err(std::string("map ") + bpf_map__name(m) +
+                       " does not have the layout this build expects");
         return Map(bpf_map__fd(m));
     }
     Map() = default;
@@ -110,7 +111,7 @@ public:
     // enforcement) or attaches a new link to the cgroup and pins it.
     // `prepare` runs after load and before any attachment, to fill the maps.
     static Result<std::unique_ptr<Kernel>> open(const Options& o,
-                                                 const std::function<Result<bool>(Kernel&)>& prepare);
+                                                const std::function<Result<bool>(Kernel&)>& prepare);
     // Unpins every link and map under pin_dir (which detaches the programs
     // once nothing else holds the links) and removes the directory.
     static Result<int> uninstall(const std::string& pin_dir);

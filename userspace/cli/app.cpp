@@ -14,7 +14,8 @@
 namespace jg {
 
 std::unique_ptr<CLI::App> build_app(CliState& s) {
-    auto app = std::make_unique<CLI::App>("jitgate: ask for, approve and watch just-in-time access to protected ports");
+    auto app = std::make_unique<CLI::App>(
+        "jitgate: ask for, approve and watch just-in-time access to protected ports");
     app->require_subcommand(1);
     app->fallthrough();
     app->add_option("--socket", s.socket, "jitgated control socket")->capture_default_str();
@@ -67,8 +68,10 @@ std::string finish(CliState& s) {
         if (!spec) return spec.error();
         auto d = parse_duration(s.duration);
         if (!d) return d.error();
-        if (s.reason.size() > kMaxReasonBytes) return fmt::format("--reason is longer than {} bytes", kMaxReasonBytes);
-        if (s.ticket.size() > kMaxTicketBytes) return fmt::format("--ticket is longer than {} bytes", kMaxTicketBytes);
+        if (s.reason.size() > kMaxReasonBytes)
+            return fmt::format("--reason is longer than {} bytes", kMaxReasonBytes);
+        if (s.ticket.size() > kMaxTicketBytes)
+            return fmt::format("--ticket is longer than {} bytes", kMaxTicketBytes);
         s.args = {{"port", spec->port}, {"proto", std::string(proto_name(spec->proto))}, {"duration_s", *d}};
         if (!s.reason.empty()) s.args["reason"] = s.reason;
         if (!s.ticket.empty()) s.args["ticket"] = s.ticket;
@@ -95,7 +98,9 @@ namespace {
 int policy_check(const CliState& s) {
     auto load = load_policy_file(s.file);
     if (s.json) {
-        std::cout << nlohmann::json{{"ok", load.ok()}, {"file", s.file}, {"errors", load.errors},
+        std::cout << nlohmann::json{{"ok", load.ok()},
+                                    {"file", s.file},
+                                    {"errors", load.errors},
                                     {"ports", load.policy.ports.size()}}
                          .dump()
                   << "\n";
@@ -118,14 +123,21 @@ int run_cli(int argc, const char* const* argv) {
         return app->exit(e) == 0 ? 0 : 2;
     }
     if (auto e = finish(s); !e.empty()) {
-        if (s.json) std::cout << nlohmann::json{{"ok", false}, {"error", {{"code", code::kInvalid}, {"message", e}}}}.dump() << "\n";
+        if (s.json)
+            std::cout
+                << nlohmann::json{{"ok", false}, {"error", {{"code", code::kInvalid}, {"message", e}}}}.dump()
+                << "\n";
         std::cerr << "jitgate: " << e << "\n";
         return 2;
     }
     if (s.op == "policy-check") return policy_check(s);
     auto reply = call_daemon(s.socket, s.op, s.args);
     if (!reply) {
-        if (s.json) std::cout << nlohmann::json{{"ok", false}, {"error", {{"code", "unreachable"}, {"message", reply.error()}}}}.dump() << "\n";
+        if (s.json)
+            std::cout << nlohmann::json{{"ok", false},
+                                        {"error", {{"code", "unreachable"}, {"message", reply.error()}}}}
+                             .dump()
+                      << "\n";
         std::cerr << "jitgate: " << reply.error() << "\n";
         return 4;
     }

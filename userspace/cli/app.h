@@ -11,9 +11,9 @@ struct CliState {
     std::string socket = "/run/jitgate/jitgate.sock";
     bool json = false;
     // Filled by the sub-command that ran.
-    std::string op;        // daemon operation, or "policy-check"
+    std::string op;  // daemon operation, or "policy-check"
     nlohmann::json args = nlohmann::json::object();
-    std::string file;      // policy check FILE
+    std::string file;  // policy check FILE
     // Raw sub-command inputs, validated in finish().
     std::string port_spec, duration, reason, ticket, approve_for;
     std::int64_t id = 0;

@@ -13,11 +13,13 @@
 
 namespace jg {
 
-Result<nlohmann::json> call_daemon(const std::string& path, const std::string& op, const nlohmann::json& args) {
+Result<nlohmann::json> call_daemon(const std::string& path, const std::string& op,
+                                   const nlohmann::json& args) {
     auto unreachable = [&](const std::string& why) {
-        return err(fmt::format("cannot reach jitgated at {}: {}; is it running? Start it with: sudo jitgated "
-                               "--config /etc/jitgate/jitgate.toml (or pass --socket PATH)",
-                               path, why));
+        return err(
+            fmt::format("cannot reach jitgated at {}: {}; is it running? Start it with: sudo jitgated "
+                        "--config /etc/jitgate/jitgate.toml (or pass --socket PATH)",
+                        path, why));
     };
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;

@@ -16,10 +16,11 @@ std::string approvers_text(const nlohmann::json& j) {
 }
 
 std::string request_line(const nlohmann::json& r) {
-    std::string s = fmt::format("request {}  {}  {}/{}  by {}  for {}", r.value("request_id", 0), r.value("state", ""),
-                                r.value("port", 0), r.value("proto", ""), r.value("user", ""),
-                                format_duration(r.value("duration_s", std::int64_t(0))));
-    if (r.contains("approvers") && !r["approvers"].empty()) s += fmt::format("  approved by {}", approvers_text(r));
+    std::string s = fmt::format("request {}  {}  {}/{}  by {}  for {}", r.value("request_id", 0),
+                                r.value("state", ""), r.value("port", 0), r.value("proto", ""),
+                                r.value("user", ""), format_duration(r.value("duration_s", std::int64_t(0))));
+    if (r.contains("approvers") && !r["approvers"].empty())
+        s += fmt::format("  approved by {}", approvers_text(r));
     if (r.contains("approvals_required") && r.value("state", "") == "pending")
         s += fmt::format("  ({} of {} approvals)", r["approvers"].size(), r["approvals_required"].get<int>());
     s += fmt::format("  reason: {}", r.value("reason", ""));
@@ -46,9 +47,11 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
         std::string s = request_line(r) + "\n";
         const std::string st = r.value("state", "");
         if (st == "pending" && op == "request")
-            s += fmt::format("waiting for approval: an approver runs  jitgate approve {}\n", r.value("request_id", 0));
+            s += fmt::format("waiting for approval: an approver runs  jitgate approve {}\n",
+                             r.value("request_id", 0));
         if (st == "granted")
-            s += fmt::format("granted: grant {} is active until {}\n", r.value("grant_id", 0), r.value("expires_at", ""));
+            s += fmt::format("granted: grant {} is active until {}\n", r.value("grant_id", 0),
+                             r.value("expires_at", ""));
         return s;
     }
     if (op == "revoke") return grant_line(r) + "\n";
@@ -70,17 +73,18 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
         for (auto& p : r["ports"]) {
             std::string a;
             for (auto& x : p["approvers"]) a += (a.empty() ? "" : ",") + x.get<std::string>();
-            s += fmt::format("  {:<14} {}/{:<5} {:<8} max {:<6} approvers {} (need {})\n", p.value("name", ""),
-                             p.value("port", 0), p.value("proto", ""), p.value("mode", ""),
-                             p.value("max_duration", ""), a, p.value("approvals_required", 1));
+            s +=
+                fmt::format("  {:<14} {}/{:<5} {:<8} max {:<6} approvers {} (need {})\n", p.value("name", ""),
+                            p.value("port", 0), p.value("proto", ""), p.value("mode", ""),
+                            p.value("max_duration", ""), a, p.value("approvals_required", 1));
         }
         s += fmt::format("active grants: {}\n", r["grants"].size());
         for (auto& g : r["grants"]) s += "  " + grant_line(g) + "\n";
         s += fmt::format("pending requests: {}\n", r.value("pending_requests", 0));
         auto& c = r["counters"];
         s += fmt::format("counters: allow {} deny {} would_deny {} egress_drop {} events_lost {}\n",
-                         c.value("allow", 0), c.value("deny", 0), c.value("would_deny", 0), c.value("egress_drop", 0),
-                         c.value("events_lost", 0));
+                         c.value("allow", 0), c.value("deny", 0), c.value("would_deny", 0),
+                         c.value("egress_drop", 0), c.value("events_lost", 0));
         return s;
     }
     return r.dump(2) + "\n";

@@ -60,9 +60,10 @@ Result<ChainHead> read_chain_head(const std::string& path) {
     json j = json::parse(last, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
         !j["seq"].is_number_unsigned() || !j["hash"].is_string())
-        return err(fmt::format("the last line of the audit log {} is not a sealed audit record; "
-                               "move the file aside (it is evidence) and start again",
-                               path));
+        return err(
+            fmt::format("the last line of the audit log {} is not a sealed audit record; "
+                        "move the file aside (it is evidence) and start again",
+                        path));
     return ChainHead{j["seq"].get<std::uint64_t>(), j["hash"].get<std::string>()};
 }
 

@@ -8,7 +8,7 @@
 namespace jg {
 
 std::uint64_t boottime_ns();
-std::int64_t wall_us();  // microseconds since the epoch, UTC
+std::int64_t wall_us();                        // microseconds since the epoch, UTC
 std::string rfc3339_us(std::int64_t wall_us);  // 2026-11-21T09:56:00.123456Z
 
 }  // namespace jg

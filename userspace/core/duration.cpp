@@ -6,8 +6,7 @@ namespace jg {
 
 Result<std::int64_t> parse_duration(std::string_view text) {
     auto bad = [&](std::string_view why) {
-        return err(fmt::format("invalid duration '{}': {} (write it like 90s, 15m, 1h or 1h30m)",
-                               text, why));
+        return err(fmt::format("invalid duration '{}': {} (write it like 90s, 15m, 1h or 1h30m)", text, why));
     };
     if (text.empty()) return bad("it is empty");
     std::int64_t total = 0;
@@ -27,10 +26,22 @@ Result<std::int64_t> parse_duration(std::string_view text) {
         std::int64_t unit = 0;
         int rank = 0;
         switch (text[i]) {
-            case 'd': unit = 86400; rank = 4; break;
-            case 'h': unit = 3600; rank = 3; break;
-            case 'm': unit = 60; rank = 2; break;
-            case 's': unit = 1; rank = 1; break;
+            case 'd':
+                unit = 86400;
+                rank = 4;
+                break;
+            case 'h':
+                unit = 3600;
+                rank = 3;
+                break;
+            case 'm':
+                unit = 60;
+                rank = 2;
+                break;
+            case 's':
+                unit = 1;
+                rank = 1;
+                break;
             default: return bad(fmt::format("unknown unit '{}'", text[i]));
         }
         if (rank >= last_rank) return bad("units must go from largest to smallest, each once");

@@ -24,8 +24,7 @@ Result<std::uint16_t> parse_port(std::string_view text) {
             return err(fmt::format("invalid port '{}': give a number from 1 to 65535", text));
         v = v * 10 + unsigned(c - '0');
     }
-    if (v < 1 || v > 65535)
-        return err(fmt::format("invalid port '{}': give a number from 1 to 65535", text));
+    if (v < 1 || v > 65535) return err(fmt::format("invalid port '{}': give a number from 1 to 65535", text));
     return static_cast<std::uint16_t>(v);
 }
 

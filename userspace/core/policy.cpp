@@ -2,13 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "core/duration.h"
 
@@ -24,8 +24,7 @@ namespace {
 
 class Checker {
 public:
-    Checker(std::string_view file, std::vector<std::string>& errors)
-        : file_(file), errors_(errors) {}
+    Checker(std::string_view file, std::vector<std::string>& errors) : file_(file), errors_(errors) {}
 
     void fail(const toml::node* n, int fallback_line, const std::string& msg) {
         int line = fallback_line;
@@ -34,14 +33,12 @@ public:
     }
 
     // Reports every key of `t` not in `known`.
-    void only(const toml::table& t, std::initializer_list<std::string_view> known,
-              std::string_view where) {
+    void only(const toml::table& t, std::initializer_list<std::string_view> known, std::string_view where) {
         for (const auto& [k, v] : t) {
             bool found = false;
             for (auto kn : known) found = found || kn == k.str();
             if (!found)
-                fail(&v, line_of(t),
-                     fmt::format("unknown key '{}' in {}", std::string_view(k.str()), where));
+                fail(&v, line_of(t), fmt::format("unknown key '{}' in {}", std::string_view(k.str()), where));
         }
     }
 
@@ -63,8 +60,7 @@ public:
         return std::nullopt;
     }
 
-    std::optional<std::int64_t> duration(const toml::table& t, std::string_view key,
-                                         std::string_view where) {
+    std::optional<std::int64_t> duration(const toml::table& t, std::string_view key, std::string_view where) {
         auto s = str(t, key, where);
         if (!s) return std::nullopt;
         auto d = parse_duration(*s);
@@ -152,7 +148,8 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
         } else if (*proto == "both") {
             p.tcp = p.udp = true;
         } else {
-            c.fail(t.get("proto"), line, fmt::format("{}: proto must be \"tcp\", \"udp\" or \"both\"", where));
+            c.fail(t.get("proto"), line,
+                   fmt::format("{}: proto must be \"tcp\", \"udp\" or \"both\"", where));
         }
     }
     if (auto mode = c.str(t, "mode", where)) {
@@ -165,7 +162,8 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
         if (*oe == "drain")
             p.drain = true;
         else if (*oe != "cut")
-            c.fail(t.get("on_expiry"), line, fmt::format("{}: on_expiry must be \"cut\" or \"drain\"", where));
+            c.fail(t.get("on_expiry"), line,
+                   fmt::format("{}: on_expiry must be \"cut\" or \"drain\"", where));
     }
     if (auto d = c.duration(t, "max_duration", where)) p.max_duration_s = *d;
     if (auto d = c.duration(t, "request_ttl", where)) p.request_ttl_s = *d;
@@ -269,8 +267,8 @@ PolicyLoad parse_policy(std::string_view text, std::string_view file) {
         for (Proto pr : {Proto::Tcp, Proto::Udp}) {
             if (!p.covers(pr)) continue;
             if (!seen.insert({p.port, int(pr)}).second)
-                out.errors.push_back(fmt::format("{}:{}: port {}/{} is declared twice", file, p.line, p.port,
-                                                 proto_name(pr)));
+                out.errors.push_back(
+                    fmt::format("{}:{}: port {}/{} is declared twice", file, p.line, p.port, proto_name(pr)));
         }
         if (!names.insert(p.name).second)
             out.errors.push_back(fmt::format("{}:{}: port name '{}' is used twice", file, p.line, p.name));

@@ -91,10 +91,10 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why) {
     }
     for (auto& [k, v] : r.args.items()) {
         auto arg = spec->second.find(k);
-        if (arg == spec->second.end())
-            return fail(id, fmt::format("{}: unknown argument \"{}\"", r.op, k));
+        if (arg == spec->second.end()) return fail(id, fmt::format("{}: unknown argument \"{}\"", r.op, k));
         if (!type_ok(v, arg->second.type))
-            return fail(id, fmt::format("{}: argument \"{}\" must be {}", r.op, k, type_name(arg->second.type)));
+            return fail(id,
+                        fmt::format("{}: argument \"{}\" must be {}", r.op, k, type_name(arg->second.type)));
     }
     for (auto& [k, arg] : spec->second)
         if (arg.required && !r.args.contains(k))

@@ -20,13 +20,13 @@ inline constexpr std::size_t kMaxTicketBytes = 128;
 
 // Error codes, and the CLI exit code each maps to (design.md §3).
 namespace code {
-inline constexpr const char* kInvalid = "invalid";        // malformed input: exit 2
-inline constexpr const char* kRefused = "refused";        // policy said no: exit 3
-inline constexpr const char* kForbidden = "forbidden";    // caller may not: exit 3
-inline constexpr const char* kNotFound = "not_found";     // no such id: exit 1
-inline constexpr const char* kConflict = "conflict";      // already decided: exit 1
-inline constexpr const char* kCapacity = "capacity";      // grant map full: exit 1
-inline constexpr const char* kInternal = "internal";      // exit 1
+inline constexpr const char* kInvalid = "invalid";      // malformed input: exit 2
+inline constexpr const char* kRefused = "refused";      // policy said no: exit 3
+inline constexpr const char* kForbidden = "forbidden";  // caller may not: exit 3
+inline constexpr const char* kNotFound = "not_found";   // no such id: exit 1
+inline constexpr const char* kConflict = "conflict";    // already decided: exit 1
+inline constexpr const char* kCapacity = "capacity";    // grant map full: exit 1
+inline constexpr const char* kInternal = "internal";    // exit 1
 }  // namespace code
 int exit_code_for(std::string_view error_code);
 

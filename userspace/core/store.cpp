@@ -198,10 +198,10 @@ std::optional<RequestRow> Store::request(std::int64_t id) {
 }
 
 std::vector<RequestRow> Store::requests(const std::string& state, int limit) {
-    std::string sql = state == "all"
-                          ? fmt::format("SELECT {} FROM requests ORDER BY id DESC LIMIT ?", kRequestCols)
-                          : fmt::format("SELECT {} FROM requests WHERE state = ? ORDER BY id DESC LIMIT ?",
-                                        kRequestCols);
+    std::string sql =
+        state == "all"
+            ? fmt::format("SELECT {} FROM requests ORDER BY id DESC LIMIT ?", kRequestCols)
+            : fmt::format("SELECT {} FROM requests WHERE state = ? ORDER BY id DESC LIMIT ?", kRequestCols);
     Stmt s(db_, sql.c_str());
     if (state == "all") {
         s.bind(1, std::int64_t(limit));
@@ -233,10 +233,10 @@ std::optional<GrantRow> Store::grant(std::int64_t id) {
 }
 
 std::vector<GrantRow> Store::grants(const std::string& state, int limit) {
-    std::string sql = state == "all"
-                          ? fmt::format("SELECT {} FROM grants ORDER BY id DESC LIMIT ?", kGrantCols)
-                          : fmt::format("SELECT {} FROM grants WHERE state = ? ORDER BY id DESC LIMIT ?",
-                                        kGrantCols);
+    std::string sql =
+        state == "all"
+            ? fmt::format("SELECT {} FROM grants ORDER BY id DESC LIMIT ?", kGrantCols)
+            : fmt::format("SELECT {} FROM grants WHERE state = ? ORDER BY id DESC LIMIT ?", kGrantCols);
     Stmt s(db_, sql.c_str());
     if (state == "all") {
         s.bind(1, std::int64_t(limit));

@@ -40,10 +40,10 @@ struct GrantRow {
     std::uint16_t port = 0;
     Proto proto = Proto::Tcp;
     std::int64_t start_us = 0;
-    std::int64_t expires_us = 0;          // wall clock, for people
-    std::uint64_t expires_boot_ns = 0;    // CLOCK_BOOTTIME, what the kernel checks
-    std::string boot_id;                  // boot the boottime refers to
-    std::string state;                    // active | expired | revoked | replaced
+    std::int64_t expires_us = 0;        // wall clock, for people
+    std::uint64_t expires_boot_ns = 0;  // CLOCK_BOOTTIME, what the kernel checks
+    std::string boot_id;                // boot the boottime refers to
+    std::string state;                  // active | expired | revoked | replaced
     std::int64_t ended_us = 0;
     std::string ended_by;
     std::string reason;

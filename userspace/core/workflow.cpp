@@ -43,9 +43,15 @@ bool Workflow::is_approver(const Caller& c, const PortPolicy& p) {
 }
 
 json Workflow::request_json(const RequestRow& r) {
-    json j = {{"request_id", r.id},   {"state", r.state},          {"uid", r.uid},
-              {"user", r.user},       {"port", r.port},            {"proto", proto_name(r.proto)},
-              {"duration_s", r.duration_s}, {"reason", r.reason},  {"approvers", r.approvers},
+    json j = {{"request_id", r.id},
+              {"state", r.state},
+              {"uid", r.uid},
+              {"user", r.user},
+              {"port", r.port},
+              {"proto", proto_name(r.proto)},
+              {"duration_s", r.duration_s},
+              {"reason", r.reason},
+              {"approvers", r.approvers},
               {"created_at", rfc3339_us(r.created_us)}};
     if (!r.ticket.empty()) j["ticket"] = r.ticket;
     if (r.state == "pending") {
@@ -67,14 +73,22 @@ json Workflow::request_json(const RequestRow& r) {
 }
 
 json Workflow::grant_json(const GrantRow& g) {
-    json j = {{"grant_id", g.id},         {"request_id", g.request_id}, {"state", g.state},
-              {"uid", g.uid},             {"user", g.user},             {"port", g.port},
-              {"proto", proto_name(g.proto)}, {"approvers", g.approvers}, {"reason", g.reason},
-              {"started_at", rfc3339_us(g.start_us)}, {"expires_at", rfc3339_us(g.expires_us)}};
+    json j = {{"grant_id", g.id},
+              {"request_id", g.request_id},
+              {"state", g.state},
+              {"uid", g.uid},
+              {"user", g.user},
+              {"port", g.port},
+              {"proto", proto_name(g.proto)},
+              {"approvers", g.approvers},
+              {"reason", g.reason},
+              {"started_at", rfc3339_us(g.start_us)},
+              {"expires_at", rfc3339_us(g.expires_us)}};
     if (!g.ticket.empty()) j["ticket"] = g.ticket;
     if (g.state == "active") {
         const std::uint64_t now = clock_.boot_ns();
-        j["remaining_s"] = g.expires_boot_ns > now ? std::int64_t((g.expires_boot_ns - now) / 1000000000ULL) : 0;
+        j["remaining_s"] =
+            g.expires_boot_ns > now ? std::int64_t((g.expires_boot_ns - now) / 1000000000ULL) : 0;
     } else {
         j["ended_at"] = rfc3339_us(g.ended_us);
         j["ended_by"] = g.ended_by;
@@ -101,15 +115,17 @@ Reply Workflow::request(const Caller& c, const json& a) {
     const auto port = static_cast<std::uint16_t>(port_i);
     const PortPolicy* p = policy_->find(port, *proto);
     if (!p)
-        return Reply::fail(code::kRefused,
-                           fmt::format("port {}/{} is not protected by jitgate, so there is nothing to request",
-                                       port, proto_name(*proto)));
+        return Reply::fail(
+            code::kRefused,
+            fmt::format("port {}/{} is not protected by jitgate, so there is nothing to request", port,
+                        proto_name(*proto)));
     if (dur > p->max_duration_s)
         return Reply::fail(code::kRefused,
                            fmt::format("{} is longer than port '{}' allows: ask for {} or less",
                                        format_duration(dur), p->name, format_duration(p->max_duration_s)));
     if (p->require_reason && reason.find_first_not_of(' ') == std::string::npos)
-        return Reply::fail(code::kRefused, fmt::format("port '{}' requires a reason (--reason TEXT)", p->name));
+        return Reply::fail(code::kRefused,
+                           fmt::format("port '{}' requires a reason (--reason TEXT)", p->name));
 
     RequestRow r;
     r.id = store_.next_id();
@@ -126,13 +142,18 @@ Reply Workflow::request(const Caller& c, const json& a) {
     store_.put_request(r);
 
     json ev = base_event("request", &c);
-    ev.update({{"request_id", r.id}, {"port", port}, {"proto", proto_name(*proto)}, {"duration_s", dur},
-               {"reason", reason}, {"requester", c.user}});
+    ev.update({{"request_id", r.id},
+               {"port", port},
+               {"proto", proto_name(*proto)},
+               {"duration_s", dur},
+               {"reason", reason},
+               {"requester", c.user}});
     if (!ticket.empty()) ev["ticket"] = ticket;
     audit_.emit(ev);
 
     for (const auto& rule : p->auto_approve) {
-        const bool match = rule.who.is_group ? dir_.in_group(c.uid, c.user, rule.who.name) : rule.who.name == c.user;
+        const bool match =
+            rule.who.is_group ? dir_.in_group(c.uid, c.user, rule.who.name) : rule.who.name == c.user;
         if (match && dur <= rule.max_duration_s) {
             r.approvers.push_back("auto_approve:" + rule.who.text());
             return grant_request(r, dur, "auto_approve:" + rule.who.text());
@@ -198,22 +219,36 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
         }
         store_.commit();
         json ev = base_event("reject", nullptr);
-        ev.update({{"request_id", r.id}, {"reason", put.error()}, {"port", r.port},
-                   {"proto", proto_name(r.proto)}, {"requester", r.user}});
+        ev.update({{"request_id", r.id},
+                   {"reason", put.error()},
+                   {"port", r.port},
+                   {"proto", proto_name(r.proto)},
+                   {"requester", r.user}});
         audit_.emit(ev);
         return Reply::fail(code::kCapacity, put.error());
     }
     if (old) {
         json ev = base_event("revoke", nullptr);
-        ev.update({{"grant_id", old->id}, {"request_id", old->request_id}, {"uid", old->uid},
-                   {"user", old->user}, {"port", old->port}, {"proto", proto_name(old->proto)},
+        ev.update({{"grant_id", old->id},
+                   {"request_id", old->request_id},
+                   {"uid", old->uid},
+                   {"user", old->user},
+                   {"port", old->port},
+                   {"proto", proto_name(old->proto)},
                    {"reason", fmt::format("replaced by grant {}", g.id)}});
         audit_.emit(ev);
     }
     json ev = base_event("grant", nullptr);
-    ev.update({{"grant_id", g.id}, {"request_id", r.id}, {"uid", g.uid}, {"user", g.user},
-               {"port", g.port}, {"proto", proto_name(g.proto)}, {"duration_s", duration_s},
-               {"approvers", g.approvers}, {"reason", g.reason}, {"expires_at", rfc3339_us(g.expires_us)}});
+    ev.update({{"grant_id", g.id},
+               {"request_id", r.id},
+               {"uid", g.uid},
+               {"user", g.user},
+               {"port", g.port},
+               {"proto", proto_name(g.proto)},
+               {"duration_s", duration_s},
+               {"approvers", g.approvers},
+               {"reason", g.reason},
+               {"expires_at", rfc3339_us(g.expires_us)}});
     if (!g.ticket.empty()) ev["ticket"] = g.ticket;
     audit_.emit(ev);
     return Reply::success(request_json(r));
@@ -252,8 +287,12 @@ Reply Workflow::approve(const Caller& c, const json& a) {
     r->approvers.push_back(c.user);
 
     json ev = base_event("approve", &c);
-    ev.update({{"request_id", r->id}, {"port", r->port}, {"proto", proto_name(r->proto)},
-               {"duration_s", dur}, {"approvers", r->approvers}, {"requester", r->user},
+    ev.update({{"request_id", r->id},
+               {"port", r->port},
+               {"proto", proto_name(r->proto)},
+               {"duration_s", dur},
+               {"approvers", r->approvers},
+               {"requester", r->user},
                {"reason", r->reason}});
     if (!r->ticket.empty()) ev["ticket"] = r->ticket;
 
@@ -279,16 +318,19 @@ Reply Workflow::deny(const Caller& c, const json& a) {
     const PortPolicy* p = policy_->find(r->port, r->proto);
     const bool own = c.uid == r->uid;
     if (!own && !(p && is_approver(c, *p)) && c.uid != 0)
-        return Reply::fail(code::kForbidden,
-                           fmt::format("{} is not an approver of port {}/{}", c.user, r->port, proto_name(r->proto)));
+        return Reply::fail(code::kForbidden, fmt::format("{} is not an approver of port {}/{}", c.user,
+                                                         r->port, proto_name(r->proto)));
     r->state = "rejected";
     r->decided_us = clock_.wall_us();
     r->decided_by = c.user;
     r->decision_reason = own && why.empty() ? "withdrawn by the requester" : why;
     store_.put_request(*r);
     json ev = base_event("reject", &c);
-    ev.update({{"request_id", r->id}, {"port", r->port}, {"proto", proto_name(r->proto)},
-               {"requester", r->user}, {"reason", r->decision_reason}});
+    ev.update({{"request_id", r->id},
+               {"port", r->port},
+               {"proto", proto_name(r->proto)},
+               {"requester", r->user},
+               {"reason", r->decision_reason}});
     audit_.emit(ev);
     return Reply::success(request_json(*r));
 }
@@ -300,8 +342,11 @@ void Workflow::end_grant(GrantRow& g, const std::string& state, const std::strin
     store_.put_grant(g);
     sink_.remove(g);
     json ev = base_event(state == "revoked" ? "revoke" : "expire", actor);
-    ev.update({{"grant_id", g.id}, {"request_id", g.request_id}, {"port", g.port},
-               {"proto", proto_name(g.proto)}, {"requester", g.user}});
+    ev.update({{"grant_id", g.id},
+               {"request_id", g.request_id},
+               {"port", g.port},
+               {"proto", proto_name(g.proto)},
+               {"requester", g.user}});
     if (!actor) {
         ev["uid"] = g.uid;
         ev["user"] = g.user;
@@ -315,16 +360,18 @@ Reply Workflow::revoke(const Caller& c, const json& a) {
     if (!g) {
         if (auto r = store_.request(id)) {
             if (!r->grant_id)
-                return Reply::fail(code::kConflict, fmt::format("request {} is {} and has no grant", id, r->state));
+                return Reply::fail(code::kConflict,
+                                   fmt::format("request {} is {} and has no grant", id, r->state));
             g = store_.grant(r->grant_id);
         }
     }
     if (!g) return Reply::fail(code::kNotFound, fmt::format("there is no grant or request {}", id));
     const PortPolicy* p = policy_->find(g->port, g->proto);
     if (c.uid != g->uid && c.uid != 0 && !(p && is_approver(c, *p)))
-        return Reply::fail(code::kForbidden,
-                           fmt::format("only the holder, an approver of port {}/{} or root can revoke grant {}",
-                                       g->port, proto_name(g->proto), g->id));
+        return Reply::fail(
+            code::kForbidden,
+            fmt::format("only the holder, an approver of port {}/{} or root can revoke grant {}", g->port,
+                        proto_name(g->proto), g->id));
     if (g->state != "active")
         return Reply::fail(code::kConflict, fmt::format("grant {} is already {}", g->id, g->state));
     end_grant(*g, "revoked", c.user, &c);
@@ -364,8 +411,12 @@ int Workflow::sweep() {
             r.decided_by = "request_ttl";
             store_.put_request(r);
             json ev = base_event("expire", nullptr);
-            ev.update({{"request_id", r.id}, {"uid", r.uid}, {"user", r.user}, {"port", r.port},
-                       {"proto", proto_name(r.proto)}, {"requester", r.user},
+            ev.update({{"request_id", r.id},
+                       {"uid", r.uid},
+                       {"user", r.user},
+                       {"port", r.port},
+                       {"proto", proto_name(r.proto)},
+                       {"requester", r.user},
                        {"reason", "the request was not decided in time"}});
             audit_.emit(ev);
             ++n;

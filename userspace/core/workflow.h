@@ -34,7 +34,7 @@ class GrantSink {
 public:
     virtual ~GrantSink() = default;
     virtual Result<bool> put(const GrantRow& g) = 0;  // error when the map is full
-    virtual void remove(const GrantRow& g) = 0;        // only if the map still holds g.id
+    virtual void remove(const GrantRow& g) = 0;       // only if the map still holds g.id
 };
 
 class AuditSink {
@@ -56,7 +56,9 @@ struct Reply {
     json result = json::object();
     std::string code;
     std::string message;
-    static Reply fail(std::string c, std::string m) { return Reply{false, json::object(), std::move(c), std::move(m)}; }
+    static Reply fail(std::string c, std::string m) {
+        return Reply{false, json::object(), std::move(c), std::move(m)};
+    }
     static Reply success(json r) { return Reply{true, std::move(r), {}, {}}; }
 };
 

@@ -94,7 +94,8 @@ public:
     Kernel* k = nullptr;
     Result<bool> put(const GrantRow& g) override {
         if (!k) return err("the BPF maps are not loaded");
-        int e = k->grants_uid.update(make_uid_key(g.uid, g.port, g.proto), make_grant_val(g.expires_boot_ns, std::uint64_t(g.id)));
+        int e = k->grants_uid.update(make_uid_key(g.uid, g.port, g.proto),
+                                     make_grant_val(g.expires_boot_ns, std::uint64_t(g.id)));
         if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
             return err(fmt::format("the grant map is full ({} grants); revoke unused grants and try again",
                                    JG_GRANT_ENTRIES));
@@ -229,7 +230,8 @@ json Daemon::status() {
                               {"proto", p.proto_text()},
                               {"mode", p.audit ? "audit" : "enforce"},
                               {"max_duration", format_duration(p.max_duration_s)},
-                              {"approvers", [&] {
+                              {"approvers",
+                               [&] {
                                    json a = json::array();
                                    for (auto& x : p.approvers) a.push_back(x.text());
                                    return a;
@@ -254,26 +256,36 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
     Caller c{p.uid, p.pid, user_of(p.uid)};
     Reply r;
     try {
-        if (req->op == "request") r = wf_->request(c, req->args);
-        else if (req->op == "approve") r = wf_->approve(c, req->args);
-        else if (req->op == "deny") r = wf_->deny(c, req->args);
-        else if (req->op == "revoke") r = wf_->revoke(c, req->args);
-        else if (req->op == "list") r = wf_->list(c, req->args);
-        else if (req->op == "status") r = Reply::success(status());
-        else r = Reply::fail(code::kInvalid, "unknown operation");
+        if (req->op == "request")
+            r = wf_->request(c, req->args);
+        else if (req->op == "approve")
+            r = wf_->approve(c, req->args);
+        else if (req->op == "deny")
+            r = wf_->deny(c, req->args);
+        else if (req->op == "revoke")
+            r = wf_->revoke(c, req->args);
+        else if (req->op == "list")
+            r = wf_->list(c, req->args);
+        else if (req->op == "status")
+            r = Reply::success(status());
+        else
+            r = Reply::fail(code::kInvalid, "unknown operation");
     } catch (const std::exception& e) {
         log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
         try {
             store_->rollback();
         } catch (...) {
         }
-        r = Reply::fail(code::kInternal, fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
+        r = Reply::fail(code::kInternal,
+                        fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
 }
 
 void Daemon::on_kernel_event(const jg_event& e) {
-    const char* type = e.verdict == JG_VERDICT_ALLOW ? "allow" : e.verdict == JG_VERDICT_WOULD_DENY ? "would_deny" : "deny";
+    const char* type = e.verdict == JG_VERDICT_ALLOW        ? "allow"
+                       : e.verdict == JG_VERDICT_WOULD_DENY ? "would_deny"
+                                                            : "deny";
     json r = {{"type", type},
               {"uid", e.uid},
               {"user", user_of(e.uid)},
@@ -338,7 +350,8 @@ int ring_cb(void* ctx, void* data, size_t size) {
 
 int Daemon::run() {
     if (geteuid() != 0) {
-        log("must run as root (it loads BPF programs and attaches them to a cgroup); run it with sudo or as the "
+        log("must run as root (it loads BPF programs and attaches them to a cgroup); run it with sudo or as "
+            "the "
             "jitgated systemd service");
         return 1;
     }
@@ -439,14 +452,17 @@ int Daemon::run() {
             } else if (fd == sfd) {
                 signalfd_siginfo si{};
                 while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                    if (si.ssi_signo == SIGHUP) reload();
-                    else running = false;
+                    if (si.ssi_signo == SIGHUP)
+                        reload();
+                    else
+                        running = false;
                 }
             } else if (fd == watcher->fd()) {
                 watcher->drain([](bool, const Addr16&) {});
                 sync_local_addrs(*kernel_);
             } else if (server->owns(fd)) {
-                server->on_event(fd, evs[i].events, [this](const Peer& p, const std::string& l) { return handle(p, l); });
+                server->on_event(fd, evs[i].events,
+                                 [this](const Peer& p, const std::string& l) { return handle(p, l); });
             }
         }
         const auto now = std::chrono::steady_clock::now();
@@ -458,7 +474,9 @@ int Daemon::run() {
     }
     ring_buffer__consume(rb);
     ring_buffer__free(rb);
-    audit_->emit({{"type", "daemon_stop"}, {"uid", 0}, {"pid", getpid()},
+    audit_->emit({{"type", "daemon_stop"},
+                  {"uid", 0},
+                  {"pid", getpid()},
                   {"reason", "signal; enforcement stays attached in the kernel"}});
     log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");
     close(sfd);

@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
     app.add_option("--socket", o.socket, "control socket path")->capture_default_str();
     app.add_option("--state-dir", o.state_dir, "state directory (SQLite)")->capture_default_str();
     app.add_option("--audit-log", o.audit_log, "audit log file (JSON Lines)")->capture_default_str();
-    app.add_flag("--uninstall", do_uninstall, "remove programs, links, pins and mounts jitgated made, then exit");
+    app.add_flag("--uninstall", do_uninstall,
+                 "remove programs, links, pins and mounts jitgated made, then exit");
     app.add_flag("-v,--verbose", o.verbose, "libbpf debug output");
     app.add_flag("-q,--quiet", o.quiet, "do not echo audit records on stdout");
     try {

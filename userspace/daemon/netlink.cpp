@@ -64,7 +64,8 @@ bool AddrWatcher::drain(const Callback& cb) {
             auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(h));
             int len = static_cast<int>(IFA_PAYLOAD(h));
             for (auto* rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-                if (rta->rta_type != IFA_LOCAL && !(ifa->ifa_family == AF_INET6 && rta->rta_type == IFA_ADDRESS))
+                if (rta->rta_type != IFA_LOCAL &&
+                    !(ifa->ifa_family == AF_INET6 && rta->rta_type == IFA_ADDRESS))
                     continue;
                 if (ifa->ifa_family == AF_INET && rta->rta_type == IFA_ADDRESS) continue;
                 Addr16 a{};

@@ -53,7 +53,10 @@ Result<Server> Server::listen(const std::string& path, int epoll_fd) {
 }
 
 Server::Server(Server&& o) noexcept
-    : path_(std::move(o.path_)), listen_fd_(o.listen_fd_), epoll_fd_(o.epoll_fd_), clients_(std::move(o.clients_)) {
+    : path_(std::move(o.path_)),
+      listen_fd_(o.listen_fd_),
+      epoll_fd_(o.epoll_fd_),
+      clients_(std::move(o.clients_)) {
     o.listen_fd_ = -1;
     o.clients_.clear();
 }
@@ -71,7 +74,8 @@ void Server::accept_all() {
         int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;
         if (clients_.size() >= kMaxClients) {
-            std::string busy = reply_error(0, code::kInternal, "jitgated is serving too many clients; try again");
+            std::string busy =
+                reply_error(0, code::kInternal, "jitgated is serving too many clients; try again");
             (void)!write(fd, busy.data(), busy.size());
             close(fd);
             continue;
@@ -139,8 +143,10 @@ void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
             if (c.in.size() > kMaxMessageBytes + 1) break;
             continue;
         }
-        if (n == 0) eof = true;
-        else if (errno != EAGAIN && errno != EWOULDBLOCK) eof = true;
+        if (n == 0)
+            eof = true;
+        else if (errno != EAGAIN && errno != EWOULDBLOCK)
+            eof = true;
         break;
     }
     std::size_t pos;
@@ -150,13 +156,14 @@ void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
         c.out += h(c.peer, line);
     }
     if (!c.closing && c.in.size() > kMaxMessageBytes) {
-        c.out += reply_error(0, code::kInvalid,
-                             fmt::format("message is larger than {} bytes", kMaxMessageBytes));
+        c.out +=
+            reply_error(0, code::kInvalid, fmt::format("message is larger than {} bytes", kMaxMessageBytes));
         c.closing = true;
         c.in.clear();
     }
     if (eof) {
-        if (!c.in.empty() && !c.closing) c.out += reply_error(0, code::kInvalid, "message is truncated (no newline)");
+        if (!c.in.empty() && !c.closing)
+            c.out += reply_error(0, code::kInvalid, "message is truncated (no newline)");
         c.closing = true;
     }
     flush(fd, c);

@@ -28,7 +28,7 @@ namespace jg {
 namespace {
 
 bool fs_is(const std::string& path, long magic) {
-    struct statfs s{};
+    struct statfs s {};
     return statfs(path.c_str(), &s) == 0 && static_cast<long>(s.f_type) == magic;
 }
 
@@ -63,16 +63,18 @@ Result<bool> make_dir(const std::string& path, unsigned mode) {
             return err(fmt::format("create directory {}: {}", p.string(), std::strerror(errno)));
         }
     }
-    if (!std::filesystem::is_directory(path)) return err(fmt::format("{} exists and is not a directory", path));
+    if (!std::filesystem::is_directory(path))
+        return err(fmt::format("{} exists and is not a directory", path));
     return true;
 }
 
 Result<std::string> resolve_cgroup(const std::string& requested, const std::string& state_dir) {
     if (!requested.empty()) {
         if (!fs_is(requested, CGROUP2_SUPER_MAGIC))
-            return err(fmt::format("{} is not a cgroup v2 directory: give --cgroup a directory of a "
-                                   "mounted cgroup2 hierarchy",
-                                   requested));
+            return err(
+                fmt::format("{} is not a cgroup v2 directory: give --cgroup a directory of a "
+                            "mounted cgroup2 hierarchy",
+                            requested));
         return requested;
     }
     std::ifstream mi("/proc/self/mountinfo");
@@ -92,9 +94,10 @@ Result<std::string> resolve_cgroup(const std::string& requested, const std::stri
     const std::string target = "/run/jitgate/cgroup2";
     if (auto r = make_dir(target, 0755); !r) return err(r.error());
     if (mount("cgroup2", target.c_str(), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
-        return err(fmt::format("no cgroup v2 hierarchy is mounted and mounting one at {} failed: {} "
-                               "(the kernel needs cgroup v2)",
-                               target, std::strerror(errno)));
+        return err(
+            fmt::format("no cgroup v2 hierarchy is mounted and mounting one at {} failed: {} "
+                        "(the kernel needs cgroup v2)",
+                        target, std::strerror(errno)));
     record_mount(state_dir, target);
     return target;
 }
@@ -111,9 +114,10 @@ Result<bool> ensure_bpffs(const std::string& dir, const std::string& state_dir) 
         record_mount(state_dir, base);
         return true;
     }
-    return err(fmt::format("{} is not on a bpf filesystem: mount one (mount -t bpf bpf DIR) and point --bpffs "
-                           "inside it",
-                           dir));
+    return err(
+        fmt::format("{} is not on a bpf filesystem: mount one (mount -t bpf bpf DIR) and point --bpffs "
+                    "inside it",
+                    dir));
 }
 
 std::string boot_id() {
@@ -131,7 +135,9 @@ Result<std::uint64_t> current_netns_cookie() {
     int rc = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
     int e = errno;
     close(fd);
-    if (rc != 0) return err(fmt::format("read the network namespace cookie: {} (the kernel is too old)", std::strerror(e)));
+    if (rc != 0)
+        return err(
+            fmt::format("read the network namespace cookie: {} (the kernel is too old)", std::strerror(e)));
     return cookie;
 }
 
@@ -144,7 +150,8 @@ std::optional<std::string> SystemDirectory::user_name(std::uint32_t uid) {
 
 bool SystemDirectory::in_group(std::uint32_t uid, const std::string& user, const std::string& group) {
     std::vector<char> buf(65536);
-    struct group gr{}, *gres = nullptr;
+    struct group gr {
+    }, *gres = nullptr;
     if (getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &gres) != 0 || !gres) return false;
     const gid_t want = gr.gr_gid;
     std::vector<char> pbuf(16384);
