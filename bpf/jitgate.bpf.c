@@ -260,6 +260,10 @@ int jg_egress(struct __sk_buff *skb)
 		return 1;
 	if (flags & JG_PF_AUDIT)
 		return 1; /* reported once by the sock_addr hook already */
+	/* on_expiry = "drain": a flow that a grant allowed may finish; only new
+	 * connections are refused (by the sock_addr hooks). */
+	if ((flags & JG_PF_DRAIN) && st && st->grant_id)
+		return 1;
 
 	jg_count(JG_CNT_EGRESS_DROP);
 	/* One event per socket and grant change, not per packet: remember that

@@ -72,7 +72,7 @@ bold "4/7 request: jg-demo-dev asks for $GRANT with a reason"
 run_as jg-demo-dev $J request $PORT --for $GRANT --reason "demo: check replication lag" --ticket DEMO-1
 RID=$(setpriv --reuid=jg-demo-dev --regid=jg-demo-dev --init-groups -- $J --json list --pending |
       /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"][0]["request_id"])')
-say "jg-demo-dev cannot approve it (no self-approval):"
+say "jg-demo-dev cannot approve it themselves:"
 run_as jg-demo-dev $J approve "$RID"
 
 bold "5/7 approve: jg-demo-lead says yes; the port opens for jg-demo-dev only"
@@ -83,13 +83,13 @@ run_as jg-demo-lead /usr/bin/python3 "$DEMO/probe.py" connect tcp 127.0.0.1 "$PO
 
 bold "6/7 expire: the grant ends in the kernel, on time, even if the daemon were dead"
 EXP=$(( $(date +%s) + ${GRANT%s} ))
-while [ "$(date +%s)" -le "$EXP" ]; do
+while [ "$(date +%s)" -lt "$EXP" ]; do
   printf '\r   %2ds left ' $(( EXP - $(date +%s) )); sleep 1
 done
 printf '\r   expired.    \n'
 connect
 
-bold "7/7 the audit trail (JSON Lines, hash-chained; also: jitgate audit --follow in a later release)"
+bold "7/7 the audit trail (JSON Lines; every record carries seq and a SHA-256 hash chained to the one before)"
 /usr/bin/python3 - "$DEMO/audit.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):

@@ -28,6 +28,14 @@ port = {port2}
 proto = "tcp"
 max_duration = "5m"
 approvers = ["jgt_appr"]
+
+[[port]]
+name = "drained"
+port = {port3}
+proto = "tcp"
+max_duration = "5m"
+approvers = ["jgt_appr"]
+on_expiry = "drain"
 """
 
 # Every local address form of the test's host (its netns).
@@ -152,6 +160,15 @@ def run(env, t):
     parts = out.split()
     t.check("connected udp flow stopped at expiry with EPERM", len(parts) == 3 and parts[0] == "stopped" and
             int(parts[1]) >= 5 and parts[2] == "EPERM", out)
+
+    print("-- on_expiry = drain: the open flow finishes, new connections are refused")
+    P3 = env.port3
+    rc, req5 = env.cli_json("jgt_req", "request", f"{P3}", "--for", "3s", "--reason", "drain test")
+    env.cli_json("jgt_appr", "approve", str(req5.get("request_id")))
+    out = env.probe("jgt_req", "flow", "127.0.0.1", P3, 6)
+    t.check("flow under a drained grant outlives the grant", out.startswith("ok ") and int(out.split()[1]) >= 20, out)
+    t.eq("new connection after a drained grant expired is denied",
+         env.probe("jgt_req", "connect", "tcp", "127.0.0.1", P3), "EPERM")
 
     print("-- the audit log")
     recs = env.audit_records()

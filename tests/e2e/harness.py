@@ -156,17 +156,17 @@ class Env:
 
         # Ports outside the ephemeral range (a reply to a client port that
         # is also protected would be gated), random per run.
-        ports = random.sample(range(20000, 32000), 3)
-        self.port, self.port_open, self.port2 = ports
+        ports = random.sample(range(20000, 32000), 4)
+        self.port, self.port_open, self.port2, self.port3 = ports
         self.policy = os.path.join(self.tmp, "jitgate.toml")
         with open(self.policy, "w") as f:
-            f.write(policy_template.format(port=self.port, port2=self.port2))
+            f.write(policy_template.format(port=self.port, port2=self.port2, port3=self.port3))
         self.state = os.path.join(self.tmp, "state")
         self.sock = os.path.join(self.tmp, "jitgate.sock")
         self.audit = os.path.join(self.tmp, "audit.jsonl")
 
         self.spawn(["nsenter", f"--net=/run/netns/{self.ns}", PY, os.path.join(self.tmp, "echo_server.py"),
-                    str(self.port), str(self.port_open), str(self.port2)], wait_ready=True)
+                    str(self.port), str(self.port_open), str(self.port2), str(self.port3)], wait_ready=True)
         self.spawn(["ip", "netns", "exec", self.peer_ns, PY, os.path.join(self.tmp, "echo_server.py"),
                     str(self.port)], wait_ready=True)
 

@@ -123,6 +123,19 @@ const char* hook_name(std::uint8_t h) {
     return "unknown";
 }
 
+// Flags win over [daemon] keys, which win over the defaults.
+void apply_daemon_settings(DaemonOptions& o, const DaemonSettings& d) {
+    const DaemonOptions def;
+    auto pick = [](std::string& flag, const std::string& dflt, const std::optional<std::string>& cfg) {
+        if (flag == dflt && cfg) flag = *cfg;
+    };
+    pick(o.cgroup, def.cgroup, d.cgroup);
+    pick(o.bpffs, def.bpffs, d.bpffs);
+    pick(o.socket, def.socket, d.socket);
+    pick(o.state_dir, def.state_dir, d.state_dir);
+    pick(o.audit_log, def.audit_log, d.audit_log);
+}
+
 class Daemon {
 public:
     explicit Daemon(const DaemonOptions& o) : o_(o) {}
@@ -363,17 +376,7 @@ int Daemon::run() {
         return 1;
     }
     policy_ = std::make_shared<const Policy>(std::move(load.policy));
-    const auto& d = policy_->daemon;
-    // Flags win over [daemon] keys, which win over the defaults.
-    const DaemonOptions def;
-    auto pick = [](std::string& flag, const std::string& dflt, const std::optional<std::string>& cfg) {
-        if (flag == dflt && cfg) flag = *cfg;
-    };
-    pick(o_.cgroup, def.cgroup, d.cgroup);
-    pick(o_.bpffs, def.bpffs, d.bpffs);
-    pick(o_.socket, def.socket, d.socket);
-    pick(o_.state_dir, def.state_dir, d.state_dir);
-    pick(o_.audit_log, def.audit_log, d.audit_log);
+    apply_daemon_settings(o_, policy_->daemon);
 
     if (auto r = make_dir(o_.state_dir, 0700); !r) return log(r.error()), 1;
     auto sock_dir = std::filesystem::path(o_.socket).parent_path().string();
@@ -496,11 +499,15 @@ int run_daemon(const DaemonOptions& o) {
     }
 }
 
-int uninstall(const DaemonOptions& o) {
+int uninstall(const DaemonOptions& opts) {
     if (geteuid() != 0) {
         log("--uninstall must run as root");
         return 1;
     }
+    // The same paths as the daemon: flags, then the policy's [daemon] keys
+    // when the policy file can be read (a broken policy must not block removal).
+    DaemonOptions o = opts;
+    if (auto load = load_policy_file(o.config); load.ok()) apply_daemon_settings(o, load.policy.daemon);
     // Refuse while a daemon serves the socket: it would re-create what we remove.
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
