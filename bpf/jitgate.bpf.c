@@ -21,11 +21,17 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * Whether a destination reaches this host.  Broadcast and multicast count:
+ * the kernel loops a copy back to local listeners without it passing the
+ * egress hook, so a protected UDP port must be closed to them too.
+ */
 static __always_inline int is_local_v4(__u32 ip4 /* network order */)
 {
 	struct jg_addr a = {};
+	__u32 h = bpf_ntohl(ip4);
 
-	if (ip4 == 0 || (bpf_ntohl(ip4) >> 24) == 127)
+	if (h == 0 || (h >> 24) == 127 || (h >> 28) == 0xe || h == 0xffffffff)
 		return 1;
 	jg_v4_mapped(a.addr, ip4);
 	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
@@ -41,6 +47,8 @@ static __always_inline int is_local_v6(const __u32 ip6[4] /* network order */)
 		if (ip6[2] == bpf_htonl(0xffff))
 			return is_local_v4(ip6[3]);
 	}
+	if ((bpf_ntohl(ip6[0]) >> 24) == 0xff)
+		return 1; /* multicast */
 	__builtin_memcpy(a.addr, ip6, 16);
 	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
 }

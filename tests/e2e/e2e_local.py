@@ -70,6 +70,8 @@ def run(env, t):
     for addr in LOCAL_ADDRS:
         for proto in ("tcp", "udp"):
             t.eq(f"{proto} {addr} denied", env.probe("jgt_req", "connect", proto, addr, P), "EPERM")
+    for addr in ("255.255.255.255", "198.51.100.255", "224.0.0.1", "ff02::1"):
+        t.eq(f"udp to broadcast/multicast {addr} denied", env.probe("jgt_req", "connect", "udp", addr, P), "EPERM")
     t.eq("unprotected port still open", env.probe("jgt_req", "connect", "tcp", "127.0.0.1", OPEN), "ok")
     t.eq("udp on a tcp-only port is not gated", env.probe("jgt_req", "connect", "udp", "127.0.0.1", P2), "ok")
     t.eq("another host's port is not gated", env.probe("jgt_req", "connect", "tcp", "203.0.113.2", P), "ok")

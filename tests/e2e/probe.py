@@ -26,6 +26,8 @@ def connect(proto, addr, port):
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     s = socket.socket(fam(addr), kind)
     s.settimeout(2)
+    if proto == "udp" and fam(addr) == socket.AF_INET:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     try:
         if proto == "tcp":
             s.connect((addr, port))
