@@ -1,0 +1,410 @@
+// parse_policy: a full valid policy, defaults, and every error with its line.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/policy.h"
+
+using namespace jg;
+
+namespace {
+
+// Errors of a policy that must not parse, as one string for CAPTURE/messages.
+std::string joined(const std::vector<std::string>& v) {
+    std::string s;
+    for (auto& e : v) s += e + "\n";
+    return s;
+}
+
+// The policy must produce exactly one error, starting "FILE:LINE: " and containing `what`.
+void expect_one_error(const std::string& text, int line, const std::string& what) {
+    auto load = parse_policy(text, "p.toml");
+    INFO("errors:\n", joined(load.errors));
+    REQUIRE(load.errors.size() == 1);
+    const std::string prefix = "p.toml:" + std::to_string(line) + ": ";
+    CHECK(load.errors[0].rfind(prefix, 0) == 0);
+    CHECK(load.errors[0].find(what) != std::string::npos);
+    CHECK_FALSE(load.ok());
+}
+
+// True when some error starts with "p.toml:LINE: " and contains `what`.
+bool has_error(const PolicyLoad& load, int line, const std::string& what) {
+    const std::string prefix = "p.toml:" + std::to_string(line) + ": ";
+    for (auto& e : load.errors)
+        if (e.rfind(prefix, 0) == 0 && e.find(what) != std::string::npos) return true;
+    return false;
+}
+
+const char* kFull = R"(# jitgate policy
+[daemon]
+cgroup = "/sys/fs/cgroup/jg"
+bpffs = "/sys/fs/bpf/jg-test"
+socket = "/run/jg-test.sock"
+state_dir = "/var/lib/jg-test"
+audit_log = "/var/log/jg-test.jsonl"
+
+[[port]]
+name = "postgres"
+port = 5432
+proto = "tcp"
+mode = "enforce"
+max_duration = "1h"
+approvers = ["alice", "@dba"]
+approvals_required = 2
+self_approve = true
+require_reason = false
+request_ttl = "15m"
+on_expiry = "drain"
+
+[[port.auto_approve]]
+group = "oncall"
+max_duration = "15m"
+
+[[port.auto_approve]]
+user = "bob"
+
+[[port]]
+name = "dns"
+port = 53
+proto = "both"
+mode = "audit"
+approvers = ["carol"]
+
+[[port]]
+name = "syslog"
+port = 514
+proto = "udp"
+on_expiry = "cut"
+approvers = ["dave"]
+)";
+
+}  // namespace
+
+TEST_SUITE("policy") {
+    TEST_CASE("a full policy with every key parses to the right values") {
+        auto load = parse_policy(kFull, "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        REQUIRE(load.ok());
+        const Policy& pol = load.policy;
+        CHECK(pol.daemon.cgroup.value_or("") == "/sys/fs/cgroup/jg");
+        CHECK(pol.daemon.bpffs.value_or("") == "/sys/fs/bpf/jg-test");
+        CHECK(pol.daemon.socket.value_or("") == "/run/jg-test.sock");
+        CHECK(pol.daemon.state_dir.value_or("") == "/var/lib/jg-test");
+        CHECK(pol.daemon.audit_log.value_or("") == "/var/log/jg-test.jsonl");
+        REQUIRE(pol.ports.size() == 3);
+
+        const PortPolicy& pg = pol.ports[0];
+        CHECK(pg.name == "postgres");
+        CHECK(pg.port == 5432);
+        CHECK(pg.tcp);
+        CHECK_FALSE(pg.udp);
+        CHECK(pg.proto_text() == "tcp");
+        CHECK_FALSE(pg.audit);
+        CHECK(pg.drain);
+        CHECK(pg.max_duration_s == 3600);
+        REQUIRE(pg.approvers.size() == 2);
+        CHECK_FALSE(pg.approvers[0].is_group);
+        CHECK(pg.approvers[0].name == "alice");
+        CHECK(pg.approvers[0].text() == "alice");
+        CHECK(pg.approvers[1].is_group);
+        CHECK(pg.approvers[1].name == "dba");
+        CHECK(pg.approvers[1].text() == "@dba");
+        CHECK(pg.approvals_required == 2);
+        CHECK(pg.self_approve);
+        CHECK_FALSE(pg.require_reason);
+        CHECK(pg.request_ttl_s == 900);
+        CHECK(pg.line == 9);
+        REQUIRE(pg.auto_approve.size() == 2);
+        CHECK(pg.auto_approve[0].who.is_group);
+        CHECK(pg.auto_approve[0].who.name == "oncall");
+        CHECK(pg.auto_approve[0].max_duration_s == 900);
+        CHECK_FALSE(pg.auto_approve[1].who.is_group);
+        CHECK(pg.auto_approve[1].who.name == "bob");
+        CHECK(pg.auto_approve[1].max_duration_s == 3600);  // defaults to the port's max
+
+        const PortPolicy& dns = pol.ports[1];
+        CHECK(dns.name == "dns");
+        CHECK(dns.port == 53);
+        CHECK(dns.tcp);
+        CHECK(dns.udp);
+        CHECK(dns.proto_text() == "both");
+        CHECK(dns.audit);
+        CHECK_FALSE(dns.drain);
+        CHECK(dns.line == 29);
+
+        const PortPolicy& sl = pol.ports[2];
+        CHECK_FALSE(sl.tcp);
+        CHECK(sl.udp);
+        CHECK(sl.proto_text() == "udp");
+        CHECK_FALSE(sl.drain);
+        CHECK(sl.line == 36);
+    }
+
+    TEST_CASE("defaults of a minimal [[port]]") {
+        auto load = parse_policy("[[port]]\nport = 8080\napprovers = [\"alice\"]\n", "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        REQUIRE(load.ok());
+        CHECK_FALSE(load.policy.daemon.cgroup.has_value());
+        CHECK_FALSE(load.policy.daemon.bpffs.has_value());
+        CHECK_FALSE(load.policy.daemon.socket.has_value());
+        CHECK_FALSE(load.policy.daemon.state_dir.has_value());
+        CHECK_FALSE(load.policy.daemon.audit_log.has_value());
+        REQUIRE(load.policy.ports.size() == 1);
+        const PortPolicy& p = load.policy.ports[0];
+        CHECK(p.name == "port-8080");
+        CHECK(p.port == 8080);
+        CHECK(p.tcp);
+        CHECK_FALSE(p.udp);
+        CHECK_FALSE(p.audit);
+        CHECK_FALSE(p.drain);
+        CHECK(p.max_duration_s == 3600);
+        CHECK(p.approvals_required == 1);
+        CHECK_FALSE(p.self_approve);
+        CHECK(p.require_reason);
+        CHECK(p.request_ttl_s == 900);
+        CHECK(p.auto_approve.empty());
+        CHECK(p.line == 1);
+    }
+
+    TEST_CASE("an empty policy is valid and protects nothing") {
+        auto load = parse_policy("", "p.toml");
+        CHECK(load.ok());
+        CHECK(load.policy.ports.empty());
+        CHECK(load.policy.find(5432, Proto::Tcp) == nullptr);
+    }
+
+    TEST_CASE("a port with only auto_approve rules needs no approvers") {
+        auto load = parse_policy(
+            "[[port]]\nport = 9000\n[[port.auto_approve]]\nuser = \"ci\"\nmax_duration = \"5m\"\n", "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        REQUIRE(load.ok());
+        REQUIRE(load.policy.ports.size() == 1);
+        CHECK(load.policy.ports[0].approvers.empty());
+        REQUIRE(load.policy.ports[0].auto_approve.size() == 1);
+        CHECK(load.policy.ports[0].auto_approve[0].max_duration_s == 300);
+    }
+
+    TEST_CASE("Policy::find matches port and protocol") {
+        auto load = parse_policy(kFull, "p.toml");
+        REQUIRE(load.ok());
+        const Policy& pol = load.policy;
+        REQUIRE(pol.find(5432, Proto::Tcp) != nullptr);
+        CHECK(pol.find(5432, Proto::Tcp)->name == "postgres");
+        CHECK(pol.find(5432, Proto::Udp) == nullptr);
+        REQUIRE(pol.find(53, Proto::Tcp) != nullptr);
+        REQUIRE(pol.find(53, Proto::Udp) != nullptr);
+        CHECK(pol.find(53, Proto::Tcp) == pol.find(53, Proto::Udp));
+        CHECK(pol.find(53, Proto::Udp)->name == "dns");
+        CHECK(pol.find(514, Proto::Tcp) == nullptr);
+        REQUIRE(pol.find(514, Proto::Udp) != nullptr);
+        CHECK(pol.find(514, Proto::Udp)->name == "syslog");
+        CHECK(pol.find(5433, Proto::Tcp) == nullptr);
+        CHECK(pol.find(0, Proto::Tcp) == nullptr);
+    }
+
+    TEST_CASE("unknown keys are named with their line") {
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nmax_durration = \"1h\"\n", 4,
+                         "unknown key 'max_durration' in [[port]]");
+        expect_one_error("\n\n[frobnicate]\nx = 1\n", 3, "unknown key 'frobnicate'");
+        expect_one_error("verbose = true\n", 1, "unknown key 'verbose'");
+        expect_one_error("[daemon]\nsocket = \"/s\"\nsokcet = \"/t\"\n", 3,
+                         "unknown key 'sokcet' in [daemon]");
+        expect_one_error(
+            "[[port]]\nport = 1\napprovers = [\"a\"]\n[[port.auto_approve]]\nuser = \"b\"\nmax = \"1m\"\n", 6,
+            "unknown key 'max' in [[port.auto_approve]]");
+    }
+
+    TEST_CASE("port: out of range, missing, not an integer") {
+        expect_one_error("[[port]]\nname = \"x\"\napprovers = [\"a\"]\nport = 0\n", 4,
+                         "port must be a whole number from 1 to 65535");
+        expect_one_error("[[port]]\nname = \"x\"\napprovers = [\"a\"]\nport = 65536\n", 4,
+                         "port must be a whole number from 1 to 65535");
+        expect_one_error("[[port]]\nname = \"x\"\napprovers = [\"a\"]\nport = -22\n", 4,
+                         "port must be a whole number from 1 to 65535");
+        expect_one_error("[[port]]\nname = \"x\"\napprovers = [\"a\"]\nport = \"5432\"\n", 4,
+                         "port must be a whole number from 1 to 65535");
+        expect_one_error("[[port]]\nname = \"x\"\napprovers = [\"a\"]\nport = 5432.0\n", 4,
+                         "port must be a whole number from 1 to 65535");
+        expect_one_error("[[port]]\nname = \"x\"\napprovers = [\"a\"]\nport = true\n", 4,
+                         "port must be a whole number from 1 to 65535");
+        expect_one_error("\n[[port]]\nname = \"x\"\napprovers = [\"a\"]\n", 2, "needs a port number");
+    }
+
+    TEST_CASE("proto, mode and on_expiry must be one of their words") {
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\n\nproto = \"sctp\"\n", 5,
+                         "proto must be \"tcp\", \"udp\" or \"both\"");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nproto = \"TCP\"\n", 4, "proto must be");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nproto = 6\n", 4, "proto must be a string");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nmode = \"block\"\n", 4,
+                         "mode must be \"enforce\" or \"audit\"");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\non_expiry = \"kill\"\n", 4,
+                         "on_expiry must be \"cut\" or \"drain\"");
+    }
+
+    TEST_CASE("bad durations name the key and the line") {
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nmax_duration = \"1 hour\"\n", 4,
+                         "max_duration: invalid duration '1 hour'");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nrequest_ttl = \"15\"\n", 4,
+                         "request_ttl: invalid duration '15'");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nmax_duration = 3600\n", 4,
+                         "max_duration must be a string");
+        expect_one_error(
+            "[[port]]\nport = 1\napprovers = [\"a\"]\n[[port.auto_approve]]\nuser = \"b\"\n"
+            "max_duration = \"0s\"\n",
+            6, "max_duration: invalid duration '0s'");
+    }
+
+    TEST_CASE("booleans must be true or false") {
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nself_approve = \"yes\"\n", 4,
+                         "self_approve must be true or false");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\nrequire_reason = 1\n", 4,
+                         "require_reason must be true or false");
+    }
+
+    TEST_CASE("approvers: missing, malformed") {
+        expect_one_error("\n\n[[port]]\nport = 1\n", 3, "list at least one approver");
+        expect_one_error("[[port]]\nport = 1\napprovers = []\n", 1, "list at least one approver");
+        auto load =
+            parse_policy("[[port]]\nport = 1\napprovers = [\"alice\", \"bad name\", \"@\"]\n", "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        CHECK(has_error(load, 3, "'bad name' is not a user name or @group"));
+        CHECK(has_error(load, 3, "'@' is not a user name or @group"));
+        auto notlist = parse_policy("[[port]]\nport = 1\napprovers = \"alice\"\n", "p.toml");
+        INFO("errors:\n", joined(notlist.errors));
+        CHECK(has_error(notlist, 3, "approvers must be a list of strings"));
+        CHECK(has_error(notlist, 1, "list at least one approver"));
+        CHECK(notlist.errors.size() == 2);
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"alice\", 7]\n", 3,
+                         "approvers must be a list of strings");
+    }
+
+    TEST_CASE("approvals_required: range and more than the users listed") {
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\", \"b\"]\napprovals_required = 3\n", 4,
+                         "approvals_required is 3 but only 2 approvers are listed");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\napprovals_required = 0\n", 4,
+                         "approvals_required must be a whole number from 1 to 16");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\napprovals_required = 17\n", 4,
+                         "approvals_required must be a whole number from 1 to 16");
+        expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\napprovals_required = \"1\"\n", 4,
+                         "approvals_required must be a whole number from 1 to 16");
+        // A group may hold any number of people: not an error.
+        auto ok = parse_policy("[[port]]\nport = 1\napprovers = [\"a\", \"@dba\"]\napprovals_required = 3\n",
+                               "p.toml");
+        INFO("errors:\n", joined(ok.errors));
+        CHECK(ok.ok());
+        // Exactly as many as listed is fine.
+        CHECK(
+            parse_policy("[[port]]\nport = 1\napprovers = [\"a\", \"b\"]\napprovals_required = 2\n", "p.toml")
+                .ok());
+    }
+
+    TEST_CASE("a port/proto is declared once; a name is used once") {
+        const char* dup =
+            "[[port]]\nname = \"a\"\nport = 5432\napprovers = [\"x\"]\n"
+            "\n[[port]]\nname = \"b\"\nport = 5432\napprovers = [\"x\"]\n";
+        expect_one_error(dup, 6, "port 5432/tcp is declared twice");
+
+        const char* both =
+            "[[port]]\nname = \"a\"\nport = 53\nproto = \"both\"\napprovers = [\"x\"]\n"
+            "[[port]]\nname = \"b\"\nport = 53\nproto = \"udp\"\napprovers = [\"x\"]\n";
+        expect_one_error(both, 6, "port 53/udp is declared twice");
+
+        const char* both2 =
+            "[[port]]\nname = \"a\"\nport = 53\napprovers = [\"x\"]\n"
+            "[[port]]\nname = \"b\"\nport = 53\nproto = \"both\"\napprovers = [\"x\"]\n";
+        expect_one_error(both2, 5, "port 53/tcp is declared twice");
+
+        const char* distinct =
+            "[[port]]\nname = \"a\"\nport = 53\nproto = \"tcp\"\napprovers = [\"x\"]\n"
+            "[[port]]\nname = \"b\"\nport = 53\nproto = \"udp\"\napprovers = [\"x\"]\n";
+        CHECK(parse_policy(distinct, "p.toml").ok());
+
+        const char* names =
+            "[[port]]\nname = \"db\"\nport = 5432\napprovers = [\"x\"]\n"
+            "[[port]]\nname = \"db\"\nport = 5433\napprovers = [\"x\"]\n";
+        expect_one_error(names, 5, "port name 'db' is used twice");
+    }
+
+    TEST_CASE("a TOML syntax error names its line") {
+        auto load = parse_policy("[[port]]\nport = 1\napprovers = [\"a\"\nname = \"x\"\n", "p.toml");
+        REQUIRE(load.errors.size() == 1);
+        CHECK(load.errors[0].rfind("p.toml:4: ", 0) == 0);
+
+        auto load2 = parse_policy("# ok\n[[port]]\nport = = 1\n", "p.toml");
+        REQUIRE(load2.errors.size() == 1);
+        CHECK(load2.errors[0].rfind("p.toml:3: ", 0) == 0);
+        CHECK(load2.policy.ports.empty());
+
+        auto load3 = parse_policy("[[port]]\nport = 1\nport = 2\n", "p.toml");
+        REQUIRE(load3.errors.size() == 1);
+        CHECK(load3.errors[0].rfind("p.toml:3: ", 0) == 0);
+    }
+
+    TEST_CASE("auto_approve: exactly one of user or group") {
+        const char* both =
+            "[[port]]\nport = 1\napprovers = [\"a\"]\n\n[[port.auto_approve]]\n"
+            "user = \"bob\"\ngroup = \"ops\"\n";
+        expect_one_error(both, 5, "give exactly one of user or group");
+        const char* neither =
+            "[[port]]\nport = 1\napprovers = [\"a\"]\n[[port.auto_approve]]\nmax_duration = \"5m\"\n";
+        expect_one_error(neither, 4, "give exactly one of user or group");
+        const char* badname =
+            "[[port]]\nport = 1\napprovers = [\"a\"]\n[[port.auto_approve]]\ngroup = \"o ps\"\n";
+        expect_one_error(badname, 4, "is not a user name or @group");
+    }
+
+    TEST_CASE("auto_approve max_duration may not exceed the port's") {
+        const char* t =
+            "[[port]]\nport = 1\nmax_duration = \"30m\"\napprovers = [\"a\"]\n"
+            "[[port.auto_approve]]\ngroup = \"oncall\"\n\nmax_duration = \"1h\"\n";
+        expect_one_error(t, 8, "max_duration is longer than the port's max_duration (30m)");
+        const char* eq =
+            "[[port]]\nport = 1\nmax_duration = \"30m\"\napprovers = [\"a\"]\n"
+            "[[port.auto_approve]]\ngroup = \"oncall\"\nmax_duration = \"30m\"\n";
+        CHECK(parse_policy(eq, "p.toml").ok());
+    }
+
+    TEST_CASE("every error is reported, not only the first") {
+        const char* t = "[[port]]\nport = 0\nproto = \"x\"\nmode = \"y\"\napprovers = [\"a\"]\n";
+        auto load = parse_policy(t, "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        CHECK(load.errors.size() == 3);
+        CHECK(has_error(load, 2, "port must be"));
+        CHECK(has_error(load, 3, "proto must be"));
+        CHECK(has_error(load, 4, "mode must be"));
+    }
+
+    TEST_CASE("the file name given is the one in the errors") {
+        auto load = parse_policy("bogus = 1\n", "/etc/jitgate/jitgate.toml");
+        REQUIRE(load.errors.size() == 1);
+        CHECK(load.errors[0].rfind("/etc/jitgate/jitgate.toml:1: ", 0) == 0);
+    }
+
+    TEST_CASE("load_policy_file: an unreadable file is one error") {
+        auto load = load_policy_file("/nonexistent/jitgate-unit-test/policy.toml");
+        REQUIRE(load.errors.size() == 1);
+        CHECK(load.errors[0].rfind("/nonexistent/jitgate-unit-test/policy.toml: cannot read", 0) == 0);
+    }
+
+    TEST_CASE("the shipped example policy is valid") {
+        const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+        const std::string path = (root / "examples" / "jitgate.toml").string();
+        REQUIRE(std::filesystem::exists(path));
+        auto load = load_policy_file(path);
+        INFO("errors:\n", joined(load.errors));
+        REQUIRE(load.ok());
+        REQUIRE(load.policy.ports.size() == 1);
+        const PortPolicy& p = load.policy.ports[0];
+        CHECK(p.name == "demo-db");
+        CHECK(p.port == 15432);
+        CHECK(p.proto_text() == "tcp");
+        CHECK(p.max_duration_s == 1800);
+        CHECK(p.request_ttl_s == 900);
+        REQUIRE(p.approvers.size() == 1);
+        CHECK(p.approvers[0].text() == "jg-demo-lead");
+        CHECK(load.policy.find(15432, Proto::Tcp) == &p);
+    }
+
+}  // TEST_SUITE

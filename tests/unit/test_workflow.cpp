@@ -1,0 +1,804 @@
+// Workflow: requests, approvals, grants, revocation, expiry, against fakes of
+// the kernel (GrantSink), the user database (Directory), audit and clocks.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/policy.h"
+#include "core/protocol.h"
+#include "core/store.h"
+#include "core/workflow.h"
+
+using namespace jg;
+
+namespace {
+
+constexpr std::uint64_t kBoot0 = 5000ULL * 1000000000ULL;  // CLOCK_BOOTTIME at start, ns
+constexpr std::int64_t kWall0 = 1800000000LL * 1000000;    // 2027-01-15T08:00:00Z, us
+constexpr std::uint64_t kSec = 1000000000ULL;
+constexpr std::int64_t kUs = 1000000;
+
+class FakeDirectory : public Directory {
+public:
+    std::map<std::uint32_t, std::string> names;
+    std::map<std::string, std::set<std::string>> groups;  // user -> groups
+    std::vector<std::string> asked;                       // "user@group" per in_group call
+
+    std::optional<std::string> user_name(std::uint32_t uid) override {
+        auto it = names.find(uid);
+        if (it == names.end()) return std::nullopt;
+        return it->second;
+    }
+    bool in_group(std::uint32_t, const std::string& user, const std::string& group) override {
+        asked.push_back(user + "@" + group);
+        auto it = groups.find(user);
+        return it != groups.end() && it->second.count(group) > 0;
+    }
+};
+
+class FakeSink : public GrantSink {
+public:
+    std::map<std::int64_t, GrantRow> live;  // by grant id
+    std::vector<std::int64_t> puts, removes;
+    std::optional<std::string> fail_with;
+
+    Result<bool> put(const GrantRow& g) override {
+        if (fail_with) return err(*fail_with);
+        puts.push_back(g.id);
+        live[g.id] = g;
+        return true;
+    }
+    void remove(const GrantRow& g) override {
+        removes.push_back(g.id);
+        live.erase(g.id);
+    }
+};
+
+class FakeAudit : public AuditSink {
+public:
+    std::vector<json> records;
+    void emit(json record) override { records.push_back(std::move(record)); }
+    std::vector<std::string> types() const {
+        std::vector<std::string> t;
+        for (auto& r : records) t.push_back(r.at("type").get<std::string>());
+        return t;
+    }
+    const json& last(const std::string& type) const {
+        for (auto it = records.rbegin(); it != records.rend(); ++it)
+            if (it->at("type") == type) return *it;
+        FAIL("no audit record of type " << type);
+        static const json none;
+        return none;
+    }
+};
+
+class FakeClock : public Clock {
+public:
+    std::uint64_t boot = kBoot0;
+    std::int64_t wall = kWall0;
+    std::uint64_t boot_ns() override { return boot; }
+    std::int64_t wall_us() override { return wall; }
+    void advance(std::int64_t seconds) {
+        boot += std::uint64_t(seconds) * kSec;
+        wall += seconds * kUs;
+    }
+};
+
+const char* kPolicy = R"(
+[[port]]
+name = "db"
+port = 5432
+max_duration = "1h"
+approvers = ["alice", "@dba"]
+request_ttl = "15m"
+
+[[port]]
+name = "pair"
+port = 6000
+proto = "both"
+max_duration = "2h"
+approvers = ["alice", "bob", "carol"]
+approvals_required = 2
+
+[[port]]
+name = "self"
+port = 7000
+approvers = ["alice"]
+self_approve = true
+require_reason = false
+
+[[port]]
+name = "auto"
+port = 8000
+max_duration = "1h"
+approvers = ["alice"]
+
+[[port.auto_approve]]
+group = "oncall"
+max_duration = "15m"
+
+[[port.auto_approve]]
+user = "ci"
+max_duration = "5m"
+)";
+
+Store memory_store() {
+    auto s = Store::open(":memory:");
+    REQUIRE(s.ok());
+    return std::move(*s);
+}
+
+const Caller kReq{1000, 4242, "rita"};  // an ordinary requester
+const Caller kAlice{1001, 11, "alice"};
+const Caller kBob{1002, 12, "bob"};
+const Caller kCarol{1003, 13, "carol"};
+const Caller kDave{1004, 14, "dave"};  // in group dba
+const Caller kEve{1005, 15, "eve"};    // nobody in particular
+const Caller kOlly{1006, 16, "olly"};  // in group oncall
+const Caller kCi{1007, 17, "ci"};
+const Caller kRoot{0, 1, "root"};
+
+struct Env {
+    Store store = memory_store();
+    FakeDirectory dir;
+    FakeSink sink;
+    FakeAudit audit;
+    FakeClock clock;
+    Workflow wf{store, dir, sink, audit, clock, "boot-A"};
+
+    Env() {
+        auto load = parse_policy(kPolicy, "unit.toml");
+        for (auto& e : load.errors) MESSAGE(e);
+        REQUIRE(load.ok());
+        wf.set_policy(std::make_shared<Policy>(load.policy));
+        dir.groups["dave"] = {"dba"};
+        dir.groups["olly"] = {"oncall", "users"};
+    }
+
+    Reply request(const Caller& c, int port, const char* proto, std::int64_t dur,
+                  const char* reason = "fix prod", const char* ticket = nullptr) {
+        json a = {{"port", port}, {"proto", proto}, {"duration_s", dur}};
+        if (reason) a["reason"] = reason;
+        if (ticket) a["ticket"] = ticket;
+        return wf.request(c, a);
+    }
+    Reply approve(const Caller& c, std::int64_t id, std::optional<std::int64_t> dur = std::nullopt) {
+        json a = {{"id", id}};
+        if (dur) a["duration_s"] = *dur;
+        return wf.approve(c, a);
+    }
+    Reply deny(const Caller& c, std::int64_t id, const char* reason = nullptr) {
+        json a = {{"id", id}};
+        if (reason) a["reason"] = reason;
+        return wf.deny(c, a);
+    }
+    Reply revoke(const Caller& c, std::int64_t id) { return wf.revoke(c, json{{"id", id}}); }
+
+    // A pending request id from kReq on `port`, asserting it is pending.
+    std::int64_t pending(int port = 5432, std::int64_t dur = 1800, const Caller& c = kReq) {
+        Reply r = request(c, port, "tcp", dur);
+        REQUIRE(r.ok);
+        REQUIRE(r.result.at("state") == "pending");
+        return r.result.at("request_id").get<std::int64_t>();
+    }
+    // A granted request: returns {request id, grant id}.
+    std::pair<std::int64_t, std::int64_t> granted(int port = 5432, std::int64_t dur = 1800,
+                                                  const Caller& c = kReq) {
+        const std::int64_t id = pending(port, dur, c);
+        Reply r = approve(kAlice, id);
+        REQUIRE(r.ok);
+        REQUIRE(r.result.at("state") == "granted");
+        return {id, r.result.at("grant_id").get<std::int64_t>()};
+    }
+};
+
+void check_fail(const Reply& r, const std::string& code, const std::string& in_message = "") {
+    CHECK_FALSE(r.ok);
+    CHECK(r.code == code);
+    if (!in_message.empty()) {
+        INFO("message: ", r.message);
+        CHECK(r.message.find(in_message) != std::string::npos);
+    }
+}
+
+}  // namespace
+
+TEST_SUITE("workflow") {
+    TEST_CASE("a request for an unprotected port or protocol is refused") {
+        Env e;
+        check_fail(e.request(kReq, 5433, "tcp", 600), code::kRefused, "port 5433/tcp is not protected");
+        check_fail(e.request(kReq, 5432, "udp", 600), code::kRefused, "port 5432/udp is not protected");
+        CHECK(e.store.requests("all", 100).empty());
+        CHECK(e.audit.records.empty());
+        CHECK(exit_code_for(code::kRefused) == 3);
+    }
+
+    TEST_CASE("malformed request arguments are invalid") {
+        Env e;
+        check_fail(e.request(kReq, 0, "tcp", 600), code::kInvalid, "port");
+        check_fail(e.request(kReq, 70000, "tcp", 600), code::kInvalid, "port");
+        check_fail(e.request(kReq, 5432, "sctp", 600), code::kInvalid, "sctp");
+        check_fail(e.request(kReq, 5432, "tcp", 0), code::kInvalid, "duration");
+        check_fail(e.request(kReq, 5432, "tcp", -60), code::kInvalid, "duration");
+        check_fail(e.request(kReq, 5432, "tcp", 366LL * 86400 + 1), code::kInvalid, "duration");
+        check_fail(e.request(kReq, 5432, "tcp", 600, "two\nlines"), code::kInvalid, "reason");
+        check_fail(e.request(kReq, 5432, "tcp", 600, std::string(kMaxReasonBytes + 1, 'r').c_str()),
+                   code::kInvalid, "reason");
+        check_fail(e.request(kReq, 5432, "tcp", 600, "ok", std::string(kMaxTicketBytes + 1, 't').c_str()),
+                   code::kInvalid, "ticket");
+        check_fail(e.request(kReq, 5432, "tcp", 600, "ok", "T-1\t2"), code::kInvalid, "ticket");
+        CHECK(e.store.requests("all", 100).empty());
+        CHECK(e.audit.records.empty());
+        // At the limits exactly: accepted.
+        CHECK(e.request(kReq, 5432, "tcp", 600, std::string(kMaxReasonBytes, 'r').c_str(),
+                        std::string(kMaxTicketBytes, 't').c_str())
+                  .ok);
+    }
+
+    TEST_CASE("a request longer than max_duration is refused, naming the maximum") {
+        Env e;
+        Reply r = e.request(kReq, 5432, "tcp", 3601);
+        check_fail(r, code::kRefused, "ask for 1h or less");
+        CHECK(r.message.find("'db'") != std::string::npos);
+        CHECK(r.message.find("1h1s") != std::string::npos);
+        check_fail(e.request(kReq, 6000, "udp", 3 * 3600), code::kRefused, "ask for 2h or less");
+        CHECK(e.store.requests("all", 100).empty());
+        // Exactly the maximum is fine.
+        Reply ok = e.request(kReq, 5432, "tcp", 3600);
+        CHECK(ok.ok);
+    }
+
+    TEST_CASE("require_reason: an empty or blank reason is refused where required") {
+        Env e;
+        check_fail(e.request(kReq, 5432, "tcp", 600, nullptr), code::kRefused, "requires a reason");
+        check_fail(e.request(kReq, 5432, "tcp", 600, ""), code::kRefused, "requires a reason");
+        check_fail(e.request(kReq, 5432, "tcp", 600, "   "), code::kRefused, "requires a reason");
+        CHECK(e.store.requests("all", 100).empty());
+        // Port "self" has require_reason = false.
+        Reply r = e.request(kReq, 7000, "tcp", 600, nullptr);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("reason") == "");
+    }
+
+    TEST_CASE("a valid request is stored pending and audited") {
+        Env e;
+        Reply r = e.request(kReq, 5432, "tcp", 1800, "fix prod", "INC-7");
+        REQUIRE(r.ok);
+        const json& j = r.result;
+        const std::int64_t id = j.at("request_id").get<std::int64_t>();
+        CHECK(id > 0);
+        CHECK(j.at("state") == "pending");
+        CHECK(j.at("uid") == 1000);
+        CHECK(j.at("user") == "rita");
+        CHECK(j.at("port") == 5432);
+        CHECK(j.at("proto") == "tcp");
+        CHECK(j.at("duration_s") == 1800);
+        CHECK(j.at("reason") == "fix prod");
+        CHECK(j.at("ticket") == "INC-7");
+        CHECK(j.at("approvers") == json::array());
+        CHECK(j.at("approvals_required") == 1);
+        CHECK(j.at("created_at") == "2027-01-15T08:00:00.000000Z");
+        CHECK(j.at("expires_at") == "2027-01-15T08:15:00.000000Z");  // request_ttl 15m
+        CHECK_FALSE(j.contains("grant_id"));
+
+        auto row = e.store.request(id);
+        REQUIRE(row);
+        CHECK(row->state == "pending");
+        CHECK(row->deadline_us == kWall0 + 900 * kUs);
+        CHECK(row->uid == 1000u);
+
+        CHECK(e.sink.puts.empty());
+        REQUIRE(e.audit.types() == std::vector<std::string>{"request"});
+        const json& ev = e.audit.records[0];
+        CHECK(ev.at("request_id") == id);
+        CHECK(ev.at("uid") == 1000);
+        CHECK(ev.at("user") == "rita");
+        CHECK(ev.at("pid") == 4242);
+        CHECK(ev.at("port") == 5432);
+        CHECK(ev.at("proto") == "tcp");
+        CHECK(ev.at("duration_s") == 1800);
+        CHECK(ev.at("reason") == "fix prod");
+        CHECK(ev.at("ticket") == "INC-7");
+        // The sink adds these, not the workflow.
+        CHECK_FALSE(ev.contains("seq"));
+        CHECK_FALSE(ev.contains("hash"));
+    }
+
+    TEST_CASE("approval by a listed user grants; the grant reaches the sink with the right expiry") {
+        Env e;
+        const std::int64_t id = e.pending(5432, 1800);
+        e.clock.advance(120);  // the grant's clock starts at approval, not at the request
+        Reply r = e.approve(kAlice, id);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "granted");
+        CHECK(r.result.at("request_id") == id);
+        const std::int64_t gid = r.result.at("grant_id").get<std::int64_t>();
+        CHECK(gid != id);
+        CHECK(r.result.at("approvers") == json{"alice"});
+        CHECK(r.result.at("decided_by") == "alice");
+        CHECK(r.result.at("grant_state") == "active");
+        CHECK(r.result.at("expires_at") == rfc3339_us(kWall0 + (120 + 1800) * kUs));
+
+        REQUIRE(e.sink.puts == std::vector<std::int64_t>{gid});
+        REQUIRE(e.sink.live.count(gid) == 1);
+        const GrantRow& g = e.sink.live[gid];
+        CHECK(g.uid == 1000u);
+        CHECK(g.port == 5432);
+        CHECK(g.proto == Proto::Tcp);
+        CHECK(g.request_id == id);
+        CHECK(g.expires_boot_ns == kBoot0 + 120 * kSec + 1800 * kSec);
+        CHECK(g.expires_us == kWall0 + (120 + 1800) * kUs);
+        CHECK(g.start_us == kWall0 + 120 * kUs);
+        CHECK(g.boot_id == "boot-A");
+        CHECK(g.state == "active");
+
+        auto stored = e.store.grant(gid);
+        REQUIRE(stored);
+        CHECK(stored->state == "active");
+        CHECK(stored->expires_boot_ns == g.expires_boot_ns);
+        CHECK(stored->approvers == std::vector<std::string>{"alice"});
+        CHECK(e.store.request(id)->state == "granted");
+        CHECK(e.store.request(id)->grant_id == gid);
+
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "grant"});
+        const json& ap = e.audit.last("approve");
+        CHECK(ap.at("user") == "alice");
+        CHECK(ap.at("uid") == 1001);
+        CHECK(ap.at("request_id") == id);
+        CHECK(ap.at("requester") == "rita");
+        const json& gr = e.audit.last("grant");
+        CHECK(gr.at("grant_id") == gid);
+        CHECK(gr.at("request_id") == id);
+        CHECK(gr.at("uid") == 1000);
+        CHECK(gr.at("user") == "rita");
+        CHECK(gr.at("duration_s") == 1800);
+        CHECK(gr.at("approvers") == json{"alice"});
+    }
+
+    TEST_CASE("approve: unknown id, non-approver, own request") {
+        Env e;
+        check_fail(e.approve(kAlice, 999), code::kNotFound, "999");
+        const std::int64_t id = e.pending();
+        check_fail(e.approve(kEve, id), code::kForbidden, "eve is not an approver of port 'db'");
+        CHECK(exit_code_for(code::kForbidden) == 3);
+
+        // alice is an approver of db, but may not approve her own request.
+        const std::int64_t own = e.pending(5432, 600, kAlice);
+        check_fail(e.approve(kAlice, own), code::kForbidden, "your own request");
+        CHECK(e.store.request(own)->state == "pending");
+        CHECK(e.store.request(id)->state == "pending");
+        CHECK(e.sink.puts.empty());
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "request"});
+    }
+
+    TEST_CASE("self_approve lets an approver approve their own request") {
+        Env e;
+        const std::int64_t own = e.pending(7000, 600, kAlice);
+        Reply r = e.approve(kAlice, own);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "granted");
+        CHECK(e.sink.live.size() == 1);
+        CHECK(e.sink.live.begin()->second.uid == 1001u);
+    }
+
+    TEST_CASE("a group approver is resolved through the Directory") {
+        Env e;
+        const std::int64_t id = e.pending();
+        Reply r = e.approve(kDave, id);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "granted");
+        CHECK(r.result.at("approvers") == json{"dave"});
+        CHECK(std::find(e.dir.asked.begin(), e.dir.asked.end(), "dave@dba") != e.dir.asked.end());
+
+        // Someone outside the group is not an approver.
+        const std::int64_t id2 = e.pending(5432, 600, kBob);
+        check_fail(e.approve(kOlly, id2), code::kForbidden, "not an approver");
+    }
+
+    TEST_CASE("approvals_required = 2: distinct approvers, each counted once") {
+        Env e;
+        const std::int64_t id = e.pending(6000, 1800);
+        Reply first = e.approve(kAlice, id);
+        REQUIRE(first.ok);
+        CHECK(first.result.at("state") == "pending");
+        CHECK(first.result.at("approvers") == json{"alice"});
+        CHECK(first.result.at("approvals_required") == 2);
+        CHECK(e.sink.puts.empty());
+        CHECK(e.store.request(id)->approvers == std::vector<std::string>{"alice"});
+
+        check_fail(e.approve(kAlice, id), code::kConflict, "already approved");
+        CHECK(e.store.request(id)->approvers == std::vector<std::string>{"alice"});
+        CHECK(e.sink.puts.empty());
+
+        Reply second = e.approve(kBob, id);
+        REQUIRE(second.ok);
+        CHECK(second.result.at("state") == "granted");
+        CHECK(second.result.at("approvers") == json{"alice", "bob"});
+        CHECK(second.result.at("decided_by") == "bob");
+        REQUIRE(e.sink.live.size() == 1);
+        CHECK(e.sink.live.begin()->second.approvers == std::vector<std::string>{"alice", "bob"});
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "approve", "grant"});
+        CHECK(e.audit.last("grant").at("approvers") == json{"alice", "bob"});
+
+        // Decided: a third approver gets a conflict.
+        check_fail(e.approve(kCarol, id), code::kConflict, "already granted");
+    }
+
+    TEST_CASE("approve --for shortens the grant, and may not lengthen it") {
+        Env e;
+        const std::int64_t id = e.pending(5432, 1800);
+        Reply longer = e.approve(kAlice, id, 3600);
+        check_fail(longer, code::kRefused, "shorten a request, not lengthen it");
+        CHECK(longer.message.find("30m") != std::string::npos);
+        check_fail(e.approve(kAlice, id, 0), code::kInvalid, "duration");
+        CHECK(e.store.request(id)->state == "pending");
+        CHECK(e.store.request(id)->approvers.empty());
+
+        Reply r = e.approve(kAlice, id, 600);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "granted");
+        const std::int64_t gid = r.result.at("grant_id").get<std::int64_t>();
+        CHECK(e.sink.live.at(gid).expires_boot_ns == kBoot0 + 600 * kSec);
+        CHECK(e.sink.live.at(gid).expires_us == kWall0 + 600 * kUs);
+        CHECK(e.audit.last("grant").at("duration_s") == 600);
+        CHECK(e.audit.last("approve").at("duration_s") == 600);
+    }
+
+    TEST_CASE("with two approvers the shortest --for wins") {
+        Env e;
+        const std::int64_t id = e.pending(6000, 3600);
+        REQUIRE(e.approve(kAlice, id, 900).ok);
+        CHECK(e.store.request(id)->shortest_s == 900);
+        Reply r = e.approve(kBob, id);  // no --for: keeps alice's 15m
+        REQUIRE(r.ok);
+        const std::int64_t gid = r.result.at("grant_id").get<std::int64_t>();
+        CHECK(e.sink.live.at(gid).expires_boot_ns == kBoot0 + 900 * kSec);
+        CHECK(e.audit.last("grant").at("duration_s") == 900);
+    }
+
+    TEST_CASE("deny by an approver, withdraw by the requester") {
+        Env e;
+        const std::int64_t id = e.pending();
+        check_fail(e.deny(kEve, id, "no"), code::kForbidden, "eve is not an approver of port 5432/tcp");
+        check_fail(e.deny(kAlice, 999), code::kNotFound, "999");
+        check_fail(e.deny(kAlice, id, "bad\nreason"), code::kInvalid, "reason");
+
+        Reply d = e.deny(kAlice, id, "not during the freeze");
+        REQUIRE(d.ok);
+        CHECK(d.result.at("state") == "rejected");
+        CHECK(d.result.at("decided_by") == "alice");
+        CHECK(d.result.at("decision_reason") == "not during the freeze");
+        CHECK(e.store.request(id)->state == "rejected");
+        const json& ev = e.audit.last("reject");
+        CHECK(ev.at("request_id") == id);
+        CHECK(ev.at("user") == "alice");
+        CHECK(ev.at("requester") == "rita");
+        CHECK(ev.at("reason") == "not during the freeze");
+
+        check_fail(e.deny(kAlice, id), code::kConflict, "already rejected");
+        check_fail(e.approve(kAlice, id), code::kConflict, "already rejected");
+        CHECK(e.sink.puts.empty());
+
+        const std::int64_t mine = e.pending();
+        Reply w = e.deny(kReq, mine);
+        REQUIRE(w.ok);
+        CHECK(w.result.at("state") == "rejected");
+        CHECK(w.result.at("decided_by") == "rita");
+        CHECK(w.result.at("decision_reason") == "withdrawn by the requester");
+
+        const std::int64_t other = e.pending();
+        CHECK(e.deny(kRoot, other).ok);
+        CHECK(e.audit.types() ==
+              std::vector<std::string>{"request", "reject", "request", "reject", "request", "reject"});
+    }
+
+    TEST_CASE("revoke: holder, approver and root may; others may not; twice is a conflict") {
+        Env e;
+        auto [rid, gid] = e.granted();
+        check_fail(e.revoke(kEve, gid), code::kForbidden, "only the holder");
+        CHECK(e.sink.removes.empty());
+        CHECK(e.store.grant(gid)->state == "active");
+
+        e.clock.advance(60);
+        Reply r = e.revoke(kReq, gid);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "revoked");
+        CHECK(r.result.at("grant_id") == gid);
+        CHECK(r.result.at("ended_by") == "rita");
+        CHECK(r.result.at("ended_at") == rfc3339_us(kWall0 + 60 * kUs));
+        CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
+        CHECK(e.sink.live.empty());
+        auto g = e.store.grant(gid);
+        REQUIRE(g);
+        CHECK(g->state == "revoked");
+        CHECK(g->ended_us == kWall0 + 60 * kUs);
+        const json& ev = e.audit.last("revoke");
+        CHECK(ev.at("grant_id") == gid);
+        CHECK(ev.at("request_id") == rid);
+        CHECK(ev.at("user") == "rita");
+        CHECK(ev.at("uid") == 1000);
+
+        check_fail(e.revoke(kReq, gid), code::kConflict, "already revoked");
+        check_fail(e.revoke(kReq, rid), code::kConflict, "already revoked");  // by its request id too
+        CHECK(e.sink.removes.size() == 1);
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "grant", "revoke"});
+
+        auto [rid2, gid2] = e.granted(5432, 600, kBob);
+        Reply byroot = e.revoke(kRoot, gid2);
+        REQUIRE(byroot.ok);
+        CHECK(e.store.grant(gid2)->state == "revoked");
+        CHECK(e.store.grant(gid2)->ended_by == "root");
+        (void)rid2;
+
+        auto [rid3, gid3] = e.granted(5432, 600, kCarol);
+        (void)rid3;
+        Reply byapprover = e.revoke(kDave, gid3);  // dave approves db through @dba
+        REQUIRE(byapprover.ok);
+        CHECK(e.store.grant(gid3)->state == "revoked");
+    }
+
+    TEST_CASE("revoke accepts the id of the request that led to the grant") {
+        Env e;
+        auto [rid, gid] = e.granted();
+        Reply r = e.revoke(kReq, rid);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("grant_id") == gid);
+        CHECK(e.store.grant(gid)->state == "revoked");
+        CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
+
+        const std::int64_t p = e.pending();
+        check_fail(e.revoke(kReq, p), code::kConflict, "has no grant");
+        check_fail(e.revoke(kReq, 4711), code::kNotFound, "4711");
+    }
+
+    TEST_CASE("sweep ends grants at their expiry and audits expire") {
+        Env e;
+        auto [rid, gid] = e.granted(5432, 600);
+        e.clock.advance(599);
+        CHECK(e.wf.sweep() == 0);
+        CHECK(e.store.grant(gid)->state == "active");
+        CHECK(e.sink.removes.empty());
+
+        e.clock.advance(1);  // now == expires_boot_ns: void at or after
+        CHECK(e.wf.sweep() == 1);
+        auto g = e.store.grant(gid);
+        REQUIRE(g);
+        CHECK(g->state == "expired");
+        CHECK(g->ended_by == "clock");
+        CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
+        CHECK(e.sink.live.empty());
+        const json& ev = e.audit.last("expire");
+        CHECK(ev.at("grant_id") == gid);
+        CHECK(ev.at("request_id") == rid);
+        CHECK(ev.at("uid") == 1000);
+        CHECK(ev.at("user") == "rita");
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "grant", "expire"});
+
+        CHECK(e.wf.sweep() == 0);  // nothing twice
+        CHECK(e.sink.removes.size() == 1);
+        check_fail(e.revoke(kReq, gid), code::kConflict, "already expired");
+    }
+
+    TEST_CASE("sweep expires pending requests past request_ttl") {
+        Env e;
+        const std::int64_t id = e.pending();  // db: request_ttl 15m
+        e.clock.advance(899);
+        CHECK(e.wf.sweep() == 0);
+        CHECK(e.store.request(id)->state == "pending");
+        e.clock.advance(1);
+        CHECK(e.wf.sweep() == 1);
+        auto r = e.store.request(id);
+        REQUIRE(r);
+        CHECK(r->state == "expired");
+        CHECK(r->decided_by == "request_ttl");
+        CHECK(r->decided_us == kWall0 + 900 * kUs);
+        const json& ev = e.audit.last("expire");
+        CHECK(ev.at("request_id") == id);
+        CHECK_FALSE(ev.contains("grant_id"));
+        CHECK(ev.at("user") == "rita");
+        check_fail(e.approve(kAlice, id), code::kConflict, "already expired");
+        CHECK(e.sink.puts.empty());
+    }
+
+    TEST_CASE("auto_approve grants at once within its cap, and not beyond") {
+        Env e;
+        Reply r = e.request(kOlly, 8000, "tcp", 900);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "granted");
+        CHECK(r.result.at("approvers") == json{"auto_approve:@oncall"});
+        CHECK(r.result.at("decided_by") == "auto_approve:@oncall");
+        const std::int64_t gid = r.result.at("grant_id").get<std::int64_t>();
+        CHECK(e.sink.live.at(gid).expires_boot_ns == kBoot0 + 900 * kSec);
+        CHECK(e.sink.live.at(gid).uid == 1006u);
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "grant"});
+
+        Reply over = e.request(kOlly, 8000, "tcp", 901);
+        REQUIRE(over.ok);
+        CHECK(over.result.at("state") == "pending");
+        CHECK(e.sink.puts.size() == 1);
+
+        // By user name.
+        Reply ci = e.request(kCi, 8000, "tcp", 300);
+        REQUIRE(ci.ok);
+        CHECK(ci.result.at("state") == "granted");
+        CHECK(ci.result.at("approvers") == json{"auto_approve:ci"});
+        Reply ci_over = e.request(kCi, 8000, "tcp", 301);
+        REQUIRE(ci_over.ok);
+        CHECK(ci_over.result.at("state") == "pending");
+
+        // Not in the group, not the user: a human must approve.
+        Reply eve = e.request(kEve, 8000, "tcp", 60);
+        REQUIRE(eve.ok);
+        CHECK(eve.result.at("state") == "pending");
+        CHECK(e.sink.puts.size() == 2);
+    }
+
+    TEST_CASE("a full grant map: capacity error, request rejected, nothing active") {
+        Env e;
+        const std::int64_t id = e.pending();
+        e.sink.fail_with = "the grant map is full (65536 grants); revoke unused grants and try again";
+        Reply r = e.approve(kAlice, id);
+        check_fail(r, code::kCapacity, "the grant map is full");
+        CHECK(exit_code_for(r.code) == 1);
+        auto row = e.store.request(id);
+        REQUIRE(row);
+        CHECK(row->state == "rejected");
+        CHECK(row->decision_reason.find("grant map is full") != std::string::npos);
+        CHECK(e.store.grants("active", 100).empty());
+        CHECK(e.sink.live.empty());
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "reject"});
+        CHECK(e.audit.last("reject").at("request_id") == id);
+        Reply list = e.wf.list(kReq, json::object());
+        REQUIRE(list.ok);
+        CHECK(list.result.at("grants").empty());
+        CHECK(list.result.at("requests").empty());
+
+        // Auto-approved requests hit the same wall.
+        Reply a = e.request(kOlly, 8000, "tcp", 60);
+        check_fail(a, code::kCapacity, "full");
+        CHECK(e.store.grants("active", 100).empty());
+    }
+
+    TEST_CASE("a full map while replacing keeps the old grant active") {
+        Env e;
+        auto [rid1, gid1] = e.granted(5432, 600);
+        (void)rid1;
+        const std::int64_t id2 = e.pending(5432, 1200);
+        e.sink.fail_with = "full";
+        check_fail(e.approve(kAlice, id2), code::kCapacity, "full");
+        auto old = e.store.grant(gid1);
+        REQUIRE(old);
+        CHECK(old->state == "active");
+        CHECK(old->ended_by.empty());
+        auto active = e.store.grants("active", 100);
+        REQUIRE(active.size() == 1);
+        CHECK(active[0].id == gid1);
+    }
+
+    TEST_CASE("a second grant for the same uid/port/proto replaces the first") {
+        Env e;
+        auto [rid1, gid1] = e.granted(5432, 600);
+        const std::int64_t id2 = e.pending(5432, 1800);
+        e.clock.advance(30);
+        Reply r = e.approve(kAlice, id2);
+        REQUIRE(r.ok);
+        const std::int64_t gid2 = r.result.at("grant_id").get<std::int64_t>();
+        auto old = e.store.grant(gid1);
+        REQUIRE(old);
+        CHECK(old->state == "replaced");
+        CHECK(old->ended_by == "grant " + std::to_string(gid2));
+        CHECK(old->ended_us == kWall0 + 30 * kUs);
+        auto active = e.store.grants("active", 100);
+        REQUIRE(active.size() == 1);
+        CHECK(active[0].id == gid2);
+        CHECK(e.sink.live.at(gid2).expires_boot_ns == kBoot0 + (30 + 1800) * kSec);
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "grant", "request", "approve",
+                                                          "revoke", "grant"});
+        const json& rv = e.audit.last("revoke");
+        CHECK(rv.at("grant_id") == gid1);
+        CHECK(rv.at("request_id") == rid1);
+        CHECK(rv.at("reason") == "replaced by grant " + std::to_string(gid2));
+
+        // Other port, other protocol, other user: no replacement.
+        auto [r3, g3] = e.granted(5432, 600, kBob);
+        (void)r3;
+        CHECK(e.store.grant(gid2)->state == "active");
+        CHECK(e.store.grant(g3)->state == "active");
+        CHECK(e.store.grants("active", 100).size() == 2);
+    }
+
+    TEST_CASE("adopt_boot rebases grants from another boot by the wall clock") {
+        Env e;
+        auto put = [&](std::int64_t id, std::int64_t expires_in_s, const std::string& boot) {
+            GrantRow g;
+            g.id = id;
+            g.request_id = id - 1;
+            g.uid = 1000;
+            g.user = "rita";
+            g.port = 5432;
+            g.proto = Proto::Tcp;
+            g.start_us = kWall0 - 100 * kUs;
+            g.expires_us = kWall0 + expires_in_s * kUs;
+            g.expires_boot_ns = 42ULL * kSec;  // meaningless in this boot
+            g.boot_id = boot;
+            g.state = "active";
+            e.store.put_grant(g);
+        };
+        put(101, 600, "boot-OLD");
+        put(103, -5, "boot-OLD");
+        put(105, 300, "boot-A");  // this boot: left alone
+        auto before = e.store.grant(105);
+        REQUIRE(before);
+
+        e.wf.adopt_boot();
+
+        auto a = e.store.grant(101);
+        REQUIRE(a);
+        CHECK(a->state == "active");
+        CHECK(a->boot_id == "boot-A");
+        CHECK(a->expires_boot_ns == kBoot0 + 600 * kSec);
+
+        auto b = e.store.grant(103);
+        REQUIRE(b);
+        CHECK(b->state == "expired");
+        CHECK(b->boot_id == "boot-A");
+
+        auto c = e.store.grant(105);
+        REQUIRE(c);
+        CHECK(c->expires_boot_ns == 42ULL * kSec);  // same boot: untouched...
+        CHECK(c->state == "expired");               // ...and 42 s is long past at 5000 s
+
+        CHECK(e.sink.removes == std::vector<std::int64_t>{105, 103});
+        CHECK(e.audit.types() == std::vector<std::string>{"expire", "expire"});
+    }
+
+    TEST_CASE("list filters") {
+        Env e;
+        const std::int64_t p = e.pending();
+        auto [rid, gid] = e.granted(5432, 600, kBob);
+        Reply d = e.wf.list(kReq, json::object());
+        REQUIRE(d.ok);
+        REQUIRE(d.result.at("requests").size() == 1);
+        CHECK(d.result["requests"][0].at("request_id") == p);
+        REQUIRE(d.result.at("grants").size() == 1);
+        CHECK(d.result["grants"][0].at("grant_id") == gid);
+        CHECK(d.result["grants"][0].at("remaining_s") == 600);
+
+        Reply pend = e.wf.list(kReq, json{{"filter", "pending"}});
+        REQUIRE(pend.ok);
+        CHECK(pend.result.at("requests").size() == 1);
+        CHECK(pend.result.at("grants").empty());
+
+        Reply act = e.wf.list(kReq, json{{"filter", "active"}});
+        REQUIRE(act.ok);
+        CHECK(act.result.at("requests").empty());
+        CHECK(act.result.at("grants").size() == 1);
+
+        Reply all = e.wf.list(kReq, json{{"filter", "all"}});
+        REQUIRE(all.ok);
+        CHECK(all.result.at("requests").size() == 2);
+        CHECK(all.result.at("grants").size() == 1);
+        CHECK(all.result["requests"][0].at("request_id") == rid);  // newest first
+
+        check_fail(e.wf.list(kReq, json{{"filter", "everything"}}), code::kInvalid, "filter");
+    }
+
+    TEST_CASE("ids are unique across requests and grants") {
+        Env e;
+        auto [r1, g1] = e.granted();
+        const std::int64_t r2 = e.pending(7000);
+        CHECK(r1 < g1);
+        CHECK(g1 < r2);
+        CHECK_FALSE(e.store.grant(r1).has_value());
+        CHECK_FALSE(e.store.request(g1).has_value());
+    }
+
+}  // TEST_SUITE
