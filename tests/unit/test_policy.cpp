@@ -282,7 +282,7 @@ TEST_SUITE("policy") {
 
     TEST_CASE("approvals_required: range and more than the users listed") {
         expect_one_error("[[port]]\nport = 1\napprovers = [\"a\", \"b\"]\napprovals_required = 3\n", 4,
-                         "approvals_required is 3 but only 2 approvers are listed");
+                         "approvals_required is 3 but only 2 distinct approvers are listed");
         expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\napprovals_required = 0\n", 4,
                          "approvals_required must be a whole number from 1 to 16");
         expect_one_error("[[port]]\nport = 1\napprovers = [\"a\"]\napprovals_required = 17\n", 4,
@@ -405,6 +405,19 @@ TEST_SUITE("policy") {
         REQUIRE(p.approvers.size() == 1);
         CHECK(p.approvers[0].text() == "jg-demo-lead");
         CHECK(load.policy.find(15432, Proto::Tcp) == &p);
+    }
+
+    TEST_CASE("an approver listed twice is an error, and counts once for approvals_required") {
+        auto load = parse_policy(
+            "[[port]]\nport = 1\napprovers = [\"alice\", \"alice\"]\napprovals_required = 2\n", "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        CHECK(has_error(load, 3, "approver 'alice' is listed twice"));
+        CHECK(has_error(load, 4, "approvals_required is 2 but only 1 distinct approvers are listed"));
+    }
+
+    TEST_CASE("keys of later releases are refused with a sentence, not accepted and ignored") {
+        expect_one_error("[daemon]\nxdp_interfaces = [\"eth0\"]\n[[port]]\nport = 1\napprovers = [\"a\"]\n",
+                         2, "daemon.xdp_interfaces is not supported by this build");
     }
 
 }  // TEST_SUITE

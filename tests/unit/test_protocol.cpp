@@ -72,9 +72,14 @@ TEST_SUITE("protocol") {
     TEST_CASE("the id must be a whole number") {
         auto w = rejected(R"({"id": "7", "op": "status"})");
         CHECK(w.id == 0);
-        CHECK(w.message == "\"id\" must be a whole number");
-        CHECK(rejected(R"({"id": 1.5, "op": "status"})").message == "\"id\" must be a whole number");
-        CHECK(rejected(R"({"id": null, "op": "status"})").message == "\"id\" must be a whole number");
+        const std::string msg = "\"id\" must be a whole number that fits in 64 bits";
+        CHECK(w.message == msg);
+        CHECK(rejected(R"({"id": 1.5, "op": "status"})").message == msg);
+        CHECK(rejected(R"({"id": null, "op": "status"})").message == msg);
+        // Too large for int64: refused, not wrapped to a negative id.
+        CHECK(rejected(R"({"id": 18446744073709551615, "op": "status"})").message == msg);
+        CHECK(rejected(R"({"id": 1, "op": "revoke", "args": {"id": 9223372036854775808}})").message ==
+              "revoke: argument \"id\" must be a whole number");
     }
 
     TEST_CASE("envelope: unknown fields, bad op") {

@@ -608,6 +608,16 @@ TEST_SUITE("workflow") {
         CHECK(e.sink.puts.empty());
     }
 
+    TEST_CASE("a request past its request_ttl cannot be approved, even before the sweep ran") {
+        Env e;
+        const std::int64_t id = e.pending();  // db: request_ttl 15m
+        e.clock.advance(3600);
+        check_fail(e.approve(kAlice, id), code::kConflict, "already expired");
+        CHECK(e.sink.puts.empty());
+        CHECK(e.store.request(id)->state == "expired");
+        CHECK(e.store.grants("active", 100).empty());
+    }
+
     TEST_CASE("auto_approve grants at once within its cap, and not beyond") {
         Env e;
         Reply r = e.request(kOlly, 8000, "tcp", 900);
@@ -651,6 +661,7 @@ TEST_SUITE("workflow") {
         auto row = e.store.request(id);
         REQUIRE(row);
         CHECK(row->state == "rejected");
+        CHECK(row->grant_id == 0);  // no grant to point at
         CHECK(row->decision_reason.find("grant map is full") != std::string::npos);
         CHECK(e.store.grants("active", 100).empty());
         CHECK(e.sink.live.empty());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include <filesystem>
 #include <fstream>
 
 namespace jg {
@@ -45,8 +46,13 @@ std::string render_line(const json& sealed) {
 }
 
 Result<ChainHead> read_chain_head(const std::string& path) {
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec);
+    if (st.type() == std::filesystem::file_type::not_found) return ChainHead{};
+    if (st.type() != std::filesystem::file_type::regular)
+        return err(fmt::format("the audit log {} is not a regular file", path));
     std::ifstream in(path, std::ios::binary);
-    if (!in) return ChainHead{};
+    if (!in) return err(fmt::format("cannot read the audit log {}", path));
     in.seekg(0, std::ios::end);
     std::streamoff size = in.tellg();
     // Read back far enough to hold the last complete line.

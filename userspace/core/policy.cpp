@@ -115,7 +115,14 @@ private:
 };
 
 void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
-    c.only(t, {"cgroup", "bpffs", "socket", "state_dir", "audit_log"}, "[daemon]");
+    for (const char* later : {"xdp_interfaces", "auditors"})
+        if (const toml::node* n = t.get(later))
+            c.fail(n, Checker::line_of(t),
+                   fmt::format("daemon.{} is not supported by this build of jitgated yet (local users only); "
+                               "remove it",
+                               later));
+    c.only(t, {"cgroup", "bpffs", "socket", "state_dir", "audit_log", "xdp_interfaces", "auditors"},
+           "[daemon]");
     d.cgroup = c.str(t, "cgroup", "daemon");
     d.bpffs = c.str(t, "bpffs", "daemon");
     d.socket = c.str(t, "socket", "daemon");
@@ -180,11 +187,17 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
             p.approvals_required = static_cast<int>(*v);
     }
     bool any_group = false;
-    for (auto& a : p.approvers) any_group = any_group || a.is_group;
-    if (!any_group && p.approvals_required > static_cast<int>(p.approvers.size()) && !p.approvers.empty())
+    std::set<std::string> distinct;
+    for (auto& a : p.approvers) {
+        any_group = any_group || a.is_group;
+        if (!distinct.insert(a.text()).second)
+            c.fail(t.get("approvers"), line,
+                   fmt::format("{}: approver '{}' is listed twice", where, a.text()));
+    }
+    if (!any_group && p.approvals_required > static_cast<int>(distinct.size()) && !distinct.empty())
         c.fail(t.get("approvals_required"), line,
-               fmt::format("{}: approvals_required is {} but only {} approvers are listed", where,
-                           p.approvals_required, p.approvers.size()));
+               fmt::format("{}: approvals_required is {} but only {} distinct approvers are listed", where,
+                           p.approvals_required, distinct.size()));
     if (const toml::node* n = t.get("auto_approve")) {
         const toml::array* arr = n->as_array();
         if (!arr) {

@@ -42,7 +42,9 @@ const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
 
 bool type_ok(const json& v, T t) {
     switch (t) {
-        case T::Int: return v.is_number_integer();
+        case T::Int:
+            return v.is_number_integer() &&
+                   !(v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(INT64_MAX));
         case T::Str: return v.is_string();
         case T::Bool: return v.is_boolean();
     }
@@ -72,7 +74,9 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why) {
     if (!j.is_object()) return fail(0, "message must be a JSON object");
     std::int64_t id = 0;
     if (auto it = j.find("id"); it != j.end()) {
-        if (!it->is_number_integer()) return fail(0, "\"id\" must be a whole number");
+        if (!it->is_number_integer() ||
+            (it->is_number_unsigned() && it->get<std::uint64_t>() > std::uint64_t(INT64_MAX)))
+            return fail(0, "\"id\" must be a whole number that fits in 64 bits");
         id = it->get<std::int64_t>();
     }
     for (auto& [k, v] : j.items())

@@ -209,6 +209,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
         g.ended_by = "map";
         store_.put_grant(g);
         r.state = "rejected";
+        r.grant_id = 0;
         r.decision_reason = put.error();
         store_.put_request(r);
         if (old) {
@@ -258,6 +259,8 @@ Reply Workflow::approve(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
     auto r = store_.request(id);
     if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
+    if (r->state == "pending" && r->deadline_us <= clock_.wall_us()) sweep();  // its TTL ran out
+    if (auto fresh = store_.request(id)) r = fresh;
     if (r->state != "pending")
         return Reply::fail(code::kConflict, fmt::format("request {} is already {}", id, r->state));
     const PortPolicy* p = policy_->find(r->port, r->proto);
