@@ -218,6 +218,41 @@ int jg_sendmsg6(struct bpf_sock_addr *ctx)
 }
 
 /*
+ * A UDP datagram to a broadcast or multicast address leaves through a real
+ * interface, yet the kernel loops a copy back to local listeners: such
+ * packets are judged like loopback ones.  Costs one header load for other
+ * packets that leave the host.
+ */
+static __always_inline int jg_loops_back(struct __sk_buff *skb)
+{
+	if (skb->protocol == bpf_htons(JG_ETH_P_IP)) {
+		struct iphdr ip;
+		struct jg_addr a = {};
+		__u32 h;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return 0;
+		if (ip.protocol != IPPROTO_UDP &&
+		    ip.protocol != IPPROTO_UDPLITE)
+			return 0;
+		h = bpf_ntohl(ip.daddr);
+		if ((h >> 28) == 0xe || h == 0xffffffff)
+			return 1;
+		jg_v4_mapped(a.addr, ip.daddr);
+		return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
+	}
+	if (skb->protocol == bpf_htons(JG_ETH_P_IPV6)) {
+		__u8 first;
+
+		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr),
+				       &first, 1))
+			return 0;
+		return first == 0xff;
+	}
+	return 0;
+}
+
+/*
  * Per-packet backstop.  Only packets that leave through loopback (the
  * kernel routes everything addressed to this host there, whatever address
  * form was used) and go to a protected port are looked at.  The principal is
@@ -237,7 +272,7 @@ int jg_egress(struct __sk_buff *skb)
 
 	int parsed;
 
-	if (skb->ifindex != JG_LOOPBACK_IFINDEX)
+	if (skb->ifindex != JG_LOOPBACK_IFINDEX && !jg_loops_back(skb))
 		return 1;
 	sk = skb->sk;
 	if (sk)

@@ -6,11 +6,12 @@ usage: e2e_local.py BUILD_DIR
 """
 import os
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, Results, verify_chain  # noqa: E402
+from harness import PY, Env, Results, verify_chain  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -18,7 +19,7 @@ name = "db"
 port = {port}
 proto = "both"
 max_duration = "10m"
-approvers = ["jgt_appr", "@jgt_dba"]
+approvers = ["{appr}", "@{group}"]
 self_approve = false
 require_reason = true
 
@@ -27,14 +28,14 @@ name = "admin"
 port = {port2}
 proto = "tcp"
 max_duration = "5m"
-approvers = ["jgt_appr"]
+approvers = ["{appr}"]
 
 [[port]]
 name = "drained"
 port = {port3}
 proto = "tcp"
 max_duration = "5m"
-approvers = ["jgt_appr"]
+approvers = ["{appr}"]
 on_expiry = "drain"
 """
 
@@ -58,10 +59,10 @@ def main():
 def run(env, t):
     P, OPEN, P2 = env.port, env.port_open, env.port2
     print("-- before the daemon: everything is reachable")
-    t.eq("tcp reachable without jitgate", env.probe("jgt_req", "connect", "tcp", "127.0.0.1", P), "ok")
+    t.eq("tcp reachable without jitgate", env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "ok")
 
     env.start_daemon()
-    rc, st = env.cli_json("jgt_other", "status")
+    rc, st = env.cli_json(env.other, "status")
     t.eq("status works for any user", rc, 0)
     t.check("all five programs attached", len(st.get("programs", [])) == 5 and
             all(p["attached"] for p in st["programs"]), str(st.get("programs")))
@@ -69,108 +70,128 @@ def run(env, t):
     print("-- protected port refuses a local user on every address form")
     for addr in LOCAL_ADDRS:
         for proto in ("tcp", "udp"):
-            t.eq(f"{proto} {addr} denied", env.probe("jgt_req", "connect", proto, addr, P), "EPERM")
+            t.eq(f"{proto} {addr} denied", env.probe(env.req, "connect", proto, addr, P), "EPERM")
     for addr in ("255.255.255.255", "198.51.100.255", "224.0.0.1", "ff02::1"):
-        t.eq(f"udp to broadcast/multicast {addr} denied", env.probe("jgt_req", "connect", "udp", addr, P), "EPERM")
-    t.eq("unprotected port still open", env.probe("jgt_req", "connect", "tcp", "127.0.0.1", OPEN), "ok")
-    t.eq("udp on a tcp-only port is not gated", env.probe("jgt_req", "connect", "udp", "127.0.0.1", P2), "ok")
-    t.eq("another host's port is not gated", env.probe("jgt_req", "connect", "tcp", "203.0.113.2", P), "ok")
+        t.eq(f"udp to broadcast/multicast {addr} denied", env.probe(env.req, "connect", "udp", addr, P), "EPERM")
+    t.eq("unprotected port still open", env.probe(env.req, "connect", "tcp", "127.0.0.1", OPEN), "ok")
+    t.eq("udp on a tcp-only port is not gated", env.probe(env.req, "connect", "udp", "127.0.0.1", P2), "ok")
+    t.eq("another host's port is not gated", env.probe(env.req, "connect", "tcp", "203.0.113.2", P), "ok")
     env.nsx("ip", "addr", "add", "198.51.100.7/24", "dev", "jgv0")
     env.nsx("ip", "-6", "addr", "add", "2001:db8:1::7/64", "dev", "jgv0", "nodad")
     time.sleep(0.5)
-    t.eq("address added after start denied (v4)", env.probe("jgt_req", "connect", "tcp", "198.51.100.7", P), "EPERM")
-    t.eq("address added after start denied (v6)", env.probe("jgt_req", "connect", "udp", "2001:db8:1::7", P), "EPERM")
+    t.eq("address added after start denied (v4)", env.probe(env.req, "connect", "tcp", "198.51.100.7", P), "EPERM")
+    t.eq("address added after start denied (v6)", env.probe(env.req, "connect", "udp", "2001:db8:1::7", P), "EPERM")
 
     print("-- refusals: each one sentence and the right exit code")
-    r = env.cli("jgt_req", "request", f"{OPEN}", "--for", "5m", "--reason", "x")
+    r = env.cli(env.req, "request", f"{OPEN}", "--for", "5m", "--reason", "x")
     t.eq("unknown port refused (exit 3)", r.returncode, 3)
     t.check("unknown port message", "not protected" in r.stderr, r.stderr)
-    r = env.cli("jgt_req", "request", f"{P}", "--for", "11m", "--reason", "x")
+    r = env.cli(env.req, "request", f"{P}", "--for", "11m", "--reason", "x")
     t.eq("over max_duration refused (exit 3)", r.returncode, 3)
     t.check("message names the maximum", "10m" in r.stderr, r.stderr)
-    r = env.cli("jgt_req", "request", f"{P}", "--for", "ten", "--reason", "x")
+    r = env.cli(env.req, "request", f"{P}", "--for", "ten", "--reason", "x")
     t.eq("malformed duration is usage (exit 2)", r.returncode, 2)
-    r = env.cli("jgt_req", "request", f"{P}", "--for", "5m")
+    r = env.cli(env.req, "request", f"{P}", "--for", "5m")
     t.eq("missing reason refused (exit 3)", r.returncode, 3)
 
     print("-- request, approval by another user, access for that user only")
-    rc, req = env.cli_json("jgt_req", "request", f"{P}/tcp", "--for", "10m", "--reason", "e2e debug",
+    rc, req = env.cli_json(env.req, "request", f"{P}/tcp", "--for", "10m", "--reason", "e2e debug",
                            "--ticket", "OPS-1")
     t.eq("request accepted", (rc, req.get("state")), (0, "pending"))
     rid = req.get("request_id")
-    r = env.cli("jgt_req", "approve", str(rid))
+    r = env.cli(env.req, "approve", str(rid))
     t.eq("self-approval refused (exit 3)", r.returncode, 3)
-    r = env.cli("jgt_other", "approve", str(rid))
+    r = env.cli(env.other, "approve", str(rid))
     t.eq("approval by a non-approver refused (exit 3)", r.returncode, 3)
-    t.eq("still denied while pending", env.probe("jgt_req", "connect", "tcp", "127.0.0.1", P), "EPERM")
-    rc, ap = env.cli_json("jgt_appr", "approve", str(rid))
+    t.eq("still denied while pending", env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "EPERM")
+    rc, ap = env.cli_json(env.appr, "approve", str(rid))
     t.eq("approved by a listed approver", (rc, ap.get("state")), (0, "granted"))
     t.check("approve gives grant_id and expires_at", "grant_id" in ap and "expires_at" in ap, str(ap))
     gid = ap.get("grant_id")
     for addr in ("127.0.0.1", "::1", "198.51.100.1", "2001:db8:1::1", "::ffff:127.0.0.1"):
-        t.eq(f"granted user reaches tcp {addr}", env.probe("jgt_req", "connect", "tcp", addr, P), "ok")
-    t.eq("grant is per protocol: udp still denied", env.probe("jgt_req", "connect", "udp", "127.0.0.1", P), "EPERM")
-    t.eq("another user still denied", env.probe("jgt_other", "connect", "tcp", "127.0.0.1", P), "EPERM")
+        t.eq(f"granted user reaches tcp {addr}", env.probe(env.req, "connect", "tcp", addr, P), "ok")
+    t.eq("grant is per protocol: udp still denied", env.probe(env.req, "connect", "udp", "127.0.0.1", P), "EPERM")
+    t.eq("another user still denied", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "EPERM")
     t.eq("root is not exempt", env.probe("root", "connect", "tcp", "127.0.0.1", P), "EPERM")
 
     print("-- group approver, revoke")
-    rc, req2 = env.cli_json("jgt_other", "request", f"{P}/udp", "--for", "5m", "--reason", "group test")
-    rc, ap2 = env.cli_json("jgt_grp", "approve", str(req2.get("request_id")))
-    t.eq("member of @jgt_dba approves", (rc, ap2.get("state")), (0, "granted"))
-    t.eq("udp grant opens udp", env.probe("jgt_other", "connect", "udp", "::1", P), "ok")
-    r = env.cli("jgt_req", "revoke", str(ap2.get("grant_id")))
+    rc, req2 = env.cli_json(env.other, "request", f"{P}/udp", "--for", "5m", "--reason", "group test")
+    rc, ap2 = env.cli_json(env.grp, "approve", str(req2.get("request_id")))
+    t.eq("member of the approver group approves", (rc, ap2.get("state")), (0, "granted"))
+    t.eq("udp grant opens udp", env.probe(env.other, "connect", "udp", "::1", P), "ok")
+    r = env.cli(env.req, "revoke", str(ap2.get("grant_id")))
     t.eq("revoke of someone else's grant by a non-approver refused", r.returncode, 3)
-    r = env.cli("jgt_other", "revoke", str(req2.get("request_id")))
+    r = env.cli(env.other, "revoke", str(req2.get("request_id")))
     t.eq("holder revokes by request id", r.returncode, 0)
-    t.eq("revoked: udp denied again", env.probe("jgt_other", "connect", "udp", "::1", P), "EPERM")
+    t.eq("revoked: udp denied again", env.probe(env.other, "connect", "udp", "::1", P), "EPERM")
 
     print("-- daemon restart keeps the grant; enforcement outlives the daemon")
     env.stop_daemon(signal.SIGTERM)
-    t.eq("daemon down: grant still works", env.probe("jgt_req", "connect", "tcp", "127.0.0.1", P), "ok")
-    t.eq("daemon down: others still denied", env.probe("jgt_other", "connect", "tcp", "127.0.0.1", P), "EPERM")
-    r = env.cli("jgt_req", "status")
+    t.eq("daemon down: grant still works", env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "ok")
+    t.eq("daemon down: others still denied", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "EPERM")
+    r = env.cli(env.req, "status")
     t.eq("CLI without daemon exits 4", r.returncode, 4)
     env.start_daemon()
-    rc, lst = env.cli_json("jgt_req", "list", "--active")
+    rc, lst = env.cli_json(env.req, "list", "--active")
     t.check("grant listed after restart", any(g["grant_id"] == gid for g in lst.get("grants", [])), str(lst))
-    t.eq("grant works after restart", env.probe("jgt_req", "connect", "tcp", "::1", P), "ok")
+    t.eq("grant works after restart", env.probe(env.req, "connect", "tcp", "::1", P), "ok")
     env.stop_daemon(signal.SIGKILL)
-    t.eq("after kill -9: others still denied", env.probe("jgt_other", "connect", "tcp", "127.0.0.1", P), "EPERM")
+    t.eq("after kill -9: others still denied", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "EPERM")
     env.start_daemon()
-    t.eq("after kill -9 and restart: grant works", env.probe("jgt_req", "connect", "tcp", "127.0.0.1", P), "ok")
+    t.eq("after kill -9 and restart: grant works", env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "ok")
 
     print("-- an open flow stops when its grant ends")
-    rc, req3 = env.cli_json("jgt_req", "request", f"{P2}", "--for", "4s", "--reason", "flow test")
-    rc, ap3 = env.cli_json("jgt_appr", "approve", str(req3.get("request_id")))
+    rc, req3 = env.cli_json(env.req, "request", f"{P2}", "--for", "4s", "--reason", "flow test")
+    rc, ap3 = env.cli_json(env.appr, "approve", str(req3.get("request_id")))
     t.eq("short grant approved", ap3.get("state"), "granted")
     start = time.monotonic()
-    out = env.probe("jgt_req", "flow", "127.0.0.1", P2, 10)
+    out = env.probe(env.req, "flow", "127.0.0.1", P2, 10)
     took = time.monotonic() - start
     parts = out.split()
     t.check("tcp flow worked under the grant, then stopped", len(parts) >= 2 and parts[0] == "stopped" and
             int(parts[1]) >= 5, out)
     t.check("the flow stopped near expiry, not at the end of the run", took < 8, f"{took:.1f}s {out}")
     time.sleep(1.5)
-    t.eq("new connection after expiry denied", env.probe("jgt_req", "connect", "tcp", "127.0.0.1", P2), "EPERM")
-    rc, lst = env.cli_json("jgt_req", "list", "--all")
+    t.eq("new connection after expiry denied", env.probe(env.req, "connect", "tcp", "127.0.0.1", P2), "EPERM")
+    rc, lst = env.cli_json(env.req, "list", "--all")
     g3 = [g for g in lst.get("grants", []) if g["grant_id"] == ap3.get("grant_id")]
     t.check("expired grant recorded as expired", g3 and g3[0]["state"] == "expired", str(g3))
 
-    rc, req4 = env.cli_json("jgt_req", "request", f"{P}/udp", "--for", "4s", "--reason", "udp flow")
-    env.cli_json("jgt_appr", "approve", str(req4.get("request_id")))
-    out = env.probe("jgt_req", "udpflow", "127.0.0.1", P, 10)
+    rc, req4 = env.cli_json(env.req, "request", f"{P}/udp", "--for", "4s", "--reason", "udp flow")
+    env.cli_json(env.appr, "approve", str(req4.get("request_id")))
+    out = env.probe(env.req, "udpflow", "127.0.0.1", P, 10)
     parts = out.split()
     t.check("connected udp flow stopped at expiry with EPERM", len(parts) == 3 and parts[0] == "stopped" and
             int(parts[1]) >= 5 and parts[2] == "EPERM", out)
 
+    print("-- a connected UDP socket to broadcast/multicast stops at expiry too")
+    for addr in ("198.51.100.255", "ff02::1%jgv0"):
+        rc, rq = env.cli_json(env.req, "request", f"{P}/udp", "--for", "3s", "--reason", "bcast")
+        env.cli_json(env.appr, "approve", str(rq.get("request_id")))
+        out = env.probe(env.req, "udpsend", addr, P, 6)
+        parts = out.split()
+        t.check(f"udp to {addr}: sends under the grant, EPERM after expiry",
+                len(parts) == 3 and parts[0] == "stopped" and int(parts[1]) >= 5 and parts[2] == "EPERM", out)
+
+    print("-- one user's connection flood does not lock out approvers")
+    holder = subprocess.Popen(["sh", "-c", f'echo $$ > "{env.cgroup}/cgroup.procs" && exec setpriv --reuid={env.other} '
+                               f'--regid={env.other} --init-groups -- {PY} {env.tmp}/probe.py hold {env.sock} 100 8'],
+                              stdout=subprocess.PIPE, text=True)
+    kept = holder.stdout.readline().strip()
+    t.check("the daemon keeps at most 32 connections of one user", kept.isdigit() and int(kept) <= 32, kept)
+    r = env.cli(env.appr, "status")
+    t.eq("an approver is still served during the flood", r.returncode, 0)
+    holder.kill()
+    holder.wait()
+
     print("-- on_expiry = drain: the open flow finishes, new connections are refused")
     P3 = env.port3
-    rc, req5 = env.cli_json("jgt_req", "request", f"{P3}", "--for", "3s", "--reason", "drain test")
-    env.cli_json("jgt_appr", "approve", str(req5.get("request_id")))
-    out = env.probe("jgt_req", "flow", "127.0.0.1", P3, 6)
+    rc, req5 = env.cli_json(env.req, "request", f"{P3}", "--for", "3s", "--reason", "drain test")
+    env.cli_json(env.appr, "approve", str(req5.get("request_id")))
+    out = env.probe(env.req, "flow", "127.0.0.1", P3, 6)
     t.check("flow under a drained grant outlives the grant", out.startswith("ok ") and int(out.split()[1]) >= 20, out)
     t.eq("new connection after a drained grant expired is denied",
-         env.probe("jgt_req", "connect", "tcp", "127.0.0.1", P3), "EPERM")
+         env.probe(env.req, "connect", "tcp", "127.0.0.1", P3), "EPERM")
 
     print("-- the audit log")
     recs = env.audit_records()
@@ -179,7 +200,7 @@ def run(env, t):
         t.check(f"audit has {ty}", ty in types)
     problem = verify_chain(recs)
     t.check("seq is gapless and the hash chain verifies (independent check)", problem is None, str(problem))
-    denies = [r for r in recs if r["type"] == "deny" and r.get("user") == "jgt_req"]
+    denies = [r for r in recs if r["type"] == "deny" and r.get("user") == env.req]
     t.check("deny records carry uid, user, comm, port, proto, hook, dst",
             denies and all(k in denies[0] for k in ("uid", "user", "comm", "port", "proto", "hook", "dst", "pid")),
             str(denies[:1]))
@@ -187,7 +208,7 @@ def run(env, t):
     t.check("allow records carry the grant id", len(allows) >= 1, str(allows[:1]))
     grants = [r for r in recs if r["type"] == "grant" and r.get("grant_id") == gid]
     t.check("grant record names approver, reason and ticket",
-            grants and grants[0].get("approvers") == ["jgt_appr"] and grants[0].get("reason") == "e2e debug" and
+            grants and grants[0].get("approvers") == [env.appr] and grants[0].get("reason") == "e2e debug" and
             grants[0].get("ticket") == "OPS-1", str(grants[:1]))
 
     print("-- uninstall removes enforcement and every pin")
@@ -196,7 +217,7 @@ def run(env, t):
     r = env.nsx(*(env.daemon_args()[:-1] + ["--uninstall"]))
     t.eq("uninstall exits 0", r.returncode, 0)
     t.check("no pins left", not os.path.exists(pin_dir), str(os.listdir(env.bpffs)))
-    t.eq("port open again after uninstall", env.probe("jgt_other", "connect", "tcp", "127.0.0.1", P), "ok")
+    t.eq("port open again after uninstall", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "ok")
     t.check("state dir and audit log kept", os.path.exists(env.state) and os.path.exists(env.audit))
 
 

@@ -66,9 +66,20 @@ class Results:
         return 0 if self.failed == 0 else 1
 
 
+def reap_stale_test_users():
+    """Removes test users and groups of runs whose process is gone (a run
+    killed by SIGKILL cannot clean up); names are jgt<PID>_<role>."""
+    import re
+    for db, cmd in (("/etc/passwd", "userdel"), ("/etc/group", "groupdel")):
+        with open(db) as f:
+            names = [line.split(":")[0] for line in f]
+        for n in names:
+            m = re.fullmatch(r"jgt(\d+)_\w+", n)
+            if m and not os.path.exists(f"/proc/{m.group(1)}"):
+                subprocess.run([cmd, n], capture_output=True)
+
+
 class Env:
-    USERS = ("jgt_req", "jgt_appr", "jgt_other", "jgt_grp")
-    GROUP = "jgt_dba"
 
     def __init__(self, build_dir, policy_template):
         if os.geteuid() != 0:
@@ -76,6 +87,10 @@ class Env:
         if not os.path.exists("/sys/kernel/btf/vmlinux"):
             skip("the kernel has no BTF (/sys/kernel/btf/vmlinux)")
         self.id = f"{os.getpid()}"
+        # Unique per run, so parallel runs never share or delete each other's users.
+        self.req, self.appr, self.other, self.grp = (f"jgt{self.id}_{r}" for r in ("req", "appr", "other", "grp"))
+        self.USERS = (self.req, self.appr, self.other, self.grp)
+        self.GROUP = f"jgt{self.id}_dba"
         self.tmp = tempfile.mkdtemp(prefix="jitgate-e2e-")
         os.chmod(self.tmp, 0o755)
         self.ns = f"jgt-{self.id}"
@@ -128,16 +143,13 @@ class Env:
             skip("cannot mount a bpf filesystem")
         self.bpffs_mounted = True
 
-        # A run killed by SIGKILL cannot clean up: remove its test users first.
-        for u in self.USERS:
-            subprocess.run(["userdel", u], capture_output=True)
-        subprocess.run(["groupdel", self.GROUP], capture_output=True)
+        reap_stale_test_users()
         sh("groupadd", "--system", self.GROUP)
         self.group_made = True
         for u in self.USERS:
             sh("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", u)
             self.users_made.append(u)
-        sh("usermod", "-aG", self.GROUP, "jgt_grp")
+        sh("usermod", "-aG", self.GROUP, self.grp)
 
         # The daemon's "host": a private netns whose interface jgv0 holds
         # documentation-range addresses, joined by a veth pair to a peer
@@ -160,7 +172,8 @@ class Env:
         self.port, self.port_open, self.port2, self.port3 = ports
         self.policy = os.path.join(self.tmp, "jitgate.toml")
         with open(self.policy, "w") as f:
-            f.write(policy_template.format(port=self.port, port2=self.port2, port3=self.port3))
+            f.write(policy_template.format(port=self.port, port2=self.port2, port3=self.port3, appr=self.appr,
+                                           group=self.GROUP))
         self.state = os.path.join(self.tmp, "state")
         self.sock = os.path.join(self.tmp, "jitgate.sock")
         self.audit = os.path.join(self.tmp, "audit.jsonl")

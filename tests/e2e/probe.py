@@ -7,6 +7,11 @@
        every 0.2 s for SECONDS; prints "ok N" while all echoes came back, or
        "stopped N <reason>" at the first echo that did not (N = echoes seen)
   probe.py udpflow ADDR PORT SECONDS     -> the same with a connected UDP socket
+  probe.py udpsend ADDR PORT SECONDS     -> a connected UDP socket sends every 0.2 s
+       (broadcast/multicast too: no echo expected); "ok N", or "stopped N <ERRNO>"
+       at the first send the kernel refused
+  probe.py hold SOCKET N SECONDS         -> opens N connections to a Unix socket and
+       holds them; prints how many were accepted without an error reply
 """
 import errno
 import socket
@@ -67,10 +72,54 @@ def flow(kind, addr, port, seconds):
     return f"ok {n}"
 
 
+def udpsend(addr, port, seconds):
+    s = socket.socket(fam(addr), socket.SOCK_DGRAM)
+    if fam(addr) == socket.AF_INET:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    n = 0
+    try:
+        s.connect(socket.getaddrinfo(addr, port, fam(addr), socket.SOCK_DGRAM)[0][4])
+    except OSError as e:
+        return f"stopped 0 connect:{name(e)}"
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            s.send(b"ping")
+        except OSError as e:
+            return f"stopped {n} {name(e)}"
+        n += 1
+        time.sleep(0.2)
+    return f"ok {n}"
+
+
+def hold(path, n, seconds):
+    conns, ok = [], 0
+    for _ in range(n):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(path)
+        c.setblocking(False)
+        conns.append(c)
+    time.sleep(0.5)
+    for c in conns:
+        try:
+            if not c.recv(4096):
+                continue
+        except BlockingIOError:
+            ok += 1  # no refusal written: the daemon kept it
+        except OSError:
+            pass
+    print(ok, flush=True)
+    time.sleep(seconds)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "connect":
         print(connect(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    elif cmd == "udpsend":
+        print(udpsend(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+    elif cmd == "hold":
+        hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd in ("flow", "udpflow"):
         print(flow(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     else:

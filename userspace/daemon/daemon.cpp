@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -421,6 +422,12 @@ int Daemon::run() {
     sink_.k = kernel_.get();
     lost_seen_ = kernel_->counters().v[JG_CNT_EVENTS_LOST];
 
+    // Room for every control-socket client plus our own descriptors.
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 4096) {
+        nofile.rlim_cur = std::min<rlim_t>(4096, nofile.rlim_max);
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     int ep = epoll_create1(EPOLL_CLOEXEC);
     auto server = Server::listen(o_.socket, ep);
     if (!server) return log(server.error()), 1;

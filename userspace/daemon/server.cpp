@@ -86,6 +86,15 @@ void Server::accept_all() {
             close(fd);
             continue;
         }
+        if (cred.uid != 0 && per_uid_[cred.uid] >= kMaxClientsPerUid) {
+            std::string busy = reply_error(
+                0, code::kInternal,
+                fmt::format("too many open connections from uid {}; close some and retry", cred.uid));
+            (void)!write(fd, busy.data(), busy.size());
+            close(fd);
+            continue;
+        }
+        ++per_uid_[cred.uid];
         Client c;
         c.peer = Peer{cred.uid, cred.gid, cred.pid};
         c.last = std::chrono::steady_clock::now();
@@ -100,7 +109,11 @@ void Server::accept_all() {
 void Server::drop(int fd) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     close(fd);
-    clients_.erase(fd);
+    auto it = clients_.find(fd);
+    if (it == clients_.end()) return;
+    auto u = per_uid_.find(it->second.peer.uid);
+    if (u != per_uid_.end() && --u->second == 0) per_uid_.erase(u);
+    clients_.erase(it);
 }
 
 void Server::flush(int fd, Client& c) {
@@ -113,8 +126,10 @@ void Server::flush(int fd, Client& c) {
         }
         c.out.erase(0, static_cast<std::size_t>(n));
     }
+    // A client that does not read its replies is not read from either.
+    const bool backlog = c.out.size() > kMaxPendingOutput;
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | (c.out.empty() ? 0u : EPOLLOUT);
+    ev.events = (backlog ? 0u : EPOLLIN | EPOLLRDHUP) | (c.out.empty() ? 0u : EPOLLOUT);
     ev.data.fd = fd;
     epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
     if (c.out.empty() && c.closing) drop(fd);
@@ -139,7 +154,6 @@ void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n > 0) {
             c.in.append(buf, static_cast<std::size_t>(n));
-            c.last = std::chrono::steady_clock::now();
             if (c.in.size() > kMaxMessageBytes + 1) break;
             continue;
         }
@@ -150,10 +164,11 @@ void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
         break;
     }
     std::size_t pos;
-    while (!c.closing && (pos = c.in.find('\n')) != std::string::npos) {
+    while (!c.closing && c.out.size() <= kMaxPendingOutput && (pos = c.in.find('\n')) != std::string::npos) {
         std::string line = c.in.substr(0, pos);
         c.in.erase(0, pos + 1);
         c.out += h(c.peer, line);
+        c.last = std::chrono::steady_clock::now();
     }
     if (!c.closing && c.in.size() > kMaxMessageBytes) {
         c.out +=

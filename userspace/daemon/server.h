@@ -26,7 +26,13 @@ public:
     using Handler = std::function<std::string(const Peer&, const std::string& line)>;
 
     static constexpr std::size_t kMaxClients = 1024;
+    // One user cannot take every slot: approvers and root must get through.
+    static constexpr std::size_t kMaxClientsPerUid = 32;
+    // A client that sends no complete request for this long is closed,
+    // however many bytes it trickles.
     static constexpr std::chrono::seconds kIdleTimeout{30};
+    // Replies a client does not read: past this, its requests are not read either.
+    static constexpr std::size_t kMaxPendingOutput = 1 << 20;
 
     static Result<Server> listen(const std::string& path, int epoll_fd);
     Server(Server&&) noexcept;
@@ -53,6 +59,7 @@ private:
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
     std::map<int, Client> clients_;
+    std::map<uid_t, std::size_t> per_uid_;
 };
 
 }  // namespace jg
