@@ -74,6 +74,48 @@ static __always_inline void fill_task(struct jg_event *e)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
+static __always_inline void emit_sock_addr(struct bpf_sock_addr *ctx,
+					   const __u8 dst[16], __u32 uid,
+					   __u16 port, __u8 proto, __u8 hook,
+					   __u8 verdict, __u64 grant_id)
+{
+	struct jg_event *e = jg_event_reserve();
+
+	if (!e)
+		return;
+	fill_task(e);
+	e->grant_id = grant_id;
+	e->netns_cookie = bpf_get_netns_cookie(ctx);
+	e->uid = uid;
+	__builtin_memcpy(e->dst, dst, 16);
+	e->dport = port;
+	e->proto = proto;
+	e->hook = hook;
+	e->verdict = verdict;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Records who last passed the check on this socket, for the egress
+ * backstop; *same_flow says whether it repeats the last recorded flow. */
+static __always_inline void remember(struct bpf_sock_addr *ctx, __u32 uid,
+				     __u16 port, __u8 proto, __u64 grant_id,
+				     int *same_flow)
+{
+	struct jg_sk_state *st;
+
+	*same_flow = 0;
+	st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0,
+				BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return;
+	*same_flow = st->grant_id == grant_id && st->uid == uid &&
+		     st->port == port && st->proto == proto;
+	st->uid = uid;
+	st->port = port;
+	st->proto = proto;
+	st->grant_id = grant_id;
+}
+
 /*
  * The decision shared by the four sock_addr hooks.  dst is the destination
  * as a v4-mapped or IPv6 address (for the event only).  Returns 1 to let the
@@ -84,12 +126,11 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 					    __u8 hook, int is_sendmsg)
 {
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	__u8 proto, flags, verdict;
-	__u32 uid;
 	struct jg_uid_key key = {};
 	struct jg_grant_val *g;
-	struct jg_sk_state *st;
-	struct jg_event *e;
+	__u8 proto, flags;
+	int same_flow;
+	__u32 uid;
 
 	proto = jg_sock_proto(ctx->protocol);
 	if (!proto)
@@ -110,65 +151,29 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 	if (g && bpf_ktime_get_boot_ns() < g->expires_ns) {
 		__u64 grant_id = g->grant_id;
 
-		st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0,
-					BPF_SK_STORAGE_GET_F_CREATE);
+		remember(ctx, uid, port, proto, grant_id, &same_flow);
 		/* One allow event per connection, and per UDP flow: a datagram
 		 * socket re-sending under the same grant reports nothing new.
 		 */
-		if (is_sendmsg && st && st->grant_id == grant_id &&
-		    st->uid == uid && st->port == port)
+		if (is_sendmsg && same_flow)
 			return 1;
-		if (st) {
-			st->uid = uid;
-			st->port = port;
-			st->proto = proto;
-			st->grant_id = grant_id;
-		}
 		jg_count(JG_CNT_ALLOW);
-		e = jg_event_reserve();
-		if (e) {
-			fill_task(e);
-			e->grant_id = grant_id;
-			e->netns_cookie = bpf_get_netns_cookie(ctx);
-			e->uid = uid;
-			__builtin_memcpy(e->dst, dst, 16);
-			e->dport = port;
-			e->proto = proto;
-			e->hook = hook;
-			e->verdict = JG_VERDICT_ALLOW;
-			bpf_ringbuf_submit(e, 0);
-		}
+		emit_sock_addr(ctx, dst, uid, port, proto, hook,
+			       JG_VERDICT_ALLOW, grant_id);
 		return 1;
 	}
 
-	verdict =
-	    (flags & JG_PF_AUDIT) ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY;
-	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
-	e = jg_event_reserve();
-	if (e) {
-		fill_task(e);
-		e->netns_cookie = bpf_get_netns_cookie(ctx);
-		e->uid = uid;
-		__builtin_memcpy(e->dst, dst, 16);
-		e->dport = port;
-		e->proto = proto;
-		e->hook = hook;
-		e->verdict = verdict;
-		bpf_ringbuf_submit(e, 0);
-	}
-	if (verdict == JG_VERDICT_WOULD_DENY) {
-		/* Audit mode lets the flow through; remember who sent it so the
-		 * egress backstop applies the same audit-mode verdict. */
-		st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0,
-					BPF_SK_STORAGE_GET_F_CREATE);
-		if (st) {
-			st->uid = uid;
-			st->port = port;
-			st->proto = proto;
-			st->grant_id = 0;
-		}
+	if (flags & JG_PF_AUDIT) {
+		jg_count(JG_CNT_WOULD_DENY);
+		emit_sock_addr(ctx, dst, uid, port, proto, hook,
+			       JG_VERDICT_WOULD_DENY, 0);
+		/* Audit mode lets the flow through; the egress backstop then
+		 * applies the same audit-mode verdict. */
+		remember(ctx, uid, port, proto, 0, &same_flow);
 		return 1;
 	}
+	jg_count(JG_CNT_DENY);
+	emit_sock_addr(ctx, dst, uid, port, proto, hook, JG_VERDICT_DENY, 0);
 	return 0;
 }
 
