@@ -225,34 +225,37 @@ int jg_sendmsg6(struct bpf_sock_addr *ctx)
 /*
  * A UDP datagram to a broadcast or multicast address leaves through a real
  * interface, yet the kernel loops a copy back to local listeners: such
- * packets are judged like loopback ones.  Costs one header load for other
- * packets that leave the host.
+ * packets are judged like loopback ones.  Every other packet leaving the
+ * host passes through here, so the headers are read in place (no helper
+ * call); headers outside the linear area get the full parse instead.
  */
 static __always_inline int jg_loops_back(struct __sk_buff *skb)
 {
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+
 	if (skb->protocol == bpf_htons(JG_ETH_P_IP)) {
-		struct iphdr ip;
+		struct iphdr *ip = data;
 		struct jg_addr a = {};
 		__u32 h;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+		if ((void *)(ip + 1) > end)
+			return 1;
+		if (ip->protocol != IPPROTO_UDP &&
+		    ip->protocol != IPPROTO_UDPLITE)
 			return 0;
-		if (ip.protocol != IPPROTO_UDP &&
-		    ip.protocol != IPPROTO_UDPLITE)
-			return 0;
-		h = bpf_ntohl(ip.daddr);
+		h = bpf_ntohl(ip->daddr);
 		if ((h >> 28) == 0xe || h == 0xffffffff)
 			return 1;
-		jg_v4_mapped(a.addr, ip.daddr);
+		jg_v4_mapped(a.addr, ip->daddr);
 		return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
 	}
 	if (skb->protocol == bpf_htons(JG_ETH_P_IPV6)) {
-		__u8 first;
+		struct ipv6hdr *ip6 = data;
 
-		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr),
-				       &first, 1))
-			return 0;
-		return first == 0xff;
+		if ((void *)(ip6 + 1) > end)
+			return 1;
+		return ip6->daddr.in6_u.u6_addr8[0] == 0xff;
 	}
 	return 0;
 }

@@ -49,42 +49,28 @@ def connect(proto, addr, port):
         s.close()
 
 
-def flow(kind, addr, port, seconds):
-    s = socket.socket(fam(addr), socket.SOCK_STREAM if kind == "flow" else socket.SOCK_DGRAM)
+def keep_sending(kind, addr, port, seconds):
+    """One connected socket, one datagram/segment every 0.2 s for `seconds`.
+    flow/udpflow expect the echo back; udpsend (broadcast, multicast) only
+    needs the kernel to accept the send."""
+    sock_type = socket.SOCK_STREAM if kind == "flow" else socket.SOCK_DGRAM
+    s = socket.socket(fam(addr), sock_type)
     s.settimeout(1.0)
-    n = 0
-    try:
-        s.connect((addr, port))
-    except OSError as e:
-        return f"stopped 0 connect:{name(e)}"
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            s.send(b"ping")
-            if s.recv(64) != b"ping":
-                return f"stopped {n} bad-echo"
-        except socket.timeout:
-            return f"stopped {n} TIMEOUT"
-        except OSError as e:
-            return f"stopped {n} {name(e)}"
-        n += 1
-        time.sleep(0.2)
-    return f"ok {n}"
-
-
-def udpsend(addr, port, seconds):
-    s = socket.socket(fam(addr), socket.SOCK_DGRAM)
-    if fam(addr) == socket.AF_INET:
+    if kind == "udpsend" and fam(addr) == socket.AF_INET:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     n = 0
     try:
-        s.connect(socket.getaddrinfo(addr, port, fam(addr), socket.SOCK_DGRAM)[0][4])
+        s.connect(socket.getaddrinfo(addr, port, fam(addr), sock_type)[0][4])
     except OSError as e:
         return f"stopped 0 connect:{name(e)}"
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
             s.send(b"ping")
+            if kind != "udpsend" and s.recv(64) != b"ping":
+                return f"stopped {n} bad-echo"
+        except socket.timeout:
+            return f"stopped {n} TIMEOUT"
         except OSError as e:
             return f"stopped {n} {name(e)}"
         n += 1
@@ -116,12 +102,10 @@ def main():
     cmd = sys.argv[1]
     if cmd == "connect":
         print(connect(sys.argv[2], sys.argv[3], int(sys.argv[4])))
-    elif cmd == "udpsend":
-        print(udpsend(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
-    elif cmd in ("flow", "udpflow"):
-        print(flow(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+    elif cmd in ("flow", "udpflow", "udpsend"):
+        print(keep_sending(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     else:
         sys.exit("unknown command")
 

@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS grants (
   state TEXT NOT NULL, ended_us INTEGER NOT NULL, ended_by TEXT NOT NULL, reason TEXT NOT NULL,
   ticket TEXT NOT NULL, approvers TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS grants_state ON grants(state);
+CREATE INDEX IF NOT EXISTS grants_due ON grants(state, expires_boot_ns);
+CREATE INDEX IF NOT EXISTS grants_key ON grants(state, uid, port, proto);
+CREATE INDEX IF NOT EXISTS requests_due ON requests(state, deadline_us);
 )sql";
 
 constexpr const char* kRequestCols =
@@ -211,6 +214,45 @@ std::vector<RequestRow> Store::requests(const std::string& state, int limit) {
     std::vector<RequestRow> out;
     while (s.step()) out.push_back(read_request(s));
     return out;
+}
+
+std::vector<RequestRow> Store::requests_due(std::int64_t now_wall_us) {
+    Stmt s(db_, fmt::format(
+                    "SELECT {} FROM requests WHERE state = 'pending' AND deadline_us <= ? ORDER BY id DESC",
+                    kRequestCols)
+                    .c_str());
+    s.bind(1, now_wall_us);
+    std::vector<RequestRow> out;
+    while (s.step()) out.push_back(read_request(s));
+    return out;
+}
+
+std::int64_t Store::count_requests(const std::string& state) {
+    Stmt s(db_, "SELECT COUNT(*) FROM requests WHERE state = ?");
+    s.bind(1, state);
+    return s.step() ? s.i64(0) : 0;
+}
+
+std::vector<GrantRow> Store::grants_due(std::uint64_t now_boot_ns) {
+    Stmt s(db_, fmt::format(
+                    "SELECT {} FROM grants WHERE state = 'active' AND expires_boot_ns <= ? ORDER BY id DESC",
+                    kGrantCols)
+                    .c_str());
+    s.bind(1, static_cast<std::int64_t>(now_boot_ns));
+    std::vector<GrantRow> out;
+    while (s.step()) out.push_back(read_grant(s));
+    return out;
+}
+
+std::optional<GrantRow> Store::active_grant(std::uint32_t uid, std::uint16_t port, Proto proto) {
+    Stmt s(db_,
+           fmt::format("SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND port = ? AND proto = ? "
+                       "ORDER BY id DESC LIMIT 1",
+                       kGrantCols)
+               .c_str());
+    s.bind(1, std::int64_t(uid)).bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
+    if (!s.step()) return std::nullopt;
+    return read_grant(s);
 }
 
 void Store::put_grant(const GrantRow& g) {

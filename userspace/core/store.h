@@ -71,9 +71,17 @@ public:
     std::optional<RequestRow> request(std::int64_t id);
     std::vector<RequestRow> requests(const std::string& state_or_all, int limit);
 
+    // Pending requests whose request_ttl ran out at `now_wall_us`.
+    std::vector<RequestRow> requests_due(std::int64_t now_wall_us);
+    std::int64_t count_requests(const std::string& state);
+
     void put_grant(const GrantRow& g);
     std::optional<GrantRow> grant(std::int64_t id);
     std::vector<GrantRow> grants(const std::string& state_or_all, int limit);
+    // Active grants whose CLOCK_BOOTTIME expiry is at or before `now_boot_ns`.
+    std::vector<GrantRow> grants_due(std::uint64_t now_boot_ns);
+    // The active grant for one principal and port, if any.
+    std::optional<GrantRow> active_grant(std::uint32_t uid, std::uint16_t port, Proto proto);
 
 private:
     explicit Store(sqlite3* db) : db_(db) {}

@@ -182,9 +182,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     g.approvers = r.approvers;
 
     // A new grant for the same principal and port replaces the old one.
-    std::optional<GrantRow> old;
-    for (auto& o : store_.grants("active", 1 << 20))
-        if (o.uid == g.uid && o.port == g.port && o.proto == g.proto) old = o;
+    std::optional<GrantRow> old = store_.active_grant(g.uid, g.port, g.proto);
 
     store_.begin();
     if (old) {
@@ -259,8 +257,10 @@ Reply Workflow::approve(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
     auto r = store_.request(id);
     if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
-    if (r->state == "pending" && r->deadline_us <= clock_.wall_us()) sweep();  // its TTL ran out
-    if (auto fresh = store_.request(id)) r = fresh;
+    if (r->state == "pending" && r->deadline_us <= clock_.wall_us()) {
+        sweep();  // its TTL ran out before the periodic sweep saw it
+        r = store_.request(id);
+    }
     if (r->state != "pending")
         return Reply::fail(code::kConflict, fmt::format("request {} is already {}", id, r->state));
     const PortPolicy* p = policy_->find(r->port, r->proto);
@@ -399,31 +399,26 @@ Reply Workflow::list(const Caller&, const json& a) {
 
 int Workflow::sweep() {
     int n = 0;
-    const std::uint64_t now = clock_.boot_ns();
-    for (auto& g : store_.grants("active", 1 << 20)) {
-        if (g.expires_boot_ns <= now) {
-            end_grant(g, "expired", "clock", nullptr);
-            ++n;
-        }
+    for (auto& g : store_.grants_due(clock_.boot_ns())) {
+        end_grant(g, "expired", "clock", nullptr);
+        ++n;
     }
     const std::int64_t wall = clock_.wall_us();
-    for (auto& r : store_.requests("pending", 1 << 20)) {
-        if (r.deadline_us <= wall) {
-            r.state = "expired";
-            r.decided_us = wall;
-            r.decided_by = "request_ttl";
-            store_.put_request(r);
-            json ev = base_event("expire", nullptr);
-            ev.update({{"request_id", r.id},
-                       {"uid", r.uid},
-                       {"user", r.user},
-                       {"port", r.port},
-                       {"proto", proto_name(r.proto)},
-                       {"requester", r.user},
-                       {"reason", "the request was not decided in time"}});
-            audit_.emit(ev);
-            ++n;
-        }
+    for (auto& r : store_.requests_due(wall)) {
+        r.state = "expired";
+        r.decided_us = wall;
+        r.decided_by = "request_ttl";
+        store_.put_request(r);
+        json ev = base_event("expire", nullptr);
+        ev.update({{"request_id", r.id},
+                   {"uid", r.uid},
+                   {"user", r.user},
+                   {"port", r.port},
+                   {"proto", proto_name(r.proto)},
+                   {"requester", r.user},
+                   {"reason", "the request was not decided in time"}});
+        audit_.emit(ev);
+        ++n;
     }
     return n;
 }

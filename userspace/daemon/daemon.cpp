@@ -253,7 +253,7 @@ json Daemon::status() {
                               {"approvals_required", p.approvals_required}});
     s["grants"] = json::array();
     for (auto& g : store_->grants("active", 1 << 20)) s["grants"].push_back(wf_->grant_json(g));
-    s["pending_requests"] = store_->requests("pending", 1 << 20).size();
+    s["pending_requests"] = store_->count_requests("pending");
     auto c = kernel_->counters();
     s["counters"] = {{"allow", c.v[JG_CNT_ALLOW]},
                      {"deny", c.v[JG_CNT_DENY]},
@@ -418,8 +418,7 @@ int Daemon::run() {
         log(k.error());
         return 1;
     }
-    kernel_ = std::move(*k);
-    sink_.k = kernel_.get();
+    kernel_ = std::move(*k);  // sink_.k was set by prepare_kernel; same object
     lost_seen_ = kernel_->counters().v[JG_CNT_EVENTS_LOST];
 
     // Room for every control-socket client plus our own descriptors.
@@ -468,7 +467,7 @@ int Daemon::run() {
                         running = false;
                 }
             } else if (fd == watcher->fd()) {
-                watcher->drain([](bool, const Addr16&) {});
+                watcher->drain();
                 sync_local_addrs(*kernel_);
             } else if (server->owns(fd)) {
                 server->on_event(fd, evs[i].events,

@@ -74,34 +74,12 @@ AddrWatcher::~AddrWatcher() {
     if (fd_ >= 0) close(fd_);
 }
 
-bool AddrWatcher::drain(const Callback& cb) {
-    alignas(nlmsghdr) char buf[16384];
-    for (;;) {
-        ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-        if (n < 0) return errno != ENOBUFS;
-        if (n == 0) return true;
-        for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<unsigned>(n));
-             h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_type != RTM_NEWADDR && h->nlmsg_type != RTM_DELADDR) continue;
-            auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(h));
-            int len = static_cast<int>(IFA_PAYLOAD(h));
-            for (auto* rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-                if (rta->rta_type != IFA_LOCAL &&
-                    !(ifa->ifa_family == AF_INET6 && rta->rta_type == IFA_ADDRESS))
-                    continue;
-                if (ifa->ifa_family == AF_INET && rta->rta_type == IFA_ADDRESS) continue;
-                Addr16 a{};
-                if (ifa->ifa_family == AF_INET && RTA_PAYLOAD(rta) == 4) {
-                    a[10] = a[11] = 0xff;
-                    std::memcpy(a.data() + 12, RTA_DATA(rta), 4);
-                } else if (ifa->ifa_family == AF_INET6 && RTA_PAYLOAD(rta) == 16) {
-                    std::memcpy(a.data(), RTA_DATA(rta), 16);
-                } else {
-                    continue;
-                }
-                cb(h->nlmsg_type == RTM_NEWADDR, a);
-            }
-        }
+void AddrWatcher::drain() {
+    // The messages themselves are not needed: any change makes the daemon
+    // re-read the whole address list (current_addresses), which also covers
+    // messages the kernel dropped (ENOBUFS).
+    char buf[16384];
+    while (recv(fd_, buf, sizeof(buf), 0) > 0) {
     }
 }
 

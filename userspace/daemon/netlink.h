@@ -1,7 +1,6 @@
 #pragma once
 // This host's addresses, now and as they change (rtnetlink), so that a
 // protected port is closed on addresses added after start too.
-#include <functional>
 #include <vector>
 
 #include "core/keys.h"
@@ -13,15 +12,13 @@ std::vector<Addr16> current_addresses();
 
 class AddrWatcher {
 public:
-    using Callback = std::function<void(bool added, const Addr16& addr)>;
     static Result<AddrWatcher> open();
     AddrWatcher(AddrWatcher&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
     AddrWatcher(const AddrWatcher&) = delete;
     ~AddrWatcher();
     int fd() const { return fd_; }
-    // Reads what is queued; false when the kernel dropped messages (ENOBUFS)
-    // and the caller must re-read the whole address list.
-    bool drain(const Callback& cb);
+    // Empties the socket; the caller then re-reads current_addresses().
+    void drain();
 
 private:
     explicit AddrWatcher(int fd) : fd_(fd) {}
