@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Maps and helpers shared by jitgate's BPF programs. */
+/*
+ * Maps and helpers shared by jitgate's BPF programs.  Each *.bpf.c is
+ * compiled on its own and all are linked into one object (bpftool gen
+ * object); the maps are declared __weak here so that every file may name
+ * them and the linker keeps one of each.
+ */
 #ifndef JG_COMMON_BPF_H
 #define JG_COMMON_BPF_H
 
@@ -24,7 +29,7 @@ struct {
 	__uint(max_entries, JG_PORT_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct jg_port_val);
-} jg_ports SEC(".maps");
+} jg_ports SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -32,7 +37,7 @@ struct {
 	__uint(max_entries, JG_GRANT_ENTRIES);
 	__type(key, struct jg_uid_key);
 	__type(value, struct jg_grant_val);
-} jg_grants_uid SEC(".maps");
+} jg_grants_uid SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -40,40 +45,62 @@ struct {
 	__uint(max_entries, JG_GRANT_ENTRIES);
 	__type(key, struct jg_addr_key);
 	__type(value, struct jg_grant_val);
-} jg_grants_addr SEC(".maps");
+} jg_grants_addr SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, JG_GRANT_ENTRIES);
+	__type(key, struct jg_net_key);
+	__type(value, struct jg_grant_val);
+} jg_grants_net SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, JG_FLOW_ENTRIES);
+	__type(key, struct jg_flow_key);
+	__type(value, __u64);
+} jg_flows SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, JG_RL_ENTRIES);
+	__type(key, struct jg_rl_key);
+	__type(value, struct jg_rl_val);
+} jg_deny_rl SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, JG_LOCAL_ADDR_ENTRIES);
 	__type(key, struct jg_addr);
 	__type(value, __u8);
-} jg_local_addrs SEC(".maps");
+} jg_local_addrs SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct jg_config);
-} jg_config SEC(".maps");
+} jg_config SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, JG_CNT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} jg_counters SEC(".maps");
+} jg_counters SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, JG_RINGBUF_BYTES);
-} jg_events SEC(".maps");
+} jg_events SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct jg_sk_state);
-} jg_sk_state SEC(".maps");
+} jg_sk_state SEC(".maps") __weak;
 
 static __always_inline void jg_count(__u32 idx)
 {
@@ -134,7 +161,16 @@ struct jg_l4 {
 	__u16 sport; /* host order */
 	__u16 dport; /* host order */
 	__u8 proto;  /* JG_PROTO_* */
+	__u8 mapped; /* an IPv6 header whose source is IPv4-mapped */
 };
+
+/* ::ffff:0:0/96 */
+static __always_inline int jg_is_v4_mapped(const __u8 a[16])
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
+}
 
 #define JG_PARSE_OK   0
 #define JG_PARSE_SKIP 1 /* not TCP/UDP, or a non-first fragment */
@@ -218,6 +254,116 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, struct jg_l4 *o)
 	o->sport = bpf_ntohs(ports[0]);
 	o->dport = bpf_ntohs(ports[1]);
 	return JG_PARSE_OK;
+}
+
+/*
+ * Whether a destination reaches this host.  Broadcast and multicast count:
+ * the kernel loops a copy back to local listeners without it passing the
+ * egress hook, so a protected UDP port must be closed to them too.
+ */
+static __always_inline int is_local_v4(__u32 ip4 /* network order */)
+{
+	struct jg_addr a = {};
+	__u32 h = bpf_ntohl(ip4);
+
+	if (h == 0 || (h >> 24) == 127 || (h >> 28) == 0xe || h == 0xffffffff)
+		return 1;
+	jg_v4_mapped(a.addr, ip4);
+	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
+}
+
+static __always_inline int is_local_v6(const __u32 ip6[4] /* network order */)
+{
+	struct jg_addr a = {};
+
+	if (ip6[0] == 0 && ip6[1] == 0) {
+		if (ip6[2] == 0 && (ip6[3] == 0 || ip6[3] == bpf_htonl(1)))
+			return 1; /* :: and ::1 */
+		if (ip6[2] == bpf_htonl(0xffff))
+			return is_local_v4(ip6[3]);
+	}
+	if ((bpf_ntohl(ip6[0]) >> 24) == 0xff)
+		return 1; /* multicast */
+	__builtin_memcpy(a.addr, ip6, 16);
+	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
+}
+
+static __always_inline int in_host_netns(void *ctx)
+{
+	__u32 zero = 0;
+	struct jg_config *cfg = bpf_map_lookup_elem(&jg_config, &zero);
+
+	/* Without a configured netns (never the case once the daemon attached
+	 * the programs) treat every netns as the host's: fail closed. */
+	if (!cfg || cfg->host_netns_cookie == 0)
+		return 1;
+	return bpf_get_netns_cookie(ctx) == cfg->host_netns_cookie;
+}
+
+/*
+ * The grant of a remote source for (port, proto), if it is in force: the
+ * single-host hash first, then the prefix trie (empty unless a policy sets
+ * allow_prefix; a lookup in an empty trie returns at once).  The clock is
+ * read only when an entry was found.  Returns the grant id, or 0.
+ */
+static __always_inline __u64 jg_addr_grant(const __u8 src[16], __u16 port,
+					   __u8 proto)
+{
+	struct jg_addr_key key = {};
+	struct jg_net_key net = {};
+	struct jg_grant_val *g;
+
+	__builtin_memcpy(key.addr, src, 16);
+	key.port = port;
+	key.proto = proto;
+	g = bpf_map_lookup_elem(&jg_grants_addr, &key);
+	if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
+		return g->grant_id;
+	net.prefixlen = 32 + 128;
+	net.port = port;
+	net.proto = proto;
+	__builtin_memcpy(net.addr, src, 16);
+	g = bpf_map_lookup_elem(&jg_grants_net, &net);
+	if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
+		return g->grant_id;
+	return 0;
+}
+
+/*
+ * Deny-event rate limit for a remote source: returns 1 when an event may be
+ * written now, with *suppressed = the denials not reported since the last
+ * one; 0 when this denial is only counted.  The coarse clock costs a few ns,
+ * unlike CLOCK_BOOTTIME, and a one-second window needs no more precision.
+ */
+static __always_inline int jg_deny_rate_ok(const __u8 src[16], __u16 port,
+					   __u8 proto, __u32 *suppressed)
+{
+	struct jg_rl_key key = {};
+	struct jg_rl_val fresh = {};
+	struct jg_rl_val *v;
+	__u64 now = bpf_ktime_get_coarse_ns();
+
+	__builtin_memcpy(key.addr, src, 16);
+	key.port = port;
+	key.proto = proto;
+	key.kind = JG_RL_ADDR;
+	*suppressed = 0;
+	v = bpf_map_lookup_elem(&jg_deny_rl, &key);
+	if (v) {
+		if (now < v->window_end_ns) {
+			__sync_fetch_and_add(&v->suppressed, 1);
+			return 0;
+		}
+		*suppressed = v->suppressed;
+		/* Racing CPUs may both see the window end: at worst two events
+		 * in one window, never a denial counted twice or lost. */
+		__sync_fetch_and_add(&v->suppressed, -*suppressed);
+		v->window_end_ns = now + JG_RL_WINDOW_NS;
+		return 1;
+	}
+	fresh.window_end_ns = now + JG_RL_WINDOW_NS;
+	bpf_map_update_elem(&jg_deny_rl, &key, &fresh, BPF_ANY);
+	return 1;
 }
 
 #endif /* JG_COMMON_BPF_H */

@@ -62,7 +62,21 @@ struct jg_addr_key {
 	jg_u8 pad;	/* zero */
 };
 
-/* Value of both grant maps. */
+/* Grant for a remote network wider than one host (policy allow_prefix):
+ * BPF_MAP_TYPE_LPM_TRIE.  port and proto come first so that every lookup
+ * matches them exactly: prefixlen = 32 + the address prefix in bits, with
+ * IPv4 prefixes counted inside ::ffff:0:0/96 (an IPv4 /24 is 32 + 96 + 24).
+ * Single hosts live in jg_grants_addr (a hash, cheaper to look up). */
+struct jg_net_key {
+	jg_u32 prefixlen; /* host order, 32 + address prefix bits */
+	jg_u16 port;	  /* destination port, host order */
+	jg_u8 proto;	  /* JG_PROTO_* */
+	jg_u8 pad;	  /* zero */
+	jg_u8 addr[16];	  /* network order, IPv4 as ::ffff:a.b.c.d, host bits
+			     zero */
+};
+
+/* Value of the three grant maps. */
 struct jg_grant_val {
 	jg_u64 expires_ns; /* CLOCK_BOOTTIME, ns; the grant is void at or after
 			      this */
@@ -99,13 +113,48 @@ struct jg_sk_state {
 			    socket */
 };
 
+/* Remote flows seen under a grant, so that the ingress check reports one
+ * allow per connection or UDP flow, not one per packet, and on_expiry =
+ * "drain" can tell an admitted flow from a new one: BPF_MAP_TYPE_LRU_HASH,
+ * value = the jg_u64 grant id the flow was admitted under. */
+#define JG_FLOW_ENTRIES 65536
+struct jg_flow_key {
+	jg_u8 src[16]; /* peer address, network order, IPv4 v4-mapped */
+	jg_u16 sport;  /* peer port, host order */
+	jg_u16 dport;  /* local (protected) port, host order */
+	jg_u8 proto;   /* JG_PROTO_* */
+	jg_u8 pad[3];  /* zero */
+};
+
+/* Deny-event rate limit, per (principal, port, proto): at most one deny
+ * event per JG_RL_WINDOW_NS; the denials in between are counted and carried
+ * by the next event as jg_event.suppressed.  BPF_MAP_TYPE_LRU_HASH. */
+#define JG_RL_ENTRIES	65536
+#define JG_RL_WINDOW_NS 1000000000ULL
+#define JG_RL_ADDR	1 /* principal is jg_rl_key.addr */
+#define JG_RL_UID	2 /* principal is the uid in jg_rl_key.addr[0..3] */
+struct jg_rl_key {
+	jg_u8 addr[16]; /* JG_RL_ADDR: source, network order, v4-mapped;
+			   JG_RL_UID: jg_u32 uid (host order) then zero */
+	jg_u16 port;	/* host order */
+	jg_u8 proto;	/* JG_PROTO_* */
+	jg_u8 kind;	/* JG_RL_* */
+};
+struct jg_rl_val {
+	jg_u64 window_end_ns; /* CLOCK_MONOTONIC_COARSE; no event before */
+	jg_u32 suppressed;    /* denials not reported since the last event */
+	jg_u32 pad;	      /* zero */
+};
+
 /* Per-CPU counters: BPF_MAP_TYPE_PERCPU_ARRAY of jg_u64, indexed by: */
-#define JG_CNT_ALLOW	   0 /* connections / flows allowed under a grant */
-#define JG_CNT_DENY	   1 /* connections / packets refused */
-#define JG_CNT_WOULD_DENY  2 /* audit-mode ports: would have been refused */
-#define JG_CNT_EVENTS_LOST 3 /* ring-buffer reserve failures */
-#define JG_CNT_EGRESS_DROP 4 /* packets dropped by the egress backstop */
-#define JG_CNT_MAX	   8
+#define JG_CNT_ALLOW	    0 /* connections / flows allowed under a grant */
+#define JG_CNT_DENY	    1 /* connections / packets refused */
+#define JG_CNT_WOULD_DENY   2 /* audit-mode ports: would have been refused */
+#define JG_CNT_EVENTS_LOST  3 /* ring-buffer reserve failures */
+#define JG_CNT_EGRESS_DROP  4 /* packets dropped by the egress backstop */
+#define JG_CNT_XDP_DROP	    5 /* frames dropped by XDP */
+#define JG_CNT_INGRESS_DROP 6 /* packets dropped by cgroup_skb/ingress */
+#define JG_CNT_MAX	    8
 
 /* Hooks, for jg_event.hook. */
 #define JG_HOOK_CONNECT4 1
@@ -148,6 +197,10 @@ struct jg_event {
 static_assert(sizeof(jg_port_val) == 8, "jg_port_val layout");
 static_assert(sizeof(jg_uid_key) == 8, "jg_uid_key layout");
 static_assert(sizeof(jg_addr_key) == 20, "jg_addr_key layout");
+static_assert(sizeof(jg_net_key) == 24, "jg_net_key layout");
+static_assert(sizeof(jg_flow_key) == 24, "jg_flow_key layout");
+static_assert(sizeof(jg_rl_key) == 20, "jg_rl_key layout");
+static_assert(sizeof(jg_rl_val) == 16, "jg_rl_val layout");
 static_assert(sizeof(jg_grant_val) == 16, "jg_grant_val layout");
 static_assert(sizeof(jg_addr) == 16, "jg_addr layout");
 static_assert(sizeof(jg_config) == 16, "jg_config layout");
@@ -157,6 +210,10 @@ static_assert(sizeof(jg_event) == 96, "jg_event layout");
 _Static_assert(sizeof(struct jg_port_val) == 8, "jg_port_val layout");
 _Static_assert(sizeof(struct jg_uid_key) == 8, "jg_uid_key layout");
 _Static_assert(sizeof(struct jg_addr_key) == 20, "jg_addr_key layout");
+_Static_assert(sizeof(struct jg_net_key) == 24, "jg_net_key layout");
+_Static_assert(sizeof(struct jg_flow_key) == 24, "jg_flow_key layout");
+_Static_assert(sizeof(struct jg_rl_key) == 20, "jg_rl_key layout");
+_Static_assert(sizeof(struct jg_rl_val) == 16, "jg_rl_val layout");
 _Static_assert(sizeof(struct jg_grant_val) == 16, "jg_grant_val layout");
 _Static_assert(sizeof(struct jg_addr) == 16, "jg_addr layout");
 _Static_assert(sizeof(struct jg_config) == 16, "jg_config layout");

@@ -62,11 +62,20 @@ public:
         v4_ = false;
         return *this;
     }
-    // A generic IPv6 extension header of 8 bytes (hop-by-hop, routing, dest opts).
-    Packet& ext6(std::uint8_t nexthdr) {
+    // A generic IPv6 extension header (hop-by-hop, routing, dest opts) of
+    // 8 * (1 + len_units) bytes: Hdr Ext Len counts 8-byte units after the first.
+    Packet& ext6(std::uint8_t nexthdr, std::uint8_t len_units = 0) {
         bytes_.push_back(nexthdr);
-        bytes_.push_back(0);
-        bytes_.insert(bytes_.end(), 6, 0);
+        bytes_.push_back(len_units);
+        bytes_.insert(bytes_.end(), 6 + 8 * std::size_t(len_units), 0);
+        return *this;
+    }
+    // An IPv6 Authentication Header with a 4-byte ICV: 16 bytes, whose Payload
+    // Len counts 4-byte units minus 2 (RFC 4302), unlike the other headers.
+    Packet& ah6(std::uint8_t nexthdr) {
+        bytes_.push_back(nexthdr);
+        bytes_.push_back(2);  // (16 / 4) - 2
+        bytes_.insert(bytes_.end(), 14, 0);
         return *this;
     }
     Packet& frag6(std::uint8_t nexthdr, std::uint16_t offset_units, bool more) {
@@ -101,6 +110,11 @@ public:
     }
     Packet& truncate(std::size_t n) {
         bytes_.resize(n);
+        return *this;
+    }
+    // Overwrites one byte already written (a malformed field, say).
+    Packet& set(std::size_t offset, std::uint8_t value) {
+        bytes_.at(offset) = value;
         return *this;
     }
     std::vector<std::uint8_t> finish() const {

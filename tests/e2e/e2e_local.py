@@ -64,7 +64,7 @@ def run(env, t):
     env.start_daemon()
     rc, st = env.cli_json(env.other, "status")
     t.eq("status works for any user", rc, 0)
-    t.check("all five programs attached", len(st.get("programs", [])) == 5 and
+    t.check("all six cgroup programs attached", len(st.get("programs", [])) == 6 and
             all(p["attached"] for p in st["programs"]), str(st.get("programs")))
 
     print("-- protected port refuses a local user on every address form")
@@ -214,7 +214,7 @@ def run(env, t):
     print("-- uninstall removes enforcement and every pin")
     env.stop_daemon()
     pin_dir = os.path.join(env.bpffs, "jitgate")
-    r = env.nsx(*(env.daemon_args()[:-1] + ["--uninstall"]))
+    r = env.nsx(*env.daemon_args("--uninstall"))
     t.eq("uninstall exits 0", r.returncode, 0)
     t.check("no pins left", not os.path.exists(pin_dir), str(os.listdir(env.bpffs)))
     t.eq("port open again after uninstall", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "ok")

@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """TCP and UDP echo server on [::]:PORT (dual stack) for each PORT given.
+With --log FILE, every UDP datagram received is also recorded there as
+"PORT PAYLOAD" (tests check what reached the socket).
 Runs until killed; bounded: at most 10000 connections in total."""
 import socket
 import sys
 import threading
 
 budget = threading.Semaphore(10000)
+log = None
+log_lock = threading.Lock()
 
 
 def tcp(port):
@@ -37,11 +41,19 @@ def udp(port):
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     s.bind(("::", port))
     while True:
-        d, a = s.recvfrom(4096)
+        d, a = s.recvfrom(65535)
+        if log:
+            with log_lock:
+                log.write(f"{port} {d.decode(errors='replace')}\n")
+                log.flush()
         s.sendto(d, a)
 
 
-for p in sys.argv[1:]:
+args = sys.argv[1:]
+if args[:1] == ["--log"]:
+    log = open(args[1], "a")
+    args = args[2:]
+for p in args:
     threading.Thread(target=tcp, args=(int(p),), daemon=True).start()
     threading.Thread(target=udp, args=(int(p),), daemon=True).start()
 print("ready", flush=True)

@@ -2,8 +2,8 @@
 
 Everything a test creates is private and removed in cleanup(), which runs on
 exit, on SIGINT/SIGTERM and on failure: a network namespace (the daemon's
-"host" for the test) with a dummy interface holding documentation-range
-addresses, a peer namespace joined by a veth pair, a child cgroup of the
+"host" for the test) whose veth interface holds documentation-range
+addresses, a peer namespace (other hosts) joined by that veth pair, a child cgroup of the
 cgroup v2 hierarchy, a private bpffs mount, test users and a group, and a
 temporary directory.  Nothing is attached to the root cgroup and no address
 of the machine itself is used.
@@ -97,6 +97,7 @@ class Env:
         self.peer_ns = f"jgt-peer-{self.id}"
         self.procs = []
         self.daemon = None
+        self.extra_daemon_args = []
         self.cg2_mounted = None
         self.users_made = []
         self.group_made = False
@@ -120,7 +121,7 @@ class Env:
         for b in ("jitgated", "jitgate"):
             shutil.copy2(os.path.join(build_dir, b), os.path.join(self.tmp, b))
         here = os.path.dirname(os.path.abspath(__file__))
-        for s in ("probe.py", "echo_server.py"):
+        for s in ("probe.py", "echo_server.py", "frames.py"):
             shutil.copy2(os.path.join(here, s), os.path.join(self.tmp, s))
             os.chmod(os.path.join(self.tmp, s), 0o755)
         self.jitgated = os.path.join(self.tmp, "jitgated")
@@ -178,10 +179,19 @@ class Env:
         self.sock = os.path.join(self.tmp, "jitgate.sock")
         self.audit = os.path.join(self.tmp, "audit.jsonl")
 
-        self.spawn(["nsenter", f"--net=/run/netns/{self.ns}", PY, os.path.join(self.tmp, "echo_server.py"),
-                    str(self.port), str(self.port_open), str(self.port2), str(self.port3)], wait_ready=True)
+        # The host's servers live in the test cgroup, where cgroup_skb/ingress
+        # sees what arrives for them (the real daemon is attached at the root).
+        self.udp_log = os.path.join(self.tmp, "udp.log")
+        self.spawn(self.in_cgroup(["nsenter", f"--net=/run/netns/{self.ns}", PY,
+                                   os.path.join(self.tmp, "echo_server.py"), "--log", self.udp_log,
+                                   str(self.port), str(self.port_open), str(self.port2), str(self.port3)]),
+                   wait_ready=True)
         self.spawn(["ip", "netns", "exec", self.peer_ns, PY, os.path.join(self.tmp, "echo_server.py"),
                     str(self.port)], wait_ready=True)
+
+    def in_cgroup(self, argv):
+        """argv, started from inside the test cgroup (sockets it creates belong to it)."""
+        return ["sh", "-c", f'echo $$ > "{self.cgroup}/cgroup.procs" && exec "$@"', "sh"] + argv
 
     def nsx(self, *args):
         return sh("nsenter", f"--net=/run/netns/{self.ns}", *args)
@@ -200,14 +210,14 @@ class Env:
         return p
 
     # --- the daemon ---------------------------------------------------
-    def daemon_args(self):
+    def daemon_args(self, *more):
         return [self.jitgated, "--config", self.policy, "--cgroup", self.cgroup,
                 "--bpffs", os.path.join(self.bpffs, "jitgate"), "--socket", self.sock,
-                "--state-dir", self.state, "--audit-log", self.audit, "--quiet"]
+                "--state-dir", self.state, "--audit-log", self.audit] + self.extra_daemon_args + list(more)
 
     def start_daemon(self):
         log = open(os.path.join(self.tmp, "jitgated.log"), "a")
-        self.daemon = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns}"] + self.daemon_args(),
+        self.daemon = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns}"] + self.daemon_args("--quiet"),
                                        stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -237,8 +247,17 @@ class Env:
         and the test network namespace."""
         drop = [] if user == "root" else ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
         inner = ["nsenter", f"--net=/run/netns/{self.ns}"] + drop + argv
-        script = f'echo $$ > "{self.cgroup}/cgroup.procs" && exec "$@"'
-        return subprocess.run(["sh", "-c", script, "sh"] + inner, text=True, capture_output=True, timeout=timeout)
+        return subprocess.run(self.in_cgroup(inner), text=True, capture_output=True, timeout=timeout)
+
+    def as_peer(self, user, argv, timeout=30):
+        """Runs argv as `user` on the peer host (its own network namespace)."""
+        drop = [] if user == "root" else ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+        return subprocess.run(["nsenter", f"--net=/run/netns/{self.peer_ns}"] + drop + argv, text=True,
+                              capture_output=True, timeout=timeout)
+
+    def peer_probe(self, user, *args):
+        r = self.as_peer(user, [PY, os.path.join(self.tmp, "probe.py")] + [str(a) for a in args])
+        return (r.stdout.strip() or r.stderr.strip())
 
     def cli(self, user, *args):
         return self.as_user(user, [self.jitgate, "--socket", self.sock] + list(args))
@@ -275,7 +294,7 @@ class Env:
                 pass
         # Remove enforcement with the daemon's own uninstall, then whatever is left.
         if hasattr(self, "bpffs_mounted") and hasattr(self, "policy"):
-            subprocess.run(["nsenter", f"--net=/run/netns/{self.ns}"] + self.daemon_args()[:-1] + ["--uninstall"],
+            subprocess.run(["nsenter", f"--net=/run/netns/{self.ns}"] + self.daemon_args("--uninstall"),
                            capture_output=True)
         if hasattr(self, "bpffs_mounted"):
             subprocess.run(["umount", "-l", self.bpffs], capture_output=True)

@@ -12,6 +12,10 @@
        at the first send the kernel refused
   probe.py hold SOCKET N SECONDS         -> opens N connections to a Unix socket and
        holds them; prints how many were accepted without an error reply
+  probe.py rawcount SECONDS PORT...      -> a raw IPv4 TCP socket (root) counts the
+       packets it receives for each destination PORT: "PORT:N ..."
+  --src ADDR (anywhere): the socket is bound to ADDR first (a peer host with
+       several addresses chooses which one it speaks from)
 """
 import errno
 import socket
@@ -19,8 +23,18 @@ import sys
 import time
 
 
+SRC = None
+
+
 def fam(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def new_socket(addr, kind):
+    s = socket.socket(fam(addr), kind)
+    if SRC:
+        s.bind((SRC, 0))
+    return s
 
 
 def name(e):
@@ -29,7 +43,7 @@ def name(e):
 
 def connect(proto, addr, port):
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-    s = socket.socket(fam(addr), kind)
+    s = new_socket(addr, kind)
     s.settimeout(2)
     if proto == "udp" and fam(addr) == socket.AF_INET:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
@@ -54,7 +68,7 @@ def keep_sending(kind, addr, port, seconds):
     flow/udpflow expect the echo back; udpsend (broadcast, multicast) only
     needs the kernel to accept the send."""
     sock_type = socket.SOCK_STREAM if kind == "flow" else socket.SOCK_DGRAM
-    s = socket.socket(fam(addr), sock_type)
+    s = new_socket(addr, sock_type)
     s.settimeout(1.0)
     if kind == "udpsend" and fam(addr) == socket.AF_INET:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
@@ -98,12 +112,37 @@ def hold(path, n, seconds):
     time.sleep(seconds)
 
 
+def rawcount(seconds, ports):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    s.settimeout(0.2)
+    counts = {p: 0 for p in ports}
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            pkt = s.recv(65535)
+        except socket.timeout:
+            continue
+        ihl = (pkt[0] & 0x0F) * 4
+        if len(pkt) >= ihl + 4:
+            dport = int.from_bytes(pkt[ihl + 2:ihl + 4], "big")
+            if dport in counts:
+                counts[dport] += 1
+    return " ".join(f"{p}:{n}" for p, n in counts.items())
+
+
 def main():
+    global SRC
+    if "--src" in sys.argv:
+        i = sys.argv.index("--src")
+        SRC = sys.argv[i + 1]
+        del sys.argv[i:i + 2]
     cmd = sys.argv[1]
     if cmd == "connect":
         print(connect(sys.argv[2], sys.argv[3], int(sys.argv[4])))
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "rawcount":
+        print(rawcount(float(sys.argv[2]), [int(p) for p in sys.argv[3:]]), flush=True)
     elif cmd in ("flow", "udpflow", "udpsend"):
         print(keep_sending(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     else:

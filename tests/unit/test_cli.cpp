@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/app.h"
+#include "cli/render.h"
 
 using namespace jg;
 
@@ -212,4 +213,114 @@ TEST_SUITE("cli") {
         CHECK(s.args == nlohmann::json::object());
     }
 
+    TEST_CASE("request --from ADDR sends the canonical source as the argument from") {
+        CliState s = ok({"request", "5432", "--for", "30m", "--reason", "peer", "--from", "203.0.113.7"});
+        CHECK(s.op == "request");
+        CHECK(s.args == nlohmann::json{{"port", 5432},
+                                       {"proto", "tcp"},
+                                       {"duration_s", 1800},
+                                       {"reason", "peer"},
+                                       {"from", "203.0.113.7"}});
+        CHECK(ok({"request", "5432", "--for", "1h", "--from=203.0.113.0/24"}).args.at("from") ==
+              "203.0.113.0/24");
+        CHECK(ok({"request", "5432", "--for", "1h", "--from", "::ffff:203.0.113.7"}).args.at("from") ==
+              "203.0.113.7");
+        CHECK(ok({"request", "5432/udp", "--from", "2001:DB8::0001", "--for", "1h", "--json"})
+                  .args.at("from") == "2001:db8::1");
+        CHECK(ok({"request", "5432", "--for", "1h", "--from", "2001:db8::/64"}).args.at("from") ==
+              "2001:db8::/64");
+        CHECK_FALSE(ok({"request", "5432", "--for", "1h"}).args.contains("from"));
+    }
+
+    TEST_CASE("request --from: a bad or refused source is an error from finish") {
+        CHECK(finish_error({"request", "5432", "--for", "1h", "--from", "203.0.113.5/24"}) ==
+              "203.0.113.5/24 has host bits set; did you mean 203.0.113.0/24?");
+        CHECK(finish_error({"request", "5432", "--for", "1h", "--from", "127.0.0.1"})
+                  .find("local users get access without --from") != std::string::npos);
+        CHECK(finish_error({"request", "5432", "--for", "1h", "--from", "1.2.3"})
+                  .find("invalid source address '1.2.3'") != std::string::npos);
+        CHECK(finish_error({"request", "5432", "--for", "1h", "--from", "2001:db8::/129"})
+                  .find("invalid prefix length") != std::string::npos);
+        // Given but empty is an error, not the same as leaving --from out.
+        CHECK(finish_error({"request", "5432", "--for", "1h", "--from", ""})
+                  .find("invalid source address ''") != std::string::npos);
+        CHECK_THROWS_AS(run({"request", "5432", "--for", "1h", "--from"}), CLI::ParseError);
+        CHECK_THROWS_AS(run({"approve", "7", "--from", "203.0.113.7"}), CLI::ParseError);
+    }
+
+    TEST_CASE("human output names the principal: the user, or from ADDR") {
+        const nlohmann::json local = {
+            {"request_id", 7},        {"state", "pending"}, {"uid", 1000},
+            {"user", "rita"},         {"port", 5432},       {"proto", "tcp"},
+            {"duration_s", 1800},     {"reason", "fix"},    {"approvers", nlohmann::json::array()},
+            {"approvals_required", 1}};
+        const std::string l = render_human("request", local);
+        CHECK(l.find("request 7  pending  5432/tcp  by rita  for 30m  (0 of 1 approvals)  reason: fix\n") ==
+              0);
+        CHECK(l.find("from") == std::string::npos);
+
+        nlohmann::json remote = local;
+        remote["src"] = "203.0.113.7";
+        const std::string r = render_human("request", remote);
+        CHECK(r.find("request 7  pending  5432/tcp  from 203.0.113.7  by rita  for 30m") == 0);
+
+        nlohmann::json granted = remote;
+        granted["state"] = "granted";
+        granted["grant_id"] = 8;
+        granted["expires_at"] = "2027-01-15T08:30:00.000000Z";
+        granted["approvers"] = {"alice"};
+        const std::string a = render_human("approve", granted);
+        CHECK(a.find("5432/tcp  from 203.0.113.7  by rita") != std::string::npos);
+        CHECK(a.find("granted: grant 8 is active until 2027-01-15T08:30:00.000000Z for connections from "
+                     "203.0.113.7\n") != std::string::npos);
+        nlohmann::json granted_local = granted;
+        granted_local.erase("src");
+        CHECK(render_human("approve", granted_local)
+                  .find("granted: grant 8 is active until 2027-01-15T08:30:00.000000Z\n") !=
+              std::string::npos);
+
+        const nlohmann::json grant = {{"grant_id", 8},          {"request_id", 7},
+                                      {"state", "active"},      {"uid", 1000},
+                                      {"user", "rita"},         {"port", 5432},
+                                      {"proto", "tcp"},         {"approvers", {"alice"}},
+                                      {"remaining_s", 600},     {"expires_at", "2027-01-15T08:30:00.000000Z"},
+                                      {"src", "203.0.113.0/24"}};
+        nlohmann::json grant_local = grant;
+        grant_local.erase("src");
+        const nlohmann::json list = {{"requests", {remote}}, {"grants", {grant, grant_local}}};
+        const std::string out = render_human("list", list);
+        CHECK(out.find("request 7  pending  5432/tcp  from 203.0.113.7  by rita") != std::string::npos);
+        CHECK(out.find("grant 8  active  5432/tcp  from 203.0.113.0/24  asked by rita  10m left") !=
+              std::string::npos);
+        CHECK(out.find("grant 8  active  5432/tcp  for rita  10m left") != std::string::npos);
+        CHECK(render_human("revoke", grant).find("from 203.0.113.0/24  asked by rita") != std::string::npos);
+    }
+
 }  // TEST_SUITE
+
+TEST_CASE("status shows each XDP interface with its mode, or why it is not attached") {
+    nlohmann::json st = {{"version", "0.1.0"},
+                         {"abi_version", 1},
+                         {"cgroup", "/sys/fs/cgroup"},
+                         {"programs", nlohmann::json::array()},
+                         {"xdp",
+                          {{{"interface", "eth0"}, {"attached", true}, {"link_id", 7}, {"mode", "native"}},
+                           {{"interface", "eth1"},
+                            {"attached", true},
+                            {"link_id", 8},
+                            {"mode", "generic"},
+                            {"note", "native XDP unavailable: Operation not supported"}},
+                           {{"interface", "wg0"},
+                            {"attached", false},
+                            {"note", "no such interface yet; attached when it appears"}}}},
+                         {"ports", nlohmann::json::array()},
+                         {"grants", nlohmann::json::array()},
+                         {"pending_requests", 0},
+                         {"counters", {{"xdp_drop", 12}, {"ingress_drop", 3}}}};
+    const std::string out = jg::render_human("status", st);
+    CHECK(out.find("eth0         link 7      native\n") != std::string::npos);
+    CHECK(out.find("eth1         link 8      generic (native XDP unavailable: Operation not supported)") !=
+          std::string::npos);
+    CHECK(out.find("wg0          NOT ATTACHED: no such interface yet") != std::string::npos);
+    CHECK(out.find("xdp_drop 12 ingress_drop 3") != std::string::npos);
+}

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "core/keys.h"
 #include "jitgate/abi.h"
@@ -243,6 +244,272 @@ TEST_SUITE("keys") {
         const Addr16 a = *parse_addr("203.0.113.5");
         const jg_addr l = make_local_addr(a);
         CHECK(std::memcmp(l.addr, a.data(), 16) == 0);
+    }
+
+    TEST_CASE("parse_source: single hosts, IPv4, IPv6 and IPv4-mapped") {
+        auto a = parse_source("203.0.113.7");
+        REQUIRE(a.ok());
+        CHECK(a->addr == v4mapped(203, 0, 113, 7));
+        CHECK(a->prefix == 32);
+        CHECK(is_v4(*a));
+        CHECK(is_host(*a));
+        CHECK(format_source(*a) == "203.0.113.7");
+
+        // /32 is the same host, and is displayed without the prefix.
+        auto a32 = parse_source("203.0.113.7/32");
+        REQUIRE(a32.ok());
+        CHECK(*a32 == *a);
+        CHECK(format_source(*a32) == "203.0.113.7");
+
+        // IPv4-mapped IPv6 comes out as IPv4, prefixes included (counted in 128 bits when written so).
+        auto m = parse_source("::ffff:203.0.113.7");
+        REQUIRE(m.ok());
+        CHECK(*m == *a);
+        CHECK(*parse_source("::FFFF:cb00:7107") == *a);
+        CHECK(*parse_source("::ffff:203.0.113.7/128") == *a);
+        auto mnet = parse_source("::ffff:203.0.113.0/120");
+        REQUIRE(mnet.ok());
+        CHECK(mnet->prefix == 24);
+        CHECK(is_v4(*mnet));
+        CHECK(format_source(*mnet) == "203.0.113.0/24");
+
+        auto six = parse_source("2001:db8::7");
+        REQUIRE(six.ok());
+        const Addr16 want{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+        CHECK(six->addr == want);
+        CHECK(six->prefix == 128);
+        CHECK_FALSE(is_v4(*six));
+        CHECK(is_host(*six));
+        CHECK(format_source(*six) == "2001:db8::7");
+        CHECK(*parse_source("2001:0DB8:0000::0007/128") == *six);
+
+        // IPv4-compatible ::a.b.c.d is IPv6, not IPv4; link-local is a peer like any other.
+        auto compat = parse_source("::198.51.100.1");
+        REQUIRE(compat.ok());
+        CHECK_FALSE(is_v4(*compat));
+        CHECK(compat->prefix == 128);
+        CHECK(parse_source("fe80::1").ok());
+    }
+
+    TEST_CASE("parse_source: networks") {
+        auto n = parse_source("203.0.113.0/24");
+        REQUIRE(n.ok());
+        CHECK(n->addr == v4mapped(203, 0, 113, 0));
+        CHECK(n->prefix == 24);
+        CHECK(is_v4(*n));
+        CHECK_FALSE(is_host(*n));
+
+        auto half = parse_source("198.51.100.128/25");
+        REQUIRE(half.ok());
+        CHECK(half->prefix == 25);
+        CHECK(half->addr == v4mapped(198, 51, 100, 128));
+
+        CHECK(parse_source("10.0.0.0/8")->prefix == 8);
+        CHECK(parse_source("128.0.0.0/1")->prefix == 1);
+        CHECK(parse_source("203.0.113.6/31")->prefix == 31);
+
+        auto v6 = parse_source("2001:db8::/64");
+        REQUIRE(v6.ok());
+        CHECK(v6->prefix == 64);
+        CHECK_FALSE(is_v4(*v6));
+        CHECK_FALSE(is_host(*v6));
+        const Addr16 want{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        CHECK(v6->addr == want);
+        CHECK(parse_source("2001:db8::/32")->prefix == 32);
+        CHECK(parse_source("2001:db8::6/127")->prefix == 127);
+        CHECK(parse_source("2001:db8:0:1::/63").ok() == false);  // ::1:0:0:0:0 has bit 63 set
+        CHECK(parse_source("2001:db8:0:2::/63").ok());
+    }
+
+    TEST_CASE("parse_source: host bits under the prefix name the network to use") {
+        const std::pair<const char*, const char*> cases[] = {
+            {"203.0.113.5/24", "203.0.113.5/24 has host bits set; did you mean 203.0.113.0/24?"},
+            {"198.51.100.129/25", "198.51.100.129/25 has host bits set; did you mean 198.51.100.128/25?"},
+            {"2001:db8::1/64", "2001:db8::1/64 has host bits set; did you mean 2001:db8::/64?"},
+            {"2001:db8:0:1::/63", "2001:db8:0:1::/63 has host bits set; did you mean 2001:db8::/63?"},
+            {"::ffff:203.0.113.5/120",
+             "::ffff:203.0.113.5/120 has host bits set; did you mean 203.0.113.0/24?"},
+        };
+        for (auto [text, msg] : cases) {
+            CAPTURE(text);
+            auto r = parse_source(text);
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error() == msg);
+        }
+    }
+
+    TEST_CASE("parse_source refuses unspecified, loopback, multicast and broadcast, one sentence each") {
+        const std::pair<const char*, const char*> cases[] = {
+            {"0.0.0.0",
+             "0.0.0.0 is the unspecified address: no peer sends from it, so give the peer's own "
+             "address"},
+            {"::", ":: is the unspecified address: no peer sends from it, so give the peer's own address"},
+            {"::ffff:0.0.0.0", "0.0.0.0 is the unspecified address"},
+            {"0.0.0.0/8", "the network 0.0.0.0/8 begins at 0.0.0.0, which is the unspecified address"},
+            {"::/64", "the network ::/64 begins at ::, which is the unspecified address"},
+            {"127.0.0.1", "127.0.0.1 is a loopback address: local users get access without --from"},
+            {"127.255.255.254", "127.255.255.254 is a loopback address"},
+            {"::ffff:127.0.0.1", "127.0.0.1 is a loopback address"},
+            {"127.0.0.0/8",
+             "the network 127.0.0.0/8 begins at 127.0.0.0, which is a loopback address: local "
+             "users get access without --from"},
+            {"127.1.0.0/16", "which is a loopback address"},
+            {"::1", "::1 is the loopback address: local users get access without --from"},
+            {"224.0.0.1",
+             "224.0.0.1 is a multicast address: a peer's connections come from a unicast "
+             "address, so give that one"},
+            {"239.255.255.250", "239.255.255.250 is a multicast address"},
+            {"224.0.0.0/4", "the network 224.0.0.0/4 begins at 224.0.0.0, which is a multicast address"},
+            {"232.1.0.0/16", "which is a multicast address"},
+            {"ff02::1", "ff02::1 is a multicast address"},
+            {"ff00::/8", "the network ff00::/8 begins at ff00::, which is a multicast address"},
+            {"ff05::/16", "which is a multicast address"},
+            {"255.255.255.255", "255.255.255.255 is the broadcast address"},
+            {"0.0.0.0/0", "'0.0.0.0/0' would match every IPv4 address: give one host or a narrower network"},
+            {"::/0", "'::/0' would match every IPv6 address: give one host or a narrower network"},
+            {"::ffff:0:0/96", "'::ffff:0:0/96' would match every IPv4 address"},
+        };
+        for (auto [text, msg] : cases) {
+            CAPTURE(text);
+            auto r = parse_source(text);
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error().find(msg) != std::string::npos);
+            CHECK(r.error().find('\n') == std::string::npos);
+        }
+        // Neighbours of the refused ranges are ordinary peers.
+        for (const char* fine : {"126.255.255.255", "128.0.0.1", "223.255.255.255", "240.0.0.1",
+                                 "255.255.255.254", "::2", "fe00::1", "128.0.0.0/1", "fe00::/8"}) {
+            CAPTURE(fine);
+            CHECK(parse_source(fine).ok());
+        }
+    }
+
+    TEST_CASE("parse_source rejects malformed text") {
+        for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "203.0.113.256", "/24", "/", " 203.0.113.1",
+                                "203.0.113.1 ", "\t203.0.113.1", "localhost", "[2001:db8::1]",
+                                "2001:db8::1%eth0", "010.0.0.1", "2001:db8::g", "203.0.113.1 /24"}) {
+            CAPTURE(bad);
+            auto r = parse_source(bad);
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error() == std::string("invalid source address '") + bad +
+                                   "': give an IPv4 or IPv6 address, or a network as ADDRESS/PREFIX "
+                                   "(203.0.113.7, 2001:db8::/64)");
+        }
+        // Prefixes: digits only, no sign, no space, no leading zero, in the family's range.
+        for (const char* bad :
+             {"1.2.3.4/33", "203.0.113.0/", "203.0.113.1/024", "203.0.113.0/024", "203.0.113.0/+24",
+              "203.0.113.0/-1", "203.0.113.0/ 24", "203.0.113.0/24 ", "203.0.113.0/24/8", "203.0.113.0/1000",
+              "203.0.113.0/0x18", "203.0.113.0/00"}) {
+            CAPTURE(bad);
+            auto r = parse_source(bad);
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error() == std::string("invalid prefix length in '") + bad +
+                                   "': give a number from 1 to 32 without leading zeros after the '/'");
+        }
+        for (const char* bad : {"2001:db8::/129", "2001:db8::/", "2001:db8::/064", "2001:db8::/256"}) {
+            CAPTURE(bad);
+            auto r = parse_source(bad);
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error() == std::string("invalid prefix length in '") + bad +
+                                   "': give a number from 1 to 128 without leading zeros after the '/'");
+        }
+        auto shortmapped = parse_source("::ffff:203.0.113.0/64");
+        REQUIRE_FALSE(shortmapped.ok());
+        CHECK(shortmapped.error() ==
+              "'::ffff:203.0.113.0/64' is an IPv4-mapped network shorter than /96: write it in IPv4 form "
+              "(203.0.113.0/N, N from 1 to 32)");
+        // An embedded NUL must not let "203.0.113.1\0junk" through.
+        CHECK_FALSE(parse_source(std::string("203.0.113.1\0junk", 16)).ok());
+        CHECK_FALSE(parse_source(std::string("203.0.113.0/24\0", 15)).ok());
+        CHECK_FALSE(parse_source(std::string(200, '1')).ok());
+    }
+
+    TEST_CASE("format_source is canonical and round-trips") {
+        const std::pair<const char*, const char*> cases[] = {
+            {"203.0.113.7", "203.0.113.7"},         {"203.0.113.7/32", "203.0.113.7"},
+            {"::ffff:203.0.113.7", "203.0.113.7"},  {"::FFFF:203.0.113.0/120", "203.0.113.0/24"},
+            {"203.0.113.0/24", "203.0.113.0/24"},   {"2001:0DB8:0000:0000::/48", "2001:db8::/48"},
+            {"2001:db8::9/128", "2001:db8::9"},     {"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},
+            {"2001:db8::6/127", "2001:db8::6/127"}, {"::198.51.100.1", "::198.51.100.1"},
+            {"10.0.0.0/8", "10.0.0.0/8"},
+        };
+        for (auto [text, canonical] : cases) {
+            CAPTURE(text);
+            auto n = parse_source(text);
+            REQUIRE(n.ok());
+            const std::string f = format_source(*n);
+            CHECK(f == canonical);
+            auto again = parse_source(f);
+            REQUIRE(again.ok());
+            CHECK(*again == *n);
+            CHECK(format_source(*again) == f);
+        }
+    }
+
+    TEST_CASE("is_host and is_v4 count the prefix in the address's own family") {
+        CHECK(is_host(SourceNet{v4mapped(203, 0, 113, 7), 32}));
+        CHECK_FALSE(is_host(SourceNet{v4mapped(203, 0, 113, 0), 24}));
+        CHECK(is_v4(SourceNet{v4mapped(203, 0, 113, 0), 24}));
+        const Addr16 six = *parse_addr("2001:db8::7");
+        CHECK(is_host(SourceNet{six, 128}));
+        CHECK_FALSE(is_host(SourceNet{six, 32}));  // an IPv6 /32, not a host
+        CHECK_FALSE(is_v4(SourceNet{six, 128}));
+    }
+
+    TEST_CASE("make_net_key: prefixlen, v4 mapping, zeroed padding and host bits") {
+        CHECK(sizeof(jg_net_key) == 24);
+        CHECK(offsetof(jg_net_key, prefixlen) == 0);
+        CHECK(offsetof(jg_net_key, port) == 4);
+        CHECK(offsetof(jg_net_key, proto) == 6);
+        CHECK(offsetof(jg_net_key, pad) == 7);
+        CHECK(offsetof(jg_net_key, addr) == 8);
+
+        // IPv4 /24: 32 (port, proto, pad) + 96 (::ffff:0:0/96) + 24.
+        const jg_net_key k = make_net_key(*parse_source("203.0.113.0/24"), 5432, Proto::Tcp);
+        CHECK(k.prefixlen == 152u);
+        CHECK(k.port == 5432);
+        CHECK(k.proto == JG_PROTO_TCP);
+        CHECK(k.pad == 0);
+        std::uint8_t want[sizeof(jg_net_key)];
+        poison(want);
+        put32(want, 152);
+        put16(want + 4, 5432);
+        want[6] = 6;
+        want[7] = 0;
+        const std::uint8_t a4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 0};
+        std::memcpy(want + 8, a4, 16);
+        CHECK(std::memcmp(&k, want, sizeof(want)) == 0);
+
+        // A host is the full length; IPv4 and its mapped spelling give the same key.
+        const jg_net_key h = make_net_key(*parse_source("198.51.100.2"), 53, Proto::Udp);
+        CHECK(h.prefixlen == 160u);
+        const jg_net_key hm = make_net_key(*parse_source("::ffff:198.51.100.2"), 53, Proto::Udp);
+        CHECK(std::memcmp(&h, &hm, sizeof(h)) == 0);
+        CHECK(h.proto == JG_PROTO_UDP);
+
+        // IPv6 /64: 32 + 64.
+        const jg_net_key s = make_net_key(*parse_source("2001:db8:1:2::/64"), 443, Proto::Tcp);
+        std::uint8_t want6[sizeof(jg_net_key)];
+        poison(want6);
+        put32(want6, 96);
+        put16(want6 + 4, 443);
+        want6[6] = 6;
+        want6[7] = 0;
+        const std::uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0};
+        std::memcpy(want6 + 8, a6, 16);
+        CHECK(std::memcmp(&s, want6, sizeof(want6)) == 0);
+        CHECK(make_net_key(*parse_source("2001:db8::7"), 443, Proto::Tcp).prefixlen == 160u);
+
+        // Bits past the prefix are zeroed even when a SourceNet was built by hand with them set.
+        const jg_net_key z = make_net_key(SourceNet{v4mapped(203, 0, 113, 77), 24}, 1, Proto::Tcp);
+        CHECK(std::memcmp(z.addr, a4, 16) == 0);
+        const jg_net_key z6 = make_net_key(SourceNet{*parse_addr("2001:db8::ffff:ffff"), 100}, 1, Proto::Tcp);
+        CHECK(z6.prefixlen == 132u);
+        const std::uint8_t a6z[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0, 0, 0};
+        CHECK(std::memcmp(z6.addr, a6z, 16) == 0);
+        const jg_net_key odd = make_net_key(SourceNet{v4mapped(198, 51, 100, 255), 27}, 1, Proto::Tcp);
+        CHECK(odd.prefixlen == 32u + 96u + 27u);
+        CHECK(odd.addr[15] == 0xe0);
     }
 
 }  // TEST_SUITE

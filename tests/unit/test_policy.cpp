@@ -416,8 +416,88 @@ TEST_SUITE("policy") {
     }
 
     TEST_CASE("keys of later releases are refused with a sentence, not accepted and ignored") {
-        expect_one_error("[daemon]\nxdp_interfaces = [\"eth0\"]\n[[port]]\nport = 1\napprovers = [\"a\"]\n",
-                         2, "daemon.xdp_interfaces is not supported by this build");
+        expect_one_error("[daemon]\nauditors = [\"@secops\"]\n[[port]]\nport = 1\napprovers = [\"a\"]\n", 2,
+                         "daemon.auditors is not supported by this build");
+        expect_one_error("[daemon]\nxdp_interfaces = [\"lo\"]\n[[port]]\nport = 1\napprovers = [\"a\"]\n", 2,
+                         "lo carries local traffic only");
+        expect_one_error("[daemon]\nxdp_interfaces = [\"a/b\"]\n[[port]]\nport = 1\napprovers = [\"a\"]\n", 2,
+                         "'a/b' is not an interface name");
+    }
+
+    TEST_CASE("allow_prefix: per family, each key optional; unset means single hosts only") {
+        auto both = parse_policy(
+            "[[port]]\nport = 5432\napprovers = [\"a\"]\nallow_prefix = { ipv4 = 24, ipv6 = 64 }\n",
+            "p.toml");
+        INFO("errors:\n", joined(both.errors));
+        REQUIRE(both.ok());
+        const PortPolicy& b = both.policy.ports[0];
+        CHECK(b.allow_prefix_v4 == 24);
+        CHECK(b.allow_prefix_v6 == 64);
+
+        auto v4 = parse_policy("[[port]]\nport = 5432\napprovers = [\"a\"]\nallow_prefix = { ipv4 = 32 }\n",
+                               "p.toml");
+        REQUIRE(v4.ok());
+        CHECK(v4.policy.ports[0].allow_prefix_v4 == 32);
+        CHECK_FALSE(v4.policy.ports[0].allow_prefix_v6.has_value());
+
+        auto v6 = parse_policy("[[port]]\nport = 5432\napprovers = [\"a\"]\nallow_prefix = { ipv6 = 1 }\n",
+                               "p.toml");
+        REQUIRE(v6.ok());
+        CHECK_FALSE(v6.policy.ports[0].allow_prefix_v4.has_value());
+        CHECK(v6.policy.ports[0].allow_prefix_v6 == 1);
+
+        auto none = parse_policy("[[port]]\nport = 5432\napprovers = [\"a\"]\nallow_prefix = {}\n", "p.toml");
+        REQUIRE(none.ok());
+        CHECK_FALSE(none.policy.ports[0].allow_prefix_v4.has_value());
+
+        auto unset = parse_policy("[[port]]\nport = 5432\napprovers = [\"a\"]\n", "p.toml");
+        REQUIRE(unset.ok());
+        CHECK_FALSE(unset.policy.ports[0].allow_prefix_v4.has_value());
+        CHECK_FALSE(unset.policy.ports[0].allow_prefix_v6.has_value());
+
+        // The same table written as a sub-table of the [[port]].
+        auto sub = parse_policy(
+            "[[port]]\nport = 5432\napprovers = [\"a\"]\n[port.allow_prefix]\nipv4 = 28\nipv6 = 120\n",
+            "p.toml");
+        INFO("errors:\n", joined(sub.errors));
+        REQUIRE(sub.ok());
+        CHECK(sub.policy.ports[0].allow_prefix_v4 == 28);
+        CHECK(sub.policy.ports[0].allow_prefix_v6 == 120);
+
+        // The full example of kFull sets none.
+        auto full = parse_policy(kFull, "p.toml");
+        REQUIRE(full.ok());
+        for (auto& p : full.policy.ports) CHECK_FALSE(p.allow_prefix_v4.has_value());
+    }
+
+    TEST_CASE("allow_prefix: wrong types, ranges and keys are errors with their line") {
+        const std::string head = "[[port]]\nname = \"db\"\nport = 5432\napprovers = [\"a\"]\n";
+        expect_one_error(head + "allow_prefix = { ipv4 = 0 }\n", 5,
+                         "port 'db': allow_prefix.ipv4 must be a whole number from 1 to 32");
+        expect_one_error(head + "allow_prefix = { ipv4 = 33 }\n", 5,
+                         "port 'db': allow_prefix.ipv4 must be a whole number from 1 to 32");
+        expect_one_error(head + "allow_prefix = { ipv4 = -8 }\n", 5, "allow_prefix.ipv4 must be");
+        expect_one_error(head + "allow_prefix = { ipv4 = \"24\" }\n", 5, "allow_prefix.ipv4 must be");
+        expect_one_error(head + "allow_prefix = { ipv4 = 24.0 }\n", 5, "allow_prefix.ipv4 must be");
+        expect_one_error(head + "allow_prefix = { ipv4 = true }\n", 5, "allow_prefix.ipv4 must be");
+        expect_one_error(head + "allow_prefix = { ipv6 = 0 }\n", 5,
+                         "port 'db': allow_prefix.ipv6 must be a whole number from 1 to 128");
+        expect_one_error(head + "allow_prefix = { ipv6 = 129 }\n", 5,
+                         "port 'db': allow_prefix.ipv6 must be a whole number from 1 to 128");
+        expect_one_error(head + "allow_prefix = { ipv4 = 24, ipv5 = 1 }\n", 5,
+                         "unknown key 'ipv5' in port 'db' allow_prefix");
+        expect_one_error(head + "allow_prefix = 24\n", 5,
+                         "port 'db': allow_prefix must be a table such as { ipv4 = 24, ipv6 = 64 }");
+        expect_one_error(head + "allow_prefix = [24, 64]\n", 5, "allow_prefix must be a table");
+        // In a multi-line sub-table, the line of the offending key.
+        expect_one_error(head + "[port.allow_prefix]\nipv4 = 24\n\nipv6 = 200\n", 8,
+                         "allow_prefix.ipv6 must be a whole number from 1 to 128");
+        // Both keys wrong: both reported; a bad key leaves the field unset.
+        auto two = parse_policy(head + "allow_prefix = { ipv4 = 0, ipv6 = 0 }\n", "p.toml");
+        CHECK(two.errors.size() == 2);
+        CHECK(has_error(two, 5, "allow_prefix.ipv4"));
+        CHECK(has_error(two, 5, "allow_prefix.ipv6"));
+        CHECK_FALSE(two.policy.ports[0].allow_prefix_v4.has_value());
     }
 
 }  // TEST_SUITE

@@ -191,4 +191,21 @@ TEST_SUITE("protocol") {
         CHECK(exit_code_for("something-new") == 1);
     }
 
+    TEST_CASE("request takes an optional string \"from\" (a remote source)") {
+        auto r = parse_request(
+            R"({"op":"request","args":{"port":1,"proto":"tcp","duration_s":60,"from":"203.0.113.0/24"}})");
+        REQUIRE(r.ok());
+        CHECK(r->args.at("from") == "203.0.113.0/24");
+        // Its meaning is checked by the workflow; here only its type.
+        CHECK(rejected(R"({"id":2,"op":"request","args":{"port":1,"proto":"tcp","duration_s":1,"from":7}})")
+                  .message == "request: argument \"from\" must be a string");
+        CHECK(
+            rejected(R"({"id":2,"op":"request","args":{"port":1,"proto":"tcp","duration_s":1,"from":null}})")
+                .message == "request: argument \"from\" must be a string");
+        CHECK(rejected(R"({"id":2,"op":"request","args":{"port":1,"proto":"tcp","duration_s":1,"src":"x"}})")
+                  .message == "request: unknown argument \"src\"");
+        CHECK(rejected(R"({"id":2,"op":"approve","args":{"id":1,"from":"203.0.113.7"}})").message ==
+              "approve: unknown argument \"from\"");
+    }
+
 }  // TEST_SUITE

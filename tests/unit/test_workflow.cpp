@@ -128,6 +128,19 @@ max_duration = "15m"
 [[port.auto_approve]]
 user = "ci"
 max_duration = "5m"
+
+[[port]]
+name = "nets"
+port = 9000
+approvers = ["alice"]
+allow_prefix = { ipv4 = 24, ipv6 = 64 }
+
+[[port]]
+name = "v4nets"
+port = 9100
+proto = "both"
+approvers = ["alice"]
+allow_prefix = { ipv4 = 28 }
 )";
 
 Store memory_store() {
@@ -169,6 +182,23 @@ struct Env {
         if (reason) a["reason"] = reason;
         if (ticket) a["ticket"] = ticket;
         return wf.request(c, a);
+    }
+    // A request for the remote source `from` (the wire argument "from").
+    Reply request_from(const Caller& c, int port, const char* from, std::int64_t dur = 1800,
+                       const char* proto = "tcp") {
+        return wf.request(c, json{{"port", port},
+                                  {"proto", proto},
+                                  {"duration_s", dur},
+                                  {"reason", "peer debugging"},
+                                  {"from", from}});
+    }
+    // A pending request for `from`, asserting it is pending.
+    std::int64_t pending_from(const char* from, int port = 5432, const Caller& c = kReq) {
+        Reply r = request_from(c, port, from);
+        INFO("message: ", r.message);
+        REQUIRE(r.ok);
+        REQUIRE(r.result.at("state") == "pending");
+        return r.result.at("request_id").get<std::int64_t>();
     }
     Reply approve(const Caller& c, std::int64_t id, std::optional<std::int64_t> dur = std::nullopt) {
         json a = {{"id", id}};
@@ -810,6 +840,260 @@ TEST_SUITE("workflow") {
         CHECK(g1 < r2);
         CHECK_FALSE(e.store.grant(r1).has_value());
         CHECK_FALSE(e.store.request(g1).has_value());
+    }
+
+    TEST_CASE("remote: request --from, approve, and the sink gets the grant with its source") {
+        Env e;
+        Reply r = e.request_from(kReq, 5432, "203.0.113.7", 1800);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "pending");
+        CHECK(r.result.at("src") == "203.0.113.7");
+        CHECK(r.result.at("uid") == 1000);  // the requester is still who asked
+        CHECK(r.result.at("user") == "rita");
+        const std::int64_t id = r.result.at("request_id").get<std::int64_t>();
+        CHECK(e.store.request(id)->src == "203.0.113.7");
+        const json& rq = e.audit.last("request");
+        CHECK(rq.at("src") == "203.0.113.7");
+        CHECK(rq.at("uid") == 1000);
+
+        e.clock.advance(60);
+        Reply a = e.approve(kAlice, id);
+        REQUIRE(a.ok);
+        CHECK(a.result.at("state") == "granted");
+        CHECK(a.result.at("src") == "203.0.113.7");
+        const std::int64_t gid = a.result.at("grant_id").get<std::int64_t>();
+        REQUIRE(e.sink.puts == std::vector<std::int64_t>{gid});
+        const GrantRow& g = e.sink.live.at(gid);
+        CHECK(g.src == "203.0.113.7");
+        CHECK(g.uid == 1000u);
+        CHECK(g.port == 5432);
+        CHECK(g.proto == Proto::Tcp);
+        CHECK(g.expires_boot_ns == kBoot0 + (60 + 1800) * kSec);
+        CHECK(e.store.grant(gid)->src == "203.0.113.7");
+
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "grant"});
+        CHECK(e.audit.last("approve").at("src") == "203.0.113.7");
+        const json& gr = e.audit.last("grant");
+        CHECK(gr.at("src") == "203.0.113.7");
+        CHECK(gr.at("grant_id") == gid);
+        CHECK(gr.at("user") == "rita");
+
+        Reply l = e.wf.list(kReq, json{{"filter", "all"}});
+        REQUIRE(l.ok);
+        CHECK(l.result["requests"][0].at("src") == "203.0.113.7");
+        CHECK(l.result["grants"][0].at("src") == "203.0.113.7");
+        CHECK(e.wf.grant_json(*e.store.grant(gid)).at("src") == "203.0.113.7");
+
+        // The holder revokes it like a local grant; the record names the source.
+        Reply rv = e.revoke(kReq, id);
+        REQUIRE(rv.ok);
+        CHECK(rv.result.at("src") == "203.0.113.7");
+        CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
+        CHECK(e.audit.last("revoke").at("src") == "203.0.113.7");
+    }
+
+    TEST_CASE("remote: the source is stored in canonical form") {
+        Env e;
+        CHECK(e.request_from(kReq, 5432, "::ffff:203.0.113.7").result.at("src") == "203.0.113.7");
+        CHECK(e.request_from(kReq, 5432, "203.0.113.8/32").result.at("src") == "203.0.113.8");
+        CHECK(e.request_from(kReq, 5432, "2001:DB8:0::0007").result.at("src") == "2001:db8::7");
+        CHECK(e.request_from(kReq, 9000, "::ffff:198.51.100.0/120").result.at("src") == "198.51.100.0/24");
+    }
+
+    TEST_CASE("local principals carry no src anywhere") {
+        Env e;
+        auto [rid, gid] = e.granted();
+        CHECK_FALSE(e.wf.request_json(*e.store.request(rid)).contains("src"));
+        CHECK_FALSE(e.wf.grant_json(*e.store.grant(gid)).contains("src"));
+        CHECK(e.sink.live.at(gid).src.empty());
+        for (const json& ev : e.audit.records) CHECK_FALSE(ev.contains("src"));
+    }
+
+    TEST_CASE("remote: a malformed or refused source is invalid, and nothing is stored") {
+        Env e;
+        check_fail(e.request_from(kReq, 5432, "1.2.3"), code::kInvalid, "invalid source address '1.2.3'");
+        check_fail(e.request_from(kReq, 5432, ""), code::kInvalid, "invalid source address ''");
+        check_fail(e.request_from(kReq, 5432, "203.0.113.5/24"), code::kInvalid,
+                   "203.0.113.5/24 has host bits set; did you mean 203.0.113.0/24?");
+        check_fail(e.request_from(kReq, 5432, "127.0.0.1"), code::kInvalid,
+                   "local users get access without --from");
+        check_fail(e.request_from(kReq, 5432, "::1"), code::kInvalid, "loopback");
+        check_fail(e.request_from(kReq, 5432, "0.0.0.0"), code::kInvalid, "unspecified");
+        check_fail(e.request_from(kReq, 5432, "224.0.0.1"), code::kInvalid, "multicast");
+        check_fail(e.request_from(kReq, 5432, "255.255.255.255"), code::kInvalid, "broadcast");
+        check_fail(e.request_from(kReq, 9000, "0.0.0.0/0"), code::kInvalid, "every IPv4 address");
+        check_fail(e.request_from(kReq, 9000, "2001:db8::/129"), code::kInvalid, "invalid prefix length");
+        CHECK(exit_code_for(code::kInvalid) == 2);
+        CHECK(e.store.requests("all", 100).empty());
+        CHECK(e.audit.records.empty());
+    }
+
+    TEST_CASE("remote: a network is refused where allow_prefix is not set") {
+        Env e;
+        Reply r = e.request_from(kReq, 5432, "203.0.113.0/24");
+        check_fail(r, code::kRefused,
+                   "port 5432/tcp accepts single hosts only with --from (policy allow_prefix is not set)");
+        CHECK(r.message.find("203.0.113.0/24") != std::string::npos);
+        check_fail(e.request_from(kReq, 5432, "2001:db8::/127"), code::kRefused,
+                   "accepts single hosts only with --from (policy allow_prefix is not set)");
+        CHECK(exit_code_for(code::kRefused) == 3);
+        CHECK(e.store.requests("all", 100).empty());
+        CHECK(e.audit.records.empty());
+        // A host is always fine, however it is written.
+        CHECK(e.request_from(kReq, 5432, "203.0.113.0/32").ok);
+        CHECK(e.request_from(kReq, 5432, "2001:db8::/128").ok);
+    }
+
+    TEST_CASE("remote: networks within allow_prefix are accepted, wider ones refused") {
+        Env e;
+        // nets: ipv4 = 24, ipv6 = 64.
+        for (const char* ok : {"203.0.113.0/24", "203.0.113.128/25", "203.0.113.7", "2001:db8::/64",
+                               "2001:db8:0:0:8000::/65", "2001:db8::7"}) {
+            CAPTURE(ok);
+            Reply r = e.request_from(kReq, 9000, ok);
+            INFO("message: ", r.message);
+            CHECK(r.ok);
+        }
+        Reply v4 = e.request_from(kReq, 9000, "203.0.0.0/16");
+        check_fail(v4, code::kRefused, "port 9000/tcp accepts prefixes up to /24 for IPv4");
+        CHECK(v4.message.find("203.0.0.0/16 is wider") != std::string::npos);
+        check_fail(e.request_from(kReq, 9000, "203.0.112.0/23"), code::kRefused, "up to /24 for IPv4");
+        check_fail(e.request_from(kReq, 9000, "2001:db8::/48"), code::kRefused,
+                   "port 9000/tcp accepts prefixes up to /64 for IPv6");
+        check_fail(e.request_from(kReq, 9000, "2001:db8::/63"), code::kRefused, "up to /64 for IPv6");
+
+        // v4nets: ipv4 = 28 only; IPv6 networks refused, IPv6 hosts fine; both protocols.
+        CHECK(e.request_from(kReq, 9100, "198.51.100.16/28").ok);
+        CHECK(e.request_from(kReq, 9100, "198.51.100.16/28", 1800, "udp").ok);
+        check_fail(e.request_from(kReq, 9100, "198.51.100.0/27", 1800, "udp"), code::kRefused,
+                   "port 9100/udp accepts prefixes up to /28 for IPv4");
+        check_fail(
+            e.request_from(kReq, 9100, "2001:db8::/64"), code::kRefused,
+            "port 9100/tcp accepts single IPv6 hosts only with --from (policy allow_prefix.ipv6 is not "
+            "set)");
+        CHECK(e.request_from(kReq, 9100, "2001:db8::1").ok);
+    }
+
+    TEST_CASE("remote: a network grant reaches the sink as its canonical network") {
+        Env e;
+        const std::int64_t id = e.pending_from("2001:0DB8:0000:0000:8000:0000:0000:0000/65", 9000);
+        Reply a = e.approve(kAlice, id);
+        REQUIRE(a.ok);
+        const std::int64_t gid = a.result.at("grant_id").get<std::int64_t>();
+        CHECK(e.sink.live.at(gid).src == "2001:db8:0:0:8000::/65");
+        CHECK(e.audit.last("grant").at("src") == "2001:db8:0:0:8000::/65");
+    }
+
+    TEST_CASE("remote: a second grant for the same source replaces the first, whoever asked") {
+        Env e;
+        auto first = e.pending_from("203.0.113.7");
+        REQUIRE(e.approve(kAlice, first).ok);
+        const std::int64_t gid1 = e.store.request(first)->grant_id;
+        // rita's own local grant on the same port, and other sources: none of them replaced.
+        auto [lr, lg] = e.granted(5432, 600);
+        (void)lr;
+        const std::int64_t other = e.pending_from("203.0.113.8");
+        REQUIRE(e.approve(kAlice, other).ok);
+        const std::int64_t gother = e.store.request(other)->grant_id;
+        const std::int64_t net = e.pending_from("203.0.113.0/24", 9000);
+        REQUIRE(e.approve(kAlice, net).ok);
+        CHECK(e.store.grants("active", 100).size() == 4);
+
+        // bob asks for the same source and port: rita's grant for it is replaced.
+        e.clock.advance(30);
+        const std::int64_t second = e.pending_from("::ffff:203.0.113.7", 5432, kBob);
+        Reply a = e.approve(kAlice, second);
+        REQUIRE(a.ok);
+        const std::int64_t gid2 = a.result.at("grant_id").get<std::int64_t>();
+        auto old = e.store.grant(gid1);
+        REQUIRE(old);
+        CHECK(old->state == "replaced");
+        CHECK(old->ended_by == "grant " + std::to_string(gid2));
+        CHECK(old->ended_us == kWall0 + 30 * kUs);
+        CHECK(e.store.grant(gid2)->state == "active");
+        CHECK(e.store.grant(gid2)->uid == 1002u);
+        CHECK(e.store.grant(lg)->state == "active");
+        CHECK(e.store.grant(gother)->state == "active");
+        CHECK(e.store.grants("active", 100).size() == 4);
+        CHECK(e.sink.live.at(gid2).src == "203.0.113.7");
+
+        const json& rv = e.audit.last("revoke");
+        CHECK(rv.at("grant_id") == gid1);
+        CHECK(rv.at("uid") == 1000);  // the replaced grant's holder
+        CHECK(rv.at("src") == "203.0.113.7");
+        CHECK(rv.at("reason") == "replaced by grant " + std::to_string(gid2));
+        const auto types = e.audit.types();
+        CHECK(std::vector<std::string>(types.end() - 4, types.end()) ==
+              std::vector<std::string>{"request", "approve", "revoke", "grant"});
+        CHECK(e.audit.last("grant").at("user") == "bob");
+
+        // A later local grant for bob does not touch his remote one.
+        auto [br, bg] = e.granted(5432, 600, kBob);
+        (void)br;
+        CHECK(e.store.grant(gid2)->state == "active");
+        CHECK(e.store.grant(bg)->state == "active");
+    }
+
+    TEST_CASE("remote: every decision record carries src") {
+        Env e;
+        // reject (deny)
+        const std::int64_t d = e.pending_from("198.51.100.9");
+        REQUIRE(e.deny(kAlice, d, "no").ok);
+        CHECK(e.audit.last("reject").at("src") == "198.51.100.9");
+        CHECK(e.wf.request_json(*e.store.request(d)).at("src") == "198.51.100.9");
+
+        // expire of a pending request (request_ttl)
+        const std::int64_t t = e.pending_from("198.51.100.10");
+        e.clock.advance(900);
+        REQUIRE(e.wf.sweep() == 1);
+        CHECK(e.store.request(t)->state == "expired");
+        const json& te = e.audit.last("expire");
+        CHECK(te.at("request_id") == t);
+        CHECK(te.at("src") == "198.51.100.10");
+
+        // expire of a grant
+        const std::int64_t g = e.pending_from("2001:db8::9");
+        REQUIRE(e.approve(kAlice, g, 600).ok);
+        const std::int64_t gid = e.store.request(g)->grant_id;
+        e.clock.advance(600);
+        REQUIRE(e.wf.sweep() == 1);
+        CHECK(e.store.grant(gid)->state == "expired");
+        CHECK(e.sink.removes.back() == gid);
+        const json& ge = e.audit.last("expire");
+        CHECK(ge.at("grant_id") == gid);
+        CHECK(ge.at("src") == "2001:db8::9");
+
+        // reject when the map is full
+        const std::int64_t f = e.pending_from("198.51.100.11");
+        e.sink.fail_with = "full";
+        check_fail(e.approve(kAlice, f), code::kCapacity, "full");
+        CHECK(e.audit.last("reject").at("request_id") == f);
+        CHECK(e.audit.last("reject").at("src") == "198.51.100.11");
+
+        // Every record of this test is about a remote principal.
+        for (const json& ev : e.audit.records) {
+            CAPTURE(ev.dump());
+            CHECK(ev.contains("src"));
+        }
+    }
+
+    TEST_CASE("remote: auto_approve and self_approve work as for local grants") {
+        Env e;
+        Reply r = e.request_from(kOlly, 8000, "198.51.100.20", 900);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "granted");
+        CHECK(r.result.at("src") == "198.51.100.20");
+        const std::int64_t gid = r.result.at("grant_id").get<std::int64_t>();
+        CHECK(e.sink.live.at(gid).src == "198.51.100.20");
+        CHECK(e.audit.types() == std::vector<std::string>{"request", "grant"});
+        CHECK(e.audit.last("grant").at("src") == "198.51.100.20");
+
+        // max_duration and the approver rules are unchanged.
+        check_fail(e.request_from(kReq, 5432, "198.51.100.21", 3601), code::kRefused, "ask for 1h or less");
+        const std::int64_t own = e.pending_from("198.51.100.22", 5432, kAlice);
+        check_fail(e.approve(kAlice, own), code::kForbidden, "your own request");
+        const std::int64_t self = e.pending_from("198.51.100.23", 7000, kAlice);
+        CHECK(e.approve(kAlice, self).ok);
     }
 
 }  // TEST_SUITE

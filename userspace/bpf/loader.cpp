@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/if_link.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,7 +46,37 @@ const Hook kHooks[] = {
     {"jg_sendmsg4", [](jitgate_bpf* s) { return s->progs.jg_sendmsg4; }},
     {"jg_sendmsg6", [](jitgate_bpf* s) { return s->progs.jg_sendmsg6; }},
     {"jg_egress", [](jitgate_bpf* s) { return s->progs.jg_egress; }},
+    {"jg_ingress", [](jitgate_bpf* s) { return s->progs.jg_ingress; }},
 };
+
+constexpr const char* kXdpPinPrefix = "link_xdp_";
+
+std::string xdp_pin(const std::string& dir, int ifindex) {
+    return fmt::format("{}/{}{}", dir, kXdpPinPrefix, ifindex);
+}
+
+// The interface an XDP link is attached to; 0 once the interface is gone.
+int xdp_link_ifindex(int fd, std::uint32_t* id) {
+    bpf_link_info info{};
+    std::uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return -1;
+    if (id) *id = info.id;
+    if (info.type != BPF_LINK_TYPE_XDP) return -1;
+    return static_cast<int>(info.xdp.ifindex);
+}
+
+std::string xdp_mode(int ifindex) {
+    bpf_xdp_query_opts q{};
+    q.sz = sizeof(q);
+    if (bpf_xdp_query(ifindex, 0, &q) != 0) return "unknown";
+    switch (q.attach_mode) {
+        case XDP_ATTACHED_DRV: return "native";
+        case XDP_ATTACHED_SKB: return "generic";
+        case XDP_ATTACHED_HW: return "offload";
+        case XDP_ATTACHED_MULTI: return "multi";
+    }
+    return "none";
+}
 
 std::string link_pin(const std::string& dir, const char* prog) { return dir + "/link_" + prog; }
 
@@ -65,10 +97,11 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
 
     k->skel_ = jitgate_bpf__open();
     if (!k->skel_) return err(fmt::format("open the embedded BPF object: {}", errstr(errno)));
-    bpf_map* maps[] = {k->skel_->maps.jg_ports,       k->skel_->maps.jg_grants_uid,
-                       k->skel_->maps.jg_grants_addr, k->skel_->maps.jg_local_addrs,
-                       k->skel_->maps.jg_config,      k->skel_->maps.jg_counters,
-                       k->skel_->maps.jg_events,      k->skel_->maps.jg_sk_state};
+    bpf_map* maps[] = {
+        k->skel_->maps.jg_ports,       k->skel_->maps.jg_grants_uid, k->skel_->maps.jg_grants_addr,
+        k->skel_->maps.jg_grants_net,  k->skel_->maps.jg_flows,      k->skel_->maps.jg_deny_rl,
+        k->skel_->maps.jg_local_addrs, k->skel_->maps.jg_config,     k->skel_->maps.jg_counters,
+        k->skel_->maps.jg_events,      k->skel_->maps.jg_sk_state};
     for (bpf_map* m : maps) {
         std::string path = o.pin_dir + "/" + bpf_map__name(m);
         if (int e = bpf_map__set_pin_path(m, path.c_str()))
@@ -88,10 +121,14 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
     } while (0)
     JG_VIEW(ports, jg_ports);
     JG_VIEW(grants_uid, jg_grants_uid);
+    JG_VIEW(grants_addr, jg_grants_addr);
+    JG_VIEW(grants_net, jg_grants_net);
+    JG_VIEW(deny_rl, jg_deny_rl);
     JG_VIEW(local_addrs, jg_local_addrs);
     JG_VIEW(config, jg_config);
 #undef JG_VIEW
     k->counters_fd_ = bpf_map__fd(k->skel_->maps.jg_counters);
+    k->pin_dir_ = o.pin_dir;
 
     if (prepare) {
         auto r = prepare(*k);
@@ -131,11 +168,131 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
         k->links_.emplace_back(h.name, std::move(link));
     }
     close(cg);
+
+    // XDP links of an earlier run: keep enforcing with the new program; the
+    // daemon's sync_xdp then decides which interfaces keep one.
+    if (DIR* d = opendir(o.pin_dir.c_str())) {
+        std::vector<std::string> pins;
+        while (dirent* e = readdir(d))
+            if (std::strncmp(e->d_name, kXdpPinPrefix, std::strlen(kXdpPinPrefix)) == 0)
+                pins.emplace_back(e->d_name);
+        closedir(d);
+        for (const auto& n : pins) {
+            const std::string path = o.pin_dir + "/" + n;
+            int fd = bpf_obj_get(path.c_str());
+            const int ifindex = fd >= 0 ? xdp_link_ifindex(fd, nullptr) : -1;
+            if (ifindex <= 0 || path != xdp_pin(o.pin_dir, ifindex)) {
+                // The interface went away (the link is defunct) or the pin is not ours.
+                if (fd >= 0) close(fd);
+                unlink(path.c_str());
+                continue;
+            }
+            DECLARE_LIBBPF_OPTS(bpf_link_update_opts, uo);
+            if (bpf_link_update(fd, bpf_program__fd(k->skel_->progs.jg_xdp), &uo) != 0) {
+                int e = errno;
+                close(fd);
+                return err(fmt::format("update program in pinned link {}: {}", path, errstr(e)));
+            }
+            char name[IF_NAMESIZE] = {};
+            XdpLink x;
+            x.ifname = if_indextoname(static_cast<unsigned>(ifindex), name) ? name : std::to_string(ifindex);
+            x.fd = fd;
+            x.mode = xdp_mode(ifindex);
+            k->xdp_[ifindex] = std::move(x);
+        }
+    }
     return k;
 }
 
+void Kernel::drop_xdp(int ifindex, bool detach) {
+    auto it = xdp_.find(ifindex);
+    if (it == xdp_.end()) return;
+    if (detach) bpf_link_detach(it->second.fd);
+    close(it->second.fd);
+    unlink(xdp_pin(pin_dir_, ifindex).c_str());
+    xdp_.erase(it);
+}
+
+void Kernel::sync_xdp(const std::vector<std::string>& ifnames) {
+    std::map<int, std::string> want;
+    xdp_absent_.clear();
+    for (const auto& n : ifnames) {
+        const unsigned idx = if_nametoindex(n.c_str());
+        if (idx == 0)
+            xdp_absent_[n] = "no such interface yet; attached when it appears";
+        else
+            want[static_cast<int>(idx)] = n;
+    }
+    // Links whose interface went away or is no longer named.
+    std::vector<std::pair<int, bool>> gone;
+    for (auto& [idx, x] : xdp_) {
+        const int now = xdp_link_ifindex(x.fd, nullptr);
+        if (now <= 0)
+            gone.emplace_back(idx, false);
+        else if (!want.count(idx))
+            gone.emplace_back(idx, true);
+        else
+            x.ifname = want[idx];
+    }
+    for (auto [idx, detach] : gone) drop_xdp(idx, detach);
+
+    const int prog = bpf_program__fd(skel_->progs.jg_xdp);
+    for (const auto& [idx, name] : want) {
+        if (xdp_.count(idx)) continue;
+        XdpLink x;
+        x.ifname = name;
+        // Native where the driver has XDP support, generic (skb) otherwise.
+        DECLARE_LIBBPF_OPTS(bpf_link_create_opts, native, .flags = XDP_FLAGS_DRV_MODE);
+        int fd = bpf_link_create(prog, idx, BPF_XDP, &native);
+        if (fd < 0) {
+            const int native_err = errno;
+            DECLARE_LIBBPF_OPTS(bpf_link_create_opts, generic, .flags = XDP_FLAGS_SKB_MODE);
+            fd = bpf_link_create(prog, idx, BPF_XDP, &generic);
+            if (fd < 0) {
+                const int e = errno;
+                xdp_absent_[name] = e == EBUSY || e == EEXIST
+                                        ? "another XDP program is attached; jitgate does not replace it "
+                                          "(cgroup_skb/ingress still enforces)"
+                                        : fmt::format("attach failed: {}", errstr(e));
+                continue;
+            }
+            x.note = fmt::format("native XDP unavailable: {}", errstr(native_err));
+        }
+        if (bpf_obj_pin(fd, xdp_pin(pin_dir_, idx).c_str()) != 0) {
+            xdp_absent_[name] = fmt::format("pin {}: {}", xdp_pin(pin_dir_, idx), errstr(errno));
+            bpf_link_detach(fd);
+            close(fd);
+            continue;
+        }
+        x.fd = fd;
+        x.mode = xdp_mode(idx);
+        xdp_[idx] = std::move(x);
+    }
+}
+
+std::vector<XdpStatus> Kernel::xdp() const {
+    std::vector<XdpStatus> out;
+    for (const auto& [idx, x] : xdp_) {
+        XdpStatus s;
+        s.ifname = x.ifname;
+        s.ifindex = idx;
+        s.mode = x.mode;
+        s.note = x.note;
+        s.attached = xdp_link_ifindex(x.fd, &s.link_id) == idx;
+        out.push_back(s);
+    }
+    for (const auto& [name, why] : xdp_absent_) {
+        XdpStatus s;
+        s.ifname = name;
+        s.note = why;
+        out.push_back(s);
+    }
+    return out;
+}
+
 Kernel::~Kernel() {
-    links_.clear();  // links before the skeleton; pinned links stay attached
+    for (auto& [idx, x] : xdp_) close(x.fd);  // pinned: they stay attached
+    links_.clear();                           // links before the skeleton; pinned links stay attached
     if (skel_) jitgate_bpf__destroy(skel_);
 }
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -96,6 +97,16 @@ struct LinkStatus {
     bool attached = false;
 };
 
+// XDP on one interface, as `jitgate status` shows it.
+struct XdpStatus {
+    std::string ifname;
+    int ifindex = 0;   // 0: the interface does not exist (yet)
+    std::string mode;  // "native", "generic", or "" when not attached
+    std::uint32_t link_id = 0;
+    bool attached = false;
+    std::string note;  // why not native, or why not attached
+};
+
 struct Counters {
     std::array<std::uint64_t, JG_CNT_MAX> v{};
 };
@@ -122,12 +133,24 @@ public:
 
     Map<std::uint32_t, jg_port_val> ports;
     Map<jg_uid_key, jg_grant_val> grants_uid;
+    Map<jg_addr_key, jg_grant_val> grants_addr;
+    Map<jg_net_key, jg_grant_val> grants_net;
+    Map<jg_rl_key, jg_rl_val> deny_rl;
     Map<jg_addr, std::uint8_t> local_addrs;
     Map<std::uint32_t, jg_config> config;
 
     int events_map_fd() const;
     Counters counters() const;
     std::vector<LinkStatus> links() const;
+
+    // Makes XDP run on exactly the interfaces named (those that exist now;
+    // call again when interfaces appear or go): attaches native where the
+    // driver supports it and generic otherwise, swaps the program inside a
+    // link pinned by an earlier run, and detaches from interfaces no longer
+    // named.  Failures are per interface, in the status: XDP is the early
+    // drop, cgroup_skb/ingress enforces without it.
+    void sync_xdp(const std::vector<std::string>& ifnames);
+    std::vector<XdpStatus> xdp() const;
 
     // Makes jg_ports say exactly what the policy says.
     Result<bool> apply_ports(const Policy& p);
@@ -136,7 +159,17 @@ public:
 private:
     Kernel() = default;
     jitgate_bpf* skel_ = nullptr;
+    struct XdpLink {
+        std::string ifname;
+        int fd = -1;  // the bpf_link, pinned as link_xdp_<ifindex>
+        std::string mode, note;
+    };
+    void drop_xdp(int ifindex, bool detach);
+
     std::vector<std::pair<std::string, Link>> links_;
+    std::string pin_dir_;
+    std::map<int, XdpLink> xdp_;                     // by ifindex
+    std::map<std::string, std::string> xdp_absent_;  // configured, not attached: why
     int counters_fd_ = -1;
 };
 

@@ -26,6 +26,10 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     req->add_option("--for", s.duration, "how long, e.g. 30m or 1h30m")->required();
     req->add_option("--reason", s.reason, "why you need it (recorded)");
     req->add_option("--ticket", s.ticket, "a ticket id (recorded)");
+    req->add_option("--from", s.from,
+                    "for a remote peer: its source address, or ADDR/PREFIX where the port's policy "
+                    "allow_prefix permits")
+        ->type_name("ADDR");
     req->callback([&s] { s.op = "request"; });
 
     auto* appr = app->add_subcommand("approve", "approve a pending request");
@@ -75,6 +79,11 @@ std::string finish(CliState& s) {
         s.args = {{"port", spec->port}, {"proto", std::string(proto_name(spec->proto))}, {"duration_s", *d}};
         if (!s.reason.empty()) s.args["reason"] = s.reason;
         if (!s.ticket.empty()) s.args["ticket"] = s.ticket;
+        if (s.from) {
+            auto src = parse_source(*s.from);
+            if (!src) return src.error();
+            s.args["from"] = format_source(*src);
+        }
     } else if (s.op == "approve") {
         if (s.id <= 0) return "ID must be a positive request id";
         s.args = {{"id", s.id}};

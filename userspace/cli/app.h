@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace jg {
@@ -16,6 +17,7 @@ struct CliState {
     std::string file;  // policy check FILE
     // Raw sub-command inputs, validated in finish().
     std::string port_spec, duration, reason, ticket, approve_for;
+    std::optional<std::string> from;  // request --from ADDR (set even when given empty)
     std::int64_t id = 0;
     bool pending = false, active = false, all = false;
 };

@@ -15,9 +15,14 @@ std::string approvers_text(const nlohmann::json& j) {
     return s.empty() ? "-" : s;
 }
 
+// The principal: "from 203.0.113.7" for a remote source; empty for a local user.
+std::string from_text(const nlohmann::json& j) {
+    return j.contains("src") ? fmt::format("  from {}", j["src"].get<std::string>()) : std::string();
+}
+
 std::string request_line(const nlohmann::json& r) {
-    std::string s = fmt::format("request {}  {}  {}/{}  by {}  for {}", r.value("request_id", 0),
-                                r.value("state", ""), r.value("port", 0), r.value("proto", ""),
+    std::string s = fmt::format("request {}  {}  {}/{}{}  by {}  for {}", r.value("request_id", 0),
+                                r.value("state", ""), r.value("port", 0), r.value("proto", ""), from_text(r),
                                 r.value("user", ""), format_duration(r.value("duration_s", std::int64_t(0))));
     if (r.contains("approvers") && !r["approvers"].empty())
         s += fmt::format("  approved by {}", approvers_text(r));
@@ -29,8 +34,13 @@ std::string request_line(const nlohmann::json& r) {
 }
 
 std::string grant_line(const nlohmann::json& g) {
-    std::string s = fmt::format("grant {}  {}  {}/{}  for {}", g.value("grant_id", 0), g.value("state", ""),
-                                g.value("port", 0), g.value("proto", ""), g.value("user", ""));
+    // A local grant is held by its user; a remote one by its source, asked for by a user.
+    const std::string holder =
+        g.contains("src")
+            ? fmt::format("from {}  asked by {}", g["src"].get<std::string>(), g.value("user", ""))
+            : fmt::format("for {}", g.value("user", ""));
+    std::string s = fmt::format("grant {}  {}  {}/{}  {}", g.value("grant_id", 0), g.value("state", ""),
+                                g.value("port", 0), g.value("proto", ""), holder);
     if (g.value("state", "") == "active")
         s += fmt::format("  {} left (until {})", format_duration(g.value("remaining_s", std::int64_t(0))),
                          g.value("expires_at", ""));
@@ -50,8 +60,10 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
             s += fmt::format("waiting for approval: an approver runs  jitgate approve {}\n",
                              r.value("request_id", 0));
         if (st == "granted")
-            s += fmt::format("granted: grant {} is active until {}\n", r.value("grant_id", 0),
-                             r.value("expires_at", ""));
+            s += fmt::format(
+                "granted: grant {} is active until {}{}\n", r.value("grant_id", 0), r.value("expires_at", ""),
+                r.contains("src") ? fmt::format(" for connections from {}", r["src"].get<std::string>())
+                                  : "");
         return s;
     }
     if (op == "revoke") return grant_line(r) + "\n";
@@ -69,6 +81,17 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
         for (auto& p : r["programs"])
             s += fmt::format("  {:<12} link {:<6} {}\n", p.value("name", ""), p.value("link_id", 0),
                              p.value("attached", false) ? "attached" : "NOT ATTACHED");
+        if (r.contains("xdp") && !r["xdp"].empty()) {
+            s += "xdp:\n";
+            for (auto& x : r["xdp"]) {
+                const std::string note = x.value("note", "");
+                s += x.value("attached", false)
+                         ? fmt::format("  {:<12} link {:<6} {}{}\n", x.value("interface", ""),
+                                       x.value("link_id", 0), x.value("mode", ""),
+                                       note.empty() ? "" : " (" + note + ")")
+                         : fmt::format("  {:<12} NOT ATTACHED: {}\n", x.value("interface", ""), note);
+            }
+        }
         s += "protected ports:\n";
         for (auto& p : r["ports"]) {
             std::string a;
@@ -82,9 +105,11 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
         for (auto& g : r["grants"]) s += "  " + grant_line(g) + "\n";
         s += fmt::format("pending requests: {}\n", r.value("pending_requests", 0));
         auto& c = r["counters"];
-        s += fmt::format("counters: allow {} deny {} would_deny {} egress_drop {} events_lost {}\n",
-                         c.value("allow", 0), c.value("deny", 0), c.value("would_deny", 0),
-                         c.value("egress_drop", 0), c.value("events_lost", 0));
+        s += fmt::format(
+            "counters: allow {} deny {} would_deny {} egress_drop {} xdp_drop {} ingress_drop {} events_lost "
+            "{}\n",
+            c.value("allow", 0), c.value("deny", 0), c.value("would_deny", 0), c.value("egress_drop", 0),
+            c.value("xdp_drop", 0), c.value("ingress_drop", 0), c.value("events_lost", 0));
         return s;
     }
     return r.dump(2) + "\n";

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace jg {
 
@@ -79,6 +81,124 @@ std::string format_addr(const Addr16& a) {
     return buf;
 }
 
+namespace {
+
+// Zeroes every bit of `a` past the first `bits` (0..128).
+Addr16 mask_addr(const Addr16& a, int bits) {
+    Addr16 out{};
+    for (int i = 0; i < 16; ++i) {
+        const int keep = std::clamp(bits - 8 * i, 0, 8);
+        out[i] = static_cast<std::uint8_t>(a[i] & static_cast<std::uint8_t>(0xff00u >> keep));
+    }
+    return out;
+}
+
+int family_bits(bool v4) { return v4 ? 32 : 128; }
+
+// The prefix of `n` counted in the 128-bit Addr16 space.
+int addr16_bits(const SourceNet& n) {
+    const bool v4 = is_v4(n);
+    return (v4 ? 96 : 0) + std::clamp(n.prefix, 0, family_bits(v4));
+}
+
+// Ranges a source address never comes from (or, for loopback, that needs no
+// --from): a network whose first address falls in one is refused.
+struct Refused {
+    Addr16 net;
+    int bits;  // in the 128-bit space
+    const char* what;
+    const char* advice;
+};
+
+const Refused* refused_range(const Addr16& a) {
+    static const char* kUnspecified = "no peer sends from it, so give the peer's own address";
+    static const char* kLoopback = "local users get access without --from";
+    static const char* kGroup = "a peer's connections come from a unicast address, so give that one";
+    static const Refused table[] = {
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0}, 128, "the unspecified address",
+         kUnspecified},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 0}, 104, "a loopback address",
+         kLoopback},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 224, 0, 0, 0}, 100, "a multicast address", kGroup},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 255, 255, 255, 255}, 128, "the broadcast address",
+         kGroup},
+        {Addr16{}, 128, "the unspecified address", kUnspecified},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, "the loopback address", kLoopback},
+        {Addr16{0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 8, "a multicast address", kGroup},
+    };
+    for (const auto& r : table)
+        if (mask_addr(a, r.bits) == r.net) return &r;
+    return nullptr;
+}
+
+// Digits only, no leading zero (so "/024" is not a second spelling of "/24").
+std::optional<int> parse_prefix_digits(std::string_view t) {
+    if (t.empty() || t.size() > 3 || (t.size() > 1 && t[0] == '0')) return std::nullopt;
+    int v = 0;
+    for (char c : t) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + (c - '0');
+    }
+    return v;
+}
+
+}  // namespace
+
+bool is_v4(const SourceNet& n) { return is_v4_mapped(n.addr); }
+
+bool is_host(const SourceNet& n) { return n.prefix == family_bits(is_v4(n)); }
+
+Result<SourceNet> parse_source(std::string_view text) {
+    const auto slash = text.find('/');
+    const std::string_view addr_text = text.substr(0, slash);
+    auto addr = parse_addr(addr_text);
+    if (!addr)
+        return err(fmt::format(
+            "invalid source address '{}': give an IPv4 or IPv6 address, or a network as ADDRESS/PREFIX "
+            "(203.0.113.7, 2001:db8::/64)",
+            text));
+    const bool v4 = is_v4_mapped(*addr);
+    // A prefix counts in the family the address is written in: ::ffff:a.b.c.d/120 is a.b.c.d/24.
+    const bool written_v6 = addr_text.find(':') != std::string_view::npos;
+    const int written_max = written_v6 ? 128 : 32;
+    int prefix = written_max;
+    if (slash != std::string_view::npos) {
+        auto p = parse_prefix_digits(text.substr(slash + 1));
+        if (!p || *p > written_max)
+            return err(
+                fmt::format("invalid prefix length in '{}': give a number from 1 to {} without leading zeros "
+                            "after the '/'",
+                            text, written_max));
+        prefix = *p;
+    }
+    if (v4 && written_v6) {
+        if (prefix < 96)
+            return err(
+                fmt::format("'{}' is an IPv4-mapped network shorter than /96: write it in IPv4 form ({}/N, N "
+                            "from 1 to 32)",
+                            text, format_addr(*addr)));
+        prefix -= 96;
+    }
+    SourceNet n{*addr, prefix};
+    if (prefix == 0)
+        return err(fmt::format("'{}' would match every {} address: give one host or a narrower network", text,
+                               v4 ? "IPv4" : "IPv6"));
+    const SourceNet net{mask_addr(n.addr, addr16_bits(n)), prefix};
+    if (net.addr != n.addr)
+        return err(fmt::format("{} has host bits set; did you mean {}?", text, format_source(net)));
+    if (const Refused* r = refused_range(n.addr)) {
+        if (is_host(n)) return err(fmt::format("{} is {}: {}", format_source(n), r->what, r->advice));
+        return err(fmt::format("the network {} begins at {}, which is {}: {}", format_source(n),
+                               format_addr(n.addr), r->what, r->advice));
+    }
+    return n;
+}
+
+std::string format_source(const SourceNet& n) {
+    if (is_host(n)) return format_addr(n.addr);
+    return fmt::format("{}/{}", format_addr(n.addr), n.prefix);
+}
+
 jg_uid_key make_uid_key(std::uint32_t uid, std::uint16_t port, Proto proto) {
     jg_uid_key k;
     std::memset(&k, 0, sizeof(k));
@@ -94,6 +214,18 @@ jg_addr_key make_addr_key(const Addr16& addr, std::uint16_t port, Proto proto) {
     std::memcpy(k.addr, addr.data(), 16);
     k.port = port;
     k.proto = static_cast<std::uint8_t>(proto);
+    return k;
+}
+
+jg_net_key make_net_key(const SourceNet& net, std::uint16_t port, Proto proto) {
+    const int bits = addr16_bits(net);
+    const Addr16 a = mask_addr(net.addr, bits);
+    jg_net_key k;
+    std::memset(&k, 0, sizeof(k));
+    k.prefixlen = static_cast<std::uint32_t>(32 + bits);
+    k.port = port;
+    k.proto = static_cast<std::uint8_t>(proto);
+    std::memcpy(k.addr, a.data(), 16);
     return k;
 }
 

@@ -31,8 +31,31 @@ Result<Addr16> parse_addr(std::string_view text);
 std::string format_addr(const Addr16& a);
 bool is_v4_mapped(const Addr16& a);
 
+// A remote principal: one host or a network, by source address. `addr` is in
+// the Addr16 form (IPv4 as ::ffff:a.b.c.d) with every bit past the prefix
+// zero; `prefix` counts in the address's own family: 0..32 for IPv4, 0..128
+// for IPv6 (a host is 32 / 128).
+struct SourceNet {
+    Addr16 addr{};
+    int prefix = 0;
+    friend bool operator==(const SourceNet&, const SourceNet&) = default;
+};
+// "203.0.113.7", "2001:db8::7", "::ffff:203.0.113.7" (normalised to IPv4),
+// "203.0.113.0/24", "2001:db8::/64". Refuses host bits under the prefix, /0,
+// and networks that begin at an unspecified, loopback, multicast or the
+// broadcast address, each with one sentence.
+Result<SourceNet> parse_source(std::string_view text);
+// Canonical text: "203.0.113.7" for a host, "203.0.113.0/24" for a network.
+// parse_source(format_source(n)) == n; this is the form stored and shown.
+std::string format_source(const SourceNet& n);
+bool is_v4(const SourceNet& n);
+bool is_host(const SourceNet& n);
+
 jg_uid_key make_uid_key(std::uint32_t uid, std::uint16_t port, Proto proto);
 jg_addr_key make_addr_key(const Addr16& addr, std::uint16_t port, Proto proto);
+// Key of the LPM trie for networks: prefixlen = 32 (port, proto, pad) + the
+// prefix in the 128-bit space (96 + p for IPv4); bits past it are zeroed.
+jg_net_key make_net_key(const SourceNet& net, std::uint16_t port, Proto proto);
 jg_grant_val make_grant_val(std::uint64_t expires_boot_ns, std::uint64_t grant_id);
 jg_addr make_local_addr(const Addr16& addr);
 

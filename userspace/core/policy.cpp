@@ -1,4 +1,5 @@
 #include "core/policy.h"
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -115,12 +116,9 @@ private:
 };
 
 void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
-    for (const char* later : {"xdp_interfaces", "auditors"})
-        if (const toml::node* n = t.get(later))
-            c.fail(n, Checker::line_of(t),
-                   fmt::format("daemon.{} is not supported by this build of jitgated yet (local users only); "
-                               "remove it",
-                               later));
+    if (const toml::node* n = t.get("auditors"))
+        c.fail(n, Checker::line_of(t),
+               "daemon.auditors is not supported by this build of jitgated yet; remove it");
     c.only(t, {"cgroup", "bpffs", "socket", "state_dir", "audit_log", "xdp_interfaces", "auditors"},
            "[daemon]");
     d.cgroup = c.str(t, "cgroup", "daemon");
@@ -128,6 +126,43 @@ void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     d.socket = c.str(t, "socket", "daemon");
     d.state_dir = c.str(t, "state_dir", "daemon");
     d.audit_log = c.str(t, "audit_log", "daemon");
+    for (const auto& name : c.strings(t, "xdp_interfaces", "daemon")) {
+        if (name.empty() || name.size() > 15 || name.find_first_of("/ \t:") != std::string::npos)
+            c.fail(t.get("xdp_interfaces"), Checker::line_of(t),
+                   fmt::format("daemon.xdp_interfaces: '{}' is not an interface name", name));
+        else if (name == "lo")
+            c.fail(t.get("xdp_interfaces"), Checker::line_of(t),
+                   "daemon.xdp_interfaces: lo carries local traffic only, which the local-user hooks decide; "
+                   "remove it");
+        else if (std::find(d.xdp_interfaces.begin(), d.xdp_interfaces.end(), name) == d.xdp_interfaces.end())
+            d.xdp_interfaces.push_back(name);
+    }
+}
+
+// allow_prefix = { ipv4 = 24, ipv6 = 64 }, each key optional.
+void parse_allow_prefix(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {
+    const toml::node* n = t.get("allow_prefix");
+    if (!n) return;
+    const toml::table* at = n->as_table();
+    if (!at) {
+        c.fail(n, Checker::line_of(t),
+               fmt::format("{}: allow_prefix must be a table such as {{ ipv4 = 24, ipv6 = 64 }}", where));
+        return;
+    }
+    c.only(*at, {"ipv4", "ipv6"}, where + " allow_prefix");
+    auto bits = [&](std::string_view key, int max) -> std::optional<int> {
+        const toml::node* v = at->get(key);
+        if (!v) return std::nullopt;
+        auto i = v->value<std::int64_t>();
+        if (!v->is_integer() || !i || *i < 1 || *i > max) {
+            c.fail(v, Checker::line_of(*at),
+                   fmt::format("{}: allow_prefix.{} must be a whole number from 1 to {}", where, key, max));
+            return std::nullopt;
+        }
+        return static_cast<int>(*i);
+    };
+    p.allow_prefix_v4 = bits("ipv4", 32);
+    p.allow_prefix_v6 = bits("ipv6", 128);
 }
 
 void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
@@ -135,7 +170,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     p.line = line;
     c.only(t,
            {"name", "port", "proto", "mode", "max_duration", "approvers", "approvals_required",
-            "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve"},
+            "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve", "allow_prefix"},
            "[[port]]");
     const toml::node* pn = t.get("port");
     if (!pn) {
@@ -186,6 +221,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
         else
             p.approvals_required = static_cast<int>(*v);
     }
+    parse_allow_prefix(t, c, p, where);
     bool any_group = false;
     std::set<std::string> distinct;
     for (auto& a : p.approvers) {

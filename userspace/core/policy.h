@@ -36,6 +36,9 @@ struct PortPolicy {
     bool require_reason = true;
     std::int64_t request_ttl_s = 900;
     std::vector<AutoApprove> auto_approve;
+    // allow_prefix = { ipv4 = 24, ipv6 = 64 }: the widest network (shortest
+    // prefix) a `request --from` may name, per family; unset = single hosts only.
+    std::optional<int> allow_prefix_v4, allow_prefix_v6;
     int line = 0;
 
     bool covers(Proto p) const { return p == Proto::Tcp ? tcp : udp; }
@@ -44,6 +47,7 @@ struct PortPolicy {
 
 struct DaemonSettings {
     std::optional<std::string> cgroup, bpffs, socket, state_dir, audit_log;
+    std::vector<std::string> xdp_interfaces;  // distinct names, in file order
 };
 
 struct Policy {

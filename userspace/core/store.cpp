@@ -56,34 +56,46 @@ std::vector<std::string> list_from_json(const std::string& s) {
     return out;
 }
 
+// Schema 1 had no src columns; Store::open adds them to an older database.
+constexpr std::int64_t kSchemaVersion = 2;
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('next_id', 1), ('schema', 1);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_id', 1), ('schema', 2);
 CREATE TABLE IF NOT EXISTS requests (
   id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, user TEXT NOT NULL, port INTEGER NOT NULL,
   proto INTEGER NOT NULL, duration_s INTEGER NOT NULL, reason TEXT NOT NULL, ticket TEXT NOT NULL,
   state TEXT NOT NULL, created_us INTEGER NOT NULL, deadline_us INTEGER NOT NULL,
   decided_us INTEGER NOT NULL, decided_by TEXT NOT NULL, decision_reason TEXT NOT NULL,
-  grant_id INTEGER NOT NULL, approvers TEXT NOT NULL, shortest_s INTEGER NOT NULL);
+  grant_id INTEGER NOT NULL, approvers TEXT NOT NULL, shortest_s INTEGER NOT NULL,
+  src TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS requests_state ON requests(state);
 CREATE TABLE IF NOT EXISTS grants (
   id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, uid INTEGER NOT NULL, user TEXT NOT NULL,
   port INTEGER NOT NULL, proto INTEGER NOT NULL, start_us INTEGER NOT NULL,
   expires_us INTEGER NOT NULL, expires_boot_ns INTEGER NOT NULL, boot_id TEXT NOT NULL,
   state TEXT NOT NULL, ended_us INTEGER NOT NULL, ended_by TEXT NOT NULL, reason TEXT NOT NULL,
-  ticket TEXT NOT NULL, approvers TEXT NOT NULL);
+  ticket TEXT NOT NULL, approvers TEXT NOT NULL, src TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS grants_state ON grants(state);
 CREATE INDEX IF NOT EXISTS grants_due ON grants(state, expires_boot_ns);
-CREATE INDEX IF NOT EXISTS grants_key ON grants(state, uid, port, proto);
 CREATE INDEX IF NOT EXISTS requests_due ON requests(state, deadline_us);
+)sql";
+
+// After the migration, since they name src. grants_uid serves active_grant
+// for local users, grants_src for remote sources; grants_key (schema 1,
+// without src) would compete with grants_uid for the local lookup.
+constexpr const char* kIndexes = R"sql(
+DROP INDEX IF EXISTS grants_key;
+CREATE INDEX IF NOT EXISTS grants_uid ON grants(state, uid, port, proto, src);
+CREATE INDEX IF NOT EXISTS grants_src ON grants(state, src, port, proto);
 )sql";
 
 constexpr const char* kRequestCols =
     "id, uid, user, port, proto, duration_s, reason, ticket, state, created_us, deadline_us, "
-    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s";
+    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src";
 constexpr const char* kGrantCols =
     "id, request_id, uid, user, port, proto, start_us, expires_us, expires_boot_ns, boot_id, "
-    "state, ended_us, ended_by, reason, ticket, approvers";
+    "state, ended_us, ended_by, reason, ticket, approvers, src";
 
 RequestRow read_request(Stmt& s) {
     RequestRow r;
@@ -104,6 +116,7 @@ RequestRow read_request(Stmt& s) {
     r.grant_id = s.i64(14);
     r.approvers = list_from_json(s.text(15));
     r.shortest_s = s.i64(16);
+    r.src = s.text(17);
     return r;
 }
 
@@ -125,10 +138,37 @@ GrantRow read_grant(Stmt& s) {
     g.reason = s.text(13);
     g.ticket = s.text(14);
     g.approvers = list_from_json(s.text(15));
+    g.src = s.text(16);
     return g;
 }
 
+bool has_column(sqlite3* db, const char* table, const char* column) {
+    Stmt s(db, "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?");
+    s.bind(1, std::string(table)).bind(2, std::string(column));
+    return s.step() && s.i64(0) > 0;
+}
+
+std::int64_t schema_version(sqlite3* db) {
+    Stmt s(db, "SELECT value FROM meta WHERE key = 'schema'");
+    return s.step() ? s.i64(0) : 0;
+}
+
 }  // namespace
+
+void Store::migrate() {
+    begin();
+    try {
+        for (const char* table : {"requests", "grants"})
+            if (!has_column(db_, table, "src"))
+                exec(fmt::format("ALTER TABLE {} ADD COLUMN src TEXT NOT NULL DEFAULT '';", table).c_str());
+        exec(fmt::format("UPDATE meta SET value = {} WHERE key = 'schema';", kSchemaVersion).c_str());
+        exec(kIndexes);
+        commit();
+    } catch (...) {
+        if (!sqlite3_get_autocommit(db_)) rollback();  // SQLite may have rolled back already
+        throw;
+    }
+}
 
 Result<Store> Store::open(const std::string& path) {
     sqlite3* db = nullptr;
@@ -144,6 +184,12 @@ Result<Store> Store::open(const std::string& path) {
         s.exec("PRAGMA synchronous=FULL;");
         s.exec("PRAGMA busy_timeout=5000;");
         s.exec(kSchema);
+        if (const std::int64_t v = schema_version(s.db_); v > kSchemaVersion)
+            return err(fmt::format(
+                "the state database {} has schema {}, newer than this jitgated understands ({}): run the "
+                "jitgated that wrote it, or move the database away",
+                path, v, kSchemaVersion));
+        s.migrate();
     } catch (const std::exception& e) {
         return err(fmt::format("cannot initialise the state database {}: {}", path, e.what()));
     }
@@ -182,14 +228,14 @@ std::int64_t Store::next_id() {
 
 void Store::put_request(const RequestRow& r) {
     Stmt s(db_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             kRequestCols)
                     .c_str());
     s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
     s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
     s.bind(9, r.state).bind(10, r.created_us).bind(11, r.deadline_us).bind(12, r.decided_us);
     s.bind(13, r.decided_by).bind(14, r.decision_reason).bind(15, r.grant_id);
-    s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s);
+    s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s).bind(18, r.src);
     s.step();
 }
 
@@ -244,26 +290,37 @@ std::vector<GrantRow> Store::grants_due(std::uint64_t now_boot_ns) {
     return out;
 }
 
-std::optional<GrantRow> Store::active_grant(std::uint32_t uid, std::uint16_t port, Proto proto) {
-    Stmt s(db_,
-           fmt::format("SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND port = ? AND proto = ? "
-                       "ORDER BY id DESC LIMIT 1",
-                       kGrantCols)
-               .c_str());
-    s.bind(1, std::int64_t(uid)).bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
+std::optional<GrantRow> Store::active_grant(std::uint32_t uid, const std::string& src, std::uint16_t port,
+                                            Proto proto) {
+    // Local: served by grants_uid; remote: by grants_src.
+    const std::string sql =
+        src.empty() ? fmt::format(
+                          "SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND port = ? AND "
+                          "proto = ? AND src = '' ORDER BY id DESC LIMIT 1",
+                          kGrantCols)
+                    : fmt::format(
+                          "SELECT {} FROM grants WHERE state = 'active' AND src = ? AND port = ? AND "
+                          "proto = ? ORDER BY id DESC LIMIT 1",
+                          kGrantCols);
+    Stmt s(db_, sql.c_str());
+    if (src.empty())
+        s.bind(1, std::int64_t(uid));
+    else
+        s.bind(1, src);
+    s.bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
     if (!s.step()) return std::nullopt;
     return read_grant(s);
 }
 
 void Store::put_grant(const GrantRow& g) {
-    Stmt s(db_, fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    Stmt s(db_, fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             kGrantCols)
                     .c_str());
     s.bind(1, g.id).bind(2, g.request_id).bind(3, std::int64_t(g.uid)).bind(4, g.user);
     s.bind(5, std::int64_t(g.port)).bind(6, std::int64_t(g.proto)).bind(7, g.start_us);
     s.bind(8, g.expires_us).bind(9, std::int64_t(g.expires_boot_ns)).bind(10, g.boot_id);
     s.bind(11, g.state).bind(12, g.ended_us).bind(13, g.ended_by).bind(14, g.reason);
-    s.bind(15, g.ticket).bind(16, list_to_json(g.approvers));
+    s.bind(15, g.ticket).bind(16, list_to_json(g.approvers)).bind(17, g.src);
     s.step();
 }
 

@@ -30,6 +30,7 @@ struct RequestRow {
     std::int64_t grant_id = 0;
     std::vector<std::string> approvers;  // distinct, in order of approval
     std::int64_t shortest_s = 0;         // shortest duration an approver gave; 0 = none
+    std::string src;                     // remote principal, format_source() text; empty = the local user uid
 };
 
 struct GrantRow {
@@ -49,6 +50,7 @@ struct GrantRow {
     std::string reason;
     std::string ticket;
     std::vector<std::string> approvers;
+    std::string src;  // remote principal, format_source() text; empty = the local user uid
 };
 
 class Store {
@@ -80,12 +82,16 @@ public:
     std::vector<GrantRow> grants(const std::string& state_or_all, int limit);
     // Active grants whose CLOCK_BOOTTIME expiry is at or before `now_boot_ns`.
     std::vector<GrantRow> grants_due(std::uint64_t now_boot_ns);
-    // The active grant for one principal and port, if any.
-    std::optional<GrantRow> active_grant(std::uint32_t uid, std::uint16_t port, Proto proto);
+    // The active grant for one principal and port, if any: with `src` empty the
+    // local user `uid`; otherwise the remote source `src`, whoever asked for it
+    // (the kernel key is address, port and protocol, so there is one per source).
+    std::optional<GrantRow> active_grant(std::uint32_t uid, const std::string& src, std::uint16_t port,
+                                         Proto proto);
 
 private:
     explicit Store(sqlite3* db) : db_(db) {}
     void exec(const char* sql);
+    void migrate();  // schema 1 -> 2: src columns, indexes that serve active_grant
     sqlite3* db_ = nullptr;
 };
 

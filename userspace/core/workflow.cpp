@@ -18,6 +18,37 @@ bool printable(const std::string& s) {
     return true;
 }
 
+// A remote principal is named in every record about it; a local one has no src.
+void put_src(json& j, const std::string& src) {
+    if (!src.empty()) j["src"] = src;
+}
+
+// Refuses a network wider than one host unless the port's allow_prefix takes it.
+std::optional<std::string> prefix_refusal(const PortPolicy& p, std::uint16_t port, Proto proto,
+                                          const SourceNet& net) {
+    if (is_host(net)) return std::nullopt;
+    const bool v4 = is_v4(net);
+    const std::optional<int>& allowed = v4 ? p.allow_prefix_v4 : p.allow_prefix_v6;
+    const std::string where = fmt::format("port {}/{}", port, proto_name(proto));
+    const std::string text = format_source(net);
+    if (!p.allow_prefix_v4 && !p.allow_prefix_v6)
+        return fmt::format(
+            "{} accepts single hosts only with --from (policy allow_prefix is not set): "
+            "ask for one address instead of {}",
+            where, text);
+    if (!allowed)
+        return fmt::format(
+            "{} accepts single {} hosts only with --from (policy allow_prefix.{} is not set): "
+            "ask for one address instead of {}",
+            where, v4 ? "IPv4" : "IPv6", v4 ? "ipv4" : "ipv6", text);
+    if (net.prefix < *allowed)
+        return fmt::format(
+            "{} accepts prefixes up to /{} for {}: {} is wider, so ask for a /{} or a narrower "
+            "network",
+            where, *allowed, v4 ? "IPv4" : "IPv6", text, *allowed);
+    return std::nullopt;
+}
+
 }  // namespace
 
 Workflow::Workflow(Store& store, Directory& dir, GrantSink& sink, AuditSink& audit, Clock& clock,
@@ -54,6 +85,7 @@ json Workflow::request_json(const RequestRow& r) {
               {"approvers", r.approvers},
               {"created_at", rfc3339_us(r.created_us)}};
     if (!r.ticket.empty()) j["ticket"] = r.ticket;
+    put_src(j, r.src);
     if (r.state == "pending") {
         j["expires_at"] = rfc3339_us(r.deadline_us);
         const PortPolicy* p = policy_->find(r.port, r.proto);
@@ -85,6 +117,7 @@ json Workflow::grant_json(const GrantRow& g) {
               {"started_at", rfc3339_us(g.start_us)},
               {"expires_at", rfc3339_us(g.expires_us)}};
     if (!g.ticket.empty()) j["ticket"] = g.ticket;
+    put_src(j, g.src);
     if (g.state == "active") {
         const std::uint64_t now = clock_.boot_ns();
         j["remaining_s"] =
@@ -112,6 +145,12 @@ Reply Workflow::request(const Caller& c, const json& a) {
     if (ticket.size() > kMaxTicketBytes || !printable(ticket))
         return Reply::fail(code::kInvalid,
                            fmt::format("the ticket must be one line of at most {} bytes", kMaxTicketBytes));
+    std::optional<SourceNet> from;
+    if (auto f = a.find("from"); f != a.end()) {
+        auto net = parse_source(f->get<std::string>());
+        if (!net) return Reply::fail(code::kInvalid, net.error());
+        from = *net;
+    }
     const auto port = static_cast<std::uint16_t>(port_i);
     const PortPolicy* p = policy_->find(port, *proto);
     if (!p)
@@ -126,6 +165,8 @@ Reply Workflow::request(const Caller& c, const json& a) {
     if (p->require_reason && reason.find_first_not_of(' ') == std::string::npos)
         return Reply::fail(code::kRefused,
                            fmt::format("port '{}' requires a reason (--reason TEXT)", p->name));
+    if (from)
+        if (auto why = prefix_refusal(*p, port, *proto, *from)) return Reply::fail(code::kRefused, *why);
 
     RequestRow r;
     r.id = store_.next_id();
@@ -139,6 +180,7 @@ Reply Workflow::request(const Caller& c, const json& a) {
     r.state = "pending";
     r.created_us = clock_.wall_us();
     r.deadline_us = r.created_us + p->request_ttl_s * 1000000;
+    if (from) r.src = format_source(*from);
     store_.put_request(r);
 
     json ev = base_event("request", &c);
@@ -149,6 +191,7 @@ Reply Workflow::request(const Caller& c, const json& a) {
                {"reason", reason},
                {"requester", c.user}});
     if (!ticket.empty()) ev["ticket"] = ticket;
+    put_src(ev, r.src);
     audit_.emit(ev);
 
     for (const auto& rule : p->auto_approve) {
@@ -180,9 +223,11 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     g.reason = r.reason;
     g.ticket = r.ticket;
     g.approvers = r.approvers;
+    g.src = r.src;
 
-    // A new grant for the same principal and port replaces the old one.
-    std::optional<GrantRow> old = store_.active_grant(g.uid, g.port, g.proto);
+    // A new grant for the same principal and port replaces the old one; for a
+    // remote source that is whoever holds the grant for that source.
+    std::optional<GrantRow> old = store_.active_grant(g.uid, g.src, g.port, g.proto);
 
     store_.begin();
     if (old) {
@@ -223,6 +268,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
                    {"port", r.port},
                    {"proto", proto_name(r.proto)},
                    {"requester", r.user}});
+        put_src(ev, r.src);
         audit_.emit(ev);
         return Reply::fail(code::kCapacity, put.error());
     }
@@ -235,6 +281,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
                    {"port", old->port},
                    {"proto", proto_name(old->proto)},
                    {"reason", fmt::format("replaced by grant {}", g.id)}});
+        put_src(ev, old->src);
         audit_.emit(ev);
     }
     json ev = base_event("grant", nullptr);
@@ -249,6 +296,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
                {"reason", g.reason},
                {"expires_at", rfc3339_us(g.expires_us)}});
     if (!g.ticket.empty()) ev["ticket"] = g.ticket;
+    put_src(ev, g.src);
     audit_.emit(ev);
     return Reply::success(request_json(r));
 }
@@ -298,6 +346,7 @@ Reply Workflow::approve(const Caller& c, const json& a) {
                {"requester", r->user},
                {"reason", r->reason}});
     if (!r->ticket.empty()) ev["ticket"] = r->ticket;
+    put_src(ev, r->src);
 
     if (static_cast<int>(r->approvers.size()) < p->approvals_required) {
         store_.put_request(*r);
@@ -334,6 +383,7 @@ Reply Workflow::deny(const Caller& c, const json& a) {
                {"proto", proto_name(r->proto)},
                {"requester", r->user},
                {"reason", r->decision_reason}});
+    put_src(ev, r->src);
     audit_.emit(ev);
     return Reply::success(request_json(*r));
 }
@@ -354,6 +404,7 @@ void Workflow::end_grant(GrantRow& g, const std::string& state, const std::strin
         ev["uid"] = g.uid;
         ev["user"] = g.user;
     }
+    put_src(ev, g.src);
     audit_.emit(ev);
 }
 
@@ -417,6 +468,7 @@ int Workflow::sweep() {
                    {"proto", proto_name(r.proto)},
                    {"requester", r.user},
                    {"reason", "the request was not decided in time"}});
+        put_src(ev, r.src);
         audit_.emit(ev);
         ++n;
     }

@@ -10,14 +10,17 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "bpf/loader.h"
 #include "core/audit.h"
@@ -95,8 +98,16 @@ public:
     Kernel* k = nullptr;
     Result<bool> put(const GrantRow& g) override {
         if (!k) return err("the BPF maps are not loaded");
-        int e = k->grants_uid.update(make_uid_key(g.uid, g.port, g.proto),
-                                     make_grant_val(g.expires_boot_ns, std::uint64_t(g.id)));
+        const auto val = make_grant_val(g.expires_boot_ns, std::uint64_t(g.id));
+        int e = 0;
+        if (g.src.empty()) {
+            e = k->grants_uid.update(make_uid_key(g.uid, g.port, g.proto), val);
+        } else {
+            auto net = parse_source(g.src);
+            if (!net) return err(fmt::format("grant {} names source {}: {}", g.id, g.src, net.error()));
+            e = is_host(*net) ? k->grants_addr.update(make_addr_key(net->addr, g.port, g.proto), val)
+                              : k->grants_net.update(make_net_key(*net, g.port, g.proto), val);
+        }
         if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
             return err(fmt::format("the grant map is full ({} grants); revoke unused grants and try again",
                                    JG_GRANT_ENTRIES));
@@ -105,11 +116,25 @@ public:
     }
     void remove(const GrantRow& g) override {
         if (!k) return;
-        const auto key = make_uid_key(g.uid, g.port, g.proto);
-        jg_grant_val v{};
-        if (k->grants_uid.lookup(key, v) == 0 && v.grant_id == std::uint64_t(g.id)) k->grants_uid.remove(key);
+        auto drop = [&](const auto& map, const auto& key) {
+            jg_grant_val v{};
+            if (map.lookup(key, v) == 0 && v.grant_id == std::uint64_t(g.id)) map.remove(key);
+        };
+        if (g.src.empty()) return drop(k->grants_uid, make_uid_key(g.uid, g.port, g.proto));
+        auto net = parse_source(g.src);
+        if (!net) return;
+        if (is_host(*net))
+            drop(k->grants_addr, make_addr_key(net->addr, g.port, g.proto));
+        else
+            drop(k->grants_net, make_net_key(*net, g.port, g.proto));
     }
 };
+
+// Map keys have explicit zeroed padding, so equal keys are equal bytes.
+template <typename T>
+bool same_bytes(const T& a, const T& b) {
+    return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
 
 const char* hook_name(std::uint8_t h) {
     switch (h) {
@@ -122,6 +147,36 @@ const char* hook_name(std::uint8_t h) {
         case JG_HOOK_XDP: return "xdp";
     }
     return "unknown";
+}
+
+// A protected port inside the ephemeral range can be handed to this host's
+// own outgoing connections, whose replies would then be refused: say so.
+void warn_ephemeral(const Policy& p) {
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    int lo = 0, hi = 0;
+    if (!(range >> lo >> hi)) return;
+    std::ifstream reserved_f("/proc/sys/net/ipv4/ip_local_reserved_ports");
+    std::string reserved;
+    std::getline(reserved_f, reserved);
+    auto is_reserved = [&](int port) {
+        std::stringstream ss(reserved);
+        std::string item;
+        while (std::getline(ss, item, ',')) {
+            int a = 0, b = 0;
+            if (std::sscanf(item.c_str(), "%d-%d", &a, &b) == 2
+                    ? a <= port && port <= b
+                    : std::sscanf(item.c_str(), "%d", &a) == 1 && a == port)
+                return true;
+        }
+        return false;
+    };
+    for (const auto& pp : p.ports)
+        if (pp.port >= lo && pp.port <= hi && !is_reserved(pp.port))
+            log(fmt::format(
+                "warning: protected port {} is inside the ephemeral port range {}-{}: a connection this "
+                "host makes could get it as its local port and then have its replies refused; reserve "
+                "it (sysctl -w net.ipv4.ip_local_reserved_ports={}) or protect a port outside the range",
+                pp.port, lo, hi, pp.port));
 }
 
 // Flags win over [daemon] keys, which win over the defaults.
@@ -150,7 +205,11 @@ private:
     std::string handle(const Peer& p, const std::string& line);
     json status();
     void tick();
+    void flush_suppressed();
     void reload();
+    const std::vector<std::string>& xdp_names() const {
+        return o_.xdp.empty() ? policy_->daemon.xdp_interfaces : o_.xdp;
+    }
     std::string user_of(std::uint32_t uid);
 
     DaemonOptions o_;
@@ -192,27 +251,65 @@ void Daemon::sync_local_addrs(Kernel& k) {
 }
 
 void Daemon::reconcile_grants(Kernel& k) {
-    // The store is the truth: every active grant is in the map, and nothing else is.
+    // The store is the truth: every active grant is in the maps, and nothing else is.
     std::map<std::int64_t, GrantRow> active;
     for (auto& g : store_->grants("active", 1 << 20)) {
         if (auto r = sink_.put(g); !r) log(r.error());
         active.emplace(g.id, g);
     }
-    std::vector<std::pair<jg_uid_key, jg_grant_val>> unknown;
-    k.grants_uid.for_each([&](const jg_uid_key& k, const jg_grant_val& v) {
-        auto it = active.find(std::int64_t(v.grant_id));
-        if (it == active.end() || it->second.uid != k.uid || it->second.port != k.port ||
-            std::uint8_t(it->second.proto) != k.proto)
-            unknown.emplace_back(k, v);
-    });
-    for (auto& [key, v] : unknown) {
-        k.grants_uid.remove(key);
+    // An entry is known when the store has its grant id active, for the
+    // same principal (its key, packed the one way keys are packed).
+    auto known = [&](std::uint64_t id, auto&& same_key) {
+        auto it = active.find(std::int64_t(id));
+        return it != active.end() && same_key(it->second);
+    };
+    auto removed = [&](const std::string& principal, std::uint16_t port, std::uint8_t proto,
+                       std::uint64_t id) {
         audit_->emit({{"type", "tamper_detected"},
-                      {"uid", key.uid},
-                      {"port", key.port},
-                      {"proto", key.proto == JG_PROTO_TCP ? "tcp" : "udp"},
-                      {"grant_id", v.grant_id},
-                      {"reason", "the grant map held an entry the state store does not know; removed"}});
+                      {"principal", principal},
+                      {"port", port},
+                      {"proto", proto == JG_PROTO_TCP ? "tcp" : "udp"},
+                      {"grant_id", id},
+                      {"reason", "a grant map held an entry the state store does not know; removed"}});
+    };
+    std::vector<std::pair<jg_uid_key, jg_grant_val>> bad_uid;
+    k.grants_uid.for_each([&](const jg_uid_key& key, const jg_grant_val& v) {
+        if (!known(v.grant_id, [&](const GrantRow& g) {
+                return g.src.empty() && same_bytes(key, make_uid_key(g.uid, g.port, g.proto));
+            }))
+            bad_uid.emplace_back(key, v);
+    });
+    for (auto& [key, v] : bad_uid) {
+        k.grants_uid.remove(key);
+        removed(fmt::format("uid {}", key.uid), key.port, key.proto, v.grant_id);
+    }
+    std::vector<std::pair<jg_addr_key, jg_grant_val>> bad_addr;
+    k.grants_addr.for_each([&](const jg_addr_key& key, const jg_grant_val& v) {
+        if (!known(v.grant_id, [&](const GrantRow& g) {
+                auto n = parse_source(g.src);
+                return n && is_host(*n) && same_bytes(key, make_addr_key(n->addr, g.port, g.proto));
+            }))
+            bad_addr.emplace_back(key, v);
+    });
+    for (auto& [key, v] : bad_addr) {
+        k.grants_addr.remove(key);
+        Addr16 a;
+        std::memcpy(a.data(), key.addr, 16);
+        removed(format_addr(a), key.port, key.proto, v.grant_id);
+    }
+    std::vector<std::pair<jg_net_key, jg_grant_val>> bad_net;
+    k.grants_net.for_each([&](const jg_net_key& key, const jg_grant_val& v) {
+        if (!known(v.grant_id, [&](const GrantRow& g) {
+                auto n = parse_source(g.src);
+                return n && !is_host(*n) && same_bytes(key, make_net_key(*n, g.port, g.proto));
+            }))
+            bad_net.emplace_back(key, v);
+    });
+    for (auto& [key, v] : bad_net) {
+        k.grants_net.remove(key);
+        Addr16 a;
+        std::memcpy(a.data(), key.addr, 16);
+        removed(fmt::format("{} prefix {}", format_addr(a), key.prefixlen), key.port, key.proto, v.grant_id);
     }
 }
 
@@ -237,6 +334,15 @@ json Daemon::status() {
     s["programs"] = json::array();
     for (auto& l : kernel_->links())
         s["programs"].push_back({{"name", l.program}, {"link_id", l.link_id}, {"attached", l.attached}});
+    s["xdp"] = json::array();
+    for (auto& x : kernel_->xdp()) {
+        json j = {{"interface", x.ifname}, {"attached", x.attached}};
+        if (x.ifindex) j["ifindex"] = x.ifindex;
+        if (!x.mode.empty()) j["mode"] = x.mode;
+        if (x.link_id) j["link_id"] = x.link_id;
+        if (!x.note.empty()) j["note"] = x.note;
+        s["xdp"].push_back(std::move(j));
+    }
     s["ports"] = json::array();
     for (auto& p : policy_->ports)
         s["ports"].push_back({{"name", p.name},
@@ -259,7 +365,9 @@ json Daemon::status() {
                      {"deny", c.v[JG_CNT_DENY]},
                      {"would_deny", c.v[JG_CNT_WOULD_DENY]},
                      {"events_lost", c.v[JG_CNT_EVENTS_LOST]},
-                     {"egress_drop", c.v[JG_CNT_EGRESS_DROP]}};
+                     {"egress_drop", c.v[JG_CNT_EGRESS_DROP]},
+                     {"xdp_drop", c.v[JG_CNT_XDP_DROP]},
+                     {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]}};
     return s;
 }
 
@@ -300,29 +408,61 @@ void Daemon::on_kernel_event(const jg_event& e) {
     const char* type = e.verdict == JG_VERDICT_ALLOW        ? "allow"
                        : e.verdict == JG_VERDICT_WOULD_DENY ? "would_deny"
                                                             : "deny";
+    // Remote principals are their source address; there is no task or uid.
+    const bool remote = e.hook == JG_HOOK_INGRESS || e.hook == JG_HOOK_XDP;
     json r = {{"type", type},
-              {"uid", e.uid},
-              {"user", user_of(e.uid)},
               {"port", e.dport},
               {"proto", e.proto == JG_PROTO_TCP ? "tcp" : "udp"},
-              {"hook", hook_name(e.hook)},
-              {"cgroup_id", e.cgroup_id}};
+              {"hook", hook_name(e.hook)}};
+    if (!remote) {
+        r["uid"] = e.uid;
+        r["user"] = user_of(e.uid);
+    }
+    if (e.cgroup_id) r["cgroup_id"] = e.cgroup_id;
     if (e.pid) r["pid"] = e.pid;
     char comm[17] = {};
     std::memcpy(comm, e.comm, 16);
     if (comm[0]) r["comm"] = std::string(comm);
     Addr16 a;
     std::memcpy(a.data(), e.dst, 16);
-    r["dst"] = format_addr(a);
+    if (a != Addr16{}) r["dst"] = format_addr(a);
     std::memcpy(a.data(), e.src, 16);
     if (a != Addr16{}) r["src"] = format_addr(a);
+    if (e.sport) r["sport"] = e.sport;
     if (e.grant_id) r["grant_id"] = e.grant_id;
     if (e.suppressed) r["suppressed"] = e.suppressed;
     audit_->emit(std::move(r));
 }
 
+// Denials counted by the kernel's rate limit after its last event, for
+// principals that then went quiet: the next denial would have carried the
+// count, so without this it would never be reported.
+void Daemon::flush_suppressed() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
+    std::vector<jg_rl_key> idle;
+    kernel_->deny_rl.for_each([&](const jg_rl_key& k, const jg_rl_val& v) {
+        if (v.suppressed && v.window_end_ns + JG_RL_WINDOW_NS <= now) idle.push_back(k);
+    });
+    for (const auto& k : idle) {
+        jg_rl_val v{};
+        if (bpf_map_lookup_and_delete_elem(kernel_->deny_rl.fd(), &k, &v) != 0 || v.suppressed == 0) continue;
+        json r = {{"type", "deny"},
+                  {"port", k.port},
+                  {"proto", k.proto == JG_PROTO_TCP ? "tcp" : "udp"},
+                  {"suppressed", v.suppressed},
+                  {"reason", "denials after the last deny record for this source and port"}};
+        Addr16 a;
+        std::memcpy(a.data(), k.addr, 16);
+        if (k.kind == JG_RL_ADDR) r["src"] = format_addr(a);
+        audit_->emit(std::move(r));
+    }
+}
+
 void Daemon::tick() {
     wf_->sweep();
+    flush_suppressed();
     auto c = kernel_->counters();
     const std::uint64_t lost = c.v[JG_CNT_EVENTS_LOST];
     if (lost > lost_seen_) {
@@ -350,6 +490,8 @@ void Daemon::reload() {
     }
     policy_ = p;
     wf_->set_policy(p);
+    kernel_->sync_xdp(xdp_names());
+    warn_ephemeral(*p);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
     audit_->emit({{"type", "policy_reload"}, {"ok", true}, {"ports", p->ports.size()}});
 }
@@ -419,6 +561,12 @@ int Daemon::run() {
         return 1;
     }
     kernel_ = std::move(*k);  // sink_.k was set by prepare_kernel; same object
+    kernel_->sync_xdp(xdp_names());
+    warn_ephemeral(*policy_);
+    for (auto& x : kernel_->xdp())
+        log(x.attached
+                ? fmt::format("XDP on {} ({}{})", x.ifname, x.mode, x.note.empty() ? "" : "; " + x.note)
+                : fmt::format("XDP not on {}: {}", x.ifname, x.note));
     lost_seen_ = kernel_->counters().v[JG_CNT_EVENTS_LOST];
 
     // Room for every control-socket client plus our own descriptors.
@@ -469,6 +617,7 @@ int Daemon::run() {
             } else if (fd == watcher->fd()) {
                 watcher->drain();
                 sync_local_addrs(*kernel_);
+                kernel_->sync_xdp(xdp_names());
             } else if (server->owns(fd)) {
                 server->on_event(fd, evs[i].events,
                                  [this](const Peer& p, const std::string& l) { return handle(p, l); });

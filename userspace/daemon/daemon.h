@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <vector>
 
 namespace jg {
 
@@ -10,6 +11,7 @@ struct DaemonOptions {
     std::string socket = "/run/jitgate/jitgate.sock";
     std::string state_dir = "/var/lib/jitgate";
     std::string audit_log = "/var/log/jitgate/audit.jsonl";
+    std::vector<std::string> xdp;  // interfaces for XDP; empty: [daemon] xdp_interfaces
     bool verbose = false;
     bool quiet = false;  // no audit records on stdout
 };

@@ -13,6 +13,15 @@ int main(int argc, char** argv) {
     app.add_option("--socket", o.socket, "control socket path")->capture_default_str();
     app.add_option("--state-dir", o.state_dir, "state directory (SQLite)")->capture_default_str();
     app.add_option("--audit-log", o.audit_log, "audit log file (JSON Lines)")->capture_default_str();
+    app.add_option("--xdp", o.xdp,
+                   "interface to run the XDP early drop on (repeatable; default: [daemon] xdp_interfaces)")
+        ->type_name("IFACE")
+        ->check([](const std::string& n) -> std::string {
+            if (n.empty() || n.size() > 15 || n.find_first_of("/ \t:") != std::string::npos)
+                return "not an interface name";
+            if (n == "lo") return "lo carries local traffic only, which the local-user hooks decide";
+            return "";
+        });
     app.add_flag("--uninstall", do_uninstall,
                  "remove programs, links, pins and mounts jitgated made, then exit");
     app.add_flag("-v,--verbose", o.verbose, "libbpf debug output");

@@ -61,11 +61,11 @@ Result<AddrWatcher> AddrWatcher::open() {
     if (fd < 0) return err(fmt::format("open rtnetlink: {}", std::strerror(errno)));
     sockaddr_nl sa{};
     sa.nl_family = AF_NETLINK;
-    sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+    sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK;
     if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
         int e = errno;
         close(fd);
-        return err(fmt::format("subscribe to address changes: {}", std::strerror(e)));
+        return err(fmt::format("subscribe to address and interface changes: {}", std::strerror(e)));
     }
     return AddrWatcher(fd);
 }
@@ -76,8 +76,8 @@ AddrWatcher::~AddrWatcher() {
 
 void AddrWatcher::drain() {
     // The messages themselves are not needed: any change makes the daemon
-    // re-read the whole address list (current_addresses), which also covers
-    // messages the kernel dropped (ENOBUFS).
+    // re-read the whole address list (current_addresses) and the XDP
+    // interfaces, which also covers messages the kernel dropped (ENOBUFS).
     char buf[16384];
     while (recv(fd_, buf, sizeof(buf), 0) > 0) {
     }

@@ -1,6 +1,7 @@
 #pragma once
-// This host's addresses, now and as they change (rtnetlink), so that a
-// protected port is closed on addresses added after start too.
+// This host's addresses and interfaces, now and as they change (rtnetlink),
+// so that a protected port is closed on addresses added after start too and
+// XDP reaches interfaces that appear later.
 #include <vector>
 
 #include "core/keys.h"

@@ -21,50 +21,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/*
- * Whether a destination reaches this host.  Broadcast and multicast count:
- * the kernel loops a copy back to local listeners without it passing the
- * egress hook, so a protected UDP port must be closed to them too.
- */
-static __always_inline int is_local_v4(__u32 ip4 /* network order */)
-{
-	struct jg_addr a = {};
-	__u32 h = bpf_ntohl(ip4);
-
-	if (h == 0 || (h >> 24) == 127 || (h >> 28) == 0xe || h == 0xffffffff)
-		return 1;
-	jg_v4_mapped(a.addr, ip4);
-	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
-}
-
-static __always_inline int is_local_v6(const __u32 ip6[4] /* network order */)
-{
-	struct jg_addr a = {};
-
-	if (ip6[0] == 0 && ip6[1] == 0) {
-		if (ip6[2] == 0 && (ip6[3] == 0 || ip6[3] == bpf_htonl(1)))
-			return 1; /* :: and ::1 */
-		if (ip6[2] == bpf_htonl(0xffff))
-			return is_local_v4(ip6[3]);
-	}
-	if ((bpf_ntohl(ip6[0]) >> 24) == 0xff)
-		return 1; /* multicast */
-	__builtin_memcpy(a.addr, ip6, 16);
-	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
-}
-
-static __always_inline int in_host_netns(void *ctx)
-{
-	__u32 zero = 0;
-	struct jg_config *cfg = bpf_map_lookup_elem(&jg_config, &zero);
-
-	/* Without a configured netns (never the case once the daemon attached
-	 * the programs) treat every netns as the host's: fail closed. */
-	if (!cfg || cfg->host_netns_cookie == 0)
-		return 1;
-	return bpf_get_netns_cookie(ctx) == cfg->host_netns_cookie;
-}
-
 static __always_inline void fill_task(struct jg_event *e)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * jitgate enforcement for remote peers: anything that arrives over a network
+ * interface (other hosts, containers on a bridge, other network namespaces).
+ * The principal is the packet's source address; the grant is looked up in
+ * jg_grants_addr (single hosts) and jg_grants_net (prefixes).
+ *
+ * cgroup_skb/ingress is authoritative: it runs for every packet delivered to
+ * a socket of this host, after VLAN stripping, reassembly, decapsulation and
+ * NAT, and the protected port is the receiving socket's own port.  XDP on
+ * chosen interfaces drops what it can classify with certainty before the
+ * stack spends anything on it, and passes everything else to ingress.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "jitgate/abi.h"
+#include "jg_common.bpf.h"
+#include "jg_frame.bpf.h"
+
+/* Source address of the packet an skb holds from its network header. */
+static __always_inline int skb_source(struct __sk_buff *skb, __u8 src[16])
+{
+	if (skb->protocol == bpf_htons(JG_ETH_P_IP)) {
+		__u32 saddr;
+
+		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr),
+				       &saddr, sizeof(saddr)))
+			return -1;
+		jg_v4_mapped(src, saddr);
+		return 0;
+	}
+	if (skb->protocol == bpf_htons(JG_ETH_P_IPV6))
+		return bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr),
+					  src, 16) ?
+			       -1 :
+			       0;
+	return -1;
+}
+
+/*
+ * The grant of the packet's source.  An IPv6 packet from an IPv4-mapped
+ * address is nobody: addresses are keyed v4-mapped, so it would otherwise
+ * borrow that IPv4 peer's grant from an IPv6 sender (the kernel still
+ * delivers such UDP datagrams), past IPv4 reverse-path filtering.
+ */
+static __always_inline __u64 source_grant(const struct jg_l4 *l4)
+{
+	if (l4->mapped)
+		return 0;
+	return jg_addr_grant(l4->src, l4->dport, l4->proto);
+}
+
+static __always_inline void emit_remote(const struct jg_l4 *l4, __u8 hook,
+					__u8 verdict, __u64 grant_id,
+					__u64 cgroup_id, __u64 netns_cookie,
+					__u32 suppressed)
+{
+	struct jg_event *e = jg_event_reserve();
+
+	if (!e)
+		return;
+	e->cgroup_id = cgroup_id;
+	e->grant_id = grant_id;
+	e->netns_cookie = netns_cookie;
+	__builtin_memcpy(e->src, l4->src, 16);
+	__builtin_memcpy(e->dst, l4->dst, 16);
+	e->sport = l4->sport;
+	e->dport = l4->dport;
+	e->proto = l4->proto;
+	e->hook = hook;
+	e->verdict = verdict;
+	e->suppressed = suppressed;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A denial (or, in audit mode, a would-be denial), rate-limited per
+ * (source, port, proto); the counters count every one. */
+static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
+					  __u8 verdict, __u64 cgroup_id,
+					  __u64 netns_cookie)
+{
+	__u32 suppressed;
+
+	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
+	if (jg_deny_rate_ok(l4->src, l4->dport, l4->proto, &suppressed))
+		emit_remote(l4, hook, verdict, 0, cgroup_id, netns_cookie,
+			    suppressed);
+}
+
+/*
+ * Whether this flow was admitted before under a grant, recording it now if
+ * not (the allow path only).  Returns 1 for a flow already seen under the
+ * same grant: no new allow event.
+ */
+static __always_inline int flow_seen(const struct jg_l4 *l4, __u64 grant_id)
+{
+	struct jg_flow_key key = {};
+	__u64 *seen;
+
+	__builtin_memcpy(key.src, l4->src, 16);
+	key.sport = l4->sport;
+	key.dport = l4->dport;
+	key.proto = l4->proto;
+	seen = bpf_map_lookup_elem(&jg_flows, &key);
+	if (seen && *seen == grant_id)
+		return 1;
+	bpf_map_update_elem(&jg_flows, &key, &grant_id, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int flow_admitted(const struct jg_l4 *l4)
+{
+	struct jg_flow_key key = {};
+	__u64 *seen;
+
+	__builtin_memcpy(key.src, l4->src, 16);
+	key.sport = l4->sport;
+	key.dport = l4->dport;
+	key.proto = l4->proto;
+	seen = bpf_map_lookup_elem(&jg_flows, &key);
+	return seen && *seen;
+}
+
+SEC("cgroup_skb/ingress")
+int jg_ingress(struct __sk_buff *skb)
+{
+	struct jg_l4 l4 = {};
+	struct bpf_sock *sk;
+	__u64 grant_id;
+	__u8 flags;
+
+	/* Loopback traffic was decided by the local-user hooks. */
+	if (skb->ifindex == JG_LOOPBACK_IFINDEX)
+		return 1;
+	sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	/* The receiving socket's port: whatever tags, tunnels or NAT did to
+	 * the packet on its way, this is the service it reaches.  A socket
+	 * that is not a TCP/UDP stream or datagram socket (a raw socket gets
+	 * copies of such packets, and its "port" is a protocol number; so does
+	 * the stand-in socket of BPF_PROG_TEST_RUN) is judged by the packet's
+	 * own headers instead. */
+	l4.proto = jg_sock_proto(sk->protocol);
+	if (l4.proto &&
+	    (sk->type == SOCK_STREAM || sk->type == SOCK_DGRAM)) {
+		l4.dport = (__u16)sk->src_port;
+	} else {
+		struct jg_l4 hdr = {};
+
+		if (jg_parse_l3(skb, &hdr) != JG_PARSE_OK)
+			return 1;
+		l4.proto = hdr.proto;
+		l4.dport = hdr.dport;
+	}
+	flags = jg_port_flags(l4.dport, l4.proto);
+	if (!(flags & JG_PF_PROTECTED))
+		return 1;
+	/* Sockets of other network namespaces (containers) are other hosts. */
+	if (!in_host_netns(skb))
+		return 1;
+
+	/* Without a readable source there is no principal: refuse. */
+	if (skb_source(skb, l4.src)) {
+		jg_count(JG_CNT_INGRESS_DROP);
+		jg_count(JG_CNT_DENY);
+		return 0;
+	}
+	l4.mapped = skb->protocol == bpf_htons(JG_ETH_P_IPV6) &&
+		    jg_is_v4_mapped(l4.src);
+	/* Best effort, for the event and the flow key; the decision does not
+	 * depend on it.  Reassembly already happened: no fragments here. */
+	{
+		struct jg_l4 hdr = {};
+
+		if (jg_parse_l3(skb, &hdr) == JG_PARSE_OK &&
+		    hdr.proto == l4.proto) {
+			l4.sport = hdr.sport;
+			__builtin_memcpy(l4.dst, hdr.dst, 16);
+		}
+	}
+
+	grant_id = source_grant(&l4);
+	if (grant_id) {
+		if (!flow_seen(&l4, grant_id)) {
+			jg_count(JG_CNT_ALLOW);
+			emit_remote(&l4, JG_HOOK_INGRESS, JG_VERDICT_ALLOW,
+				    grant_id, bpf_skb_cgroup_id(skb),
+				    bpf_get_netns_cookie(skb), 0);
+		}
+		return 1;
+	}
+	if (flags & JG_PF_AUDIT) {
+		report_denial(&l4, JG_HOOK_INGRESS, JG_VERDICT_WOULD_DENY,
+			      bpf_skb_cgroup_id(skb),
+			      bpf_get_netns_cookie(skb));
+		return 1;
+	}
+	/* on_expiry = "drain": a flow a grant admitted may finish; a packet
+	 * for a listening socket opens a new connection and may not. */
+	if ((flags & JG_PF_DRAIN) && flow_admitted(&l4) &&
+	    !(l4.proto == JG_PROTO_TCP && sk->state == BPF_TCP_LISTEN))
+		return 1;
+	jg_count(JG_CNT_INGRESS_DROP);
+	report_denial(&l4, JG_HOOK_INGRESS, JG_VERDICT_DENY,
+		      bpf_skb_cgroup_id(skb), bpf_get_netns_cookie(skb));
+	return 0;
+}
+
+/*
+ * Early drop.  Order matters for cost: parse, then the protected-port array
+ * lookup (all that unprotected traffic pays), then whether the destination
+ * is this host (forwarded traffic is not ours to gate), then the grant.
+ */
+SEC("xdp")
+int jg_xdp(struct xdp_md *ctx)
+{
+	struct jg_l4 l4 = {};
+	__u8 flags;
+
+	if (jg_parse_frame(ctx, &l4) != JG_PARSE_OK)
+		return XDP_PASS; /* not certain: ingress decides */
+	flags = jg_port_flags(l4.dport, l4.proto);
+	if (!(flags & JG_PF_PROTECTED))
+		return XDP_PASS;
+	if (!is_local_v6((const __u32 *)l4.dst))
+		return XDP_PASS;
+	if (source_grant(&l4))
+		return XDP_PASS; /* ingress records the allow, once per flow */
+	/* Audit mode is ingress's to report; a flow a grant admitted on a
+	 * drain port goes on to ingress, which tells new connections apart. */
+	if ((flags & JG_PF_AUDIT) ||
+	    ((flags & JG_PF_DRAIN) && flow_admitted(&l4)))
+		return XDP_PASS;
+	jg_count(JG_CNT_XDP_DROP);
+	report_denial(&l4, JG_HOOK_XDP, JG_VERDICT_DENY, 0, 0);
+	return XDP_DROP;
+}

@@ -1,0 +1,134 @@
+#pragma once
+// What the BPF test runs of the remote-peer programs share with the XDP
+// benchmark: the skip rule for privileged suites, a private network
+// namespace, and filling the skeleton's maps through core/keys.h (the one
+// place that packs keys).
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/keys.h"
+#include "jitgate.skel.h"
+
+extern char** environ;
+
+namespace jgtest {
+
+inline bool in_ci() {
+    const char* ci = std::getenv("CI");
+    return ci && std::string(ci) == "true";
+}
+
+// A privileged suite that cannot run says why and exits 77 (skipped), except
+// in CI, where a skip is a failure.
+inline int skip(const std::string& why) {
+    std::printf("%s: %s\n", in_ci() ? "FAIL: a privileged suite cannot be skipped in CI" : "skipped",
+                why.c_str());
+    return in_ci() ? 1 : 77;
+}
+
+// Runs argv[0] from PATH with no shell; true when it exited 0.
+inline bool run_command(std::initializer_list<const char*> args) {
+    std::vector<char*> argv;
+    for (const char* a : args) argv.push_back(const_cast<char*>(a));
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return false;
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Moves this (still single-threaded) process into a network namespace of its
+// own, so that nothing a test does reaches the machine's network. Returns an
+// empty string, or why it could not.
+inline std::string enter_private_netns() {
+    if (unshare(CLONE_NEWNET) != 0)
+        return std::string("cannot create a private network namespace: ") + std::strerror(errno);
+    return {};
+}
+
+// The cookie of this process's network namespace (0 if unknown).
+inline std::uint64_t own_netns_cookie() {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) return 0;
+    std::uint64_t cookie = 0;
+    socklen_t len = sizeof(cookie);
+    if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) cookie = 0;
+    close(fd);
+    return cookie;
+}
+
+inline jg::Addr16 addr(const char* text) {
+    auto a = jg::parse_addr(text);
+    if (!a) {
+        std::fprintf(stderr, "bad test address %s\n", text);
+        std::abort();
+    }
+    return *a;
+}
+
+inline bool set_config(jitgate_bpf* skel, std::uint64_t host_netns_cookie) {
+    std::uint32_t zero = 0;
+    jg_config c;
+    std::memset(&c, 0, sizeof(c));
+    c.host_netns_cookie = host_netns_cookie;
+    return bpf_map_update_elem(bpf_map__fd(skel->maps.jg_config), &zero, &c, BPF_ANY) == 0;
+}
+
+inline bool protect(jitgate_bpf* skel, std::uint16_t port, std::uint8_t tcp_flags, std::uint8_t udp_flags) {
+    std::uint32_t k = port;
+    jg_port_val v;
+    std::memset(&v, 0, sizeof(v));
+    v.tcp = tcp_flags;
+    v.udp = udp_flags;
+    return bpf_map_update_elem(bpf_map__fd(skel->maps.jg_ports), &k, &v, BPF_ANY) == 0;
+}
+
+inline bool add_local_addr(jitgate_bpf* skel, const char* text) {
+    jg_addr a = jg::make_local_addr(addr(text));
+    std::uint8_t one = 1;
+    return bpf_map_update_elem(bpf_map__fd(skel->maps.jg_local_addrs), &a, &one, BPF_ANY) == 0;
+}
+
+// A remote grant for `source` ("203.0.113.2", "203.0.113.0/24",
+// "2001:db8::/48"): a host goes to jg_grants_addr, a network to jg_grants_net,
+// as the daemon does.
+inline bool grant_remote(jitgate_bpf* skel, const char* source, std::uint16_t port, jg::Proto proto,
+                         std::uint64_t expires_boot_ns, std::uint64_t grant_id) {
+    auto net = jg::parse_source(source);
+    if (!net) {
+        std::fprintf(stderr, "bad test source %s: %s\n", source, net.error().c_str());
+        return false;
+    }
+    const jg_grant_val v = jg::make_grant_val(expires_boot_ns, grant_id);
+    if (jg::is_host(*net)) {
+        const jg_addr_key k = jg::make_addr_key(net->addr, port, proto);
+        return bpf_map_update_elem(bpf_map__fd(skel->maps.jg_grants_addr), &k, &v, BPF_ANY) == 0;
+    }
+    const jg_net_key k = jg::make_net_key(*net, port, proto);
+    return bpf_map_update_elem(bpf_map__fd(skel->maps.jg_grants_net), &k, &v, BPF_ANY) == 0;
+}
+
+// Deletes every entry of a hash, LRU or LPM map.
+inline void clear_map(bpf_map* map) {
+    const int fd = bpf_map__fd(map);
+    std::vector<std::uint8_t> key(bpf_map__key_size(map));
+    while (bpf_map_get_next_key(fd, nullptr, key.data()) == 0)
+        if (bpf_map_delete_elem(fd, key.data()) != 0) break;
+}
+
+}  // namespace jgtest

@@ -1,0 +1,293 @@
+// Store: src columns for remote principals, active_grant per principal, and
+// the migration of a schema-1 database (no src) written by an earlier release.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/store.h"
+
+using namespace jg;
+
+namespace {
+
+// A private directory under $TMPDIR, removed with everything in it.
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "jg-unit-store-XXXXXX").string();
+        REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string file(const char* name) const { return (path_ / name).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+// A raw SQLite connection, for building old databases and looking inside new ones.
+class Raw {
+public:
+    explicit Raw(const std::string& path) { REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK); }
+    ~Raw() { sqlite3_close(db_); }
+    Raw(const Raw&) = delete;
+    Raw& operator=(const Raw&) = delete;
+
+    void exec(const std::string& sql) {
+        char* msg = nullptr;
+        const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg);
+        INFO("sqlite: ", msg ? msg : "");
+        sqlite3_free(msg);
+        REQUIRE(rc == SQLITE_OK);
+    }
+    // Every row of `sql`, each column as text, joined by '|'.
+    std::vector<std::string> rows(const std::string& sql) {
+        sqlite3_stmt* s = nullptr;
+        REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+        std::vector<std::string> out;
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            std::string row;
+            for (int c = 0; c < sqlite3_column_count(s); ++c) {
+                auto t = sqlite3_column_text(s, c);
+                row += (c ? "|" : "") + std::string(t ? reinterpret_cast<const char*>(t) : "");
+            }
+            out.push_back(row);
+        }
+        sqlite3_finalize(s);
+        return out;
+    }
+    std::string one(const std::string& sql) {
+        auto r = rows(sql);
+        REQUIRE(r.size() == 1);
+        return r[0];
+    }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+// The schema of the first release, verbatim.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_id', 1), ('schema', 1);
+CREATE TABLE IF NOT EXISTS requests (
+  id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, user TEXT NOT NULL, port INTEGER NOT NULL,
+  proto INTEGER NOT NULL, duration_s INTEGER NOT NULL, reason TEXT NOT NULL, ticket TEXT NOT NULL,
+  state TEXT NOT NULL, created_us INTEGER NOT NULL, deadline_us INTEGER NOT NULL,
+  decided_us INTEGER NOT NULL, decided_by TEXT NOT NULL, decision_reason TEXT NOT NULL,
+  grant_id INTEGER NOT NULL, approvers TEXT NOT NULL, shortest_s INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_state ON requests(state);
+CREATE TABLE IF NOT EXISTS grants (
+  id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, uid INTEGER NOT NULL, user TEXT NOT NULL,
+  port INTEGER NOT NULL, proto INTEGER NOT NULL, start_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL, expires_boot_ns INTEGER NOT NULL, boot_id TEXT NOT NULL,
+  state TEXT NOT NULL, ended_us INTEGER NOT NULL, ended_by TEXT NOT NULL, reason TEXT NOT NULL,
+  ticket TEXT NOT NULL, approvers TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS grants_state ON grants(state);
+CREATE INDEX IF NOT EXISTS grants_due ON grants(state, expires_boot_ns);
+CREATE INDEX IF NOT EXISTS grants_key ON grants(state, uid, port, proto);
+CREATE INDEX IF NOT EXISTS requests_due ON requests(state, deadline_us);
+)sql";
+
+GrantRow grant_row(std::int64_t id, std::uint32_t uid, const std::string& src, std::uint16_t port = 5432,
+                   Proto proto = Proto::Tcp, const std::string& state = "active") {
+    GrantRow g;
+    g.id = id;
+    g.request_id = id - 1;
+    g.uid = uid;
+    g.user = "u" + std::to_string(uid);
+    g.port = port;
+    g.proto = proto;
+    g.start_us = 1;
+    g.expires_us = 2;
+    g.expires_boot_ns = 3;
+    g.boot_id = "boot";
+    g.state = state;
+    g.approvers = {"alice"};
+    g.src = src;
+    return g;
+}
+
+Store open_memory() {
+    auto s = Store::open(":memory:");
+    REQUIRE(s.ok());
+    return std::move(*s);
+}
+
+}  // namespace
+
+TEST_SUITE("store") {
+    TEST_CASE("src is stored and read back for requests and grants") {
+        Store st = open_memory();
+        RequestRow r;
+        r.id = st.next_id();
+        r.uid = 1000;
+        r.user = "rita";
+        r.port = 5432;
+        r.state = "pending";
+        r.src = "203.0.113.0/24";
+        st.put_request(r);
+        RequestRow local = r;
+        local.id = st.next_id();
+        local.src.clear();
+        st.put_request(local);
+        CHECK(st.request(r.id)->src == "203.0.113.0/24");
+        CHECK(st.request(local.id)->src.empty());
+        CHECK(st.requests("pending", 10).size() == 2);
+
+        st.put_grant(grant_row(10, 1000, "2001:db8::7"));
+        st.put_grant(grant_row(11, 1000, ""));
+        CHECK(st.grant(10)->src == "2001:db8::7");
+        CHECK(st.grant(11)->src.empty());
+        CHECK(st.grant(10)->approvers == std::vector<std::string>{"alice"});
+    }
+
+    TEST_CASE("active_grant: a local user by uid, a remote source by address whoever asked") {
+        Store st = open_memory();
+        st.put_grant(grant_row(10, 1000, ""));             // rita, local
+        st.put_grant(grant_row(12, 1000, "203.0.113.7"));  // rita, for a peer
+        st.put_grant(grant_row(14, 2000, "198.51.100.0/24"));
+        st.put_grant(grant_row(16, 2000, "2001:db8::7", 5432, Proto::Tcp, "revoked"));
+
+        // Local: only grants without src count, so rita's remote grant is not her local one.
+        auto l = st.active_grant(1000, "", 5432, Proto::Tcp);
+        REQUIRE(l);
+        CHECK(l->id == 10);
+        CHECK_FALSE(st.active_grant(2000, "", 5432, Proto::Tcp).has_value());
+        CHECK_FALSE(st.active_grant(1000, "", 5432, Proto::Udp).has_value());
+        CHECK_FALSE(st.active_grant(1000, "", 5433, Proto::Tcp).has_value());
+
+        // Remote: by source, port and protocol; the uid does not matter.
+        for (std::uint32_t uid : {1000u, 2000u, 0u}) {
+            CAPTURE(uid);
+            auto r = st.active_grant(uid, "203.0.113.7", 5432, Proto::Tcp);
+            REQUIRE(r);
+            CHECK(r->id == 12);
+            auto n = st.active_grant(uid, "198.51.100.0/24", 5432, Proto::Tcp);
+            REQUIRE(n);
+            CHECK(n->id == 14);
+        }
+        CHECK_FALSE(st.active_grant(1000, "203.0.113.8", 5432, Proto::Tcp).has_value());
+        CHECK_FALSE(st.active_grant(1000, "203.0.113.7", 5432, Proto::Udp).has_value());
+        CHECK_FALSE(st.active_grant(1000, "2001:db8::7", 5432, Proto::Tcp).has_value());  // revoked
+    }
+
+    TEST_CASE("a schema-1 database gains src columns, schema 2 and the new indexes") {
+        TempDir dir;
+        const std::string path = dir.file("state.db");
+        {
+            Raw old(path);
+            old.exec(kSchemaV1);
+            old.exec("UPDATE meta SET value = 40 WHERE key = 'next_id';");
+            old.exec(
+                "INSERT INTO requests VALUES (30, 1000, 'rita', 5432, 6, 1800, 'fix', 'INC-1', 'granted', 1, "
+                "2, "
+                "3, 'alice', '', 31, '[\"alice\"]', 0);");
+            old.exec(
+                "INSERT INTO grants VALUES (31, 30, 1000, 'rita', 5432, 6, 3, 1803, 99, 'boot-A', 'active', "
+                "0, "
+                "'', 'fix', 'INC-1', '[\"alice\"]');");
+        }
+        {
+            auto st = Store::open(path);
+            INFO("open: ", st.ok() ? "" : st.error());
+            REQUIRE(st.ok());
+            auto r = st->request(30);
+            REQUIRE(r);
+            CHECK(r->src.empty());
+            CHECK(r->user == "rita");
+            CHECK(r->ticket == "INC-1");
+            CHECK(r->grant_id == 31);
+            CHECK(r->approvers == std::vector<std::string>{"alice"});
+            auto g = st->grant(31);
+            REQUIRE(g);
+            CHECK(g->src.empty());
+            CHECK(g->state == "active");
+            CHECK(g->expires_boot_ns == 99u);
+            CHECK(g->approvers == std::vector<std::string>{"alice"});
+            // The old grant is the local grant of uid 1000, as before.
+            auto a = st->active_grant(1000, "", 5432, Proto::Tcp);
+            REQUIRE(a);
+            CHECK(a->id == 31);
+            CHECK(st->next_id() == 40);  // the id sequence carries on
+            st->put_grant(grant_row(42, 1000, "203.0.113.7"));
+            CHECK(st->active_grant(7, "203.0.113.7", 5432, Proto::Tcp)->id == 42);
+        }
+        Raw raw(path);
+        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "2");
+        CHECK(raw.one(
+                  "SELECT type || ' ' || \"notnull\" || ' ' || dflt_value FROM pragma_table_info('requests') "
+                  "WHERE name = 'src'") == "TEXT 1 ''");
+        CHECK(
+            raw.one("SELECT type || ' ' || \"notnull\" || ' ' || dflt_value FROM pragma_table_info('grants') "
+                    "WHERE name = 'src'") == "TEXT 1 ''");
+        CHECK(raw.one("SELECT src FROM grants WHERE id = 31") == "");
+        const auto indexes = raw.rows(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+            "'grants' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+        CHECK(indexes == std::vector<std::string>{"grants_due", "grants_src", "grants_state", "grants_uid"});
+        CHECK(raw.rows("SELECT name FROM pragma_index_info('grants_src') ORDER BY seqno") ==
+              std::vector<std::string>{"state", "src", "port", "proto"});
+        CHECK(raw.rows("SELECT name FROM pragma_index_info('grants_uid') ORDER BY seqno") ==
+              std::vector<std::string>{"state", "uid", "port", "proto", "src"});
+
+        // The lookups active_grant makes are served by those indexes.
+        const std::string remote = raw.one(
+            "EXPLAIN QUERY PLAN SELECT * FROM grants WHERE state = 'active' AND src = '203.0.113.7' AND port "
+            "= 5432 AND proto = 6 ORDER BY id DESC LIMIT 1");
+        INFO("plan: ", remote);
+        CHECK(remote.find("USING INDEX grants_src") != std::string::npos);
+        const std::string local = raw.one(
+            "EXPLAIN QUERY PLAN SELECT * FROM grants WHERE state = 'active' AND uid = 1000 AND port = 5432 "
+            "AND proto = 6 AND src = '' ORDER BY id DESC LIMIT 1");
+        INFO("plan: ", local);
+        CHECK(local.find("USING INDEX grants_uid") != std::string::npos);
+    }
+
+    TEST_CASE("opening a migrated or new database again changes nothing") {
+        TempDir dir;
+        const std::string path = dir.file("state.db");
+        {
+            auto st = Store::open(path);
+            REQUIRE(st.ok());
+            st->put_grant(grant_row(5, 1000, "203.0.113.7"));
+        }
+        {
+            auto st = Store::open(path);
+            REQUIRE(st.ok());
+            CHECK(st->grant(5)->src == "203.0.113.7");
+        }
+        Raw raw(path);
+        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "2");
+        CHECK(raw.one("SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'src'") == "1");
+    }
+
+    TEST_CASE("a database from a later release is refused with a sentence") {
+        TempDir dir;
+        const std::string path = dir.file("state.db");
+        {
+            auto st = Store::open(path);
+            REQUIRE(st.ok());
+        }
+        {
+            Raw raw(path);
+            raw.exec("UPDATE meta SET value = 3 WHERE key = 'schema';");
+        }
+        auto st = Store::open(path);
+        REQUIRE_FALSE(st.ok());
+        CHECK(st.error() == "the state database " + path +
+                                " has schema 3, newer than this jitgated understands (2): run the jitgated "
+                                "that wrote it, or move the database away");
+    }
+
+}  // TEST_SUITE
