@@ -33,9 +33,9 @@ static __always_inline int skb_source(struct __sk_buff *skb, __u8 src[16])
 	}
 	if (skb->protocol == bpf_htons(JG_ETH_P_IPV6))
 		return bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr),
-					  src, 16) ?
-			       -1 :
-			       0;
+					  src, 16)
+			   ? -1
+			   : 0;
 	return -1;
 }
 
@@ -94,16 +94,21 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
  * not (the allow path only).  Returns 1 for a flow already seen under the
  * same grant: no new allow event.
  */
+static __always_inline __u64 *flow_lookup(const struct jg_l4 *l4,
+					  struct jg_flow_key *key)
+{
+	__builtin_memcpy(key->src, l4->src, 16);
+	key->sport = l4->sport;
+	key->dport = l4->dport;
+	key->proto = l4->proto;
+	return bpf_map_lookup_elem(&jg_flows, key);
+}
+
 static __always_inline int flow_seen(const struct jg_l4 *l4, __u64 grant_id)
 {
 	struct jg_flow_key key = {};
-	__u64 *seen;
+	__u64 *seen = flow_lookup(l4, &key);
 
-	__builtin_memcpy(key.src, l4->src, 16);
-	key.sport = l4->sport;
-	key.dport = l4->dport;
-	key.proto = l4->proto;
-	seen = bpf_map_lookup_elem(&jg_flows, &key);
 	if (seen && *seen == grant_id)
 		return 1;
 	bpf_map_update_elem(&jg_flows, &key, &grant_id, BPF_ANY);
@@ -113,13 +118,8 @@ static __always_inline int flow_seen(const struct jg_l4 *l4, __u64 grant_id)
 static __always_inline int flow_admitted(const struct jg_l4 *l4)
 {
 	struct jg_flow_key key = {};
-	__u64 *seen;
+	__u64 *seen = flow_lookup(l4, &key);
 
-	__builtin_memcpy(key.src, l4->src, 16);
-	key.sport = l4->sport;
-	key.dport = l4->dport;
-	key.proto = l4->proto;
-	seen = bpf_map_lookup_elem(&jg_flows, &key);
 	return seen && *seen;
 }
 
@@ -147,8 +147,7 @@ int jg_ingress(struct __sk_buff *skb)
 	 * the stand-in socket of BPF_PROG_TEST_RUN) is judged by the packet's
 	 * own headers instead. */
 	l4.proto = jg_sock_proto(sk->protocol);
-	if (l4.proto &&
-	    (sk->type == SOCK_STREAM || sk->type == SOCK_DGRAM)) {
+	if (l4.proto && (sk->type == SOCK_STREAM || sk->type == SOCK_DGRAM)) {
 		l4.dport = (__u16)sk->src_port;
 	} else {
 		struct jg_l4 hdr = {};

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, Env, Results, verify_chain  # noqa: E402
+from harness import PY, run_suite, verify_chain  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -42,18 +42,6 @@ on_expiry = "drain"
 # Every local address form of the test's host (its netns).
 LOCAL_ADDRS = ["127.0.0.1", "127.0.0.53", "0.0.0.0", "::1", "::", "::ffff:127.0.0.1",
                "198.51.100.1", "2001:db8:1::1", "::ffff:198.51.100.1"]
-
-
-def main():
-    env = Env(sys.argv[1], POLICY)
-    t = Results()
-    try:
-        run(env, t)
-    except Exception as e:  # a crash in the test is a failure, with context
-        t.check("suite ran to the end", False, f"{type(e).__name__}: {e}\n{env.daemon_log()}")
-    finally:
-        env.cleanup()
-    sys.exit(t.finish())
 
 
 def run(env, t):
@@ -222,4 +210,4 @@ def run(env, t):
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(POLICY, run)

@@ -13,7 +13,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, Env, Results, verify_chain  # noqa: E402
+from harness import PY, run_suite, verify_chain  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -42,18 +42,6 @@ allow_prefix = {{ ipv4 = 24 }}
 A, B = "203.0.113.2", "203.0.113.3"            # two peers on one other host
 A6, B6 = "2001:db8:1::2", "2001:db8:1::3"
 HOST, HOST6 = "203.0.113.1", "2001:db8:1::1"
-
-
-def main():
-    env = Env(sys.argv[1], POLICY)
-    t = Results()
-    try:
-        run(env, t)
-    except Exception as e:  # a crash in the test is a failure, with context
-        t.check("suite ran to the end", False, f"{type(e).__name__}: {e}\n{env.daemon_log()}")
-    finally:
-        env.cleanup()
-    sys.exit(t.finish())
 
 
 def setup_network(env):
@@ -279,4 +267,4 @@ table ip jgt_e2e {{
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(POLICY, run)

@@ -340,3 +340,16 @@ def verify_chain(records):
             return f"record {i}: hash mismatch"
         prev = r["hash"]
     return None
+
+
+def run_suite(policy_template, run):
+    """main() of a suite: set up, run(env, t), always clean up, exit with the verdict."""
+    env = Env(sys.argv[1], policy_template)
+    t = Results()
+    try:
+        run(env, t)
+    except Exception as e:  # a crash in the test is a failure, with context
+        t.check("suite ran to the end", False, f"{type(e).__name__}: {e}\n{env.daemon_log()}")
+    finally:
+        env.cleanup()
+    sys.exit(t.finish())
