@@ -179,17 +179,21 @@ static __always_inline int jg_is_v4_mapped(const __u8 a[16])
 #define JG_IPV6_MAX_EXT 8
 
 /*
- * Parse an skb whose data starts at the network header (cgroup_skb).
+ * Parse an skb whose data starts at the network header (cgroup_skb);
+ * l3proto is skb->protocol, read once by the caller (clang may otherwise
+ * address the context through a computed pointer, which the verifier
+ * refuses).
  * Bounded: at most JG_IPV6_MAX_EXT IPv6 extension headers are walked; a
  * longer chain is JG_PARSE_BAD.
  */
-static __always_inline int jg_parse_l3(struct __sk_buff *skb, struct jg_l4 *o)
+static __always_inline int jg_parse_l3(struct __sk_buff *skb, __u32 l3proto,
+				       struct jg_l4 *o)
 {
 	__u32 off = 0;
 	__u8 nexthdr;
 	__u16 ports[2];
 
-	if (skb->protocol == bpf_htons(JG_ETH_P_IP)) {
+	if (l3proto == bpf_htons(JG_ETH_P_IP)) {
 		struct iphdr ip;
 
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
@@ -202,7 +206,7 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, struct jg_l4 *o)
 		jg_v4_mapped(o->dst, ip.daddr);
 		nexthdr = ip.protocol;
 		off = ip.ihl * 4;
-	} else if (skb->protocol == bpf_htons(JG_ETH_P_IPV6)) {
+	} else if (l3proto == bpf_htons(JG_ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 		int i;
 
@@ -335,6 +339,19 @@ static __always_inline __u64 jg_addr_grant(const __u8 src[16], __u16 port,
  * one; 0 when this denial is only counted.  The coarse clock costs a few ns,
  * unlike CLOCK_BOOTTIME, and a one-second window needs no more precision.
  */
+/* IPv6 sources are limited per /64: one sender owns a whole /64 and could
+ * otherwise write one record per address it picks. */
+static __always_inline void
+jg_rl_key_of(struct jg_rl_key *key, const __u8 src[16], __u16 port, __u8 proto)
+{
+	__builtin_memcpy(key->addr, src, 16);
+	if (!jg_is_v4_mapped(src))
+		__builtin_memset(key->addr + 8, 0, 8);
+	key->port = port;
+	key->proto = proto;
+	key->kind = JG_RL_ADDR;
+}
+
 static __always_inline int jg_deny_rate_ok(const __u8 src[16], __u16 port,
 					   __u8 proto, __u32 *suppressed)
 {
@@ -343,10 +360,7 @@ static __always_inline int jg_deny_rate_ok(const __u8 src[16], __u16 port,
 	struct jg_rl_val *v;
 	__u64 now = bpf_ktime_get_coarse_ns();
 
-	__builtin_memcpy(key.addr, src, 16);
-	key.port = port;
-	key.proto = proto;
-	key.kind = JG_RL_ADDR;
+	jg_rl_key_of(&key, src, port, proto);
 	*suppressed = 0;
 	v = bpf_map_lookup_elem(&jg_deny_rl, &key);
 	if (v) {
@@ -364,6 +378,20 @@ static __always_inline int jg_deny_rate_ok(const __u8 src[16], __u16 port,
 	fresh.window_end_ns = now + JG_RL_WINDOW_NS;
 	bpf_map_update_elem(&jg_deny_rl, &key, &fresh, BPF_ANY);
 	return 1;
+}
+
+/* The event jg_deny_rate_ok allowed could not be written: count `n`
+ * denials as suppressed again, so the next event carries them. */
+static __always_inline void jg_deny_rate_undo(const __u8 src[16], __u16 port,
+					      __u8 proto, __u32 n)
+{
+	struct jg_rl_key key = {};
+	struct jg_rl_val *v;
+
+	jg_rl_key_of(&key, src, port, proto);
+	v = bpf_map_lookup_elem(&jg_deny_rl, &key);
+	if (v)
+		__sync_fetch_and_add(&v->suppressed, n);
 }
 
 #endif /* JG_COMMON_BPF_H */

@@ -241,7 +241,7 @@ int jg_egress(struct __sk_buff *skb)
 	sk = skb->sk;
 	if (sk)
 		sk = bpf_sk_fullsock(sk);
-	parsed = jg_parse_l3(skb, &l4);
+	parsed = jg_parse_l3(skb, skb->protocol, &l4);
 	if (parsed == JG_PARSE_SKIP)
 		return 1; /* not TCP/UDP, or a non-first fragment */
 	if (parsed == JG_PARSE_BAD) {

@@ -20,9 +20,10 @@
 #include "jg_frame.bpf.h"
 
 /* Source address of the packet an skb holds from its network header. */
-static __always_inline int skb_source(struct __sk_buff *skb, __u8 src[16])
+static __always_inline int skb_source(struct __sk_buff *skb, __u32 l3proto,
+				      __u8 src[16])
 {
-	if (skb->protocol == bpf_htons(JG_ETH_P_IP)) {
+	if (l3proto == bpf_htons(JG_ETH_P_IP)) {
 		__u32 saddr;
 
 		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr),
@@ -31,7 +32,7 @@ static __always_inline int skb_source(struct __sk_buff *skb, __u8 src[16])
 		jg_v4_mapped(src, saddr);
 		return 0;
 	}
-	if (skb->protocol == bpf_htons(JG_ETH_P_IPV6))
+	if (l3proto == bpf_htons(JG_ETH_P_IPV6))
 		return bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr),
 					  src, 16)
 			   ? -1
@@ -52,15 +53,15 @@ static __always_inline __u64 source_grant(const struct jg_l4 *l4)
 	return jg_addr_grant(l4->src, l4->dport, l4->proto);
 }
 
-static __always_inline void emit_remote(const struct jg_l4 *l4, __u8 hook,
-					__u8 verdict, __u64 grant_id,
-					__u64 cgroup_id, __u64 netns_cookie,
-					__u32 suppressed)
+static __always_inline int emit_remote(const struct jg_l4 *l4, __u8 hook,
+				       __u8 verdict, __u64 grant_id,
+				       __u64 cgroup_id, __u64 netns_cookie,
+				       __u32 suppressed)
 {
 	struct jg_event *e = jg_event_reserve();
 
 	if (!e)
-		return;
+		return 0;
 	e->cgroup_id = cgroup_id;
 	e->grant_id = grant_id;
 	e->netns_cookie = netns_cookie;
@@ -73,6 +74,7 @@ static __always_inline void emit_remote(const struct jg_l4 *l4, __u8 hook,
 	e->verdict = verdict;
 	e->suppressed = suppressed;
 	bpf_ringbuf_submit(e, 0);
+	return 1;
 }
 
 /* A denial (or, in audit mode, a would-be denial), rate-limited per
@@ -84,9 +86,14 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 	__u32 suppressed;
 
 	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
-	if (jg_deny_rate_ok(l4->src, l4->dport, l4->proto, &suppressed))
-		emit_remote(l4, hook, verdict, 0, cgroup_id, netns_cookie,
-			    suppressed);
+	if (!jg_deny_rate_ok(l4->src, l4->dport, l4->proto, &suppressed))
+		return;
+	if (!emit_remote(l4, hook, verdict, 0, cgroup_id, netns_cookie,
+			 suppressed))
+		/* The ring is full (counted as events_lost): keep this denial
+		 * and those it stood for for the next event. */
+		jg_deny_rate_undo(l4->src, l4->dport, l4->proto,
+				  suppressed + 1);
 }
 
 /*
@@ -128,12 +135,11 @@ int jg_ingress(struct __sk_buff *skb)
 {
 	struct jg_l4 l4 = {};
 	struct bpf_sock *sk;
+	__u32 l3proto = skb->protocol;
+	__u32 ifindex = skb->ifindex;
 	__u64 grant_id;
 	__u8 flags;
 
-	/* Loopback traffic was decided by the local-user hooks. */
-	if (skb->ifindex == JG_LOOPBACK_IFINDEX)
-		return 1;
 	sk = skb->sk;
 	if (!sk)
 		return 1;
@@ -152,7 +158,7 @@ int jg_ingress(struct __sk_buff *skb)
 	} else {
 		struct jg_l4 hdr = {};
 
-		if (jg_parse_l3(skb, &hdr) != JG_PARSE_OK)
+		if (jg_parse_l3(skb, l3proto, &hdr) != JG_PARSE_OK)
 			return 1;
 		l4.proto = hdr.proto;
 		l4.dport = hdr.dport;
@@ -165,19 +171,25 @@ int jg_ingress(struct __sk_buff *skb)
 		return 1;
 
 	/* Without a readable source there is no principal: refuse. */
-	if (skb_source(skb, l4.src)) {
+	if (skb_source(skb, l3proto, l4.src)) {
 		jg_count(JG_CNT_INGRESS_DROP);
 		jg_count(JG_CNT_DENY);
 		return 0;
 	}
-	l4.mapped = skb->protocol == bpf_htons(JG_ETH_P_IPV6) &&
-		    jg_is_v4_mapped(l4.src);
+	l4.mapped =
+	    l3proto == bpf_htons(JG_ETH_P_IPV6) && jg_is_v4_mapped(l4.src);
+	/* This host talking to itself over loopback was decided by the
+	 * local-user hooks.  Only a local source counts: a packet redirected
+	 * onto lo from outside (tc mirred, bpf_redirect) is still a peer's. */
+	if (ifindex == JG_LOOPBACK_IFINDEX &&
+	    is_local_v6((const __u32 *)l4.src))
+		return 1;
 	/* Best effort, for the event and the flow key; the decision does not
 	 * depend on it.  Reassembly already happened: no fragments here. */
 	{
 		struct jg_l4 hdr = {};
 
-		if (jg_parse_l3(skb, &hdr) == JG_PARSE_OK &&
+		if (jg_parse_l3(skb, l3proto, &hdr) == JG_PARSE_OK &&
 		    hdr.proto == l4.proto) {
 			l4.sport = hdr.sport;
 			__builtin_memcpy(l4.dst, hdr.dst, 16);
@@ -200,10 +212,11 @@ int jg_ingress(struct __sk_buff *skb)
 			      bpf_get_netns_cookie(skb));
 		return 1;
 	}
-	/* on_expiry = "drain": a flow a grant admitted may finish; a packet
-	 * for a listening socket opens a new connection and may not. */
-	if ((flags & JG_PF_DRAIN) && flow_admitted(&l4) &&
-	    !(l4.proto == JG_PROTO_TCP && sk->state == BPF_TCP_LISTEN))
+	/* on_expiry = "drain": an established TCP connection a grant admitted
+	 * may finish.  A packet for a listening socket opens a new connection
+	 * and may not; UDP has no connection to finish, so it is cut. */
+	if ((flags & JG_PF_DRAIN) && l4.proto == JG_PROTO_TCP &&
+	    sk->state != BPF_TCP_LISTEN && flow_admitted(&l4))
 		return 1;
 	jg_count(JG_CNT_INGRESS_DROP);
 	report_denial(&l4, JG_HOOK_INGRESS, JG_VERDICT_DENY,

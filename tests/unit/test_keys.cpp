@@ -283,12 +283,12 @@ TEST_SUITE("keys") {
         CHECK(format_source(*six) == "2001:db8::7");
         CHECK(*parse_source("2001:0DB8:0000::0007/128") == *six);
 
-        // IPv4-compatible ::a.b.c.d is IPv6, not IPv4; link-local is a peer like any other.
+        // IPv4-compatible ::a.b.c.d is IPv6, not IPv4; link-local names no single host (refused below).
         auto compat = parse_source("::198.51.100.1");
         REQUIRE(compat.ok());
         CHECK_FALSE(is_v4(*compat));
         CHECK(compat->prefix == 128);
-        CHECK(parse_source("fe80::1").ok());
+        CHECK_FALSE(parse_source("fe80::1").ok());
     }
 
     TEST_CASE("parse_source: networks") {
@@ -305,7 +305,7 @@ TEST_SUITE("keys") {
         CHECK(half->addr == v4mapped(198, 51, 100, 128));
 
         CHECK(parse_source("10.0.0.0/8")->prefix == 8);
-        CHECK(parse_source("128.0.0.0/1")->prefix == 1);
+        CHECK(parse_source("128.0.0.0/3")->prefix == 3);
         CHECK(parse_source("203.0.113.6/31")->prefix == 31);
 
         auto v6 = parse_source("2001:db8::/64");
@@ -368,6 +368,18 @@ TEST_SUITE("keys") {
             {"0.0.0.0/0", "'0.0.0.0/0' would match every IPv4 address: give one host or a narrower network"},
             {"::/0", "'::/0' would match every IPv6 address: give one host or a narrower network"},
             {"::ffff:0:0/96", "'::ffff:0:0/96' would match every IPv4 address"},
+            {"169.254.1.2",
+             "169.254.1.2 is a link-local address: the same link-local address can be another "
+             "host on every link, so give the peer's global address"},
+            {"169.254.0.0/16", "begins at 169.254.0.0, which is a link-local address"},
+            {"fe80::2", "fe80::2 is a link-local address"},
+            {"fe80::/64", "which is a link-local address"},
+            {"fe00::/8", "the network fe00::/8 contains a link-local address"},
+            {"128.0.0.0/1", "the network 128.0.0.0/1 contains a link-local address"},
+            // IPv6 networks around ::ffff:0:0/96 would grant every IPv4 peer.
+            {"::fffe:0:0/95", "the network ::fffe:0:0/95 contains the whole IPv4 space (::ffff:0:0/96)"},
+            {"::8000:0:0/81", "contains the whole IPv4 space"},
+            {"::/80", "the network ::/80 begins at ::, which is the unspecified address"},
         };
         for (auto [text, msg] : cases) {
             CAPTURE(text);
@@ -378,7 +390,8 @@ TEST_SUITE("keys") {
         }
         // Neighbours of the refused ranges are ordinary peers.
         for (const char* fine : {"126.255.255.255", "128.0.0.1", "223.255.255.255", "240.0.0.1",
-                                 "255.255.255.254", "::2", "fe00::1", "128.0.0.0/1", "fe00::/8"}) {
+                                 "255.255.255.254", "::2", "fe00::1", "fec0::1", "128.0.0.0/3", "fec0::/16",
+                                 "::fffe:0:0/96", "::1:0:0:0/96", "64:ff9b::/96"}) {
             CAPTURE(fine);
             CHECK(parse_source(fine).ok());
         }

@@ -501,3 +501,19 @@ TEST_SUITE("policy") {
     }
 
 }  // TEST_SUITE
+
+TEST_CASE("valid_ifname follows the kernel's rules for interface names") {
+    for (const char* ok : {"eth0", "enp0s31f6", "br-1a2b3c4d5e6f", "veth.100", "abcdefghijklmno"})
+        CHECK_MESSAGE(jg::valid_ifname(ok), ok);
+    for (const char* bad : {"", ".", "..", "a/b", "a:b", "a b", "a\nb", "tab\t", "abcdefghijklmnop", "\x7f"})
+        CHECK_MESSAGE(!jg::valid_ifname(bad), bad);
+}
+
+TEST_CASE("xdp_interfaces: names kept once each, in file order") {
+    auto load = jg::parse_policy(
+        "[daemon]\nxdp_interfaces = [\"eth1\", \"eth0\", \"eth1\"]\n[[port]]\nport = 1\napprovers = "
+        "[\"a\"]\n",
+        "p.toml");
+    REQUIRE(load.ok());
+    CHECK(load.policy.daemon.xdp_interfaces == std::vector<std::string>{"eth1", "eth0"});
+}

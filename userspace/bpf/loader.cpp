@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +66,16 @@ int xdp_link_ifindex(int fd, std::uint32_t* id) {
     if (id) *id = info.id;
     if (info.type != BPF_LINK_TYPE_XDP) return -1;
     return static_cast<int>(info.xdp.ifindex);
+}
+
+bool is_ethernet(const std::string& ifname) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+    const bool ok = ioctl(fd, SIOCGIFHWADDR, &ifr) == 0 && ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER;
+    close(fd);
+    return ok;
 }
 
 std::string xdp_mode(int ifindex) {
@@ -149,10 +162,18 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
                 return err(fmt::format("open pinned link {}: {}", pin, errstr(e)));
             }
             if (int e = bpf_link__update_program(link.get(), prog)) {
-                close(cg);
-                return err(fmt::format("update program in pinned link {}: {}", pin, errstr(e)));
+                if (e != -ENOLINK) {
+                    close(cg);
+                    return err(fmt::format("update program in pinned link {}: {}", pin, errstr(e)));
+                }
+                // Someone detached the link while its pin stayed: attach
+                // anew (nothing enforced this hook meanwhile) and say so.
+                link.reset();
+                unlink(pin.c_str());
+                k->reattached_.emplace_back(h.name);
             }
-        } else {
+        }
+        if (!link) {
             link = Link(bpf_program__attach_cgroup(prog, cg));
             if (!link) {
                 int e = errno;
@@ -189,9 +210,12 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
             }
             DECLARE_LIBBPF_OPTS(bpf_link_update_opts, uo);
             if (bpf_link_update(fd, bpf_program__fd(k->skel_->progs.jg_xdp), &uo) != 0) {
-                int e = errno;
+                // XDP is the early drop, not the enforcement: drop this link
+                // and let sync_xdp attach a fresh one.
+                bpf_link_detach(fd);
                 close(fd);
-                return err(fmt::format("update program in pinned link {}: {}", path, errstr(e)));
+                unlink(path.c_str());
+                continue;
             }
             char name[IF_NAMESIZE] = {};
             XdpLink x;
@@ -241,6 +265,14 @@ void Kernel::sync_xdp(const std::vector<std::string>& ifnames) {
         if (xdp_.count(idx)) continue;
         XdpLink x;
         x.ifname = name;
+        // The parser starts at an Ethernet header; on a layer-3 device
+        // (WireGuard, tun, ipip) generic XDP starts at the IP header.
+        if (!is_ethernet(name)) {
+            xdp_absent_[name] =
+                "not an Ethernet interface; XDP is attached to Ethernet interfaces only "
+                "(cgroup_skb/ingress still enforces)";
+            continue;
+        }
         // Native where the driver has XDP support, generic (skb) otherwise.
         DECLARE_LIBBPF_OPTS(bpf_link_create_opts, native, .flags = XDP_FLAGS_DRV_MODE);
         int fd = bpf_link_create(prog, idx, BPF_XDP, &native);

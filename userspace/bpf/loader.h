@@ -151,6 +151,9 @@ public:
     // drop, cgroup_skb/ingress enforces without it.
     void sync_xdp(const std::vector<std::string>& ifnames);
     std::vector<XdpStatus> xdp() const;
+    // Hooks whose pinned link had been detached by someone else and that
+    // open() attached anew.
+    const std::vector<std::string>& reattached() const { return reattached_; }
 
     // Makes jg_ports say exactly what the policy says.
     Result<bool> apply_ports(const Policy& p);
@@ -168,6 +171,7 @@ private:
 
     std::vector<std::pair<std::string, Link>> links_;
     std::string pin_dir_;
+    std::vector<std::string> reattached_;
     std::map<int, XdpLink> xdp_;                     // by ifindex
     std::map<std::string, std::string> xdp_absent_;  // configured, not attached: why
     int counters_fd_ = -1;

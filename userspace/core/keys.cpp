@@ -102,7 +102,8 @@ int addr16_bits(const SourceNet& n) {
 }
 
 // Ranges a source address never comes from (or, for loopback, that needs no
-// --from): a network whose first address falls in one is refused.
+// --from, or, for link-local, that names no single host): a network whose
+// first address falls in one, or that contains one, is refused.
 struct Refused {
     Addr16 net;
     int bits;  // in the 128-bit space
@@ -110,10 +111,13 @@ struct Refused {
     const char* advice;
 };
 
-const Refused* refused_range(const Addr16& a) {
+// `a` is a network's first address and `bits` its prefix, in the 128-bit space.
+const Refused* refused_range(const Addr16& a, int bits) {
     static const char* kUnspecified = "no peer sends from it, so give the peer's own address";
     static const char* kLoopback = "local users get access without --from";
     static const char* kGroup = "a peer's connections come from a unicast address, so give that one";
+    static const char* kLinkLocal =
+        "the same link-local address can be another host on every link, so give the peer's global address";
     static const Refused table[] = {
         {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0}, 128, "the unspecified address",
          kUnspecified},
@@ -125,9 +129,22 @@ const Refused* refused_range(const Addr16& a) {
         {Addr16{}, 128, "the unspecified address", kUnspecified},
         {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, "the loopback address", kLoopback},
         {Addr16{0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 8, "a multicast address", kGroup},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 169, 254, 0, 0}, 112, "a link-local address",
+         kLinkLocal},
+        {Addr16{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 10, "a link-local address",
+         kLinkLocal},
     };
     for (const auto& r : table)
         if (mask_addr(a, r.bits) == r.net) return &r;
+    // An IPv6 network wider than /96 around ::ffff:0:0/96 would match every
+    // IPv4 peer (IPv4 sources are looked up in that form); a wider network
+    // around a link-local range would match a link-local peer on any link.
+    static const Refused every_v4{Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0}, 96,
+                                  "the whole IPv4 space (::ffff:0:0/96)",
+                                  "IPv4 peers are granted by their IPv4 address or network"};
+    if (bits < 96 && mask_addr(every_v4.net, bits) == a) return &every_v4;
+    for (const auto& r : table)
+        if (r.advice == kLinkLocal && bits < r.bits && mask_addr(r.net, bits) == a) return &r;
     return nullptr;
 }
 
@@ -186,10 +203,12 @@ Result<SourceNet> parse_source(std::string_view text) {
     const SourceNet net{mask_addr(n.addr, addr16_bits(n)), prefix};
     if (net.addr != n.addr)
         return err(fmt::format("{} has host bits set; did you mean {}?", text, format_source(net)));
-    if (const Refused* r = refused_range(n.addr)) {
+    if (const Refused* r = refused_range(n.addr, addr16_bits(n))) {
         if (is_host(n)) return err(fmt::format("{} is {}: {}", format_source(n), r->what, r->advice));
-        return err(fmt::format("the network {} begins at {}, which is {}: {}", format_source(n),
-                               format_addr(n.addr), r->what, r->advice));
+        if (mask_addr(n.addr, r->bits) == r->net)
+            return err(fmt::format("the network {} begins at {}, which is {}: {}", format_source(n),
+                                   format_addr(n.addr), r->what, r->advice));
+        return err(fmt::format("the network {} contains {}: {}", format_source(n), r->what, r->advice));
     }
     return n;
 }

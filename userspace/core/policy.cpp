@@ -127,7 +127,7 @@ void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     d.state_dir = c.str(t, "state_dir", "daemon");
     d.audit_log = c.str(t, "audit_log", "daemon");
     for (const auto& name : c.strings(t, "xdp_interfaces", "daemon")) {
-        if (name.empty() || name.size() > 15 || name.find_first_of("/ \t:") != std::string::npos)
+        if (!valid_ifname(name))
             c.fail(t.get("xdp_interfaces"), Checker::line_of(t),
                    fmt::format("daemon.xdp_interfaces: '{}' is not an interface name", name));
         else if (name == "lo")
@@ -273,6 +273,13 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
 }
 
 }  // namespace
+
+bool valid_ifname(std::string_view name) {
+    if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
+    for (char c : name)
+        if (c == '/' || c == ':' || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
+    return true;
+}
 
 PolicyLoad parse_policy(std::string_view text, std::string_view file) {
     PolicyLoad out;

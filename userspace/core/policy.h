@@ -63,6 +63,9 @@ struct PolicyLoad {
     bool ok() const { return errors.empty(); }
 };
 
+// A name the kernel could give a network interface (dev_valid_name).
+bool valid_ifname(std::string_view name);
+
 // Parses and validates a policy document; `file` only names it in errors.
 PolicyLoad parse_policy(std::string_view text, std::string_view file);
 // Reads and parses a policy file; an unreadable file is one error.

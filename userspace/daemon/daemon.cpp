@@ -455,7 +455,8 @@ void Daemon::flush_suppressed() {
                   {"reason", "denials after the last deny record for this source and port"}};
         Addr16 a;
         std::memcpy(a.data(), k.addr, 16);
-        if (k.kind == JG_RL_ADDR) r["src"] = format_addr(a);
+        // IPv6 sources are limited per /64 (the kernel zeroed the rest).
+        if (k.kind == JG_RL_ADDR) r["src"] = is_v4_mapped(a) ? format_addr(a) : format_addr(a) + "/64";
         audit_->emit(std::move(r));
     }
 }
@@ -561,6 +562,12 @@ int Daemon::run() {
         return 1;
     }
     kernel_ = std::move(*k);  // sink_.k was set by prepare_kernel; same object
+    for (const auto& hook : kernel_->reattached()) {
+        log(fmt::format("the pinned link of {} had been detached by someone else; attached it again", hook));
+        audit_->emit({{"type", "tamper_detected"},
+                      {"hook", hook},
+                      {"reason", "the pinned link had been detached while its pin stayed; attached again"}});
+    }
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*policy_);
     for (auto& x : kernel_->xdp())

@@ -1,6 +1,7 @@
 // jitgated: loads and pins jitgate's BPF programs, serves the control socket.
 #include <CLI/CLI.hpp>
 
+#include "core/policy.h"
 #include "daemon/daemon.h"
 
 int main(int argc, char** argv) {
@@ -17,8 +18,7 @@ int main(int argc, char** argv) {
                    "interface to run the XDP early drop on (repeatable; default: [daemon] xdp_interfaces)")
         ->type_name("IFACE")
         ->check([](const std::string& n) -> std::string {
-            if (n.empty() || n.size() > 15 || n.find_first_of("/ \t:") != std::string::npos)
-                return "not an interface name";
+            if (!jg::valid_ifname(n)) return "not an interface name";
             if (n == "lo") return "lo carries local traffic only, which the local-user hooks decide";
             return "";
         });
