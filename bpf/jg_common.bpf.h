@@ -172,11 +172,28 @@ static __always_inline int jg_is_v4_mapped(const __u8 a[16])
 	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
 }
 
+static __always_inline int jg_is_zero(const __u8 a[16])
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return (w[0] | w[1] | w[2] | w[3]) == 0;
+}
+
 #define JG_PARSE_OK   0
 #define JG_PARSE_SKIP 1 /* not TCP/UDP, or a non-first fragment */
 #define JG_PARSE_BAD  2 /* truncated or malformed */
 
-#define JG_IPV6_MAX_EXT 8
+#define JG_IPV6_MAX_EXT	  8
+#define JG_IPV4_FRAG_MASK 0x1fff /* fragment offset bits of frag_off */
+#define JG_IPV6_FRAG_MASK 0xfff8 /* fragment offset bits, fragment header */
+
+/* The IPv6 extension headers both parsers walk. */
+static __always_inline int jg_ipv6_ext(__u8 nexthdr)
+{
+	return nexthdr == JG_NEXTHDR_HOP || nexthdr == JG_NEXTHDR_ROUTING ||
+	       nexthdr == JG_NEXTHDR_DEST || nexthdr == IPPROTO_AH ||
+	       nexthdr == JG_NEXTHDR_FRAGMENT;
+}
 
 /*
  * Parse an skb whose data starts at the network header (cgroup_skb);
@@ -184,7 +201,9 @@ static __always_inline int jg_is_v4_mapped(const __u8 a[16])
  * address the context through a computed pointer, which the verifier
  * refuses).
  * Bounded: at most JG_IPV6_MAX_EXT IPv6 extension headers are walked; a
- * longer chain is JG_PARSE_BAD.
+ * longer chain is JG_PARSE_BAD.  src and dst are filled as soon as the fixed
+ * IP header was read, whatever the result; they stay zero only when it could
+ * not be.
  */
 static __always_inline int jg_parse_l3(struct __sk_buff *skb, __u32 l3proto,
 				       struct jg_l4 *o)
@@ -198,12 +217,12 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, __u32 l3proto,
 
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
 			return JG_PARSE_BAD;
-		if (ip.ihl < 5)
-			return JG_PARSE_BAD;
-		if (bpf_ntohs(ip.frag_off) & 0x1fff)
-			return JG_PARSE_SKIP;
 		jg_v4_mapped(o->src, ip.saddr);
 		jg_v4_mapped(o->dst, ip.daddr);
+		if (ip.ihl < 5)
+			return JG_PARSE_BAD;
+		if (bpf_ntohs(ip.frag_off) & JG_IPV4_FRAG_MASK)
+			return JG_PARSE_SKIP;
 		nexthdr = ip.protocol;
 		off = ip.ihl * 4;
 	} else if (l3proto == bpf_htons(JG_ETH_P_IPV6)) {
@@ -214,6 +233,7 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, __u32 l3proto,
 			return JG_PARSE_BAD;
 		__builtin_memcpy(o->src, &ip6.saddr, 16);
 		__builtin_memcpy(o->dst, &ip6.daddr, 16);
+		o->mapped = jg_is_v4_mapped(o->src);
 		nexthdr = ip6.nexthdr;
 		off = sizeof(ip6);
 #pragma unroll
@@ -225,15 +245,13 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, __u32 l3proto,
 
 				if (bpf_skb_load_bytes(skb, off, f, sizeof(f)))
 					return JG_PARSE_BAD;
-				if (((f[2] << 8) | f[3]) & 0xfff8)
+				if (((f[2] << 8) | f[3]) & JG_IPV6_FRAG_MASK)
 					return JG_PARSE_SKIP;
 				nexthdr = f[0];
 				off += 8;
 				continue;
 			}
-			if (nexthdr != JG_NEXTHDR_HOP &&
-			    nexthdr != JG_NEXTHDR_ROUTING &&
-			    nexthdr != JG_NEXTHDR_DEST && nexthdr != IPPROTO_AH)
+			if (!jg_ipv6_ext(nexthdr))
 				break;
 			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
 				return JG_PARSE_BAD;
@@ -241,10 +259,7 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, __u32 l3proto,
 						     : (h[1] + 1) * 8;
 			nexthdr = h[0];
 		}
-		if (nexthdr == JG_NEXTHDR_HOP ||
-		    nexthdr == JG_NEXTHDR_ROUTING ||
-		    nexthdr == JG_NEXTHDR_DEST || nexthdr == IPPROTO_AH ||
-		    nexthdr == JG_NEXTHDR_FRAGMENT)
+		if (jg_ipv6_ext(nexthdr))
 			return JG_PARSE_BAD;
 	} else {
 		return JG_PARSE_SKIP;
@@ -280,12 +295,11 @@ static __always_inline int is_local_v6(const __u32 ip6[4] /* network order */)
 {
 	struct jg_addr a = {};
 
-	if (ip6[0] == 0 && ip6[1] == 0) {
-		if (ip6[2] == 0 && (ip6[3] == 0 || ip6[3] == bpf_htonl(1)))
-			return 1; /* :: and ::1 */
-		if (ip6[2] == bpf_htonl(0xffff))
-			return is_local_v4(ip6[3]);
-	}
+	if (jg_is_v4_mapped((const __u8 *)ip6))
+		return is_local_v4(ip6[3]);
+	if (ip6[0] == 0 && ip6[1] == 0 && ip6[2] == 0 &&
+	    (ip6[3] == 0 || ip6[3] == bpf_htonl(1)))
+		return 1; /* :: and ::1 */
 	if ((bpf_ntohl(ip6[0]) >> 24) == 0xff)
 		return 1; /* multicast */
 	__builtin_memcpy(a.addr, ip6, 16);
@@ -333,12 +347,6 @@ static __always_inline __u64 jg_addr_grant(const __u8 src[16], __u16 port,
 	return 0;
 }
 
-/*
- * Deny-event rate limit for a remote source: returns 1 when an event may be
- * written now, with *suppressed = the denials not reported since the last
- * one; 0 when this denial is only counted.  The coarse clock costs a few ns,
- * unlike CLOCK_BOOTTIME, and a one-second window needs no more precision.
- */
 /* IPv6 sources are limited per /64: one sender owns a whole /64 and could
  * otherwise write one record per address it picks. */
 static __always_inline void
@@ -352,6 +360,12 @@ jg_rl_key_of(struct jg_rl_key *key, const __u8 src[16], __u16 port, __u8 proto)
 	key->kind = JG_RL_ADDR;
 }
 
+/*
+ * Deny-event rate limit for a remote source: returns 1 when an event may be
+ * written now, with *suppressed = the denials not reported since the last
+ * one; 0 when this denial is only counted.  The coarse clock costs a few ns,
+ * unlike CLOCK_BOOTTIME, and a one-second window needs no more precision.
+ */
 static __always_inline int jg_deny_rate_ok(const __u8 src[16], __u16 port,
 					   __u8 proto, __u32 *suppressed)
 {

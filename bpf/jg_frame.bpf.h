@@ -20,8 +20,6 @@
 #define JG_ETH_P_8021Q	   0x8100
 #define JG_ETH_P_8021AD	   0x88A8
 #define JG_ETH_P_QINQ_9100 0x9100 /* pre-standard QinQ, still in use */
-#define JG_IPV6_FRAG_MASK  0xfff8 /* fragment offset bits of frag_off */
-#define JG_IPV4_FRAG_MASK  0x1fff
 
 struct jg_vlan_hdr {
 	__be16 tci;
@@ -119,9 +117,7 @@ static __always_inline int jg_frame_ipv6(void *pos, void *end, struct jg_l4 *o)
 	}
 	/* Still inside the chain after JG_IPV6_MAX_EXT headers: a chain
 	 * longer than we walk, or ports behind it; not certain either way. */
-	if (nexthdr == JG_NEXTHDR_HOP || nexthdr == JG_NEXTHDR_ROUTING ||
-	    nexthdr == JG_NEXTHDR_DEST || nexthdr == IPPROTO_AH ||
-	    nexthdr == JG_NEXTHDR_FRAGMENT)
+	if (jg_ipv6_ext(nexthdr))
 		return JG_PARSE_BAD;
 	return jg_frame_ports(pos, end, nexthdr, o);
 }

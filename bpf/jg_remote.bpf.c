@@ -19,27 +19,6 @@
 #include "jg_common.bpf.h"
 #include "jg_frame.bpf.h"
 
-/* Source address of the packet an skb holds from its network header. */
-static __always_inline int skb_source(struct __sk_buff *skb, __u32 l3proto,
-				      __u8 src[16])
-{
-	if (l3proto == bpf_htons(JG_ETH_P_IP)) {
-		__u32 saddr;
-
-		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr),
-				       &saddr, sizeof(saddr)))
-			return -1;
-		jg_v4_mapped(src, saddr);
-		return 0;
-	}
-	if (l3proto == bpf_htons(JG_ETH_P_IPV6))
-		return bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr),
-					  src, 16)
-			   ? -1
-			   : 0;
-	return -1;
-}
-
 /*
  * The grant of the packet's source.  An IPv6 packet from an IPv4-mapped
  * address is nobody: addresses are keyed v4-mapped, so it would otherwise
@@ -96,11 +75,7 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 				  suppressed + 1);
 }
 
-/*
- * Whether this flow was admitted before under a grant, recording it now if
- * not (the allow path only).  Returns 1 for a flow already seen under the
- * same grant: no new allow event.
- */
+/* The jg_flows entry of this flow (key filled in for an update). */
 static __always_inline __u64 *flow_lookup(const struct jg_l4 *l4,
 					  struct jg_flow_key *key)
 {
@@ -111,6 +86,10 @@ static __always_inline __u64 *flow_lookup(const struct jg_l4 *l4,
 	return bpf_map_lookup_elem(&jg_flows, key);
 }
 
+/*
+ * Whether this flow was admitted before under the same grant, recording it
+ * now if not (the allow path only): 1 means no new allow event.
+ */
 static __always_inline int flow_seen(const struct jg_l4 *l4, __u64 grant_id)
 {
 	struct jg_flow_key key = {};
@@ -138,7 +117,9 @@ int jg_ingress(struct __sk_buff *skb)
 	__u32 l3proto = skb->protocol;
 	__u32 ifindex = skb->ifindex;
 	__u64 grant_id;
-	__u8 flags;
+	__u16 port = 0;
+	__u8 proto, flags = 0;
+	int parsed;
 
 	sk = skb->sk;
 	if (!sk)
@@ -147,54 +128,48 @@ int jg_ingress(struct __sk_buff *skb)
 	if (!sk)
 		return 1;
 	/* The receiving socket's port: whatever tags, tunnels or NAT did to
-	 * the packet on its way, this is the service it reaches.  A socket
-	 * that is not a TCP/UDP stream or datagram socket (a raw socket gets
-	 * copies of such packets, and its "port" is a protocol number; so does
-	 * the stand-in socket of BPF_PROG_TEST_RUN) is judged by the packet's
-	 * own headers instead. */
-	l4.proto = jg_sock_proto(sk->protocol);
-	if (l4.proto && (sk->type == SOCK_STREAM || sk->type == SOCK_DGRAM)) {
-		l4.dport = (__u16)sk->src_port;
-	} else {
-		struct jg_l4 hdr = {};
-
-		if (jg_parse_l3(skb, l3proto, &hdr) != JG_PARSE_OK)
+	 * the packet on its way, this is the service it reaches.  Unprotected
+	 * ports are let go before the packet is read at all. */
+	proto = jg_sock_proto(sk->protocol);
+	if (proto && (sk->type == SOCK_STREAM || sk->type == SOCK_DGRAM)) {
+		port = (__u16)sk->src_port;
+		flags = jg_port_flags(port, proto);
+		if (!(flags & JG_PF_PROTECTED))
 			return 1;
-		l4.proto = hdr.proto;
-		l4.dport = hdr.dport;
+	} else {
+		proto = 0;
 	}
-	flags = jg_port_flags(l4.dport, l4.proto);
-	if (!(flags & JG_PF_PROTECTED))
-		return 1;
+	/* One read of the headers: the source (the principal) and, for the
+	 * event and the flow key, the rest.  Reassembly already happened. */
+	parsed = jg_parse_l3(skb, l3proto, &l4);
+	if (!proto) {
+		/* Not a TCP/UDP stream or datagram socket: a raw socket gets
+		 * copies of such packets and its "port" is a protocol number
+		 * (so is the stand-in socket of BPF_PROG_TEST_RUN).  Judge by
+		 * the packet's own headers. */
+		if (parsed != JG_PARSE_OK)
+			return 1;
+		port = l4.dport;
+		proto = l4.proto;
+		flags = jg_port_flags(port, proto);
+		if (!(flags & JG_PF_PROTECTED))
+			return 1;
+	} else if (parsed != JG_PARSE_OK || l4.proto != proto) {
+		l4.sport = 0; /* the L4 header is not the socket's: unknown */
+	}
+	l4.dport = port;
+	l4.proto = proto;
 	/* Sockets of other network namespaces (containers) are other hosts. */
 	if (!in_host_netns(skb))
 		return 1;
-
-	/* Without a readable source there is no principal: refuse. */
-	if (skb_source(skb, l3proto, l4.src)) {
-		jg_count(JG_CNT_INGRESS_DROP);
-		jg_count(JG_CNT_DENY);
-		return 0;
-	}
-	l4.mapped =
-	    l3proto == bpf_htons(JG_ETH_P_IPV6) && jg_is_v4_mapped(l4.src);
 	/* This host talking to itself over loopback was decided by the
 	 * local-user hooks.  Only a local source counts: a packet redirected
-	 * onto lo from outside (tc mirred, bpf_redirect) is still a peer's. */
-	if (ifindex == JG_LOOPBACK_IFINDEX &&
+	 * onto lo from outside (tc mirred, bpf_redirect) is still a peer's.
+	 * A source the parser could not read stays zero (::), which no grant
+	 * names: refused below. */
+	if (ifindex == JG_LOOPBACK_IFINDEX && !jg_is_zero(l4.src) &&
 	    is_local_v6((const __u32 *)l4.src))
 		return 1;
-	/* Best effort, for the event and the flow key; the decision does not
-	 * depend on it.  Reassembly already happened: no fragments here. */
-	{
-		struct jg_l4 hdr = {};
-
-		if (jg_parse_l3(skb, l3proto, &hdr) == JG_PARSE_OK &&
-		    hdr.proto == l4.proto) {
-			l4.sport = hdr.sport;
-			__builtin_memcpy(l4.dst, hdr.dst, 16);
-		}
-	}
 
 	grant_id = source_grant(&l4);
 	if (grant_id) {

@@ -1,8 +1,8 @@
 #pragma once
-// What the BPF test runs of the remote-peer programs share with the XDP
-// benchmark: the skip rule for privileged suites, a private network
-// namespace, and filling the skeleton's maps through core/keys.h (the one
-// place that packs keys).
+// What the BPF test runs and the XDP benchmark share: the skip rule for
+// privileged suites, a private network namespace, reading counters and
+// filling the skeleton's maps through core/keys.h (the one place that packs
+// keys).
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sched.h>
@@ -18,6 +18,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/keys.h"
@@ -115,12 +116,24 @@ inline bool grant_remote(jitgate_bpf* skel, const char* source, std::uint16_t po
         return false;
     }
     const jg_grant_val v = jg::make_grant_val(expires_boot_ns, grant_id);
-    if (jg::is_host(*net)) {
-        const jg_addr_key k = jg::make_addr_key(net->addr, port, proto);
-        return bpf_map_update_elem(bpf_map__fd(skel->maps.jg_grants_addr), &k, &v, BPF_ANY) == 0;
+    const jg::RemoteKey key = jg::make_remote_key(*net, port, proto);
+    bpf_map* map =
+        std::holds_alternative<jg_addr_key>(key) ? skel->maps.jg_grants_addr : skel->maps.jg_grants_net;
+    return std::visit(
+        [&](const auto& k) { return bpf_map_update_elem(bpf_map__fd(map), &k, &v, BPF_ANY) == 0; }, key);
+}
+
+// One per-CPU counter (JG_CNT_*), summed over CPUs.
+inline std::uint64_t counter(jitgate_bpf* skel, std::uint32_t idx) {
+    const int n = libbpf_num_possible_cpus();
+    std::vector<std::uint64_t> per_cpu(std::size_t(n > 0 ? n : 1));
+    if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.jg_counters), &idx, per_cpu.data()) != 0) {
+        std::fprintf(stderr, "cannot read counter %u: %s\n", idx, std::strerror(errno));
+        std::abort();
     }
-    const jg_net_key k = jg::make_net_key(*net, port, proto);
-    return bpf_map_update_elem(bpf_map__fd(skel->maps.jg_grants_net), &k, &v, BPF_ANY) == 0;
+    std::uint64_t sum = 0;
+    for (auto x : per_cpu) sum += x;
+    return sum;
 }
 
 // Deletes every entry of a hash, LRU or LPM map.

@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/keys.h"
+#include "fixture.h"
 #include "jitgate.skel.h"
 #include "packet.h"
 
@@ -38,11 +39,7 @@ int run(const std::vector<std::uint8_t>& frame, std::uint32_t* retval) {
 }
 
 void protect(std::uint16_t port, std::uint8_t tcp, std::uint8_t udp) {
-    std::uint32_t k = port;
-    jg_port_val v{};
-    v.tcp = tcp;
-    v.udp = udp;
-    REQUIRE(bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_ports), &k, &v, BPF_ANY) == 0);
+    REQUIRE(jgtest::protect(g_skel, port, tcp, udp));
 }
 
 // The test run's socket belongs to uid 0 and has no per-socket state, so the
@@ -60,14 +57,7 @@ void clear_grants() {
     }
 }
 
-std::uint64_t counter(std::uint32_t idx) {
-    int n = libbpf_num_possible_cpus();
-    std::vector<std::uint64_t> v(std::size_t(n > 0 ? n : 1));
-    bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_counters), &idx, v.data());
-    std::uint64_t s = 0;
-    for (auto x : v) s += x;
-    return s;
-}
+std::uint64_t counter(std::uint32_t idx) { return jgtest::counter(g_skel, idx); }
 
 enum class G { None, Tcp, Udp, Expired };
 
@@ -200,12 +190,7 @@ TEST_CASE("a drop is counted and reported on the ring buffer") {
 }
 
 int main(int argc, char** argv) {
-    const bool ci = getenv("CI") && std::string(getenv("CI")) == "true";
-    auto skip = [&](const char* why) {
-        std::printf("%s: %s\n", ci ? "FAIL: a privileged suite cannot be skipped in CI" : "skipped", why);
-        return ci ? 1 : 77;
-    };
-    if (geteuid() != 0) return skip("needs root to load BPF programs");
+    if (geteuid() != 0) return jgtest::skip("needs root to load BPF programs");
     g_skel = jitgate_bpf__open_and_load();
     if (!g_skel) {
         // Root and BTF are there: a program the verifier refuses is this

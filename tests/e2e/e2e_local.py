@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, run_suite, verify_chain  # noqa: E402
+from harness import PY, flow_result, run_suite, verify_chain  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -135,9 +135,8 @@ def run(env, t):
     start = time.monotonic()
     out = env.probe(env.req, "flow", "127.0.0.1", P2, 10)
     took = time.monotonic() - start
-    parts = out.split()
-    t.check("tcp flow worked under the grant, then stopped", len(parts) >= 2 and parts[0] == "stopped" and
-            int(parts[1]) >= 5, out)
+    state, n, _ = flow_result(out)
+    t.check("tcp flow worked under the grant, then stopped", state == "stopped" and n >= 5, out)
     t.check("the flow stopped near expiry, not at the end of the run", took < 8, f"{took:.1f}s {out}")
     time.sleep(1.5)
     t.eq("new connection after expiry denied", env.probe(env.req, "connect", "tcp", "127.0.0.1", P2), "EPERM")
@@ -148,18 +147,18 @@ def run(env, t):
     rc, req4 = env.cli_json(env.req, "request", f"{P}/udp", "--for", "4s", "--reason", "udp flow")
     env.cli_json(env.appr, "approve", str(req4.get("request_id")))
     out = env.probe(env.req, "udpflow", "127.0.0.1", P, 10)
-    parts = out.split()
-    t.check("connected udp flow stopped at expiry with EPERM", len(parts) == 3 and parts[0] == "stopped" and
-            int(parts[1]) >= 5 and parts[2] == "EPERM", out)
+    state, n, why = flow_result(out)
+    t.check("connected udp flow stopped at expiry with EPERM", (state, why) == ("stopped", "EPERM") and n >= 5,
+            out)
 
     print("-- a connected UDP socket to broadcast/multicast stops at expiry too")
     for addr in ("198.51.100.255", "ff02::1%jgv0"):
         rc, rq = env.cli_json(env.req, "request", f"{P}/udp", "--for", "3s", "--reason", "bcast")
         env.cli_json(env.appr, "approve", str(rq.get("request_id")))
         out = env.probe(env.req, "udpsend", addr, P, 6)
-        parts = out.split()
+        state, n, why = flow_result(out)
         t.check(f"udp to {addr}: sends under the grant, EPERM after expiry",
-                len(parts) == 3 and parts[0] == "stopped" and int(parts[1]) >= 5 and parts[2] == "EPERM", out)
+                (state, why) == ("stopped", "EPERM") and n >= 5, out)
 
     print("-- one user's connection flood does not lock out approvers")
     holder = subprocess.Popen(["sh", "-c", f'echo $$ > "{env.cgroup}/cgroup.procs" && exec setpriv --reuid={env.other} '
@@ -177,7 +176,8 @@ def run(env, t):
     rc, req5 = env.cli_json(env.req, "request", f"{P3}", "--for", "3s", "--reason", "drain test")
     env.cli_json(env.appr, "approve", str(req5.get("request_id")))
     out = env.probe(env.req, "flow", "127.0.0.1", P3, 6)
-    t.check("flow under a drained grant outlives the grant", out.startswith("ok ") and int(out.split()[1]) >= 20, out)
+    state, n, _ = flow_result(out)
+    t.check("flow under a drained grant outlives the grant", state == "ok" and n >= 20, out)
     t.eq("new connection after a drained grant expired is denied",
          env.probe(env.req, "connect", "tcp", "127.0.0.1", P3), "EPERM")
 

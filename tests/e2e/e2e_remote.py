@@ -13,7 +13,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, run_suite, verify_chain  # noqa: E402
+from harness import PY, flow_result, run_suite, verify_chain, wait_for  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -65,15 +65,6 @@ def request(env, t, port_spec, src, duration="5m", approve_for=None, label=""):
     return ap
 
 
-def wait_for(pred, seconds):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
 def udp_log(env):
     try:
         with open(env.udp_log) as f:
@@ -108,6 +99,13 @@ def run(env, t):
         _, s = env.cli_json("root", "status")
         return any(x.get("interface") == "jgn0" and not x.get("attached") for x in s.get("xdp", []))
     t.check("a removed interface is reported absent again", wait_for(jgn0_gone, 5))
+    link_before = xdp.get("jgv0", {}).get("link_id")
+    env.stop_daemon()
+    env.start_daemon()
+    _, st = env.cli_json("root", "status")
+    again = {x.get("interface"): x for x in st.get("xdp", [])}.get("jgv0", {})
+    t.check("a restarted daemon keeps the pinned XDP link (program swapped, no re-attach)",
+            again.get("attached") is True and again.get("link_id") == link_before, f"{link_before} {again}")
 
     print("-- no grant: closed to every peer, every protocol and family")
     t.eq("unprotected port open to peer A (control)", env.peer_probe(env.other, "connect", "tcp", HOST, OPEN,
@@ -167,10 +165,8 @@ def run(env, t):
     print("-- expiry and revocation end an open connection")
     ap = request(env, t, f"{P2}", A, duration="5m", approve_for="3s", label="expiry")
     out = env.peer_probe(env.other, "flow", HOST, P2, "8", "--src", A)
-    parts = out.split()
-    n = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
-    t.check("the open connection stops at expiry (3 s: about 15 echoes)",
-            parts[:1] == ["stopped"] and 5 <= n <= 17, out)
+    state, n, _ = flow_result(out)
+    t.check("the open connection stops at expiry (3 s: about 15 echoes)", state == "stopped" and 5 <= n <= 17, out)
     t.eq("a new connection after expiry is refused",
          env.peer_probe(env.other, "connect", "tcp", HOST, P2, "--src", A), "TIMEOUT")
     t.check("expire recorded with the source",
@@ -192,10 +188,8 @@ def run(env, t):
     r = env.cli(env.req, "revoke", str(grant_a))
     t.eq("the requester revokes the remote grant", r.returncode, 0)
     th.join()
-    parts = result.get("out", "").split()
-    n = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
-    t.check("the open connection stops at revocation", parts[:1] == ["stopped"] and 2 <= n <= 12,
-            result.get("out"))
+    state, n, _ = flow_result(result.get("out", ""))
+    t.check("the open connection stops at revocation", state == "stopped" and 2 <= n <= 12, result.get("out"))
 
     print("-- REDIRECT: the receiving socket's port is what counts")
     R_DENY, R_OK = OPEN + 1 if OPEN + 1 not in (P, P2, P3) else OPEN + 2, OPEN + 3

@@ -44,6 +44,26 @@ def find_cgroup2():
     return None
 
 
+def wait_for(pred, seconds):
+    """Polls pred every 0.1 s for at most `seconds`; its last answer."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def flow_result(out):
+    """probe.py flow/udpflow/udpsend output -> (state, count, reason):
+    "ok 25" -> ("ok", 25, ""), "stopped 14 TIMEOUT" -> ("stopped", 14, "TIMEOUT");
+    anything else -> (out, -1, "")."""
+    parts = out.split(maxsplit=2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        return out, -1, ""
+    return parts[0], int(parts[1]), parts[2] if len(parts) > 2 else ""
+
+
 class Results:
     def __init__(self):
         self.passed = 0

@@ -525,4 +525,19 @@ TEST_SUITE("keys") {
         CHECK(odd.addr[15] == 0xe0);
     }
 
+    TEST_CASE("make_remote_key: a host goes to the address hash, a network to the prefix trie") {
+        auto host = parse_source("203.0.113.7");
+        auto net = parse_source("2001:db8:1::/48");
+        REQUIRE(host.ok());
+        REQUIRE(net.ok());
+        const RemoteKey hk = make_remote_key(*host, 5432, Proto::Tcp);
+        const RemoteKey nk = make_remote_key(*net, 53, Proto::Udp);
+        REQUIRE(std::holds_alternative<jg_addr_key>(hk));
+        REQUIRE(std::holds_alternative<jg_net_key>(nk));
+        const jg_addr_key want_h = make_addr_key(host->addr, 5432, Proto::Tcp);
+        const jg_net_key want_n = make_net_key(*net, 53, Proto::Udp);
+        CHECK(std::memcmp(&std::get<jg_addr_key>(hk), &want_h, sizeof(want_h)) == 0);
+        CHECK(std::memcmp(&std::get<jg_net_key>(nk), &want_n, sizeof(want_n)) == 0);
+    }
+
 }  // TEST_SUITE

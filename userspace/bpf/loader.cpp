@@ -93,6 +93,22 @@ std::string xdp_mode(int ifindex) {
 
 std::string link_pin(const std::string& dir, const char* prog) { return dir + "/link_" + prog; }
 
+// A link an earlier run pinned, now running `prog`: the swap leaves no moment
+// without enforcement.  0, or -errno with *what saying which step failed.
+int adopt_pinned(const std::string& pin, bpf_program* prog, Link* out, std::string* what) {
+    Link link(bpf_link__open(pin.c_str()));
+    if (!link) {
+        *what = "open pinned link";
+        return -errno;
+    }
+    if (int e = bpf_link__update_program(link.get(), prog)) {
+        *what = "update program in pinned link";
+        return e;
+    }
+    *out = std::move(link);
+    return 0;
+}
+
 }  // namespace
 
 void route_libbpf_log(std::function<void(const std::string&)> sink, bool verbose) {
@@ -155,20 +171,14 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
         const std::string pin = link_pin(o.pin_dir, h.name);
         Link link;
         if (access(pin.c_str(), F_OK) == 0) {
-            link = Link(bpf_link__open(pin.c_str()));
-            if (!link) {
-                int e = errno;
-                close(cg);
-                return err(fmt::format("open pinned link {}: {}", pin, errstr(e)));
-            }
-            if (int e = bpf_link__update_program(link.get(), prog)) {
+            std::string what;
+            if (int e = adopt_pinned(pin, prog, &link, &what)) {
                 if (e != -ENOLINK) {
                     close(cg);
-                    return err(fmt::format("update program in pinned link {}: {}", pin, errstr(e)));
+                    return err(fmt::format("{} {}: {}", what, pin, errstr(e)));
                 }
                 // Someone detached the link while its pin stayed: attach
                 // anew (nothing enforced this hook meanwhile) and say so.
-                link.reset();
                 unlink(pin.c_str());
                 k->reattached_.emplace_back(h.name);
             }
@@ -200,27 +210,20 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
         closedir(d);
         for (const auto& n : pins) {
             const std::string path = o.pin_dir + "/" + n;
-            int fd = bpf_obj_get(path.c_str());
-            const int ifindex = fd >= 0 ? xdp_link_ifindex(fd, nullptr) : -1;
+            XdpLink x;
+            std::string what;
+            const int e = adopt_pinned(path, k->skel_->progs.jg_xdp, &x.link, &what);
+            const int ifindex = e == 0 ? xdp_link_ifindex(bpf_link__fd(x.link.get()), nullptr) : -1;
             if (ifindex <= 0 || path != xdp_pin(o.pin_dir, ifindex)) {
-                // The interface went away (the link is defunct) or the pin is not ours.
-                if (fd >= 0) close(fd);
-                unlink(path.c_str());
-                continue;
-            }
-            DECLARE_LIBBPF_OPTS(bpf_link_update_opts, uo);
-            if (bpf_link_update(fd, bpf_program__fd(k->skel_->progs.jg_xdp), &uo) != 0) {
-                // XDP is the early drop, not the enforcement: drop this link
-                // and let sync_xdp attach a fresh one.
-                bpf_link_detach(fd);
-                close(fd);
+                // The interface went away (the link is defunct), the update
+                // failed, or the pin is not ours.  XDP is the early drop, not
+                // the enforcement: sync_xdp attaches a fresh link if named.
+                if (x.link) bpf_link__detach(x.link.get());
                 unlink(path.c_str());
                 continue;
             }
             char name[IF_NAMESIZE] = {};
-            XdpLink x;
             x.ifname = if_indextoname(static_cast<unsigned>(ifindex), name) ? name : std::to_string(ifindex);
-            x.fd = fd;
             x.mode = xdp_mode(ifindex);
             k->xdp_[ifindex] = std::move(x);
         }
@@ -231,8 +234,7 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
 void Kernel::drop_xdp(int ifindex, bool detach) {
     auto it = xdp_.find(ifindex);
     if (it == xdp_.end()) return;
-    if (detach) bpf_link_detach(it->second.fd);
-    close(it->second.fd);
+    if (detach) bpf_link__detach(it->second.link.get());
     unlink(xdp_pin(pin_dir_, ifindex).c_str());
     xdp_.erase(it);
 }
@@ -250,7 +252,7 @@ void Kernel::sync_xdp(const std::vector<std::string>& ifnames) {
     // Links whose interface went away or is no longer named.
     std::vector<std::pair<int, bool>> gone;
     for (auto& [idx, x] : xdp_) {
-        const int now = xdp_link_ifindex(x.fd, nullptr);
+        const int now = xdp_link_ifindex(bpf_link__fd(x.link.get()), nullptr);
         if (now <= 0)
             gone.emplace_back(idx, false);
         else if (!want.count(idx))
@@ -290,13 +292,19 @@ void Kernel::sync_xdp(const std::vector<std::string>& ifnames) {
             }
             x.note = fmt::format("native XDP unavailable: {}", errstr(native_err));
         }
-        if (bpf_obj_pin(fd, xdp_pin(pin_dir_, idx).c_str()) != 0) {
-            xdp_absent_[name] = fmt::format("pin {}: {}", xdp_pin(pin_dir_, idx), errstr(errno));
+        // Pinned, then owned like every other link (through its pin:
+        // libbpf 1.1 has no bpf_link from a bare fd).
+        const std::string pin = xdp_pin(pin_dir_, idx);
+        const int pinned = bpf_obj_pin(fd, pin.c_str()) == 0 ? 0 : errno;
+        if (!pinned) x.link = Link(bpf_link__open(pin.c_str()));
+        if (!x.link) {
+            xdp_absent_[name] = fmt::format("pin {}: {}", pin, errstr(pinned ? pinned : errno));
             bpf_link_detach(fd);
             close(fd);
+            unlink(pin.c_str());
             continue;
         }
-        x.fd = fd;
+        close(fd);
         x.mode = xdp_mode(idx);
         xdp_[idx] = std::move(x);
     }
@@ -310,7 +318,7 @@ std::vector<XdpStatus> Kernel::xdp() const {
         s.ifindex = idx;
         s.mode = x.mode;
         s.note = x.note;
-        s.attached = xdp_link_ifindex(x.fd, &s.link_id) == idx;
+        s.attached = xdp_link_ifindex(bpf_link__fd(x.link.get()), &s.link_id) == idx;
         out.push_back(s);
     }
     for (const auto& [name, why] : xdp_absent_) {
@@ -323,8 +331,8 @@ std::vector<XdpStatus> Kernel::xdp() const {
 }
 
 Kernel::~Kernel() {
-    for (auto& [idx, x] : xdp_) close(x.fd);  // pinned: they stay attached
-    links_.clear();                           // links before the skeleton; pinned links stay attached
+    xdp_.clear();    // pinned: they stay attached
+    links_.clear();  // links before the skeleton; pinned links stay attached
     if (skel_) jitgate_bpf__destroy(skel_);
 }
 

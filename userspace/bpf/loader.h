@@ -59,6 +59,7 @@ private:
 template <typename K, typename V>
 class Map {
 public:
+    using key_type = K;
     static Result<Map> of(bpf_map* m) {
         if (bpf_map__key_size(m) != sizeof(K) || bpf_map__value_size(m) != sizeof(V))
             return err(std::string("map ") + bpf_map__name(m) +
@@ -164,7 +165,7 @@ private:
     jitgate_bpf* skel_ = nullptr;
     struct XdpLink {
         std::string ifname;
-        int fd = -1;  // the bpf_link, pinned as link_xdp_<ifindex>
+        Link link;  // pinned as link_xdp_<ifindex>
         std::string mode, note;
     };
     void drop_xdp(int ifindex, bool detach);

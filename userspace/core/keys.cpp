@@ -101,14 +101,18 @@ int addr16_bits(const SourceNet& n) {
     return (v4 ? 96 : 0) + std::clamp(n.prefix, 0, family_bits(v4));
 }
 
-// Ranges a source address never comes from (or, for loopback, that needs no
-// --from, or, for link-local, that names no single host): a network whose
-// first address falls in one, or that contains one, is refused.
+// Ranges a --from network may not fall in (`inside`: no peer sends from
+// them, loopback needs no --from, a link-local address names no single host)
+// or may not contain (`around`: a network around a link-local range still
+// matches a link-local peer on any link; one around ::ffff:0:0/96 matches
+// every IPv4 peer, since IPv4 sources are looked up in that form).
 struct Refused {
     Addr16 net;
     int bits;  // in the 128-bit space
     const char* what;
     const char* advice;
+    bool inside;
+    bool around;
 };
 
 // `a` is a network's first address and `bits` its prefix, in the 128-bit space.
@@ -120,31 +124,32 @@ const Refused* refused_range(const Addr16& a, int bits) {
         "the same link-local address can be another host on every link, so give the peer's global address";
     static const Refused table[] = {
         {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0}, 128, "the unspecified address",
-         kUnspecified},
-        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 0}, 104, "a loopback address",
-         kLoopback},
-        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 224, 0, 0, 0}, 100, "a multicast address", kGroup},
+         kUnspecified, true, false},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 0}, 104, "a loopback address", kLoopback,
+         true, false},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 224, 0, 0, 0}, 100, "a multicast address", kGroup,
+         true, false},
         {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 255, 255, 255, 255}, 128, "the broadcast address",
-         kGroup},
-        {Addr16{}, 128, "the unspecified address", kUnspecified},
-        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, "the loopback address", kLoopback},
-        {Addr16{0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 8, "a multicast address", kGroup},
+         kGroup, true, false},
+        {Addr16{}, 128, "the unspecified address", kUnspecified, true, false},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, "the loopback address", kLoopback, true,
+         false},
+        {Addr16{0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 8, "a multicast address", kGroup, true,
+         false},
+        {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0}, 96,
+         "the whole IPv4 space (::ffff:0:0/96)", "IPv4 peers are granted by their IPv4 address or network",
+         false, true},
         {Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 169, 254, 0, 0}, 112, "a link-local address",
-         kLinkLocal},
-        {Addr16{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 10, "a link-local address",
-         kLinkLocal},
+         kLinkLocal, true, true},
+        {Addr16{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 10, "a link-local address", kLinkLocal,
+         true, true},
     };
+    // Where a network both starts inside one range and contains another,
+    // the range it starts in is the one named.
     for (const auto& r : table)
-        if (mask_addr(a, r.bits) == r.net) return &r;
-    // An IPv6 network wider than /96 around ::ffff:0:0/96 would match every
-    // IPv4 peer (IPv4 sources are looked up in that form); a wider network
-    // around a link-local range would match a link-local peer on any link.
-    static const Refused every_v4{Addr16{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0}, 96,
-                                  "the whole IPv4 space (::ffff:0:0/96)",
-                                  "IPv4 peers are granted by their IPv4 address or network"};
-    if (bits < 96 && mask_addr(every_v4.net, bits) == a) return &every_v4;
+        if (r.inside && mask_addr(a, r.bits) == r.net) return &r;
     for (const auto& r : table)
-        if (r.advice == kLinkLocal && bits < r.bits && mask_addr(r.net, bits) == a) return &r;
+        if (r.around && bits < r.bits && mask_addr(r.net, bits) == a) return &r;
     return nullptr;
 }
 
@@ -260,6 +265,11 @@ jg_addr make_local_addr(const Addr16& addr) {
     jg_addr a;
     std::memcpy(a.addr, addr.data(), 16);
     return a;
+}
+
+RemoteKey make_remote_key(const SourceNet& src, std::uint16_t port, Proto proto) {
+    if (is_host(src)) return make_addr_key(src.addr, port, proto);
+    return make_net_key(src, port, proto);
 }
 
 }  // namespace jg

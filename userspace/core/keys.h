@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "core/result.h"
 #include "jitgate/abi.h"
@@ -56,6 +57,10 @@ jg_addr_key make_addr_key(const Addr16& addr, std::uint16_t port, Proto proto);
 // Key of the LPM trie for networks: prefixlen = 32 (port, proto, pad) + the
 // prefix in the 128-bit space (96 + p for IPv4); bits past it are zeroed.
 jg_net_key make_net_key(const SourceNet& net, std::uint16_t port, Proto proto);
+// A remote grant's key: one host goes to jg_grants_addr (a hash, cheaper to
+// look up), a wider network to jg_grants_net (the LPM trie).
+using RemoteKey = std::variant<jg_addr_key, jg_net_key>;
+RemoteKey make_remote_key(const SourceNet& src, std::uint16_t port, Proto proto);
 jg_grant_val make_grant_val(std::uint64_t expires_boot_ns, std::uint64_t grant_id);
 jg_addr make_local_addr(const Addr16& addr);
 

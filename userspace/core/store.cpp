@@ -61,7 +61,7 @@ constexpr std::int64_t kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('next_id', 1), ('schema', 2);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_id', 1);
 CREATE TABLE IF NOT EXISTS requests (
   id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, user TEXT NOT NULL, port INTEGER NOT NULL,
   proto INTEGER NOT NULL, duration_s INTEGER NOT NULL, reason TEXT NOT NULL, ticket TEXT NOT NULL,
@@ -161,7 +161,8 @@ void Store::migrate() {
         for (const char* table : {"requests", "grants"})
             if (!has_column(db_, table, "src"))
                 exec(fmt::format("ALTER TABLE {} ADD COLUMN src TEXT NOT NULL DEFAULT '';", table).c_str());
-        exec(fmt::format("UPDATE meta SET value = {} WHERE key = 'schema';", kSchemaVersion).c_str());
+        exec(fmt::format("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', {});", kSchemaVersion)
+                 .c_str());
         exec(kIndexes);
         commit();
     } catch (...) {

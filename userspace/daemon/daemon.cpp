@@ -21,6 +21,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <variant>
 
 #include "bpf/loader.h"
 #include "core/audit.h"
@@ -93,21 +94,32 @@ private:
     bool dirty_ = false;
 };
 
+// Where a grant lives in the kernel: the uid map for a local user, the
+// address hash for one remote host, the prefix trie for a network.
+using GrantKey = std::variant<jg_uid_key, jg_addr_key, jg_net_key>;
+
+Result<GrantKey> grant_key(const GrantRow& g) {
+    if (g.src.empty()) return GrantKey{make_uid_key(g.uid, g.port, g.proto)};
+    auto net = parse_source(g.src);
+    if (!net) return err(fmt::format("grant {} names source {}: {}", g.id, g.src, net.error()));
+    return std::visit([](const auto& k) { return GrantKey{k}; }, make_remote_key(*net, g.port, g.proto));
+}
+
 class BpfGrantSink : public GrantSink {
 public:
     Kernel* k = nullptr;
+
+    // The typed map a key of this type lives in.
+    const Map<jg_uid_key, jg_grant_val>& map_of(const jg_uid_key&) const { return k->grants_uid; }
+    const Map<jg_addr_key, jg_grant_val>& map_of(const jg_addr_key&) const { return k->grants_addr; }
+    const Map<jg_net_key, jg_grant_val>& map_of(const jg_net_key&) const { return k->grants_net; }
+
     Result<bool> put(const GrantRow& g) override {
         if (!k) return err("the BPF maps are not loaded");
+        auto key = grant_key(g);
+        if (!key) return err(key.error());
         const auto val = make_grant_val(g.expires_boot_ns, std::uint64_t(g.id));
-        int e = 0;
-        if (g.src.empty()) {
-            e = k->grants_uid.update(make_uid_key(g.uid, g.port, g.proto), val);
-        } else {
-            auto net = parse_source(g.src);
-            if (!net) return err(fmt::format("grant {} names source {}: {}", g.id, g.src, net.error()));
-            e = is_host(*net) ? k->grants_addr.update(make_addr_key(net->addr, g.port, g.proto), val)
-                              : k->grants_net.update(make_net_key(*net, g.port, g.proto), val);
-        }
+        const int e = std::visit([&](const auto& kk) { return map_of(kk).update(kk, val); }, *key);
         if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
             return err(fmt::format("the grant map is full ({} grants); revoke unused grants and try again",
                                    JG_GRANT_ENTRIES));
@@ -116,17 +128,14 @@ public:
     }
     void remove(const GrantRow& g) override {
         if (!k) return;
-        auto drop = [&](const auto& map, const auto& key) {
-            jg_grant_val v{};
-            if (map.lookup(key, v) == 0 && v.grant_id == std::uint64_t(g.id)) map.remove(key);
-        };
-        if (g.src.empty()) return drop(k->grants_uid, make_uid_key(g.uid, g.port, g.proto));
-        auto net = parse_source(g.src);
-        if (!net) return;
-        if (is_host(*net))
-            drop(k->grants_addr, make_addr_key(net->addr, g.port, g.proto));
-        else
-            drop(k->grants_net, make_net_key(*net, g.port, g.proto));
+        auto key = grant_key(g);
+        if (!key) return;
+        std::visit(
+            [&](const auto& kk) {
+                jg_grant_val v{};
+                if (map_of(kk).lookup(kk, v) == 0 && v.grant_id == std::uint64_t(g.id)) map_of(kk).remove(kk);
+            },
+            *key);
     }
 };
 
@@ -161,12 +170,11 @@ void warn_ephemeral(const Policy& p) {
     auto is_reserved = [&](int port) {
         std::stringstream ss(reserved);
         std::string item;
-        while (std::getline(ss, item, ',')) {
+        while (std::getline(ss, item, ',')) {  // "8080" or "9000-9010"
             int a = 0, b = 0;
-            if (std::sscanf(item.c_str(), "%d-%d", &a, &b) == 2
-                    ? a <= port && port <= b
-                    : std::sscanf(item.c_str(), "%d", &a) == 1 && a == port)
-                return true;
+            const int n = std::sscanf(item.c_str(), "%d-%d", &a, &b);
+            if (n == 1) b = a;
+            if (n >= 1 && a <= port && port <= b) return true;
         }
         return false;
     };
@@ -250,67 +258,49 @@ void Daemon::sync_local_addrs(Kernel& k) {
             log(fmt::format("cannot record local address {}: {}", format_addr(a), std::strerror(-e)));
 }
 
+// Who a grant-map key names, for the tamper record.
+std::string principal_of(const jg_uid_key& k) { return fmt::format("uid {}", k.uid); }
+std::string principal_of(const jg_addr_key& k) {
+    Addr16 a;
+    std::memcpy(a.data(), k.addr, 16);
+    return format_addr(a);
+}
+std::string principal_of(const jg_net_key& k) {
+    Addr16 a;
+    std::memcpy(a.data(), k.addr, 16);
+    return fmt::format("{} prefix {}", format_addr(a), k.prefixlen);
+}
+
 void Daemon::reconcile_grants(Kernel& k) {
     // The store is the truth: every active grant is in the maps, and nothing else is.
-    std::map<std::int64_t, GrantRow> active;
+    std::map<std::int64_t, GrantKey> active;
     for (auto& g : store_->grants("active", 1 << 20)) {
         if (auto r = sink_.put(g); !r) log(r.error());
-        active.emplace(g.id, g);
+        if (auto key = grant_key(g)) active.emplace(g.id, *key);
     }
-    // An entry is known when the store has its grant id active, for the
-    // same principal (its key, packed the one way keys are packed).
-    auto known = [&](std::uint64_t id, auto&& same_key) {
-        auto it = active.find(std::int64_t(id));
-        return it != active.end() && same_key(it->second);
+    // An entry is known when the store has its grant id active with this
+    // very key (packed the one way keys are packed).
+    auto prune = [&](const auto& map) {
+        using K = typename std::decay_t<decltype(map)>::key_type;
+        std::vector<std::pair<K, jg_grant_val>> unknown;
+        map.for_each([&](const K& key, const jg_grant_val& v) {
+            auto it = active.find(std::int64_t(v.grant_id));
+            const K* want = it == active.end() ? nullptr : std::get_if<K>(&it->second);
+            if (!want || !same_bytes(*want, key)) unknown.emplace_back(key, v);
+        });
+        for (auto& [key, v] : unknown) {
+            map.remove(key);
+            audit_->emit({{"type", "tamper_detected"},
+                          {"principal", principal_of(key)},
+                          {"port", key.port},
+                          {"proto", key.proto == JG_PROTO_TCP ? "tcp" : "udp"},
+                          {"grant_id", v.grant_id},
+                          {"reason", "a grant map held an entry the state store does not know; removed"}});
+        }
     };
-    auto removed = [&](const std::string& principal, std::uint16_t port, std::uint8_t proto,
-                       std::uint64_t id) {
-        audit_->emit({{"type", "tamper_detected"},
-                      {"principal", principal},
-                      {"port", port},
-                      {"proto", proto == JG_PROTO_TCP ? "tcp" : "udp"},
-                      {"grant_id", id},
-                      {"reason", "a grant map held an entry the state store does not know; removed"}});
-    };
-    std::vector<std::pair<jg_uid_key, jg_grant_val>> bad_uid;
-    k.grants_uid.for_each([&](const jg_uid_key& key, const jg_grant_val& v) {
-        if (!known(v.grant_id, [&](const GrantRow& g) {
-                return g.src.empty() && same_bytes(key, make_uid_key(g.uid, g.port, g.proto));
-            }))
-            bad_uid.emplace_back(key, v);
-    });
-    for (auto& [key, v] : bad_uid) {
-        k.grants_uid.remove(key);
-        removed(fmt::format("uid {}", key.uid), key.port, key.proto, v.grant_id);
-    }
-    std::vector<std::pair<jg_addr_key, jg_grant_val>> bad_addr;
-    k.grants_addr.for_each([&](const jg_addr_key& key, const jg_grant_val& v) {
-        if (!known(v.grant_id, [&](const GrantRow& g) {
-                auto n = parse_source(g.src);
-                return n && is_host(*n) && same_bytes(key, make_addr_key(n->addr, g.port, g.proto));
-            }))
-            bad_addr.emplace_back(key, v);
-    });
-    for (auto& [key, v] : bad_addr) {
-        k.grants_addr.remove(key);
-        Addr16 a;
-        std::memcpy(a.data(), key.addr, 16);
-        removed(format_addr(a), key.port, key.proto, v.grant_id);
-    }
-    std::vector<std::pair<jg_net_key, jg_grant_val>> bad_net;
-    k.grants_net.for_each([&](const jg_net_key& key, const jg_grant_val& v) {
-        if (!known(v.grant_id, [&](const GrantRow& g) {
-                auto n = parse_source(g.src);
-                return n && !is_host(*n) && same_bytes(key, make_net_key(*n, g.port, g.proto));
-            }))
-            bad_net.emplace_back(key, v);
-    });
-    for (auto& [key, v] : bad_net) {
-        k.grants_net.remove(key);
-        Addr16 a;
-        std::memcpy(a.data(), key.addr, 16);
-        removed(fmt::format("{} prefix {}", format_addr(a), key.prefixlen), key.port, key.proto, v.grant_id);
-    }
+    prune(k.grants_uid);
+    prune(k.grants_addr);
+    prune(k.grants_net);
 }
 
 Result<bool> Daemon::prepare_kernel(Kernel& k) {
