@@ -360,24 +360,37 @@ jg_rl_key_of(struct jg_rl_key *key, const __u8 src[16], __u16 port, __u8 proto)
 	key->kind = JG_RL_ADDR;
 }
 
-/*
- * Deny-event rate limit for a remote source: returns 1 when an event may be
- * written now, with *suppressed = the denials not reported since the last
- * one; 0 when this denial is only counted.  The coarse clock costs a few ns,
- * unlike CLOCK_BOOTTIME, and a one-second window needs no more precision.
- */
-static __always_inline int jg_deny_rate_ok(const __u8 src[16], __u16 port,
-					   __u8 proto, __u32 *suppressed)
+/* A local user's key: the uid in the first four bytes. */
+static __always_inline void jg_rl_key_uid(struct jg_rl_key *key, __u32 uid,
+					  __u16 port, __u8 proto)
 {
-	struct jg_rl_key key = {};
+	__builtin_memcpy(key->addr, &uid, sizeof(uid));
+	key->port = port;
+	key->proto = proto;
+	key->kind = JG_RL_UID;
+}
+
+/*
+ * Deny-event rate limit per (principal, port, proto): returns 1 when an event
+ * may be written now, with *suppressed = the denials not reported since the
+ * last one; 0 when this denial is only counted.  The verdict and hook of the
+ * latest denial are kept for the daemon's closing record.  The coarse clock
+ * costs a few ns, unlike CLOCK_BOOTTIME, and a one-second window needs no
+ * more precision.
+ */
+static __always_inline int jg_deny_rate_ok(const struct jg_rl_key *key,
+					   __u8 verdict, __u8 hook,
+					   __u32 *suppressed)
+{
 	struct jg_rl_val fresh = {};
 	struct jg_rl_val *v;
 	__u64 now = bpf_ktime_get_coarse_ns();
 
-	jg_rl_key_of(&key, src, port, proto);
 	*suppressed = 0;
-	v = bpf_map_lookup_elem(&jg_deny_rl, &key);
+	v = bpf_map_lookup_elem(&jg_deny_rl, key);
 	if (v) {
+		v->verdict = verdict;
+		v->hook = hook;
 		if (now < v->window_end_ns) {
 			__sync_fetch_and_add(&v->suppressed, 1);
 			return 0;
@@ -390,20 +403,20 @@ static __always_inline int jg_deny_rate_ok(const __u8 src[16], __u16 port,
 		return 1;
 	}
 	fresh.window_end_ns = now + JG_RL_WINDOW_NS;
-	bpf_map_update_elem(&jg_deny_rl, &key, &fresh, BPF_ANY);
+	fresh.verdict = verdict;
+	fresh.hook = hook;
+	bpf_map_update_elem(&jg_deny_rl, key, &fresh, BPF_ANY);
 	return 1;
 }
 
 /* The event jg_deny_rate_ok allowed could not be written: count `n`
- * denials as suppressed again, so the next event carries them. */
-static __always_inline void jg_deny_rate_undo(const __u8 src[16], __u16 port,
-					      __u8 proto, __u32 n)
+ * denials as suppressed again, so the next event (or the daemon's closing
+ * record) carries them. */
+static __always_inline void jg_deny_rate_undo(const struct jg_rl_key *key,
+					      __u32 n)
 {
-	struct jg_rl_key key = {};
-	struct jg_rl_val *v;
+	struct jg_rl_val *v = bpf_map_lookup_elem(&jg_deny_rl, key);
 
-	jg_rl_key_of(&key, src, port, proto);
-	v = bpf_map_lookup_elem(&jg_deny_rl, &key);
 	if (v)
 		__sync_fetch_and_add(&v->suppressed, n);
 }

@@ -30,15 +30,16 @@ static __always_inline void fill_task(struct jg_event *e)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
-static __always_inline void emit_sock_addr(struct bpf_sock_addr *ctx,
-					   const __u8 dst[16], __u32 uid,
-					   __u16 port, __u8 proto, __u8 hook,
-					   __u8 verdict, __u64 grant_id)
+static __always_inline int emit_sock_addr(struct bpf_sock_addr *ctx,
+					  const __u8 dst[16], __u32 uid,
+					  __u16 port, __u8 proto, __u8 hook,
+					  __u8 verdict, __u64 grant_id,
+					  __u32 suppressed)
 {
 	struct jg_event *e = jg_event_reserve();
 
 	if (!e)
-		return;
+		return 0;
 	fill_task(e);
 	e->grant_id = grant_id;
 	e->netns_cookie = bpf_get_netns_cookie(ctx);
@@ -48,7 +49,29 @@ static __always_inline void emit_sock_addr(struct bpf_sock_addr *ctx,
 	e->proto = proto;
 	e->hook = hook;
 	e->verdict = verdict;
+	e->suppressed = suppressed;
 	bpf_ringbuf_submit(e, 0);
+	return 1;
+}
+
+/* A denial or would-be denial of a local user: counted always, reported at
+ * most once a second per (uid, port, proto), the report carrying how many
+ * it stands for.  The decision itself is never rate-limited. */
+static __always_inline void report_local_denial(struct bpf_sock_addr *ctx,
+						const __u8 dst[16], __u32 uid,
+						__u16 port, __u8 proto,
+						__u8 hook, __u8 verdict)
+{
+	struct jg_rl_key key = {};
+	__u32 suppressed;
+
+	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
+	jg_rl_key_uid(&key, uid, port, proto);
+	if (!jg_deny_rate_ok(&key, verdict, hook, &suppressed))
+		return;
+	if (!emit_sock_addr(ctx, dst, uid, port, proto, hook, verdict, 0,
+			    suppressed))
+		jg_deny_rate_undo(&key, suppressed + 1);
 }
 
 /* Records who last passed the check on this socket, for the egress
@@ -115,21 +138,19 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 			return 1;
 		jg_count(JG_CNT_ALLOW);
 		emit_sock_addr(ctx, dst, uid, port, proto, hook,
-			       JG_VERDICT_ALLOW, grant_id);
+			       JG_VERDICT_ALLOW, grant_id, 0);
 		return 1;
 	}
 
 	if (flags & JG_PF_AUDIT) {
-		jg_count(JG_CNT_WOULD_DENY);
-		emit_sock_addr(ctx, dst, uid, port, proto, hook,
-			       JG_VERDICT_WOULD_DENY, 0);
+		report_local_denial(ctx, dst, uid, port, proto, hook,
+				    JG_VERDICT_WOULD_DENY);
 		/* Audit mode lets the flow through; the egress backstop then
 		 * applies the same audit-mode verdict. */
 		remember(ctx, uid, port, proto, 0, &same_flow);
 		return 1;
 	}
-	jg_count(JG_CNT_DENY);
-	emit_sock_addr(ctx, dst, uid, port, proto, hook, JG_VERDICT_DENY, 0);
+	report_local_denial(ctx, dst, uid, port, proto, hook, JG_VERDICT_DENY);
 	return 0;
 }
 

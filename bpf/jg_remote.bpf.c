@@ -62,17 +62,18 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 					  __u8 verdict, __u64 cgroup_id,
 					  __u64 netns_cookie)
 {
+	struct jg_rl_key key = {};
 	__u32 suppressed;
 
 	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
-	if (!jg_deny_rate_ok(l4->src, l4->dport, l4->proto, &suppressed))
+	jg_rl_key_of(&key, l4->src, l4->dport, l4->proto);
+	if (!jg_deny_rate_ok(&key, verdict, hook, &suppressed))
 		return;
 	if (!emit_remote(l4, hook, verdict, 0, cgroup_id, netns_cookie,
 			 suppressed))
 		/* The ring is full (counted as events_lost): keep this denial
 		 * and those it stood for for the next event. */
-		jg_deny_rate_undo(l4->src, l4->dport, l4->proto,
-				  suppressed + 1);
+		jg_deny_rate_undo(&key, suppressed + 1);
 }
 
 /* The jg_flows entry of this flow (key filled in for an update). */

@@ -143,7 +143,9 @@ struct jg_rl_key {
 struct jg_rl_val {
 	jg_u64 window_end_ns; /* CLOCK_MONOTONIC_COARSE; no event before */
 	jg_u32 suppressed;    /* denials not reported since the last event */
-	jg_u32 pad;	      /* zero */
+	jg_u8 verdict;	      /* JG_VERDICT_* of the latest denial (0: deny) */
+	jg_u8 hook;	      /* JG_HOOK_* of the latest denial (0: unknown) */
+	jg_u16 pad;	      /* zero */
 };
 
 /* Per-CPU counters: BPF_MAP_TYPE_PERCPU_ARRAY of jg_u64, indexed by: */

@@ -1107,3 +1107,48 @@ int main(int argc, char** argv) {
     jitgate_bpf__destroy(g_skel);
     return rc;
 }
+
+TEST_CASE("a full ring: every decision still made, every lost event counted, denials carried over") {
+    // More new flows than the ring holds (96-byte events, 8-byte headers),
+    // with nobody reading: each allow beyond the ring's room is lost and
+    // counted, and none is lost silently.
+    reset_state();
+    install({{kPeer4}});
+    const int n = int(JG_RINGBUF_BYTES / (sizeof(jg_event) + 8)) + 500;
+    const Counters before = counters();
+    int passed = 0;
+    for (int i = 0; i < n; ++i)
+        passed +=
+            run(Hook::Ingress, syn4_from(kPeer4, std::uint16_t(10000 + i))) == pass_value(Hook::Ingress);
+    const Counters full = counters();
+    CHECK(passed == n);
+    CHECK(delta(before, full, JG_CNT_ALLOW) == std::uint64_t(n));
+    const std::uint64_t lost = delta(before, full, JG_CNT_EVENTS_LOST);
+    CHECK(lost >= 500);
+
+    // While the ring is still full, a denial cannot be written: it is
+    // counted as lost and kept in its deny window for the next event.
+    const jg_rl_key key = rl_key("203.0.113.9", kPort);
+    CHECK(run(Hook::Ingress, syn4_from("203.0.113.9", 40001)) == drop_value(Hook::Ingress));
+    CHECK(delta(full, counters(), JG_CNT_EVENTS_LOST) == 1);
+    const int rl = bpf_map__fd(g_skel->maps.jg_deny_rl);
+    jg_rl_val v;
+    REQUIRE(bpf_map_lookup_elem(rl, &key, &v) == 0);
+    CHECK(v.suppressed == 1);
+    CHECK(int(v.verdict) == JG_VERDICT_DENY);
+    CHECK(int(v.hook) == JG_HOOK_INGRESS);
+
+    const auto events = take_events();
+    CHECK(events.size() + lost == std::uint64_t(n));
+    CHECK(std::count_if(events.begin(), events.end(), [](const jg_event& e) {
+              return e.verdict == JG_VERDICT_ALLOW;
+          }) == long(events.size()));
+
+    // Room again, and the window over: the next event stands for the lost one.
+    v.window_end_ns = 0;
+    REQUIRE(bpf_map_update_elem(rl, &key, &v, BPF_EXIST) == 0);
+    CHECK(run(Hook::Ingress, syn4_from("203.0.113.9", 40002)) == drop_value(Hook::Ingress));
+    const auto after = take_events();
+    REQUIRE(after.size() == 1);
+    CHECK(after[0].suppressed == 1);
+}

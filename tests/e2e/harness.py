@@ -293,8 +293,8 @@ class Env:
         r = self.as_user(user, [PY, os.path.join(self.tmp, "probe.py")] + [str(a) for a in args])
         return (r.stdout.strip() or r.stderr.strip())
 
-    def audit_records(self):
-        with open(self.audit) as f:
+    def audit_records(self, path=None):
+        with open(path or self.audit) as f:
             return [json.loads(line) for line in f if line.strip()]
 
     # --- cleanup ------------------------------------------------------

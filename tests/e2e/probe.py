@@ -14,6 +14,11 @@
        holds them; prints how many were accepted without an error reply
   probe.py rawcount SECONDS PORT...      -> a raw IPv4 TCP socket (root) counts the
        packets it receives for each destination PORT: "PORT:N ..."
+  probe.py flood tcp|udp ADDR PORT SECONDS -> connects (tcp) or sends (udp) with a
+       fresh socket each time, as fast as it can for SECONDS; prints the count of
+       each outcome: "EPERM:N ok:M ..."
+  probe.py stamped tcp|udp ADDR PORT     -> one connect; prints the outcome and the
+       wall-clock time (seconds) right after the kernel answered: "EPERM 1790000000.123"
   --src ADDR (anywhere): the socket is bound to ADDR first (a peer host with
        several addresses chooses which one it speaks from)
 """
@@ -130,6 +135,33 @@ def rawcount(seconds, ports):
     return " ".join(f"{p}:{n}" for p, n in counts.items())
 
 
+def attempt(proto, addr, port):
+    """One connect or datagram; the kernel's answer, without waiting for an echo."""
+    s = new_socket(addr, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    s.settimeout(2)
+    try:
+        if proto == "tcp":
+            s.connect((addr, port))
+        else:
+            s.sendto(b"ping", (addr, port))
+        return "ok"
+    except socket.timeout:
+        return "TIMEOUT"
+    except OSError as e:
+        return name(e)
+    finally:
+        s.close()
+
+
+def flood(proto, addr, port, seconds):
+    counts = {}
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        r = attempt(proto, addr, port)
+        counts[r] = counts.get(r, 0) + 1
+    return " ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
+
+
 def main():
     global SRC
     if "--src" in sys.argv:
@@ -143,6 +175,11 @@ def main():
         hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "rawcount":
         print(rawcount(float(sys.argv[2]), [int(p) for p in sys.argv[3:]]), flush=True)
+    elif cmd == "flood":
+        print(flood(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])))
+    elif cmd == "stamped":
+        r = attempt(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        print(f"{r} {time.time():.6f}")
     elif cmd in ("flow", "udpflow", "udpsend"):
         print(keep_sending(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     else:

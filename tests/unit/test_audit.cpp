@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/audit.h"
+#include "core/clock.h"
 
 using namespace jg;
 
@@ -328,3 +329,324 @@ TEST_SUITE("audit") {
     }
 
 }  // TEST_SUITE
+
+TEST_SUITE("audit view") {
+    TEST_CASE("audit_types: the design's fifteen, each known") {
+        const auto& t = audit_types();
+        CHECK(t.size() == 15);
+        for (const char* k : {"deny", "would_deny", "allow", "request", "approve", "reject", "grant",
+                              "revoke", "expire", "break_glass", "events_lost", "tamper_detected",
+                              "policy_reload", "daemon_start", "daemon_stop"})
+            CHECK(is_audit_type(k));
+        CHECK_FALSE(is_audit_type(""));
+        CHECK_FALSE(is_audit_type("Deny"));
+        CHECK_FALSE(is_audit_type("deny "));
+    }
+
+    TEST_CASE("parse_rfc3339_us: Z, offsets, fractions, separators") {
+        CHECK(*parse_rfc3339_us("1970-01-01T00:00:00Z") == 0);
+        CHECK(*parse_rfc3339_us("1970-01-01T00:00:01.5Z") == 1500000);
+        CHECK(*parse_rfc3339_us("1969-12-31T23:59:59.999999Z") == -1);
+        const std::int64_t t = *parse_rfc3339_us("2026-11-21T09:56:00.123456Z");
+        CHECK(rfc3339_us(t) == "2026-11-21T09:56:00.123456Z");
+        CHECK(*parse_rfc3339_us("2026-11-21 09:56:00.123456Z") == t);
+        CHECK(*parse_rfc3339_us("2026-11-21t09:56:00.123456z") == t);
+        CHECK(*parse_rfc3339_us("2026-11-21T10:56:00.123456+01:00") == t);
+        CHECK(*parse_rfc3339_us("2026-11-21T04:26:00.123456-05:30") == t);
+        CHECK(*parse_rfc3339_us("2026-11-21T09:56:00.123456789Z") == t);  // cut to microseconds
+        CHECK(*parse_rfc3339_us("2026-11-21T09:56:00.1Z") == t - 23456);
+        CHECK(*parse_rfc3339_us("2026-11-21T09:56:00Z") == t - 123456);
+        CHECK(*parse_rfc3339_us("2024-02-29T00:00:00Z") ==
+              *parse_rfc3339_us("2024-02-28T00:00:00Z") + 86400000000);
+        CHECK(parse_rfc3339_us("2000-02-29T00:00:00Z").ok());
+        // Round trips across the range.
+        for (std::int64_t us :
+             {0LL, 1LL, 951782400000000LL, 1795255560123456LL, -86400000001LL, 4102444799999999LL}) {
+            CAPTURE(us);
+            CHECK(*parse_rfc3339_us(rfc3339_us(us)) == us);
+        }
+    }
+
+    TEST_CASE("parse_rfc3339_us refuses garbage with a sentence") {
+        for (const char* bad : {"",
+                                "yesterday",
+                                "2026-11-21",
+                                "2026-11-21T09:56Z",
+                                "2026-11-21T09:56:00",
+                                "2026-13-01T00:00:00Z",
+                                "2026-00-01T00:00:00Z",
+                                "2026-02-29T00:00:00Z",
+                                "2100-02-29T00:00:00Z",
+                                "2026-04-31T00:00:00Z",
+                                "2026-11-21T24:00:00Z",
+                                "2026-11-21T09:60:00Z",
+                                "2026-11-21T09:56:61Z",
+                                "2026-11-21T09:56:00.Z",
+                                "2026-11-21T09:56:00.1234567890Z",
+                                "2026-11-21T09:56:00+0100",
+                                "2026-11-21T09:56:00+24:00",
+                                "2026-11-21T09:56:00Zjunk",
+                                "2026-11-21X09:56:00Z",
+                                "26-11-21T09:56:00Z",
+                                "2026-1-21T09:56:00Z",
+                                " 2026-11-21T09:56:00Z"}) {
+            CAPTURE(bad);
+            auto r = parse_rfc3339_us(bad);
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error().find(std::string("invalid time '") + bad + "'") == 0);
+            CHECK(r.error().find("2026-11-21T09:56:00Z") != std::string::npos);
+        }
+    }
+
+    TEST_CASE("parse_since: a time, or a duration ago") {
+        const std::int64_t now = *parse_rfc3339_us("2026-11-21T12:00:00Z");
+        CHECK(*parse_since("10m", now) == now - 600 * 1000000LL);
+        CHECK(*parse_since("2h", now) == now - 7200 * 1000000LL);
+        CHECK(*parse_since("1h30m", now) == *parse_rfc3339_us("2026-11-21T10:30:00Z"));
+        CHECK(*parse_since("2026-11-21T09:56:00Z", now) == *parse_rfc3339_us("2026-11-21T09:56:00Z"));
+        CHECK(*parse_since("2026-11-21T09:56:00+01:00", now) == *parse_rfc3339_us("2026-11-21T08:56:00Z"));
+        // Errors speak about the form the text looks like.
+        CHECK(parse_since("2026-11-21T25:00:00Z", now).error().find("time of day") != std::string::npos);
+        CHECK(parse_since("400d", now).error().find("longer than a year") != std::string::npos);
+        CHECK(parse_since("10", now).error().find("unit") != std::string::npos);
+        const auto junk = parse_since("last tuesday", now);
+        REQUIRE_FALSE(junk.ok());
+        CHECK(junk.error().find("how long ago") != std::string::npos);
+        CHECK_FALSE(parse_since("", now).ok());
+        CHECK_FALSE(parse_since("-10m", now).ok());
+    }
+
+    TEST_CASE("matches: type, port, user (name, requester or uid), since; all must hold") {
+        const json deny = {{"ts", "2026-11-21T09:56:00.000000Z"},
+                           {"type", "deny"},
+                           {"uid", 1001},
+                           {"user", "alice"},
+                           {"port", 5432},
+                           {"proto", "tcp"}};
+        const json approve = {{"ts", "2026-11-21T10:00:00.000000Z"},
+                              {"type", "approve"},
+                              {"uid", 1002},
+                              {"user", "bob"},
+                              {"requester", "alice"},
+                              {"port", 22}};
+        const json start = {{"ts", "2026-11-21T08:00:00.000000Z"}, {"type", "daemon_start"}, {"uid", 0}};
+        AuditFilter all;
+        CHECK(matches(all, deny));
+        CHECK(matches(all, start));
+        CHECK_FALSE(matches(all, json::array()));
+
+        AuditFilter types;
+        types.types = {"deny", "grant"};
+        CHECK(matches(types, deny));
+        CHECK_FALSE(matches(types, approve));
+        CHECK_FALSE(matches(types, json{{"seq", 1}}));
+
+        AuditFilter port;
+        port.port = 5432;
+        CHECK(matches(port, deny));
+        CHECK_FALSE(matches(port, approve));
+        CHECK_FALSE(matches(port, start));
+        CHECK_FALSE(matches(port, json{{"port", "5432"}}));
+
+        AuditFilter user;
+        user.user = "alice";
+        CHECK(matches(user, deny));
+        CHECK(matches(user, approve));  // as requester
+        CHECK_FALSE(matches(user, start));
+        user.user = "bob";
+        CHECK_FALSE(matches(user, deny));
+        CHECK(matches(user, approve));
+        user.user = "1001";
+        CHECK(matches(user, deny));
+        CHECK_FALSE(matches(user, approve));
+        user.user = "0";
+        CHECK(matches(user, start));
+        user.user = "ali";
+        CHECK_FALSE(matches(user, deny));
+
+        AuditFilter since;
+        since.since_us = *parse_rfc3339_us("2026-11-21T09:56:00Z");
+        CHECK(matches(since, deny));  // ts == since
+        CHECK(matches(since, approve));
+        CHECK_FALSE(matches(since, start));
+        CHECK_FALSE(matches(since, json{{"type", "deny"}}));                  // no ts
+        CHECK_FALSE(matches(since, json{{"ts", "soon"}, {"type", "deny"}}));  // unreadable ts
+
+        AuditFilter both;
+        both.types = {"approve"};
+        both.user = "alice";
+        both.port = 22;
+        both.since_us = since.since_us;
+        CHECK(matches(both, approve));
+        both.port = 5432;
+        CHECK_FALSE(matches(both, approve));
+    }
+
+    TEST_CASE("audit_filter_from_args: the audit operation's arguments") {
+        auto f = audit_filter_from_args(json{
+            {"types", {"deny", "grant"}}, {"port", 5432}, {"user", "alice"}, {"since_us", 17}, {"limit", 5}});
+        REQUIRE(f.ok());
+        CHECK(f->types == std::vector<std::string>{"deny", "grant"});
+        CHECK(f->port == 5432);
+        CHECK(f->user == "alice");
+        CHECK(f->since_us == 17);
+        auto empty = audit_filter_from_args(json::object());
+        REQUIRE(empty.ok());
+        CHECK(empty->types.empty());
+        CHECK_FALSE(empty->port.has_value());
+        CHECK(audit_filter_from_args(json{{"types", {"deny", "nope"}}})
+                  .error()
+                  .find("unknown audit record type \"nope\"") == 0);
+        CHECK(audit_filter_from_args(json{{"port", 0}}).error().find("1 to 65535") != std::string::npos);
+        CHECK(audit_filter_from_args(json{{"port", 65536}}).error().find("1 to 65535") != std::string::npos);
+        CHECK_FALSE(audit_filter_from_args(json{{"user", ""}}).ok());
+    }
+
+    TEST_CASE("belongs_to: uid, user, requester, or among the approvers") {
+        const json deny = {{"type", "deny"}, {"uid", 1001}, {"user", "alice"}};
+        CHECK(belongs_to(deny, 1001, "alice"));
+        CHECK(belongs_to(deny, 1001, "someone"));  // the uid alone
+        CHECK(belongs_to(deny, 7, "alice"));       // the name alone
+        CHECK_FALSE(belongs_to(deny, 1002, "bob"));
+
+        const json approve = {{"type", "approve"}, {"uid", 1002}, {"user", "bob"}, {"requester", "alice"}};
+        CHECK(belongs_to(approve, 1001, "alice"));
+        CHECK(belongs_to(approve, 1002, "bob"));
+        CHECK_FALSE(belongs_to(approve, 1003, "carol"));
+
+        const json grant = {{"type", "grant"}, {"user", "alice"}, {"approvers", {"bob", "carol"}}};
+        CHECK(belongs_to(grant, 1003, "carol"));
+        CHECK_FALSE(belongs_to(grant, 1004, "dave"));
+
+        // Remote records have no uid or user; an empty name matches nothing.
+        const json remote = {{"type", "deny"}, {"src", "203.0.113.7"}, {"port", 5432}};
+        CHECK_FALSE(belongs_to(remote, 0, ""));
+        CHECK_FALSE(belongs_to(json{{"user", ""}}, 5, ""));
+        CHECK_FALSE(belongs_to(json{{"uid", "1001"}}, 1001, "x"));  // a uid is a number
+        CHECK_FALSE(belongs_to(json::array(), 1, "x"));
+    }
+
+    TEST_CASE("render_event_human: the examples") {
+        json deny = {{"ts", "2026-11-21T09:56:00.123456Z"},
+                     {"seq", 42},
+                     {"type", "deny"},
+                     {"uid", 1001},
+                     {"user", "alice"},
+                     {"port", 5432},
+                     {"proto", "tcp"},
+                     {"hook", "connect4"},
+                     {"pid", 123},
+                     {"comm", "psql"},
+                     {"prev_hash", std::string(64, '0')},
+                     {"hash", std::string(64, 'f')}};
+        CHECK(render_event_human(deny) ==
+              "2026-11-21 09:56:00.123456Z #42 deny user=alice(1001) port=5432/tcp hook=connect4 pid=123 "
+              "comm=psql");
+
+        json grant = {{"ts", "2026-11-21T09:56:01.000001Z"},
+                      {"seq", 43},
+                      {"type", "grant"},
+                      {"grant_id", 7},
+                      {"request_id", 6},
+                      {"user", "alice"},
+                      {"requester", "alice"},
+                      {"port", 5432},
+                      {"proto", "tcp"},
+                      {"duration_s", 1800},
+                      {"approvers", {"bob", "carol"}},
+                      {"reason", "debug prod"},
+                      {"ticket", "OPS-1"},
+                      {"expires_at", "2026-11-21T10:26:01.000001Z"},
+                      {"hash", "h"}};
+        CHECK(render_event_human(grant) ==
+              "2026-11-21 09:56:01.000001Z #43 grant grant=7 request=6 user=alice port=5432/tcp for=30m "
+              "by=bob,carol reason=\"debug prod\" ticket=OPS-1 expires=2026-11-21T10:26:01.000001Z");
+
+        json xdp = {{"ts", "2026-11-21T09:56:02.000000Z"},
+                    {"seq", 44},
+                    {"type", "deny"},
+                    {"src", "203.0.113.7"},
+                    {"sport", 40000},
+                    {"dst", "198.51.100.1"},
+                    {"port", 5432},
+                    {"proto", "tcp"},
+                    {"hook", "xdp"},
+                    {"suppressed", 41}};
+        CHECK(
+            render_event_human(xdp) ==
+            "2026-11-21 09:56:02.000000Z #44 deny src=203.0.113.7 sport=40000 dst=198.51.100.1 port=5432/tcp "
+            "hook=xdp suppressed=41");
+    }
+
+    TEST_CASE("render_event_human: other fields after the known ones; never the hashes") {
+        json r = {{"ts", "2026-11-21T09:56:00.000000Z"},
+                  {"seq", 5},
+                  {"type", "approve"},
+                  {"uid", 1002},
+                  {"user", "bob"},
+                  {"requester", "alice"},
+                  {"request_id", 3},
+                  {"zeta", true},
+                  {"note", "two words"},
+                  {"ok", false},
+                  {"ports", {{"a", 1}}},
+                  {"prev_hash", "p"},
+                  {"hash", "h"}};
+        const std::string line = render_event_human(r);
+        CHECK(line ==
+              "2026-11-21 09:56:00.000000Z #5 approve request=3 user=bob(1002) requester=alice note=\"two "
+              "words\" "
+              "ok=false ports=\"{\\\"a\\\":1}\" zeta=true");
+        CHECK(line.find("prev_hash") == std::string::npos);
+        CHECK(line.find("hash") == std::string::npos);
+
+        // A uid without a name, a port without a protocol, a duration that is not a number.
+        CHECK(render_event_human(json{{"ts", "x"},
+                                      {"seq", 1},
+                                      {"type", "deny"},
+                                      {"uid", 7},
+                                      {"port", 22},
+                                      {"duration_s", "long"}}) == "x #1 deny uid=7 port=22 duration_s=long");
+        // Missing ts, seq or type.
+        CHECK(render_event_human(json{{"cgroup_id", 9}}) == "- #? ? cgroup_id=9");
+        CHECK(render_event_human(json{{"reason", ""}, {"type", "policy_reload"}}) ==
+              "- #? policy_reload reason=\"\"");
+    }
+
+    TEST_CASE("render_event_human: untrusted text cannot drive the terminal or forge a line") {
+        json r = {{"ts", "2026-11-21T09:56:00.000000Z"},
+                  {"seq", 9},
+                  {"type", "deny"},
+                  {"comm", "\x1b[31mred\n2026-11-21 #10 grant"},
+                  {"reason", std::string("a\tb\rc\x7f\x01 say \"hi\" back\\slash")},
+                  {"ticket",
+                   "\xc2\x9b"
+                   "2J\xe2\x80\xae"
+                   "evil"},
+                  {"user", std::string("bad\xff") + "utf8"},
+                  {"k\x1b"
+                   "ey",
+                   "v"}};
+        const std::string line = render_event_human(r);
+        INFO(line);
+        for (char c : line) {
+            CHECK(static_cast<unsigned char>(c) >= 0x20);
+            CHECK(c != 0x7f);
+        }
+        CHECK(line.find("\xc2\x9b") == std::string::npos);
+        CHECK(line.find("\xe2\x80\xae") == std::string::npos);
+        CHECK(line.find("comm=\"\\x1b[31mred\\n2026-11-21 #10 grant\"") != std::string::npos);
+        CHECK(line.find("reason=\"a\\tb\\rc\\x7f\\x01 say \\\"hi\\\" back\\\\slash\"") != std::string::npos);
+        CHECK(line.find("ticket=\"\\u009b2J\\u202eevil\"") != std::string::npos);
+        CHECK(line.find("user=\"bad\\xffutf8\"") != std::string::npos);
+        CHECK(line.find(" k\\x1bey=v") != std::string::npos);
+        CHECK(printable("a b\x1b[0m\n\xff\"") == "a b\\x1b[0m\\n\\xff\\\"");
+        CHECK(printable("plain") == "plain");
+        // Printable UTF-8 stays as it is.
+        CHECK(render_event_human(json{{"type", "deny"}, {"comm", "caf\xc3\xa9"}}) ==
+              "- #? deny comm=caf\xc3\xa9");
+        // Through the wire: a JSON escape in a log line becomes the byte, and is escaped again here.
+        const json parsed = json::parse(R"({"type":"deny","comm":"\u001b]0;pwned\u0007"})");
+        CHECK(render_event_human(parsed) == "- #? deny comm=\"\\x1b]0;pwned\\x07\"");
+    }
+}

@@ -1,12 +1,28 @@
 // CLI parsing: argv vectors through build_app + finish, no daemon involved.
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <initializer_list>
+#include <iostream>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/app.h"
+#include "cli/client.h"
 #include "cli/render.h"
+#include "core/audit.h"
+#include "core/protocol.h"
 
 using namespace jg;
 
@@ -49,6 +65,132 @@ std::string finish_error(std::initializer_list<const char*> args) {
     const std::string e = finish(p.s);
     CHECK_FALSE(e.empty());
     return e;
+}
+
+// Parses, sets the clock --since counts back from, and finishes.
+Parsed run_at(std::int64_t now_us, std::initializer_list<const char*> args) {
+    Parsed p;
+    parse_into(p.s, args);
+    p.s.now_us = now_us;
+    p.error = finish(p.s);
+    return p;
+}
+
+// run_cli with stdout and stderr captured.
+struct Ran {
+    int rc = 0;
+    std::string out, err;
+};
+
+Ran run_main(std::vector<const char*> args) {
+    args.insert(args.begin(), "jitgate");
+    std::ostringstream out, err;
+    auto* old_out = std::cout.rdbuf(out.rdbuf());
+    auto* old_err = std::cerr.rdbuf(err.rdbuf());
+    Ran r;
+    r.rc = run_cli(static_cast<int>(args.size()), args.data());
+    std::cout.rdbuf(old_out);
+    std::cerr.rdbuf(old_err);
+    r.out = out.str();
+    r.err = err.str();
+    return r;
+}
+
+// A private temporary directory, removed with everything in it.
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "jg-unit-cli-XXXXXX").string();
+        std::vector<char> buf(tmpl.begin(), tmpl.end());
+        buf.push_back('\0');
+        REQUIRE(mkdtemp(buf.data()) != nullptr);
+        path_ = buf.data();
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+// A stand-in jitgated on a Unix socket: for each connection, reads one
+// request line and writes what `answer` returns for it, then closes.
+class FakeDaemon {
+public:
+    using Answer = std::function<std::string(const nlohmann::json& request)>;
+    FakeDaemon(std::string path, Answer answer) : path_(std::move(path)), answer_(std::move(answer)) {
+        fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd_ >= 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        REQUIRE(path_.size() < sizeof(sa.sun_path));
+        std::memcpy(sa.sun_path, path_.c_str(), path_.size() + 1);
+        REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+        REQUIRE(listen(fd_, 8) == 0);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~FakeDaemon() {
+        stop_ = true;
+        shutdown(fd_, SHUT_RDWR);
+        thread_.join();
+        close(fd_);
+    }
+    FakeDaemon(const FakeDaemon&) = delete;
+    FakeDaemon& operator=(const FakeDaemon&) = delete;
+    std::vector<nlohmann::json> requests;  // read after the client is done
+
+private:
+    void serve() {
+        while (!stop_) {
+            const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0) return;
+            std::string in;
+            char buf[4096];
+            while (in.find('\n') == std::string::npos) {
+                const ssize_t n = recv(c, buf, sizeof(buf), 0);
+                if (n <= 0) break;
+                in.append(buf, static_cast<std::size_t>(n));
+            }
+            const auto req = nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
+            requests.push_back(req);
+            const std::string out = answer_(req);
+            std::size_t off = 0;
+            while (off < out.size()) {
+                const ssize_t n = send(c, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+                if (n <= 0) break;
+                off += static_cast<std::size_t>(n);
+            }
+            close(c);
+        }
+    }
+
+    std::string path_;
+    Answer answer_;
+    int fd_ = -1;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+// A sealed chain of n records as log text; `head` ends at its last record.
+std::string sealed_log(int n, ChainHead& head) {
+    std::string log;
+    for (int i = 0; i < n; ++i) {
+        nlohmann::json r = {
+            {"ts", "2026-11-21T09:56:00.000000Z"}, {"type", "deny"}, {"uid", 1000}, {"port", 22}};
+        seal(r, head);
+        log += render_line(r);
+    }
+    return log;
+}
+
+void write_file(const std::string& path, const std::string& data) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << data;
 }
 
 }  // namespace
@@ -297,6 +439,334 @@ TEST_SUITE("cli") {
     }
 
 }  // TEST_SUITE
+
+TEST_SUITE("cli audit") {
+    TEST_CASE("audit: 50 past records by default; a follower none unless it asks") {
+        CliState s = ok({"audit"});
+        CHECK(s.op == "audit");
+        CHECK(s.args == nlohmann::json{{"limit", 50}});
+
+        CHECK(ok({"audit", "--follow"}).args == nlohmann::json{{"follow", true}});
+        CHECK(ok({"audit", "-f"}).args == nlohmann::json{{"follow", true}});
+        CHECK(ok({"audit", "-f", "--limit", "10"}).args == nlohmann::json{{"follow", true}, {"limit", 10}});
+        CHECK(ok({"audit", "--limit", "10000"}).args == nlohmann::json{{"limit", 10000}});
+        CHECK(ok({"audit", "--limit=1"}).args == nlohmann::json{{"limit", 1}});
+
+        const std::int64_t now = *parse_rfc3339_us("2026-11-21T12:00:00Z");
+        Parsed f = run_at(now, {"audit", "-f", "--since", "10m"});
+        CHECK(f.error.empty());
+        CHECK(f.s.args == nlohmann::json{{"follow", true}, {"since_us", now - 600000000}, {"limit", 50}});
+        Parsed t = run_at(now, {"audit", "--since", "2026-11-21T09:56:00Z", "--json"});
+        CHECK(t.error.empty());
+        CHECK(t.s.json);
+        CHECK(t.s.args.at("since_us") == *parse_rfc3339_us("2026-11-21T09:56:00Z"));
+        CHECK(t.s.args.at("since_us").is_number_integer());
+    }
+
+    TEST_CASE("audit --type: repeated and comma-separated, each known, each once") {
+        CHECK(ok({"audit", "--type", "deny"}).args.at("types") == nlohmann::json{"deny"});
+        CHECK(ok({"audit", "--type", "deny", "--type", "allow,grant", "--type=deny"}).args.at("types") ==
+              nlohmann::json{"deny", "allow", "grant"});
+        CHECK(ok({"audit", "--type", "grant, revoke ,expire"}).args.at("types") ==
+              nlohmann::json{"grant", "revoke", "expire"});
+        CHECK_FALSE(ok({"audit"}).args.contains("types"));
+
+        const std::string e = finish_error({"audit", "--type", "deny,bogus"});
+        CHECK(e.find("unknown audit record type 'bogus'") == 0);
+        CHECK(e.find("deny, would_deny, allow, request") != std::string::npos);
+        CHECK(e.find("daemon_stop") != std::string::npos);
+        CHECK(finish_error({"audit", "--type", "Deny"}).find("'Deny'") != std::string::npos);
+        CHECK(finish_error({"audit", "--type", "deny,"}).find("names no type") != std::string::npos);
+        CHECK(finish_error({"audit", "--type", ""}).find("names no type") != std::string::npos);
+        // One value per --type: a second word is not a type.
+        CHECK_THROWS_AS(run({"audit", "--type", "deny", "allow"}), CLI::ParseError);
+        CHECK_THROWS_AS(run({"audit", "--type"}), CLI::ParseError);
+    }
+
+    TEST_CASE("audit --port, --user, --limit, --since: refused before the daemon sees them") {
+        CHECK(ok({"audit", "--port", "5432"}).args == nlohmann::json{{"port", 5432}, {"limit", 50}});
+        CHECK(ok({"audit", "--port", "65535"}).args.at("port") == 65535);
+        for (const char* p : {"0", "65536", "abc", "22x", "-1", "", "1e3", "99999999999"}) {
+            CAPTURE(p);
+            CHECK(finish_error({"audit", "--port", p}).find(std::string("invalid --port '") + p + "'") == 0);
+        }
+        CHECK(ok({"audit", "--user", "alice"}).args.at("user") == "alice");
+        CHECK(ok({"audit", "--user", "1001"}).args.at("user") == "1001");
+        CHECK(finish_error({"audit", "--user", ""}).find("--user is empty") == 0);
+        for (const char* n : {"0", "10001", "x", "-5", ""}) {
+            CAPTURE(n);
+            CHECK(finish_error({"audit", "--limit", n}).find(std::string("invalid --limit '") + n + "'") ==
+                  0);
+        }
+        CHECK(finish_error({"audit", "--since", "last week"}).find("invalid time 'last week'") == 0);
+        CHECK(finish_error({"audit", "--since", "2026-11-31T00:00:00Z"}).find("no such day") !=
+              std::string::npos);
+        CHECK(finish_error({"audit", "--since", "0m"}).find("invalid duration") != std::string::npos);
+        CHECK_THROWS_AS(run({"audit", "--bogus"}), CLI::ParseError);
+        CHECK_THROWS_AS(run({"audit", "extra"}), CLI::ParseError);
+        CHECK_THROWS_AS(run({"audit", "--port"}), CLI::ParseError);
+    }
+
+    TEST_CASE("audit verify [FILE...]") {
+        CliState v = ok({"audit", "verify"});
+        CHECK(v.op == "audit-verify");
+        CHECK(v.files.empty());
+        CliState two = ok({"audit", "verify", "old.jsonl", "audit.jsonl", "--json"});
+        CHECK(two.op == "audit-verify");
+        CHECK(two.files == std::vector<std::string>{"old.jsonl", "audit.jsonl"});
+        CHECK(two.json);
+        CHECK(ok({"--socket", "/tmp/s", "audit", "verify", "x"}).socket == "/tmp/s");
+        // The audit options mean nothing to verify.
+        CHECK(finish_error({"audit", "--follow", "verify"}).find("audit verify takes only FILE arguments") ==
+              0);
+        CHECK(finish_error({"audit", "verify", "--since", "1h", "x"}).find("takes only FILE") !=
+              std::string::npos);
+        CHECK(finish_error({"audit", "--type", "deny", "verify"}).find("takes only FILE") !=
+              std::string::npos);
+        CHECK(ok({"audit", "verify", "-", "audit.jsonl"}).files ==
+              std::vector<std::string>{"-", "audit.jsonl"});
+        CHECK(finish_error({"audit", "verify", "-", "-"}).find("read only once") != std::string::npos);
+    }
+
+    TEST_CASE("usage errors exit 2, an unreachable daemon 4") {
+        TempDir dir;
+        const std::string sock = dir.file("none.sock");
+        for (auto args : std::vector<std::vector<const char*>>{{"audit", "--type", "nope"},
+                                                               {"audit", "--port", "0"},
+                                                               {"audit", "--since", "whenever"},
+                                                               {"audit", "--limit", "20000"},
+                                                               {"audit", "--follow", "verify"},
+                                                               {"audit", "--type", "deny", "allow"}}) {
+            args.insert(args.begin(), {"--socket", sock.c_str()});
+            const Ran r = run_main(args);
+            CAPTURE(r.err);
+            CHECK(r.rc == 2);
+        }
+        const Ran bad_type = run_main({"audit", "--type", "nope", "--socket", sock.c_str()});
+        CHECK(bad_type.err.find("unknown audit record type 'nope'; the types are: deny,") !=
+              std::string::npos);
+
+        const Ran down = run_main({"audit", "--socket", sock.c_str()});
+        CHECK(down.rc == 4);
+        CHECK(down.err.find("cannot reach jitgated at " + sock) != std::string::npos);
+        const Ran down_json = run_main({"audit", "--json", "--socket", sock.c_str()});
+        CHECK(down_json.rc == 4);
+        CHECK(nlohmann::json::parse(down_json.out).at("error").at("code") == "unreachable");
+        // verify without a FILE needs the daemon to name its log.
+        const Ran where = run_main({"audit", "verify", "--socket", sock.c_str()});
+        CHECK(where.rc == 4);
+        CHECK(where.err.find("name it: jitgate audit verify") != std::string::npos);
+    }
+
+    TEST_CASE(
+        "audit: history from the daemon, human or JSON Lines; the daemon's errors keep their exit code") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        ChainHead head;
+        std::vector<nlohmann::json> records;
+        for (int i = 0; i < 3; ++i) {
+            nlohmann::json r = {{"ts", "2026-11-21T09:56:00.000000Z"},
+                                {"type", "deny"},
+                                {"uid", 1001},
+                                {"user", "alice"},
+                                {"port", 5432},
+                                {"proto", "tcp"},
+                                {"comm", "ps\x1b[2J"}};
+            seal(r, head);
+            records.push_back(r);
+        }
+        std::string scope = "all";
+        FakeDaemon d(sock, [&](const nlohmann::json& req) {
+            const auto id = req.value("id", std::int64_t(0));
+            if (req.value("args", nlohmann::json::object()).value("user", "") == "nobody")
+                return reply_error(id, code::kForbidden, "you may only read the records about you");
+            std::string out;
+            for (const auto& r : records) out += reply_event(id, r);
+            return out + reply_ok(id, {{"count", records.size()}, {"following", false}, {"scope", scope}});
+        });
+        const Ran human = run_main({"--socket", sock.c_str(), "audit", "--port", "5432"});
+        CHECK(human.rc == 0);
+        CHECK(human.out ==
+              "2026-11-21 09:56:00.000000Z #1 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"\n"
+              "2026-11-21 09:56:00.000000Z #2 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"\n"
+              "2026-11-21 09:56:00.000000Z #3 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"\n");
+        REQUIRE(d.requests.size() == 1);
+        CHECK(d.requests[0].at("op") == "audit");
+        CHECK(d.requests[0].at("args") == nlohmann::json{{"port", 5432}, {"limit", 50}});
+
+        // JSON Lines: each record exactly as the log holds it, hashes included.
+        const Ran jl = run_main({"--socket", sock.c_str(), "audit", "--json"});
+        CHECK(jl.rc == 0);
+        std::string want;
+        for (const auto& r : records) want += render_line(r);
+        CHECK(jl.out == want);
+        std::istringstream lines(jl.out);
+        std::vector<std::pair<std::string, std::istream*>> in{{"stdout", &lines}};
+        CHECK(verify_chain(in).ok);
+
+        scope = "own";
+        const Ran own = run_main({"--socket", sock.c_str(), "audit"});
+        CHECK(own.rc == 0);
+        CHECK(own.err.find("showing only the records about you") != std::string::npos);
+
+        const Ran refused = run_main({"--socket", sock.c_str(), "audit", "--user", "nobody"});
+        CHECK(refused.rc == 3);
+        CHECK(refused.err == "jitgate: you may only read the records about you\n");
+    }
+
+    TEST_CASE("audit --follow: records, dropped counts on stderr, and the daemon closing the stream") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        FakeDaemon d(sock, [](const nlohmann::json& req) {
+            const auto id = req.value("id", std::int64_t(0));
+            return reply_ok(id, {{"count", 0}, {"following", true}, {"scope", "all"}}) +
+                   reply_event(id, {{"seq", 8}, {"type", "grant"}, {"grant_id", 3}}) + reply_dropped(id, 12) +
+                   reply_event(id, {{"seq", 21}, {"type", "expire"}, {"grant_id", 3}});
+        });
+        const Ran r = run_main({"--socket", sock.c_str(), "audit", "-f", "--type", "grant,expire"});
+        CHECK(r.rc == 1);
+        CHECK(r.out == "- #8 grant grant=3\n- #21 expire grant=3\n");
+        CHECK(r.err.find("jitgate: 12 audit records were not delivered to this follower because it read too "
+                         "slowly; the audit log has them\n") != std::string::npos);
+        CHECK(r.err.find("jitgated closed the stream") != std::string::npos);
+        REQUIRE(d.requests.size() == 1);
+        CHECK(d.requests[0].at("args") == nlohmann::json{{"follow", true}, {"types", {"grant", "expire"}}});
+    }
+
+    TEST_CASE("stream_daemon: stops when told, reports a garbled line, an early close") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        std::string script;
+        FakeDaemon d(sock, [&](const nlohmann::json&) { return script; });
+        script = "{\"id\":1,\"ok\":true,\"event\":{}}\n{\"id\":1,\"ok\":true,\"event\":{}}\n";
+        int seen = 0;
+        auto r = stream_daemon(sock, "audit", nlohmann::json::object(),
+                               [&](const nlohmann::json&) { return ++seen < 1; });
+        REQUIRE(r.ok());
+        CHECK(*r == kStreamStopped);
+        CHECK(seen == 1);
+
+        script = "{\"id\":1,\"ok\":true,\"event\":{}}\nnot json\n";
+        seen = 0;
+        r = stream_daemon(sock, "audit", nlohmann::json::object(),
+                          [&](const nlohmann::json&) { return ++seen; });
+        REQUIRE_FALSE(r.ok());
+        CHECK(seen == 1);
+        CHECK(r.error().find("not a valid reply") != std::string::npos);
+
+        script = "{\"id\":1,\"ok\":true,\"event\":{}}\n";
+        r = stream_daemon(sock, "audit", nlohmann::json::object(),
+                          [&](const nlohmann::json&) { return true; });
+        REQUIRE(r.ok());
+        CHECK(*r == kStreamClosed);
+
+        script = "";
+        r = stream_daemon(sock, "audit", nlohmann::json::object(),
+                          [&](const nlohmann::json&) { return true; });
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().find("closed before a reply") != std::string::npos);
+
+        // A follower that was asked to stop.
+        std::atomic<bool> stop{true};
+        script = "{\"id\":1,\"ok\":true,\"result\":{\"following\":true}}\n";
+        r = stream_daemon(
+            sock, "audit", nlohmann::json::object(), [&](const nlohmann::json&) { return true; }, &stop);
+        REQUIRE(r.ok());
+        CHECK((*r == kStreamInterrupted || *r == kStreamClosed));
+    }
+
+    TEST_CASE("audit verify FILE: intact or the first broken record; exit 0 or 1") {
+        TempDir dir;
+        const std::string none = dir.file("none.sock");
+        ChainHead head;
+        const std::string log = sealed_log(5, head);
+        write_file(dir.file("a.jsonl"), log);
+        const std::string a = dir.file("a.jsonl");
+
+        Ran r = run_main({"--socket", none.c_str(), "audit", "verify", a.c_str()});
+        CHECK(r.rc == 0);
+        CHECK(r.out == a + ": intact, 5 records (seq 1-5)\n");
+        CHECK(r.err.find("not checked against jitgated's chain head") != std::string::npos);
+
+        // Record 3 removed.
+        std::string cut = log;
+        const auto l3 = cut.find('\n', cut.find('\n') + 1) + 1;
+        cut.erase(l3, cut.find('\n', l3) + 1 - l3);
+        write_file(dir.file("b.jsonl"), cut);
+        const std::string b = dir.file("b.jsonl");
+        r = run_main({"--socket", none.c_str(), "audit", "verify", b.c_str()});
+        CHECK(r.rc == 1);
+        CHECK(r.out.find(b + ":3: seq 4: seq 4 follows seq 2: record 3 was removed\n") == 0);
+        CHECK(r.out.find("the 2 records before it (seq 1-2) are intact") != std::string::npos);
+
+        r = run_main({"--socket", none.c_str(), "--json", "audit", "verify", b.c_str()});
+        CHECK(r.rc == 1);
+        const auto j = nlohmann::json::parse(r.out);
+        CHECK(j.at("ok") == false);
+        CHECK(j.at("records") == 2);
+        CHECK(j.at("broken") == nlohmann::json{{"file", b},
+                                               {"line", 3},
+                                               {"seq", 4},
+                                               {"problem", "seq 4 follows seq 2: record 3 was removed"}});
+
+        r = run_main({"--socket", none.c_str(), "audit", "verify", dir.file("missing.jsonl").c_str()});
+        CHECK(r.rc == 1);
+        CHECK(r.err.find("cannot read " + dir.file("missing.jsonl") + ": No such file or directory") !=
+              std::string::npos);
+        r = run_main({"--socket", none.c_str(), "audit", "verify", dir.file("").c_str()});
+        CHECK(r.rc == 1);
+        CHECK(r.err.find("it is a directory") != std::string::npos);
+    }
+
+    TEST_CASE("audit verify: the daemon's log by default, its tail checked against the chain head") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        const std::string path = dir.file("audit.jsonl");
+        ChainHead head;
+        const std::string log = sealed_log(6, head);
+        ChainHead daemon_head = head;
+        FakeDaemon d(sock, [&](const nlohmann::json& req) {
+            return reply_ok(
+                req.value("id", std::int64_t(0)),
+                {{"version", "0.1.0"},
+                 {"audit", {{"log", path}, {"seq", daemon_head.seq}, {"hash", daemon_head.hash}}}});
+        });
+        write_file(path, log);
+        Ran r = run_main({"--socket", sock.c_str(), "audit", "verify"});
+        CHECK(r.rc == 0);
+        CHECK(r.out == path + ": intact, 6 records (seq 1-6); matches jitgated's chain head (seq 6)\n");
+        CHECK(r.err.empty());
+
+        // The last record removed: intact by itself, but not where jitgated is.
+        write_file(path, log.substr(0, log.rfind('\n', log.size() - 2) + 1));
+        r = run_main({"--socket", sock.c_str(), "audit", "verify"});
+        CHECK(r.rc == 1);
+        CHECK(r.out.find(path + ":6: seq 6: the log ends at seq 5 but jitgated has written up to seq 6: the "
+                                "tail was removed") == 0);
+        // Named another way (a relative path through ..), it is still the daemon's log.
+        const std::string other = dir.file(
+            "../" + std::filesystem::path(dir.file("")).parent_path().filename().string() + "/audit.jsonl");
+        r = run_main({"--socket", sock.c_str(), "audit", "verify", other.c_str()});
+        CHECK(r.rc == 1);
+        CHECK(r.out.find("the tail was removed") != std::string::npos);
+        // A copy elsewhere is checked on its own.
+        write_file(dir.file("copy.jsonl"), log.substr(0, log.rfind('\n', log.size() - 2) + 1));
+        r = run_main({"--socket", sock.c_str(), "audit", "verify", dir.file("copy.jsonl").c_str()});
+        CHECK(r.rc == 0);
+        CHECK(r.out.find("intact, 5 records (seq 1-5)\n") != std::string::npos);
+
+        // The daemon wrote on after answering: fine. Its head hash differs: not.
+        write_file(path, log);
+        daemon_head = ChainHead{4, std::string(64, 'e')};
+        r = run_main({"--socket", sock.c_str(), "--json", "audit", "verify"});
+        CHECK(r.rc == 1);
+        const auto j = nlohmann::json::parse(r.out);
+        CHECK(j.at("broken").at("seq") == 4);
+        CHECK(j.at("broken").at("problem").get<std::string>().find("does not match the daemon's record") !=
+              std::string::npos);
+        CHECK(j.at("daemon_head").at("seq") == 4);
+    }
+}
 
 TEST_CASE("status shows each XDP interface with its mode, or why it is not attached") {
     nlohmann::json st = {{"version", "0.1.0"},

@@ -415,9 +415,54 @@ TEST_SUITE("policy") {
         CHECK(has_error(load, 4, "approvals_required is 2 but only 1 distinct approvers are listed"));
     }
 
-    TEST_CASE("keys of later releases are refused with a sentence, not accepted and ignored") {
-        expect_one_error("[daemon]\nauditors = [\"@secops\"]\n[[port]]\nport = 1\napprovers = [\"a\"]\n", 2,
-                         "daemon.auditors is not supported by this build");
+    TEST_CASE("daemon.auditors: users and @groups, in file order") {
+        auto load = parse_policy(
+            "[daemon]\nauditors = [\"@secops\", \"bob\", \"svc.audit-1\"]\n[[port]]\nport = 1\napprovers = "
+            "[\"a\"]\n",
+            "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        REQUIRE(load.ok());
+        const auto& a = load.policy.daemon.auditors;
+        REQUIRE(a.size() == 3);
+        CHECK(a[0].is_group);
+        CHECK(a[0].name == "secops");
+        CHECK(a[0].text() == "@secops");
+        CHECK_FALSE(a[1].is_group);
+        CHECK(a[1].name == "bob");
+        CHECK(a[2].text() == "svc.audit-1");
+
+        auto none =
+            parse_policy("[daemon]\nauditors = []\n[[port]]\nport = 1\napprovers = [\"a\"]\n", "p.toml");
+        REQUIRE(none.ok());
+        CHECK(none.policy.daemon.auditors.empty());
+        auto unset = parse_policy("[[port]]\nport = 1\napprovers = [\"a\"]\n", "p.toml");
+        REQUIRE(unset.ok());
+        CHECK(unset.policy.daemon.auditors.empty());
+    }
+
+    TEST_CASE("daemon.auditors: bad names, wrong types and duplicates are errors with their line") {
+        const std::string port = "[[port]]\nport = 1\napprovers = [\"a\"]\n";
+        expect_one_error("[daemon]\nauditors = [\"bad name\"]\n" + port, 2,
+                         "daemon.auditors: 'bad name' is not a user name or @group");
+        expect_one_error("[daemon]\n\nauditors = [\"@\"]\n" + port, 3,
+                         "daemon.auditors: '@' is not a user name or @group");
+        expect_one_error("[daemon]\nauditors = [\"\"]\n" + port, 2, "'' is not a user name or @group");
+        expect_one_error("[daemon]\nauditors = [\"@a/b\"]\n" + port, 2,
+                         "'@a/b' is not a user name or @group");
+        expect_one_error("[daemon]\nauditors = \"@secops\"\n" + port, 2,
+                         "daemon.auditors must be a list of strings");
+        expect_one_error("[daemon]\nauditors = [\"bob\", 7]\n" + port, 2,
+                         "daemon.auditors must be a list of strings");
+        expect_one_error("[daemon]\nauditors = [\"bob\", \"@ops\", \"bob\"]\n" + port, 2,
+                         "daemon.auditors: 'bob' is listed twice");
+        // A user and a group of the same name are different principals.
+        auto both = parse_policy("[daemon]\nauditors = [\"ops\", \"@ops\"]\n" + port, "p.toml");
+        INFO("errors:\n", joined(both.errors));
+        CHECK(both.ok());
+        CHECK(both.policy.daemon.auditors.size() == 2);
+    }
+
+    TEST_CASE("xdp_interfaces: lo and bad names are refused with a sentence") {
         expect_one_error("[daemon]\nxdp_interfaces = [\"lo\"]\n[[port]]\nport = 1\napprovers = [\"a\"]\n", 2,
                          "lo carries local traffic only");
         expect_one_error("[daemon]\nxdp_interfaces = [\"a/b\"]\n[[port]]\nport = 1\napprovers = [\"a\"]\n", 2,

@@ -208,4 +208,53 @@ TEST_SUITE("protocol") {
               "approve: unknown argument \"from\"");
     }
 
+    TEST_CASE("audit: every argument optional; types is a list of strings") {
+        auto none = parse_request(R"({"id":5,"op":"audit"})");
+        REQUIRE(none.ok());
+        CHECK(none->op == "audit");
+        auto all = parse_request(
+            R"({"id":5,"op":"audit","args":{"follow":true,"since_us":1795255560000000,"types":["deny","grant"],"port":5432,"user":"alice","limit":50}})");
+        REQUIRE(all.ok());
+        CHECK(all->args.at("types") == json{"deny", "grant"});
+        CHECK(parse_request(R"({"op":"audit","args":{"types":[]}})").ok());
+        CHECK(parse_request(R"({"op":"audit","args":{"since_us":-5}})").ok());
+
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"types":"deny"}})").message ==
+              "audit: argument \"types\" must be a list of strings");
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"types":["deny",7]}})").message ==
+              "audit: argument \"types\" must be a list of strings");
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"types":[["deny"]]}})").message ==
+              "audit: argument \"types\" must be a list of strings");
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"follow":1}})").message ==
+              "audit: argument \"follow\" must be true or false");
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"port":"5432"}})").message ==
+              "audit: argument \"port\" must be a whole number");
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"limit":1.5}})").message ==
+              "audit: argument \"limit\" must be a whole number");
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"user":1001}})").message ==
+              "audit: argument \"user\" must be a string");
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"since":"10m"}})").message ==
+              "audit: unknown argument \"since\"");
+        CHECK(rejected(R"({"id":6,"op":"audit","args":{"types":["deny"]}, "x":1})").id == 6);
+    }
+
+    TEST_CASE("reply_event and reply_dropped: one JSON line each, with the id") {
+        const json record = {{"ts", "2026-11-21T09:56:00.123456Z"},
+                             {"seq", 42},
+                             {"type", "deny"},
+                             {"comm", std::string("ps\xC3")}};
+        const std::string e = reply_event(7, record);
+        REQUIRE(e.back() == '\n');
+        CHECK(e.find('\n') == e.size() - 1);
+        const json ej = json::parse(e);
+        CHECK(ej.at("id") == 7);
+        CHECK(ej.at("ok") == true);
+        CHECK(ej.at("event").at("seq") == 42);
+        CHECK(ej.at("event").at("comm") == "ps\xEF\xBF\xBD");
+        CHECK_FALSE(ej.contains("result"));
+
+        const std::string d = reply_dropped(7, 12);
+        CHECK(d == "{\"dropped\":12,\"id\":7,\"ok\":true}\n");
+    }
+
 }  // TEST_SUITE

@@ -136,6 +136,26 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
         if (int e = bpf_map__set_pin_path(m, path.c_str()))
             return err(fmt::format("set pin path {}: {}", path, errstr(e)));
     }
+    // A ring pinned by an earlier run is reused as it is; any other size is
+    // refused by the kernel's pinned-map check, so say which.
+    {
+        const std::string ring_pin = o.pin_dir + "/jg_events";
+        int fd = bpf_obj_get(ring_pin.c_str());
+        if (fd >= 0) {
+            bpf_map_info info{};
+            __u32 len = sizeof(info);
+            const bool got = bpf_obj_get_info_by_fd(fd, &info, &len) == 0;
+            close(fd);
+            if (got && info.max_entries != o.ring_bytes)
+                return err(fmt::format(
+                    "the pinned event ring {} holds {} bytes, not the {} asked for: the size of a pinned "
+                    "ring cannot change while enforcement stays attached (jitgated --uninstall, then start "
+                    "again)",
+                    ring_pin, info.max_entries, o.ring_bytes));
+        }
+    }
+    if (int e = bpf_map__set_max_entries(k->skel_->maps.jg_events, o.ring_bytes))
+        return err(fmt::format("size the event ring to {} bytes: {}", o.ring_bytes, errstr(e)));
     if (int e = jitgate_bpf__load(k->skel_)) {
         return err(fmt::format(
             "load the BPF programs: {} (the kernel needs BPF, BTF, cgroup sock_addr and sk_storage "

@@ -117,6 +117,9 @@ public:
     struct Options {
         std::string cgroup_dir;
         std::string pin_dir;  // <bpffs>/v<ABI>
+        // Size of the event ring (a power of two, at least one page); a
+        // pinned ring keeps the size it was made with.
+        std::uint32_t ring_bytes = JG_RINGBUF_BYTES;
     };
     // Loads the programs (reusing pinned maps), then for each hook either
     // swaps the program inside its pinned link (no moment without

@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 
+#include "cli/audit_cmd.h"
 #include "cli/client.h"
 #include "cli/render.h"
+#include "core/audit.h"
+#include "core/clock.h"
 #include "core/duration.h"
 #include "core/keys.h"
 #include "core/policy.h"
@@ -57,6 +61,33 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     auto* st = app->add_subcommand("status", "programs, protected ports, grants and counters");
     st->callback([&s] { s.op = "status"; });
 
+    auto* aud = app->add_subcommand(
+        "audit",
+        "show audit records (oldest first), or follow them as they are written; audit verify checks "
+        "the hash chain");
+    aud->require_subcommand(0, 1);
+    aud->add_flag("-f,--follow", s.follow, "keep printing records as jitgated writes them");
+    aud->add_option("--since", s.since, "records from this time on: RFC 3339, or how long ago (10m, 2h)")
+        ->type_name("TIME");
+    aud->add_option("--type", s.types, "only records of this type (repeat, or separate with commas)")
+        ->type_name("T")
+        ->allow_extra_args(false);
+    aud->add_option("--port", s.audit_port, "only records about this port")->type_name("P");
+    aud->add_option("--user", s.user, "only records about this user (name or uid)")->type_name("U");
+    aud->add_option("--limit", s.limit,
+                    "at most N of the newest past records (1-10000; default 50, and none with --follow "
+                    "unless --since or --limit)")
+        ->type_name("N");
+    aud->callback([&s] {
+        if (s.op.empty()) s.op = "audit";
+    });
+    auto* ver = aud->add_subcommand(
+        "verify",
+        "check the audit log's hash chain and name the first broken record (default: jitgated's log)");
+    ver->add_option("FILE", s.files,
+                    "log files, oldest first (a rotated log, then its continuation); - reads standard input");
+    ver->callback([&s] { s.op = "audit-verify"; });
+
     auto* pol = app->add_subcommand("policy", "policy file tools");
     pol->require_subcommand(1);
     auto* chk = pol->add_subcommand("check", "validate a policy file and name every problem with its line");
@@ -64,6 +95,71 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     chk->callback([&s] { s.op = "policy-check"; });
     return app;
 }
+
+namespace {
+
+// A whole number from lo to hi, or nothing.
+std::optional<std::int64_t> number_in(const std::string& text, std::int64_t lo, std::int64_t hi) {
+    if (text.empty() || text.size() > 9) return std::nullopt;
+    std::int64_t v = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + (c - '0');
+    }
+    if (v < lo || v > hi) return std::nullopt;
+    return v;
+}
+
+std::string finish_audit(CliState& s) {
+    std::vector<std::string> types;
+    for (const auto& given : s.types) {
+        std::size_t start = 0;
+        for (;;) {
+            const std::size_t comma = given.find(',', start);
+            std::string t =
+                given.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            t.erase(0, t.find_first_not_of(' '));
+            t.erase(t.find_last_not_of(' ') + 1);
+            if (!is_audit_type(t)) {
+                std::string all;
+                for (const auto& k : audit_types()) all += (all.empty() ? "" : ", ") + k;
+                return t.empty() ? fmt::format("--type '{}' names no type; the types are: {}", given, all)
+                                 : fmt::format("unknown audit record type '{}'; the types are: {}", t, all);
+            }
+            if (std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    if (s.follow) s.args["follow"] = true;
+    if (s.since) {
+        auto t = parse_since(*s.since, s.now_us ? s.now_us : wall_us());
+        if (!t) return t.error();
+        s.args["since_us"] = *t;
+    }
+    if (!types.empty()) s.args["types"] = types;
+    if (s.audit_port) {
+        auto p = number_in(*s.audit_port, 1, 65535);
+        if (!p) return fmt::format("invalid --port '{}': give a port number from 1 to 65535", *s.audit_port);
+        s.args["port"] = *p;
+    }
+    if (s.user) {
+        if (s.user->empty()) return "--user is empty: give a user name or a uid";
+        if (s.user->size() > 256) return "--user is longer than 256 bytes";
+        s.args["user"] = *s.user;
+    }
+    // Past records: 50 unless told; a follower gets none unless it asks.
+    if (s.limit) {
+        auto n = number_in(*s.limit, 1, 10000);
+        if (!n) return fmt::format("invalid --limit '{}': give a number from 1 to 10000", *s.limit);
+        s.args["limit"] = *n;
+    } else if (!s.follow || s.since) {
+        s.args["limit"] = 50;
+    }
+    return {};
+}
+
+}  // namespace
 
 std::string finish(CliState& s) {
     s.args = nlohmann::json::object();
@@ -96,6 +192,14 @@ std::string finish(CliState& s) {
         if (s.id <= 0) return "ID must be a positive id";
         s.args = {{"id", s.id}};
         if (s.op == "deny" && !s.reason.empty()) s.args["reason"] = s.reason;
+    } else if (s.op == "audit") {
+        return finish_audit(s);
+    } else if (s.op == "audit-verify") {
+        if (s.follow || s.since || !s.types.empty() || s.audit_port || s.user || s.limit)
+            return "audit verify takes only FILE arguments; --follow, --since, --type, --port, --user and "
+                   "--limit belong to jitgate audit";
+        if (std::count(s.files.begin(), s.files.end(), "-") > 1)
+            return "standard input (-) can be read only once";
     } else if (s.op == "list") {
         s.args = {{"filter", s.pending ? "pending" : s.active ? "active" : s.all ? "all" : "default"}};
     }
@@ -140,6 +244,8 @@ int run_cli(int argc, const char* const* argv) {
         return 2;
     }
     if (s.op == "policy-check") return policy_check(s);
+    if (s.op == "audit-verify") return run_audit_verify(s);
+    if (s.op == "audit") return run_audit(s);
     auto reply = call_daemon(s.socket, s.op, s.args);
     if (!reply) {
         if (s.json)

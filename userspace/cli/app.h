@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace jg {
 
@@ -12,7 +13,7 @@ struct CliState {
     std::string socket = "/run/jitgate/jitgate.sock";
     bool json = false;
     // Filled by the sub-command that ran.
-    std::string op;  // daemon operation, or "policy-check"
+    std::string op;  // daemon operation, or "policy-check" / "audit-verify" (run here)
     nlohmann::json args = nlohmann::json::object();
     std::string file;  // policy check FILE
     // Raw sub-command inputs, validated in finish().
@@ -20,6 +21,12 @@ struct CliState {
     std::optional<std::string> from;  // request --from ADDR (set even when given empty)
     std::int64_t id = 0;
     bool pending = false, active = false, all = false;
+    // audit [--follow] [--since TIME] [--type T]... [--port P] [--user U] [--limit N]
+    bool follow = false;
+    std::optional<std::string> since, audit_port, user, limit;
+    std::vector<std::string> types;  // as given: repeated and/or comma-separated
+    std::vector<std::string> files;  // audit verify FILE...
+    std::int64_t now_us = 0;         // the wall clock --since counts back from; 0 = now
 };
 
 std::unique_ptr<CLI::App> build_app(CliState& s);

@@ -6,69 +6,151 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "core/protocol.h"
 
 namespace jg {
 
+namespace {
+
+constexpr int kReplyTimeoutMs = 30000;
+
+Error unreachable(const std::string& path, const std::string& why) {
+    return err(
+        fmt::format("cannot reach jitgated at {}: {}; is it running? Start it with: sudo jitgated "
+                    "--config /etc/jitgate/jitgate.toml (or pass --socket PATH)",
+                    path, why));
+}
+
+// A connected socket with the request sent; closes on destruction.
+class Connection {
+public:
+    Connection() = default;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    ~Connection() {
+        if (fd_ >= 0) close(fd_);
+    }
+    int fd() const { return fd_; }
+
+    // Empty on success, else why not.
+    std::string open(const std::string& path, const std::string& op, const nlohmann::json& args) {
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        if (path.size() >= sizeof(sa.sun_path)) return "the socket path is too long";
+        std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+        fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd_ < 0) return std::strerror(errno);
+        if (connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) return std::strerror(errno);
+        const std::string line = nlohmann::json{{"id", 1}, {"op", op}, {"args", args}}.dump() + "\n";
+        std::size_t off = 0;
+        while (off < line.size()) {
+            ssize_t n = send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return std::strerror(errno);
+            }
+            off += static_cast<std::size_t>(n);
+        }
+        return {};
+    }
+
+private:
+    int fd_ = -1;
+};
+
+}  // namespace
+
 Result<nlohmann::json> call_daemon(const std::string& path, const std::string& op,
                                    const nlohmann::json& args) {
-    auto unreachable = [&](const std::string& why) {
-        return err(
-            fmt::format("cannot reach jitgated at {}: {}; is it running? Start it with: sudo jitgated "
-                        "--config /etc/jitgate/jitgate.toml (or pass --socket PATH)",
-                        path, why));
-    };
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(sa.sun_path)) return unreachable("the socket path is too long");
-    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return unreachable(std::strerror(errno));
-    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-        int e = errno;
-        close(fd);
-        return unreachable(std::strerror(e));
-    }
-    const std::string line = nlohmann::json{{"id", 1}, {"op", op}, {"args", args}}.dump() + "\n";
-    std::size_t off = 0;
-    while (off < line.size()) {
-        ssize_t n = send(fd, line.data() + off, line.size() - off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            return unreachable(std::strerror(e));
-        }
-        off += static_cast<std::size_t>(n);
-    }
+    Connection c;
+    if (auto why = c.open(path, op, args); !why.empty()) return unreachable(path, why);
     std::string in;
     char buf[8192];
     for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        int pr = poll(&p, 1, 30000);
-        if (pr == 0) {
-            close(fd);
-            return unreachable("no reply within 30 seconds");
-        }
+        pollfd p{c.fd(), POLLIN, 0};
+        int pr = poll(&p, 1, kReplyTimeoutMs);
+        if (pr == 0) return unreachable(path, "no reply within 30 seconds");
         if (pr < 0) {
             if (errno == EINTR) continue;
             break;
         }
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        ssize_t n = recv(c.fd(), buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         in.append(buf, static_cast<std::size_t>(n));
-        if (in.find('\n') != std::string::npos || in.size() > 64 * kMaxMessageBytes) break;
+        if (in.find('\n') != std::string::npos || in.size() > kMaxReplyLineBytes) break;
     }
-    close(fd);
     auto nl = in.find('\n');
-    if (nl == std::string::npos) return unreachable("the connection closed before a reply");
+    if (nl == std::string::npos) return unreachable(path, "the connection closed before a reply");
     auto j = nlohmann::json::parse(in.substr(0, nl), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("ok")) return unreachable("the reply is not valid");
+    if (j.is_discarded() || !j.is_object() || !j.contains("ok"))
+        return unreachable(path, "the reply is not valid");
     return j;
+}
+
+Result<int> stream_daemon(const std::string& path, const std::string& op, const nlohmann::json& args,
+                          const std::function<bool(const nlohmann::json& line)>& on_line,
+                          const std::atomic<bool>* stop) {
+    using Clock = std::chrono::steady_clock;
+    Connection c;
+    if (auto why = c.open(path, op, args); !why.empty()) return unreachable(path, why);
+    bool replied = false;  // a line with "result" or "error" arrived
+    std::uint64_t lines = 0;
+    auto deadline = Clock::now() + std::chrono::milliseconds(kReplyTimeoutMs);
+    std::string in;
+    std::size_t scanned = 0;  // bytes of `in` known to hold no newline
+    char buf[65536];
+    for (;;) {
+        // Hand over every complete line first.
+        std::size_t begin = 0;
+        for (std::size_t nl; (nl = in.find('\n', std::max(begin, scanned))) != std::string::npos;
+             begin = nl + 1) {
+            auto j = nlohmann::json::parse(in.data() + begin, in.data() + nl, nullptr, false);
+            if (j.is_discarded() || !j.is_object() || !j.contains("ok"))
+                return err(
+                    fmt::format("jitgated sent a line that is not a valid reply (after {} lines)", lines));
+            ++lines;
+            replied = replied || j.contains("result") || j.contains("error");
+            if (!on_line(j)) return int(kStreamStopped);
+            deadline = Clock::now() + std::chrono::milliseconds(kReplyTimeoutMs);
+        }
+        in.erase(0, begin);
+        scanned = in.size();
+        if (in.size() > kMaxReplyLineBytes)
+            return err(fmt::format("jitgated sent a line longer than {} bytes", kMaxReplyLineBytes));
+        if (stop && stop->load()) return int(kStreamInterrupted);
+        // Before the reply, wait at most until the deadline; after it, for
+        // ever; and wake up now and then to notice *stop.
+        int wait = -1;
+        if (!replied) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0)
+                return lines == 0 ? Result<int>(unreachable(path, "no reply within 30 seconds"))
+                                  : Result<int>(err("jitgated stopped sending before its reply"));
+            wait = static_cast<int>(left.count());
+        }
+        if (stop) wait = wait < 0 ? 200 : std::min(wait, 200);
+        pollfd p{c.fd(), POLLIN, 0};
+        const int pr = poll(&p, 1, wait);
+        if (pr == 0) continue;
+        if (pr < 0) {
+            if (errno == EINTR) continue;
+            return err(fmt::format("waiting for jitgated failed: {}", std::strerror(errno)));
+        }
+        const ssize_t n = recv(c.fd(), buf, sizeof(buf), 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n < 0) return err(fmt::format("reading from jitgated failed: {}", std::strerror(errno)));
+        if (n == 0) {
+            if (lines == 0) return unreachable(path, "the connection closed before a reply");
+            return int(kStreamClosed);
+        }
+        in.append(buf, static_cast<std::size_t>(n));
+    }
 }
 
 }  // namespace jg

@@ -1,5 +1,8 @@
 #pragma once
-// One request, one reply over the control socket.
+// Talking to jitgated over the control socket: one request and its reply, or
+// one request and a stream of reply lines (audit).
+#include <atomic>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -11,5 +14,26 @@ namespace jg {
 // the daemon's reply object, ok or not.
 Result<nlohmann::json> call_daemon(const std::string& socket, const std::string& op,
                                    const nlohmann::json& args);
+
+// How a stream ended.
+enum StreamEnd : int {
+    kStreamStopped = 0,      // on_line returned false
+    kStreamClosed = 1,       // jitgated closed the connection
+    kStreamInterrupted = 2,  // *stop became true
+};
+
+// The longest reply line accepted.
+inline constexpr std::size_t kMaxReplyLineBytes = 4 * 1024 * 1024;
+
+// Sends one request and hands each reply line (a JSON object) to on_line
+// until it returns false, the daemon closes the connection, or *stop is set
+// (checked at least every 200 ms; set it from a signal handler). Until the
+// first line holding "result" or "error", each wait is limited to 30
+// seconds; after it the stream may stay quiet for ever (a follower).
+// Err when the daemon cannot be reached, or sends a line that is not a JSON
+// object or is longer than kMaxReplyLineBytes.
+Result<int> stream_daemon(const std::string& socket, const std::string& op, const nlohmann::json& args,
+                          const std::function<bool(const nlohmann::json& line)>& on_line,
+                          const std::atomic<bool>* stop = nullptr);
 
 }  // namespace jg

@@ -2,10 +2,15 @@
 // Audit records: JSON Lines, each with a gapless `seq` and a SHA-256 chain
 // (`prev_hash`, `hash`) over a canonical serialisation of the record.
 #include <cstdint>
+#include <iosfwd>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "core/clock.h"
 #include "core/result.h"
 
 namespace jg {
@@ -36,5 +41,74 @@ std::string render_line(const json& sealed);
 
 // The chain head after the last line of an existing log (empty log: genesis).
 Result<ChainHead> read_chain_head(const std::string& path);
+
+// --- Verification -----------------------------------------------------------
+
+// A longer line is not an audit record (and is never held in memory whole).
+inline constexpr std::size_t kMaxAuditLineBytes = 1024 * 1024;
+
+struct VerifyResult {
+    bool ok = true;
+    std::uint64_t records = 0;                  // records checked and intact
+    std::uint64_t first_seq = 0, last_seq = 0;  // of the intact part
+    std::string last_hash;                      // hash of the last intact record
+    std::string last_file;                      // where the last intact record is
+    std::uint64_t last_line = 0;                //   (1-based line in last_file)
+    bool continues = false;                     // the first file starts mid-chain (seq > 1)
+    bool truncated = false;                     // the broken record is an incomplete last line
+    // When !ok: the first broken record.
+    std::string file;
+    std::uint64_t line = 0;
+    std::uint64_t seq = 0;  // 0 when the line is not a readable record
+    std::string problem;    // one sentence
+};
+
+// Checks `files`, in order, as one chain: each line a sealed record, seq
+// gapless, each hash over its record's content, each prev_hash the hash of
+// the record before it (the genesis hash before seq 1; a chain may start
+// mid-way, as a rotated log does). Reads line by line; stops at the first
+// broken record and names it.
+//
+// With `head` (the chain head the daemon holds, when the last file is its
+// current log), the record with head->seq must have head->hash and the
+// chain must reach head->seq: removing the last records of a log leaves an
+// intact chain, which only the daemon's head reveals.
+VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*>>& files,
+                          const ChainHead* head = nullptr);
+
+// --- Reading the stream ---------------------------------------------------------
+
+// Every record type (design.md §4), in a stable order.
+const std::vector<std::string>& audit_types();
+bool is_audit_type(std::string_view type);
+
+struct AuditFilter {
+    std::vector<std::string> types;  // empty = all
+    std::optional<int> port;
+    std::optional<std::string> user;       // a name or a decimal uid: "user", "requester" or "uid"
+    std::optional<std::int64_t> since_us;  // records with ts >= since
+};
+
+bool matches(const AuditFilter& filter, const json& record);
+
+// The filter the arguments of the "audit" operation ask for (types known,
+// port 1-65535, user not empty); an error sentence otherwise.
+Result<AuditFilter> audit_filter_from_args(const json& args);
+
+// Whether a record is about the caller: its "uid" is uid, its "user" or
+// "requester" is name, or its "approvers" list holds name.
+bool belongs_to(const json& record, std::uint32_t uid, const std::string& name);
+
+// --since: an RFC 3339 time, or a duration ago ("10m", "2h", "1h30m").
+Result<std::int64_t> parse_since(std::string_view text, std::int64_t now_us);
+
+// One readable line, without a newline: ts, #seq, type, the context. Values
+// are untrusted (comm, reason): control characters and invalid UTF-8 are
+// escaped, so a record cannot move the cursor or forge another line.
+std::string render_event_human(const json& record);
+
+// `text` with the same escapes (control characters as \n, \x1b, \u009b...,
+// invalid UTF-8 as \xff, quotes and backslashes), without adding quotes.
+std::string printable(std::string_view text);
 
 }  // namespace jg

@@ -116,9 +116,6 @@ private:
 };
 
 void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
-    if (const toml::node* n = t.get("auditors"))
-        c.fail(n, Checker::line_of(t),
-               "daemon.auditors is not supported by this build of jitgated yet; remove it");
     c.only(t, {"cgroup", "bpffs", "socket", "state_dir", "audit_log", "xdp_interfaces", "auditors"},
            "[daemon]");
     d.cgroup = c.str(t, "cgroup", "daemon");
@@ -126,6 +123,17 @@ void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     d.socket = c.str(t, "socket", "daemon");
     d.state_dir = c.str(t, "state_dir", "daemon");
     d.audit_log = c.str(t, "audit_log", "daemon");
+    // Auditors see every audit record (everyone else: the records about them).
+    std::set<std::string> distinct;
+    for (const auto& a : c.strings(t, "auditors", "daemon")) {
+        auto pr = c.principal(a, t.get("auditors"), Checker::line_of(t), "daemon.auditors");
+        if (!pr) continue;
+        if (!distinct.insert(pr->text()).second)
+            c.fail(t.get("auditors"), Checker::line_of(t),
+                   fmt::format("daemon.auditors: '{}' is listed twice", pr->text()));
+        else
+            d.auditors.push_back(*pr);
+    }
     for (const auto& name : c.strings(t, "xdp_interfaces", "daemon")) {
         if (!valid_ifname(name))
             c.fail(t.get("xdp_interfaces"), Checker::line_of(t),

@@ -48,6 +48,7 @@ struct PortPolicy {
 struct DaemonSettings {
     std::optional<std::string> cgroup, bpffs, socket, state_dir, audit_log;
     std::vector<std::string> xdp_interfaces;  // distinct names, in file order
+    std::vector<Principal> auditors;          // may read every audit record; distinct
 };
 
 struct Policy {

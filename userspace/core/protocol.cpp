@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -15,7 +16,7 @@ int exit_code_for(std::string_view c) {
 
 namespace {
 
-enum class T { Int, Str, Bool };
+enum class T { Int, Str, Bool, StrList };
 
 struct Arg {
     T type;
@@ -37,6 +38,13 @@ const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
         {"revoke", {{"id", {T::Int, true}}}},
         {"list", {{"filter", {T::Str, false}}}},
         {"status", {}},
+        {"audit",
+         {{"follow", {T::Bool, false}},
+          {"since_us", {T::Int, false}},
+          {"types", {T::StrList, false}},
+          {"port", {T::Int, false}},
+          {"user", {T::Str, false}},
+          {"limit", {T::Int, false}}}},
     };
     return s;
 }
@@ -48,6 +56,9 @@ bool type_ok(const json& v, T t) {
                    !(v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(INT64_MAX));
         case T::Str: return v.is_string();
         case T::Bool: return v.is_boolean();
+        case T::StrList:
+            return v.is_array() &&
+                   std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_string(); });
     }
     return false;
 }
@@ -57,6 +68,7 @@ const char* type_name(T t) {
         case T::Int: return "a whole number";
         case T::Str: return "a string";
         case T::Bool: return "true or false";
+        case T::StrList: return "a list of strings";
     }
     return "?";
 }
@@ -119,6 +131,16 @@ std::string reply_error(std::int64_t id, std::string_view c, std::string_view me
                 {"error", {{"code", std::string(c)}, {"message", std::string(message)}}}}
                .dump(-1, ' ', false, json::error_handler_t::replace) +
            "\n";
+}
+
+std::string reply_event(std::int64_t id, const json& record) {
+    return json{{"id", id}, {"ok", true}, {"event", record}}.dump(-1, ' ', false,
+                                                                  json::error_handler_t::replace) +
+           "\n";
+}
+
+std::string reply_dropped(std::int64_t id, std::uint64_t n) {
+    return json{{"id", id}, {"ok", true}, {"dropped", n}}.dump() + "\n";
 }
 
 }  // namespace jg

@@ -47,4 +47,14 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why_id = nul
 std::string reply_ok(std::int64_t id, const json& result);
 std::string reply_error(std::int64_t id, std::string_view code, std::string_view message);
 
+// The stream of op "audit" (args: follow, since_us, types, port, user, limit):
+// zero or more event lines (history, oldest first), then one reply_ok with
+// {"count": N, "following": bool, "scope": "all"|"own"}; when following,
+// more event lines as records are written, and dropped lines counting the
+// records this follower missed because it read too slowly.
+//   {"id": 7, "ok": true, "event": {...the record...}}
+//   {"id": 7, "ok": true, "dropped": 12}
+std::string reply_event(std::int64_t id, const json& record);
+std::string reply_dropped(std::int64_t id, std::uint64_t n);
+
 }  // namespace jg

@@ -289,6 +289,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
                {"request_id", r.id},
                {"uid", g.uid},
                {"user", g.user},
+               {"requester", g.user},
                {"port", g.port},
                {"proto", proto_name(g.proto)},
                {"duration_s", duration_s},
@@ -382,7 +383,10 @@ Reply Workflow::deny(const Caller& c, const json& a) {
                {"port", r->port},
                {"proto", proto_name(r->proto)},
                {"requester", r->user},
+               {"duration_s", r->duration_s},
+               {"approvers", r->approvers},
                {"reason", r->decision_reason}});
+    if (!r->ticket.empty()) ev["ticket"] = r->ticket;
     put_src(ev, r->src);
     audit_.emit(ev);
     return Reply::success(request_json(*r));
@@ -399,7 +403,12 @@ void Workflow::end_grant(GrantRow& g, const std::string& state, const std::strin
                {"request_id", g.request_id},
                {"port", g.port},
                {"proto", proto_name(g.proto)},
-               {"requester", g.user}});
+               {"requester", g.user},
+               {"approvers", g.approvers},
+               {"reason", g.reason},
+               {"duration_s", (g.expires_us - g.start_us) / 1000000},
+               {"used_s", std::max<std::int64_t>(0, (g.ended_us - g.start_us) / 1000000)}});
+    if (!g.ticket.empty()) ev["ticket"] = g.ticket;
     if (!actor) {
         ev["uid"] = g.uid;
         ev["user"] = g.user;

@@ -29,6 +29,7 @@
 #include "core/duration.h"
 #include "core/protocol.h"
 #include "core/workflow.h"
+#include "daemon/audit_log.h"
 #include "daemon/netlink.h"
 #include "daemon/server.h"
 #include "daemon/system.h"
@@ -40,59 +41,6 @@ namespace {
 void log(const std::string& msg) { fmt::print(stderr, "jitgated: {}\n", msg); }
 
 std::string pin_dir_of(const std::string& bpffs) { return fmt::format("{}/v{}", bpffs, JG_ABI_VERSION); }
-
-// The audit log file (and stdout): every record sealed into the chain.
-class AuditLog : public AuditSink {
-public:
-    static Result<std::unique_ptr<AuditLog>> open(const std::string& path, bool echo) {
-        auto dir = std::filesystem::path(path).parent_path();
-        if (!dir.empty())
-            if (auto r = make_dir(dir.string(), 0750); !r) return err(r.error());
-        auto head = read_chain_head(path);
-        if (!head) return err(head.error());
-        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0) return err(fmt::format("open the audit log {}: {}", path, std::strerror(errno)));
-        auto log = std::unique_ptr<AuditLog>(new AuditLog(fd, *head, echo));
-        return log;
-    }
-    ~AuditLog() override {
-        fdatasync(fd_);
-        close(fd_);
-    }
-    void emit(json r) override {
-        r["ts"] = rfc3339_us(wall_us());
-        seal(r, head_);
-        const std::string line = render_line(r);
-        std::size_t off = 0;
-        while (off < line.size()) {
-            ssize_t n = write(fd_, line.data() + off, line.size() - off);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                // The chain cannot skip a record silently: stop the daemon.
-                // Enforcement stays in the kernel.
-                log(fmt::format("cannot write the audit log: {}; stopping", std::strerror(errno)));
-                std::exit(1);
-            }
-            off += static_cast<std::size_t>(n);
-        }
-        dirty_ = true;
-        if (echo_) {
-            std::fwrite(line.data(), 1, line.size(), stdout);
-            std::fflush(stdout);
-        }
-    }
-    void sync() {
-        if (dirty_) fdatasync(fd_);
-        dirty_ = false;
-    }
-
-private:
-    AuditLog(int fd, ChainHead h, bool echo) : fd_(fd), head_(std::move(h)), echo_(echo) {}
-    int fd_;
-    ChainHead head_;
-    bool echo_;
-    bool dirty_ = false;
-};
 
 // Where a grant lives in the kernel: the uid map for a local user, the
 // address hash for one remote host, the prefix trie for a network.
@@ -200,11 +148,18 @@ void apply_daemon_settings(DaemonOptions& o, const DaemonSettings& d) {
     pick(o.audit_log, def.audit_log, d.audit_log);
 }
 
+// Records taken from the ring per turn of the main loop, so that a flood
+// cannot starve the control socket and the clock.
+constexpr int kRingBatch = 4096;
+constexpr int kRingBatchDone = -EAGAIN;
+
 class Daemon {
 public:
     explicit Daemon(const DaemonOptions& o) : o_(o) {}
     int run();
     void on_kernel_event(const jg_event& e);
+    // Counts one record taken from the ring; true when this turn's batch is full.
+    bool ring_taken() { return ++ring_budget_ >= kRingBatch; }
 
 private:
     Result<bool> prepare_kernel(Kernel& k);
@@ -219,8 +174,23 @@ private:
         return o_.xdp.empty() ? policy_->daemon.xdp_interfaces : o_.xdp;
     }
     std::string user_of(std::uint32_t uid);
+    std::string audit_query(const Peer& p, std::int64_t id, const json& args);
+    void publish(const json& record);
+    bool sees_all(std::uint32_t uid, const std::string& user);
+    void report_lost();
+
+    struct Follower {
+        std::int64_t id = 0;
+        AuditFilter filter;
+        bool all = false;  // root or an auditor: every record; else the caller's own
+        std::uint32_t uid = 0;
+        std::string user;
+    };
 
     DaemonOptions o_;
+    Server* server_ = nullptr;
+    std::map<int, Follower> followers_;
+    int ring_budget_ = 0;
     std::shared_ptr<const Policy> policy_;
     std::optional<Store> store_;
     std::unique_ptr<AuditLog> audit_;
@@ -230,7 +200,6 @@ private:
     std::unique_ptr<Workflow> wf_;
     std::unique_ptr<Kernel> kernel_;
     std::string cgroup_;
-    std::uint64_t lost_seen_ = 0;
     std::map<std::uint32_t, std::string> names_;
 };
 
@@ -350,6 +319,10 @@ json Daemon::status() {
     s["grants"] = json::array();
     for (auto& g : store_->grants("active", 1 << 20)) s["grants"].push_back(wf_->grant_json(g));
     s["pending_requests"] = store_->count_requests("pending");
+    s["audit"] = {{"log", audit_->path()},
+                  {"seq", audit_->head().seq},
+                  {"hash", audit_->head().hash},
+                  {"followers", followers_.size()}};
     auto c = kernel_->counters();
     s["counters"] = {{"allow", c.v[JG_CNT_ALLOW]},
                      {"deny", c.v[JG_CNT_DENY]},
@@ -380,6 +353,8 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
             r = wf_->list(c, req->args);
         else if (req->op == "status")
             r = Reply::success(status());
+        else if (req->op == "audit")
+            return audit_query(p, req->id, req->args);
         else
             r = Reply::fail(code::kInvalid, "unknown operation");
     } catch (const std::exception& e) {
@@ -392,6 +367,52 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
+}
+
+bool Daemon::sees_all(std::uint32_t uid, const std::string& user) {
+    if (uid == 0) return true;
+    for (const auto& a : policy_->daemon.auditors)
+        if (a.is_group ? dir_.in_group(uid, user, a.name) : a.name == user) return true;
+    return false;
+}
+
+// `jitgate audit`: the recent records this caller may see that match the
+// filters, oldest first, each as an event line; then the result line; and,
+// when following, every new matching record as it is written.
+std::string Daemon::audit_query(const Peer& p, std::int64_t id, const json& a) {
+    auto parsed = audit_filter_from_args(a);
+    if (!parsed) return reply_error(id, code::kInvalid, parsed.error());
+    const AuditFilter f = *parsed;
+    const bool follow = a.value("follow", false);
+    std::int64_t limit = follow && !f.since_us ? 0 : 50;
+    if (a.contains("limit")) {
+        limit = a["limit"].get<std::int64_t>();
+        if (limit < 0 || limit > 10000) return reply_error(id, code::kInvalid, "limit must be 0-10000");
+    }
+    const std::string user = user_of(p.uid);
+    const bool all = sees_all(p.uid, user);
+    auto keep = [&](const json& r) { return matches(f, r) && (all || belongs_to(r, p.uid, user)); };
+    bool more = false;
+    std::string out;
+    const auto history = audit_->recent(keep, std::size_t(limit), f.since_us, &more);
+    for (const auto& r : history) out += reply_event(id, r);
+    json result = {{"count", history.size()}, {"following", follow}, {"scope", all ? "all" : "own"}};
+    if (more)
+        result["note"] = fmt::format("older records are further back than {} MiB; read the log file {}",
+                                     AuditLog::kMaxScanBytes >> 20, audit_->path());
+    out += reply_ok(id, result);
+    if (follow && server_) {
+        server_->follow(p.conn, id, [](std::int64_t i, std::uint64_t n) { return reply_dropped(i, n); });
+        followers_[p.conn] = Follower{id, f, all, p.uid, user};
+    }
+    return out;
+}
+
+void Daemon::publish(const json& r) {
+    if (!server_) return;
+    for (const auto& [conn, fl] : followers_)
+        if (matches(fl.filter, r) && (fl.all || belongs_to(r, fl.uid, fl.user)))
+            server_->push(conn, reply_event(fl.id, r));
 }
 
 void Daemon::on_kernel_event(const jg_event& e) {
@@ -438,15 +459,27 @@ void Daemon::flush_suppressed() {
     for (const auto& k : idle) {
         jg_rl_val v{};
         if (bpf_map_lookup_and_delete_elem(kernel_->deny_rl.fd(), &k, &v) != 0 || v.suppressed == 0) continue;
-        json r = {{"type", "deny"},
+        // This record is the last of those denials and stands for the rest,
+        // like every deny record: each is 1 + suppressed denials.
+        json r = {{"type", v.verdict == JG_VERDICT_WOULD_DENY ? "would_deny" : "deny"},
                   {"port", k.port},
                   {"proto", k.proto == JG_PROTO_TCP ? "tcp" : "udp"},
-                  {"suppressed", v.suppressed},
-                  {"reason", "denials after the last deny record for this source and port"}};
-        Addr16 a;
-        std::memcpy(a.data(), k.addr, 16);
-        // IPv6 sources are limited per /64 (the kernel zeroed the rest).
-        if (k.kind == JG_RL_ADDR) r["src"] = is_v4_mapped(a) ? format_addr(a) : format_addr(a) + "/64";
+                  {"reason", fmt::format("the last {} denials for this principal and port were not "
+                                         "recorded one by one (rate limit); this record closes them",
+                                         v.suppressed)}};
+        if (v.suppressed > 1) r["suppressed"] = v.suppressed - 1;
+        if (v.hook) r["hook"] = hook_name(v.hook);
+        if (k.kind == JG_RL_UID) {
+            std::uint32_t uid = 0;
+            std::memcpy(&uid, k.addr, sizeof(uid));
+            r["uid"] = uid;
+            r["user"] = user_of(uid);
+        } else {
+            Addr16 a;
+            std::memcpy(a.data(), k.addr, 16);
+            // IPv6 sources are limited per /64 (the kernel zeroed the rest).
+            r["src"] = is_v4_mapped(a) ? format_addr(a) : format_addr(a) + "/64";
+        }
         audit_->emit(std::move(r));
     }
 }
@@ -454,13 +487,30 @@ void Daemon::flush_suppressed() {
 void Daemon::tick() {
     wf_->sweep();
     flush_suppressed();
-    auto c = kernel_->counters();
-    const std::uint64_t lost = c.v[JG_CNT_EVENTS_LOST];
-    if (lost > lost_seen_) {
-        audit_->emit({{"type", "events_lost"}, {"count", lost - lost_seen_}});
-        lost_seen_ = lost;
+    report_lost();
+    if (auto why = audit_->check_file(); !why.empty()) {
+        log(fmt::format("audit log {}: {}", o_.audit_log, why));
+        audit_->emit({{"type", "tamper_detected"}, {"reason", why}});
     }
     audit_->sync();
+}
+
+// Ring-buffer reserve failures, counted per CPU by the programs: any increase
+// since the last report becomes one events_lost record.  The count reported
+// so far is kept with the chain head, so losses while no daemon ran are
+// reported at the next start.
+void Daemon::report_lost() {
+    const std::uint64_t total = kernel_->counters().v[JG_CNT_EVENTS_LOST];
+    std::uint64_t seen = audit_->lost_seen();
+    if (total < seen) seen = 0;  // the maps were made anew (after --uninstall)
+    if (total == seen) return;
+    audit_->emit({{"type", "events_lost"},
+                  {"count", total - seen},
+                  {"total", total},
+                  {"reason",
+                   "the kernel's event ring was full: these decisions were enforced and counted "
+                   "but not recorded one by one"}});
+    audit_->set_lost_seen(total);
 }
 
 void Daemon::reload() {
@@ -488,11 +538,13 @@ void Daemon::reload() {
 }
 
 int ring_cb(void* ctx, void* data, size_t size) {
-    if (size < sizeof(jg_event)) return 0;
-    jg_event e;
-    std::memcpy(&e, data, sizeof(e));
-    static_cast<Daemon*>(ctx)->on_kernel_event(e);
-    return 0;
+    auto* d = static_cast<Daemon*>(ctx);
+    if (size >= sizeof(jg_event)) {
+        jg_event e;
+        std::memcpy(&e, data, sizeof(e));
+        d->on_kernel_event(e);
+    }
+    return d->ring_taken() ? kRingBatchDone : 0;
 }
 
 int Daemon::run() {
@@ -519,9 +571,10 @@ int Daemon::run() {
     auto store = Store::open(o_.state_dir + "/state.db");
     if (!store) return log(store.error()), 1;
     store_.emplace(std::move(*store));
-    auto audit = AuditLog::open(o_.audit_log, !o_.quiet);
+    auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet});
     if (!audit) return log(audit.error()), 1;
     audit_ = std::move(*audit);
+    audit_->on_record = [this](const json& r) { publish(r); };
     route_libbpf_log([](const std::string& m) { log(m); }, o_.verbose);
 
     auto cg = resolve_cgroup(o_.cgroup, o_.state_dir);
@@ -546,7 +599,12 @@ int Daemon::run() {
                   {"cgroup", cgroup_},
                   {"ports", policy_->ports.size()},
                   {"reason", fmt::format("policy {}", o_.config)}});
-    auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs)}, [this](Kernel& kk) { return prepare_kernel(kk); });
+    for (const auto& why : audit_->problems()) {
+        log(fmt::format("audit log {}: {}", o_.audit_log, why));
+        audit_->emit({{"type", "tamper_detected"}, {"reason", why}});
+    }
+    auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs), o_.ring_bytes},
+                          [this](Kernel& kk) { return prepare_kernel(kk); });
     if (!k) {
         log(k.error());
         return 1;
@@ -564,7 +622,6 @@ int Daemon::run() {
         log(x.attached
                 ? fmt::format("XDP on {} ({}{})", x.ifname, x.mode, x.note.empty() ? "" : "; " + x.note)
                 : fmt::format("XDP not on {}: {}", x.ifname, x.note));
-    lost_seen_ = kernel_->counters().v[JG_CNT_EVENTS_LOST];
 
     // Room for every control-socket client plus our own descriptors.
     rlimit nofile{};
@@ -575,6 +632,8 @@ int Daemon::run() {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     auto server = Server::listen(o_.socket, ep);
     if (!server) return log(server.error()), 1;
+    server_ = &*server;
+    server->on_close = [this](int conn) { followers_.erase(conn); };
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     auto add = [ep](int fd) {
         epoll_event ev{};
@@ -590,7 +649,10 @@ int Daemon::run() {
     auto watcher = AddrWatcher::open();
     if (!watcher) return log(watcher.error()), 1;
     add(watcher->fd());
-    ring_buffer__consume(rb);  // what the kernel said while no daemon listened
+    // What the kernel said while no daemon listened.
+    do ring_budget_ = 0;
+    while (ring_buffer__consume(rb) == kRingBatchDone);
+    report_lost();
 
     log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
                     policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
@@ -602,7 +664,8 @@ int Daemon::run() {
         for (int i = 0; i < n; ++i) {
             const int fd = evs[i].data.fd;
             if (fd == rb_fd) {
-                ring_buffer__consume(rb);
+                ring_budget_ = 0;
+                ring_buffer__consume(rb);  // at most kRingBatch; epoll reports the rest
             } else if (fd == sfd) {
                 signalfd_siginfo si{};
                 while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -627,12 +690,16 @@ int Daemon::run() {
             server->expire_idle();
         }
     }
-    ring_buffer__consume(rb);
+    do ring_budget_ = 0;
+    while (ring_buffer__consume(rb) == kRingBatchDone);
     ring_buffer__free(rb);
+    report_lost();
     audit_->emit({{"type", "daemon_stop"},
                   {"uid", 0},
                   {"pid", getpid()},
                   {"reason", "signal; enforcement stays attached in the kernel"}});
+    server_ = nullptr;
+    followers_.clear();
     log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");
     close(sfd);
     close(ep);

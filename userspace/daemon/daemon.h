@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,8 @@ struct DaemonOptions {
     std::string socket = "/run/jitgate/jitgate.sock";
     std::string state_dir = "/var/lib/jitgate";
     std::string audit_log = "/var/log/jitgate/audit.jsonl";
-    std::vector<std::string> xdp;  // interfaces for XDP; empty: [daemon] xdp_interfaces
+    std::uint32_t ring_bytes = 1u << 20;  // the kernel event ring (JG_RINGBUF_BYTES)
+    std::vector<std::string> xdp;         // interfaces for XDP; empty: [daemon] xdp_interfaces
     bool verbose = false;
     bool quiet = false;  // no audit records on stdout
 };

@@ -22,6 +22,21 @@ int main(int argc, char** argv) {
             if (n == "lo") return "lo carries local traffic only, which the local-user hooks decide";
             return "";
         });
+    app.add_option("--ring-buffer-bytes", o.ring_bytes,
+                   "size of the kernel's audit event ring: a power of two, 4096 to 1 GiB (a pinned ring "
+                   "keeps its size until --uninstall)")
+        ->capture_default_str()
+        ->check([](const std::string& v) -> std::string {
+            unsigned long long n = 0;
+            try {
+                n = std::stoull(v);
+            } catch (...) {
+                return "not a number";
+            }
+            if (n < 4096 || n > (1ull << 30) || (n & (n - 1)))
+                return "must be a power of two from 4096 to 1 GiB";
+            return "";
+        });
     app.add_flag("--uninstall", do_uninstall,
                  "remove programs, links, pins and mounts jitgated made, then exit");
     app.add_flag("-v,--verbose", o.verbose, "libbpf debug output");

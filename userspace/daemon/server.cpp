@@ -96,7 +96,7 @@ void Server::accept_all() {
         }
         ++per_uid_[cred.uid];
         Client c;
-        c.peer = Peer{cred.uid, cred.gid, cred.pid};
+        c.peer = Peer{cred.uid, cred.gid, cred.pid, fd};
         c.last = std::chrono::steady_clock::now();
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLRDHUP;
@@ -111,6 +111,7 @@ void Server::drop(int fd) {
     close(fd);
     auto it = clients_.find(fd);
     if (it == clients_.end()) return;
+    if (on_close) on_close(fd);
     auto u = per_uid_.find(it->second.peer.uid);
     if (u != per_uid_.end() && --u->second == 0) per_uid_.erase(u);
     clients_.erase(it);
@@ -125,6 +126,11 @@ void Server::flush(int fd, Client& c) {
             return;
         }
         c.out.erase(0, static_cast<std::size_t>(n));
+        // The backlog has gone: say what was not queued meanwhile.
+        if (c.dropped && c.out.size() <= kMaxPendingOutput / 2) {
+            c.out += c.dropped_line(c.stream_id, c.dropped);
+            c.dropped = 0;
+        }
     }
     // A client that does not read its replies is not read from either.
     const bool backlog = c.out.size() > kMaxPendingOutput;
@@ -188,8 +194,35 @@ void Server::expire_idle() {
     const auto now = std::chrono::steady_clock::now();
     std::vector<int> idle;
     for (auto& [fd, c] : clients_)
-        if (now - c.last > kIdleTimeout) idle.push_back(fd);
+        if (!c.following && now - c.last > kIdleTimeout) idle.push_back(fd);
     for (int fd : idle) drop(fd);
+}
+
+void Server::follow(int conn, std::int64_t id, DroppedLine dropped_line) {
+    auto it = clients_.find(conn);
+    if (it == clients_.end()) return;
+    it->second.following = true;
+    it->second.stream_id = id;
+    it->second.dropped_line = std::move(dropped_line);
+}
+
+void Server::push(int conn, const std::string& line) {
+    auto it = clients_.find(conn);
+    if (it == clients_.end() || it->second.closing) return;
+    Client& c = it->second;
+    if (c.out.size() > kMaxPendingOutput || c.dropped) {
+        ++c.dropped;
+        return;
+    }
+    const bool was_empty = c.out.empty();
+    c.out += line;
+    if (was_empty) flush(conn, c);
+}
+
+std::size_t Server::followers() const {
+    std::size_t n = 0;
+    for (auto& [fd, c] : clients_) n += c.following ? 1 : 0;
+    return n;
 }
 
 }  // namespace jg

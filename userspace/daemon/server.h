@@ -18,6 +18,7 @@ struct Peer {
     uid_t uid = 0;
     gid_t gid = 0;
     pid_t pid = 0;
+    int conn = -1;  // the connection, for push() and follow()
 };
 
 class Server {
@@ -43,12 +44,27 @@ public:
     void on_event(int fd, std::uint32_t events, const Handler& h);
     void expire_idle();  // closes clients idle past kIdleTimeout
 
+    // Streams: a following connection is exempt from the idle timeout and
+    // receives pushed lines.  A line pushed while the connection has more
+    // than kMaxPendingOutput unsent is not queued but counted, and the count
+    // is sent (dropped_line(id, n)) as soon as the backlog has gone.
+    using DroppedLine = std::function<std::string(std::int64_t id, std::uint64_t n)>;
+    void follow(int conn, std::int64_t id, DroppedLine dropped_line);
+    void push(int conn, const std::string& line);
+    // Called when a connection closes.
+    std::function<void(int conn)> on_close;
+    std::size_t followers() const;
+
 private:
     struct Client {
         Peer peer;
         std::string in, out;
         std::chrono::steady_clock::time_point last;
         bool closing = false;
+        bool following = false;
+        std::int64_t stream_id = 0;
+        std::uint64_t dropped = 0;
+        DroppedLine dropped_line;
     };
     Server(std::string path, int lfd, int efd) : path_(std::move(path)), listen_fd_(lfd), epoll_fd_(efd) {}
     void accept_all();

@@ -1,0 +1,348 @@
+#!/usr/bin/python3
+"""End to end, the audit stream: the kernel's deny rate limit, loss made
+visible with a deliberately tiny ring, the hash chain across restarts and
+rotation, tampering caught by `jitgate audit verify`, and `jitgate audit
+--follow` (latency, filters, who sees what).  Real daemon, real users, a
+private netns and child cgroup (harness.py).
+
+usage: e2e_audit.py BUILD_DIR
+"""
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import PY, run_suite, verify_chain, wait_for  # noqa: E402
+
+POLICY = """
+[daemon]
+auditors = ["@{group}"]
+
+[[port]]
+name = "db"
+port = {port}
+proto = "both"
+max_duration = "10m"
+approvers = ["{appr}"]
+
+[[port]]
+name = "admin"
+port = {port2}
+proto = "tcp"
+max_duration = "5m"
+approvers = ["{appr}"]
+"""
+
+# The smallest ring the kernel makes (one page): about 39 events.
+RING_BYTES = 4096
+
+
+def counters(env):
+    _, st = env.cli_json("root", "status")
+    return st.get("counters", {})
+
+
+def records(env, **match):
+    return [r for r in env.audit_records() if all(r.get(k) == v for k, v in match.items())]
+
+
+def grant(env, user, port, dur="10m"):
+    rc, req = env.cli_json(user, "request", f"{port}/tcp", "--for", dur, "--reason", "audit e2e")
+    rc2, ap = env.cli_json(env.appr, "approve", str(req.get("request_id")))
+    return ap.get("grant_id") if rc == 0 and rc2 == 0 else None
+
+
+class Follower:
+    """`jitgate audit --follow ...` running as `user`; lines read as they come."""
+
+    def __init__(self, env, user, *args):
+        drop = [] if user == "root" else ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+        argv = env.in_cgroup(["nsenter", f"--net=/run/netns/{env.ns}"] + drop +
+                             [env.jitgate, "--socket", env.sock, "audit", "--follow"] + list(args))
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        env.procs.append(self.p)
+        self.buf = b""
+
+    def lines(self, seconds):
+        """Lines that arrive within `seconds`, each with its arrival time."""
+        out, end = [], time.time() + seconds
+        while True:
+            left = end - time.time()
+            if left <= 0:
+                break
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if not r:
+                break
+            chunk = os.read(self.p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            now = time.time()
+            self.buf += chunk
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                out.append((now, line.decode(errors="replace")))
+        return out
+
+    def stop(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGTERM)
+            self.p.wait(timeout=5)
+        except Exception:
+            pass
+        return self.p.returncode
+
+
+def followers(env):
+    _, st = env.cli_json("root", "status")
+    return st.get("audit", {}).get("followers", 0)
+
+
+def verify(env, *files):
+    r = env.cli("root", "--json", "audit", "verify", *files)
+    try:
+        return r.returncode, json.loads(r.stdout)
+    except ValueError:
+        return r.returncode, {"raw": r.stdout, "stderr": r.stderr}
+
+
+def run(env, t):
+    P, P2 = env.port, env.port2
+    env.extra_daemon_args = ["--ring-buffer-bytes", str(RING_BYTES)]
+    env.start_daemon()
+
+    print("-- a flood of denied connects: decisions unchanged, records rate-limited, totals exact")
+    before = counters(env)
+    out = env.probe(env.req, "flood", "tcp", "127.0.0.1", P, 3)
+    outcome = dict(kv.split(":") for kv in out.split())
+    attempts = sum(int(v) for v in outcome.values())
+    t.check("every connect of the flood was refused (EPERM)", set(outcome) == {"EPERM"} and attempts > 300,
+            out)
+    # The last window's denials are reported by the daemon's closing record
+    # once the user has been quiet for a window.
+    def flood_records():
+        return [r for r in env.audit_records() if r["type"] == "deny" and r.get("user") == env.req and
+                r.get("port") == P]
+    wait_for(lambda: sum(1 + r.get("suppressed", 0) for r in flood_records()) >= attempts, 6)
+    recs = flood_records()
+    total = sum(1 + r.get("suppressed", 0) for r in recs)
+    after = counters(env)
+    print(f"     {attempts} denied connects in 3 s -> {len(recs)} deny records")
+    t.eq("deny records plus their suppressed counts equal the denials", total, attempts)
+    if total != attempts:
+        print("     ", [(r["seq"], r.get("suppressed"), r.get("reason", "")[:10]) for r in recs])
+    t.eq("the kernel's deny counter counted every denial", after["deny"] - before["deny"], attempts)
+    t.check("at most about one record per second (3 s flood)", 2 <= len(recs) <= 6, str(len(recs)))
+    t.check("records carry uid, user, pid, comm, cgroup_id, dst, port, proto, hook",
+            recs and all(k in recs[0] for k in ("uid", "user", "pid", "comm", "cgroup_id", "dst", "port",
+                                                  "proto", "hook")), str(recs[:1]))
+    closing = [r for r in recs if "reason" in r]
+    t.check("the last window is closed by a record standing for its denials",
+            closing and closing[-1].get("suppressed", 0) > 0 and closing[-1].get("hook") == "connect4" and
+            closing[-1].get("user") == env.req, str(closing))
+    out = env.probe(env.other, "flood", "udp", "127.0.0.1", P, 1)
+    t.check("a second user's UDP flood is refused too", out.startswith("EPERM:") and " " not in out, out)
+    wait_for(lambda: sum(1 + r.get("suppressed", 0) for r in records(env, type="deny", user=env.other)) >=
+             int(out.split(":")[1]), 6)
+    t.eq("per-user totals are separate and exact",
+         sum(1 + r.get("suppressed", 0) for r in records(env, type="deny", user=env.other)),
+         int(out.split(":")[1]))
+
+    print("-- audit --follow: within 100 ms, filtered, each user sees their own")
+    f_req = Follower(env, env.req, "--json", "--type", "deny", "--port", str(P))
+    f_other = Follower(env, env.other, "--json")
+    f_aud = Follower(env, env.grp, "--json", "--type", "deny,allow")
+    f_human = Follower(env, "root", "--type", "deny", "--user", env.req)
+    t.check("four followers connected", wait_for(lambda: followers(env) == 4, 5), str(followers(env)))
+    lat = []
+    for _ in range(5):
+        time.sleep(1.1)  # a new rate-limit window: this denial is recorded at once
+        res, stamp = env.probe(env.req, "stamped", "tcp", "127.0.0.1", P).split()
+        got = f_req.lines(1.0)
+        if res != "EPERM" or not got:
+            lat.append(None)
+            continue
+        lat.append(got[0][0] - float(stamp))
+        rec = json.loads(got[0][1])
+        t.check("followed record is the denial (JSON Lines)", rec["type"] == "deny" and rec["port"] == P and
+                rec["user"] == env.req, got[0][1])
+    shown = [f"{x * 1000:.1f} ms" if x is not None else "none" for x in lat]
+    print(f"     decision -> follower: {', '.join(shown)}")
+    t.check("every denial reached the follower within 100 ms", all(x is not None and x < 0.1 for x in lat),
+            str(shown))
+    aud = [json.loads(line) for _, line in f_aud.lines(0.5)]
+    t.check("an auditor sees the other user's denials", any(r.get("user") == env.req for r in aud),
+            str(aud[:2]))
+    t.check("the auditor's --type filter holds", all(r["type"] in ("deny", "allow") for r in aud), str(aud[:3]))
+    oth = [json.loads(line) for _, line in f_other.lines(0.5)]
+    t.check("another unprivileged user sees none of them", not any(r.get("user") == env.req for r in oth),
+            str(oth[:2]))
+    hum = [line for _, line in f_human.lines(0.5)]
+    print(f"     e.g. {hum[0] if hum else None}")
+    t.check("human form: one line per record with seq, type, user and port",
+            hum and all(" deny " in h and f"port={P}/tcp" in h and env.req in h and "hash" not in h
+                        for h in hum), str(hum[:2]))
+    gid = grant(env, env.req, P)
+    env.probe(env.req, "connect", "tcp", "127.0.0.1", P)
+    own = [json.loads(line) for _, line in f_req.lines(0.5)]
+    t.check("--type deny keeps an allow away from the requester's follower",
+            all(r["type"] == "deny" for r in own), str(own))
+    oth = [json.loads(line) for _, line in f_other.lines(0.3)]
+    t.check("workflow records of others stay private", not oth, str(oth[:2]))
+    for f in (f_req, f_other, f_aud, f_human):
+        f.stop()
+    t.check("followers are gone after they quit", wait_for(lambda: followers(env) == 0, 5))
+
+    print("-- jitgate audit: recent records, filters, scope")
+    rc, _ = env.cli_json(env.req, "audit")
+    r = env.cli(env.req, "--json", "audit", "--type", "grant", "--limit", "5")
+    mine = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    t.check("the requester lists their own grant", r.returncode == 0 and any(x.get("grant_id") == gid
+                                                                            for x in mine), r.stdout + r.stderr)
+    r = env.cli(env.other, "--json", "audit", "--limit", "1000")
+    others = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    t.check("another user lists none of the requester's records",
+            r.returncode == 0 and not any(x.get("user") == env.req or x.get("requester") == env.req
+                                          for x in others), str(others[:2]))
+    r = env.cli("root", "--json", "audit", "--since", "1h", "--type", "daemon_start")
+    t.check("root lists daemon_start with --since 1h",
+            r.returncode == 0 and any(json.loads(x)["type"] == "daemon_start" for x in r.stdout.splitlines()),
+            r.stdout + r.stderr)
+    r = env.cli("root", "audit", "--type", "nonsense")
+    t.eq("an unknown --type is a usage error (exit 2)", r.returncode, 2)
+    r = env.cli("root", "audit", "--since", "yesterday-ish")
+    t.eq("an unreadable --since is a usage error (exit 2)", r.returncode, 2)
+
+    print("-- a ring too small for a burst: the loss is counted and recorded, never silent")
+    before = counters(env)
+    env.daemon.send_signal(signal.SIGSTOP)  # nobody reads the ring now
+    try:
+        out = env.probe(env.req, "flood", "tcp", "127.0.0.1", P, 1)
+    finally:
+        env.daemon.send_signal(signal.SIGCONT)
+    made = int(dict(kv.split(":") for kv in out.split()).get("ok", 0))
+    wait_for(lambda: records(env, type="events_lost"), 5)
+    after = counters(env)
+    lost_recs = records(env, type="events_lost")
+    lost_logged = sum(r["count"] for r in lost_recs)
+    allows = len([r for r in records(env, type="allow", grant_id=gid)])
+    print(f"     {made} connections while the daemon was stopped; ring of {RING_BYTES} bytes; "
+          f"{after['events_lost'] - before['events_lost']} events lost")
+    t.check("the burst overflowed the ring", made > 100 and after["events_lost"] > before["events_lost"], out)
+    t.eq("events_lost records add up to the kernel's counter", lost_logged, after["events_lost"])
+    t.check("the last events_lost record carries the kernel total",
+            lost_recs and lost_recs[-1].get("total") == after["events_lost"], str(lost_recs[-1:]))
+    t.eq("allow records + lost = connections allowed (kernel counter)",
+         allows - 1 + after["events_lost"] - before["events_lost"], after["allow"] - before["allow"])
+    t.eq("every connection of the burst was allowed", after["allow"] - before["allow"], made)
+
+    print("-- the chain across restarts and rotation")
+    n_before = len(env.audit_records())
+    env.stop_daemon()
+    env.start_daemon()
+    recs = env.audit_records()
+    t.eq("restart: seq continues where it stopped", recs[n_before]["seq"], recs[n_before - 1]["seq"] + 1)
+    t.check("restart: the chain continues", recs[n_before]["prev_hash"] == recs[n_before - 1]["hash"])
+    t.eq("the whole log verifies (independent check)", verify_chain(recs), None)
+    rc, v = verify(env)
+    t.check("jitgate audit verify: intact, exit 0", rc == 0 and v.get("ok") and v.get("records") == len(recs),
+            str(v))
+    rotated = env.audit + ".1"
+    os.rename(env.audit, rotated)
+    t.check("a rotated log is followed by a new file (within a tick)", wait_for(lambda: os.path.exists(env.audit),
+                                                                                5))
+    env.probe(env.other, "connect", "tcp", "127.0.0.1", P2)  # a record for the new file
+    wait_for(lambda: os.path.getsize(env.audit) > 0, 5)
+    old, new = env.audit_records(rotated), env.audit_records()
+    t.check("the new file continues the chain", new and new[0]["seq"] == old[-1]["seq"] + 1 and
+            new[0]["prev_hash"] == old[-1]["hash"], str(new[:1]))
+    rc, v = verify(env, rotated, env.audit)
+    t.check("verify over both files: intact", rc == 0 and v.get("ok"), str(v))
+    rc, v = verify(env, env.audit)
+    t.check("the new file alone verifies and says it continues an earlier one", rc == 0 and v.get("ok") and
+            v.get("first_seq") == new[0]["seq"], str(v))
+    env.stop_daemon()
+    os.rename(env.audit, env.audit + ".2")
+    env.start_daemon()
+    cur, prev2 = env.audit_records(), env.audit_records(env.audit + ".2")
+    t.check("rotated while stopped: the next start continues the chain in a new file",
+            cur[0]["seq"] == prev2[-1]["seq"] + 1 and cur[0]["prev_hash"] == prev2[-1]["hash"], str(cur[:1]))
+    rc, v = verify(env, rotated, env.audit + ".2", env.audit)
+    t.check("all three files verify as one chain", rc == 0 and v.get("ok"), str(v))
+
+    print("-- tampering is caught at the right record")
+    snap = os.path.join(env.tmp, "snap.jsonl")
+    shutil.copy(rotated, snap)
+    with open(snap) as f:
+        lines = f.read().splitlines(keepends=True)
+    k = len(lines) // 2
+    seq_k = json.loads(lines[k])["seq"]
+
+    def tampered(name, new_lines, raw=None):
+        path = os.path.join(env.tmp, name)
+        with open(path, "w") as f:
+            f.write(raw if raw is not None else "".join(new_lines))
+        return verify(env, path)
+
+    changed = list(lines)
+    changed[k] = changed[k].replace('"port":', '"port":1', 1) if '"port":' in changed[k] else \
+        changed[k].replace('"type":"', '"type":"x', 1)
+    rc, v = tampered("changed.jsonl", changed)
+    b = v.get("broken", {})
+    t.check("a changed byte: exit 1, that record named", rc == 1 and b.get("line") == k + 1 and
+            b.get("seq") == seq_k, str(v))
+    rc, v = tampered("deleted.jsonl", lines[:k] + lines[k + 1:])
+    b = v.get("broken", {})
+    t.check("a deleted line: exit 1, the record after the gap named", rc == 1 and b.get("line") == k + 1 and
+            b.get("seq") == seq_k + 1, str(v))
+    swapped = list(lines)
+    swapped[k], swapped[k + 1] = swapped[k + 1], swapped[k]
+    rc, v = tampered("swapped.jsonl", swapped)
+    b = v.get("broken", {})
+    t.check("two lines swapped: exit 1, the first of them named", rc == 1 and b.get("line") == k + 1 and
+            b.get("seq") == seq_k + 1, str(v))
+    raw = "".join(lines)
+    rc, v = tampered("cut.jsonl", None, raw[:len(raw) - len(lines[-1]) // 2])
+    b = v.get("broken", {})
+    t.check("a tail cut mid-record: exit 1, the last line named", rc == 1 and b.get("line") == len(lines),
+            str(v))
+    rc, v = verify(env, snap)
+    t.check("the untouched copy verifies", rc == 0 and v.get("ok"), str(v))
+    # Whole records cut from the end of the live log: only the daemon's head shows it.
+    for _ in range(3):
+        env.cli(env.req, "request", f"{P2}/tcp", "--for", "1m", "--reason", "more records")
+    with open(env.audit) as f:
+        live = f.read().splitlines(keepends=True)
+    with open(env.audit, "w") as f:
+        f.write("".join(live[:-2]))
+    first_gap = json.loads(live[-1])["seq"] + 1  # the record the daemon writes next follows the gap
+    rc, v = verify(env)
+    b = v.get("broken", {})
+    t.check("the last two records removed from the live log: exit 1, named against the daemon's head",
+            rc == 1 and b.get("seq") == json.loads(live[-2])["seq"], str(v))
+    t.check("the daemon notices the cut within a tick: tamper_detected",
+            wait_for(lambda: any(r["type"] == "tamper_detected" and "removed" in r.get("reason", "")
+                                 for r in env.audit_records()), 5), env.daemon_log())
+    r = env.cli(env.other, "audit", "verify")
+    t.check("an unprivileged user cannot read the log: a clear error, exit 1",
+            r.returncode == 1 and "ermission" in r.stderr, r.stderr)
+    env.stop_daemon()
+    with open(env.audit) as f:
+        live = f.read().splitlines(keepends=True)
+    with open(env.audit, "w") as f:
+        f.write("".join(live[:-1]))  # the daemon_stop record
+    env.start_daemon()
+    tam = [r for r in env.audit_records() if r["type"] == "tamper_detected"]
+    t.check("cut while stopped: the next start records tamper_detected",
+            tam and f"records {json.loads(live[-1])['seq']}-" in tam[-1].get("reason", ""), str(tam[-1:]))
+    rc, v = verify(env)
+    t.check("verify names the first gap", rc == 1 and v.get("broken", {}).get("seq") == first_gap, str(v))
+    env.stop_daemon()
+
+
+if __name__ == "__main__":
+    run_suite(POLICY, run)

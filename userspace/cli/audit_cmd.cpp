@@ -1,0 +1,265 @@
+#include "cli/audit_cmd.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "cli/client.h"
+#include "core/audit.h"
+#include "core/protocol.h"
+
+namespace jg {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kStdinName = "(standard input)";
+
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+// SIGINT and SIGTERM end a follower cleanly (exit 0) instead of killing it.
+void catch_stop_signals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a blocked write or poll returns
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+void print_error(const CliState& s, const json& error) {
+    if (s.json) std::cout << json{{"ok", false}, {"error", error}}.dump() << "\n";
+    std::cerr << "jitgate: " << error.value("message", "the daemon refused without a reason") << "\n";
+}
+
+std::string joined(const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
+    return out;
+}
+
+// Whether two paths name the same file (same device and inode, or the same
+// canonical path when one cannot be examined).
+bool same_file(const std::string& a, const std::string& b) {
+    struct stat sa {
+    }, sb{};
+    if (stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    std::error_code ea, eb;
+    const auto ca = std::filesystem::weakly_canonical(a, ea);
+    const auto cb = std::filesystem::weakly_canonical(b, eb);
+    return !ea && !eb && ca == cb;
+}
+
+// What jitgated says about its audit log: where it is and its chain head.
+struct DaemonLog {
+    std::optional<std::string> path;
+    std::optional<ChainHead> head;
+    bool reachable = false;
+    std::string why_not;  // when path or head is missing
+};
+
+DaemonLog ask_daemon(const std::string& socket) {
+    DaemonLog d;
+    auto st = call_daemon(socket, "status", json::object());
+    if (!st) {
+        d.why_not = st.error();
+        return d;
+    }
+    d.reachable = true;
+    const json& r = *st;
+    if (!r.value("ok", false)) {
+        const json e = r.contains("error") && r["error"].is_object() ? r["error"] : json::object();
+        d.why_not = fmt::format("jitgated refused status: {}", e.value("message", "no reason given"));
+        return d;
+    }
+    const json* a = nullptr;
+    if (r.contains("result") && r["result"].is_object() && r["result"].contains("audit"))
+        a = &r["result"]["audit"];
+    if (!a || !a->is_object() || !a->contains("log") || !(*a)["log"].is_string()) {
+        d.why_not = "jitgated did not say where its audit log is (a jitgated older than this jitgate?)";
+        return d;
+    }
+    d.path = (*a)["log"].get<std::string>();
+    if (a->contains("seq") && (*a)["seq"].is_number_unsigned() && a->contains("hash") &&
+        (*a)["hash"].is_string())
+        d.head = ChainHead{(*a)["seq"].get<std::uint64_t>(), (*a)["hash"].get<std::string>()};
+    else
+        d.why_not = "jitgated did not report its audit chain head";
+    return d;
+}
+
+// Opens every file ("-" is standard input, e.g. zcat audit.jsonl.1.gz |
+// jitgate audit verify - audit.jsonl); an error sentence for the first that
+// cannot be read.
+std::string open_all(const std::vector<std::string>& files,
+                     std::vector<std::unique_ptr<std::ifstream>>& owned,
+                     std::vector<std::pair<std::string, std::istream*>>& out) {
+    for (const auto& f : files) {
+        if (f == "-") {
+            out.emplace_back(kStdinName, &std::cin);
+            continue;
+        }
+        std::error_code ec;
+        if (std::filesystem::is_directory(f, ec)) return fmt::format("cannot read {}: it is a directory", f);
+        auto in = std::make_unique<std::ifstream>(f, std::ios::binary);
+        if (!*in) {
+            const int e = errno;
+            return fmt::format("cannot read {}: {}{}", f, std::strerror(e),
+                               e == EACCES ? "; the audit log is readable by root (try sudo)" : "");
+        }
+        out.emplace_back(f, in.get());
+        owned.push_back(std::move(in));
+    }
+    return {};
+}
+
+}  // namespace
+
+int run_audit(const CliState& s) {
+    if (s.follow) catch_stop_signals();
+    std::uint64_t lines = 0;
+    bool following = false, finished = false;
+    int rc = 0;
+    auto on_line = [&](const json& l) -> bool {
+        ++lines;
+        if (!l.value("ok", false)) {
+            const json e = l.contains("error") && l["error"].is_object() ? l["error"] : json::object();
+            print_error(s, e);
+            rc = exit_code_for(e.value("code", "internal"));
+            return false;
+        }
+        if (auto ev = l.find("event"); ev != l.end()) {
+            if (s.json)
+                std::cout << (ev->is_object() ? render_line(*ev) : ev->dump() + "\n");
+            else
+                std::cout << render_event_human(*ev) << "\n";
+            std::cout.flush();  // a SIEM pipe sees each record as it comes
+            return true;
+        }
+        if (auto d = l.find("dropped"); d != l.end()) {
+            std::cerr << fmt::format(
+                "jitgate: {} audit records were not delivered to this follower because it read too slowly; "
+                "the audit log has them\n",
+                d->is_number_unsigned() ? d->get<std::uint64_t>() : 0);
+            return true;
+        }
+        if (auto r = l.find("result"); r != l.end() && r->is_object()) {
+            following = r->value("following", false);
+            if (!s.json && r->value("scope", "") == "own")
+                std::cerr << "jitgate: showing only the records about you; members of daemon.auditors see "
+                             "every record\n";
+            if (!s.json && r->contains("note") && (*r)["note"].is_string())
+                std::cerr << "jitgate: " << printable((*r)["note"].get<std::string>()) << "\n";
+            if (!s.json && !following && r->value("count", 0) == 0)
+                std::cerr << "jitgate: no audit records match\n";
+            finished = !following;
+            return following;
+        }
+        return true;  // a kind of line this jitgate does not know: skip it
+    };
+    auto end = stream_daemon(s.socket, "audit", s.args, on_line, s.follow ? &g_stop : nullptr);
+    if (!end) {
+        if (lines == 0) {
+            print_error(s, json{{"code", "unreachable"}, {"message", end.error()}});
+            return 4;
+        }
+        print_error(s, json{{"code", code::kInternal}, {"message", end.error()}});
+        return 1;
+    }
+    if (rc != 0) return rc;
+    if (finished || *end == kStreamInterrupted) return 0;
+    const std::string why =
+        following ? "jitgated closed the stream" : "jitgated closed the connection before its reply";
+    print_error(s, json{{"code", code::kInternal}, {"message", why}});
+    return 1;
+}
+
+int run_audit_verify(const CliState& s) {
+    const DaemonLog d = ask_daemon(s.socket);
+    std::vector<std::string> files = s.files;
+    if (files.empty()) {
+        if (!d.path) {
+            const std::string msg = fmt::format(
+                "cannot find the audit log to verify: {}; name it: jitgate audit verify "
+                "/var/log/jitgate/audit.jsonl",
+                d.why_not);
+            print_error(s, json{{"code", d.reachable ? code::kInternal : "unreachable"}, {"message", msg}});
+            return d.reachable ? 1 : 4;
+        }
+        files.push_back(*d.path);
+    }
+    const bool against_daemon = d.path && d.head && files.back() != "-" && same_file(files.back(), *d.path);
+    if (!d.head)
+        std::cerr << fmt::format(
+            "jitgate: note: the end of the log is not checked against jitgated's chain head, so removed last "
+            "records would not show: {}\n",
+            d.why_not);
+
+    VerifyResult r;
+    // The daemon may be writing its last line as we read it: a cut-off last
+    // line after its chain head is read again once before it counts.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        std::vector<std::unique_ptr<std::ifstream>> owned;
+        std::vector<std::pair<std::string, std::istream*>> in;
+        if (auto e = open_all(files, owned, in); !e.empty()) {
+            print_error(s, json{{"code", "unreadable"}, {"message", e}});
+            return 1;
+        }
+        r = verify_chain(in, against_daemon ? &*d.head : nullptr);
+        if (r.ok || !against_daemon || !r.truncated || r.last_seq < d.head->seq) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+
+    std::vector<std::string> shown = files;
+    std::replace(shown.begin(), shown.end(), std::string("-"), std::string(kStdinName));
+    const std::string names = joined(shown, ", ");
+    if (s.json) {
+        json out = {{"ok", r.ok},
+                    {"files", shown},
+                    {"records", r.records},
+                    {"first_seq", r.first_seq},
+                    {"last_seq", r.last_seq},
+                    {"last_hash", r.last_hash},
+                    {"continues", r.continues},
+                    {"daemon_head",
+                     against_daemon ? json{{"seq", d.head->seq}, {"hash", d.head->hash}} : json(nullptr)}};
+        if (!r.ok)
+            out["broken"] = {{"file", r.file}, {"line", r.line}, {"seq", r.seq}, {"problem", r.problem}};
+        std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        return r.ok ? 0 : 1;
+    }
+    if (r.ok) {
+        std::string line = r.records == 0 ? fmt::format("{}: intact, no records", names)
+                                          : fmt::format("{}: intact, {} records (seq {}-{})", names,
+                                                        r.records, r.first_seq, r.last_seq);
+        if (r.continues) line += ", continues an earlier file";
+        if (against_daemon && d.head->seq > 0)
+            line += fmt::format("; matches jitgated's chain head (seq {})", d.head->seq);
+        std::cout << line << "\n";
+        return 0;
+    }
+    std::cout << (r.seq ? fmt::format("{}:{}: seq {}: {}\n", r.file, r.line, r.seq, r.problem)
+                        : fmt::format("{}:{}: {}\n", r.file, r.line, r.problem));
+    if (r.records > 0)
+        std::cout << fmt::format("  the {} records before it (seq {}-{}) are intact\n", r.records,
+                                 r.first_seq, r.last_seq);
+    return 1;
+}
+
+}  // namespace jg

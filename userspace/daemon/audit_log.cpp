@@ -1,0 +1,330 @@
+#include "daemon/audit_log.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "core/clock.h"
+#include "daemon/system.h"
+
+namespace jg {
+
+namespace {
+
+void log(const std::string& msg) { fmt::print(stderr, "jitgated: {}\n", msg); }
+
+constexpr const char* kHeadMagic = "jitgate-audit-head 1";
+
+// The end of an existing log: the last complete line, and whether the file
+// ends in the middle of a line.
+struct LogTail {
+    bool empty = true;
+    bool incomplete = false;  // bytes after the last newline
+    std::optional<ChainHead> head;
+    bool unreadable_last = false;  // the last complete line is not a sealed record
+};
+
+Result<LogTail> read_tail(const std::string& path) {
+    LogTail t;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return t;
+        return err(fmt::format("cannot read the audit log {}: {}", path, std::strerror(errno)));
+    }
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err(fmt::format("the audit log {} is not a regular file", path));
+    }
+    const off_t size = st.st_size;
+    const off_t start = size > (1 << 20) ? size - (1 << 20) : 0;
+    std::string tail(static_cast<std::size_t>(size - start), '\0');
+    std::size_t got = 0;
+    while (got < tail.size()) {
+        ssize_t n = pread(fd, tail.data() + got, tail.size() - got, start + off_t(got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += std::size_t(n);
+    }
+    close(fd);
+    tail.resize(got);
+    if (tail.empty()) return t;
+    t.empty = false;
+    if (tail.back() != '\n') {
+        t.incomplete = true;
+        auto nl = tail.rfind('\n');
+        tail.resize(nl == std::string::npos ? 0 : nl + 1);
+    }
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+    if (tail.empty()) return t;
+    auto nl = tail.rfind('\n');
+    const std::string last = nl == std::string::npos ? tail : tail.substr(nl + 1);
+    json j = json::parse(last, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
+        !j["seq"].is_number_unsigned() || !j["hash"].is_string()) {
+        t.unreadable_last = true;
+        return t;
+    }
+    t.head = ChainHead{j["seq"].get<std::uint64_t>(), j["hash"].get<std::string>()};
+    return t;
+}
+
+std::optional<SavedHead> read_saved_head(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) return std::nullopt;
+    return parse_saved_head(std::string(buf, std::size_t(n)));
+}
+
+}  // namespace
+
+std::string format_saved_head(const SavedHead& h) {
+    return fmt::format("{} seq={:020} hash={:64} lost={:020}\n", kHeadMagic, h.head.seq, h.head.hash,
+                       h.lost_seen);
+}
+
+std::optional<SavedHead> parse_saved_head(const std::string& text) {
+    unsigned long long seq = 0, lost = 0;
+    char hash[65] = {};
+    char magic_a[32] = {}, magic_b[8] = {};
+    if (std::sscanf(text.c_str(), "%31s %7s seq=%llu hash=%64s lost=%llu", magic_a, magic_b, &seq, hash,
+                    &lost) != 5)
+        return std::nullopt;
+    if (fmt::format("{} {}", magic_a, magic_b) != kHeadMagic || std::strlen(hash) != 64) return std::nullopt;
+    SavedHead h;
+    h.head.seq = seq;
+    h.head.hash = hash;
+    h.lost_seen = lost;
+    return h;
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
+    auto dir = std::filesystem::path(o.path).parent_path();
+    if (!dir.empty())
+        if (auto r = make_dir(dir.string(), 0750); !r) return err(r.error());
+    auto tail = read_tail(o.path);
+    if (!tail) return err(tail.error());
+    const std::optional<SavedHead> saved = read_saved_head(o.head_path);
+
+    std::unique_ptr<AuditLog> a(new AuditLog(o));
+    if (saved) a->saved_ = *saved;
+    if (tail->unreadable_last || (tail->incomplete && !tail->head && !saved))
+        return err(
+            fmt::format("the last line of the audit log {} is not a sealed audit record; move the file "
+                        "aside (it is evidence) and start again",
+                        o.path));
+    if (tail->incomplete)
+        a->problems_.push_back(
+            "the audit log's last line was incomplete (cut in the middle of a record); it was left as "
+            "found and closed with a newline");
+    if (tail->head && saved) {
+        const ChainHead& log_head = *tail->head;
+        const ChainHead& mine = saved->head;
+        if (log_head.seq < mine.seq) {
+            // Records were cut from the end: continue after what was written,
+            // so that the gap stays visible to audit verify.
+            a->problems_.push_back(fmt::format(
+                "the audit log ends at seq {} but seq {} had been written: records {}-{} were removed "
+                "from its end",
+                log_head.seq, mine.seq, log_head.seq + 1, mine.seq));
+        } else if (log_head.seq == mine.seq && log_head.hash != mine.hash) {
+            a->problems_.push_back(fmt::format(
+                "the last record of the audit log (seq {}) is not the one written: it was replaced",
+                log_head.seq));
+        } else if (log_head.seq > mine.seq) {
+            // The head file lags (it is written after each line): trust the log.
+            a->saved_.head = log_head;
+        }
+    } else if (tail->head) {
+        a->saved_.head = *tail->head;
+    }
+    // An empty or missing log with a saved head: the log was rotated; the
+    // chain goes on from the saved head.
+    if (auto r = a->open_log(); !r) return err(r.error());
+    if (tail->incomplete) {
+        const char nl = '\n';
+        if (write(a->fd_, &nl, 1) != 1)
+            return err(fmt::format("write the audit log {}: {}", o.path, std::strerror(errno)));
+        a->end_ += 1;
+    }
+    a->head_fd_ = ::open(o.head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (a->head_fd_ < 0)
+        return err(fmt::format("open the audit chain head {}: {}", o.head_path, std::strerror(errno)));
+    a->write_head();
+    return a;
+}
+
+Result<bool> AuditLog::open_log() {
+    int fd = ::open(o_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return err(fmt::format("open the audit log {}: {}", o_.path, std::strerror(errno)));
+    if (fd_ >= 0) {
+        fdatasync(fd_);
+        close(fd_);
+    }
+    fd_ = fd;
+    struct stat st {};
+    end_ = fstat(fd_, &st) == 0 ? st.st_size : 0;
+    return true;
+}
+
+AuditLog::~AuditLog() {
+    if (fd_ >= 0) {
+        fdatasync(fd_);
+        close(fd_);
+    }
+    if (head_fd_ >= 0) {
+        fdatasync(head_fd_);
+        close(head_fd_);
+    }
+}
+
+void AuditLog::fail(const std::string& what) {
+    // The chain cannot skip a record silently: stop the daemon.  Enforcement
+    // stays in the kernel, and the record is still in the ring buffer or the
+    // state store for the next start.
+    log(fmt::format("{}; stopping (enforcement stays attached)", what));
+    std::exit(1);
+}
+
+void AuditLog::write_head() {
+    const std::string h = format_saved_head(saved_);
+    if (pwrite(head_fd_, h.data(), h.size(), 0) != ssize_t(h.size()))
+        fail(fmt::format("cannot write the audit chain head {}: {}", o_.head_path, std::strerror(errno)));
+}
+
+void AuditLog::set_lost_seen(std::uint64_t n) {
+    saved_.lost_seen = n;
+    write_head();
+}
+
+void AuditLog::emit(json r) {
+    r["ts"] = rfc3339_us(wall_us());
+    seal(r, saved_.head);
+    const std::string line = render_line(r);
+    std::size_t off = 0;
+    while (off < line.size()) {
+        ssize_t n = write(fd_, line.data() + off, line.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail(fmt::format("cannot write the audit log {}: {}", o_.path, std::strerror(errno)));
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    end_ += std::int64_t(line.size());
+    write_head();
+    dirty_ = true;
+    if (o_.echo) {
+        std::fwrite(line.data(), 1, line.size(), stdout);
+        std::fflush(stdout);
+    }
+    if (on_record) on_record(r);
+}
+
+void AuditLog::sync() {
+    if (!dirty_) return;
+    fdatasync(fd_);
+    fdatasync(head_fd_);
+    dirty_ = false;
+}
+
+std::string AuditLog::check_file() {
+    struct stat now {
+    }, mine{};
+    if (fstat(fd_, &mine) != 0) return {};
+    if (stat(o_.path.c_str(), &now) != 0 || now.st_dev != mine.st_dev || now.st_ino != mine.st_ino) {
+        if (auto r = open_log(); !r) {
+            log(
+                fmt::format("the audit log was moved away and a new one cannot be opened ({}); writing on "
+                            "to the moved file",
+                            r.error()));
+            return {};
+        }
+        log(fmt::format("the audit log {} was rotated; the chain continues in the new file at seq {}",
+                        o_.path, saved_.head.seq + 1));
+        return {};
+    }
+    const std::int64_t size = mine.st_size;
+    const std::int64_t expected = end_;
+    end_ = size;
+    if (size == expected) return {};
+    if (size == 0) {
+        log(
+            fmt::format("the audit log {} was truncated to zero bytes (a copytruncate rotation?); the chain "
+                        "continues at seq {}",
+                        o_.path, saved_.head.seq + 1));
+        return {};
+    }
+    if (size < expected)
+        return fmt::format(
+            "the audit log shrank from {} to {} bytes while jitgated ran: records were removed from its "
+            "end (the chain head is seq {})",
+            expected, size, saved_.head.seq);
+    return fmt::format("{} bytes were added to the audit log by something other than jitgated",
+                       size - expected);
+}
+
+std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep, std::size_t limit,
+                                   std::optional<std::int64_t> since_us, bool* more) const {
+    *more = false;
+    std::vector<json> out;
+    if (limit == 0) return out;
+    int fd = ::open(o_.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return out;
+    struct stat st {};
+    fstat(fd, &st);
+    off_t pos = st.st_size;
+    const off_t floor = pos > off_t(kMaxScanBytes) ? pos - off_t(kMaxScanBytes) : 0;
+    std::string carry;  // the start of a line whose beginning is further back
+    const std::string since_ts = since_us ? rfc3339_us(*since_us) : std::string();
+    bool done = false;
+    auto take = [&](const std::string& line) {
+        if (line.empty()) return;
+        json j = json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) return;
+        // ts is fixed-width RFC 3339 UTC: text order is time order.
+        const std::string ts = j.value("ts", "");
+        if (since_us && ts < since_ts) {
+            done = true;
+            return;
+        }
+        if (keep(j)) {
+            out.push_back(std::move(j));
+            if (out.size() >= limit) done = true;
+        }
+    };
+    std::string buf;
+    while (!done && pos > floor) {
+        const off_t len = std::min<off_t>(pos - floor, 1 << 16);
+        pos -= len;
+        buf.assign(std::size_t(len), '\0');
+        if (pread(fd, buf.data(), buf.size(), pos) != len) break;
+        buf += carry;
+        std::size_t end = buf.size();
+        for (;;) {
+            auto nl = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
+            if (nl == std::string::npos) break;
+            take(buf.substr(nl + 1, end - nl - 1));
+            if (done) break;
+            end = nl;
+        }
+        carry = buf.substr(0, end);
+    }
+    if (!done && pos == 0) take(carry);
+    if (!done && pos > 0) *more = true;
+    close(fd);
+    std::reverse(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace jg
