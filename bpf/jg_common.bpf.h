@@ -389,17 +389,20 @@ static __always_inline int jg_deny_rate_ok(const struct jg_rl_key *key,
 	*suppressed = 0;
 	v = bpf_map_lookup_elem(&jg_deny_rl, key);
 	if (v) {
+		__u64 end = v->window_end_ns;
+
 		v->verdict = verdict;
 		v->hook = hook;
-		if (now < v->window_end_ns) {
+		/* One CPU wins the end of a window (compare-and-swap) and takes
+		 * the count (exchange); a CPU that loses counts itself as
+		 * suppressed.  No denial is reported twice or lost. */
+		if (now < end ||
+		    __sync_val_compare_and_swap(&v->window_end_ns, end,
+						now + JG_RL_WINDOW_NS) != end) {
 			__sync_fetch_and_add(&v->suppressed, 1);
 			return 0;
 		}
-		*suppressed = v->suppressed;
-		/* Racing CPUs may both see the window end: at worst two events
-		 * in one window, never a denial counted twice or lost. */
-		__sync_fetch_and_add(&v->suppressed, -*suppressed);
-		v->window_end_ns = now + JG_RL_WINDOW_NS;
+		*suppressed = __sync_lock_test_and_set(&v->suppressed, 0);
 		return 1;
 	}
 	fresh.window_end_ns = now + JG_RL_WINDOW_NS;

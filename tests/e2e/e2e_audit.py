@@ -7,6 +7,7 @@ private netns and child cgroup (harness.py).
 
 usage: e2e_audit.py BUILD_DIR
 """
+import hashlib
 import json
 import os
 import select
@@ -17,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, run_suite, verify_chain, wait_for  # noqa: E402
+from harness import PY, canonical, run_suite, verify_chain, wait_for  # noqa: E402
 
 POLICY = """
 [daemon]
@@ -40,6 +41,22 @@ approvers = ["{appr}"]
 
 # The smallest ring the kernel makes (one page): about 39 events.
 RING_BYTES = 4096
+
+# Run as a test user: follows its own records, shuts its read side, then
+# makes a record of its own (a denied connect) for the daemon to send.
+SHUT_FOLLOWER = r"""
+import json, socket, subprocess, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"id": 9, "op": "audit", "args": {"follow": True}}).encode() + b"\n")
+buf = b""
+while b'"result"' not in buf:
+    buf += s.recv(65536)
+s.shutdown(socket.SHUT_RD)
+subprocess.run([sys.argv[2], sys.argv[3], "connect", "tcp", "127.0.0.1", sys.argv[4]], capture_output=True)
+time.sleep(1.5)
+print("followed")
+"""
 
 
 def counters(env):
@@ -196,6 +213,24 @@ def run(env, t):
     for f in (f_req, f_other, f_aud, f_human):
         f.stop()
     t.check("followers are gone after they quit", wait_for(lambda: followers(env) == 0, 5))
+    # A follower that stops reading for good (shut down its read side): the
+    # daemon's next send fails; it drops that follower and carries on.
+    shut = env.as_user(env.other, [PY, "-c", SHUT_FOLLOWER, env.sock, PY, os.path.join(env.tmp, "probe.py"),
+                                   str(P2)])
+    t.check("a follower that shut its read side: the daemon drops it and keeps serving",
+            shut.stdout.strip() == "followed" and env.cli("root", "status").returncode == 0 and
+            wait_for(lambda: followers(env) == 0, 5), shut.stdout + shut.stderr + env.daemon_log())
+    opened = [Follower(env, env.other) for _ in range(4)]
+    wait_for(lambda: followers(env) == 4, 5)
+    try:
+        fifth = env.cli(env.other, "audit", "--follow").returncode
+    except subprocess.TimeoutExpired:
+        fifth = "still following after 30 s"
+    t.check("at most 4 audit streams per user: the fifth is refused (exit 3)", fifth == 3 and followers(env) == 4,
+            f"{fifth} {followers(env)}")
+    for f in opened:
+        f.stop()
+    wait_for(lambda: followers(env) == 0, 5)
 
     print("-- jitgate audit: recent records, filters, scope")
     rc, _ = env.cli_json(env.req, "audit")
@@ -247,6 +282,13 @@ def run(env, t):
     recs = env.audit_records()
     t.eq("restart: seq continues where it stopped", recs[n_before]["seq"], recs[n_before - 1]["seq"] + 1)
     t.check("restart: the chain continues", recs[n_before]["prev_hash"] == recs[n_before - 1]["hash"])
+    n_before = len(recs)
+    env.stop_daemon(signal.SIGKILL)
+    env.start_daemon()
+    recs = env.audit_records()
+    t.check("after kill -9: the chain continues, no tamper_detected",
+            recs[n_before]["prev_hash"] == recs[n_before - 1]["hash"] and
+            not any(r["type"] == "tamper_detected" for r in recs), str(recs[n_before:n_before + 2]))
     t.eq("the whole log verifies (independent check)", verify_chain(recs), None)
     rc, v = verify(env)
     t.check("jitgate audit verify: intact, exit 0", rc == 0 and v.get("ok") and v.get("records") == len(recs),
@@ -273,6 +315,17 @@ def run(env, t):
             cur[0]["seq"] == prev2[-1]["seq"] + 1 and cur[0]["prev_hash"] == prev2[-1]["hash"], str(cur[:1]))
     rc, v = verify(env, rotated, env.audit + ".2", env.audit)
     t.check("all three files verify as one chain", rc == 0 and v.get("ok"), str(v))
+
+    last_before = env.audit_records()[-1]
+    os.truncate(env.audit, 0)  # copytruncate
+    env.probe(env.grp, "connect", "tcp", "127.0.0.1", P2)
+    time.sleep(1.5)
+    after = env.audit_records()
+    t.check("copytruncate: the chain continues in the emptied file",
+            after and after[0]["seq"] == last_before["seq"] + 1 and after[0]["prev_hash"] == last_before["hash"],
+            str(after[:1]))
+    t.check("copytruncate is not mistaken for tampering",
+            not any(r["type"] == "tamper_detected" for r in after), str(after))
 
     print("-- tampering is caught at the right record")
     snap = os.path.join(env.tmp, "snap.jsonl")
@@ -341,6 +394,18 @@ def run(env, t):
             tam and f"records {json.loads(live[-1])['seq']}-" in tam[-1].get("reason", ""), str(tam[-1:]))
     rc, v = verify(env)
     t.check("verify names the first gap", rc == 1 and v.get("broken", {}).get("seq") == first_gap, str(v))
+    env.stop_daemon()
+    # A well-chained record appended while the daemon was down is still not its own.
+    last = env.audit_records()[-1]
+    forged = {"ts": last["ts"], "seq": last["seq"] + 1, "type": "grant", "user": "mallory", "port": P,
+              "prev_hash": last["hash"]}
+    forged["hash"] = hashlib.sha256(canonical(forged).encode()).hexdigest()
+    with open(env.audit, "a") as f:
+        f.write(json.dumps(forged, separators=(",", ":")) + "\n")
+    env.start_daemon()
+    tam = [r for r in env.audit_records() if r["type"] == "tamper_detected"]
+    t.check("records appended by someone else while stopped: tamper_detected at start",
+            tam and "added by something else" in tam[-1].get("reason", ""), str(tam[-1:]))
     env.stop_daemon()
 
 

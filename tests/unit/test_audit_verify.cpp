@@ -443,15 +443,28 @@ TEST_SUITE("audit verify") {
         CHECK_FALSE(r.ok);
     }
 
-    TEST_CASE("invalid UTF-8 and CRLF: a record sealed with replaced bytes verifies") {
+    TEST_CASE("invalid UTF-8: a record sealed with replaced bytes verifies") {
         ChainHead head;
         json r = record(1);
         r["comm"] = std::string("ps\xC3");
         seal(r, head);
+        CHECK(verify_text(render_line(r)).ok);
+    }
+
+    TEST_CASE("bytes other than jitgated wrote, with the same parsed content, are caught") {
+        ChainHead head;
+        json r = record(1);
+        r["user"] = "alice";
+        seal(r, head);
         const std::string line = render_line(r);
-        CHECK(verify_text(line).ok);
-        // Windows line ends: whitespace after the object does not change its content.
-        CHECK(verify_text(line.substr(0, line.size() - 1) + "\r\n").ok);
+        REQUIRE(verify_text(line).ok);
+        const std::string body = line.substr(1, line.size() - 3);  // between { and }\n
+        // A duplicate key before the real one: parsers that keep the first
+        // value would show "root"; the hash covers "alice".
+        expect_broken(verify_text("{\"user\":\"root\"," + body + "}\n"), 1, 1, "byte for byte");
+        expect_broken(verify_text(line.substr(0, line.size() - 1) + "\r\n"), 1, 1, "byte for byte");
+        expect_broken(verify_text("\xEF\xBB\xBF" + line), 1, 1, "byte for byte");
+        expect_broken(verify_text("{ " + line.substr(1)), 1, 1, "byte for byte");
     }
 
     TEST_CASE("a long chain streams through") {

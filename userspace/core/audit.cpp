@@ -218,6 +218,15 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
                               fmt::format("record seq {} (line {}) was changed: its hash does not match its "
                                           "content",
                                           seq, line_no));
+            // The hash covers the parsed record; the bytes must be exactly what
+            // jitgated wrote, or a reader could see another record than the
+            // one hashed (a duplicate key, a BOM, CRLF, 1.0 for 1).
+            if (render_line(j) != std::string(text) + "\n")
+                return broken(name, line_no, seq,
+                              fmt::format("record seq {} (line {}) is not byte for byte as jitgated wrote it "
+                                          "(a duplicate key, extra bytes or another number form): readers "
+                                          "could see other values than the ones hashed",
+                                          seq, line_no));
             if (r.records == 0) {
                 if (seq == 1 && prev_hash != kGenesisHash)
                     return broken(

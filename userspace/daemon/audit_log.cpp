@@ -29,6 +29,7 @@ struct LogTail {
     bool empty = true;
     bool incomplete = false;  // bytes after the last newline
     std::optional<ChainHead> head;
+    std::string prev_hash;         // of the last record
     bool unreadable_last = false;  // the last complete line is not a sealed record
 };
 
@@ -74,6 +75,8 @@ Result<LogTail> read_tail(const std::string& path) {
         return t;
     }
     t.head = ChainHead{j["seq"].get<std::uint64_t>(), j["hash"].get<std::string>()};
+    if (j.contains("prev_hash") && j["prev_hash"].is_string())
+        t.prev_hash = j["prev_hash"].get<std::string>();
     return t;
 }
 
@@ -90,22 +93,28 @@ std::optional<SavedHead> read_saved_head(const std::string& path) {
 }  // namespace
 
 std::string format_saved_head(const SavedHead& h) {
-    return fmt::format("{} seq={:020} hash={:64} lost={:020}\n", kHeadMagic, h.head.seq, h.head.hash,
-                       h.lost_seen);
+    return fmt::format("{} seq={:020} hash={:64} prev={:64} lost={:020} closed={}\n", kHeadMagic, h.head.seq,
+                       h.head.hash, h.prev_hash.empty() ? kGenesisHash : h.prev_hash, h.lost_seen,
+                       h.closed ? 1 : 0);
 }
 
 std::optional<SavedHead> parse_saved_head(const std::string& text) {
     unsigned long long seq = 0, lost = 0;
-    char hash[65] = {};
+    int closed = 0;
+    char hash[65] = {}, prev[65] = {};
     char magic_a[32] = {}, magic_b[8] = {};
-    if (std::sscanf(text.c_str(), "%31s %7s seq=%llu hash=%64s lost=%llu", magic_a, magic_b, &seq, hash,
-                    &lost) != 5)
+    if (std::sscanf(text.c_str(), "%31s %7s seq=%llu hash=%64s prev=%64s lost=%llu closed=%d", magic_a,
+                    magic_b, &seq, hash, prev, &lost, &closed) != 7)
         return std::nullopt;
-    if (fmt::format("{} {}", magic_a, magic_b) != kHeadMagic || std::strlen(hash) != 64) return std::nullopt;
+    if (fmt::format("{} {}", magic_a, magic_b) != kHeadMagic || std::strlen(hash) != 64 ||
+        std::strlen(prev) != 64)
+        return std::nullopt;
     SavedHead h;
     h.head.seq = seq;
     h.head.hash = hash;
+    h.prev_hash = prev;
     h.lost_seen = lost;
+    h.closed = closed == 1;
     return h;
 }
 
@@ -131,20 +140,30 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
     if (tail->head && saved) {
         const ChainHead& log_head = *tail->head;
         const ChainHead& mine = saved->head;
-        if (log_head.seq < mine.seq) {
+        if (!saved->closed && log_head.seq + 1 == mine.seq && log_head.hash == saved->prev_hash) {
+            // The daemon stopped after sealing a record (and saving its head)
+            // but before writing it: the chain goes on from the log.
+            a->unwritten_ = mine.seq;
+            a->saved_.head = log_head;
+            a->saved_.prev_hash.clear();
+        } else if (log_head.seq < mine.seq) {
             // Records were cut from the end: continue after what was written,
             // so that the gap stays visible to audit verify.
             a->problems_.push_back(fmt::format(
                 "the audit log ends at seq {} but seq {} had been written: records {}-{} were removed "
-                "from its end",
+                "from its end (or lost in a power failure before they reached the disk)",
                 log_head.seq, mine.seq, log_head.seq + 1, mine.seq));
         } else if (log_head.seq == mine.seq && log_head.hash != mine.hash) {
             a->problems_.push_back(fmt::format(
                 "the last record of the audit log (seq {}) is not the one written: it was replaced",
                 log_head.seq));
         } else if (log_head.seq > mine.seq) {
-            // The head file lags (it is written after each line): trust the log.
-            a->saved_.head = log_head;
+            // Someone appended records, however well chained: the daemon goes
+            // on from what it wrote, and verify shows the seq repeating.
+            a->problems_.push_back(fmt::format(
+                "the audit log ends at seq {} but jitgated wrote only up to seq {}: records {}-{} were "
+                "added by something else",
+                log_head.seq, mine.seq, mine.seq + 1, log_head.seq));
         }
     } else if (tail->head) {
         a->saved_.head = *tail->head;
@@ -184,6 +203,9 @@ AuditLog::~AuditLog() {
         close(fd_);
     }
     if (head_fd_ >= 0) {
+        // A clean stop: the log must end exactly at this head.
+        saved_.closed = true;
+        write_head();
         fdatasync(head_fd_);
         close(head_fd_);
     }
@@ -210,8 +232,12 @@ void AuditLog::set_lost_seen(std::uint64_t n) {
 
 void AuditLog::emit(json r) {
     r["ts"] = rfc3339_us(wall_us());
+    saved_.prev_hash = saved_.head.hash;
+    saved_.closed = false;
     seal(r, saved_.head);
     const std::string line = render_line(r);
+    // The head first: a log that ends after it was written by someone else.
+    write_head();
     std::size_t off = 0;
     while (off < line.size()) {
         ssize_t n = write(fd_, line.data() + off, line.size() - off);
@@ -221,8 +247,29 @@ void AuditLog::emit(json r) {
         }
         off += static_cast<std::size_t>(n);
     }
-    end_ += std::int64_t(line.size());
-    write_head();
+    // With O_APPEND the offset is now the end of the file: did it change
+    // since our last write?  Truncated to zero is a copytruncate rotation.
+    const off_t pos = lseek(fd_, 0, SEEK_CUR);
+    if (pos >= 0) {
+        const std::int64_t start = std::int64_t(pos) - std::int64_t(line.size());
+        if (start != end_ && start != 0)
+            pending_.push_back(
+                start < end_
+                    ? fmt::format("the audit log shrank from {} to {} bytes while jitgated ran: records were "
+                                  "removed from its end (seq {} is at byte {})",
+                                  end_, start, saved_.head.seq, start)
+                    : fmt::format("{} bytes were added to the audit log by something other than jitgated "
+                                  "(before seq {})",
+                                  start - end_, saved_.head.seq));
+        else if (start == 0 && end_ != 0)
+            log(
+                fmt::format("the audit log {} was truncated to zero bytes (a copytruncate rotation?); the "
+                            "chain continues at seq {}",
+                            o_.path, saved_.head.seq));
+        end_ = pos;
+    } else {
+        end_ += std::int64_t(line.size());
+    }
     dirty_ = true;
     if (o_.echo) {
         std::fwrite(line.data(), 1, line.size(), stdout);
@@ -254,6 +301,11 @@ std::string AuditLog::check_file() {
                         o_.path, saved_.head.seq + 1));
         return {};
     }
+    if (!pending_.empty()) {
+        std::string why = pending_.front();
+        pending_.erase(pending_.begin());
+        return why;
+    }
     const std::int64_t size = mine.st_size;
     const std::int64_t expected = end_;
     end_ = size;
@@ -275,7 +327,8 @@ std::string AuditLog::check_file() {
 }
 
 std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep, std::size_t limit,
-                                   std::optional<std::int64_t> since_us, bool* more) const {
+                                   std::optional<std::int64_t> since_us, bool* more,
+                                   const std::vector<std::string>& hints, std::size_t max_scan) const {
     *more = false;
     std::vector<json> out;
     if (limit == 0) return out;
@@ -284,12 +337,23 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
     struct stat st {};
     fstat(fd, &st);
     off_t pos = st.st_size;
-    const off_t floor = pos > off_t(kMaxScanBytes) ? pos - off_t(kMaxScanBytes) : 0;
+    const off_t floor = pos > off_t(max_scan) ? pos - off_t(max_scan) : 0;
     std::string carry;  // the start of a line whose beginning is further back
     const std::string since_ts = since_us ? rfc3339_us(*since_us) : std::string();
     bool done = false;
+    constexpr std::string_view kTsPrefix = "{\"ts\":\"";
     auto take = [&](const std::string& line) {
         if (line.empty()) return;
+        // The daemon writes ts first: compare it before parsing anything.
+        if (since_us && line.compare(0, kTsPrefix.size(), kTsPrefix) == 0 &&
+            line.compare(kTsPrefix.size(), since_ts.size(), since_ts) < 0) {
+            done = true;
+            return;
+        }
+        if (!hints.empty() && std::none_of(hints.begin(), hints.end(), [&](const std::string& h) {
+                return line.find(h) != std::string::npos;
+            }))
+            return;
         json j = json::parse(line, nullptr, false);
         if (j.is_discarded() || !j.is_object()) return;
         // ts is fixed-width RFC 3339 UTC: text order is time order.

@@ -21,8 +21,10 @@ namespace jg {
 
 // The head file's contents.
 struct SavedHead {
-    ChainHead head;
+    ChainHead head;               // written before the record's line
+    std::string prev_hash;        // the record's prev_hash: the head before it
     std::uint64_t lost_seen = 0;  // the kernel's events_lost counter, reported up to here
+    bool closed = false;          // the daemon stopped cleanly after its last record
 };
 std::string format_saved_head(const SavedHead& h);  // fixed length, one line
 std::optional<SavedHead> parse_saved_head(const std::string& text);
@@ -53,6 +55,9 @@ public:
     // end, an incomplete last line); empty when nothing.  The daemon records
     // it as tamper_detected once the workflow runs.
     const std::vector<std::string>& problems() const { return problems_; }
+    // A record sealed but not written when the daemon last stopped (killed
+    // between the two writes): its seq, or 0.
+    std::uint64_t unwritten() const { return unwritten_; }
 
     // Called with every sealed record, after it was written.
     std::function<void(const json&)> on_record;
@@ -60,9 +65,13 @@ public:
     // The newest `limit` records of the current log file that `keep` accepts
     // and whose ts is at or after since_us, oldest first.  Reads backwards and
     // stops at kMaxScanBytes; *more says the scan stopped there.
+    // `hints`, when not empty: a line is parsed only if it contains one of
+    // them (cheap text search first; `keep` still decides).
     static constexpr std::size_t kMaxScanBytes = 256u << 20;
     std::vector<json> recent(const std::function<bool(const json&)>& keep, std::size_t limit,
-                             std::optional<std::int64_t> since_us, bool* more) const;
+                             std::optional<std::int64_t> since_us, bool* more,
+                             const std::vector<std::string>& hints = {},
+                             std::size_t max_scan = kMaxScanBytes) const;
 
 private:
     explicit AuditLog(Options o) : o_(std::move(o)) {}
@@ -75,8 +84,10 @@ private:
     int head_fd_ = -1;
     SavedHead saved_;
     std::vector<std::string> problems_;
+    std::uint64_t unwritten_ = 0;
     bool dirty_ = false;
-    std::int64_t end_ = 0;  // the log's size after the daemon's last write
+    std::int64_t end_ = 0;              // the log's size after the daemon's last write
+    std::vector<std::string> pending_;  // changes found while writing, for check_file()
 };
 
 }  // namespace jg

@@ -187,8 +187,13 @@ private:
         std::string user;
     };
 
+    static constexpr std::size_t kMaxFollowers = 256;
+    static constexpr std::size_t kMaxFollowersPerUid = 4;
+    static constexpr int kQueriesPerSecond = 5;
+
     DaemonOptions o_;
     Server* server_ = nullptr;
+    std::map<std::uint32_t, std::pair<std::chrono::steady_clock::time_point, int>> query_budget_;
     std::map<int, Follower> followers_;
     int ring_budget_ = 0;
     std::shared_ptr<const Policy> policy_;
@@ -391,15 +396,44 @@ std::string Daemon::audit_query(const Peer& p, std::int64_t id, const json& a) {
     }
     const std::string user = user_of(p.uid);
     const bool all = sees_all(p.uid, user);
+    if (follow) {
+        std::size_t mine = 0;
+        for (const auto& [conn, fl] : followers_) mine += fl.uid == p.uid ? 1 : 0;
+        if (followers_.size() >= kMaxFollowers || (p.uid != 0 && mine >= kMaxFollowersPerUid))
+            return reply_error(
+                id, code::kRefused,
+                fmt::format("too many audit streams open ({} for you, {} in all; at most {} per "
+                            "user): close one and try again",
+                            mine, followers_.size(), kMaxFollowersPerUid));
+    }
+    // Reading history costs the daemon a scan of the log: a user who sees
+    // only their own records gets a few scans a second.
+    if (!all && limit > 0) {
+        auto& b = query_budget_[p.uid];
+        const auto now = std::chrono::steady_clock::now();
+        if (now - b.first >= std::chrono::seconds(1)) b = {now, 0};
+        if (++b.second > kQueriesPerSecond)
+            return reply_error(id, code::kRefused,
+                               fmt::format("more than {} audit queries in a second; try again in a moment",
+                                           kQueriesPerSecond));
+        if (query_budget_.size() > 4096) query_budget_.clear();
+    }
     auto keep = [&](const json& r) { return matches(f, r) && (all || belongs_to(r, p.uid, user)); };
     bool more = false;
     std::string out;
-    const auto history = audit_->recent(keep, std::size_t(limit), f.since_us, &more);
+    // A caller who sees only their own records scans less, and only lines
+    // that name them are parsed.
+    std::vector<std::string> hints;
+    if (!all) hints = {json(user).dump(), fmt::format("\"uid\":{}", p.uid)};
+    const auto history = audit_->recent(keep, std::size_t(limit), f.since_us, &more, hints,
+                                        all ? AuditLog::kMaxScanBytes : AuditLog::kMaxScanBytes / 4);
     for (const auto& r : history) out += reply_event(id, r);
     json result = {{"count", history.size()}, {"following", follow}, {"scope", all ? "all" : "own"}};
     if (more)
-        result["note"] = fmt::format("older records are further back than {} MiB; read the log file {}",
-                                     AuditLog::kMaxScanBytes >> 20, audit_->path());
+        result["note"] = fmt::format(
+            "older records are further back than this query reads ({} MiB); read "
+            "the log file {}",
+            (all ? AuditLog::kMaxScanBytes : AuditLog::kMaxScanBytes / 4) >> 20, audit_->path());
     out += reply_ok(id, result);
     if (follow && server_) {
         server_->follow(p.conn, id, [](std::int64_t i, std::uint64_t n) { return reply_dropped(i, n); });
@@ -531,6 +565,8 @@ void Daemon::reload() {
     }
     policy_ = p;
     wf_->set_policy(p);
+    // Who may read everything follows the new policy, for open streams too.
+    for (auto& [conn, fl] : followers_) fl.all = sees_all(fl.uid, fl.user);
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
@@ -599,6 +635,14 @@ int Daemon::run() {
                   {"cgroup", cgroup_},
                   {"ports", policy_->ports.size()},
                   {"reason", fmt::format("policy {}", o_.config)}});
+    if (const auto seq = audit_->unwritten())
+        audit_->emit(
+            {{"type", "events_lost"},
+             {"count", 1},
+             {"reason", fmt::format("jitgated was stopped after sealing audit record seq {} and "
+                                    "before writing it (or, after such a stop, the record was removed); "
+                                    "the chain goes on from the record before it",
+                                    seq)}});
     for (const auto& why : audit_->problems()) {
         log(fmt::format("audit log {}: {}", o_.audit_log, why));
         audit_->emit({{"type", "tamper_detected"}, {"reason", why}});
@@ -682,11 +726,13 @@ int Daemon::run() {
                 server->on_event(fd, evs[i].events,
                                  [this](const Peer& p, const std::string& l) { return handle(p, l); });
             }
+            server->reap();  // followers whose connection failed while records went out
         }
         const auto now = std::chrono::steady_clock::now();
         if (now - last_tick >= std::chrono::seconds(1)) {
             last_tick = now;
             tick();
+            server->reap();
             server->expire_idle();
         }
     }

@@ -122,7 +122,7 @@ void Server::flush(int fd, Client& c) {
         ssize_t n = send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            drop(fd);
+            mark_dead(fd, c);
             return;
         }
         c.out.erase(0, static_cast<std::size_t>(n));
@@ -138,7 +138,21 @@ void Server::flush(int fd, Client& c) {
     ev.events = (backlog ? 0u : EPOLLIN | EPOLLRDHUP) | (c.out.empty() ? 0u : EPOLLOUT);
     ev.data.fd = fd;
     epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
-    if (c.out.empty() && c.closing) drop(fd);
+    if (c.out.empty() && c.closing) mark_dead(fd, c);
+}
+
+// Marked now, closed by reap(): a push may run while the caller walks its
+// followers, or while on_event still holds this client.
+void Server::mark_dead(int fd, Client& c) {
+    if (c.dead) return;
+    c.dead = true;
+    dead_.push_back(fd);
+}
+
+void Server::reap() {
+    std::vector<int> dead;
+    dead.swap(dead_);
+    for (int fd : dead) drop(fd);
 }
 
 void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
@@ -149,9 +163,10 @@ void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
     auto it = clients_.find(fd);
     if (it == clients_.end()) return;
     Client& c = it->second;
+    if (c.dead) return;
     if (events & EPOLLOUT) {
         flush(fd, c);
-        if (clients_.find(fd) == clients_.end()) return;
+        if (c.dead) return reap();
     }
     if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
     char buf[8192];
@@ -170,7 +185,8 @@ void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
         break;
     }
     std::size_t pos;
-    while (!c.closing && c.out.size() <= kMaxPendingOutput && (pos = c.in.find('\n')) != std::string::npos) {
+    while (!c.closing && !c.dead && c.out.size() <= kMaxPendingOutput &&
+           (pos = c.in.find('\n')) != std::string::npos) {
         std::string line = c.in.substr(0, pos);
         c.in.erase(0, pos + 1);
         c.out += h(c.peer, line);
@@ -187,7 +203,8 @@ void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
             c.out += reply_error(0, code::kInvalid, "message is truncated (no newline)");
         c.closing = true;
     }
-    flush(fd, c);
+    if (!c.dead) flush(fd, c);
+    reap();
 }
 
 void Server::expire_idle() {
@@ -208,7 +225,7 @@ void Server::follow(int conn, std::int64_t id, DroppedLine dropped_line) {
 
 void Server::push(int conn, const std::string& line) {
     auto it = clients_.find(conn);
-    if (it == clients_.end() || it->second.closing) return;
+    if (it == clients_.end() || it->second.closing || it->second.dead) return;
     Client& c = it->second;
     if (c.out.size() > kMaxPendingOutput || c.dropped) {
         ++c.dropped;

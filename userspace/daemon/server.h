@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 
@@ -51,6 +52,9 @@ public:
     using DroppedLine = std::function<std::string(std::int64_t id, std::uint64_t n)>;
     void follow(int conn, std::int64_t id, DroppedLine dropped_line);
     void push(int conn, const std::string& line);
+    // Closes the connections that failed or finished since the last call;
+    // the daemon calls it after each event, never while walking followers.
+    void reap();
     // Called when a connection closes.
     std::function<void(int conn)> on_close;
     std::size_t followers() const;
@@ -62,6 +66,7 @@ private:
         std::chrono::steady_clock::time_point last;
         bool closing = false;
         bool following = false;
+        bool dead = false;  // closed at the next reap()
         std::int64_t stream_id = 0;
         std::uint64_t dropped = 0;
         DroppedLine dropped_line;
@@ -70,12 +75,14 @@ private:
     void accept_all();
     void drop(int fd);
     void flush(int fd, Client& c);
+    void mark_dead(int fd, Client& c);
 
     std::string path_;
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
     std::map<int, Client> clients_;
     std::map<uid_t, std::size_t> per_uid_;
+    std::vector<int> dead_;
 };
 
 }  // namespace jg
