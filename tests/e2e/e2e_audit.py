@@ -327,6 +327,34 @@ def run(env, t):
     t.check("copytruncate is not mistaken for tampering",
             not any(r["type"] == "tamper_detected" for r in after), str(after))
 
+    print("-- SIGHUP: a broken file keeps the policy; a removed port's grants are revoked")
+    g2 = grant(env, env.req, P2, "5m")
+    t.eq("granted on the admin port", env.probe(env.req, "connect", "tcp", "127.0.0.1", P2), "ok")
+    with open(env.policy) as f:
+        good = f.read()
+    with open(env.policy, "w") as f:
+        f.write(good + "\n[[port]]\nport = 0\n")
+    env.daemon.send_signal(signal.SIGHUP)
+    t.check("a broken policy on reload is refused and recorded",
+            wait_for(lambda: any(r["type"] == "policy_reload" and r.get("ok") is False
+                                 for r in env.audit_records()), 5), env.daemon_log())
+    t.eq("the old policy still protects its ports", env.probe(env.other, "connect", "tcp", "127.0.0.1", P2),
+         "EPERM")
+    with open(env.policy, "w") as f:
+        f.write(good[:good.index('[[port]]\nname = "admin"')])
+    env.daemon.send_signal(signal.SIGHUP)
+    t.check("the admin port removed: its grant is revoked and recorded",
+            wait_for(lambda: any(r["type"] == "revoke" and r.get("grant_id") == g2 and
+                                 r.get("ended_by") == "policy_reload" for r in env.audit_records()), 5),
+            env.daemon_log())
+    rc, lst = env.cli_json("root", "list", "--active")
+    t.check("and it is no longer listed as active",
+            rc == 0 and not any(g.get("grant_id") == g2 for g in lst.get("grants", [])), str(lst))
+    with open(env.policy, "w") as f:
+        f.write(good)
+    env.daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: sum(1 for r in env.audit_records() if r["type"] == "policy_reload" and r.get("ok")) >= 2, 5)
+
     print("-- tampering is caught at the right record")
     snap = os.path.join(env.tmp, "snap.jsonl")
     shutil.copy(rotated, snap)

@@ -617,6 +617,39 @@ TEST_SUITE("workflow") {
         check_fail(e.revoke(kReq, gid), code::kConflict, "already expired");
     }
 
+    TEST_CASE("a port gone from the policy: its grants revoked, its pending requests rejected") {
+        Env e;
+        auto [rid, gid] = e.granted(5432, 600);
+        auto [rid2, gid2] = e.granted(7000, 600);
+        REQUIRE(e.request(kReq, 5432, "tcp", 60).ok);  // pending
+        auto load = parse_policy(R"(
+[[port]]
+name = "self"
+port = 7000
+approvers = ["alice"]
+self_approve = true
+require_reason = false
+)",
+                                 "reload.toml");
+        REQUIRE(load.ok());
+        e.wf.set_policy(std::make_shared<Policy>(load.policy));
+        CHECK(e.wf.end_unprotected() == 2);
+        CHECK(e.store.grant(gid)->state == "revoked");
+        CHECK(e.store.grant(gid)->ended_by == "policy_reload");
+        CHECK(e.store.grant(gid2)->state == "active");
+        CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
+        const json& rev = e.audit.last("revoke");
+        CHECK(rev.at("grant_id") == gid);
+        CHECK(rev.at("ended_by") == "policy_reload");
+        CHECK(rev.at("requester") == "rita");
+        const json& rej = e.audit.last("reject");
+        CHECK(rej.at("reason") == "the port is no longer protected");
+        CHECK(e.store.count_requests("pending") == 0);
+        CHECK(e.wf.end_unprotected() == 0);  // nothing twice
+        (void)rid;
+        (void)rid2;
+    }
+
     TEST_CASE("sweep expires pending requests past request_ttl") {
         Env e;
         const std::int64_t id = e.pending();  // db: request_ttl 15m

@@ -407,7 +407,8 @@ void Workflow::end_grant(GrantRow& g, const std::string& state, const std::strin
                {"approvers", g.approvers},
                {"reason", g.reason},
                {"duration_s", (g.expires_us - g.start_us) / 1000000},
-               {"used_s", std::max<std::int64_t>(0, (g.ended_us - g.start_us) / 1000000)}});
+               {"used_s", std::max<std::int64_t>(0, (g.ended_us - g.start_us) / 1000000)},
+               {"ended_by", by}});
     if (!g.ticket.empty()) ev["ticket"] = g.ticket;
     if (!actor) {
         ev["uid"] = g.uid;
@@ -477,6 +478,37 @@ int Workflow::sweep() {
                    {"proto", proto_name(r.proto)},
                    {"requester", r.user},
                    {"reason", "the request was not decided in time"}});
+        put_src(ev, r.src);
+        audit_.emit(ev);
+        ++n;
+    }
+    return n;
+}
+
+int Workflow::end_unprotected() {
+    int n = 0;
+    for (auto& g : store_.grants("active", 1 << 20)) {
+        if (policy_->find(g.port, g.proto)) continue;
+        end_grant(g, "revoked", "policy_reload", nullptr);
+        ++n;
+    }
+    const std::int64_t wall = clock_.wall_us();
+    for (auto& r : store_.requests("pending", 1 << 20)) {
+        if (policy_->find(r.port, r.proto)) continue;
+        r.state = "rejected";
+        r.decided_us = wall;
+        r.decided_by = "policy_reload";
+        r.decision_reason = "the port is no longer protected";
+        store_.put_request(r);
+        json ev = base_event("reject", nullptr);
+        ev.update({{"request_id", r.id},
+                   {"uid", r.uid},
+                   {"user", r.user},
+                   {"port", r.port},
+                   {"proto", proto_name(r.proto)},
+                   {"requester", r.user},
+                   {"duration_s", r.duration_s},
+                   {"reason", r.decision_reason}});
         put_src(ev, r.src);
         audit_.emit(ev);
         ++n;

@@ -78,6 +78,9 @@ public:
 
     // Ends grants and pending requests whose time is up; returns how many.
     int sweep();
+    // After a policy change: revokes the grants and rejects the pending
+    // requests of ports the policy no longer protects; returns how many.
+    int end_unprotected();
     // On start: re-bases grants made in an earlier boot onto this boot's
     // CLOCK_BOOTTIME (by the wall clock), then ends what has expired.
     void adopt_boot();

@@ -567,10 +567,14 @@ void Daemon::reload() {
     wf_->set_policy(p);
     // Who may read everything follows the new policy, for open streams too.
     for (auto& [conn, fl] : followers_) fl.all = sees_all(fl.uid, fl.user);
+
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
     audit_->emit({{"type", "policy_reload"}, {"ok", true}, {"ports", p->ports.size()}});
+    if (const int ended = wf_->end_unprotected())
+        log(fmt::format("ended {} grants and pending requests of ports the policy no longer protects",
+                        ended));
 }
 
 int ring_cb(void* ctx, void* data, size_t size) {
@@ -660,6 +664,10 @@ int Daemon::run() {
                       {"hook", hook},
                       {"reason", "the pinned link had been detached while its pin stayed; attached again"}});
     }
+    // The policy may have changed while no daemon ran.
+    if (const int ended = wf_->end_unprotected())
+        log(fmt::format("ended {} grants and pending requests of ports the policy no longer protects",
+                        ended));
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*policy_);
     for (auto& x : kernel_->xdp())
