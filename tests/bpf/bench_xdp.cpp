@@ -22,19 +22,17 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.h"
 #include "fixture.h"
 #include "jitgate.skel.h"
 #include "packet.h"
 
 using jgtest::Packet;
 using Frame = std::vector<std::uint8_t>;
+using namespace jgtest::wire;
 
 namespace {
 
 constexpr std::uint16_t kPort = 25432, kOpen = 8080, kSport = 40000;
-constexpr std::uint8_t kTcp = 6;
-constexpr std::uint16_t kIPv4 = 0x0800, kIPv6 = 0x86DD;
 constexpr const char* kPeer = "203.0.113.2";       // has a grant
 constexpr const char* kStranger = "198.51.100.7";  // has none
 constexpr const char* kLocal4 = "203.0.113.1";
@@ -117,15 +115,12 @@ bool parse_count(const char* text, std::uint32_t max, std::uint32_t* out) {
     return true;
 }
 
-std::string setup(jitgate_bpf** skel) {
-    if (auto e = jgtest::enter_private_netns(); !e.empty()) return e;
-    *skel = jitgate_bpf__open_and_load();
-    if (!*skel) return "the kernel refused to load jitgate's BPF programs";
-    const std::uint64_t later = jg::boottime_ns() + 3600ULL * 1000000000ULL;
-    if (!jgtest::set_config(*skel, jgtest::own_netns_cookie()) ||
-        !jgtest::protect(*skel, kPort, JG_PF_PROTECTED, JG_PF_PROTECTED) ||
-        !jgtest::add_local_addr(*skel, kLocal4) || !jgtest::add_local_addr(*skel, kLocal6) ||
-        !jgtest::grant_remote(*skel, kPeer, kPort, jg::Proto::Tcp, later, 1))
+// Fills the loaded skeleton's maps; empty, or why it could not.
+std::string setup(jitgate_bpf* skel) {
+    if (!jgtest::set_config(skel, jgtest::own_netns_cookie()) ||
+        !jgtest::protect(skel, kPort, JG_PF_PROTECTED, JG_PF_PROTECTED) ||
+        !jgtest::add_local_addr(skel, kLocal4) || !jgtest::add_local_addr(skel, kLocal6) ||
+        !jgtest::grant_remote(skel, kPeer, kPort, jg::Proto::Tcp, jgtest::hour_from_now(), 1))
         return "cannot fill the BPF maps";
     return {};
 }
@@ -227,9 +222,11 @@ int main(int argc, char** argv) {
         }
     }
     if (geteuid() != 0) return jgtest::skip("needs root to load BPF programs and create a network namespace");
-    jitgate_bpf* skel = nullptr;
-    if (auto why = setup(&skel); !why.empty()) {
-        if (skel) jitgate_bpf__destroy(skel);
+    if (auto why = jgtest::enter_private_netns(); !why.empty()) return jgtest::skip(why);
+    jitgate_bpf* skel = jgtest::load_skeleton();
+    if (!skel) return 1;
+    if (auto why = setup(skel); !why.empty()) {
+        jitgate_bpf__destroy(skel);
         return jgtest::skip(why);
     }
     const int empty_fd = load_empty_xdp(), clock_fd = load_clock_xdp();

@@ -1,10 +1,11 @@
 #pragma once
 // What the BPF test runs and the XDP benchmark share: the skip rule for
-// privileged suites, a private network namespace, reading counters and
-// filling the skeleton's maps through core/keys.h (the one place that packs
-// keys).
+// privileged suites, loading the skeleton, a private network namespace, one
+// test run, reading counters and filling the skeleton's maps through
+// core/keys.h (the one place that packs keys).
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/bpf.h>
 #include <sched.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/keys.h"
 #include "jitgate.skel.h"
 
@@ -40,6 +42,28 @@ inline int skip(const std::string& why) {
                 why.c_str());
     return in_ci() ? 1 : 77;
 }
+
+// Opens and loads (never attaches) jitgate's skeleton. Root, BTF and the
+// rest are checked before: a program the verifier refuses is this build's
+// failure, not a missing feature of the machine, so it is said as a failure.
+inline jitgate_bpf* load_skeleton() {
+    jitgate_bpf* skel = jitgate_bpf__open_and_load();
+    if (!skel) std::printf("FAIL: the kernel refused to load jitgate's BPF programs (verifier log above)\n");
+    return skel;
+}
+
+// One BPF_PROG_TEST_RUN of `frame` through `prog_fd` (with `ctx` as the
+// program's context, if given): the program's return value, or -errno when
+// the kernel refused the run.
+inline long test_run(int prog_fd, const std::vector<std::uint8_t>& frame, __sk_buff* ctx = nullptr) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = std::uint32_t(frame.size()),
+                .ctx_in = ctx, .ctx_size_in = ctx ? std::uint32_t(sizeof(*ctx)) : 0U, .repeat = 1);
+    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return -errno;
+    return opts.retval;
+}
+
+// An expiry an hour from now, on the clock the programs compare against.
+inline std::uint64_t hour_from_now() { return jg::boottime_ns() + 3600ULL * 1000000000ULL; }
 
 // Runs argv[0] from PATH with no shell; true when it exited 0.
 inline bool run_command(std::initializer_list<const char*> args) {

@@ -1,14 +1,27 @@
 #pragma once
 // A fluent builder for crafted test frames: Ethernet, VLAN tags, IPv4 (with
-// options, fragments), IPv6 (with extension headers), TCP/UDP ports.
+// options, fragments), IPv6 (with extension headers), TCP/UDP ports.  It
+// remembers what it was given (addresses, transport, destination port), so a
+// test can expect exactly those in what a program reports.
 #include <arpa/inet.h>
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace jgtest {
+
+// Wire values the tests spell frames with.
+namespace wire {
+constexpr std::uint16_t kIPv4 = 0x0800, kIPv6 = 0x86DD, kArp = 0x0806;
+constexpr std::uint16_t kQ = 0x8100, kAd = 0x88A8, kQ9100 = 0x9100;  // VLAN TPIDs
+constexpr std::uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kIcmp6 = 58;
+constexpr std::uint8_t kHop = 0, kRouting = 43, kFrag = 44, kDest = 60, kAh = 51;  // IPv6 next headers
+constexpr std::uint16_t kMF = 0x2000;                                              // IPv4 more-fragments bit
+constexpr std::size_t kL3 = 14;  // IPv4/IPv6 header offset in an untagged frame
+}  // namespace wire
 
 class Packet {
 public:
@@ -45,6 +58,8 @@ public:
         append(&a, 4);
         for (std::size_t i = 0; i < options; ++i) bytes_.push_back(i + 1 == options ? 0 : 1);  // NOPs, EOL
         v4_ = true;
+        src_ = src;
+        dst_ = dst;
         return *this;
     }
     Packet& ipv6(const char* src, const char* dst, std::uint8_t nexthdr) {
@@ -60,6 +75,8 @@ public:
         inet_pton(AF_INET6, dst, &a);
         append(&a, 16);
         v4_ = false;
+        src_ = src;
+        dst_ = dst;
         return *this;
     }
     // A generic IPv6 extension header (hop-by-hop, routing, dest opts) of
@@ -89,9 +106,12 @@ public:
     Packet& ports(std::uint16_t sport, std::uint16_t dport) {
         put16(sport);
         put16(dport);
+        sport_ = sport;
+        dport_ = dport;
         return *this;
     }
     Packet& tcp(std::uint16_t sport, std::uint16_t dport) {
+        l4_ = wire::kTcp;
         ports(sport, dport);
         bytes_.insert(bytes_.end(), 16, 0);
         bytes_[bytes_.size() - 8] = 0x50;  // data offset 5
@@ -99,6 +119,7 @@ public:
         return *this;
     }
     Packet& udp(std::uint16_t sport, std::uint16_t dport) {
+        l4_ = wire::kUdp;
         ports(sport, dport);
         put16(8);
         put16(0);
@@ -117,21 +138,35 @@ public:
         bytes_.at(offset) = value;
         return *this;
     }
+    // The IPv4 total length / IPv6 payload length finish() writes, instead of
+    // the true one (a malformed length).
+    Packet& ip_length(std::uint16_t value) {
+        length_ = value;
+        return *this;
+    }
     std::vector<std::uint8_t> finish() const {
         auto b = bytes_;
         if (l3_ != npos && l3_ + 8 <= b.size()) {
             if (v4_) {
-                std::uint16_t tot = std::uint16_t(b.size() - l3_);
+                std::uint16_t tot = length_.value_or(std::uint16_t(b.size() - l3_));
                 b[l3_ + 2] = std::uint8_t(tot >> 8);
                 b[l3_ + 3] = std::uint8_t(tot);
             } else if (l3_ + 40 <= b.size()) {
-                std::uint16_t pl = std::uint16_t(b.size() - l3_ - 40);
+                std::uint16_t pl = length_.value_or(std::uint16_t(b.size() - l3_ - 40));
                 b[l3_ + 4] = std::uint8_t(pl >> 8);
                 b[l3_ + 5] = std::uint8_t(pl);
             }
         }
         return b;
     }
+
+    // What the builder was given: the addresses of the last IP header
+    // (as written), the transport (kTcp, kUdp; 0 if none) and its ports.
+    const std::string& src() const { return src_; }
+    const std::string& dst() const { return dst_; }
+    std::uint8_t transport() const { return l4_; }
+    std::uint16_t sport() const { return sport_; }
+    std::uint16_t dport() const { return dport_; }
 
 private:
     static constexpr std::size_t npos = ~std::size_t(0);
@@ -146,6 +181,10 @@ private:
     std::vector<std::uint8_t> bytes_;
     std::size_t l3_ = npos;
     bool v4_ = true;
+    std::optional<std::uint16_t> length_;
+    std::string src_, dst_;
+    std::uint8_t l4_ = 0;
+    std::uint16_t sport_ = 0, dport_ = 0;
 };
 
 }  // namespace jgtest

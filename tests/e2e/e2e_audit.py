@@ -59,28 +59,26 @@ print("followed")
 """
 
 
-def counters(env):
-    _, st = env.cli_json("root", "status")
-    return st.get("counters", {})
-
-
-def records(env, **match):
-    return [r for r in env.audit_records() if all(r.get(k) == v for k, v in match.items())]
-
-
 def grant(env, user, port, dur="10m"):
-    rc, req = env.cli_json(user, "request", f"{port}/tcp", "--for", dur, "--reason", "audit e2e")
-    rc2, ap = env.cli_json(env.appr, "approve", str(req.get("request_id")))
-    return ap.get("grant_id") if rc == 0 and rc2 == 0 else None
+    """A tcp grant for `user`: its grant_id, or None."""
+    g = env.grant(user, f"{port}/tcp", dur, reason="audit e2e")
+    return g.answer.get("grant_id") if g.rc == 0 else None
+
+
+def denials(recs):
+    """How many denials deny records stand for (each: itself + suppressed)."""
+    return sum(1 + r.get("suppressed", 0) for r in recs)
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 class Follower:
     """`jitgate audit --follow ...` running as `user`; lines read as they come."""
 
     def __init__(self, env, user, *args):
-        drop = [] if user == "root" else ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
-        argv = env.in_cgroup(["nsenter", f"--net=/run/netns/{env.ns}"] + drop +
-                             [env.jitgate, "--socket", env.sock, "audit", "--follow"] + list(args))
+        argv = env.user_argv(user, [env.jitgate, "--socket", env.sock, "audit", "--follow"] + list(args))
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         env.procs.append(self.p)
         self.buf = b""
@@ -115,16 +113,11 @@ class Follower:
 
 
 def followers(env):
-    _, st = env.cli_json("root", "status")
-    return st.get("audit", {}).get("followers", 0)
+    return env.status()[1].get("audit", {}).get("followers", 0)
 
 
 def verify(env, *files):
-    r = env.cli("root", "--json", "audit", "verify", *files)
-    try:
-        return r.returncode, json.loads(r.stdout)
-    except ValueError:
-        return r.returncode, {"raw": r.stdout, "stderr": r.stderr}
+    return env.cli_json("root", "audit", "verify", *files)
 
 
 def run(env, t):
@@ -133,7 +126,7 @@ def run(env, t):
     env.start_daemon()
 
     print("-- a flood of denied connects: decisions unchanged, records rate-limited, totals exact")
-    before = counters(env)
+    before = env.counters()
     out = env.probe(env.req, "flood", "tcp", "127.0.0.1", P, 3)
     outcome = dict(kv.split(":") for kv in out.split())
     attempts = sum(int(v) for v in outcome.values())
@@ -142,12 +135,11 @@ def run(env, t):
     # The last window's denials are reported by the daemon's closing record
     # once the user has been quiet for a window.
     def flood_records():
-        return [r for r in env.audit_records() if r["type"] == "deny" and r.get("user") == env.req and
-                r.get("port") == P]
-    wait_for(lambda: sum(1 + r.get("suppressed", 0) for r in flood_records()) >= attempts, 6)
+        return env.audit_records(type="deny", user=env.req, port=P)
+    wait_for(lambda: denials(flood_records()) >= attempts, 6)
     recs = flood_records()
-    total = sum(1 + r.get("suppressed", 0) for r in recs)
-    after = counters(env)
+    total = denials(recs)
+    after = env.counters()
     print(f"     {attempts} denied connects in 3 s -> {len(recs)} deny records")
     t.eq("deny records plus their suppressed counts equal the denials", total, attempts)
     if total != attempts:
@@ -163,11 +155,10 @@ def run(env, t):
             closing[-1].get("user") == env.req, str(closing))
     out = env.probe(env.other, "flood", "udp", "127.0.0.1", P, 1)
     t.check("a second user's UDP flood is refused too", out.startswith("EPERM:") and " " not in out, out)
-    wait_for(lambda: sum(1 + r.get("suppressed", 0) for r in records(env, type="deny", user=env.other)) >=
-             int(out.split(":")[1]), 6)
-    t.eq("per-user totals are separate and exact",
-         sum(1 + r.get("suppressed", 0) for r in records(env, type="deny", user=env.other)),
-         int(out.split(":")[1]))
+    refused = int(out.split(":")[1])
+    wait_for(lambda: denials(env.audit_records(type="deny", user=env.other)) >= refused, 6)
+    t.eq("per-user totals are separate and exact", denials(env.audit_records(type="deny", user=env.other)),
+         refused)
 
     print("-- audit --follow: within 100 ms, filtered, each user sees their own")
     f_req = Follower(env, env.req, "--json", "--type", "deny", "--port", str(P))
@@ -191,20 +182,26 @@ def run(env, t):
     print(f"     decision -> follower: {', '.join(shown)}")
     t.check("every denial reached the follower within 100 ms", all(x is not None and x < 0.1 for x in lat),
             str(shown))
+    # Records the filters and scopes have to hold back: a denial of the other
+    # user's own, then the requester's request, approval, grant and an allow.
+    env.probe(env.other, "connect", "tcp", "127.0.0.1", P)
+    oth = [json.loads(line) for _, line in f_other.lines(0.5)]
+    t.check("another unprivileged user sees its own denial and none of the requester's",
+            any(r.get("user") == env.other for r in oth) and not any(r.get("user") == env.req for r in oth),
+            str(oth[:2]))
+    gid = grant(env, env.req, P)
+    env.probe(env.req, "connect", "tcp", "127.0.0.1", P)
     aud = [json.loads(line) for _, line in f_aud.lines(0.5)]
     t.check("an auditor sees the other user's denials", any(r.get("user") == env.req for r in aud),
             str(aud[:2]))
-    t.check("the auditor's --type filter holds", all(r["type"] in ("deny", "allow") for r in aud), str(aud[:3]))
-    oth = [json.loads(line) for _, line in f_other.lines(0.5)]
-    t.check("another unprivileged user sees none of them", not any(r.get("user") == env.req for r in oth),
-            str(oth[:2]))
+    t.check("the auditor's --type filter holds: the allow, none of the workflow records",
+            any(r["type"] == "allow" for r in aud) and all(r["type"] in ("deny", "allow") for r in aud),
+            str([r["type"] for r in aud]))
     hum = [line for _, line in f_human.lines(0.5)]
     print(f"     e.g. {hum[0] if hum else None}")
-    t.check("human form: one line per record with seq, type, user and port",
+    t.check("human form: one line per record with seq, type, user and port (--type, --user held)",
             hum and all(" deny " in h and f"port={P}/tcp" in h and env.req in h and "hash" not in h
                         for h in hum), str(hum[:2]))
-    gid = grant(env, env.req, P)
-    env.probe(env.req, "connect", "tcp", "127.0.0.1", P)
     own = [json.loads(line) for _, line in f_req.lines(0.5)]
     t.check("--type deny keeps an allow away from the requester's follower",
             all(r["type"] == "deny" for r in own), str(own))
@@ -233,19 +230,18 @@ def run(env, t):
     wait_for(lambda: followers(env) == 0, 5)
 
     print("-- jitgate audit: recent records, filters, scope")
-    rc, _ = env.cli_json(env.req, "audit")
     r = env.cli(env.req, "--json", "audit", "--type", "grant", "--limit", "5")
-    mine = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    mine = json_lines(r.stdout)
     t.check("the requester lists their own grant", r.returncode == 0 and any(x.get("grant_id") == gid
                                                                             for x in mine), r.stdout + r.stderr)
     r = env.cli(env.other, "--json", "audit", "--limit", "1000")
-    others = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    others = json_lines(r.stdout)
     t.check("another user lists none of the requester's records",
             r.returncode == 0 and not any(x.get("user") == env.req or x.get("requester") == env.req
                                           for x in others), str(others[:2]))
     r = env.cli("root", "--json", "audit", "--since", "1h", "--type", "daemon_start")
     t.check("root lists daemon_start with --since 1h",
-            r.returncode == 0 and any(json.loads(x)["type"] == "daemon_start" for x in r.stdout.splitlines()),
+            r.returncode == 0 and any(x["type"] == "daemon_start" for x in json_lines(r.stdout)),
             r.stdout + r.stderr)
     r = env.cli("root", "audit", "--type", "nonsense")
     t.eq("an unknown --type is a usage error (exit 2)", r.returncode, 2)
@@ -253,18 +249,18 @@ def run(env, t):
     t.eq("an unreadable --since is a usage error (exit 2)", r.returncode, 2)
 
     print("-- a ring too small for a burst: the loss is counted and recorded, never silent")
-    before = counters(env)
+    before = env.counters()
     env.daemon.send_signal(signal.SIGSTOP)  # nobody reads the ring now
     try:
         out = env.probe(env.req, "flood", "tcp", "127.0.0.1", P, 1)
     finally:
         env.daemon.send_signal(signal.SIGCONT)
     made = int(dict(kv.split(":") for kv in out.split()).get("ok", 0))
-    wait_for(lambda: records(env, type="events_lost"), 5)
-    after = counters(env)
-    lost_recs = records(env, type="events_lost")
+    wait_for(lambda: env.audit_records(type="events_lost"), 5)
+    after = env.counters()
+    lost_recs = env.audit_records(type="events_lost")
     lost_logged = sum(r["count"] for r in lost_recs)
-    allows = len([r for r in records(env, type="allow", grant_id=gid)])
+    allows = len(env.audit_records(type="allow", grant_id=gid))
     print(f"     {made} connections while the daemon was stopped; ring of {RING_BYTES} bytes; "
           f"{after['events_lost'] - before['events_lost']} events lost")
     t.check("the burst overflowed the ring", made > 100 and after["events_lost"] > before["events_lost"], out)
@@ -417,7 +413,7 @@ def run(env, t):
     with open(env.audit, "w") as f:
         f.write("".join(live[:-1]))  # the daemon_stop record
     env.start_daemon()
-    tam = [r for r in env.audit_records() if r["type"] == "tamper_detected"]
+    tam = env.audit_records(type="tamper_detected")
     t.check("cut while stopped: the next start records tamper_detected",
             tam and f"records {json.loads(live[-1])['seq']}-" in tam[-1].get("reason", ""), str(tam[-1:]))
     rc, v = verify(env)
@@ -431,7 +427,7 @@ def run(env, t):
     with open(env.audit, "a") as f:
         f.write(json.dumps(forged, separators=(",", ":")) + "\n")
     env.start_daemon()
-    tam = [r for r in env.audit_records() if r["type"] == "tamper_detected"]
+    tam = env.audit_records(type="tamper_detected")
     t.check("records appended by someone else while stopped: tamper_detected at start",
             tam and "added by something else" in tam[-1].get("reason", ""), str(tam[-1:]))
     env.stop_daemon()

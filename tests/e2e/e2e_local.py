@@ -6,7 +6,6 @@ usage: e2e_local.py BUILD_DIR
 """
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -50,7 +49,7 @@ def run(env, t):
     t.eq("tcp reachable without jitgate", env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "ok")
 
     env.start_daemon()
-    rc, st = env.cli_json(env.other, "status")
+    rc, st = env.status(env.other)
     t.eq("status works for any user", rc, 0)
     t.check("all six cgroup programs attached", len(st.get("programs", [])) == 6 and
             all(p["attached"] for p in st["programs"]), str(st.get("programs")))
@@ -103,13 +102,13 @@ def run(env, t):
     t.eq("root is not exempt", env.probe("root", "connect", "tcp", "127.0.0.1", P), "EPERM")
 
     print("-- group approver, revoke")
-    rc, req2 = env.cli_json(env.other, "request", f"{P}/udp", "--for", "5m", "--reason", "group test")
-    rc, ap2 = env.cli_json(env.grp, "approve", str(req2.get("request_id")))
-    t.eq("member of the approver group approves", (rc, ap2.get("state")), (0, "granted"))
+    g2 = env.grant(env.other, f"{P}/udp", "5m", reason="group test", approver=env.grp)
+    ap2 = g2.answer
+    t.eq("member of the approver group approves", (g2.rc, ap2.get("state")), (0, "granted"))
     t.eq("udp grant opens udp", env.probe(env.other, "connect", "udp", "::1", P), "ok")
     r = env.cli(env.req, "revoke", str(ap2.get("grant_id")))
     t.eq("revoke of someone else's grant by a non-approver refused", r.returncode, 3)
-    r = env.cli(env.other, "revoke", str(req2.get("request_id")))
+    r = env.cli(env.other, "revoke", str(g2.req.get("request_id")))
     t.eq("holder revokes by request id", r.returncode, 0)
     t.eq("revoked: udp denied again", env.probe(env.other, "connect", "udp", "::1", P), "EPERM")
 
@@ -120,7 +119,7 @@ def run(env, t):
     r = env.cli(env.req, "status")
     t.eq("CLI without daemon exits 4", r.returncode, 4)
     env.start_daemon()
-    rc, lst = env.cli_json(env.req, "list", "--active")
+    _, lst = env.cli_json(env.req, "list", "--active")
     t.check("grant listed after restart", any(g["grant_id"] == gid for g in lst.get("grants", [])), str(lst))
     t.eq("grant works after restart", env.probe(env.req, "connect", "tcp", "::1", P), "ok")
     env.stop_daemon(signal.SIGKILL)
@@ -129,8 +128,7 @@ def run(env, t):
     t.eq("after kill -9 and restart: grant works", env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "ok")
 
     print("-- an open flow stops when its grant ends")
-    rc, req3 = env.cli_json(env.req, "request", f"{P2}", "--for", "4s", "--reason", "flow test")
-    rc, ap3 = env.cli_json(env.appr, "approve", str(req3.get("request_id")))
+    ap3 = env.grant(env.req, f"{P2}", "4s", reason="flow test").answer
     t.eq("short grant approved", ap3.get("state"), "granted")
     start = time.monotonic()
     out = env.probe(env.req, "flow", "127.0.0.1", P2, 10)
@@ -140,12 +138,11 @@ def run(env, t):
     t.check("the flow stopped near expiry, not at the end of the run", took < 8, f"{took:.1f}s {out}")
     time.sleep(1.5)
     t.eq("new connection after expiry denied", env.probe(env.req, "connect", "tcp", "127.0.0.1", P2), "EPERM")
-    rc, lst = env.cli_json(env.req, "list", "--all")
+    _, lst = env.cli_json(env.req, "list", "--all")
     g3 = [g for g in lst.get("grants", []) if g["grant_id"] == ap3.get("grant_id")]
     t.check("expired grant recorded as expired", g3 and g3[0]["state"] == "expired", str(g3))
 
-    rc, req4 = env.cli_json(env.req, "request", f"{P}/udp", "--for", "4s", "--reason", "udp flow")
-    env.cli_json(env.appr, "approve", str(req4.get("request_id")))
+    env.grant(env.req, f"{P}/udp", "4s", reason="udp flow")
     out = env.probe(env.req, "udpflow", "127.0.0.1", P, 10)
     state, n, why = flow_result(out)
     t.check("connected udp flow stopped at expiry with EPERM", (state, why) == ("stopped", "EPERM") and n >= 5,
@@ -153,17 +150,15 @@ def run(env, t):
 
     print("-- a connected UDP socket to broadcast/multicast stops at expiry too")
     for addr in ("198.51.100.255", "ff02::1%jgv0"):
-        rc, rq = env.cli_json(env.req, "request", f"{P}/udp", "--for", "3s", "--reason", "bcast")
-        env.cli_json(env.appr, "approve", str(rq.get("request_id")))
+        env.grant(env.req, f"{P}/udp", "3s", reason="bcast")
         out = env.probe(env.req, "udpsend", addr, P, 6)
         state, n, why = flow_result(out)
         t.check(f"udp to {addr}: sends under the grant, EPERM after expiry",
                 (state, why) == ("stopped", "EPERM") and n >= 5, out)
 
     print("-- one user's connection flood does not lock out approvers")
-    holder = subprocess.Popen(["sh", "-c", f'echo $$ > "{env.cgroup}/cgroup.procs" && exec setpriv --reuid={env.other} '
-                               f'--regid={env.other} --init-groups -- {PY} {env.tmp}/probe.py hold {env.sock} 100 8'],
-                              stdout=subprocess.PIPE, text=True)
+    holder = env.spawn(env.user_argv(env.other, [PY, os.path.join(env.tmp, "probe.py"), "hold", env.sock, "100",
+                                                 "8"]))
     kept = holder.stdout.readline().strip()
     t.eq("the daemon keeps exactly 32 connections of one user (the rest are refused)", kept, "32")
     r = env.cli(env.appr, "status")
@@ -173,8 +168,7 @@ def run(env, t):
 
     print("-- on_expiry = drain: the open flow finishes, new connections are refused")
     P3 = env.port3
-    rc, req5 = env.cli_json(env.req, "request", f"{P3}", "--for", "3s", "--reason", "drain test")
-    env.cli_json(env.appr, "approve", str(req5.get("request_id")))
+    env.grant(env.req, f"{P3}", "3s", reason="drain test")
     out = env.probe(env.req, "flow", "127.0.0.1", P3, 6)
     state, n, _ = flow_result(out)
     t.check("flow under a drained grant outlives the grant", state == "ok" and n >= 20, out)
@@ -188,13 +182,13 @@ def run(env, t):
         t.check(f"audit has {ty}", ty in types)
     problem = verify_chain(recs)
     t.check("seq is gapless and the hash chain verifies (independent check)", problem is None, str(problem))
-    denies = [r for r in recs if r["type"] == "deny" and r.get("user") == env.req]
+    denies = env.audit_records(type="deny", user=env.req)
     t.check("deny records carry uid, user, comm, port, proto, hook, dst",
             denies and all(k in denies[0] for k in ("uid", "user", "comm", "port", "proto", "hook", "dst", "pid")),
             str(denies[:1]))
-    allows = [r for r in recs if r["type"] == "allow" and r.get("grant_id") == gid]
+    allows = env.audit_records(type="allow", grant_id=gid)
     t.check("allow records carry the grant id", len(allows) >= 1, str(allows[:1]))
-    grants = [r for r in recs if r["type"] == "grant" and r.get("grant_id") == gid]
+    grants = env.audit_records(type="grant", grant_id=gid)
     t.check("grant record names approver, reason and ticket",
             grants and grants[0].get("approvers") == [env.appr] and grants[0].get("reason") == "e2e debug" and
             grants[0].get("ticket") == "OPS-1", str(grants[:1]))
@@ -202,7 +196,7 @@ def run(env, t):
     print("-- uninstall removes enforcement and every pin")
     env.stop_daemon()
     pin_dir = os.path.join(env.bpffs, "jitgate")
-    r = env.nsx(*env.daemon_args("--uninstall"))
+    r = env.nsx(*env.daemon_args("--uninstall"), check=False)
     t.eq("uninstall exits 0", r.returncode, 0)
     t.check("no pins left", not os.path.exists(pin_dir), str(os.listdir(env.bpffs)))
     t.eq("port open again after uninstall", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "ok")

@@ -55,14 +55,18 @@ def mac_of(env, dev):
 
 
 def request(env, t, port_spec, src, duration="5m", approve_for=None, label=""):
-    rc, req = env.cli_json(env.req, "request", port_spec, "--for", duration, "--reason", f"remote {label}",
-                           "--from", src)
-    if not t.eq(f"request {port_spec} --from {src} accepted", rc, 0):
+    """A grant for `src`, each step checked: the approval's answer, or None."""
+    g = env.grant(env.req, port_spec, duration, "--from", src, reason=f"remote {label}",
+                  approve_args=["--for", approve_for] if approve_for else [])
+    if not t.eq(f"request {port_spec} --from {src} accepted", g.req_rc, 0):
         return None
-    extra = ["--for", approve_for] if approve_for else []
-    rc, ap = env.cli_json(env.appr, "approve", str(req.get("request_id")), *extra)
-    t.eq(f"approved {port_spec} for {src}", (rc, ap.get("state")), (0, "granted"))
-    return ap
+    t.eq(f"approved {port_spec} for {src}", (g.rc, g.answer.get("state")), (0, "granted"))
+    return g.answer
+
+
+def xdp_links(env):
+    """The daemon's XDP attachments by interface name (status --json)."""
+    return {x.get("interface"): x for x in env.status()[1].get("xdp", [])}
 
 
 def udp_log(env):
@@ -80,30 +84,22 @@ def run(env, t):
     env.start_daemon()
 
     print("-- XDP attachment")
-    rc, st = env.cli_json("root", "status")
-    xdp = {x.get("interface"): x for x in st.get("xdp", [])}
+    xdp = xdp_links(env)
     t.check("status: XDP on jgv0, native (veth has driver support)",
             xdp.get("jgv0", {}).get("attached") is True and xdp["jgv0"].get("mode") == "native", str(xdp))
     t.check("status: jgn0 named but absent, said so",
             xdp.get("jgn0", {}).get("attached") is False and "no such interface" in xdp["jgn0"].get("note", ""),
             str(xdp))
     env.nsx("ip", "link", "add", "jgn0", "type", "veth", "peer", "name", "jgn1")
-
-    def jgn0_attached():
-        _, s = env.cli_json("root", "status")
-        return any(x.get("interface") == "jgn0" and x.get("attached") for x in s.get("xdp", []))
-    t.check("an interface that appears later gets XDP", wait_for(jgn0_attached, 5))
+    t.check("an interface that appears later gets XDP",
+            wait_for(lambda: xdp_links(env).get("jgn0", {}).get("attached") is True, 5))
     env.nsx("ip", "link", "del", "jgn0")
-
-    def jgn0_gone():
-        _, s = env.cli_json("root", "status")
-        return any(x.get("interface") == "jgn0" and not x.get("attached") for x in s.get("xdp", []))
-    t.check("a removed interface is reported absent again", wait_for(jgn0_gone, 5))
+    t.check("a removed interface is reported absent again",
+            wait_for(lambda: xdp_links(env).get("jgn0", {}).get("attached") is False, 5))
     link_before = xdp.get("jgv0", {}).get("link_id")
     env.stop_daemon()
     env.start_daemon()
-    _, st = env.cli_json("root", "status")
-    again = {x.get("interface"): x for x in st.get("xdp", [])}.get("jgv0", {})
+    again = xdp_links(env).get("jgv0", {})
     t.check("a restarted daemon keeps the pinned XDP link (program swapped, no re-attach)",
             again.get("attached") is True and again.get("link_id") == link_before, f"{link_before} {again}")
 
@@ -135,7 +131,7 @@ def run(env, t):
          env.peer_probe(env.other, "connect", "tcp", HOST, P2, "--src", A), "TIMEOUT")
     t.eq("peer A from IPv6 (other address) still refused",
          env.peer_probe(env.other, "connect", "tcp", HOST6, P, "--src", A6), "TIMEOUT")
-    allows = [r for r in env.audit_records() if r.get("type") == "allow" and r.get("src") == A]
+    allows = env.audit_records(type="allow", src=A)
     t.eq("one allow record for the one connection, with src and grant_id",
          [(r.get("port"), r.get("grant_id"), r.get("hook")) for r in allows],
          [(P, (ap or {}).get("grant_id"), "ingress")])
@@ -252,8 +248,7 @@ table ip jgt_e2e {{
         t.check(f"{kind}: delivered to the protected port under a grant", f"g-{kind}-{P}" in log, log)
 
     print("-- counters and the audit chain")
-    rc, st = env.cli_json("root", "status")
-    c = st.get("counters", {})
+    c = env.counters()
     t.check("XDP and ingress drops counted", c.get("xdp_drop", 0) > 0 and c.get("ingress_drop", 0) > 0, str(c))
     env.stop_daemon()
     problem = verify_chain(env.audit_records())

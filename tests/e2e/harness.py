@@ -8,10 +8,12 @@ cgroup v2 hierarchy, a private bpffs mount, test users and a group, and a
 temporary directory.  Nothing is attached to the root cgroup and no address
 of the machine itself is used.
 """
+import collections
 import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -89,7 +91,6 @@ class Results:
 def reap_stale_test_users():
     """Removes test users and groups of runs whose process is gone (a run
     killed by SIGKILL cannot clean up); names are jgt<PID>_<role>."""
-    import re
     for db, cmd in (("/etc/passwd", "userdel"), ("/etc/group", "groupdel")):
         with open(db) as f:
             names = [line.split(":")[0] for line in f]
@@ -97,6 +98,11 @@ def reap_stale_test_users():
             m = re.fullmatch(r"jgt(\d+)_\w+", n)
             if m and not os.path.exists(f"/proc/{m.group(1)}"):
                 subprocess.run([cmd, n], capture_output=True)
+
+
+# What Env.grant() returns: the request's (rc, answer), then the approval's
+# ((None, {}) when the request was refused).
+Grant = collections.namedtuple("Grant", "req_rc req rc answer")
 
 
 class Env:
@@ -118,7 +124,11 @@ class Env:
         self.procs = []
         self.daemon = None
         self.extra_daemon_args = []
+        # What cleanup() has to undo; set as each piece is made.
         self.cg2_mounted = None
+        self.cgroup = None
+        self.bpffs_mounted = False
+        self.policy = None
         self.users_made = []
         self.group_made = False
         self.cleaned = False
@@ -126,7 +136,7 @@ class Env:
             signal.signal(s, self._on_signal)
         try:
             self._setup(build_dir, policy_template)
-        except Exception:
+        except BaseException:  # skip() too: it exits, and must not leave anything behind
             self.cleanup()
             raise
 
@@ -155,8 +165,9 @@ class Env:
                 self.cg2_mounted = None
                 skip("no cgroup v2 hierarchy could be mounted")
             cg_root = self.cg2_mounted
-        self.cgroup = os.path.join(cg_root, f"jitgate-test-{self.id}")
-        os.mkdir(self.cgroup)
+        cgroup = os.path.join(cg_root, f"jitgate-test-{self.id}")
+        os.mkdir(cgroup)
+        self.cgroup = cgroup
 
         self.bpffs = os.path.join(self.tmp, "bpffs")
         os.mkdir(self.bpffs)
@@ -213,8 +224,8 @@ class Env:
         """argv, started from inside the test cgroup (sockets it creates belong to it)."""
         return ["sh", "-c", f'echo $$ > "{self.cgroup}/cgroup.procs" && exec "$@"', "sh"] + argv
 
-    def nsx(self, *args):
-        return sh("nsenter", f"--net=/run/netns/{self.ns}", *args)
+    def nsx(self, *args, check=True):
+        return sh("nsenter", f"--net=/run/netns/{self.ns}", *args, check=check)
 
     def peerx(self, *args):
         return sh("ip", "netns", "exec", self.peer_ns, *args)
@@ -262,18 +273,25 @@ class Env:
             return ""
 
     # --- acting as a user ---------------------------------------------
+    @staticmethod
+    def _drop_to(user):
+        """The argv prefix that runs a command as `user` (root: none)."""
+        return [] if user == "root" else ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+
+    def user_argv(self, user, argv):
+        """argv as `user`, inside the test cgroup and the test network namespace
+        (for Popen; as_user() runs it to the end)."""
+        return self.in_cgroup(["nsenter", f"--net=/run/netns/{self.ns}"] + self._drop_to(user) + argv)
+
     def as_user(self, user, argv, timeout=30):
         """Runs argv as `user` (root: no uid change), inside the test cgroup
         and the test network namespace."""
-        drop = [] if user == "root" else ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
-        inner = ["nsenter", f"--net=/run/netns/{self.ns}"] + drop + argv
-        return subprocess.run(self.in_cgroup(inner), text=True, capture_output=True, timeout=timeout)
+        return subprocess.run(self.user_argv(user, argv), text=True, capture_output=True, timeout=timeout)
 
     def as_peer(self, user, argv, timeout=30):
         """Runs argv as `user` on the peer host (its own network namespace)."""
-        drop = [] if user == "root" else ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
-        return subprocess.run(["nsenter", f"--net=/run/netns/{self.peer_ns}"] + drop + argv, text=True,
-                              capture_output=True, timeout=timeout)
+        return subprocess.run(["nsenter", f"--net=/run/netns/{self.peer_ns}"] + self._drop_to(user) + argv,
+                              text=True, capture_output=True, timeout=timeout)
 
     def peer_probe(self, user, *args):
         r = self.as_peer(user, [PY, os.path.join(self.tmp, "probe.py")] + [str(a) for a in args])
@@ -289,13 +307,34 @@ class Env:
         except ValueError:
             return r.returncode, {"raw": r.stdout, "stderr": r.stderr}
 
+    def status(self, user="root"):
+        """`jitgate status --json` as `user`: (rc, answer)."""
+        return self.cli_json(user, "status")
+
+    def counters(self):
+        """The daemon's counters (deny, allow, events_lost, ...) as root sees them."""
+        return self.status()[1].get("counters", {})
+
+    def grant(self, user, spec, duration, *request_args, reason="e2e", approver=None, approve_args=()):
+        """`user` requests `spec` for `duration` (more request flags in
+        request_args) and `approver` (the policy's approver unless named)
+        approves it: a Grant of both answers."""
+        req_rc, req = self.cli_json(user, "request", spec, "--for", duration, "--reason", reason, *request_args)
+        if req_rc != 0:
+            return Grant(req_rc, req, None, {})
+        rc, answer = self.cli_json(approver or self.appr, "approve", str(req.get("request_id")), *approve_args)
+        return Grant(req_rc, req, rc, answer)
+
     def probe(self, user, *args):
         r = self.as_user(user, [PY, os.path.join(self.tmp, "probe.py")] + [str(a) for a in args])
         return (r.stdout.strip() or r.stderr.strip())
 
-    def audit_records(self, path=None):
+    def audit_records(self, path=None, **match):
+        """The records of the audit log (or of `path`), those whose fields
+        equal every `match` given."""
         with open(path or self.audit) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            recs = [json.loads(line) for line in f if line.strip()]
+        return [r for r in recs if all(r.get(k) == v for k, v in match.items())]
 
     # --- cleanup ------------------------------------------------------
     def cleanup(self):
@@ -313,12 +352,11 @@ class Env:
             except Exception:
                 pass
         # Remove enforcement with the daemon's own uninstall, then whatever is left.
-        if hasattr(self, "bpffs_mounted") and hasattr(self, "policy"):
-            subprocess.run(["nsenter", f"--net=/run/netns/{self.ns}"] + self.daemon_args("--uninstall"),
-                           capture_output=True)
-        if hasattr(self, "bpffs_mounted"):
+        if self.bpffs_mounted and self.policy:
+            self.nsx(*self.daemon_args("--uninstall"), check=False)
+        if self.bpffs_mounted:
             subprocess.run(["umount", "-l", self.bpffs], capture_output=True)
-        cg = getattr(self, "cgroup", None)
+        cg = self.cgroup
         if cg and os.path.isdir(cg):
             try:
                 with open(os.path.join(cg, "cgroup.kill"), "w") as f:
@@ -331,9 +369,8 @@ class Env:
                     break
                 except OSError:
                     time.sleep(0.1)
-        for ns in (getattr(self, "ns", None), getattr(self, "peer_ns", None)):
-            if ns:
-                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for ns in (self.ns, self.peer_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         if self.cg2_mounted:
             subprocess.run(["umount", "-l", self.cg2_mounted], capture_output=True)
         for u in self.users_made:

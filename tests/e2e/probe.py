@@ -35,8 +35,11 @@ def fam(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
-def new_socket(addr, kind):
+def new_socket(addr, kind, timeout, broadcast=False):
     s = socket.socket(fam(addr), kind)
+    s.settimeout(timeout)
+    if broadcast and fam(addr) == socket.AF_INET:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     if SRC:
         s.bind((SRC, 0))
     return s
@@ -46,20 +49,21 @@ def name(e):
     return errno.errorcode.get(e.errno, str(e)) if isinstance(e, OSError) and e.errno else type(e).__name__
 
 
-def connect(proto, addr, port):
-    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-    s = new_socket(addr, kind)
-    s.settimeout(2)
-    if proto == "udp" and fam(addr) == socket.AF_INET:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+def attempt(proto, addr, port, echo=False):
+    """One connect (tcp) or datagram (udp): the kernel's answer, "ok" or the
+    errno's name; with echo, "ok" only once "ping" came back."""
+    s = new_socket(addr, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM, 2,
+                   broadcast=proto == "udp")
     try:
         if proto == "tcp":
             s.connect((addr, port))
-            s.sendall(b"ping")
+            if echo:
+                s.sendall(b"ping")
         else:
             s.sendto(b"ping", (addr, port))
-        data = s.recv(64)
-        return "ok" if data == b"ping" else "bad-echo"
+        if echo and s.recv(64) != b"ping":
+            return "bad-echo"
+        return "ok"
     except socket.timeout:
         return "TIMEOUT"
     except OSError as e:
@@ -68,15 +72,16 @@ def connect(proto, addr, port):
         s.close()
 
 
+def connect(proto, addr, port):
+    return attempt(proto, addr, port, echo=True)
+
+
 def keep_sending(kind, addr, port, seconds):
     """One connected socket, one datagram/segment every 0.2 s for `seconds`.
     flow/udpflow expect the echo back; udpsend (broadcast, multicast) only
     needs the kernel to accept the send."""
     sock_type = socket.SOCK_STREAM if kind == "flow" else socket.SOCK_DGRAM
-    s = new_socket(addr, sock_type)
-    s.settimeout(1.0)
-    if kind == "udpsend" and fam(addr) == socket.AF_INET:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    s = new_socket(addr, sock_type, 1.0, broadcast=kind == "udpsend")
     n = 0
     try:
         s.connect(socket.getaddrinfo(addr, port, fam(addr), sock_type)[0][4])
@@ -133,24 +138,6 @@ def rawcount(seconds, ports):
             if dport in counts:
                 counts[dport] += 1
     return " ".join(f"{p}:{n}" for p, n in counts.items())
-
-
-def attempt(proto, addr, port):
-    """One connect or datagram; the kernel's answer, without waiting for an echo."""
-    s = new_socket(addr, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
-    s.settimeout(2)
-    try:
-        if proto == "tcp":
-            s.connect((addr, port))
-        else:
-            s.sendto(b"ping", (addr, port))
-        return "ok"
-    except socket.timeout:
-        return "TIMEOUT"
-    except OSError as e:
-        return name(e)
-    finally:
-        s.close()
 
 
 def flood(proto, addr, port, seconds):

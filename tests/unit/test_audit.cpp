@@ -1,46 +1,17 @@
 // The audit record chain: canonical form, SHA-256, seal, line rendering, head recovery.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "core/audit.h"
 #include "core/clock.h"
+#include "helpers.h"
 
 using namespace jg;
+using namespace jg::testing;
 
 namespace {
-
-// A private temporary directory, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "jg-unit-audit-XXXXXX").string();
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        REQUIRE(mkdtemp(buf.data()) != nullptr);
-        path_ = buf.data();
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
-
-void write_file(const std::string& path, const std::string& data) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << data;
-}
 
 json sample(const char* type) {
     return json{{"ts", "2026-11-21T09:56:00.123456Z"},
@@ -52,6 +23,8 @@ json sample(const char* type) {
                 {"approvers", {"bob", "carol"}},
                 {"reason", "incident 42: \"db\" down"}};
 }
+
+std::string hash_of(const std::string& line) { return json::parse(line).at("hash").get<std::string>(); }
 
 // The keys of a rendered line, in the order they appear.
 std::vector<std::string> key_order(const std::string& line) {
@@ -237,72 +210,121 @@ TEST_SUITE("audit") {
         }
     }
 
-    TEST_CASE("read_chain_head: missing and empty files are genesis") {
+    TEST_CASE("read_log_tail: missing and empty files are empty tails that continue from genesis") {
         TempDir dir;
-        auto missing = read_chain_head(dir.file("none.jsonl"));
+        auto missing = read_log_tail(dir.file("none.jsonl"));
         REQUIRE(missing.ok());
-        CHECK(missing->seq == 0);
-        CHECK(missing->hash == kGenesisHash);
+        CHECK(missing->empty);
+        CHECK_FALSE(missing->head);
+        CHECK(missing->head.value_or(ChainHead{}).seq == 0);
+        CHECK(missing->head.value_or(ChainHead{}).hash == kGenesisHash);
 
         write_file(dir.file("empty.jsonl"), "");
-        auto empty = read_chain_head(dir.file("empty.jsonl"));
+        auto empty = read_log_tail(dir.file("empty.jsonl"));
         REQUIRE(empty.ok());
-        CHECK(empty->seq == 0);
-        CHECK(empty->hash == kGenesisHash);
+        CHECK(empty->empty);
+        CHECK(empty->head.value_or(ChainHead{}).seq == 0);
+        CHECK(empty->head.value_or(ChainHead{}).hash == kGenesisHash);
 
+        // Newlines only: not empty, but no record either.
         write_file(dir.file("nl.jsonl"), "\n\n");
-        auto nl = read_chain_head(dir.file("nl.jsonl"));
+        auto nl = read_log_tail(dir.file("nl.jsonl"));
         REQUIRE(nl.ok());
-        CHECK(nl->seq == 0);
+        CHECK_FALSE(nl->empty);
+        CHECK_FALSE(nl->incomplete);
+        CHECK_FALSE(nl->unreadable_last);
+        CHECK(nl->head.value_or(ChainHead{}).seq == 0);
     }
 
-    TEST_CASE("read_chain_head: the last sealed line gives seq and hash") {
+    TEST_CASE("read_log_tail: the last sealed line gives seq, hash and prev_hash") {
         TempDir dir;
         ChainHead head;
-        std::string log;
-        for (int i = 0; i < 3; ++i) {
-            json r = sample("deny");
-            seal(r, head);
-            log += render_line(r);
-        }
-        write_file(dir.file("audit.jsonl"), log);
-        auto h = read_chain_head(dir.file("audit.jsonl"));
-        REQUIRE(h.ok());
-        CHECK(h->seq == 3);
-        CHECK(h->hash == head.hash);
+        const auto lines = chain(3, head);
+        write_file(dir.file("audit.jsonl"), text(lines));
+        auto t = read_log_tail(dir.file("audit.jsonl"));
+        REQUIRE(t.ok());
+        CHECK_FALSE(t->empty);
+        CHECK_FALSE(t->incomplete);
+        CHECK_FALSE(t->unreadable_last);
+        REQUIRE(t->head);
+        CHECK(t->head->seq == 3);
+        CHECK(t->head->hash == head.hash);
+        CHECK(t->prev_hash == hash_of(lines[1]));
 
         // Continuing from the recovered head links to the file's last record.
-        ChainHead resumed = *h;
+        ChainHead resumed = *t->head;
         json next = sample("expire");
         seal(next, resumed);
         CHECK(next["seq"].get<std::uint64_t>() == 4);
         CHECK(next["prev_hash"] == head.hash);
 
-        // A last line without its newline (cut short after the write) still reads.
-        write_file(dir.file("nonl.jsonl"), log.substr(0, log.size() - 1));
-        auto h2 = read_chain_head(dir.file("nonl.jsonl"));
-        REQUIRE(h2.ok());
-        CHECK(h2->seq == 3);
+        // A first record's prev_hash is the genesis hash; a sealed line without
+        // prev_hash still gives the head, with no prev_hash.
+        write_file(dir.file("one.jsonl"), lines[0]);
+        auto one = read_log_tail(dir.file("one.jsonl"));
+        REQUIRE(one.ok());
+        REQUIRE(one->head);
+        CHECK(one->head->seq == 1);
+        CHECK(one->prev_hash == kGenesisHash);
+        write_file(dir.file("bare.jsonl"), "{\"seq\":2,\"hash\":\"ab\"}\n");
+        auto bare = read_log_tail(dir.file("bare.jsonl"));
+        REQUIRE(bare.ok());
+        REQUIRE(bare->head);
+        CHECK(bare->head->seq == 2);
+        CHECK(bare->head->hash == "ab");
+        CHECK(bare->prev_hash.empty());
     }
 
-    TEST_CASE("read_chain_head: the last line beyond 64 KiB of earlier records") {
+    TEST_CASE("read_log_tail: bytes after the last newline are an incomplete record, not the head") {
+        TempDir dir;
+        ChainHead head;
+        const auto lines = chain(3, head);
+        const std::string log = text(lines);
+        // The last line without its newline (cut short during the write): the
+        // head is the last complete line before it.
+        write_file(dir.file("nonl.jsonl"), log.substr(0, log.size() - 1));
+        auto t = read_log_tail(dir.file("nonl.jsonl"));
+        REQUIRE(t.ok());
+        CHECK_FALSE(t->empty);
+        CHECK(t->incomplete);
+        CHECK_FALSE(t->unreadable_last);
+        REQUIRE(t->head);
+        CHECK(t->head->seq == 2);
+        CHECK(t->head->hash == hash_of(lines[1]));
+        CHECK(t->prev_hash == hash_of(lines[0]));
+
+        // Only a cut line: no complete line, so no head.
+        write_file(dir.file("cut.jsonl"), "{\"seq\":1,\"ty");
+        auto cut = read_log_tail(dir.file("cut.jsonl"));
+        REQUIRE(cut.ok());
+        CHECK_FALSE(cut->empty);
+        CHECK(cut->incomplete);
+        CHECK_FALSE(cut->unreadable_last);
+        CHECK_FALSE(cut->head);
+    }
+
+    TEST_CASE("read_log_tail: the last line beyond 1 MiB of earlier records") {
         TempDir dir;
         ChainHead head;
         std::string log;
-        while (log.size() < 200 * 1024) {
+        std::string prev;
+        while (log.size() < 1536 * 1024) {
             json r = sample("deny");
             r["reason"] = std::string(3000, 'x');
+            prev = head.hash;
             seal(r, head);
             log += render_line(r);
         }
         write_file(dir.file("big.jsonl"), log);
-        auto h = read_chain_head(dir.file("big.jsonl"));
-        REQUIRE(h.ok());
-        CHECK(h->seq == head.seq);
-        CHECK(h->hash == head.hash);
+        auto t = read_log_tail(dir.file("big.jsonl"));
+        REQUIRE(t.ok());
+        REQUIRE(t->head);
+        CHECK(t->head->seq == head.seq);
+        CHECK(t->head->hash == head.hash);
+        CHECK(t->prev_hash == prev);
     }
 
-    TEST_CASE("read_chain_head: a garbage or unsealed last line is an error naming the file") {
+    TEST_CASE("read_log_tail: a garbage or unsealed last line is unreadable_last, with no head") {
         TempDir dir;
         ChainHead head;
         json r = sample("deny");
@@ -318,14 +340,24 @@ TEST_SUITE("audit") {
             "{\"seq\":-2,\"hash\":\"ab\"}\n",         // negative seq
             "{\"seq\":2,\"hash\":7}\n",               // hash not a string
         };
-        for (const auto& t : tails) {
-            CAPTURE(t);
+        for (const auto& tail : tails) {
+            CAPTURE(tail);
             const std::string path = dir.file("bad.jsonl");
-            write_file(path, good + t);
-            auto h = read_chain_head(path);
-            REQUIRE_FALSE(h.ok());
-            CHECK(h.error().find(path) != std::string::npos);
+            write_file(path, good + tail);
+            auto t = read_log_tail(path);
+            REQUIRE(t.ok());
+            CHECK(t->unreadable_last);
+            CHECK_FALSE(t->incomplete);
+            CHECK_FALSE(t->head);
         }
+    }
+
+    TEST_CASE("read_log_tail: what is not a regular file is an error naming it") {
+        TempDir dir;
+        const std::string path = dir.file("");
+        auto t = read_log_tail(path);
+        REQUIRE_FALSE(t.ok());
+        CHECK(t.error() == "the audit log " + path + " is not a regular file");
     }
 
 }  // TEST_SUITE

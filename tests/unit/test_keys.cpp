@@ -1,6 +1,7 @@
 // Port/proto/address parsing and the packing of BPF map keys and values.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -27,6 +28,20 @@ void poison(T& v) {
 void put16(std::uint8_t* p, std::uint16_t v) { std::memcpy(p, &v, 2); }
 void put32(std::uint8_t* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
 void put64(std::uint8_t* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
+
+// The bytes a jg_net_key must hold: prefixlen, port, proto, zero pad, address.
+std::array<std::uint8_t, sizeof(jg_net_key)> net_key_bytes(std::uint32_t prefixlen, std::uint16_t port,
+                                                           std::uint8_t proto,
+                                                           const std::uint8_t (&addr)[16]) {
+    std::array<std::uint8_t, sizeof(jg_net_key)> b;
+    poison(b);
+    put32(b.data(), prefixlen);
+    put16(b.data() + 4, port);
+    b[6] = proto;
+    b[7] = 0;
+    std::memcpy(b.data() + 8, addr, 16);
+    return b;
+}
 
 }  // namespace
 
@@ -483,15 +498,8 @@ TEST_SUITE("keys") {
         CHECK(k.port == 5432);
         CHECK(k.proto == JG_PROTO_TCP);
         CHECK(k.pad == 0);
-        std::uint8_t want[sizeof(jg_net_key)];
-        poison(want);
-        put32(want, 152);
-        put16(want + 4, 5432);
-        want[6] = 6;
-        want[7] = 0;
         const std::uint8_t a4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 0};
-        std::memcpy(want + 8, a4, 16);
-        CHECK(std::memcmp(&k, want, sizeof(want)) == 0);
+        CHECK(std::memcmp(&k, net_key_bytes(152, 5432, 6, a4).data(), sizeof(k)) == 0);
 
         // A host is the full length; IPv4 and its mapped spelling give the same key.
         const jg_net_key h = make_net_key(*parse_source("198.51.100.2"), 53, Proto::Udp);
@@ -502,15 +510,8 @@ TEST_SUITE("keys") {
 
         // IPv6 /64: 32 + 64.
         const jg_net_key s = make_net_key(*parse_source("2001:db8:1:2::/64"), 443, Proto::Tcp);
-        std::uint8_t want6[sizeof(jg_net_key)];
-        poison(want6);
-        put32(want6, 96);
-        put16(want6 + 4, 443);
-        want6[6] = 6;
-        want6[7] = 0;
         const std::uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0};
-        std::memcpy(want6 + 8, a6, 16);
-        CHECK(std::memcmp(&s, want6, sizeof(want6)) == 0);
+        CHECK(std::memcmp(&s, net_key_bytes(96, 443, 6, a6).data(), sizeof(s)) == 0);
         CHECK(make_net_key(*parse_source("2001:db8::7"), 443, Proto::Tcp).prefixlen == 160u);
 
         // Bits past the prefix are zeroed even when a SourceNet was built by hand with them set.

@@ -187,6 +187,7 @@ TEST_SUITE("protocol") {
         CHECK(exit_code_for(code::kConflict) == 1);
         CHECK(exit_code_for(code::kCapacity) == 1);
         CHECK(exit_code_for(code::kInternal) == 1);
+        CHECK(exit_code_for(code::kUnreachable) == 4);
         CHECK(exit_code_for("") == 1);
         CHECK(exit_code_for("something-new") == 1);
     }

@@ -2,38 +2,18 @@
 // the migration of a schema-1 database (no src) written by an earlier release.
 #include <doctest/doctest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "core/store.h"
+#include "helpers.h"
 
 using namespace jg;
+using namespace jg::testing;
 
 namespace {
-
-// A private directory under $TMPDIR, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "jg-unit-store-XXXXXX").string();
-        REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const char* name) const { return (path_ / name).string(); }
-
-private:
-    std::filesystem::path path_;
-};
 
 // A raw SQLite connection, for building old databases and looking inside new ones.
 class Raw {

@@ -139,7 +139,7 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
     // A ring pinned by an earlier run is reused as it is; any other size is
     // refused by the kernel's pinned-map check, so say which.
     {
-        const std::string ring_pin = o.pin_dir + "/jg_events";
+        const std::string ring_pin = bpf_map__pin_path(k->skel_->maps.jg_events);
         int fd = bpf_obj_get(ring_pin.c_str());
         if (fd >= 0) {
             bpf_map_info info{};

@@ -120,12 +120,11 @@ std::string finish_audit(CliState& s) {
                 given.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
             t.erase(0, t.find_first_not_of(' '));
             t.erase(t.find_last_not_of(' ') + 1);
-            if (!is_audit_type(t)) {
-                std::string all;
-                for (const auto& k : audit_types()) all += (all.empty() ? "" : ", ") + k;
-                return t.empty() ? fmt::format("--type '{}' names no type; the types are: {}", given, all)
-                                 : fmt::format("unknown audit record type '{}'; the types are: {}", t, all);
-            }
+            if (!is_audit_type(t))
+                return t.empty() ? fmt::format("--type '{}' names no type; the types are: {}", given,
+                                               audit_types_text())
+                                 : fmt::format("unknown audit record type '{}'; the types are: {}", t,
+                                               audit_types_text());
             if (std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
             if (comma == std::string::npos) break;
             start = comma + 1;
@@ -227,6 +226,17 @@ int policy_check(const CliState& s) {
 
 }  // namespace
 
+int fail(const CliState& s, const nlohmann::json& error) {
+    if (s.json) std::cout << nlohmann::json{{"ok", false}, {"error", error}}.dump() << "\n";
+    std::cerr << "jitgate: " << error.value("message", "the daemon refused without a reason") << "\n";
+    return exit_code_for(error.value("code", code::kInternal));
+}
+
+nlohmann::json error_of(const nlohmann::json& reply) {
+    auto e = reply.find("error");
+    return e != reply.end() && e->is_object() ? *e : nlohmann::json::object();
+}
+
 int run_cli(int argc, const char* const* argv) {
     CliState s;
     auto app = build_app(s);
@@ -235,35 +245,14 @@ int run_cli(int argc, const char* const* argv) {
     } catch (const CLI::ParseError& e) {
         return app->exit(e) == 0 ? 0 : 2;
     }
-    if (auto e = finish(s); !e.empty()) {
-        if (s.json)
-            std::cout
-                << nlohmann::json{{"ok", false}, {"error", {{"code", code::kInvalid}, {"message", e}}}}.dump()
-                << "\n";
-        std::cerr << "jitgate: " << e << "\n";
-        return 2;
-    }
+    if (auto e = finish(s); !e.empty()) return fail(s, {{"code", code::kInvalid}, {"message", e}});
     if (s.op == "policy-check") return policy_check(s);
     if (s.op == "audit-verify") return run_audit_verify(s);
     if (s.op == "audit") return run_audit(s);
     auto reply = call_daemon(s.socket, s.op, s.args);
-    if (!reply) {
-        if (s.json)
-            std::cout << nlohmann::json{{"ok", false},
-                                        {"error", {{"code", "unreachable"}, {"message", reply.error()}}}}
-                             .dump()
-                      << "\n";
-        std::cerr << "jitgate: " << reply.error() << "\n";
-        return 4;
-    }
+    if (!reply) return fail(s, {{"code", code::kUnreachable}, {"message", reply.error()}});
     const auto& r = *reply;
-    if (!r.value("ok", false)) {
-        const auto& e = r.contains("error") && r["error"].is_object() ? r["error"] : nlohmann::json::object();
-        const std::string c = e.value("code", "internal");
-        if (s.json) std::cout << nlohmann::json{{"ok", false}, {"error", e}}.dump() << "\n";
-        std::cerr << "jitgate: " << e.value("message", "the daemon refused without a reason") << "\n";
-        return exit_code_for(c);
-    }
+    if (!r.value("ok", false)) return fail(s, error_of(r));
     const auto& result = r.contains("result") ? r["result"] : nlohmann::json::object();
     if (s.json)
         std::cout << result.dump() << "\n";

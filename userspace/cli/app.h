@@ -36,4 +36,11 @@ std::string finish(CliState& s);
 // Runs the CLI; returns the process exit code.
 int run_cli(int argc, const char* const* argv);
 
+// Reports a failure (`error`: its code and message): with --json as
+// {"ok":false,"error":...} on stdout; the message on stderr. Returns the
+// exit code for its code.
+int fail(const CliState& s, const nlohmann::json& error);
+// The "error" object of a reply that is not ok (empty if it has none).
+nlohmann::json error_of(const nlohmann::json& reply);
+
 }  // namespace jg

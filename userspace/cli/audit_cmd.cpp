@@ -42,11 +42,6 @@ void catch_stop_signals() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
-void print_error(const CliState& s, const json& error) {
-    if (s.json) std::cout << json{{"ok", false}, {"error", error}}.dump() << "\n";
-    std::cerr << "jitgate: " << error.value("message", "the daemon refused without a reason") << "\n";
-}
-
 std::string joined(const std::vector<std::string>& v, const char* sep) {
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
@@ -84,8 +79,8 @@ DaemonLog ask_daemon(const std::string& socket) {
     d.reachable = true;
     const json& r = *st;
     if (!r.value("ok", false)) {
-        const json e = r.contains("error") && r["error"].is_object() ? r["error"] : json::object();
-        d.why_not = fmt::format("jitgated refused status: {}", e.value("message", "no reason given"));
+        d.why_not =
+            fmt::format("jitgated refused status: {}", error_of(r).value("message", "no reason given"));
         return d;
     }
     const json* a = nullptr;
@@ -139,9 +134,7 @@ int run_audit(const CliState& s) {
     auto on_line = [&](const json& l) -> bool {
         ++lines;
         if (!l.value("ok", false)) {
-            const json e = l.contains("error") && l["error"].is_object() ? l["error"] : json::object();
-            print_error(s, e);
-            rc = exit_code_for(e.value("code", "internal"));
+            rc = fail(s, error_of(l));
             return false;
         }
         if (auto ev = l.find("event"); ev != l.end()) {
@@ -174,20 +167,14 @@ int run_audit(const CliState& s) {
         return true;  // a kind of line this jitgate does not know: skip it
     };
     auto end = stream_daemon(s.socket, "audit", s.args, on_line, s.follow ? &g_stop : nullptr);
-    if (!end) {
-        if (lines == 0) {
-            print_error(s, json{{"code", "unreachable"}, {"message", end.error()}});
-            return 4;
-        }
-        print_error(s, json{{"code", code::kInternal}, {"message", end.error()}});
-        return 1;
-    }
+    if (!end)
+        return fail(s,
+                    {{"code", lines == 0 ? code::kUnreachable : code::kInternal}, {"message", end.error()}});
     if (rc != 0) return rc;
     if (finished || *end == kStreamInterrupted) return 0;
     const std::string why =
         following ? "jitgated closed the stream" : "jitgated closed the connection before its reply";
-    print_error(s, json{{"code", code::kInternal}, {"message", why}});
-    return 1;
+    return fail(s, {{"code", code::kInternal}, {"message", why}});
 }
 
 int run_audit_verify(const CliState& s) {
@@ -199,8 +186,7 @@ int run_audit_verify(const CliState& s) {
                 "cannot find the audit log to verify: {}; name it: jitgate audit verify "
                 "/var/log/jitgate/audit.jsonl",
                 d.why_not);
-            print_error(s, json{{"code", d.reachable ? code::kInternal : "unreachable"}, {"message", msg}});
-            return d.reachable ? 1 : 4;
+            return fail(s, {{"code", d.reachable ? code::kInternal : code::kUnreachable}, {"message", msg}});
         }
         files.push_back(*d.path);
     }
@@ -218,8 +204,7 @@ int run_audit_verify(const CliState& s) {
         std::vector<std::unique_ptr<std::ifstream>> owned;
         std::vector<std::pair<std::string, std::istream*>> in;
         if (auto e = open_all(files, owned, in); !e.empty()) {
-            print_error(s, json{{"code", "unreadable"}, {"message", e}});
-            return 1;
+            return fail(s, {{"code", "unreadable"}, {"message", e}});
         }
         r = verify_chain(in, against_daemon ? &*d.head : nullptr);
         if (r.ok || !against_daemon || !r.truncated || r.last_seq < d.head->seq) break;

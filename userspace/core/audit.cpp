@@ -1,12 +1,14 @@
 #include "core/audit.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <istream>
 #include <limits>
 #include <set>
@@ -52,32 +54,52 @@ std::string render_line(const json& sealed) {
     return o.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
-Result<ChainHead> read_chain_head(const std::string& path) {
-    std::error_code ec;
-    const auto st = std::filesystem::status(path, ec);
-    if (st.type() == std::filesystem::file_type::not_found) return ChainHead{};
-    if (st.type() != std::filesystem::file_type::regular)
+Result<LogTail> read_log_tail(const std::string& path) {
+    LogTail t;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return t;
+        return err(fmt::format("cannot read the audit log {}: {}", path, std::strerror(errno)));
+    }
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return err(fmt::format("the audit log {} is not a regular file", path));
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return err(fmt::format("cannot read the audit log {}", path));
-    in.seekg(0, std::ios::end);
-    std::streamoff size = in.tellg();
-    // Read back far enough to hold the last complete line.
-    std::streamoff start = size > 65536 ? size - 65536 : 0;
-    in.seekg(start);
-    std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+    const off_t size = st.st_size;
+    const off_t window = static_cast<off_t>(kMaxAuditLineBytes);
+    const off_t start = size > window ? size - window : 0;
+    std::string tail(static_cast<std::size_t>(size - start), '\0');
+    std::size_t got = 0;
+    while (got < tail.size()) {
+        const ssize_t n = pread(fd, tail.data() + got, tail.size() - got, start + off_t(got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += std::size_t(n);
+    }
+    close(fd);
+    tail.resize(got);
+    if (tail.empty()) return t;
+    t.empty = false;
+    if (tail.back() != '\n') {
+        t.incomplete = true;
+        const auto nl = tail.rfind('\n');
+        tail.resize(nl == std::string::npos ? 0 : nl + 1);
+    }
     while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-    if (tail.empty()) return ChainHead{};
-    auto nl = tail.rfind('\n');
-    std::string last = nl == std::string::npos ? tail : tail.substr(nl + 1);
-    json j = json::parse(last, nullptr, false);
+    if (tail.empty()) return t;
+    const auto nl = tail.rfind('\n');
+    const std::string last = nl == std::string::npos ? tail : tail.substr(nl + 1);
+    const json j = json::parse(last, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
-        !j["seq"].is_number_unsigned() || !j["hash"].is_string())
-        return err(
-            fmt::format("the last line of the audit log {} is not a sealed audit record; "
-                        "move the file aside (it is evidence) and start again",
-                        path));
-    return ChainHead{j["seq"].get<std::uint64_t>(), j["hash"].get<std::string>()};
+        !j["seq"].is_number_unsigned() || !j["hash"].is_string()) {
+        t.unreadable_last = true;
+        return t;
+    }
+    t.head = ChainHead{j["seq"].get<std::uint64_t>(), j["hash"].get<std::string>()};
+    if (j.contains("prev_hash") && j["prev_hash"].is_string())
+        t.prev_hash = j["prev_hash"].get<std::string>();
+    return t;
 }
 
 // --- Verification -----------------------------------------------------------
@@ -271,7 +293,6 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
             r.last_seq = seq;
             r.last_hash = hash;
             r.last_file = name;
-            r.last_line = line_no;
         }
         lines_in_last_file = line_no;
     }
@@ -299,6 +320,12 @@ const std::vector<std::string>& audit_types() {
         "reject",      "grant",           "revoke",        "expire",       "break_glass",
         "events_lost", "tamper_detected", "policy_reload", "daemon_start", "daemon_stop"};
     return types;
+}
+
+std::string audit_types_text() {
+    std::string all;
+    for (const auto& k : audit_types()) all += (all.empty() ? "" : ", ") + k;
+    return all;
 }
 
 bool is_audit_type(std::string_view type) {
@@ -364,12 +391,10 @@ Result<AuditFilter> audit_filter_from_args(const json& args) {
     if (auto t = args.find("types"); t != args.end()) {
         if (!t->is_array()) return err("types must be a list of record types");
         for (const auto& v : *t) {
-            if (!v.is_string() || !is_audit_type(v.get_ref<const std::string&>())) {
-                std::string all;
-                for (const auto& k : audit_types()) all += (all.empty() ? "" : ", ") + k;
+            if (!v.is_string() || !is_audit_type(v.get_ref<const std::string&>()))
                 return err(fmt::format("unknown audit record type {}; the types are: {}",
-                                       v.dump(-1, ' ', false, json::error_handler_t::replace), all));
-            }
+                                       v.dump(-1, ' ', false, json::error_handler_t::replace),
+                                       audit_types_text()));
             f.types.push_back(v.get<std::string>());
         }
     }

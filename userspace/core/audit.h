@@ -39,8 +39,19 @@ void seal(json& record, ChainHead& head);
 // prev_hash and hash; newline-terminated.
 std::string render_line(const json& sealed);
 
-// The chain head after the last line of an existing log (empty log: genesis).
-Result<ChainHead> read_chain_head(const std::string& path);
+// The end of an existing log file, for continuing its chain.
+struct LogTail {
+    bool empty = true;              // no bytes at all (or the file does not exist)
+    bool incomplete = false;        // bytes after the last newline (a record cut short)
+    bool unreadable_last = false;   // the last complete line is not a sealed record
+    std::optional<ChainHead> head;  // seq and hash of the last complete line, when sealed
+    std::string prev_hash;          // that record's prev_hash
+};
+
+// Reads the last 1 MiB of `path` (a longer line is not a record); a missing
+// file is an empty tail. Err when the file cannot be read or is not a
+// regular file.
+Result<LogTail> read_log_tail(const std::string& path);
 
 // --- Verification -----------------------------------------------------------
 
@@ -53,7 +64,6 @@ struct VerifyResult {
     std::uint64_t first_seq = 0, last_seq = 0;  // of the intact part
     std::string last_hash;                      // hash of the last intact record
     std::string last_file;                      // where the last intact record is
-    std::uint64_t last_line = 0;                //   (1-based line in last_file)
     bool continues = false;                     // the first file starts mid-chain (seq > 1)
     bool truncated = false;                     // the broken record is an incomplete last line
     // When !ok: the first broken record.
@@ -80,6 +90,8 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
 
 // Every record type (design.md §4), in a stable order.
 const std::vector<std::string>& audit_types();
+// The same, comma-separated, for messages that list them.
+std::string audit_types_text();
 bool is_audit_type(std::string_view type);
 
 struct AuditFilter {

@@ -1,9 +1,9 @@
 #include "core/policy.h"
-#include <algorithm>
 
 #include <fmt/format.h>
-
 #include <toml++/toml.h>
+
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>

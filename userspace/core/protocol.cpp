@@ -11,6 +11,7 @@ namespace jg {
 int exit_code_for(std::string_view c) {
     if (c == code::kInvalid) return 2;
     if (c == code::kRefused || c == code::kForbidden) return 3;
+    if (c == code::kUnreachable) return 4;
     return 1;
 }
 
@@ -49,11 +50,15 @@ const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
     return s;
 }
 
+// A whole number that fits in std::int64_t.
+bool is_int64(const json& v) {
+    return v.is_number_integer() &&
+           !(v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(INT64_MAX));
+}
+
 bool type_ok(const json& v, T t) {
     switch (t) {
-        case T::Int:
-            return v.is_number_integer() &&
-                   !(v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(INT64_MAX));
+        case T::Int: return is_int64(v);
         case T::Str: return v.is_string();
         case T::Bool: return v.is_boolean();
         case T::StrList:
@@ -87,9 +92,7 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why) {
     if (!j.is_object()) return fail(0, "message must be a JSON object");
     std::int64_t id = 0;
     if (auto it = j.find("id"); it != j.end()) {
-        if (!it->is_number_integer() ||
-            (it->is_number_unsigned() && it->get<std::uint64_t>() > std::uint64_t(INT64_MAX)))
-            return fail(0, "\"id\" must be a whole number that fits in 64 bits");
+        if (!is_int64(*it)) return fail(0, "\"id\" must be a whole number that fits in 64 bits");
         id = it->get<std::int64_t>();
     }
     for (auto& [k, v] : j.items())

@@ -27,6 +27,8 @@ inline constexpr const char* kNotFound = "not_found";   // no such id: exit 1
 inline constexpr const char* kConflict = "conflict";    // already decided: exit 1
 inline constexpr const char* kCapacity = "capacity";    // grant map full: exit 1
 inline constexpr const char* kInternal = "internal";    // exit 1
+// The CLI's own, never the daemon's: jitgated could not be reached: exit 4.
+inline constexpr const char* kUnreachable = "unreachable";
 }  // namespace code
 int exit_code_for(std::string_view error_code);
 

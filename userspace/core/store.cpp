@@ -142,6 +142,14 @@ GrantRow read_grant(Stmt& s) {
     return g;
 }
 
+// Every row `s` returns.
+template <typename Row>
+std::vector<Row> read_all(Stmt& s, Row (*read)(Stmt&)) {
+    std::vector<Row> out;
+    while (s.step()) out.push_back(read(s));
+    return out;
+}
+
 bool has_column(sqlite3* db, const char* table, const char* column) {
     Stmt s(db, "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?");
     s.bind(1, std::string(table)).bind(2, std::string(column));
@@ -258,9 +266,7 @@ std::vector<RequestRow> Store::requests(const std::string& state, int limit) {
     } else {
         s.bind(1, state).bind(2, std::int64_t(limit));
     }
-    std::vector<RequestRow> out;
-    while (s.step()) out.push_back(read_request(s));
-    return out;
+    return read_all(s, read_request);
 }
 
 std::vector<RequestRow> Store::requests_due(std::int64_t now_wall_us) {
@@ -269,9 +275,7 @@ std::vector<RequestRow> Store::requests_due(std::int64_t now_wall_us) {
                     kRequestCols)
                     .c_str());
     s.bind(1, now_wall_us);
-    std::vector<RequestRow> out;
-    while (s.step()) out.push_back(read_request(s));
-    return out;
+    return read_all(s, read_request);
 }
 
 std::int64_t Store::count_requests(const std::string& state) {
@@ -286,9 +290,7 @@ std::vector<GrantRow> Store::grants_due(std::uint64_t now_boot_ns) {
                     kGrantCols)
                     .c_str());
     s.bind(1, static_cast<std::int64_t>(now_boot_ns));
-    std::vector<GrantRow> out;
-    while (s.step()) out.push_back(read_grant(s));
-    return out;
+    return read_all(s, read_grant);
 }
 
 std::optional<GrantRow> Store::active_grant(std::uint32_t uid, const std::string& src, std::uint16_t port,
@@ -343,9 +345,7 @@ std::vector<GrantRow> Store::grants(const std::string& state, int limit) {
     } else {
         s.bind(1, state).bind(2, std::int64_t(limit));
     }
-    std::vector<GrantRow> out;
-    while (s.step()) out.push_back(read_grant(s));
-    return out;
+    return read_all(s, read_grant);
 }
 
 }  // namespace jg

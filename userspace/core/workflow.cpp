@@ -23,6 +23,14 @@ void put_src(json& j, const std::string& src) {
     if (!src.empty()) j["src"] = src;
 }
 
+// The fields that name request r in a record: the request, its port, its
+// requester and, for a remote principal, its source.
+void put_request_fields(json& ev, const RequestRow& r) {
+    ev.update(
+        {{"request_id", r.id}, {"port", r.port}, {"proto", proto_name(r.proto)}, {"requester", r.user}});
+    put_src(ev, r.src);
+}
+
 // Refuses a network wider than one host unless the port's allow_prefix takes it.
 std::optional<std::string> prefix_refusal(const PortPolicy& p, std::uint16_t port, Proto proto,
                                           const SourceNet& net) {
@@ -63,6 +71,34 @@ json Workflow::base_event(const char* type, const Caller* actor) {
         if (actor->pid) e["pid"] = actor->pid;
     }
     return e;
+}
+
+json Workflow::grant_event(const char* type, const GrantRow& g, const Caller* actor) {
+    json e = base_event(type, actor);
+    if (!actor) {
+        e["uid"] = g.uid;
+        e["user"] = g.user;
+    }
+    e.update(
+        {{"grant_id", g.id}, {"request_id", g.request_id}, {"port", g.port}, {"proto", proto_name(g.proto)}});
+    put_src(e, g.src);
+    return e;
+}
+
+void Workflow::close_request(RequestRow& r, const char* state, const std::string& by, const Caller* actor,
+                             const json& details) {
+    r.state = state;
+    r.decided_us = clock_.wall_us();
+    r.decided_by = by;
+    store_.put_request(r);
+    json ev = base_event(r.state == "expired" ? "expire" : "reject", actor);
+    if (!actor) {
+        ev["uid"] = r.uid;
+        ev["user"] = r.user;
+    }
+    put_request_fields(ev, r);
+    ev.update(details);
+    audit_.emit(ev);
 }
 
 bool Workflow::is_approver(const Caller& c, const PortPolicy& p) {
@@ -184,14 +220,9 @@ Reply Workflow::request(const Caller& c, const json& a) {
     store_.put_request(r);
 
     json ev = base_event("request", &c);
-    ev.update({{"request_id", r.id},
-               {"port", port},
-               {"proto", proto_name(*proto)},
-               {"duration_s", dur},
-               {"reason", reason},
-               {"requester", c.user}});
+    put_request_fields(ev, r);
+    ev.update({{"duration_s", dur}, {"reason", reason}});
     if (!ticket.empty()) ev["ticket"] = ticket;
-    put_src(ev, r.src);
     audit_.emit(ev);
 
     for (const auto& rule : p->auto_approve) {
@@ -263,41 +294,23 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
         }
         store_.commit();
         json ev = base_event("reject", nullptr);
-        ev.update({{"request_id", r.id},
-                   {"reason", put.error()},
-                   {"port", r.port},
-                   {"proto", proto_name(r.proto)},
-                   {"requester", r.user}});
-        put_src(ev, r.src);
+        put_request_fields(ev, r);
+        ev["reason"] = put.error();
         audit_.emit(ev);
         return Reply::fail(code::kCapacity, put.error());
     }
     if (old) {
-        json ev = base_event("revoke", nullptr);
-        ev.update({{"grant_id", old->id},
-                   {"request_id", old->request_id},
-                   {"uid", old->uid},
-                   {"user", old->user},
-                   {"port", old->port},
-                   {"proto", proto_name(old->proto)},
-                   {"reason", fmt::format("replaced by grant {}", g.id)}});
-        put_src(ev, old->src);
+        json ev = grant_event("revoke", *old, nullptr);
+        ev["reason"] = fmt::format("replaced by grant {}", g.id);
         audit_.emit(ev);
     }
-    json ev = base_event("grant", nullptr);
-    ev.update({{"grant_id", g.id},
-               {"request_id", r.id},
-               {"uid", g.uid},
-               {"user", g.user},
-               {"requester", g.user},
-               {"port", g.port},
-               {"proto", proto_name(g.proto)},
+    json ev = grant_event("grant", g, nullptr);
+    ev.update({{"requester", g.user},
                {"duration_s", duration_s},
                {"approvers", g.approvers},
                {"reason", g.reason},
                {"expires_at", rfc3339_us(g.expires_us)}});
     if (!g.ticket.empty()) ev["ticket"] = g.ticket;
-    put_src(ev, g.src);
     audit_.emit(ev);
     return Reply::success(request_json(r));
 }
@@ -339,15 +352,9 @@ Reply Workflow::approve(const Caller& c, const json& a) {
     r->approvers.push_back(c.user);
 
     json ev = base_event("approve", &c);
-    ev.update({{"request_id", r->id},
-               {"port", r->port},
-               {"proto", proto_name(r->proto)},
-               {"duration_s", dur},
-               {"approvers", r->approvers},
-               {"requester", r->user},
-               {"reason", r->reason}});
+    put_request_fields(ev, *r);
+    ev.update({{"duration_s", dur}, {"approvers", r->approvers}, {"reason", r->reason}});
     if (!r->ticket.empty()) ev["ticket"] = r->ticket;
-    put_src(ev, r->src);
 
     if (static_cast<int>(r->approvers.size()) < p->approvals_required) {
         store_.put_request(*r);
@@ -373,22 +380,11 @@ Reply Workflow::deny(const Caller& c, const json& a) {
     if (!own && !(p && is_approver(c, *p)) && c.uid != 0)
         return Reply::fail(code::kForbidden, fmt::format("{} is not an approver of port {}/{}", c.user,
                                                          r->port, proto_name(r->proto)));
-    r->state = "rejected";
-    r->decided_us = clock_.wall_us();
-    r->decided_by = c.user;
     r->decision_reason = own && why.empty() ? "withdrawn by the requester" : why;
-    store_.put_request(*r);
-    json ev = base_event("reject", &c);
-    ev.update({{"request_id", r->id},
-               {"port", r->port},
-               {"proto", proto_name(r->proto)},
-               {"requester", r->user},
-               {"duration_s", r->duration_s},
-               {"approvers", r->approvers},
-               {"reason", r->decision_reason}});
-    if (!r->ticket.empty()) ev["ticket"] = r->ticket;
-    put_src(ev, r->src);
-    audit_.emit(ev);
+    json details = {
+        {"duration_s", r->duration_s}, {"approvers", r->approvers}, {"reason", r->decision_reason}};
+    if (!r->ticket.empty()) details["ticket"] = r->ticket;
+    close_request(*r, "rejected", c.user, &c, details);
     return Reply::success(request_json(*r));
 }
 
@@ -398,23 +394,14 @@ void Workflow::end_grant(GrantRow& g, const std::string& state, const std::strin
     g.ended_by = by;
     store_.put_grant(g);
     sink_.remove(g);
-    json ev = base_event(state == "revoked" ? "revoke" : "expire", actor);
-    ev.update({{"grant_id", g.id},
-               {"request_id", g.request_id},
-               {"port", g.port},
-               {"proto", proto_name(g.proto)},
-               {"requester", g.user},
+    json ev = grant_event(state == "revoked" ? "revoke" : "expire", g, actor);
+    ev.update({{"requester", g.user},
                {"approvers", g.approvers},
                {"reason", g.reason},
                {"duration_s", (g.expires_us - g.start_us) / 1000000},
                {"used_s", std::max<std::int64_t>(0, (g.ended_us - g.start_us) / 1000000)},
                {"ended_by", by}});
     if (!g.ticket.empty()) ev["ticket"] = g.ticket;
-    if (!actor) {
-        ev["uid"] = g.uid;
-        ev["user"] = g.user;
-    }
-    put_src(ev, g.src);
     audit_.emit(ev);
 }
 
@@ -464,22 +451,9 @@ int Workflow::sweep() {
         end_grant(g, "expired", "clock", nullptr);
         ++n;
     }
-    const std::int64_t wall = clock_.wall_us();
-    for (auto& r : store_.requests_due(wall)) {
-        r.state = "expired";
-        r.decided_us = wall;
-        r.decided_by = "request_ttl";
-        store_.put_request(r);
-        json ev = base_event("expire", nullptr);
-        ev.update({{"request_id", r.id},
-                   {"uid", r.uid},
-                   {"user", r.user},
-                   {"port", r.port},
-                   {"proto", proto_name(r.proto)},
-                   {"requester", r.user},
-                   {"reason", "the request was not decided in time"}});
-        put_src(ev, r.src);
-        audit_.emit(ev);
+    for (auto& r : store_.requests_due(clock_.wall_us())) {
+        close_request(r, "expired", "request_ttl", nullptr,
+                      {{"reason", "the request was not decided in time"}});
         ++n;
     }
     return n;
@@ -492,25 +466,11 @@ int Workflow::end_unprotected() {
         end_grant(g, "revoked", "policy_reload", nullptr);
         ++n;
     }
-    const std::int64_t wall = clock_.wall_us();
     for (auto& r : store_.requests("pending", 1 << 20)) {
         if (policy_->find(r.port, r.proto)) continue;
-        r.state = "rejected";
-        r.decided_us = wall;
-        r.decided_by = "policy_reload";
         r.decision_reason = "the port is no longer protected";
-        store_.put_request(r);
-        json ev = base_event("reject", nullptr);
-        ev.update({{"request_id", r.id},
-                   {"uid", r.uid},
-                   {"user", r.user},
-                   {"port", r.port},
-                   {"proto", proto_name(r.proto)},
-                   {"requester", r.user},
-                   {"duration_s", r.duration_s},
-                   {"reason", r.decision_reason}});
-        put_src(ev, r.src);
-        audit_.emit(ev);
+        close_request(r, "rejected", "policy_reload", nullptr,
+                      {{"duration_s", r.duration_s}, {"reason", r.decision_reason}});
         ++n;
     }
     return n;

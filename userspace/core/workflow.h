@@ -92,7 +92,16 @@ private:
     bool is_approver(const Caller& c, const PortPolicy& p);
     Reply grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by);
     void end_grant(GrantRow& g, const std::string& state, const std::string& by, const Caller* actor);
+    // Decides pending request r as `state` ("rejected" or "expired") by `by`,
+    // stores it and records it: a reject or expire record by `actor` (with
+    // none, about the requester) holding `details`. r.decision_reason is
+    // stored as the caller left it.
+    void close_request(RequestRow& r, const char* state, const std::string& by, const Caller* actor,
+                       const json& details);
+    // A record of `type` with the actor (uid, user, pid), when there is one.
     json base_event(const char* type, const Caller* actor);
+    // A record about grant g: by `actor` or, with none, about its holder.
+    json grant_event(const char* type, const GrantRow& g, const Caller* actor);
 
     Store& store_;
     Directory& dir_;

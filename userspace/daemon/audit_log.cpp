@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -22,63 +21,6 @@ namespace {
 void log(const std::string& msg) { fmt::print(stderr, "jitgated: {}\n", msg); }
 
 constexpr const char* kHeadMagic = "jitgate-audit-head 1";
-
-// The end of an existing log: the last complete line, and whether the file
-// ends in the middle of a line.
-struct LogTail {
-    bool empty = true;
-    bool incomplete = false;  // bytes after the last newline
-    std::optional<ChainHead> head;
-    std::string prev_hash;         // of the last record
-    bool unreadable_last = false;  // the last complete line is not a sealed record
-};
-
-Result<LogTail> read_tail(const std::string& path) {
-    LogTail t;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return t;
-        return err(fmt::format("cannot read the audit log {}: {}", path, std::strerror(errno)));
-    }
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err(fmt::format("the audit log {} is not a regular file", path));
-    }
-    const off_t size = st.st_size;
-    const off_t start = size > (1 << 20) ? size - (1 << 20) : 0;
-    std::string tail(static_cast<std::size_t>(size - start), '\0');
-    std::size_t got = 0;
-    while (got < tail.size()) {
-        ssize_t n = pread(fd, tail.data() + got, tail.size() - got, start + off_t(got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += std::size_t(n);
-    }
-    close(fd);
-    tail.resize(got);
-    if (tail.empty()) return t;
-    t.empty = false;
-    if (tail.back() != '\n') {
-        t.incomplete = true;
-        auto nl = tail.rfind('\n');
-        tail.resize(nl == std::string::npos ? 0 : nl + 1);
-    }
-    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-    if (tail.empty()) return t;
-    auto nl = tail.rfind('\n');
-    const std::string last = nl == std::string::npos ? tail : tail.substr(nl + 1);
-    json j = json::parse(last, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
-        !j["seq"].is_number_unsigned() || !j["hash"].is_string()) {
-        t.unreadable_last = true;
-        return t;
-    }
-    t.head = ChainHead{j["seq"].get<std::uint64_t>(), j["hash"].get<std::string>()};
-    if (j.contains("prev_hash") && j["prev_hash"].is_string())
-        t.prev_hash = j["prev_hash"].get<std::string>();
-    return t;
-}
 
 std::optional<SavedHead> read_saved_head(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -122,7 +64,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
     auto dir = std::filesystem::path(o.path).parent_path();
     if (!dir.empty())
         if (auto r = make_dir(dir.string(), 0750); !r) return err(r.error());
-    auto tail = read_tail(o.path);
+    auto tail = read_log_tail(o.path);
     if (!tail) return err(tail.error());
     const std::optional<SavedHead> saved = read_saved_head(o.head_path);
 
@@ -248,24 +190,10 @@ void AuditLog::emit(json r) {
         off += static_cast<std::size_t>(n);
     }
     // With O_APPEND the offset is now the end of the file: did it change
-    // since our last write?  Truncated to zero is a copytruncate rotation.
+    // since our last write?
     const off_t pos = lseek(fd_, 0, SEEK_CUR);
     if (pos >= 0) {
-        const std::int64_t start = std::int64_t(pos) - std::int64_t(line.size());
-        if (start != end_ && start != 0)
-            pending_.push_back(
-                start < end_
-                    ? fmt::format("the audit log shrank from {} to {} bytes while jitgated ran: records were "
-                                  "removed from its end (seq {} is at byte {})",
-                                  end_, start, saved_.head.seq, start)
-                    : fmt::format("{} bytes were added to the audit log by something other than jitgated "
-                                  "(before seq {})",
-                                  start - end_, saved_.head.seq));
-        else if (start == 0 && end_ != 0)
-            log(
-                fmt::format("the audit log {} was truncated to zero bytes (a copytruncate rotation?); the "
-                            "chain continues at seq {}",
-                            o_.path, saved_.head.seq));
+        judge_size(std::int64_t(pos) - std::int64_t(line.size()));
         end_ = pos;
     } else {
         end_ += std::int64_t(line.size());
@@ -301,29 +229,31 @@ std::string AuditLog::check_file() {
                         o_.path, saved_.head.seq + 1));
         return {};
     }
-    if (!pending_.empty()) {
-        std::string why = pending_.front();
-        pending_.erase(pending_.begin());
-        return why;
-    }
-    const std::int64_t size = mine.st_size;
-    const std::int64_t expected = end_;
-    end_ = size;
-    if (size == expected) return {};
-    if (size == 0) {
+    judge_size(mine.st_size);
+    end_ = mine.st_size;
+    if (pending_.empty()) return {};
+    std::string why = std::move(pending_.front());
+    pending_.pop_front();
+    return why;
+}
+
+void AuditLog::judge_size(std::int64_t found) {
+    if (found == end_) return;
+    if (found == 0) {
         log(
             fmt::format("the audit log {} was truncated to zero bytes (a copytruncate rotation?); the chain "
-                        "continues at seq {}",
-                        o_.path, saved_.head.seq + 1));
-        return {};
+                        "continues after seq {}",
+                        o_.path, saved_.head.seq));
+        return;
     }
-    if (size < expected)
-        return fmt::format(
-            "the audit log shrank from {} to {} bytes while jitgated ran: records were removed from its "
-            "end (the chain head is seq {})",
-            expected, size, saved_.head.seq);
-    return fmt::format("{} bytes were added to the audit log by something other than jitgated",
-                       size - expected);
+    pending_.push_back(
+        found < end_
+            ? fmt::format("the audit log shrank from {} to {} bytes while jitgated ran: records were "
+                          "removed from its end (the chain head is seq {})",
+                          end_, found, saved_.head.seq)
+            : fmt::format("{} bytes were added to the audit log by something other than jitgated "
+                          "(the chain head is seq {})",
+                          found - end_, saved_.head.seq));
 }
 
 std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep, std::size_t limit,

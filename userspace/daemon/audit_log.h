@@ -7,6 +7,7 @@
 // continue into a fresh file after log rotation while the daemon was down,
 // and shows when records were cut from the end of the log.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -77,6 +78,9 @@ private:
     explicit AuditLog(Options o) : o_(std::move(o)) {}
     Result<bool> open_log();
     void write_head();
+    // The file holds `found` bytes where the daemon left end_: a change
+    // (other than a copytruncate to zero) is queued for check_file().
+    void judge_size(std::int64_t found);
     [[noreturn]] void fail(const std::string& what);
 
     Options o_;
@@ -86,8 +90,8 @@ private:
     std::vector<std::string> problems_;
     std::uint64_t unwritten_ = 0;
     bool dirty_ = false;
-    std::int64_t end_ = 0;              // the log's size after the daemon's last write
-    std::vector<std::string> pending_;  // changes found while writing, for check_file()
+    std::int64_t end_ = 0;             // the log's size after the daemon's last write
+    std::deque<std::string> pending_;  // changes found, for check_file() to report
 };
 
 }  // namespace jg

@@ -106,6 +106,19 @@ const char* hook_name(std::uint8_t h) {
     return "unknown";
 }
 
+const char* proto_text(std::uint8_t proto) { return proto == JG_PROTO_TCP ? "tcp" : "udp"; }
+
+// The fields every record of a kernel decision starts with.
+json decision_record(std::uint8_t verdict, std::uint16_t port, std::uint8_t proto, std::uint8_t hook) {
+    json r = {{"type", verdict == JG_VERDICT_ALLOW        ? "allow"
+                       : verdict == JG_VERDICT_WOULD_DENY ? "would_deny"
+                                                          : "deny"},
+              {"port", port},
+              {"proto", proto_text(proto)}};
+    if (hook) r["hook"] = hook_name(hook);
+    return r;
+}
+
 // A protected port inside the ephemeral range can be handed to this host's
 // own outgoing connections, whose replies would then be refused: say so.
 void warn_ephemeral(const Policy& p) {
@@ -178,6 +191,8 @@ private:
     void publish(const json& record);
     bool sees_all(std::uint32_t uid, const std::string& user);
     void report_lost();
+    void end_unprotected();
+    void record_tamper(json fields);  // a tamper_detected record (with "reason"), also logged
 
     struct Follower {
         std::int64_t id = 0;
@@ -264,12 +279,11 @@ void Daemon::reconcile_grants(Kernel& k) {
         });
         for (auto& [key, v] : unknown) {
             map.remove(key);
-            audit_->emit({{"type", "tamper_detected"},
-                          {"principal", principal_of(key)},
-                          {"port", key.port},
-                          {"proto", key.proto == JG_PROTO_TCP ? "tcp" : "udp"},
-                          {"grant_id", v.grant_id},
-                          {"reason", "a grant map held an entry the state store does not know; removed"}});
+            record_tamper({{"principal", principal_of(key)},
+                           {"port", key.port},
+                           {"proto", proto_text(key.proto)},
+                           {"grant_id", v.grant_id},
+                           {"reason", "a grant map held an entry the state store does not know; removed"}});
         }
     };
     prune(k.grants_uid);
@@ -450,15 +464,9 @@ void Daemon::publish(const json& r) {
 }
 
 void Daemon::on_kernel_event(const jg_event& e) {
-    const char* type = e.verdict == JG_VERDICT_ALLOW        ? "allow"
-                       : e.verdict == JG_VERDICT_WOULD_DENY ? "would_deny"
-                                                            : "deny";
     // Remote principals are their source address; there is no task or uid.
     const bool remote = e.hook == JG_HOOK_INGRESS || e.hook == JG_HOOK_XDP;
-    json r = {{"type", type},
-              {"port", e.dport},
-              {"proto", e.proto == JG_PROTO_TCP ? "tcp" : "udp"},
-              {"hook", hook_name(e.hook)}};
+    json r = decision_record(e.verdict, e.dport, e.proto, e.hook);
     if (!remote) {
         r["uid"] = e.uid;
         r["user"] = user_of(e.uid);
@@ -495,14 +503,13 @@ void Daemon::flush_suppressed() {
         if (bpf_map_lookup_and_delete_elem(kernel_->deny_rl.fd(), &k, &v) != 0 || v.suppressed == 0) continue;
         // This record is the last of those denials and stands for the rest,
         // like every deny record: each is 1 + suppressed denials.
-        json r = {{"type", v.verdict == JG_VERDICT_WOULD_DENY ? "would_deny" : "deny"},
-                  {"port", k.port},
-                  {"proto", k.proto == JG_PROTO_TCP ? "tcp" : "udp"},
-                  {"reason", fmt::format("the last {} denials for this principal and port were not "
-                                         "recorded one by one (rate limit); this record closes them",
-                                         v.suppressed)}};
+        json r = decision_record(v.verdict == JG_VERDICT_WOULD_DENY ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY,
+                                 k.port, k.proto, v.hook);
+        r["reason"] = fmt::format(
+            "the last {} denials for this principal and port were not recorded one by one (rate limit); "
+            "this record closes them",
+            v.suppressed);
         if (v.suppressed > 1) r["suppressed"] = v.suppressed - 1;
-        if (v.hook) r["hook"] = hook_name(v.hook);
         if (k.kind == JG_RL_UID) {
             std::uint32_t uid = 0;
             std::memcpy(&uid, k.addr, sizeof(uid));
@@ -522,10 +529,7 @@ void Daemon::tick() {
     wf_->sweep();
     flush_suppressed();
     report_lost();
-    if (auto why = audit_->check_file(); !why.empty()) {
-        log(fmt::format("audit log {}: {}", o_.audit_log, why));
-        audit_->emit({{"type", "tamper_detected"}, {"reason", why}});
-    }
+    if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
 }
 
@@ -545,6 +549,18 @@ void Daemon::report_lost() {
                    "the kernel's event ring was full: these decisions were enforced and counted "
                    "but not recorded one by one"}});
     audit_->set_lost_seen(total);
+}
+
+void Daemon::end_unprotected() {
+    if (const int ended = wf_->end_unprotected())
+        log(fmt::format("ended {} grants and pending requests of ports the policy no longer protects",
+                        ended));
+}
+
+void Daemon::record_tamper(json fields) {
+    log(fields.value("reason", "tamper detected"));
+    fields["type"] = "tamper_detected";
+    audit_->emit(std::move(fields));
 }
 
 void Daemon::reload() {
@@ -572,9 +588,7 @@ void Daemon::reload() {
     warn_ephemeral(*p);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
     audit_->emit({{"type", "policy_reload"}, {"ok", true}, {"ports", p->ports.size()}});
-    if (const int ended = wf_->end_unprotected())
-        log(fmt::format("ended {} grants and pending requests of ports the policy no longer protects",
-                        ended));
+    end_unprotected();
 }
 
 int ring_cb(void* ctx, void* data, size_t size) {
@@ -647,10 +661,7 @@ int Daemon::run() {
                                     "before writing it (or, after such a stop, the record was removed); "
                                     "the chain goes on from the record before it",
                                     seq)}});
-    for (const auto& why : audit_->problems()) {
-        log(fmt::format("audit log {}: {}", o_.audit_log, why));
-        audit_->emit({{"type", "tamper_detected"}, {"reason", why}});
-    }
+    for (const auto& why : audit_->problems()) record_tamper({{"reason", "audit log: " + why}});
     auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs), o_.ring_bytes},
                           [this](Kernel& kk) { return prepare_kernel(kk); });
     if (!k) {
@@ -658,16 +669,10 @@ int Daemon::run() {
         return 1;
     }
     kernel_ = std::move(*k);  // sink_.k was set by prepare_kernel; same object
-    for (const auto& hook : kernel_->reattached()) {
-        log(fmt::format("the pinned link of {} had been detached by someone else; attached it again", hook));
-        audit_->emit({{"type", "tamper_detected"},
-                      {"hook", hook},
-                      {"reason", "the pinned link had been detached while its pin stayed; attached again"}});
-    }
-    // The policy may have changed while no daemon ran.
-    if (const int ended = wf_->end_unprotected())
-        log(fmt::format("ended {} grants and pending requests of ports the policy no longer protects",
-                        ended));
+    for (const auto& hook : kernel_->reattached())
+        record_tamper({{"hook", hook},
+                       {"reason", "the pinned link had been detached while its pin stayed; attached again"}});
+    end_unprotected();  // the policy may have changed while no daemon ran
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*policy_);
     for (auto& x : kernel_->xdp())
@@ -701,10 +706,12 @@ int Daemon::run() {
     auto watcher = AddrWatcher::open();
     if (!watcher) return log(watcher.error()), 1;
     add(watcher->fd());
-    // What the kernel said while no daemon listened.
-    do ring_budget_ = 0;
-    while (ring_buffer__consume(rb) == kRingBatchDone);
-    report_lost();
+    auto drain_ring = [&] {
+        do ring_budget_ = 0;
+        while (ring_buffer__consume(rb) == kRingBatchDone);
+        report_lost();
+    };
+    drain_ring();  // what the kernel said while no daemon listened
 
     log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
                     policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
@@ -744,10 +751,8 @@ int Daemon::run() {
             server->expire_idle();
         }
     }
-    do ring_budget_ = 0;
-    while (ring_buffer__consume(rb) == kRingBatchDone);
+    drain_ring();
     ring_buffer__free(rb);
-    report_lost();
     audit_->emit({{"type", "daemon_stop"},
                   {"uid", 0},
                   {"pid", getpid()},

@@ -236,10 +236,4 @@ void Server::push(int conn, const std::string& line) {
     if (was_empty) flush(conn, c);
 }
 
-std::size_t Server::followers() const {
-    std::size_t n = 0;
-    for (auto& [fd, c] : clients_) n += c.following ? 1 : 0;
-    return n;
-}
-
 }  // namespace jg

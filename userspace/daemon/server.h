@@ -57,7 +57,6 @@ public:
     void reap();
     // Called when a connection closes.
     std::function<void(int conn)> on_close;
-    std::size_t followers() const;
 
 private:
     struct Client {
