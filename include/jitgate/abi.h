@@ -195,6 +195,29 @@ struct jg_event {
 
 #define JG_RINGBUF_BYTES (1u << 20)
 
+/*
+ * One TCP connection the cut iterator (iter/tcp, jg_cut) ended because no
+ * grant covers it any more, written to the iterator's seq file and read by
+ * the daemon: not a map, so not part of the pinned ABI.  A local user's
+ * connection is cut at its client socket (the kernel resets both ends); a
+ * remote peer's at this host's end.
+ */
+#define JG_CUT_LOCAL  1 /* a local user's client socket */
+#define JG_CUT_REMOTE 2 /* this host's end of a remote peer's connection */
+struct jg_cut_rec {
+	jg_u64 grant_id; /* the grant that admitted it, 0 when unknown */
+	jg_u8 peer[16];	 /* network order, IPv4 as ::ffff:a.b.c.d */
+	jg_u8 local[16]; /* network order, IPv4 as ::ffff:a.b.c.d */
+	jg_u32 uid;	 /* JG_CUT_LOCAL: the user the grant was for */
+	jg_u32
+	    result;   /* bpf_sock_destroy(): 0, or -errno as two's complement */
+	jg_u16 lport; /* local port, host order */
+	jg_u16 pport; /* peer port, host order */
+	jg_u8 kind;   /* JG_CUT_* */
+	jg_u8 state;  /* TCP state when cut */
+	jg_u8 pad[2]; /* zero */
+};
+
 #ifdef __cplusplus
 static_assert(sizeof(jg_port_val) == 8, "jg_port_val layout");
 static_assert(sizeof(jg_uid_key) == 8, "jg_uid_key layout");
@@ -208,6 +231,7 @@ static_assert(sizeof(jg_addr) == 16, "jg_addr layout");
 static_assert(sizeof(jg_config) == 16, "jg_config layout");
 static_assert(sizeof(jg_sk_state) == 16, "jg_sk_state layout");
 static_assert(sizeof(jg_event) == 96, "jg_event layout");
+static_assert(sizeof(jg_cut_rec) == 56, "jg_cut_rec layout");
 #else
 _Static_assert(sizeof(struct jg_port_val) == 8, "jg_port_val layout");
 _Static_assert(sizeof(struct jg_uid_key) == 8, "jg_uid_key layout");
@@ -221,6 +245,7 @@ _Static_assert(sizeof(struct jg_addr) == 16, "jg_addr layout");
 _Static_assert(sizeof(struct jg_config) == 16, "jg_config layout");
 _Static_assert(sizeof(struct jg_sk_state) == 16, "jg_sk_state layout");
 _Static_assert(sizeof(struct jg_event) == 96, "jg_event layout");
+_Static_assert(sizeof(struct jg_cut_rec) == 56, "jg_cut_rec layout");
 #endif
 
 #endif /* JITGATE_ABI_H */

@@ -23,6 +23,8 @@ import time
 
 CI = os.environ.get("CI") == "true"
 PY = "/usr/bin/python3"
+# Random ports beyond port/port_open/port2/port3, each with an echo server.
+EXTRA_PORTS = 12
 
 
 def skip(reason):
@@ -199,13 +201,18 @@ class Env:
         self.peerx("ip", "link", "set", "jgv1", "up")
 
         # Ports outside the ephemeral range (a reply to a client port that
-        # is also protected would be gated), random per run.
-        ports = random.sample(range(20000, 32000), 4)
-        self.port, self.port_open, self.port2, self.port3 = ports
+        # is also protected would be gated), random per run; more_ports are
+        # {port4}, {port5}, ... in a policy template, for suites that protect more.
+        ports = random.sample(range(20000, 32000), 4 + EXTRA_PORTS)
+        self.port, self.port_open, self.port2, self.port3 = ports[:4]
+        self.more_ports = ports[4:]
+        # What a policy template may name; render() fills in a template with them.
+        self.policy_vars = dict(port=self.port, port2=self.port2, port3=self.port3, appr=self.appr,
+                                group=self.GROUP, req=self.req, other=self.other, grp=self.grp,
+                                **{f"port{i}": p for i, p in enumerate(self.more_ports, 4)})
         self.policy = os.path.join(self.tmp, "jitgate.toml")
         with open(self.policy, "w") as f:
-            f.write(policy_template.format(port=self.port, port2=self.port2, port3=self.port3, appr=self.appr,
-                                           group=self.GROUP))
+            f.write(self.render(policy_template))
         self.state = os.path.join(self.tmp, "state")
         self.sock = os.path.join(self.tmp, "jitgate.sock")
         self.audit = os.path.join(self.tmp, "audit.jsonl")
@@ -215,10 +222,20 @@ class Env:
         self.udp_log = os.path.join(self.tmp, "udp.log")
         self.spawn(self.in_cgroup(["nsenter", f"--net=/run/netns/{self.ns}", PY,
                                    os.path.join(self.tmp, "echo_server.py"), "--log", self.udp_log,
-                                   str(self.port), str(self.port_open), str(self.port2), str(self.port3)]),
+                                   str(self.port), str(self.port_open), str(self.port2), str(self.port3)] +
+                                  [str(p) for p in self.more_ports]),
                    wait_ready=True)
         self.spawn(["ip", "netns", "exec", self.peer_ns, PY, os.path.join(self.tmp, "echo_server.py"),
                     str(self.port)], wait_ready=True)
+
+    def render(self, policy_template):
+        """A policy template filled in with this run's ports, users and group."""
+        return policy_template.format(**self.policy_vars)
+
+    def write_policy(self, text):
+        """Replaces the policy file (the daemon reads it at start and on SIGHUP)."""
+        with open(self.policy, "w") as f:
+            f.write(text)
 
     def in_cgroup(self, argv):
         """argv, started from inside the test cgroup (sockets it creates belong to it)."""

@@ -19,6 +19,11 @@
        each outcome: "EPERM:N ok:M ..."
   probe.py stamped tcp|udp ADDR PORT     -> one connect; prints the outcome and the
        wall-clock time (seconds) right after the kernel answered: "EPERM 1790000000.123"
+  probe.py keep ADDR PORT SECONDS        -> one TCP connection, "ping" and its echo every
+       50 ms for SECONDS: prints "connected T" once the first echo came back, then
+       "ok N" if the connection lasted, or "stopped N <ERRNO NAME> T" at the first
+       send or receive that failed (EOF, TIMEOUT after 2 s, bad-echo are named so
+       too); T is the wall-clock time (seconds) of that moment
   --src ADDR (anywhere): the socket is bound to ADDR first (a peer host with
        several addresses chooses which one it speaks from)
 """
@@ -102,6 +107,49 @@ def keep_sending(kind, addr, port, seconds):
     return f"ok {n}"
 
 
+def echo_once(s):
+    """Sends "ping" on stream socket s and reads the 4 bytes back; None, or why not."""
+    s.sendall(b"ping")
+    got = b""
+    while len(got) < 4:
+        d = s.recv(4 - len(got))
+        if not d:
+            return "EOF"
+        got += d
+    return None if got == b"ping" else "bad-echo"
+
+
+def keep(addr, port, seconds):
+    """Holds one TCP connection, echoing every 50 ms, and says when and how it ended."""
+    s = new_socket(addr, socket.SOCK_STREAM, 2.0)
+
+    def step(first):
+        """One echo (after connecting, the first time): "" or why it failed."""
+        try:
+            if first:
+                s.connect(socket.getaddrinfo(addr, port, fam(addr), socket.SOCK_STREAM)[0][4])
+            return echo_once(s)
+        except socket.timeout:
+            return "TIMEOUT"
+        except OSError as e:
+            return name(e)
+
+    why = step(True)
+    if why:
+        return f"stopped 0 connect:{why} {time.time():.6f}"
+    print(f"connected {time.time():.6f}", flush=True)
+    n = 1
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.05)
+        why = step(False)
+        if why:
+            return f"stopped {n} {why} {time.time():.6f}"
+        n += 1
+    s.close()
+    return f"ok {n}"
+
+
 def hold(path, n, seconds):
     conns, ok = [], 0
     for _ in range(n):
@@ -167,6 +215,8 @@ def main():
     elif cmd == "stamped":
         r = attempt(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         print(f"{r} {time.time():.6f}")
+    elif cmd == "keep":
+        print(keep(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])), flush=True)
     elif cmd in ("flow", "udpflow", "udpsend"):
         print(keep_sending(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     else:

@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -153,6 +155,79 @@ private:
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };
+
+// Request 12 as op show returns it: pending with `approvers` of 2, or
+// decided as `state`.
+nlohmann::json req12(const std::string& state, std::vector<std::string> approvers = {}) {
+    nlohmann::json r = {{"request_id", 12},
+                        {"state", state},
+                        {"uid", 1000},
+                        {"user", "rita"},
+                        {"port", 5432},
+                        {"proto", "tcp"},
+                        {"duration_s", 600},
+                        {"reason", "fix prod"},
+                        {"approvers", approvers},
+                        {"created_at", "2027-01-15T08:00:00.000000Z"}};
+    if (state == "pending") {
+        r["approvals_required"] = 2;
+        r["expires_at"] = "2027-01-15T08:15:00.000000Z";
+    }
+    if (state == "granted") {
+        r.update({{"grant_id", 13},
+                  {"grant_state", "active"},
+                  {"remaining_s", 599},
+                  {"expires_at", "2027-01-15T08:10:00.000000Z"},
+                  {"decided_by", "bob"}});
+    }
+    return r;
+}
+
+// A jitgated whose op show answers request 12 with `states` in turn (the
+// last one for ever after); anything else is an error reply.
+struct ShowScript {
+    std::vector<nlohmann::json> states;
+    std::atomic<int> shows{0};
+    std::string answer(const nlohmann::json& req) {
+        const auto id = req.value("id", std::int64_t(0));
+        if (req.value("op", "") != "show" ||
+            req.value("args", nlohmann::json()) != nlohmann::json{{"id", 12}})
+            return reply_error(id, code::kInvalid, "unexpected " + req.dump());
+        const std::size_t i = static_cast<std::size_t>(shows++);
+        return reply_ok(id, states[std::min(i, states.size() - 1)]);
+    }
+};
+
+// wait_for_decision with stdout and stderr captured.
+Ran run_wait(const std::string& socket, bool json, const nlohmann::json& first, const WaitOptions& o) {
+    CliState s;
+    s.socket = socket;
+    s.json = json;
+    std::ostringstream out, err;
+    auto* old_out = std::cout.rdbuf(out.rdbuf());
+    auto* old_err = std::cerr.rdbuf(err.rdbuf());
+    Ran r;
+    r.rc = wait_for_decision(s, first, o);
+    std::cout.rdbuf(old_out);
+    std::cerr.rdbuf(old_err);
+    r.out = out.str();
+    r.err = err.str();
+    return r;
+}
+
+WaitOptions fast_wait(const std::atomic<bool>* stop = nullptr) {
+    WaitOptions o;
+    o.poll_ms = 5;
+    o.unreachable_ms = 1000;
+    o.stop = stop;
+    return o;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
 
 }  // namespace
 
@@ -392,14 +467,355 @@ TEST_SUITE("cli") {
         grant_local.erase("src");
         const nlohmann::json list = {{"requests", {remote}}, {"grants", {grant, grant_local}}};
         const std::string out = render_human("list", list);
-        CHECK(out.find("request 7  pending  5432/tcp  from 203.0.113.7  by rita") != std::string::npos);
-        CHECK(out.find("grant 8  active  5432/tcp  from 203.0.113.0/24  asked by rita  10m left") !=
+        CHECK(out.find("  request 7  pending  5432/tcp from 203.0.113.7  by rita  for 30m") !=
               std::string::npos);
-        CHECK(out.find("grant 8  active  5432/tcp  for rita  10m left") != std::string::npos);
+        CHECK(out.find("  grant 8  active  5432/tcp from 203.0.113.0/24  asked by rita  10m left") !=
+              std::string::npos);
+        CHECK(out.find("  grant 8  active  5432/tcp  for rita  10m left") != std::string::npos);
         CHECK(render_human("revoke", grant).find("from 203.0.113.0/24  asked by rita") != std::string::npos);
     }
 
+    TEST_CASE("break-glass PORT[/PROTO] --for DUR --reason TEXT") {
+        CliState s = ok({"break-glass", "5432/udp", "--for", "10m", "--reason", "primary down"});
+        CHECK(s.op == "break_glass");
+        CHECK(s.args ==
+              nlohmann::json{
+                  {"port", 5432}, {"proto", "udp"}, {"duration_s", 600}, {"reason", "primary down"}});
+        CliState t =
+            ok({"--json", "break-glass", "--reason", "r", "--for", "1h", "22", "--socket", "/tmp/b.sock"});
+        CHECK(t.json);
+        CHECK(t.socket == "/tmp/b.sock");
+        CHECK(t.args ==
+              nlohmann::json{{"port", 22}, {"proto", "tcp"}, {"duration_s", 3600}, {"reason", "r"}});
+
+        CHECK_THROWS_AS(run({"break-glass", "5432", "--for", "10m"}), CLI::ParseError);   // no reason
+        CHECK_THROWS_AS(run({"break-glass", "5432", "--reason", "r"}), CLI::ParseError);  // no --for
+        CHECK_THROWS_AS(run({"break-glass", "--for", "10m", "--reason", "r"}), CLI::ParseError);
+        CHECK_THROWS_AS(run({"break-glass", "5432", "--for", "10m", "--reason", "r", "--ticket", "T"}),
+                        CLI::ParseError);
+        CHECK_THROWS_AS(run({"break-glass", "5432", "--for", "10m", "--reason", "r", "--wait"}),
+                        CLI::ParseError);
+        CHECK_THROWS_AS(
+            run({"break-glass", "5432", "--for", "10m", "--reason", "r", "--from", "203.0.113.7"}),
+            CLI::ParseError);
+
+        CHECK(finish_error({"break-glass", "5432", "--for", "10m", "--reason", ""}) ==
+              "--reason must say why: break-glass is reviewed after the fact");
+        CHECK(finish_error({"break-glass", "5432", "--for", "10m", "--reason", "   "}) ==
+              "--reason must say why: break-glass is reviewed after the fact");
+        CHECK(finish_error({"break-glass", "5432", "--for", "ten", "--reason", "r"})
+                  .find("invalid duration 'ten'") != std::string::npos);
+        CHECK(finish_error({"break-glass", "5432/sctp", "--for", "1m", "--reason", "r"}).find("'sctp'") !=
+              std::string::npos);
+        const std::string long_reason(1025, 'r');
+        CHECK(finish_error({"break-glass", "5432", "--for", "1m", "--reason", long_reason.c_str()}) ==
+              "--reason is longer than 1024 bytes");
+    }
+
+    TEST_CASE("request --wait is a flag of request only; the daemon's arguments are unchanged") {
+        CliState w = ok({"request", "5432", "--for", "10m", "--reason", "r", "--wait", "--ticket", "T-9"});
+        CHECK(w.wait);
+        CHECK(w.op == "request");
+        CHECK(w.args ==
+              nlohmann::json{
+                  {"port", 5432}, {"proto", "tcp"}, {"duration_s", 600}, {"reason", "r"}, {"ticket", "T-9"}});
+        CliState plain = ok({"request", "5432", "--for", "10m"});
+        CHECK_FALSE(plain.wait);
+        CHECK(ok({"--json", "request", "5432", "--wait", "--for", "1m"}).wait);
+        CHECK_THROWS_AS(run({"approve", "7", "--wait"}), CLI::ParseError);
+        CHECK_THROWS_AS(run({"list", "--wait"}), CLI::ParseError);
+        CHECK_THROWS_AS(run({"--wait", "request", "5432", "--for", "1m"}), CLI::ParseError);
+    }
+
+    TEST_CASE("render: the state lines of request --wait") {
+        CHECK(render_wait_state(req12("pending")) == "request 12: pending, 0 of 2 approvals");
+        CHECK(render_wait_state(req12("pending", {"alice"})) ==
+              "request 12: pending, 1 of 2 approvals (alice)");
+        CHECK(render_wait_state(req12("granted", {"alice", "bob"})) ==
+              "request 12: granted, grant 13, 9m59s remaining until 2027-01-15T08:10:00.000000Z");
+        nlohmann::json gone = req12("granted");
+        gone["grant_state"] = "revoked";
+        gone.erase("remaining_s");
+        CHECK(render_wait_state(gone) == "request 12: granted, but grant 13 is already revoked");
+        nlohmann::json rej = req12("rejected");
+        rej.update({{"decided_by", "alice"}, {"decision_reason", "not during the freeze"}});
+        CHECK(render_wait_state(rej) == "request 12: rejected by alice: not during the freeze");
+        rej.erase("decision_reason");
+        CHECK(render_wait_state(rej) == "request 12: rejected by alice");
+        nlohmann::json ttl = req12("expired");
+        ttl["decided_by"] = "request_ttl";
+        CHECK(render_wait_state(ttl) ==
+              "request 12: expired: nobody decided it before its request_ttl ran out");
+    }
+
+    TEST_CASE("render: break-glass says so loudly, with its expiry") {
+        nlohmann::json r = req12("granted");
+        r["break_glass"] = true;
+        r["expires_at"] = "2027-01-15T08:15:00.000000Z";
+        CHECK(render_human("break_glass", r) ==
+              "BREAK-GLASS: 5432/tcp granted to rita at once, without approval, until "
+              "2027-01-15T08:15:00.000000Z (grant 13, request 12); this is recorded in the audit log and "
+              "listed "
+              "for review\n");
+    }
+
+    TEST_CASE("render: list shows every item's facts in blocks within 110 columns") {
+        nlohmann::json pending = req12("pending", {"alice"});
+        pending["ticket"] = "INC-7";
+        const nlohmann::json active = {{"grant_id", 13},
+                                       {"request_id", 11},
+                                       {"state", "active"},
+                                       {"user", "bob"},
+                                       {"port", 6000},
+                                       {"proto", "udp"},
+                                       {"approvers", {"alice", "carol"}},
+                                       {"reason", "dns"},
+                                       {"remaining_s", 598},
+                                       {"expires_at", "2027-01-15T08:10:00.000000Z"},
+                                       {"src", "2001:db8::/64"}};
+        const nlohmann::json glass = {
+            {"grant_id", 21},
+            {"request_id", 20},
+            {"state", "revoked"},
+            {"user", "olly"},
+            {"port", 5432},
+            {"proto", "tcp"},
+            {"approvers", nlohmann::json::array()},
+            {"break_glass", true},
+            {"reason",
+             std::string(150, 'x') + " primary is down and paging reached nobody on the rota tonight"},
+            {"ended_at", "2027-01-15T08:05:00.000000Z"},
+            {"ended_by", "alice"}};
+        const std::string out =
+            render_human("list", {{"requests", {pending}}, {"grants", {active}}, {"break_glass", {glass}}});
+        CHECK(out ==
+              "pending requests (1):\n"
+              "  request 12  pending  5432/tcp  by rita  for 10m  1 of 2 approvals (alice)\n"
+              "      undecided until 2027-01-15 08:15:00Z\n"
+              "      reason: fix prod  ticket: INC-7\n"
+              "active grants (1):\n"
+              "  grant 13  active  6000/udp from 2001:db8::/64  asked by bob  9m58s left (until 2027-01-15 "
+              "08:10:00Z)\n"
+              "      approved by alice,carol  request 11\n"
+              "      reason: dns\n"
+              "break-glass grants of the last 7 days, for review (1):\n"
+              "  grant 21  BREAK-GLASS  revoked  5432/tcp  for olly  ended 2027-01-15 08:05:00Z by alice  no "
+              "approver\n"
+              "      request 20\n"
+              "      reason: " +
+                  std::string(96, 'x') + "\n          " + std::string(54, 'x') +
+                  " primary is down and paging reached nobody on\n"
+                  "          the rota tonight\n");
+        std::istringstream lines(out);
+        for (std::string line; std::getline(lines, line);) {
+            CAPTURE(line);
+            CHECK(line.size() <= 110u);
+        }
+
+        // Decided requests (list --all): who decided, when, and why.
+        nlohmann::json rej = req12("rejected", {"alice"});
+        rej.update({{"decided_at", "2027-01-15T08:01:00.000000Z"},
+                    {"decided_by", "bob"},
+                    {"decision_reason", "not now"}});
+        const nlohmann::json glass_req = [] {
+            nlohmann::json r = req12("granted");
+            r.update({{"decided_at", "2027-01-15T08:02:00.000000Z"},
+                      {"decided_by", "break_glass"},
+                      {"break_glass", true}});
+            return r;
+        }();
+        CHECK(
+            render_human("list", {{"requests", {rej, glass_req}}, {"grants", nlohmann::json::array()}}) ==
+            "requests (2):\n"
+            "  request 12  rejected  5432/tcp  by rita  for 10m  approved by alice\n"
+            "      rejected 2027-01-15 08:01:00Z by bob: not now\n"
+            "      reason: fix prod\n"
+            "  request 12  BREAK-GLASS  granted  5432/tcp  by rita  for 10m  granted 2027-01-15 08:02:00Z by "
+            "break_glass\n"
+            "      grant 13\n"
+            "      reason: fix prod\n");
+        CHECK(render_human("list", {{"requests", nlohmann::json::array()},
+                                    {"grants", nlohmann::json::array()},
+                                    {"break_glass", nlohmann::json::array()}}) == "nothing to show\n");
+    }
+
 }  // TEST_SUITE
+
+TEST_SUITE("cli wait") {
+    TEST_CASE("request --wait: each change of state once on stderr, then granted: exit 0") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        ShowScript script{{req12("pending"), req12("pending"), req12("pending", {"alice"}),
+                           req12("pending", {"alice"}), req12("granted", {"alice", "bob"})}};
+        FakeDaemon d(sock, [&](const nlohmann::json& q) { return script.answer(q); });
+        const Ran r = run_wait(sock, false, req12("pending"), fast_wait());
+        CHECK(r.rc == 0);
+        CHECK(r.err ==
+              "request 12: pending, 0 of 2 approvals; waiting for a decision (Ctrl-C stops waiting)\n"
+              "request 12: pending, 1 of 2 approvals (alice)\n");
+        CHECK(r.out == "request 12: granted, grant 13, 9m59s remaining until 2027-01-15T08:10:00.000000Z\n");
+        CHECK(script.shows == 5);
+
+        // --json: the one final object on stdout.
+        script.shows = 0;
+        const Ran j = run_wait(sock, true, req12("pending"), fast_wait());
+        CHECK(j.rc == 0);
+        CHECK(nlohmann::json::parse(j.out) == req12("granted", {"alice", "bob"}));
+        CHECK(count_of(j.out, "\n") == 1);
+    }
+
+    TEST_CASE("request --wait: rejected or expired: exit 3, naming who and why") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        nlohmann::json rej = req12("rejected");
+        rej.update({{"decided_by", "alice"}, {"decision_reason", "not during the freeze"}});
+        ShowScript script{{req12("pending"), rej}};
+        FakeDaemon d(sock, [&](const nlohmann::json& q) { return script.answer(q); });
+        const Ran r = run_wait(sock, false, req12("pending"), fast_wait());
+        CHECK(r.rc == 3);
+        CHECK(r.out.empty());
+        CHECK(r.err.find("jitgate: request 12: rejected by alice: not during the freeze\n") !=
+              std::string::npos);
+
+        script.shows = 0;
+        const Ran j = run_wait(sock, true, req12("pending"), fast_wait());
+        CHECK(j.rc == 3);
+        CHECK(nlohmann::json::parse(j.out) == rej);
+
+        nlohmann::json ttl = req12("expired");
+        ttl["decided_by"] = "request_ttl";
+        script.states = {ttl};
+        script.shows = 0;
+        const Ran x = run_wait(sock, false, req12("pending"), fast_wait());
+        CHECK(x.rc == 3);
+        CHECK(x.err.find("jitgate: request 12: expired: nobody decided it before its request_ttl ran out") !=
+              std::string::npos);
+    }
+
+    TEST_CASE(
+        "request --wait: stopped (SIGINT) withdraws nothing: exit 130, the current object with --json") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        ShowScript script{{req12("pending", {"alice"})}};
+        FakeDaemon d(sock, [&](const nlohmann::json& q) { return script.answer(q); });
+        std::atomic<bool> stop{true};
+        const Ran now = run_wait(sock, true, req12("pending"), fast_wait(&stop));
+        CHECK(now.rc == 130);
+        CHECK(nlohmann::json::parse(now.out) == req12("pending"));
+        CHECK(now.err.find("stopped waiting; request 12 stays pending (jitgate deny 12 withdraws it)\n") !=
+              std::string::npos);
+        CHECK(script.shows == 0);
+
+        // Stopped after a few looks: the object it last saw.
+        stop = false;
+        std::thread stopper([&] {
+            while (script.shows < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            stop = true;
+        });
+        const Ran later = run_wait(sock, true, req12("pending"), fast_wait(&stop));
+        stopper.join();
+        CHECK(later.rc == 130);
+        CHECK(nlohmann::json::parse(later.out) == req12("pending", {"alice"}));
+        CHECK(later.err.find("stopped waiting; request 12 stays pending") != std::string::npos);
+    }
+
+    TEST_CASE("request --wait: jitgated unreachable: said once, retried, exit 4 after the limit") {
+        TempDir dir;
+        const std::string sock = dir.file("none.sock");
+        WaitOptions o = fast_wait();
+        o.unreachable_ms = 300;
+        const auto t0 = std::chrono::steady_clock::now();
+        const Ran r = run_wait(sock, false, req12("pending"), o);
+        const auto took = std::chrono::steady_clock::now() - t0;
+        CHECK(r.rc == 4);
+        CHECK(count_of(r.err, "; trying again for up to 1 s\n") == 1);
+        CHECK(count_of(r.err, "cannot reach jitgated at " + sock) == 2);  // the notice and the final error
+        CHECK(r.err.find("request 12 stays pending (jitgate list shows it)") != std::string::npos);
+        CHECK(took >= std::chrono::milliseconds(300));
+        CHECK(took < std::chrono::milliseconds(3000));
+        const Ran j = run_wait(sock, true, req12("pending"), o);
+        CHECK(j.rc == 4);
+        CHECK(nlohmann::json::parse(j.out).at("error").at("code") == "unreachable");
+    }
+
+    TEST_CASE("request --wait survives a restart of jitgated") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        ShowScript before{{req12("pending")}};
+        ShowScript after{{req12("granted", {"alice", "bob"})}};
+        auto first =
+            std::make_unique<FakeDaemon>(sock, [&](const nlohmann::json& q) { return before.answer(q); });
+        Ran r;
+        std::thread waiter([&] { r = run_wait(sock, false, req12("pending"), fast_wait()); });
+        while (before.shows < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        first.reset();  // jitgated stops...
+        ::unlink(sock.c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        FakeDaemon second(sock, [&](const nlohmann::json& q) { return after.answer(q); });  // ...and is back
+        waiter.join();
+        CHECK(r.rc == 0);
+        CHECK(count_of(r.err, "trying again") == 1);
+        CHECK(r.out == "request 12: granted, grant 13, 9m59s remaining until 2027-01-15T08:10:00.000000Z\n");
+        CHECK(after.shows >= 1);
+    }
+
+    TEST_CASE("request --wait: the daemon's errors end the wait with their exit code") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        std::string mode = "gone";
+        FakeDaemon d(sock, [&](const nlohmann::json& q) {
+            const auto id = q.value("id", std::int64_t(0));
+            if (mode == "gone") return reply_error(id, code::kNotFound, "there is no request 12");
+            return reply_error(id, code::kInvalid, "unknown operation \"show\"");
+        });
+        const Ran gone = run_wait(sock, false, req12("pending"), fast_wait());
+        CHECK(gone.rc == 1);
+        CHECK(gone.err.find("jitgate: there is no request 12\n") != std::string::npos);
+        mode = "old";
+        const Ran old = run_wait(sock, false, req12("pending"), fast_wait());
+        CHECK(old.rc == 1);
+        CHECK(old.err.find("no op show; it is older than this jitgate") != std::string::npos);
+    }
+
+    TEST_CASE("jitgate request --wait: the request, then op show until granted; auto-approved at once") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        std::atomic<bool> auto_approved{false};
+        std::atomic<int> shows{0};
+        FakeDaemon d(sock, [&](const nlohmann::json& q) {
+            const auto id = q.value("id", std::int64_t(0));
+            if (q.value("op", "") == "request")
+                return reply_ok(id, auto_approved ? req12("granted") : req12("pending"));
+            ++shows;
+            return reply_ok(id, req12("granted", {"alice", "bob"}));
+        });
+        const Ran j =
+            run_main({"--socket", sock.c_str(), "request", "5432", "--for", "10m", "--wait", "--json"});
+        CHECK(j.rc == 0);
+        CHECK(nlohmann::json::parse(j.out) == req12("granted", {"alice", "bob"}));
+        CHECK(count_of(j.out, "\n") == 1);
+        CHECK(shows == 1);
+        CHECK(j.err.find("request 12: pending, 0 of 2 approvals; waiting for a decision") !=
+              std::string::npos);
+
+        const Ran h = run_main({"--socket", sock.c_str(), "request", "5432", "--for", "10m", "--wait"});
+        CHECK(h.rc == 0);
+        CHECK(h.out.find("waiting for approval: an approver runs  jitgate approve 12\n") !=
+              std::string::npos);
+        CHECK(h.out.find(
+                  "request 12: granted, grant 13, 9m59s remaining until 2027-01-15T08:10:00.000000Z\n") !=
+              std::string::npos);
+
+        auto_approved = true;
+        shows = 0;
+        const Ran at_once =
+            run_main({"--socket", sock.c_str(), "request", "5432", "--for", "10m", "--wait", "--json"});
+        CHECK(at_once.rc == 0);
+        CHECK(nlohmann::json::parse(at_once.out) == req12("granted"));
+        CHECK(shows == 0);
+        CHECK(at_once.err.empty());
+    }
+}
 
 TEST_SUITE("cli audit") {
     TEST_CASE("audit: 50 past records by default; a follower none unless it asks") {

@@ -165,6 +165,8 @@ TEST_SUITE("policy") {
         CHECK(p.require_reason);
         CHECK(p.request_ttl_s == 900);
         CHECK(p.auto_approve.empty());
+        CHECK(p.break_glass_max_s == 900);
+        CHECK_FALSE(p.break_glass.has_value());
         CHECK(p.line == 1);
     }
 
@@ -543,6 +545,83 @@ TEST_SUITE("policy") {
         CHECK(has_error(two, 5, "allow_prefix.ipv4"));
         CHECK(has_error(two, 5, "allow_prefix.ipv6"));
         CHECK_FALSE(two.policy.ports[0].allow_prefix_v4.has_value());
+    }
+
+    TEST_CASE("break_glass_max and break_glass: values, defaults, off, nobody") {
+        auto load = parse_policy(R"([[port]]
+name = "a"
+port = 1
+approvers = ["x"]
+break_glass_max = "30m"
+break_glass = ["alice", "@oncall"]
+
+[[port]]
+name = "b"
+port = 2
+approvers = ["x"]
+max_duration = "10m"
+
+[[port]]
+name = "c"
+port = 3
+approvers = ["x"]
+break_glass_max = "0s"
+break_glass = []
+
+[[port]]
+name = "d"
+port = 4
+approvers = ["x"]
+break_glass_max = "0h0m"
+)",
+                                 "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        REQUIRE(load.ok());
+        REQUIRE(load.policy.ports.size() == 4);
+        const PortPolicy& a = load.policy.ports[0];
+        CHECK(a.break_glass_max_s == 1800);
+        REQUIRE(a.break_glass.has_value());
+        REQUIRE(a.break_glass->size() == 2);
+        CHECK((*a.break_glass)[0].text() == "alice");
+        CHECK_FALSE((*a.break_glass)[0].is_group);
+        CHECK((*a.break_glass)[1].text() == "@oncall");
+        CHECK((*a.break_glass)[1].is_group);
+        CHECK((*a.break_glass)[1].name == "oncall");
+        // The 15m default stays within a shorter max_duration.
+        const PortPolicy& b = load.policy.ports[1];
+        CHECK(b.break_glass_max_s == 600);
+        CHECK_FALSE(b.break_glass.has_value());
+        const PortPolicy& c = load.policy.ports[2];
+        CHECK(c.break_glass_max_s == 0);
+        REQUIRE(c.break_glass.has_value());
+        CHECK(c.break_glass->empty());
+        CHECK(load.policy.ports[3].break_glass_max_s == 0);
+    }
+
+    TEST_CASE("break_glass_max and break_glass: every error with its line") {
+        const std::string head = "[[port]]\nname = \"db\"\nport = 1\napprovers = [\"a\"]\n";
+        expect_one_error(head + "break_glass_max = \"15\"\n", 5,
+                         "port 'db'.break_glass_max: invalid duration '15'");
+        expect_one_error(head + "max_duration = \"1h\"\nbreak_glass_max = \"1h\"\nbreak_glass_max2 = 1\n", 7,
+                         "unknown key 'break_glass_max2' in [[port]]");
+        expect_one_error(head + "break_glass_max = 900\n", 5, "break_glass_max must be a string");
+        expect_one_error(head + "\nbreak_glass_max = \"-5m\"\n", 6, "invalid duration '-5m'");
+        expect_one_error(head + "break_glass_max = \"0x\"\n", 5, "invalid duration '0x'");
+        expect_one_error(head + "max_duration = \"10m\"\nbreak_glass_max = \"15m\"\n", 6,
+                         "port 'db': break_glass_max is longer than the port's max_duration (10m)");
+        expect_one_error(head + "break_glass = \"alice\"\n", 5,
+                         "port 'db': break_glass must be a list of users and @groups");
+        expect_one_error(head + "break_glass = [\"alice\", 7]\n", 5, "break_glass must be a list of strings");
+        expect_one_error(head + "break_glass = [\"bad name\"]\n", 5,
+                         "port 'db' break_glass: 'bad name' is not a user name or @group");
+        expect_one_error(head + "\n\nbreak_glass = [\"@oncall\", \"bob\", \"@oncall\"]\n", 7,
+                         "port 'db': break_glass lists '@oncall' twice");
+        // Both wrong at once: both reported.
+        auto two = parse_policy(head + "break_glass_max = \"soon\"\nbreak_glass = \"everyone\"\n", "p.toml");
+        INFO("errors:\n", joined(two.errors));
+        CHECK(two.errors.size() == 2);
+        CHECK(has_error(two, 5, "break_glass_max: invalid duration 'soon'"));
+        CHECK(has_error(two, 6, "break_glass must be a list"));
     }
 
 }  // TEST_SUITE

@@ -209,6 +209,41 @@ TEST_SUITE("protocol") {
               "approve: unknown argument \"from\"");
     }
 
+    TEST_CASE("break_glass: port, proto, duration_s and reason, all required") {
+        const json args = {{"port", 5432}, {"proto", "tcp"}, {"duration_s", 900}, {"reason", "down"}};
+        auto line = [](const json& a) { return json{{"id", 9}, {"op", "break_glass"}, {"args", a}}.dump(); };
+        auto r = parse_request(line(args));
+        REQUIRE(r.ok());
+        CHECK(r->id == 9);
+        CHECK(r->op == "break_glass");
+        CHECK(r->args == args);
+        for (const char* missing : {"port", "proto", "duration_s", "reason"}) {
+            CAPTURE(missing);
+            json a = args;
+            a.erase(missing);
+            CHECK(rejected(line(a)).message ==
+                  std::string("break_glass: argument \"") + missing + "\" is required");
+        }
+        json ticket = args;
+        ticket["ticket"] = "T";
+        CHECK(rejected(line(ticket)).message == "break_glass: unknown argument \"ticket\"");
+        json text = args;
+        text["duration_s"] = "1m";
+        CHECK(rejected(line(text)).message == "break_glass: argument \"duration_s\" must be a whole number");
+    }
+
+    TEST_CASE("show: one required id") {
+        auto r = parse_request(R"({"id":4,"op":"show","args":{"id":12}})");
+        REQUIRE(r.ok());
+        CHECK(r->op == "show");
+        CHECK(r->args.at("id") == 12);
+        CHECK(rejected(R"({"op":"show"})").message == "show: argument \"id\" is required");
+        CHECK(rejected(R"({"op":"show","args":{"id":"12"}})").message ==
+              "show: argument \"id\" must be a whole number");
+        CHECK(rejected(R"({"op":"show","args":{"id":12,"follow":true}})").message ==
+              "show: unknown argument \"follow\"");
+    }
+
     TEST_CASE("audit: every argument optional; types is a list of strings") {
         auto none = parse_request(R"({"id":5,"op":"audit"})");
         REQUIRE(none.ok());

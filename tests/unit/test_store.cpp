@@ -1,5 +1,6 @@
-// Store: src columns for remote principals, active_grant per principal, and
-// the migration of a schema-1 database (no src) written by an earlier release.
+// Store: src columns for remote principals, active_grant per principal, kind
+// (break-glass), and the migration of schema-1 (no src) and schema-2 (no kind)
+// databases written by earlier releases.
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
@@ -78,6 +79,37 @@ CREATE INDEX IF NOT EXISTS grants_due ON grants(state, expires_boot_ns);
 CREATE INDEX IF NOT EXISTS grants_key ON grants(state, uid, port, proto);
 CREATE INDEX IF NOT EXISTS requests_due ON requests(state, deadline_us);
 )sql";
+
+// The schema of the second release (src, no kind), verbatim, with its indexes.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_id', 1), ('schema', 2);
+CREATE TABLE IF NOT EXISTS requests (
+  id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, user TEXT NOT NULL, port INTEGER NOT NULL,
+  proto INTEGER NOT NULL, duration_s INTEGER NOT NULL, reason TEXT NOT NULL, ticket TEXT NOT NULL,
+  state TEXT NOT NULL, created_us INTEGER NOT NULL, deadline_us INTEGER NOT NULL,
+  decided_us INTEGER NOT NULL, decided_by TEXT NOT NULL, decision_reason TEXT NOT NULL,
+  grant_id INTEGER NOT NULL, approvers TEXT NOT NULL, shortest_s INTEGER NOT NULL,
+  src TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS requests_state ON requests(state);
+CREATE TABLE IF NOT EXISTS grants (
+  id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, uid INTEGER NOT NULL, user TEXT NOT NULL,
+  port INTEGER NOT NULL, proto INTEGER NOT NULL, start_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL, expires_boot_ns INTEGER NOT NULL, boot_id TEXT NOT NULL,
+  state TEXT NOT NULL, ended_us INTEGER NOT NULL, ended_by TEXT NOT NULL, reason TEXT NOT NULL,
+  ticket TEXT NOT NULL, approvers TEXT NOT NULL, src TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS grants_state ON grants(state);
+CREATE INDEX IF NOT EXISTS grants_due ON grants(state, expires_boot_ns);
+CREATE INDEX IF NOT EXISTS requests_due ON requests(state, deadline_us);
+CREATE INDEX IF NOT EXISTS grants_uid ON grants(state, uid, port, proto, src);
+CREATE INDEX IF NOT EXISTS grants_src ON grants(state, src, port, proto);
+)sql";
+
+// type, notnull and default of one column, as "TEXT 1 ''".
+std::string column_decl(Raw& raw, const std::string& table, const std::string& column) {
+    return raw.one("SELECT type || ' ' || \"notnull\" || ' ' || dflt_value FROM pragma_table_info('" + table +
+                   "') WHERE name = '" + column + "'");
+}
 
 GrantRow grant_row(std::int64_t id, std::uint32_t uid, const std::string& src, std::uint16_t port = 5432,
                    Proto proto = Proto::Tcp, const std::string& state = "active") {
@@ -162,7 +194,7 @@ TEST_SUITE("store") {
         CHECK_FALSE(st.active_grant(1000, "2001:db8::7", 5432, Proto::Tcp).has_value());  // revoked
     }
 
-    TEST_CASE("a schema-1 database gains src columns, schema 2 and the new indexes") {
+    TEST_CASE("a schema-1 database gains src and kind columns, schema 3 and the new indexes") {
         TempDir dir;
         const std::string path = dir.file("state.db");
         {
@@ -204,18 +236,19 @@ TEST_SUITE("store") {
             CHECK(st->active_grant(7, "203.0.113.7", 5432, Proto::Tcp)->id == 42);
         }
         Raw raw(path);
-        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "2");
-        CHECK(raw.one(
-                  "SELECT type || ' ' || \"notnull\" || ' ' || dflt_value FROM pragma_table_info('requests') "
-                  "WHERE name = 'src'") == "TEXT 1 ''");
-        CHECK(
-            raw.one("SELECT type || ' ' || \"notnull\" || ' ' || dflt_value FROM pragma_table_info('grants') "
-                    "WHERE name = 'src'") == "TEXT 1 ''");
-        CHECK(raw.one("SELECT src FROM grants WHERE id = 31") == "");
+        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "3");
+        for (const char* table : {"requests", "grants"})
+            for (const char* column : {"src", "kind"}) {
+                CAPTURE(table);
+                CAPTURE(column);
+                CHECK(column_decl(raw, table, column) == "TEXT 1 ''");
+            }
+        CHECK(raw.one("SELECT src || '|' || kind FROM grants WHERE id = 31") == "|");
         const auto indexes = raw.rows(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
             "'grants' AND name NOT LIKE 'sqlite_%' ORDER BY name");
-        CHECK(indexes == std::vector<std::string>{"grants_due", "grants_src", "grants_state", "grants_uid"});
+        CHECK(indexes == std::vector<std::string>{"grants_due", "grants_kind", "grants_src", "grants_state",
+                                                  "grants_uid"});
         CHECK(raw.rows("SELECT name FROM pragma_index_info('grants_src') ORDER BY seqno") ==
               std::vector<std::string>{"state", "src", "port", "proto"});
         CHECK(raw.rows("SELECT name FROM pragma_index_info('grants_uid') ORDER BY seqno") ==
@@ -248,8 +281,10 @@ TEST_SUITE("store") {
             CHECK(st->grant(5)->src == "203.0.113.7");
         }
         Raw raw(path);
-        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "2");
+        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "3");
         CHECK(raw.one("SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'src'") == "1");
+        CHECK(raw.one("SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'kind'") == "1");
+        CHECK(raw.one("SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'kind'") == "1");
     }
 
     TEST_CASE("a database from a later release is refused with a sentence") {
@@ -261,13 +296,109 @@ TEST_SUITE("store") {
         }
         {
             Raw raw(path);
-            raw.exec("UPDATE meta SET value = 3 WHERE key = 'schema';");
+            raw.exec("UPDATE meta SET value = 4 WHERE key = 'schema';");
         }
         auto st = Store::open(path);
         REQUIRE_FALSE(st.ok());
         CHECK(st.error() == "the state database " + path +
-                                " has schema 3, newer than this jitgated understands (2): run the jitgated "
+                                " has schema 4, newer than this jitgated understands (3): run the jitgated "
                                 "that wrote it, or move the database away");
+    }
+
+    TEST_CASE("kind is stored and read back; grants_of_kind: that kind, since a time, newest first") {
+        Store st = open_memory();
+        RequestRow r;
+        r.id = st.next_id();
+        r.user = "rita";
+        r.state = "granted";
+        r.kind = kBreakGlass;
+        st.put_request(r);
+        CHECK(st.request(r.id)->kind == "break_glass");
+        RequestRow plain = r;
+        plain.id = st.next_id();
+        plain.kind.clear();
+        st.put_request(plain);
+        CHECK(st.request(plain.id)->kind.empty());
+
+        auto put = [&](std::int64_t id, std::int64_t start_us, const std::string& kind, const char* state) {
+            GrantRow g = grant_row(id, 1000, "", 5432, Proto::Tcp, state);
+            g.start_us = start_us;
+            g.kind = kind;
+            st.put_grant(g);
+        };
+        put(10, 100, kBreakGlass, "expired");
+        put(11, 200, "", "active");
+        put(12, 300, kBreakGlass, "revoked");
+        put(13, 300, kBreakGlass, "active");   // same start: the larger id first
+        put(14, 50, kBreakGlass, "replaced");  // before `since`
+        CHECK(st.grant(13)->kind == "break_glass");
+        CHECK(st.grant(11)->kind.empty());
+
+        auto ids = [](const std::vector<GrantRow>& gs) {
+            std::vector<std::int64_t> out;
+            for (const auto& g : gs) out.push_back(g.id);
+            return out;
+        };
+        CHECK(ids(st.grants_of_kind(kBreakGlass, 100, 10)) == std::vector<std::int64_t>{13, 12, 10});
+        CHECK(ids(st.grants_of_kind(kBreakGlass, 101, 10)) == std::vector<std::int64_t>{13, 12});
+        CHECK(ids(st.grants_of_kind(kBreakGlass, 0, 2)) == std::vector<std::int64_t>{13, 12});
+        CHECK(ids(st.grants_of_kind(kBreakGlass, 0, 10)) == std::vector<std::int64_t>{13, 12, 10, 14});
+        CHECK(ids(st.grants_of_kind("", 0, 10)) == std::vector<std::int64_t>{11});
+    }
+
+    TEST_CASE("a schema-2 database (no kind) gains kind columns; its rows keep working") {
+        TempDir dir;
+        const std::string path = dir.file("state.db");
+        {
+            Raw old(path);
+            old.exec(kSchemaV2);
+            old.exec("UPDATE meta SET value = 50 WHERE key = 'next_id';");
+            old.exec(
+                "INSERT INTO requests VALUES (40, 1000, 'rita', 5432, 6, 1800, 'fix', '', 'granted', 1, 2, "
+                "3, "
+                "'alice', '', 41, '[\"alice\"]', 0, '203.0.113.7');");
+            old.exec(
+                "INSERT INTO grants VALUES (41, 40, 1000, 'rita', 5432, 6, 3, 1803, 99, 'boot-A', 'active', "
+                "0, "
+                "'', 'fix', '', '[\"alice\"]', '203.0.113.7');");
+        }
+        {
+            auto st = Store::open(path);
+            INFO("open: ", st.ok() ? "" : st.error());
+            REQUIRE(st.ok());
+            auto r = st->request(40);
+            REQUIRE(r);
+            CHECK(r->kind.empty());
+            CHECK(r->src == "203.0.113.7");
+            CHECK(r->grant_id == 41);
+            auto g = st->grant(41);
+            REQUIRE(g);
+            CHECK(g->kind.empty());
+            CHECK(g->state == "active");
+            CHECK(g->src == "203.0.113.7");
+            CHECK(st->active_grant(0, "203.0.113.7", 5432, Proto::Tcp)->id == 41);
+            CHECK(st->grants_of_kind(kBreakGlass, 0, 10).empty());
+            CHECK(st->next_id() == 50);
+
+            GrantRow bg = grant_row(51, 1000, "");
+            bg.kind = kBreakGlass;
+            bg.start_us = 7;
+            st->put_grant(bg);
+            auto found = st->grants_of_kind(kBreakGlass, 0, 10);
+            REQUIRE(found.size() == 1);
+            CHECK(found[0].id == 51);
+        }
+        Raw raw(path);
+        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "3");
+        CHECK(column_decl(raw, "requests", "kind") == "TEXT 1 ''");
+        CHECK(column_decl(raw, "grants", "kind") == "TEXT 1 ''");
+        CHECK(raw.one("SELECT kind FROM grants WHERE id = 51") == "break_glass");
+        CHECK(raw.one("SELECT kind FROM requests WHERE id = 40") == "");
+        const std::string plan = raw.one(
+            "EXPLAIN QUERY PLAN SELECT * FROM grants WHERE kind = 'break_glass' AND start_us >= 0 ORDER BY "
+            "start_us DESC, id DESC LIMIT 100");
+        INFO("plan: ", plan);
+        CHECK(plan.find("USING INDEX grants_kind") != std::string::npos);
     }
 
 }  // TEST_SUITE

@@ -1,6 +1,7 @@
 // Workflow: requests, approvals, grants, revocation, expiry, against fakes of
 // the kernel (GrantSink), the user database (Directory), audit and clocks.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -107,6 +108,8 @@ proto = "both"
 max_duration = "2h"
 approvers = ["alice", "bob", "carol"]
 approvals_required = 2
+break_glass_max = "30m"
+break_glass = ["bob", "@oncall"]
 
 [[port]]
 name = "self"
@@ -114,12 +117,14 @@ port = 7000
 approvers = ["alice"]
 self_approve = true
 require_reason = false
+break_glass_max = "0s"
 
 [[port]]
 name = "auto"
 port = 8000
 max_duration = "1h"
 approvers = ["alice"]
+break_glass = []
 
 [[port.auto_approve]]
 group = "oncall"
@@ -211,6 +216,21 @@ struct Env {
         return wf.deny(c, a);
     }
     Reply revoke(const Caller& c, std::int64_t id) { return wf.revoke(c, json{{"id", id}}); }
+    Reply break_glass(const Caller& c, int port, std::int64_t dur, const char* reason = "db down, paging",
+                      const char* proto = "tcp") {
+        return wf.break_glass(
+            c, json{{"port", port}, {"proto", proto}, {"duration_s", dur}, {"reason", reason}});
+    }
+    Reply show(const Caller& c, std::int64_t id) { return wf.show(c, json{{"id", id}}); }
+    // A break-glass grant: returns {request id, grant id}.
+    std::pair<std::int64_t, std::int64_t> glass(const Caller& c = kReq, int port = 5432,
+                                                std::int64_t dur = 600) {
+        Reply r = break_glass(c, port, dur);
+        INFO("message: ", r.message);
+        REQUIRE(r.ok);
+        REQUIRE(r.result.at("state") == "granted");
+        return {r.result.at("request_id").get<std::int64_t>(), r.result.at("grant_id").get<std::int64_t>()};
+    }
 
     // A pending request id from kReq on `port`, asserting it is pending.
     std::int64_t pending(int port = 5432, std::int64_t dur = 1800, const Caller& c = kReq) {
@@ -1130,3 +1150,319 @@ require_reason = false
     }
 
 }  // TEST_SUITE
+
+TEST_SUITE("break-glass") {
+    TEST_CASE("granted at once, no approver, recorded as break_glass then grant") {
+        Env e;
+        e.clock.advance(30);
+        Reply r = e.break_glass(kReq, 5432, 600, "primary down, paging failed");
+        INFO("message: ", r.message);
+        REQUIRE(r.ok);
+        const json& j = r.result;
+        const std::int64_t rid = j.at("request_id").get<std::int64_t>();
+        const std::int64_t gid = j.at("grant_id").get<std::int64_t>();
+        CHECK(j.at("state") == "granted");
+        CHECK(j.at("break_glass") == true);
+        CHECK(j.at("decided_by") == "break_glass");
+        CHECK(j.at("approvers") == json::array());
+        CHECK(j.at("expires_at") == rfc3339_us(kWall0 + (30 + 600) * kUs));
+        CHECK(j.at("remaining_s") == 600);
+        CHECK(j.at("grant_state") == "active");
+        CHECK(j.at("user") == "rita");
+        CHECK(j.at("reason") == "primary down, paging failed");
+
+        // In the kernel at once, for the requester, with the asked duration.
+        REQUIRE(e.sink.puts == std::vector<std::int64_t>{gid});
+        const GrantRow& g = e.sink.live.at(gid);
+        CHECK(g.uid == 1000u);
+        CHECK(g.port == 5432);
+        CHECK(g.expires_boot_ns == kBoot0 + (30 + 600) * kSec);
+
+        // Stored as break-glass: the request and its grant.
+        auto row = e.store.request(rid);
+        REQUIRE(row);
+        CHECK(row->kind == "break_glass");
+        CHECK(row->state == "granted");
+        CHECK(row->decided_by == "break_glass");
+        CHECK(row->grant_id == gid);
+        auto grow = e.store.grant(gid);
+        REQUIRE(grow);
+        CHECK(grow->kind == "break_glass");
+        CHECK(grow->state == "active");
+        CHECK(e.wf.grant_json(*grow).at("break_glass") == true);
+
+        // One break_glass record, then the usual grant record marked as break-glass.
+        REQUIRE(e.audit.types() == std::vector<std::string>{"break_glass", "grant"});
+        const json& bg = e.audit.records[0];
+        CHECK(bg.at("uid") == 1000);
+        CHECK(bg.at("user") == "rita");
+        CHECK(bg.at("pid") == 4242);
+        CHECK(bg.at("requester") == "rita");
+        CHECK(bg.at("request_id") == rid);
+        CHECK(bg.at("grant_id") == gid);
+        CHECK(bg.at("port") == 5432);
+        CHECK(bg.at("proto") == "tcp");
+        CHECK(bg.at("duration_s") == 600);
+        CHECK(bg.at("reason") == "primary down, paging failed");
+        CHECK(bg.at("expires_at") == rfc3339_us(kWall0 + (30 + 600) * kUs));
+        const json& gr = e.audit.records[1];
+        CHECK(gr.at("break_glass") == true);
+        CHECK(gr.at("grant_id") == gid);
+        CHECK(gr.at("request_id") == rid);
+        CHECK(gr.at("duration_s") == 600);
+        CHECK(gr.at("approvers") == json::array());
+
+        // Revoked like any grant, by its holder.
+        Reply rv = e.revoke(kReq, gid);
+        REQUIRE(rv.ok);
+        CHECK(rv.result.at("state") == "revoked");
+        CHECK(rv.result.at("break_glass") == true);
+        CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
+        CHECK(e.audit.types().back() == "revoke");
+    }
+
+    TEST_CASE("an ordinary grant carries no break_glass mark anywhere") {
+        Env e;
+        auto [rid, gid] = e.granted();
+        CHECK_FALSE(e.wf.request_json(*e.store.request(rid)).contains("break_glass"));
+        CHECK_FALSE(e.wf.grant_json(*e.store.grant(gid)).contains("break_glass"));
+        CHECK(e.store.grant(gid)->kind.empty());
+        for (const json& ev : e.audit.records) CHECK_FALSE(ev.contains("break_glass"));
+    }
+
+    TEST_CASE("expiry ends a break-glass grant like any other") {
+        Env e;
+        auto [rid, gid] = e.glass(kReq, 5432, 120);
+        (void)rid;
+        e.clock.advance(121);
+        CHECK(e.wf.sweep() == 1);
+        CHECK(e.store.grant(gid)->state == "expired");
+        CHECK(e.sink.live.empty());
+        CHECK(e.audit.last("expire").at("grant_id") == gid);
+    }
+
+    TEST_CASE("the cap: 15m by default, break_glass_max where set; over it refused, naming the cap") {
+        Env e;
+        CHECK(e.wf.policy().find(5432, Proto::Tcp)->break_glass_max_s == 900);
+        Reply over = e.break_glass(kReq, 5432, 901);
+        check_fail(over, code::kRefused, "ask for 15m or less");
+        CHECK(over.message.find("15m1s is longer than break-glass on port 'db' allows") != std::string::npos);
+        CHECK(exit_code_for(over.code) == 3);
+        CHECK(e.store.requests("all", 100).empty());
+        CHECK(e.audit.records.empty());
+        CHECK(e.sink.puts.empty());
+        CHECK(e.break_glass(kReq, 5432, 900).ok);
+
+        // pair: break_glass_max = "30m", longer than the default.
+        check_fail(e.break_glass(kBob, 6000, 1801, "x", "udp"), code::kRefused, "ask for 30m or less");
+        Reply ok = e.break_glass(kBob, 6000, 1800, "dns broken", "udp");
+        INFO("message: ", ok.message);
+        REQUIRE(ok.ok);
+        CHECK(e.sink.live.at(ok.result.at("grant_id").get<std::int64_t>()).expires_boot_ns ==
+              kBoot0 + 1800 * kSec);
+    }
+
+    TEST_CASE("refused where turned off, where the user is not listed, on unprotected ports") {
+        Env e;
+        Reply off = e.break_glass(kAlice, 7000, 60);
+        check_fail(off, code::kRefused, "port 'self' has break-glass turned off (break_glass_max = \"0s\")");
+        CHECK(exit_code_for(off.code) == 3);
+
+        Reply nobody = e.break_glass(kOlly, 8000, 60);
+        check_fail(nobody, code::kForbidden, "port 'auto' lets nobody break the glass (break_glass = [])");
+        CHECK(exit_code_for(nobody.code) == 3);
+
+        Reply rita = e.break_glass(kReq, 6000, 60);
+        check_fail(
+            rita, code::kForbidden,
+            "rita may not break the glass on port 'pair' (not in its break_glass list): ask for access "
+            "with jitgate request");
+        // Approvers of the port are not on its break_glass list either.
+        check_fail(e.break_glass(kAlice, 6000, 60), code::kForbidden, "alice may not break the glass");
+
+        check_fail(e.break_glass(kReq, 5433, 60), code::kRefused,
+                   "port 5433/tcp is not protected by jitgate");
+        check_fail(e.break_glass(kReq, 5432, 60, "x", "udp"), code::kRefused,
+                   "port 5432/udp is not protected");
+
+        CHECK(e.store.requests("all", 100).empty());
+        CHECK(e.store.grants("all", 100).empty());
+        CHECK(e.audit.records.empty());
+        CHECK(e.sink.puts.empty());
+    }
+
+    TEST_CASE("break_glass = [\"bob\", \"@oncall\"]: by name or by group membership") {
+        Env e;
+        e.dir.asked.clear();
+        Reply olly = e.break_glass(kOlly, 6000, 300);
+        INFO("message: ", olly.message);
+        REQUIRE(olly.ok);
+        CHECK(olly.result.at("user") == "olly");
+        CHECK(std::find(e.dir.asked.begin(), e.dir.asked.end(), "olly@oncall") != e.dir.asked.end());
+        CHECK(e.break_glass(kBob, 6000, 300).ok);
+        // dave is in dba, not oncall.
+        check_fail(e.break_glass(kDave, 6000, 300), code::kForbidden, "dave may not break the glass");
+        // No break_glass key (port db): anyone may.
+        CHECK(e.break_glass(kEve, 5432, 300).ok);
+    }
+
+    TEST_CASE("the reason is mandatory, whatever require_reason says") {
+        Env e;
+        for (const char* blank : {"", " ", "    "}) {
+            CAPTURE(blank);
+            check_fail(e.break_glass(kReq, 5432, 60, blank), code::kInvalid, "break-glass needs a reason");
+        }
+        check_fail(e.break_glass(kReq, 5432, 60, "two\nlines"), code::kInvalid, "one line");
+        const std::string long_reason(kMaxReasonBytes + 1, 'r');
+        check_fail(e.break_glass(kReq, 5432, 60, long_reason.c_str()), code::kInvalid, "one line");
+        check_fail(e.break_glass(kReq, 5432, 0), code::kInvalid, "duration");
+        CHECK(e.store.requests("all", 100).empty());
+        CHECK(e.audit.records.empty());
+    }
+
+    TEST_CASE("it replaces the user's grant for the port, as an approved grant does") {
+        Env e;
+        auto [r1, g1] = e.granted(5432, 1800);
+        (void)r1;
+        e.clock.advance(10);
+        auto [r2, g2] = e.glass(kReq, 5432, 300);
+        (void)r2;
+        check_replaced(e, g1, g2, kWall0 + 10 * kUs);
+        CHECK(e.audit.types() ==
+              std::vector<std::string>{"request", "approve", "grant", "revoke", "break_glass", "grant"});
+        auto active = e.store.grants("active", 10);
+        REQUIRE(active.size() == 1);
+        CHECK(active[0].id == g2);
+    }
+
+    TEST_CASE("a full grant map: refused, recorded as a rejected break-glass, nothing active") {
+        Env e;
+        e.sink.fail_with = "the grant map is full (65536 grants); revoke unused grants and try again";
+        Reply r = e.break_glass(kReq, 5432, 60);
+        check_fail(r, code::kCapacity, "the grant map is full");
+        CHECK(e.audit.types() == std::vector<std::string>{"reject"});
+        CHECK(e.audit.last("reject").at("break_glass") == true);
+        auto rows = e.store.requests("all", 10);
+        REQUIRE(rows.size() == 1);
+        CHECK(rows[0].state == "rejected");
+        CHECK(rows[0].kind == "break_glass");
+        CHECK(e.store.grants("active", 10).empty());
+    }
+
+    TEST_CASE("list: break-glass grants of the last 7 days for review, newest first") {
+        Env e;
+        auto [old_r, old_g] = e.glass(kReq, 5432, 600);  // 8 days before the others
+        (void)old_r;
+        e.clock.advance(8 * 86400);
+        e.wf.sweep();
+        auto [r1, g1] = e.glass(kBob, 5432, 120);
+        (void)r1;
+        e.clock.advance(200);  // g1 expires: still listed for review
+        e.wf.sweep();
+        auto [rn, gn] = e.granted(5432, 600, kCarol);  // approved: not break-glass
+        (void)rn;
+        auto [r2, g2] = e.glass(kReq, 5432, 300);
+        (void)r2;
+
+        Reply d = e.wf.list(kEve, json::object());
+        REQUIRE(d.ok);
+        const json& bg = d.result.at("break_glass");
+        REQUIRE(bg.size() == 2);
+        CHECK(bg[0].at("grant_id") == g2);
+        CHECK(bg[0].at("state") == "active");
+        CHECK(bg[0].at("break_glass") == true);
+        CHECK(bg[0].at("remaining_s") == 300);
+        CHECK(bg[1].at("grant_id") == g1);
+        CHECK(bg[1].at("state") == "expired");
+        CHECK(bg[1].at("ended_by") == "clock");
+        for (const json& g : bg) CHECK(g.at("grant_id") != old_g);
+        // The active grants hold both kinds, as before.
+        std::set<std::int64_t> active;
+        for (const json& g : d.result.at("grants")) active.insert(g.at("grant_id").get<std::int64_t>());
+        CHECK(active == std::set<std::int64_t>{gn, g2});
+
+        Reply all = e.wf.list(kEve, json{{"filter", "all"}});
+        REQUIRE(all.ok);
+        CHECK(all.result.at("break_glass") == bg);
+        for (const char* f : {"pending", "active"}) {
+            CAPTURE(f);
+            Reply only = e.wf.list(kEve, json{{"filter", f}});
+            REQUIRE(only.ok);
+            CHECK(only.result.at("break_glass") == json::array());
+        }
+
+        // A week after g1 started it leaves the list.
+        e.clock.advance(7 * 86400 - 199);
+        Reply later = e.wf.list(kEve, json::object());
+        REQUIRE(later.ok);
+        REQUIRE(later.result.at("break_glass").size() == 1);
+        CHECK(later.result["break_glass"][0].at("grant_id") == g2);
+    }
+
+    TEST_CASE("list: at most 100 break-glass grants") {
+        Env e;
+        std::int64_t last = 0;
+        for (int i = 0; i < 101; ++i) {
+            e.clock.advance(1);
+            last = e.glass(kReq, 5432, 600).second;
+        }
+        Reply d = e.wf.list(kReq, json::object());
+        REQUIRE(d.ok);
+        REQUIRE(d.result.at("break_glass").size() == 100);
+        CHECK(d.result["break_glass"][0].at("grant_id") == last);
+        CHECK(d.result["break_glass"][99].at("state") == "replaced");
+    }
+}
+
+TEST_SUITE("show") {
+    TEST_CASE("show: one request as request_json, to anyone; an unknown id is not_found") {
+        Env e;
+        const std::int64_t id = e.pending(6000, 600);
+        Reply s = e.show(kEve, id);  // not the requester, not an approver
+        REQUIRE(s.ok);
+        CHECK(s.result == e.wf.request_json(*e.store.request(id)));
+        CHECK(s.result.at("state") == "pending");
+        CHECK(s.result.at("approvals_required") == 2);
+        CHECK(s.result.at("approvers") == json::array());
+
+        REQUIRE(e.approve(kAlice, id).ok);
+        Reply one = e.show(kReq, id);
+        REQUIRE(one.ok);
+        CHECK(one.result.at("state") == "pending");
+        CHECK(one.result.at("approvers") == json{"alice"});
+
+        e.clock.advance(5);
+        REQUIRE(e.approve(kBob, id).ok);
+        e.clock.advance(2);
+        Reply done = e.show(kReq, id);
+        REQUIRE(done.ok);
+        CHECK(done.result.at("state") == "granted");
+        const std::int64_t gid = done.result.at("grant_id").get<std::int64_t>();
+        CHECK(done.result.at("remaining_s") == 598);
+        CHECK(done.result.at("grant_state") == "active");
+
+        check_fail(e.show(kReq, 999), code::kNotFound, "there is no request 999");
+        check_fail(e.show(kReq, gid), code::kNotFound,
+                   fmt::format("{} is a grant, not a request: its request is {}", gid, id));
+        CHECK(exit_code_for(code::kNotFound) == 1);
+    }
+
+    TEST_CASE("show: rejected with who and why; a request past its TTL shows expired") {
+        Env e;
+        const std::int64_t id = e.pending();
+        REQUIRE(e.deny(kAlice, id, "not during the freeze").ok);
+        Reply r = e.show(kReq, id);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "rejected");
+        CHECK(r.result.at("decided_by") == "alice");
+        CHECK(r.result.at("decision_reason") == "not during the freeze");
+
+        const std::int64_t late = e.pending();
+        e.clock.advance(901);  // request_ttl is 15m; no sweep ran
+        Reply x = e.show(kReq, late);
+        REQUIRE(x.ok);
+        CHECK(x.result.at("state") == "expired");
+        CHECK(x.result.at("decided_by") == "request_ttl");
+        CHECK(e.store.request(late)->state == "expired");
+    }
+}

@@ -1,5 +1,6 @@
 #include "bpf/loader.h"
 
+#include <bpf/btf.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -91,6 +92,15 @@ std::string xdp_mode(int ifindex) {
     return "none";
 }
 
+// Whether the running kernel's BTF has a function (a kfunc) of this name.
+bool kernel_has_func(const char* name) {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return false;
+    const bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) >= 0;
+    btf__free(vmlinux);
+    return found;
+}
+
 std::string link_pin(const std::string& dir, const char* prog) { return dir + "/link_" + prog; }
 
 // A link an earlier run pinned, now running `prog`: the swap leaves no moment
@@ -156,6 +166,14 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
     }
     if (int e = bpf_map__set_max_entries(k->skel_->maps.jg_events, o.ring_bytes))
         return err(fmt::format("size the event ring to {} bytes: {}", o.ring_bytes, errstr(e)));
+    // Cutting connections needs the bpf_sock_destroy kfunc (Linux 6.5): without
+    // it the hooks still refuse every packet, and status says what is missing.
+    if (!kernel_has_func("bpf_sock_destroy")) {
+        bpf_program__set_autoload(k->skel_->progs.jg_cut, false);
+        k->cut_note_ =
+            "this kernel has no bpf_sock_destroy (Linux 6.5 or later): connections are refused when "
+            "their grant ends, not reset";
+    }
     if (int e = jitgate_bpf__load(k->skel_)) {
         return err(fmt::format(
             "load the BPF programs: {} (the kernel needs BPF, BTF, cgroup sock_addr and sk_storage "
@@ -178,6 +196,19 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
 #undef JG_VIEW
     k->counters_fd_ = bpf_map__fd(k->skel_->maps.jg_counters);
     k->pin_dir_ = o.pin_dir;
+    if (k->cut_note_.empty()) {
+        // Not pinned: the iterator runs only while a daemon does.
+        k->cut_link_ = Link(bpf_program__attach_iter(k->skel_->progs.jg_cut, nullptr));
+        if (!k->cut_link_)
+            k->cut_note_ = fmt::format(
+                "the TCP socket iterator could not be attached ({}): connections "
+                "are refused when their grant ends, not reset",
+                errstr(errno));
+    }
+    {
+        struct stat sb {};
+        if (stat(o.cgroup_dir.c_str(), &sb) == 0) k->skel_->bss->jg_cut_cgroup_id = sb.st_ino;
+    }
 
     if (prepare) {
         auto r = prepare(*k);
@@ -357,6 +388,30 @@ Kernel::~Kernel() {
 }
 
 int Kernel::events_map_fd() const { return bpf_map__fd(skel_->maps.jg_events); }
+
+Result<std::vector<jg_cut_rec>> Kernel::cut_connections() {
+    if (!cut_link_) return err(cut_note_);
+    const int fd = bpf_iter_create(bpf_link__fd(cut_link_.get()));
+    if (fd < 0) return err(fmt::format("start the TCP socket iterator: {}", errstr(errno)));
+    std::string out;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = read(fd, buf, sizeof(buf));
+        if (n > 0) {
+            out.append(buf, std::size_t(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        const int e = n < 0 ? errno : 0;
+        close(fd);
+        // The sockets destroyed so far stay destroyed; say so with the error.
+        if (e) return err(fmt::format("run the TCP socket iterator: {}", errstr(e)));
+        break;
+    }
+    std::vector<jg_cut_rec> recs(out.size() / sizeof(jg_cut_rec));
+    if (!recs.empty()) std::memcpy(recs.data(), out.data(), recs.size() * sizeof(jg_cut_rec));
+    return recs;
+}
 
 Counters Kernel::counters() const {
     Counters c;

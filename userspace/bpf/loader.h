@@ -144,6 +144,12 @@ public:
     Map<std::uint32_t, jg_config> config;
 
     int events_map_fd() const;
+    // Destroys the TCP connections that no grant covers any more on ports
+    // whose grants end by cutting (bpf/jg_iter.bpf.c) and says which; an
+    // error when this kernel cannot (cut_note()).
+    Result<std::vector<jg_cut_rec>> cut_connections();
+    bool can_cut() const { return bool(cut_link_); }
+    const std::string& cut_note() const { return cut_note_; }
     Counters counters() const;
     std::vector<LinkStatus> links() const;
 
@@ -179,6 +185,8 @@ private:
     std::map<int, XdpLink> xdp_;                     // by ifindex
     std::map<std::string, std::string> xdp_absent_;  // configured, not attached: why
     int counters_fd_ = -1;
+    Link cut_link_;         // iter/tcp, not pinned
+    std::string cut_note_;  // why connections are not cut, if they are not
 };
 
 }  // namespace jg

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <iostream>
+#include <thread>
 
 #include "cli/audit_cmd.h"
 #include "cli/client.h"
@@ -34,7 +37,17 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
                     "for a remote peer: its source address, or ADDR/PREFIX where the port's policy "
                     "allow_prefix permits")
         ->type_name("ADDR");
+    req->add_flag("--wait", s.wait,
+                  "wait until the request is decided: exit 0 when granted, 3 when rejected or expired");
     req->callback([&s] { s.op = "request"; });
+
+    auto* bg = app->add_subcommand(
+        "break-glass", "emergency access at once, without an approver; recorded and listed for review");
+    bg->add_option("PORT", s.port_spec, "PORT or PORT/PROTO (tcp, udp)")->required();
+    bg->add_option("--for", s.duration, "how long, within the port's break_glass_max (default 15m)")
+        ->required();
+    bg->add_option("--reason", s.reason, "why (mandatory; reviewed after the fact)")->required();
+    bg->callback([&s] { s.op = "break_glass"; });
 
     auto* appr = app->add_subcommand("approve", "approve a pending request");
     appr->add_option("ID", s.id, "request id")->required();
@@ -158,20 +171,26 @@ std::string finish_audit(CliState& s) {
     return {};
 }
 
+// PORT[/PROTO] --for DUR (and the length of --reason) into s.args: port, proto, duration_s.
+std::string finish_port_duration(CliState& s) {
+    auto spec = parse_port_spec(s.port_spec);
+    if (!spec) return spec.error();
+    auto d = parse_duration(s.duration);
+    if (!d) return d.error();
+    if (s.reason.size() > kMaxReasonBytes)
+        return fmt::format("--reason is longer than {} bytes", kMaxReasonBytes);
+    s.args = {{"port", spec->port}, {"proto", std::string(proto_name(spec->proto))}, {"duration_s", *d}};
+    return {};
+}
+
 }  // namespace
 
 std::string finish(CliState& s) {
     s.args = nlohmann::json::object();
     if (s.op == "request") {
-        auto spec = parse_port_spec(s.port_spec);
-        if (!spec) return spec.error();
-        auto d = parse_duration(s.duration);
-        if (!d) return d.error();
-        if (s.reason.size() > kMaxReasonBytes)
-            return fmt::format("--reason is longer than {} bytes", kMaxReasonBytes);
+        if (auto e = finish_port_duration(s); !e.empty()) return e;
         if (s.ticket.size() > kMaxTicketBytes)
             return fmt::format("--ticket is longer than {} bytes", kMaxTicketBytes);
-        s.args = {{"port", spec->port}, {"proto", std::string(proto_name(spec->proto))}, {"duration_s", *d}};
         if (!s.reason.empty()) s.args["reason"] = s.reason;
         if (!s.ticket.empty()) s.args["ticket"] = s.ticket;
         if (s.from) {
@@ -179,6 +198,11 @@ std::string finish(CliState& s) {
             if (!src) return src.error();
             s.args["from"] = format_source(*src);
         }
+    } else if (s.op == "break_glass") {
+        if (auto e = finish_port_duration(s); !e.empty()) return e;
+        if (s.reason.find_first_not_of(' ') == std::string::npos)
+            return "--reason must say why: break-glass is reviewed after the fact";
+        s.args["reason"] = s.reason;
     } else if (s.op == "approve") {
         if (s.id <= 0) return "ID must be a positive request id";
         s.args = {{"id", s.id}};
@@ -224,7 +248,108 @@ int policy_check(const CliState& s) {
     return load.ok() ? 0 : 1;
 }
 
+std::atomic<bool> g_stop_waiting{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void on_wait_signal(int) { g_stop_waiting.store(true); }
+
+// SIGINT stops request --wait (the request stays), instead of killing it.
+void catch_wait_signal() {
+    struct sigaction sa {};
+    sa.sa_handler = on_wait_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a blocked poll returns
+    sigaction(SIGINT, &sa, nullptr);
+}
+
+// One look at request `id` (op "show"), on a new connection, so that a
+// restarted jitgated is found again: its reply line; an error when jitgated
+// cannot be reached (or *stop became true: then an empty error).
+Result<nlohmann::json> show_request(const std::string& socket, std::int64_t id,
+                                    const std::atomic<bool>* stop) {
+    std::optional<nlohmann::json> reply;
+    auto end = stream_daemon(
+        socket, "show", {{"id", id}},
+        [&](const nlohmann::json& line) {
+            if (!line.contains("result") && !line.contains("error")) return true;
+            reply = line;
+            return false;
+        },
+        stop);
+    if (!end) return err(end.error());
+    if (reply) return *reply;
+    if (*end == kStreamInterrupted) return err("");
+    return err("jitgated closed the connection without a reply");
+}
+
 }  // namespace
+
+int wait_for_decision(const CliState& s, const nlohmann::json& first, const WaitOptions& o) {
+    using Clock = std::chrono::steady_clock;
+    const std::int64_t id = first.value("request_id", std::int64_t(0));
+    auto stopped = [&] { return o.stop && o.stop->load(); };
+    nlohmann::json cur = first;
+    std::string shown;                      // the state line last written to stderr
+    std::optional<Clock::time_point> lost;  // since when jitgated has not answered
+    for (;;) {
+        const std::string state = cur.value("state", "");
+        if (state == "granted") {
+            std::cout << (s.json ? cur.dump() : render_wait_state(cur)) << "\n";
+            return 0;
+        }
+        if (state != "pending") {
+            if (s.json) std::cout << cur.dump() << "\n";
+            std::cerr << "jitgate: " << render_wait_state(cur) << "\n";
+            return exit_code_for(code::kRefused);
+        }
+        if (const std::string line = render_wait_state(cur); line != shown) {
+            std::cerr << line << (shown.empty() ? "; waiting for a decision (Ctrl-C stops waiting)" : "")
+                      << "\n";
+            shown = line;
+        }
+        const auto next = Clock::now() + std::chrono::milliseconds(o.poll_ms);
+        while (!stopped() && Clock::now() < next)
+            std::this_thread::sleep_for(
+                std::min<Clock::duration>(std::chrono::milliseconds(50), next - Clock::now()));
+        std::optional<Result<nlohmann::json>> looked;
+        if (!stopped()) looked = show_request(s.socket, id, o.stop);
+        if (stopped()) {
+            if (s.json) std::cout << cur.dump() << "\n";
+            std::cerr << fmt::format(
+                "stopped waiting; request {} stays pending (jitgate deny {} withdraws it)\n", id, id);
+            return 130;
+        }
+        const Result<nlohmann::json>& reply = *looked;
+        if (!reply) {
+            const auto now = Clock::now();
+            if (!lost) {
+                lost = now;
+                std::cerr << fmt::format("jitgate: {}; trying again for up to {} s\n", reply.error(),
+                                         (o.unreachable_ms + 999) / 1000);
+            } else if (now - *lost >= std::chrono::milliseconds(o.unreachable_ms)) {
+                return fail(s,
+                            {{"code", code::kUnreachable},
+                             {"message", fmt::format("{}; request {} stays pending (jitgate list shows it)",
+                                                     reply.error(), id)}});
+            }
+            continue;
+        }
+        lost.reset();
+        const nlohmann::json& r = *reply;
+        if (!r.value("ok", false)) {
+            nlohmann::json e = error_of(r);
+            if (e.value("message", "").find("unknown operation") != std::string::npos)
+                e = {
+                    {"code", code::kInternal},
+                    {"message", fmt::format("this jitgated cannot be asked about one request (no op show; it "
+                                            "is older than this jitgate): request {} stays pending, see it "
+                                            "with jitgate list",
+                                            id)}};
+            return fail(s, e);
+        }
+        if (r.contains("result") && r["result"].is_object()) cur = r["result"];
+    }
+}
 
 int fail(const CliState& s, const nlohmann::json& error) {
     if (s.json) std::cout << nlohmann::json{{"ok", false}, {"error", error}}.dump() << "\n";
@@ -254,6 +379,13 @@ int run_cli(int argc, const char* const* argv) {
     const auto& r = *reply;
     if (!r.value("ok", false)) return fail(s, error_of(r));
     const auto& result = r.contains("result") ? r["result"] : nlohmann::json::object();
+    if (s.op == "request" && s.wait && result.value("state", "") == "pending") {
+        if (!s.json) std::cout << render_human(s.op, result) << std::flush;
+        catch_wait_signal();
+        WaitOptions o;
+        o.stop = &g_stop_waiting;
+        return wait_for_decision(s, result, o);
+    }
     if (s.json)
         std::cout << result.dump() << "\n";
     else

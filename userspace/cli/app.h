@@ -1,6 +1,7 @@
 #pragma once
 // The jitgate command line, built in a function so tests can feed it argv.
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -19,6 +20,7 @@ struct CliState {
     // Raw sub-command inputs, validated in finish().
     std::string port_spec, duration, reason, ticket, approve_for;
     std::optional<std::string> from;  // request --from ADDR (set even when given empty)
+    bool wait = false;                // request --wait: until the request is decided
     std::int64_t id = 0;
     bool pending = false, active = false, all = false;
     // audit [--follow] [--since TIME] [--type T]... [--port P] [--user U] [--limit N]
@@ -35,6 +37,19 @@ std::unique_ptr<CLI::App> build_app(CliState& s);
 std::string finish(CliState& s);
 // Runs the CLI; returns the process exit code.
 int run_cli(int argc, const char* const* argv);
+
+// How request --wait polls jitgated (tests shorten the times).
+struct WaitOptions {
+    int poll_ms = 500;           // between two looks at the request (op "show"), each a new connection
+    int unreachable_ms = 30000;  // how long jitgated may stay unreachable before giving up (exit 4)
+    const std::atomic<bool>* stop = nullptr;  // set (by SIGINT) to stop waiting
+};
+// Follows request `first` (the reply to request) until it is decided: its
+// state on stderr whenever it changes; then the final state (human) or the
+// request's object (--json) on stdout. Returns the exit code: 0 granted,
+// 3 rejected or expired, 4 jitgated unreachable for too long, 130 stopped
+// (the request stays pending).
+int wait_for_decision(const CliState& s, const nlohmann::json& first, const WaitOptions& o);
 
 // Reports a failure (`error`: its code and message): with --json as
 // {"ok":false,"error":...} on stdout; the message on stderr. Returns the

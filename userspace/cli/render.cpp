@@ -2,11 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <string_view>
+#include <vector>
+
 #include "core/duration.h"
 
 namespace jg {
 
 namespace {
+
+using nlohmann::json;
+
+// list keeps to this many columns.
+constexpr std::size_t kWidth = 110;
 
 std::string approvers_text(const nlohmann::json& j) {
     std::string s;
@@ -50,7 +58,201 @@ std::string grant_line(const nlohmann::json& g) {
     return s;
 }
 
+bool is_break_glass(const json& j) { return j.value("break_glass", false); }
+
+// "2027-01-15T08:30:00.000000Z" as "2027-01-15 08:30:00Z"; anything else as it is.
+std::string short_time(const std::string& t) {
+    if (t.size() < 19 || t[10] != 'T') return t;
+    return t.substr(0, 10) + " " + t.substr(11, 8) + "Z";
+}
+
+// "5432/tcp", or "5432/tcp from 203.0.113.7" for a remote principal.
+std::string where_text(const json& j) {
+    std::string s = fmt::format("{}/{}", j.value("port", 0), j.value("proto", ""));
+    if (j.contains("src")) s += fmt::format(" from {}", j["src"].get<std::string>());
+    return s;
+}
+
+// Lays out an item: `fields` joined by two spaces, wrapped at kWidth; the
+// first line indented by `indent`, the lines after it by `indent` + 4. A
+// field goes whole onto the next line when it does not fit; only a field
+// longer than a line is broken, at its spaces, and a word longer than a line
+// where the line ends.
+std::string wrap(const std::vector<std::string>& fields, std::size_t indent) {
+    const std::size_t cont = indent + 4;
+    std::string out(indent, ' ');
+    std::size_t col = indent;
+    bool empty = true;  // nothing on this line yet
+    auto newline = [&] {
+        out += "\n" + std::string(cont, ' ');
+        col = cont;
+        empty = true;
+    };
+    // `text` after `gap` spaces (none at the start of a line).
+    auto put = [&](std::string_view text, std::size_t gap) {
+        if (!empty) {
+            out.append(gap, ' ');
+            col += gap;
+        }
+        out.append(text);
+        col += text.size();
+        empty = false;
+    };
+    for (const std::string& f : fields) {
+        if (col + (empty ? 0 : 2) + f.size() <= kWidth) {
+            put(f, 2);
+            continue;
+        }
+        if (!empty && cont + f.size() <= kWidth) {
+            newline();
+            put(f, 2);
+            continue;
+        }
+        std::size_t gap = 2;
+        for (std::size_t i = 0; i <= f.size();) {
+            const std::size_t sp = std::min(f.find(' ', i), f.size());
+            std::string_view w = std::string_view(f).substr(i, sp - i);
+            i = sp + 1;
+            if (w.empty()) continue;
+            if (col + (empty ? 0 : gap) + w.size() > kWidth) {
+                if (cont + w.size() <= kWidth) {
+                    newline();
+                } else {  // cut it where the line ends
+                    if (!empty && col + gap >= kWidth) newline();
+                    if (!empty) {
+                        out.append(gap, ' ');
+                        col += gap;
+                    }
+                    while (col + w.size() > kWidth) {
+                        out.append(w.substr(0, kWidth - col));
+                        w.remove_prefix(kWidth - col);
+                        newline();
+                    }
+                }
+            }
+            put(w, gap);
+            gap = 1;
+        }
+    }
+    return out + "\n";
+}
+
+// The second part of a list item: its reason and ticket.
+std::string why_block(const json& j) {
+    std::vector<std::string> f{
+        fmt::format("reason: {}", j.value("reason", "").empty() ? "-" : j.value("reason", ""))};
+    if (j.contains("ticket")) f.push_back(fmt::format("ticket: {}", j["ticket"].get<std::string>()));
+    return wrap(f, 6);
+}
+
+std::string request_item(const json& r) {
+    const std::string state = r.value("state", "");
+    std::vector<std::string> f{fmt::format("request {}", r.value("request_id", 0))};
+    if (is_break_glass(r)) f.push_back("BREAK-GLASS");
+    f.push_back(state);
+    f.push_back(where_text(r));
+    f.push_back(fmt::format("by {}", r.value("user", "")));
+    f.push_back(fmt::format("for {}", format_duration(r.value("duration_s", std::int64_t(0)))));
+    const std::size_t approvals = r.value("approvers", json::array()).size();
+    if (state == "pending") {
+        std::string a = fmt::format("{} of {} approvals", approvals, r.value("approvals_required", 1));
+        if (approvals) a += fmt::format(" ({})", approvers_text(r));
+        f.push_back(a);
+        if (r.contains("expires_at"))
+            f.push_back(fmt::format("undecided until {}", short_time(r.value("expires_at", ""))));
+    } else {
+        if (approvals) f.push_back(fmt::format("approved by {}", approvers_text(r)));
+        std::string d = fmt::format("{} {} by {}", state, short_time(r.value("decided_at", "")),
+                                    r.value("decided_by", ""));
+        if (r.contains("decision_reason")) d += fmt::format(": {}", r["decision_reason"].get<std::string>());
+        f.push_back(d);
+        if (r.contains("grant_id")) f.push_back(fmt::format("grant {}", r.value("grant_id", 0)));
+    }
+    return wrap(f, 2) + why_block(r);
+}
+
+std::string grant_item(const json& g) {
+    const std::string state = g.value("state", "");
+    std::vector<std::string> f{fmt::format("grant {}", g.value("grant_id", 0))};
+    if (is_break_glass(g)) f.push_back("BREAK-GLASS");
+    f.push_back(state);
+    f.push_back(where_text(g));
+    // A local grant is held by its user; a remote one by its source, asked for by a user.
+    f.push_back(fmt::format("{} {}", g.contains("src") ? "asked by" : "for", g.value("user", "")));
+    if (state == "active")
+        f.push_back(fmt::format("{} left (until {})",
+                                format_duration(g.value("remaining_s", std::int64_t(0))),
+                                short_time(g.value("expires_at", ""))));
+    else
+        f.push_back(
+            fmt::format("ended {} by {}", short_time(g.value("ended_at", "")), g.value("ended_by", "")));
+    f.push_back(is_break_glass(g) && g.value("approvers", json::array()).empty()
+                    ? std::string("no approver")
+                    : fmt::format("approved by {}", approvers_text(g)));
+    f.push_back(fmt::format("request {}", g.value("request_id", 0)));
+    return wrap(f, 2) + why_block(g);
+}
+
+// A titled section of list: "pending requests (2):" and its items; nothing when empty.
+std::string section(const json& items, const std::string& title, std::string (*item)(const json&)) {
+    if (!items.is_array() || items.empty()) return {};
+    std::string s = fmt::format("{} ({}):\n", title, items.size());
+    for (const auto& i : items) s += item(i);
+    return s;
+}
+
+// Whether every item of `items` is in `state`.
+bool all_in(const json& items, const char* state) {
+    for (const auto& i : items)
+        if (i.value("state", "") != state) return false;
+    return true;
+}
+
+std::string render_list(const json& r) {
+    const json none = json::array();
+    const json& requests = r.contains("requests") ? r["requests"] : none;
+    const json& grants = r.contains("grants") ? r["grants"] : none;
+    const json& glass = r.contains("break_glass") ? r["break_glass"] : none;
+    std::string s =
+        section(requests, all_in(requests, "pending") ? "pending requests" : "requests", request_item);
+    s += section(grants, all_in(grants, "active") ? "active grants" : "grants", grant_item);
+    s += section(glass, "break-glass grants of the last 7 days, for review", grant_item);
+    return s.empty() ? "nothing to show\n" : s;
+}
+
 }  // namespace
+
+std::string render_wait_state(const json& r) {
+    const auto id = r.value("request_id", std::int64_t(0));
+    const std::string state = r.value("state", "");
+    if (state == "pending") {
+        const std::size_t n = r.value("approvers", json::array()).size();
+        std::string s =
+            fmt::format("request {}: pending, {} of {} approvals", id, n, r.value("approvals_required", 1));
+        if (n) s += fmt::format(" ({})", approvers_text(r));
+        return s;
+    }
+    if (state == "granted") {
+        const auto gid = r.value("grant_id", std::int64_t(0));
+        const std::string gs = r.value("grant_state", "active");
+        if (gs != "active")
+            return fmt::format("request {}: granted, but grant {} is already {}", id, gid, gs);
+        if (!r.contains("remaining_s"))
+            return fmt::format("request {}: granted, grant {}, active until {}", id, gid,
+                               r.value("expires_at", ""));
+        return fmt::format("request {}: granted, grant {}, {} remaining until {}", id, gid,
+                           format_duration(r.value("remaining_s", std::int64_t(0))),
+                           r.value("expires_at", ""));
+    }
+    const std::string by = r.value("decided_by", "");
+    const std::string why = r.value("decision_reason", "");
+    if (state == "expired" && by == "request_ttl")
+        return fmt::format("request {}: expired: nobody decided it before its request_ttl ran out", id);
+    std::string s = fmt::format("request {}: {}", id, state);
+    if (!by.empty()) s += fmt::format(" by {}", by);
+    if (!why.empty()) s += fmt::format(": {}", why);
+    return s;
+}
 
 std::string render_human(const std::string& op, const nlohmann::json& r) {
     if (op == "request" || op == "approve" || op == "deny") {
@@ -66,14 +268,16 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
                                   : "");
         return s;
     }
-    if (op == "revoke") return grant_line(r) + "\n";
-    if (op == "list") {
-        std::string s;
-        for (auto& q : r["requests"]) s += request_line(q) + "\n";
-        for (auto& g : r["grants"]) s += grant_line(g) + "\n";
-        if (s.empty()) s = "nothing to show\n";
-        return s;
+    if (op == "break_glass") {
+        if (r.value("state", "") != "granted") return request_line(r) + "\n";
+        return fmt::format(
+            "BREAK-GLASS: {} granted to {} at once, without approval, until {} (grant {}, request {}); "
+            "this is recorded in the audit log and listed for review\n",
+            where_text(r), r.value("user", ""), r.value("expires_at", ""), r.value("grant_id", 0),
+            r.value("request_id", 0));
     }
+    if (op == "revoke") return grant_line(r) + "\n";
+    if (op == "list") return render_list(r);
     if (op == "status") {
         std::string s = fmt::format("jitgated {} (ABI v{}), cgroup {}\n", r.value("version", ""),
                                     r.value("abi_version", 0), r.value("cgroup", ""));

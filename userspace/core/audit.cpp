@@ -592,6 +592,8 @@ std::string render_event_human(const json& r) {
         shown.insert("duration_s");
     }
     field("duration_s", "duration_s");
+    if (r.contains("approvers") && r["approvers"].is_array() && r["approvers"].empty())
+        shown.insert("approvers");  // nobody approved (break-glass): nothing to show
     field("approvers", "by");
     field("reason", "reason");
     field("ticket", "ticket");

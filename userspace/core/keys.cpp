@@ -241,6 +241,12 @@ jg_addr_key make_addr_key(const Addr16& addr, std::uint16_t port, Proto proto) {
     return k;
 }
 
+bool net_contains(const SourceNet& n, const Addr16& a) {
+    if (is_v4(n) != is_v4_mapped(a)) return false;
+    const int bits = addr16_bits(n);
+    return mask_addr(a, bits) == mask_addr(n.addr, bits);
+}
+
 jg_net_key make_net_key(const SourceNet& net, std::uint16_t port, Proto proto) {
     const int bits = addr16_bits(net);
     const Addr16 a = mask_addr(net.addr, bits);

@@ -51,6 +51,8 @@ Result<SourceNet> parse_source(std::string_view text);
 std::string format_source(const SourceNet& n);
 bool is_v4(const SourceNet& n);
 bool is_host(const SourceNet& n);
+// Whether address `a` (Addr16 form) lies in network `n`.
+bool net_contains(const SourceNet& n, const Addr16& a);
 
 jg_uid_key make_uid_key(std::uint32_t uid, std::uint16_t port, Proto proto);
 jg_addr_key make_addr_key(const Addr16& addr, std::uint16_t port, Proto proto);

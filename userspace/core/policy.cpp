@@ -23,6 +23,14 @@ const PortPolicy* Policy::find(std::uint16_t port, Proto proto) const {
 
 namespace {
 
+// "0s", "0m", "0h0m": a well-formed duration of zero, which parse_duration refuses.
+bool zero_duration(const std::string& s) {
+    if (s.find('0') == std::string::npos || s.find_first_of("123456789") != std::string::npos) return false;
+    std::string form = s;
+    std::replace(form.begin(), form.end(), '0', '1');
+    return parse_duration(form).ok();
+}
+
 class Checker {
 public:
     Checker(std::string_view file, std::vector<std::string>& errors) : file_(file), errors_(errors) {}
@@ -61,9 +69,12 @@ public:
         return std::nullopt;
     }
 
-    std::optional<std::int64_t> duration(const toml::table& t, std::string_view key, std::string_view where) {
+    // With allow_zero, "0s" (any unit) is 0: a limit of zero that switches a feature off.
+    std::optional<std::int64_t> duration(const toml::table& t, std::string_view key, std::string_view where,
+                                         bool allow_zero = false) {
         auto s = str(t, key, where);
         if (!s) return std::nullopt;
+        if (allow_zero && zero_duration(*s)) return 0;
         auto d = parse_duration(*s);
         if (!d) {
             fail(t.get(key), line_of(t), fmt::format("{}.{}: {}", where, key, d.error()));
@@ -173,12 +184,49 @@ void parse_allow_prefix(const toml::table& t, Checker& c, PortPolicy& p, const s
     p.allow_prefix_v6 = bits("ipv6", 128);
 }
 
+// break_glass_max = "15m" (the default, capped by max_duration; "0s" = off)
+// and break_glass = ["alice", "@oncall"] (who may; absent = anyone, [] = nobody).
+// Needs p.max_duration_s parsed.
+void parse_break_glass(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {
+    const int line = Checker::line_of(t);
+    p.break_glass_max_s = std::min(kDefaultBreakGlassMaxSeconds, p.max_duration_s);
+    if (auto d = c.duration(t, "break_glass_max", where, true)) {
+        if (*d > p.max_duration_s)
+            c.fail(t.get("break_glass_max"), line,
+                   fmt::format("{}: break_glass_max is longer than the port's max_duration ({})", where,
+                               format_duration(p.max_duration_s)));
+        else
+            p.break_glass_max_s = *d;
+    }
+    const toml::node* n = t.get("break_glass");
+    if (!n) return;
+    if (!n->is_array()) {
+        c.fail(n, line,
+               fmt::format("{}: break_glass must be a list of users and @groups, such as [\"alice\", "
+                           "\"@oncall\"] ([] = nobody)",
+                           where));
+        return;
+    }
+    std::vector<Principal> who;
+    std::set<std::string> distinct;
+    for (auto& a : c.strings(t, "break_glass", where)) {
+        auto pr = c.principal(a, n, line, where + " break_glass");
+        if (!pr) continue;
+        if (!distinct.insert(pr->text()).second)
+            c.fail(n, line, fmt::format("{}: break_glass lists '{}' twice", where, pr->text()));
+        else
+            who.push_back(*pr);
+    }
+    p.break_glass = std::move(who);
+}
+
 void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     const int line = Checker::line_of(t);
     p.line = line;
     c.only(t,
            {"name", "port", "proto", "mode", "max_duration", "approvers", "approvals_required",
-            "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve", "allow_prefix"},
+            "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve", "allow_prefix",
+            "break_glass", "break_glass_max"},
            "[[port]]");
     const toml::node* pn = t.get("port");
     if (!pn) {
@@ -230,6 +278,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
             p.approvals_required = static_cast<int>(*v);
     }
     parse_allow_prefix(t, c, p, where);
+    parse_break_glass(t, c, p, where);
     bool any_group = false;
     std::set<std::string> distinct;
     for (auto& a : p.approvers) {

@@ -22,6 +22,9 @@ struct AutoApprove {
     std::int64_t max_duration_s = 0;
 };
 
+// break_glass_max when a port says nothing (capped by its max_duration).
+inline constexpr std::int64_t kDefaultBreakGlassMaxSeconds = 15 * 60;
+
 struct PortPolicy {
     std::string name;
     std::uint16_t port = 0;
@@ -39,6 +42,11 @@ struct PortPolicy {
     // allow_prefix = { ipv4 = 24, ipv6 = 64 }: the widest network (shortest
     // prefix) a `request --from` may name, per family; unset = single hosts only.
     std::optional<int> allow_prefix_v4, allow_prefix_v6;
+    // Break-glass (granted at once, reviewed after the fact): the longest it
+    // may last, 0 = not on this port; and who may use it: unset = anyone,
+    // an empty list = nobody.
+    std::int64_t break_glass_max_s = kDefaultBreakGlassMaxSeconds;
+    std::optional<std::vector<Principal>> break_glass;
     int line = 0;
 
     bool covers(Proto p) const { return p == Proto::Tcp ? tcp : udp; }

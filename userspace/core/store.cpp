@@ -56,8 +56,9 @@ std::vector<std::string> list_from_json(const std::string& s) {
     return out;
 }
 
-// Schema 1 had no src columns; Store::open adds them to an older database.
-constexpr std::int64_t kSchemaVersion = 2;
+// Schema 1 had no src columns, schema 2 no kind columns; Store::open adds
+// them to an older database.
+constexpr std::int64_t kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -68,34 +69,37 @@ CREATE TABLE IF NOT EXISTS requests (
   state TEXT NOT NULL, created_us INTEGER NOT NULL, deadline_us INTEGER NOT NULL,
   decided_us INTEGER NOT NULL, decided_by TEXT NOT NULL, decision_reason TEXT NOT NULL,
   grant_id INTEGER NOT NULL, approvers TEXT NOT NULL, shortest_s INTEGER NOT NULL,
-  src TEXT NOT NULL DEFAULT '');
+  src TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS requests_state ON requests(state);
 CREATE TABLE IF NOT EXISTS grants (
   id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, uid INTEGER NOT NULL, user TEXT NOT NULL,
   port INTEGER NOT NULL, proto INTEGER NOT NULL, start_us INTEGER NOT NULL,
   expires_us INTEGER NOT NULL, expires_boot_ns INTEGER NOT NULL, boot_id TEXT NOT NULL,
   state TEXT NOT NULL, ended_us INTEGER NOT NULL, ended_by TEXT NOT NULL, reason TEXT NOT NULL,
-  ticket TEXT NOT NULL, approvers TEXT NOT NULL, src TEXT NOT NULL DEFAULT '');
+  ticket TEXT NOT NULL, approvers TEXT NOT NULL, src TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS grants_state ON grants(state);
 CREATE INDEX IF NOT EXISTS grants_due ON grants(state, expires_boot_ns);
 CREATE INDEX IF NOT EXISTS requests_due ON requests(state, deadline_us);
 )sql";
 
-// After the migration, since they name src. grants_uid serves active_grant
-// for local users, grants_src for remote sources; grants_key (schema 1,
-// without src) would compete with grants_uid for the local lookup.
+// After the migration, since they name src and kind. grants_uid serves
+// active_grant for local users, grants_src for remote sources; grants_key
+// (schema 1, without src) would compete with grants_uid for the local lookup.
+// grants_kind serves grants_of_kind (the break-glass grants for review).
 constexpr const char* kIndexes = R"sql(
 DROP INDEX IF EXISTS grants_key;
 CREATE INDEX IF NOT EXISTS grants_uid ON grants(state, uid, port, proto, src);
 CREATE INDEX IF NOT EXISTS grants_src ON grants(state, src, port, proto);
+CREATE INDEX IF NOT EXISTS grants_kind ON grants(kind, start_us);
 )sql";
 
 constexpr const char* kRequestCols =
     "id, uid, user, port, proto, duration_s, reason, ticket, state, created_us, deadline_us, "
-    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src";
+    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src, kind";
 constexpr const char* kGrantCols =
     "id, request_id, uid, user, port, proto, start_us, expires_us, expires_boot_ns, boot_id, "
-    "state, ended_us, ended_by, reason, ticket, approvers, src";
+    "state, ended_us, ended_by, reason, ticket, approvers, src, kind";
 
 RequestRow read_request(Stmt& s) {
     RequestRow r;
@@ -117,6 +121,7 @@ RequestRow read_request(Stmt& s) {
     r.approvers = list_from_json(s.text(15));
     r.shortest_s = s.i64(16);
     r.src = s.text(17);
+    r.kind = s.text(18);
     return r;
 }
 
@@ -139,6 +144,7 @@ GrantRow read_grant(Stmt& s) {
     g.ticket = s.text(14);
     g.approvers = list_from_json(s.text(15));
     g.src = s.text(16);
+    g.kind = s.text(17);
     return g;
 }
 
@@ -167,8 +173,10 @@ void Store::migrate() {
     begin();
     try {
         for (const char* table : {"requests", "grants"})
-            if (!has_column(db_, table, "src"))
-                exec(fmt::format("ALTER TABLE {} ADD COLUMN src TEXT NOT NULL DEFAULT '';", table).c_str());
+            for (const char* column : {"src", "kind"})
+                if (!has_column(db_, table, column))
+                    exec(fmt::format("ALTER TABLE {} ADD COLUMN {} TEXT NOT NULL DEFAULT '';", table, column)
+                             .c_str());
         exec(fmt::format("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', {});", kSchemaVersion)
                  .c_str());
         exec(kIndexes);
@@ -237,14 +245,14 @@ std::int64_t Store::next_id() {
 
 void Store::put_request(const RequestRow& r) {
     Stmt s(db_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             kRequestCols)
                     .c_str());
     s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
     s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
     s.bind(9, r.state).bind(10, r.created_us).bind(11, r.deadline_us).bind(12, r.decided_us);
     s.bind(13, r.decided_by).bind(14, r.decision_reason).bind(15, r.grant_id);
-    s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s).bind(18, r.src);
+    s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s).bind(18, r.src).bind(19, r.kind);
     s.step();
 }
 
@@ -293,6 +301,12 @@ std::vector<GrantRow> Store::grants_due(std::uint64_t now_boot_ns) {
     return read_all(s, read_grant);
 }
 
+std::optional<std::uint64_t> Store::next_expiry() {
+    Stmt s(db_, "SELECT expires_boot_ns FROM grants WHERE state = 'active' ORDER BY expires_boot_ns LIMIT 1");
+    if (!s.step()) return std::nullopt;
+    return static_cast<std::uint64_t>(s.i64(0));
+}
+
 std::optional<GrantRow> Store::active_grant(std::uint32_t uid, const std::string& src, std::uint16_t port,
                                             Proto proto) {
     // Local: served by grants_uid; remote: by grants_src.
@@ -316,14 +330,14 @@ std::optional<GrantRow> Store::active_grant(std::uint32_t uid, const std::string
 }
 
 void Store::put_grant(const GrantRow& g) {
-    Stmt s(db_, fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    Stmt s(db_, fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             kGrantCols)
                     .c_str());
     s.bind(1, g.id).bind(2, g.request_id).bind(3, std::int64_t(g.uid)).bind(4, g.user);
     s.bind(5, std::int64_t(g.port)).bind(6, std::int64_t(g.proto)).bind(7, g.start_us);
     s.bind(8, g.expires_us).bind(9, std::int64_t(g.expires_boot_ns)).bind(10, g.boot_id);
     s.bind(11, g.state).bind(12, g.ended_us).bind(13, g.ended_by).bind(14, g.reason);
-    s.bind(15, g.ticket).bind(16, list_to_json(g.approvers)).bind(17, g.src);
+    s.bind(15, g.ticket).bind(16, list_to_json(g.approvers)).bind(17, g.src).bind(18, g.kind);
     s.step();
 }
 
@@ -332,6 +346,15 @@ std::optional<GrantRow> Store::grant(std::int64_t id) {
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_grant(s);
+}
+
+std::vector<GrantRow> Store::grants_of_kind(const std::string& kind, std::int64_t since_wall_us, int limit) {
+    Stmt s(db_, fmt::format("SELECT {} FROM grants WHERE kind = ? AND start_us >= ? ORDER BY start_us DESC, "
+                            "id DESC LIMIT ?",
+                            kGrantCols)
+                    .c_str());
+    s.bind(1, kind).bind(2, since_wall_us).bind(3, std::int64_t(limit));
+    return read_all(s, read_grant);
 }
 
 std::vector<GrantRow> Store::grants(const std::string& state, int limit) {

@@ -12,6 +12,9 @@
 
 namespace jg {
 
+// RequestRow::kind and GrantRow::kind of a break-glass request and its grant.
+inline constexpr const char* kBreakGlass = "break_glass";
+
 struct RequestRow {
     std::int64_t id = 0;
     std::uint32_t uid = 0;
@@ -31,6 +34,7 @@ struct RequestRow {
     std::vector<std::string> approvers;  // distinct, in order of approval
     std::int64_t shortest_s = 0;         // shortest duration an approver gave; 0 = none
     std::string src;                     // remote principal, format_source() text; empty = the local user uid
+    std::string kind;                    // "" (asked for) or kBreakGlass
 };
 
 struct GrantRow {
@@ -50,7 +54,8 @@ struct GrantRow {
     std::string reason;
     std::string ticket;
     std::vector<std::string> approvers;
-    std::string src;  // remote principal, format_source() text; empty = the local user uid
+    std::string src;   // remote principal, format_source() text; empty = the local user uid
+    std::string kind;  // "" (approved or auto-approved) or kBreakGlass
 };
 
 class Store {
@@ -80,8 +85,13 @@ public:
     void put_grant(const GrantRow& g);
     std::optional<GrantRow> grant(std::int64_t id);
     std::vector<GrantRow> grants(const std::string& state_or_all, int limit);
+    // Grants of `kind` started at or after `since_wall_us`, whatever their
+    // state, newest first.
+    std::vector<GrantRow> grants_of_kind(const std::string& kind, std::int64_t since_wall_us, int limit);
     // Active grants whose CLOCK_BOOTTIME expiry is at or before `now_boot_ns`.
     std::vector<GrantRow> grants_due(std::uint64_t now_boot_ns);
+    // CLOCK_BOOTTIME of the soonest end of an active grant, if there is one.
+    std::optional<std::uint64_t> next_expiry();
     // The active grant for one principal and port, if any: with `src` empty the
     // local user `uid`; otherwise the remote source `src`, whoever asked for it
     // (the kernel key is address, port and protocol, so there is one per source).
@@ -91,7 +101,8 @@ public:
 private:
     explicit Store(sqlite3* db) : db_(db) {}
     void exec(const char* sql);
-    void migrate();  // schema 1 -> 2: src columns, indexes that serve active_grant
+    // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns
+    void migrate();
     sqlite3* db_ = nullptr;
 };
 

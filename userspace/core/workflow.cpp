@@ -12,6 +12,10 @@ namespace jg {
 
 namespace {
 
+// list shows the break-glass grants of the last week for review, at most this many.
+constexpr std::int64_t kBreakGlassReviewUs = 7LL * 24 * 3600 * 1000000;
+constexpr int kBreakGlassReviewMax = 100;
+
 bool printable(const std::string& s) {
     for (unsigned char ch : s)
         if (ch < 0x20 || ch == 0x7f) return false;
@@ -101,11 +105,13 @@ void Workflow::close_request(RequestRow& r, const char* state, const std::string
     audit_.emit(ev);
 }
 
+bool Workflow::matches(const Caller& c, const Principal& who) {
+    return who.is_group ? dir_.in_group(c.uid, c.user, who.name) : who.name == c.user;
+}
+
 bool Workflow::is_approver(const Caller& c, const PortPolicy& p) {
-    for (const auto& a : p.approvers) {
-        if (!a.is_group && a.name == c.user) return true;
-        if (a.is_group && dir_.in_group(c.uid, c.user, a.name)) return true;
-    }
+    for (const auto& a : p.approvers)
+        if (matches(c, a)) return true;
     return false;
 }
 
@@ -135,9 +141,16 @@ json Workflow::request_json(const RequestRow& r) {
         if (auto g = store_.grant(r.grant_id)) {
             j["expires_at"] = rfc3339_us(g->expires_us);
             j["grant_state"] = g->state;
+            if (g->state == "active") j["remaining_s"] = remaining_s(*g);
         }
     }
+    if (r.kind == kBreakGlass) j["break_glass"] = true;
     return j;
+}
+
+std::int64_t Workflow::remaining_s(const GrantRow& g) {
+    const std::uint64_t now = clock_.boot_ns();
+    return g.expires_boot_ns > now ? std::int64_t((g.expires_boot_ns - now) / 1000000000ULL) : 0;
 }
 
 json Workflow::grant_json(const GrantRow& g) {
@@ -155,29 +168,53 @@ json Workflow::grant_json(const GrantRow& g) {
     if (!g.ticket.empty()) j["ticket"] = g.ticket;
     put_src(j, g.src);
     if (g.state == "active") {
-        const std::uint64_t now = clock_.boot_ns();
-        j["remaining_s"] =
-            g.expires_boot_ns > now ? std::int64_t((g.expires_boot_ns - now) / 1000000000ULL) : 0;
+        j["remaining_s"] = remaining_s(g);
     } else {
         j["ended_at"] = rfc3339_us(g.ended_us);
         j["ended_by"] = g.ended_by;
     }
+    if (g.kind == kBreakGlass) j["break_glass"] = true;
     return j;
 }
 
-Reply Workflow::request(const Caller& c, const json& a) {
+namespace {
+
+// What request and break-glass both ask for: a port, a protocol, a duration
+// and a reason, each checked; the refusal when one is not valid.
+struct Ask {
+    std::uint16_t port = 0;
+    Proto proto = Proto::Tcp;
+    std::int64_t dur = 0;
+    std::string reason;
+};
+
+std::optional<Reply> parse_ask(const json& a, Ask& out) {
     const std::int64_t port_i = a.at("port").get<std::int64_t>();
     if (port_i < 1 || port_i > 65535) return Reply::fail(code::kInvalid, "port must be from 1 to 65535");
     auto proto = parse_proto(a.at("proto").get<std::string>());
     if (!proto) return Reply::fail(code::kInvalid, proto.error());
-    const std::int64_t dur = a.at("duration_s").get<std::int64_t>();
-    if (dur <= 0 || dur > kMaxDurationSeconds)
+    out.dur = a.at("duration_s").get<std::int64_t>();
+    if (out.dur <= 0 || out.dur > kMaxDurationSeconds)
         return Reply::fail(code::kInvalid, "the duration must be longer than zero and at most a year");
-    const std::string reason = a.value("reason", "");
-    const std::string ticket = a.value("ticket", "");
-    if (reason.size() > kMaxReasonBytes || !printable(reason))
+    out.reason = a.value("reason", "");
+    if (out.reason.size() > kMaxReasonBytes || !printable(out.reason))
         return Reply::fail(code::kInvalid,
                            fmt::format("the reason must be one line of at most {} bytes", kMaxReasonBytes));
+    out.port = static_cast<std::uint16_t>(port_i);
+    out.proto = *proto;
+    return std::nullopt;
+}
+
+}  // namespace
+
+Reply Workflow::request(const Caller& c, const json& a) {
+    Ask ask;
+    if (auto refused = parse_ask(a, ask)) return *refused;
+    const std::uint16_t port = ask.port;
+    const std::int64_t dur = ask.dur;
+    const std::string& reason = ask.reason;
+    const Proto proto = ask.proto;
+    const std::string ticket = a.value("ticket", "");
     if (ticket.size() > kMaxTicketBytes || !printable(ticket))
         return Reply::fail(code::kInvalid,
                            fmt::format("the ticket must be one line of at most {} bytes", kMaxTicketBytes));
@@ -187,13 +224,12 @@ Reply Workflow::request(const Caller& c, const json& a) {
         if (!net) return Reply::fail(code::kInvalid, net.error());
         from = *net;
     }
-    const auto port = static_cast<std::uint16_t>(port_i);
-    const PortPolicy* p = policy_->find(port, *proto);
+    const PortPolicy* p = policy_->find(port, proto);
     if (!p)
         return Reply::fail(
             code::kRefused,
             fmt::format("port {}/{} is not protected by jitgate, so there is nothing to request", port,
-                        proto_name(*proto)));
+                        proto_name(proto)));
     if (dur > p->max_duration_s)
         return Reply::fail(code::kRefused,
                            fmt::format("{} is longer than port '{}' allows: ask for {} or less",
@@ -202,14 +238,14 @@ Reply Workflow::request(const Caller& c, const json& a) {
         return Reply::fail(code::kRefused,
                            fmt::format("port '{}' requires a reason (--reason TEXT)", p->name));
     if (from)
-        if (auto why = prefix_refusal(*p, port, *proto, *from)) return Reply::fail(code::kRefused, *why);
+        if (auto why = prefix_refusal(*p, port, proto, *from)) return Reply::fail(code::kRefused, *why);
 
     RequestRow r;
     r.id = store_.next_id();
     r.uid = c.uid;
     r.user = c.user;
     r.port = port;
-    r.proto = *proto;
+    r.proto = proto;
     r.duration_s = dur;
     r.reason = reason;
     r.ticket = ticket;
@@ -236,7 +272,8 @@ Reply Workflow::request(const Caller& c, const json& a) {
     return Reply::success(request_json(r));
 }
 
-Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by) {
+Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by,
+                              const Caller* actor) {
     const PortPolicy* p = policy_->find(r.port, r.proto);
     if (p) duration_s = std::min(duration_s, p->max_duration_s);
     GrantRow g;
@@ -255,6 +292,8 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     g.ticket = r.ticket;
     g.approvers = r.approvers;
     g.src = r.src;
+    g.kind = r.kind;
+    const bool break_glass = r.kind == kBreakGlass;
 
     // A new grant for the same principal and port replaces the old one; for a
     // remote source that is whoever holds the grant for that source.
@@ -296,6 +335,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
         json ev = base_event("reject", nullptr);
         put_request_fields(ev, r);
         ev["reason"] = put.error();
+        if (break_glass) ev["break_glass"] = true;
         audit_.emit(ev);
         return Reply::fail(code::kCapacity, put.error());
     }
@@ -304,6 +344,16 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
         ev["reason"] = fmt::format("replaced by grant {}", g.id);
         audit_.emit(ev);
     }
+    if (break_glass) {
+        // The loud one: nobody approved this, so someone reviews it afterwards.
+        json bg = base_event("break_glass", actor);
+        put_request_fields(bg, r);
+        bg.update({{"duration_s", duration_s},
+                   {"reason", g.reason},
+                   {"expires_at", rfc3339_us(g.expires_us)},
+                   {"grant_id", g.id}});
+        audit_.emit(bg);
+    }
     json ev = grant_event("grant", g, nullptr);
     ev.update({{"requester", g.user},
                {"duration_s", duration_s},
@@ -311,6 +361,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
                {"reason", g.reason},
                {"expires_at", rfc3339_us(g.expires_us)}});
     if (!g.ticket.empty()) ev["ticket"] = g.ticket;
+    if (break_glass) ev["break_glass"] = true;
     audit_.emit(ev);
     return Reply::success(request_json(r));
 }
@@ -389,20 +440,71 @@ Reply Workflow::deny(const Caller& c, const json& a) {
 }
 
 void Workflow::end_grant(GrantRow& g, const std::string& state, const std::string& by, const Caller* actor) {
-    g.state = state;
-    g.ended_us = clock_.wall_us();
-    g.ended_by = by;
-    store_.put_grant(g);
-    sink_.remove(g);
-    json ev = grant_event(state == "revoked" ? "revoke" : "expire", g, actor);
-    ev.update({{"requester", g.user},
-               {"approvers", g.approvers},
-               {"reason", g.reason},
-               {"duration_s", (g.expires_us - g.start_us) / 1000000},
-               {"used_s", std::max<std::int64_t>(0, (g.ended_us - g.start_us) / 1000000)},
-               {"ended_by", by}});
-    if (!g.ticket.empty()) ev["ticket"] = g.ticket;
-    audit_.emit(ev);
+    std::vector<GrantRow> one{g};
+    end_grants(one, state, by, actor);
+    g = one.front();
+}
+
+namespace {
+
+// Whether ending a grant on this port ends its TCP connections too.
+bool cuts(const Policy& policy, const GrantRow& g) {
+    if (g.proto != Proto::Tcp) return false;
+    const PortPolicy* p = policy.find(g.port, g.proto);
+    return p && !p->drain && !p->audit;
+}
+
+// Whether cut connection c was admitted by grant g, by its id or else by its
+// principal (the kernel's record of the admitting grant can be gone: an
+// evicted flow, a socket from before the programs).
+bool admitted_by(const CutConnection& c, const GrantRow& g) {
+    if (c.grant_id) return c.grant_id == g.id;
+    if (c.port != g.port) return false;
+    if (c.local) return g.src.empty() && c.uid == g.uid;
+    if (g.src.empty()) return false;
+    auto net = parse_source(g.src);
+    return net && net_contains(*net, c.peer);
+}
+
+}  // namespace
+
+void Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
+                          const Caller* actor) {
+    bool cut = false;
+    for (auto& g : gs) {
+        g.state = state;
+        g.ended_us = clock_.wall_us();
+        g.ended_by = by;
+        store_.put_grant(g);
+        sink_.remove(g);
+        cut = cut || cuts(*policy_, g);
+    }
+    // The maps no longer hold these grants, so the kernel refuses their
+    // connections' packets: end the connections rather than leave them hanging.
+    std::vector<CutConnection> ended = cut ? sink_.cut_connections() : std::vector<CutConnection>{};
+    std::vector<int> counts(gs.size(), 0);
+    for (const auto& c : ended) {
+        std::size_t i = 0;
+        while (i < gs.size() && !admitted_by(c, gs[i])) ++i;
+        if (i < gs.size())
+            ++counts[i];
+        else
+            stray_cuts_.push_back(c);
+    }
+    for (std::size_t i = 0; i < gs.size(); ++i) {
+        const GrantRow& g = gs[i];
+        json ev = grant_event(state == "revoked" ? "revoke" : "expire", g, actor);
+        ev.update({{"requester", g.user},
+                   {"approvers", g.approvers},
+                   {"reason", g.reason},
+                   {"duration_s", (g.expires_us - g.start_us) / 1000000},
+                   {"used_s", std::max<std::int64_t>(0, (g.ended_us - g.start_us) / 1000000)},
+                   {"ended_by", by}});
+        if (!g.ticket.empty()) ev["ticket"] = g.ticket;
+        if (g.kind == kBreakGlass) ev["break_glass"] = true;
+        if (g.proto == Proto::Tcp) ev["connections_ended"] = counts[i];
+        audit_.emit(ev);
+    }
 }
 
 Reply Workflow::revoke(const Caller& c, const json& a) {
@@ -431,7 +533,7 @@ Reply Workflow::revoke(const Caller& c, const json& a) {
 
 Reply Workflow::list(const Caller&, const json& a) {
     const std::string f = a.value("filter", "default");
-    json out = {{"requests", json::array()}, {"grants", json::array()}};
+    json out = {{"requests", json::array()}, {"grants", json::array()}, {"break_glass", json::array()}};
     if (f == "pending" || f == "default")
         for (auto& r : store_.requests("pending", 1000)) out["requests"].push_back(request_json(r));
     if (f == "active" || f == "default")
@@ -440,17 +542,90 @@ Reply Workflow::list(const Caller&, const json& a) {
         for (auto& r : store_.requests("all", 200)) out["requests"].push_back(request_json(r));
         for (auto& g : store_.grants("all", 200)) out["grants"].push_back(grant_json(g));
     }
+    // For review: every break-glass grant of the last week, whatever became of it.
+    if (f == "all" || f == "default")
+        for (auto& g :
+             store_.grants_of_kind(kBreakGlass, clock_.wall_us() - kBreakGlassReviewUs, kBreakGlassReviewMax))
+            out["break_glass"].push_back(grant_json(g));
     if (f != "pending" && f != "active" && f != "all" && f != "default")
         return Reply::fail(code::kInvalid, "list filter must be pending, active or all");
     return Reply::success(out);
 }
 
+Reply Workflow::break_glass(const Caller& c, const json& a) {
+    Ask ask;
+    if (auto refused = parse_ask(a, ask)) return *refused;
+    const std::uint16_t port = ask.port;
+    const std::int64_t dur = ask.dur;
+    const std::string& reason = ask.reason;
+    const Proto proto = ask.proto;
+    if (reason.find_first_not_of(' ') == std::string::npos)
+        return Reply::fail(code::kInvalid,
+                           "break-glass needs a reason (--reason TEXT): it is reviewed after the fact");
+    const PortPolicy* p = policy_->find(port, proto);
+    if (!p)
+        return Reply::fail(
+            code::kRefused,
+            fmt::format("port {}/{} is not protected by jitgate, so there is no glass to break", port,
+                        proto_name(proto)));
+    if (p->break_glass_max_s == 0)
+        return Reply::fail(code::kRefused,
+                           fmt::format("port '{}' has break-glass turned off (break_glass_max = \"0s\"): ask "
+                                       "for access with jitgate request",
+                                       p->name));
+    if (p->break_glass && p->break_glass->empty())
+        return Reply::fail(code::kForbidden,
+                           fmt::format("port '{}' lets nobody break the glass (break_glass = []): ask for "
+                                       "access with jitgate request",
+                                       p->name));
+    if (p->break_glass && std::none_of(p->break_glass->begin(), p->break_glass->end(),
+                                       [&](const Principal& who) { return matches(c, who); }))
+        return Reply::fail(code::kForbidden,
+                           fmt::format("{} may not break the glass on port '{}' (not in its break_glass "
+                                       "list): ask for access with jitgate request",
+                                       c.user, p->name));
+    if (dur > p->break_glass_max_s)
+        return Reply::fail(
+            code::kRefused,
+            fmt::format("{} is longer than break-glass on port '{}' allows: ask for {} or less",
+                        format_duration(dur), p->name, format_duration(p->break_glass_max_s)));
+
+    RequestRow r;
+    r.id = store_.next_id();
+    r.uid = c.uid;
+    r.user = c.user;
+    r.port = port;
+    r.proto = proto;
+    r.duration_s = dur;
+    r.reason = reason;
+    r.state = "pending";  // until grant_request stores it granted
+    r.created_us = clock_.wall_us();
+    r.deadline_us = r.created_us;
+    r.kind = kBreakGlass;
+    return grant_request(r, dur, kBreakGlass, &c);
+}
+
+Reply Workflow::show(const Caller&, const json& a) {
+    const std::int64_t id = a.at("id").get<std::int64_t>();
+    auto r = store_.request(id);
+    if (!r) {
+        if (auto g = store_.grant(id))
+            return Reply::fail(code::kNotFound, fmt::format("{} is a grant, not a request: its request is {}",
+                                                            id, g->request_id));
+        return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
+    }
+    if (r->state == "pending" && r->deadline_us <= clock_.wall_us()) {
+        sweep();  // its TTL ran out before the periodic sweep saw it
+        r = store_.request(id);
+    }
+    return Reply::success(request_json(*r));
+}
+
 int Workflow::sweep() {
     int n = 0;
-    for (auto& g : store_.grants_due(clock_.boot_ns())) {
-        end_grant(g, "expired", "clock", nullptr);
-        ++n;
-    }
+    auto due = store_.grants_due(clock_.boot_ns());
+    if (!due.empty()) end_grants(due, "expired", "clock", nullptr);
+    n += static_cast<int>(due.size());
     for (auto& r : store_.requests_due(clock_.wall_us())) {
         close_request(r, "expired", "request_ttl", nullptr,
                       {{"reason", "the request was not decided in time"}});
@@ -461,11 +636,11 @@ int Workflow::sweep() {
 
 int Workflow::end_unprotected() {
     int n = 0;
-    for (auto& g : store_.grants("active", 1 << 20)) {
-        if (policy_->find(g.port, g.proto)) continue;
-        end_grant(g, "revoked", "policy_reload", nullptr);
-        ++n;
-    }
+    std::vector<GrantRow> gone;
+    for (auto& g : store_.grants("active", 1 << 20))
+        if (!policy_->find(g.port, g.proto)) gone.push_back(std::move(g));
+    if (!gone.empty()) end_grants(gone, "revoked", "policy_reload", nullptr);
+    n += static_cast<int>(gone.size());
     for (auto& r : store_.requests("pending", 1 << 20)) {
         if (policy_->find(r.port, r.proto)) continue;
         r.decision_reason = "the port is no longer protected";

@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "core/keys.h"
 #include "core/policy.h"
 #include "core/store.h"
 
@@ -29,12 +32,24 @@ public:
     virtual bool in_group(std::uint32_t uid, const std::string& user, const std::string& group) = 0;
 };
 
+// A TCP connection the kernel ended because no grant covers it any more.
+struct CutConnection {
+    std::int64_t grant_id = 0;  // the grant that admitted it, 0 when not known
+    bool local = true;          // a local user's connection; else a remote peer's
+    std::uint32_t uid = 0;      // local: the user it was cut for
+    Addr16 peer{};              // the other end (remote: the principal)
+    std::uint16_t port = 0;     // the protected port
+};
+
 // Writes grants into the kernel; the store has them already.
 class GrantSink {
 public:
     virtual ~GrantSink() = default;
     virtual Result<bool> put(const GrantRow& g) = 0;  // error when the map is full
     virtual void remove(const GrantRow& g) = 0;       // only if the map still holds g.id
+    // Ends the TCP connections no grant covers any more, on ports whose
+    // grants end by cutting (not drain, not audit): the ones it ended.
+    virtual std::vector<CutConnection> cut_connections() { return {}; }
 };
 
 class AuditSink {
@@ -75,12 +90,23 @@ public:
     Reply deny(const Caller& c, const json& args);
     Reply revoke(const Caller& c, const json& args);
     Reply list(const Caller& c, const json& args);
+    // Grants at once, no approver, within the port's break_glass_max, to
+    // whom its break_glass list names (anyone when it has none); the reason
+    // is mandatory. Recorded as a break_glass record for review.
+    Reply break_glass(const Caller& c, const json& args);
+    // One request as request_json, whoever asks (list shows everyone's too).
+    Reply show(const Caller& c, const json& args);
 
     // Ends grants and pending requests whose time is up; returns how many.
     int sweep();
     // After a policy change: revokes the grants and rejects the pending
     // requests of ports the policy no longer protects; returns how many.
     int end_unprotected();
+    // Cut connections that no grant ended since the last call accounts for
+    // (sockets older than the grant maps, or whose owner changed).
+    std::vector<CutConnection> take_stray_cuts() { return std::exchange(stray_cuts_, {}); }
+    // CLOCK_BOOTTIME of the soonest grant end, if any grant is active.
+    std::optional<std::uint64_t> next_expiry() { return store_.next_expiry(); }
     // On start: re-bases grants made in an earlier boot onto this boot's
     // CLOCK_BOOTTIME (by the wall clock), then ends what has expired.
     void adopt_boot();
@@ -90,8 +116,20 @@ public:
 
 private:
     bool is_approver(const Caller& c, const PortPolicy& p);
-    Reply grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by);
+    // Whether c is the user `who`, or a member of the group `who`.
+    bool matches(const Caller& c, const Principal& who);
+    // Whole seconds until active grant g ends, by CLOCK_BOOTTIME.
+    std::int64_t remaining_s(const GrantRow& g);
+    // Grants request r (persisted with it). For a break-glass request (its
+    // kind), `actor` is who broke the glass: the break_glass record is theirs.
+    Reply grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by,
+                        const Caller* actor = nullptr);
     void end_grant(GrantRow& g, const std::string& state, const std::string& by, const Caller* actor);
+    // Ends grants `gs` as `state` ("revoked", "expired") by `by`: stored,
+    // out of the maps, the TCP connections they admitted cut (once for all),
+    // then one record each with connections_ended.
+    void end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
+                    const Caller* actor);
     // Decides pending request r as `state` ("rejected" or "expired") by `by`,
     // stores it and records it: a reject or expire record by `actor` (with
     // none, about the requester) holding `details`. r.decision_reason is
@@ -110,6 +148,7 @@ private:
     Clock& clock_;
     std::string boot_id_;
     std::shared_ptr<const Policy> policy_ = std::make_shared<Policy>();
+    std::vector<CutConnection> stray_cuts_;
 };
 
 }  // namespace jg

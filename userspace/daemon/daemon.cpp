@@ -74,6 +74,37 @@ public:
         if (e) return err(fmt::format("write grant {} to the kernel: {}", g.id, std::strerror(-e)));
         return true;
     }
+    std::uint64_t connections_cut = 0;  // since start
+
+    std::vector<CutConnection> cut_connections() override {
+        std::vector<CutConnection> out;
+        if (!k || !k->can_cut()) return out;
+        auto recs = k->cut_connections();
+        if (!recs) {
+            log(recs.error());
+            return out;
+        }
+        for (const jg_cut_rec& r : *recs) {
+            Addr16 peer;
+            std::memcpy(peer.data(), r.peer, 16);
+            const int e = -static_cast<std::int32_t>(r.result);
+            if (e) {  // the kernel still refuses its packets; it was not reset
+                log(fmt::format("could not end the TCP connection {} port {} -> port {}: {}",
+                                format_addr(peer), r.pport, r.lport, std::strerror(e)));
+                continue;
+            }
+            CutConnection c;
+            c.grant_id = static_cast<std::int64_t>(r.grant_id);
+            c.local = r.kind == JG_CUT_LOCAL;
+            c.uid = r.uid;
+            c.peer = peer;
+            c.port = c.local ? r.pport : r.lport;
+            out.push_back(c);
+        }
+        connections_cut += out.size();
+        return out;
+    }
+
     void remove(const GrantRow& g) override {
         if (!k) return;
         auto key = grant_key(g);
@@ -150,15 +181,15 @@ void warn_ephemeral(const Policy& p) {
 
 // Flags win over [daemon] keys, which win over the defaults.
 void apply_daemon_settings(DaemonOptions& o, const DaemonSettings& d) {
-    const DaemonOptions def;
-    auto pick = [](std::string& flag, const std::string& dflt, const std::optional<std::string>& cfg) {
-        if (flag == dflt && cfg) flag = *cfg;
+    // A flag given wins, even one that names the default; then the key.
+    auto pick = [&o](const char* flag, std::string& value, const std::optional<std::string>& cfg) {
+        if (!o.given.count(flag) && cfg) value = *cfg;
     };
-    pick(o.cgroup, def.cgroup, d.cgroup);
-    pick(o.bpffs, def.bpffs, d.bpffs);
-    pick(o.socket, def.socket, d.socket);
-    pick(o.state_dir, def.state_dir, d.state_dir);
-    pick(o.audit_log, def.audit_log, d.audit_log);
+    pick("--cgroup", o.cgroup, d.cgroup);
+    pick("--bpffs", o.bpffs, d.bpffs);
+    pick("--socket", o.socket, d.socket);
+    pick("--state-dir", o.state_dir, d.state_dir);
+    pick("--audit-log", o.audit_log, d.audit_log);
 }
 
 // Records taken from the ring per turn of the main loop, so that a flood
@@ -192,6 +223,9 @@ private:
     bool sees_all(std::uint32_t uid, const std::string& user);
     void report_lost();
     void end_unprotected();
+    // Reports connections cut that no ended grant accounts for; with `run`,
+    // first ends every connection no grant covers (start, reload): how many.
+    std::size_t stray_cuts(bool run);
     void record_tamper(json fields);  // a tamper_detected record (with "reason"), also logged
 
     struct Follower {
@@ -349,7 +383,10 @@ json Daemon::status() {
                      {"events_lost", c.v[JG_CNT_EVENTS_LOST]},
                      {"egress_drop", c.v[JG_CNT_EGRESS_DROP]},
                      {"xdp_drop", c.v[JG_CNT_XDP_DROP]},
-                     {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]}};
+                     {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]},
+                     {"connections_ended", sink_.connections_cut}};
+    s["connections"] = {{"cut_at_grant_end", kernel_->can_cut()}};
+    if (!kernel_->can_cut()) s["connections"]["note"] = kernel_->cut_note();
     return s;
 }
 
@@ -370,6 +407,10 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
             r = wf_->revoke(c, req->args);
         else if (req->op == "list")
             r = wf_->list(c, req->args);
+        else if (req->op == "break_glass")
+            r = wf_->break_glass(c, req->args);
+        else if (req->op == "show")
+            r = wf_->show(c, req->args);
         else if (req->op == "status")
             r = Reply::success(status());
         else if (req->op == "audit")
@@ -527,6 +568,7 @@ void Daemon::flush_suppressed() {
 
 void Daemon::tick() {
     wf_->sweep();
+    stray_cuts(false);
     flush_suppressed();
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
@@ -555,6 +597,18 @@ void Daemon::end_unprotected() {
     if (const int ended = wf_->end_unprotected())
         log(fmt::format("ended {} grants and pending requests of ports the policy no longer protects",
                         ended));
+}
+
+std::size_t Daemon::stray_cuts(bool run) {
+    auto strays = wf_->take_stray_cuts();
+    if (run)
+        for (auto& c : sink_.cut_connections()) strays.push_back(c);
+    for (const auto& c : strays)
+        log(c.local ? fmt::format("ended a TCP connection of uid {} to protected port {}: no grant covers it",
+                                  c.uid, c.port)
+                    : fmt::format("ended a TCP connection from {} to protected port {}: no grant covers it",
+                                  format_addr(c.peer), c.port));
+    return strays.size();
 }
 
 void Daemon::record_tamper(json fields) {
@@ -587,7 +641,11 @@ void Daemon::reload() {
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
-    audit_->emit({{"type", "policy_reload"}, {"ok", true}, {"ports", p->ports.size()}});
+    // A port that now cuts (newly protected, or no longer drain or audit)
+    // ends the connections no grant covers, as an ended grant does.
+    const std::size_t cut = stray_cuts(true);
+    audit_->emit(
+        {{"type", "policy_reload"}, {"ok", true}, {"ports", p->ports.size()}, {"connections_ended", cut}});
     end_unprotected();
 }
 
@@ -673,6 +731,9 @@ int Daemon::run() {
         record_tamper({{"hook", hook},
                        {"reason", "the pinned link had been detached while its pin stayed; attached again"}});
     end_unprotected();  // the policy may have changed while no daemon ran
+    if (!kernel_->can_cut()) log(kernel_->cut_note());
+    if (const auto n = stray_cuts(true))
+        log(fmt::format("ended {} TCP connections to protected ports that no grant covers", n));
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*policy_);
     for (auto& x : kernel_->xdp())
@@ -718,8 +779,18 @@ int Daemon::run() {
     auto last_tick = std::chrono::steady_clock::now();
     bool running = true;
     while (running) {
+        // Wake when the next grant ends, so that its connections are cut
+        // then, not at the next tick.
+        int timeout_ms = 250;
+        const auto next_end = wf_->next_expiry();
+        if (next_end) {
+            const std::uint64_t now_boot = clock_.boot_ns();
+            timeout_ms = *next_end <= now_boot
+                             ? 0
+                             : int(std::min<std::uint64_t>(250, (*next_end - now_boot + 999999) / 1000000));
+        }
         epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, 250);
+        int n = epoll_wait(ep, evs, 64, timeout_ms);
         for (int i = 0; i < n; ++i) {
             const int fd = evs[i].data.fd;
             if (fd == rb_fd) {
@@ -742,6 +813,10 @@ int Daemon::run() {
                                  [this](const Peer& p, const std::string& l) { return handle(p, l); });
             }
             server->reap();  // followers whose connection failed while records went out
+        }
+        if (next_end && clock_.boot_ns() >= *next_end) {
+            wf_->sweep();
+            stray_cuts(false);
         }
         const auto now = std::chrono::steady_clock::now();
         if (now - last_tick >= std::chrono::seconds(1)) {

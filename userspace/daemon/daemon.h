@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ struct DaemonOptions {
     std::vector<std::string> xdp;         // interfaces for XDP; empty: [daemon] xdp_interfaces
     bool verbose = false;
     bool quiet = false;  // no audit records on stdout
+    // Path flags given on the command line ("--socket", ...): they win over
+    // [daemon] keys, even when they name the default.
+    std::set<std::string> given;
 };
 
 // Runs the daemon in the foreground until SIGTERM/SIGINT; returns the exit code.

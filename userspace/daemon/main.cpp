@@ -46,5 +46,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
+    for (const char* flag : {"--cgroup", "--bpffs", "--socket", "--state-dir", "--audit-log"})
+        if (app.count(flag)) o.given.insert(flag);
     return do_uninstall ? jg::uninstall(o) : jg::run_daemon(o);
 }

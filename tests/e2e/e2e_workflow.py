@@ -1,0 +1,514 @@
+#!/usr/bin/python3
+"""End to end, the approval workflow (design.md §2): N-of-M approvals with
+group approvers, auto-approval, audit mode, request expiry, shortened
+approval, break-glass, revocation, what happens to an open TCP connection
+when its grant ends (cut within a second, or drained), and SIGHUP as the
+workflow sees it.  Real daemon, real CLI, real unprivileged users, a private
+netns and child cgroup (harness.py).
+
+usage: e2e_workflow.py BUILD_DIR
+"""
+import datetime
+import json
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import PY, run_suite, verify_chain, wait_for  # noqa: E402
+
+# One [[port]] per behaviour, so that no check leans on another's grant.
+PORTS = {
+    "two-of-many": """
+[[port]]
+name = "two-of-many"
+port = {port}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}", "@{group}"]
+approvals_required = 2
+""",
+    "cut": """
+[[port]]
+name = "cut"
+port = {port2}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}"]
+on_expiry = "cut"
+""",
+    "drain": """
+[[port]]
+name = "drain"
+port = {port3}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}"]
+on_expiry = "drain"
+""",
+    "auto": """
+[[port]]
+name = "auto"
+port = {port4}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}"]
+
+[[port.auto_approve]]
+group = "{group}"
+max_duration = "1m"
+
+[[port.auto_approve]]
+user = "{req}"
+max_duration = "2m"
+""",
+    "audit-only": """
+[[port]]
+name = "audit-only"
+port = {port5}
+proto = "tcp"
+mode = "audit"
+approvers = ["{appr}"]
+""",
+    # The parser takes any positive duration: 1s is the shortest request_ttl.
+    "short-ttl": """
+[[port]]
+name = "short-ttl"
+port = {port6}
+proto = "tcp"
+request_ttl = "1s"
+approvers = ["{appr}"]
+""",
+    "glass": """
+[[port]]
+name = "glass"
+port = {port7}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}"]
+break_glass = ["@{group}"]
+break_glass_max = "2m"
+""",
+    "glass-anyone": """
+[[port]]
+name = "glass-anyone"
+port = {port8}
+proto = "tcp"
+max_duration = "1h"
+approvers = ["{appr}"]
+""",
+    "glass-off": """
+[[port]]
+name = "glass-off"
+port = {port9}
+proto = "tcp"
+approvers = ["{appr}"]
+break_glass_max = "0s"
+""",
+    "shorten": """
+[[port]]
+name = "shorten"
+port = {port10}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}"]
+""",
+    "removed": """
+[[port]]
+name = "removed"
+port = {port11}
+proto = "tcp"
+approvers = ["{appr}"]
+""",
+}
+
+
+def policy(without=()):
+    """The policy template with every port but those named."""
+    return "".join(block for name, block in PORTS.items() if name not in without)
+
+
+POLICY = policy()
+
+# What a client may see when its connection is ended under it: a reset from
+# the other end, its own socket destroyed, or a send after either.
+CUT_ERRORS = ("ECONNRESET", "ECONNABORTED", "EPIPE")
+CUT_BOUND_S = 1.0
+
+
+# Run as a test user: sends one request line to the control socket (argv[1])
+# and prints the reply line, as any program may without the CLI.
+WIRE = r"""
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while b"\n" not in buf:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+print(buf.decode().split("\n")[0])
+"""
+
+
+def wire(env, user, op, args):
+    """The daemon's reply to one request sent by `user` straight to the socket."""
+    r = env.as_user(user, [PY, "-c", WIRE, env.sock, json.dumps({"id": 1, "op": op, "args": args})])
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return {"raw": r.stdout, "stderr": r.stderr}
+
+
+def wall(ts):
+    """RFC 3339 UTC with microseconds -> seconds since the epoch (None if not one)."""
+    try:
+        return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+class Keeper:
+    """probe.py keep as `user`: one TCP connection echoing every 50 ms."""
+
+    def __init__(self, env, user, port, seconds):
+        self.seconds = seconds
+        self.p = env.spawn(env.user_argv(user, [PY, os.path.join(env.tmp, "probe.py"), "keep", "127.0.0.1",
+                                                str(port), f"{seconds:.2f}"]))
+        self.first = self.p.stdout.readline().strip()  # "connected T", or how connecting failed
+        self.connected = self.first.startswith("connected")
+
+    def result(self):
+        """The probe's last line: "ok N" or "stopped N ERRNO T"."""
+        if not self.connected:
+            return self.first
+        try:
+            out, _ = self.p.communicate(timeout=self.seconds + 10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return "hung"
+        lines = out.strip().splitlines()
+        return lines[-1] if lines else "no output"
+
+
+def check_cut(t, what, out, since, since_what):
+    """Checks that out ("stopped N ERRNO T") is an error the client saw within
+    CUT_BOUND_S of `since`, after echoes had worked; the latency is in the check's name."""
+    parts = out.split()
+    if len(parts) != 4 or parts[0] != "stopped" or since is None:
+        t.check(f"{what}: the client sees an error within {CUT_BOUND_S:.1f} s of {since_what}", False, out)
+        return
+    n, why, at = int(parts[1]), parts[2], float(parts[3])
+    lat = at - since
+    t.check(f"{what}: the client sees {why} {lat * 1000:.0f} ms after {since_what} (bound "
+            f"{CUT_BOUND_S * 1000:.0f} ms, an error, not a hang)",
+            why in CUT_ERRORS and -0.05 <= lat <= CUT_BOUND_S and n >= 5, out)
+
+
+def one(recs):
+    return recs[0] if len(recs) == 1 else None
+
+
+def run(env, t):
+    P_NOFM, P_CUT, P_DRAIN = env.port, env.port2, env.port3
+    P_AUTO, P_AUDIT, P_TTL, P_BG, P_BGANY, P_BGOFF, P_SHORT, P_RM = env.more_ports[:8]
+    LO = "127.0.0.1"
+    uid = {u: pwd.getpwnam(u).pw_uid for u in env.USERS}
+
+    def connect(user, port):
+        return env.probe(user, "connect", "tcp", LO, port)
+
+    env.start_daemon()
+    print(f"     jitgate status, connections: {env.status()[1].get('connections')}")
+
+    # The checks that have to wait for the clock start first and are read later.
+    print("-- started: a request with a 1 s request_ttl; grants of 3 s with open connections (cut, drain)")
+    rc, ttl_req = env.cli_json(env.req, "request", f"{P_TTL}", "--for", "5m", "--reason", "ttl test")
+    t.eq("a request on the short-ttl port is pending", (rc, ttl_req.get("state")), (0, "pending"))
+    ttl_deadline = wall(ttl_req.get("expires_at"))
+    ttl_created = wall(ttl_req.get("created_at"))
+    t.check("the pending request's expires_at is request_ttl (1 s) after it was made",
+            ttl_deadline is not None and ttl_created is not None and abs(ttl_deadline - ttl_created - 1) < 0.01,
+            str(ttl_req))
+
+    g_cut = env.grant(env.req, f"{P_CUT}/tcp", "3s", reason="cut at expiry")
+    cut_exp = wall(g_cut.answer.get("expires_at"))
+    keep_cut = Keeper(env, env.req, P_CUT, 8)
+    g_drain = env.grant(env.req, f"{P_DRAIN}/tcp", "3s", reason="drain at expiry")
+    drain_exp = wall(g_drain.answer.get("expires_at"))
+    # Until 3 s after the drained grant's expiry.
+    keep_drain = Keeper(env, env.req, P_DRAIN, max(1.0, (drain_exp or time.time()) + 3.0 - time.time()))
+    t.check("a 3 s grant on the cut port, a connection open under it",
+            g_cut.answer.get("state") == "granted" and keep_cut.connected, f"{g_cut.answer} {keep_cut.first}")
+    t.check("a 3 s grant on the drain port, a connection open under it",
+            g_drain.answer.get("state") == "granted" and keep_drain.connected,
+            f"{g_drain.answer} {keep_drain.first}")
+
+    print("-- two of many: approvals_required = 2, approvers [appr, @group]")
+    rc, req = env.cli_json(env.req, "request", f"{P_NOFM}/tcp", "--for", "10m", "--reason", "two approvals")
+    t.eq("request pending, asks for 2 approvals", (rc, req.get("state"), req.get("approvals_required")),
+         (0, "pending", 2))
+    rid = str(req.get("request_id"))
+    rc, a1 = env.cli_json(env.appr, "approve", rid)
+    t.eq("one approval of two: still pending, one approver counted",
+         (rc, a1.get("state"), a1.get("approvers"), "grant_id" in a1), (0, "pending", [env.appr], False))
+    t.eq("one approval of two: the connection is still refused", connect(env.req, P_NOFM), "EPERM")
+    r = env.cli(env.appr, "approve", rid)
+    t.check("the same approver again is refused (exit 1, conflict: already approved)",
+            r.returncode == 1 and "already approved" in r.stderr, f"{r.returncode} {r.stderr}")
+    _, lst = env.cli_json(env.req, "list", "--pending")
+    mine = [x for x in lst.get("requests", []) if str(x.get("request_id")) == rid]
+    t.eq("and counts once: the pending request lists one approver", [x.get("approvers") for x in mine],
+         [[env.appr]])
+    r = env.cli(env.other, "approve", rid)
+    t.check("a user in neither the list nor the @group is refused (exit 3)",
+            r.returncode == 3 and "not an approver" in r.stderr, f"{r.returncode} {r.stderr}")
+    t.eq("after two refusals the connection is still refused", connect(env.req, P_NOFM), "EPERM")
+    rc, a2 = env.cli_json(env.grp, "approve", rid)
+    t.eq("a member of the @group is the second distinct approver: granted", (rc, a2.get("state")),
+         (0, "granted"))
+    t.eq("granted after two approvals: the connection works", connect(env.req, P_NOFM), "ok")
+    gr = one(env.audit_records(type="grant", request_id=req.get("request_id")))
+    t.eq("the grant record lists both approvers, in order", (gr or {}).get("approvers"), [env.appr, env.grp])
+    t.eq("the approve records: one per approver",
+         [x.get("user") for x in env.audit_records(type="approve", request_id=req.get("request_id"))], [env.appr, env.grp])
+
+    print("-- auto_approve: group (up to 1m) and user (up to 2m) rules")
+    rc, au = env.cli_json(env.grp, "request", f"{P_AUTO}", "--for", "1m", "--reason", "on call")
+    t.eq("a member of the rule's group asking for 1m: granted at once by the rule",
+         (rc, au.get("state"), au.get("approvers")), (0, "granted", [f"auto_approve:@{env.GROUP}"]))
+    t.check("the answer names the grant and its expiry", "grant_id" in au and wall(au.get("expires_at")),
+            str(au))
+    t.eq("auto-approved: the connection works", connect(env.grp, P_AUTO), "ok")
+    gr = one(env.audit_records(type="grant", request_id=au.get("request_id")))
+    t.eq("the grant record names the rule as approver", (gr or {}).get("approvers"),
+         [f"auto_approve:@{env.GROUP}"])
+    rc, au5 = env.cli_json(env.grp, "request", f"{P_AUTO}", "--for", "5m", "--reason", "longer")
+    t.eq("beyond the rule's 1m (5m, port max 10m): pending", (rc, au5.get("state")), (0, "pending"))
+    rc, auo = env.cli_json(env.other, "request", f"{P_AUTO}", "--for", "1m", "--reason", "not on call")
+    t.eq("a non-member asking for 1m: pending", (rc, auo.get("state")), (0, "pending"))
+    t.eq("the non-member's connection is refused", connect(env.other, P_AUTO), "EPERM")
+    rc, auu = env.cli_json(env.req, "request", f"{P_AUTO}", "--for", "90s", "--reason", "user rule")
+    t.eq("the user rule's user asking for 90s: granted by the user rule",
+         (rc, auu.get("state"), auu.get("approvers")), (0, "granted", [f"auto_approve:{env.req}"]))
+    r = env.cli(env.grp, "revoke", str(au.get("request_id")))
+    t.eq("the holder revokes an auto-approved grant by its request id", r.returncode, 0)
+    t.eq("revoked: the connection is refused again", connect(env.grp, P_AUTO), "EPERM")
+
+    print("-- mode = audit: nothing blocked, would_deny recorded")
+    t.eq("audit mode: a connection without a grant succeeds", connect(env.other, P_AUDIT), "ok")
+    wait_for(lambda: env.audit_records(type="would_deny", port=P_AUDIT), 3)
+    wd = env.audit_records(type="would_deny", port=P_AUDIT)
+    t.check("a would_deny record with the user's uid, name and the port",
+            wd and wd[0].get("uid") == uid[env.other] and wd[0].get("user") == env.other and
+            wd[0].get("proto") == "tcp", str(wd[:1]))
+    t.eq("and no deny record for it", env.audit_records(type="deny", port=P_AUDIT), [])
+
+    print("-- approve --for: shorten, never lengthen")
+    rc, sr = env.cli_json(env.req, "request", f"{P_SHORT}", "--for", "5m", "--reason", "shorten me")
+    srid = str(sr.get("request_id"))
+    r = env.cli(env.appr, "approve", srid, "--for", "6m")
+    t.check("approve --for longer than requested is refused (exit 3) and says why",
+            r.returncode == 3 and "shorten" in r.stderr, f"{r.returncode} {r.stderr}")
+    _, lst = env.cli_json(env.req, "list", "--pending")
+    t.check("the request is still pending, with no approval counted",
+            any(str(x.get("request_id")) == srid and x.get("approvers") == [] for x in lst.get("requests", [])),
+            str(lst))
+    before = time.time()
+    rc, sa = env.cli_json(env.appr, "approve", srid, "--for", "30s")
+    after = time.time()
+    left = (wall(sa.get("expires_at")) or 0) - before
+    t.check(f"approve --for 30s on a 5m request: granted, expires_at {left:.2f} s after the approval",
+            rc == 0 and sa.get("state") == "granted" and 30 - 0.05 <= left <= 30 + (after - before) + 0.05,
+            str(sa))
+    gr = one(env.audit_records(type="grant", request_id=sr.get("request_id")))
+    t.eq("the grant record says duration_s 30", (gr or {}).get("duration_s"), 30)
+    t.eq("shortened grant: the connection works", connect(env.req, P_SHORT), "ok")
+
+    print("-- open connections meet their grant's expiry: cut, and drained")
+    wait_for(lambda: drain_exp is not None and time.time() > drain_exp + 0.3, 10)
+    t.eq("drain: a new connection after expiry is refused", connect(env.req, P_DRAIN), "EPERM")
+    cut_out = keep_cut.result()
+    print(f"     cut port: {cut_out}  (grant expired at {cut_exp})")
+    check_cut(t, "cut at expiry", cut_out, cut_exp, "the grant's expiry")
+    drain_out = keep_drain.result()
+    drained_until = time.time()
+    print(f"     drain port: {drain_out}")
+    parts = drain_out.split()
+    t.check(f"drain: the open connection kept echoing {drained_until - (drain_exp or 0):.1f} s past expiry",
+            len(parts) == 2 and parts[0] == "ok" and int(parts[1]) >= 40 and drain_exp is not None and
+            drained_until - drain_exp >= 2.5, drain_out)
+    gid_cut, gid_drain = g_cut.answer.get("grant_id"), g_drain.answer.get("grant_id")
+    wait_for(lambda: env.audit_records(type="expire", grant_id=gid_cut), 3)
+    ex = one(env.audit_records(type="expire", grant_id=gid_cut))
+    t.check("the cut grant's expire record says connections_ended >= 1",
+            ex is not None and isinstance(ex.get("connections_ended"), int) and ex["connections_ended"] >= 1,
+            str(ex))
+    wait_for(lambda: env.audit_records(type="expire", grant_id=gid_drain), 3)
+    ex = one(env.audit_records(type="expire", grant_id=gid_drain))
+    t.check("the drained grant's expire record says connections_ended 0",
+            ex is not None and ex.get("connections_ended") == 0, str(ex))
+    t.eq("cut: a new connection after expiry is refused", connect(env.req, P_CUT), "EPERM")
+
+    print("-- request_ttl: a pending request expires, and cannot be approved then")
+    ttl_rid = ttl_req.get("request_id")
+    wait_for(lambda: env.audit_records(type="expire", request_id=ttl_rid), 5)
+    ex = one(env.audit_records(type="expire", request_id=ttl_rid))
+    at = wall((ex or {}).get("ts"))
+    t.check("an expire record for the request, by the requester's name, without a grant",
+            ex is not None and ex.get("requester") == env.req and ex.get("port") == P_TTL and
+            "grant_id" not in ex, str(ex))
+    t.check(f"written within 2.5 s of the request's deadline ({(at or 0) - (ttl_deadline or 0):.2f} s)",
+            at is not None and ttl_deadline is not None and 0 <= at - ttl_deadline <= 2.5, str(ex))
+    r = env.cli(env.appr, "approve", str(ttl_rid))
+    t.check("approving an expired request is refused (exit 1, conflict: already expired)",
+            r.returncode == 1 and "expired" in r.stderr, f"{r.returncode} {r.stderr}")
+    _, lst = env.cli_json(env.req, "list", "--all")
+    t.eq("listed as expired, with no grant",
+         [(x.get("state"), x.get("grant_id")) for x in lst.get("requests", []) if x.get("request_id") == ttl_rid],
+         [("expired", None)])
+    t.eq("and the requester is still refused", connect(env.req, P_TTL), "EPERM")
+
+    print("-- revoke: others may not, the holder may, and an open connection is cut at once")
+    g = env.grant(env.req, f"{P_CUT}/tcp", "5m", reason="revoke test")
+    gid = g.answer.get("grant_id")
+    t.eq("granted again on the cut port", connect(env.req, P_CUT), "ok")
+    r = env.cli(env.other, "revoke", str(gid))
+    t.check("revoke of someone else's grant by a non-approver: exit 3",
+            r.returncode == 3 and "only the holder" in r.stderr, f"{r.returncode} {r.stderr}")
+    t.eq("and the grant still works", connect(env.req, P_CUT), "ok")
+    keep = Keeper(env, env.req, P_CUT, 6)
+    t.check("a connection open under the grant", keep.connected, keep.first)
+    time.sleep(0.5)  # a few echoes first
+    revoked_at = time.time()
+    r = env.cli(env.req, "revoke", str(gid))
+    t.eq("the holder revokes their own grant by its id", r.returncode, 0)
+    out = keep.result()
+    print(f"     {out}  (revoke started at {revoked_at:.6f})")
+    check_cut(t, "cut at revoke", out, revoked_at, "the revoke")
+    t.eq("revoked: a new connection is refused", connect(env.req, P_CUT), "EPERM")
+    rv = one(env.audit_records(type="revoke", grant_id=gid))
+    t.check("a revoke record by the holder, connections_ended 1",
+            rv is not None and rv.get("user") == env.req and rv.get("ended_by") == env.req and
+            rv.get("connections_ended") == 1, str(rv))
+
+    print("-- break-glass: at once, capped, with a reason, loud")
+    rc, bg = env.cli_json(env.grp, "break-glass", f"{P_BG}/tcp", "--for", "1m", "--reason", "INC-9: outage")
+    t.check("break-glass by a listed @group member: granted at once",
+            rc == 0 and bg.get("state") == "granted" and bg.get("break_glass") is True and
+            bg.get("grant_id") and bg.get("request_id"), str(bg))
+    exp = wall(bg.get("expires_at"))
+    t.check("its expires_at is 1m from now", exp is not None and abs(exp - time.time() - 60) < 5, str(bg))
+    t.eq("break-glass: the connection works", connect(env.grp, P_BG), "ok")
+    bgid = bg.get("grant_id")
+    recs = env.audit_records()
+    loud = [x for x in recs if x["type"] == "break_glass" and x.get("grant_id") == bgid]
+    gr = [x for x in recs if x["type"] == "grant" and x.get("grant_id") == bgid]
+    t.check("a break_glass record naming requester, port, reason and grant",
+            len(loud) == 1 and loud[0].get("requester") == env.grp and loud[0].get("port") == P_BG and
+            loud[0].get("reason") == "INC-9: outage", str(loud))
+    t.check("followed by a grant record marked break_glass: true",
+            len(loud) == 1 and len(gr) == 1 and gr[0].get("break_glass") is True and
+            gr[0]["seq"] > loud[0]["seq"], str(gr))
+    rc, lst = env.cli_json(env.appr, "list")
+    t.check("jitgate list --json has it in break_glass (for review)",
+            rc == 0 and any(x.get("grant_id") == bgid for x in lst.get("break_glass", [])), str(lst))
+    r = env.cli(env.grp, "break-glass", f"{P_BG}", "--for", "3m", "--reason", "longer")
+    t.check("over the port's break_glass_max (2m): refused (exit 3), the message names the cap",
+            r.returncode == 3 and "2m" in r.stderr, f"{r.returncode} {r.stderr}")
+    r = env.cli(env.req, "break-glass", f"{P_BG}", "--for", "1m", "--reason", "not listed")
+    t.check("a user not in break_glass = [@group]: refused (exit 3)", r.returncode == 3,
+            f"{r.returncode} {r.stderr}")
+    t.eq("and still refused at the socket", connect(env.req, P_BG), "EPERM")
+    rc, bga = env.cli_json(env.other, "break-glass", f"{P_BGANY}", "--for", "10m", "--reason", "anyone")
+    t.check("no break_glass list: anyone may, within the default 15m cap",
+            rc == 0 and bga.get("state") == "granted" and bga.get("break_glass") is True, str(bga))
+    t.eq("and the connection works", connect(env.other, P_BGANY), "ok")
+    r = env.cli(env.other, "break-glass", f"{P_BGANY}", "--for", "16m", "--reason", "too long")
+    t.check("over the default cap: refused (exit 3), the message names 15m",
+            r.returncode == 3 and "15m" in r.stderr, f"{r.returncode} {r.stderr}")
+    # Refused by the CLI (usage, exit 2) or the daemon (exit 3), either way for the reason.
+    r = env.cli(env.req, "break-glass", f"{P_BGANY}", "--for", "1m", "--reason", "   ")
+    t.check("a blank reason is refused, and the message says so",
+            r.returncode in (2, 3) and "reason" in r.stderr, f"{r.returncode} {r.stderr}")
+    r = env.cli(env.req, "break-glass", f"{P_BGANY}", "--for", "1m")
+    t.check("a missing reason is refused, and the message says so",
+            r.returncode in (2, 3) and "reason" in r.stderr, f"{r.returncode} {r.stderr}")
+    rep = wire(env, env.req, "break_glass", {"port": P_BGANY, "proto": "tcp", "duration_s": 60, "reason": "  "})
+    t.check("a blank reason sent to the socket without the CLI: the daemon refuses it too",
+            rep.get("ok") is False and "reason" in rep.get("error", {}).get("message", ""), str(rep))
+    t.eq("after all three: still refused at the socket", connect(env.req, P_BGANY), "EPERM")
+    r = env.cli(env.other, "break-glass", f"{P_BGOFF}", "--for", "1m", "--reason", "disabled")
+    t.check("break_glass_max = \"0s\" disables it: refused (exit 3)", r.returncode == 3,
+            f"{r.returncode} {r.stderr}")
+    t.eq("and still refused at the socket", connect(env.other, P_BGOFF), "EPERM")
+
+    print("-- SIGHUP: a broken file changes nothing in flight; a removed port's grant is revoked")
+    g_rm = env.grant(env.req, f"{P_RM}/tcp", "5m", reason="before reload")
+    t.eq("granted on the port about to be removed", connect(env.req, P_RM), "ok")
+    _, rm_pend = env.cli_json(env.other, "request", f"{P_RM}", "--for", "5m", "--reason", "pending at reload")
+    _, cut_pend = env.cli_json(env.other, "request", f"{P_CUT}", "--for", "5m", "--reason", "survives reload")
+    t.check("two requests pending across the reloads",
+            rm_pend.get("state") == "pending" and cut_pend.get("state") == "pending", f"{rm_pend} {cut_pend}")
+    good = env.render(policy())
+    n_ports = len(env.status()[1].get("ports", []))
+    env.write_policy(good + '\n[[port]]\nname = "broken"\nport = 70000\napprovers = ["{}"]\n'.format(env.appr))
+    env.daemon.send_signal(signal.SIGHUP)
+    t.check("the broken reload is refused and recorded (policy_reload ok false)",
+            wait_for(lambda: any(x["type"] == "policy_reload" and x.get("ok") is False
+                                 for x in env.audit_records()), 5), env.daemon_log())
+    log = env.daemon_log()
+    t.check("the daemon's log says why: reload refused, the line and the rule",
+            "reload refused" in log and "jitgate.toml:" in log and "65535" in log, log[-600:])
+    rc, st = env.status()
+    t.check("the daemon keeps running with the old policy (same ports)",
+            env.daemon.poll() is None and rc == 0 and len(st.get("ports", [])) == n_ports, str(rc))
+    t.eq("the cut port is still protected", connect(env.grp, P_CUT), "EPERM")
+    rc, ap = env.cli_json(env.appr, "approve", str(cut_pend.get("request_id")))
+    t.eq("a request made before the broken reload is approved after it", (rc, ap.get("state")), (0, "granted"))
+    t.eq("and its connection works", connect(env.other, P_CUT), "ok")
+    env.write_policy(env.render(policy(without=("removed",))))
+    env.daemon.send_signal(signal.SIGHUP)
+    rm_gid = g_rm.answer.get("grant_id")
+    t.check("the removed port's grant is revoked, ended_by policy_reload",
+            wait_for(lambda: any(x.get("ended_by") == "policy_reload"
+                                 for x in env.audit_records(type="revoke", grant_id=rm_gid)), 5),
+            str(env.audit_records(type="revoke", grant_id=rm_gid)) + env.daemon_log())
+    rj = one(env.audit_records(type="reject", request_id=rm_pend.get("request_id")))
+    t.check("its pending request is rejected: the port is no longer protected",
+            rj is not None and "no longer protected" in rj.get("reason", ""), str(rj))
+    _, lst = env.cli_json("root", "list", "--all")
+    t.eq("the grant is listed as revoked by policy_reload",
+         [(x.get("state"), x.get("ended_by")) for x in lst.get("grants", []) if x.get("grant_id") == rm_gid],
+         [("revoked", "policy_reload")])
+    t.eq("the removed port is open to anyone now", connect(env.grp, P_RM), "ok")
+    t.eq("the other ports keep their grants (cut port, approved after the broken reload)",
+         connect(env.other, P_CUT), "ok")
+    t.eq("and their protection", connect(env.grp, P_CUT), "EPERM")
+    keep = Keeper(env, env.grp, P_RM, 6)
+    t.check("a connection open to the port while it is unprotected", keep.connected, keep.first)
+    time.sleep(0.3)
+    reload_at = time.time()
+    env.write_policy(env.render(policy()))
+    env.daemon.send_signal(signal.SIGHUP)
+    out = keep.result()
+    check_cut(t, "the port protected again by a reload: its connection without a grant is cut", out, reload_at,
+              "the SIGHUP")
+    t.check("the policy_reload record counts it (connections_ended 1)",
+            wait_for(lambda: any(x.get("ok") and x.get("connections_ended") == 1
+                                 for x in env.audit_records(type="policy_reload")), 5),
+            str(env.audit_records(type="policy_reload")))
+
+    problem = verify_chain(env.audit_records())
+    t.check("the whole audit log chains (independent check)", problem is None, str(problem))
+
+
+if __name__ == "__main__":
+    run_suite(POLICY, run)
