@@ -158,10 +158,11 @@ static __always_inline __u8 jg_port_flags(__u16 port, __u8 proto)
 struct jg_l4 {
 	__u8 src[16]; /* network order, IPv4 v4-mapped */
 	__u8 dst[16];
-	__u16 sport; /* host order */
-	__u16 dport; /* host order */
-	__u8 proto;  /* JG_PROTO_* */
-	__u8 mapped; /* an IPv6 header whose source is IPv4-mapped */
+	__u16 sport;  /* host order */
+	__u16 dport;  /* host order */
+	__u8 proto;   /* JG_PROTO_* */
+	__u8 mapped;  /* an IPv6 header whose source is IPv4-mapped */
+	__u16 l4_off; /* jg_parse_l3: offset of the L4 header (0: unknown) */
 };
 
 /* ::ffff:0:0/96 */
@@ -272,6 +273,7 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, __u32 l3proto,
 		return JG_PARSE_BAD;
 	o->sport = bpf_ntohs(ports[0]);
 	o->dport = bpf_ntohs(ports[1]);
+	o->l4_off = off;
 	return JG_PARSE_OK;
 }
 

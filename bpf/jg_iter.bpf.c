@@ -30,7 +30,9 @@
 #define JG_AF_INET6	    10
 #define JG_MAX_CGROUP_DEPTH 64
 
-extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+/* Weak: on a kernel without it (before 6.5) the object still loads, and the
+ * daemon leaves this program out (loader.cpp). */
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 
 /* The cgroup the programs are attached to (its id: the inode number of its
  * directory), set by the daemon before each run: only the sockets of that

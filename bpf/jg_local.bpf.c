@@ -244,6 +244,18 @@ static __always_inline int jg_loops_back(struct __sk_buff *skb)
  * the uid recorded by the sock_addr hooks for this socket, or the socket's
  * owner when no hook saw it (sockets older than the attachment).
  */
+/* A TCP segment with RST set and SYN clear (jg_parse_l3 found its header). */
+static __always_inline int tcp_is_reset(struct __sk_buff *skb,
+					const struct jg_l4 *l4)
+{
+	__u8 flags;
+
+	if (!l4->l4_off ||
+	    bpf_skb_load_bytes(skb, (__u32)l4->l4_off + 13, &flags, 1))
+		return 0;
+	return (flags & 0x04) && !(flags & 0x02);
+}
+
 SEC("cgroup_skb/egress")
 int jg_egress(struct __sk_buff *skb)
 {
@@ -291,6 +303,12 @@ int jg_egress(struct __sk_buff *skb)
 	/* on_expiry = "drain": a flow that a grant allowed may finish; only new
 	 * connections are refused (by the sock_addr hooks). */
 	if ((flags & JG_PF_DRAIN) && st && st->grant_id)
+		return 1;
+	/* A reset opens nothing.  Let it through, so that when a connection is
+	 * cut (bpf_sock_destroy at the end of its grant, or the kernel
+	 * answering a segment for it afterwards) the other end learns of it at
+	 * once instead of keeping a dead connection. */
+	if (l4.proto == JG_PROTO_TCP && tcp_is_reset(skb, &l4))
 		return 1;
 
 	jg_count(JG_CNT_EGRESS_DROP);

@@ -21,6 +21,7 @@ constexpr std::uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kIcmp6 = 58;
 constexpr std::uint8_t kHop = 0, kRouting = 43, kFrag = 44, kDest = 60, kAh = 51;  // IPv6 next headers
 constexpr std::uint16_t kMF = 0x2000;                                              // IPv4 more-fragments bit
 constexpr std::size_t kL3 = 14;  // IPv4/IPv6 header offset in an untagged frame
+constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;  // TCP flags
 }  // namespace wire
 
 class Packet {
@@ -110,12 +111,13 @@ public:
         dport_ = dport;
         return *this;
     }
-    Packet& tcp(std::uint16_t sport, std::uint16_t dport) {
+    // A TCP header; flags default to SYN.
+    Packet& tcp(std::uint16_t sport, std::uint16_t dport, std::uint8_t flags = wire::kSyn) {
         l4_ = wire::kTcp;
         ports(sport, dport);
         bytes_.insert(bytes_.end(), 16, 0);
         bytes_[bytes_.size() - 8] = 0x50;  // data offset 5
-        bytes_[bytes_.size() - 7] = 0x02;  // SYN
+        bytes_[bytes_.size() - 7] = flags;
         return *this;
     }
     Packet& udp(std::uint16_t sport, std::uint16_t dport) {

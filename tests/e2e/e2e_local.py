@@ -6,11 +6,12 @@ usage: e2e_local.py BUILD_DIR
 """
 import os
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, flow_result, run_suite, verify_chain  # noqa: E402
+from harness import PY, flow_result, run_suite, verify_chain, wait_for  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -174,6 +175,39 @@ def run(env, t):
     t.check("flow under a drained grant outlives the grant", state == "ok" and n >= 20, out)
     t.eq("new connection after a drained grant expired is denied",
          env.probe(env.req, "connect", "tcp", "127.0.0.1", P3), "EPERM")
+
+    print("-- tamper: a link detached or a pin removed by another root process is repaired at once")
+    pin_dir = os.path.join(env.bpffs, "jitgate", "v1")
+
+    def links():
+        return {p["name"]: (p["link_id"], p["attached"]) for p in env.status()[1].get("programs", [])}
+
+    def all_attached():
+        now = links()
+        return len(now) == 6 and all(a for _, a in now.values())
+
+    for hook in ("jg_connect4", "jg_connect6", "jg_egress"):
+        before = links()
+        subprocess.run(["bpftool", "link", "detach", "id", str(before[hook][0])], check=True, capture_output=True)
+        # A user without a grant keeps trying meanwhile: the other hooks refuse.
+        tries = [env.probe(env.other, "connect", "tcp", a, P) for a in ("127.0.0.1", "::1", "127.0.0.1")]
+        t.check(f"{hook} detached: no forbidden connect succeeds meanwhile", "ok" not in tries, str(tries))
+        t.check(f"{hook} attached again within 2 s", wait_for(all_attached, 2), str(links()))
+        after = links()
+        t.check(f"{hook}: a new link; the others unchanged",
+                after[hook][0] != before[hook][0] and
+                all(after[h][0] == before[h][0] for h in before if h != hook), f"{before} {after}")
+    os.unlink(os.path.join(pin_dir, "jg_grants_uid"))
+    os.unlink(os.path.join(pin_dir, "link_jg_ingress"))
+    t.check("a removed map pin and link pin are made again within 5 s",
+            wait_for(lambda: os.path.exists(os.path.join(pin_dir, "jg_grants_uid")) and
+                     os.path.exists(os.path.join(pin_dir, "link_jg_ingress")), 5), str(os.listdir(pin_dir)))
+    tam = {r.get("hook") for r in env.audit_records(type="tamper_detected")}
+    t.check("each repair recorded as tamper_detected (the three links, the map pin, the link pin)",
+            {"jg_connect4", "jg_connect6", "jg_egress", "jg_grants_uid", "jg_ingress"} <= tam, str(tam))
+    t.eq("protected as before: a user without a grant is refused",
+         env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "EPERM")
+    t.eq("and the grant still works", env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "ok")
 
     print("-- the audit log")
     recs = env.audit_records()

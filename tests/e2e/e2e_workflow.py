@@ -92,9 +92,9 @@ approvers = ["{appr}"]
 break_glass = ["@{group}"]
 break_glass_max = "2m"
 """,
-    "glass-anyone": """
+    "glass-approvers": """
 [[port]]
-name = "glass-anyone"
+name = "glass-approvers"
 port = {port8}
 proto = "tcp"
 max_duration = "1h"
@@ -225,6 +225,10 @@ def run(env, t):
     def connect(user, port):
         return env.probe(user, "connect", "tcp", LO, port)
 
+    def established(port):
+        """The host's established TCP sockets whose own port is `port` (the server's ends)."""
+        return env.nsx("ss", "-Htn", "state", "established", f"( sport = :{port} )").stdout.strip()
+
     env.start_daemon()
     print(f"     jitgate status, connections: {env.status()[1].get('connections')}")
 
@@ -338,6 +342,8 @@ def run(env, t):
     cut_out = keep_cut.result()
     print(f"     cut port: {cut_out}  (grant expired at {cut_exp})")
     check_cut(t, "cut at expiry", cut_out, cut_exp, "the grant's expiry")
+    t.check("cut at expiry: the server's end is closed too (the reset reached it)",
+            wait_for(lambda: not established(P_CUT), 1.0), env.nsx("ss", "-tn").stdout)
     drain_out = keep_drain.result()
     drained_until = time.time()
     print(f"     drain port: {drain_out}")
@@ -376,6 +382,64 @@ def run(env, t):
          [("expired", None)])
     t.eq("and the requester is still refused", connect(env.req, P_TTL), "EPERM")
 
+    print("-- request --wait: blocks until decided; Ctrl-C stops waiting and withdraws nothing")
+
+    def waiter(user, port):
+        return env.spawn(env.user_argv(user, [env.jitgate, "--socket", env.sock, "--json", "request", f"{port}",
+                                              "--for", "1m", "--reason", "waiting", "--wait"]))
+
+    def pending_of(user, port):
+        _, lst = env.cli_json("root", "list", "--pending")
+        ids = [x["request_id"] for x in lst.get("requests", []) if x.get("user") == user and x.get("port") == port]
+        return ids[0] if len(ids) == 1 else None
+
+    w = waiter(env.other, P_SHORT)
+    wait_for(lambda: pending_of(env.other, P_SHORT) is not None, 5)
+    wid = pending_of(env.other, P_SHORT)
+    time.sleep(0.6)
+    t.check("request --wait: still waiting while the request is pending", wid is not None and w.poll() is None,
+            str(wid))
+    env.cli(env.appr, "approve", str(wid))
+    try:
+        out, _ = w.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        w.kill()
+        out = "hung"
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    try:
+        final = json.loads(last)
+    except ValueError:
+        final = {}
+    t.check("approved: --wait exits 0 with the granted request and its remaining time",
+            w.returncode == 0 and final.get("state") == "granted" and final.get("request_id") == wid and
+            0 < final.get("remaining_s", 0) <= 60, f"{w.returncode} {out[-400:]}")
+    env.cli(env.other, "revoke", str(wid))
+    w = waiter(env.other, P_SHORT)
+    wait_for(lambda: pending_of(env.other, P_SHORT) is not None, 5)
+    wid = pending_of(env.other, P_SHORT)
+    env.cli(env.appr, "deny", str(wid), "--reason", "not now")
+    try:
+        out, _ = w.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        w.kill()
+        out = "hung"
+    t.check("rejected: --wait exits 3 and names who and why",
+            w.returncode == 3 and env.appr in out and "not now" in out, f"{w.returncode} {out[-400:]}")
+    w = waiter(env.other, P_SHORT)
+    wait_for(lambda: pending_of(env.other, P_SHORT) is not None, 5)
+    wid = pending_of(env.other, P_SHORT)
+    time.sleep(0.3)
+    os.killpg(w.pid, signal.SIGINT)
+    try:
+        out, _ = w.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        w.kill()
+        out = "hung"
+    t.check("Ctrl-C: exit 130, says the request stays pending",
+            w.returncode == 130 and "stays pending" in out, f"{w.returncode} {out[-400:]}")
+    t.eq("and the request is still pending", pending_of(env.other, P_SHORT), wid)
+    env.cli(env.other, "deny", str(wid))
+
     print("-- revoke: others may not, the holder may, and an open connection is cut at once")
     g = env.grant(env.req, f"{P_CUT}/tcp", "5m", reason="revoke test")
     gid = g.answer.get("grant_id")
@@ -393,6 +457,8 @@ def run(env, t):
     out = keep.result()
     print(f"     {out}  (revoke started at {revoked_at:.6f})")
     check_cut(t, "cut at revoke", out, revoked_at, "the revoke")
+    t.check("cut at revoke: the server's end is closed too",
+            wait_for(lambda: not established(P_CUT), 1.0), env.nsx("ss", "-tn").stdout)
     t.eq("revoked: a new connection is refused", connect(env.req, P_CUT), "EPERM")
     rv = one(env.audit_records(type="revoke", grant_id=gid))
     t.check("a revoke record by the holder, connections_ended 1",
@@ -427,11 +493,15 @@ def run(env, t):
     t.check("a user not in break_glass = [@group]: refused (exit 3)", r.returncode == 3,
             f"{r.returncode} {r.stderr}")
     t.eq("and still refused at the socket", connect(env.req, P_BG), "EPERM")
-    rc, bga = env.cli_json(env.other, "break-glass", f"{P_BGANY}", "--for", "10m", "--reason", "anyone")
-    t.check("no break_glass list: anyone may, within the default 15m cap",
+    r = env.cli(env.other, "break-glass", f"{P_BGANY}", "--for", "10m", "--reason", "not an approver")
+    t.check("no break_glass list: a user who is not an approver is refused (exit 3)",
+            r.returncode == 3 and "approvers" in r.stderr, f"{r.returncode} {r.stderr}")
+    t.eq("and still refused at the socket", connect(env.other, P_BGANY), "EPERM")
+    rc, bga = env.cli_json(env.appr, "break-glass", f"{P_BGANY}", "--for", "10m", "--reason", "approver")
+    t.check("no break_glass list: the port's approver may, within the default 15m cap",
             rc == 0 and bga.get("state") == "granted" and bga.get("break_glass") is True, str(bga))
-    t.eq("and the connection works", connect(env.other, P_BGANY), "ok")
-    r = env.cli(env.other, "break-glass", f"{P_BGANY}", "--for", "16m", "--reason", "too long")
+    t.eq("and the connection works", connect(env.appr, P_BGANY), "ok")
+    r = env.cli(env.appr, "break-glass", f"{P_BGANY}", "--for", "16m", "--reason", "too long")
     t.check("over the default cap: refused (exit 3), the message names 15m",
             r.returncode == 3 and "15m" in r.stderr, f"{r.returncode} {r.stderr}")
     # Refused by the CLI (usage, exit 2) or the daemon (exit 3), either way for the reason.

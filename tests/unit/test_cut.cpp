@@ -257,3 +257,17 @@ TEST_CASE("net_contains: a prefix holds its addresses, in their own family only"
     REQUIRE((host.ok() && same.ok()));
     CHECK(net_contains(*host, *same));
 }
+
+TEST_CASE("a connection admitted under a replaced grant is counted for the grant that replaced it") {
+    Env e;
+    const auto first = e.grant(5432, "tcp", 60);
+    const auto second = e.grant(5432, "tcp", 600);  // renews rita's grant: first is replaced
+    REQUIRE(first != second);
+    // The socket still carries the id of the grant it connected under.
+    e.sink.next_cut = {local_conn(first, 1000, 5432)};
+    Reply r = e.wf.revoke(kRita, json{{"id", second}});
+    REQUIRE(r.ok);
+    CHECK(e.last("revoke").at("grant_id") == second);
+    CHECK(e.last("revoke").at("connections_ended") == 1);
+    CHECK(e.wf.take_stray_cuts().empty());
+}

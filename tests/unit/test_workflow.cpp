@@ -1154,6 +1154,7 @@ require_reason = false
 TEST_SUITE("break-glass") {
     TEST_CASE("granted at once, no approver, recorded as break_glass then grant") {
         Env e;
+        e.dir.groups["rita"].insert("dba");  // an approver of db (@dba): she may break the glass
         e.clock.advance(30);
         Reply r = e.break_glass(kReq, 5432, 600, "primary down, paging failed");
         INFO("message: ", r.message);
@@ -1232,6 +1233,7 @@ TEST_SUITE("break-glass") {
 
     TEST_CASE("expiry ends a break-glass grant like any other") {
         Env e;
+        e.dir.groups["rita"].insert("dba");  // an approver of db (@dba): she may break the glass
         auto [rid, gid] = e.glass(kReq, 5432, 120);
         (void)rid;
         e.clock.advance(121);
@@ -1243,6 +1245,7 @@ TEST_SUITE("break-glass") {
 
     TEST_CASE("the cap: 15m by default, break_glass_max where set; over it refused, naming the cap") {
         Env e;
+        e.dir.groups["rita"].insert("dba");  // an approver of db (@dba): she may break the glass
         CHECK(e.wf.policy().find(5432, Proto::Tcp)->break_glass_max_s == 900);
         Reply over = e.break_glass(kReq, 5432, 901);
         check_fail(over, code::kRefused, "ask for 15m or less");
@@ -1302,8 +1305,11 @@ TEST_SUITE("break-glass") {
         CHECK(e.break_glass(kBob, 6000, 300).ok);
         // dave is in dba, not oncall.
         check_fail(e.break_glass(kDave, 6000, 300), code::kForbidden, "dave may not break the glass");
-        // No break_glass key (port db): anyone may.
-        CHECK(e.break_glass(kEve, 5432, 300).ok);
+        // No break_glass key (port db): its approvers may (alice, and dave through @dba), nobody else.
+        CHECK(e.break_glass(kAlice, 5432, 300).ok);
+        CHECK(e.break_glass(kDave, 5432, 300).ok);
+        check_fail(e.break_glass(kEve, 5432, 300), code::kForbidden, "only its approvers may");
+        check_fail(e.break_glass(kReq, 5432, 300), code::kForbidden, "only its approvers may");
     }
 
     TEST_CASE("the reason is mandatory, whatever require_reason says") {
@@ -1322,6 +1328,7 @@ TEST_SUITE("break-glass") {
 
     TEST_CASE("it replaces the user's grant for the port, as an approved grant does") {
         Env e;
+        e.dir.groups["rita"].insert("dba");  // an approver of db (@dba): she may break the glass
         auto [r1, g1] = e.granted(5432, 1800);
         (void)r1;
         e.clock.advance(10);
@@ -1337,6 +1344,7 @@ TEST_SUITE("break-glass") {
 
     TEST_CASE("a full grant map: refused, recorded as a rejected break-glass, nothing active") {
         Env e;
+        e.dir.groups["rita"].insert("dba");  // an approver of db (@dba): she may break the glass
         e.sink.fail_with = "the grant map is full (65536 grants); revoke unused grants and try again";
         Reply r = e.break_glass(kReq, 5432, 60);
         check_fail(r, code::kCapacity, "the grant map is full");
@@ -1351,11 +1359,12 @@ TEST_SUITE("break-glass") {
 
     TEST_CASE("list: break-glass grants of the last 7 days for review, newest first") {
         Env e;
+        e.dir.groups["rita"].insert("dba");              // an approver of db (@dba): she may break the glass
         auto [old_r, old_g] = e.glass(kReq, 5432, 600);  // 8 days before the others
         (void)old_r;
         e.clock.advance(8 * 86400);
         e.wf.sweep();
-        auto [r1, g1] = e.glass(kBob, 5432, 120);
+        auto [r1, g1] = e.glass(kAlice, 5432, 120);
         (void)r1;
         e.clock.advance(200);  // g1 expires: still listed for review
         e.wf.sweep();
@@ -1401,6 +1410,7 @@ TEST_SUITE("break-glass") {
 
     TEST_CASE("list: at most 100 break-glass grants") {
         Env e;
+        e.dir.groups["rita"].insert("dba");  // an approver of db (@dba): she may break the glass
         std::int64_t last = 0;
         for (int i = 0; i < 101; ++i) {
             e.clock.advance(1);

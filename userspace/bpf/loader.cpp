@@ -141,6 +141,8 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
         k->skel_->maps.jg_grants_net,  k->skel_->maps.jg_flows,      k->skel_->maps.jg_deny_rl,
         k->skel_->maps.jg_local_addrs, k->skel_->maps.jg_config,     k->skel_->maps.jg_counters,
         k->skel_->maps.jg_events,      k->skel_->maps.jg_sk_state};
+    k->pinned_maps_.assign(std::begin(maps), std::end(maps));
+    k->cgroup_dir_ = o.cgroup_dir;
     for (bpf_map* m : maps) {
         std::string path = o.pin_dir + "/" + bpf_map__name(m);
         if (int e = bpf_map__set_pin_path(m, path.c_str()))
@@ -401,7 +403,9 @@ Result<std::vector<jg_cut_rec>> Kernel::cut_connections() {
             out.append(buf, std::size_t(n));
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
+        // EAGAIN: the kernel stops a read after a million sockets without
+        // output; the next read goes on from there.
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         const int e = n < 0 ? errno : 0;
         close(fd);
         // The sockets destroyed so far stay destroyed; say so with the error.
@@ -423,6 +427,90 @@ Counters Kernel::counters() const {
         for (auto v : vals) c.v[i] += v;
     }
     return c;
+}
+
+namespace {
+
+// The kernel's id of a BPF object (link or map) behind fd, 0 if unknown.
+std::uint32_t obj_id(int fd) {
+    bpf_link_info info{};  // the id is the first field of link, map and prog info alike
+    std::uint32_t len = sizeof(info);
+    return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+// Whether `pin` names the object with id `id`; false when missing or another.
+bool pin_holds(const std::string& pin, std::uint32_t id) {
+    const int fd = bpf_obj_get(pin.c_str());
+    if (fd < 0) return false;
+    const bool same = obj_id(fd) == id;
+    close(fd);
+    return same;
+}
+
+// Makes `pin` name the object behind fd (removing a missing or foreign pin
+// first): "" when it already did, else what was repaired or why it failed.
+std::string repin(const std::string& pin, int fd) {
+    const std::uint32_t id = obj_id(fd);
+    if (id && pin_holds(pin, id)) return "";
+    const bool existed = access(pin.c_str(), F_OK) == 0;
+    if (existed) unlink(pin.c_str());
+    if (bpf_obj_pin(fd, pin.c_str()) != 0)
+        return fmt::format("its pin {} was {} and could not be made again: {}", pin,
+                           existed ? "replaced" : "removed", errstr(errno));
+    return fmt::format("its pin {} was {}; pinned again", pin,
+                       existed ? "replaced by another object" : "removed");
+}
+
+}  // namespace
+
+std::vector<Repair> Kernel::repair(bool pins) {
+    std::vector<Repair> out;
+    int cg = -1;
+    for (std::size_t i = 0; i < links_.size() && i < std::size(kHooks); ++i) {
+        auto& [name, link] = links_[i];
+        bpf_link_info info{};
+        std::uint32_t len = sizeof(info);
+        const bool attached =
+            bpf_obj_get_info_by_fd(bpf_link__fd(link.get()), &info, &len) == 0 && info.cgroup.cgroup_id != 0;
+        const std::string pin = link_pin(pin_dir_, name.c_str());
+        if (!attached) {
+            // Detached by someone else (bpftool link detach): a new link,
+            // pinned where the old one was.  Nothing enforced the hook meanwhile.
+            if (cg < 0) cg = ::open(cgroup_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            Link fresh(cg < 0 ? nullptr : bpf_program__attach_cgroup(kHooks[i].prog(skel_), cg));
+            if (!fresh) {
+                out.push_back({name,
+                               fmt::format("the link had been detached and could not be attached again: {}",
+                                           errstr(errno)),
+                               false});
+                continue;
+            }
+            unlink(pin.c_str());
+            link = std::move(fresh);
+            const bool pinned = bpf_obj_pin(bpf_link__fd(link.get()), pin.c_str()) == 0;
+            out.push_back(
+                {name,
+                 pinned ? std::string("the link had been detached; attached again")
+                        : fmt::format("the link had been detached; attached again, but not pinned ({}): "
+                                      "it holds while jitgated runs",
+                                      errstr(errno)),
+                 true});
+            continue;
+        }
+        if (!pins) continue;
+        if (auto why = repin(pin, bpf_link__fd(link.get())); !why.empty()) out.push_back({name, why, true});
+    }
+    if (cg >= 0) close(cg);
+    for (bpf_map* m : pins ? pinned_maps_ : std::vector<bpf_map*>{}) {
+        const std::string pin = pin_dir_ + "/" + bpf_map__name(m);
+        if (auto why = repin(pin, bpf_map__fd(m)); !why.empty()) out.push_back({bpf_map__name(m), why, true});
+    }
+    // XDP links detached while their interface stays: sync_xdp attaches anew.
+    for (auto& [idx, x] : xdp_)
+        if (xdp_link_ifindex(bpf_link__fd(x.link.get()), nullptr) <= 0 &&
+            if_nametoindex(x.ifname.c_str()) == static_cast<unsigned>(idx))
+            out.push_back({"xdp " + x.ifname, "the XDP link had been detached; attached again", true});
+    return out;
 }
 
 std::vector<LinkStatus> Kernel::links() const {

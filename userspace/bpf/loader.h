@@ -108,6 +108,13 @@ struct XdpStatus {
     std::string note;  // why not native, or why not attached
 };
 
+// What Kernel::repair() found and did about one link or pin.
+struct Repair {
+    std::string object;  // a hook ("jg_connect4"), a map, or "xdp IFACE"
+    std::string what;
+    bool fixed = true;
+};
+
 struct Counters {
     std::array<std::uint64_t, JG_CNT_MAX> v{};
 };
@@ -164,6 +171,12 @@ public:
     // Hooks whose pinned link had been detached by someone else and that
     // open() attached anew.
     const std::vector<std::string>& reattached() const { return reattached_; }
+    // Checks that every cgroup link is really attached (not merely pinned)
+    // and that every link and map pin names our object: a detached link is
+    // attached anew, a missing or foreign pin made again; an XDP link found
+    // detached is reported (sync_xdp then attaches it again).  Pins only
+    // when `pins` (a detached link is re-pinned either way).  What it did.
+    std::vector<Repair> repair(bool pins = true);
 
     // Makes jg_ports say exactly what the policy says.
     Result<bool> apply_ports(const Policy& p);
@@ -185,6 +198,8 @@ private:
     std::map<int, XdpLink> xdp_;                     // by ifindex
     std::map<std::string, std::string> xdp_absent_;  // configured, not attached: why
     int counters_fd_ = -1;
+    std::string cgroup_dir_;
+    std::vector<bpf_map*> pinned_maps_;
     Link cut_link_;         // iter/tcp, not pinned
     std::string cut_note_;  // why connections are not cut, if they are not
 };

@@ -289,8 +289,9 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
     const std::int64_t id = first.value("request_id", std::int64_t(0));
     auto stopped = [&] { return o.stop && o.stop->load(); };
     nlohmann::json cur = first;
-    std::string shown;                      // the state line last written to stderr
-    std::optional<Clock::time_point> lost;  // since when jitgated has not answered
+    std::string shown;         // the state line last written to stderr
+    bool unreachable = false;  // jitgated has not answered since `lost`
+    Clock::time_point lost{};
     for (;;) {
         const std::string state = cur.value("state", "");
         if (state == "granted") {
@@ -322,11 +323,12 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
         const Result<nlohmann::json>& reply = *looked;
         if (!reply) {
             const auto now = Clock::now();
-            if (!lost) {
+            if (!unreachable) {
+                unreachable = true;
                 lost = now;
                 std::cerr << fmt::format("jitgate: {}; trying again for up to {} s\n", reply.error(),
                                          (o.unreachable_ms + 999) / 1000);
-            } else if (now - *lost >= std::chrono::milliseconds(o.unreachable_ms)) {
+            } else if (now - lost >= std::chrono::milliseconds(o.unreachable_ms)) {
                 return fail(s,
                             {{"code", code::kUnreachable},
                              {"message", fmt::format("{}; request {} stays pending (jitgate list shows it)",
@@ -334,7 +336,7 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
             }
             continue;
         }
-        lost.reset();
+        unreachable = false;
         const nlohmann::json& r = *reply;
         if (!r.value("ok", false)) {
             nlohmann::json e = error_of(r);

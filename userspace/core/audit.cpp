@@ -129,6 +129,25 @@ LineRead read_line(std::istream& in, std::vector<char>& buf, std::string_view& l
     return n - 1 > kMaxAuditLineBytes ? LineRead::TooLong : LineRead::Line;
 }
 
+// jitgated's records nest a list in an object at most. Copying and
+// serialising a JSON value recurse once per level, so a line nested deeper
+// than this is refused unbuilt: a crafted line of 1 MiB of brackets would
+// otherwise exhaust the stack.
+constexpr int kMaxRecordDepth = 16;
+
+// `text` as JSON; `too_deep` when it nests past kMaxRecordDepth, and then
+// nothing below that depth is built.
+json parse_record(std::string_view text, bool& too_deep) {
+    too_deep = false;
+    return json::parse(
+        text.begin(), text.end(),
+        [&too_deep](int depth, json::parse_event_t, json&) {
+            too_deep = too_deep || depth > kMaxRecordDepth;
+            return !too_deep;
+        },
+        false);
+}
+
 bool is_hash(const json& v) {
     if (!v.is_string()) return false;
     const auto& s = v.get_ref<const std::string&>();
@@ -220,12 +239,17 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
             if (text.empty())
                 return broken(name, line_no, 0,
                               fmt::format("line {} is not an audit record: it is empty", line_no));
-            const json j = json::parse(text.begin(), text.end(), nullptr, false);
+            bool too_deep = false;
+            const json j = parse_record(text, too_deep);
             const bool last = in->peek() == std::istream::traits_type::eof();
-            if (lr == LineRead::Partial || (last && j.is_discarded())) {
+            if (lr == LineRead::Partial || (last && j.is_discarded() && !too_deep)) {
                 r.truncated = true;
                 return broken(name, line_no, seq_of(j), "the last line is incomplete: the log was truncated");
             }
+            if (too_deep)
+                return broken(name, line_no, 0,
+                              fmt::format("line {} is not an audit record: it nests deeper than {} levels",
+                                          line_no, kMaxRecordDepth));
             if (j.is_discarded())
                 return broken(name, line_no, 0,
                               fmt::format("line {} is not an audit record: it is not valid JSON", line_no));

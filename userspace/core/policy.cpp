@@ -185,7 +185,7 @@ void parse_allow_prefix(const toml::table& t, Checker& c, PortPolicy& p, const s
 }
 
 // break_glass_max = "15m" (the default, capped by max_duration; "0s" = off)
-// and break_glass = ["alice", "@oncall"] (who may; absent = anyone, [] = nobody).
+// and break_glass = ["alice", "@oncall"] (who may; absent = the port's approvers, [] = nobody).
 // Needs p.max_duration_s parsed.
 void parse_break_glass(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {
     const int line = Checker::line_of(t);

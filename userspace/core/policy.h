@@ -43,7 +43,7 @@ struct PortPolicy {
     // prefix) a `request --from` may name, per family; unset = single hosts only.
     std::optional<int> allow_prefix_v4, allow_prefix_v6;
     // Break-glass (granted at once, reviewed after the fact): the longest it
-    // may last, 0 = not on this port; and who may use it: unset = anyone,
+    // may last, 0 = not on this port; and who may use it: unset = the port's approvers,
     // an empty list = nobody.
     std::int64_t break_glass_max_s = kDefaultBreakGlassMaxSeconds;
     std::optional<std::vector<Principal>> break_glass;

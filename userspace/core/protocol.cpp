@@ -56,6 +56,11 @@ const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
     return s;
 }
 
+// No request nests past a list of strings in "args" (depth 3). Copying a
+// JSON value recurses once per level, so a message nested deeper than this
+// is refused unbuilt: 64 KiB of brackets would otherwise exhaust the stack.
+constexpr int kMaxDepth = 16;
+
 // A whole number that fits in std::int64_t.
 bool is_int64(const json& v) {
     return v.is_number_integer() &&
@@ -93,7 +98,15 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why) {
     };
     if (line.size() > kMaxMessageBytes)
         return fail(0, fmt::format("message is larger than {} bytes", kMaxMessageBytes));
-    json j = json::parse(line.begin(), line.end(), nullptr, false);
+    bool too_deep = false;
+    json j = json::parse(
+        line.begin(), line.end(),
+        [&too_deep](int depth, json::parse_event_t, json&) {
+            too_deep = too_deep || depth > kMaxDepth;
+            return !too_deep;
+        },
+        false);
+    if (too_deep) return fail(0, fmt::format("message nests deeper than {} levels", kMaxDepth));
     if (j.is_discarded()) return fail(0, "message is not valid JSON");
     if (!j.is_object()) return fail(0, "message must be a JSON object");
     std::int64_t id = 0;

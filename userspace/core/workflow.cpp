@@ -454,11 +454,11 @@ bool cuts(const Policy& policy, const GrantRow& g) {
     return p && !p->drain && !p->audit;
 }
 
-// Whether cut connection c was admitted by grant g, by its id or else by its
-// principal (the kernel's record of the admitting grant can be gone: an
-// evicted flow, a socket from before the programs).
-bool admitted_by(const CutConnection& c, const GrantRow& g) {
-    if (c.grant_id) return c.grant_id == g.id;
+// Whether cut connection c belongs to grant g by its principal: the
+// kernel's record of the admitting grant can be gone (an evicted flow, a
+// socket from before the programs) or name an earlier grant of the same
+// principal (a renewed grant keeps the connections of the one it replaced).
+bool same_principal(const CutConnection& c, const GrantRow& g) {
     if (c.port != g.port) return false;
     if (c.local) return g.src.empty() && c.uid == g.uid;
     if (g.src.empty()) return false;
@@ -485,7 +485,9 @@ void Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, c
     std::vector<int> counts(gs.size(), 0);
     for (const auto& c : ended) {
         std::size_t i = 0;
-        while (i < gs.size() && !admitted_by(c, gs[i])) ++i;
+        while (i < gs.size() && !(c.grant_id && c.grant_id == gs[i].id)) ++i;
+        if (i == gs.size())
+            for (i = 0; i < gs.size() && !same_principal(c, gs[i]);) ++i;
         if (i < gs.size())
             ++counts[i];
         else
@@ -578,6 +580,13 @@ Reply Workflow::break_glass(const Caller& c, const json& a) {
                            fmt::format("port '{}' lets nobody break the glass (break_glass = []): ask for "
                                        "access with jitgate request",
                                        p->name));
+    // Without a break_glass list, the port's approvers may: people already
+    // trusted with this port, when the others they need are unreachable.
+    if (!p->break_glass && !is_approver(c, *p))
+        return Reply::fail(code::kForbidden,
+                           fmt::format("{} may not break the glass on port '{}': without a break_glass list "
+                                       "only its approvers may; ask for access with jitgate request",
+                                       c.user, p->name));
     if (p->break_glass && std::none_of(p->break_glass->begin(), p->break_glass->end(),
                                        [&](const Principal& who) { return matches(c, who); }))
         return Reply::fail(code::kForbidden,
@@ -652,6 +661,11 @@ int Workflow::end_unprotected() {
 }
 
 void Workflow::adopt_boot() {
+    rebase_boot();
+    sweep();
+}
+
+void Workflow::rebase_boot() {
     const std::uint64_t now_boot = clock_.boot_ns();
     const std::int64_t now_wall = clock_.wall_us();
     for (auto& g : store_.grants("active", 1 << 20)) {
@@ -661,7 +675,6 @@ void Workflow::adopt_boot() {
         g.boot_id = boot_id_;
         store_.put_grant(g);
     }
-    sweep();
 }
 
 }  // namespace jg

@@ -110,6 +110,9 @@ public:
     // On start: re-bases grants made in an earlier boot onto this boot's
     // CLOCK_BOOTTIME (by the wall clock), then ends what has expired.
     void adopt_boot();
+    // adopt_boot without the sweep: the daemon first puts the store's grants
+    // back into the maps, so that ending the expired ones cuts only theirs.
+    void rebase_boot();
 
     json request_json(const RequestRow& r);
     json grant_json(const GrantRow& g);

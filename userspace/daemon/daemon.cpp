@@ -212,6 +212,8 @@ private:
     std::string handle(const Peer& p, const std::string& line);
     json status();
     void tick();
+    void check_tamper(bool pins);
+    std::uint64_t ticks_ = 0;
     void flush_suppressed();
     void reload();
     const std::vector<std::string>& xdp_names() const {
@@ -332,8 +334,11 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
     if (auto r = k.set_host_netns(*cookie); !r) return r;
     sync_local_addrs(k);
     sink_.k = &k;
-    wf_->adopt_boot();
+    // Grants back in the maps before any ends: a cut pass run for one that
+    // expired while no daemon ran must find every valid grant in place.
+    wf_->rebase_boot();
     reconcile_grants(k);
+    wf_->sweep();
     return true;
 }
 
@@ -566,7 +571,21 @@ void Daemon::flush_suppressed() {
     }
 }
 
+// Every kTamperEvery ticks: pins really ours (links are checked every turn
+// of the main loop, at most 4 times a second: a detached hook is a hole).
+constexpr int kTamperEvery = 2;
+
+void Daemon::check_tamper(bool pins) {
+    bool xdp = false;
+    for (const auto& r : kernel_->repair(pins)) {
+        record_tamper({{"hook", r.object}, {"reason", r.what}, {"repaired", r.fixed}});
+        xdp = xdp || r.object.rfind("xdp ", 0) == 0;
+    }
+    if (xdp) kernel_->sync_xdp(xdp_names());
+}
+
 void Daemon::tick() {
+    if (++ticks_ % kTamperEvery == 0) check_tamper(true);
     wf_->sweep();
     stray_cuts(false);
     flush_suppressed();
@@ -777,6 +796,7 @@ int Daemon::run() {
     log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
                     policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
     auto last_tick = std::chrono::steady_clock::now();
+    auto last_link_check = last_tick;
     bool running = true;
     while (running) {
         // Wake when the next grant ends, so that its connections are cut
@@ -819,6 +839,10 @@ int Daemon::run() {
             stray_cuts(false);
         }
         const auto now = std::chrono::steady_clock::now();
+        if (now - last_link_check >= std::chrono::milliseconds(250)) {
+            last_link_check = now;
+            check_tamper(false);
+        }
         if (now - last_tick >= std::chrono::seconds(1)) {
             last_tick = now;
             tick();
