@@ -209,6 +209,23 @@ def run(env, t):
          env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "EPERM")
     t.eq("and the grant still works", env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "ok")
 
+    print("-- an upgrade across an ABI version: the old version's links go once the new ones hold")
+    env.stop_daemon()
+    os.rename(pin_dir, os.path.join(env.bpffs, "jitgate", "v0"))  # what an older build would have left
+    env.start_daemon()
+    cg_progs = env.nsx("bpftool", "cgroup", "show", env.cgroup).stdout.split("\n")
+    attached = [ln for ln in cg_progs if ln.strip() and ln.split()[0].isdigit()]
+    t.check("six programs on the cgroup, not twelve (the v0 links were removed after v1's were attached)",
+            len(attached) == 6, "\n".join(cg_progs))
+    t.check("the v0 pin directory is gone, v1 is there",
+            not os.path.exists(os.path.join(env.bpffs, "jitgate", "v0")) and os.path.isdir(pin_dir),
+            str(os.listdir(os.path.join(env.bpffs, "jitgate"))))
+    t.check("the upgrade is recorded", any("upgrade" in r.get("reason", "")
+                                          for r in env.audit_records(type="daemon_start")), "")
+    t.eq("the grant carried over (from the state store)",
+         env.probe(env.req, "connect", "tcp", "127.0.0.1", P), "ok")
+    t.eq("and others are refused", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "EPERM")
+
     print("-- the audit log")
     recs = env.audit_records()
     types = {r["type"] for r in recs}

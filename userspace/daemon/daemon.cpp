@@ -42,6 +42,20 @@ void log(const std::string& msg) { fmt::print(stderr, "jitgated: {}\n", msg); }
 
 std::string pin_dir_of(const std::string& bpffs) { return fmt::format("{}/v{}", bpffs, JG_ABI_VERSION); }
 
+// Pin directories of other ABI versions under bpffs ("v<N>", N not ours):
+// what an older (or newer) jitgate left attached.
+std::vector<std::string> other_abi_dirs(const std::string& bpffs) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(bpffs, ec)) {
+        const std::string n = e.path().filename().string();
+        if (n.size() < 2 || n[0] != 'v' || n.find_first_not_of("0123456789", 1) != std::string::npos)
+            continue;
+        if (e.path().string() != pin_dir_of(bpffs)) out.push_back(e.path().string());
+    }
+    return out;
+}
+
 // Where a grant lives in the kernel: the uid map for a local user, the
 // address hash for one remote host, the prefix trie for a network.
 using GrantKey = std::variant<jg_uid_key, jg_addr_key, jg_net_key>;
@@ -749,6 +763,23 @@ int Daemon::run() {
     for (const auto& hook : kernel_->reattached())
         record_tamper({{"hook", hook},
                        {"reason", "the pinned link had been detached while its pin stayed; attached again"}});
+    // An upgrade across an ABI change: our links are attached (and the grants
+    // are in our maps, from the store), so the other version's links and maps
+    // can go now without a moment unenforced.  XDP is the early drop only:
+    // its old links go before sync_xdp attaches ours on the same interfaces.
+    for (const auto& dir : other_abi_dirs(o_.bpffs)) {
+        auto removed = Kernel::uninstall(dir);
+        const std::string why =
+            removed ? fmt::format(
+                          "links and maps of another ABI version removed after ours were attached: {} "
+                          "pinned objects under {}; grants carried over from the state store",
+                          *removed, dir)
+                    : fmt::format("links and maps of another ABI version under {} could not be removed: {}",
+                                  dir, removed.error());
+        log(why);
+        audit_->emit(
+            {{"type", "daemon_start"}, {"uid", 0}, {"pid", getpid()}, {"reason", "upgrade: " + why}});
+    }
     end_unprotected();  // the policy may have changed while no daemon ran
     if (!kernel_->can_cut()) log(kernel_->cut_note());
     if (const auto n = stray_cuts(true))
@@ -901,6 +932,11 @@ int uninstall(const DaemonOptions& opts) {
     }
     auto removed = Kernel::uninstall(pin_dir_of(o.bpffs));
     if (!removed) return log(removed.error()), 1;
+    for (const auto& dir : other_abi_dirs(o.bpffs)) {  // an older jitgate's, too
+        auto more = Kernel::uninstall(dir);
+        if (!more) return log(more.error()), 1;
+        *removed += *more;
+    }
     rmdir(o.bpffs.c_str());  // only if empty
     int unmounted = 0;
     for (auto& m : recorded_mounts(o.state_dir)) {
