@@ -6,6 +6,9 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  # clang's libFuzzer and sanitizer runtimes (scripts/fuzz.sh): clang only
+  # recommends them, and recommends are not installed below
+  libclang-rt-dev
   libcli11-dev libfmt-dev doctest-dev nlohmann-json3-dev libtomlplusplus-dev
   libsqlite3-dev libssl-dev
   iproute2 util-linux procps passwd

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test suite:
 #   unit (no privilege), bpf (BPF_PROG_TEST_RUN), e2e (netns + cgroups, real users),
-# then the unit and e2e suites again under ASan+UBSan.
+# then the unit and e2e suites again under ASan+UBSan, then the libFuzzer
+# targets (scripts/fuzz.sh, 45 s each). JITGATE_SKIP_SANITIZERS=1 leaves out
+# the ASan+UBSan pass, JITGATE_SKIP_FUZZ=1 the fuzzing.
 # Under CI=true a privileged suite that skips is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +31,8 @@ if [ "${JITGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -E '^bpf$'
+fi
+if [ "${JITGATE_SKIP_FUZZ:-0}" != 1 ]; then
+  bash scripts/fuzz.sh
 fi
 echo "== all suites passed"

@@ -54,6 +54,25 @@ std::string render_line(const json& sealed) {
     return o.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
+// jitgated's records nest a list in an object at most.  Copying and
+// serialising a JSON value recurse once per level, so a line nested deeper
+// than this is refused unbuilt: a crafted line of 1 MiB of brackets would
+// otherwise exhaust the stack.
+constexpr int kMaxRecordDepth = 16;
+
+json parse_audit_line(std::string_view text, bool* too_deep) {
+    bool deep = false;
+    json j = json::parse(
+        text.begin(), text.end(),
+        [&deep](int depth, json::parse_event_t, json&) {
+            deep = deep || depth > kMaxRecordDepth;
+            return !deep;
+        },
+        false);
+    if (too_deep) *too_deep = deep;
+    return deep ? json(json::value_t::discarded) : j;
+}
+
 Result<LogTail> read_log_tail(const std::string& path) {
     LogTail t;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -90,7 +109,7 @@ Result<LogTail> read_log_tail(const std::string& path) {
     if (tail.empty()) return t;
     const auto nl = tail.rfind('\n');
     const std::string last = nl == std::string::npos ? tail : tail.substr(nl + 1);
-    const json j = json::parse(last, nullptr, false);
+    const json j = parse_audit_line(last);
     if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
         !j["seq"].is_number_unsigned() || !j["hash"].is_string()) {
         t.unreadable_last = true;
@@ -127,25 +146,6 @@ LineRead read_line(std::istream& in, std::vector<char>& buf, std::string_view& l
     }
     line = {buf.data(), n - 1};  // gcount counted the newline
     return n - 1 > kMaxAuditLineBytes ? LineRead::TooLong : LineRead::Line;
-}
-
-// jitgated's records nest a list in an object at most. Copying and
-// serialising a JSON value recurse once per level, so a line nested deeper
-// than this is refused unbuilt: a crafted line of 1 MiB of brackets would
-// otherwise exhaust the stack.
-constexpr int kMaxRecordDepth = 16;
-
-// `text` as JSON; `too_deep` when it nests past kMaxRecordDepth, and then
-// nothing below that depth is built.
-json parse_record(std::string_view text, bool& too_deep) {
-    too_deep = false;
-    return json::parse(
-        text.begin(), text.end(),
-        [&too_deep](int depth, json::parse_event_t, json&) {
-            too_deep = too_deep || depth > kMaxRecordDepth;
-            return !too_deep;
-        },
-        false);
 }
 
 bool is_hash(const json& v) {
@@ -190,7 +190,7 @@ std::string find_later(const std::vector<std::pair<std::string, std::istream*>>&
             if (lr == LineRead::End || lr == LineRead::Error) break;
             ++line_no;
             if (lr == LineRead::TooLong || text.find("\"seq\"") == std::string_view::npos) continue;
-            const std::uint64_t s = seq_of(json::parse(text.begin(), text.end(), nullptr, false));
+            const std::uint64_t s = seq_of(parse_audit_line(text));
             if (s >= lo && s <= hi)
                 return f == from ? fmt::format("line {}", line_no)
                                  : fmt::format("line {} of {}", line_no, files[f].first);
@@ -240,7 +240,7 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
                 return broken(name, line_no, 0,
                               fmt::format("line {} is not an audit record: it is empty", line_no));
             bool too_deep = false;
-            const json j = parse_record(text, too_deep);
+            const json j = parse_audit_line(text, &too_deep);
             const bool last = in->peek() == std::istream::traits_type::eof();
             if (lr == LineRead::Partial || (last && j.is_discarded() && !too_deep)) {
                 r.truncated = true;

@@ -284,7 +284,7 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
                 return line.find(h) != std::string::npos;
             }))
             return;
-        json j = json::parse(line, nullptr, false);
+        json j = parse_audit_line(line);
         if (j.is_discarded() || !j.is_object()) return;
         // ts is fixed-width RFC 3339 UTC: text order is time order.
         const std::string ts = j.value("ts", "");
