@@ -321,6 +321,37 @@ static __always_inline int in_host_netns(void *ctx)
 }
 
 /*
+ * The grant of a local user for (port, proto), if it is in force: its id, or
+ * 0.  The clock is read only when an entry was found.
+ */
+static __always_inline __u64 jg_uid_grant(__u32 uid, __u16 port, __u8 proto)
+{
+	struct jg_uid_key key = {};
+	struct jg_grant_val *g;
+
+	key.uid = uid;
+	key.port = port;
+	key.proto = proto;
+	g = bpf_map_lookup_elem(&jg_grants_uid, &key);
+	if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
+		return g->grant_id;
+	return 0;
+}
+
+/* The jg_flows entry of a remote flow (key filled in for an update):
+ * peer address and port, local (protected) port, protocol. */
+static __always_inline __u64 *jg_flow_lookup(const __u8 src[16], __u16 sport,
+					     __u16 dport, __u8 proto,
+					     struct jg_flow_key *key)
+{
+	__builtin_memcpy(key->src, src, 16);
+	key->sport = sport;
+	key->dport = dport;
+	key->proto = proto;
+	return bpf_map_lookup_elem(&jg_flows, key);
+}
+
+/*
  * The grant of a remote source for (port, proto), if it is in force: the
  * single-host hash first, then the prefix trie (empty unless a policy sets
  * allow_prefix; a lookup in an empty trie returns at once).  The clock is

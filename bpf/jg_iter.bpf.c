@@ -68,8 +68,6 @@ int jg_cut(struct bpf_iter__tcp *ctx)
 				      computed context address */
 	struct jg_cut_rec rec = {};
 	struct jg_flow_key fk = {};
-	struct jg_uid_key uk = {};
-	struct jg_grant_val *g;
 	struct jg_sk_state *st;
 	struct tcp_sock *tp;
 	__u64 *flow;
@@ -106,14 +104,10 @@ int jg_cut(struct bpf_iter__tcp *ctx)
 		if (!cut_port(rec.pport))
 			return 0;
 		st = bpf_sk_storage_get(&jg_sk_state, tp, 0, 0);
-		uk.uid = st ? st->uid : sock_uid;
-		uk.port = rec.pport;
-		uk.proto = JG_PROTO_TCP;
-		g = bpf_map_lookup_elem(&jg_grants_uid, &uk);
-		if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
+		rec.uid = st ? st->uid : sock_uid;
+		if (jg_uid_grant(rec.uid, rec.pport, JG_PROTO_TCP))
 			return 0;
 		rec.kind = JG_CUT_LOCAL;
-		rec.uid = uk.uid;
 		rec.grant_id = st ? st->grant_id : 0;
 	} else {
 		/* A remote peer's connection: judged at this host's end. */
@@ -123,11 +117,8 @@ int jg_cut(struct bpf_iter__tcp *ctx)
 			return 0;
 		rec.kind = JG_CUT_REMOTE;
 		rec.uid = sock_uid;
-		__builtin_memcpy(fk.src, rec.peer, 16);
-		fk.sport = rec.pport;
-		fk.dport = rec.lport;
-		fk.proto = JG_PROTO_TCP;
-		flow = bpf_map_lookup_elem(&jg_flows, &fk);
+		flow = jg_flow_lookup(rec.peer, rec.pport, rec.lport,
+				      JG_PROTO_TCP, &fk);
 		rec.grant_id = flow ? *flow : 0;
 	}
 	if (!in_attach_cgroup((struct sock *)tp))

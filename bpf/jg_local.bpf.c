@@ -105,8 +105,7 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 					    __u8 hook, int is_sendmsg)
 {
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	struct jg_uid_key key = {};
-	struct jg_grant_val *g;
+	__u64 grant_id;
 	__u8 proto, flags;
 	int same_flow;
 	__u32 uid;
@@ -123,13 +122,8 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 		return 1;
 
 	uid = (__u32)bpf_get_current_uid_gid();
-	key.uid = uid;
-	key.port = port;
-	key.proto = proto;
-	g = bpf_map_lookup_elem(&jg_grants_uid, &key);
-	if (g && bpf_ktime_get_boot_ns() < g->expires_ns) {
-		__u64 grant_id = g->grant_id;
-
+	grant_id = jg_uid_grant(uid, port, proto);
+	if (grant_id) {
 		remember(ctx, uid, port, proto, grant_id, &same_flow);
 		/* One allow event per connection, and per UDP flow: a datagram
 		 * socket re-sending under the same grant reports nothing new.
@@ -260,11 +254,10 @@ SEC("cgroup_skb/egress")
 int jg_egress(struct __sk_buff *skb)
 {
 	struct jg_l4 l4 = {};
-	struct jg_uid_key key = {};
-	struct jg_grant_val *g;
 	struct jg_sk_state *st = NULL;
 	struct bpf_sock *sk;
 	struct jg_event *e;
+	__u32 uid;
 	__u8 flags;
 
 	int parsed;
@@ -292,11 +285,8 @@ int jg_egress(struct __sk_buff *skb)
 
 	if (sk)
 		st = bpf_sk_storage_get(&jg_sk_state, sk, 0, 0);
-	key.uid = st ? st->uid : bpf_get_socket_uid(skb);
-	key.port = l4.dport;
-	key.proto = l4.proto;
-	g = bpf_map_lookup_elem(&jg_grants_uid, &key);
-	if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
+	uid = st ? st->uid : bpf_get_socket_uid(skb);
+	if (jg_uid_grant(uid, l4.dport, l4.proto))
 		return 1;
 	if (flags & JG_PF_AUDIT)
 		return 1; /* reported once by the sock_addr hook already */
@@ -323,7 +313,7 @@ int jg_egress(struct __sk_buff *skb)
 	e = jg_event_reserve();
 	if (e) {
 		e->cgroup_id = bpf_skb_cgroup_id(skb);
-		e->uid = key.uid;
+		e->uid = uid;
 		__builtin_memcpy(e->src, l4.src, 16);
 		__builtin_memcpy(e->dst, l4.dst, 16);
 		e->sport = l4.sport;

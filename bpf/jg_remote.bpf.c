@@ -80,11 +80,7 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 static __always_inline __u64 *flow_lookup(const struct jg_l4 *l4,
 					  struct jg_flow_key *key)
 {
-	__builtin_memcpy(key->src, l4->src, 16);
-	key->sport = l4->sport;
-	key->dport = l4->dport;
-	key->proto = l4->proto;
-	return bpf_map_lookup_elem(&jg_flows, key);
+	return jg_flow_lookup(l4->src, l4->sport, l4->dport, l4->proto, key);
 }
 
 /*

@@ -80,7 +80,8 @@ struct jg_net_key {
 struct jg_grant_val {
 	jg_u64 expires_ns; /* CLOCK_BOOTTIME, ns; the grant is void at or after
 			      this */
-	jg_u64 grant_id;   /* the daemon's grant id, for audit */
+	jg_u64 grant_id;   /* the daemon's grant id, never 0 (the programs
+			      read 0 as "no grant") */
 };
 
 #define JG_GRANT_ENTRIES 65536

@@ -188,9 +188,15 @@ def run(env, t):
 
     for hook in ("jg_connect4", "jg_connect6", "jg_egress"):
         before = links()
-        subprocess.run(["bpftool", "link", "detach", "id", str(before[hook][0])], check=True, capture_output=True)
-        # A user without a grant keeps trying meanwhile: the other hooks refuse.
-        tries = [env.probe(env.other, "connect", "tcp", a, P) for a in ("127.0.0.1", "::1", "127.0.0.1")]
+        # The daemon is stopped while the hook is away, so the probes really
+        # meet the detached state: the other hooks must refuse on their own.
+        env.daemon.send_signal(signal.SIGSTOP)
+        try:
+            subprocess.run(["bpftool", "link", "detach", "id", str(before[hook][0])], check=True,
+                           capture_output=True)
+            tries = [env.probe(env.other, "connect", "tcp", a, P) for a in ("127.0.0.1", "::1", "127.0.0.1")]
+        finally:
+            env.daemon.send_signal(signal.SIGCONT)
         t.check(f"{hook} detached: no forbidden connect succeeds meanwhile", "ok" not in tries, str(tries))
         t.check(f"{hook} attached again within 2 s", wait_for(all_attached, 2), str(links()))
         after = links()

@@ -20,42 +20,25 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import PY, run_suite, verify_chain, wait_for  # noqa: E402
 
+
+def port(name, var, keys="", approvers='"{appr}"'):
+    """A [[port]] block of the template: TCP, `approvers` (the harness approver), and `keys`."""
+    return f'''
+[[port]]
+name = "{name}"
+port = {{{var}}}
+proto = "tcp"
+approvers = [{approvers}]
+{keys}'''
+
+
 # One [[port]] per behaviour, so that no check leans on another's grant.
 PORTS = {
-    "two-of-many": """
-[[port]]
-name = "two-of-many"
-port = {port}
-proto = "tcp"
-max_duration = "10m"
-approvers = ["{appr}", "@{group}"]
-approvals_required = 2
-""",
-    "cut": """
-[[port]]
-name = "cut"
-port = {port2}
-proto = "tcp"
-max_duration = "10m"
-approvers = ["{appr}"]
-on_expiry = "cut"
-""",
-    "drain": """
-[[port]]
-name = "drain"
-port = {port3}
-proto = "tcp"
-max_duration = "10m"
-approvers = ["{appr}"]
-on_expiry = "drain"
-""",
-    "auto": """
-[[port]]
-name = "auto"
-port = {port4}
-proto = "tcp"
-max_duration = "10m"
-approvers = ["{appr}"]
+    "two-of-many": port("two-of-many", "port", 'max_duration = "10m"\napprovals_required = 2\n',
+                        approvers='"{appr}", "@{group}"'),
+    "cut": port("cut", "port2", 'max_duration = "10m"\non_expiry = "cut"\n'),
+    "drain": port("drain", "port3", 'max_duration = "10m"\non_expiry = "drain"\n'),
+    "auto": port("auto", "port4", '''max_duration = "10m"
 
 [[port.auto_approve]]
 group = "{group}"
@@ -64,65 +47,15 @@ max_duration = "1m"
 [[port.auto_approve]]
 user = "{req}"
 max_duration = "2m"
-""",
-    "audit-only": """
-[[port]]
-name = "audit-only"
-port = {port5}
-proto = "tcp"
-mode = "audit"
-approvers = ["{appr}"]
-""",
+'''),
+    "audit-only": port("audit-only", "port5", 'mode = "audit"\n'),
     # The parser takes any positive duration: 1s is the shortest request_ttl.
-    "short-ttl": """
-[[port]]
-name = "short-ttl"
-port = {port6}
-proto = "tcp"
-request_ttl = "1s"
-approvers = ["{appr}"]
-""",
-    "glass": """
-[[port]]
-name = "glass"
-port = {port7}
-proto = "tcp"
-max_duration = "10m"
-approvers = ["{appr}"]
-break_glass = ["@{group}"]
-break_glass_max = "2m"
-""",
-    "glass-approvers": """
-[[port]]
-name = "glass-approvers"
-port = {port8}
-proto = "tcp"
-max_duration = "1h"
-approvers = ["{appr}"]
-""",
-    "glass-off": """
-[[port]]
-name = "glass-off"
-port = {port9}
-proto = "tcp"
-approvers = ["{appr}"]
-break_glass_max = "0s"
-""",
-    "shorten": """
-[[port]]
-name = "shorten"
-port = {port10}
-proto = "tcp"
-max_duration = "10m"
-approvers = ["{appr}"]
-""",
-    "removed": """
-[[port]]
-name = "removed"
-port = {port11}
-proto = "tcp"
-approvers = ["{appr}"]
-""",
+    "short-ttl": port("short-ttl", "port6", 'request_ttl = "1s"\n'),
+    "glass": port("glass", "port7", 'max_duration = "10m"\nbreak_glass = ["@{group}"]\nbreak_glass_max = "2m"\n'),
+    "glass-approvers": port("glass-approvers", "port8", 'max_duration = "1h"\n'),
+    "glass-off": port("glass-off", "port9", 'break_glass_max = "0s"\n'),
+    "shorten": port("shorten", "port10", 'max_duration = "10m"\n'),
+    "removed": port("removed", "port11"),
 }
 
 

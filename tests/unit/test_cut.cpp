@@ -13,55 +13,12 @@
 #include "core/policy.h"
 #include "core/store.h"
 #include "core/workflow.h"
+#include "fakes.h"
 
 using namespace jg;
+using namespace jg::testing;
 
 namespace {
-
-constexpr std::uint64_t kSec = 1000000000ULL;
-
-class Dir : public Directory {
-public:
-    std::optional<std::string> user_name(std::uint32_t) override { return std::nullopt; }
-    bool in_group(std::uint32_t, const std::string&, const std::string&) override { return false; }
-};
-
-// A kernel whose cut pass returns what the test says it ended.
-class CutSink : public GrantSink {
-public:
-    std::vector<CutConnection> next_cut;
-    int cut_calls = 0;
-    Result<bool> put(const GrantRow&) override { return true; }
-    void remove(const GrantRow&) override {}
-    std::vector<CutConnection> cut_connections() override {
-        ++cut_calls;
-        return std::exchange(next_cut, {});
-    }
-};
-
-class Records : public AuditSink {
-public:
-    std::vector<json> all;
-    void emit(json r) override { all.push_back(std::move(r)); }
-    std::vector<json> of(const std::string& type) const {
-        std::vector<json> out;
-        for (auto& r : all)
-            if (r.at("type") == type) out.push_back(r);
-        return out;
-    }
-};
-
-class Ticks : public Clock {
-public:
-    std::uint64_t boot = 1000 * kSec;
-    std::int64_t wall = 1800000000LL * 1000000;
-    std::uint64_t boot_ns() override { return boot; }
-    std::int64_t wall_us() override { return wall; }
-    void advance(std::int64_t s) {
-        boot += std::uint64_t(s) * kSec;
-        wall += s * 1000000;
-    }
-};
 
 const char* kPolicy = R"(
 [[port]]
@@ -102,10 +59,10 @@ struct Env {
         REQUIRE(s.ok());
         return std::move(*s);
     }();
-    Dir dir;
-    CutSink sink;
-    Records audit;
-    Ticks clock;
+    FakeDirectory dir;
+    FakeSink sink;
+    FakeAudit audit;
+    FakeClock clock;
     Workflow wf{store, dir, sink, audit, clock, "boot-A"};
 
     Env() {
@@ -217,6 +174,7 @@ TEST_CASE("drain, audit mode and UDP grants end without a cut pass") {
     e.clock.advance(61);
     CHECK(e.wf.sweep() == 3);
     CHECK(e.sink.cut_calls == 0);
+    REQUIRE(e.audit.of("expire").size() == 3);
     for (auto& r : e.audit.of("expire")) {
         if (r.at("proto") == "tcp")
             CHECK(r.at("connections_ended") == 0);

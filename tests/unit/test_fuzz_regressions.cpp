@@ -93,16 +93,16 @@ TEST_SUITE("fuzz regressions") {
     }
 }
 
-TEST_CASE("parse_audit_line: records parse, a line nested past any record is refused unbuilt") {
+TEST_CASE("parse_json_bounded: records parse, a line nested past any record is refused unbuilt") {
     bool deep = true;
-    const json ok = jg::parse_audit_line(R"({"seq":1,"approvers":["a","b"]})", &deep);
+    const json ok = jg::parse_json_bounded(R"({"seq":1,"approvers":["a","b"]})", &deep);
     CHECK_FALSE(deep);
     REQUIRE(ok.is_object());
     CHECK(ok.at("approvers").size() == 2);
     // What jitgated's history reader and read_log_tail meet in a planted line.
     const std::string line = "{\"seq\":1,\"x\":" + std::string(200000, '[') + std::string(200000, ']') + "}";
-    const json bad = jg::parse_audit_line(line, &deep);
+    const json bad = jg::parse_json_bounded(line, &deep);
     CHECK(deep);
     CHECK(bad.is_discarded());
-    CHECK(jg::parse_audit_line("not json").is_discarded());
+    CHECK(jg::parse_json_bounded("not json").is_discarded());
 }

@@ -17,81 +17,12 @@
 #include "core/protocol.h"
 #include "core/store.h"
 #include "core/workflow.h"
+#include "fakes.h"
 
 using namespace jg;
+using namespace jg::testing;
 
 namespace {
-
-constexpr std::uint64_t kBoot0 = 5000ULL * 1000000000ULL;  // CLOCK_BOOTTIME at start, ns
-constexpr std::int64_t kWall0 = 1800000000LL * 1000000;    // 2027-01-15T08:00:00Z, us
-constexpr std::uint64_t kSec = 1000000000ULL;
-constexpr std::int64_t kUs = 1000000;
-
-class FakeDirectory : public Directory {
-public:
-    std::map<std::uint32_t, std::string> names;
-    std::map<std::string, std::set<std::string>> groups;  // user -> groups
-    std::vector<std::string> asked;                       // "user@group" per in_group call
-
-    std::optional<std::string> user_name(std::uint32_t uid) override {
-        auto it = names.find(uid);
-        if (it == names.end()) return std::nullopt;
-        return it->second;
-    }
-    bool in_group(std::uint32_t, const std::string& user, const std::string& group) override {
-        asked.push_back(user + "@" + group);
-        auto it = groups.find(user);
-        return it != groups.end() && it->second.count(group) > 0;
-    }
-};
-
-class FakeSink : public GrantSink {
-public:
-    std::map<std::int64_t, GrantRow> live;  // by grant id
-    std::vector<std::int64_t> puts, removes;
-    std::optional<std::string> fail_with;
-
-    Result<bool> put(const GrantRow& g) override {
-        if (fail_with) return err(*fail_with);
-        puts.push_back(g.id);
-        live[g.id] = g;
-        return true;
-    }
-    void remove(const GrantRow& g) override {
-        removes.push_back(g.id);
-        live.erase(g.id);
-    }
-};
-
-class FakeAudit : public AuditSink {
-public:
-    std::vector<json> records;
-    void emit(json record) override { records.push_back(std::move(record)); }
-    std::vector<std::string> types() const {
-        std::vector<std::string> t;
-        for (auto& r : records) t.push_back(r.at("type").get<std::string>());
-        return t;
-    }
-    const json& last(const std::string& type) const {
-        for (auto it = records.rbegin(); it != records.rend(); ++it)
-            if (it->at("type") == type) return *it;
-        FAIL("no audit record of type " << type);
-        static const json none;
-        return none;
-    }
-};
-
-class FakeClock : public Clock {
-public:
-    std::uint64_t boot = kBoot0;
-    std::int64_t wall = kWall0;
-    std::uint64_t boot_ns() override { return boot; }
-    std::int64_t wall_us() override { return wall; }
-    void advance(std::int64_t seconds) {
-        boot += std::uint64_t(seconds) * kSec;
-        wall += seconds * kUs;
-    }
-};
 
 const char* kPolicy = R"(
 [[port]]
@@ -815,7 +746,8 @@ require_reason = false
         CHECK(e.store.grants("active", 100).size() == 2);
     }
 
-    TEST_CASE("adopt_boot rebases grants from another boot by the wall clock") {
+    TEST_CASE(
+        "rebase_boot rebases grants from another boot by the wall clock; the sweep then ends the expired") {
         Env e;
         auto put = [&](std::int64_t id, std::int64_t expires_in_s, const std::string& boot) {
             GrantRow g;
@@ -838,7 +770,8 @@ require_reason = false
         auto before = e.store.grant(105);
         REQUIRE(before);
 
-        e.wf.adopt_boot();
+        e.wf.rebase_boot();
+        e.wf.sweep();
 
         auto a = e.store.grant(101);
         REQUIRE(a);

@@ -466,14 +466,11 @@ std::string repin(const std::string& pin, int fd) {
 std::vector<Repair> Kernel::repair(bool pins) {
     std::vector<Repair> out;
     int cg = -1;
+    const std::vector<LinkStatus> now = links();
     for (std::size_t i = 0; i < links_.size() && i < std::size(kHooks); ++i) {
         auto& [name, link] = links_[i];
-        bpf_link_info info{};
-        std::uint32_t len = sizeof(info);
-        const bool attached =
-            bpf_obj_get_info_by_fd(bpf_link__fd(link.get()), &info, &len) == 0 && info.cgroup.cgroup_id != 0;
         const std::string pin = link_pin(pin_dir_, name.c_str());
-        if (!attached) {
+        if (!now[i].attached) {
             // Detached by someone else (bpftool link detach): a new link,
             // pinned where the old one was.  Nothing enforced the hook meanwhile.
             if (cg < 0) cg = ::open(cgroup_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -501,10 +498,12 @@ std::vector<Repair> Kernel::repair(bool pins) {
         if (auto why = repin(pin, bpf_link__fd(link.get())); !why.empty()) out.push_back({name, why, true});
     }
     if (cg >= 0) close(cg);
-    for (bpf_map* m : pins ? pinned_maps_ : std::vector<bpf_map*>{}) {
-        const std::string pin = pin_dir_ + "/" + bpf_map__name(m);
-        if (auto why = repin(pin, bpf_map__fd(m)); !why.empty()) out.push_back({bpf_map__name(m), why, true});
-    }
+    if (pins)
+        for (bpf_map* m : pinned_maps_) {
+            const std::string pin = pin_dir_ + "/" + bpf_map__name(m);
+            if (auto why = repin(pin, bpf_map__fd(m)); !why.empty())
+                out.push_back({bpf_map__name(m), why, true});
+        }
     // XDP links detached while their interface stays: sync_xdp attaches anew.
     for (auto& [idx, x] : xdp_)
         if (xdp_link_ifindex(bpf_link__fd(x.link.get()), nullptr) <= 0 &&

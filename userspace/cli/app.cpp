@@ -248,20 +248,6 @@ int policy_check(const CliState& s) {
     return load.ok() ? 0 : 1;
 }
 
-std::atomic<bool> g_stop_waiting{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-
-extern "C" void on_wait_signal(int) { g_stop_waiting.store(true); }
-
-// SIGINT stops request --wait (the request stays), instead of killing it.
-void catch_wait_signal() {
-    struct sigaction sa {};
-    sa.sa_handler = on_wait_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: a blocked poll returns
-    sigaction(SIGINT, &sa, nullptr);
-}
-
 // One look at request `id` (op "show"), on a new connection, so that a
 // restarted jitgated is found again: its reply line; an error when jitgated
 // cannot be reached (or *stop became true: then an empty error).
@@ -383,9 +369,8 @@ int run_cli(int argc, const char* const* argv) {
     const auto& result = r.contains("result") ? r["result"] : nlohmann::json::object();
     if (s.op == "request" && s.wait && result.value("state", "") == "pending") {
         if (!s.json) std::cout << render_human(s.op, result) << std::flush;
-        catch_wait_signal();
         WaitOptions o;
-        o.stop = &g_stop_waiting;
+        o.stop = &stop_on_signals({SIGINT});  // stops waiting; the request stays
         return wait_for_decision(s, result, o);
     }
     if (s.json)

@@ -27,21 +27,6 @@ using nlohmann::json;
 
 constexpr const char* kStdinName = "(standard input)";
 
-std::atomic<bool> g_stop{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
-
-// SIGINT and SIGTERM end a follower cleanly (exit 0) instead of killing it.
-void catch_stop_signals() {
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: a blocked write or poll returns
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-}
-
 std::string joined(const std::vector<std::string>& v, const char* sep) {
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
@@ -127,7 +112,8 @@ std::string open_all(const std::vector<std::string>& files,
 }  // namespace
 
 int run_audit(const CliState& s) {
-    if (s.follow) catch_stop_signals();
+    // SIGINT and SIGTERM end a follower cleanly (exit 0) instead of killing it.
+    const std::atomic<bool>* stop = s.follow ? &stop_on_signals({SIGINT, SIGTERM}) : nullptr;
     std::uint64_t lines = 0;
     bool following = false, finished = false;
     int rc = 0;
@@ -166,7 +152,7 @@ int run_audit(const CliState& s) {
         }
         return true;  // a kind of line this jitgate does not know: skip it
     };
-    auto end = stream_daemon(s.socket, "audit", s.args, on_line, s.follow ? &g_stop : nullptr);
+    auto end = stream_daemon(s.socket, "audit", s.args, on_line, stop);
     if (!end)
         return fail(s,
                     {{"code", lines == 0 ? code::kUnreachable : code::kInternal}, {"message", end.error()}});

@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include <signal.h>
+
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -64,6 +66,21 @@ private:
 };
 
 }  // namespace
+
+namespace {
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+}  // namespace
+
+const std::atomic<bool>& stop_on_signals(std::initializer_list<int> signals) {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART
+    for (int sig : signals) sigaction(sig, &sa, nullptr);
+    return g_stop;
+}
 
 Result<nlohmann::json> call_daemon(const std::string& path, const std::string& op,
                                    const nlohmann::json& args) {

@@ -10,6 +10,11 @@
 
 namespace jg {
 
+// Makes the signals named set the returned flag instead of ending the CLI
+// (no SA_RESTART: a blocked poll, read or write returns), so that a long
+// command (audit --follow, request --wait) can stop cleanly.
+const std::atomic<bool>& stop_on_signals(std::initializer_list<int> signals);
+
 // Err when the daemon cannot be reached (the CLI's exit code 4); otherwise
 // the daemon's reply object, ok or not.
 Result<nlohmann::json> call_daemon(const std::string& socket, const std::string& op,

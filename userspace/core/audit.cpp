@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/duration.h"
+#include "core/protocol.h"
 
 namespace jg {
 
@@ -54,25 +55,6 @@ std::string render_line(const json& sealed) {
     return o.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
-// jitgated's records nest a list in an object at most.  Copying and
-// serialising a JSON value recurse once per level, so a line nested deeper
-// than this is refused unbuilt: a crafted line of 1 MiB of brackets would
-// otherwise exhaust the stack.
-constexpr int kMaxRecordDepth = 16;
-
-json parse_audit_line(std::string_view text, bool* too_deep) {
-    bool deep = false;
-    json j = json::parse(
-        text.begin(), text.end(),
-        [&deep](int depth, json::parse_event_t, json&) {
-            deep = deep || depth > kMaxRecordDepth;
-            return !deep;
-        },
-        false);
-    if (too_deep) *too_deep = deep;
-    return deep ? json(json::value_t::discarded) : j;
-}
-
 Result<LogTail> read_log_tail(const std::string& path) {
     LogTail t;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -109,7 +91,7 @@ Result<LogTail> read_log_tail(const std::string& path) {
     if (tail.empty()) return t;
     const auto nl = tail.rfind('\n');
     const std::string last = nl == std::string::npos ? tail : tail.substr(nl + 1);
-    const json j = parse_audit_line(last);
+    const json j = parse_json_bounded(last);
     if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j.contains("hash") ||
         !j["seq"].is_number_unsigned() || !j["hash"].is_string()) {
         t.unreadable_last = true;
@@ -190,7 +172,7 @@ std::string find_later(const std::vector<std::pair<std::string, std::istream*>>&
             if (lr == LineRead::End || lr == LineRead::Error) break;
             ++line_no;
             if (lr == LineRead::TooLong || text.find("\"seq\"") == std::string_view::npos) continue;
-            const std::uint64_t s = seq_of(parse_audit_line(text));
+            const std::uint64_t s = seq_of(parse_json_bounded(text));
             if (s >= lo && s <= hi)
                 return f == from ? fmt::format("line {}", line_no)
                                  : fmt::format("line {} of {}", line_no, files[f].first);
@@ -240,7 +222,7 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
                 return broken(name, line_no, 0,
                               fmt::format("line {} is not an audit record: it is empty", line_no));
             bool too_deep = false;
-            const json j = parse_audit_line(text, &too_deep);
+            const json j = parse_json_bounded(text, &too_deep);
             const bool last = in->peek() == std::istream::traits_type::eof();
             if (lr == LineRead::Partial || (last && j.is_discarded() && !too_deep)) {
                 r.truncated = true;
@@ -249,7 +231,7 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
             if (too_deep)
                 return broken(name, line_no, 0,
                               fmt::format("line {} is not an audit record: it nests deeper than {} levels",
-                                          line_no, kMaxRecordDepth));
+                                          line_no, kMaxJsonDepth));
             if (j.is_discarded())
                 return broken(name, line_no, 0,
                               fmt::format("line {} is not an audit record: it is not valid JSON", line_no));
@@ -578,7 +560,10 @@ std::string render_event_human(const json& r) {
     out += " ";
     out += r.contains("type") ? value_text(r["type"]) : "?";
 
-    auto has = [&](const char* k) { return r.contains(k) && !shown.count(k); };
+    // An empty list (no approvers yet, or none: break-glass) says nothing.
+    auto has = [&](const char* k) {
+        return r.contains(k) && !shown.count(k) && !(r[k].is_array() && r[k].empty());
+    };
     auto field = [&](const char* key, const char* label) {
         if (!has(key)) return;
         out += fmt::format(" {}={}", label, value_text(r[key]));
@@ -616,14 +601,12 @@ std::string render_event_human(const json& r) {
         shown.insert("duration_s");
     }
     field("duration_s", "duration_s");
-    if (r.contains("approvers") && r["approvers"].is_array() && r["approvers"].empty())
-        shown.insert("approvers");  // nobody approved (break-glass): nothing to show
     field("approvers", "by");
     field("reason", "reason");
     field("ticket", "ticket");
     field("expires_at", "expires");
     for (const auto& [k, v] : r.items()) {
-        if (shown.count(k)) continue;
+        if (shown.count(k) || (v.is_array() && v.empty())) continue;
         bool q = false;
         out += fmt::format(" {}={}", escaped(k, q), value_text(v));
     }

@@ -51,10 +51,6 @@ struct LogTail {
 // Reads the last 1 MiB of `path` (a longer line is not a record); a missing
 // file is an empty tail. Err when the file cannot be read or is not a
 // regular file.
-// One audit log line as JSON; discarded when it is not JSON or nests deeper
-// than any record jitgated writes (then *too_deep, and nothing deeper was
-// built: the line cannot exhaust the stack).
-json parse_audit_line(std::string_view text, bool* too_deep = nullptr);
 Result<LogTail> read_log_tail(const std::string& path);
 
 // --- Verification -----------------------------------------------------------

@@ -56,11 +56,6 @@ const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
     return s;
 }
 
-// No request nests past a list of strings in "args" (depth 3). Copying a
-// JSON value recurses once per level, so a message nested deeper than this
-// is refused unbuilt: 64 KiB of brackets would otherwise exhaust the stack.
-constexpr int kMaxDepth = 16;
-
 // A whole number that fits in std::int64_t.
 bool is_int64(const json& v) {
     return v.is_number_integer() &&
@@ -91,6 +86,19 @@ const char* type_name(T t) {
 
 }  // namespace
 
+json parse_json_bounded(std::string_view text, bool* too_deep) {
+    bool deep = false;
+    json j = json::parse(
+        text.begin(), text.end(),
+        [&deep](int depth, json::parse_event_t, json&) {
+            deep = deep || depth > kMaxJsonDepth;
+            return !deep;
+        },
+        false);
+    if (too_deep) *too_deep = deep;
+    return deep ? json(json::value_t::discarded) : j;
+}
+
 Result<WireRequest> parse_request(std::string_view line, WireError* why) {
     auto fail = [&](std::int64_t id, std::string msg) -> Result<WireRequest> {
         if (why) *why = WireError{id, msg};
@@ -99,14 +107,8 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why) {
     if (line.size() > kMaxMessageBytes)
         return fail(0, fmt::format("message is larger than {} bytes", kMaxMessageBytes));
     bool too_deep = false;
-    json j = json::parse(
-        line.begin(), line.end(),
-        [&too_deep](int depth, json::parse_event_t, json&) {
-            too_deep = too_deep || depth > kMaxDepth;
-            return !too_deep;
-        },
-        false);
-    if (too_deep) return fail(0, fmt::format("message nests deeper than {} levels", kMaxDepth));
+    const json j = parse_json_bounded(line, &too_deep);
+    if (too_deep) return fail(0, fmt::format("message nests deeper than {} levels", kMaxJsonDepth));
     if (j.is_discarded()) return fail(0, "message is not valid JSON");
     if (!j.is_object()) return fail(0, "message must be a JSON object");
     std::int64_t id = 0;

@@ -15,6 +15,14 @@ namespace jg {
 using json = nlohmann::json;
 
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
+// JSON nesting past which jitgate builds nothing: no message or record of
+// ours goes past 3 levels, and copying or printing a value recurses once per
+// level, so deeper input (a line of brackets) could otherwise exhaust the stack.
+inline constexpr int kMaxJsonDepth = 16;
+// `text` as JSON; discarded when it is not JSON or nests past kMaxJsonDepth
+// (then *too_deep, and nothing deeper was built).  Every parser of
+// untrusted JSON text goes through this: control messages, audit log lines.
+nlohmann::json parse_json_bounded(std::string_view text, bool* too_deep = nullptr);
 inline constexpr std::size_t kMaxReasonBytes = 1024;
 inline constexpr std::size_t kMaxTicketBytes = 128;
 

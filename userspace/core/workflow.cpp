@@ -105,6 +105,14 @@ void Workflow::close_request(RequestRow& r, const char* state, const std::string
     audit_.emit(ev);
 }
 
+void Workflow::start_request(RequestRow& r, const Caller& c) {
+    r.id = store_.next_id();
+    r.uid = c.uid;
+    r.user = c.user;
+    r.state = "pending";
+    r.created_us = clock_.wall_us();
+}
+
 bool Workflow::matches(const Caller& c, const Principal& who) {
     return who.is_group ? dir_.in_group(c.uid, c.user, who.name) : who.name == c.user;
 }
@@ -179,41 +187,33 @@ json Workflow::grant_json(const GrantRow& g) {
 
 namespace {
 
-// What request and break-glass both ask for: a port, a protocol, a duration
-// and a reason, each checked; the refusal when one is not valid.
-struct Ask {
-    std::uint16_t port = 0;
-    Proto proto = Proto::Tcp;
-    std::int64_t dur = 0;
-    std::string reason;
-};
-
-std::optional<Reply> parse_ask(const json& a, Ask& out) {
+// What request and break-glass both ask for, each checked, into r: port,
+// protocol, duration and reason; the refusal when one is not valid.
+std::optional<Reply> parse_ask(const json& a, RequestRow& r) {
     const std::int64_t port_i = a.at("port").get<std::int64_t>();
     if (port_i < 1 || port_i > 65535) return Reply::fail(code::kInvalid, "port must be from 1 to 65535");
     auto proto = parse_proto(a.at("proto").get<std::string>());
     if (!proto) return Reply::fail(code::kInvalid, proto.error());
-    out.dur = a.at("duration_s").get<std::int64_t>();
-    if (out.dur <= 0 || out.dur > kMaxDurationSeconds)
+    r.duration_s = a.at("duration_s").get<std::int64_t>();
+    if (r.duration_s <= 0 || r.duration_s > kMaxDurationSeconds)
         return Reply::fail(code::kInvalid, "the duration must be longer than zero and at most a year");
-    out.reason = a.value("reason", "");
-    if (out.reason.size() > kMaxReasonBytes || !printable(out.reason))
+    r.reason = a.value("reason", "");
+    if (r.reason.size() > kMaxReasonBytes || !printable(r.reason))
         return Reply::fail(code::kInvalid,
                            fmt::format("the reason must be one line of at most {} bytes", kMaxReasonBytes));
-    out.port = static_cast<std::uint16_t>(port_i);
-    out.proto = *proto;
+    r.port = static_cast<std::uint16_t>(port_i);
+    r.proto = *proto;
     return std::nullopt;
 }
 
 }  // namespace
 
 Reply Workflow::request(const Caller& c, const json& a) {
-    Ask ask;
-    if (auto refused = parse_ask(a, ask)) return *refused;
-    const std::uint16_t port = ask.port;
-    const std::int64_t dur = ask.dur;
-    const std::string& reason = ask.reason;
-    const Proto proto = ask.proto;
+    RequestRow r;
+    if (auto refused = parse_ask(a, r)) return *refused;
+    const std::uint16_t port = r.port;
+    const std::int64_t dur = r.duration_s;
+    const Proto proto = r.proto;
     const std::string ticket = a.value("ticket", "");
     if (ticket.size() > kMaxTicketBytes || !printable(ticket))
         return Reply::fail(code::kInvalid,
@@ -234,37 +234,26 @@ Reply Workflow::request(const Caller& c, const json& a) {
         return Reply::fail(code::kRefused,
                            fmt::format("{} is longer than port '{}' allows: ask for {} or less",
                                        format_duration(dur), p->name, format_duration(p->max_duration_s)));
-    if (p->require_reason && reason.find_first_not_of(' ') == std::string::npos)
+    if (p->require_reason && r.reason.find_first_not_of(' ') == std::string::npos)
         return Reply::fail(code::kRefused,
                            fmt::format("port '{}' requires a reason (--reason TEXT)", p->name));
     if (from)
         if (auto why = prefix_refusal(*p, port, proto, *from)) return Reply::fail(code::kRefused, *why);
 
-    RequestRow r;
-    r.id = store_.next_id();
-    r.uid = c.uid;
-    r.user = c.user;
-    r.port = port;
-    r.proto = proto;
-    r.duration_s = dur;
-    r.reason = reason;
+    start_request(r, c);
     r.ticket = ticket;
-    r.state = "pending";
-    r.created_us = clock_.wall_us();
     r.deadline_us = r.created_us + p->request_ttl_s * 1000000;
     if (from) r.src = format_source(*from);
     store_.put_request(r);
 
     json ev = base_event("request", &c);
     put_request_fields(ev, r);
-    ev.update({{"duration_s", dur}, {"reason", reason}});
+    ev.update({{"duration_s", dur}, {"reason", r.reason}});
     if (!ticket.empty()) ev["ticket"] = ticket;
     audit_.emit(ev);
 
     for (const auto& rule : p->auto_approve) {
-        const bool match =
-            rule.who.is_group ? dir_.in_group(c.uid, c.user, rule.who.name) : rule.who.name == c.user;
-        if (match && dur <= rule.max_duration_s) {
+        if (matches(c, rule.who) && dur <= rule.max_duration_s) {
             r.approvers.push_back("auto_approve:" + rule.who.text());
             return grant_request(r, dur, "auto_approve:" + rule.who.text());
         }
@@ -304,9 +293,9 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
         old->state = "replaced";
         old->ended_us = g.start_us;
         old->ended_by = fmt::format("grant {}", g.id);
-        store_.put_grant(*old);
+        put_grant(*old);
     }
-    store_.put_grant(g);
+    put_grant(g);
     r.state = "granted";
     r.grant_id = g.id;
     r.decided_us = g.start_us;
@@ -320,7 +309,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
         g.state = "failed";
         g.ended_us = clock_.wall_us();
         g.ended_by = "map";
-        store_.put_grant(g);
+        put_grant(g);
         r.state = "rejected";
         r.grant_id = 0;
         r.decision_reason = put.error();
@@ -329,7 +318,7 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
             old->state = "active";
             old->ended_us = 0;
             old->ended_by.clear();
-            store_.put_grant(*old);
+            put_grant(*old);
         }
         store_.commit();
         json ev = base_event("reject", nullptr);
@@ -475,7 +464,7 @@ void Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, c
         g.state = state;
         g.ended_us = clock_.wall_us();
         g.ended_by = by;
-        store_.put_grant(g);
+        put_grant(g);
         sink_.remove(g);
         cut = cut || cuts(*policy_, g);
     }
@@ -555,13 +544,12 @@ Reply Workflow::list(const Caller&, const json& a) {
 }
 
 Reply Workflow::break_glass(const Caller& c, const json& a) {
-    Ask ask;
-    if (auto refused = parse_ask(a, ask)) return *refused;
-    const std::uint16_t port = ask.port;
-    const std::int64_t dur = ask.dur;
-    const std::string& reason = ask.reason;
-    const Proto proto = ask.proto;
-    if (reason.find_first_not_of(' ') == std::string::npos)
+    RequestRow r;
+    if (auto refused = parse_ask(a, r)) return *refused;
+    const std::uint16_t port = r.port;
+    const std::int64_t dur = r.duration_s;
+    const Proto proto = r.proto;
+    if (r.reason.find_first_not_of(' ') == std::string::npos)
         return Reply::fail(code::kInvalid,
                            "break-glass needs a reason (--reason TEXT): it is reviewed after the fact");
     const PortPolicy* p = policy_->find(port, proto);
@@ -599,16 +587,7 @@ Reply Workflow::break_glass(const Caller& c, const json& a) {
             fmt::format("{} is longer than break-glass on port '{}' allows: ask for {} or less",
                         format_duration(dur), p->name, format_duration(p->break_glass_max_s)));
 
-    RequestRow r;
-    r.id = store_.next_id();
-    r.uid = c.uid;
-    r.user = c.user;
-    r.port = port;
-    r.proto = proto;
-    r.duration_s = dur;
-    r.reason = reason;
-    r.state = "pending";  // until grant_request stores it granted
-    r.created_us = clock_.wall_us();
+    start_request(r, c);  // pending until grant_request stores it granted
     r.deadline_us = r.created_us;
     r.kind = kBreakGlass;
     return grant_request(r, dur, kBreakGlass, &c);
@@ -660,11 +639,6 @@ int Workflow::end_unprotected() {
     return n;
 }
 
-void Workflow::adopt_boot() {
-    rebase_boot();
-    sweep();
-}
-
 void Workflow::rebase_boot() {
     const std::uint64_t now_boot = clock_.boot_ns();
     const std::int64_t now_wall = clock_.wall_us();
@@ -673,7 +647,7 @@ void Workflow::rebase_boot() {
         const std::int64_t left_us = g.expires_us - now_wall;
         g.expires_boot_ns = left_us > 0 ? now_boot + std::uint64_t(left_us) * 1000ULL : now_boot;
         g.boot_id = boot_id_;
-        store_.put_grant(g);
+        put_grant(g);
     }
 }
 

@@ -106,12 +106,15 @@ public:
     // (sockets older than the grant maps, or whose owner changed).
     std::vector<CutConnection> take_stray_cuts() { return std::exchange(stray_cuts_, {}); }
     // CLOCK_BOOTTIME of the soonest grant end, if any grant is active.
-    std::optional<std::uint64_t> next_expiry() { return store_.next_expiry(); }
+    // Asked on every turn of the daemon's loop, so kept until a grant changes.
+    std::optional<std::uint64_t> next_expiry() {
+        if (!next_expiry_) next_expiry_ = store_.next_expiry();
+        return *next_expiry_;
+    }
     // On start: re-bases grants made in an earlier boot onto this boot's
-    // CLOCK_BOOTTIME (by the wall clock), then ends what has expired.
-    void adopt_boot();
-    // adopt_boot without the sweep: the daemon first puts the store's grants
-    // back into the maps, so that ending the expired ones cuts only theirs.
+    // CLOCK_BOOTTIME (by the wall clock).  The daemon then puts the store's
+    // grants back into the maps and only then sweeps, so that ending the
+    // expired ones cuts only their connections.
     void rebase_boot();
 
     json request_json(const RequestRow& r);
@@ -120,6 +123,9 @@ public:
 private:
     bool is_approver(const Caller& c, const PortPolicy& p);
     // Whether c is the user `who`, or a member of the group `who`.
+    // A request asked (port, protocol, duration, reason in r) by c: given a
+    // fresh id, its requester and creation time, pending.
+    void start_request(RequestRow& r, const Caller& c);
     bool matches(const Caller& c, const Principal& who);
     // Whole seconds until active grant g ends, by CLOCK_BOOTTIME.
     std::int64_t remaining_s(const GrantRow& g);
@@ -152,6 +158,12 @@ private:
     std::string boot_id_;
     std::shared_ptr<const Policy> policy_ = std::make_shared<Policy>();
     std::vector<CutConnection> stray_cuts_;
+    // next_expiry()'s answer while no grant changed; put_grant forgets it.
+    std::optional<std::optional<std::uint64_t>> next_expiry_;
+    void put_grant(const GrantRow& g) {
+        store_.put_grant(g);
+        next_expiry_.reset();
+    }
 };
 
 }  // namespace jg

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "core/protocol.h"
 #include "daemon/system.h"
 
 namespace jg {
@@ -284,7 +285,7 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
                 return line.find(h) != std::string::npos;
             }))
             return;
-        json j = parse_audit_line(line);
+        json j = parse_json_bounded(line);
         if (j.is_discarded() || !j.is_object()) return;
         // ts is fixed-width RFC 3339 UTC: text order is time order.
         const std::string ts = j.value("ts", "");
