@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/audit.h"
+#include "core/policy.h"
 #include "core/protocol.h"
 #include "helpers.h"
 
@@ -105,4 +106,25 @@ TEST_CASE("parse_json_bounded: records parse, a line nested past any record is r
     CHECK(deep);
     CHECK(bad.is_discarded());
     CHECK(jg::parse_json_bounded("not json").is_discarded());
+}
+
+TEST_CASE("policy: a float where a whole number belongs is refused, however large (no conversion)") {
+    // Found by fuzz_policy: toml++ converted 5.4e61 to int64 (undefined) before the check.
+    const char* cases[][2] = {
+        {"[[port]]\nport = 54222222222222222222222222222222222222222222222222222222222232.0\n",
+         "port must be a whole number from 1 to 65535"},
+        {"[[port]]\nport = 5432.0\n", "port must be a whole number from 1 to 65535"},
+        {"[[port]]\nport = 5432\napprovers = [\"a\", \"b\"]\napprovals_required = 1e300\n",
+         "approvals_required must be a whole number from 1 to 16"},
+        {"[[port]]\nport = 5432\napprovers = [\"a\"]\nallow_prefix = { ipv4 = 2.4e40 }\n",
+         "allow_prefix.ipv4 must be a whole number from 1 to 32"},
+    };
+    for (const auto& [text, message] : cases) {
+        CAPTURE(text);
+        const auto load = jg::parse_policy(text, "fuzz.toml");
+        CHECK_FALSE(load.ok());
+        bool named = false;
+        for (const auto& e : load.errors) named = named || e.find(message) != std::string::npos;
+        CHECK(named);
+    }
 }

@@ -158,6 +158,14 @@ void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     }
 }
 
+// A TOML integer from lo to hi.  Only an integer: value<int64_t>() would also
+// convert a float, and one out of range (port = 5e61) is undefined behaviour.
+std::optional<std::int64_t> whole_in(const toml::node& n, std::int64_t lo, std::int64_t hi) {
+    auto v = n.value_exact<std::int64_t>();
+    if (!v || *v < lo || *v > hi) return std::nullopt;
+    return v;
+}
+
 // allow_prefix = { ipv4 = 24, ipv6 = 64 }, each key optional.
 void parse_allow_prefix(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {
     const toml::node* n = t.get("allow_prefix");
@@ -172,8 +180,8 @@ void parse_allow_prefix(const toml::table& t, Checker& c, PortPolicy& p, const s
     auto bits = [&](std::string_view key, int max) -> std::optional<int> {
         const toml::node* v = at->get(key);
         if (!v) return std::nullopt;
-        auto i = v->value<std::int64_t>();
-        if (!v->is_integer() || !i || *i < 1 || *i > max) {
+        auto i = whole_in(*v, 1, max);
+        if (!i) {
             c.fail(v, Checker::line_of(*at),
                    fmt::format("{}: allow_prefix.{} must be a whole number from 1 to {}", where, key, max));
             return std::nullopt;
@@ -231,7 +239,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     const toml::node* pn = t.get("port");
     if (!pn) {
         c.fail(nullptr, line, "[[port]] needs a port number (port = 5432)");
-    } else if (auto v = pn->value<std::int64_t>(); !v || !pn->is_integer() || *v < 1 || *v > 65535) {
+    } else if (auto v = whole_in(*pn, 1, 65535); !v) {
         c.fail(pn, line, "port must be a whole number from 1 to 65535");
     } else {
         p.port = static_cast<std::uint16_t>(*v);
@@ -271,8 +279,8 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
         if (auto pr = c.principal(a, t.get("approvers"), line, where + " approvers"))
             p.approvers.push_back(*pr);
     if (const toml::node* n = t.get("approvals_required")) {
-        auto v = n->value<std::int64_t>();
-        if (!n->is_integer() || !v || *v < 1 || *v > 16)
+        auto v = whole_in(*n, 1, 16);
+        if (!v)
             c.fail(n, line, fmt::format("{}: approvals_required must be a whole number from 1 to 16", where));
         else
             p.approvals_required = static_cast<int>(*v);
