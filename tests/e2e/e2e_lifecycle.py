@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """End to end, enforcement across the daemon's life (issue 6): kill -9 and
 restart, a grant expiring while no daemon runs, `bpftool link detach` of each
-cgroup link, an upgrade (SIGTERM, then another build of jitgated) with a grant
-held and a connection open under it, and --uninstall.  Throughout each phase
+cgroup link (and of jg_ingress again with XDP in front of it), an upgrade
+(SIGTERM, then another build of jitgated) with a grant held and a connection
+open under it, and --uninstall.  Throughout each phase
 a storm (probe.py storm) tries a forbidden connect every few milliseconds,
 from a local user without a grant (127.0.0.1, ::1 and the host's own
 198.51.100.1) and from the peer host (to 203.0.113.1): it must never succeed.
@@ -401,11 +402,11 @@ def run(env, t):
     print("-- storm figures (attempts / successes / refused / timeouts)")
     tot = {"attempts": 0, "successes": 0, "refused": 0, "timeouts": 0}
     for phase, label, tally in Storms.figures:
-        print(f"     {phase:24} {label:22} {tally['attempts']:6} {tally['successes']:4} {tally['refused']:6} "
+        print(f"     {phase:26} {label:30} {tally['attempts']:6} {tally['successes']:4} {tally['refused']:6} "
               f"{tally['timeouts']:6}  {tally['errors']}")
         for k in tot:
             tot[k] += tally[k]
-    print(f"     {'total':47} {tot['attempts']:6} {tot['successes']:4} {tot['refused']:6} {tot['timeouts']:6}")
+    print(f"     {'total':57} {tot['attempts']:6} {tot['successes']:4} {tot['refused']:6} {tot['timeouts']:6}")
     t.check(f"in all: {tot['attempts']} forbidden attempts, {tot['successes']} successes", tot["successes"] == 0,
             str(tot))
 
