@@ -7,7 +7,9 @@
  *
  * cgroup_skb/ingress is authoritative: it runs for every packet delivered to
  * a socket of this host, after VLAN stripping, reassembly, decapsulation and
- * NAT, and the protected port is the receiving socket's own port.  XDP on
+ * NAT, and the protected port is the receiving socket's own port.  Two
+ * programs on two links make that decision (jg_ingress, jg_ingress_guard),
+ * so that no single detached link lets a peer in.  XDP on
  * chosen interfaces drops what it can classify with certainty before the
  * stack spends anything on it, and passes everything else to ingress.
  */
@@ -106,8 +108,15 @@ static __always_inline int flow_admitted(const struct jg_l4 *l4)
 	return seen && *seen;
 }
 
-SEC("cgroup_skb/ingress")
-int jg_ingress(struct __sk_buff *skb)
+/*
+ * The ingress decision.  `report` is set for jg_ingress, the program that
+ * records denials; jg_ingress_guard judges every packet again on a link of
+ * its own, so that detaching one link (another root process, a mistake)
+ * opens nothing until the daemon re-attaches it.  The guard records allows
+ * (once per flow, like jg_ingress: whichever runs first records it) but not
+ * denials, which jg_ingress already reported: it counts its drops instead.
+ */
+static __always_inline int ingress(struct __sk_buff *skb, int report)
 {
 	struct jg_l4 l4 = {};
 	struct bpf_sock *sk;
@@ -179,9 +188,10 @@ int jg_ingress(struct __sk_buff *skb)
 		return 1;
 	}
 	if (flags & JG_PF_AUDIT) {
-		report_denial(&l4, JG_HOOK_INGRESS, JG_VERDICT_WOULD_DENY,
-			      bpf_skb_cgroup_id(skb),
-			      bpf_get_netns_cookie(skb));
+		if (report)
+			report_denial(
+			    &l4, JG_HOOK_INGRESS, JG_VERDICT_WOULD_DENY,
+			    bpf_skb_cgroup_id(skb), bpf_get_netns_cookie(skb));
 		return 1;
 	}
 	/* on_expiry = "drain": an established TCP connection a grant admitted
@@ -190,10 +200,26 @@ int jg_ingress(struct __sk_buff *skb)
 	if ((flags & JG_PF_DRAIN) && l4.proto == JG_PROTO_TCP &&
 	    sk->state != BPF_TCP_LISTEN && flow_admitted(&l4))
 		return 1;
+	if (!report) {
+		jg_count(JG_CNT_GUARD_DROP);
+		return 0;
+	}
 	jg_count(JG_CNT_INGRESS_DROP);
 	report_denial(&l4, JG_HOOK_INGRESS, JG_VERDICT_DENY,
 		      bpf_skb_cgroup_id(skb), bpf_get_netns_cookie(skb));
 	return 0;
+}
+
+SEC("cgroup_skb/ingress")
+int jg_ingress(struct __sk_buff *skb)
+{
+	return ingress(skb, 1);
+}
+
+SEC("cgroup_skb/ingress")
+int jg_ingress_guard(struct __sk_buff *skb)
+{
+	return ingress(skb, 0);
 }
 
 /*

@@ -157,7 +157,10 @@ struct jg_rl_val {
 #define JG_CNT_EGRESS_DROP  4 /* packets dropped by the egress backstop */
 #define JG_CNT_XDP_DROP	    5 /* frames dropped by XDP */
 #define JG_CNT_INGRESS_DROP 6 /* packets dropped by cgroup_skb/ingress */
-#define JG_CNT_MAX	    8
+#define JG_CNT_GUARD_DROP                                                      \
+	7 /* dropped by jg_ingress_guard (it judges every                      \
+	     packet again: ingress drops count here too) */
+#define JG_CNT_MAX 8
 
 /* Hooks, for jg_event.hook. */
 #define JG_HOOK_CONNECT4 1

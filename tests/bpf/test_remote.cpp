@@ -72,22 +72,29 @@ std::vector<jg_event> g_events;
 
 // ---- running the programs
 
-enum class Hook { Xdp, Ingress };
+// Guard: jg_ingress_guard, the same decision as jg_ingress on a second link;
+// it records allows but only counts its drops.
+enum class Hook { Xdp, Ingress, Guard };
 
-const char* hook_name(Hook h) { return h == Hook::Xdp ? "xdp" : "ingress"; }
+const char* hook_name(Hook h) { return h == Hook::Xdp ? "xdp" : h == Hook::Ingress ? "ingress" : "guard"; }
 
 // Each returns the program's return value, or -errno when test_run refused.
 long run_xdp(const Frame& f) { return jgtest::test_run(bpf_program__fd(g_skel->progs.jg_xdp), f); }
 
 // ifindex 0 leaves test_run's default device (loopback) in place.
-long run_ingress(const Frame& f, int ifindex) {
+long run_skb(bpf_program* prog, const Frame& f, int ifindex) {
     __sk_buff ctx;
     std::memset(&ctx, 0, sizeof(ctx));
     ctx.ifindex = std::uint32_t(ifindex);
-    return jgtest::test_run(bpf_program__fd(g_skel->progs.jg_ingress), f, &ctx);
+    return jgtest::test_run(bpf_program__fd(prog), f, &ctx);
 }
+long run_ingress(const Frame& f, int ifindex) { return run_skb(g_skel->progs.jg_ingress, f, ifindex); }
 
-long run(Hook h, const Frame& f) { return h == Hook::Xdp ? run_xdp(f) : run_ingress(f, g_ifindex); }
+long run(Hook h, const Frame& f) {
+    if (h == Hook::Xdp) return run_xdp(f);
+    return run_skb(h == Hook::Ingress ? g_skel->progs.jg_ingress : g_skel->progs.jg_ingress_guard, f,
+                   g_ifindex);
+}
 
 long pass_value(Hook h) { return h == Hook::Xdp ? XDP_PASS : 1; }
 long drop_value(Hook h) { return h == Hook::Xdp ? XDP_DROP : 0; }
@@ -589,13 +596,24 @@ void check_case(const Case& c, Hook hook, Effect want) {
         CHECK(rv == -EINVAL);
     else
         CHECK(rv == (dropped ? drop_value(hook) : pass_value(hook)));
+    CHECK(delta(before, after, JG_CNT_ALLOW) == (want == Effect::Allow ? 1 : 0));
+    CHECK(delta(before, after, JG_CNT_EVENTS_LOST) == 0);
+    CHECK(delta(before, after, JG_CNT_EGRESS_DROP) == 0);
+    if (hook == Hook::Guard) {
+        // The guard's denials are jg_ingress's to record: counted, no event.
+        CHECK(delta(before, after, JG_CNT_GUARD_DROP) == (dropped ? 1 : 0));
+        for (int i : {JG_CNT_DENY, JG_CNT_WOULD_DENY, JG_CNT_XDP_DROP, JG_CNT_INGRESS_DROP})
+            CHECK(delta(before, after, i) == 0);
+        if (want != Effect::Allow) {
+            CHECK(events.empty());
+            return;
+        }
+    }
+    CHECK(delta(before, after, JG_CNT_GUARD_DROP) == 0);
     CHECK(delta(before, after, JG_CNT_DENY) == (dropped ? 1 : 0));
     CHECK(delta(before, after, JG_CNT_XDP_DROP) == (dropped && hook == Hook::Xdp ? 1 : 0));
     CHECK(delta(before, after, JG_CNT_INGRESS_DROP) == (dropped && hook == Hook::Ingress ? 1 : 0));
-    CHECK(delta(before, after, JG_CNT_ALLOW) == (want == Effect::Allow ? 1 : 0));
     CHECK(delta(before, after, JG_CNT_WOULD_DENY) == (want == Effect::WouldDeny ? 1 : 0));
-    CHECK(delta(before, after, JG_CNT_EVENTS_LOST) == 0);
-    CHECK(delta(before, after, JG_CNT_EGRESS_DROP) == 0);
 
     if (want == Effect::Pass || want == Effect::Refused) {
         CHECK(events.empty());
@@ -649,10 +667,10 @@ jg_rl_key rl_key(const char* src, std::uint16_t port) {
 
 }  // namespace
 
-TEST_CASE("verdict table: jg_xdp and jg_ingress") {
+TEST_CASE("verdict table: jg_xdp, jg_ingress and jg_ingress_guard") {
     const auto table = cases();
     for (const auto& c : table) {
-        for (Hook hook : {Hook::Xdp, Hook::Ingress}) {
+        for (Hook hook : {Hook::Xdp, Hook::Ingress, Hook::Guard}) {
             const Effect want = hook == Hook::Xdp ? c.xdp : c.ingress;
             const std::string label =
                 std::string(hook_name(hook)) + ": " + c.name + " -> " + effect_name(want);
@@ -660,7 +678,7 @@ TEST_CASE("verdict table: jg_xdp and jg_ingress") {
             check_case(c, hook, want);
         }
     }
-    MESSAGE(table.size() << " frames, each through both programs");
+    MESSAGE(table.size() << " frames, each through the three programs");
 }
 
 TEST_CASE("ingress leaves this host's own loopback traffic to the local-user hooks, not a peer's") {
@@ -805,10 +823,19 @@ TEST_CASE("ingress reports one allow per flow under a grant") {
     REQUIRE(bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_flows), &fk, &seen) == 0);
     CHECK(seen == 7);
 
-    // Same flow again: allowed, not reported.
+    // Same flow again: allowed, not reported, by either ingress program
+    // (both run on every packet; whichever comes first records the flow).
     CHECK(run_ingress(syn4_from(kPeer4, 40001), g_ifindex) == 1);
+    CHECK(run(Hook::Guard, syn4_from(kPeer4, 40001)) == 1);
     CHECK(take_events().empty());
     CHECK(delta(before, counters(), JG_CNT_ALLOW) == 1);
+    CHECK(run(Hook::Guard, syn4_from(kPeer4, 40003)) == 1);  // a new flow seen by the guard first
+    CHECK(run_ingress(syn4_from(kPeer4, 40003), g_ifindex) == 1);
+    events = take_events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].sport == 40003);
+    CHECK(int(events[0].hook) == JG_HOOK_INGRESS);
+    CHECK(delta(before, counters(), JG_CNT_ALLOW) == 2);
 
     // Another source port is another flow.
     CHECK(run_ingress(syn4_from(kPeer4, 40002), g_ifindex) == 1);
@@ -823,7 +850,7 @@ TEST_CASE("ingress reports one allow per flow under a grant") {
     events = take_events();
     REQUIRE(events.size() == 1);
     CHECK(events[0].grant_id == 8);
-    CHECK(delta(before, counters(), JG_CNT_ALLOW) == 3);
+    CHECK(delta(before, counters(), JG_CNT_ALLOW) == 4);
 
     // XDP's allow path reports nothing: ingress does, once per flow.
     CHECK(run_xdp(syn4_from(kPeer4, 40003)) == XDP_PASS);

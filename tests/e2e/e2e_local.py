@@ -52,7 +52,7 @@ def run(env, t):
     env.start_daemon()
     rc, st = env.status(env.other)
     t.eq("status works for any user", rc, 0)
-    t.check("all six cgroup programs attached", len(st.get("programs", [])) == 6 and
+    t.check("all seven cgroup programs attached", len(st.get("programs", [])) == 7 and
             all(p["attached"] for p in st["programs"]), str(st.get("programs")))
 
     print("-- protected port refuses a local user on every address form")
@@ -184,7 +184,7 @@ def run(env, t):
 
     def all_attached():
         now = links()
-        return len(now) == 6 and all(a for _, a in now.values())
+        return len(now) == 7 and all(a for _, a in now.values())
 
     for hook in ("jg_connect4", "jg_connect6", "jg_egress"):
         before = links()
@@ -221,8 +221,8 @@ def run(env, t):
     env.start_daemon()
     cg_progs = env.nsx("bpftool", "cgroup", "show", env.cgroup).stdout.split("\n")
     attached = [ln for ln in cg_progs if ln.strip() and ln.split()[0].isdigit()]
-    t.check("six programs on the cgroup, not twelve (the v0 links were removed after v1's were attached)",
-            len(attached) == 6, "\n".join(cg_progs))
+    t.check("seven programs on the cgroup, not fourteen (the v0 links were removed after v1's were attached)",
+            len(attached) == 7, "\n".join(cg_progs))
     t.check("the v0 pin directory is gone, v1 is there",
             not os.path.exists(os.path.join(env.bpffs, "jitgate", "v0")) and os.path.isdir(pin_dir),
             str(os.listdir(os.path.join(env.bpffs, "jitgate"))))

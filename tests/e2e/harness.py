@@ -258,14 +258,16 @@ class Env:
         return p
 
     # --- the daemon ---------------------------------------------------
-    def daemon_args(self, *more):
-        return [self.jitgated, "--config", self.policy, "--cgroup", self.cgroup,
+    def daemon_args(self, *more, binary=None):
+        return [binary or self.jitgated, "--config", self.policy, "--cgroup", self.cgroup,
                 "--bpffs", os.path.join(self.bpffs, "jitgate"), "--socket", self.sock,
                 "--state-dir", self.state, "--audit-log", self.audit] + self.extra_daemon_args + list(more)
 
-    def start_daemon(self):
+    def start_daemon(self, binary=None):
+        """Starts jitgated (or `binary`, another build of it) and waits until it answers."""
         log = open(os.path.join(self.tmp, "jitgated.log"), "a")
-        self.daemon = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns}"] + self.daemon_args("--quiet"),
+        self.daemon = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns}"] +
+                                       self.daemon_args("--quiet", binary=binary),
                                        stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -307,8 +309,11 @@ class Env:
 
     def as_peer(self, user, argv, timeout=30):
         """Runs argv as `user` on the peer host (its own network namespace)."""
-        return subprocess.run(["nsenter", f"--net=/run/netns/{self.peer_ns}"] + self._drop_to(user) + argv,
-                              text=True, capture_output=True, timeout=timeout)
+        return subprocess.run(self.peer_argv(user, argv), text=True, capture_output=True, timeout=timeout)
+
+    def peer_argv(self, user, argv):
+        """argv as `user` on the peer host (for Popen; as_peer() runs it to the end)."""
+        return ["nsenter", f"--net=/run/netns/{self.peer_ns}"] + self._drop_to(user) + argv
 
     def peer_probe(self, user, *args):
         r = self.as_peer(user, [PY, os.path.join(self.tmp, "probe.py")] + [str(a) for a in args])
@@ -341,6 +346,13 @@ class Env:
             return Grant(req_rc, req, None, {})
         rc, answer = self.cli_json(approver or self.appr, "approve", str(req.get("request_id")), *approve_args)
         return Grant(req_rc, req, rc, answer)
+
+    def add_user(self, role):
+        """One more test user (jgt<PID>_<role>), removed in cleanup(): its name."""
+        name = f"jgt{self.id}_{role}"
+        sh("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name)
+        self.users_made.append(name)
+        return name
 
     def probe(self, user, *args):
         r = self.as_user(user, [PY, os.path.join(self.tmp, "probe.py")] + [str(a) for a in args])

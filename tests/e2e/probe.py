@@ -24,10 +24,29 @@
        "ok N" if the connection lasted, or "stopped N <ERRNO NAME> T" at the first
        send or receive that failed (EOF, TIMEOUT after 2 s, bad-echo are named so
        too); T is the wall-clock time (seconds) of that moment
+  probe.py storm tcp|udp ADDR[,ADDR...] PORT SECONDS INTERVAL_MS -> starts a new
+       attempt every INTERVAL_MS for at most SECONDS (or until SIGTERM), cycling
+       through the addresses, each on a fresh non-blocking socket given
+       STORM_WAIT_S to answer; prints "storming" at once, then
+       "attempts N successes M refused R timeouts T errors NAME:K ..." at the end.
+       tcp: a success is a completed handshake; udp: a sendto whose echo came
+       back (the datagram "storm UID" reached the server).  refused = the
+       kernel or the peer said no (EPERM, ECONNREFUSED, ...), timeouts = no
+       answer within STORM_WAIT_S (a dropped SYN or datagram)
+  probe.py wire SOCKET FILE SECONDS [--stall] [--trickle MS] -> connects to the Unix
+       socket, sends FILE's bytes (all at once, or one byte every MS with
+       --trickle), half-closes unless --stall, then reads until the daemon closes
+       or SECONDS pass; prints one JSON object: bytes sent, the send error if
+       any, the reply lines, whether the daemon closed ("closed") and when
+       ("closed_after_s", seconds after connecting)
   --src ADDR (anywhere): the socket is bound to ADDR first (a peer host with
        several addresses chooses which one it speaks from)
 """
 import errno
+import json
+import os
+import selectors
+import signal
 import socket
 import sys
 import time
@@ -197,6 +216,164 @@ def flood(proto, addr, port, seconds):
     return " ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
 
 
+STORM_WAIT_S = 0.2
+STORM_MAX_IN_FLIGHT = 128
+
+
+def storm(proto, addrs, port, seconds, interval_ms):
+    """A forbidden connect (or datagram) every interval_ms; the tally of outcomes."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    sel = selectors.DefaultSelector()
+    counts = {"attempts": 0, "successes": 0, "refused": 0, "timeouts": 0}
+    errors = {}
+    payload = f"storm {os.getuid()}".encode()
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    targets = [socket.getaddrinfo(a, port, fam(a), kind)[0][4] for a in addrs]
+
+    def outcome(what, err=None):
+        counts[what] += 1
+        if err:
+            errors[err] = errors.get(err, 0) + 1
+
+    def finish(s, what, err=None):
+        sel.unregister(s)
+        s.close()
+        outcome(what, err)
+
+    def launch(i):
+        addr, target = addrs[i % len(addrs)], targets[i % len(targets)]
+        s = socket.socket(fam(addr), kind)
+        s.setblocking(False)
+        if SRC:
+            s.bind((SRC, 0))
+        counts["attempts"] += 1
+        try:
+            if proto == "tcp":
+                rc = s.connect_ex(target)
+                if rc == 0:
+                    s.close()
+                    return outcome("successes")
+                if rc not in (errno.EINPROGRESS, errno.EAGAIN):
+                    s.close()
+                    return outcome("refused", errno.errorcode.get(rc, str(rc)))
+                sel.register(s, selectors.EVENT_WRITE, time.monotonic() + STORM_WAIT_S)
+            else:
+                s.sendto(payload, target)
+                sel.register(s, selectors.EVENT_READ, time.monotonic() + STORM_WAIT_S)
+        except OSError as e:
+            s.close()
+            outcome("refused", name(e))
+
+    print("storming", flush=True)
+    end = time.monotonic() + seconds
+    next_at = time.monotonic()
+    i = 0
+    while True:
+        now = time.monotonic()
+        launching = not stop and now < end
+        if not launching and not sel.get_map():
+            break
+        if launching and now >= next_at and len(sel.get_map()) < STORM_MAX_IN_FLIGHT:
+            launch(i)
+            i += 1
+            next_at += interval_ms / 1000.0
+            if next_at < now:  # late (a slow machine): no burst to catch up
+                next_at = now + interval_ms / 1000.0
+        wake = [k.data for k in sel.get_map().values()] + [next_at if launching else now + STORM_WAIT_S]
+        wait = max(0.0, min(wake) - time.monotonic())
+        if not sel.get_map():
+            time.sleep(wait)
+            continue
+        for key, _ in sel.select(timeout=wait):
+            s = key.fileobj
+            if proto == "tcp":
+                rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if rc == 0:
+                    finish(s, "successes")
+                else:
+                    finish(s, "refused", errno.errorcode.get(rc, str(rc)))
+            else:
+                try:
+                    d = s.recv(64)
+                    finish(s, "successes" if d == payload else "refused", None if d == payload else "bad-echo")
+                except OSError as e:
+                    finish(s, "refused", name(e))
+        now = time.monotonic()
+        for key in [k for k in sel.get_map().values() if k.data <= now]:
+            finish(key.fileobj, "timeouts")
+    errs = " ".join(f"{k}:{v}" for k, v in sorted(errors.items()))
+    return " ".join(f"{k} {v}" for k, v in counts.items()) + (f" errors {errs}" if errs else "")
+
+
+def wire(path, file, seconds, stall=False, trickle_ms=None):
+    """Sends a file's bytes to the control socket and reports what came back."""
+    with open(file, "rb") as f:
+        data = f.read()
+    out = {"sent": 0, "send_error": None, "replies": [], "closed": False, "closed_after_s": None}
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(seconds)
+    start = time.monotonic()
+    end = start + seconds
+    s.connect(path)
+    buf = b""
+    try:
+        if trickle_ms:
+            s.setblocking(False)
+            for b in data:
+                if time.monotonic() >= end:
+                    break
+                s.send(bytes([b]))
+                out["sent"] += 1
+                try:  # the daemon may close meanwhile
+                    d = s.recv(65536)
+                    if not d:
+                        out["closed"] = True
+                        break
+                    buf += d
+                except BlockingIOError:
+                    pass
+                time.sleep(trickle_ms / 1000.0)
+            s.setblocking(True)
+        else:
+            while out["sent"] < len(data):
+                out["sent"] += s.send(data[out["sent"]:out["sent"] + 65536])
+    except OSError as e:
+        out["send_error"] = name(e)
+    if not stall and not out["closed"]:
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+    while not out["closed"]:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            break
+        except OSError as e:
+            out["recv_error"] = name(e)
+            out["closed"] = True
+            break
+        if not d:
+            out["closed"] = True
+            break
+        buf += d
+    if out["closed"]:
+        out["closed_after_s"] = round(time.monotonic() - start, 3)
+    s.close()
+    for line in buf.split(b"\n"):
+        if line:
+            try:
+                out["replies"].append(json.loads(line))
+            except ValueError:
+                out["replies"].append({"raw": line[:200].decode(errors="replace")})
+    return json.dumps(out)
+
+
 def main():
     global SRC
     if "--src" in sys.argv:
@@ -219,6 +396,13 @@ def main():
         print(keep(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])), flush=True)
     elif cmd in ("flow", "udpflow", "udpsend"):
         print(keep_sending(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+    elif cmd == "storm":
+        print(storm(sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), float(sys.argv[5]),
+                    float(sys.argv[6])), flush=True)
+    elif cmd == "wire":
+        stall = "--stall" in sys.argv
+        trickle = float(sys.argv[sys.argv.index("--trickle") + 1]) if "--trickle" in sys.argv else None
+        print(wire(sys.argv[2], sys.argv[3], float(sys.argv[4]), stall, trickle), flush=True)
     else:
         sys.exit("unknown command")
 

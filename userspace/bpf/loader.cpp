@@ -51,6 +51,7 @@ const Hook kHooks[] = {
     {"jg_sendmsg6", [](jitgate_bpf* s) { return s->progs.jg_sendmsg6; }},
     {"jg_egress", [](jitgate_bpf* s) { return s->progs.jg_egress; }},
     {"jg_ingress", [](jitgate_bpf* s) { return s->progs.jg_ingress; }},
+    {"jg_ingress_guard", [](jitgate_bpf* s) { return s->progs.jg_ingress_guard; }},
 };
 
 constexpr const char* kXdpPinPrefix = "link_xdp_";

@@ -54,6 +54,10 @@ public:
             ssize_t n = send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EINTR) continue;
+                // The daemon may refuse a connection (too many) by writing
+                // one error line and closing before this request arrives:
+                // that line is still there to read.
+                if (errno == EPIPE || errno == ECONNRESET) return {};
                 return std::strerror(errno);
             }
             off += static_cast<std::size_t>(n);

@@ -310,10 +310,12 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
         s += fmt::format("pending requests: {}\n", r.value("pending_requests", 0));
         auto& c = r["counters"];
         s += fmt::format(
-            "counters: allow {} deny {} would_deny {} egress_drop {} xdp_drop {} ingress_drop {} events_lost "
-            "{}\n",
+            "counters: allow {} deny {} would_deny {} egress_drop {} xdp_drop {} ingress_drop {} guard_drop "
+            "{} "
+            "events_lost {}\n",
             c.value("allow", 0), c.value("deny", 0), c.value("would_deny", 0), c.value("egress_drop", 0),
-            c.value("xdp_drop", 0), c.value("ingress_drop", 0), c.value("events_lost", 0));
+            c.value("xdp_drop", 0), c.value("ingress_drop", 0), c.value("guard_drop", 0),
+            c.value("events_lost", 0));
         return s;
     }
     return r.dump(2) + "\n";

@@ -403,6 +403,7 @@ json Daemon::status() {
                      {"egress_drop", c.v[JG_CNT_EGRESS_DROP]},
                      {"xdp_drop", c.v[JG_CNT_XDP_DROP]},
                      {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]},
+                     {"guard_drop", c.v[JG_CNT_GUARD_DROP]},
                      {"connections_ended", sink_.connections_cut}};
     s["connections"] = {{"cut_at_grant_end", kernel_->can_cut()}};
     if (!kernel_->can_cut()) s["connections"]["note"] = kernel_->cut_note();

@@ -73,25 +73,23 @@ void Server::accept_all() {
     for (;;) {
         int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;
-        if (clients_.size() >= kMaxClients) {
-            std::string busy =
-                reply_error(0, code::kInternal, "jitgated is serving too many clients; try again");
-            (void)!write(fd, busy.data(), busy.size());
-            close(fd);
-            continue;
-        }
         ucred cred{};
         socklen_t len = sizeof(cred);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
             close(fd);
             continue;
         }
-        if (cred.uid != 0 && per_uid_[cred.uid] >= kMaxClientsPerUid) {
-            std::string busy = reply_error(
-                0, code::kInternal,
-                fmt::format("too many open connections from uid {}; close some and retry", cred.uid));
-            (void)!write(fd, busy.data(), busy.size());
+        auto refuse = [fd](const std::string& why) {
+            std::string busy = reply_error(0, code::kInternal, why);
+            (void)!send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
             close(fd);
+        };
+        if (cred.uid != 0 && held_by(cred.uid) >= kMaxClientsPerUid) {
+            refuse(fmt::format("too many open connections from uid {}; close some and retry", cred.uid));
+            continue;
+        }
+        if (clients_.size() >= kMaxClients && !make_room(cred.uid)) {
+            refuse("jitgated is serving too many clients; try again");
             continue;
         }
         ++per_uid_[cred.uid];
@@ -104,6 +102,41 @@ void Server::accept_all() {
         epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
         clients_.emplace(fd, std::move(c));
     }
+}
+
+std::size_t Server::held_by(uid_t uid) const {
+    auto it = per_uid_.find(uid);
+    return it == per_uid_.end() ? 0 : it->second;
+}
+
+// At the global cap, a newcomer gets the slot of a connection of the uid
+// that holds the most, when that uid holds more than the newcomer would:
+// connections from many uids (a subordinate uid range) cannot lock root or
+// an approver out.  The longest idle connection goes first, audit streams
+// last.  False when the newcomer already holds as many as anyone.
+bool Server::make_room(uid_t uid) {
+    uid_t top = 0;
+    std::size_t most = 0;
+    for (const auto& [u, n] : per_uid_)
+        if (n > most) most = n, top = u;
+    if (most <= held_by(uid) + 1) return false;
+    int victim = -1;
+    const Client* v = nullptr;
+    for (const auto& [fd, c] : clients_) {
+        if (c.peer.uid != top || c.dead) continue;
+        if (!v || (v->following && !c.following) || (v->following == c.following && c.last < v->last))
+            victim = fd, v = &c;
+    }
+    if (victim < 0) return false;
+    const std::string why = reply_error(
+        0, code::kInternal,
+        fmt::format(
+            "closed to make room: jitgated is at its limit of {} connections and uid {} holds the most "
+            "({})",
+            kMaxClients, top, most));
+    (void)!send(victim, why.data(), why.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    drop(victim);
+    return true;
 }
 
 void Server::drop(int fd) {

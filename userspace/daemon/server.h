@@ -27,6 +27,8 @@ public:
     // Returns the reply line (with its newline) for one request line.
     using Handler = std::function<std::string(const Peer&, const std::string& line)>;
 
+    // At this many, a newcomer takes the slot of a connection of the uid
+    // that holds the most (make_room), or is refused.
     static constexpr std::size_t kMaxClients = 1024;
     // One user cannot take every slot: approvers and root must get through.
     static constexpr std::size_t kMaxClientsPerUid = 32;
@@ -72,6 +74,8 @@ private:
     };
     Server(std::string path, int lfd, int efd) : path_(std::move(path)), listen_fd_(lfd), epoll_fd_(efd) {}
     void accept_all();
+    std::size_t held_by(uid_t uid) const;
+    bool make_room(uid_t uid);
     void drop(int fd);
     void flush(int fd, Client& c);
     void mark_dead(int fd, Client& c);
