@@ -297,13 +297,13 @@ def run(env, t):
         cli_cases.append((f"request PORT --from '{frm}'",
                           ["request", f"{P}", "--for", "1m", "--reason", "x", "--from", frm], code, ""))
     cli_cases += [
-        ("approve abc", ["approve", "abc"], 2, ""),
+        ("approve abc", ["approve", "abc"], 2, "ID must be a number"),
         ("approve 0", ["approve", "0"], 2, ""),
         ("approve 999999", ["approve", "999999"], 1, "there is no request 999999"),
         ("approve 999999 --for 99999999999h", ["approve", "999999", "--for", "99999999999h"], 2, ""),
         ("deny 999999", ["deny", "999999"], 1, "there is no request 999999"),
         ("revoke 999999", ["revoke", "999999"], 1, "no grant or request 999999"),
-        ("an unknown sub-command", ["grant", f"{P}"], 2, ""),
+        ("an unknown sub-command", ["grant", f"{P}"], 2, "unknown command 'grant'"),
         ("an unknown option", ["request", f"{P}", "--for", "1m", "--reason", "x", "--admin"], 2, ""),
     ]
     for label, argv, code, words in cli_cases:

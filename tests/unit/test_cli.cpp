@@ -1212,3 +1212,24 @@ TEST_CASE("status shows each XDP interface with its mode, or why it is not attac
     CHECK(out.find("wg0          NOT ATTACHED: no such interface yet") != std::string::npos);
     CHECK(out.find("xdp_drop 12 ingress_drop 3") != std::string::npos);
 }
+
+TEST_CASE("usage errors say what to do: an unknown command, an id that is not a number") {
+    Ran r = run_main({"frobnicate"});
+    CHECK(r.rc == 2);
+    CHECK(r.err.find("unknown command 'frobnicate'") != std::string::npos);
+    CHECK(r.err.find("request, break-glass, approve") != std::string::npos);
+    r = run_main({"--socket", "/nonexistent", "--json", "lsit"});
+    CHECK(r.rc == 2);
+    CHECK(r.err.find("unknown command 'lsit'") != std::string::npos);
+    for (const char* op : {"approve", "deny", "revoke"}) {
+        CAPTURE(op);
+        r = run_main({op, "abc"});
+        CHECK(r.rc == 2);
+        CHECK(r.err.find("ID must be a number") != std::string::npos);
+    }
+    r = run_main({"list", "--bogus"});  // CLI11's own message is clear here
+    CHECK(r.rc == 2);
+    CHECK(r.err.find("--bogus") != std::string::npos);
+    r = run_main({});
+    CHECK(r.rc == 2);
+}

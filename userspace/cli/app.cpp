@@ -350,12 +350,44 @@ nlohmann::json error_of(const nlohmann::json& reply) {
     return e != reply.end() && e->is_object() ? *e : nlohmann::json::object();
 }
 
+// CLI11's message where it does not say what to do: an unknown command, or
+// an id that is not a number.  Empty: CLI11's own message is clear.
+std::string usage_hint(const CLI::App& app, const CLI::ParseError& e, int argc, const char* const* argv) {
+    std::string first;  // the first word that is not an option or its value
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--socket") {
+            ++i;
+            continue;
+        }
+        if (a.rfind("-", 0) == 0) continue;
+        first = a;
+        break;
+    }
+    if (!first.empty() &&
+        app.get_subcommands([&](const CLI::App* sc) { return sc->get_name() == first; }).empty() &&
+        (dynamic_cast<const CLI::RequiredError*>(&e) || dynamic_cast<const CLI::ExtrasError*>(&e))) {
+        std::string names;
+        for (const auto* sc : app.get_subcommands([](const CLI::App*) { return true; }))
+            names += (names.empty() ? "" : ", ") + sc->get_name();
+        return fmt::format("unknown command '{}'; the commands are: {} (jitgate --help)", first, names);
+    }
+    if (dynamic_cast<const CLI::ConversionError*>(&e) &&
+        std::string(e.what()).find("ID") != std::string::npos)
+        return "ID must be a number: the request or grant id that `jitgate request` or `jitgate list` shows";
+    return {};
+}
+
 int run_cli(int argc, const char* const* argv) {
     CliState s;
     auto app = build_app(s);
     try {
         app->parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        if (auto hint = usage_hint(*app, e, argc, argv); !hint.empty()) {
+            std::cerr << "jitgate: " << hint << "\n";
+            return 2;
+        }
         return app->exit(e) == 0 ? 0 : 2;
     }
     if (auto e = finish(s); !e.empty()) return fail(s, {{"code", code::kInvalid}, {"message", e}});
