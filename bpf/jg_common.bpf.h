@@ -63,7 +63,7 @@ struct {
 } jg_flows SEC(".maps") __weak;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, JG_RL_ENTRIES);
 	__type(key, struct jg_rl_key);
 	__type(value, struct jg_rl_val);
@@ -417,31 +417,39 @@ static __always_inline int jg_deny_rate_ok(const struct jg_rl_key *key,
 {
 	struct jg_rl_val fresh = {};
 	struct jg_rl_val *v;
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = bpf_ktime_get_coarse_ns(), end;
 
 	*suppressed = 0;
 	v = bpf_map_lookup_elem(&jg_deny_rl, key);
-	if (v) {
-		__u64 end = v->window_end_ns;
-
-		v->verdict = verdict;
-		v->hook = hook;
-		/* One CPU wins the end of a window (compare-and-swap) and takes
-		 * the count (exchange); a CPU that loses counts itself as
-		 * suppressed.  No denial is reported twice or lost. */
-		if (now < end ||
-		    __sync_val_compare_and_swap(&v->window_end_ns, end,
-						now + JG_RL_WINDOW_NS) != end) {
-			__sync_fetch_and_add(&v->suppressed, 1);
+	if (!v) {
+		fresh.window_end_ns = now + JG_RL_WINDOW_NS;
+		fresh.verdict = verdict;
+		fresh.hook = hook;
+		if (bpf_map_update_elem(&jg_deny_rl, key, &fresh,
+					BPF_NOEXIST) == 0)
+			return 1;
+		/* Another CPU opened this window meanwhile, or the table is
+		 * full: then the denial is counted for the daemon's
+		 * events_lost record, never dropped without a trace. */
+		v = bpf_map_lookup_elem(&jg_deny_rl, key);
+		if (!v) {
+			jg_count(JG_CNT_RL_FULL);
 			return 0;
 		}
-		*suppressed = __sync_lock_test_and_set(&v->suppressed, 0);
-		return 1;
 	}
-	fresh.window_end_ns = now + JG_RL_WINDOW_NS;
-	fresh.verdict = verdict;
-	fresh.hook = hook;
-	bpf_map_update_elem(&jg_deny_rl, key, &fresh, BPF_ANY);
+	end = v->window_end_ns;
+	v->verdict = verdict;
+	v->hook = hook;
+	/* One CPU wins the end of a window (compare-and-swap) and takes the
+	 * count (exchange); a CPU that loses counts itself as suppressed.  No
+	 * denial is reported twice or lost. */
+	if (now < end ||
+	    __sync_val_compare_and_swap(&v->window_end_ns, end,
+					now + JG_RL_WINDOW_NS) != end) {
+		__sync_fetch_and_add(&v->suppressed, 1);
+		return 0;
+	}
+	*suppressed = __sync_lock_test_and_set(&v->suppressed, 0);
 	return 1;
 }
 

@@ -24,7 +24,7 @@ typedef __u32 jg_u32;
 typedef __u64 jg_u64;
 #endif
 
-#define JG_ABI_VERSION 1
+#define JG_ABI_VERSION 2
 
 /* Transport protocols, as IANA protocol numbers (IPPROTO_TCP, IPPROTO_UDP). */
 #define JG_PROTO_TCP 6
@@ -129,7 +129,11 @@ struct jg_flow_key {
 
 /* Deny-event rate limit, per (principal, port, proto): at most one deny
  * event per JG_RL_WINDOW_NS; the denials in between are counted and carried
- * by the next event as jg_event.suppressed.  BPF_MAP_TYPE_LRU_HASH. */
+ * by the next event as jg_event.suppressed.  BPF_MAP_TYPE_HASH, not LRU: an
+ * evicted window would take its count with it.  The daemon removes windows
+ * idle for a second (writing the closing record of any count); a denial
+ * that finds the table full is counted in JG_CNT_RL_FULL, which the daemon
+ * reports as events_lost. */
 #define JG_RL_ENTRIES	65536
 #define JG_RL_WINDOW_NS 1000000000ULL
 #define JG_RL_ADDR	1 /* principal is jg_rl_key.addr */
@@ -157,10 +161,9 @@ struct jg_rl_val {
 #define JG_CNT_EGRESS_DROP  4 /* packets dropped by the egress backstop */
 #define JG_CNT_XDP_DROP	    5 /* frames dropped by XDP */
 #define JG_CNT_INGRESS_DROP 6 /* packets dropped by cgroup_skb/ingress */
-#define JG_CNT_GUARD_DROP                                                      \
-	7 /* dropped by jg_ingress_guard (it judges every                      \
-	     packet again: ingress drops count here too) */
-#define JG_CNT_MAX 8
+#define JG_CNT_GUARD_DROP   7 /* dropped by jg_ingress_guard (ingress's too) */
+#define JG_CNT_RL_FULL	    8 /* denials not recorded: jg_deny_rl was full */
+#define JG_CNT_MAX	    16
 
 /* Hooks, for jg_event.hook. */
 #define JG_HOOK_CONNECT4 1

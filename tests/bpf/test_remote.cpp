@@ -780,6 +780,44 @@ TEST_CASE("deny events are rate-limited per (source, port, proto), with a suppre
     }
 }
 
+TEST_CASE("a full rate-limit table: denials still enforced, counted as rl_full, nothing evicted") {
+    reset_state();
+    const int rl = bpf_map__fd(g_skel->maps.jg_deny_rl);
+    // Open kPeer4's window first, then fill the table with other principals.
+    CHECK(run_ingress(syn4_from(kPeer4, 40001), g_ifindex) == 0);
+    REQUIRE(take_events().size() == 1);
+    jg_rl_key k = rl_key("198.51.100.7", kPort);
+    jg_rl_val v;
+    std::memset(&v, 0, sizeof(v));
+    v.window_end_ns = ~0ull;
+    std::uint32_t filled = 1;
+    for (std::uint32_t i = 0; filled < JG_RL_ENTRIES; ++i) {
+        k.port = std::uint16_t(1 + i % 60000);
+        k.addr[15] = std::uint8_t(i / 60000);
+        if (bpf_map_update_elem(rl, &k, &v, BPF_NOEXIST) == 0) ++filled;
+    }
+    k.port = 1;
+    k.addr[15] = 200;
+    REQUIRE(bpf_map_update_elem(rl, &k, &v, BPF_NOEXIST) != 0);  // full
+    const Counters before = counters();
+    for (Hook hook : {Hook::Xdp, Hook::Ingress}) {
+        CAPTURE(hook_name(hook));
+        CHECK(run(hook, syn4_from("203.0.113.9", 40002)) == drop_value(hook));  // a new principal
+    }
+    CHECK(take_events().empty());
+    const Counters after = counters();
+    CHECK(delta(before, after, JG_CNT_RL_FULL) == 2);
+    CHECK(delta(before, after, JG_CNT_DENY) == 2);
+    CHECK(delta(before, after, JG_CNT_EVENTS_LOST) == 0);
+    // The principal with a window keeps it: counted as suppressed, not evicted.
+    CHECK(run_ingress(syn4_from(kPeer4, 40003), g_ifindex) == 0);
+    const jg_rl_key mine = rl_key(kPeer4, kPort);
+    REQUIRE(bpf_map_lookup_elem(rl, &mine, &v) == 0);
+    CHECK(v.suppressed == 1);
+    CHECK(delta(after, counters(), JG_CNT_RL_FULL) == 0);
+    reset_state();
+}
+
 TEST_CASE("XDP and ingress share one deny window per principal") {
     reset_state();
     CHECK(run_xdp(syn4_from(kPeer4, 40001)) == XDP_DROP);

@@ -177,7 +177,7 @@ def run(env, t):
          env.probe(env.req, "connect", "tcp", "127.0.0.1", P3), "EPERM")
 
     print("-- tamper: a link detached or a pin removed by another root process is repaired at once")
-    pin_dir = os.path.join(env.bpffs, "jitgate", "v1")
+    pin_dir = os.path.join(env.bpffs, "jitgate", "v2")
 
     def links():
         return {p["name"]: (p["link_id"], p["attached"]) for p in env.status()[1].get("programs", [])}
@@ -221,9 +221,9 @@ def run(env, t):
     env.start_daemon()
     cg_progs = env.nsx("bpftool", "cgroup", "show", env.cgroup).stdout.split("\n")
     attached = [ln for ln in cg_progs if ln.strip() and ln.split()[0].isdigit()]
-    t.check("seven programs on the cgroup, not fourteen (the v0 links were removed after v1's were attached)",
+    t.check("seven programs on the cgroup, not fourteen (the v0 links were removed after v2's were attached)",
             len(attached) == 7, "\n".join(cg_progs))
-    t.check("the v0 pin directory is gone, v1 is there",
+    t.check("the v0 pin directory is gone, v2 is there",
             not os.path.exists(os.path.join(env.bpffs, "jitgate", "v0")) and os.path.isdir(pin_dir),
             str(os.listdir(os.path.join(env.bpffs, "jitgate"))))
     t.check("the upgrade is recorded", any("upgrade" in r.get("reason", "")

@@ -399,7 +399,9 @@ json Daemon::status() {
     s["counters"] = {{"allow", c.v[JG_CNT_ALLOW]},
                      {"deny", c.v[JG_CNT_DENY]},
                      {"would_deny", c.v[JG_CNT_WOULD_DENY]},
-                     {"events_lost", c.v[JG_CNT_EVENTS_LOST]},
+                     {"events_lost", c.v[JG_CNT_EVENTS_LOST] + c.v[JG_CNT_RL_FULL]},
+                     {"ring_full", c.v[JG_CNT_EVENTS_LOST]},
+                     {"rl_full", c.v[JG_CNT_RL_FULL]},
                      {"egress_drop", c.v[JG_CNT_EGRESS_DROP]},
                      {"xdp_drop", c.v[JG_CNT_XDP_DROP]},
                      {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]},
@@ -550,14 +552,16 @@ void Daemon::on_kernel_event(const jg_event& e) {
 
 // Denials counted by the kernel's rate limit after its last event, for
 // principals that then went quiet: the next denial would have carried the
-// count, so without this it would never be reported.
+// count, so without this it would never be reported.  Every window idle for
+// a second goes, with or without a count: the table is not LRU (an evicted
+// window would take its count with it), so it must not fill with old ones.
 void Daemon::flush_suppressed() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
     std::vector<jg_rl_key> idle;
     kernel_->deny_rl.for_each([&](const jg_rl_key& k, const jg_rl_val& v) {
-        if (v.suppressed && v.window_end_ns + JG_RL_WINDOW_NS <= now) idle.push_back(k);
+        if (v.window_end_ns + JG_RL_WINDOW_NS <= now) idle.push_back(k);
     });
     for (const auto& k : idle) {
         jg_rl_val v{};
@@ -609,21 +613,28 @@ void Daemon::tick() {
     audit_->sync();
 }
 
-// Ring-buffer reserve failures, counted per CPU by the programs: any increase
-// since the last report becomes one events_lost record.  The count reported
-// so far is kept with the chain head, so losses while no daemon ran are
-// reported at the next start.
+// Decisions not recorded one by one, counted per CPU by the programs: ring
+// reserve failures and denials that found the rate-limit table full.  Any
+// increase since the last report becomes one events_lost record.  The count
+// reported so far is kept with the chain head, so losses while no daemon ran
+// are reported at the next start.
 void Daemon::report_lost() {
-    const std::uint64_t total = kernel_->counters().v[JG_CNT_EVENTS_LOST];
+    const Counters c = kernel_->counters();
+    const std::uint64_t total = c.v[JG_CNT_EVENTS_LOST] + c.v[JG_CNT_RL_FULL];
     std::uint64_t seen = audit_->lost_seen();
     if (total < seen) seen = 0;  // the maps were made anew (after --uninstall)
     if (total == seen) return;
-    audit_->emit({{"type", "events_lost"},
-                  {"count", total - seen},
-                  {"total", total},
-                  {"reason",
-                   "the kernel's event ring was full: these decisions were enforced and counted "
-                   "but not recorded one by one"}});
+    audit_->emit(
+        {{"type", "events_lost"},
+         {"count", total - seen},
+         {"total", total},
+         {"ring_full", c.v[JG_CNT_EVENTS_LOST]},
+         {"rl_full", c.v[JG_CNT_RL_FULL]},
+         {"reason", fmt::format("the kernel's event ring was full (ring_full), or the deny rate-limit "
+                                "table was (rl_full: more than {} principal and port pairs denied "
+                                "within a second): these decisions were enforced and counted but "
+                                "not recorded one by one",
+                                JG_RL_ENTRIES)}});
     audit_->set_lost_seen(total);
 }
 
