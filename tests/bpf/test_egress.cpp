@@ -174,3 +174,33 @@ int main(int argc, char** argv) {
     jitgate_bpf__destroy(g_skel);
     return rc;
 }
+
+// The daemon refuses a grant when the map is full (the workflow's capacity
+// error, unit-tested with a fake sink); this is the kernel side it relies on:
+// the grant maps are not LRU, so a full map refuses the new grant (E2BIG)
+// and never evicts one that is in force.
+TEST_CASE("a full grant map refuses a new grant and keeps every existing one") {
+    protect(kPort, JG_PF_PROTECTED, JG_PF_PROTECTED);
+    jgtest::clear_map(g_skel->maps.jg_grants_uid);
+    const int fd = bpf_map__fd(g_skel->maps.jg_grants_uid);
+    grant(kPort, jg::Proto::Tcp, jgtest::hour_from_now());  // uid 0's, the test run's socket
+    const auto far = jg::make_grant_val(jgtest::hour_from_now(), 7);
+    std::uint32_t added = 1, failed = 0;
+    for (std::uint32_t uid = 1000; added < JG_GRANT_ENTRIES; ++uid, ++added) {
+        const auto k = jg::make_uid_key(uid, kPort, jg::Proto::Tcp);
+        if (bpf_map_update_elem(fd, &k, &far, BPF_NOEXIST) != 0) ++failed;
+    }
+    REQUIRE(failed == 0);
+    const auto extra = jg::make_uid_key(999, kPort, jg::Proto::Tcp);
+    CHECK(bpf_map_update_elem(fd, &extra, &far, BPF_ANY) == -E2BIG);  // libbpf: -errno
+    // Every grant is still there, and uid 0's still opens the port.
+    std::uint32_t count = 0;
+    jg_uid_key k{}, next{};
+    for (void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+        k = next;
+        ++count;
+    }
+    CHECK(count == JG_GRANT_ENTRIES);
+    CHECK(run(Packet().eth(kIPv4).ipv4("127.0.0.1", "127.0.0.2", kTcp).tcp(40001, kPort).finish()) == 1);
+    jgtest::clear_map(g_skel->maps.jg_grants_uid);
+}
