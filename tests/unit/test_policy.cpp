@@ -641,3 +641,29 @@ TEST_CASE("xdp_interfaces: names kept once each, in file order") {
     REQUIRE(load.ok());
     CHECK(load.policy.daemon.xdp_interfaces == std::vector<std::string>{"eth1", "eth0"});
 }
+
+TEST_CASE("unknown_principals: each name the host does not know, once per place, with its port and line") {
+    auto load = parse_policy(
+        "[daemon]\nauditors = [\"@secops\", \"ghost\"]\n"
+        "[[port]]\nname = \"db\"\nport = 5432\napprovers = [\"alice\", \"alcie\", \"@dba\"]\n"
+        "break_glass = [\"@oncall\"]\n"
+        "[[port.auto_approve]]\nuser = \"bot\"\nmax_duration = \"5m\"\n",
+        "p.toml");
+    REQUIRE(load.ok());
+    const auto known = [](const Principal& p) {
+        return p.is_group ? p.name == "dba" || p.name == "secops" : p.name == "alice";
+    };
+    const auto w = unknown_principals(load.policy, known);
+    INFO(joined(w));
+    REQUIRE(w.size() == 4);
+    CHECK(w[0] ==
+          "[daemon]: auditor 'ghost' is not a user on this host; it counts for nothing until it exists");
+    CHECK(w[1].rfind("port 'db' (line 3): approver 'alcie' is not a user", 0) == 0);
+    CHECK(w[2].find("auto_approve 'bot' is not a user") != std::string::npos);
+    CHECK(w[3].find("break_glass '@oncall' is not a group") != std::string::npos);
+    CHECK(unknown_principals(load.policy, [](const Principal&) { return true; }).empty());
+    // The host's own database: root exists everywhere, this name nowhere.
+    CHECK(host_knows(Principal{false, "root"}));
+    CHECK(host_knows(Principal{true, "root"}));
+    CHECK_FALSE(host_knows(Principal{false, "jitgate-no-such-user-zz"}));
+}

@@ -233,14 +233,18 @@ namespace {
 
 int policy_check(const CliState& s) {
     auto load = load_policy_file(s.file);
+    const auto warnings =
+        load.ok() ? unknown_principals(load.policy, host_knows) : std::vector<std::string>{};
     if (s.json) {
         std::cout << nlohmann::json{{"ok", load.ok()},
                                     {"file", s.file},
                                     {"errors", load.errors},
+                                    {"warnings", warnings},
                                     {"ports", load.policy.ports.size()}}
                          .dump()
                   << "\n";
     } else if (load.ok()) {
+        for (auto& w : warnings) std::cerr << s.file << ": warning: " << w << "\n";
         std::cout << fmt::format("{}: valid, {} protected ports\n", s.file, load.policy.ports.size());
     } else {
         for (auto& e : load.errors) std::cerr << e << "\n";

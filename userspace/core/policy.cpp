@@ -1,6 +1,8 @@
 #include "core/policy.h"
 
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -407,6 +409,36 @@ PolicyLoad load_policy_file(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     return parse_policy(ss.str(), path);
+}
+
+bool host_knows(const Principal& who) {
+    std::vector<char> buf(16384);
+    if (who.is_group) {
+        group gr{}, *res = nullptr;
+        return getgrnam_r(who.name.c_str(), &gr, buf.data(), buf.size(), &res) == 0 && res;
+    }
+    passwd pw{}, *res = nullptr;
+    return getpwnam_r(who.name.c_str(), &pw, buf.data(), buf.size(), &res) == 0 && res;
+}
+
+std::vector<std::string> unknown_principals(const Policy& p,
+                                            const std::function<bool(const Principal&)>& exists) {
+    std::vector<std::string> out;
+    auto check = [&](const std::string& where, const char* role, const Principal& who) {
+        if (exists(who)) return;
+        out.push_back(
+            fmt::format("{}: {} '{}' is not a {} on this host; it counts for nothing until it exists", where,
+                        role, who.text(), who.is_group ? "group" : "user"));
+    };
+    for (const auto& a : p.daemon.auditors) check("[daemon]", "auditor", a);
+    for (const auto& pp : p.ports) {
+        const std::string where = fmt::format("port '{}' (line {})", pp.name, pp.line);
+        for (const auto& a : pp.approvers) check(where, "approver", a);
+        for (const auto& a : pp.auto_approve) check(where, "auto_approve", a.who);
+        if (pp.break_glass)
+            for (const auto& a : *pp.break_glass) check(where, "break_glass", a);
+    }
+    return out;
 }
 
 }  // namespace jg

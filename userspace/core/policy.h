@@ -1,6 +1,7 @@
 #pragma once
 // The TOML policy (design.md §2): which ports are protected, who approves.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,5 +80,14 @@ bool valid_ifname(std::string_view name);
 PolicyLoad parse_policy(std::string_view text, std::string_view file);
 // Reads and parses a policy file; an unreadable file is one error.
 PolicyLoad load_policy_file(const std::string& path);
+
+// Names in a valid policy that `exists` does not know (approvers, auto_approve,
+// break_glass, auditors): not errors, as a directory service may add them
+// later, but each likely a typo that leaves a port without approvers.  One
+// sentence each, "port 'db' (line 4): approver 'alcie' is not a user on this host; ...".
+std::vector<std::string> unknown_principals(const Policy& p,
+                                            const std::function<bool(const Principal&)>& exists);
+// Whether this host's user or group database (NSS) knows the name.
+bool host_knows(const Principal& who);
 
 }  // namespace jg

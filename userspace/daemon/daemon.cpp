@@ -685,6 +685,7 @@ void Daemon::reload() {
 
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
+    for (const auto& w : unknown_principals(*p, host_knows)) log("warning: " + w);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
     // A port that now cuts (newly protected, or no longer drain or audit)
     // ends the connections no grant covers, as an ended grant does.
@@ -798,6 +799,7 @@ int Daemon::run() {
         log(fmt::format("ended {} TCP connections to protected ports that no grant covers", n));
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*policy_);
+    for (const auto& w : unknown_principals(*policy_, host_knows)) log("warning: " + w);
     for (auto& x : kernel_->xdp())
         log(x.attached
                 ? fmt::format("XDP on {} ({}{})", x.ifname, x.mode, x.note.empty() ? "" : "; " + x.note)
