@@ -25,6 +25,12 @@
 
 using namespace jgbench;
 
+namespace {}  // namespace
+
+namespace jgbench {
+int make_store(const char* db, const char* count, const char* port);
+}
+
 namespace {
 
 int usage(const char* why) {
@@ -52,6 +58,7 @@ void print_table(const std::vector<Row>& rows) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 5 && std::string(argv[1]) == "--make-store") return make_store(argv[2], argv[3], argv[4]);
     Settings s;
     std::string json_path;
     std::set<int> only;
