@@ -50,7 +50,7 @@ WHY = {
     "connect_udp": "each connect() of a granted user writes an allow record to the ring buffer and the kernel "
                    "wakes the consumer for it: a cross-CPU wake-up (IPI on a VM) per connect. Submitting allow "
                    "records with BPF_RB_NO_WAKEUP and waking the daemon only past a fill threshold (it drains "
-                   "on its tick) removes it; measured without draining the overhead drops to about a fifth.",
+                   "on its tick) removes it.",
     "connect_tcp": "the same per-connect ring wake-up, plus the egress and ingress programs on every segment "
                    "of the loopback handshake and reset; 1 % is also below this VM's run-to-run noise.",
     "ring_events": "the libbpf consumer cannot keep up on this machine; batching wake-ups helps.",
@@ -66,14 +66,25 @@ WHY = {
                             "value, and the buckets add 16 bytes per entry; an 8-byte value would close it.",
     "grant_load": "the kernel inserts batched elements one at a time (an allocation and a hash insert each); "
                   "a preallocated map would trade memory for speed.",
-    "flood_pps": "see the note: the generator or the veth path may be the bottleneck on 2 cores.",
-    "grant_latency_p50": "the daemon persists the grant (SQLite, WAL) and writes the audit record before the "
-                         "map update; the first packet after the update is then limited by the prober's "
-                         "send interval.",
+    "flood_pps": "every packet comes from a new source, so jitgate's deny path inserts a rate-limit entry "
+                 "(LRU hash update) and reserves a ring-buffer record for each, on top of the grant lookups; "
+                 "nftables only looks the set up and counts. Generic XDP on a veth also copies each skb to get "
+                 "XDP headroom. A per-CPU sampled deny record (no per-source state on the XDP drop path) and a "
+                 "bloom filter in front of the grant map would close it; a real NIC with native XDP would "
+                 "drop before any skb exists.",
+    "grant_latency_p50": "between the decision (the `approve` record) and the map update the daemon commits "
+                         "the grant to SQLite with synchronous=FULL (an fsync of the WAL) and writes more audit "
+                         "records, each its own write plus the head file rewrite. Updating the map right after "
+                         "the commit with synchronous=NORMAL in WAL mode (the reconcile at start already removes "
+                         "map entries the store does not know, so a lost commit fails closed), and writing the "
+                         "audit records after the map update, would close most of it.",
     "grant_latency_p99": "scheduling on a shared 2-core VM (the daemon, the prober and the receiver compete).",
     "approve_command": "",
     "rss_idle": "",
-    "rss_grants": "the daemon keeps SQLite's page cache and its own state; RSS grows with the store.",
+    "rss_grants": "at start the daemon reads every active grant into a vector of GrantRow (strings, approver "
+                  "lists) and a std::map to reconcile the maps; glibc keeps that memory after it is freed. "
+                  "Reconciling from a row-by-row cursor (or malloc_trim after it) would close it. 1M grants "
+                  "needs a way to size the daemon's maps (a [daemon] max_grants setting), not done here.",
 }
 
 
