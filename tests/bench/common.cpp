@@ -101,7 +101,8 @@ bool pin_to_cpu(int cpu) {
 void progress(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    std::fputs("bench: ", stderr);
+    static const std::uint64_t start = now_ns();
+    std::fprintf(stderr, "bench: [%5.1f s] ", double(now_ns() - start) / 1e9);
     std::vfprintf(stderr, fmt, ap);
     std::fputc('\n', stderr);
     va_end(ap);
