@@ -1,0 +1,76 @@
+#include "raw_progs.h"
+
+#include <linux/if_link.h>
+
+#include <cstddef>
+
+#include "jitgate/abi.h"
+
+namespace jgbench {
+
+namespace {
+
+bpf_insn insn(std::uint8_t code, std::uint8_t dst, std::uint8_t src, std::int16_t off, std::int32_t imm) {
+    bpf_insn i{};
+    i.code = code;
+    i.dst_reg = dst & 0xf;
+    i.src_reg = src & 0xf;
+    i.off = off;
+    i.imm = imm;
+    return i;
+}
+bpf_insn mov_imm(std::uint8_t dst, std::int32_t imm) {
+    return insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
+}
+bpf_insn mov_reg(std::uint8_t dst, std::uint8_t src) {
+    return insn(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0);
+}
+bpf_insn call(std::int32_t helper) { return insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper); }
+bpf_insn exit_() { return insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
+
+int load(bpf_prog_type type, const char* name, const std::vector<bpf_insn>& prog,
+         bpf_attach_type expected = bpf_attach_type(0)) {
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = expected);
+    return bpf_prog_load(type, name, "GPL", prog.data(), prog.size(), &opts);
+}
+
+}  // namespace
+
+int load_empty_xdp() {
+    return load(BPF_PROG_TYPE_XDP, "jg_empty_xdp", {mov_imm(BPF_REG_0, XDP_PASS), exit_()});
+}
+
+int load_empty_skb() {
+    return load(BPF_PROG_TYPE_CGROUP_SKB, "jg_empty_skb", {mov_imm(BPF_REG_0, 1), exit_()},
+                BPF_CGROUP_INET_INGRESS);
+}
+
+int load_ring_producer(int ring_fd, std::uint32_t record_bytes) {
+    std::vector<bpf_insn> p;
+    // r1 = ring map (ld_imm64 with a map fd: two instructions)
+    p.push_back(insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, ring_fd));
+    p.push_back(insn(0, 0, 0, 0, 0));
+    p.push_back(mov_imm(BPF_REG_2, std::int32_t(record_bytes)));
+    p.push_back(mov_imm(BPF_REG_3, 0));
+    p.push_back(call(BPF_FUNC_ringbuf_reserve));
+    // if r0 == 0: return XDP_DROP
+    const std::size_t words = record_bytes / 8;
+    p.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 2, 0));
+    p.push_back(mov_imm(BPF_REG_0, 2));  // TC_ACT_SHOT
+    p.push_back(exit_());
+    for (std::size_t w = 0; w < words; ++w)
+        p.push_back(insn(BPF_ST | BPF_MEM | BPF_DW, BPF_REG_0, 0, std::int16_t(w * 8), 0));
+    // A deny from XDP.
+    p.push_back(
+        insn(BPF_ST | BPF_MEM | BPF_B, BPF_REG_0, 0, std::int16_t(offsetof(jg_event, hook)), JG_HOOK_XDP));
+    p.push_back(insn(BPF_ST | BPF_MEM | BPF_B, BPF_REG_0, 0, std::int16_t(offsetof(jg_event, verdict)),
+                     JG_VERDICT_DENY));
+    p.push_back(mov_reg(BPF_REG_1, BPF_REG_0));
+    p.push_back(mov_imm(BPF_REG_2, 0));
+    p.push_back(call(BPF_FUNC_ringbuf_submit));
+    p.push_back(mov_imm(BPF_REG_0, 0));  // TC_ACT_OK
+    p.push_back(exit_());
+    return load(BPF_PROG_TYPE_SCHED_CLS, "jg_ring_prod", p);
+}
+
+}  // namespace jgbench

@@ -1,0 +1,23 @@
+#pragma once
+// Reference programs written as raw instructions, loaded next to jitgate's:
+// nothing of them can be cheaper, so they are the floor each figure is
+// measured against.
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace jgbench {
+
+// An XDP program returning XDP_PASS.
+int load_empty_xdp();
+// A cgroup_skb program returning 1 (let the packet go).
+int load_empty_skb();
+// A tc program that writes one jg_event-sized record (zeroed, then the
+// verdict and the hook set) into the ring buffer `ring_fd` and submits it,
+// per run: the producer side of figure 7.  TC_ACT_OK on success,
+// TC_ACT_SHOT when the ring was full.
+int load_ring_producer(int ring_fd, std::uint32_t record_bytes);
+
+}  // namespace jgbench
