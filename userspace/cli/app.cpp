@@ -89,6 +89,10 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     auto* st = app->add_subcommand("status", "programs, protected ports, grants and counters");
     st->callback([&s] { s.op = "status"; });
 
+    auto* met = app->add_subcommand(
+        "metrics", "jitgated's counters and gauges in the Prometheus text format (--json: structured)");
+    met->callback([&s] { s.op = "metrics"; });
+
     auto* aud = app->add_subcommand(
         "audit",
         "show audit records (oldest first), or follow them as they are written; audit verify checks "

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/duration.h"
+#include "core/metrics.h"
 
 namespace jg {
 
@@ -278,6 +279,7 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
     }
     if (op == "revoke") return grant_line(r) + "\n";
     if (op == "list") return render_list(r);
+    if (op == "metrics") return render_prometheus(r);
     if (op == "status") {
         std::string s = fmt::format("jitgated {} (ABI v{}), cgroup {}\n", r.value("version", ""),
                                     r.value("abi_version", 0), r.value("cgroup", ""));
