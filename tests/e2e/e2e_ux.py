@@ -237,6 +237,18 @@ def check_metrics_cli(env, t):
     P_AUTO, P_ASK = env.port, env.port2
     print("-- jitgate metrics: Prometheus text, parsed strictly")
     t.eq("a denied connect first", env.probe(env.req, "connect", "tcp", LO, P_ASK), "EPERM")
+    ask = f"to ask: jitgate request {P_ASK}/tcp --for 30m --reason WHY"
+    st = env.cli(env.req, "status")
+    t.check("jitgate status shows the denial with the command that asks for access",
+            st.returncode == 0 and ask in st.stdout and f"{P_ASK}/tcp  {env.req}(" in st.stdout, st.stdout[-600:])
+    rc, stj = env.cli_json(env.req, "status")
+    t.check("status --json: recent_denials with to_ask",
+            any(d.get("port") == P_ASK and d.get("to_ask", "").startswith(f"jitgate request {P_ASK}/tcp")
+                for d in stj.get("recent_denials", [])), str(stj.get("recent_denials")))
+    wait_for(lambda: env.audit_records(type="deny", port=P_ASK), 5)
+    au = env.cli(env.req, "audit", "--type", "deny", "--port", str(P_ASK))
+    t.check("jitgate audit: the deny line ends with the command that asks for access", ask in au.stdout,
+            au.stdout + au.stderr)
     rc, pending = env.cli_json(env.req, "request", str(P_ASK), "--for", "5m", "--reason", "metrics")
     g = env.grant(env.req, str(P_AUTO), "2m", reason="metrics grant")
     r = env.cli(env.other, "metrics")

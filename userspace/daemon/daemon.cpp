@@ -284,6 +284,11 @@ private:
     // Kernel decision records since start, by (type, port, proto).
     std::map<std::tuple<std::string, std::uint16_t, std::string>, std::uint64_t> decisions_;
     std::uint64_t tampers_ = 0;  // tamper_detected records since start
+    // The latest denials, one per principal, port and protocol (newest
+    // first), shown by status with the command that asks for access.
+    std::vector<json> recent_denials_;
+    static constexpr std::size_t kRecentDenials = 8;
+    void remember_denial(const json& record);
 };
 
 std::string Daemon::user_of(std::uint32_t uid) {
@@ -417,12 +422,32 @@ json Daemon::status() {
                      {"xdp_drop", c.v[JG_CNT_XDP_DROP]},
                      {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]},
                      {"connections_ended", sink_.connections_cut}};
+    s["recent_denials"] = recent_denials_;
     s["connections"] = {{"cut_at_grant_end", kernel_->can_cut()}};
     if (!kernel_->can_cut()) s["connections"]["note"] = kernel_->cut_note();
     return s;
 }
 
+void Daemon::remember_denial(const json& r) {
+    if (r.value("type", "") != "deny") return;
+    json d = {{"at", rfc3339_us(clock_.wall_us())},
+              {"port", r.value("port", 0)},
+              {"proto", r.value("proto", "")},
+              {"to_ask", access_hint(r)}};
+    for (const char* k : {"uid", "user", "src", "comm"})
+        if (r.contains(k)) d[k] = r[k];
+    auto same = [&](const json& o) {
+        return o["port"] == d["port"] && o["proto"] == d["proto"] &&
+               o.value("uid", json()) == d.value("uid", json()) &&
+               o.value("src", json()) == d.value("src", json());
+    };
+    std::erase_if(recent_denials_, same);
+    recent_denials_.insert(recent_denials_.begin(), std::move(d));
+    if (recent_denials_.size() > kRecentDenials) recent_denials_.resize(kRecentDenials);
+}
+
 void Daemon::count_decision(const json& r) {
+    remember_denial(r);
     const std::uint64_t n = 1 + r.value("suppressed", std::uint64_t(0));
     decisions_[{r.value("type", ""), r.value("port", std::uint16_t(0)), r.value("proto", "")}] += n;
 }
