@@ -13,6 +13,8 @@ PACKAGES=(
   libsqlite3-dev libssl-dev
   iproute2 util-linux procps passwd
   socat python3 nftables clang-format
+  # packaging checks (tests/dist): man pages render, the zsh completion parses
+  man-db groff-base zsh
 )
 
 missing=()

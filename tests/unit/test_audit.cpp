@@ -682,3 +682,20 @@ TEST_SUITE("audit view") {
         CHECK(render_event_human(parsed) == "- #? deny comm=\"\\x1b]0;pwned\\x07\"");
     }
 }
+
+TEST_SUITE("audit hint") {
+    TEST_CASE("access_hint: a denial names the command that asks for access; nothing else does") {
+        CHECK(jg::access_hint({{"type", "deny"}, {"uid", 1001}, {"port", 5432}, {"proto", "tcp"}}) ==
+              "jitgate request 5432/tcp --for 30m --reason WHY");
+        CHECK(jg::access_hint({{"type", "deny"}, {"src", "203.0.113.7"}, {"port", 53}, {"proto", "udp"}}) ==
+              "jitgate request 53/udp --from 203.0.113.7 --for 30m --reason WHY");
+        CHECK(jg::access_hint({{"type", "deny"}, {"src", "2001:db8::/64"}, {"port", 22}, {"proto", "tcp"}}) ==
+              "jitgate request 22/tcp --from 2001:db8::/64 --for 30m --reason WHY");
+        CHECK(jg::access_hint({{"type", "would_deny"}, {"port", 5432}, {"proto", "tcp"}}).empty());
+        CHECK(jg::access_hint({{"type", "allow"}, {"port", 5432}, {"proto", "tcp"}}).empty());
+        CHECK(jg::access_hint({{"type", "deny"}, {"port", "5432"}, {"proto", "tcp"}}).empty());
+        CHECK(jg::access_hint({{"type", "deny"}, {"port", 5432}, {"proto", "x; rm"}}).empty());
+        CHECK(jg::access_hint({{"type", "deny"}, {"src", "a b"}, {"port", 1}, {"proto", "tcp"}}).empty());
+        CHECK(jg::access_hint(nlohmann::json::array()).empty());
+    }
+}

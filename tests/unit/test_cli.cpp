@@ -963,10 +963,14 @@ TEST_SUITE("cli audit") {
         });
         const Ran human = run_main({"--socket", sock.c_str(), "audit", "--port", "5432"});
         CHECK(human.rc == 0);
+        // Each denial ends with the command that asks for access.
+        const std::string ask = "  to ask: jitgate request 5432/tcp --for 30m --reason WHY\n";
         CHECK(human.out ==
-              "2026-11-21 09:56:00.000000Z #1 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"\n"
-              "2026-11-21 09:56:00.000000Z #2 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"\n"
-              "2026-11-21 09:56:00.000000Z #3 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"\n");
+              "2026-11-21 09:56:00.000000Z #1 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"" + ask +
+                  "2026-11-21 09:56:00.000000Z #2 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"" +
+                  ask +
+                  "2026-11-21 09:56:00.000000Z #3 deny user=alice(1001) port=5432/tcp comm=\"ps\\x1b[2J\"" +
+                  ask);
         REQUIRE(d.requests.size() == 1);
         CHECK(d.requests[0].at("op") == "audit");
         CHECK(d.requests[0].at("args") == nlohmann::json{{"port", 5432}, {"limit", 50}});

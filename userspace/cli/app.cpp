@@ -11,6 +11,7 @@
 #include "cli/audit_cmd.h"
 #include "cli/client.h"
 #include "cli/render.h"
+#include "cli/run_cmd.h"
 #include "core/audit.h"
 #include "core/clock.h"
 #include "core/duration.h"
@@ -40,6 +41,20 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     req->add_flag("--wait", s.wait,
                   "wait until the request is decided: exit 0 when granted, 3 when rejected or expired");
     req->callback([&s] { s.op = "request"; });
+
+    auto* run = app->add_subcommand(
+        "run", "request access, wait for approval, run COMMAND, and revoke the grant when it exits");
+    run->add_option("PORT", s.port_spec, "PORT or PORT/PROTO (tcp, udp)")->required();
+    run->add_option("--for", s.duration, "how long at most, e.g. 30m or 1h30m")->required();
+    run->add_option("--reason", s.reason, "why you need it (recorded)");
+    run->add_option("--ticket", s.ticket, "a ticket id (recorded)");
+    run->add_option("--from", s.from, "for a remote peer: its source address (as request --from)")
+        ->type_name("ADDR");
+    run->add_option("COMMAND", s.command, "the command and its arguments, after --")->required();
+    run->callback([&s] { s.op = "run"; });
+    run->footer(
+        "Exit status: the command's; 3 when the request is refused, 4 when jitgated is unreachable, "
+        "128+N when the command was killed by signal N.");
 
     auto* bg = app->add_subcommand(
         "break-glass", "emergency access at once, without an approver; recorded and listed for review");
@@ -73,6 +88,10 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
 
     auto* st = app->add_subcommand("status", "programs, protected ports, grants and counters");
     st->callback([&s] { s.op = "status"; });
+
+    auto* met = app->add_subcommand(
+        "metrics", "jitgated's counters and gauges in the Prometheus text format (--json: structured)");
+    met->callback([&s] { s.op = "metrics"; });
 
     auto* aud = app->add_subcommand(
         "audit",
@@ -187,8 +206,10 @@ std::string finish_port_duration(CliState& s) {
 
 std::string finish(CliState& s) {
     s.args = nlohmann::json::object();
-    if (s.op == "request") {
+    if (s.op == "request" || s.op == "run") {
         if (auto e = finish_port_duration(s); !e.empty()) return e;
+        if (s.op == "run" && (s.command.empty() || s.command.front().empty()))
+            return "run needs a command after --, e.g. jitgate run 5432 --for 30m --reason why -- psql";
         if (s.ticket.size() > kMaxTicketBytes)
             return fmt::format("--ticket is longer than {} bytes", kMaxTicketBytes);
         if (!s.reason.empty()) s.args["reason"] = s.reason;
@@ -284,12 +305,16 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
     Clock::time_point lost{};
     for (;;) {
         const std::string state = cur.value("state", "");
+        if (state != "pending" && o.decided) *o.decided = cur;
         if (state == "granted") {
-            std::cout << (s.json ? cur.dump() : render_wait_state(cur)) << "\n";
+            if (o.report_on_stderr)
+                std::cerr << "jitgate: " << render_wait_state(cur) << "\n";
+            else
+                std::cout << (s.json ? cur.dump() : render_wait_state(cur)) << "\n";
             return 0;
         }
         if (state != "pending") {
-            if (s.json) std::cout << cur.dump() << "\n";
+            if (s.json && !o.report_on_stderr) std::cout << cur.dump() << "\n";
             std::cerr << "jitgate: " << render_wait_state(cur) << "\n";
             return exit_code_for(code::kRefused);
         }
@@ -305,6 +330,8 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
         std::optional<Result<nlohmann::json>> looked;
         if (!stopped()) looked = show_request(s.socket, id, o.stop);
         if (stopped()) {
+            if (o.decided) *o.decided = cur;
+            if (o.report_on_stderr) return 130;  // jitgate run withdraws it and says so
             if (s.json) std::cout << cur.dump() << "\n";
             std::cerr << fmt::format(
                 "stopped waiting; request {} stays pending (jitgate deny {} withdraws it)\n", id, id);
@@ -398,6 +425,7 @@ int run_cli(int argc, const char* const* argv) {
     if (s.op == "policy-check") return policy_check(s);
     if (s.op == "audit-verify") return run_audit_verify(s);
     if (s.op == "audit") return run_audit(s);
+    if (s.op == "run") return run_with_grant(s);
     auto reply = call_daemon(s.socket, s.op, s.args);
     if (!reply) return fail(s, {{"code", code::kUnreachable}, {"message", reply.error()}});
     const auto& r = *reply;

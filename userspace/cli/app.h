@@ -26,9 +26,10 @@ struct CliState {
     // audit [--follow] [--since TIME] [--type T]... [--port P] [--user U] [--limit N]
     bool follow = false;
     std::optional<std::string> since, audit_port, user, limit;
-    std::vector<std::string> types;  // as given: repeated and/or comma-separated
-    std::vector<std::string> files;  // audit verify FILE...
-    std::int64_t now_us = 0;         // the wall clock --since counts back from; 0 = now
+    std::vector<std::string> types;    // as given: repeated and/or comma-separated
+    std::vector<std::string> files;    // audit verify FILE...
+    std::int64_t now_us = 0;           // the wall clock --since counts back from; 0 = now
+    std::vector<std::string> command;  // run ... -- COMMAND...
 };
 
 std::unique_ptr<CLI::App> build_app(CliState& s);
@@ -43,6 +44,10 @@ struct WaitOptions {
     int poll_ms = 500;           // between two looks at the request (op "show"), each a new connection
     int unreachable_ms = 30000;  // how long jitgated may stay unreachable before giving up (exit 4)
     const std::atomic<bool>* stop = nullptr;  // set (by SIGINT) to stop waiting
+    // jitgate run: stdout belongs to the command, so the final state goes to
+    // stderr as a human line only, and the decided request into *decided.
+    bool report_on_stderr = false;
+    nlohmann::json* decided = nullptr;
 };
 // Follows request `first` (the reply to request) until it is decided: its
 // state on stderr whenever it changes; then the final state (human) or the

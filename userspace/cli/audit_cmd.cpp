@@ -126,8 +126,13 @@ int run_audit(const CliState& s) {
         if (auto ev = l.find("event"); ev != l.end()) {
             if (s.json)
                 std::cout << (ev->is_object() ? render_line(*ev) : ev->dump() + "\n");
-            else
-                std::cout << render_event_human(*ev) << "\n";
+            else {
+                std::cout << render_event_human(*ev);
+                // A denial says how to ask for access.
+                if (const std::string hint = access_hint(*ev); !hint.empty())
+                    std::cout << "  to ask: " << hint;
+                std::cout << "\n";
+            }
             std::cout.flush();  // a SIEM pipe sees each record as it comes
             return true;
         }

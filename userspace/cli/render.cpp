@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/duration.h"
+#include "core/metrics.h"
 
 namespace jg {
 
@@ -278,6 +279,7 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
     }
     if (op == "revoke") return grant_line(r) + "\n";
     if (op == "list") return render_list(r);
+    if (op == "metrics") return render_prometheus(r);
     if (op == "status") {
         std::string s = fmt::format("jitgated {} (ABI v{}), cgroup {}\n", r.value("version", ""),
                                     r.value("abi_version", 0), r.value("cgroup", ""));
@@ -308,6 +310,19 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
         s += fmt::format("active grants: {}\n", r["grants"].size());
         for (auto& g : r["grants"]) s += "  " + grant_line(g) + "\n";
         s += fmt::format("pending requests: {}\n", r.value("pending_requests", 0));
+        if (r.contains("recent_denials") && r["recent_denials"].is_array() && !r["recent_denials"].empty()) {
+            s += "recent denials (newest first):\n";
+            for (const auto& d : r["recent_denials"]) {
+                const std::string who = d.contains("src")
+                                            ? "from " + d.value("src", "")
+                                            : fmt::format("{}({})", d.value("user", ""), d.value("uid", 0));
+                s += fmt::format("  {}  {}/{}  {}{}\n", d.value("at", ""), d.value("port", 0),
+                                 d.value("proto", ""), who,
+                                 d.contains("comm") ? " " + d.value("comm", "") : "");
+                if (!d.value("to_ask", "").empty())
+                    s += fmt::format("      to ask: {}\n", d.value("to_ask", ""));
+            }
+        }
         auto& c = r["counters"];
         s += fmt::format(
             "counters: allow {} deny {} would_deny {} egress_drop {} xdp_drop {} ingress_drop {} guard_drop "

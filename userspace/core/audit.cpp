@@ -613,4 +613,22 @@ std::string render_event_human(const json& r) {
     return out;
 }
 
+std::string access_hint(const json& r) {
+    if (!r.is_object() || r.value("type", "") != "deny") return {};
+    const auto port = r.find("port");
+    const auto proto = r.find("proto");
+    if (port == r.end() || !port->is_number_integer() || proto == r.end() || !proto->is_string()) return {};
+    const std::int64_t number = port->get<std::int64_t>();
+    if (number < 1 || number > 65535) return {};
+    const std::string p = proto->get<std::string>();
+    if (p != "tcp" && p != "udp") return {};
+    std::string from;
+    if (auto src = r.find("src"); src != r.end() && src->is_string()) {
+        const std::string a = src->get<std::string>();
+        if (a.empty() || a.find_first_not_of("0123456789abcdefABCDEF.:/") != std::string::npos) return {};
+        from = " --from " + a;
+    }
+    return fmt::format("jitgate request {}/{}{} --for 30m --reason WHY", number, p, from);
+}
+
 }  // namespace jg

@@ -118,6 +118,10 @@ Result<std::int64_t> parse_since(std::string_view text, std::int64_t now_us);
 // are untrusted (comm, reason): control characters and invalid UTF-8 are
 // escaped, so a record cannot move the cursor or forge another line.
 std::string render_event_human(const json& record);
+// For a deny record (a local user's, or a remote source's): the command
+// that asks for access, "jitgate request 5432/tcp --for 30m --reason WHY"
+// (with --from SRC for a remote source); empty for any other record.
+std::string access_hint(const json& record);
 
 // `text` with the same escapes (control characters as \n, \x1b, \u009b...,
 // invalid UTF-8 as \xff, quotes and backslashes), without adding quotes.

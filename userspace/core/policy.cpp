@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/duration.h"
+#include "core/metrics.h"
 
 namespace jg {
 
@@ -129,13 +130,19 @@ private:
 };
 
 void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
-    c.only(t, {"cgroup", "bpffs", "socket", "state_dir", "audit_log", "xdp_interfaces", "auditors"},
+    c.only(t,
+           {"cgroup", "bpffs", "socket", "state_dir", "audit_log", "xdp_interfaces", "auditors",
+            "metrics_address"},
            "[daemon]");
     d.cgroup = c.str(t, "cgroup", "daemon");
     d.bpffs = c.str(t, "bpffs", "daemon");
     d.socket = c.str(t, "socket", "daemon");
     d.state_dir = c.str(t, "state_dir", "daemon");
     d.audit_log = c.str(t, "audit_log", "daemon");
+    d.metrics_address = c.str(t, "metrics_address", "daemon");
+    if (d.metrics_address)
+        if (auto m = parse_metrics_address(*d.metrics_address); !m)
+            c.fail(t.get("metrics_address"), Checker::line_of(t), "daemon.metrics_address: " + m.error());
     // Auditors see every audit record (everyone else: the records about them).
     std::set<std::string> distinct;
     for (const auto& a : c.strings(t, "auditors", "daemon")) {

@@ -56,8 +56,9 @@ struct PortPolicy {
 
 struct DaemonSettings {
     std::optional<std::string> cgroup, bpffs, socket, state_dir, audit_log;
-    std::vector<std::string> xdp_interfaces;  // distinct names, in file order
-    std::vector<Principal> auditors;          // may read every audit record; distinct
+    std::vector<std::string> xdp_interfaces;     // distinct names, in file order
+    std::vector<Principal> auditors;             // may read every audit record; distinct
+    std::optional<std::string> metrics_address;  // HTTP /metrics on loopback ("127.0.0.1:9464")
 };
 
 struct Policy {

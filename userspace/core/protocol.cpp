@@ -45,6 +45,7 @@ const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
         {"show", {{"id", {T::Int, true}}}},
         {"list", {{"filter", {T::Str, false}}}},
         {"status", {}},
+        {"metrics", {}},
         {"audit",
          {{"follow", {T::Bool, false}},
           {"since_us", {T::Int, false}},

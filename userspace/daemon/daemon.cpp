@@ -27,10 +27,13 @@
 #include "core/audit.h"
 #include "core/clock.h"
 #include "core/duration.h"
+#include "core/metrics.h"
 #include "core/protocol.h"
 #include "core/workflow.h"
 #include "daemon/audit_log.h"
+#include "daemon/metrics_http.h"
 #include "daemon/netlink.h"
+#include "daemon/notify.h"
 #include "daemon/server.h"
 #include "daemon/system.h"
 
@@ -204,6 +207,7 @@ void apply_daemon_settings(DaemonOptions& o, const DaemonSettings& d) {
     pick("--socket", o.socket, d.socket);
     pick("--state-dir", o.state_dir, d.state_dir);
     pick("--audit-log", o.audit_log, d.audit_log);
+    pick("--metrics-address", o.metrics_address, d.metrics_address);
 }
 
 // Records taken from the ring per turn of the main loop, so that a flood
@@ -225,6 +229,12 @@ private:
     void reconcile_grants(Kernel& k);
     std::string handle(const Peer& p, const std::string& line);
     json status();
+    json metrics();
+    // Counts a kernel decision record for the metrics (1 + its suppressed).
+    void count_decision(const json& record);
+    // READY=1 for systemd once every link is attached in the kernel; false
+    // (with the reason logged) when enforcement cannot be verified.
+    bool verify_and_notify_ready();
     void tick();
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
@@ -271,6 +281,14 @@ private:
     std::unique_ptr<Kernel> kernel_;
     std::string cgroup_;
     std::map<std::uint32_t, std::string> names_;
+    // Kernel decision records since start, by (type, port, proto).
+    std::map<std::tuple<std::string, std::uint16_t, std::string>, std::uint64_t> decisions_;
+    std::uint64_t tampers_ = 0;  // tamper_detected records since start
+    // The latest denials, one per principal, port and protocol (newest
+    // first), shown by status with the command that asks for access.
+    std::vector<json> recent_denials_;
+    static constexpr std::size_t kRecentDenials = 8;
+    void remember_denial(const json& record);
 };
 
 std::string Daemon::user_of(std::uint32_t uid) {
@@ -407,9 +425,115 @@ json Daemon::status() {
                      {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]},
                      {"guard_drop", c.v[JG_CNT_GUARD_DROP]},
                      {"connections_ended", sink_.connections_cut}};
+    s["recent_denials"] = recent_denials_;
     s["connections"] = {{"cut_at_grant_end", kernel_->can_cut()}};
     if (!kernel_->can_cut()) s["connections"]["note"] = kernel_->cut_note();
     return s;
+}
+
+void Daemon::remember_denial(const json& r) {
+    if (r.value("type", "") != "deny") return;
+    json d = {{"at", rfc3339_us(clock_.wall_us())},
+              {"port", r.value("port", 0)},
+              {"proto", r.value("proto", "")},
+              {"to_ask", access_hint(r)}};
+    for (const char* k : {"uid", "user", "src", "comm"})
+        if (r.contains(k)) d[k] = r[k];
+    auto same = [&](const json& o) {
+        return o["port"] == d["port"] && o["proto"] == d["proto"] &&
+               o.value("uid", json()) == d.value("uid", json()) &&
+               o.value("src", json()) == d.value("src", json());
+    };
+    std::erase_if(recent_denials_, same);
+    recent_denials_.insert(recent_denials_.begin(), std::move(d));
+    if (recent_denials_.size() > kRecentDenials) recent_denials_.resize(kRecentDenials);
+}
+
+void Daemon::count_decision(const json& r) {
+    remember_denial(r);
+    const std::uint64_t n = 1 + r.value("suppressed", std::uint64_t(0));
+    decisions_[{r.value("type", ""), r.value("port", std::uint16_t(0)), r.value("proto", "")}] += n;
+}
+
+// `jitgate metrics` and GET /metrics: what status says, as Prometheus families.
+json Daemon::metrics() {
+    MetricsBuilder m;
+    m.family("jitgate_info", "gauge", "jitgated's version and kernel ABI version (always 1)")
+        .sample(1, {{"version", "0.1.0"}, {"abi_version", std::to_string(JG_ABI_VERSION)}});
+    m.family("jitgate_protected_ports", "gauge", "protected (port, protocol) pairs in the running policy");
+    std::size_t pairs = 0;
+    std::map<std::pair<std::uint16_t, std::string>, std::uint64_t> active;
+    for (const auto& p : policy_->ports) {
+        if (p.tcp) active[{p.port, "tcp"}] = 0, ++pairs;
+        if (p.udp) active[{p.port, "udp"}] = 0, ++pairs;
+    }
+    m.sample(double(pairs));
+    for (const auto& g : store_->grants("active", 1 << 20))
+        ++active[{g.port, std::string(proto_name(g.proto))}];
+    m.family("jitgate_grants_active", "gauge", "active grants by port and protocol");
+    for (const auto& [k, n] : active)
+        m.sample(double(n), {{"port", std::to_string(k.first)}, {"proto", k.second}});
+    m.family("jitgate_requests_pending", "gauge", "requests waiting for approval")
+        .sample(double(store_->count_requests("pending")));
+    m.family("jitgate_decisions_total", "counter",
+             "kernel decisions recorded since jitgated started, by verdict, port and protocol: allow per new "
+             "connection or flow, deny and would_deny per refusal (rate-limited records count with their "
+             "suppressed denials)");
+    for (const auto& [k, n] : decisions_)
+        m.sample(double(n), {{"verdict", std::get<0>(k)},
+                             {"port", std::to_string(std::get<1>(k))},
+                             {"proto", std::get<2>(k)}});
+    const auto c = kernel_->counters();
+    m.family("jitgate_kernel_decisions_total", "counter",
+             "decisions counted by the BPF programs since the maps were created, by verdict")
+        .sample(double(c.v[JG_CNT_ALLOW]), {{"verdict", "allow"}})
+        .sample(double(c.v[JG_CNT_DENY]), {{"verdict", "deny"}})
+        .sample(double(c.v[JG_CNT_WOULD_DENY]), {{"verdict", "would_deny"}});
+    m.family("jitgate_drops_total", "counter", "packets dropped by the BPF programs, by hook")
+        .sample(double(c.v[JG_CNT_EGRESS_DROP]), {{"hook", "egress"}})
+        .sample(double(c.v[JG_CNT_INGRESS_DROP]), {{"hook", "ingress"}})
+        .sample(double(c.v[JG_CNT_XDP_DROP]), {{"hook", "xdp"}});
+    m.family("jitgate_events_lost_total", "counter",
+             "kernel events that could not be written to the ring buffer (each reported as events_lost)")
+        .sample(double(c.v[JG_CNT_EVENTS_LOST]));
+    m.family("jitgate_tamper_detected_total", "counter", "tamper_detected records since jitgated started")
+        .sample(double(tampers_));
+    m.family("jitgate_connections_ended_total", "counter",
+             "TCP connections ended because their grant ended or none covered them, since jitgated started")
+        .sample(double(sink_.connections_cut));
+    m.family("jitgate_program_attached", "gauge", "1 when the program's link is attached in the kernel");
+    for (const auto& l : kernel_->links()) m.sample(l.attached ? 1 : 0, {{"program", l.program}});
+    m.family("jitgate_xdp_attached", "gauge", "1 when XDP runs on the interface");
+    for (const auto& x : kernel_->xdp())
+        m.sample(x.attached ? 1 : 0, {{"interface", x.ifname}, {"mode", x.mode}});
+    m.family("jitgate_audit_last_seq", "gauge", "seq of the last audit record written")
+        .sample(double(audit_->head().seq));
+    m.family("jitgate_audit_followers", "gauge", "open jitgate audit --follow streams")
+        .sample(double(followers_.size()));
+    return m.result();
+}
+
+bool Daemon::verify_and_notify_ready() {
+    auto missing = [&] {
+        std::string out;
+        const auto ls = kernel_->links();
+        for (const auto& l : ls)
+            if (!l.attached) out += (out.empty() ? "" : ", ") + l.program;
+        return ls.empty() ? std::string("no links") : out;
+    };
+    std::string bad = missing();
+    if (!bad.empty()) {  // someone detached them as we started: attach again, then look again
+        check_tamper(false);
+        bad = missing();
+    }
+    if (!bad.empty()) {
+        log(fmt::format("enforcement could not be verified: not attached in the kernel: {}; not ready", bad));
+        return false;
+    }
+    const std::string status =
+        fmt::format("enforcing {} protected ports on {}", policy_->ports.size(), cgroup_);
+    if (auto r = sd_notify_send("READY=1\nSTATUS=" + status + "\n"); !r) log(r.error());
+    return true;
 }
 
 std::string Daemon::handle(const Peer& p, const std::string& line) {
@@ -435,6 +559,8 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
             r = wf_->show(c, req->args);
         else if (req->op == "status")
             r = Reply::success(status());
+        else if (req->op == "metrics")
+            r = Reply::success(metrics());
         else if (req->op == "audit")
             return audit_query(p, req->id, req->args);
         else
@@ -547,6 +673,7 @@ void Daemon::on_kernel_event(const jg_event& e) {
     if (e.sport) r["sport"] = e.sport;
     if (e.grant_id) r["grant_id"] = e.grant_id;
     if (e.suppressed) r["suppressed"] = e.suppressed;
+    count_decision(r);
     audit_->emit(std::move(r));
 }
 
@@ -586,6 +713,7 @@ void Daemon::flush_suppressed() {
             // IPv6 sources are limited per /64 (the kernel zeroed the rest).
             r["src"] = is_v4_mapped(a) ? format_addr(a) : format_addr(a) + "/64";
         }
+        count_decision(r);
         audit_->emit(std::move(r));
     }
 }
@@ -657,6 +785,7 @@ std::size_t Daemon::stray_cuts(bool run) {
 }
 
 void Daemon::record_tamper(json fields) {
+    ++tampers_;
     log(fields.value("reason", "tamper detected"));
     fields["type"] = "tamper_detected";
     audit_->emit(std::move(fields));
@@ -831,6 +960,15 @@ int Daemon::run() {
     auto watcher = AddrWatcher::open();
     if (!watcher) return log(watcher.error()), 1;
     add(watcher->fd());
+    std::optional<MetricsHttp> http;
+    if (!o_.metrics_address.empty()) {
+        auto addr = parse_metrics_address(o_.metrics_address);
+        if (!addr) return log(addr.error()), 1;
+        auto h = MetricsHttp::listen(*addr, ep);
+        if (!h) return log(h.error()), 1;
+        http.emplace(std::move(*h));
+        log(fmt::format("serving metrics at http://{}/metrics", o_.metrics_address));
+    }
     auto drain_ring = [&] {
         do ring_budget_ = 0;
         while (ring_buffer__consume(rb) == kRingBatchDone);
@@ -840,6 +978,7 @@ int Daemon::run() {
 
     log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
                     policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
+    if (!verify_and_notify_ready()) return 1;
     auto last_tick = std::chrono::steady_clock::now();
     auto last_link_check = last_tick;
     bool running = true;
@@ -873,6 +1012,8 @@ int Daemon::run() {
                 watcher->drain();
                 sync_local_addrs(*kernel_);
                 kernel_->sync_xdp(xdp_names());
+            } else if (http && http->owns(fd)) {
+                http->on_event(fd, evs[i].events, [this] { return render_prometheus(metrics()); });
             } else if (server->owns(fd)) {
                 server->on_event(fd, evs[i].events,
                                  [this](const Peer& p, const std::string& l) { return handle(p, l); });
@@ -893,8 +1034,10 @@ int Daemon::run() {
             tick();
             server->reap();
             server->expire_idle();
+            if (http) http->expire_idle();
         }
     }
+    if (auto r = sd_notify_send("STOPPING=1\n"); !r) log(r.error());
     drain_ring();
     ring_buffer__free(rb);
     audit_->emit({{"type", "daemon_stop"},

@@ -15,6 +15,7 @@ struct DaemonOptions {
     std::string audit_log = "/var/log/jitgate/audit.jsonl";
     std::uint32_t ring_bytes = 1u << 20;  // the kernel event ring (JG_RINGBUF_BYTES)
     std::vector<std::string> xdp;         // interfaces for XDP; empty: [daemon] xdp_interfaces
+    std::string metrics_address;          // HTTP GET /metrics here (loopback); empty: not served
     bool verbose = false;
     bool quiet = false;  // no audit records on stdout
     // Path flags given on the command line ("--socket", ...): they win over

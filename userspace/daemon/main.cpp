@@ -1,6 +1,7 @@
 // jitgated: loads and pins jitgate's BPF programs, serves the control socket.
 #include <CLI/CLI.hpp>
 
+#include "core/metrics.h"
 #include "core/policy.h"
 #include "daemon/daemon.h"
 
@@ -37,6 +38,14 @@ int main(int argc, char** argv) {
                 return "must be a power of two from 4096 to 1 GiB";
             return "";
         });
+    app.add_option("--metrics-address", o.metrics_address,
+                   "serve Prometheus metrics over HTTP at GET /metrics on this loopback address, e.g. "
+                   "127.0.0.1:9464 (default: [daemon] metrics_address; none)")
+        ->type_name("ADDR:PORT")
+        ->check([](const std::string& v) -> std::string {
+            auto m = jg::parse_metrics_address(v);
+            return m ? "" : m.error();
+        });
     app.add_flag("--uninstall", do_uninstall,
                  "remove programs, links, pins and mounts jitgated made, then exit");
     app.add_flag("-v,--verbose", o.verbose, "libbpf debug output");
@@ -46,7 +55,8 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    for (const char* flag : {"--cgroup", "--bpffs", "--socket", "--state-dir", "--audit-log"})
+    for (const char* flag :
+         {"--cgroup", "--bpffs", "--socket", "--state-dir", "--audit-log", "--metrics-address"})
         if (app.count(flag)) o.given.insert(flag);
     return do_uninstall ? jg::uninstall(o) : jg::run_daemon(o);
 }

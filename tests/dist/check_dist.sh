@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# What a user installs: `cpack -G DEB` builds the package, `dpkg-deb -c` lists
+# binaries, unit, example policy, man pages and completions, Depends names the
+# shared libraries; extracted into a throwaway root (dpkg -x, never installed
+# on this machine) the man pages render without warnings, bash completion
+# completes sub-commands and ids, the zsh completion parses, and
+# systemd-analyze accepts the unit.  No privilege needed.
+#
+# usage: check_dist.sh BUILD_DIR
+set -euo pipefail
+build=$(cd "$1" && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d /tmp/jitgate-dist-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+check() {  # check NAME COMMAND...
+    local name=$1
+    shift
+    if "$@" >"$tmp/out" 2>&1; then
+        passed=$((passed + 1))
+        echo "  ok    $name"
+    else
+        failed=$((failed + 1))
+        echo "  FAIL  $name"
+        sed 's/^/        /' "$tmp/out" | head -20
+    fi
+}
+
+echo "-- cpack -G DEB"
+(cd "$tmp" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$tmp/pkg" >"$tmp/cpack.log" 2>&1) ||
+    { cat "$tmp/cpack.log"; echo "FAIL: cpack"; exit 1; }
+deb=$(ls "$tmp"/pkg/*.deb)
+echo "     $(basename "$deb")"
+dpkg-deb -c "$deb" | awk '{print $6}' >"$tmp/files"
+for f in ./usr/bin/jitgate ./usr/sbin/jitgated ./usr/lib/systemd/system/jitgated.service \
+    ./usr/share/doc/jitgate/examples/jitgate.toml ./usr/share/man/man1/jitgate.1 \
+    ./usr/share/man/man8/jitgated.8 ./usr/share/man/man5/jitgate.toml.5 \
+    ./usr/share/bash-completion/completions/jitgate ./usr/share/zsh/vendor-completions/_jitgate; do
+    check "dpkg-deb -c lists $f" grep -qx -- "$f" "$tmp/files"
+done
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "     Depends: $depends"
+for lib in libc6 libbpf1 libsqlite3-0 libssl3 libfmt9 libstdc++6; do
+    check "Depends names $lib" grep -q "$lib" <<<"$depends"
+done
+
+echo "-- extracted into a throwaway root (dpkg -x)"
+root=$tmp/root
+dpkg -x "$deb" "$root"
+check "jitgate --help runs" "$root/usr/bin/jitgate" --help
+check "the example policy is valid" "$root/usr/bin/jitgate" policy check "$root/usr/share/doc/jitgate/examples/jitgate.toml"
+for page in man1/jitgate.1 man8/jitgated.8 man5/jitgate.toml.5; do
+    render() {
+        local err
+        err=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l "$root/usr/share/man/$1" 2>&1 >"$tmp/page")
+        [ -z "$err" ] || { echo "$err"; return 1; }
+        grep -q "SEE ALSO" "$tmp/page"
+    }
+    check "man -l $page renders without warnings" render "$page"
+done
+MANPATH=$root/usr/share/man man -w jitgate >/dev/null 2>&1 && check "man jitgate finds the page" true
+
+echo "-- bash completion"
+completes() {  # completes WANT WORD... : the completion of the last word is WANT
+    local want=$1
+    shift
+    local got
+    got=$(bash -c '
+        source "$1"; shift
+        jitgate() {
+            case "$*" in
+                *"list --pending"*) echo "{\"requests\":[{\"request_id\":12,\"state\":\"pending\"},{\"request_id\":7}]}" ;;
+                *"list --active"*) echo "{\"grants\":[{\"grant_id\":13,\"request_id\":12}]}" ;;
+                *status*) echo "{\"ports\":[{\"name\":\"db\",\"port\":5432,\"proto\":\"tcp\"}]}" ;;
+            esac
+        }
+        COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=()
+        _jitgate
+        echo "${COMPREPLY[*]}"' _ "$root/usr/share/bash-completion/completions/jitgate" "$@")
+    [ "$got" = "$want" ] || { echo "got '$got', want '$want'"; return 1; }
+}
+check "sub-commands" completes "request run break-glass approve deny revoke list status metrics audit policy --socket --json --help" jitgate ""
+check "a sub-command from its start" completes "request revoke" jitgate re
+check "approve: pending request ids" completes "7 12" jitgate approve ""
+check "deny after --socket: pending request ids" completes "7 12" jitgate --socket /x deny ""
+check "revoke: active grant ids" completes "13" jitgate revoke ""
+check "request: protected ports" completes "5432/tcp" jitgate request ""
+check "list options" completes "--pending --active --all --socket --json --help" jitgate list --
+check "audit --type" completes "grant" jitgate audit --type gr
+check "policy check" completes "check" jitgate policy ""
+
+echo "-- zsh completion and the unit"
+check "zsh parses _jitgate" zsh -n "$root/usr/share/zsh/vendor-completions/_jitgate"
+verify_unit() {
+    sed -e "s#/usr/sbin/jitgated#$root/usr/sbin/jitgated#" \
+        "$root/usr/lib/systemd/system/jitgated.service" >"$tmp/jitgated.service"
+    MANPATH=$root/usr/share/man systemd-analyze verify "$tmp/jitgated.service"
+}
+check "systemd-analyze verify jitgated.service" verify_unit
+check "the unit: Type=notify, hardening, write paths" grep -q \
+    -e "^Type=notify" "$root/usr/lib/systemd/system/jitgated.service"
+for key in "ProtectSystem=strict" "CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_ADMIN" \
+    "ReadWritePaths=/sys/fs/bpf" "StateDirectory=jitgate" "LogsDirectory=jitgate" "RuntimeDirectory=jitgate" \
+    "ExecStart=/usr/sbin/jitgated --config /etc/jitgate/jitgate.toml --quiet"; do
+    check "the unit has $key" grep -qx -- "$key" "$root/usr/lib/systemd/system/jitgated.service"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
