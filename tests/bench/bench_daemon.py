@@ -13,7 +13,6 @@ cgroup, a private bpffs, test users; all removed at the end):
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys

@@ -12,7 +12,6 @@ cgroup (harness.py).
 
 usage: e2e_lifecycle.py BUILD_DIR
 """
-import datetime
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, run_suite, sh, verify_chain, wait_for  # noqa: E402
+from harness import PY, Keeper, run_suite, sh, verify_chain, wait_for, wall  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -40,15 +39,6 @@ STORM_MAX_S = 40                      # a storm's own bound; the test stops it s
 MIN_ATTEMPTS = 20                     # fewer means the storm did not really run
 HOOKS = ("jg_connect4", "jg_connect6", "jg_sendmsg4", "jg_sendmsg6", "jg_egress", "jg_ingress", "jg_ingress_guard")
 REATTACH_BOUND_S = 2.0
-
-
-def wall(ts):
-    """RFC 3339 UTC with microseconds -> seconds since the epoch (None if not one)."""
-    try:
-        return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=datetime.timezone.utc).timestamp()
-    except (TypeError, ValueError):
-        return None
 
 
 def parse_storm(out):
@@ -122,27 +112,6 @@ class Storms:
                 tally["successes"] == 0 and tally["attempts"] >= MIN_ATTEMPTS, str(tally))
 
 
-class Keeper:
-    """probe.py keep as `user`: one TCP connection to the protected port, echoing every 50 ms."""
-
-    def __init__(self, env, user, seconds):
-        self.seconds = seconds
-        self.p = env.spawn(env.user_argv(user, [PY, os.path.join(env.tmp, "probe.py"), "keep", "127.0.0.1",
-                                                str(env.port), str(seconds)]))
-        self.first = self.p.stdout.readline().strip()  # "connected T", or how connecting failed
-        self.connected = self.first.startswith("connected")
-
-    def result(self):
-        """The probe's last line: "ok N" or "stopped N ERRNO T"."""
-        if not self.connected:
-            return self.first
-        try:
-            out, _ = self.p.communicate(timeout=self.seconds + 10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return "hung"
-        lines = out.strip().splitlines()
-        return lines[-1] if lines else "no output"
 
 
 def links(env):
@@ -259,7 +228,7 @@ def run(env, t):
 
     print("-- kill -9 of jitgated, then a restart: the links are re-adopted, never re-attached")
     tamper_before = len(env.audit_records(type="tamper_detected"))
-    held = Keeper(env, env.req, 7)
+    held = Keeper(env, env.req, env.port, 7)
     t.check("the holder has a connection open under the grant", held.connected, held.first)
     storms = Storms(env, "kill -9", "local-tcp", "local-udp", "peer-tcp")
     time.sleep(0.3)
@@ -294,7 +263,7 @@ def run(env, t):
     g = env.grant(env.grp, f"{P}/tcp", "3s", reason="expires while the daemon is down")
     exp = wall(g.answer.get("expires_at"))
     gid = g.answer.get("grant_id")
-    held = Keeper(env, env.grp, 8)
+    held = Keeper(env, env.grp, env.port, 8)
     env.stop_daemon(signal.SIGKILL)
     still = connect(env.grp)
     t.check("daemon dead: the 3 s grant works before its expiry",
@@ -364,7 +333,7 @@ def run(env, t):
     print("-- upgrade with a grant held: SIGTERM, then another build of jitgated")
     new_bin = os.path.join(env.tmp, "jitgated.new")
     shutil.copy2(env.jitgated, new_bin)
-    held = Keeper(env, env.req, 5)
+    held = Keeper(env, env.req, env.port, 5)
     t.check("the holder has a connection open under the grant", held.connected, held.first)
     storms = Storms(env, "upgrade", "local-tcp", "local-udp", "peer-tcp")
     time.sleep(0.3)

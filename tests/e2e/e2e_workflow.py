@@ -8,7 +8,6 @@ netns and child cgroup (harness.py).
 
 usage: e2e_workflow.py BUILD_DIR
 """
-import datetime
 import json
 import os
 import pwd
@@ -18,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, run_suite, verify_chain, wait_for  # noqa: E402
+from harness import PY, Keeper, run_suite, verify_chain, wait_for, wall  # noqa: E402
 
 
 def port(name, var, keys="", approvers='"{appr}"'):
@@ -99,36 +98,6 @@ def wire(env, user, op, args):
         return {"raw": r.stdout, "stderr": r.stderr}
 
 
-def wall(ts):
-    """RFC 3339 UTC with microseconds -> seconds since the epoch (None if not one)."""
-    try:
-        return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=datetime.timezone.utc).timestamp()
-    except (TypeError, ValueError):
-        return None
-
-
-class Keeper:
-    """probe.py keep as `user`: one TCP connection echoing every 50 ms."""
-
-    def __init__(self, env, user, port, seconds):
-        self.seconds = seconds
-        self.p = env.spawn(env.user_argv(user, [PY, os.path.join(env.tmp, "probe.py"), "keep", "127.0.0.1",
-                                                str(port), f"{seconds:.2f}"]))
-        self.first = self.p.stdout.readline().strip()  # "connected T", or how connecting failed
-        self.connected = self.first.startswith("connected")
-
-    def result(self):
-        """The probe's last line: "ok N" or "stopped N ERRNO T"."""
-        if not self.connected:
-            return self.first
-        try:
-            out, _ = self.p.communicate(timeout=self.seconds + 10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return "hung"
-        lines = out.strip().splitlines()
-        return lines[-1] if lines else "no output"
 
 
 def check_cut(t, what, out, since, since_what):

@@ -9,6 +9,7 @@ temporary directory.  Nothing is attached to the root cgroup and no address
 of the machine itself is used.
 """
 import collections
+import datetime
 import hashlib
 import json
 import os
@@ -439,3 +440,35 @@ def run_suite(policy_template, run):
     finally:
         env.cleanup()
     sys.exit(t.finish())
+
+
+def wall(ts):
+    """RFC 3339 UTC with microseconds -> seconds since the epoch (None if not one)."""
+    try:
+        return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+class Keeper:
+    """probe.py keep as `user`: one TCP connection echoing every 50 ms."""
+
+    def __init__(self, env, user, port, seconds):
+        self.seconds = seconds
+        self.p = env.spawn(env.user_argv(user, [PY, os.path.join(env.tmp, "probe.py"), "keep", "127.0.0.1",
+                                                str(port), f"{seconds:.2f}"]))
+        self.first = self.p.stdout.readline().strip()  # "connected T", or how connecting failed
+        self.connected = self.first.startswith("connected")
+
+    def result(self):
+        """The probe's last line: "ok N" or "stopped N ERRNO T"."""
+        if not self.connected:
+            return self.first
+        try:
+            out, _ = self.p.communicate(timeout=self.seconds + 10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return "hung"
+        lines = out.strip().splitlines()
+        return lines[-1] if lines else "no output"

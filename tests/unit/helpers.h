@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <filesystem>
 #include <fstream>
@@ -66,6 +67,19 @@ inline std::string text(const std::vector<std::string>& lines) {
     std::string s;
     for (const auto& l : lines) s += l;
     return s;
+}
+
+// A stand-in daemon's read of one request: up to the first newline (or EOF),
+// without it.
+inline std::string read_request_line(int fd) {
+    std::string in;
+    char buf[4096];
+    while (in.find('\n') == std::string::npos) {
+        const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<std::size_t>(n));
+    }
+    return in.substr(0, in.find('\n'));
 }
 
 }  // namespace jg::testing

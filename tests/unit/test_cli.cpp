@@ -129,14 +129,7 @@ private:
         while (!stop_) {
             const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (c < 0) return;
-            std::string in;
-            char buf[4096];
-            while (in.find('\n') == std::string::npos) {
-                const ssize_t n = recv(c, buf, sizeof(buf), 0);
-                if (n <= 0) break;
-                in.append(buf, static_cast<std::size_t>(n));
-            }
-            const auto req = nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
+            const auto req = nlohmann::json::parse(jg::testing::read_request_line(c), nullptr, false);
             requests.push_back(req);
             const std::string out = answer_(req);
             std::size_t off = 0;
