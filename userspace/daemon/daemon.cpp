@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <variant>
@@ -953,8 +954,11 @@ int Daemon::run() {
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     };
     add(sfd);
-    ring_buffer* rb = ring_buffer__new(kernel_->events_map_fd(), ring_cb, this, nullptr);
-    if (!rb) return log(fmt::format("open the event ring buffer: {}", std::strerror(errno))), 1;
+    // Freed on every way out, also a start that fails after this point.
+    std::unique_ptr<ring_buffer, decltype(&ring_buffer__free)> ring(
+        ring_buffer__new(kernel_->events_map_fd(), ring_cb, this, nullptr), ring_buffer__free);
+    if (!ring) return log(fmt::format("open the event ring buffer: {}", std::strerror(errno))), 1;
+    ring_buffer* rb = ring.get();
     const int rb_fd = ring_buffer__epoll_fd(rb);
     add(rb_fd);
     auto watcher = AddrWatcher::open();
@@ -1039,7 +1043,7 @@ int Daemon::run() {
     }
     if (auto r = sd_notify_send("STOPPING=1\n"); !r) log(r.error());
     drain_ring();
-    ring_buffer__free(rb);
+    ring.reset();
     audit_->emit({{"type", "daemon_stop"},
                   {"uid", 0},
                   {"pid", getpid()},
