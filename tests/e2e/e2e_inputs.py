@@ -12,6 +12,7 @@ usage: e2e_inputs.py BUILD_DIR
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -129,6 +130,22 @@ def run(env, t):
     P = env.port
     wire = Wire(env)
     approved = set()  # grant ids the test approved
+
+    # The control socket in a directory another user may write: refused before
+    # anything is attached (that user could put their own socket there).
+    for label, owner, mode in (("owned by another user", env.other, 0o755), ("world-writable", "root", 0o1777)):
+        d = os.path.join(env.tmp, f"sockdir-{mode:o}")
+        os.mkdir(d)
+        shutil.chown(d, owner)
+        os.chmod(d, mode)
+        args = env.daemon_args()
+        args[args.index("--socket") + 1] = os.path.join(d, "jitgate.sock")
+        r = subprocess.run(["nsenter", f"--net=/run/netns/{env.ns}"] + args, capture_output=True, text=True,
+                           timeout=30)
+        ROWS.append((f"jitgated --socket in a directory {label}", "daemon", f"exit {r.returncode}: {short(r.stderr)}"))
+        t.check(f"jitgated --socket in a directory {label}: exit 1, one sentence, nothing made there",
+                r.returncode == 1 and "must be owned by root and writable by root only" in r.stderr and
+                os.listdir(d) == [], r.stderr[-300:])
 
     # As systemd would start it (soft RLIMIT_NOFILE 1024): the daemon raises its own limit.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
