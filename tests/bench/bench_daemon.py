@@ -117,12 +117,18 @@ def time_of(ts):
 
 
 def grants_in_map(env):
-    pin = os.path.join(env.bpffs, "jitgate", "v1", "jg_grants_uid")
-    r = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", pin], capture_output=True, text=True)
+    """Entries of the daemon's pinned jg_grants_uid (under its one v<ABI> directory), or None."""
+    top = os.path.join(env.bpffs, "jitgate")
+    dirs = [d for d in os.listdir(top) if d.startswith("v")] if os.path.isdir(top) else []
+    if len(dirs) != 1:
+        return None
+    r = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", os.path.join(top, dirs[0], "jg_grants_uid")],
+                       capture_output=True, text=True)
     try:
-        return len(json.loads(r.stdout))
+        entries = json.loads(r.stdout)
     except ValueError:
         return None
+    return len(entries) if r.returncode == 0 and isinstance(entries, list) else None
 
 
 def start_big_daemon(env):
@@ -210,6 +216,8 @@ def main():
             time.sleep(1)
             kib = rss_kib(env.daemon.pid)
             in_map = grants_in_map(env)
+            if in_map != GRANT_ENTRIES:
+                raise RuntimeError(f"the daemon's map holds {in_map} grants, not the {GRANT_ENTRIES} of its store")
             budget = 16 + GRANT_ENTRIES * 64 / 2 ** 20
             r.update(what=f"daemon RSS with {GRANT_ENTRIES} grants", value=kib / 1024,
                      reference=f"16 MiB + 64 B x {GRANT_ENTRIES}", reference_value=budget,

@@ -1,4 +1,5 @@
 // Loading jitgate's skeleton with grant maps sized for the benchmark.
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
@@ -17,6 +18,17 @@ namespace jgbench {
 
 Env::~Env() {
     if (skel) jitgate_bpf__destroy(skel);
+}
+
+void write_nft_grant_set(std::FILE* f, const Env& env, std::uint32_t n) {
+    std::fprintf(f,
+                 "  set grants {\n    type ipv6_addr . inet_service\n    flags timeout\n    elements = {\n");
+    for (std::uint32_t i = 0; i < n; ++i) {
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, grant_addr(i).data(), text, sizeof(text));
+        std::fprintf(f, "      %s . %u timeout 1h%s\n", text, env.port, i + 1 < n ? "," : "");
+    }
+    std::fprintf(f, "    }\n  }\n");
 }
 
 jg::Addr16 grant_addr(std::uint32_t i) {

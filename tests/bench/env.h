@@ -4,6 +4,7 @@
 // sized for the benchmark's grants and filled with them, plus the addresses
 // and ports the frames and sockets use.
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ std::string fill_grants(Env& env);
 
 // The i-th remote grant's address: 2001:db8:<i>::1 spread over the /32.
 jg::Addr16 grant_addr(std::uint32_t i);
+
+// Writes `set grants { ... }` to f: the nftables equivalent of the first n
+// remote grants, (address, port) with a timeout per element, as a firewall
+// would hold them.
+void write_nft_grant_set(std::FILE* f, const Env& env, std::uint32_t n);
 
 // bpf_map_update_batch in chunks; 0 or -errno.
 int update_batch(int fd, const void* keys, const void* vals, std::uint32_t n, std::size_t key_size,

@@ -97,16 +97,9 @@ std::string nft_file(const Env& env, std::uint32_t n, bool chain) {
             "  }\n}\n",
             kTable, kLocal6, env.port);
     } else {
-        std::fprintf(
-            f, "table netdev %s {\n  set grants {\n    type ipv6_addr . inet_service\n    flags timeout\n",
-            kTable);
-        std::fprintf(f, "    elements = {\n");
-        for (std::uint32_t i = 0; i < n; ++i) {
-            char text[INET6_ADDRSTRLEN];
-            inet_ntop(AF_INET6, grant_addr(i).data(), text, sizeof(text));
-            std::fprintf(f, "      %s . %u timeout 1h%s\n", text, env.port, i + 1 < n ? "," : "");
-        }
-        std::fprintf(f, "    }\n  }\n}\n");
+        std::fprintf(f, "table netdev %s {\n", kTable);
+        write_nft_grant_set(f, env, n);
+        std::fprintf(f, "}\n");
     }
     std::fclose(f);
     return path;

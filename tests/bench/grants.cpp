@@ -19,22 +19,15 @@ namespace {
 
 constexpr const char* kNftTable = "jgbench_load";
 
-// The nftables equivalent of the remote grants: a set of (address, port)
-// with a timeout per element, as a firewall would hold them.
+// A file for nft -f: a table holding the grant set (write_nft_grant_set).
 std::string write_nft_file(const Env& env, std::uint32_t n) {
     char path[] = "/tmp/jitgate-bench-nft-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) return {};
     FILE* f = fdopen(fd, "w");
-    std::fprintf(f, "table inet %s {\n  set grants {\n    type ipv6_addr . inet_service\n    flags timeout\n",
-                 kNftTable);
-    std::fprintf(f, "    elements = {\n");
-    for (std::uint32_t i = 0; i < n; ++i) {
-        char text[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, grant_addr(i).data(), text, sizeof(text));
-        std::fprintf(f, "      %s . %u timeout 1h%s\n", text, env.port, i + 1 < n ? "," : "");
-    }
-    std::fprintf(f, "    }\n  }\n}\n");
+    std::fprintf(f, "table inet %s {\n", kNftTable);
+    write_nft_grant_set(f, env, n);
+    std::fprintf(f, "}\n");
     std::fclose(f);
     return path;
 }

@@ -33,7 +33,7 @@ WHY = {
                  "`tests/bpf/bench_xdp`, which measures it). Closing it means a cheaper clock on the allow path "
                  "(bpf_ktime_get_coarse_ns has ~4 ms resolution), which the design rules out for now.",
     "xdp_deny": "the deny path pays the local-address hash lookup, the grant hash lookup, an (empty) LPM trie "
-                "lookup and the per-source rate-limit LRU update. A bloom filter or a per-port 'has remote grants' "
+                "lookup and the per-source rate-limit window update. A bloom filter or a per-port 'has remote grants' "
                 "flag in front of the grant maps, skipping the empty trie (a count in jg_config) and a per-CPU "
                 "rate limit would cut most of it.",
     "ingress_deny": "same lookups as XDP plus bpf_skb_load_bytes copies of the headers and the rate limiter; "
@@ -67,7 +67,7 @@ WHY = {
     "grant_load": "the kernel inserts batched elements one at a time (an allocation and a hash insert each); "
                   "a preallocated map would trade memory for speed.",
     "flood_pps": "every packet comes from a new source, so jitgate's deny path inserts a rate-limit entry "
-                 "(LRU hash update) and reserves a ring-buffer record for each, on top of the grant lookups; "
+                 "(until the table of 65536 windows is full) and reserves a ring-buffer record for each, on top of the grant lookups; "
                  "nftables only looks the set up and counts. Generic XDP on a veth also copies each skb to get "
                  "XDP headroom. A per-CPU sampled deny record (no per-source state on the XDP drop path) and a "
                  "bloom filter in front of the grant map would close it; a real NIC with native XDP would "

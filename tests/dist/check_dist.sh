@@ -58,7 +58,7 @@ for page in man1/jitgate.1 man8/jitgated.8 man5/jitgate.toml.5; do
     }
     check "man -l $page renders without warnings" render "$page"
 done
-MANPATH=$root/usr/share/man man -w jitgate >/dev/null 2>&1 && check "man jitgate finds the page" true
+check "man jitgate finds the page" env MANPATH="$root/usr/share/man" man -w jitgate
 
 echo "-- bash completion"
 completes() {  # completes WANT WORD... : the completion of the last word is WANT

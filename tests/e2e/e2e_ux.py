@@ -294,8 +294,10 @@ def bind_notify(env):
 
 def start_notified(env, notify_path, *more):
     log = open(os.path.join(env.tmp, "jitgated.log"), "a")
-    return subprocess.Popen(["nsenter", f"--net=/run/netns/{env.ns}", "env", f"NOTIFY_SOCKET={notify_path}"] +
-                            env.daemon_args("--quiet", *more), stdout=log, stderr=log, start_new_session=True)
+    p = subprocess.Popen(["nsenter", f"--net=/run/netns/{env.ns}", "env", f"NOTIFY_SOCKET={notify_path}"] +
+                         env.daemon_args("--quiet", *more), stdout=log, stderr=log, start_new_session=True)
+    env.procs.append(p)  # killed at cleanup whatever happens to the test
+    return p
 
 
 def recv_notify(s, seconds):

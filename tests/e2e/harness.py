@@ -367,6 +367,21 @@ class Env:
         return [r for r in recs if all(r.get(k) == v for k, v in match.items())]
 
     # --- cleanup ------------------------------------------------------
+    def kill_strays(self):
+        """Kills every process whose command line names this run's temporary
+        directory (a daemon a suite started by hand and lost track of when it
+        failed): nothing of a run may outlive it."""
+        mark = self.tmp.encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if mark in f.read():
+                        os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
     def cleanup(self):
         if self.cleaned:
             return
@@ -381,6 +396,7 @@ class Env:
                 p.wait(timeout=5)
             except Exception:
                 pass
+        self.kill_strays()
         # Remove enforcement with the daemon's own uninstall, then whatever is left.
         if self.bpffs_mounted and self.policy:
             self.nsx(*self.daemon_args("--uninstall"), check=False)

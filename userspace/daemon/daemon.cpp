@@ -854,17 +854,15 @@ int Daemon::run() {
     apply_daemon_settings(o_, policy_->daemon);
 
     if (auto r = make_dir(o_.state_dir, 0700); !r) return log(r.error()), 1;
-    auto sock_dir = std::filesystem::path(o_.socket).parent_path().string();
-    if (!sock_dir.empty())
-        if (auto r = make_dir(sock_dir, 0755); !r) return log(r.error()), 1;
+    const auto sock_dir = std::filesystem::absolute(o_.socket).parent_path().string();
+    if (auto r = make_dir(sock_dir, 0755); !r) return log(r.error()), 1;
     // Whoever may write the socket's directory may put their own socket in
     // its place and collect approvals meant for this daemon.
-    if (struct stat st{}; stat(sock_dir.empty() ? "." : sock_dir.c_str(), &st) == 0 &&
-                          (st.st_uid != 0 || (st.st_mode & 022) != 0))
+    if (struct stat st{}; stat(sock_dir.c_str(), &st) == 0 && (st.st_uid != 0 || (st.st_mode & 022) != 0))
         return log(fmt::format("the control socket's directory {} must be owned by root and writable by root "
                                "only (it is owned by uid {}, mode {:o}): another user could put their own "
                                "socket in its place; use a directory such as /run/jitgate (--socket PATH)",
-                               sock_dir.empty() ? "." : sock_dir, st.st_uid, st.st_mode & 07777)),
+                               sock_dir, st.st_uid, st.st_mode & 07777)),
                1;
     auto store = Store::open(o_.state_dir + "/state.db");
     if (!store) return log(store.error()), 1;
