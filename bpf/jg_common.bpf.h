@@ -123,6 +123,21 @@ static __always_inline struct jg_event *jg_event_reserve(void)
 	return e;
 }
 
+/* Submit a filled event.  An allow record does not wake the daemon, which
+ * drains the ring every JG_RING_DRAIN_MS, unless the ring is filling up;
+ * any other record wakes it when it had caught up (the default). */
+static __always_inline void jg_event_submit(struct jg_event *e)
+{
+	__u64 flags = 0;
+
+	if (e->verdict == JG_VERDICT_ALLOW)
+		flags = bpf_ringbuf_query(&jg_events, BPF_RB_AVAIL_DATA) >
+				JG_RING_WAKE_BYTES
+			    ? BPF_RB_FORCE_WAKEUP
+			    : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
 static __always_inline void jg_v4_mapped(__u8 out[16], __u32 ip4 /* net */)
 {
 	__u32 *w = (__u32 *)out;

@@ -50,7 +50,7 @@ static __always_inline int emit_sock_addr(struct bpf_sock_addr *ctx,
 	e->hook = hook;
 	e->verdict = verdict;
 	e->suppressed = suppressed;
-	bpf_ringbuf_submit(e, 0);
+	jg_event_submit(e);
 	return 1;
 }
 
@@ -321,7 +321,7 @@ int jg_egress(struct __sk_buff *skb)
 		e->proto = l4.proto;
 		e->hook = JG_HOOK_EGRESS;
 		e->verdict = JG_VERDICT_DENY;
-		bpf_ringbuf_submit(e, 0);
+		jg_event_submit(e);
 	}
 	return 0;
 }

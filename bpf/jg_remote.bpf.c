@@ -54,7 +54,7 @@ static __always_inline int emit_remote(const struct jg_l4 *l4, __u8 hook,
 	e->hook = hook;
 	e->verdict = verdict;
 	e->suppressed = suppressed;
-	bpf_ringbuf_submit(e, 0);
+	jg_event_submit(e);
 	return 1;
 }
 

@@ -202,6 +202,13 @@ struct jg_event {
 
 #define JG_RINGBUF_BYTES (1u << 20)
 
+/* Allow records are submitted without waking the daemon (a wake-up is a
+ * cross-CPU interrupt, several times the cost of the decision), unless more
+ * than JG_RING_WAKE_BYTES wait in the ring; the daemon drains the ring at
+ * least every JG_RING_DRAIN_MS.  Denials wake it as before. */
+#define JG_RING_WAKE_BYTES (JG_RINGBUF_BYTES / 8)
+#define JG_RING_DRAIN_MS   50
+
 /*
  * One TCP connection the cut iterator (iter/tcp, jg_cut) ended because no
  * grant covers it any more, written to the iterator's seq file and read by

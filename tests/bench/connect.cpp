@@ -206,15 +206,19 @@ void bench_connect(const Settings& s, Env& env, std::vector<Row>& rows) {
             if (c >= 0) close(c);
         }
     });
-    // The daemon drains the event ring; so does the benchmark while jitgate runs.
+    // The daemon drains the event ring; so does the benchmark while jitgate
+    // runs, the same way: on a wake-up, and every JG_RING_DRAIN_MS for the
+    // allow records that do not wake it.
     ring_buffer* rb = ring_buffer__new(bpf_map__fd(env.skel->maps.jg_events), ring_cb, nullptr, nullptr);
     std::atomic<bool> draining{false};
     std::thread drain([&] {
         while (!stop) {
-            if (draining)
-                ring_buffer__poll(rb, 10);
-            else
+            if (draining) {
+                ring_buffer__poll(rb, JG_RING_DRAIN_MS);
+                ring_buffer__consume(rb);
+            } else {
                 usleep(1000);
+            }
         }
     });
 

@@ -993,17 +993,21 @@ int Daemon::run() {
     if (!verify_and_notify_ready()) return 1;
     auto last_tick = std::chrono::steady_clock::now();
     auto last_link_check = last_tick;
+    auto last_drain = last_tick;
     bool running = true;
     while (running) {
         // Wake when the next grant ends, so that its connections are cut
         // then, not at the next tick.
-        int timeout_ms = 250;
+        // The kernel submits allow records without waking us (abi.h): drain
+        // them every JG_RING_DRAIN_MS.
+        int timeout_ms = JG_RING_DRAIN_MS;
         const auto next_end = wf_->next_expiry();
         if (next_end) {
             const std::uint64_t now_boot = clock_.boot_ns();
-            timeout_ms = *next_end <= now_boot
-                             ? 0
-                             : int(std::min<std::uint64_t>(250, (*next_end - now_boot + 999999) / 1000000));
+            timeout_ms =
+                *next_end <= now_boot
+                    ? 0
+                    : int(std::min<std::uint64_t>(timeout_ms, (*next_end - now_boot + 999999) / 1000000));
         }
         epoll_event evs[64];
         int n = epoll_wait(ep, evs, 64, timeout_ms);
@@ -1037,6 +1041,11 @@ int Daemon::run() {
             stray_cuts(false);
         }
         const auto now = std::chrono::steady_clock::now();
+        if (now - last_drain >= std::chrono::milliseconds(JG_RING_DRAIN_MS)) {
+            last_drain = now;
+            ring_budget_ = 0;
+            ring_buffer__consume(rb);
+        }
         if (now - last_link_check >= std::chrono::milliseconds(250)) {
             last_link_check = now;
             check_tamper(false);
