@@ -2,6 +2,7 @@
 
 #include <linux/if_link.h>
 
+#include <algorithm>
 #include <cstddef>
 
 #include "jitgate/abi.h"
@@ -71,6 +72,28 @@ int load_ring_producer(int ring_fd, std::uint32_t record_bytes) {
     p.push_back(mov_imm(BPF_REG_0, 0));  // TC_ACT_OK
     p.push_back(exit_());
     return load(BPF_PROG_TYPE_SCHED_CLS, "jg_ring_prod", p);
+}
+
+int load_xdp_spoofer(std::uint32_t off_a, std::uint32_t off_b) {
+    const std::uint32_t end = std::max(off_a, off_b) + 4;
+    std::vector<bpf_insn> p;
+    p.push_back(
+        insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_6, BPF_REG_1, std::int16_t(offsetof(xdp_md, data)), 0));
+    p.push_back(
+        insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, BPF_REG_1, std::int16_t(offsetof(xdp_md, data_end)), 0));
+    p.push_back(mov_reg(BPF_REG_2, BPF_REG_6));
+    p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, std::int32_t(end)));
+    // if data + end > data_end: XDP_ABORTED (6 instructions on)
+    p.push_back(insn(BPF_JMP | BPF_JGT | BPF_X, BPF_REG_2, BPF_REG_3, 6, 0));
+    p.push_back(call(BPF_FUNC_get_prandom_u32));
+    p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, BPF_REG_6, BPF_REG_0, std::int16_t(off_a), 0));
+    p.push_back(call(BPF_FUNC_get_prandom_u32));
+    p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, BPF_REG_6, BPF_REG_0, std::int16_t(off_b), 0));
+    p.push_back(mov_imm(BPF_REG_0, XDP_TX));
+    p.push_back(exit_());
+    p.push_back(mov_imm(BPF_REG_0, XDP_ABORTED));
+    p.push_back(exit_());
+    return load(BPF_PROG_TYPE_XDP, "jg_spoofer", p);
 }
 
 }  // namespace jgbench

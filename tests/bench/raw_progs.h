@@ -19,5 +19,9 @@ int load_empty_skb();
 // per run: the producer side of figure 7.  TC_ACT_OK on success,
 // TC_ACT_SHOT when the ring was full.
 int load_ring_producer(int ring_fd, std::uint32_t record_bytes);
+// An XDP program that writes random bytes over 4-byte words at `off_a` and
+// `off_b` of the frame (a flood's spoofed source) and returns XDP_TX: run
+// in BPF_F_TEST_XDP_LIVE_FRAMES mode it is a packet generator.
+int load_xdp_spoofer(std::uint32_t off_a, std::uint32_t off_b);
 
 }  // namespace jgbench
