@@ -47,12 +47,15 @@ WHY = {
     "egress_allow": "every packet to a protected port re-checks the grant: sk_storage lookup, grant hash "
                     "lookup, CLOCK_BOOTTIME. Caching the grant's expiry in sk_storage (one lookup, one clock "
                     "read) would close part of it; the clock read remains.",
-    "connect_udp": "each connect() of a granted user writes an allow record to the ring buffer and the kernel "
-                   "wakes the consumer for it: a cross-CPU wake-up (IPI on a VM) per connect. Submitting allow "
-                   "records with BPF_RB_NO_WAKEUP and waking the daemon only past a fill threshold (it drains "
-                   "on its tick) removes it.",
-    "connect_tcp": "the same per-connect ring wake-up, plus the egress and ingress programs on every segment "
-                   "of the loopback handshake and reset; 1 % is also below this VM's run-to-run noise.",
+    "connect_udp": "allow records no longer wake the consumer (BPF_RB_NO_WAKEUP, drained every 50 ms), "
+                   "which took most of the cost away; what remains is four programs on each connect and send "
+                   "(connect4, egress, both ingress programs on lo), each with a port lookup, and on connect a "
+                   "grant hash lookup, CLOCK_BOOTTIME, the sk_storage update and the allow record. Caching the "
+                   "grant's expiry in sk_storage for egress and letting the ingress programs skip loopback "
+                   "before the parse would close part of it.",
+    "connect_tcp": "the same programs on every segment of the loopback handshake and close (SYN, SYN-ACK, "
+                   "ACK, FIN or RST each cross egress and both ingress programs); 1 % is also below this VM's "
+                   "run-to-run noise for a 35 µs cycle.",
     "ring_events": "the libbpf consumer cannot keep up on this machine; batching wake-ups helps.",
     "audit_records": "each record is built as JSON, serialised canonically, hashed (SHA-256), rendered again "
                      "and written with two syscalls (the line and the head file). Sealing batches of records "
@@ -69,8 +72,7 @@ WHY = {
     "flood_pps": "every frame comes from a new /64, so jitgate's deny path misses the caches: the lookup in "
                  "a grant hash of a million entries (about 100 MB with its buckets), the rate-limit table of 65536 "
                  "windows (full after the first 65536 sources: a failed insert and a second lookup before the "
-                 "denial is counted as rl_full) and the ring reserve (full too: nobody drains it here); an "
-                 "empty XDP program in the same place drops about twice as fast as jitgate's. The nftables set "
+                 "denial is counted as rl_full) and the ring reserve (full too: nobody drains it here). The nftables set "
                  "holds fewer elements (see the note), so its lookups stay in cache. A bloom filter in front of "
                  "the grant map (a few cache lines instead of a bucket walk in 100 MB) and no rate-limit state for "
                  "sources once the table is full (count them per CPU) would close it.",
