@@ -898,6 +898,12 @@ TEST_SUITE("cli audit") {
         CHECK(finish_error({"audit", "verify", "-", "-"}).find("read only once") != std::string::npos);
     }
 
+    TEST_CASE("--version prints the version on stdout and exits 0, with no sub-command") {
+        const Ran r = run_main({"--version"});
+        CHECK(r.rc == 0);
+        CHECK(r.out == "jitgate " JITGATE_VERSION "\n");
+    }
+
     TEST_CASE("usage errors exit 2, an unreachable daemon 4") {
         TempDir dir;
         const std::string sock = dir.file("none.sock");

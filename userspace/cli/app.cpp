@@ -24,6 +24,7 @@ namespace jg {
 std::unique_ptr<CLI::App> build_app(CliState& s) {
     auto app = std::make_unique<CLI::App>(
         "jitgate: ask for, approve and watch just-in-time access to protected ports");
+    app->set_version_flag("--version", "jitgate " JITGATE_VERSION, "print the version and exit");
     app->require_subcommand(1);
     app->fallthrough();
     app->add_option("--socket", s.socket, "jitgated control socket")->capture_default_str();
