@@ -24,26 +24,13 @@ if [ "${1:-}" = --inside ]; then
     # --- inside the private mount namespace ----------------------------
     shift
     root=$1 cg=$2 deb=$3 port=$4 results=$5
-    passed=0 failed=0
-    out=$(mktemp)
-    check() {  # check NAME COMMAND...
-        local name=$1
-        shift
-        if "$@" >"$out" 2>&1; then
-            passed=$((passed + 1))
-            echo "  ok    $name"
-        else
-            failed=$((failed + 1))
-            echo "  FAIL  $name"
-            sed 's/^/        /' "$out" | tail -20
-        fi
-    }
+    # shellcheck source=check.sh
+    . "$(dirname "$0")/check.sh"
     in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 TERM=dumb "$@"; }
     daemon=
     finish() {
         [ -n "$daemon" ] && kill -KILL "$daemon" 2>/dev/null
         echo "$passed $failed" >"$results"
-        rm -f "$out"
     }
     trap finish EXIT
     trap 'exit 130' INT TERM
