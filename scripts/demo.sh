@@ -15,9 +15,22 @@ fi
 
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
+shown() {  # CMD...: as a person would type it (jitgate for "$J", words with spaces quoted)
+  local w out=""
+  while [ $# -gt 0 ]; do
+    w=$1; shift
+    if [ "$w" = "$DEMO/jitgate" ] && [ "${1:-}" = --socket ] && [ "${2:-}" = "$SOCK" ]; then
+      w=jitgate; shift 2
+    fi
+    w=${w#"$DEMO/"}
+    case $w in *[[:space:]]*) w="\"$w\"" ;; esac
+    out+="${out:+ }$w"
+  done
+  printf '%s' "$out"
+}
 run_as() {  # run_as USER CMD...: shows and runs a command as USER
   local u=$1; shift
-  printf '   \033[36m%s$ %s\033[0m\n' "$u" "$*"
+  printf '   \033[36m%s$ %s\033[0m\n' "$u" "$(shown "$@")"
   setpriv --reuid="$u" --regid="$u" --init-groups -- "$@" 2>&1 | sed 's/^/   /' || true
 }
 
@@ -63,6 +76,7 @@ DAEMON_PID=$!
 for _ in $(seq 100); do $J status >/dev/null 2>&1 && break; sleep 0.1; done
 $J status | sed 's/^/   /'
 say "a demo service listens on 127.0.0.1:$PORT; policy says: closed to everyone, jg-demo-lead approves."
+say "below, 'jitgate' is $J, and probe.py (tests/e2e) connects and says ok or why not."
 
 bold "3/7 deny: jg-demo-dev connects without a grant"
 connect
@@ -101,7 +115,9 @@ PY
 
 bold "done"
 say "The demo cleans up now (daemon stopped, programs uninstalled, demo users removed)."
-say "To run jitgate for real:"
+say "To run jitgate for real, from the Debian package (binaries, unit, man pages, completions):"
+say "  (cd build && cpack -G DEB) && sudo apt install ./build/jitgate_*.deb"
+say "or from the build tree:"
 say "  sudo cmake --install build            # jitgated, jitgate"
 say "  sudo mkdir -p /etc/jitgate && sudo cp examples/jitgate.toml /etc/jitgate/  # then edit it"
 say "  sudo jitgated --config /etc/jitgate/jitgate.toml"

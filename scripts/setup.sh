@@ -15,6 +15,8 @@ PACKAGES=(
   socat python3 nftables clang-format
   # packaging checks (tests/dist): man pages render, the zsh completion parses
   man-db groff-base zsh
+  # the .deb installed into a fresh Debian root (tests/dist/check_install.sh)
+  mmdebstrap
 )
 
 missing=()

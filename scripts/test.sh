@@ -30,7 +30,7 @@ if [ "${JITGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   build build-asan -DCMAKE_BUILD_TYPE=Debug -DJITGATE_SANITIZE=ON
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -E '^bpf$'
+    ctest --test-dir build-asan --output-on-failure -E '^(bpf|dist_install)$'
 fi
 if [ "${JITGATE_SKIP_FUZZ:-0}" != 1 ]; then
   bash scripts/fuzz.sh

@@ -3,7 +3,8 @@
 # binaries, unit, example policy, man pages and completions, Depends names the
 # shared libraries; extracted into a throwaway root (dpkg -x, never installed
 # on this machine) the man pages render without warnings, bash completion
-# completes sub-commands and ids, the zsh completion parses, and
+# completes sub-commands and ids, so does zsh's (typed into an interactive
+# zsh through a pty: tests/dist/zsh_complete.zsh), and
 # systemd-analyze accepts the unit.  No privilege needed.
 #
 # usage: check_dist.sh BUILD_DIR
@@ -12,19 +13,8 @@ build=$(cd "$1" && pwd)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d /tmp/jitgate-dist-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-check() {  # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@" >"$tmp/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "  ok    $name"
-    else
-        failed=$((failed + 1))
-        echo "  FAIL  $name"
-        sed 's/^/        /' "$tmp/out" | head -20
-    fi
-}
+# shellcheck source=check.sh
+. "$src/tests/dist/check.sh"
 
 echo "-- cpack -G DEB"
 (cd "$tmp" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$tmp/pkg" >"$tmp/cpack.log" 2>&1) ||
@@ -89,8 +79,29 @@ check "list options" completes "--pending --active --all --socket --json --help"
 check "audit --type" completes "grant" jitgate audit --type gr
 check "policy check" completes "check" jitgate policy ""
 
-echo "-- zsh completion and the unit"
+echo "-- zsh completion (an interactive zsh -f in a pty, compinit, TAB)"
 check "zsh parses _jitgate" zsh -n "$root/usr/share/zsh/vendor-completions/_jitgate"
+zcompletes() {  # zcompletes WANT KEYS: the line after each TAB in KEYS, joined by " | ", is WANT
+    local got
+    got=$(zsh -f "$src/tests/dist/zsh_complete.zsh" "$root/usr/share/zsh/vendor-completions/_jitgate" <<<"$2" |
+        sed 's/ *$//' | paste -sd'|' | sed 's/|/ | /g')
+    [ "$got" = "$1" ] || { echo "typed '$2': got '$got', want '$1'"; return 1; }
+}
+check "zsh: a sub-command from its start" zcompletes "jitgate approve" "jitgate ap<TAB>"
+check "zsh: sub-commands one TAB at a time" zcompletes "jitgate request | jitgate revoke" "jitgate re<TAB><TAB>"
+check "zsh: approve: pending request ids" zcompletes "jitgate approve 12 | jitgate approve 7" \
+    "jitgate approve <TAB><TAB>"
+check "zsh: revoke: active grant ids" zcompletes "jitgate revoke 13" "jitgate revoke <TAB>"
+check "zsh: deny asks the jitgated of --socket" zcompletes "jitgate --socket /x deny 99" \
+    "jitgate --socket /x deny <TAB>"
+check "zsh: ... also when --socket follows deny" zcompletes "jitgate deny --socket /x 99" \
+    "jitgate deny --socket /x <TAB>"
+check "zsh: --json before the sub-command" zcompletes "jitgate --json approve" "jitgate --json ap<TAB>"
+check "zsh: request: protected ports" zcompletes "jitgate request 5432/tcp" "jitgate request <TAB>"
+check "zsh: list options" zcompletes "jitgate list --pending" "jitgate list --p<TAB>"
+check "zsh: audit --type" zcompletes "jitgate audit --type grant" "jitgate audit --type gr<TAB>"
+
+echo "-- the unit"
 verify_unit() {
     sed -e "s#/usr/sbin/jitgated#$root/usr/sbin/jitgated#" \
         "$root/usr/lib/systemd/system/jitgated.service" >"$tmp/jitgated.service"

@@ -3,8 +3,9 @@
 wait, run, revoke), `jitgate metrics` and the daemon's HTTP metrics endpoint
 (parsed as Prometheus text by a strict parser), systemd readiness through a
 fake NOTIFY_SOCKET (READY=1 only once enforcement is in place, never when
-the start fails), and the hint that turns a denial into the command that
-asks for access.  Real daemon, real CLI, real unprivileged users, a private
+the start fails), the hint that turns a denial into the command that
+asks for access, and progress: who a waiting run waits for, and the count of
+grants a restart restored.  Real daemon, real CLI, real unprivileged users, a private
 netns and child cgroup (harness.py).
 
 usage: e2e_ux.py BUILD_DIR
@@ -94,7 +95,8 @@ def check_run(env, t):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     env.procs.append(p)
     waited = read_until(p.stderr, r"waiting for a decision", 10)
-    t.check("run says it waits for a decision", "waiting for a decision" in waited, waited)
+    t.check("run says it waits for a decision, by whom, until when",
+            f"waiting for a decision by {env.appr}, until 20" in waited, waited)
     pend = env.cli_json("root", "list", "--pending")[1].get("requests", [])
     rid = pend[0]["request_id"] if len(pend) == 1 else None
     rc, _ = env.cli_json(env.appr, "approve", str(rid))
@@ -106,6 +108,8 @@ def check_run(env, t):
         out, err = p.communicate()
     t.eq("run after approval: exit 0, the command connected", (p.returncode, out.strip()), (0, "ok"))
     t.eq("after the approved run: no active grant", active_grants(env), [])
+
+    t.check("stderr is no terminal: no line rewritten in place", "\r" not in waited + err, repr(waited + err))
 
     print("-- jitgate run: rejected: exit 3 and the command never runs")
     marker = os.path.join(env.tmp, "ran-after-reject")
@@ -417,11 +421,25 @@ def check_ready_and_http(env, t):
     env.start_daemon()
 
 
+def check_restore_progress(env, t):
+    print("-- a restart restores the active grants and says how many, and how long it took")
+    g = env.grant(env.req, str(env.port2), "5m")
+    t.eq("a grant to restore", g.rc, 0)
+    env.stop_daemon()
+    env.start_daemon()
+    log = env.daemon_log()
+    t.check("jitgated logs 'restored 1 active grant into the maps in N ms'",
+            re.search(r"restored 1 active grant into the maps in \d+ ms", log), log[-500:])
+    t.eq("the grant is still active", [x["grant_id"] for x in active_grants(env)], [g.answer.get("grant_id")])
+    t.eq("revoked again", env.cli("root", "revoke", str(g.answer.get("grant_id"))).returncode, 0)
+
+
 def run(env, t):
     env.start_daemon()
     check_run(env, t)
     check_metrics_cli(env, t)
     check_ready_and_http(env, t)
+    check_restore_progress(env, t)  # last: a restart starts the metrics' counters anew
 
 
 if __name__ == "__main__":

@@ -541,6 +541,21 @@ TEST_SUITE("cli") {
               "request 12: expired: nobody decided it before its request_ttl ran out");
     }
 
+    TEST_CASE("render: a wait names who can decide and until when; the terminal line counts it") {
+        nlohmann::json r = req12("pending");
+        r["expires_at"] = "2027-01-15T08:15:00.000000Z";
+        CHECK(render_wait_for(r) == "until 2027-01-15T08:15:00.000000Z");
+        r["eligible_approvers"] = {"alice"};
+        CHECK(render_wait_for(r) == "by alice, until 2027-01-15T08:15:00.000000Z");
+        r["eligible_approvers"] = {"alice", "bob", "@dba"};
+        CHECK(render_wait_for(r) == "by alice, bob or @dba, until 2027-01-15T08:15:00.000000Z");
+        r.erase("expires_at");
+        CHECK(render_wait_for(r) == "by alice, bob or @dba");
+        CHECK(render_wait_for(nlohmann::json::object()).empty());
+        CHECK(render_waiting(r, 65) == "waiting 1m5s for a decision on request 12");
+        CHECK(render_waiting(r, 0) == "waiting 0s for a decision on request 12");
+    }
+
     TEST_CASE("render: break-glass says so loudly, with its expiry") {
         nlohmann::json r = req12("granted");
         r["break_glass"] = true;
@@ -641,10 +656,13 @@ TEST_SUITE("cli wait") {
         ShowScript script{{req12("pending"), req12("pending"), req12("pending", {"alice"}),
                            req12("pending", {"alice"}), req12("granted", {"alice", "bob"})}};
         FakeDaemon d(sock, [&](const nlohmann::json& q) { return script.answer(q); });
-        const Ran r = run_wait(sock, false, req12("pending"), fast_wait());
+        nlohmann::json first = req12("pending");
+        first["eligible_approvers"] = {"alice", "bob"};
+        const Ran r = run_wait(sock, false, first, fast_wait());
         CHECK(r.rc == 0);
         CHECK(r.err ==
-              "request 12: pending, 0 of 2 approvals; waiting for a decision (Ctrl-C stops waiting)\n"
+              "request 12: pending, 0 of 2 approvals; waiting for a decision by alice or bob, until "
+              "2027-01-15T08:15:00.000000Z (Ctrl-C stops waiting)\n"
               "request 12: pending, 1 of 2 approvals (alice)\n");
         CHECK(r.out == "request 12: granted, grant 13, 9m59s remaining until 2027-01-15T08:10:00.000000Z\n");
         CHECK(script.shows == 5);
@@ -896,6 +914,12 @@ TEST_SUITE("cli audit") {
         CHECK(ok({"audit", "verify", "-", "audit.jsonl"}).files ==
               std::vector<std::string>{"-", "audit.jsonl"});
         CHECK(finish_error({"audit", "verify", "-", "-"}).find("read only once") != std::string::npos);
+    }
+
+    TEST_CASE("--version prints the version on stdout and exits 0, with no sub-command") {
+        const Ran r = run_main({"--version"});
+        CHECK(r.rc == 0);
+        CHECK(r.out == "jitgate " JITGATE_VERSION "\n");
     }
 
     TEST_CASE("usage errors exit 2, an unreachable daemon 4") {

@@ -279,6 +279,7 @@ TEST_SUITE("workflow") {
         CHECK(j.at("ticket") == "INC-7");
         CHECK(j.at("approvers") == json::array());
         CHECK(j.at("approvals_required") == 1);
+        CHECK(j.at("eligible_approvers") == json::array({"alice", "@dba"}));  // who the requester waits for
         CHECK(j.at("created_at") == "2027-01-15T08:00:00.000000Z");
         CHECK(j.at("expires_at") == "2027-01-15T08:15:00.000000Z");  // request_ttl 15m
         CHECK_FALSE(j.contains("grant_id"));

@@ -8,6 +8,8 @@
 #include <iostream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "cli/audit_cmd.h"
 #include "cli/client.h"
 #include "cli/render.h"
@@ -24,6 +26,7 @@ namespace jg {
 std::unique_ptr<CLI::App> build_app(CliState& s) {
     auto app = std::make_unique<CLI::App>(
         "jitgate: ask for, approve and watch just-in-time access to protected ports");
+    app->set_version_flag("--version", "jitgate " JITGATE_VERSION, "print the version and exit");
     app->require_subcommand(1);
     app->fallthrough();
     app->add_option("--socket", s.socket, "jitgated control socket")->capture_default_str();
@@ -293,6 +296,30 @@ Result<nlohmann::json> show_request(const std::string& socket, std::int64_t id,
     return err("jitgated closed the connection without a reply");
 }
 
+// While a wait goes on, a terminal shows one line that counts it, rewritten
+// in place each second. Anywhere else (a pipe, a log file, the journal)
+// nothing: carriage returns do not belong there, and the state lines,
+// written whenever the state changes, say all there is.
+class WaitTicker {
+public:
+    explicit WaitTicker(bool on) : on_(on) {}
+    ~WaitTicker() { clear(); }
+    void show(const std::string& line) {
+        if (!on_) return;
+        std::cerr << "\r\033[K" << line << std::flush;
+        shown_ = true;
+    }
+    // Before any other line goes to stderr.
+    void clear() {
+        if (shown_) std::cerr << "\r\033[K" << std::flush;
+        shown_ = false;
+    }
+
+private:
+    bool on_;
+    bool shown_ = false;
+};
+
 }  // namespace
 
 int wait_for_decision(const CliState& s, const nlohmann::json& first, const WaitOptions& o) {
@@ -303,7 +330,10 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
     std::string shown;         // the state line last written to stderr
     bool unreachable = false;  // jitgated has not answered since `lost`
     Clock::time_point lost{};
+    const Clock::time_point started = Clock::now();
+    WaitTicker ticker(isatty(STDERR_FILENO) == 1);
     for (;;) {
+        ticker.clear();
         const std::string state = cur.value("state", "");
         if (state != "pending" && o.decided) *o.decided = cur;
         if (state == "granted") {
@@ -319,10 +349,17 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
             return exit_code_for(code::kRefused);
         }
         if (const std::string line = render_wait_state(cur); line != shown) {
-            std::cerr << line << (shown.empty() ? "; waiting for a decision (Ctrl-C stops waiting)" : "")
-                      << "\n";
+            std::string more;
+            if (shown.empty()) {
+                const std::string wait_for = render_wait_for(cur);
+                more = "; waiting for a decision" + (wait_for.empty() ? "" : " " + wait_for) +
+                       " (Ctrl-C stops waiting)";
+            }
+            std::cerr << line << more << "\n";
             shown = line;
         }
+        ticker.show(render_waiting(
+            cur, std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started).count()));
         const auto next = Clock::now() + std::chrono::milliseconds(o.poll_ms);
         while (!stopped() && Clock::now() < next)
             std::this_thread::sleep_for(
@@ -330,6 +367,7 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
         std::optional<Result<nlohmann::json>> looked;
         if (!stopped()) looked = show_request(s.socket, id, o.stop);
         if (stopped()) {
+            ticker.clear();
             if (o.decided) *o.decided = cur;
             if (o.report_on_stderr) return 130;  // jitgate run withdraws it and says so
             if (s.json) std::cout << cur.dump() << "\n";
@@ -340,6 +378,7 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
         const Result<nlohmann::json>& reply = *looked;
         if (!reply) {
             const auto now = Clock::now();
+            ticker.clear();
             if (!unreachable) {
                 unreachable = true;
                 lost = now;

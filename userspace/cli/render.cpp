@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string_view>
 #include <vector>
 
@@ -222,6 +223,25 @@ std::string render_list(const json& r) {
 }
 
 }  // namespace
+
+std::string render_wait_for(const json& r) {
+    std::string who;
+    const json none = json::array();
+    const json& el = r.contains("eligible_approvers") ? r["eligible_approvers"] : none;
+    for (std::size_t i = 0; i < el.size(); ++i)
+        who += (i == 0 ? "" : i + 1 == el.size() ? " or " : ", ") + el[i].get<std::string>();
+    std::string s;
+    if (!who.empty()) s += "by " + who;
+    if (r.contains("expires_at"))
+        s += (s.empty() ? "" : ", ") + fmt::format("until {}", r["expires_at"].get<std::string>());
+    return s;
+}
+
+std::string render_waiting(const json& r, std::int64_t waited_s) {
+    const auto id = r.value("request_id", std::int64_t(0));
+    return fmt::format("waiting {} for a decision on request {}",
+                       format_duration(std::max<std::int64_t>(waited_s, 0)), id);
+}
 
 std::string render_wait_state(const json& r) {
     const auto id = r.value("request_id", std::int64_t(0));

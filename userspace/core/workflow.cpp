@@ -140,6 +140,11 @@ json Workflow::request_json(const RequestRow& r) {
         j["expires_at"] = rfc3339_us(r.deadline_us);
         const PortPolicy* p = policy_->find(r.port, r.proto);
         j["approvals_required"] = p ? p->approvals_required : 0;
+        // Who can decide it: what a waiting requester wants to know.
+        json who = json::array();
+        if (p)
+            for (const auto& a : p->approvers) who.push_back(a.text());
+        j["eligible_approvers"] = who;
     }
     if (r.decided_us) j["decided_at"] = rfc3339_us(r.decided_us);
     if (!r.decided_by.empty()) j["decided_by"] = r.decided_by;

@@ -30,6 +30,7 @@
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/metrics.h"
+#include "core/progress.h"
 #include "core/protocol.h"
 #include "core/workflow.h"
 #include "daemon/audit_log.h"
@@ -333,10 +334,23 @@ std::string principal_of(const jg_net_key& k) {
 void Daemon::reconcile_grants(Kernel& k) {
     // The store is the truth: every active grant is in the maps, and nothing else is.
     std::map<std::int64_t, GrantKey> active;
-    for (auto& g : store_->grants("active", 1 << 20)) {
+    const auto grants = store_->grants("active", 1 << 20);
+    // Many grants take a while to write: say how far it got, once a second.
+    auto now_ms = [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    };
+    Progress progress("restoring grants", grants.size(), now_ms());
+    for (std::size_t i = 0; i < grants.size(); ++i) {
+        const auto& g = grants[i];
         if (auto r = sink_.put(g); !r) log(r.error());
         if (auto key = grant_key(g)) active.emplace(g.id, *key);
+        if (auto line = progress.step(i + 1, now_ms())) log(*line);
     }
+    if (!grants.empty())
+        log(fmt::format("restored {} active grant{} into the maps in {} ms", grants.size(),
+                        grants.size() == 1 ? "" : "s", progress.elapsed_ms(now_ms())));
     // An entry is known when the store has its grant id active with this
     // very key (packed the one way keys are packed).
     auto prune = [&](const auto& map) {

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
     jg::DaemonOptions o;
     bool do_uninstall = false;
     CLI::App app{"jitgated: just-in-time access to internal ports, enforced in the kernel"};
+    app.set_version_flag("--version", "jitgated " JITGATE_VERSION, "print the version and exit");
     app.add_option("--config", o.config, "policy file (TOML)")->capture_default_str();
     app.add_option("--cgroup", o.cgroup, "cgroup v2 directory to attach to (default: the v2 root)");
     app.add_option("--bpffs", o.bpffs, "directory on a bpf filesystem for pins")->capture_default_str();
