@@ -198,7 +198,17 @@ Result<Store> Store::open(const std::string& path) {
     Store s(db);
     try {
         s.exec("PRAGMA journal_mode=WAL;");
-        s.exec("PRAGMA synchronous=FULL;");
+        // A commit is written to the WAL but not fsynced at once: the grant
+        // reaches the map without waiting for the disk.  sync() makes every
+        // commit durable before the daemon answers; what a power failure can
+        // still take back is a change nobody was told of, and a lost grant
+        // fails closed (start-up reconcile removes map entries the store does
+        // not know; a reboot empties the maps anyway).
+        s.exec("PRAGMA synchronous=NORMAL;");
+        // The daemon's working set is a few rows at a time; start-up reads
+        // every active grant once, through a cursor.  A small page cache
+        // keeps its memory from growing with the number of grants.
+        s.exec("PRAGMA cache_size=-512;");
         s.exec("PRAGMA busy_timeout=5000;");
         s.exec(kSchema);
         if (const std::int64_t v = schema_version(s.db_); v > kSchemaVersion)
@@ -213,11 +223,12 @@ Result<Store> Store::open(const std::string& path) {
     return s;
 }
 
-Store::Store(Store&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+Store::Store(Store&& o) noexcept : db_(o.db_), synced_changes_(o.synced_changes_) { o.db_ = nullptr; }
 Store& Store::operator=(Store&& o) noexcept {
     if (this != &o) {
         sqlite3_close(db_);
         db_ = o.db_;
+        synced_changes_ = o.synced_changes_;
         o.db_ = nullptr;
     }
     return *this;
@@ -231,6 +242,20 @@ void Store::exec(const char* sql) {
         sqlite3_free(msg);
         throw std::runtime_error(fmt::format("sqlite: {}", m));
     }
+}
+
+void Store::sync() {
+    const std::int64_t changes = sqlite3_total_changes64(db_);
+    if (changes == synced_changes_) return;
+    // The WAL holds every commit since the last checkpoint: one fsync of it
+    // makes them all durable, as synchronous=FULL would have at each commit.
+    sqlite3_file* wal = nullptr;
+    if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
+        wal->pMethods) {
+        if (const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK)
+            throw std::runtime_error(fmt::format("sqlite: cannot sync the write-ahead log ({})", rc));
+    }
+    synced_changes_ = changes;
 }
 
 void Store::begin() { exec("BEGIN IMMEDIATE;"); }
@@ -358,6 +383,12 @@ std::vector<GrantRow> Store::grants_of_kind(const std::string& kind, std::int64_
 }
 
 std::vector<GrantRow> Store::grants(const std::string& state, int limit) {
+    std::vector<GrantRow> out;
+    each_grant(state, limit, [&](GrantRow& g) { out.push_back(std::move(g)); });
+    return out;
+}
+
+void Store::each_grant(const std::string& state, int limit, const std::function<void(GrantRow&)>& fn) {
     std::string sql =
         state == "all"
             ? fmt::format("SELECT {} FROM grants ORDER BY id DESC LIMIT ?", kGrantCols)
@@ -368,7 +399,20 @@ std::vector<GrantRow> Store::grants(const std::string& state, int limit) {
     } else {
         s.bind(1, state).bind(2, std::int64_t(limit));
     }
-    return read_all(s, read_grant);
+    while (s.step()) {
+        GrantRow g = read_grant(s);
+        fn(g);
+    }
+}
+
+int Store::rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns, std::int64_t now_wall_us) {
+    // Time left by the wall clock, from this boot's CLOCK_BOOTTIME; none left: now.
+    Stmt s(db_,
+           "UPDATE grants SET expires_boot_ns = CASE WHEN expires_us > ?2 THEN ?1 + (expires_us - ?2) * 1000 "
+           "ELSE ?1 END, boot_id = ?3 WHERE state = 'active' AND boot_id != ?3");
+    s.bind(1, static_cast<std::int64_t>(now_boot_ns)).bind(2, now_wall_us).bind(3, boot_id);
+    s.step();
+    return sqlite3_changes(db_);
 }
 
 }  // namespace jg

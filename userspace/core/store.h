@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,8 +72,12 @@ public:
     std::int64_t next_id();
 
     void begin();
-    void commit();
+    void commit();  // durable at the next sync()
     void rollback();
+    // Makes every commit so far durable (one fsync of the write-ahead log);
+    // nothing to do when nothing changed since the last call.  The daemon
+    // calls it before it answers a client and once a tick.
+    void sync();
 
     void put_request(const RequestRow& r);  // insert or replace
     std::optional<RequestRow> request(std::int64_t id);
@@ -85,6 +90,13 @@ public:
     void put_grant(const GrantRow& g);
     std::optional<GrantRow> grant(std::int64_t id);
     std::vector<GrantRow> grants(const std::string& state_or_all, int limit);
+    // The same rows one at a time, without holding them all (start-up reads
+    // every active grant).  `fn` must not write to the store.
+    void each_grant(const std::string& state_or_all, int limit, const std::function<void(GrantRow&)>& fn);
+    // Grants active in another boot than `boot_id`: their CLOCK_BOOTTIME
+    // expiry recomputed from the wall-clock time left (none left: now) and
+    // moved to this boot.  How many changed.
+    int rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns, std::int64_t now_wall_us);
     // Grants of `kind` started at or after `since_wall_us`, whatever their
     // state, newest first.
     std::vector<GrantRow> grants_of_kind(const std::string& kind, std::int64_t since_wall_us, int limit);
@@ -104,6 +116,7 @@ private:
     // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns
     void migrate();
     sqlite3* db_ = nullptr;
+    std::int64_t synced_changes_ = 0;  // sqlite3_total_changes64 at the last sync()
 };
 
 }  // namespace jg

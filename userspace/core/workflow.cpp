@@ -625,8 +625,9 @@ int Workflow::sweep() {
 int Workflow::end_unprotected() {
     int n = 0;
     std::vector<GrantRow> gone;
-    for (auto& g : store_.grants("active", 1 << 20))
+    store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
         if (!policy_->find(g.port, g.proto)) gone.push_back(std::move(g));
+    });
     if (!gone.empty()) end_grants(gone, "revoked", "policy_reload", nullptr);
     n += static_cast<int>(gone.size());
     for (auto& r : store_.requests("pending", 1 << 20)) {
@@ -640,15 +641,7 @@ int Workflow::end_unprotected() {
 }
 
 void Workflow::rebase_boot() {
-    const std::uint64_t now_boot = clock_.boot_ns();
-    const std::int64_t now_wall = clock_.wall_us();
-    for (auto& g : store_.grants("active", 1 << 20)) {
-        if (g.boot_id == boot_id_) continue;
-        const std::int64_t left_us = g.expires_us - now_wall;
-        g.expires_boot_ns = left_us > 0 ? now_boot + std::uint64_t(left_us) * 1000ULL : now_boot;
-        g.boot_id = boot_id_;
-        put_grant(g);
-    }
+    if (store_.rebase_grants(boot_id_, clock_.boot_ns(), clock_.wall_us()) > 0) next_expiry_.reset();
 }
 
 }  // namespace jg

@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -332,19 +334,27 @@ std::string principal_of(const jg_net_key& k) {
 
 void Daemon::reconcile_grants(Kernel& k) {
     // The store is the truth: every active grant is in the maps, and nothing else is.
-    std::map<std::int64_t, GrantKey> active;
-    for (auto& g : store_->grants("active", 1 << 20)) {
+    // Read row by row (a cursor), keeping only id and key: the daemon's memory
+    // must not grow with the rows of every grant.
+    std::vector<std::pair<std::int64_t, GrantKey>> active;
+    store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
         if (auto r = sink_.put(g); !r) log(r.error());
-        if (auto key = grant_key(g)) active.emplace(g.id, *key);
-    }
+        if (auto key = grant_key(g)) active.emplace_back(g.id, *key);
+    });
+    std::sort(active.begin(), active.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto find = [&](std::int64_t id) -> const GrantKey* {
+        auto it = std::lower_bound(active.begin(), active.end(), id,
+                                   [](const auto& e, std::int64_t v) { return e.first < v; });
+        return it == active.end() || it->first != id ? nullptr : &it->second;
+    };
     // An entry is known when the store has its grant id active with this
     // very key (packed the one way keys are packed).
     auto prune = [&](const auto& map) {
         using K = typename std::decay_t<decltype(map)>::key_type;
         std::vector<std::pair<K, jg_grant_val>> unknown;
         map.for_each([&](const K& key, const jg_grant_val& v) {
-            auto it = active.find(std::int64_t(v.grant_id));
-            const K* want = it == active.end() ? nullptr : std::get_if<K>(&it->second);
+            const GrantKey* known = find(std::int64_t(v.grant_id));
+            const K* want = known ? std::get_if<K>(known) : nullptr;
             if (!want || !same_bytes(*want, key)) unknown.emplace_back(key, v);
         });
         for (auto& [key, v] : unknown) {
@@ -373,6 +383,9 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
     wf_->rebase_boot();
     reconcile_grants(k);
     wf_->sweep();
+    // Start-up read every grant once; hand what that took back to the system
+    // (glibc keeps freed memory otherwise).
+    malloc_trim(0);
     return true;
 }
 
@@ -470,8 +483,9 @@ json Daemon::metrics() {
         if (p.udp) active[{p.port, "udp"}] = 0, ++pairs;
     }
     m.sample(double(pairs));
-    for (const auto& g : store_->grants("active", 1 << 20))
+    store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
         ++active[{g.port, std::string(proto_name(g.proto))}];
+    });
     m.family("jitgate_grants_active", "gauge", "active grants by port and protocol");
     for (const auto& [k, n] : active)
         m.sample(double(n), {{"port", std::to_string(k.first)}, {"proto", k.second}});
@@ -576,6 +590,9 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         r = Reply::fail(code::kInternal,
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
+    // Durable before anyone is told (store.h: commits are fsynced here, not
+    // one by one, so that a grant reaches the map first).
+    store_->sync();
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
 }
 
@@ -741,6 +758,7 @@ void Daemon::tick() {
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
+    store_->sync();
 }
 
 // Decisions not recorded one by one, counted per CPU by the programs: ring
@@ -1056,6 +1074,7 @@ int Daemon::run() {
                   {"uid", 0},
                   {"pid", getpid()},
                   {"reason", "signal; enforcement stays attached in the kernel"}});
+    store_->sync();
     server_ = nullptr;
     followers_.clear();
     log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");
