@@ -288,6 +288,10 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     // remote source that is whoever holds the grant for that source.
     std::optional<GrantRow> old = store_.active_grant(g.uid, g.src, g.port, g.proto);
 
+    // The decision (approve, request) is in the log before it takes effect;
+    // the records of its effect (grant, break_glass, revoke of the grant it
+    // replaces) follow the map write, in the batch written before the reply.
+    audit_.flush();
     store_.begin();
     if (old) {
         old->state = "replaced";
