@@ -458,4 +458,17 @@ TEST_SUITE("store") {
         CHECK(raw.one("PRAGMA journal_mode") == "wal");
     }
 
+    TEST_CASE("kept statements: the same query inside its own cursor gets a fresh statement") {
+        Store st = open_memory();
+        for (std::int64_t id = 1; id <= 3; ++id) st.put_grant(grant_row(id, 1000 + std::uint32_t(id), ""));
+        std::size_t inner = 0, outer = 0;
+        st.each_grant("active", 10, [&](GrantRow&) {
+            ++outer;
+            st.each_grant("active", 10, [&](GrantRow&) { ++inner; });
+        });
+        CHECK(outer == 3);
+        CHECK(inner == 9);
+        CHECK(st.grants("active", 10).size() == 3);  // the kept one, reset after the cursor
+    }
+
 }  // TEST_SUITE

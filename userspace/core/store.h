@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/keys.h"
@@ -57,6 +58,15 @@ struct GrantRow {
     std::vector<std::string> approvers;
     std::string src;   // remote principal, format_source() text; empty = the local user uid
     std::string kind;  // "" (approved or auto-approved) or kBreakGlass
+};
+
+// Prepared statements kept for the life of a connection, by their SQL:
+// preparing one costs more than running it.
+struct StmtCache {
+    sqlite3* db = nullptr;
+    std::unordered_map<std::string, sqlite3_stmt*> stmts;
+    sqlite3_stmt* get(const std::string& sql);  // nullptr when it is in use
+    void clear();                               // finalizes them all
 };
 
 class Store {
@@ -111,11 +121,12 @@ public:
                                          Proto proto);
 
 private:
-    explicit Store(sqlite3* db) : db_(db) {}
+    explicit Store(sqlite3* db) : db_(db) { stmts_.db = db; }
     void exec(const char* sql);
     // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns
     void migrate();
     sqlite3* db_ = nullptr;
+    StmtCache stmts_;
     std::int64_t synced_changes_ = 0;  // sqlite3_total_changes64 at the last sync()
 };
 

@@ -265,6 +265,12 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
                               const Caller* actor) {
     const PortPolicy* p = policy_->find(r.port, r.proto);
     if (p) duration_s = std::min(duration_s, p->max_duration_s);
+    // The decision (approve, request) is in the log before it takes effect;
+    // the records of its effect (grant, break_glass, revoke of the grant it
+    // replaces) follow the map write, in the batch written before the reply.
+    // One transaction from the grant's id to its request: one commit.
+    audit_.flush();
+    store_.begin();
     GrantRow g;
     g.id = store_.next_id();
     g.request_id = r.id;
@@ -287,12 +293,6 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     // A new grant for the same principal and port replaces the old one; for a
     // remote source that is whoever holds the grant for that source.
     std::optional<GrantRow> old = store_.active_grant(g.uid, g.src, g.port, g.proto);
-
-    // The decision (approve, request) is in the log before it takes effect;
-    // the records of its effect (grant, break_glass, revoke of the grant it
-    // replaces) follow the map write, in the batch written before the reply.
-    audit_.flush();
-    store_.begin();
     if (old) {
         old->state = "replaced";
         old->ended_us = g.start_us;
