@@ -360,6 +360,38 @@ TEST_SUITE("audit") {
         CHECK(t.error() == "the audit log " + path + " is not a regular file");
     }
 
+    TEST_CASE("seal_line writes the bytes and the hash of seal() + render_line()") {
+        const std::string ts = "2026-11-21T09:56:00.123456Z";
+        std::vector<json> records = {
+            sample("approve"),
+            json{{"type", "deny"}, {"uid", 4294967295u}, {"pid", -1}, {"suppressed", 0}},
+            json{{"type", "x"},
+                 {"comm", std::string("a\x01\x7f\tb\n\"\\")},
+                 {"reason", "caf\xc3\xa9 \xe2\x80\xae"}},
+            json{{"type", "x"},
+                 {"bad", std::string("\xff\xfe ok \xc3")},
+                 {"f", 1.5},
+                 {"b", true},
+                 {"n", nullptr}},
+            json{{"type", "x"}, {"nested", {{"z", 1}, {"a", {1, "two", false}}}}, {"empty", json::array()}},
+            // A record's own ts, seq and hashes are replaced by the seal's.
+            json{{"type", "x"}, {"ts", "old"}, {"seq", 99}, {"prev_hash", "p"}, {"hash", "h"}, {"zz", ""}},
+            json{{"no_type", 1}, {"a_b", "c"}},
+        };
+        ChainHead slow, fast;
+        for (const auto& r : records) {
+            json sealed = r;
+            sealed["ts"] = ts;
+            seal(sealed, slow);
+            std::string out = "kept";
+            seal_line(r, ts, fast, out);
+            CHECK(out == "kept" + render_line(sealed));
+            CHECK(fast.seq == slow.seq);
+            CHECK(fast.hash == slow.hash);
+        }
+        CHECK(fast.seq == records.size());
+    }
+
 }  // TEST_SUITE
 
 TEST_SUITE("audit view") {

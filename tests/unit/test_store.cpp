@@ -401,4 +401,74 @@ TEST_SUITE("store") {
         CHECK(plan.find("USING INDEX grants_kind") != std::string::npos);
     }
 
+    TEST_CASE("each_grant: the rows grants() returns, one at a time, newest first, up to the limit") {
+        Store st = open_memory();
+        for (std::int64_t id = 10; id < 15; ++id) st.put_grant(grant_row(id, 1000 + std::uint32_t(id), ""));
+        st.put_grant(grant_row(15, 2000, "", 5432, Proto::Tcp, "revoked"));
+        std::vector<std::int64_t> seen;
+        st.each_grant("active", 3, [&](GrantRow& g) { seen.push_back(g.id); });
+        CHECK(seen == std::vector<std::int64_t>{14, 13, 12});
+        seen.clear();
+        st.each_grant("all", 100, [&](GrantRow& g) { seen.push_back(g.id); });
+        CHECK(seen.size() == 6);
+        CHECK(st.grants("active", 100).size() == 5);
+    }
+
+    TEST_CASE(
+        "rebase_grants: another boot's active grants get this boot's clock by the wall-clock time left") {
+        Store st = open_memory();
+        GrantRow left = grant_row(1, 1000, "");  // 30 s left by the wall clock
+        left.boot_id = "old";
+        left.expires_us = 1'000'000 + 30'000'000;
+        GrantRow gone = grant_row(2, 1001, "");  // ended while the machine was off
+        gone.boot_id = "old";
+        gone.expires_us = 500'000;
+        GrantRow here = grant_row(3, 1002, "");  // this boot: untouched
+        here.boot_id = "new";
+        here.expires_boot_ns = 77;
+        GrantRow ended = grant_row(4, 1003, "", 5432, Proto::Tcp, "expired");
+        ended.boot_id = "old";
+        for (const auto& g : {left, gone, here, ended}) st.put_grant(g);
+        CHECK(st.rebase_grants("new", 5'000'000'000ULL, 1'000'000) == 2);
+        CHECK(st.grant(1)->expires_boot_ns == 5'000'000'000ULL + 30'000'000'000ULL);
+        CHECK(st.grant(1)->boot_id == "new");
+        CHECK(st.grant(2)->expires_boot_ns == 5'000'000'000ULL);
+        CHECK(st.grant(3)->expires_boot_ns == 77);
+        CHECK(st.grant(4)->boot_id == "old");
+        CHECK(st.rebase_grants("new", 9, 9) == 0);
+    }
+
+    TEST_CASE("sync makes the commits durable; a store opened again sees them") {
+        TempDir dir;
+        const std::string path = dir.file("state.db");
+        {
+            auto st = Store::open(path);
+            REQUIRE(st.ok());
+            st->sync();  // nothing written yet beyond the schema: fine either way
+            st->begin();
+            st->put_grant(grant_row(7, 1000, ""));
+            st->commit();
+            st->sync();
+            st->sync();  // nothing new: no work, no error
+        }
+        auto st = Store::open(path);
+        REQUIRE(st.ok());
+        CHECK(st->grant(7));
+        Raw raw(path);
+        CHECK(raw.one("PRAGMA journal_mode") == "wal");
+    }
+
+    TEST_CASE("kept statements: the same query inside its own cursor gets a fresh statement") {
+        Store st = open_memory();
+        for (std::int64_t id = 1; id <= 3; ++id) st.put_grant(grant_row(id, 1000 + std::uint32_t(id), ""));
+        std::size_t inner = 0, outer = 0;
+        st.each_grant("active", 10, [&](GrantRow&) {
+            ++outer;
+            st.each_grant("active", 10, [&](GrantRow&) { ++inner; });
+        });
+        CHECK(outer == 3);
+        CHECK(inner == 9);
+        CHECK(st.grants("active", 10).size() == 3);  // the kept one, reset after the cursor
+    }
+
 }  // TEST_SUITE

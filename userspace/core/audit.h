@@ -39,13 +39,52 @@ void seal(json& record, ChainHead& head);
 // prev_hash and hash; newline-terminated.
 std::string render_line(const json& sealed);
 
+// A record's type and context as JSON texts, built without a json object:
+// the daemon's records of kernel decisions, thousands a second.  Keys are
+// not copied: give string literals (or keep them alive while this lives).
+// A key given twice keeps its last value.
+class AuditFields {
+public:
+    AuditFields& add(std::string_view key, std::string_view text);  // a string
+    AuditFields& add(std::string_view key, const char* text) { return add(key, std::string_view(text)); }
+    AuditFields& add(std::string_view key, std::uint64_t n);
+    AuditFields& add(std::string_view key, std::int64_t n);
+    AuditFields& add(std::string_view key, std::uint32_t n) { return add(key, std::uint64_t(n)); }
+    AuditFields& add(std::string_view key, std::uint16_t n) { return add(key, std::uint64_t(n)); }
+    AuditFields& add_json(std::string_view key, const json& v);  // any value
+    void clear();
+    // The fields sorted by key, each value's JSON text.
+    std::vector<std::pair<std::string_view, std::string_view>> sorted() const;
+    json to_json() const;
+
+private:
+    template <typename Write>
+    AuditFields& put(std::string_view key, Write write);
+    struct Field {
+        std::string_view key;
+        std::size_t off, len;  // the value's text in text_
+    };
+    std::string text_;
+    std::vector<Field> fields_;
+};
+
+// seal() and render_line() in one pass, for the daemon's hot path: seals
+// `record` (type and context; its own ts, seq, prev_hash and hash are
+// ignored) as the record after `head` with timestamp `ts`, appends its line
+// to `out` and advances `head`. Each value is serialised once and the
+// canonical form and the line are assembled from those texts: the same
+// bytes and the same hash as seal() + render_line().
+void seal_line(const AuditFields& record, std::string_view ts, ChainHead& head, std::string& out);
+void seal_line(const json& record, std::string_view ts, ChainHead& head, std::string& out);
+
 // The end of an existing log file, for continuing its chain.
 struct LogTail {
-    bool empty = true;              // no bytes at all (or the file does not exist)
-    bool incomplete = false;        // bytes after the last newline (a record cut short)
-    bool unreadable_last = false;   // the last complete line is not a sealed record
-    std::optional<ChainHead> head;  // seq and hash of the last complete line, when sealed
-    std::string prev_hash;          // that record's prev_hash
+    bool empty = true;                 // no bytes at all (or the file does not exist)
+    bool incomplete = false;           // bytes after the last newline (a record cut short)
+    std::uint64_t complete_bytes = 0;  // the file's size up to and including its last newline
+    bool unreadable_last = false;      // the last complete line is not a sealed record
+    std::optional<ChainHead> head;     // seq and hash of the last complete line, when sealed
+    std::string prev_hash;             // that record's prev_hash
 };
 
 // Reads the last 1 MiB of `path` (a longer line is not a record); a missing

@@ -17,7 +17,20 @@ public:
         if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
             throw std::runtime_error(fmt::format("sqlite prepare: {}", sqlite3_errmsg(db)));
     }
-    ~Stmt() { sqlite3_finalize(s_); }
+    // One of the connection's kept statements (a fresh one while that is in use).
+    Stmt(StmtCache& cache, const std::string& sql)
+        : db_(cache.db), s_(cache.get(sql)), cached_(s_ != nullptr) {
+        if (!s_ && sqlite3_prepare_v2(db_, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK)
+            throw std::runtime_error(fmt::format("sqlite prepare: {}", sqlite3_errmsg(db_)));
+    }
+    ~Stmt() {
+        if (cached_) {
+            sqlite3_reset(s_);
+            sqlite3_clear_bindings(s_);
+        } else {
+            sqlite3_finalize(s_);
+        }
+    }
     Stmt(const Stmt&) = delete;
     Stmt& operator=(const Stmt&) = delete;
 
@@ -44,6 +57,7 @@ public:
 private:
     sqlite3* db_;
     sqlite3_stmt* s_ = nullptr;
+    bool cached_ = false;
 };
 
 std::string list_to_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
@@ -198,7 +212,17 @@ Result<Store> Store::open(const std::string& path) {
     Store s(db);
     try {
         s.exec("PRAGMA journal_mode=WAL;");
-        s.exec("PRAGMA synchronous=FULL;");
+        // A commit is written to the WAL but not fsynced at once: the grant
+        // reaches the map without waiting for the disk.  sync() makes every
+        // commit durable before the daemon answers; what a power failure can
+        // still take back is a change nobody was told of, and a lost grant
+        // fails closed (start-up reconcile removes map entries the store does
+        // not know; a reboot empties the maps anyway).
+        s.exec("PRAGMA synchronous=NORMAL;");
+        // The daemon's working set is a few rows at a time; start-up reads
+        // every active grant once, through a cursor.  A small page cache
+        // keeps its memory from growing with the number of grants.
+        s.exec("PRAGMA cache_size=-512;");
         s.exec("PRAGMA busy_timeout=5000;");
         s.exec(kSchema);
         if (const std::int64_t v = schema_version(s.db_); v > kSchemaVersion)
@@ -213,16 +237,42 @@ Result<Store> Store::open(const std::string& path) {
     return s;
 }
 
-Store::Store(Store&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+sqlite3_stmt* StmtCache::get(const std::string& sql) {
+    auto it = stmts.find(sql);
+    if (it != stmts.end()) return sqlite3_stmt_busy(it->second) ? nullptr : it->second;
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK)
+        throw std::runtime_error(fmt::format("sqlite prepare: {}", sqlite3_errmsg(db)));
+    stmts.emplace(sql, st);
+    return st;
+}
+
+void StmtCache::clear() {
+    for (auto& [sql, st] : stmts) sqlite3_finalize(st);
+    stmts.clear();
+}
+
+Store::Store(Store&& o) noexcept
+    : db_(o.db_), stmts_(std::move(o.stmts_)), synced_changes_(o.synced_changes_) {
+    o.db_ = nullptr;
+    o.stmts_ = {};
+}
 Store& Store::operator=(Store&& o) noexcept {
     if (this != &o) {
+        stmts_.clear();
         sqlite3_close(db_);
         db_ = o.db_;
+        stmts_ = std::move(o.stmts_);
+        synced_changes_ = o.synced_changes_;
         o.db_ = nullptr;
+        o.stmts_ = {};
     }
     return *this;
 }
-Store::~Store() { sqlite3_close(db_); }
+Store::~Store() {
+    stmts_.clear();
+    sqlite3_close(db_);
+}
 
 void Store::exec(const char* sql) {
     char* msg = nullptr;
@@ -233,21 +283,34 @@ void Store::exec(const char* sql) {
     }
 }
 
+void Store::sync() {
+    const std::int64_t changes = sqlite3_total_changes64(db_);
+    if (changes == synced_changes_) return;
+    // The WAL holds every commit since the last checkpoint: one fsync of it
+    // makes them all durable, as synchronous=FULL would have at each commit.
+    sqlite3_file* wal = nullptr;
+    if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
+        wal->pMethods) {
+        if (const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK)
+            throw std::runtime_error(fmt::format("sqlite: cannot sync the write-ahead log ({})", rc));
+    }
+    synced_changes_ = changes;
+}
+
 void Store::begin() { exec("BEGIN IMMEDIATE;"); }
 void Store::commit() { exec("COMMIT;"); }
 void Store::rollback() { exec("ROLLBACK;"); }
 
 std::int64_t Store::next_id() {
-    Stmt s(db_, "UPDATE meta SET value = value + 1 WHERE key = 'next_id' RETURNING value - 1");
+    Stmt s(stmts_, "UPDATE meta SET value = value + 1 WHERE key = 'next_id' RETURNING value - 1");
     if (!s.step()) throw std::runtime_error("sqlite: id sequence missing");
     return s.i64(0);
 }
 
 void Store::put_request(const RequestRow& r) {
-    Stmt s(db_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            kRequestCols)
-                    .c_str());
+    Stmt s(stmts_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
+                               "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                               kRequestCols));
     s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
     s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
     s.bind(9, r.state).bind(10, r.created_us).bind(11, r.deadline_us).bind(12, r.decided_us);
@@ -257,7 +320,7 @@ void Store::put_request(const RequestRow& r) {
 }
 
 std::optional<RequestRow> Store::request(std::int64_t id) {
-    Stmt s(db_, fmt::format("SELECT {} FROM requests WHERE id = ?", kRequestCols).c_str());
+    Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE id = ?", kRequestCols));
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_request(s);
@@ -268,7 +331,7 @@ std::vector<RequestRow> Store::requests(const std::string& state, int limit) {
         state == "all"
             ? fmt::format("SELECT {} FROM requests ORDER BY id DESC LIMIT ?", kRequestCols)
             : fmt::format("SELECT {} FROM requests WHERE state = ? ORDER BY id DESC LIMIT ?", kRequestCols);
-    Stmt s(db_, sql.c_str());
+    Stmt s(stmts_, sql);
     if (state == "all") {
         s.bind(1, std::int64_t(limit));
     } else {
@@ -278,31 +341,38 @@ std::vector<RequestRow> Store::requests(const std::string& state, int limit) {
 }
 
 std::vector<RequestRow> Store::requests_due(std::int64_t now_wall_us) {
-    Stmt s(db_, fmt::format(
-                    "SELECT {} FROM requests WHERE state = 'pending' AND deadline_us <= ? ORDER BY id DESC",
-                    kRequestCols)
-                    .c_str());
+    Stmt s(
+        stmts_,
+        fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND deadline_us <= ? ORDER BY id DESC",
+                    kRequestCols));
     s.bind(1, now_wall_us);
     return read_all(s, read_request);
 }
 
 std::int64_t Store::count_requests(const std::string& state) {
-    Stmt s(db_, "SELECT COUNT(*) FROM requests WHERE state = ?");
+    Stmt s(stmts_, "SELECT COUNT(*) FROM requests WHERE state = ?");
+    s.bind(1, state);
+    return s.step() ? s.i64(0) : 0;
+}
+
+std::int64_t Store::count_grants(const std::string& state) {
+    Stmt s(stmts_, "SELECT COUNT(*) FROM grants WHERE state = ?");
     s.bind(1, state);
     return s.step() ? s.i64(0) : 0;
 }
 
 std::vector<GrantRow> Store::grants_due(std::uint64_t now_boot_ns) {
-    Stmt s(db_, fmt::format(
-                    "SELECT {} FROM grants WHERE state = 'active' AND expires_boot_ns <= ? ORDER BY id DESC",
-                    kGrantCols)
-                    .c_str());
+    Stmt s(
+        stmts_,
+        fmt::format("SELECT {} FROM grants WHERE state = 'active' AND expires_boot_ns <= ? ORDER BY id DESC",
+                    kGrantCols));
     s.bind(1, static_cast<std::int64_t>(now_boot_ns));
     return read_all(s, read_grant);
 }
 
 std::optional<std::uint64_t> Store::next_expiry() {
-    Stmt s(db_, "SELECT expires_boot_ns FROM grants WHERE state = 'active' ORDER BY expires_boot_ns LIMIT 1");
+    Stmt s(stmts_,
+           "SELECT expires_boot_ns FROM grants WHERE state = 'active' ORDER BY expires_boot_ns LIMIT 1");
     if (!s.step()) return std::nullopt;
     return static_cast<std::uint64_t>(s.i64(0));
 }
@@ -319,7 +389,7 @@ std::optional<GrantRow> Store::active_grant(std::uint32_t uid, const std::string
                           "SELECT {} FROM grants WHERE state = 'active' AND src = ? AND port = ? AND "
                           "proto = ? ORDER BY id DESC LIMIT 1",
                           kGrantCols);
-    Stmt s(db_, sql.c_str());
+    Stmt s(stmts_, sql);
     if (src.empty())
         s.bind(1, std::int64_t(uid));
     else
@@ -330,9 +400,9 @@ std::optional<GrantRow> Store::active_grant(std::uint32_t uid, const std::string
 }
 
 void Store::put_grant(const GrantRow& g) {
-    Stmt s(db_, fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            kGrantCols)
-                    .c_str());
+    Stmt s(stmts_,
+           fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       kGrantCols));
     s.bind(1, g.id).bind(2, g.request_id).bind(3, std::int64_t(g.uid)).bind(4, g.user);
     s.bind(5, std::int64_t(g.port)).bind(6, std::int64_t(g.proto)).bind(7, g.start_us);
     s.bind(8, g.expires_us).bind(9, std::int64_t(g.expires_boot_ns)).bind(10, g.boot_id);
@@ -342,33 +412,52 @@ void Store::put_grant(const GrantRow& g) {
 }
 
 std::optional<GrantRow> Store::grant(std::int64_t id) {
-    Stmt s(db_, fmt::format("SELECT {} FROM grants WHERE id = ?", kGrantCols).c_str());
+    Stmt s(stmts_, fmt::format("SELECT {} FROM grants WHERE id = ?", kGrantCols));
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_grant(s);
 }
 
 std::vector<GrantRow> Store::grants_of_kind(const std::string& kind, std::int64_t since_wall_us, int limit) {
-    Stmt s(db_, fmt::format("SELECT {} FROM grants WHERE kind = ? AND start_us >= ? ORDER BY start_us DESC, "
-                            "id DESC LIMIT ?",
-                            kGrantCols)
-                    .c_str());
+    Stmt s(stmts_,
+           fmt::format("SELECT {} FROM grants WHERE kind = ? AND start_us >= ? ORDER BY start_us DESC, "
+                       "id DESC LIMIT ?",
+                       kGrantCols));
     s.bind(1, kind).bind(2, since_wall_us).bind(3, std::int64_t(limit));
     return read_all(s, read_grant);
 }
 
 std::vector<GrantRow> Store::grants(const std::string& state, int limit) {
+    std::vector<GrantRow> out;
+    each_grant(state, limit, [&](GrantRow& g) { out.push_back(std::move(g)); });
+    return out;
+}
+
+void Store::each_grant(const std::string& state, int limit, const std::function<void(GrantRow&)>& fn) {
     std::string sql =
         state == "all"
             ? fmt::format("SELECT {} FROM grants ORDER BY id DESC LIMIT ?", kGrantCols)
             : fmt::format("SELECT {} FROM grants WHERE state = ? ORDER BY id DESC LIMIT ?", kGrantCols);
-    Stmt s(db_, sql.c_str());
+    Stmt s(stmts_, sql);
     if (state == "all") {
         s.bind(1, std::int64_t(limit));
     } else {
         s.bind(1, state).bind(2, std::int64_t(limit));
     }
-    return read_all(s, read_grant);
+    while (s.step()) {
+        GrantRow g = read_grant(s);
+        fn(g);
+    }
+}
+
+int Store::rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns, std::int64_t now_wall_us) {
+    // Time left by the wall clock, from this boot's CLOCK_BOOTTIME; none left: now.
+    Stmt s(db_,
+           "UPDATE grants SET expires_boot_ns = CASE WHEN expires_us > ?2 THEN ?1 + (expires_us - ?2) * 1000 "
+           "ELSE ?1 END, boot_id = ?3 WHERE state = 'active' AND boot_id != ?3");
+    s.bind(1, static_cast<std::int64_t>(now_boot_ns)).bind(2, now_wall_us).bind(3, boot_id);
+    s.step();
+    return sqlite3_changes(db_);
 }
 
 }  // namespace jg

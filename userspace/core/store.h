@@ -3,8 +3,10 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/keys.h"
@@ -58,6 +60,15 @@ struct GrantRow {
     std::string kind;  // "" (approved or auto-approved) or kBreakGlass
 };
 
+// Prepared statements kept for the life of a connection, by their SQL:
+// preparing one costs more than running it.
+struct StmtCache {
+    sqlite3* db = nullptr;
+    std::unordered_map<std::string, sqlite3_stmt*> stmts;
+    sqlite3_stmt* get(const std::string& sql);  // nullptr when it is in use
+    void clear();                               // finalizes them all
+};
+
 class Store {
 public:
     static Result<Store> open(const std::string& path);  // ":memory:" for tests
@@ -71,8 +82,12 @@ public:
     std::int64_t next_id();
 
     void begin();
-    void commit();
+    void commit();  // durable at the next sync()
     void rollback();
+    // Makes every commit so far durable (one fsync of the write-ahead log);
+    // nothing to do when nothing changed since the last call.  The daemon
+    // calls it before it answers a client and once a tick.
+    void sync();
 
     void put_request(const RequestRow& r);  // insert or replace
     std::optional<RequestRow> request(std::int64_t id);
@@ -81,10 +96,18 @@ public:
     // Pending requests whose request_ttl ran out at `now_wall_us`.
     std::vector<RequestRow> requests_due(std::int64_t now_wall_us);
     std::int64_t count_requests(const std::string& state);
+    std::int64_t count_grants(const std::string& state);
 
     void put_grant(const GrantRow& g);
     std::optional<GrantRow> grant(std::int64_t id);
     std::vector<GrantRow> grants(const std::string& state_or_all, int limit);
+    // The same rows one at a time, without holding them all (start-up reads
+    // every active grant).  `fn` must not write to the store.
+    void each_grant(const std::string& state_or_all, int limit, const std::function<void(GrantRow&)>& fn);
+    // Grants active in another boot than `boot_id`: their CLOCK_BOOTTIME
+    // expiry recomputed from the wall-clock time left (none left: now) and
+    // moved to this boot.  How many changed.
+    int rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns, std::int64_t now_wall_us);
     // Grants of `kind` started at or after `since_wall_us`, whatever their
     // state, newest first.
     std::vector<GrantRow> grants_of_kind(const std::string& kind, std::int64_t since_wall_us, int limit);
@@ -99,11 +122,13 @@ public:
                                          Proto proto);
 
 private:
-    explicit Store(sqlite3* db) : db_(db) {}
+    explicit Store(sqlite3* db) : db_(db) { stmts_.db = db; }
     void exec(const char* sql);
     // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns
     void migrate();
     sqlite3* db_ = nullptr;
+    StmtCache stmts_;
+    std::int64_t synced_changes_ = 0;  // sqlite3_total_changes64 at the last sync()
 };
 
 }  // namespace jg

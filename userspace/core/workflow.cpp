@@ -270,6 +270,12 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
                               const Caller* actor) {
     const PortPolicy* p = policy_->find(r.port, r.proto);
     if (p) duration_s = std::min(duration_s, p->max_duration_s);
+    // The decision (approve, request) is in the log before it takes effect;
+    // the records of its effect (grant, break_glass, revoke of the grant it
+    // replaces) follow the map write, in the batch written before the reply.
+    // One transaction from the grant's id to its request: one commit.
+    audit_.flush();
+    store_.begin();
     GrantRow g;
     g.id = store_.next_id();
     g.request_id = r.id;
@@ -292,8 +298,6 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     // A new grant for the same principal and port replaces the old one; for a
     // remote source that is whoever holds the grant for that source.
     std::optional<GrantRow> old = store_.active_grant(g.uid, g.src, g.port, g.proto);
-
-    store_.begin();
     if (old) {
         old->state = "replaced";
         old->ended_us = g.start_us;
@@ -630,8 +634,9 @@ int Workflow::sweep() {
 int Workflow::end_unprotected() {
     int n = 0;
     std::vector<GrantRow> gone;
-    for (auto& g : store_.grants("active", 1 << 20))
+    store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
         if (!policy_->find(g.port, g.proto)) gone.push_back(std::move(g));
+    });
     if (!gone.empty()) end_grants(gone, "revoked", "policy_reload", nullptr);
     n += static_cast<int>(gone.size());
     for (auto& r : store_.requests("pending", 1 << 20)) {
@@ -645,15 +650,7 @@ int Workflow::end_unprotected() {
 }
 
 void Workflow::rebase_boot() {
-    const std::uint64_t now_boot = clock_.boot_ns();
-    const std::int64_t now_wall = clock_.wall_us();
-    for (auto& g : store_.grants("active", 1 << 20)) {
-        if (g.boot_id == boot_id_) continue;
-        const std::int64_t left_us = g.expires_us - now_wall;
-        g.expires_boot_ns = left_us > 0 ? now_boot + std::uint64_t(left_us) * 1000ULL : now_boot;
-        g.boot_id = boot_id_;
-        put_grant(g);
-    }
+    if (store_.rebase_grants(boot_id_, clock_.boot_ns(), clock_.wall_us()) > 0) next_expiry_.reset();
 }
 
 }  // namespace jg

@@ -57,6 +57,8 @@ public:
     virtual ~AuditSink() = default;
     // `record` holds type and context; the sink adds ts, seq and hashes.
     virtual void emit(json record) = 0;
+    // Records emitted may be written later, in a batch: this writes them now.
+    virtual void flush() {}
 };
 
 class Clock {

@@ -35,20 +35,24 @@ std::optional<SavedHead> read_saved_head(const std::string& path) {
 
 }  // namespace
 
+// `first` comes last, so that an earlier jitgated still reads the rest.
 std::string format_saved_head(const SavedHead& h) {
-    return fmt::format("{} seq={:020} hash={:64} prev={:64} lost={:020} closed={}\n", kHeadMagic, h.head.seq,
-                       h.head.hash, h.prev_hash.empty() ? kGenesisHash : h.prev_hash, h.lost_seen,
-                       h.closed ? 1 : 0);
+    return fmt::format("{} seq={:020} hash={:64} prev={:64} lost={:020} closed={} first={:020}\n", kHeadMagic,
+                       h.head.seq, h.head.hash, h.prev_hash.empty() ? kGenesisHash : h.prev_hash, h.lost_seen,
+                       h.closed ? 1 : 0, h.first ? h.first : h.head.seq);
 }
 
 std::optional<SavedHead> parse_saved_head(const std::string& text) {
-    unsigned long long seq = 0, lost = 0;
+    unsigned long long seq = 0, lost = 0, first = 0;
     int closed = 0;
     char hash[65] = {}, prev[65] = {};
     char magic_a[32] = {}, magic_b[8] = {};
-    if (std::sscanf(text.c_str(), "%31s %7s seq=%llu hash=%64s prev=%64s lost=%llu closed=%d", magic_a,
-                    magic_b, &seq, hash, prev, &lost, &closed) != 7)
-        return std::nullopt;
+    const int n =
+        std::sscanf(text.c_str(), "%31s %7s seq=%llu hash=%64s prev=%64s lost=%llu closed=%d first=%llu",
+                    magic_a, magic_b, &seq, hash, prev, &lost, &closed, &first);
+    if (n != 7 && n != 8) return std::nullopt;
+    // Written by an earlier jitgated (one record at a time), or not a batch's first.
+    if (n == 7 || first == 0 || first > seq) first = seq;
     if (fmt::format("{} {}", magic_a, magic_b) != kHeadMagic || std::strlen(hash) != 64 ||
         std::strlen(prev) != 64)
         return std::nullopt;
@@ -58,6 +62,7 @@ std::optional<SavedHead> parse_saved_head(const std::string& text) {
     h.prev_hash = prev;
     h.lost_seen = lost;
     h.closed = closed == 1;
+    h.first = first;
     return h;
 }
 
@@ -76,19 +81,24 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
             fmt::format("the last line of the audit log {} is not a sealed audit record; move the file "
                         "aside (it is evidence) and start again",
                         o.path));
-    if (tail->incomplete)
-        a->problems_.push_back(
-            "the audit log's last line was incomplete (cut in the middle of a record); it was left as "
-            "found and closed with a newline");
+    bool cut_batch = false;
     if (tail->head && saved) {
         const ChainHead& log_head = *tail->head;
         const ChainHead& mine = saved->head;
-        if (!saved->closed && log_head.seq + 1 == mine.seq && log_head.hash == saved->prev_hash) {
-            // The daemon stopped after sealing a record (and saving its head)
-            // but before writing it: the chain goes on from the log.
-            a->unwritten_ = mine.seq;
+        const std::uint64_t first = saved->first ? saved->first : mine.seq;
+        // The daemon stopped after sealing a batch [first, mine.seq] (and
+        // saving its head) but before all of it was written: the log ends
+        // inside the batch, chained to the head before it.
+        cut_batch = !saved->closed && log_head.seq + 1 >= first && log_head.seq < mine.seq &&
+                    (log_head.seq + 1 == first ? log_head.hash == saved->prev_hash
+                     : log_head.seq == first   ? tail->prev_hash == saved->prev_hash
+                                               : true);
+        if (cut_batch) {
+            // The chain goes on from the log; the daemon reports the rest as lost.
+            a->unwritten_ = {log_head.seq + 1, mine.seq};
             a->saved_.head = log_head;
             a->saved_.prev_hash.clear();
+            a->saved_.first = 0;
         } else if (log_head.seq < mine.seq) {
             // Records were cut from the end: continue after what was written,
             // so that the gap stays visible to audit verify.
@@ -111,10 +121,22 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
     } else if (tail->head) {
         a->saved_.head = *tail->head;
     }
+    // A record of that batch cut in the middle by the kill is the daemon's
+    // own unfinished write, reported as unwritten: it goes.  Any other
+    // incomplete line stays as found.
+    if (tail->incomplete && cut_batch) {
+        if (truncate(o.path.c_str(), off_t(tail->complete_bytes)) != 0)
+            return err(fmt::format("cut the unfinished last record off the audit log {}: {}", o.path,
+                                   std::strerror(errno)));
+    } else if (tail->incomplete) {
+        a->problems_.push_back(
+            "the audit log's last line was incomplete (cut in the middle of a record); it was left as "
+            "found and closed with a newline");
+    }
     // An empty or missing log with a saved head: the log was rotated; the
     // chain goes on from the saved head.
     if (auto r = a->open_log(); !r) return err(r.error());
-    if (tail->incomplete) {
+    if (tail->incomplete && !cut_batch) {
         const char nl = '\n';
         if (write(a->fd_, &nl, 1) != 1)
             return err(fmt::format("write the audit log {}: {}", o.path, std::strerror(errno)));
@@ -124,6 +146,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
     if (a->head_fd_ < 0)
         return err(fmt::format("open the audit chain head {}: {}", o.head_path, std::strerror(errno)));
     a->write_head();
+    a->written_hash_ = a->saved_.head.hash;
     return a;
 }
 
@@ -141,6 +164,7 @@ Result<bool> AuditLog::open_log() {
 }
 
 AuditLog::~AuditLog() {
+    if (fd_ >= 0 && head_fd_ >= 0) flush();
     if (fd_ >= 0) {
         fdatasync(fd_);
         close(fd_);
@@ -166,48 +190,76 @@ void AuditLog::write_head() {
     const std::string h = format_saved_head(saved_);
     if (pwrite(head_fd_, h.data(), h.size(), 0) != ssize_t(h.size()))
         fail(fmt::format("cannot write the audit chain head {}: {}", o_.head_path, std::strerror(errno)));
+    head_dirty_ = false;
 }
 
 void AuditLog::set_lost_seen(std::uint64_t n) {
     saved_.lost_seen = n;
-    write_head();
+    head_dirty_ = true;  // with the batch that reports it
 }
 
 void AuditLog::emit(json r) {
-    r["ts"] = rfc3339_us(wall_us());
-    saved_.prev_hash = saved_.head.hash;
+    seal_line(r, rfc3339_us(wall_us()), saved_.head, batch_);
+    sealed();
+}
+
+void AuditLog::emit(const AuditFields& r) {
+    seal_line(r, rfc3339_us(wall_us()), saved_.head, batch_);
+    sealed();
+}
+
+void AuditLog::sealed() {
+    ends_.push_back(batch_.size());
+    if (batch_.size() >= kMaxBatchBytes) flush();
+}
+
+void AuditLog::flush() {
+    if (ends_.empty()) {
+        if (head_dirty_) write_head();
+        return;
+    }
+    // Taken out first: on_record may emit again.
+    const std::string lines = std::exchange(batch_, {});
+    const std::vector<std::size_t> ends = std::exchange(ends_, {});
+    saved_.first = saved_.head.seq - ends.size() + 1;
+    saved_.prev_hash = written_hash_;
     saved_.closed = false;
-    seal(r, saved_.head);
-    const std::string line = render_line(r);
     // The head first: a log that ends after it was written by someone else.
     write_head();
     std::size_t off = 0;
-    while (off < line.size()) {
-        ssize_t n = write(fd_, line.data() + off, line.size() - off);
+    while (off < lines.size()) {
+        ssize_t n = write(fd_, lines.data() + off, lines.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
             fail(fmt::format("cannot write the audit log {}: {}", o_.path, std::strerror(errno)));
         }
         off += static_cast<std::size_t>(n);
     }
+    written_hash_ = saved_.head.hash;
     // With O_APPEND the offset is now the end of the file: did it change
     // since our last write?
     const off_t pos = lseek(fd_, 0, SEEK_CUR);
     if (pos >= 0) {
-        judge_size(std::int64_t(pos) - std::int64_t(line.size()));
+        judge_size(std::int64_t(pos) - std::int64_t(lines.size()));
         end_ = pos;
     } else {
-        end_ += std::int64_t(line.size());
+        end_ += std::int64_t(lines.size());
     }
     dirty_ = true;
     if (o_.echo) {
-        std::fwrite(line.data(), 1, line.size(), stdout);
+        std::fwrite(lines.data(), 1, lines.size(), stdout);
         std::fflush(stdout);
     }
-    if (on_record) on_record(r);
+    if (!on_record) return;
+    std::size_t begin = 0;
+    for (const std::size_t end : ends) {
+        on_record(std::string_view(lines).substr(begin, end - begin));
+        begin = end;
+    }
 }
 
 void AuditLog::sync() {
+    flush();
     if (!dirty_) return;
     fdatasync(fd_);
     fdatasync(head_fd_);
@@ -215,6 +267,7 @@ void AuditLog::sync() {
 }
 
 std::string AuditLog::check_file() {
+    flush();  // what was sealed goes to the file the daemon had
     struct stat now {
     }, mine{};
     if (fstat(fd_, &mine) != 0) return {};

@@ -2,16 +2,26 @@
 // The audit log file: every record sealed into one chain (core/audit.h),
 // appended, echoed to stdout in the foreground, and handed to the followers.
 //
+// Records are sealed as they come and written in batches: one write of
+// their lines (and one head-file update before it) per flush(), which the
+// daemon calls after each turn of its loop (all the events one poll of the
+// ring drained) and before it answers a client.  A batch is also written
+// when it reaches kMaxBatchBytes.
+//
 // The chain head (last seq and hash) is also kept in a small file under the
-// state directory, rewritten in place with each record.  It lets the chain
-// continue into a fresh file after log rotation while the daemon was down,
-// and shows when records were cut from the end of the log.
+// state directory, rewritten in place before each batch is written, with
+// the seq the batch starts at.  It lets the chain continue into a fresh file
+// after log rotation while the daemon was down, shows when records were cut
+// from the end of the log, and tells a batch cut short by a kill (its
+// records sealed, not all written) from records removed.
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/audit.h"
@@ -22,8 +32,9 @@ namespace jg {
 
 // The head file's contents.
 struct SavedHead {
-    ChainHead head;               // written before the record's line
-    std::string prev_hash;        // the record's prev_hash: the head before it
+    ChainHead head;               // written before the batch's lines: its last record
+    std::uint64_t first = 0;      // the batch's first seq (0 = head.seq: one record)
+    std::string prev_hash;        // the first record's prev_hash: the head before the batch
     std::uint64_t lost_seen = 0;  // the kernel's events_lost counter, reported up to here
     bool closed = false;          // the daemon stopped cleanly after its last record
 };
@@ -41,7 +52,12 @@ public:
     ~AuditLog() override;
 
     void emit(json record) override;
-    void sync();  // fdatasync when something was written since the last call
+    void emit(const AuditFields& record);  // the same, without a json object
+    // Writes the records sealed since the last call (the head file first,
+    // then every line in one write), then hands each to on_record.
+    void flush() override;
+    void sync();  // flush, then fdatasync when something was written since the last call
+    static constexpr std::size_t kMaxBatchBytes = 64u << 10;
     // Once a tick: a rotated (renamed or removed) log is followed into a new
     // file.  Returns a sentence when the file changed under the daemon: it
     // shrank (records cut from its end; a copytruncate rotation to zero bytes
@@ -56,12 +72,12 @@ public:
     // end, an incomplete last line); empty when nothing.  The daemon records
     // it as tamper_detected once the workflow runs.
     const std::vector<std::string>& problems() const { return problems_; }
-    // A record sealed but not written when the daemon last stopped (killed
-    // between the two writes): its seq, or 0.
-    std::uint64_t unwritten() const { return unwritten_; }
+    // Records sealed but not written when the daemon last stopped (killed
+    // while it wrote a batch): the first and last seq, or {0, 0}.
+    std::pair<std::uint64_t, std::uint64_t> unwritten() const { return unwritten_; }
 
-    // Called with every sealed record, after it was written.
-    std::function<void(const json&)> on_record;
+    // Called with every record's line (newline-terminated), after it was written.
+    std::function<void(std::string_view line)> on_record;
 
     // The newest `limit` records of the current log file that `keep` accepts
     // and whose ts is at or after since_us, oldest first.  Reads backwards and
@@ -77,6 +93,7 @@ public:
 private:
     explicit AuditLog(Options o) : o_(std::move(o)) {}
     Result<bool> open_log();
+    void sealed();  // the line just appended to batch_: counted, and the batch written when full
     void write_head();
     // The file holds `found` bytes where the daemon left end_: a change
     // (other than a copytruncate to zero) is queued for check_file().
@@ -88,8 +105,12 @@ private:
     int head_fd_ = -1;
     SavedHead saved_;
     std::vector<std::string> problems_;
-    std::uint64_t unwritten_ = 0;
+    std::pair<std::uint64_t, std::uint64_t> unwritten_{0, 0};
     bool dirty_ = false;
+    bool head_dirty_ = false;          // the head file is behind saved_ (lost_seen)
+    std::string written_hash_;         // the hash of the last record written
+    std::string batch_;                // lines sealed, not written yet
+    std::vector<std::size_t> ends_;    // where each of them ends in batch_
     std::int64_t end_ = 0;             // the log's size after the daemon's last write
     std::deque<std::string> pending_;  // changes found, for check_file() to report
 };

@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -34,6 +36,7 @@
 #include "core/protocol.h"
 #include "core/workflow.h"
 #include "daemon/audit_log.h"
+#include "daemon/events.h"
 #include "daemon/metrics_http.h"
 #include "daemon/netlink.h"
 #include "daemon/notify.h"
@@ -144,28 +147,9 @@ bool same_bytes(const T& a, const T& b) {
     return std::memcmp(&a, &b, sizeof(T)) == 0;
 }
 
-const char* hook_name(std::uint8_t h) {
-    switch (h) {
-        case JG_HOOK_CONNECT4: return "connect4";
-        case JG_HOOK_CONNECT6: return "connect6";
-        case JG_HOOK_SENDMSG4: return "sendmsg4";
-        case JG_HOOK_SENDMSG6: return "sendmsg6";
-        case JG_HOOK_EGRESS: return "egress";
-        case JG_HOOK_INGRESS: return "ingress";
-        case JG_HOOK_XDP: return "xdp";
-    }
-    return "unknown";
-}
-
-const char* proto_text(std::uint8_t proto) { return proto == JG_PROTO_TCP ? "tcp" : "udp"; }
-
 // The fields every record of a kernel decision starts with.
 json decision_record(std::uint8_t verdict, std::uint16_t port, std::uint8_t proto, std::uint8_t hook) {
-    json r = {{"type", verdict == JG_VERDICT_ALLOW        ? "allow"
-                       : verdict == JG_VERDICT_WOULD_DENY ? "would_deny"
-                                                          : "deny"},
-              {"port", port},
-              {"proto", proto_text(proto)}};
+    json r = {{"type", verdict_type(verdict)}, {"port", port}, {"proto", proto_text(proto)}};
     if (hook) r["hook"] = hook_name(hook);
     return r;
 }
@@ -234,7 +218,10 @@ private:
     json status();
     json metrics();
     // Counts a kernel decision record for the metrics (1 + its suppressed).
-    void count_decision(const json& record);
+    // A decision standing for 1 + suppressed, in the metrics.
+    void count_decision(const std::string& type, std::uint16_t port, const std::string& proto,
+                        std::uint64_t suppressed);
+    AuditFields event_fields_;  // reused for every kernel event
     // READY=1 for systemd once every link is attached in the kernel; false
     // (with the reason logged) when enforcement cannot be verified.
     bool verify_and_notify_ready();
@@ -248,7 +235,7 @@ private:
     }
     std::string user_of(std::uint32_t uid);
     std::string audit_query(const Peer& p, std::int64_t id, const json& args);
-    void publish(const json& record);
+    void publish(std::string_view line);  // a record written, to the followers it concerns
     bool sees_all(std::uint32_t uid, const std::string& user);
     void report_lost();
     void end_unprotected();
@@ -333,32 +320,39 @@ std::string principal_of(const jg_net_key& k) {
 
 void Daemon::reconcile_grants(Kernel& k) {
     // The store is the truth: every active grant is in the maps, and nothing else is.
-    std::map<std::int64_t, GrantKey> active;
-    const auto grants = store_->grants("active", 1 << 20);
-    // Many grants take a while to write: say how far it got, once a second.
+    // Read row by row (a cursor), keeping only id and key: the daemon's memory
+    // must not grow with the rows of every grant.  Many grants take a while
+    // to write: say how far it got, once a second.
     auto now_ms = [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now().time_since_epoch())
             .count();
     };
-    Progress progress("restoring grants", grants.size(), now_ms());
-    for (std::size_t i = 0; i < grants.size(); ++i) {
-        const auto& g = grants[i];
+    Progress progress("restoring grants", std::uint64_t(store_->count_grants("active")), now_ms());
+    std::vector<std::pair<std::int64_t, GrantKey>> active;
+    std::uint64_t rows = 0;
+    store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
         if (auto r = sink_.put(g); !r) log(r.error());
-        if (auto key = grant_key(g)) active.emplace(g.id, *key);
-        if (auto line = progress.step(i + 1, now_ms())) log(*line);
-    }
-    if (!grants.empty())
-        log(fmt::format("restored {} active grant{} into the maps in {} ms", grants.size(),
-                        grants.size() == 1 ? "" : "s", progress.elapsed_ms(now_ms())));
+        if (auto key = grant_key(g)) active.emplace_back(g.id, *key);
+        if (auto line = progress.step(++rows, now_ms())) log(*line);
+    });
+    if (rows != 0)
+        log(fmt::format("restored {} active grant{} into the maps in {} ms", rows, rows == 1 ? "" : "s",
+                        progress.elapsed_ms(now_ms())));
+    std::sort(active.begin(), active.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto find = [&](std::int64_t id) -> const GrantKey* {
+        auto it = std::lower_bound(active.begin(), active.end(), id,
+                                   [](const auto& e, std::int64_t v) { return e.first < v; });
+        return it == active.end() || it->first != id ? nullptr : &it->second;
+    };
     // An entry is known when the store has its grant id active with this
     // very key (packed the one way keys are packed).
     auto prune = [&](const auto& map) {
         using K = typename std::decay_t<decltype(map)>::key_type;
         std::vector<std::pair<K, jg_grant_val>> unknown;
         map.for_each([&](const K& key, const jg_grant_val& v) {
-            auto it = active.find(std::int64_t(v.grant_id));
-            const K* want = it == active.end() ? nullptr : std::get_if<K>(&it->second);
+            const GrantKey* known = find(std::int64_t(v.grant_id));
+            const K* want = known ? std::get_if<K>(known) : nullptr;
             if (!want || !same_bytes(*want, key)) unknown.emplace_back(key, v);
         });
         for (auto& [key, v] : unknown) {
@@ -387,6 +381,9 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
     wf_->rebase_boot();
     reconcile_grants(k);
     wf_->sweep();
+    // Start-up read every grant once; hand what that took back to the system
+    // (glibc keeps freed memory otherwise).
+    malloc_trim(0);
     return true;
 }
 
@@ -465,10 +462,9 @@ void Daemon::remember_denial(const json& r) {
     if (recent_denials_.size() > kRecentDenials) recent_denials_.resize(kRecentDenials);
 }
 
-void Daemon::count_decision(const json& r) {
-    remember_denial(r);
-    const std::uint64_t n = 1 + r.value("suppressed", std::uint64_t(0));
-    decisions_[{r.value("type", ""), r.value("port", std::uint16_t(0)), r.value("proto", "")}] += n;
+void Daemon::count_decision(const std::string& type, std::uint16_t port, const std::string& proto,
+                            std::uint64_t suppressed) {
+    decisions_[{type, port, proto}] += 1 + suppressed;
 }
 
 // `jitgate metrics` and GET /metrics: what status says, as Prometheus families.
@@ -484,8 +480,9 @@ json Daemon::metrics() {
         if (p.udp) active[{p.port, "udp"}] = 0, ++pairs;
     }
     m.sample(double(pairs));
-    for (const auto& g : store_->grants("active", 1 << 20))
+    store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
         ++active[{g.port, std::string(proto_name(g.proto))}];
+    });
     m.family("jitgate_grants_active", "gauge", "active grants by port and protocol");
     for (const auto& [k, n] : active)
         m.sample(double(n), {{"port", std::to_string(k.first)}, {"proto", k.second}});
@@ -578,7 +575,7 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         else if (req->op == "metrics")
             r = Reply::success(metrics());
         else if (req->op == "audit")
-            return audit_query(p, req->id, req->args);
+            return audit_->flush(), audit_query(p, req->id, req->args);
         else
             r = Reply::fail(code::kInvalid, "unknown operation");
     } catch (const std::exception& e) {
@@ -590,6 +587,10 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         r = Reply::fail(code::kInternal,
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
+    // Written and durable before anyone is told (store.h: commits are
+    // fsynced here, not one by one, so that a grant reaches the map first).
+    audit_->flush();
+    store_->sync();
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
 }
 
@@ -661,36 +662,20 @@ std::string Daemon::audit_query(const Peer& p, std::int64_t id, const json& a) {
     return out;
 }
 
-void Daemon::publish(const json& r) {
-    if (!server_) return;
+void Daemon::publish(std::string_view line) {
+    if (!server_ || followers_.empty()) return;
+    const json r = json::parse(line, nullptr, false);
     for (const auto& [conn, fl] : followers_)
         if (matches(fl.filter, r) && (fl.all || belongs_to(r, fl.uid, fl.user)))
             server_->push(conn, reply_event(fl.id, r));
 }
 
 void Daemon::on_kernel_event(const jg_event& e) {
-    // Remote principals are their source address; there is no task or uid.
-    const bool remote = e.hook == JG_HOOK_INGRESS || e.hook == JG_HOOK_XDP;
-    json r = decision_record(e.verdict, e.dport, e.proto, e.hook);
-    if (!remote) {
-        r["uid"] = e.uid;
-        r["user"] = user_of(e.uid);
-    }
-    if (e.cgroup_id) r["cgroup_id"] = e.cgroup_id;
-    if (e.pid) r["pid"] = e.pid;
-    char comm[17] = {};
-    std::memcpy(comm, e.comm, 16);
-    if (comm[0]) r["comm"] = std::string(comm);
-    Addr16 a;
-    std::memcpy(a.data(), e.dst, 16);
-    if (a != Addr16{}) r["dst"] = format_addr(a);
-    std::memcpy(a.data(), e.src, 16);
-    if (a != Addr16{}) r["src"] = format_addr(a);
-    if (e.sport) r["sport"] = e.sport;
-    if (e.grant_id) r["grant_id"] = e.grant_id;
-    if (e.suppressed) r["suppressed"] = e.suppressed;
-    count_decision(r);
-    audit_->emit(std::move(r));
+    AuditFields& f = event_fields_;
+    kernel_event_fields(e, is_remote_event(e) ? std::string() : user_of(e.uid), f);
+    if (e.verdict == JG_VERDICT_DENY) remember_denial(f.to_json());
+    count_decision(verdict_type(e.verdict), e.dport, proto_text(e.proto), e.suppressed);
+    audit_->emit(f);
 }
 
 // Denials counted by the kernel's rate limit after its last event, for
@@ -729,7 +714,9 @@ void Daemon::flush_suppressed() {
             // IPv6 sources are limited per /64 (the kernel zeroed the rest).
             r["src"] = is_v4_mapped(a) ? format_addr(a) : format_addr(a) + "/64";
         }
-        count_decision(r);
+        remember_denial(r);
+        count_decision(r.value("type", ""), k.port, r.value("proto", ""),
+                       r.value("suppressed", std::uint64_t(0)));
         audit_->emit(std::move(r));
     }
 }
@@ -755,6 +742,7 @@ void Daemon::tick() {
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
+    store_->sync();
 }
 
 // Decisions not recorded one by one, counted per CPU by the programs: ring
@@ -884,7 +872,7 @@ int Daemon::run() {
     auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet});
     if (!audit) return log(audit.error()), 1;
     audit_ = std::move(*audit);
-    audit_->on_record = [this](const json& r) { publish(r); };
+    audit_->on_record = [this](std::string_view line) { publish(line); };
     route_libbpf_log([](const std::string& m) { log(m); }, o_.verbose);
 
     auto cg = resolve_cgroup(o_.cgroup, o_.state_dir);
@@ -909,14 +897,17 @@ int Daemon::run() {
                   {"cgroup", cgroup_},
                   {"ports", policy_->ports.size()},
                   {"reason", fmt::format("policy {}", o_.config)}});
-    if (const auto seq = audit_->unwritten())
+    if (const auto [first, last] = audit_->unwritten(); first)
         audit_->emit(
             {{"type", "events_lost"},
-             {"count", 1},
-             {"reason", fmt::format("jitgated was stopped after sealing audit record seq {} and "
-                                    "before writing it (or, after such a stop, the record was removed); "
-                                    "the chain goes on from the record before it",
-                                    seq)}});
+             {"count", last - first + 1},
+             {"reason", fmt::format("jitgated was stopped after sealing audit {} and before writing {} (or, "
+                                    "after such a stop, {} removed); the chain goes on from the record "
+                                    "before {}",
+                                    first == last ? fmt::format("record seq {}", first)
+                                                  : fmt::format("records seq {}-{}", first, last),
+                                    first == last ? "it" : "them", first == last ? "it was" : "they were",
+                                    first == last ? "it" : "them")}});
     for (const auto& why : audit_->problems()) record_tamper({{"reason", "audit log: " + why}});
     auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs), o_.ring_bytes},
                           [this](Kernel& kk) { return prepare_kernel(kk); });
@@ -999,6 +990,7 @@ int Daemon::run() {
         do ring_budget_ = 0;
         while (ring_buffer__consume(rb) == kRingBatchDone);
         report_lost();
+        audit_->flush();
     };
     drain_ring();  // what the kernel said while no daemon listened
 
@@ -1071,6 +1063,9 @@ int Daemon::run() {
             server->expire_idle();
             if (http) http->expire_idle();
         }
+        // One batch for everything this turn sealed (the ring's events, the
+        // sweep's records): written before the loop waits again.
+        audit_->flush();
     }
     if (auto r = sd_notify_send("STOPPING=1\n"); !r) log(r.error());
     drain_ring();
@@ -1079,6 +1074,7 @@ int Daemon::run() {
                   {"uid", 0},
                   {"pid", getpid()},
                   {"reason", "signal; enforcement stays attached in the kernel"}});
+    store_->sync();
     server_ = nullptr;
     followers_.clear();
     log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");

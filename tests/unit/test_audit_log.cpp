@@ -1,0 +1,141 @@
+// The daemon's audit log writer: records sealed as they come and written in
+// batches, the head file before each batch, and a batch cut short by a kill
+// (sealed, not all written) told apart from records removed.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/audit.h"
+#include "daemon/audit_log.h"
+#include "helpers.h"
+
+using namespace jg;
+using namespace jg::testing;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+}
+
+VerifyResult verify_file(const std::string& path) {
+    std::ifstream in(path);
+    return verify_chain({{path, &in}});
+}
+
+json deny(int i) { return {{"type", "deny"}, {"port", 5432}, {"uid", 1000 + i}}; }
+
+}  // namespace
+
+TEST_SUITE("audit log") {
+    TEST_CASE("the head file: first seq of the batch, read back; a head without it is one record") {
+        SavedHead h;
+        h.head = {12, std::string(64, 'a')};
+        h.first = 10;
+        h.prev_hash = std::string(64, 'b');
+        h.lost_seen = 3;
+        auto back = parse_saved_head(format_saved_head(h));
+        REQUIRE(back);
+        CHECK(back->head.seq == 12);
+        CHECK(back->first == 10);
+        CHECK(back->prev_hash == h.prev_hash);
+        CHECK(back->lost_seen == 3);
+        // As an earlier jitgated wrote it: no first=.
+        std::string old = format_saved_head(h);
+        old = old.substr(0, old.find(" first=")) + "\n";
+        back = parse_saved_head(old);
+        REQUIRE(back);
+        CHECK(back->first == 12);
+    }
+
+    TEST_CASE("records are written when flushed, in one batch; the head file matches after it") {
+        TempDir dir;
+        const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
+        auto a = AuditLog::open({log, head, false});
+        REQUIRE(a.ok());
+        std::vector<std::string> seen;
+        (*a)->on_record = [&](std::string_view l) { seen.emplace_back(l); };
+        for (int i = 0; i < 5; ++i) (*a)->emit(deny(i));
+        CHECK(slurp(log).empty());
+        (*a)->flush();
+        const auto lines = lines_of(slurp(log));
+        REQUIRE(lines.size() == 5);
+        REQUIRE(seen.size() == 5);
+        CHECK(seen[4] == lines[4] + "\n");
+        auto saved = parse_saved_head(slurp(head));
+        REQUIRE(saved);
+        CHECK(saved->head.seq == 5);
+        CHECK(saved->first == 1);
+        CHECK(saved->head.hash == json::parse(lines[4])["hash"]);
+        CHECK(verify_file(log).ok);
+    }
+
+    TEST_CASE("a batch cut short by a kill: the log verifies, the chain goes on, the rest is reported") {
+        TempDir dir;
+        const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
+        std::string saved_head;
+        {
+            auto a = AuditLog::open({log, head, false});
+            REQUIRE(a.ok());
+            for (int i = 0; i < 3; ++i) (*a)->emit(deny(i));
+            (*a)->flush();
+            for (int i = 3; i < 9; ++i) (*a)->emit(deny(i));
+            (*a)->flush();
+            saved_head = slurp(head);  // as it was while the batch was written (not closed)
+        }
+        // The kill: only part of the second batch reached the file, the last
+        // record of it cut in the middle.
+        const auto lines = lines_of(slurp(log));
+        REQUIRE(lines.size() == 9);
+        {
+            std::ofstream out(log, std::ios::trunc);
+            for (int i = 0; i < 5; ++i) out << lines[std::size_t(i)] << "\n";
+            out << lines[5].substr(0, 40);
+            std::ofstream(head, std::ios::trunc) << saved_head;
+        }
+        auto a = AuditLog::open({log, head, false});
+        REQUIRE(a.ok());
+        CHECK((*a)->problems().empty());
+        CHECK((*a)->unwritten() == std::pair<std::uint64_t, std::uint64_t>{6, 9});
+        CHECK((*a)->head().seq == 5);
+        (*a)->emit(deny(10));
+        (*a)->flush();
+        const auto after = lines_of(slurp(log));
+        REQUIRE(after.size() == 6);
+        CHECK(json::parse(after[5])["seq"] == 6);
+        CHECK(verify_file(log).ok);
+    }
+
+    TEST_CASE("records removed from the end of a written batch are still found out") {
+        TempDir dir;
+        const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
+        {
+            auto a = AuditLog::open({log, head, false});
+            REQUIRE(a.ok());
+            for (int i = 0; i < 4; ++i) (*a)->emit(deny(i));
+        }  // a clean stop: the head says closed
+        const auto lines = lines_of(slurp(log));
+        {
+            std::ofstream out(log, std::ios::trunc);
+            for (int i = 0; i < 2; ++i) out << lines[std::size_t(i)] << "\n";
+        }
+        auto a = AuditLog::open({log, head, false});
+        REQUIRE(a.ok());
+        CHECK((*a)->unwritten().first == 0);
+        REQUIRE((*a)->problems().size() == 1);
+        CHECK((*a)->problems()[0].find("records 3-4 were removed") != std::string::npos);
+    }
+}
