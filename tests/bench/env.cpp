@@ -12,6 +12,7 @@
 
 #include "bench.h"
 #include "core/clock.h"
+#include "daemon/system.h"
 #include "env.h"
 
 namespace jgbench {
@@ -63,16 +64,6 @@ int update_batch(int fd, const void* keys, const void* vals, std::uint32_t n, st
 
 namespace {
 
-std::uint64_t netns_cookie() {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0) return 0;
-    std::uint64_t cookie = 0;
-    socklen_t len = sizeof(cookie);
-    if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) cookie = 0;
-    close(fd);
-    return cookie;
-}
-
 bool add_local(jitgate_bpf* skel, const char* text) {
     auto a = jg::parse_addr(text);
     if (!a) return false;
@@ -98,7 +89,8 @@ std::string load_env(Env& env, std::uint32_t grants) {
     std::mt19937 rng(rd());
     env.port = std::uint16_t(std::uniform_int_distribution<int>(20000, 31000)(rng));
     env.open_port = std::uint16_t(env.port + 1);
-    env.netns_cookie = netns_cookie();
+    const auto cookie = jg::current_netns_cookie();
+    env.netns_cookie = cookie ? *cookie : 0;
     env.grants = grants;
 
     env.skel = jitgate_bpf__open();

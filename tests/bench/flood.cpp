@@ -203,7 +203,10 @@ void bench_flood(const Settings& s, Env& env, std::vector<Row>& rows) {
     rows_of[kFrames].goal = ">= 1.5x nftables (stretch 2.5x)";
     int cmd[2], res[2];
     if (pipe(cmd) != 0 || pipe(res) != 0) {
-        for (auto& r : rows_of) r.note = "not measured: no pipes", rows.push_back(r);
+        for (auto& r : rows_of) {
+            r.note = "not measured: no pipes";
+            rows.push_back(r);
+        }
         return;
     }
     const pid_t child = fork();

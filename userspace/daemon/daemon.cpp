@@ -149,7 +149,8 @@ bool same_bytes(const T& a, const T& b) {
 
 // The fields every record of a kernel decision starts with.
 json decision_record(std::uint8_t verdict, std::uint16_t port, std::uint8_t proto, std::uint8_t hook) {
-    json r = {{"type", verdict_type(verdict)}, {"port", port}, {"proto", proto_text(proto)}};
+    json r = {
+        {"type", verdict_type(verdict)}, {"port", port}, {"proto", std::string(proto_name(Proto(proto)))}};
     if (hook) r["hook"] = hook_name(hook);
     return r;
 }
@@ -359,7 +360,7 @@ void Daemon::reconcile_grants(Kernel& k) {
             map.remove(key);
             record_tamper({{"principal", principal_of(key)},
                            {"port", key.port},
-                           {"proto", proto_text(key.proto)},
+                           {"proto", std::string(proto_name(Proto(key.proto)))},
                            {"grant_id", v.grant_id},
                            {"reason", "a grant map held an entry the state store does not know; removed"}});
         }
@@ -674,7 +675,7 @@ void Daemon::on_kernel_event(const jg_event& e) {
     AuditFields& f = event_fields_;
     kernel_event_fields(e, is_remote_event(e) ? std::string() : user_of(e.uid), f);
     if (e.verdict == JG_VERDICT_DENY) remember_denial(f.to_json());
-    count_decision(verdict_type(e.verdict), e.dport, proto_text(e.proto), e.suppressed);
+    count_decision(verdict_type(e.verdict), e.dport, std::string(proto_name(Proto(e.proto))), e.suppressed);
     audit_->emit(f);
 }
 

@@ -19,8 +19,6 @@ const char* hook_name(std::uint8_t h) {
     return "unknown";
 }
 
-const char* proto_text(std::uint8_t proto) { return proto == JG_PROTO_TCP ? "tcp" : "udp"; }
-
 const char* verdict_type(std::uint8_t verdict) {
     return verdict == JG_VERDICT_ALLOW ? "allow" : verdict == JG_VERDICT_WOULD_DENY ? "would_deny" : "deny";
 }
@@ -29,7 +27,7 @@ void kernel_event_fields(const jg_event& e, std::string_view user, AuditFields& 
     out.clear();
     out.add("type", verdict_type(e.verdict))
         .add("port", std::uint64_t(e.dport))
-        .add("proto", proto_text(e.proto));
+        .add("proto", proto_name(Proto(e.proto)));
     if (e.hook) out.add("hook", hook_name(e.hook));
     if (!is_remote_event(e)) out.add("uid", std::uint64_t(e.uid)).add("user", user);
     if (e.cgroup_id) out.add("cgroup_id", std::uint64_t(e.cgroup_id));

@@ -11,7 +11,6 @@
 namespace jg {
 
 const char* hook_name(std::uint8_t hook);
-const char* proto_text(std::uint8_t proto);
 const char* verdict_type(std::uint8_t verdict);  // "allow", "would_deny" or "deny"
 
 // Remote principals (ingress, XDP) are their source address: no task, no uid.
