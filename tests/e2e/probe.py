@@ -17,6 +17,8 @@
   probe.py flood tcp|udp ADDR PORT SECONDS -> connects (tcp) or sends (udp) with a
        fresh socket each time, as fast as it can for SECONDS; prints the count of
        each outcome: "EPERM:N ok:M ..."
+  probe.py burst tcp|udp ADDR PORT N -> N attempts back to back (a few ms), each on a
+       fresh socket; prints the count of each outcome like flood
   probe.py stamped tcp|udp ADDR PORT     -> one connect; prints the outcome and the
        wall-clock time (seconds) right after the kernel answered: "EPERM 1790000000.123"
   probe.py keep ADDR PORT SECONDS        -> one TCP connection, "ping" and its echo every
@@ -216,6 +218,14 @@ def flood(proto, addr, port, seconds):
     return " ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
 
 
+def burst(proto, addr, port, n):
+    counts = {}
+    for _ in range(n):
+        r = attempt(proto, addr, port)
+        counts[r] = counts.get(r, 0) + 1
+    return " ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
+
+
 STORM_WAIT_S = 0.2
 STORM_MAX_IN_FLIGHT = 128
 
@@ -389,6 +399,8 @@ def main():
         print(rawcount(float(sys.argv[2]), [int(p) for p in sys.argv[3:]]), flush=True)
     elif cmd == "flood":
         print(flood(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])))
+    elif cmd == "burst":
+        print(burst(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))
     elif cmd == "stamped":
         r = attempt(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         print(f"{r} {time.time():.6f}")
