@@ -118,6 +118,67 @@ def one(recs):
     return recs[0] if len(recs) == 1 else None
 
 
+# A group whose /etc/group line is longer than the 64 KiB user and group
+# lookups took before (they read ERANGE as "no such group"): 4000 members.
+BIG_MEMBERS = 4000
+
+
+def check_big_group(env, t):
+    """An @group approver whose group's /etc/group line is over 64 KiB.  The
+    members other than the approver are names of no user: NSS reads the line
+    as written, but groupadd, gpasswd and groupmod refuse them, and 4000 real
+    users would take minutes to make and remove on a shared host.  So the
+    line goes into a copy of /etc/group that only this run's daemon and
+    `policy check` see (harness.with_etc_group); the host's file is not touched."""
+    print(f"-- an @group approver in a group of {BIG_MEMBERS} members (its /etc/group line over 64 KiB)")
+    P_BIG = env.more_ports[8]
+    big = f"{env.GROUP}_big"
+    appr = env.add_user("bigappr")
+    with open("/etc/group") as f:
+        host = f.read()
+    used = {int(x[2]) for x in (line.split(":") for line in host.splitlines()) if len(x) > 2 and x[2].isdigit()}
+    gid = next(g for g in range(3900000 + os.getpid() % 1000 * 10, 2 ** 31) if g not in used)
+    members = [f"{env.GROUP}_member{i:05d}" for i in range(BIG_MEMBERS)] + [appr]
+    line = f"{big}:x:{gid}:{','.join(members)}"
+    t.check(f"the group's line is over 64 KiB ({len(line)} bytes)", len(line) > 65536)
+    path = os.path.join(env.tmp, "group")
+    with open(path, "w") as f:
+        f.write(host.rstrip("\n") + "\n" + line + "\n")
+    os.chmod(path, 0o644)
+    env.stop_daemon()
+    env.write_policy(env.render(policy() + port("big-group", "port12", 'max_duration = "10m"\n',
+                                                 approvers=f'"@{big}"')))
+
+    def policy_check():
+        r = subprocess.run(env.with_etc_group([env.jitgate, "--json", "policy", "check", env.policy]),
+                           capture_output=True, text=True, timeout=30)
+        try:
+            return r.returncode, json.loads(r.stdout).get("warnings", [])
+        except ValueError:
+            return r.returncode, [r.stdout + r.stderr]
+    rc, warns = policy_check()
+    t.check("control: where the group does not exist, policy check warns that it does not",
+            rc == 0 and any(f"'@{big}'" in w for w in warns), str(warns))
+    env.etc_group = path
+    rc, warns = policy_check()
+    t.check("policy check: valid, and no warning that the large group does not exist",
+            rc == 0 and not any(big in w for w in warns), str(warns))
+    with open(os.path.join(env.tmp, "jitgated.log")) as f:
+        log_at = len(f.read())
+    env.start_daemon()
+    with open(os.path.join(env.tmp, "jitgated.log")) as f:
+        started = f.read()[log_at:]
+    t.check("the daemon does not warn at start that the large group does not exist", big not in started,
+            started[-800:])
+    _, pend = env.cli_json(env.req, "request", f"{P_BIG}", "--for", "5m", "--reason", "large group")
+    rc, ap = env.cli_json(env.other, "approve", str(pend.get("request_id")))
+    t.check("a user outside the group cannot approve (control)", rc != 0 and ap.get("state") != "granted",
+            f"{rc} {ap}")
+    rc, ap = env.cli_json(appr, "approve", str(pend.get("request_id")))
+    t.eq("an @group approver in the large group approves: granted", (rc, ap.get("state")), (0, "granted"))
+    t.eq("and the grant works", env.probe(env.req, "connect", "tcp", "127.0.0.1", P_BIG), "ok")
+
+
 def run(env, t):
     P_NOFM, P_CUT, P_DRAIN = env.port, env.port2, env.port3
     P_AUTO, P_AUDIT, P_TTL, P_BG, P_BGANY, P_BGOFF, P_SHORT, P_RM = env.more_ports[:8]
@@ -477,6 +538,8 @@ def run(env, t):
             wait_for(lambda: any(x.get("ok") and x.get("connections_ended") == 1
                                  for x in env.audit_records(type="policy_reload")), 5),
             str(env.audit_records(type="policy_reload")))
+
+    check_big_group(env, t)
 
     problem = verify_chain(env.audit_records())
     t.check("the whole audit log chains (independent check)", problem is None, str(problem))

@@ -127,6 +127,8 @@ class Env:
         self.procs = []
         self.daemon = None
         self.extra_daemon_args = []
+        # A private /etc/group for the daemon (with_etc_group), or None.
+        self.etc_group = None
         # What cleanup() has to undo; set as each piece is made.
         self.cg2_mounted = None
         self.cgroup = None
@@ -264,11 +266,20 @@ class Env:
                 "--bpffs", os.path.join(self.bpffs, "jitgate"), "--socket", self.sock,
                 "--state-dir", self.state, "--audit-log", self.audit] + self.extra_daemon_args + list(more)
 
+    def with_etc_group(self, argv):
+        """argv, seeing self.etc_group (when set) as /etc/group: bind-mounted
+        over it in a mount namespace of its own (unshare execs, so the PID is
+        argv's).  The host's /etc/group is never touched."""
+        if not self.etc_group:
+            return argv
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /etc/group && exec "$@"', self.etc_group] + argv
+
     def start_daemon(self, binary=None):
         """Starts jitgated (or `binary`, another build of it) and waits until it answers."""
         log = open(os.path.join(self.tmp, "jitgated.log"), "a")
-        self.daemon = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns}"] +
-                                       self.daemon_args("--quiet", binary=binary),
+        self.daemon = subprocess.Popen(self.with_etc_group(["nsenter", f"--net=/run/netns/{self.ns}"] +
+                                                          self.daemon_args("--quiet", binary=binary)),
                                        stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

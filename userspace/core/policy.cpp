@@ -15,6 +15,7 @@
 
 #include "core/duration.h"
 #include "core/metrics.h"
+#include "core/nss_buffer.h"
 
 namespace jg {
 
@@ -419,13 +420,20 @@ PolicyLoad load_policy_file(const std::string& path) {
 }
 
 bool host_knows(const Principal& who) {
-    std::vector<char> buf(16384);
+    std::vector<char> buf;
     if (who.is_group) {
         group gr{}, *res = nullptr;
-        return getgrnam_r(who.name.c_str(), &gr, buf.data(), buf.size(), &res) == 0 && res;
+        return nss_lookup(buf, _SC_GETGR_R_SIZE_MAX,
+                          [&](char* b, std::size_t n) {
+                              return getgrnam_r(who.name.c_str(), &gr, b, n, &res);
+                          }) == 0 &&
+               res;
     }
     passwd pw{}, *res = nullptr;
-    return getpwnam_r(who.name.c_str(), &pw, buf.data(), buf.size(), &res) == 0 && res;
+    return nss_lookup(
+               buf, _SC_GETPW_R_SIZE_MAX,
+               [&](char* b, std::size_t n) { return getpwnam_r(who.name.c_str(), &pw, b, n, &res); }) == 0 &&
+           res;
 }
 
 std::vector<std::string> unknown_principals(const Policy& p,

@@ -10,6 +10,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/nss_buffer.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -142,31 +144,62 @@ Result<std::uint64_t> current_netns_cookie() {
 }
 
 std::optional<std::string> SystemDirectory::user_name(std::uint32_t uid) {
-    std::vector<char> buf(16384);
+    std::vector<char> buf;
     passwd pw{}, *res = nullptr;
-    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) return std::string(pw.pw_name);
+    const int rc = nss_lookup(buf, _SC_GETPW_R_SIZE_MAX,
+                              [&](char* b, std::size_t n) { return getpwuid_r(uid, &pw, b, n, &res); });
+    if (rc == 0 && res) return std::string(pw.pw_name);
     return std::nullopt;
 }
 
-bool SystemDirectory::in_group(std::uint32_t uid, const std::string& user, const std::string& group) {
-    std::vector<char> buf(65536);
+namespace {
+
+std::optional<gid_t> group_id(const std::string& name) {
+    std::vector<char> buf;
     struct group gr {
-    }, *gres = nullptr;
-    if (getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &gres) != 0 || !gres) return false;
-    const gid_t want = gr.gr_gid;
-    std::vector<char> pbuf(16384);
-    passwd pw{}, *pres = nullptr;
-    if (getpwuid_r(uid, &pw, pbuf.data(), pbuf.size(), &pres) != 0 || !pres) return false;
-    if (pw.pw_gid == want) return true;
+    }, *res = nullptr;
+    const int rc = nss_lookup(buf, _SC_GETGR_R_SIZE_MAX, [&](char* b, std::size_t n) {
+        return getgrnam_r(name.c_str(), &gr, b, n, &res);
+    });
+    if (rc == 0 && res) return gr.gr_gid;
+    return std::nullopt;
+}
+
+std::optional<gid_t> primary_group(std::uint32_t uid) {
+    std::vector<char> buf;
+    passwd pw{}, *res = nullptr;
+    const int rc = nss_lookup(buf, _SC_GETPW_R_SIZE_MAX,
+                              [&](char* b, std::size_t n) { return getpwuid_r(uid, &pw, b, n, &res); });
+    if (rc == 0 && res) return pw.pw_gid;
+    return std::nullopt;
+}
+
+// The groups of `user` (primary group `gid`): asked again with the size
+// getgrouplist said it needs, a few times (membership can change between
+// two calls); empty when it never fits.
+std::vector<gid_t> groups_of(const std::string& user, gid_t gid) {
     int n = 64;
-    std::vector<gid_t> gids(static_cast<std::size_t>(n));
-    if (getgrouplist(user.c_str(), pw.pw_gid, gids.data(), &n) < 0) {
-        gids.resize(static_cast<std::size_t>(n));
-        if (getgrouplist(user.c_str(), pw.pw_gid, gids.data(), &n) < 0) return false;
+    std::vector<gid_t> gids;
+    for (int tries = 0; tries < 4; ++tries) {
+        gids.resize(static_cast<std::size_t>(std::max(n, 1)));
+        n = static_cast<int>(gids.size());
+        if (getgrouplist(user.c_str(), gid, gids.data(), &n) >= 0) {
+            gids.resize(static_cast<std::size_t>(n));
+            return gids;
+        }
     }
-    for (int i = 0; i < n; ++i)
-        if (gids[static_cast<std::size_t>(i)] == want) return true;
-    return false;
+    return {};
+}
+
+}  // namespace
+
+bool SystemDirectory::in_group(std::uint32_t uid, const std::string& user, const std::string& group) {
+    const auto want = group_id(group);
+    const auto primary = primary_group(uid);
+    if (!want || !primary) return false;
+    if (*primary == *want) return true;
+    const auto gids = groups_of(user, *primary);
+    return std::find(gids.begin(), gids.end(), *want) != gids.end();
 }
 
 std::uint64_t SystemClock::boot_ns() { return boottime_ns(); }
