@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs every test suite:
+# Installs dependencies, builds (RelWithDebInfo, and Release so that -O3's
+# warnings fail here, not at a packager's), and runs every test suite:
 #   unit (no privilege), bpf (BPF_PROG_TEST_RUN), e2e (netns + cgroups, real users),
 # then the unit and e2e suites again under ASan+UBSan, then the libFuzzer
 # targets (scripts/fuzz.sh, 45 s each). JITGATE_SKIP_SANITIZERS=1 leaves out
@@ -19,6 +20,8 @@ build() {  # build DIR [cmake args...]
 
 echo "== build (RelWithDebInfo)"
 build build
+echo "== build (Release: -O3, what packagers and many users build; warnings stay errors)"
+build build-release -DCMAKE_BUILD_TYPE=Release
 echo "== clang-format check"
 bash scripts/format.sh --check
 

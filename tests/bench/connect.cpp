@@ -292,7 +292,10 @@ void bench_connect(const Settings& s, Env& env, std::vector<Row>& rows) {
         row.value = median(ns[variant][proto]);
         row.reference_value = median(ns[None][proto]);
         const double p = median(pct);
-        row.comparison = (p >= 0 ? "+" : "") + num(p, 1) + " %";
+        // Not `("+" or "") + num(...)`: a literal prepended to a temporary
+        // string is a false -Wrestrict at -O3 with GCC 12 (GCC bug 105329).
+        row.comparison = p >= 0 ? "+" : "";
+        row.comparison += num(p, 1) + " %";
         if (limit_pct >= 0) row.met = p <= limit_pct;
         row.note = std::to_string(proto == 0 ? n_udp : n_tcp) + " ops x " + std::to_string(s.rounds) +
                    " interleaved rounds, user nobody, 127.0.0.1; " +
