@@ -24,7 +24,7 @@ typedef __u32 jg_u32;
 typedef __u64 jg_u64;
 #endif
 
-#define JG_ABI_VERSION 2
+#define JG_ABI_VERSION 3
 
 /* Transport protocols, as IANA protocol numbers (IPPROTO_TCP, IPPROTO_UDP). */
 #define JG_PROTO_TCP 6
@@ -95,6 +95,31 @@ struct jg_addr {
 	jg_u8 addr[16];
 };
 
+/*
+ * Who may serve a protected port (policy service_users), read by
+ * cgroup/bind4 and bind6.  A bind of a protected (port, proto) in the host
+ * network namespace goes ahead when the task's real uid is 0, is below the
+ * port's jg_bind_val threshold for that protocol ("system": the accounts
+ * below UID_MIN), or has a jg_bind_users entry; otherwise it is refused.
+ *
+ * jg_bind_ports: BPF_MAP_TYPE_ARRAY indexed by port number (host order),
+ * JG_PORT_ENTRIES entries; an entry never written is zero, so a port the
+ * daemon has not described yet admits root only (fail closed).
+ * jg_bind_users: BPF_MAP_TYPE_HASH, key jg_bind_key, value jg_u8 = 1; one
+ * entry per (uid, port, proto), so a group of thousands costs one lookup.
+ */
+#define JG_BIND_USER_ENTRIES 262144
+struct jg_bind_val {
+	jg_u32 tcp_below; /* uids below this may bind TCP (0: none but root) */
+	jg_u32 udp_below; /* the same for UDP */
+};
+struct jg_bind_key {
+	jg_u32 uid;  /* real uid, host order */
+	jg_u16 port; /* the protected port, host order */
+	jg_u8 proto; /* JG_PROTO_* */
+	jg_u8 pad;   /* zero */
+};
+
 /* Runtime configuration: BPF_MAP_TYPE_ARRAY, one entry. */
 struct jg_config {
 	jg_u64 host_netns_cookie; /* the netns whose local users are gated */
@@ -138,6 +163,7 @@ struct jg_flow_key {
 #define JG_RL_WINDOW_NS 1000000000ULL
 #define JG_RL_ADDR	1 /* principal is jg_rl_key.addr */
 #define JG_RL_UID	2 /* principal is the uid in jg_rl_key.addr[0..3] */
+#define JG_RL_BIND	3 /* bind refused to the uid in addr[0..3] (ABI 3) */
 struct jg_rl_key {
 	jg_u8 addr[16]; /* JG_RL_ADDR: source, network order, v4-mapped;
 			   JG_RL_UID: jg_u32 uid (host order) then zero */
@@ -163,6 +189,7 @@ struct jg_rl_val {
 #define JG_CNT_INGRESS_DROP 6 /* packets dropped by cgroup_skb/ingress */
 #define JG_CNT_GUARD_DROP   7 /* dropped by jg_ingress_guard (ingress's too) */
 #define JG_CNT_RL_FULL	    8 /* denials not recorded: jg_deny_rl was full */
+#define JG_CNT_BIND_DENY    9 /* binds refused (or, audit mode, reported) */
 #define JG_CNT_MAX	    16
 
 /* Hooks, for jg_event.hook. */
@@ -173,6 +200,8 @@ struct jg_rl_val {
 #define JG_HOOK_EGRESS	 5
 #define JG_HOOK_INGRESS	 6
 #define JG_HOOK_XDP	 7
+#define JG_HOOK_BIND4	 8 /* verdict DENY: refused; WOULD_DENY: audit mode */
+#define JG_HOOK_BIND6	 9
 
 /* Verdicts, for jg_event.verdict. */
 #define JG_VERDICT_ALLOW      1
@@ -246,6 +275,8 @@ static_assert(sizeof(jg_config) == 16, "jg_config layout");
 static_assert(sizeof(jg_sk_state) == 16, "jg_sk_state layout");
 static_assert(sizeof(jg_event) == 96, "jg_event layout");
 static_assert(sizeof(jg_cut_rec) == 56, "jg_cut_rec layout");
+static_assert(sizeof(jg_bind_val) == 8, "jg_bind_val layout");
+static_assert(sizeof(jg_bind_key) == 8, "jg_bind_key layout");
 #else
 _Static_assert(sizeof(struct jg_port_val) == 8, "jg_port_val layout");
 _Static_assert(sizeof(struct jg_uid_key) == 8, "jg_uid_key layout");
@@ -260,6 +291,8 @@ _Static_assert(sizeof(struct jg_config) == 16, "jg_config layout");
 _Static_assert(sizeof(struct jg_sk_state) == 16, "jg_sk_state layout");
 _Static_assert(sizeof(struct jg_event) == 96, "jg_event layout");
 _Static_assert(sizeof(struct jg_cut_rec) == 56, "jg_cut_rec layout");
+_Static_assert(sizeof(struct jg_bind_val) == 8, "jg_bind_val layout");
+_Static_assert(sizeof(struct jg_bind_key) == 8, "jg_bind_key layout");
 #endif
 
 #endif /* JITGATE_ABI_H */

@@ -56,7 +56,7 @@ _jitgate() {
         --for) COMPREPLY=($(compgen -W "5m 15m 30m 1h 1h30m 2h" -- "$cur")); return 0 ;;
         --type)
             COMPREPLY=($(compgen -W "deny would_deny allow request approve reject grant revoke expire
-                break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop" -- "$cur"))
+                break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied" -- "$cur"))
             return 0 ;;
         --since) COMPREPLY=($(compgen -W "10m 1h 24h" -- "$cur")); return 0 ;;
         --reason | --ticket | --from | --port | --user | --limit) return 0 ;;

@@ -108,7 +108,7 @@ def grant_ids_in_kernel(env):
     """{map name: [grant ids]} of the pinned grant maps (bpftool map dump)."""
     out = {}
     for m in ("jg_grants_uid", "jg_grants_addr", "jg_grants_net"):
-        pin = os.path.join(env.bpffs, "jitgate", "v2", m)
+        pin = os.path.join(env.bpffs, "jitgate", "v3", m)
         r = sh("bpftool", "-j", "map", "dump", "pinned", pin, check=False)
         try:
             entries = json.loads(r.stdout or "[]")

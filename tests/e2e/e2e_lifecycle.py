@@ -37,7 +37,8 @@ HOST = "203.0.113.1"                  # the host as the peer reaches it
 INTERVAL_MS = 5                       # a new forbidden attempt this often, per storm
 STORM_MAX_S = 40                      # a storm's own bound; the test stops it sooner
 MIN_ATTEMPTS = 20                     # fewer means the storm did not really run
-HOOKS = ("jg_connect4", "jg_connect6", "jg_sendmsg4", "jg_sendmsg6", "jg_egress", "jg_ingress", "jg_ingress_guard")
+HOOKS = ("jg_connect4", "jg_connect6", "jg_sendmsg4", "jg_sendmsg6", "jg_egress", "jg_ingress", "jg_ingress_guard",
+         "jg_bind4", "jg_bind6")
 REATTACH_BOUND_S = 2.0
 
 
@@ -218,7 +219,7 @@ def run(env, t):
 
     env.start_daemon()
     before_any = links(env)
-    t.check("seven cgroup links attached", len(before_any) == len(HOOKS) and all(a for _, a in before_any.values()),
+    t.check("nine cgroup links attached", len(before_any) == len(HOOKS) and all(a for _, a in before_any.values()),
             str(before_any))
     holder = env.grant(env.req, f"{P}/tcp", "10m", reason="held across the lifecycle")
     t.eq("a grant for another user (the holder)", holder.answer.get("state"), "granted")
@@ -244,7 +245,7 @@ def run(env, t):
     time.sleep(1.0)
     env.start_daemon()
     after = links(env)
-    t.check("after restart: jitgate status shows the same seven link ids, all attached",
+    t.check("after restart: jitgate status shows the same nine link ids, all attached",
             ids(after) == ids(ls) and all(a for _, a in after.values()), f"{ls} -> {after}")
     new_progs = prog_ids(ids(after))
     t.check("after restart: each link runs a newly loaded program (swapped inside the link)",
@@ -326,7 +327,7 @@ def run(env, t):
     env.extra_daemon_args = ["--xdp", "jgv0"]
     env.start_daemon()
     xdp = {x.get("interface"): x for x in env.status()[1].get("xdp", [])}
-    t.check("restarted with --xdp jgv0: XDP attached, the seven links kept",
+    t.check("restarted with --xdp jgv0: XDP attached, the nine links kept",
             xdp.get("jgv0", {}).get("attached") is True and ids(links(env)) == ids(ls), f"{xdp} {links(env)}")
     detach_once(env, t, "jg_ingress", "XDP on, detach jg_ingress")
 
@@ -347,7 +348,7 @@ def run(env, t):
     exe = os.readlink(f"/proc/{env.daemon.pid}/exe")
     t.eq("the new build is what runs now", exe, new_bin)
     after = links(env)
-    t.check("after the upgrade: the same seven link ids, all attached",
+    t.check("after the upgrade: the same nine link ids, all attached",
             ids(after) == ids(ls) and all(a for _, a in after.values()), f"{ls} -> {after}")
     new_progs = prog_ids(ids(after))
     t.check("after the upgrade: the new build's programs run inside those links (bpf_link__update_program)",
@@ -366,7 +367,7 @@ def run(env, t):
 
     print("-- jitgated --uninstall")
     cg_before = cgroup_progs(env)
-    t.eq("before: seven programs on the test cgroup", len(cg_before), len(HOOKS))
+    t.eq("before: nine programs on the test cgroup", len(cg_before), len(HOOKS))
     link_ids = ids(links(env))
     old = env.daemon
     env.stop_daemon()
@@ -380,7 +381,7 @@ def run(env, t):
     t.check("no XDP program left on jgv0", link_json and "xdp" not in link_json[0], str(link_json))
     left = [lid for lid in link_ids.values()
             if sh("bpftool", "link", "show", "id", str(lid), check=False).returncode == 0]
-    t.eq("none of the seven links exists any more", left, [])
+    t.eq("none of the nine links exists any more", left, [])
     t.check("the state dir and the audit log are kept",
             os.path.exists(os.path.join(env.state, "state.db")) and os.path.getsize(env.audit) > 0)
     t.eq("the port is open again after uninstall", connect(env.other), "ok")

@@ -52,7 +52,7 @@ def run(env, t):
     env.start_daemon()
     rc, st = env.status(env.other)
     t.eq("status works for any user", rc, 0)
-    t.check("all seven cgroup programs attached", len(st.get("programs", [])) == 7 and
+    t.check("all nine cgroup programs attached", len(st.get("programs", [])) == 9 and
             all(p["attached"] for p in st["programs"]), str(st.get("programs")))
 
     print("-- protected port refuses a local user on every address form")
@@ -177,14 +177,14 @@ def run(env, t):
          env.probe(env.req, "connect", "tcp", "127.0.0.1", P3), "EPERM")
 
     print("-- tamper: a link detached or a pin removed by another root process is repaired at once")
-    pin_dir = os.path.join(env.bpffs, "jitgate", "v2")
+    pin_dir = os.path.join(env.bpffs, "jitgate", "v3")
 
     def links():
         return {p["name"]: (p["link_id"], p["attached"]) for p in env.status()[1].get("programs", [])}
 
     def all_attached():
         now = links()
-        return len(now) == 7 and all(a for _, a in now.values())
+        return len(now) == 9 and all(a for _, a in now.values())
 
     for hook in ("jg_connect4", "jg_connect6", "jg_egress"):
         before = links()
@@ -221,9 +221,9 @@ def run(env, t):
     env.start_daemon()
     cg_progs = env.nsx("bpftool", "cgroup", "show", env.cgroup).stdout.split("\n")
     attached = [ln for ln in cg_progs if ln.strip() and ln.split()[0].isdigit()]
-    t.check("seven programs on the cgroup, not fourteen (the v0 links were removed after v2's were attached)",
-            len(attached) == 7, "\n".join(cg_progs))
-    t.check("the v0 pin directory is gone, v2 is there",
+    t.check("nine programs on the cgroup, not eighteen (the v0 links were removed after v3's were attached)",
+            len(attached) == 9, "\n".join(cg_progs))
+    t.check("the v0 pin directory is gone, v3 is there",
             not os.path.exists(os.path.join(env.bpffs, "jitgate", "v0")) and os.path.isdir(pin_dir),
             str(os.listdir(os.path.join(env.bpffs, "jitgate"))))
     t.check("the upgrade is recorded", any("upgrade" in r.get("reason", "")

@@ -216,6 +216,33 @@ TEST_SUITE("keys") {
         CHECK(std::memcmp(&k, &k3, sizeof(k)) != 0);
     }
 
+    TEST_CASE("make_bind_key and make_bind_val: every byte, padding zeroed, host order") {
+        const jg_bind_key k = make_bind_key(1001u, 5432, Proto::Udp);
+        std::uint8_t want[sizeof(jg_bind_key)];
+        poison(want);
+        put32(want + 0, 1001u);
+        put16(want + 4, 5432);
+        want[6] = 17;
+        want[7] = 0;
+        CHECK(std::memcmp(&k, want, sizeof(want)) == 0);
+        const jg_bind_key k2 = make_bind_key(1001u, 5432, Proto::Udp);
+        CHECK(std::memcmp(&k, &k2, sizeof(k)) == 0);
+        const jg_bind_key t = make_bind_key(1001u, 5432, Proto::Tcp);
+        CHECK(std::memcmp(&k, &t, sizeof(k)) != 0);
+        CHECK(offsetof(jg_bind_key, uid) == 0);
+        CHECK(offsetof(jg_bind_key, port) == 4);
+        CHECK(offsetof(jg_bind_key, proto) == 6);
+
+        const jg_bind_val v = make_bind_val(1000u, 0u);
+        std::uint8_t vwant[sizeof(jg_bind_val)];
+        poison(vwant);
+        put32(vwant + 0, 1000u);
+        put32(vwant + 4, 0u);
+        CHECK(std::memcmp(&v, vwant, sizeof(vwant)) == 0);
+        CHECK(offsetof(jg_bind_val, tcp_below) == 0);
+        CHECK(offsetof(jg_bind_val, udp_below) == 4);
+    }
+
     TEST_CASE("make_addr_key: every byte, padding zeroed") {
         const Addr16 a = *parse_addr("2001:db8::7");
         const jg_addr_key k = make_addr_key(a, 443, Proto::Tcp);

@@ -167,6 +167,8 @@ TEST_SUITE("policy") {
         CHECK(p.auto_approve.empty());
         CHECK(p.break_glass_max_s == 900);
         CHECK_FALSE(p.break_glass.has_value());
+        CHECK(p.service_system);  // service_users absent: "system" (root and system accounts)
+        CHECK(p.service_users.empty());
         CHECK(p.line == 1);
     }
 
@@ -624,6 +626,51 @@ break_glass_max = "0h0m"
         CHECK(has_error(two, 6, "break_glass must be a list"));
     }
 
+    TEST_CASE("service_users: users, @groups and \"system\"; absent means system only") {
+        auto load = parse_policy(
+            "[[port]]\nname = \"a\"\nport = 1\napprovers = [\"x\"]\nservice_users = [\"postgres\", "
+            "\"@dba\"]\n"
+            "[[port]]\nname = \"b\"\nport = 2\napprovers = [\"x\"]\nservice_users = [\"system\", \"pg\"]\n"
+            "[[port]]\nname = \"c\"\nport = 3\napprovers = [\"x\"]\nservice_users = []\n"
+            "[[port]]\nname = \"d\"\nport = 4\napprovers = [\"x\"]\nservice_users = [\"system\"]\n"
+            "[[port]]\nname = \"e\"\nport = 5\napprovers = [\"x\"]\n",
+            "p.toml");
+        INFO("errors:\n", joined(load.errors));
+        REQUIRE(load.ok());
+        const auto& ps = load.policy.ports;
+        REQUIRE(ps.size() == 5);
+        // Listing names without "system" leaves the system accounts out.
+        CHECK_FALSE(ps[0].service_system);
+        REQUIRE(ps[0].service_users.size() == 2);
+        CHECK(ps[0].service_users[0].text() == "postgres");
+        CHECK(ps[0].service_users[1].is_group);
+        CHECK(ps[0].service_users[1].name == "dba");
+        CHECK(ps[1].service_system);
+        REQUIRE(ps[1].service_users.size() == 1);
+        CHECK(ps[1].service_users[0].text() == "pg");
+        CHECK_FALSE(ps[2].service_system);  // [] = root only
+        CHECK(ps[2].service_users.empty());
+        CHECK(ps[3].service_system);
+        CHECK(ps[3].service_users.empty());
+        CHECK(ps[4].service_system);
+        CHECK(ps[4].service_users.empty());
+    }
+
+    TEST_CASE("service_users: every error with its line") {
+        const std::string head = "[[port]]\nname = \"db\"\nport = 1\napprovers = [\"a\"]\n";
+        expect_one_error(head + "service_users = \"postgres\"\n", 5,
+                         "port 'db': service_users must be a list of users, @groups and \"system\"");
+        expect_one_error(head + "service_users = [\"postgres\", 7]\n", 5,
+                         "service_users must be a list of strings");
+        expect_one_error(head + "service_users = [\"bad name\"]\n", 5,
+                         "port 'db' service_users: 'bad name' is not a user name or @group");
+        expect_one_error(head + "\nservice_users = [\"pg\", \"system\", \"pg\"]\n", 6,
+                         "port 'db': service_users lists 'pg' twice");
+        expect_one_error(head + "service_users = [\"system\", \"system\"]\n", 5,
+                         "service_users lists 'system' twice");
+        expect_one_error(head + "service_user = [\"pg\"]\n", 5, "unknown key 'service_user' in [[port]]");
+    }
+
 }  // TEST_SUITE
 
 TEST_CASE("valid_ifname follows the kernel's rules for interface names") {
@@ -646,7 +693,7 @@ TEST_CASE("unknown_principals: each name the host does not know, once per place,
     auto load = parse_policy(
         "[daemon]\nauditors = [\"@secops\", \"ghost\"]\n"
         "[[port]]\nname = \"db\"\nport = 5432\napprovers = [\"alice\", \"alcie\", \"@dba\"]\n"
-        "break_glass = [\"@oncall\"]\n"
+        "break_glass = [\"@oncall\"]\nservice_users = [\"system\", \"alice\", \"pgsql\"]\n"
         "[[port.auto_approve]]\nuser = \"bot\"\nmax_duration = \"5m\"\n",
         "p.toml");
     REQUIRE(load.ok());
@@ -655,12 +702,13 @@ TEST_CASE("unknown_principals: each name the host does not know, once per place,
     };
     const auto w = unknown_principals(load.policy, known);
     INFO(joined(w));
-    REQUIRE(w.size() == 4);
+    REQUIRE(w.size() == 5);
     CHECK(w[0] ==
           "[daemon]: auditor 'ghost' is not a user on this host; it counts for nothing until it exists");
     CHECK(w[1].rfind("port 'db' (line 3): approver 'alcie' is not a user", 0) == 0);
     CHECK(w[2].find("auto_approve 'bot' is not a user") != std::string::npos);
     CHECK(w[3].find("break_glass '@oncall' is not a group") != std::string::npos);
+    CHECK(w[4].find("service user 'pgsql' is not a user") != std::string::npos);
     CHECK(unknown_principals(load.policy, [](const Principal&) { return true; }).empty());
     // The host's own database: root exists everywhere, this name nowhere.
     CHECK(host_knows(Principal{false, "root"}));

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <set>
+#include <tuple>
 
 #include "jitgate.skel.h"
 
@@ -52,6 +54,8 @@ const Hook kHooks[] = {
     {"jg_egress", [](jitgate_bpf* s) { return s->progs.jg_egress; }},
     {"jg_ingress", [](jitgate_bpf* s) { return s->progs.jg_ingress; }},
     {"jg_ingress_guard", [](jitgate_bpf* s) { return s->progs.jg_ingress_guard; }},
+    {"jg_bind4", [](jitgate_bpf* s) { return s->progs.jg_bind4; }},
+    {"jg_bind6", [](jitgate_bpf* s) { return s->progs.jg_bind6; }},
 };
 
 constexpr const char* kXdpPinPrefix = "link_xdp_";
@@ -141,7 +145,8 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
         k->skel_->maps.jg_ports,       k->skel_->maps.jg_grants_uid, k->skel_->maps.jg_grants_addr,
         k->skel_->maps.jg_grants_net,  k->skel_->maps.jg_flows,      k->skel_->maps.jg_deny_rl,
         k->skel_->maps.jg_local_addrs, k->skel_->maps.jg_config,     k->skel_->maps.jg_counters,
-        k->skel_->maps.jg_events,      k->skel_->maps.jg_sk_state};
+        k->skel_->maps.jg_events,      k->skel_->maps.jg_sk_state,   k->skel_->maps.jg_bind_ports,
+        k->skel_->maps.jg_bind_users};
     k->pinned_maps_.assign(std::begin(maps), std::end(maps));
     k->cgroup_dir_ = o.cgroup_dir;
     for (bpf_map* m : maps) {
@@ -196,6 +201,8 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
     JG_VIEW(deny_rl, jg_deny_rl);
     JG_VIEW(local_addrs, jg_local_addrs);
     JG_VIEW(config, jg_config);
+    JG_VIEW(bind_ports, jg_bind_ports);
+    JG_VIEW(bind_users, jg_bind_users);
 #undef JG_VIEW
     k->counters_fd_ = bpf_map__fd(k->skel_->maps.jg_counters);
     k->pin_dir_ = o.pin_dir;
@@ -543,6 +550,41 @@ Result<bool> Kernel::apply_ports(const Policy& p) {
         if (int e = ports.update(port, want[port]))
             return err(fmt::format("write protected port {}: {}", port, errstr(e)));
     }
+    return true;
+}
+
+Result<bool> Kernel::apply_service_users(const BindRules& rules) {
+    if (const std::size_t n = bind_user_entries(rules); n > JG_BIND_USER_ENTRIES)
+        return err(
+            fmt::format("service_users name {} (user, port) pairs after groups are expanded, more than "
+                        "the {} the kernel map holds: list fewer or smaller groups",
+                        n, JG_BIND_USER_ENTRIES));
+    std::vector<jg_bind_val> want(JG_PORT_ENTRIES, make_bind_val(0, 0));
+    std::set<std::tuple<std::uint32_t, std::uint16_t, std::uint8_t>> users;
+    for (const auto& [key, rule] : rules) {
+        auto& v = want[key.first];
+        (key.second == Proto::Tcp ? v.tcp_below : v.udp_below) = rule.below;
+        for (auto uid : rule.uids) users.insert({uid, key.first, static_cast<std::uint8_t>(key.second)});
+    }
+    // New entries first, stale ones last: a service user who stays listed
+    // is never refused in between.
+    for (const auto& [uid, port, proto] : users)
+        if (int e = bind_users.update(make_bind_key(uid, port, Proto(proto)), 1); e == -E2BIG || e == -ENOMEM)
+            return err(fmt::format("the service user map is full ({} entries): list fewer users",
+                                   JG_BIND_USER_ENTRIES));
+        else if (e)
+            return err(fmt::format("write service user {} of port {}: {}", uid, port, errstr(e)));
+    for (std::uint32_t port = 0; port < JG_PORT_ENTRIES; ++port) {
+        jg_bind_val cur{};
+        if (bind_ports.lookup(port, cur) == 0 && std::memcmp(&cur, &want[port], sizeof(cur)) == 0) continue;
+        if (int e = bind_ports.update(port, want[port]))
+            return err(fmt::format("write the service users of port {}: {}", port, errstr(e)));
+    }
+    std::vector<jg_bind_key> stale;
+    bind_users.for_each([&](const jg_bind_key& k, std::uint8_t) {
+        if (!users.count({k.uid, k.port, k.proto})) stale.push_back(k);
+    });
+    for (const auto& k : stale) bind_users.remove(k);
     return true;
 }
 

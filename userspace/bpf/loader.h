@@ -17,6 +17,7 @@
 #include "core/keys.h"
 #include "core/policy.h"
 #include "core/result.h"
+#include "core/service_users.h"
 #include "jitgate/abi.h"
 
 struct jitgate_bpf;
@@ -149,6 +150,8 @@ public:
     Map<jg_rl_key, jg_rl_val> deny_rl;
     Map<jg_addr, std::uint8_t> local_addrs;
     Map<std::uint32_t, jg_config> config;
+    Map<std::uint32_t, jg_bind_val> bind_ports;
+    Map<jg_bind_key, std::uint8_t> bind_users;
 
     int events_map_fd() const;
     // Destroys the TCP connections that no grant covers any more on ports
@@ -180,6 +183,9 @@ public:
 
     // Makes jg_ports say exactly what the policy says.
     Result<bool> apply_ports(const Policy& p);
+    // Makes jg_bind_ports and jg_bind_users say exactly who may bind each
+    // protected port; an error (nothing removed) when they would not fit.
+    Result<bool> apply_service_users(const BindRules& rules);
     Result<bool> set_host_netns(std::uint64_t cookie);
 
 private:

@@ -20,6 +20,7 @@
 #include "core/keys.h"
 #include "core/policy.h"
 #include "core/protocol.h"
+#include "core/service_users.h"
 
 namespace jg {
 
@@ -257,8 +258,14 @@ namespace {
 
 int policy_check(const CliState& s) {
     auto load = load_policy_file(s.file);
-    const auto warnings =
-        load.ok() ? unknown_principals(load.policy, host_knows) : std::vector<std::string>{};
+    auto warnings = load.ok() ? unknown_principals(load.policy, host_knows) : std::vector<std::string>{};
+    if (load.ok()) {
+        // Sockets on a protected port now whose owner could not bind it
+        // once the policy is loaded (this host's network namespace).
+        HostAccounts db;
+        const BindRules rules = resolve_service_users(load.policy, read_uid_min(), db);
+        for (auto& w : impostor_warnings(load.policy, rules, read_listeners(), db)) warnings.push_back(w);
+    }
     if (s.json) {
         std::cout << nlohmann::json{{"ok", load.ok()},
                                     {"file", s.file},

@@ -357,10 +357,10 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
         s += fmt::format(
             "counters: allow {} deny {} would_deny {} egress_drop {} xdp_drop {} ingress_drop {} guard_drop "
             "{} "
-            "events_lost {}\n",
+            "events_lost {} bind_denied {}\n",
             c.value("allow", 0), c.value("deny", 0), c.value("would_deny", 0), c.value("egress_drop", 0),
             c.value("xdp_drop", 0), c.value("ingress_drop", 0), c.value("guard_drop", 0),
-            c.value("events_lost", 0));
+            c.value("events_lost", 0), c.value("bind_denied", 0));
         return s;
     }
     return r.dump(2) + "\n";

@@ -273,6 +273,23 @@ jg_addr make_local_addr(const Addr16& addr) {
     return a;
 }
 
+jg_bind_key make_bind_key(std::uint32_t uid, std::uint16_t port, Proto proto) {
+    jg_bind_key k;
+    std::memset(&k, 0, sizeof(k));
+    k.uid = uid;
+    k.port = port;
+    k.proto = static_cast<std::uint8_t>(proto);
+    return k;
+}
+
+jg_bind_val make_bind_val(std::uint32_t tcp_below, std::uint32_t udp_below) {
+    jg_bind_val v;
+    std::memset(&v, 0, sizeof(v));
+    v.tcp_below = tcp_below;
+    v.udp_below = udp_below;
+    return v;
+}
+
 RemoteKey make_remote_key(const SourceNet& src, std::uint16_t port, Proto proto) {
     if (is_host(src)) return make_addr_key(src.addr, port, proto);
     return make_net_key(src, port, proto);

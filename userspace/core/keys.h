@@ -65,5 +65,9 @@ using RemoteKey = std::variant<jg_addr_key, jg_net_key>;
 RemoteKey make_remote_key(const SourceNet& src, std::uint16_t port, Proto proto);
 jg_grant_val make_grant_val(std::uint64_t expires_boot_ns, std::uint64_t grant_id);
 jg_addr make_local_addr(const Addr16& addr);
+// A listed service user of (port, proto), for jg_bind_users.
+jg_bind_key make_bind_key(std::uint32_t uid, std::uint16_t port, Proto proto);
+// jg_bind_ports[port]: uids below tcp_below (udp_below) may bind TCP (UDP).
+jg_bind_val make_bind_val(std::uint32_t tcp_below, std::uint32_t udp_below);
 
 }  // namespace jg

@@ -238,13 +238,41 @@ void parse_break_glass(const toml::table& t, Checker& c, PortPolicy& p, const st
     p.break_glass = std::move(who);
 }
 
+// service_users = ["postgres", "@dba", "system"]: who may bind the port.
+// Absent: "system" alone (root and the accounts below UID_MIN).
+void parse_service_users(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {
+    const toml::node* n = t.get("service_users");
+    if (!n) return;
+    const int line = Checker::line_of(t);
+    if (!n->is_array()) {
+        c.fail(n, line,
+               fmt::format("{}: service_users must be a list of users, @groups and \"system\", such as "
+                           "[\"postgres\", \"system\"]",
+                           where));
+        return;
+    }
+    p.service_system = false;
+    std::set<std::string> distinct;
+    for (auto& a : c.strings(t, "service_users", where)) {
+        if (!distinct.insert(a).second) {
+            c.fail(n, line, fmt::format("{}: service_users lists '{}' twice", where, a));
+            continue;
+        }
+        if (a == "system") {
+            p.service_system = true;
+            continue;
+        }
+        if (auto pr = c.principal(a, n, line, where + " service_users")) p.service_users.push_back(*pr);
+    }
+}
+
 void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     const int line = Checker::line_of(t);
     p.line = line;
     c.only(t,
            {"name", "port", "proto", "mode", "max_duration", "approvers", "approvals_required",
             "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve", "allow_prefix",
-            "break_glass", "break_glass_max"},
+            "break_glass", "break_glass_max", "service_users"},
            "[[port]]");
     const toml::node* pn = t.get("port");
     if (!pn) {
@@ -297,6 +325,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     }
     parse_allow_prefix(t, c, p, where);
     parse_break_glass(t, c, p, where);
+    parse_service_users(t, c, p, where);
     bool any_group = false;
     std::set<std::string> distinct;
     for (auto& a : p.approvers) {
@@ -452,6 +481,7 @@ std::vector<std::string> unknown_principals(const Policy& p,
         for (const auto& a : pp.auto_approve) check(where, "auto_approve", a.who);
         if (pp.break_glass)
             for (const auto& a : *pp.break_glass) check(where, "break_glass", a);
+        for (const auto& a : pp.service_users) check(where, "service user", a);
     }
     return out;
 }

@@ -48,6 +48,11 @@ struct PortPolicy {
     // an empty list = nobody.
     std::int64_t break_glass_max_s = kDefaultBreakGlassMaxSeconds;
     std::optional<std::vector<Principal>> break_glass;
+    // service_users: who may bind the port (core/service_users.h).
+    // service_system: "system" is listed, or the key is absent (the default):
+    // root and the accounts below UID_MIN of /etc/login.defs.
+    bool service_system = true;
+    std::vector<Principal> service_users;
     int line = 0;
 
     bool covers(Proto p) const { return p == Proto::Tcp ? tcp : udp; }
@@ -83,7 +88,7 @@ PolicyLoad parse_policy(std::string_view text, std::string_view file);
 PolicyLoad load_policy_file(const std::string& path);
 
 // Names in a valid policy that `exists` does not know (approvers, auto_approve,
-// break_glass, auditors): not errors, as a directory service may add them
+// break_glass, service_users, auditors): not errors, as a directory service may add them
 // later, but each likely a typo that leaves a port without approvers.  One
 // sentence each, "port 'db' (line 4): approver 'alcie' is not a user on this host; ...".
 std::vector<std::string> unknown_principals(const Policy& p,

@@ -34,6 +34,7 @@
 #include "core/metrics.h"
 #include "core/progress.h"
 #include "core/protocol.h"
+#include "core/service_users.h"
 #include "core/workflow.h"
 #include "daemon/audit_log.h"
 #include "daemon/events.h"
@@ -155,6 +156,13 @@ json decision_record(std::uint8_t verdict, std::uint16_t port, std::uint8_t prot
     return r;
 }
 
+// A refused bind's record (rate-limit closing record): type bind_denied,
+// and `audit` when the port is in audit mode (the bind went ahead).
+void mark_bind_record(json& r, std::uint8_t verdict) {
+    r["type"] = "bind_denied";
+    if (verdict == JG_VERDICT_WOULD_DENY) r["audit"] = true;
+}
+
 // A protected port inside the ephemeral range can be handed to this host's
 // own outgoing connections, whose replies would then be refused: say so.
 void warn_ephemeral(const Policy& p) {
@@ -182,6 +190,20 @@ void warn_ephemeral(const Policy& p) {
                 "host makes could get it as its local port and then have its replies refused; reserve "
                 "it (sysctl -w net.ipv4.ip_local_reserved_ports={}) or protect a port outside the range",
                 pp.port, lo, hi, pp.port));
+}
+
+// Who may bind each protected port of `p`, groups expanded now.
+BindRules service_rules(const Policy& p) {
+    HostAccounts db;
+    return resolve_service_users(p, read_uid_min(), db);
+}
+
+// Sockets already on a protected port whose owner may not bind it (an
+// impostor, or a service_users list that misses the real service): said at
+// start and reload, so that a restart of the service is not the first sign.
+void warn_impostors(const Policy& p, const BindRules& rules) {
+    HostAccounts db;
+    for (const auto& w : impostor_warnings(p, rules, read_listeners(), db)) log("warning: " + w);
 }
 
 // Flags win over [daemon] keys, which win over the defaults.
@@ -371,6 +393,8 @@ void Daemon::reconcile_grants(Kernel& k) {
 }
 
 Result<bool> Daemon::prepare_kernel(Kernel& k) {
+    // Who may serve a port is in place before the port is protected.
+    if (auto r = k.apply_service_users(service_rules(*policy_)); !r) return r;
     if (auto r = k.apply_ports(*policy_); !r) return r;
     auto cookie = current_netns_cookie();
     if (!cookie) return err(cookie.error());
@@ -419,6 +443,13 @@ json Daemon::status() {
                                    for (auto& x : p.approvers) a.push_back(x.text());
                                    return a;
                                }()},
+                              {"service_users",
+                               [&] {
+                                   json a = json::array();
+                                   if (p.service_system) a.push_back("system");
+                                   for (auto& x : p.service_users) a.push_back(x.text());
+                                   return a;
+                               }()},
                               {"approvals_required", p.approvals_required}});
     s["grants"] = json::array();
     for (auto& g : store_->grants("active", 1 << 20)) s["grants"].push_back(wf_->grant_json(g));
@@ -438,6 +469,7 @@ json Daemon::status() {
                      {"xdp_drop", c.v[JG_CNT_XDP_DROP]},
                      {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]},
                      {"guard_drop", c.v[JG_CNT_GUARD_DROP]},
+                     {"bind_denied", c.v[JG_CNT_BIND_DENY]},
                      {"connections_ended", sink_.connections_cut}};
     s["recent_denials"] = recent_denials_;
     s["connections"] = {{"cut_at_grant_end", kernel_->can_cut()}};
@@ -502,7 +534,8 @@ json Daemon::metrics() {
              "decisions counted by the BPF programs since the maps were created, by verdict")
         .sample(double(c.v[JG_CNT_ALLOW]), {{"verdict", "allow"}})
         .sample(double(c.v[JG_CNT_DENY]), {{"verdict", "deny"}})
-        .sample(double(c.v[JG_CNT_WOULD_DENY]), {{"verdict", "would_deny"}});
+        .sample(double(c.v[JG_CNT_WOULD_DENY]), {{"verdict", "would_deny"}})
+        .sample(double(c.v[JG_CNT_BIND_DENY]), {{"verdict", "bind_denied"}});
     m.family("jitgate_drops_total", "counter", "packets dropped by the BPF programs, by hook")
         .sample(double(c.v[JG_CNT_EGRESS_DROP]), {{"hook", "egress"}})
         .sample(double(c.v[JG_CNT_INGRESS_DROP]), {{"hook", "ingress"}})
@@ -674,8 +707,9 @@ void Daemon::publish(std::string_view line) {
 void Daemon::on_kernel_event(const jg_event& e) {
     AuditFields& f = event_fields_;
     kernel_event_fields(e, is_remote_event(e) ? std::string() : user_of(e.uid), f);
-    if (e.verdict == JG_VERDICT_DENY) remember_denial(f.to_json());
-    count_decision(verdict_type(e.verdict), e.dport, std::string(proto_name(Proto(e.proto))), e.suppressed);
+    if (e.verdict == JG_VERDICT_DENY && !is_bind_event(e)) remember_denial(f.to_json());
+    count_decision(is_bind_event(e) ? "bind_denied" : verdict_type(e.verdict), e.dport,
+                   std::string(proto_name(Proto(e.proto))), e.suppressed);
     audit_->emit(f);
 }
 
@@ -699,12 +733,13 @@ void Daemon::flush_suppressed() {
         // like every deny record: each is 1 + suppressed denials.
         json r = decision_record(v.verdict == JG_VERDICT_WOULD_DENY ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY,
                                  k.port, k.proto, v.hook);
+        if (k.kind == JG_RL_BIND) mark_bind_record(r, v.verdict);
         r["reason"] = fmt::format(
             "the last {} denials for this principal and port were not recorded one by one (rate limit); "
             "this record closes them",
             v.suppressed);
         if (v.suppressed > 1) r["suppressed"] = v.suppressed - 1;
-        if (k.kind == JG_RL_UID) {
+        if (k.kind == JG_RL_UID || k.kind == JG_RL_BIND) {
             std::uint32_t uid = 0;
             std::memcpy(&uid, k.addr, sizeof(uid));
             r["uid"] = uid;
@@ -806,8 +841,16 @@ void Daemon::reload() {
         return;
     }
     auto p = std::make_shared<const Policy>(std::move(load.policy));
+    const BindRules rules = service_rules(*p);
+    if (auto r = kernel_->apply_service_users(rules); !r) {
+        log(fmt::format("reload refused, keeping the running policy: {}", r.error()));
+        kernel_->apply_service_users(service_rules(*policy_));
+        audit_->emit({{"type", "policy_reload"}, {"ok", false}, {"reason", r.error()}});
+        return;
+    }
     if (auto r = kernel_->apply_ports(*p); !r) {
         log(fmt::format("reload failed while writing the protected ports: {}", r.error()));
+        kernel_->apply_service_users(service_rules(*policy_));
         kernel_->apply_ports(*policy_);
         audit_->emit({{"type", "policy_reload"}, {"ok", false}, {"reason", r.error()}});
         return;
@@ -820,6 +863,7 @@ void Daemon::reload() {
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
     for (const auto& w : unknown_principals(*p, host_knows)) log("warning: " + w);
+    warn_impostors(*p, rules);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
     // A port that now cuts (newly protected, or no longer drain or audit)
     // ends the connections no grant covers, as an ended grant does.
@@ -944,6 +988,7 @@ int Daemon::run() {
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*policy_);
     for (const auto& w : unknown_principals(*policy_, host_knows)) log("warning: " + w);
+    warn_impostors(*policy_, service_rules(*policy_));
     for (auto& x : kernel_->xdp())
         log(x.attached
                 ? fmt::format("XDP on {} ({}{})", x.ifname, x.mode, x.note.empty() ? "" : "; " + x.note)

@@ -15,6 +15,8 @@ const char* hook_name(std::uint8_t h) {
         case JG_HOOK_EGRESS: return "egress";
         case JG_HOOK_INGRESS: return "ingress";
         case JG_HOOK_XDP: return "xdp";
+        case JG_HOOK_BIND4: return "bind4";
+        case JG_HOOK_BIND6: return "bind6";
     }
     return "unknown";
 }
@@ -25,7 +27,7 @@ const char* verdict_type(std::uint8_t verdict) {
 
 void kernel_event_fields(const jg_event& e, std::string_view user, AuditFields& out) {
     out.clear();
-    out.add("type", verdict_type(e.verdict))
+    out.add("type", is_bind_event(e) ? "bind_denied" : verdict_type(e.verdict))
         .add("port", std::uint64_t(e.dport))
         .add("proto", proto_name(Proto(e.proto)));
     if (e.hook) out.add("hook", hook_name(e.hook));
@@ -43,6 +45,8 @@ void kernel_event_fields(const jg_event& e, std::string_view user, AuditFields& 
     if (e.sport) out.add("sport", std::uint64_t(e.sport));
     if (e.grant_id) out.add("grant_id", std::uint64_t(e.grant_id));
     if (e.suppressed) out.add("suppressed", std::uint64_t(e.suppressed));
+    // mode = "audit": the bind was let through and only reported.
+    if (is_bind_event(e) && e.verdict == JG_VERDICT_WOULD_DENY) out.add_json("audit", true);
 }
 
 }  // namespace jg
