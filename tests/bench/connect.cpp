@@ -292,10 +292,11 @@ void bench_connect(const Settings& s, Env& env, std::vector<Row>& rows) {
         row.value = median(ns[variant][proto]);
         row.reference_value = median(ns[None][proto]);
         const double p = median(pct);
-        // Not `("+" or "") + num(...)`: a literal prepended to a temporary
-        // string is a false -Wrestrict at -O3 with GCC 12 (GCC bug 105329).
-        row.comparison = p >= 0 ? "+" : "";
-        row.comparison += num(p, 1) + " %";
+        // "+1.2 %" in one snprintf: built from a one-character literal ("+"
+        // or ""), GCC 12 at -O3 warns falsely (-Wrestrict, GCC bug 105329).
+        char signed_pct[32];
+        std::snprintf(signed_pct, sizeof(signed_pct), "%+.1f %%", p);
+        row.comparison = std::string(signed_pct);
         if (limit_pct >= 0) row.met = p <= limit_pct;
         row.note = std::to_string(proto == 0 ? n_udp : n_tcp) + " ops x " + std::to_string(s.rounds) +
                    " interleaved rounds, user nobody, 127.0.0.1; " +

@@ -10,11 +10,12 @@ usage: e2e_audit.py BUILD_DIR
 import hashlib
 import json
 import os
-import select
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -81,32 +82,40 @@ def json_lines(text):
 
 
 class Follower:
-    """`jitgate audit --follow ...` running as `user`; lines read as they come."""
+    """`jitgate audit --follow ...` running as `user`; lines stamped as they
+    arrive, by a thread of their own: read only after a probe had exited, a
+    line would carry the probe's exit and reaping in its latency."""
 
     def __init__(self, env, user, *args):
         argv = env.user_argv(user, [env.jitgate, "--socket", env.sock, "audit", "--follow"] + list(args))
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         env.procs.append(self.p)
-        self.buf = b""
+        self.arrived = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def lines(self, seconds):
-        """Lines that arrive within `seconds`, each with its arrival time."""
-        out, end = [], time.time() + seconds
+    def _read(self):
+        buf = b""
         while True:
-            left = end - time.time()
-            if left <= 0:
+            try:
+                chunk = os.read(self.p.stdout.fileno(), 65536)
+            except (OSError, ValueError):
                 break
-            r, _, _ = select.select([self.p.stdout], [], [], left)
-            if not r:
-                break
-            chunk = os.read(self.p.stdout.fileno(), 65536)
             if not chunk:
                 break
             now = time.time()
-            self.buf += chunk
-            while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                out.append((now, line.decode(errors="replace")))
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                self.arrived.put((now, line.decode(errors="replace")))
+
+    def lines(self, seconds):
+        """Lines that arrived so far or arrive within `seconds`, each with its arrival time."""
+        out, end = [], time.time() + seconds
+        while True:
+            try:
+                out.append(self.arrived.get(timeout=max(0.0, end - time.time())))
+            except queue.Empty:
+                break
         return out
 
     def stop(self):

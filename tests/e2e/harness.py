@@ -267,13 +267,20 @@ class Env:
                 "--state-dir", self.state, "--audit-log", self.audit] + self.extra_daemon_args + list(more)
 
     def with_etc_group(self, argv):
-        """argv, seeing self.etc_group (when set) as /etc/group: bind-mounted
-        over it in a mount namespace of its own (unshare execs, so the PID is
-        argv's).  The host's /etc/group is never touched."""
+        """argv, seeing self.etc_group (when set) as /etc/group: in a mount
+        namespace of its own, an overlay on /etc holds it (unshare execs, so
+        the PID is argv's).  Not a bind mount on the file: the shadow tools
+        of parallel runs replace /etc/group by a rename, which drops a mount
+        on it in every other namespace.  The host's /etc is never touched."""
         if not self.etc_group:
             return argv
+        ov = tempfile.mkdtemp(prefix="etc-", dir=self.tmp)  # one per mount: overlays share no workdir
+        for d in ("upper", "work"):
+            os.mkdir(os.path.join(ov, d))
+        shutil.copy(self.etc_group, os.path.join(ov, "upper", "group"))
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                'mount --bind "$0" /etc/group && exec "$@"', self.etc_group] + argv
+                'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$0/upper,workdir=$0/work" /etc && '
+                'exec "$@"', ov] + argv
 
     def start_daemon(self, binary=None):
         """Starts jitgated (or `binary`, another build of it) and waits until it answers."""
