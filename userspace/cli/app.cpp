@@ -20,6 +20,7 @@
 #include "core/keys.h"
 #include "core/policy.h"
 #include "core/protocol.h"
+#include "core/text.h"
 
 namespace jg {
 
@@ -253,6 +254,14 @@ std::string finish(CliState& s) {
     return {};
 }
 
+std::optional<std::string> free_text_refusal(const CliState& s) {
+    if (auto why = text_refusal("--reason", s.reason)) return why;
+    if (auto why = text_refusal("--ticket", s.ticket)) return why;
+    if (s.user)
+        if (auto why = text_refusal("--user", *s.user)) return why;
+    return std::nullopt;
+}
+
 namespace {
 
 int policy_check(const CliState& s) {
@@ -260,18 +269,19 @@ int policy_check(const CliState& s) {
     const auto warnings =
         load.ok() ? unknown_principals(load.policy, host_knows) : std::vector<std::string>{};
     if (s.json) {
-        std::cout << nlohmann::json{{"ok", load.ok()},
-                                    {"file", s.file},
-                                    {"errors", load.errors},
-                                    {"warnings", warnings},
-                                    {"ports", load.policy.ports.size()}}
-                         .dump()
+        std::cout << json_text({{"ok", load.ok()},
+                                {"file", s.file},
+                                {"errors", load.errors},
+                                {"warnings", warnings},
+                                {"ports", load.policy.ports.size()}})
                   << "\n";
     } else if (load.ok()) {
-        for (auto& w : warnings) std::cerr << s.file << ": warning: " << w << "\n";
-        std::cout << fmt::format("{}: valid, {} protected ports\n", s.file, load.policy.ports.size());
+        for (auto& w : warnings)
+            std::cerr << escape_terminal(s.file) << ": warning: " << escape_terminal(w) << "\n";
+        std::cout << fmt::format("{}: valid, {} protected ports\n", escape_terminal(s.file),
+                                 load.policy.ports.size());
     } else {
-        for (auto& e : load.errors) std::cerr << e << "\n";
+        for (auto& e : load.errors) std::cerr << escape_terminal(e) << "\n";
     }
     return load.ok() ? 0 : 1;
 }
@@ -340,11 +350,11 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
             if (o.report_on_stderr)
                 std::cerr << "jitgate: " << render_wait_state(cur) << "\n";
             else
-                std::cout << (s.json ? cur.dump() : render_wait_state(cur)) << "\n";
+                std::cout << (s.json ? json_text(cur) : render_wait_state(cur)) << "\n";
             return 0;
         }
         if (state != "pending") {
-            if (s.json && !o.report_on_stderr) std::cout << cur.dump() << "\n";
+            if (s.json && !o.report_on_stderr) std::cout << json_text(cur) << "\n";
             std::cerr << "jitgate: " << render_wait_state(cur) << "\n";
             return exit_code_for(code::kRefused);
         }
@@ -370,7 +380,7 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
             ticker.clear();
             if (o.decided) *o.decided = cur;
             if (o.report_on_stderr) return 130;  // jitgate run withdraws it and says so
-            if (s.json) std::cout << cur.dump() << "\n";
+            if (s.json) std::cout << json_text(cur) << "\n";
             std::cerr << fmt::format(
                 "stopped waiting; request {} stays pending (jitgate deny {} withdraws it)\n", id, id);
             return 130;
@@ -410,8 +420,13 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
 }
 
 int fail(const CliState& s, const nlohmann::json& error) {
-    if (s.json) std::cout << nlohmann::json{{"ok", false}, {"error", error}}.dump() << "\n";
-    std::cerr << "jitgate: " << error.value("message", "the daemon refused without a reason") << "\n";
+    if (s.json) std::cout << json_text({{"ok", false}, {"error", error}}) << "\n";
+    // A message may echo what a user typed or chose (an argument, a name).
+    const auto m = error.find("message");
+    std::cerr << "jitgate: "
+              << (m != error.end() && m->is_string() ? escape_terminal(m->get<std::string>())
+                                                     : std::string("the daemon refused without a reason"))
+              << "\n";
     return exit_code_for(error.value("code", code::kInternal));
 }
 
@@ -460,6 +475,7 @@ int run_cli(int argc, const char* const* argv) {
         }
         return app->exit(e) == 0 ? 0 : 2;
     }
+    if (auto why = free_text_refusal(s)) return fail(s, {{"code", code::kRefused}, {"message", *why}});
     if (auto e = finish(s); !e.empty()) return fail(s, {{"code", code::kInvalid}, {"message", e}});
     if (s.op == "policy-check") return policy_check(s);
     if (s.op == "audit-verify") return run_audit_verify(s);
@@ -477,7 +493,7 @@ int run_cli(int argc, const char* const* argv) {
         return wait_for_decision(s, result, o);
     }
     if (s.json)
-        std::cout << result.dump() << "\n";
+        std::cout << json_text(result) << "\n";
     else
         std::cout << render_human(s.op, result);
     return 0;
