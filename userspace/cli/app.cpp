@@ -28,6 +28,18 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     auto app = std::make_unique<CLI::App>(
         "jitgate: ask for, approve and watch just-in-time access to protected ports");
     app->set_version_flag("--version", "jitgate " JITGATE_VERSION, "print the version and exit");
+    // CLI11's messages quote the arguments they could not use: escaped line by
+    // line (set before the sub-commands, which copy it).
+    app->failure_message([](const CLI::App* a, const CLI::Error& e) {
+        const std::string text = CLI::FailureMessage::simple(a, e);
+        std::string out;
+        for (std::size_t at = 0; at < text.size();) {
+            const std::size_t nl = std::min(text.find('\n', at), text.size());
+            out += escape_terminal(std::string_view(text).substr(at, nl - at)) + "\n";
+            at = nl + 1;
+        }
+        return out;
+    });
     app->require_subcommand(1);
     app->fallthrough();
     app->add_option("--socket", s.socket, "jitgated control socket")->capture_default_str();
@@ -470,7 +482,7 @@ int run_cli(int argc, const char* const* argv) {
         app->parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         if (auto hint = usage_hint(*app, e, argc, argv); !hint.empty()) {
-            std::cerr << "jitgate: " << hint << "\n";
+            std::cerr << "jitgate: " << escape_terminal(hint) << "\n";
             return 2;
         }
         return app->exit(e) == 0 ? 0 : 2;
