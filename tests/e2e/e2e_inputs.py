@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, run_suite, sh, verify_chain  # noqa: E402
+from harness import PY, run_suite, sh, verify_chain, wait_for  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -126,6 +126,79 @@ def grant_ids_in_kernel(env):
     return out
 
 
+# A process names itself (prctl PR_SET_NAME, at most 15 bytes) and connects.
+RENAME_AND_CONNECT = r"""
+import ctypes, errno, socket, sys
+name = bytes.fromhex(sys.argv[1])
+ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name), 0, 0, 0)
+s = socket.socket()
+s.settimeout(3)
+try:
+    s.connect(("127.0.0.1", int(sys.argv[2])))
+    print("ok")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+"""
+
+
+def terminal_unsafe(data):
+    """The first byte sequence of `data` (bytes) that could act on a terminal: a C0
+    control other than newline, DEL, a C1 control as UTF-8, a bidirectional
+    control, or bytes that are not UTF-8; None when there is none."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 at byte {e.start}: {data[e.start:e.start + 4]!r}"
+    for i, ch in enumerate(text):
+        cp = ord(ch)
+        if (cp < 0x20 and ch != "\n") or 0x7f <= cp <= 0x9f or cp in (0x61c, 0x200e, 0x200f) or \
+                0x202a <= cp <= 0x202e or 0x2066 <= cp <= 0x2069:
+            return f"U+{cp:04X} at character {i}: {text[max(0, i - 20):i + 20]!r}"
+    return None
+
+
+def untrusted_names(env, t):
+    """A denied process's name (chosen with prctl) reaches root's `jitgate status`
+    and `jitgate audit` escaped: no ESC, C1, bidi or non-UTF-8 byte on stdout."""
+    P = env.port
+    print("-- a denied process named with ESC ] (OSC), a raw CSI byte and U+202E, as root sees it")
+    evil = env.add_user("evil")
+    name = b"\x1b]0;x\x07\x9b\xe2\x80\xaeab"  # 12 bytes: fits the kernel's 16 with its NUL
+    script = os.path.join(env.tmp, "rename_connect.py")
+    with open(script, "w") as f:
+        f.write(RENAME_AND_CONNECT)
+    os.chmod(script, 0o644)
+    r = env.as_user(evil, [PY, script, name.hex(), str(P)])
+    t.eq(f"{evil}, renamed, is refused", r.stdout.strip(), "EPERM")
+    uid = int(sh("id", "-u", evil).stdout.strip())
+
+    def denied():
+        _, st = env.status()
+        return any(d.get("uid") == uid for d in st.get("recent_denials", []))
+    t.check("jitgated lists the denial among its recent denials", wait_for(denied, 10))
+    raw = subprocess.run(env.user_argv("root", [env.jitgate, "--socket", env.sock, "status"]),
+                         capture_output=True, timeout=30)
+    line = [ln for ln in raw.stdout.split(b"\n") if evil.encode() in ln]
+    ROWS.append(("a denied process named '\\x1b]0;x\\x07\\x9b\\u202eab'", "status",
+                 short(line[0].decode("utf-8", "replace")) if line else "not shown"))
+    t.check("jitgate status: exit 0, and its output holds nothing a terminal would act on",
+            raw.returncode == 0 and terminal_unsafe(raw.stdout) is None and terminal_unsafe(raw.stderr) is None,
+            f"{raw.returncode} {terminal_unsafe(raw.stdout)} {raw.stderr[-200:]!r}")
+    # The kernel's bytes as JSON: 0x9b is not UTF-8, so the wire carries U+FFFD.
+    want = "\\x1b]0;x\\x07\ufffd\\u202eab".encode()
+    t.check(f"jitgate status shows the name escaped: {want.decode()}", bool(line) and want in line[0],
+            repr(line[:1]))
+    raw = subprocess.run(env.user_argv("root", [env.jitgate, "--socket", env.sock, "audit", "--type", "deny",
+                                                "--user", evil]), capture_output=True, timeout=30)
+    t.check("jitgate audit --type deny: the record is shown, escaped",
+            raw.returncode == 0 and want in raw.stdout and terminal_unsafe(raw.stdout) is None,
+            f"{raw.returncode} {raw.stdout[-300:]!r} {raw.stderr[-200:]!r}")
+    rc, st = env.status()
+    t.check("jitgate status --json stays JSON with the name in it",
+            rc == 0 and any(d.get("comm", "").startswith("\x1b]0;x\x07") for d in st.get("recent_denials", [])),
+            str(st.get("recent_denials"))[:300])
+
+
 def run(env, t):
     P = env.port
     wire = Wire(env)
@@ -225,8 +298,30 @@ def run(env, t):
         ("request: duration 660 s (policy max 10m)", req(duration_s=660), R, "10m"),
         ("request: no reason (require_reason)", line("request", {k: v for k, v in ok_req.items() if k != "reason"}),
          R, "requires a reason"),
-        ("request: reason with an escaped NUL (\\u0000)", req(reason="a\u0000b"), I, "reason must be one line"),
-        ("request: reason with a newline (\\n)", req(reason="a\nb"), I, "reason must be one line"),
+        ("request: reason with an escaped NUL (\\u0000)", req(reason="a\u0000b"), R,
+         "the reason holds a control character (U+0000) at character 2"),
+        ("request: reason with a newline (\\n)", req(reason="a\nb"), R,
+         "the reason holds a control character (U+000A) at character 2"),
+        # Text that would drive an approver's terminal (issue 16): refused where it enters.
+        ("request: reason with ESC [ 2 J", req(reason="a\u001b[2J"), R,
+         "the reason holds a control character (U+001B) at character 2"),
+        ("request: reason with an OSC 52 clipboard write (ESC ])", req(reason="x\u001b]52;c;cm0gLXJmIC8K\u0007"), R,
+         "(U+001B) at character 2"),
+        ("request: reason with CSI as U+009B", req(reason="\u009b2J"), R,
+         "the reason holds a control character (U+009B) at character 1"),
+        ("request: reason with OSC as U+009D", req(reason="ab\u009d52;c;eA==\u009c"), R, "(U+009D) at character 3"),
+        ("request: reason with a right-to-left override U+202E", req(reason="ab\u202egnp.exe"), R,
+         "the reason holds a bidirectional control (U+202E) at character 3"),
+        ("request: reason with a right-to-left isolate U+2067", req(reason="\u2067x"), R,
+         "bidirectional control (U+2067) at character 1"),
+        ("request: reason with DEL", req(reason="a\u007f"), R, "(U+007F) at character 2"),
+        ("request: ticket with ESC [ 31 m", req(ticket="OPS-1\u001b[31m"), R,
+         "the ticket holds a control character (U+001B) at character 6"),
+        ("request: ticket with U+200F", req(ticket="\u200fOPS-1"), R, "the ticket holds a bidirectional control"),
+        ("deny: reason with U+202E (checked before the id)", line("deny", {"id": 999999, "reason": "no\u202e"}), R,
+         "the reason holds a bidirectional control (U+202E) at character 3"),
+        ("break_glass: reason with ESC", line("break_glass", {**ok_req, "reason": "fire\u001b[2J"}), R,
+         "the reason holds a control character (U+001B) at character 5"),
         ("request: a raw NUL byte inside the reason", req(reason="aZb").replace(b"aZb", b"a\x00b"), I,
          "not valid JSON"),
         ("request: invalid UTF-8 in the reason", req(reason="aZb").replace(b"aZb", b"a\xff\xfeb"), I,
@@ -307,6 +402,19 @@ def run(env, t):
          "1024"),
         ("request an unprotected port", ["request", f"{env.port_open}", "--for", "1m", "--reason", "x"], 3,
          "not protected"),
+        # Free text that would drive a terminal, refused before it is sent: exit 3, never an abort (134).
+        ("request PORT --reason with ESC [ 2 J", ["request", f"{P}", "--for", "1m", "--reason", "a\x1b[2J"], 3,
+         "the --reason holds a control character (U+001B) at character 2"),
+        ("request PORT --reason with U+202E", ["request", f"{P}", "--for", "1m", "--reason", "ab\u202e"], 3,
+         "the --reason holds a bidirectional control (U+202E) at character 3"),
+        ("request PORT --reason with invalid UTF-8 (0xff)",
+         ["request", f"{P}", "--for", "1m", "--reason", "a\udcffb"], 3,
+         "the --reason holds a byte that is not UTF-8 (0xFF) at character 2"),
+        ("request PORT --ticket with a raw CSI byte (0x9b)",
+         ["request", f"{P}", "--for", "1m", "--reason", "x", "--ticket", "T\udc9b2J"], 3,
+         "the --ticket holds a byte that is not UTF-8 (0x9B) at character 2"),
+        ("deny 999999 --reason with an OSC 52 write", ["deny", "999999", "--reason", "\x1b]52;c;eA==\x07"], 3,
+         "the --reason holds a control character (U+001B) at character 1"),
     ]
     for frm, code in (("300.1.1.1", 2), ("203.0.113.2/99", 2), ("example.com", 2), ("", 2), ("1.2.3.4.5", 2),
                       ("::", 2), ("127.0.0.1", 2), ("224.0.0.1", 2), ("fe80::1", 2), ("0.0.0.0/0", 2),
@@ -336,6 +444,8 @@ def run(env, t):
     t.check("after the CLI inputs the daemon is alive and serves status", alive and env.daemon.poll() is None)
     _, after = env.cli_json("root", "list", "--all")
     t.eq("no bad input (socket or CLI) created a request", len(after.get("requests", [])), n_requests)
+
+    untrusted_names(env, t)
 
     print("-- decided requests replayed; someone else's grant")
     g = env.grant(env.req, f"{P}/tcp", "5m", reason="replay test")

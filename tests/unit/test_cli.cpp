@@ -23,6 +23,7 @@
 #include "cli/render.h"
 #include "core/audit.h"
 #include "core/protocol.h"
+#include "core/text.h"
 #include "helpers.h"
 
 using namespace jg;
@@ -1254,4 +1255,210 @@ TEST_CASE("usage errors say what to do: an unknown command, an id that is not a 
     CHECK(r.err.find("--bogus") != std::string::npos);
     r = run_main({});
     CHECK(r.rc == 2);
+}
+
+namespace {
+
+// Whether every line of `out` reads as text on a terminal: no C0 control
+// but the newlines, no DEL, no C1 or bidirectional control, only UTF-8.
+bool terminal_safe_lines(const std::string& out) {
+    for (std::size_t i = 0; i < out.size();) {
+        if (out[i] == '\n') {
+            ++i;
+            continue;
+        }
+        std::uint32_t cp = 0;
+        const std::size_t len = jg::utf8_at(out, i, cp);
+        if (len == 0 || jg::is_control_code_point(cp)) return false;
+        i += len;
+    }
+    return true;
+}
+
+// A request whose every free-text field is hostile: an OSC 52 clipboard
+// write, a CSI as U+009B, a right-to-left override, colours, an ESC in a name.
+nlohmann::json hostile_request(const std::string& state) {
+    nlohmann::json r = req12(state, {"al\xe2\x81\xa6ice"});
+    r["user"] = "ri\x1b[8mta";
+    r["reason"] =
+        "fix \x1b]52;c;cm0gLXJmIC8K\x07 \xc2\x9b"
+        "2J \xe2\x80\xae"
+        "gnp.exe";
+    r["ticket"] = "OPS-1\x1b[31m";
+    if (state == "rejected") {
+        r["decided_by"] =
+            "bo\xc2\x9d"
+            "b";
+        r["decision_reason"] = "no\x1b[2J\nrequest 13: granted";
+        r["decided_at"] = "2027-01-15T08:01:00.000000Z";
+    }
+    return r;
+}
+
+}  // namespace
+
+TEST_SUITE("cli text") {
+    TEST_CASE("a hostile reason, ticket or name from jitgated is shown escaped: list, approve, deny, wait") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        FakeDaemon d(sock, [](const nlohmann::json& q) {
+            const auto id = q.value("id", std::int64_t(0));
+            const std::string op = q.value("op", "");
+            if (op == "list") {
+                nlohmann::json g = hostile_request("granted");
+                g["state"] = "active";
+                return reply_ok(id, {{"requests", {hostile_request("pending")}}, {"grants", {g}}});
+            }
+            if (op == "approve") return reply_ok(id, hostile_request("granted"));
+            if (op == "deny" || op == "show") return reply_ok(id, hostile_request("rejected"));
+            if (op == "request") return reply_ok(id, hostile_request("pending"));
+            return reply_error(id, code::kInvalid, "unexpected");
+        });
+        const std::string reason = "fix \\x1b]52;c;cm0gLXJmIC8K\\x07 \\u009b2J \\u202egnp.exe";
+        for (const char* op : {"list", "approve", "deny", "request"}) {
+            INFO(op);
+            std::vector<const char*> argv{"--socket", sock.c_str(), op};
+            if (std::string(op) == "approve" || std::string(op) == "deny") argv.push_back("12");
+            if (std::string(op) == "request")
+                argv.insert(argv.end(), {"5432", "--for", "10m", "--reason", "x", "--wait"});
+            const Ran r = run_main(argv);
+            const std::string all = r.out + r.err;
+            INFO(all);
+            CHECK(r.rc == (std::string(op) == "request" ? 3 : 0));
+            CHECK(terminal_safe_lines(r.out));
+            CHECK(terminal_safe_lines(r.err));
+            CHECK(all.find(reason) != std::string::npos);
+            CHECK(all.find("ri\\x1b[8mta") != std::string::npos);
+            CHECK(all.find("OPS-1\\x1b[31m") != std::string::npos);
+            CHECK(all.find("al\\u2066ice") != std::string::npos);
+            if (std::string(op) == "request")  // the wait's last line: who rejected it and why
+                CHECK(all.find("rejected by bo\\u009db: no\\x1b[2J\\nrequest 13: granted\n") !=
+                      std::string::npos);
+            // A reason cannot forge a line of its own.
+            CHECK(all.find("\nrequest 13: granted") == std::string::npos);
+        }
+    }
+
+    TEST_CASE("status: a denied process's name and user are shown escaped") {
+        nlohmann::json st = {{"version", "0.1.0"},
+                             {"abi_version", 1},
+                             {"cgroup", "/sys/fs/cgroup"},
+                             {"programs", nlohmann::json::array()},
+                             {"ports", nlohmann::json::array()},
+                             {"grants", nlohmann::json::array()},
+                             {"pending_requests", 0},
+                             {"recent_denials",
+                              {{{"at", "2027-01-15T08:00:00.000000Z"},
+                                {"port", 5432},
+                                {"proto", "tcp"},
+                                {"uid", 1001},
+                                {"user",
+                                 "ev\xe2\x80\xae"
+                                 "il"},
+                                {"comm",
+                                 "\x1b]0;pwn\x07\x9b"
+                                 "2J"},
+                                {"to_ask", "jitgate request 5432/tcp --for 30m --reason WHY"}}}},
+                             {"counters", nlohmann::json::object()}};
+        const std::string out = jg::render_human("status", st);
+        INFO(out);
+        CHECK(terminal_safe_lines(out));
+        CHECK(out.find("ev\\u202eil(1001) \\x1b]0;pwn\\x07\\x9b2J\n") != std::string::npos);
+    }
+
+    TEST_CASE("a reason or ticket jitgated would refuse is refused here, exit 3, never an abort") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        FakeDaemon d(sock,
+                     [](const nlohmann::json& q) { return reply_ok(q.value("id", 0), req12("pending")); });
+        const std::string s = sock;
+        struct Case {
+            std::vector<const char*> argv;
+            const char* words;
+        };
+        const std::vector<Case> cases = {
+            {{"request", "5432", "--for", "10m", "--reason",
+              "a\xff"
+              "b"},
+             "the --reason holds a byte that is not UTF-8 (0xFF) at character 2"},
+            {{"request", "5432", "--for", "10m", "--reason", "ok", "--ticket", "T\x1b[2J"},
+             "the --ticket holds a control character (U+001B) at character 2"},
+            {{"request", "5432", "--for", "10m", "--reason",
+              "a\xe2\x80\xae"
+              "b"},
+             "the --reason holds a bidirectional control (U+202E) at character 2"},
+            {{"request", "5432", "--for", "10m", "--reason",
+              "\xc2\x9b"
+              "2J"},
+             "the --reason holds a control character (U+009B) at character 1"},
+            {{"request", "5432", "--for", "10m", "--reason", "a\xc0\xaf"}, "not UTF-8 (0xC0) at character 2"},
+            {{"deny", "12", "--reason", "no\x1b]52;c;eA==\x07"}, "(U+001B) at character 3"},
+            {{"break-glass", "5432", "--for", "10m", "--reason", "fire\xed\xa0\x80"},
+             "not UTF-8 (0xED) at character 5"},
+            {{"run", "5432", "--for", "10m", "--reason", "x\x7f", "--", "true"}, "(U+007F) at character 2"},
+            {{"audit", "--user", "a\xff"}, "the --user holds a byte that is not UTF-8"},
+        };
+        for (const Case& c : cases) {
+            for (bool as_json : {false, true}) {
+                std::vector<const char*> argv{"--socket", s.c_str()};
+                if (as_json) argv.push_back("--json");
+                argv.insert(argv.end(), c.argv.begin(), c.argv.end());
+                Ran r;
+                INFO(c.words);
+                REQUIRE_NOTHROW(r = run_main(argv));
+                CHECK(r.rc == 3);
+                CHECK(r.err.find(c.words) != std::string::npos);
+                CHECK(r.err.find("jitgate: the --") == 0);
+                CHECK(count_of(r.err, "\n") == 1);
+                CHECK(terminal_safe_lines(r.err));
+                if (as_json) {
+                    const auto j = nlohmann::json::parse(r.out, nullptr, false);
+                    CHECK(j.value("ok", true) == false);
+                    CHECK(j["error"].value("code", "") == "refused");
+                } else {
+                    CHECK(r.out.empty());
+                }
+            }
+        }
+        CHECK(d.requests.empty());  // nothing was sent
+        // Printable UTF-8 goes through as it is.
+        const Ran fine = run_main({"--socket", s.c_str(), "request", "5432", "--for", "10m", "--reason",
+                                   "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80"});
+        CHECK(fine.rc == 0);
+        REQUIRE(d.requests.size() == 1);
+        CHECK(d.requests[0]["args"]["reason"] == "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80");
+    }
+
+    TEST_CASE("error messages that echo what was typed or sent are escaped, and --json never throws") {
+        TempDir dir;
+        const std::string sock = dir.file("d.sock");
+        FakeDaemon d(sock, [](const nlohmann::json& q) {
+            return reply_error(q.value("id", 0), code::kNotFound,
+                               "there is no user '\x1b[2Jroot\xe2\x80\xae'");
+        });
+        Ran r = run_main({"--socket", sock.c_str(), "approve", "12"});
+        CHECK(r.rc == 1);
+        CHECK(r.err == "jitgate: there is no user '\\x1b[2Jroot\\u202e'\n");
+        // The CLI's own sentences about an argument: a port, a type, a socket path.
+        for (std::vector<const char*> argv :
+             {std::vector<const char*>{"request", "\x1b[2J\xff", "--for", "1m", "--reason", "x"},
+              std::vector<const char*>{"audit", "--type", "de\x1b[2Jny\xff"},
+              std::vector<const char*>{"--socket", "/nonexistent/\x1b]0;x\x07\xff", "status"},
+              std::vector<const char*>{"\x1b[2Jfrob\xc2\x9b"},            // an unknown command
+              std::vector<const char*>{"list", "--\x1b[2J\xe2\x80\xae"},  // CLI11's own message
+              std::vector<const char*>{"approve", "1\x1b[2J"}}) {
+            for (bool as_json : {false, true}) {
+                if (as_json) argv.insert(argv.begin(), "--json");
+                REQUIRE_NOTHROW(r = run_main(argv));
+                INFO(r.err);
+                CHECK(r.rc != 0);
+                CHECK_FALSE(r.err.empty());
+                CHECK(terminal_safe_lines(r.err));
+                // A usage error (exit 2 from CLI11) prints nothing on stdout; the rest one JSON object.
+                if (as_json && !r.out.empty())
+                    CHECK_FALSE(nlohmann::json::parse(r.out, nullptr, false).is_discarded());
+                if (as_json && argv.size() > 3) CHECK_FALSE(r.out.empty());
+            }
+        }
+    }
 }

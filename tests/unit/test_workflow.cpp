@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -223,18 +224,72 @@ TEST_SUITE("workflow") {
         check_fail(e.request(kReq, 5432, "tcp", 0), code::kInvalid, "duration");
         check_fail(e.request(kReq, 5432, "tcp", -60), code::kInvalid, "duration");
         check_fail(e.request(kReq, 5432, "tcp", 366LL * 86400 + 1), code::kInvalid, "duration");
-        check_fail(e.request(kReq, 5432, "tcp", 600, "two\nlines"), code::kInvalid, "reason");
+        check_fail(e.request(kReq, 5432, "tcp", 600, "two\nlines"), code::kRefused, "reason");
         check_fail(e.request(kReq, 5432, "tcp", 600, std::string(kMaxReasonBytes + 1, 'r').c_str()),
                    code::kInvalid, "reason");
         check_fail(e.request(kReq, 5432, "tcp", 600, "ok", std::string(kMaxTicketBytes + 1, 't').c_str()),
                    code::kInvalid, "ticket");
-        check_fail(e.request(kReq, 5432, "tcp", 600, "ok", "T-1\t2"), code::kInvalid, "ticket");
+        check_fail(e.request(kReq, 5432, "tcp", 600, "ok", "T-1\t2"), code::kRefused, "ticket");
         CHECK(e.store.requests("all", 100).empty());
         CHECK(e.audit.records.empty());
         // At the limits exactly: accepted.
         CHECK(e.request(kReq, 5432, "tcp", 600, std::string(kMaxReasonBytes, 'r').c_str(),
                         std::string(kMaxTicketBytes, 't').c_str())
                   .ok);
+    }
+
+    TEST_CASE(
+        "free text that would drive a terminal is refused: reason, ticket, deny and break-glass reasons") {
+        Env e;
+        const std::int64_t id = e.pending();
+        e.audit.records.clear();
+        struct Row {
+            const char* text;
+            const char* words;
+        };
+        const Row rows[] = {
+            {"a\x1b[31mred", "holds a control character (U+001B) at character 2"},
+            {"x\x1b]52;c;cm0gLXJmIC8K\x07", "(U+001B) at character 2"},
+            {"\xc2\x9b"
+             "2J",
+             "a control character (U+009B) at character 1"},
+            {"\xc2\x9d"
+             "52;c;eA==",
+             "(U+009D) at character 1"},
+            {"ab\xe2\x80\xae"
+             "fdp.exe",
+             "a bidirectional control (U+202E) at character 3"},
+            {"\xe2\x81\xa6x", "(U+2066) at character 1"},
+            {"\xe2\x80\x8fx", "(U+200F) at character 1"},
+            {"\xd8\x9cx", "(U+061C) at character 1"},
+            {"a\x7f", "(U+007F) at character 2"},
+            {"bad\xff", "a byte that is not UTF-8 (0xFF) at character 4"},
+            {"a\x9b"
+             "2J",
+             "a byte that is not UTF-8 (0x9B) at character 2"},
+            {"\xc0\xaf", "(0xC0) at character 1"},
+            {"\xed\xa0\x80", "(0xED) at character 1"},
+        };
+        for (const Row& r : rows) {
+            INFO(r.words);
+            const std::pair<Reply, const char*> refused[] = {
+                {e.request(kReq, 5432, "tcp", 600, r.text), "the reason holds "},
+                {e.request(kReq, 5432, "tcp", 600, "ok", r.text), "the ticket holds "},
+                {e.deny(kAlice, id, r.text), "the reason holds "},
+                {e.break_glass(kBob, 6000, 600, r.text), "the reason holds "}};
+            for (const auto& [reply, field] : refused) {
+                check_fail(reply, code::kRefused, r.words);
+                CHECK(reply.message.rfind(field, 0) == 0);
+            }
+        }
+        CHECK(exit_code_for(code::kRefused) == 3);
+        CHECK(e.store.requests("all", 100).size() == 1);  // only the pending one from before
+        CHECK(e.audit.records.empty());
+        // Printable UTF-8 is accepted.
+        Reply ok = e.request(kReq, 5432, "tcp", 600, "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80",
+                             "\xc3\xa9-1");
+        INFO(ok.message);
+        CHECK(ok.ok);
     }
 
     TEST_CASE("a request longer than max_duration is refused, naming the maximum") {
@@ -464,7 +519,7 @@ TEST_SUITE("workflow") {
         const std::int64_t id = e.pending();
         check_fail(e.deny(kEve, id, "no"), code::kForbidden, "eve is not an approver of port 5432/tcp");
         check_fail(e.deny(kAlice, 999), code::kNotFound, "999");
-        check_fail(e.deny(kAlice, id, "bad\nreason"), code::kInvalid, "reason");
+        check_fail(e.deny(kAlice, id, "bad\nreason"), code::kRefused, "reason");
 
         Reply d = e.deny(kAlice, id, "not during the freeze");
         REQUIRE(d.ok);
@@ -1252,7 +1307,7 @@ TEST_SUITE("break-glass") {
             CAPTURE(blank);
             check_fail(e.break_glass(kReq, 5432, 60, blank), code::kInvalid, "break-glass needs a reason");
         }
-        check_fail(e.break_glass(kReq, 5432, 60, "two\nlines"), code::kInvalid, "one line");
+        check_fail(e.break_glass(kReq, 5432, 60, "two\nlines"), code::kRefused, "(U+000A) at character 4");
         const std::string long_reason(kMaxReasonBytes + 1, 'r');
         check_fail(e.break_glass(kReq, 5432, 60, long_reason.c_str()), code::kInvalid, "one line");
         check_fail(e.break_glass(kReq, 5432, 0), code::kInvalid, "duration");

@@ -21,6 +21,7 @@
 #include "core/policy.h"
 #include "core/protocol.h"
 #include "core/service_users.h"
+#include "core/text.h"
 
 namespace jg {
 
@@ -28,6 +29,18 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     auto app = std::make_unique<CLI::App>(
         "jitgate: ask for, approve and watch just-in-time access to protected ports");
     app->set_version_flag("--version", "jitgate " JITGATE_VERSION, "print the version and exit");
+    // CLI11's messages quote the arguments they could not use: escaped line by
+    // line (set before the sub-commands, which copy it).
+    app->failure_message([](const CLI::App* a, const CLI::Error& e) {
+        const std::string text = CLI::FailureMessage::simple(a, e);
+        std::string out;
+        for (std::size_t at = 0; at < text.size();) {
+            const std::size_t nl = std::min(text.find('\n', at), text.size());
+            out += escape_terminal(std::string_view(text).substr(at, nl - at)) + "\n";
+            at = nl + 1;
+        }
+        return out;
+    });
     app->require_subcommand(1);
     app->fallthrough();
     app->add_option("--socket", s.socket, "jitgated control socket")->capture_default_str();
@@ -254,6 +267,14 @@ std::string finish(CliState& s) {
     return {};
 }
 
+std::optional<std::string> free_text_refusal(const CliState& s) {
+    if (auto why = text_refusal("--reason", s.reason)) return why;
+    if (auto why = text_refusal("--ticket", s.ticket)) return why;
+    if (s.user)
+        if (auto why = text_refusal("--user", *s.user)) return why;
+    return std::nullopt;
+}
+
 namespace {
 
 int policy_check(const CliState& s) {
@@ -267,18 +288,19 @@ int policy_check(const CliState& s) {
         for (auto& w : impostor_warnings(load.policy, rules, read_listeners(), db)) warnings.push_back(w);
     }
     if (s.json) {
-        std::cout << nlohmann::json{{"ok", load.ok()},
-                                    {"file", s.file},
-                                    {"errors", load.errors},
-                                    {"warnings", warnings},
-                                    {"ports", load.policy.ports.size()}}
-                         .dump()
+        std::cout << json_text({{"ok", load.ok()},
+                                {"file", s.file},
+                                {"errors", load.errors},
+                                {"warnings", warnings},
+                                {"ports", load.policy.ports.size()}})
                   << "\n";
     } else if (load.ok()) {
-        for (auto& w : warnings) std::cerr << s.file << ": warning: " << w << "\n";
-        std::cout << fmt::format("{}: valid, {} protected ports\n", s.file, load.policy.ports.size());
+        for (auto& w : warnings)
+            std::cerr << escape_terminal(s.file) << ": warning: " << escape_terminal(w) << "\n";
+        std::cout << fmt::format("{}: valid, {} protected ports\n", escape_terminal(s.file),
+                                 load.policy.ports.size());
     } else {
-        for (auto& e : load.errors) std::cerr << e << "\n";
+        for (auto& e : load.errors) std::cerr << escape_terminal(e) << "\n";
     }
     return load.ok() ? 0 : 1;
 }
@@ -347,11 +369,11 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
             if (o.report_on_stderr)
                 std::cerr << "jitgate: " << render_wait_state(cur) << "\n";
             else
-                std::cout << (s.json ? cur.dump() : render_wait_state(cur)) << "\n";
+                std::cout << (s.json ? json_text(cur) : render_wait_state(cur)) << "\n";
             return 0;
         }
         if (state != "pending") {
-            if (s.json && !o.report_on_stderr) std::cout << cur.dump() << "\n";
+            if (s.json && !o.report_on_stderr) std::cout << json_text(cur) << "\n";
             std::cerr << "jitgate: " << render_wait_state(cur) << "\n";
             return exit_code_for(code::kRefused);
         }
@@ -377,7 +399,7 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
             ticker.clear();
             if (o.decided) *o.decided = cur;
             if (o.report_on_stderr) return 130;  // jitgate run withdraws it and says so
-            if (s.json) std::cout << cur.dump() << "\n";
+            if (s.json) std::cout << json_text(cur) << "\n";
             std::cerr << fmt::format(
                 "stopped waiting; request {} stays pending (jitgate deny {} withdraws it)\n", id, id);
             return 130;
@@ -417,8 +439,13 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
 }
 
 int fail(const CliState& s, const nlohmann::json& error) {
-    if (s.json) std::cout << nlohmann::json{{"ok", false}, {"error", error}}.dump() << "\n";
-    std::cerr << "jitgate: " << error.value("message", "the daemon refused without a reason") << "\n";
+    if (s.json) std::cout << json_text({{"ok", false}, {"error", error}}) << "\n";
+    // A message may echo what a user typed or chose (an argument, a name).
+    const auto m = error.find("message");
+    std::cerr << "jitgate: "
+              << (m != error.end() && m->is_string() ? escape_terminal(m->get<std::string>())
+                                                     : std::string("the daemon refused without a reason"))
+              << "\n";
     return exit_code_for(error.value("code", code::kInternal));
 }
 
@@ -462,11 +489,12 @@ int run_cli(int argc, const char* const* argv) {
         app->parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         if (auto hint = usage_hint(*app, e, argc, argv); !hint.empty()) {
-            std::cerr << "jitgate: " << hint << "\n";
+            std::cerr << "jitgate: " << escape_terminal(hint) << "\n";
             return 2;
         }
         return app->exit(e) == 0 ? 0 : 2;
     }
+    if (auto why = free_text_refusal(s)) return fail(s, {{"code", code::kRefused}, {"message", *why}});
     if (auto e = finish(s); !e.empty()) return fail(s, {{"code", code::kInvalid}, {"message", e}});
     if (s.op == "policy-check") return policy_check(s);
     if (s.op == "audit-verify") return run_audit_verify(s);
@@ -484,7 +512,7 @@ int run_cli(int argc, const char* const* argv) {
         return wait_for_decision(s, result, o);
     }
     if (s.json)
-        std::cout << result.dump() << "\n";
+        std::cout << json_text(result) << "\n";
     else
         std::cout << render_human(s.op, result);
     return 0;

@@ -36,6 +36,11 @@ std::unique_ptr<CLI::App> build_app(CliState& s);
 // Turns parsed inputs into the daemon request (s.op, s.args); returns an
 // error sentence for invalid input (exit code 2).
 std::string finish(CliState& s);
+// Free text that jitgated would refuse (core/text.h text_refusal: control
+// characters, bidirectional controls, bytes that are not UTF-8) in
+// --reason, --ticket or audit --user: the sentence (exit 3), said before
+// anything is sent; nothing when all of it is printable.
+std::optional<std::string> free_text_refusal(const CliState& s);
 // Runs the CLI; returns the process exit code.
 int run_cli(int argc, const char* const* argv);
 

@@ -18,6 +18,7 @@
 #include "cli/client.h"
 #include "core/audit.h"
 #include "core/protocol.h"
+#include "core/text.h"
 
 namespace jg {
 
@@ -125,7 +126,7 @@ int run_audit(const CliState& s) {
         }
         if (auto ev = l.find("event"); ev != l.end()) {
             if (s.json)
-                std::cout << (ev->is_object() ? render_line(*ev) : ev->dump() + "\n");
+                std::cout << (ev->is_object() ? render_line(*ev) : json_text(*ev) + "\n");
             else {
                 std::cout << render_event_human(*ev);
                 // A denial says how to ask for access.
@@ -149,7 +150,7 @@ int run_audit(const CliState& s) {
                 std::cerr << "jitgate: showing only the records about you; members of daemon.auditors see "
                              "every record\n";
             if (!s.json && r->contains("note") && (*r)["note"].is_string())
-                std::cerr << "jitgate: " << printable((*r)["note"].get<std::string>()) << "\n";
+                std::cerr << "jitgate: " << escape_terminal((*r)["note"].get<std::string>()) << "\n";
             if (!s.json && !following && r->value("count", 0) == 0)
                 std::cerr << "jitgate: no audit records match\n";
             finished = !following;
@@ -204,7 +205,7 @@ int run_audit_verify(const CliState& s) {
 
     std::vector<std::string> shown = files;
     std::replace(shown.begin(), shown.end(), std::string("-"), std::string(kStdinName));
-    const std::string names = joined(shown, ", ");
+    std::string names = joined(shown, ", ");
     if (s.json) {
         json out = {{"ok", r.ok},
                     {"files", shown},
@@ -220,6 +221,10 @@ int run_audit_verify(const CliState& s) {
         std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
         return r.ok ? 0 : 1;
     }
+    // A file name or a broken line may hold control characters: shown escaped.
+    names = escape_terminal(names);
+    r.file = escape_terminal(r.file);
+    r.problem = escape_terminal(r.problem);
     if (r.ok) {
         std::string line = r.records == 0 ? fmt::format("{}: intact, no records", names)
                                           : fmt::format("{}: intact, {} records (seq {}-{})", names,

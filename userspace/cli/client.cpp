@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/protocol.h"
+#include "core/text.h"
 
 namespace jg {
 
@@ -48,7 +49,9 @@ public:
         fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd_ < 0) return std::strerror(errno);
         if (connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) return std::strerror(errno);
-        const std::string line = nlohmann::json{{"id", 1}, {"op", op}, {"args", args}}.dump() + "\n";
+        // Free text was checked before (free_text_refusal); whatever else
+        // holds bytes that are not UTF-8 goes replaced rather than aborting.
+        const std::string line = json_text({{"id", 1}, {"op", op}, {"args", args}}) + "\n";
         std::size_t off = 0;
         while (off < line.size()) {
             ssize_t n = send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);

@@ -8,6 +8,7 @@
 
 #include "core/duration.h"
 #include "core/metrics.h"
+#include "core/text.h"
 
 namespace jg {
 
@@ -235,7 +236,8 @@ std::string render_list(const json& r) {
 
 }  // namespace
 
-std::string render_wait_for(const json& r) {
+std::string render_wait_for(const json& raw) {
+    const json r = escape_strings(raw);
     std::string who;
     const json none = json::array();
     const json& el = r.contains("eligible_approvers") ? r["eligible_approvers"] : none;
@@ -254,7 +256,8 @@ std::string render_waiting(const json& r, std::int64_t waited_s) {
                        format_duration(std::max<std::int64_t>(waited_s, 0)), id);
 }
 
-std::string render_wait_state(const json& r) {
+std::string render_wait_state(const json& raw) {
+    const json r = escape_strings(raw);
     const auto id = r.value("request_id", std::int64_t(0));
     const std::string state = r.value("state", "");
     if (state == "pending") {
@@ -286,7 +289,14 @@ std::string render_wait_state(const json& r) {
     return s;
 }
 
-std::string render_human(const std::string& op, const nlohmann::json& r) {
+std::string render_human(const std::string& op, const nlohmann::json& raw) {
+    // Prometheus text has its own escapes (core/metrics.h), and names
+    // nothing a user chose.
+    if (op == "metrics") return render_prometheus(raw);
+    // Every string of the reply may be text someone chose (a reason, a
+    // ticket, a process name, a user name): escaped once, here, before any
+    // of it is laid out.
+    const json r = escape_strings(raw);
     if (op == "request" || op == "approve" || op == "deny") {
         std::string s = request_line(r) + "\n";
         const std::string st = r.value("state", "");
@@ -310,7 +320,6 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
     }
     if (op == "revoke") return grant_line(r) + "\n";
     if (op == "list") return render_list(r);
-    if (op == "metrics") return render_prometheus(r);
     if (op == "status") {
         std::string s = fmt::format("jitgated {} (ABI v{}), cgroup {}\n", r.value("version", ""),
                                     r.value("abi_version", 0), r.value("cgroup", ""));
@@ -363,7 +372,7 @@ std::string render_human(const std::string& op, const nlohmann::json& r) {
             c.value("events_lost", 0), c.value("bind_denied", 0));
         return s;
     }
-    return r.dump(2) + "\n";
+    return json_text(r, 2) + "\n";
 }
 
 }  // namespace jg

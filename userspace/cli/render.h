@@ -1,5 +1,7 @@
 #pragma once
-// Human-readable output of daemon replies.
+// Human-readable output of daemon replies. Every string in a reply is
+// escaped (core/text.h escape_terminal) before it is laid out: reasons,
+// tickets, process and user names reach a terminal as text, never as controls.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>

@@ -17,6 +17,7 @@
 #include "cli/render.h"
 #include "core/duration.h"
 #include "core/protocol.h"
+#include "core/text.h"
 
 namespace jg {
 
@@ -53,9 +54,15 @@ std::string command_text(const std::vector<std::string>& cmd) {
     for (const auto& a : cmd) {
         if (!out.empty()) out += ' ';
         const bool plain = !a.empty() && a.find_first_of(" \t\n'\"\\$`*?;&|<>()") == std::string::npos;
-        out += plain ? a : "'" + a + "'";
+        out += plain ? escape_terminal(a) : "'" + escape_terminal(a) + "'";
     }
     return out;
+}
+
+// The message of a daemon's error object (its text as sent; escape it before showing it).
+std::string message_of(const json& e) {
+    const auto m = e.find("message");
+    return m != e.end() && m->is_string() ? m->get<std::string>() : std::string("refused");
 }
 
 // Withdraws request `id` (the requester's deny); best effort, said on stderr.
@@ -67,17 +74,18 @@ void withdraw(const CliState& s, std::int64_t id) {
     else
         std::cerr << fmt::format(
             "jitgate: could not withdraw request {}: {}; withdraw it with: jitgate deny {}\n", id,
-            r ? error_of(*r).value("message", "refused") : r.error(), id);
+            escape_terminal(r ? message_of(error_of(*r)) : r.error()), id);
 }
 
 // Revokes grant `gid`; what became of it: "revoked", "expired" (or another
 // end it already had), or "unknown" when jitgated could not be asked.
-std::string revoke(const CliState& s, std::int64_t gid, const std::string& expires_at) {
+std::string revoke(const CliState& s, std::int64_t gid, const std::string& expires) {
+    const std::string expires_at = escape_terminal(expires);
     auto r = call_daemon(s.socket, "revoke", {{"id", gid}});
     if (!r) {
         std::cerr << fmt::format(
             "jitgate: could not revoke grant {}: {}; it still ends at {} (or: jitgate revoke {})\n", gid,
-            r.error(), expires_at, gid);
+            escape_terminal(r.error()), expires_at, gid);
         return "unknown";
     }
     if (r->value("ok", false)) {
@@ -86,13 +94,13 @@ std::string revoke(const CliState& s, std::int64_t gid, const std::string& expir
     }
     const json e = error_of(*r);
     if (e.value("code", "") == code::kConflict) {  // "grant 13 is already expired"
-        const std::string msg = e.value("message", "");
+        const std::string msg = escape_terminal(message_of(e));
         const auto at = msg.rfind(' ');
         std::cerr << fmt::format("jitgate: grant {} had already ended ({})\n", gid, msg);
         return at == std::string::npos ? std::string("ended") : msg.substr(at + 1);
     }
     std::cerr << fmt::format("jitgate: could not revoke grant {}: {}; it still ends at {}\n", gid,
-                             e.value("message", "refused"), expires_at);
+                             escape_terminal(message_of(e)), expires_at);
     return "unknown";
 }
 
@@ -183,13 +191,13 @@ int run_with_grant(const CliState& s, RunOptions o) {
             std::cerr << fmt::format("jitgate: stopped before request {} was decided\n", rid);
             withdraw(s, rid);
             summary["state"] = "withdrawn";
-            if (s.json) std::cout << summary.dump() << "\n";
+            if (s.json) std::cout << json_text(summary) << "\n";
             return stopped_status();
         }
         if (rc != 0) {
             if (s.json && decided.is_object()) {
                 summary["state"] = decided.value("state", "");
-                std::cout << summary.dump() << "\n";
+                std::cout << json_text(summary) << "\n";
             }
             return rc;
         }
@@ -206,7 +214,7 @@ int run_with_grant(const CliState& s, RunOptions o) {
     // Stopped between the grant and the command: the command never runs.
     if (g_stop.load()) {
         summary["ended"] = revoke(s, gid, expires_at);
-        if (s.json) std::cout << summary.dump() << "\n";
+        if (s.json) std::cout << json_text(summary) << "\n";
         return stopped_status();
     }
 
@@ -216,11 +224,11 @@ int run_with_grant(const CliState& s, RunOptions o) {
     std::cout.flush();
     const Child child = start(s.command);
     if (child.pid < 0) {
-        std::cerr << fmt::format("jitgate: cannot run {}: {}\n", s.command.front(),
+        std::cerr << fmt::format("jitgate: cannot run {}: {}\n", escape_terminal(s.command.front()),
                                  std::strerror(child.exec_errno));
         summary["ended"] = revoke(s, gid, expires_at);
         summary["exit_code"] = child.exec_errno == ENOENT ? 127 : 126;
-        if (s.json) std::cout << summary.dump() << "\n";
+        if (s.json) std::cout << json_text(summary) << "\n";
         return summary["exit_code"].get<int>();
     }
     // Wait for the command, passing on signals and saying when the grant ends under it.
@@ -232,8 +240,8 @@ int run_with_grant(const CliState& s, RunOptions o) {
         const pid_t r = waitpid(child.pid, &st, WNOHANG);
         if (r == child.pid) break;
         if (r < 0 && errno != EINTR) {
-            std::cerr << fmt::format("jitgate: waiting for {} failed: {}\n", s.command.front(),
-                                     std::strerror(errno));
+            std::cerr << fmt::format("jitgate: waiting for {} failed: {}\n",
+                                     escape_terminal(s.command.front()), std::strerror(errno));
             st = 1 << 8;
             break;
         }
@@ -241,18 +249,19 @@ int run_with_grant(const CliState& s, RunOptions o) {
             told_expired = true;
             std::cerr << fmt::format(
                 "jitgate: grant {} has expired; {} keeps running without access to {}/{}\n", gid,
-                s.command.front(), req.value("port", 0), req.value("proto", ""));
+                escape_terminal(s.command.front()), req.value("port", 0),
+                escape_terminal(req.value("proto", "")));
         }
         poll(nullptr, 0, 20);
     }
     const int status = exit_status_of(st);
-    std::cerr << (WIFSIGNALED(st)
-                      ? fmt::format("jitgate: {} was killed by signal {}\n", s.command.front(), WTERMSIG(st))
-                      : fmt::format("jitgate: {} exited with status {}\n", s.command.front(), status));
+    const std::string name = escape_terminal(s.command.front());
+    std::cerr << (WIFSIGNALED(st) ? fmt::format("jitgate: {} was killed by signal {}\n", name, WTERMSIG(st))
+                                  : fmt::format("jitgate: {} exited with status {}\n", name, status));
     summary["ended"] = revoke(s, gid, expires_at);
     summary["exit_code"] = status;
     if (WIFSIGNALED(st)) summary["signal"] = WTERMSIG(st);
-    if (s.json) std::cout << summary.dump() << "\n";
+    if (s.json) std::cout << json_text(summary) << "\n";
     return status;
 }
 

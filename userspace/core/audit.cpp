@@ -16,6 +16,7 @@
 
 #include "core/duration.h"
 #include "core/protocol.h"
+#include "core/text.h"
 
 namespace jg {
 
@@ -607,74 +608,12 @@ Result<std::int64_t> parse_since(std::string_view text, std::int64_t now_us) {
 
 namespace {
 
-// The code point of the UTF-8 sequence at s[i] and its length; 0 length
-// when the bytes are not valid UTF-8 (overlong, surrogate, out of range).
-std::size_t utf8_at(std::string_view s, std::size_t i, std::uint32_t& cp) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    std::size_t len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
-    if (len == 0 || b0 > 0xF4 || i + len > s.size()) return 0;
-    cp = b0 & (0x7F >> len);
-    for (std::size_t k = 1; k < len; ++k) {
-        const auto b = static_cast<unsigned char>(s[i + k]);
-        if ((b & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (b & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
-// Code points a terminal acts on or that reorder what is shown: C1 controls
-// (0x9B is CSI), bidirectional overrides and isolates, line separators.
-bool invisible_control(std::uint32_t cp) {
-    return (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
-           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0xFEFF;
-}
-
-// `s` safe to print: controls, invalid UTF-8, quotes and backslashes escaped.
-// `quote` is set when the value needs quotes to read as one (a space, an escape, empty).
+// `s` safe to print (core/text.h escape_terminal, quotes escaped too);
+// `quote` is set when the value needs quotes to read as one (a space, an
+// escape, empty).
 std::string escaped(std::string_view s, bool& quote) {
-    std::string out;
-    out.reserve(s.size());
-    quote = quote || s.empty();
-    for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7F) {
-            quote = true;
-            switch (c) {
-                case '\n': out += "\\n"; break;
-                case '\r': out += "\\r"; break;
-                case '\t': out += "\\t"; break;
-                default: out += fmt::format("\\x{:02x}", c);
-            }
-            ++i;
-        } else if (c == '"' || c == '\\') {
-            quote = true;
-            out += '\\';
-            out += static_cast<char>(c);
-            ++i;
-        } else if (c < 0x80) {
-            quote = quote || c == ' ';
-            out += static_cast<char>(c);
-            ++i;
-        } else {
-            std::uint32_t cp = 0;
-            const std::size_t len = utf8_at(s, i, cp);
-            if (len == 0) {
-                quote = true;
-                out += fmt::format("\\x{:02x}", c);
-                ++i;
-            } else if (invisible_control(cp)) {
-                quote = true;
-                out += fmt::format("\\u{:04x}", cp);
-                i += len;
-            } else {
-                out.append(s.substr(i, len));
-                i += len;
-            }
-        }
-    }
+    std::string out = escape_terminal(s, true);
+    quote = quote || s.empty() || out != s || s.find(' ') != std::string_view::npos;
     return out;
 }
 

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "core/text.h"
+
 namespace jg {
 
 namespace {
@@ -60,7 +62,8 @@ private:
     bool cached_ = false;
 };
 
-std::string list_to_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+// Names come from NSS and may hold any bytes: replaced, never a throw.
+std::string list_to_json(const std::vector<std::string>& v) { return json_text(nlohmann::json(v)); }
 std::vector<std::string> list_from_json(const std::string& s) {
     auto j = nlohmann::json::parse(s, nullptr, false);
     std::vector<std::string> out;

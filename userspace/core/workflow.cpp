@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/protocol.h"
+#include "core/text.h"
 
 namespace jg {
 
@@ -16,10 +17,15 @@ namespace {
 constexpr std::int64_t kBreakGlassReviewUs = 7LL * 24 * 3600 * 1000000;
 constexpr int kBreakGlassReviewMax = 100;
 
-bool printable(const std::string& s) {
-    for (unsigned char ch : s)
-        if (ch < 0x20 || ch == 0x7f) return false;
-    return true;
+// Free text a user gives (a reason, a ticket) reaches approvers' and
+// auditors' terminals: one line of printable UTF-8 at most `max` bytes long,
+// or the refusal.
+std::optional<Reply> free_text_refusal(std::string_view field, const std::string& text, std::size_t max) {
+    if (text.size() > max)
+        return Reply::fail(code::kInvalid,
+                           fmt::format("the {} must be one line of at most {} bytes", field, max));
+    if (auto why = text_refusal(field, text)) return Reply::fail(code::kRefused, *why);
+    return std::nullopt;
 }
 
 // A remote principal is named in every record about it; a local one has no src.
@@ -203,9 +209,7 @@ std::optional<Reply> parse_ask(const json& a, RequestRow& r) {
     if (r.duration_s <= 0 || r.duration_s > kMaxDurationSeconds)
         return Reply::fail(code::kInvalid, "the duration must be longer than zero and at most a year");
     r.reason = a.value("reason", "");
-    if (r.reason.size() > kMaxReasonBytes || !printable(r.reason))
-        return Reply::fail(code::kInvalid,
-                           fmt::format("the reason must be one line of at most {} bytes", kMaxReasonBytes));
+    if (auto refused = free_text_refusal("reason", r.reason, kMaxReasonBytes)) return refused;
     r.port = static_cast<std::uint16_t>(port_i);
     r.proto = *proto;
     return std::nullopt;
@@ -220,9 +224,7 @@ Reply Workflow::request(const Caller& c, const json& a) {
     const std::int64_t dur = r.duration_s;
     const Proto proto = r.proto;
     const std::string ticket = a.value("ticket", "");
-    if (ticket.size() > kMaxTicketBytes || !printable(ticket))
-        return Reply::fail(code::kInvalid,
-                           fmt::format("the ticket must be one line of at most {} bytes", kMaxTicketBytes));
+    if (auto refused = free_text_refusal("ticket", ticket, kMaxTicketBytes)) return *refused;
     std::optional<SourceNet> from;
     if (auto f = a.find("from"); f != a.end()) {
         auto net = parse_source(f->get<std::string>());
@@ -417,9 +419,7 @@ Reply Workflow::approve(const Caller& c, const json& a) {
 Reply Workflow::deny(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
     const std::string why = a.value("reason", "");
-    if (why.size() > kMaxReasonBytes || !printable(why))
-        return Reply::fail(code::kInvalid,
-                           fmt::format("the reason must be one line of at most {} bytes", kMaxReasonBytes));
+    if (auto refused = free_text_refusal("reason", why, kMaxReasonBytes)) return *refused;
     auto r = store_.request(id);
     if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
     if (r->state != "pending")

@@ -35,6 +35,7 @@
 #include "core/progress.h"
 #include "core/protocol.h"
 #include "core/service_users.h"
+#include "core/text.h"
 #include "core/workflow.h"
 #include "daemon/audit_log.h"
 #include "daemon/events.h"
@@ -678,7 +679,7 @@ std::string Daemon::audit_query(const Peer& p, std::int64_t id, const json& a) {
     // A caller who sees only their own records scans less, and only lines
     // that name them are parsed.
     std::vector<std::string> hints;
-    if (!all) hints = {json(user).dump(), fmt::format("\"uid\":{}", p.uid)};
+    if (!all) hints = {json_text(json(user)), fmt::format("\"uid\":{}", p.uid)};
     const auto history = audit_->recent(keep, std::size_t(limit), f.since_us, &more, hints,
                                         all ? AuditLog::kMaxScanBytes : AuditLog::kMaxScanBytes / 4);
     for (const auto& r : history) out += reply_event(id, r);
