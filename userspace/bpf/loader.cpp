@@ -559,7 +559,8 @@ Result<bool> Kernel::apply_service_users(const BindRules& rules) {
             fmt::format("service_users name {} (user, port) pairs after groups are expanded, more than "
                         "the {} the kernel map holds: list fewer or smaller groups",
                         n, JG_BIND_USER_ENTRIES));
-    std::vector<jg_bind_val> want(JG_PORT_ENTRIES, make_bind_val(0, 0));
+    const jg_bind_val zero_val = make_bind_val(0, 0);
+    std::vector<jg_bind_val> want(JG_PORT_ENTRIES, zero_val);
     std::set<std::tuple<std::uint32_t, std::uint16_t, std::uint8_t>> users;
     for (const auto& [key, rule] : rules) {
         auto& v = want[key.first];
@@ -574,12 +575,26 @@ Result<bool> Kernel::apply_service_users(const BindRules& rules) {
                                    JG_BIND_USER_ENTRIES));
         else if (e)
             return err(fmt::format("write service user {} of port {}: {}", uid, port, errstr(e)));
-    for (std::uint32_t port = 0; port < JG_PORT_ENTRIES; ++port) {
+    // Every entry once (a pinned map may hold an earlier run's), then only
+    // the ports this call or the last one described: a reload must not
+    // delay the cut of a newly protected port by 65536 look-ups.
+    std::set<std::uint32_t> ports;
+    if (!bind_ports_written_)
+        for (std::uint32_t port = 0; port < JG_PORT_ENTRIES; ++port) ports.insert(port);
+    else
+        ports = *bind_ports_written_;
+    for (const auto& [key, rule] : rules) ports.insert(key.first);
+    std::set<std::uint32_t> written;
+    for (std::uint32_t port : ports) {
         jg_bind_val cur{};
+        if (std::memcmp(&want[port], &zero_val, sizeof(zero_val)) != 0) written.insert(port);
         if (bind_ports.lookup(port, cur) == 0 && std::memcmp(&cur, &want[port], sizeof(cur)) == 0) continue;
-        if (int e = bind_ports.update(port, want[port]))
+        if (int e = bind_ports.update(port, want[port])) {
+            bind_ports_written_.reset();  // unknown now: look at every entry next time
             return err(fmt::format("write the service users of port {}: {}", port, errstr(e)));
+        }
     }
+    bind_ports_written_ = std::move(written);
     std::vector<jg_bind_key> stale;
     bind_users.for_each([&](const jg_bind_key& k, std::uint8_t) {
         if (!users.count({k.uid, k.port, k.proto})) stale.push_back(k);

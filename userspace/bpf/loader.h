@@ -11,6 +11,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -206,6 +208,9 @@ private:
     int counters_fd_ = -1;
     std::string cgroup_dir_;
     std::vector<bpf_map*> pinned_maps_;
+    // Ports whose jg_bind_ports entry apply_service_users made non-zero;
+    // unset until it has looked at every entry once.
+    std::optional<std::set<std::uint32_t>> bind_ports_written_;
     Link cut_link_;         // iter/tcp, not pinned
     std::string cut_note_;  // why connections are not cut, if they are not
 };

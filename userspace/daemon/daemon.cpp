@@ -864,7 +864,6 @@ void Daemon::reload() {
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
     for (const auto& w : unknown_principals(*p, host_knows)) log("warning: " + w);
-    warn_impostors(*p, rules);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
     // A port that now cuts (newly protected, or no longer drain or audit)
     // ends the connections no grant covers, as an ended grant does.
@@ -872,6 +871,8 @@ void Daemon::reload() {
     audit_->emit(
         {{"type", "policy_reload"}, {"ok", true}, {"ports", p->ports.size()}, {"connections_ended", cut}});
     end_unprotected();
+    // After the cut: reading /proc/net must not delay it.
+    warn_impostors(*p, rules);
 }
 
 int ring_cb(void* ctx, void* data, size_t size) {
