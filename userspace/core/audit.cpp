@@ -479,9 +479,9 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
 
 const std::vector<std::string>& audit_types() {
     static const std::vector<std::string> types = {
-        "deny",        "would_deny",      "allow",         "request",      "approve",
-        "reject",      "grant",           "revoke",        "expire",       "break_glass",
-        "events_lost", "tamper_detected", "policy_reload", "daemon_start", "daemon_stop"};
+        "deny",          "would_deny",   "allow",       "request",        "approve",     "reject",
+        "grant",         "revoke",       "expire",      "break_glass",    "events_lost", "tamper_detected",
+        "policy_reload", "daemon_start", "daemon_stop", "approval_lapsed"};
     return types;
 }
 

@@ -148,6 +148,16 @@ std::optional<std::string> SystemDirectory::user_name(std::uint32_t uid) {
     return std::nullopt;
 }
 
+std::optional<bool> SystemDirectory::is_account(std::uint32_t uid, const std::string& user) {
+    std::vector<char> buf(16384);
+    passwd pw{}, *res = nullptr;
+    const int rc = getpwuid_r(uid, &pw, buf.data(), buf.size(), &res);
+    // getpwuid_r(3): these mean "not found"; anything else, no answer.
+    if (rc != 0 && rc != ENOENT && rc != ESRCH && rc != EBADF && rc != EPERM) return std::nullopt;
+    if (rc != 0 || !res) return user == std::to_string(uid);
+    return user == pw.pw_name;
+}
+
 bool SystemDirectory::in_group(std::uint32_t uid, const std::string& user, const std::string& group) {
     std::vector<char> buf(65536);
     struct group gr {
