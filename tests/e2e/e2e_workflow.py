@@ -12,6 +12,7 @@ import json
 import os
 import pwd
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -540,9 +541,179 @@ def run(env, t):
             str(env.audit_records(type="policy_reload")))
 
     check_big_group(env, t)
+    identity_and_clocks(env, t, connect)
 
     problem = verify_chain(env.audit_records())
     t.check("the whole audit log chains (independent check)", problem is None, str(problem))
+
+
+def reload_with(env, extra):
+    """SIGHUP with the suite's policy plus `extra` [[port]] blocks; waits for its policy_reload."""
+    before = len(env.audit_records(type="policy_reload", ok=True))
+    env.write_policy(env.render(policy() + extra))
+    env.daemon.send_signal(signal.SIGHUP)
+    return wait_for(lambda: len(env.audit_records(type="policy_reload", ok=True)) > before, 5)
+
+
+def identity_and_clocks(env, t, connect):
+    """Issue 16: approvals that lapse (5), uid reuse (6), the clock rebase (8), scope of list (9)."""
+    P_LG, P_LR, P_UID, P_CLK = env.more_ports[8:12]
+    lapse = f"jgt{env.id}_lapse"
+    la, lb, lc = (env.add_user(r) for r in ("la", "lb", "lc"))
+    subprocess.run(["groupadd", "--system", lapse], check=True, capture_output=True)
+    try:
+        for u in (la, lb, lc):
+            subprocess.run(["usermod", "-aG", lapse, u], check=True, capture_output=True)
+        x = env.add_user("x")
+        blocks = (port("lapse-group", "port12", 'approvals_required = 2\n', approvers=f'"@{lapse}"') +
+                  port("lapse-reload", "port13", 'approvals_required = 2\n', approvers=f'"{la}", "{lb}", "{lc}"') +
+                  port("uid-reuse", "port14", 'approvals_required = 2\n', approvers=f'"{x}", "{{appr}}"') +
+                  port("clock", "port15", 'max_duration = "10m"\n'))
+        t.check("a reload adds the ports of these checks", reload_with(env, blocks), env.daemon_log())
+        lapse_checks(env, t, connect, blocks, P_LG, P_LR, la, lb, lc, lapse)
+        uid_reuse_checks(env, t, connect, P_UID, x)
+        scope_checks(env, t)
+        clock_checks(env, t, connect, P_CLK)
+    finally:
+        subprocess.run(["groupdel", lapse], capture_output=True)
+
+
+def lapse_checks(env, t, connect, blocks, P_LG, P_LR, la, lb, lc, lapse):
+    print("-- 2 of N: an approval lapses when its approver leaves the @group before the last approval")
+    _, rq = env.cli_json(env.req, "request", f"{P_LG}", "--for", "5m", "--reason", "lapse by group")
+    rid = str(rq.get("request_id"))
+    rc, a1 = env.cli_json(la, "approve", rid)
+    t.eq("the first group member approves: pending", (rc, a1.get("state")), (0, "pending"))
+    subprocess.run(["gpasswd", "-d", la, lapse], check=True, capture_output=True)
+    rc, a2 = env.cli_json(lb, "approve", rid)
+    t.eq("after the first left the group, a second member approves: still pending, one approval counted",
+         (rc, a2.get("state"), a2.get("approvers")), (0, "pending", [lb]))
+    t.eq("and the requester is still refused", connect(env.req, P_LG), "EPERM")
+    lapsed = env.audit_records(type="approval_lapsed", request_id=rq.get("request_id"))
+    t.check("an approval_lapsed record names the lapsed approver and why",
+            len(lapsed) == 1 and lapsed[0].get("user") == la and "no longer an approver" in lapsed[0].get("reason", ""),
+            str(lapsed))
+    rc, a3 = env.cli_json(lc, "approve", rid)
+    t.eq("a third member approves: granted by the two who qualify", (rc, a3.get("state"), a3.get("approvers")),
+         (0, "granted", [lb, lc]))
+    t.eq("granted: the connection works", connect(env.req, P_LG), "ok")
+
+    print("-- 2 of N: an approval lapses when its approver is taken out of approvers by a reload")
+    _, rq = env.cli_json(env.req, "request", f"{P_LR}", "--for", "5m", "--reason", "lapse by reload")
+    rid = str(rq.get("request_id"))
+    rc, a1 = env.cli_json(la, "approve", rid)
+    t.eq("the first approver approves: pending", (rc, a1.get("state")), (0, "pending"))
+    t.check("a reload takes the first approver out of approvers",
+            reload_with(env, blocks.replace(f'"{la}", "{lb}", "{lc}"', f'"{lb}", "{lc}"')), env.daemon_log())
+    t.check("the reload records the lapsed approval",
+            wait_for(lambda: env.audit_records(type="approval_lapsed", request_id=rq.get("request_id")), 5),
+            env.daemon_log())
+    shown = wire(env, env.req, "show", {"id": int(rid)}).get("result", {})
+    t.eq("the request is still pending, with no approval counted", (shown.get("state"), shown.get("approvers")),
+         ("pending", []))
+    rc, a2 = env.cli_json(lb, "approve", rid)
+    t.eq("a remaining approver approves: still pending (one of two)", (rc, a2.get("state")), (0, "pending"))
+    t.eq("and the requester is still refused", connect(env.req, P_LR), "EPERM")
+    rc, a3 = env.cli_json(lc, "approve", rid)
+    t.eq("the other remaining approver approves: granted", (rc, a3.get("state")), (0, "granted"))
+    t.eq("granted: the connection works", connect(env.req, P_LR), "ok")
+
+
+def uid_reuse_checks(env, t, connect, P_UID, x):
+    print("-- uid reuse: a deleted account's uid given to a new account carries neither grant nor approvals")
+    uid = pwd.getpwnam(x).pw_uid
+    g = env.grant(x, f"{env.more_ports[6]}/tcp", "5m", reason="x works")  # P_SHORT: approver appr
+    t.eq("user x (uid %d) is granted and connects" % uid, (g.answer.get("state"), connect(x, env.more_ports[6])),
+         ("granted", "ok"))
+    _, rq = env.cli_json(env.req, "request", f"{P_UID}", "--for", "5m", "--reason", "needs x and appr")
+    rid = str(rq.get("request_id"))
+    rc, ax = env.cli_json(x, "approve", rid)
+    t.eq("x approves a 2-of-N request: pending", (rc, ax.get("state")), (0, "pending"))
+    subprocess.run(["userdel", x], check=True, capture_output=True)
+    y = f"jgt{env.id}_y"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "-u", str(uid), y],
+                   check=True, capture_output=True)
+    env.users_made.append(y)
+    gid = g.answer.get("grant_id")
+    t.check("x's grant ends within a few seconds, ended_by account_removed",
+            wait_for(lambda: any(r.get("ended_by") == "account_removed"
+                                 for r in env.audit_records(type="revoke", grant_id=gid)), 5),
+            str(env.audit_records(grant_id=gid)) + env.daemon_log())
+    t.eq("y, given x's uid, cannot connect", connect(y, env.more_ports[6]), "EPERM")
+    r = env.cli(y, "approve", rid)
+    t.check("y cannot approve as x (exit 3, not an approver)", r.returncode == 3 and "not an approver" in r.stderr,
+            f"{r.returncode} {r.stderr}")
+    rc, aa = env.cli_json(env.appr, "approve", rid)
+    t.eq("the other approver approves: still pending, x's approval lapsed", (rc, aa.get("state"), aa.get("approvers")),
+         (0, "pending", [env.appr]))
+    t.check("the approve records never name y as x",
+            all(r.get("uid") != uid or r.get("user") == x for r in env.audit_records(type="approve")),
+            str(env.audit_records(type="approve")))
+
+
+def scope_checks(env, t):
+    print("-- list, show and status are scoped as audit is")
+    secret = f"private-reason-{env.id}"
+    _, rq = env.cli_json(env.req, "request", f"{env.more_ports[6]}", "--for", "5m", "--reason", secret)
+    rid = rq.get("request_id")
+    for args in (("list", "--all"), ("list",)):
+        r = env.cli(env.other, *args)
+        t.check(f"`jitgate {' '.join(args)}` as another user does not show the request's reason",
+                r.returncode == 0 and secret not in r.stdout, r.stdout[-800:] + r.stderr)
+    rc, lst = env.cli_json(env.other, "list", "--all")
+    t.check("`jitgate --json list --all` as another user: only their own requests, not this one",
+            rc == 0 and all(x.get("user") == env.other for x in lst.get("requests", [])) and
+            rid not in [x.get("request_id") for x in lst.get("requests", [])], str(lst)[-800:])
+    r = env.cli(env.appr, "list", "--all")
+    t.check("an approver of the port sees it and its reason", r.returncode == 0 and secret in r.stdout,
+            r.stdout[-800:] + r.stderr)
+    r = env.cli(env.req, "list")
+    t.check("the requester sees it", r.returncode == 0 and secret in r.stdout, r.stdout[-800:])
+    rep = wire(env, env.other, "show", {"id": rid})
+    t.check("the show operation (what request --wait polls) refuses it to another user",
+            rep.get("ok") is False and rep.get("error", {}).get("code") == "forbidden" and secret not in str(rep),
+            str(rep))
+    rep = wire(env, env.appr, "show", {"id": rid})
+    t.check("and shows it to an approver of the port", rep.get("ok") is True and secret in str(rep), str(rep))
+    _, st_other = env.status(env.other)
+    _, st_root = env.status()
+    t.check("status as another user lists none of the others' grants; root's lists them",
+            all(g.get("user") == env.other for g in st_other.get("grants", [])) and
+            any(g.get("user") != env.other for g in st_root.get("grants", [])),
+            f"{st_other.get('grants')} / {len(st_root.get('grants', []))}")
+    env.cli(env.req, "deny", str(rid))
+
+
+def clock_checks(env, t, connect, P_CLK):
+    print("-- a restart in another boot with the wall clock behind: no grant comes back")
+    g_behind = env.grant(env.req, f"{P_CLK}/tcp", "5m", reason="clock behind")
+    g_capped = env.grant(env.grp, f"{P_CLK}/tcp", "5m", reason="clock capped")
+    t.check("two grants on the clock port", g_behind.answer.get("state") == g_capped.answer.get("state") == "granted",
+            f"{g_behind.answer} {g_capped.answer}")
+    env.stop_daemon()
+    now_us = int(time.time() * 1e6)
+    db = sqlite3.connect(os.path.join(env.state, "state.db"))
+    with db:
+        # A reboot (another boot id) with the wall clock a day behind the first
+        # grant's start; the second grant's end stored a day away (longer than max_duration).
+        db.execute("UPDATE grants SET boot_id = 'e2e-earlier-boot', start_us = ?, expires_us = ? WHERE id = ?",
+                   (now_us + 86400 * 10**6, now_us + 86400 * 10**6 + 300 * 10**6, g_behind.answer.get("grant_id")))
+        db.execute("UPDATE grants SET boot_id = 'e2e-earlier-boot', expires_us = start_us + ? WHERE id = ?",
+                   (86400 * 10**6, g_capped.answer.get("grant_id")))
+    db.close()
+    env.start_daemon()
+    gb = g_behind.answer.get("grant_id")
+    t.check("the grant begun 'after' the wall clock is expired at start, ended_by clock_unknown",
+            wait_for(lambda: any(r.get("ended_by") == "clock_unknown"
+                                 for r in env.audit_records(type="expire", grant_id=gb)), 5),
+            str(env.audit_records(grant_id=gb)) + env.daemon_log())
+    t.eq("and its holder is refused", connect(env.req, P_CLK), "EPERM")
+    t.check("the daemon's log says why", "clock_unknown" in env.daemon_log(), env.daemon_log())
+    _, lst = env.cli_json("root", "list", "--active")
+    left = [x.get("remaining_s") for x in lst.get("grants", []) if x.get("grant_id") == g_capped.answer.get("grant_id")]
+    t.check(f"the other grant is back with its time left capped by max_duration 10m (remaining_s {left})",
+            len(left) == 1 and 0 < left[0] <= 600, str(lst))
+    t.eq("and its holder connects", connect(env.grp, P_CLK), "ok")
 
 
 if __name__ == "__main__":

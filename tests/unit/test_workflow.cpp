@@ -850,10 +850,10 @@ require_reason = false
     }
 
     TEST_CASE("list filters") {
-        Env e;
+        Env e;  // listed by root, who sees every user's (issue 16.9)
         const std::int64_t p = e.pending();
         auto [rid, gid] = e.granted(5432, 600, kBob);
-        Reply d = e.wf.list(kReq, json::object());
+        Reply d = e.wf.list(kRoot, json::object());
         REQUIRE(d.ok);
         REQUIRE(d.result.at("requests").size() == 1);
         CHECK(d.result["requests"][0].at("request_id") == p);
@@ -861,23 +861,23 @@ require_reason = false
         CHECK(d.result["grants"][0].at("grant_id") == gid);
         CHECK(d.result["grants"][0].at("remaining_s") == 600);
 
-        Reply pend = e.wf.list(kReq, json{{"filter", "pending"}});
+        Reply pend = e.wf.list(kRoot, json{{"filter", "pending"}});
         REQUIRE(pend.ok);
         CHECK(pend.result.at("requests").size() == 1);
         CHECK(pend.result.at("grants").empty());
 
-        Reply act = e.wf.list(kReq, json{{"filter", "active"}});
+        Reply act = e.wf.list(kRoot, json{{"filter", "active"}});
         REQUIRE(act.ok);
         CHECK(act.result.at("requests").empty());
         CHECK(act.result.at("grants").size() == 1);
 
-        Reply all = e.wf.list(kReq, json{{"filter", "all"}});
+        Reply all = e.wf.list(kRoot, json{{"filter", "all"}});
         REQUIRE(all.ok);
         CHECK(all.result.at("requests").size() == 2);
         CHECK(all.result.at("grants").size() == 1);
         CHECK(all.result["requests"][0].at("request_id") == rid);  // newest first
 
-        check_fail(e.wf.list(kReq, json{{"filter", "everything"}}), code::kInvalid, "filter");
+        check_fail(e.wf.list(kRoot, json{{"filter", "everything"}}), code::kInvalid, "filter");
     }
 
     TEST_CASE("ids are unique across requests and grants") {
@@ -1362,7 +1362,7 @@ TEST_SUITE("break-glass") {
         auto [r2, g2] = e.glass(kReq, 5432, 300);
         (void)r2;
 
-        Reply d = e.wf.list(kEve, json::object());
+        Reply d = e.wf.list(kDave, json::object());  // an approver of db (@dba), reviewing
         REQUIRE(d.ok);
         const json& bg = d.result.at("break_glass");
         REQUIRE(bg.size() == 2);
@@ -1379,19 +1379,19 @@ TEST_SUITE("break-glass") {
         for (const json& g : d.result.at("grants")) active.insert(g.at("grant_id").get<std::int64_t>());
         CHECK(active == std::set<std::int64_t>{gn, g2});
 
-        Reply all = e.wf.list(kEve, json{{"filter", "all"}});
+        Reply all = e.wf.list(kDave, json{{"filter", "all"}});
         REQUIRE(all.ok);
         CHECK(all.result.at("break_glass") == bg);
         for (const char* f : {"pending", "active"}) {
             CAPTURE(f);
-            Reply only = e.wf.list(kEve, json{{"filter", f}});
+            Reply only = e.wf.list(kDave, json{{"filter", f}});
             REQUIRE(only.ok);
             CHECK(only.result.at("break_glass") == json::array());
         }
 
         // A week after g1 started it leaves the list.
         e.clock.advance(7 * 86400 - 199);
-        Reply later = e.wf.list(kEve, json::object());
+        Reply later = e.wf.list(kDave, json::object());
         REQUIRE(later.ok);
         REQUIRE(later.result.at("break_glass").size() == 1);
         CHECK(later.result["break_glass"][0].at("grant_id") == g2);
@@ -1414,10 +1414,10 @@ TEST_SUITE("break-glass") {
 }
 
 TEST_SUITE("show") {
-    TEST_CASE("show: one request as request_json, to anyone; an unknown id is not_found") {
+    TEST_CASE("show: one request as request_json, to an approver of its port; an unknown id is not_found") {
         Env e;
         const std::int64_t id = e.pending(6000, 600);
-        Reply s = e.show(kEve, id);  // not the requester, not an approver
+        Reply s = e.show(kCarol, id);  // not the requester, an approver who has not approved
         REQUIRE(s.ok);
         CHECK(s.result == e.wf.request_json(*e.store.request(id)));
         CHECK(s.result.at("state") == "pending");
@@ -1463,5 +1463,338 @@ TEST_SUITE("show") {
         CHECK(x.result.at("state") == "expired");
         CHECK(x.result.at("decided_by") == "request_ttl");
         CHECK(e.store.request(late)->state == "expired");
+    }
+}
+
+namespace {
+
+// Replaces e's policy with `toml` (which must be valid).
+void use_policy(Env& e, const char* toml) {
+    auto load = parse_policy(toml, "unit.toml");
+    for (auto& err : load.errors) MESSAGE(err);
+    REQUIRE(load.ok());
+    e.wf.set_policy(std::make_shared<Policy>(load.policy));
+}
+
+// Two approvals of members of group dba on port 6100; dave, eve and olly are members.
+const char* kGroupPair = R"(
+[daemon]
+auditors = ["@secops"]
+
+[[port]]
+name = "grouppair"
+port = 6100
+approvers = ["@dba"]
+approvals_required = 2
+
+[[port]]
+name = "db"
+port = 5432
+max_duration = "1h"
+approvers = ["alice", "@dba"]
+request_ttl = "15m"
+)";
+
+std::vector<std::string> approvers_of(Env& e, std::int64_t id) {
+    auto r = e.store.request(id);
+    REQUIRE(r);
+    return r->approvers;
+}
+
+}  // namespace
+
+TEST_SUITE("approvals that lapse (issue 16.5)") {
+    TEST_CASE("an approver removed from the group before the last approval no longer counts") {
+        Env e;
+        use_policy(e, kGroupPair);
+        e.dir.groups["eve"] = {"dba"};
+        e.dir.groups["olly"] = {"dba"};
+        const std::int64_t id = e.pending(6100);
+        REQUIRE(e.approve(kDave, id).result.at("state") == "pending");
+        e.dir.groups["dave"] = {};  // dave leaves dba
+        Reply second = e.approve(kEve, id);
+        REQUIRE(second.ok);
+        CHECK(second.result.at("state") == "pending");
+        CHECK(approvers_of(e, id) == std::vector<std::string>{"eve"});
+        const json& lapsed = e.audit.last("approval_lapsed");
+        CHECK(lapsed.at("user") == "dave");
+        CHECK(lapsed.at("uid") == kDave.uid);
+        CHECK(lapsed.at("request_id") == id);
+        CHECK(lapsed.at("requester") == "rita");
+        CHECK(lapsed.at("approvers") == json::array({"eve"}));
+        CHECK(lapsed.at("reason").get<std::string>().find("no longer an approver") != std::string::npos);
+        CHECK(e.audit.last("approve").at("approvers") == json::array({"eve"}));
+        CHECK(e.sink.puts.empty());
+        Reply third = e.approve(kOlly, id);
+        REQUIRE(third.ok);
+        CHECK(third.result.at("state") == "granted");
+        CHECK(third.result.at("approvers") == json::array({"eve", "olly"}));
+    }
+
+    TEST_CASE("a reload takes lapsed approvals off pending requests and grants none") {
+        Env e;
+        const std::int64_t id = e.pending(6000);  // "pair": alice, bob, carol; two required
+        REQUIRE(e.approve(kAlice, id).result.at("state") == "pending");
+        const std::int64_t kept = e.pending(6000, 1800, kEve);
+        REQUIRE(e.approve(kBob, kept).result.at("state") == "pending");
+        use_policy(e, R"(
+[[port]]
+name = "pair"
+port = 6000
+proto = "both"
+approvers = ["bob", "carol"]
+approvals_required = 1
+)");
+        CHECK(e.wf.recheck_approvals() == 1);
+        CHECK(e.store.request(id)->state == "pending");
+        CHECK(approvers_of(e, id).empty());
+        // bob still qualifies, and one approval is now enough: still nothing granted by a reload.
+        CHECK(e.store.request(kept)->state == "pending");
+        CHECK(approvers_of(e, kept) == std::vector<std::string>{"bob"});
+        CHECK(e.sink.puts.empty());
+        CHECK(e.audit.last("approval_lapsed").at("user") == "alice");
+        CHECK(e.audit.of("approval_lapsed").size() == 1);
+        CHECK(e.approve(kBob, id).result.at("state") == "granted");
+    }
+
+    TEST_CASE("an approval whose approver's uid now names another account lapses") {
+        Env e;
+        const std::int64_t id = e.pending(6000);
+        REQUIRE(e.approve(kAlice, id).result.at("state") == "pending");
+        e.dir.names[kAlice.uid] = "mallory";  // alice deleted, her uid given to mallory
+        check_fail(e.approve(Caller{kAlice.uid, 99, "mallory"}, id), code::kForbidden, "not an approver");
+        Reply r = e.approve(kBob, id);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "pending");
+        CHECK(e.audit.last("approval_lapsed").at("reason").get<std::string>().find("account was removed") !=
+              std::string::npos);
+        CHECK(e.approve(kCarol, id).result.at("state") == "granted");
+    }
+
+    TEST_CASE("an approval stored without its approver's uid (an older state) lapses at the last approval") {
+        Env e;
+        const std::int64_t id = e.pending(6000);
+        auto r = e.store.request(id);
+        r->approvers = {"alice"};  // as schema 3 stored it: names only
+        e.store.put_request(*r);
+        CHECK(e.approve(kBob, id).result.at("state") == "pending");
+        CHECK(e.approve(kAlice, id).result.at("state") == "granted");
+    }
+}
+
+TEST_SUITE("accounts removed or reused (issue 16.6)") {
+    TEST_CASE("a grant and a request whose uid now names another account end as account_removed") {
+        Env e;
+        auto [rid, gid] = e.granted(5432, 600);
+        const std::int64_t pend = e.pending(6000);
+        auto [bob_rid, bob_gid] = e.granted(5432, 600, kBob);
+        CHECK(e.wf.end_removed_accounts(64) == 0);
+        e.dir.names[kReq.uid] = "newbie";  // rita deleted; useradd -u 1000 newbie
+        CHECK(e.wf.end_removed_accounts(64) == 2);
+        auto g = e.store.grant(gid);
+        CHECK(g->state == "revoked");
+        CHECK(g->ended_by == "account_removed");
+        CHECK(e.sink.live.count(gid) == 0);
+        CHECK(e.audit.last("revoke").at("ended_by") == "account_removed");
+        auto r = e.store.request(pend);
+        CHECK(r->state == "rejected");
+        CHECK(r->decided_by == "account_removed");
+        CHECK(e.store.grant(bob_gid)->state == "active");
+        CHECK(e.wf.end_removed_accounts(64) == 0);
+        (void)rid;
+        (void)bob_rid;
+    }
+
+    TEST_CASE("a deleted account's grant ends; the check walks the accounts a few per call") {
+        Env e;
+        auto [r1, g1] = e.granted(5432, 600);
+        auto [r2, g2] = e.granted(5432, 600, kBob);
+        e.dir.gone = {kReq.uid, kBob.uid};
+        int ended = 0, calls = 0;
+        while (calls < 4 && ended < 2) {
+            ended += e.wf.end_removed_accounts(1);
+            ++calls;
+        }
+        CHECK(ended == 2);
+        CHECK(calls == 2);
+        CHECK(e.store.grant(g1)->ended_by == "account_removed");
+        CHECK(e.store.grant(g2)->ended_by == "account_removed");
+        (void)r1;
+        (void)r2;
+    }
+
+    TEST_CASE("a user database that does not answer ends nothing") {
+        Env e;
+        auto [rid, gid] = e.granted(5432, 600);
+        e.dir.unanswered = true;
+        CHECK(e.wf.end_removed_accounts(64) == 0);
+        CHECK(e.store.grant(gid)->state == "active");
+        (void)rid;
+    }
+
+    TEST_CASE("approving a request whose requester's uid was given to another account is refused") {
+        Env e;
+        const std::int64_t id = e.pending();
+        e.dir.names[kReq.uid] = "newbie";
+        check_fail(e.approve(kAlice, id), code::kConflict, "account was removed");
+        CHECK(e.sink.puts.empty());
+        CHECK(e.store.request(id)->state == "rejected");
+        CHECK(e.store.request(id)->decided_by == "account_removed");
+    }
+}
+
+TEST_SUITE("clocks (issue 16.8)") {
+    // An active grant of an earlier boot: started `start_s` and ending
+    // `end_s` seconds from kWall0 by the wall clock.
+    void put_old(Env & e, std::int64_t id, std::int64_t start_s, std::int64_t end_s, int port = 5432) {
+        GrantRow g;
+        g.id = id;
+        g.request_id = id - 1;
+        g.uid = 1000;
+        g.user = "rita";
+        g.port = static_cast<std::uint16_t>(port);
+        g.proto = Proto::Tcp;
+        g.start_us = kWall0 + start_s * kUs;
+        g.expires_us = kWall0 + end_s * kUs;
+        g.expires_boot_ns = 42ULL * kSec;
+        g.boot_id = "boot-OLD";
+        g.state = "active";
+        e.store.put_grant(g);
+    }
+
+    TEST_CASE("rebase with the wall clock behind the grant's start: the grant ends as clock_unknown") {
+        Env e;
+        // A 10 s grant begun a day after what the wall clock now says.
+        put_old(e, 101, 86400, 86410);
+        const std::string why = e.wf.rebase_boot();
+        CHECK(why.find("clock_unknown") != std::string::npos);
+        e.wf.sweep();
+        auto g = e.store.grant(101);
+        CHECK(g->state == "expired");
+        CHECK(g->ended_by == "clock_unknown");
+        CHECK(e.audit.last("expire").at("ended_by") == "clock_unknown");
+    }
+
+    TEST_CASE("rebase with the wall clock before the last stop: the time left is unknown") {
+        Env e;
+        put_old(e, 101, -50, 600);
+        e.store.set_meta(kMetaLastStop, kWall0 + 100 * kUs);
+        CHECK_FALSE(e.wf.rebase_boot().empty());
+        e.wf.sweep();
+        CHECK(e.store.grant(101)->ended_by == "clock_unknown");
+    }
+
+    TEST_CASE("rebase with a normal wall clock: the time left, capped by the port's max_duration") {
+        Env e;
+        put_old(e, 101, -10, 590);
+        put_old(e, 103, -10, 86400);  // longer than "db" allows (1h)
+        e.store.set_meta(kMetaLastStop, kWall0 - 20 * kUs);
+        CHECK(e.wf.rebase_boot().empty());
+        e.wf.sweep();
+        auto a = e.store.grant(101);
+        CHECK(a->state == "active");
+        CHECK(a->expires_boot_ns == kBoot0 + 590 * kSec);
+        auto b = e.store.grant(103);
+        CHECK(b->state == "active");
+        CHECK(b->expires_boot_ns == kBoot0 + 3600 * kSec);
+        CHECK(b->expires_us == kWall0 + 3600 * kUs);
+        CHECK(b->boot_id == "boot-A");
+    }
+
+    TEST_CASE("rebase with the wall clock ahead: a grant whose end passed expires by the clock") {
+        Env e;
+        put_old(e, 101, -86400, -86000);
+        CHECK(e.wf.rebase_boot().empty());
+        e.wf.sweep();
+        CHECK(e.store.grant(101)->state == "expired");
+        CHECK(e.store.grant(101)->ended_by == "clock");
+    }
+
+    TEST_CASE("record_stop keeps the wall clock for the next start") {
+        Env e;
+        e.wf.record_stop();
+        CHECK(e.store.meta(kMetaLastStop) == kWall0);
+    }
+
+    TEST_CASE(
+        "a pending request of an earlier boot: its TTL re-based, or expired when the clock is unknown") {
+        Env e;
+        RequestRow r;
+        r.id = 50;
+        r.uid = 1000;
+        r.user = "rita";
+        r.port = 5432;
+        r.duration_s = 600;
+        r.reason = "x";
+        r.state = "pending";
+        r.created_us = kWall0 - 60 * kUs;
+        r.deadline_us = kWall0 + 840 * kUs;
+        r.boot_id = "boot-OLD";
+        e.store.put_request(r);
+        RequestRow ahead = r;
+        ahead.id = 51;
+        ahead.created_us = kWall0 + 3600 * kUs;  // made "later" than the clock now says
+        ahead.deadline_us = kWall0 + 4500 * kUs;
+        e.store.put_request(ahead);
+        e.wf.rebase_boot();
+        auto moved = e.store.request(50);
+        CHECK(moved->state == "pending");
+        CHECK(moved->boot_id == "boot-A");
+        CHECK(moved->deadline_boot_ns == kBoot0 + 840 * kSec);
+        CHECK(e.store.request(51)->state == "expired");
+        CHECK(e.store.request(51)->decided_by == "clock_unknown");
+    }
+
+    TEST_CASE("request_ttl follows CLOCK_BOOTTIME, not wall-clock steps") {
+        Env e;
+        const std::int64_t id = e.pending();  // request_ttl 15m
+        e.clock.wall += 86400 * kUs;          // the wall clock jumps a day ahead
+        e.clock.boot += 60 * kSec;
+        e.wf.sweep();
+        CHECK(e.store.request(id)->state == "pending");
+        CHECK(e.show(kReq, id).result.at("state") == "pending");
+        e.clock.wall -= 2 * 86400 * kUs;  // and then a day behind
+        e.clock.boot += 900 * kSec;
+        e.wf.sweep();
+        CHECK(e.store.request(id)->state == "expired");
+    }
+
+    TEST_CASE("used_s follows CLOCK_BOOTTIME, not wall-clock steps") {
+        Env e;
+        auto [rid, gid] = e.granted(5432, 600);
+        e.clock.wall += 86400 * kUs;
+        e.clock.boot += 60 * kSec;
+        REQUIRE(e.revoke(kReq, gid).ok);
+        CHECK(e.audit.last("revoke").at("used_s") == 60);
+        (void)rid;
+    }
+}
+
+TEST_SUITE("scope of list and show (issue 16.9)") {
+    TEST_CASE("list and show: own records, approvers their ports, auditors and root everything") {
+        Env e;
+        use_policy(e, kGroupPair);
+        e.dir.groups["olly"] = {"secops"};
+        const std::int64_t id = e.pending(5432);  // rita; approvers alice and @dba
+        auto ids = [&](const Caller& c, const char* filter) {
+            Reply r = e.wf.list(c, json{{"filter", filter}});
+            REQUIRE(r.ok);
+            std::set<std::int64_t> out;
+            for (auto& x : r.result.at("requests")) out.insert(x.at("request_id").get<std::int64_t>());
+            return out;
+        };
+        CHECK(ids(kBob, "all").empty());  // bob: nobody here
+        CHECK(ids(kBob, "pending").empty());
+        CHECK(ids(kAlice, "pending").count(id) == 1);  // an approver of 5432
+        CHECK(ids(kDave, "all").count(id) == 1);       // through @dba
+        CHECK(ids(kReq, "all").count(id) == 1);        // their own
+        CHECK(ids(kOlly, "all").count(id) == 1);       // an auditor (@secops)
+        CHECK(ids(kRoot, "all").count(id) == 1);
+        check_fail(e.show(kBob, id), code::kForbidden, "not yours");
+        CHECK(e.show(kAlice, id).ok);
+        CHECK(e.show(kReq, id).ok);
+        CHECK(e.show(kOlly, id).ok);
+        CHECK(e.wf.sees_all(kOlly));
+        CHECK_FALSE(e.wf.sees_all(kAlice));
     }
 }

@@ -1,4 +1,5 @@
 #include "core/service_users.h"
+#include "core/nss_buffer.h"
 
 #include <fmt/format.h>
 #include <grp.h>
@@ -90,36 +91,44 @@ std::uint32_t parse_uid_min(std::string_view text) {
 std::uint32_t read_uid_min(const std::string& path) { return parse_uid_min(read_file(path)); }
 
 std::optional<std::uint32_t> HostAccounts::uid_of(const std::string& user) {
-    std::vector<char> buf(16384);
+    std::vector<char> buf;
     passwd pw{}, *res = nullptr;
-    if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &res) == 0 && res) return pw.pw_uid;
+    if (nss_lookup(buf, _SC_GETPW_R_SIZE_MAX,
+                   [&](char* b, std::size_t n) { return getpwnam_r(user.c_str(), &pw, b, n, &res); }) == 0 &&
+        res)
+        return pw.pw_uid;
     return std::nullopt;
 }
 
 std::optional<std::string> HostAccounts::name_of(std::uint32_t uid) {
-    std::vector<char> buf(16384);
+    std::vector<char> buf;
     passwd pw{}, *res = nullptr;
-    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) return std::string(pw.pw_name);
+    if (nss_lookup(buf, _SC_GETPW_R_SIZE_MAX,
+                   [&](char* b, std::size_t n) { return getpwuid_r(uid, &pw, b, n, &res); }) == 0 &&
+        res)
+        return std::string(pw.pw_name);
     return std::nullopt;
 }
 
 std::optional<std::vector<std::uint32_t>> HostAccounts::group_members(const std::string& name) {
-    // A group of thousands does not fit a small buffer: grow it on ERANGE.
-    std::vector<char> buf(65536);
+    // A group of thousands does not fit a small buffer: nss_lookup grows it.
+    std::vector<char> buf;
     group gr{}, *res = nullptr;
-    int e = 0;
-    while ((e = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &res)) == ERANGE &&
-           buf.size() < (64u << 20))
-        buf.resize(buf.size() * 2);
+    const int e = nss_lookup(buf, _SC_GETGR_R_SIZE_MAX,
+                             [&](char* b, std::size_t n) { return getgrnam_r(name.c_str(), &gr, b, n, &res); });
     if (e != 0 || !res) return std::nullopt;
     std::vector<std::uint32_t> out;
     for (char** m = gr.gr_mem; m && *m; ++m)
         if (auto uid = uid_of(*m)) out.push_back(*uid);
-    // Members by primary group are not listed in the group entry.
+    // Members by primary group are not listed in the group entry.  On ERANGE
+    // getpwent_r keeps its place, so the same entry is asked again with a
+    // larger buffer (nss_lookup) rather than ending the walk early.
     setpwent();
-    std::vector<char> pbuf(16384);
+    std::vector<char> pbuf;
     passwd pw{}, *pres = nullptr;
-    while (getpwent_r(&pw, pbuf.data(), pbuf.size(), &pres) == 0 && pres)
+    while (nss_lookup(pbuf, _SC_GETPW_R_SIZE_MAX,
+                      [&](char* b, std::size_t n) { return getpwent_r(&pw, b, n, &pres); }) == 0 &&
+           pres)
         if (pw.pw_gid == gr.gr_gid) out.push_back(pw.pw_uid);
     endpwent();
     return out;

@@ -73,9 +73,27 @@ std::vector<std::string> list_from_json(const std::string& s) {
     return out;
 }
 
-// Schema 1 had no src columns, schema 2 no kind columns; Store::open adds
-// them to an older database.
-constexpr std::int64_t kSchemaVersion = 3;
+// Schema 1 had no src columns, schema 2 no kind columns, schema 3 no
+// approver_uids, deadline_boot_ns and boot_id in requests; Store::open adds
+// them to an older database (kAddedColumns).
+constexpr std::int64_t kSchemaVersion = 4;
+
+// Columns added after schema 1, with their type and default: migrate() adds
+// the missing ones (also to a database kSchema just created).
+struct AddedColumn {
+    const char* table;
+    const char* column;
+    const char* decl;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"requests", "src", "TEXT NOT NULL DEFAULT ''"},
+    {"grants", "src", "TEXT NOT NULL DEFAULT ''"},
+    {"requests", "kind", "TEXT NOT NULL DEFAULT ''"},
+    {"grants", "kind", "TEXT NOT NULL DEFAULT ''"},
+    {"requests", "approver_uids", "TEXT NOT NULL DEFAULT '[]'"},
+    {"requests", "deadline_boot_ns", "INTEGER NOT NULL DEFAULT 0"},
+    {"requests", "boot_id", "TEXT NOT NULL DEFAULT ''"},
+};
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -113,10 +131,21 @@ CREATE INDEX IF NOT EXISTS grants_kind ON grants(kind, start_us);
 
 constexpr const char* kRequestCols =
     "id, uid, user, port, proto, duration_s, reason, ticket, state, created_us, deadline_us, "
-    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src, kind";
+    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src, kind, "
+    "approver_uids, deadline_boot_ns, boot_id";
 constexpr const char* kGrantCols =
     "id, request_id, uid, user, port, proto, start_us, expires_us, expires_boot_ns, boot_id, "
     "state, ended_us, ended_by, reason, ticket, approvers, src, kind";
+
+std::vector<std::uint32_t> uids_from_json(const std::string& s) {
+    auto j = nlohmann::json::parse(s, nullptr, false);
+    std::vector<std::uint32_t> out;
+    if (j.is_array())
+        for (auto& e : j)
+            if (e.is_number_unsigned() && e.get<std::uint64_t>() <= UINT32_MAX)
+                out.push_back(e.get<std::uint32_t>());
+    return out;
+}
 
 RequestRow read_request(Stmt& s) {
     RequestRow r;
@@ -139,6 +168,9 @@ RequestRow read_request(Stmt& s) {
     r.shortest_s = s.i64(16);
     r.src = s.text(17);
     r.kind = s.text(18);
+    r.approver_uids = uids_from_json(s.text(19));
+    r.deadline_boot_ns = static_cast<std::uint64_t>(s.i64(20));
+    r.boot_id = s.text(21);
     return r;
 }
 
@@ -189,11 +221,9 @@ std::int64_t schema_version(sqlite3* db) {
 void Store::migrate() {
     begin();
     try {
-        for (const char* table : {"requests", "grants"})
-            for (const char* column : {"src", "kind"})
-                if (!has_column(db_, table, column))
-                    exec(fmt::format("ALTER TABLE {} ADD COLUMN {} TEXT NOT NULL DEFAULT '';", table, column)
-                             .c_str());
+        for (const auto& c : kAddedColumns)
+            if (!has_column(db_, c.table, c.column))
+                exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {};", c.table, c.column, c.decl).c_str());
         exec(fmt::format("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', {});", kSchemaVersion)
                  .c_str());
         exec(kIndexes);
@@ -312,13 +342,15 @@ std::int64_t Store::next_id() {
 
 void Store::put_request(const RequestRow& r) {
     Stmt s(stmts_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
-                               "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                               "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                kRequestCols));
     s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
     s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
     s.bind(9, r.state).bind(10, r.created_us).bind(11, r.deadline_us).bind(12, r.decided_us);
     s.bind(13, r.decided_by).bind(14, r.decision_reason).bind(15, r.grant_id);
     s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s).bind(18, r.src).bind(19, r.kind);
+    s.bind(20, nlohmann::json(r.approver_uids).dump()).bind(21, std::int64_t(r.deadline_boot_ns));
+    s.bind(22, r.boot_id);
     s.step();
 }
 
@@ -350,6 +382,56 @@ std::vector<RequestRow> Store::requests_due(std::int64_t now_wall_us) {
                     kRequestCols));
     s.bind(1, now_wall_us);
     return read_all(s, read_request);
+}
+
+std::vector<RequestRow> Store::requests_due_boot(const std::string& boot_id, std::uint64_t now_boot_ns) {
+    Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND boot_id = ? AND "
+                               "deadline_boot_ns <= ? ORDER BY id DESC",
+                               kRequestCols));
+    s.bind(1, boot_id).bind(2, static_cast<std::int64_t>(now_boot_ns));
+    return read_all(s, read_request);
+}
+
+std::vector<GrantRow> Store::active_grants_of(std::uint32_t uid, const std::string& user) {
+    Stmt s(stmts_, fmt::format("SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND user = ? "
+                               "ORDER BY id",
+                               kGrantCols));
+    s.bind(1, std::int64_t(uid)).bind(2, user);
+    return read_all(s, read_grant);
+}
+
+std::vector<RequestRow> Store::pending_requests_of(std::uint32_t uid, const std::string& user) {
+    Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND uid = ? AND user = ? "
+                               "ORDER BY id",
+                               kRequestCols));
+    s.bind(1, std::int64_t(uid)).bind(2, user);
+    return read_all(s, read_request);
+}
+
+std::vector<std::pair<std::uint32_t, std::string>> Store::accounts_after(std::uint32_t uid,
+                                                                         const std::string& user, int limit) {
+    Stmt s(
+        stmts_,
+        "SELECT uid, user FROM (SELECT uid, user FROM grants WHERE state = 'active' UNION "
+        "SELECT uid, user FROM requests WHERE state = 'pending') WHERE uid > ?1 OR (uid = ?1 AND user > ?2) "
+        "ORDER BY uid, user LIMIT ?3");
+    s.bind(1, std::int64_t(uid)).bind(2, user).bind(3, std::int64_t(limit));
+    std::vector<std::pair<std::uint32_t, std::string>> out;
+    while (s.step()) out.emplace_back(static_cast<std::uint32_t>(s.i64(0)), s.text(1));
+    return out;
+}
+
+std::optional<std::int64_t> Store::meta(const std::string& key) {
+    Stmt s(stmts_, "SELECT value FROM meta WHERE key = ?");
+    s.bind(1, key);
+    if (!s.step()) return std::nullopt;
+    return s.i64(0);
+}
+
+void Store::set_meta(const std::string& key, std::int64_t value) {
+    Stmt s(stmts_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    s.bind(1, key).bind(2, value);
+    s.step();
 }
 
 std::int64_t Store::count_requests(const std::string& state) {
@@ -461,6 +543,15 @@ int Store::rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns, 
     s.bind(1, static_cast<std::int64_t>(now_boot_ns)).bind(2, now_wall_us).bind(3, boot_id);
     s.step();
     return sqlite3_changes(db_);
+}
+
+void Store::rebase_grant(std::int64_t id, const std::string& boot_id, std::uint64_t expires_boot_ns,
+                         std::int64_t expires_us) {
+    Stmt s(stmts_,
+           "UPDATE grants SET boot_id = ?, expires_boot_ns = ?, expires_us = ? WHERE id = ? AND state = "
+           "'active'");
+    s.bind(1, boot_id).bind(2, static_cast<std::int64_t>(expires_boot_ns)).bind(3, expires_us).bind(4, id);
+    s.step();
 }
 
 }  // namespace jg

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/keys.h"
@@ -37,6 +38,13 @@ struct RequestRow {
     std::int64_t shortest_s = 0;         // shortest duration an approver gave; 0 = none
     std::string src;                     // remote principal, format_source() text; empty = the local user uid
     std::string kind;                    // "" (asked for) or kBreakGlass
+    // Schema 4: the uid of each approver (parallel to approvers; shorter in
+    // rows from before, whose approvals then cannot be checked and lapse),
+    // and the TTL by CLOCK_BOOTTIME of boot `boot_id` (wall-clock steps do
+    // not move it; a request from another boot is re-based at start).
+    std::vector<std::uint32_t> approver_uids;
+    std::uint64_t deadline_boot_ns = 0;
+    std::string boot_id;
 };
 
 struct GrantRow {
@@ -95,6 +103,19 @@ public:
 
     // Pending requests whose request_ttl ran out at `now_wall_us`.
     std::vector<RequestRow> requests_due(std::int64_t now_wall_us);
+    // Pending requests of boot `boot_id` whose request_ttl ran out at
+    // `now_boot_ns` (CLOCK_BOOTTIME).
+    std::vector<RequestRow> requests_due_boot(const std::string& boot_id, std::uint64_t now_boot_ns);
+    // Active grants and pending requests of the account (uid, user).
+    std::vector<GrantRow> active_grants_of(std::uint32_t uid, const std::string& user);
+    std::vector<RequestRow> pending_requests_of(std::uint32_t uid, const std::string& user);
+    // The distinct (uid, user) pairs holding an active grant or a pending
+    // request, after (uid, user) in that order, at most `limit`.
+    std::vector<std::pair<std::uint32_t, std::string>> accounts_after(std::uint32_t uid,
+                                                                      const std::string& user, int limit);
+    // A number kept in the meta table (e.g. the wall clock at the last stop).
+    std::optional<std::int64_t> meta(const std::string& key);
+    void set_meta(const std::string& key, std::int64_t value);
     std::int64_t count_requests(const std::string& state);
     std::int64_t count_grants(const std::string& state);
 
@@ -108,6 +129,9 @@ public:
     // expiry recomputed from the wall-clock time left (none left: now) and
     // moved to this boot.  How many changed.
     int rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns, std::int64_t now_wall_us);
+    // Moves active grant `id` to boot `boot_id` with these ends (Workflow::rebase_boot).
+    void rebase_grant(std::int64_t id, const std::string& boot_id, std::uint64_t expires_boot_ns,
+                      std::int64_t expires_us);
     // Grants of `kind` started at or after `since_wall_us`, whatever their
     // state, newest first.
     std::vector<GrantRow> grants_of_kind(const std::string& kind, std::int64_t since_wall_us, int limit);
@@ -124,7 +148,8 @@ public:
 private:
     explicit Store(sqlite3* db) : db_(db) { stmts_.db = db; }
     void exec(const char* sql);
-    // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns
+    // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns;
+    // 3 -> 4: requests' approver_uids, deadline_boot_ns and boot_id
     void migrate();
     sqlite3* db_ = nullptr;
     StmtCache stmts_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "core/clock.h"
 #include "core/duration.h"
@@ -12,6 +13,10 @@
 namespace jg {
 
 namespace {
+
+// An approval recorded before approvers' uids were kept (schema 3): it
+// cannot be checked, so it lapses at the last approval.
+constexpr std::uint32_t kNoUid = std::numeric_limits<std::uint32_t>::max();
 
 // list shows the break-glass grants of the last week for review, at most this many.
 constexpr std::int64_t kBreakGlassReviewUs = 7LL * 24 * 3600 * 1000000;
@@ -117,6 +122,8 @@ void Workflow::start_request(RequestRow& r, const Caller& c) {
     r.user = c.user;
     r.state = "pending";
     r.created_us = clock_.wall_us();
+    r.boot_id = boot_id_;
+    r.deadline_boot_ns = clock_.boot_ns();
 }
 
 bool Workflow::matches(const Caller& c, const Principal& who) {
@@ -250,6 +257,7 @@ Reply Workflow::request(const Caller& c, const json& a) {
     start_request(r, c);
     r.ticket = ticket;
     r.deadline_us = r.created_us + p->request_ttl_s * 1000000;
+    r.deadline_boot_ns += std::uint64_t(p->request_ttl_s) * 1000000000ULL;
     if (from) r.src = format_source(*from);
     store_.put_request(r);
 
@@ -370,7 +378,7 @@ Reply Workflow::approve(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
     auto r = store_.request(id);
     if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
-    if (r->state == "pending" && r->deadline_us <= clock_.wall_us()) {
+    if (r->state == "pending" && overdue(*r)) {
         sweep();  // its TTL ran out before the periodic sweep saw it
         r = store_.request(id);
     }
@@ -400,7 +408,12 @@ Reply Workflow::approve(const Caller& c, const json& a) {
         r->shortest_s = r->shortest_s ? std::min(r->shortest_s, want) : want;
     }
     if (r->shortest_s) dur = std::min(dur, r->shortest_s);
+    r->approver_uids.resize(r->approvers.size(), kNoUid);  // rows from before schema 4
     r->approvers.push_back(c.user);
+    r->approver_uids.push_back(c.uid);
+    // The last approval: the earlier ones count only if their approvers
+    // still qualify (approvers and groups may have changed since).
+    if (static_cast<int>(r->approvers.size()) >= p->approvals_required) drop_lapsed(*r, *p);
 
     json ev = base_event("approve", &c);
     put_request_fields(ev, *r);
@@ -413,6 +426,24 @@ Reply Workflow::approve(const Caller& c, const json& a) {
         return Reply::success(request_json(*r));
     }
     audit_.emit(ev);
+    // The grant goes to the requester's uid: refused when that uid is no
+    // longer the account that asked (deleted, or its uid given to another).
+    if (auto same = dir_.is_account(r->uid, r->user); !same || !*same) {
+        if (!same) {
+            store_.put_request(*r);
+            return Reply::fail(code::kInternal,
+                               fmt::format("the user database could not confirm that requester {} (uid {}) "
+                                           "still exists; try again",
+                                           r->user, r->uid));
+        }
+        r->decision_reason = "the requester's account was removed";
+        close_request(*r, "rejected", "account_removed", nullptr,
+                      {{"duration_s", r->duration_s}, {"reason", r->decision_reason}});
+        return Reply::fail(code::kConflict,
+                           fmt::format("request {} was rejected: its requester {} no longer has uid {} "
+                                       "(the account was removed)",
+                                       id, r->user, r->uid));
+    }
     return grant_request(*r, dur, c.user);
 }
 
@@ -498,7 +529,7 @@ void Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, c
                    {"approvers", g.approvers},
                    {"reason", g.reason},
                    {"duration_s", (g.expires_us - g.start_us) / 1000000},
-                   {"used_s", std::max<std::int64_t>(0, (g.ended_us - g.start_us) / 1000000)},
+                   {"used_s", used_s(g)},
                    {"ended_by", by}});
         if (!g.ticket.empty()) ev["ticket"] = g.ticket;
         if (g.kind == kBreakGlass) ev["break_glass"] = true;
@@ -531,22 +562,28 @@ Reply Workflow::revoke(const Caller& c, const json& a) {
     return Reply::success(grant_json(*g));
 }
 
-Reply Workflow::list(const Caller&, const json& a) {
+Reply Workflow::list(const Caller& c, const json& a) {
     const std::string f = a.value("filter", "default");
     json out = {{"requests", json::array()}, {"grants", json::array()}, {"break_glass", json::array()}};
+    // Scoped as audit is: everything for root and auditors, else what concerns the caller.
+    const bool all = sees_all(c);
+    ApproverCache approver_of;
+    auto add = [&](const char* key, json row) {
+        if (all || concerns(c, row, &approver_of)) out[key].push_back(std::move(row));
+    };
     if (f == "pending" || f == "default")
-        for (auto& r : store_.requests("pending", 1000)) out["requests"].push_back(request_json(r));
+        for (auto& r : store_.requests("pending", 1000)) add("requests", request_json(r));
     if (f == "active" || f == "default")
-        for (auto& g : store_.grants("active", 100000)) out["grants"].push_back(grant_json(g));
+        for (auto& g : store_.grants("active", 100000)) add("grants", grant_json(g));
     if (f == "all") {
-        for (auto& r : store_.requests("all", 200)) out["requests"].push_back(request_json(r));
-        for (auto& g : store_.grants("all", 200)) out["grants"].push_back(grant_json(g));
+        for (auto& r : store_.requests("all", 200)) add("requests", request_json(r));
+        for (auto& g : store_.grants("all", 200)) add("grants", grant_json(g));
     }
     // For review: every break-glass grant of the last week, whatever became of it.
     if (f == "all" || f == "default")
         for (auto& g :
              store_.grants_of_kind(kBreakGlass, clock_.wall_us() - kBreakGlassReviewUs, kBreakGlassReviewMax))
-            out["break_glass"].push_back(grant_json(g));
+            add("break_glass", grant_json(g));
     if (f != "pending" && f != "active" && f != "all" && f != "default")
         return Reply::fail(code::kInvalid, "list filter must be pending, active or all");
     return Reply::success(out);
@@ -602,7 +639,7 @@ Reply Workflow::break_glass(const Caller& c, const json& a) {
     return grant_request(r, dur, kBreakGlass, &c);
 }
 
-Reply Workflow::show(const Caller&, const json& a) {
+Reply Workflow::show(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
     auto r = store_.request(id);
     if (!r) {
@@ -611,7 +648,12 @@ Reply Workflow::show(const Caller&, const json& a) {
                                                             id, g->request_id));
         return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
     }
-    if (r->state == "pending" && r->deadline_us <= clock_.wall_us()) {
+    if (!sees_all(c) && !concerns(c, request_json(*r), nullptr))
+        return Reply::fail(code::kForbidden,
+                           fmt::format("request {} is not yours and you are not an approver of its port: ask "
+                                       "its requester or an approver",
+                                       id));
+    if (r->state == "pending" && overdue(*r)) {
         sweep();  // its TTL ran out before the periodic sweep saw it
         r = store_.request(id);
     }
@@ -621,9 +663,25 @@ Reply Workflow::show(const Caller&, const json& a) {
 int Workflow::sweep() {
     int n = 0;
     auto due = store_.grants_due(clock_.boot_ns());
+    // Those whose time left rebase_boot could not know end saying so.
+    std::vector<GrantRow> unknown;
+    if (!clock_unknown_.empty()) {
+        auto is_unknown = [&](const GrantRow& g) {
+            return std::find(clock_unknown_.begin(), clock_unknown_.end(), g.id) != clock_unknown_.end();
+        };
+        std::copy_if(due.begin(), due.end(), std::back_inserter(unknown), is_unknown);
+        std::erase_if(due, is_unknown);
+        clock_unknown_.clear();
+    }
+    if (!unknown.empty()) end_grants(unknown, "expired", "clock_unknown", nullptr);
     if (!due.empty()) end_grants(due, "expired", "clock", nullptr);
-    n += static_cast<int>(due.size());
-    for (auto& r : store_.requests_due(clock_.wall_us())) {
+    n += static_cast<int>(due.size() + unknown.size());
+    // By CLOCK_BOOTTIME in this boot; a request of another boot (one
+    // rebase_boot has not moved) by the wall clock.
+    auto requests = store_.requests_due_boot(boot_id_, clock_.boot_ns());
+    for (auto& r : store_.requests_due(clock_.wall_us()))
+        if (r.boot_id != boot_id_) requests.push_back(std::move(r));
+    for (auto& r : requests) {
         close_request(r, "expired", "request_ttl", nullptr,
                       {{"reason", "the request was not decided in time"}});
         ++n;
@@ -647,10 +705,6 @@ int Workflow::end_unprotected() {
         ++n;
     }
     return n;
-}
-
-void Workflow::rebase_boot() {
-    if (store_.rebase_grants(boot_id_, clock_.boot_ns(), clock_.wall_us()) > 0) next_expiry_.reset();
 }
 
 }  // namespace jg

@@ -3,6 +3,7 @@
 // design.md §2, independent of BPF (maps are reached through GrantSink) and
 // of the system's user database (reached through Directory).
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -30,6 +31,13 @@ public:
     virtual std::optional<std::string> user_name(std::uint32_t uid) = 0;
     // Group membership from the system's group database, resolved now.
     virtual bool in_group(std::uint32_t uid, const std::string& user, const std::string& group) = 0;
+    // Whether uid is still the account `user` (a uid without an account is
+    // named by its number, as Caller::user is): false when the uid now names
+    // another account or a number names an account; nullopt when the user
+    // database could not answer (the caller decides what that means).
+    virtual std::optional<bool> is_account(std::uint32_t uid, const std::string& user) {
+        return user_name(uid).value_or(std::to_string(uid)) == user;
+    }
 };
 
 // A TCP connection the kernel ended because no grant covers it any more.
@@ -79,6 +87,9 @@ struct Reply {
     static Reply success(json r) { return Reply{true, std::move(r), {}, {}}; }
 };
 
+// The meta key of the wall clock (us) when jitgated last stopped.
+inline constexpr const char* kMetaLastStop = "last_stop_wall_us";
+
 class Workflow {
 public:
     Workflow(Store& store, Directory& dir, GrantSink& sink, AuditSink& audit, Clock& clock,
@@ -96,8 +107,30 @@ public:
     // whom its break_glass list names (anyone when it has none); the reason
     // is mandatory. Recorded as a break_glass record for review.
     Reply break_glass(const Caller& c, const json& args);
-    // One request as request_json, whoever asks (list shows everyone's too).
+    // One request as request_json, to whom may_see it.
     Reply show(const Caller& c, const json& args);
+
+    // Who may read everything (list, show, status, audit): root and the
+    // policy's [daemon] auditors.  The one rule for all of them.
+    bool sees_all(const Caller& c);
+    // Whether request or grant record `row` (its request_json or grant_json)
+    // concerns c: their own (the audit rule, belongs_to) or one of a port c
+    // approves.  list, show and status show the others only to sees_all.
+    // `cache`, when given, keeps whether c approves each port across rows.
+    using ApproverCache = std::map<std::pair<std::uint16_t, std::string>, bool>;
+    bool concerns(const Caller& c, const json& row, ApproverCache* cache);
+
+    // Approvals whose approver no longer qualifies (removed from approvers
+    // or from the group, account gone) are taken off pending requests, each
+    // recorded as approval_lapsed; none is granted by this.  After a reload.
+    // Returns how many lapsed.
+    int recheck_approvals();
+    // Ends the active grants (revoked, ended_by "account_removed") and
+    // rejects the pending requests of accounts whose uid no longer maps to
+    // the stored name (deleted, or the uid given to someone else): at most
+    // `max_accounts` accounts checked per call, continuing where the last
+    // call stopped.  Returns how many grants and requests ended.
+    int end_removed_accounts(int max_accounts);
 
     // Ends grants and pending requests whose time is up; returns how many.
     int sweep();
@@ -113,16 +146,34 @@ public:
         if (!next_expiry_) next_expiry_ = store_.next_expiry();
         return *next_expiry_;
     }
-    // On start: re-bases grants made in an earlier boot onto this boot's
-    // CLOCK_BOOTTIME (by the wall clock).  The daemon then puts the store's
-    // grants back into the maps and only then sweeps, so that ending the
-    // expired ones cuts only their connections.
-    void rebase_boot();
+    // On start: re-bases grants and pending requests made in an earlier
+    // boot onto this boot's CLOCK_BOOTTIME by the wall-clock time left,
+    // capped by their length and the port's max_duration.  When the wall
+    // clock is before a grant's start or the last stop of the daemon
+    // (kMetaLastStop), the time left is unknown: the grant is due now and
+    // the sweep ends it with ended_by "clock_unknown" (the request is
+    // expired at once).  The daemon then puts the store's grants back into
+    // the maps and only then sweeps, so that ending the expired ones cuts
+    // only their connections.  Returns what it did, for the daemon's log
+    // (empty when nothing was unknown).
+    std::string rebase_boot();
+    // Remembers the wall clock now as the last stop (kMetaLastStop).
+    void record_stop();
 
     json request_json(const RequestRow& r);
     json grant_json(const GrantRow& g);
 
 private:
+    // The approvals of r whose approver no longer qualifies for port p: taken
+    // off r (not stored), one approval_lapsed record each.  How many.
+    int drop_lapsed(RequestRow& r, const PortPolicy& p);
+    // Whether pending request r ran out of time (by CLOCK_BOOTTIME in this boot).
+    bool overdue(const RequestRow& r);
+    // The seconds grant g was usable by CLOCK_BOOTTIME when it ends now.
+    std::int64_t used_s(const GrantRow& g);
+    // Rebase of one grant of another boot (rebase_boot): false when its
+    // time left is unknown.
+    bool rebase_grant(GrantRow& g, std::int64_t now_wall, std::int64_t last_stop);
     bool is_approver(const Caller& c, const PortPolicy& p);
     // Whether c is the user `who`, or a member of the group `who`.
     // A request asked (port, protocol, duration, reason in r) by c: given a
@@ -160,6 +211,10 @@ private:
     std::string boot_id_;
     std::shared_ptr<const Policy> policy_ = std::make_shared<Policy>();
     std::vector<CutConnection> stray_cuts_;
+    // Grants rebase_boot found with no knowable time left: the sweep ends them so.
+    std::vector<std::int64_t> clock_unknown_;
+    // Where end_removed_accounts goes on.
+    std::pair<std::uint32_t, std::string> account_cursor_{0, ""};
     // next_expiry()'s answer while no grant changed; put_grant forgets it.
     std::optional<std::optional<std::uint64_t>> next_expiry_;
     void put_grant(const GrantRow& g) {

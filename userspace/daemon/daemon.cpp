@@ -257,7 +257,17 @@ private:
     const std::vector<std::string>& xdp_names() const {
         return o_.xdp.empty() ? policy_->daemon.xdp_interfaces : o_.xdp;
     }
+    // A uid's name for a record of a kernel decision: cached, the cache
+    // dropped when /etc/passwd changes and once a minute (other NSS sources).
     std::string user_of(std::uint32_t uid);
+    // A uid's name for a decision (who asks, approves, may see): looked up
+    // now, never cached, since a uid can be given to another account.
+    std::string name_now(std::uint32_t uid) { return dir_.user_name(uid).value_or(std::to_string(uid)); }
+    // status as `c` may see it: other users' grants and denials only for sees_all.
+    json scoped_status(const Caller& c);
+    // /etc/passwd's identity and change times, when user_of's cache was filled.
+    std::tuple<ino_t, std::int64_t, std::int64_t, off_t> passwd_stamp_{};
+    void check_passwd();
     std::string audit_query(const Peer& p, std::int64_t id, const json& args);
     void publish(std::string_view line);  // a record written, to the followers it concerns
     bool sees_all(std::uint32_t uid, const std::string& user);
@@ -295,6 +305,8 @@ private:
     std::unique_ptr<Kernel> kernel_;
     std::string cgroup_;
     std::map<std::uint32_t, std::string> names_;
+    // Accounts end_removed_accounts checks per tick (each a user database lookup).
+    static constexpr int kAccountsPerTick = 64;
     // Kernel decision records since start, by (type, port, proto).
     std::map<std::tuple<std::string, std::uint16_t, std::string>, std::uint64_t> decisions_;
     std::uint64_t tampers_ = 0;  // tamper_detected records since start
@@ -312,6 +324,16 @@ std::string Daemon::user_of(std::uint32_t uid) {
     if (names_.size() > 4096) names_.clear();
     names_[uid] = n;
     return n;
+}
+
+void Daemon::check_passwd() {
+    struct stat st {};
+    std::tuple<ino_t, std::int64_t, std::int64_t, off_t> now{};
+    if (stat("/etc/passwd", &st) == 0)
+        now = {st.st_ino, std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+               std::int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec, st.st_size};
+    if (now != passwd_stamp_ || ticks_ % 60 == 0) names_.clear();
+    passwd_stamp_ = now;
 }
 
 void Daemon::sync_local_addrs(Kernel& k) {
@@ -404,7 +426,7 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
     sink_.k = &k;
     // Grants back in the maps before any ends: a cut pass run for one that
     // expired while no daemon ran must find every valid grant in place.
-    wf_->rebase_boot();
+    if (const std::string why = wf_->rebase_boot(); !why.empty()) log(why);
     reconcile_grants(k);
     wf_->sweep();
     // Start-up read every grant once; hand what that took back to the system
@@ -588,7 +610,7 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
     WireError we;
     auto req = parse_request(line, &we);
     if (!req) return reply_error(we.id, code::kInvalid, we.message);
-    Caller c{p.uid, p.pid, user_of(p.uid)};
+    Caller c{p.uid, p.pid, name_now(p.uid)};
     Reply r;
     try {
         if (req->op == "request")
@@ -606,7 +628,7 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         else if (req->op == "show")
             r = wf_->show(c, req->args);
         else if (req->op == "status")
-            r = Reply::success(status());
+            r = Reply::success(scoped_status(c));
         else if (req->op == "metrics")
             r = Reply::success(metrics());
         else if (req->op == "audit")
@@ -630,10 +652,23 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
 }
 
 bool Daemon::sees_all(std::uint32_t uid, const std::string& user) {
-    if (uid == 0) return true;
-    for (const auto& a : policy_->daemon.auditors)
-        if (a.is_group ? dir_.in_group(uid, user, a.name) : a.name == user) return true;
-    return false;
+    return wf_->sees_all(Caller{uid, 0, user});
+}
+
+json Daemon::scoped_status(const Caller& c) {
+    json s = status();
+    if (wf_->sees_all(c)) return s;
+    auto keep = [](json& rows, const auto& pred) {
+        json kept = json::array();
+        for (auto& r : rows)
+            if (pred(r)) kept.push_back(std::move(r));
+        rows = std::move(kept);
+    };
+    Workflow::ApproverCache approver_of;
+    keep(s["grants"], [&](const json& g) { return wf_->concerns(c, g, &approver_of); });
+    // A denial names its user and process: the user's own only, as audit shows them.
+    keep(s["recent_denials"], [&](const json& d) { return belongs_to(d, c.uid, c.user); });
+    return s;
 }
 
 // `jitgate audit`: the recent records this caller may see that match the
@@ -649,7 +684,7 @@ std::string Daemon::audit_query(const Peer& p, std::int64_t id, const json& a) {
         limit = a["limit"].get<std::int64_t>();
         if (limit < 0 || limit > 10000) return reply_error(id, code::kInvalid, "limit must be 0-10000");
     }
-    const std::string user = user_of(p.uid);
+    const std::string user = name_now(p.uid);
     const bool all = sees_all(p.uid, user);
     if (follow) {
         std::size_t mine = 0;
@@ -773,7 +808,10 @@ void Daemon::check_tamper(bool pins) {
 
 void Daemon::tick() {
     if (++ticks_ % kTamperEvery == 0) check_tamper(true);
+    check_passwd();
     wf_->sweep();
+    if (const int n = wf_->end_removed_accounts(kAccountsPerTick))
+        log(fmt::format("ended {} grants and pending requests of removed accounts", n));
     stray_cuts(false);
     flush_suppressed();
     report_lost();
@@ -871,6 +909,10 @@ void Daemon::reload() {
     audit_->emit(
         {{"type", "policy_reload"}, {"ok", true}, {"ports", p->ports.size()}, {"connections_ended", cut}});
     end_unprotected();
+    if (const int n = wf_->recheck_approvals())
+        log(fmt::format("{} approvals of pending requests lapsed: their approvers no longer qualify", n));
+    if (const int n = wf_->end_removed_accounts(1 << 20))
+        log(fmt::format("ended {} grants and pending requests of removed accounts", n));
     // After the cut: reading /proc/net must not delay it.
     warn_impostors(*p, rules);
 }
@@ -1122,6 +1164,8 @@ int Daemon::run() {
                   {"uid", 0},
                   {"pid", getpid()},
                   {"reason", "signal; enforcement stays attached in the kernel"}});
+    // A wall clock earlier than this at the next boot is known to be wrong.
+    wf_->record_stop();
     store_->sync();
     server_ = nullptr;
     followers_.clear();

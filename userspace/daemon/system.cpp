@@ -152,6 +152,18 @@ std::optional<std::string> SystemDirectory::user_name(std::uint32_t uid) {
     return std::nullopt;
 }
 
+std::optional<bool> SystemDirectory::is_account(std::uint32_t uid, const std::string& user) {
+    std::vector<char> buf;
+    passwd pw{}, *res = nullptr;
+    const int rc = nss_lookup(buf, _SC_GETPW_R_SIZE_MAX,
+                              [&](char* b, std::size_t n) { return getpwuid_r(uid, &pw, b, n, &res); });
+    // getpwuid_r(3): these mean "not found"; anything else (ERANGE past the
+    // largest buffer included), no answer.
+    if (rc != 0 && rc != ENOENT && rc != ESRCH && rc != EBADF && rc != EPERM) return std::nullopt;
+    if (rc != 0 || !res) return user == std::to_string(uid);
+    return user == pw.pw_name;
+}
+
 namespace {
 
 std::optional<gid_t> group_id(const std::string& name) {

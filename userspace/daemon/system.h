@@ -30,6 +30,8 @@ class SystemDirectory : public Directory {
 public:
     std::optional<std::string> user_name(std::uint32_t uid) override;
     bool in_group(std::uint32_t uid, const std::string& user, const std::string& group) override;
+    // Tells "no such account" from a user database that did not answer.
+    std::optional<bool> is_account(std::uint32_t uid, const std::string& user) override;
 };
 
 class SystemClock : public Clock {
