@@ -398,9 +398,10 @@ TEST_SUITE("audit view") {
     TEST_CASE("audit_types: the design's sixteen and approval_lapsed, each known") {
         const auto& t = audit_types();
         CHECK(t.size() == 16);
-        for (const char* k : {"deny", "would_deny", "allow", "request", "approve", "reject", "grant",
-                              "revoke", "expire", "break_glass", "events_lost", "tamper_detected",
-                              "policy_reload", "daemon_start", "daemon_stop", "bind_denied", "approval_lapsed"})
+        for (const char* k :
+             {"deny", "would_deny", "allow", "request", "approve", "reject", "grant", "revoke", "expire",
+              "break_glass", "events_lost", "tamper_detected", "policy_reload", "daemon_start", "daemon_stop",
+              "bind_denied", "approval_lapsed"})
             CHECK(is_audit_type(k));
         CHECK_FALSE(is_audit_type(""));
         CHECK_FALSE(is_audit_type("Deny"));

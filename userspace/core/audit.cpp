@@ -480,8 +480,8 @@ VerifyResult verify_chain(const std::vector<std::pair<std::string, std::istream*
 
 const std::vector<std::string>& audit_types() {
     static const std::vector<std::string> types = {
-        "deny",          "would_deny",   "allow",       "request",     "approve",     "reject",
-        "grant",         "revoke",       "expire",      "break_glass", "events_lost", "tamper_detected",
+        "deny",          "would_deny",   "allow",       "request",     "approve",        "reject",
+        "grant",         "revoke",       "expire",      "break_glass", "events_lost",    "tamper_detected",
         "policy_reload", "daemon_start", "daemon_stop", "bind_denied", "approval_lapsed"};
     return types;
 }

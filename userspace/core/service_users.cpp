@@ -114,8 +114,9 @@ std::optional<std::vector<std::uint32_t>> HostAccounts::group_members(const std:
     // A group of thousands does not fit a small buffer: nss_lookup grows it.
     std::vector<char> buf;
     group gr{}, *res = nullptr;
-    const int e = nss_lookup(buf, _SC_GETGR_R_SIZE_MAX,
-                             [&](char* b, std::size_t n) { return getgrnam_r(name.c_str(), &gr, b, n, &res); });
+    const int e = nss_lookup(buf, _SC_GETGR_R_SIZE_MAX, [&](char* b, std::size_t n) {
+        return getgrnam_r(name.c_str(), &gr, b, n, &res);
+    });
     if (e != 0 || !res) return std::nullopt;
     std::vector<std::uint32_t> out;
     for (char** m = gr.gr_mem; m && *m; ++m)
