@@ -282,6 +282,10 @@ int jg_egress(struct __sk_buff *skb)
 	flags = jg_port_flags(l4.dport, l4.proto);
 	if (!(flags & JG_PF_PROTECTED))
 		return 1;
+	/* Sockets of other network namespaces (containers) talk to their own
+	 * loopback and ports: other hosts', not ours to gate. */
+	if (!in_host_netns(skb))
+		return 1;
 
 	if (sk)
 		st = bpf_sk_storage_get(&jg_sk_state, sk, 0, 0);
@@ -290,9 +294,11 @@ int jg_egress(struct __sk_buff *skb)
 		return 1;
 	if (flags & JG_PF_AUDIT)
 		return 1; /* reported once by the sock_addr hook already */
-	/* on_expiry = "drain": a flow that a grant allowed may finish; only new
-	 * connections are refused (by the sock_addr hooks). */
-	if ((flags & JG_PF_DRAIN) && st && st->grant_id)
+	/* on_expiry = "drain": a TCP connection that a grant allowed may
+	 * finish; only new connections are refused (by the sock_addr hooks).
+	 * UDP has no connection to finish: a connected UDP socket is cut. */
+	if ((flags & JG_PF_DRAIN) && l4.proto == JG_PROTO_TCP && st &&
+	    st->grant_id)
 		return 1;
 	/* A reset opens nothing.  Let it through, so that when a connection is
 	 * cut (bpf_sock_destroy at the end of its grant, or the kernel
