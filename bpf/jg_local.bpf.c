@@ -74,6 +74,27 @@ static __always_inline void report_local_denial(struct bpf_sock_addr *ctx,
 		jg_deny_rate_undo(&key, suppressed + 1);
 }
 
+/* A new connection or flow under a grant: counted always, recorded at most
+ * once a second per (uid, grant, port, proto), the record carrying how many
+ * flows it stands for; the daemon closes a window that went quiet. */
+static __always_inline void report_local_allow(struct bpf_sock_addr *ctx,
+					       const __u8 dst[16], __u32 uid,
+					       __u16 port, __u8 proto,
+					       __u8 hook, __u64 grant_id)
+{
+	struct jg_allow_key key = {};
+	struct jg_rl_key who = {};
+	__u32 suppressed;
+
+	jg_count(JG_CNT_ALLOW);
+	jg_rl_key_uid(&who, uid, port, proto);
+	if (!jg_allow_rate_ok(&key, &who, grant_id, hook, &suppressed))
+		return;
+	if (!emit_sock_addr(ctx, dst, uid, port, proto, hook, JG_VERDICT_ALLOW,
+			    grant_id, suppressed))
+		jg_allow_rate_undo(&key, suppressed + 1);
+}
+
 /* Records who last passed the check on this socket, for the egress
  * backstop; *same_flow says whether it repeats the last recorded flow. */
 static __always_inline void remember(struct bpf_sock_addr *ctx, __u32 uid,
@@ -125,14 +146,11 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 	grant_id = jg_uid_grant(uid, port, proto);
 	if (grant_id) {
 		remember(ctx, uid, port, proto, grant_id, &same_flow);
-		/* One allow event per connection, and per UDP flow: a datagram
-		 * socket re-sending under the same grant reports nothing new.
-		 */
+		/* One allow per connection, and per UDP flow: a datagram
+		 * socket re-sending under the same grant is no new flow. */
 		if (is_sendmsg && same_flow)
 			return 1;
-		jg_count(JG_CNT_ALLOW);
-		emit_sock_addr(ctx, dst, uid, port, proto, hook,
-			       JG_VERDICT_ALLOW, grant_id, 0);
+		report_local_allow(ctx, dst, uid, port, proto, hook, grant_id);
 		return 1;
 	}
 

@@ -166,6 +166,23 @@ def run(env, t):
     for addr in ("127.0.0.1", "::1", "198.51.100.1", "2001:db8:1::1", "::ffff:127.0.0.1"):
         t.eq(f"granted user reaches tcp {addr}", env.probe(env.req, "connect", "tcp", addr, P), "ok")
     t.eq("grant is per protocol: udp still denied", env.probe(env.req, "connect", "udp", "127.0.0.1", P), "EPERM")
+    print("-- addresses routed to this host without being an interface's (AnyIP local routes)")
+    env.nsx("ip", "route", "add", "local", "198.51.100.128/25", "dev", "lo", "table", "local")
+    env.nsx("ip", "-6", "route", "add", "local", "2001:db8:5::/64", "dev", "lo", "table", "local")
+    try:
+        anyip = [("tcp", "198.51.100.130"), ("udp", "198.51.100.200"), ("tcp", "2001:db8:5::9")]
+        wait_for(lambda: env.probe(env.other, "connect", "tcp", "198.51.100.130", P) == "EPERM", 5)
+        for proto, addr in anyip:
+            t.eq(f"AnyIP {addr}: a user without a grant is refused ({proto})",
+                 env.probe(env.other, "connect", proto, addr, P), "EPERM")
+        t.eq("AnyIP 198.51.100.130: the granted user reaches it",
+             env.probe(env.req, "connect", "tcp", "198.51.100.130", P), "ok")
+        t.eq("AnyIP 2001:db8:5::9: the granted user reaches it",
+             env.probe(env.req, "connect", "tcp", "2001:db8:5::9", P), "ok")
+    finally:
+        env.nsx("ip", "route", "del", "local", "198.51.100.128/25", "dev", "lo", "table", "local", check=False)
+        env.nsx("ip", "-6", "route", "del", "local", "2001:db8:5::/64", "dev", "lo", "table", "local",
+                check=False)
     t.eq("another user still denied", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "EPERM")
     t.eq("root is not exempt", env.probe("root", "connect", "tcp", "127.0.0.1", P), "EPERM")
 
