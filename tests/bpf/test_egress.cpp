@@ -161,7 +161,8 @@ TEST_CASE("egress leaves sockets of other network namespaces alone (containers' 
         {"no host netns configured: every netns is the host's (fail closed) -> drop", 0, 0},
     };
     for (const auto& r : rows) {
-        CAPTURE(r.what);
+        const std::string what = r.what;
+        CAPTURE(what);
         REQUIRE(jgtest::set_config(g_skel, r.host_cookie));
         for (const Frame* f : {&tcp, &udp, &tcp6}) CHECK(run(*f) == r.want);
     }
@@ -304,7 +305,8 @@ TEST_CASE("attached: on_expiry = drain lets TCP connections finish and cuts UDP"
     REQUIRE(link != nullptr);
     REQUIRE(got.size() == std::size(kLiveRows));
     for (std::size_t i = 0; i < got.size(); ++i) {
-        CAPTURE(kLiveRows[i].what);
+        const std::string what = kLiveRows[i].what;
+        CAPTURE(what);
         CHECK(got[i] != 'e');
         CHECK(got[i] == (kLiveRows[i].delivered ? 'y' : 'n'));
     }
