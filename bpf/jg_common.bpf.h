@@ -71,10 +71,25 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, JG_RL_ENTRIES);
+	__type(key, struct jg_allow_key);
+	__type(value, struct jg_rl_val);
+} jg_allow_rl SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, JG_LOCAL_ADDR_ENTRIES);
 	__type(key, struct jg_addr);
 	__type(value, __u8);
 } jg_local_addrs SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, JG_LOCAL_NET_ENTRIES);
+	__type(key, struct jg_local_net_key);
+	__type(value, __u8);
+} jg_local_nets SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -292,6 +307,17 @@ static __always_inline int jg_parse_l3(struct __sk_buff *skb, __u32 l3proto,
 	return JG_PARSE_OK;
 }
 
+/* Whether `a` (16-byte form) lies in a prefix routed to this host that is
+ * no interface address (AnyIP, anycast); an empty trie answers at once. */
+static __always_inline int jg_in_local_net(const __u8 a[16])
+{
+	struct jg_local_net_key k = {};
+
+	k.prefixlen = 128;
+	__builtin_memcpy(k.addr, a, 16);
+	return bpf_map_lookup_elem(&jg_local_nets, &k) != NULL;
+}
+
 /*
  * Whether a destination reaches this host.  Broadcast and multicast count:
  * the kernel loops a copy back to local listeners without it passing the
@@ -305,7 +331,8 @@ static __always_inline int is_local_v4(__u32 ip4 /* network order */)
 	if (h == 0 || (h >> 24) == 127 || (h >> 28) == 0xe || h == 0xffffffff)
 		return 1;
 	jg_v4_mapped(a.addr, ip4);
-	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
+	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL ||
+	       jg_in_local_net(a.addr);
 }
 
 static __always_inline int is_local_v6(const __u32 ip6[4] /* network order */)
@@ -320,7 +347,8 @@ static __always_inline int is_local_v6(const __u32 ip6[4] /* network order */)
 	if ((bpf_ntohl(ip6[0]) >> 24) == 0xff)
 		return 1; /* multicast */
 	__builtin_memcpy(a.addr, ip6, 16);
-	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL;
+	return bpf_map_lookup_elem(&jg_local_addrs, &a) != NULL ||
+	       jg_in_local_net(a.addr);
 }
 
 static __always_inline int in_host_netns(void *ctx)
@@ -419,34 +447,34 @@ static __always_inline void jg_rl_key_uid(struct jg_rl_key *key, __u32 uid,
 }
 
 /*
- * Deny-event rate limit per (principal, port, proto): returns 1 when an event
- * may be written now, with *suppressed = the denials not reported since the
- * last one; 0 when this denial is only counted.  The verdict and hook of the
- * latest denial are kept for the daemon's closing record.  The coarse clock
- * costs a few ns, unlike CLOCK_BOOTTIME, and a one-second window needs no
- * more precision.
+ * Record rate limit per window key of `map` (jg_deny_rl: principal, port,
+ * proto; jg_allow_rl: the same and the grant): returns 1 when an event may
+ * be written now, with *suppressed = the decisions not reported since the
+ * last one; 0 when this decision is only counted.  The verdict and hook of
+ * the latest decision are kept for the daemon's closing record.  The coarse
+ * clock costs a few ns, unlike CLOCK_BOOTTIME, and a one-second window needs
+ * no more precision.
  */
-static __always_inline int jg_deny_rate_ok(const struct jg_rl_key *key,
-					   __u8 verdict, __u8 hook,
-					   __u32 *suppressed)
+static __always_inline int jg_window_ok(void *map, const void *key,
+					__u8 verdict, __u8 hook,
+					__u32 *suppressed)
 {
 	struct jg_rl_val fresh = {};
 	struct jg_rl_val *v;
 	__u64 now = bpf_ktime_get_coarse_ns(), end;
 
 	*suppressed = 0;
-	v = bpf_map_lookup_elem(&jg_deny_rl, key);
+	v = bpf_map_lookup_elem(map, key);
 	if (!v) {
 		fresh.window_end_ns = now + JG_RL_WINDOW_NS;
 		fresh.verdict = verdict;
 		fresh.hook = hook;
-		if (bpf_map_update_elem(&jg_deny_rl, key, &fresh,
-					BPF_NOEXIST) == 0)
+		if (bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST) == 0)
 			return 1;
 		/* Another CPU opened this window meanwhile, or the table is
-		 * full: then the denial is counted for the daemon's
+		 * full: then the decision is counted for the daemon's
 		 * events_lost record, never dropped without a trace. */
-		v = bpf_map_lookup_elem(&jg_deny_rl, key);
+		v = bpf_map_lookup_elem(map, key);
 		if (!v) {
 			jg_count(JG_CNT_RL_FULL);
 			return 0;
@@ -457,7 +485,7 @@ static __always_inline int jg_deny_rate_ok(const struct jg_rl_key *key,
 	v->hook = hook;
 	/* One CPU wins the end of a window (compare-and-swap) and takes the
 	 * count (exchange); a CPU that loses counts itself as suppressed.  No
-	 * denial is reported twice or lost. */
+	 * decision is reported twice or lost. */
 	if (now < end ||
 	    __sync_val_compare_and_swap(&v->window_end_ns, end,
 					now + JG_RL_WINDOW_NS) != end) {
@@ -468,16 +496,52 @@ static __always_inline int jg_deny_rate_ok(const struct jg_rl_key *key,
 	return 1;
 }
 
-/* The event jg_deny_rate_ok allowed could not be written: count `n`
- * denials as suppressed again, so the next event (or the daemon's closing
- * record) carries them. */
-static __always_inline void jg_deny_rate_undo(const struct jg_rl_key *key,
-					      __u32 n)
+/* The event jg_window_ok allowed could not be written: count `n` decisions
+ * as suppressed again, so the next event (or the daemon's closing record)
+ * carries them. */
+static __always_inline void jg_window_undo(void *map, const void *key, __u32 n)
 {
-	struct jg_rl_val *v = bpf_map_lookup_elem(&jg_deny_rl, key);
+	struct jg_rl_val *v = bpf_map_lookup_elem(map, key);
 
 	if (v)
 		__sync_fetch_and_add(&v->suppressed, n);
+}
+
+/* Deny-event rate limit per (principal, port, proto). */
+static __always_inline int jg_deny_rate_ok(const struct jg_rl_key *key,
+					   __u8 verdict, __u8 hook,
+					   __u32 *suppressed)
+{
+	return jg_window_ok(&jg_deny_rl, key, verdict, hook, suppressed);
+}
+
+static __always_inline void jg_deny_rate_undo(const struct jg_rl_key *key,
+					      __u32 n)
+{
+	jg_window_undo(&jg_deny_rl, key, n);
+}
+
+/*
+ * Allow-record rate limit per (principal, grant, port, proto), for a new
+ * connection or flow (already counted in JG_CNT_ALLOW): 1 when the caller
+ * writes an allow event now, carrying *suppressed earlier flows; then, if
+ * that event cannot be written, jg_allow_rate_undo(key, suppressed + 1).
+ */
+static __always_inline int jg_allow_rate_ok(struct jg_allow_key *key,
+					    const struct jg_rl_key *who,
+					    __u64 grant_id, __u8 hook,
+					    __u32 *suppressed)
+{
+	key->who = *who;
+	key->grant_id = grant_id;
+	return jg_window_ok(&jg_allow_rl, key, JG_VERDICT_ALLOW, hook,
+			    suppressed);
+}
+
+static __always_inline void jg_allow_rate_undo(const struct jg_allow_key *key,
+					       __u32 n)
+{
+	jg_window_undo(&jg_allow_rl, key, n);
 }
 
 #endif /* JG_COMMON_BPF_H */

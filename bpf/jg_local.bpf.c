@@ -74,6 +74,27 @@ static __always_inline void report_local_denial(struct bpf_sock_addr *ctx,
 		jg_deny_rate_undo(&key, suppressed + 1);
 }
 
+/* A new connection or flow under a grant: counted always, recorded at most
+ * once a second per (uid, grant, port, proto), the record carrying how many
+ * flows it stands for; the daemon closes a window that went quiet. */
+static __always_inline void report_local_allow(struct bpf_sock_addr *ctx,
+					       const __u8 dst[16], __u32 uid,
+					       __u16 port, __u8 proto,
+					       __u8 hook, __u64 grant_id)
+{
+	struct jg_allow_key key = {};
+	struct jg_rl_key who = {};
+	__u32 suppressed;
+
+	jg_count(JG_CNT_ALLOW);
+	jg_rl_key_uid(&who, uid, port, proto);
+	if (!jg_allow_rate_ok(&key, &who, grant_id, hook, &suppressed))
+		return;
+	if (!emit_sock_addr(ctx, dst, uid, port, proto, hook, JG_VERDICT_ALLOW,
+			    grant_id, suppressed))
+		jg_allow_rate_undo(&key, suppressed + 1);
+}
+
 /* Records who last passed the check on this socket, for the egress
  * backstop; *same_flow says whether it repeats the last recorded flow. */
 static __always_inline void remember(struct bpf_sock_addr *ctx, __u32 uid,
@@ -125,14 +146,11 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 	grant_id = jg_uid_grant(uid, port, proto);
 	if (grant_id) {
 		remember(ctx, uid, port, proto, grant_id, &same_flow);
-		/* One allow event per connection, and per UDP flow: a datagram
-		 * socket re-sending under the same grant reports nothing new.
-		 */
+		/* One allow per connection, and per UDP flow: a datagram
+		 * socket re-sending under the same grant is no new flow. */
 		if (is_sendmsg && same_flow)
 			return 1;
-		jg_count(JG_CNT_ALLOW);
-		emit_sock_addr(ctx, dst, uid, port, proto, hook,
-			       JG_VERDICT_ALLOW, grant_id, 0);
+		report_local_allow(ctx, dst, uid, port, proto, hook, grant_id);
 		return 1;
 	}
 
@@ -282,6 +300,10 @@ int jg_egress(struct __sk_buff *skb)
 	flags = jg_port_flags(l4.dport, l4.proto);
 	if (!(flags & JG_PF_PROTECTED))
 		return 1;
+	/* Sockets of other network namespaces (containers) talk to their own
+	 * loopback and ports: other hosts', not ours to gate. */
+	if (!in_host_netns(skb))
+		return 1;
 
 	if (sk)
 		st = bpf_sk_storage_get(&jg_sk_state, sk, 0, 0);
@@ -290,9 +312,11 @@ int jg_egress(struct __sk_buff *skb)
 		return 1;
 	if (flags & JG_PF_AUDIT)
 		return 1; /* reported once by the sock_addr hook already */
-	/* on_expiry = "drain": a flow that a grant allowed may finish; only new
-	 * connections are refused (by the sock_addr hooks). */
-	if ((flags & JG_PF_DRAIN) && st && st->grant_id)
+	/* on_expiry = "drain": a TCP connection that a grant allowed may
+	 * finish; only new connections are refused (by the sock_addr hooks).
+	 * UDP has no connection to finish: a connected UDP socket is cut. */
+	if ((flags & JG_PF_DRAIN) && l4.proto == JG_PROTO_TCP && st &&
+	    st->grant_id)
 		return 1;
 	/* A reset opens nothing.  Let it through, so that when a connection is
 	 * cut (bpf_sock_destroy at the end of its grant, or the kernel

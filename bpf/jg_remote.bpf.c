@@ -78,6 +78,26 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 		jg_deny_rate_undo(&key, suppressed + 1);
 }
 
+/* A new flow under a grant: counted always, recorded at most once a second
+ * per (source, grant, port, proto) with how many flows the record stands
+ * for; the daemon closes a window that went quiet. */
+static __always_inline void report_allow(const struct jg_l4 *l4, __u64 grant_id,
+					 __u64 cgroup_id, __u64 netns_cookie)
+{
+	struct jg_allow_key key = {};
+	struct jg_rl_key who = {};
+	__u32 suppressed;
+
+	jg_count(JG_CNT_ALLOW);
+	jg_rl_key_of(&who, l4->src, l4->dport, l4->proto);
+	if (!jg_allow_rate_ok(&key, &who, grant_id, JG_HOOK_INGRESS,
+			      &suppressed))
+		return;
+	if (!emit_remote(l4, JG_HOOK_INGRESS, JG_VERDICT_ALLOW, grant_id,
+			 cgroup_id, netns_cookie, suppressed))
+		jg_allow_rate_undo(&key, suppressed + 1);
+}
+
 /* The jg_flows entry of this flow (key filled in for an update). */
 static __always_inline __u64 *flow_lookup(const struct jg_l4 *l4,
 					  struct jg_flow_key *key)
@@ -179,12 +199,9 @@ static __always_inline int ingress(struct __sk_buff *skb, int report)
 
 	grant_id = source_grant(&l4);
 	if (grant_id) {
-		if (!flow_seen(&l4, grant_id)) {
-			jg_count(JG_CNT_ALLOW);
-			emit_remote(&l4, JG_HOOK_INGRESS, JG_VERDICT_ALLOW,
-				    grant_id, bpf_skb_cgroup_id(skb),
-				    bpf_get_netns_cookie(skb), 0);
-		}
+		if (!flow_seen(&l4, grant_id))
+			report_allow(&l4, grant_id, bpf_skb_cgroup_id(skb),
+				     bpf_get_netns_cookie(skb));
 		return 1;
 	}
 	if (flags & JG_PF_AUDIT) {

@@ -120,6 +120,17 @@ struct jg_bind_key {
 	jg_u8 pad;   /* zero */
 };
 
+/* Prefixes routed to this host without being addresses of an interface
+ * (AnyIP `local` routes such as "local 198.51.100.128/25 dev lo", IPv6
+ * anycast): BPF_MAP_TYPE_LPM_TRIE, value = 1.  Kept current by the daemon
+ * from rtnetlink; looked up only for an address jg_local_addrs lacks. */
+#define JG_LOCAL_NET_ENTRIES 4096
+struct jg_local_net_key {
+	jg_u32 prefixlen; /* host order, 128-bit space (IPv4: 96 + bits) */
+	jg_u8 addr[16];	  /* network order, IPv4 as ::ffff:a.b.c.d, host bits
+			     zero */
+};
+
 /* Runtime configuration: BPF_MAP_TYPE_ARRAY, one entry. */
 struct jg_config {
 	jg_u64 host_netns_cookie; /* the netns whose local users are gated */
@@ -179,6 +190,21 @@ struct jg_rl_val {
 	jg_u16 pad;	      /* zero */
 };
 
+/* Allow-record window, per (principal, grant, port, proto): the deny
+ * window's mechanism (jg_rl_val, JG_RL_WINDOW_NS, the daemon's closing
+ * record) on a table of its own, so that a granted principal opening flows
+ * as fast as it can writes at most one allow record a second.  The first
+ * flow of a window is recorded with jg_event.suppressed = the flows not
+ * recorded since the last record (its audit `count` is 1 + that); the
+ * value's `suppressed` counts the flows a record has yet to carry.
+ * BPF_MAP_TYPE_HASH of JG_RL_ENTRIES; a flow that finds it full is counted
+ * in JG_CNT_RL_FULL. */
+struct jg_allow_key {
+	struct jg_rl_key who; /* principal, port and proto, as for denials */
+	jg_u32 pad;	      /* zero */
+	jg_u64 grant_id;      /* the grant the flows were allowed under */
+};
+
 /* Per-CPU counters: BPF_MAP_TYPE_PERCPU_ARRAY of jg_u64, indexed by: */
 #define JG_CNT_ALLOW	    0 /* connections / flows allowed under a grant */
 #define JG_CNT_DENY	    1 /* connections / packets refused */
@@ -188,7 +214,7 @@ struct jg_rl_val {
 #define JG_CNT_XDP_DROP	    5 /* frames dropped by XDP */
 #define JG_CNT_INGRESS_DROP 6 /* packets dropped by cgroup_skb/ingress */
 #define JG_CNT_GUARD_DROP   7 /* dropped by jg_ingress_guard (ingress's too) */
-#define JG_CNT_RL_FULL	    8 /* denials not recorded: jg_deny_rl was full */
+#define JG_CNT_RL_FULL	    8 /* not recorded: jg_deny_rl/jg_allow_rl full */
 #define JG_CNT_BIND_DENY    9 /* binds refused (or, audit mode, reported) */
 #define JG_CNT_MAX	    16
 
@@ -225,7 +251,8 @@ struct jg_event {
 	jg_u8 hook;    /* JG_HOOK_* */
 	jg_u8 verdict; /* JG_VERDICT_* */
 	jg_u8 pad;     /* zero */
-	jg_u32 suppressed; /* further identical denials this event stands for */
+	jg_u32 suppressed; /* further identical denials this event stands for;
+			      allow: further new flows (jg_allow_key) */
 	jg_u32 pad2;	   /* zero */
 };
 
@@ -269,8 +296,10 @@ static_assert(sizeof(jg_net_key) == 24, "jg_net_key layout");
 static_assert(sizeof(jg_flow_key) == 24, "jg_flow_key layout");
 static_assert(sizeof(jg_rl_key) == 20, "jg_rl_key layout");
 static_assert(sizeof(jg_rl_val) == 16, "jg_rl_val layout");
+static_assert(sizeof(jg_allow_key) == 32, "jg_allow_key layout");
 static_assert(sizeof(jg_grant_val) == 16, "jg_grant_val layout");
 static_assert(sizeof(jg_addr) == 16, "jg_addr layout");
+static_assert(sizeof(jg_local_net_key) == 20, "jg_local_net_key layout");
 static_assert(sizeof(jg_config) == 16, "jg_config layout");
 static_assert(sizeof(jg_sk_state) == 16, "jg_sk_state layout");
 static_assert(sizeof(jg_event) == 96, "jg_event layout");
@@ -285,8 +314,10 @@ _Static_assert(sizeof(struct jg_net_key) == 24, "jg_net_key layout");
 _Static_assert(sizeof(struct jg_flow_key) == 24, "jg_flow_key layout");
 _Static_assert(sizeof(struct jg_rl_key) == 20, "jg_rl_key layout");
 _Static_assert(sizeof(struct jg_rl_val) == 16, "jg_rl_val layout");
+_Static_assert(sizeof(struct jg_allow_key) == 32, "jg_allow_key layout");
 _Static_assert(sizeof(struct jg_grant_val) == 16, "jg_grant_val layout");
 _Static_assert(sizeof(struct jg_addr) == 16, "jg_addr layout");
+_Static_assert(sizeof(struct jg_local_net_key) == 20, "jg_local_net_key");
 _Static_assert(sizeof(struct jg_config) == 16, "jg_config layout");
 _Static_assert(sizeof(struct jg_sk_state) == 16, "jg_sk_state layout");
 _Static_assert(sizeof(struct jg_event) == 96, "jg_event layout");

@@ -1,14 +1,24 @@
 // BPF_PROG_TEST_RUN tables for cgroup_skb/egress (jg_egress): the skeleton is
 // loaded, never attached; maps are private to this process.
 #define DOCTEST_CONFIG_IMPLEMENT
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,6 +36,7 @@ namespace {
 constexpr std::uint16_t kPort = 25432;
 constexpr std::uint16_t kAuditPort = 25433;
 constexpr std::uint16_t kOtherPort = 25435;  // protected too: a grant for "another port"
+constexpr std::uint16_t kLivePort = 25437;   // the attached rows' port, protected per row
 constexpr std::uint16_t kOpen = 8080;
 constexpr std::uint16_t kSport = 40000;
 
@@ -127,6 +138,177 @@ TEST_CASE("egress verdict table") {
         const long rv = run(c.frame);
         REQUIRE(rv >= 0);  // the kernel ran it
         CHECK_MESSAGE(rv == c.want, c.name);
+    }
+    jgtest::clear_map(g_skel->maps.jg_grants_uid);
+}
+
+TEST_CASE("egress leaves sockets of other network namespaces alone (containers' own loopback)") {
+    protect(kPort, JG_PF_PROTECTED, JG_PF_PROTECTED);
+    jgtest::clear_map(g_skel->maps.jg_grants_uid);
+    const std::uint64_t own = jgtest::own_netns_cookie();
+    REQUIRE(own != 0);
+    const Frame tcp = ip4(kTcp).tcp(kSport, kPort).finish();
+    const Frame udp = ip4(kUdp).udp(kSport, kPort).finish();
+    const Frame tcp6 = ip6(kTcp).tcp(kSport, kPort).finish();
+    struct Row {
+        const char* what;
+        std::uint64_t host_cookie;  // jg_config.host_netns_cookie
+        long want;
+    };
+    const Row rows[] = {
+        {"the test's netns is the host's: judged, no grant -> drop", own, 0},
+        {"the host is another netns: this socket's is a container's -> pass", own + 1, 1},
+        {"no host netns configured: every netns is the host's (fail closed) -> drop", 0, 0},
+    };
+    for (const auto& r : rows) {
+        const std::string what = r.what;
+        CAPTURE(what);
+        REQUIRE(jgtest::set_config(g_skel, r.host_cookie));
+        for (const Frame* f : {&tcp, &udp, &tcp6}) CHECK(run(*f) == r.want);
+    }
+    REQUIRE(jgtest::set_config(g_skel, 0));
+}
+
+// ---- jg_egress attached for real
+//
+// The drain exception depends on per-socket state (jg_sk_state) that only a
+// real socket carries: a test run's stand-in socket is new on every run.  So
+// these rows run real sockets, in a child process with a network namespace
+// of its own, inside a child cgroup made for the test (never the root
+// cgroup) to which jg_egress alone is attached.  Each socket gets the state
+// the sock_addr hooks leave on a socket a grant admitted (uid 4242, grant
+// 42), the grant has ended, and the row's port flags are then set.
+
+constexpr std::uint32_t kLiveUid = 4242;
+
+struct LiveRow {
+    const char* what;
+    int type;  // SOCK_STREAM or SOCK_DGRAM
+    std::uint8_t flags;
+    bool delivered;
+};
+
+const LiveRow kLiveRows[] = {
+    {"drain port, connected UDP socket after its grant ended: cut", SOCK_DGRAM, JG_PF_PROTECTED | JG_PF_DRAIN,
+     false},
+    {"drain port, established TCP connection after its grant ended: drains", SOCK_STREAM,
+     JG_PF_PROTECTED | JG_PF_DRAIN, true},
+    {"cut port, established TCP connection after its grant ended: cut", SOCK_STREAM, JG_PF_PROTECTED, false},
+    {"cut port, connected UDP socket after its grant ended: cut", SOCK_DGRAM, JG_PF_PROTECTED, false},
+};
+
+// The cgroup2 mount whose root is the hierarchy's root, or "".
+std::string cgroup2_root() {
+    std::ifstream mi("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(mi, line)) {
+        const auto dash = line.find(" - ");
+        if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+        std::istringstream fields(line);
+        std::string id, parent, devno, root, mnt;
+        fields >> id >> parent >> devno >> root >> mnt;
+        if (root == "/") return mnt;
+    }
+    return {};
+}
+
+sockaddr_in loopback(std::uint16_t port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+// In the child: one row.  'y' when the client's second message reached the
+// server, 'n' when it did not, 'e' when the setup failed.
+char live_row(const LiveRow& r) {
+    const sockaddr_in at = loopback(kLivePort);
+    const auto* sa = reinterpret_cast<const sockaddr*>(&at);
+    const timeval wait{1, 0};  // a dropped segment is retransmitted: give it time to show
+    const int srv = socket(AF_INET, r.type, 0), cli = socket(AF_INET, r.type, 0);
+    int one = 1, peer = -1;
+    char buf[8];
+    char result = 'e';
+    if (srv < 0 || cli < 0 || setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(srv, sa, sizeof(at)) != 0 || (r.type == SOCK_STREAM && listen(srv, 1) != 0) ||
+        connect(cli, sa, sizeof(at)) != 0)
+        goto out;
+    peer = r.type == SOCK_STREAM ? accept(srv, nullptr, nullptr) : dup(srv);
+    if (peer < 0 || setsockopt(peer, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)) != 0) goto out;
+    // Under the grant (the port not protected yet): the path works.
+    if (send(cli, "a", 1, 0) != 1 || recv(peer, buf, sizeof(buf), 0) != 1) goto out;
+    {
+        jg_sk_state st;
+        std::memset(&st, 0, sizeof(st));
+        st.uid = kLiveUid;
+        st.port = kLivePort;
+        st.proto = r.type == SOCK_STREAM ? JG_PROTO_TCP : JG_PROTO_UDP;
+        st.grant_id = 42;
+        if (bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st, BPF_ANY) != 0) goto out;
+        const auto key = jg::make_uid_key(kLiveUid, kLivePort, jg::Proto(st.proto));
+        const auto ended = jg::make_grant_val(1, 42);
+        if (bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_grants_uid), &key, &ended, BPF_ANY) != 0)
+            goto out;
+        if (!jgtest::protect(g_skel, kLivePort, r.type == SOCK_STREAM ? r.flags : 0,
+                             r.type == SOCK_DGRAM ? r.flags : 0))
+            goto out;
+    }
+    send(cli, "b", 1, 0);  // UDP: EPERM when egress drops it; TCP: queued either way
+    result = recv(peer, buf, sizeof(buf), 0) == 1 ? 'y' : 'n';
+out:
+    jgtest::protect(g_skel, kLivePort, 0, 0);
+    for (int fd : {peer, cli, srv})
+        if (fd >= 0) close(fd);
+    return result;
+}
+
+// The child: its own netns (loopback up) and the test cgroup; writes one
+// result byte per row to `out`.
+[[noreturn]] void live_child(const std::string& cgroup, int out) {
+    if (unshare(CLONE_NEWNET) != 0 || !jgtest::run_command({"ip", "link", "set", "lo", "up"})) _exit(2);
+    const int procs = open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (procs < 0 || write(procs, "0", 1) != 1) _exit(3);
+    close(procs);
+    for (const auto& r : kLiveRows) {
+        const char c = live_row(r);
+        if (write(out, &c, 1) != 1) _exit(4);
+    }
+    _exit(0);
+}
+
+TEST_CASE("attached: on_expiry = drain lets TCP connections finish and cuts UDP") {
+    const std::string root = cgroup2_root();
+    REQUIRE_MESSAGE(!root.empty(), "no cgroup v2 hierarchy mounted");
+    const std::string cgroup = root + "/jitgate-bpf-" + std::to_string(getpid());
+    REQUIRE(mkdir(cgroup.c_str(), 0700) == 0);
+    const int cg = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bpf_link* link = cg >= 0 ? bpf_program__attach_cgroup(g_skel->progs.jg_egress, cg) : nullptr;
+    int fds[2] = {-1, -1};
+    std::string got;
+    if (link && pipe(fds) == 0) {
+        const std::uint64_t drops = counter(JG_CNT_EGRESS_DROP);
+        const pid_t pid = fork();
+        if (pid == 0) live_child(cgroup, fds[1]);
+        close(fds[1]);
+        char c;
+        while (read(fds[0], &c, 1) == 1) got += c;
+        close(fds[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "child status " << status);
+        CHECK(counter(JG_CNT_EGRESS_DROP) > drops);
+    }
+    if (link) bpf_link__destroy(link);
+    if (cg >= 0) close(cg);
+    for (int i = 0; i < 50 && rmdir(cgroup.c_str()) != 0 && errno == EBUSY; ++i) usleep(20000);
+    REQUIRE(link != nullptr);
+    REQUIRE(got.size() == std::size(kLiveRows));
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        const std::string what = kLiveRows[i].what;
+        CAPTURE(what);
+        CHECK(got[i] != 'e');
+        CHECK(got[i] == (kLiveRows[i].delivered ? 'y' : 'n'));
     }
     jgtest::clear_map(g_skel->maps.jg_grants_uid);
 }

@@ -139,12 +139,14 @@ std::string text(const std::uint8_t a[16]) {
 // An address as the programs report it: its 16-byte key form, as text.
 std::string key_text(const std::string& address) { return jg::format_addr(jgtest::addr(address.c_str())); }
 
-// Grants, flows and deny windows gone; ports, local addresses and config stay.
+// Grants, flows, deny and allow windows gone; ports, local addresses and
+// config stay.
 void reset_state() {
     jgtest::clear_map(g_skel->maps.jg_grants_addr);
     jgtest::clear_map(g_skel->maps.jg_grants_net);
     jgtest::clear_map(g_skel->maps.jg_flows);
     jgtest::clear_map(g_skel->maps.jg_deny_rl);
+    jgtest::clear_map(g_skel->maps.jg_allow_rl);
     take_events();
 }
 
@@ -810,8 +812,12 @@ TEST_CASE("a full rate-limit table: denials still enforced, counted as rl_full, 
     CHECK(delta(before, after, JG_CNT_DENY) == 2);
     CHECK(delta(before, after, JG_CNT_EVENTS_LOST) == 0);
     // The principal with a window keeps it: counted as suppressed, not evicted.
-    CHECK(run_ingress(syn4_from(kPeer4, 40003), g_ifindex) == 0);
+    // (Its window is kept open: filling the table can take longer than one.)
     const jg_rl_key mine = rl_key(kPeer4, kPort);
+    REQUIRE(bpf_map_lookup_elem(rl, &mine, &v) == 0);
+    v.window_end_ns = ~0ull;
+    REQUIRE(bpf_map_update_elem(rl, &mine, &v, BPF_EXIST) == 0);
+    CHECK(run_ingress(syn4_from(kPeer4, 40003), g_ifindex) == 0);
     REQUIRE(bpf_map_lookup_elem(rl, &mine, &v) == 0);
     CHECK(v.suppressed == 1);
     CHECK(delta(after, counters(), JG_CNT_RL_FULL) == 0);
@@ -867,6 +873,9 @@ TEST_CASE("ingress reports one allow per flow under a grant") {
     CHECK(run(Hook::Guard, syn4_from(kPeer4, 40001)) == 1);
     CHECK(take_events().empty());
     CHECK(delta(before, counters(), JG_CNT_ALLOW) == 1);
+    // New allow windows from here on, so that each new flow is recorded (the
+    // records' rate limit is the next test's).
+    jgtest::clear_map(g_skel->maps.jg_allow_rl);
     CHECK(run(Hook::Guard, syn4_from(kPeer4, 40003)) == 1);  // a new flow seen by the guard first
     CHECK(run_ingress(syn4_from(kPeer4, 40003), g_ifindex) == 1);
     events = take_events();
@@ -876,6 +885,7 @@ TEST_CASE("ingress reports one allow per flow under a grant") {
     CHECK(delta(before, counters(), JG_CNT_ALLOW) == 2);
 
     // Another source port is another flow.
+    jgtest::clear_map(g_skel->maps.jg_allow_rl);
     CHECK(run_ingress(syn4_from(kPeer4, 40002), g_ifindex) == 1);
     events = take_events();
     REQUIRE(events.size() == 1);
@@ -893,6 +903,82 @@ TEST_CASE("ingress reports one allow per flow under a grant") {
     // XDP's allow path reports nothing: ingress does, once per flow.
     CHECK(run_xdp(syn4_from(kPeer4, 40003)) == XDP_PASS);
     CHECK(take_events().empty());
+}
+
+// The allow window of (source, grant, port, tcp), as the programs key it.
+jg_allow_key allow_key(const char* src, std::uint64_t grant_id, std::uint16_t port = kPort) {
+    return jg::make_allow_key(jg::make_rl_addr_key(jgtest::addr(src), port, jg::Proto::Tcp), grant_id);
+}
+
+TEST_CASE("allow records are rate-limited per (source, grant, port, proto), with a count") {
+    reset_state();
+    const int rl = bpf_map__fd(g_skel->maps.jg_allow_rl);
+    REQUIRE(set_grant_expiry(kPeer4, kPort, jgtest::hour_from_now(), 7));
+    REQUIRE(set_grant_expiry(kPeer4, kOtherPort, jgtest::hour_from_now(), 9));
+    const Counters before = counters();
+    struct Row {
+        const char* what;
+        std::uint16_t sport, dport;
+        bool end_window;           // the window of (kPeer4, 7, kPort) is over first
+        int events;                // allow events written (0 or 1)
+        std::uint32_t suppressed;  // the event's earlier flows (1 + this = its count)
+        std::uint32_t pending;     // flows of (kPeer4, 7, kPort) left for a later record
+    };
+    const Row rows[] = {
+        {"first new flow: recorded", 40001, kPort, false, 1, 0, 0},
+        {"second new flow within the window: counted, not recorded", 40002, kPort, false, 0, 0, 1},
+        {"third: counted", 40003, kPort, false, 0, 0, 2},
+        {"a packet of a flow already seen: no new flow", 40001, kPort, false, 0, 0, 2},
+        {"another grant (another port): a window of its own", 40004, kOtherPort, false, 1, 0, 2},
+        {"the window over: recorded, carrying the two", 40005, kPort, true, 1, 2, 0},
+        {"and a new window began", 40006, kPort, false, 0, 0, 1},
+    };
+    const jg_allow_key key = allow_key(kPeer4, 7);
+    std::uint64_t flows = 0, recorded = 0;
+    for (const auto& r : rows) {
+        CAPTURE(r.what);
+        jg_rl_val v;
+        if (r.end_window) {
+            REQUIRE(bpf_map_lookup_elem(rl, &key, &v) == 0);
+            v.window_end_ns = 0;
+            REQUIRE(bpf_map_update_elem(rl, &key, &v, BPF_EXIST) == 0);
+        }
+        const Counters at = counters();
+        CHECK(run_ingress(syn4_from(kPeer4, r.sport, r.dport), g_ifindex) == 1);
+        const bool seen_flow = r.sport == 40001 && &r != &rows[0];
+        CHECK(delta(at, counters(), JG_CNT_ALLOW) == (seen_flow ? 0u : 1u));
+        flows += delta(at, counters(), JG_CNT_ALLOW);
+        const auto events = take_events();
+        CHECK(int(events.size()) == r.events);
+        if (!events.empty()) {
+            CHECK(int(events[0].verdict) == JG_VERDICT_ALLOW);
+            CHECK(events[0].sport == r.sport);
+            CHECK(events[0].grant_id == (r.dport == kPort ? 7u : 9u));
+            CHECK(events[0].suppressed == r.suppressed);
+            recorded += 1 + events[0].suppressed;
+        }
+        REQUIRE(bpf_map_lookup_elem(rl, &key, &v) == 0);
+        CHECK(v.suppressed == r.pending);
+        CHECK(int(v.verdict) == JG_VERDICT_ALLOW);
+        CHECK(int(v.hook) == JG_HOOK_INGRESS);
+    }
+    // Every flow is either in a record's count or pending for the daemon's
+    // closing record: the sum is the kernel's counter.
+    jg_rl_val v;
+    REQUIRE(bpf_map_lookup_elem(rl, &key, &v) == 0);
+    CHECK(recorded + v.suppressed == flows);
+    CHECK(delta(before, counters(), JG_CNT_ALLOW) == flows);
+    CHECK(delta(before, counters(), JG_CNT_RL_FULL) == 0);
+    // A new grant for the same principal and port: a window of its own.
+    REQUIRE(set_grant_expiry(kPeer4, kPort, jgtest::hour_from_now(), 8));
+    CHECK(run_ingress(syn4_from(kPeer4, 40007), g_ifindex) == 1);
+    const auto events = take_events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].grant_id == 8);
+    CHECK(events[0].suppressed == 0);
+    const jg_allow_key k8 = allow_key(kPeer4, 8);
+    CHECK(bpf_map_lookup_elem(rl, &k8, &v) == 0);
+    reset_state();
 }
 
 TEST_CASE("on_expiry: drain lets admitted flows finish, cut does not") {
@@ -937,23 +1023,45 @@ TEST_CASE("a grant ends on time, checked in the kernel against CLOCK_BOOTTIME") 
     CHECK(run_ingress(syn4_from(kPeer4, 40009), g_ifindex) == 0);
 }
 
-TEST_CASE("a full ring: every decision still made, every lost event counted, denials carried over") {
+TEST_CASE("a full ring: every decision still made, every lost event counted, none lost from the counts") {
     // More new flows than the ring holds (96-byte events, 8-byte headers),
-    // with nobody reading: each allow beyond the ring's room is lost and
-    // counted, and none is lost silently.
+    // with nobody reading, each from a /64 of its own (its own allow window,
+    // so each is meant to be recorded): each allow beyond the ring's room is
+    // lost and counted, and kept in its window for the daemon's closing
+    // record, so none is lost from the counts.
     reset_state();
-    install({{kPeer4}});
+    install({{"2001:db8::/32"}});
     const int n = int(JG_RINGBUF_BYTES / (sizeof(jg_event) + 8)) + 500;
+    auto source = [](int i) {
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "2001:db8:0:%x::2", i);
+        return std::string(buf);
+    };
     const Counters before = counters();
     int passed = 0;
     for (int i = 0; i < n; ++i)
-        passed +=
-            run(Hook::Ingress, syn4_from(kPeer4, std::uint16_t(10000 + i))) == pass_value(Hook::Ingress);
+        passed += run(Hook::Ingress, ip6(kTcp, source(i).c_str()).tcp(kSport, kPort).finish()) ==
+                  pass_value(Hook::Ingress);
     const Counters full = counters();
     CHECK(passed == n);
     CHECK(delta(before, full, JG_CNT_ALLOW) == std::uint64_t(n));
+    CHECK(delta(before, full, JG_CNT_RL_FULL) == 0);
     const std::uint64_t lost = delta(before, full, JG_CNT_EVENTS_LOST);
     CHECK(lost >= 500);
+    std::uint64_t pending = 0;
+    bpf_map* allow_rl = g_skel->maps.jg_allow_rl;
+    jg_allow_key ak{}, next{};
+    for (void* prev = nullptr; bpf_map_get_next_key(bpf_map__fd(allow_rl), prev, &next) == 0; prev = &ak) {
+        ak = next;
+        jg_rl_val v;
+        if (bpf_map_lookup_elem(bpf_map__fd(allow_rl), &ak, &v) == 0) pending += v.suppressed;
+    }
+    CHECK(pending == lost);
+    const jg_allow_key last = jg::make_allow_key(
+        jg::make_rl_addr_key(jgtest::addr(source(n - 1).c_str()), kPort, jg::Proto::Tcp), kGrantId);
+    jg_rl_val lv;
+    REQUIRE(bpf_map_lookup_elem(bpf_map__fd(allow_rl), &last, &lv) == 0);
+    CHECK(lv.suppressed == 1);
 
     // While the ring is still full, a denial cannot be written: it is
     // counted as lost and kept in its deny window for the next event.

@@ -60,10 +60,43 @@ print("followed")
 """
 
 
+# Run as root in the test cgroup: one denied connect from each of N uids
+# (FIRST..FIRST+N-1, no account needed), each a principal of its own, so
+# each denial is a record of its own: more records than a tiny ring holds.
+UID_STORM = r"""
+import os, socket, sys
+port, first, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+refused = 0
+for uid in range(first, first + n):
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", port))
+            os._exit(1)
+        except PermissionError:
+            os._exit(0)
+        except OSError:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    refused += os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+print(refused)
+"""
+
+
 def grant(env, user, port, dur="10m"):
     """A tcp grant for `user`: its grant_id, or None."""
     g = env.grant(user, f"{port}/tcp", dur, reason="audit e2e")
     return g.answer.get("grant_id") if g.rc == 0 else None
+
+
+def allowed(recs):
+    """How many new flows allow records stand for (each: its count)."""
+    return sum(r.get("count", 0) for r in recs)
 
 
 def denials(recs):
@@ -202,6 +235,45 @@ def run(env, t):
               env.audit_records(type="deny", user=env.grp, port=P)]
     t.eq("a single denial, then quiet: its own record and no closing record", single, [(False, 1)])
 
+    print("-- a granted user's flood of new UDP flows: allow records bounded, counts exact")
+    g = env.grant(env.req, f"{P}/udp", "10m", reason="allow flood")
+    gid_udp = g.answer.get("grant_id")
+    t.check("a udp grant for the flood", g.rc == 0 and gid_udp, str(g.answer))
+    before = env.counters()
+    size_before = os.path.getsize(env.audit)
+    # 2.5 s: windows begin about a second apart from the first flow, so the
+    # last one is half a second old when the flood stops and has flows for
+    # the daemon's closing record (a whole number of seconds would race the
+    # flood's end against the start of a window).
+    out = env.probe(env.req, "flood", "udp", "127.0.0.1", P, 2.5)
+    outcome = dict(kv.split(":") for kv in out.split())
+    flows = int(outcome.get("ok", 0))
+    t.check("every datagram of the flood (a new socket each) was allowed", set(outcome) == {"ok"} and
+            flows > 1000, out)
+
+    def flood_allows():
+        return env.audit_records(type="allow", grant_id=gid_udp)
+    # The last window's flows are reported by the daemon's closing record.
+    wait_for(lambda: allowed(flood_allows()) >= flows, 10)
+    recs = flood_allows()
+    after = env.counters()
+    grown = os.path.getsize(env.audit) - size_before
+    print(f"     {flows} new UDP flows in 2.5 s -> {len(recs)} allow records, the log grew {grown} bytes")
+    t.eq("the kernel's allow counter counted every new flow", after["allow"] - before["allow"], flows)
+    t.eq("the counts of the allow records sum to the kernel's allow counter", allowed(recs),
+         after["allow"] - before["allow"])
+    if allowed(recs) != flows:
+        print("     ", [(r["seq"], r.get("count"), r.get("reason", "")[:10]) for r in recs])
+    t.check("at most about one allow record per second (2.5 s flood)", 2 <= len(recs) <= 8, str(len(recs)))
+    t.check("allow records carry grant_id, count, uid, user, port, proto, hook",
+            recs and all(k in recs[0] for k in ("grant_id", "count", "uid", "user", "port", "proto", "hook")),
+            str(recs[:1]))
+    t.check("the last window is closed by a record standing for its flows",
+            recs and "reason" in recs[-1] and recs[-1].get("count", 0) > 0 and recs[-1].get("user") == env.req and
+            recs[-1].get("hook") == "sendmsg4", str(recs[-1:]))
+    t.check("the log stays small: a few records, not one per flow", grown < 32 * 1024, str(grown))
+    env.cli_json(env.req, "revoke", str(g.req.get("request_id")))
+
     print("-- audit --follow: within 100 ms, filtered, each user sees their own")
     f_req = Follower(env, env.req, "--json", "--type", "deny", "--port", str(P))
     f_other = Follower(env, env.other, "--json")
@@ -291,26 +363,34 @@ def run(env, t):
     t.eq("an unreadable --since is a usage error (exit 2)", r.returncode, 2)
 
     print("-- a ring too small for a burst: the loss is counted and recorded, never silent")
+    # While the daemon is stopped: one denial from each of 150 uids (a record
+    # each, far more than the ring holds) and a granted user's connect flood.
     before = env.counters()
+    allowed_before = allowed(env.audit_records(type="allow", grant_id=gid))
     env.daemon.send_signal(signal.SIGSTOP)  # nobody reads the ring now
     try:
+        storm = env.as_user("root", [PY, "-c", UID_STORM, str(P), "3900000", "150"], timeout=60)
         out = env.probe(env.req, "flood", "tcp", "127.0.0.1", P, 1)
     finally:
         env.daemon.send_signal(signal.SIGCONT)
     made = int(dict(kv.split(":") for kv in out.split()).get("ok", 0))
+    t.eq("each of the 150 uids was refused", storm.stdout.strip(), "150")
     wait_for(lambda: env.audit_records(type="events_lost"), 5)
+    # The allows that found the ring full stay counted in their window, so
+    # the closing record carries them: the counts still add up.
+    wait_for(lambda: allowed(env.audit_records(type="allow", grant_id=gid)) - allowed_before >= made, 10)
     after = env.counters()
     lost_recs = env.audit_records(type="events_lost")
     lost_logged = sum(r["count"] for r in lost_recs)
-    allows = len(env.audit_records(type="allow", grant_id=gid))
-    print(f"     {made} connections while the daemon was stopped; ring of {RING_BYTES} bytes; "
+    allows = allowed(env.audit_records(type="allow", grant_id=gid)) - allowed_before
+    print(f"     {made} connections and 150 denials while the daemon was stopped; ring of {RING_BYTES} bytes; "
           f"{after['events_lost'] - before['events_lost']} events lost")
     t.check("the burst overflowed the ring", made > 100 and after["events_lost"] > before["events_lost"], out)
     t.eq("events_lost records add up to the kernel's counter", lost_logged, after["events_lost"])
     t.check("the last events_lost record carries the kernel total",
             lost_recs and lost_recs[-1].get("total") == after["events_lost"], str(lost_recs[-1:]))
-    t.eq("allow records + lost = connections allowed (kernel counter)",
-         allows - 1 + after["events_lost"] - before["events_lost"], after["allow"] - before["allow"])
+    t.eq("allow records' counts = connections allowed (kernel counter), the ring's overflow included",
+         allows, after["allow"] - before["allow"])
     t.eq("every connection of the burst was allowed", after["allow"] - before["allow"], made)
 
     print("-- the chain across restarts and rotation")

@@ -37,6 +37,65 @@ proto = "tcp"
 max_duration = "5m"
 approvers = ["{appr}"]
 on_expiry = "drain"
+
+[[port]]
+name = "drained_udp"
+port = {port4}
+proto = "udp"
+max_duration = "5m"
+approvers = ["{appr}"]
+on_expiry = "drain"
+"""
+
+# Run in a network namespace of its own (a container's): a server on its own
+# 127.0.0.1 at PORT and a client of it, TCP and UDP, each way: prints
+# "tcp:ok udp:ok", or what failed instead of "ok".
+OWN_NETNS = r"""
+import errno, socket, sys
+port = int(sys.argv[1])
+
+
+def why(e):
+    return errno.errorcode.get(e.errno, str(e)) if getattr(e, "errno", None) else type(e).__name__
+
+
+def tcp():
+    srv, cli = socket.socket(), socket.socket()
+    srv.settimeout(3)
+    cli.settimeout(3)
+    try:
+        srv.bind(("127.0.0.1", port))
+        srv.listen(1)
+        cli.connect(("127.0.0.1", port))
+        conn, _ = srv.accept()
+        conn.settimeout(3)
+        cli.sendall(b"ping")
+        if conn.recv(4) != b"ping":
+            return "bad-request"
+        conn.sendall(b"pong")
+        return "ok" if cli.recv(4) == b"pong" else "bad-reply"
+    except OSError as e:
+        return why(e)
+
+
+def udp():
+    srv, cli = socket.socket(type=socket.SOCK_DGRAM), socket.socket(type=socket.SOCK_DGRAM)
+    srv.settimeout(3)
+    cli.settimeout(3)
+    try:
+        srv.bind(("127.0.0.1", port))
+        cli.connect(("127.0.0.1", port))
+        cli.send(b"ping")
+        data, peer = srv.recvfrom(16)
+        if data != b"ping":
+            return "bad-request"
+        srv.sendto(b"pong", peer)
+        return "ok" if cli.recv(16) == b"pong" else "bad-reply"
+    except OSError as e:
+        return why(e)
+
+
+print(f"tcp:{tcp()} udp:{udp()}")
 """
 
 # Every local address form of the test's host (its netns).
@@ -62,6 +121,14 @@ def run(env, t):
     for addr in ("255.255.255.255", "198.51.100.255", "224.0.0.1", "ff02::1"):
         t.eq(f"udp to broadcast/multicast {addr} denied", env.probe(env.req, "connect", "udp", addr, P), "EPERM")
     t.eq("unprotected port still open", env.probe(env.req, "connect", "tcp", "127.0.0.1", OPEN), "ok")
+    # A container (a network namespace of its own, still in the cgroup the
+    # programs are attached to) uses the protected port number on its own
+    # loopback: its traffic is not this host's to gate, either way.
+    own = subprocess.run(env.in_cgroup(["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] +
+                                       env._drop_to(env.other) + [PY, "-c", OWN_NETNS, str(P)]),
+                         text=True, capture_output=True, timeout=60)
+    t.eq("a container's own loopback at a protected port number: tcp and udp, both ways",
+         own.stdout.strip() or own.stderr.strip(), "tcp:ok udp:ok")
     t.eq("udp on a tcp-only port is not gated", env.probe(env.req, "connect", "udp", "127.0.0.1", P2), "ok")
     t.eq("another host's port is not gated", env.probe(env.req, "connect", "tcp", "203.0.113.2", P), "ok")
     env.nsx("ip", "addr", "add", "198.51.100.7/24", "dev", "jgv0")
@@ -99,6 +166,23 @@ def run(env, t):
     for addr in ("127.0.0.1", "::1", "198.51.100.1", "2001:db8:1::1", "::ffff:127.0.0.1"):
         t.eq(f"granted user reaches tcp {addr}", env.probe(env.req, "connect", "tcp", addr, P), "ok")
     t.eq("grant is per protocol: udp still denied", env.probe(env.req, "connect", "udp", "127.0.0.1", P), "EPERM")
+    print("-- addresses routed to this host without being an interface's (AnyIP local routes)")
+    env.nsx("ip", "route", "add", "local", "198.51.100.128/25", "dev", "lo", "table", "local")
+    env.nsx("ip", "-6", "route", "add", "local", "2001:db8:5::/64", "dev", "lo", "table", "local")
+    try:
+        anyip = [("tcp", "198.51.100.130"), ("udp", "198.51.100.200"), ("tcp", "2001:db8:5::9")]
+        wait_for(lambda: env.probe(env.other, "connect", "tcp", "198.51.100.130", P) == "EPERM", 5)
+        for proto, addr in anyip:
+            t.eq(f"AnyIP {addr}: a user without a grant is refused ({proto})",
+                 env.probe(env.other, "connect", proto, addr, P), "EPERM")
+        t.eq("AnyIP 198.51.100.130: the granted user reaches it",
+             env.probe(env.req, "connect", "tcp", "198.51.100.130", P), "ok")
+        t.eq("AnyIP 2001:db8:5::9: the granted user reaches it",
+             env.probe(env.req, "connect", "tcp", "2001:db8:5::9", P), "ok")
+    finally:
+        env.nsx("ip", "route", "del", "local", "198.51.100.128/25", "dev", "lo", "table", "local", check=False)
+        env.nsx("ip", "-6", "route", "del", "local", "2001:db8:5::/64", "dev", "lo", "table", "local",
+                check=False)
     t.eq("another user still denied", env.probe(env.other, "connect", "tcp", "127.0.0.1", P), "EPERM")
     t.eq("root is not exempt", env.probe("root", "connect", "tcp", "127.0.0.1", P), "EPERM")
 
@@ -175,6 +259,23 @@ def run(env, t):
     t.check("flow under a drained grant outlives the grant", state == "ok" and n >= 20, out)
     t.eq("new connection after a drained grant expired is denied",
          env.probe(env.req, "connect", "tcp", "127.0.0.1", P3), "EPERM")
+
+    print("-- on_expiry = drain has no UDP connection to let finish: a connected UDP socket is cut at revoke")
+    P4 = env.more_ports[0]
+    g4 = env.grant(env.req, f"{P4}/udp", "5m", reason="drain udp")
+    gid4 = g4.answer.get("grant_id")
+    flow = env.spawn(env.user_argv(env.req, [PY, os.path.join(env.tmp, "probe.py"), "udpflow", "127.0.0.1",
+                                             str(P4), "8"]))
+    # The flow is open once its allow record is there; let it echo a while.
+    t.check("the connected UDP socket was admitted under the grant",
+            wait_for(lambda: env.audit_records(type="allow", grant_id=gid4), 10), env.daemon_log())
+    time.sleep(1)
+    r = env.cli(env.req, "revoke", str(g4.req.get("request_id")))
+    t.eq("the udp grant on the drain port revoked", r.returncode, 0)
+    out = flow.communicate(timeout=30)[0].strip()
+    state, n, why = flow_result(out)
+    t.check("the connected UDP socket stopped at revoke with EPERM (drain lets TCP finish, not UDP)",
+            (state, why) == ("stopped", "EPERM") and n >= 1, out)
 
     print("-- tamper: a link detached or a pin removed by another root process is repaired at once")
     pin_dir = os.path.join(env.bpffs, "jitgate", "v3")

@@ -397,7 +397,7 @@ TEST_SUITE("audit") {
 TEST_SUITE("audit view") {
     TEST_CASE("audit_types: the design's sixteen and approval_lapsed, each known") {
         const auto& t = audit_types();
-        CHECK(t.size() == 16);
+        CHECK(t.size() == 17);
         for (const char* k :
              {"deny", "would_deny", "allow", "request", "approve", "reject", "grant", "revoke", "expire",
               "break_glass", "events_lost", "tamper_detected", "policy_reload", "daemon_start", "daemon_stop",

@@ -568,4 +568,79 @@ TEST_SUITE("keys") {
         CHECK(std::memcmp(&std::get<jg_net_key>(nk), &want_n, sizeof(want_n)) == 0);
     }
 
+    TEST_CASE("make_rl_uid_key / make_rl_addr_key: the programs' packing, padding zeroed") {
+        const jg_rl_key u = make_rl_uid_key(1000u, 5432, Proto::Udp);
+        std::uint8_t want[sizeof(jg_rl_key)];
+        std::memset(want, 0, sizeof(want));
+        put32(want, 1000u);
+        put16(want + 16, 5432);
+        want[18] = JG_PROTO_UDP;
+        want[19] = JG_RL_UID;
+        CHECK(std::memcmp(&u, want, sizeof(want)) == 0);
+
+        // IPv4: the whole v4-mapped address.
+        const jg_rl_key v4 = make_rl_addr_key(*parse_addr("203.0.113.7"), 53, Proto::Tcp);
+        const std::uint8_t v4want[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 7};
+        CHECK(std::memcmp(v4.addr, v4want, 16) == 0);
+        CHECK(v4.port == 53);
+        CHECK(v4.proto == JG_PROTO_TCP);
+        CHECK(v4.kind == JG_RL_ADDR);
+
+        // IPv6: per /64, the interface identifier zeroed, so two addresses of
+        // one /64 share a window and another /64 does not.
+        const jg_rl_key a = make_rl_addr_key(*parse_addr("2001:db8:1:2::7"), 53, Proto::Tcp);
+        const jg_rl_key b = make_rl_addr_key(*parse_addr("2001:db8:1:2:ffff::9"), 53, Proto::Tcp);
+        const jg_rl_key c = make_rl_addr_key(*parse_addr("2001:db8:1:3::7"), 53, Proto::Tcp);
+        CHECK(std::memcmp(&a, &b, sizeof(a)) == 0);
+        CHECK(std::memcmp(&a, &c, sizeof(a)) != 0);
+        const Addr16 net = *parse_addr("2001:db8:1:2::");
+        CHECK(std::memcmp(a.addr, net.data(), 16) == 0);
+    }
+
+    TEST_CASE("make_allow_key: the principal, zero padding, the grant") {
+        CHECK(sizeof(jg_allow_key) == 32);
+        CHECK(offsetof(jg_allow_key, who) == 0);
+        CHECK(offsetof(jg_allow_key, pad) == 20);
+        CHECK(offsetof(jg_allow_key, grant_id) == 24);
+        const jg_rl_key who = make_rl_uid_key(1001u, 5432, Proto::Tcp);
+        const jg_allow_key k = make_allow_key(who, 0x0102030405060708ULL);
+        std::uint8_t want[sizeof(jg_allow_key)];
+        poison(want);
+        std::memcpy(want, &who, sizeof(who));
+        std::memset(want + 20, 0, 4);
+        put64(want + 24, 0x0102030405060708ULL);
+        CHECK(std::memcmp(&k, want, sizeof(want)) == 0);
+        const jg_allow_key other = make_allow_key(who, 9);
+        CHECK(std::memcmp(&k, &other, sizeof(k)) != 0);
+    }
+
+    TEST_CASE("rl_principal names the uid, an IPv4 source, an IPv6 /64") {
+        const RlPrincipal u = rl_principal(make_rl_uid_key(1001u, 5432, Proto::Tcp));
+        CHECK(u.is_uid);
+        CHECK(u.uid == 1001u);
+        const RlPrincipal v4 = rl_principal(make_rl_addr_key(*parse_addr("203.0.113.7"), 53, Proto::Udp));
+        CHECK(!v4.is_uid);
+        CHECK(v4.src == "203.0.113.7");
+        const RlPrincipal v6 = rl_principal(make_rl_addr_key(*parse_addr("2001:db8:1:2::7"), 53, Proto::Udp));
+        CHECK(v6.src == "2001:db8:1:2::/64");
+    }
+
+    TEST_CASE("make_local_net_key: prefixlen in the 128-bit space, host bits zeroed") {
+        CHECK(sizeof(jg_local_net_key) == 20);
+        CHECK(offsetof(jg_local_net_key, addr) == 4);
+        SourceNet v4{*parse_addr("198.51.100.130"), 25};  // a route's dst: host bits may be set
+        const jg_local_net_key k = make_local_net_key(v4);
+        std::uint8_t want[sizeof(jg_local_net_key)];
+        poison(want);
+        put32(want, 96 + 25);
+        const std::uint8_t a[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 128};
+        std::memcpy(want + 4, a, 16);
+        CHECK(std::memcmp(&k, want, sizeof(want)) == 0);
+        const jg_local_net_key k6 = make_local_net_key(SourceNet{*parse_addr("2001:db8:5::1"), 48});
+        CHECK(k6.prefixlen == 48u);
+        CHECK(std::memcmp(k6.addr, parse_addr("2001:db8:5::")->data(), 16) == 0);
+        const jg_local_net_key all = make_local_net_key(SourceNet{*parse_addr("0.0.0.0"), 0});
+        CHECK(all.prefixlen == 96u);  // "local 0.0.0.0/0": every IPv4 address
+    }
+
 }  // TEST_SUITE

@@ -146,7 +146,7 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
         k->skel_->maps.jg_grants_net,  k->skel_->maps.jg_flows,      k->skel_->maps.jg_deny_rl,
         k->skel_->maps.jg_local_addrs, k->skel_->maps.jg_config,     k->skel_->maps.jg_counters,
         k->skel_->maps.jg_events,      k->skel_->maps.jg_sk_state,   k->skel_->maps.jg_bind_ports,
-        k->skel_->maps.jg_bind_users};
+        k->skel_->maps.jg_bind_users,  k->skel_->maps.jg_allow_rl,   k->skel_->maps.jg_local_nets};
     k->pinned_maps_.assign(std::begin(maps), std::end(maps));
     k->cgroup_dir_ = o.cgroup_dir;
     for (bpf_map* m : maps) {
@@ -199,7 +199,9 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
     JG_VIEW(grants_addr, jg_grants_addr);
     JG_VIEW(grants_net, jg_grants_net);
     JG_VIEW(deny_rl, jg_deny_rl);
+    JG_VIEW(allow_rl, jg_allow_rl);
     JG_VIEW(local_addrs, jg_local_addrs);
+    JG_VIEW(local_nets, jg_local_nets);
     JG_VIEW(config, jg_config);
     JG_VIEW(bind_ports, jg_bind_ports);
     JG_VIEW(bind_users, jg_bind_users);

@@ -150,7 +150,9 @@ public:
     Map<jg_addr_key, jg_grant_val> grants_addr;
     Map<jg_net_key, jg_grant_val> grants_net;
     Map<jg_rl_key, jg_rl_val> deny_rl;
+    Map<jg_allow_key, jg_rl_val> allow_rl;
     Map<jg_addr, std::uint8_t> local_addrs;
+    Map<jg_local_net_key, std::uint8_t> local_nets;
     Map<std::uint32_t, jg_config> config;
     Map<std::uint32_t, jg_bind_val> bind_ports;
     Map<jg_bind_key, std::uint8_t> bind_users;

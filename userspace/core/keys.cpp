@@ -290,6 +290,60 @@ jg_bind_val make_bind_val(std::uint32_t tcp_below, std::uint32_t udp_below) {
     return v;
 }
 
+jg_local_net_key make_local_net_key(const SourceNet& net) {
+    const int bits = addr16_bits(net);
+    const Addr16 a = mask_addr(net.addr, bits);
+    jg_local_net_key k;
+    std::memset(&k, 0, sizeof(k));
+    k.prefixlen = static_cast<std::uint32_t>(bits);
+    std::memcpy(k.addr, a.data(), 16);
+    return k;
+}
+
+jg_rl_key make_rl_uid_key(std::uint32_t uid, std::uint16_t port, Proto proto) {
+    jg_rl_key k;
+    std::memset(&k, 0, sizeof(k));
+    std::memcpy(k.addr, &uid, sizeof(uid));
+    k.port = port;
+    k.proto = static_cast<std::uint8_t>(proto);
+    k.kind = JG_RL_UID;
+    return k;
+}
+
+jg_rl_key make_rl_addr_key(const Addr16& src, std::uint16_t port, Proto proto) {
+    jg_rl_key k;
+    std::memset(&k, 0, sizeof(k));
+    std::memcpy(k.addr, src.data(), 8);
+    if (is_v4_mapped(src)) std::memcpy(k.addr + 8, src.data() + 8, 8);
+    k.port = port;
+    k.proto = static_cast<std::uint8_t>(proto);
+    k.kind = JG_RL_ADDR;
+    return k;
+}
+
+jg_allow_key make_allow_key(const jg_rl_key& who, std::uint64_t grant_id) {
+    jg_allow_key k;
+    std::memset(&k, 0, sizeof(k));
+    k.who = who;
+    k.grant_id = grant_id;
+    return k;
+}
+
+RlPrincipal rl_principal(const jg_rl_key& k) {
+    RlPrincipal p;
+    // A refused bind is limited per uid, as a local user's denials are.
+    if (k.kind == JG_RL_UID || k.kind == JG_RL_BIND) {
+        p.is_uid = true;
+        std::memcpy(&p.uid, k.addr, sizeof(p.uid));
+        return p;
+    }
+    Addr16 a;
+    std::memcpy(a.data(), k.addr, 16);
+    // An IPv6 source is limited per /64 (the rest was zeroed).
+    p.src = is_v4_mapped(a) ? format_addr(a) : format_addr(a) + "/64";
+    return p;
+}
+
 RemoteKey make_remote_key(const SourceNet& src, std::uint16_t port, Proto proto) {
     if (is_host(src)) return make_addr_key(src.addr, port, proto);
     return make_net_key(src, port, proto);

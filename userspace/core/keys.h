@@ -70,4 +70,23 @@ jg_bind_key make_bind_key(std::uint32_t uid, std::uint16_t port, Proto proto);
 // jg_bind_ports[port]: uids below tcp_below (udp_below) may bind TCP (UDP).
 jg_bind_val make_bind_val(std::uint32_t tcp_below, std::uint32_t udp_below);
 
+// Key of jg_local_nets (a prefix routed to this host, AnyIP or anycast):
+// prefixlen in the 128-bit space (96 + p for IPv4), bits past it zeroed.
+jg_local_net_key make_local_net_key(const SourceNet& net);
+
+// Keys of the record rate-limit windows (jg_deny_rl, jg_allow_rl), packed as
+// the programs pack them: a local user by uid; a remote source by address,
+// an IPv6 source per /64 (one sender owns a whole /64).
+jg_rl_key make_rl_uid_key(std::uint32_t uid, std::uint16_t port, Proto proto);
+jg_rl_key make_rl_addr_key(const Addr16& src, std::uint16_t port, Proto proto);
+jg_allow_key make_allow_key(const jg_rl_key& who, std::uint64_t grant_id);
+// Who a window key names, for the daemon's closing record: a uid, or a
+// source ("203.0.113.7", "2001:db8:1:2::/64").
+struct RlPrincipal {
+    bool is_uid = false;
+    std::uint32_t uid = 0;
+    std::string src;
+};
+RlPrincipal rl_principal(const jg_rl_key& k);
+
 }  // namespace jg

@@ -253,6 +253,7 @@ private:
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
     void flush_suppressed();
+    void add_principal(json& r, const jg_rl_key& k);  // uid and user, or src
     void reload();
     const std::vector<std::string>& xdp_names() const {
         return o_.xdp.empty() ? policy_->daemon.xdp_interfaces : o_.xdp;
@@ -349,6 +350,25 @@ void Daemon::sync_local_addrs(Kernel& k) {
     for (auto& a : want)
         if (int e = k.local_addrs.update(make_local_addr(a), 1))
             log(fmt::format("cannot record local address {}: {}", format_addr(a), std::strerror(-e)));
+    // Prefixes routed here without an interface address (AnyIP, anycast).
+    auto id = [](const jg_local_net_key& key) {
+        Addr16 a;
+        std::memcpy(a.data(), key.addr, 16);
+        return std::pair(key.prefixlen, a);
+    };
+    std::map<std::pair<std::uint32_t, Addr16>, jg_local_net_key> nets;
+    for (const auto& n : current_local_routes()) {
+        const jg_local_net_key key = make_local_net_key(n);
+        nets[id(key)] = key;
+    }
+    std::vector<jg_local_net_key> gone;
+    k.local_nets.for_each([&](const jg_local_net_key& key, std::uint8_t) {
+        if (!nets.count(id(key))) gone.push_back(key);
+    });
+    for (auto& g : gone) k.local_nets.remove(g);
+    for (auto& [_, key] : nets)
+        if (int e = k.local_nets.update(key, 1))
+            log(fmt::format("cannot record a local route: {}", std::strerror(-e)));
 }
 
 // Who a grant-map key names, for the tamper record.
@@ -749,20 +769,37 @@ void Daemon::on_kernel_event(const jg_event& e) {
     audit_->emit(f);
 }
 
-// Denials counted by the kernel's rate limit after its last event, for
-// principals that then went quiet: the next denial would have carried the
+// Keys of the windows of a rate-limit table idle for a second at `now`
+// (CLOCK_MONOTONIC_COARSE ns, the programs' clock).
+template <typename K>
+std::vector<K> idle_windows(const Map<K, jg_rl_val>& m, std::uint64_t now) {
+    std::vector<K> idle;
+    m.for_each([&](const K& k, const jg_rl_val& v) {
+        if (v.window_end_ns + JG_RL_WINDOW_NS <= now) idle.push_back(k);
+    });
+    return idle;
+}
+
+void Daemon::add_principal(json& r, const jg_rl_key& k) {
+    const RlPrincipal who = rl_principal(k);
+    if (who.is_uid) {
+        r["uid"] = who.uid;
+        r["user"] = user_of(who.uid);
+    } else {
+        r["src"] = who.src;
+    }
+}
+
+// Decisions counted by the kernel's rate limits after their last event, for
+// principals that then went quiet: the next decision would have carried the
 // count, so without this it would never be reported.  Every window idle for
-// a second goes, with or without a count: the table is not LRU (an evicted
-// window would take its count with it), so it must not fill with old ones.
+// a second goes, with or without a count: the tables are not LRU (an evicted
+// window would take its count with it), so they must not fill with old ones.
 void Daemon::flush_suppressed() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
-    std::vector<jg_rl_key> idle;
-    kernel_->deny_rl.for_each([&](const jg_rl_key& k, const jg_rl_val& v) {
-        if (v.window_end_ns + JG_RL_WINDOW_NS <= now) idle.push_back(k);
-    });
-    for (const auto& k : idle) {
+    for (const auto& k : idle_windows(kernel_->deny_rl, now)) {
         jg_rl_val v{};
         if (bpf_map_lookup_and_delete_elem(kernel_->deny_rl.fd(), &k, &v) != 0 || v.suppressed == 0) continue;
         // This record is the last of those denials and stands for the rest,
@@ -775,20 +812,28 @@ void Daemon::flush_suppressed() {
             "this record closes them",
             v.suppressed);
         if (v.suppressed > 1) r["suppressed"] = v.suppressed - 1;
-        if (k.kind == JG_RL_UID || k.kind == JG_RL_BIND) {
-            std::uint32_t uid = 0;
-            std::memcpy(&uid, k.addr, sizeof(uid));
-            r["uid"] = uid;
-            r["user"] = user_of(uid);
-        } else {
-            Addr16 a;
-            std::memcpy(a.data(), k.addr, 16);
-            // IPv6 sources are limited per /64 (the kernel zeroed the rest).
-            r["src"] = is_v4_mapped(a) ? format_addr(a) : format_addr(a) + "/64";
-        }
+        add_principal(r, k);
         remember_denial(r);
         count_decision(r.value("type", ""), k.port, r.value("proto", ""),
                        r.value("suppressed", std::uint64_t(0)));
+        audit_->emit(std::move(r));
+    }
+    for (const auto& k : idle_windows(kernel_->allow_rl, now)) {
+        jg_rl_val v{};
+        if (bpf_map_lookup_and_delete_elem(kernel_->allow_rl.fd(), &k, &v) != 0 || v.suppressed == 0)
+            continue;
+        // The new flows after the window's recorded one: this record stands
+        // for them (count), so the counts of allow records sum to the
+        // kernel's allow counter.
+        json r = decision_record(JG_VERDICT_ALLOW, k.who.port, k.who.proto, v.hook);
+        r["grant_id"] = k.grant_id;
+        r["count"] = v.suppressed;
+        r["reason"] = fmt::format(
+            "the last {} new connections or flows of this principal under this grant were not recorded one "
+            "by one (rate limit); this record closes them",
+            v.suppressed);
+        add_principal(r, k.who);
+        count_decision("allow", k.who.port, r.value("proto", ""), v.suppressed - 1);
         audit_->emit(std::move(r));
     }
 }
@@ -837,10 +882,10 @@ void Daemon::report_lost() {
          {"total", total},
          {"ring_full", c.v[JG_CNT_EVENTS_LOST]},
          {"rl_full", c.v[JG_CNT_RL_FULL]},
-         {"reason", fmt::format("the kernel's event ring was full (ring_full), or the deny rate-limit "
-                                "table was (rl_full: more than {} principal and port pairs denied "
-                                "within a second): these decisions were enforced and counted but "
-                                "not recorded one by one",
+         {"reason", fmt::format("the kernel's event ring was full (ring_full), or a rate-limit table "
+                                "was (rl_full: more than {} principal and port pairs denied, or "
+                                "principal, grant and port triples allowed, within a second): these "
+                                "decisions were enforced and counted but not recorded one by one",
                                 JG_RL_ENTRIES)}});
     audit_->set_lost_seen(total);
 }

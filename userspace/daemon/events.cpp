@@ -44,7 +44,12 @@ void kernel_event_fields(const jg_event& e, std::string_view user, AuditFields& 
     if (a != Addr16{}) out.add("src", format_addr(a));
     if (e.sport) out.add("sport", std::uint64_t(e.sport));
     if (e.grant_id) out.add("grant_id", std::uint64_t(e.grant_id));
-    if (e.suppressed) out.add("suppressed", std::uint64_t(e.suppressed));
+    // An allow record stands for `count` new flows: itself and those of its
+    // principal and grant the kernel's rate limit held back since the last.
+    if (e.verdict == JG_VERDICT_ALLOW)
+        out.add("count", std::uint64_t(e.suppressed) + 1);
+    else if (e.suppressed)
+        out.add("suppressed", std::uint64_t(e.suppressed));
     // mode = "audit": the bind was let through and only reported.
     if (is_bind_event(e) && e.verdict == JG_VERDICT_WOULD_DENY) out.add_json("audit", true);
 }

@@ -56,16 +56,77 @@ std::vector<Addr16> current_addresses() {
     return out;
 }
 
+namespace {
+
+// One filtered route dump (strict checking asks the kernel to send only
+// routes of `type`; a kernel without it sends all, filtered here too).
+void dump_routes(int family, unsigned char type, std::vector<SourceNet>& out) {
+    const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return;
+    const int one = 1;
+    setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
+    const timeval wait{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+    struct {
+        nlmsghdr h;
+        rtmsg r;
+    } req{};
+    req.h.nlmsg_len = sizeof(req);
+    req.h.nlmsg_type = RTM_GETROUTE;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.r.rtm_family = static_cast<unsigned char>(family);
+    req.r.rtm_type = type;
+    if (send(fd, &req, sizeof(req), 0) != ssize_t(sizeof(req))) {
+        close(fd);
+        return;
+    }
+    alignas(nlmsghdr) char buf[32768];
+    for (bool done = false; !done;) {
+        const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        int len = int(n);
+        for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+                done = true;
+                break;
+            }
+            if (h->nlmsg_type != RTM_NEWROUTE) continue;
+            const auto* r = static_cast<const rtmsg*>(NLMSG_DATA(h));
+            if (r->rtm_type != type || r->rtm_family != family) continue;
+            SourceNet net;
+            net.prefix = r->rtm_dst_len;
+            if (family == AF_INET) net.addr[10] = net.addr[11] = 0xff;
+            int alen = int(RTM_PAYLOAD(h));
+            for (auto* a = RTM_RTA(r); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+                if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == (family == AF_INET ? 4u : 16u))
+                    std::memcpy(net.addr.data() + (family == AF_INET ? 12 : 0), RTA_DATA(a), RTA_PAYLOAD(a));
+            out.push_back(net);
+        }
+    }
+    close(fd);
+}
+
+}  // namespace
+
+std::vector<SourceNet> current_local_routes() {
+    std::vector<SourceNet> out;
+    dump_routes(AF_INET, RTN_LOCAL, out);
+    dump_routes(AF_INET6, RTN_LOCAL, out);
+    dump_routes(AF_INET6, RTN_ANYCAST, out);
+    return out;
+}
+
 Result<AddrWatcher> AddrWatcher::open() {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) return err(fmt::format("open rtnetlink: {}", std::strerror(errno)));
     sockaddr_nl sa{};
     sa.nl_family = AF_NETLINK;
-    sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK;
+    sa.nl_groups =
+        RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
     if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
         int e = errno;
         close(fd);
-        return err(fmt::format("subscribe to address and interface changes: {}", std::strerror(e)));
+        return err(fmt::format("subscribe to address, route and interface changes: {}", std::strerror(e)));
     }
     return AddrWatcher(fd);
 }
@@ -76,8 +137,9 @@ AddrWatcher::~AddrWatcher() {
 
 void AddrWatcher::drain() {
     // The messages themselves are not needed: any change makes the daemon
-    // re-read the whole address list (current_addresses) and the XDP
-    // interfaces, which also covers messages the kernel dropped (ENOBUFS).
+    // re-read the whole address list (current_addresses), the local routes
+    // and the XDP interfaces, which also covers messages the kernel dropped
+    // (ENOBUFS).
     char buf[16384];
     while (recv(fd_, buf, sizeof(buf), 0) > 0) {
     }

@@ -1,7 +1,7 @@
 #pragma once
-// This host's addresses and interfaces, now and as they change (rtnetlink),
-// so that a protected port is closed on addresses added after start too and
-// XDP reaches interfaces that appear later.
+// This host's addresses, local routes and interfaces, now and as they change
+// (rtnetlink), so that a protected port is closed on addresses added after
+// start too and XDP reaches interfaces that appear later.
 #include <vector>
 
 #include "core/keys.h"
@@ -10,6 +10,11 @@
 namespace jg {
 
 std::vector<Addr16> current_addresses();
+// Prefixes routed to this host that are not interface addresses: `local`
+// routes (AnyIP, "ip route add local 198.51.100.128/25 dev lo") of any
+// table, and IPv6 anycast routes.  Interface addresses' own /32 and /128
+// local routes come back too (harmless: current_addresses() has them).
+std::vector<SourceNet> current_local_routes();
 
 class AddrWatcher {
 public:
