@@ -5,7 +5,9 @@
 # on this machine) the man pages render without warnings, bash completion
 # completes sub-commands and ids, so does zsh's (typed into an interactive
 # zsh through a pty: tests/dist/zsh_complete.zsh), and
-# systemd-analyze accepts the unit.  No privilege needed.
+# systemd-analyze accepts the unit; every sub-command and option the
+# completions offer and the man pages document is one jitgate or jitgated
+# accepts, and the other way round (check_docs.py).  No privilege needed.
 #
 # usage: check_dist.sh BUILD_DIR
 set -euo pipefail
@@ -69,7 +71,7 @@ completes() {  # completes WANT WORD... : the completion of the last word is WAN
         echo "${COMPREPLY[*]}"' _ "$root/usr/share/bash-completion/completions/jitgate" "$@")
     [ "$got" = "$want" ] || { echo "got '$got', want '$want'"; return 1; }
 }
-check "sub-commands" completes "request run break-glass approve deny revoke list status metrics audit policy --socket --json --help" jitgate ""
+check "sub-commands" completes "request run break-glass approve deny revoke list status metrics audit policy --socket --json --help --version" jitgate ""
 check "a sub-command from its start" completes "request revoke" jitgate re
 check "approve: pending request ids" completes "7 12" jitgate approve ""
 check "deny after --socket: pending request ids" completes "7 12" jitgate --socket /x deny ""
@@ -78,6 +80,21 @@ check "request: protected ports" completes "5432/tcp" jitgate request ""
 check "list options" completes "--pending --active --all --socket --json --help" jitgate list --
 check "audit --type" completes "grant" jitgate audit --type gr
 check "policy check" completes "check" jitgate policy ""
+
+echo "-- completions and man pages against jitgate's and jitgated's own command lines (check_docs.py)"
+docs() {
+    "$build/tests/dist/jitgate_cli_spec" >"$tmp/spec.json" || { echo "FAIL: jitgate_cli_spec"; return 1; }
+    python3 "$src/tests/dist/check_docs.py" "$tmp/spec.json" "$root/usr/share/bash-completion/completions/jitgate" \
+        "$root/usr/share/zsh/vendor-completions/_jitgate" "$src/scripts/man/jitgate.man.md" "$root/usr/bin/jitgate" "$src"
+}
+docs | tee "$tmp/docs.out" || true
+read -r p _ f _ < <(tail -1 "$tmp/docs.out") || true
+if [ -n "${p:-}" ] && [ -n "${f:-}" ]; then
+    passed=$((passed + p)) failed=$((failed + f))
+else
+    echo "  FAIL  check_docs.py did not finish"
+    failed=$((failed + 1))
+fi
 
 echo "-- zsh completion (an interactive zsh -f in a pty, compinit, TAB)"
 check "zsh parses _jitgate" zsh -n "$root/usr/share/zsh/vendor-completions/_jitgate"
@@ -98,6 +115,9 @@ check "zsh: ... also when --socket follows deny" zcompletes "jitgate deny --sock
     "jitgate deny --socket /x <TAB>"
 check "zsh: --json before the sub-command" zcompletes "jitgate --json approve" "jitgate --json ap<TAB>"
 check "zsh: request: protected ports" zcompletes "jitgate request 5432/tcp" "jitgate request <TAB>"
+check "zsh: a port of proto both is PORT/tcp and PORT/udp" zcompletes \
+    "jitgate --socket /both request 53/tcp | jitgate --socket /both request 53/udp" \
+    "jitgate --socket /both request <TAB><TAB>"
 check "zsh: list options" zcompletes "jitgate list --pending" "jitgate list --p<TAB>"
 check "zsh: audit --type" zcompletes "jitgate audit --type grant" "jitgate audit --type gr<TAB>"
 

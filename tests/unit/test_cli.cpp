@@ -24,6 +24,7 @@
 #include "core/audit.h"
 #include "core/protocol.h"
 #include "helpers.h"
+#include "jitgate/version.h"
 
 using namespace jg;
 using namespace jg::testing;

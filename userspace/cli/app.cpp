@@ -20,6 +20,7 @@
 #include "core/keys.h"
 #include "core/policy.h"
 #include "core/protocol.h"
+#include "jitgate/version.h"
 
 namespace jg {
 
