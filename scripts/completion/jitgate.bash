@@ -18,6 +18,8 @@ _jitgate() {
     cword=$COMP_CWORD
     words=("${COMP_WORDS[@]}")
 
+    # tests/dist/check_docs.py holds these lists against jitgate's own
+    # definition (userspace/cli/app.cpp): change them together.
     local commands="request run break-glass approve deny revoke list status metrics audit policy"
     local global="--socket --json --help"
     # The sub-command (and the sub-sub-command), the --socket given, and
@@ -56,14 +58,14 @@ _jitgate() {
         --for) COMPREPLY=($(compgen -W "5m 15m 30m 1h 1h30m 2h" -- "$cur")); return 0 ;;
         --type)
             COMPREPLY=($(compgen -W "deny would_deny allow request approve reject grant revoke expire
-                break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied" -- "$cur"))
+                break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied approval_lapsed" -- "$cur"))
             return 0 ;;
         --since) COMPREPLY=($(compgen -W "10m 1h 24h" -- "$cur")); return 0 ;;
         --reason | --ticket | --from | --port | --user | --limit) return 0 ;;
     esac
 
     if [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "$commands $global" -- "$cur"))
+        COMPREPLY=($(compgen -W "$commands $global --version" -- "$cur"))
         return 0
     fi
 
@@ -77,18 +79,21 @@ _jitgate() {
         revoke | status | metrics) opts="" ;;
         list) opts="--pending --active --all" ;;
         audit)
-            if [[ $sub == verify ]]; then
+            if [[ $sub == verify && $cur != -* ]]; then
                 COMPREPLY=($(compgen -f -- "$cur"))
                 return 0
             fi
-            opts="--follow --since --type --port --user --limit verify" ;;
+            [[ $sub == verify ]] || opts="--follow --since --type --port --user --limit verify" ;;
         policy)
-            if [[ $sub == check ]]; then
+            if [[ $cur == -* ]]; then
+                :
+            elif [[ $sub == check ]]; then
                 COMPREPLY=($(compgen -f -- "$cur"))
+                return 0
             else
                 COMPREPLY=($(compgen -W "check" -- "$cur"))
-            fi
-            return 0 ;;
+                return 0
+            fi ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts $global" -- "$cur"))
@@ -106,10 +111,12 @@ _jitgate() {
             ((given)) || COMPREPLY=($(compgen -W "$(_jitgate_json_ids grant_id list --active)" -- "$cur")) ;;
         request | run | break-glass)
             if ((!given)); then
+                # A port of proto "both" is asked for as PORT/tcp or PORT/udp.
                 local ports
                 ports=$(jitgate "${_jitgate_sock[@]}" --json status 2>/dev/null |
-                    grep -o '"port":[0-9]*,"proto":"[a-z]*"' | sed 's/"port":\([0-9]*\),"proto":"\([a-z]*\)"/\1\/\2/' |
-                    sort -u)
+                    grep -o '"port":[0-9]*,"proto":"[a-z]*"' |
+                    sed 's/"port":\([0-9]*\),"proto":"\([a-z]*\)"/\1\/\2/; s/^\([0-9]*\)\/both$/\1\/tcp \1\/udp/' |
+                    tr ' ' '\n' | sort -u)
                 COMPREPLY=($(compgen -W "$ports" -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -6,8 +6,13 @@
 # valid, systemd finds the unit, bash-completion and zsh find the
 # completions, and the installed jitgated starts, enforces and stops:
 # attached to a private child cgroup, pinned on a private bpffs, in a private
-# network namespace, its port a random high one; `jitgated --uninstall`
-# leaves nothing attached. Last, `apt-get remove` and `purge`.
+# network namespace, its port a random high one; logrotate rotates its audit
+# log and the chain goes on in the new file; `jitgated --uninstall` leaves
+# nothing attached. The installed binaries are stripped, the man pages
+# gzipped, copyright, changelog and logrotate configuration there. Last,
+# `apt-get remove` stops jitgated (the unit, through systemctl) and
+# uninstalls it, keeping policy, state and log; `purge` removes policy and
+# state and keeps the log.
 #
 # Nothing is installed on this machine and nothing of it is touched: every
 # mount is made inside a private mount namespace (gone when it ends), the
@@ -75,6 +80,22 @@ if [ "${1:-}" = --inside ]; then
     check "jitgate policy check on the example" in_root jitgate policy check \
         /usr/share/doc/jitgate/examples/jitgate.toml
 
+    echo "-- the installed files: stripped binaries, gzip man pages, copyright, changelog, logrotate"
+    for bin in usr/bin/jitgate usr/sbin/jitgated; do
+        check "/$bin is stripped (no .debug_info) and under 8 MB" sh -c \
+            "! readelf -SW '$root/$bin' | grep -q '\.debug_info' && [ \$(stat -c %s '$root/$bin') -lt 8000000 ] &&
+             echo \$(stat -c %s '$root/$bin') bytes"
+    done
+    for page in man1/jitgate.1 man8/jitgated.8 man5/jitgate.toml.5; do
+        check "/usr/share/man/$page.gz (and no $page)" sh -c \
+            "gzip -t '$root/usr/share/man/$page.gz' && [ ! -e '$root/usr/share/man/$page' ]"
+    done
+    for f in usr/share/doc/jitgate/copyright usr/share/doc/jitgate/changelog.Debian.gz etc/logrotate.d/jitgate; do
+        check "/$f" test -s "$root/$f"
+    done
+    check "dpkg: /etc/logrotate.d/jitgate is a conffile" sh -c \
+        "chroot '$root' dpkg-query -W -f='\${Conffiles}' jitgate | grep -q '^ /etc/logrotate.d/jitgate '"
+
     echo "-- where systemd, bash-completion and zsh look"
     check "systemctl --root finds and enables jitgated.service" \
         systemctl --root="$root" enable jitgated.service
@@ -92,11 +113,15 @@ if [ "${1:-}" = --inside ]; then
         >"$root/etc/jitgate/jitgate.toml"
     check "the policy protects the test's port" grep -qx "port = $port" "$root/etc/jitgate/jitgate.toml"
     # The unit's command line, and the cgroup v2 directory of this test.
-    setsid unshare --net -- chroot "$root" env -i PATH=/usr/sbin:/usr/bin \
-        /usr/sbin/jitgated --config /etc/jitgate/jitgate.toml --cgroup /sys/fs/cgroup --quiet \
-        >"$root/tmp/jitgated.log" 2>&1 &
-    daemon=$!
-    echo "$daemon" >"$results.daemon"  # for the outer trap, should this shell be killed
+    start_daemon() {
+        setsid unshare --net -- chroot "$root" env -i PATH=/usr/sbin:/usr/bin \
+            /usr/sbin/jitgated --config /etc/jitgate/jitgate.toml --cgroup /sys/fs/cgroup --quiet \
+            >"$root/tmp/jitgated.log" 2>&1 &
+        daemon=$!
+        echo "$daemon" >"$results.daemon"  # for the outer trap, should this shell be killed
+        echo "$daemon" >"$root/tmp/jitgated.pid"
+    }
+    start_daemon
     ready() {
         local i
         for i in $(seq 200); do
@@ -125,6 +150,36 @@ except OSError as e:
 sys.exit('connect: allowed')"
     }
     check "connect to $port is refused with EPERM" refused
+
+    echo "-- logrotate rotates the audit log while jitgated writes it"
+    check "apt-get install logrotate" in_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends logrotate
+    logrotate_debug() {
+        local out
+        out=$(in_root logrotate -d /etc/logrotate.d/jitgate 2>&1) || { echo "$out"; return 1; }
+        echo "$out"
+        ! grep -qi '^error' <<<"$out"
+    }
+    check "logrotate -d accepts /etc/logrotate.d/jitgate" logrotate_debug
+    log=$root/var/log/jitgate/audit.jsonl
+    check "logrotate -f rotates it" in_root logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/jitgate
+    check "  ... into audit.jsonl.1, the new audit.jsonl 0640 root:adm" sh -c \
+        "[ -s '$log.1' ] && [ \"\$(stat -c '%a %U %G' '$log')\" = '640 root adm' ]"
+    # A reload writes a record: within a few seconds jitgated has found the
+    # new file and continued the chain there.
+    continued() {
+        local _try _
+        for _try in $(seq 10); do  # a reload before jitgated looked at the path goes to the old file
+            kill -HUP "$daemon"
+            for _ in $(seq 20); do
+                grep -q '"type":"policy_reload"' "$log" 2>/dev/null && break 2
+                sleep 0.1
+            done
+        done
+        grep -q '"type":"policy_reload"' "$log" || { echo "no record reached the new file"; return 1; }
+        in_root jitgate audit verify /var/log/jitgate/audit.jsonl.1 /var/log/jitgate/audit.jsonl
+    }
+    check "  ... jitgated continues the chain in the new file (audit verify .1 then the new)" continued
     check "jitgated stops on SIGTERM" sh -c "kill -TERM $daemon; for i in \$(seq 100); do
         kill -0 $daemon 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
     wait "$daemon" 2>/dev/null || true
@@ -144,14 +199,60 @@ sys.exit('connect: allowed')"
     check "the programs it attached are unloaded" gone
     check "jitgate status: daemon unreachable, exit 4" sh -c "chroot '$root' jitgate status; [ \$? -eq 4 ]"
 
-    echo "-- apt-get remove, purge"
+    echo "-- apt-get remove: stops jitgated, takes its programs out of the kernel, keeps policy, state and log"
+    start_daemon
+    check "jitgated runs again (as the service would)" ready
+    check "  ... attached to the test cgroup" sh -c "bpftool cgroup show '$cg' | grep -q jg_"
+    progs=$(bpftool cgroup show "$cg" | awk '$1 ~ /^[0-9]+$/ {print $1}' | sort -u)
+    # Without systemd, a jitgated started by hand is not stopped for the
+    # admin: its --uninstall refuses, and so the removal stops.
+    check "apt-get remove refuses while a jitgated started by hand runs" sh -c \
+        "! chroot '$root' env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+            apt-get remove -y -q jitgate"
+    check "  ... jitgate stays installed and jitgated running" sh -c \
+        "chroot '$root' dpkg-query -W -f='\${Status}' jitgate | grep -qx 'install ok installed' && kill -0 $daemon"
+    # With systemd (here: /run/systemd/system, and a systemctl that stops the
+    # unit's jitgated by its pid as systemd would).
+    mkdir -p "$root/run/systemd/system"
+    cat >"$root/usr/sbin/systemctl" <<'STUB'
+#!/bin/sh
+echo "$*" >>/tmp/systemctl.calls
+case " $* " in
+*" stop jitgated.service "*)
+    pid=$(cat /tmp/jitgated.pid)
+    kill -TERM "$pid"
+    i=0
+    while [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status"; do
+        sleep 0.1
+        i=$((i + 1))
+    done ;;
+esac
+exit 0
+STUB
+    chmod 755 "$root/usr/sbin/systemctl"
     check "apt-get remove jitgate" in_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q jitgate
+    check "  ... prerm stopped jitgated.service" grep -qx "stop jitgated.service" "$root/tmp/systemctl.calls"
+    check "  ... jitgated is gone" sh -c "for i in \$(seq 50); do
+        kill -0 $daemon 2>/dev/null && ! grep -q '^State:.*Z' /proc/$daemon/status || exit 0; sleep 0.1; done; exit 1"
+    wait "$daemon" 2>/dev/null || true
+    daemon=
+    check "  ... nothing attached to the test cgroup" sh -c "! bpftool cgroup show '$cg' | grep -q ."
+    check "  ... no pins left on the bpffs" sh -c "[ -z \"\$(ls -A '$root/sys/fs/bpf')\" ] || ls -R '$root/sys/fs/bpf'"
+    check "  ... the programs it attached are unloaded" gone
     check "  ... binaries and pages are gone" sh -c \
         "! ls '$root/usr/bin/jitgate' '$root/usr/sbin/jitgated' '$root/usr/share/man/man1/jitgate.1.gz' 2>/dev/null"
-    # Without conffiles, remove leaves nothing for purge: install again to purge.
-    check "apt-get install it again" in_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q "/tmp/$(basename "$deb")"
+    check "  ... the policy, state and audit log stay" ls "$root/etc/jitgate/jitgate.toml" \
+        "$root/var/lib/jitgate/state.db" "$root/var/log/jitgate/audit.jsonl"
+    check "  ... and the conffile /etc/logrotate.d/jitgate (dpkg: config-files)" sh -c \
+        "[ -s '$root/etc/logrotate.d/jitgate' ] &&
+         chroot '$root' dpkg-query -W -f='\${Status}' jitgate | grep -qx 'deinstall ok config-files'"
+
+    echo "-- apt-get purge: the policy and state go, the audit log stays"
     check "apt-get purge jitgate" in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q jitgate
+    check "  ... /etc/jitgate, /var/lib/jitgate, /etc/logrotate.d/jitgate are gone" sh -c \
+        "! ls -d '$root/etc/jitgate' '$root/var/lib/jitgate' '$root/etc/logrotate.d/jitgate' 2>/dev/null"
+    check "  ... the audit log and the rotated one stay (evidence)" sh -c \
+        "[ -s '$root/var/log/jitgate/audit.jsonl' ] && [ -s '$root/var/log/jitgate/audit.jsonl.1' ]"
     check "  ... dpkg no longer knows it" sh -c "! chroot '$root' dpkg-query -W -f='\${Status}' jitgate 2>/dev/null |
         grep -q installed"
     exit 0

@@ -4,7 +4,8 @@
 # on standard input followed by TAB presses, and prints what the command line
 # holds after each TAB, one line each.  A stand-in `jitgate` function
 # answers `list --pending`, `list --active` and `status` as jitgated would
-# (and `--socket /x list --pending` as another jitgated).
+# (and `--socket /x list --pending` and `--socket /both status` as other
+# jitgateds).
 # TAB is menu-complete, so a second TAB steps to the next candidate and every
 # candidate can be read off the line.
 #
@@ -26,6 +27,7 @@ jitgate() {
     *"--socket /x list --pending"*) print '{"requests":[{"request_id":99,"state":"pending"}]}' ;;
     *"list --pending"*) print '{"requests":[{"request_id":12,"state":"pending"},{"request_id":7}]}' ;;
     *"list --active"*) print '{"grants":[{"grant_id":13,"request_id":12}]}' ;;
+    *"--socket /both status"*) print '{"ports":[{"name":"dns","port":53,"proto":"both"}]}' ;;
     *status*) print '{"ports":[{"name":"db","port":5432,"proto":"tcp"}]}' ;;
   esac
 }

@@ -25,6 +25,7 @@
 #include "core/protocol.h"
 #include "core/text.h"
 #include "helpers.h"
+#include "jitgate/version.h"
 
 using namespace jg;
 using namespace jg::testing;

@@ -22,6 +22,7 @@
 #include "core/protocol.h"
 #include "core/service_users.h"
 #include "core/text.h"
+#include "jitgate/version.h"
 
 namespace jg {
 

@@ -44,6 +44,7 @@
 #include "daemon/notify.h"
 #include "daemon/server.h"
 #include "daemon/system.h"
+#include "jitgate/version.h"
 
 namespace jg {
 
@@ -457,7 +458,7 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
 
 json Daemon::status() {
     json s;
-    s["version"] = "0.1.0";
+    s["version"] = JITGATE_VERSION;
     s["abi_version"] = JG_ABI_VERSION;
     s["cgroup"] = cgroup_;
     s["pin_dir"] = pin_dir_of(o_.bpffs);
@@ -547,7 +548,7 @@ void Daemon::count_decision(const std::string& type, std::uint16_t port, const s
 json Daemon::metrics() {
     MetricsBuilder m;
     m.family("jitgate_info", "gauge", "jitgated's version and kernel ABI version (always 1)")
-        .sample(1, {{"version", "0.1.0"}, {"abi_version", std::to_string(JG_ABI_VERSION)}});
+        .sample(1, {{"version", JITGATE_VERSION}, {"abi_version", std::to_string(JG_ABI_VERSION)}});
     m.family("jitgate_protected_ports", "gauge", "protected (port, protocol) pairs in the running policy");
     std::size_t pairs = 0;
     std::map<std::pair<std::uint16_t, std::string>, std::uint64_t> active;

@@ -1,63 +1,18 @@
 // jitgated: loads and pins jitgate's BPF programs, serves the control socket.
-#include <CLI/CLI.hpp>
-
-#include "core/metrics.h"
-#include "core/policy.h"
 #include "daemon/daemon.h"
+#include "daemon/options.h"
 
 int main(int argc, char** argv) {
     jg::DaemonOptions o;
     bool do_uninstall = false;
-    CLI::App app{"jitgated: just-in-time access to internal ports, enforced in the kernel"};
-    app.set_version_flag("--version", "jitgated " JITGATE_VERSION, "print the version and exit");
-    app.add_option("--config", o.config, "policy file (TOML)")->capture_default_str();
-    app.add_option("--cgroup", o.cgroup, "cgroup v2 directory to attach to (default: the v2 root)");
-    app.add_option("--bpffs", o.bpffs, "directory on a bpf filesystem for pins")->capture_default_str();
-    app.add_option("--socket", o.socket, "control socket path")->capture_default_str();
-    app.add_option("--state-dir", o.state_dir, "state directory (SQLite)")->capture_default_str();
-    app.add_option("--audit-log", o.audit_log, "audit log file (JSON Lines)")->capture_default_str();
-    app.add_option("--xdp", o.xdp,
-                   "interface to run the XDP early drop on (repeatable; default: [daemon] xdp_interfaces)")
-        ->type_name("IFACE")
-        ->check([](const std::string& n) -> std::string {
-            if (!jg::valid_ifname(n)) return "not an interface name";
-            if (n == "lo") return "lo carries local traffic only, which the local-user hooks decide";
-            return "";
-        });
-    app.add_option("--ring-buffer-bytes", o.ring_bytes,
-                   "size of the kernel's audit event ring: a power of two, 4096 to 1 GiB (a pinned ring "
-                   "keeps its size until --uninstall)")
-        ->capture_default_str()
-        ->check([](const std::string& v) -> std::string {
-            unsigned long long n = 0;
-            try {
-                n = std::stoull(v);
-            } catch (...) {
-                return "not a number";
-            }
-            if (n < 4096 || n > (1ull << 30) || (n & (n - 1)))
-                return "must be a power of two from 4096 to 1 GiB";
-            return "";
-        });
-    app.add_option("--metrics-address", o.metrics_address,
-                   "serve Prometheus metrics over HTTP at GET /metrics on this loopback address, e.g. "
-                   "127.0.0.1:9464 (default: [daemon] metrics_address; none)")
-        ->type_name("ADDR:PORT")
-        ->check([](const std::string& v) -> std::string {
-            auto m = jg::parse_metrics_address(v);
-            return m ? "" : m.error();
-        });
-    app.add_flag("--uninstall", do_uninstall,
-                 "remove programs, links, pins and mounts jitgated made, then exit");
-    app.add_flag("-v,--verbose", o.verbose, "libbpf debug output");
-    app.add_flag("-q,--quiet", o.quiet, "do not echo audit records on stdout");
+    auto app = jg::build_daemon_app(o, do_uninstall);
     try {
-        app.parse(argc, argv);
+        app->parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : 2;
+        return app->exit(e) == 0 ? 0 : 2;
     }
     for (const char* flag :
          {"--cgroup", "--bpffs", "--socket", "--state-dir", "--audit-log", "--metrics-address"})
-        if (app.count(flag)) o.given.insert(flag);
+        if (app->count(flag)) o.given.insert(flag);
     return do_uninstall ? jg::uninstall(o) : jg::run_daemon(o);
 }
