@@ -244,6 +244,7 @@ Reply Workflow::request(const Caller& c, const json& a) {
                            fmt::format("port '{}' requires a reason (--reason TEXT)", p->name));
     if (from)
         if (auto why = prefix_refusal(*p, port, proto, *from)) return Reply::fail(code::kRefused, *why);
+    if (auto refused = admit(c, *p, port, proto)) return *refused;
 
     start_request(r, c);
     r.ticket = ticket;
@@ -533,22 +534,15 @@ Reply Workflow::revoke(const Caller& c, const json& a) {
 
 Reply Workflow::list(const Caller&, const json& a) {
     const std::string f = a.value("filter", "default");
+    if (f != "pending" && f != "active" && f != "all" && f != "default")
+        return Reply::fail(code::kInvalid, "list filter must be pending, active or all");
     json out = {{"requests", json::array()}, {"grants", json::array()}, {"break_glass", json::array()}};
-    if (f == "pending" || f == "default")
-        for (auto& r : store_.requests("pending", 1000)) out["requests"].push_back(request_json(r));
-    if (f == "active" || f == "default")
-        for (auto& g : store_.grants("active", 100000)) out["grants"].push_back(grant_json(g));
-    if (f == "all") {
-        for (auto& r : store_.requests("all", 200)) out["requests"].push_back(request_json(r));
-        for (auto& g : store_.grants("all", 200)) out["grants"].push_back(grant_json(g));
-    }
+    if (auto refused = list_page(f, a, out)) return *refused;
     // For review: every break-glass grant of the last week, whatever became of it.
     if (f == "all" || f == "default")
         for (auto& g :
              store_.grants_of_kind(kBreakGlass, clock_.wall_us() - kBreakGlassReviewUs, kBreakGlassReviewMax))
             out["break_glass"].push_back(grant_json(g));
-    if (f != "pending" && f != "active" && f != "all" && f != "default")
-        return Reply::fail(code::kInvalid, "list filter must be pending, active or all");
     return Reply::success(out);
 }
 

@@ -3,6 +3,7 @@
 // design.md §2, independent of BPF (maps are reached through GrantSink) and
 // of the system's user database (reached through Directory).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "core/keys.h"
+#include "core/limits.h"
 #include "core/policy.h"
 #include "core/store.h"
 
@@ -119,10 +121,23 @@ public:
     // expired ones cuts only their connections.
     void rebase_boot();
 
+    // Deletes decided requests and ended grants older than [daemon]
+    // retention, at most `max_rows` of each (the daemon calls it once a
+    // tick); how many rows went.  The audit log keeps their records.
+    int prune(int max_rows = 500);
+    // Asked before each new request: why nothing new can be recorded now
+    // (the disk is nearly full), or nothing.
+    void set_space_check(std::function<std::optional<std::string>()> f) { space_check_ = std::move(f); }
+
     json request_json(const RequestRow& r);
     json grant_json(const GrantRow& g);
 
 private:
+    // The refusal of a new request by c on port p, if any: the request rate,
+    // the caps on pending requests ([daemon] limits), the free space.
+    std::optional<Reply> admit(const Caller& c, const PortPolicy& p, std::uint16_t port, Proto proto);
+    // One page of list's `filter` ("pending", "active", "all") into out.
+    std::optional<Reply> list_page(const std::string& filter, const json& args, json& out);
     bool is_approver(const Caller& c, const PortPolicy& p);
     // Whether c is the user `who`, or a member of the group `who`.
     // A request asked (port, protocol, duration, reason in r) by c: given a
@@ -160,6 +175,8 @@ private:
     std::string boot_id_;
     std::shared_ptr<const Policy> policy_ = std::make_shared<Policy>();
     std::vector<CutConnection> stray_cuts_;
+    RequestRate rate_;
+    std::function<std::optional<std::string>()> space_check_;
     // next_expiry()'s answer while no grant changed; put_grant forgets it.
     std::optional<std::optional<std::uint64_t>> next_expiry_;
     void put_grant(const GrantRow& g) {
