@@ -61,7 +61,7 @@ _jitgate() {
                 break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied approval_lapsed" -- "$cur"))
             return 0 ;;
         --since) COMPREPLY=($(compgen -W "10m 1h 24h" -- "$cur")); return 0 ;;
-        --reason | --ticket | --from | --port | --user | --limit) return 0 ;;
+        --reason | --ticket | --from | --port | --user | --limit | --after) return 0 ;;
     esac
 
     if [[ -z $cmd ]]; then
@@ -77,7 +77,7 @@ _jitgate() {
         approve) opts="--for" ;;
         deny) opts="--reason" ;;
         revoke | status | metrics) opts="" ;;
-        list) opts="--pending --active --all" ;;
+        list) opts="--pending --active --all --limit --after" ;;
         audit)
             if [[ $sub == verify && $cur != -* ]]; then
                 COMPREPLY=($(compgen -f -- "$cur"))

@@ -24,7 +24,11 @@ from harness import PY, Env  # noqa: E402
 
 GRANT_ENTRIES = 65536  # JG_GRANT_ENTRIES, include/jitgate/abi.h
 
+# The latency loop asks many times a minute as one user: above the default request_rate.
 POLICY = """
+[daemon]
+request_rate = "1000/s"
+
 [[port]]
 name = "bench"
 port = {port}

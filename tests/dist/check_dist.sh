@@ -149,7 +149,7 @@ check "approve: pending request ids" completes "7 12" jitgate approve ""
 check "deny after --socket: pending request ids" completes "7 12" jitgate --socket /x deny ""
 check "revoke: active grant ids" completes "13" jitgate revoke ""
 check "request: protected ports" completes "5432/tcp" jitgate request ""
-check "list options" completes "--pending --active --all --socket --json --help" jitgate list --
+check "list options" completes "--pending --active --all --limit --after --socket --json --help" jitgate list --
 check "audit --type" completes "grant" jitgate audit --type gr
 check "policy check" completes "check" jitgate policy ""
 

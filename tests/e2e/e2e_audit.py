@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, canonical, run_suite, verify_chain, wait_for  # noqa: E402
+from harness import PY, canonical, run_suite, sh, verify_chain, wait_for  # noqa: E402
 
 POLICY = """
 [daemon]
@@ -341,6 +341,49 @@ def run(env, t):
             f"{fifth} {followers(env)}")
     for f in opened:
         f.stop()
+    wait_for(lambda: followers(env) == 0, 5)
+
+    print("-- an auditor removed while following: its stream narrows to its own records")
+
+    def req_denial_reaches(f):
+        """A fresh denial of the requester (new rate-limit window); whether f shows it."""
+        time.sleep(1.1)
+        env.probe(env.req, "connect", "tcp", "127.0.0.1", P2)
+        return any(json.loads(line).get("user") == env.req for _, line in f.lines(1.0))
+
+    def own_denial_reaches(f):
+        time.sleep(1.1)
+        env.probe(env.grp, "connect", "tcp", "127.0.0.1", P2)
+        return any(json.loads(line).get("user") == env.grp for _, line in f.lines(1.0))
+
+    f_left = Follower(env, env.grp, "--json", "--type", "deny")
+    wait_for(lambda: followers(env) == 1, 5)
+    t.check("an auditor (@group) following sees another user's denial", req_denial_reaches(f_left))
+    sh("gpasswd", "-d", env.grp, env.GROUP)
+    try:
+        time.sleep(2.5)  # two ticks of the daemon
+        t.check("it left the group (no reload): the same stream no longer carries others' records",
+                not req_denial_reaches(f_left))
+        t.check("but still its own (narrowed, not cut)", own_denial_reaches(f_left))
+    finally:
+        sh("usermod", "-aG", env.GROUP, env.grp)
+        f_left.stop()
+    wait_for(lambda: followers(env) == 0, 5)
+
+    f_cut = Follower(env, env.grp, "--json", "--type", "deny")
+    wait_for(lambda: followers(env) == 1, 5)
+    t.check("back in the group, a new stream sees others' denials", req_denial_reaches(f_cut))
+    n = len(env.audit_records(type="policy_reload"))
+    env.write_policy(env.render(POLICY.replace('auditors = ["@{group}"]', "auditors = []")))
+    env.daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(env.audit_records(type="policy_reload")) > n, 5)
+    t.check("removed from [daemon] auditors by a reload: its stream no longer carries others' records",
+            not req_denial_reaches(f_cut))
+    f_cut.stop()
+    n = len(env.audit_records(type="policy_reload"))
+    env.write_policy(env.render(POLICY))
+    env.daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(env.audit_records(type="policy_reload")) > n, 5)
     wait_for(lambda: followers(env) == 0, 5)
 
     print("-- jitgate audit: recent records, filters, scope")

@@ -220,6 +220,65 @@ def run(env, t):
                 r.returncode == 1 and "must be owned by root and writable by root only" in r.stderr and
                 os.listdir(d) == [], r.stderr[-300:])
 
+    # The state and audit directories likewise: another user could replace the
+    # store, the chain head or the log there (or name mounts for --uninstall).
+    for what, flag in (("state directory", "--state-dir"), ("audit log's directory", "--audit-log")):
+        for label, owner, mode in (("owned by another user", env.other, 0o755), ("world-writable", "root", 0o1777)):
+            d = os.path.join(env.tmp, f"{flag[2:]}-{mode:o}")
+            os.mkdir(d)
+            shutil.chown(d, owner)
+            os.chmod(d, mode)
+            args = env.daemon_args()
+            args[args.index(flag) + 1] = d if flag == "--state-dir" else os.path.join(d, "audit.jsonl")
+            r = subprocess.run(["nsenter", f"--net=/run/netns/{env.ns}"] + args, capture_output=True, text=True,
+                               timeout=30)
+            ROWS.append((f"jitgated {flag} in a directory {label}", "daemon",
+                         f"exit {r.returncode}: {short(r.stderr)}"))
+            t.check(f"jitgated {flag}: the {what} {label} is refused before anything is attached (exit 1, one "
+                    "sentence, nothing made there)",
+                    r.returncode == 1 and f"the {what}" in r.stderr and
+                    "must be owned by root and writable by root only" in r.stderr and os.listdir(d) == [] and
+                    not os.path.exists(os.path.join(env.bpffs, "jitgate")) and
+                    len(r.stderr.strip().splitlines()) == 1,
+                    f"exit {r.returncode}, {d}: {os.listdir(d)}, bpffs: {os.listdir(env.bpffs)}: {r.stderr[-300:]}")
+
+    # Started in a time namespace with a shifted CLOCK_BOOTTIME: refused, since
+    # the programs check deadlines against the kernel's own clock.
+    p = subprocess.Popen(["nsenter", f"--net=/run/netns/{env.ns}", "unshare", "--time", "--boottime", "1000",
+                          "--fork"] + env.daemon_args(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        _, err = p.communicate()
+        err = "still running after 20 s: " + err
+    ROWS.append(("jitgated in a time namespace (boottime +1000 s)", "daemon", f"exit {p.returncode}: {short(err)}"))
+    t.check("jitgated in a time namespace with a shifted boottime: refused before anything is attached",
+            p.returncode == 1 and "time namespace" in err and "boottime 1000" in err and
+            not os.path.exists(os.path.join(env.bpffs, "jitgate")),
+            f"exit {p.returncode}, bpffs: {os.listdir(env.bpffs)}: {err[-300:]}")
+    if os.path.exists(os.path.join(env.bpffs, "jitgate")):
+        sh(env.jitgated, "--uninstall", "--config", env.policy, "--bpffs", os.path.join(env.bpffs, "jitgate"),
+           "--socket", env.sock, "--state-dir", env.state, check=False)
+
+    # --uninstall unmounts only what jitgated mounts, whatever the state
+    # directory's mounts file names (in a private mount namespace).
+    victim = os.path.join(env.tmp, "victim")
+    os.mkdir(victim)
+    st = os.path.join(env.tmp, "uninstall-state")
+    os.mkdir(st, 0o700)
+    with open(os.path.join(st, "mounts"), "w") as f:
+        f.write(victim + "\n")
+    script = ('mount -t tmpfs jg-victim "$1" && shift && "$@" >/dev/null 2>&1; '
+              'grep -q " $VICTIM " /proc/self/mounts && echo still-mounted || echo unmounted')
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "env", f"VICTIM={victim}", "sh", "-c",
+                        script, "sh", victim, env.jitgated, "--uninstall", "--config", env.policy, "--bpffs",
+                        os.path.join(env.bpffs, "none"), "--socket", os.path.join(env.tmp, "none.sock"),
+                        "--state-dir", st], capture_output=True, text=True, timeout=30)
+    t.eq("--uninstall leaves a mount its state directory's mounts file names but jitgated never makes",
+         r.stdout.strip(), "still-mounted")
+
     # As systemd would start it (soft RLIMIT_NOFILE 1024): the daemon raises its own limit.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))

@@ -100,6 +100,96 @@ def wire(env, user, op, args):
 
 
 
+# Run as a test user: sends argv[3] request lines (JSON, one per port in
+# argv[2], round robin) over one connection and prints the replies as a JSON list.
+FLOOD = r"""
+import json, socket, sys
+ports = [int(p) for p in sys.argv[2].split(",")]
+n = int(sys.argv[3])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(sys.argv[1])
+replies, buf = [], b""
+for i in range(n):
+    a = {"port": ports[i % len(ports)], "proto": "tcp", "duration_s": 60, "reason": "flood"}
+    s.sendall(json.dumps({"id": i + 1, "op": "request", "args": a}).encode() + b"\n")
+    while b"\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    line, _, buf = buf.partition(b"\n")
+    replies.append(json.loads(line))
+print(json.dumps(replies))
+"""
+
+
+def check_limits(env, t, ports, reload_policy):
+    """Issue 16 item 7: one user's flood of requests is capped and rate-limited
+    with one sentence, others' requests still reach the approver, list pages
+    say how many more, and a nearly full disk refuses new requests."""
+    print("-- request caps, rate, pages, free space")
+    reload_policy('[daemon]\nrequest_rate = "1000/s"\n')
+    flooder = env.add_user("flood")
+    # The first port three times as often: its cap of 5 comes before the user's 20.
+    spread = [ports[0]] * 3 + ports[1:]
+    r = env.as_user(flooder, [PY, "-c", FLOOD, env.sock, ",".join(map(str, spread)), "200"], timeout=120)
+    try:
+        replies = json.loads(r.stdout)
+    except ValueError:
+        replies = []
+    ok = [x for x in replies if x.get("ok")]
+    refused = [x["error"] for x in replies if not x.get("ok")]
+    t.check(f"a flood of 200 requests by one user: 20 pending (max_pending_per_user), got {len(ok)}",
+            len(replies) == 200 and len(ok) == 20, r.stdout[-300:] + r.stderr[-300:])
+    t.check("the other 180 are refused, naming the per-port or per-user cap",
+            len(refused) == 180 and all(e.get("code") == "refused" and "pending requests" in e.get("message", "")
+                                        for e in refused) and
+            any("max_pending_per_port" in e.get("message", "") for e in refused) and
+            any("max_pending_per_user" in e.get("message", "") for e in refused), str(refused[:2]))
+    c = env.cli(flooder, "request", str(ports[0]), "--for", "1m", "--reason", "one more")
+    t.check("the CLI says so in one sentence, exit 3",
+            c.returncode == 3 and "max_pending_per_" in c.stderr and len(c.stderr.strip().splitlines()) == 1,
+            f"{c.returncode} {c.stderr}")
+    rc, mine = env.cli_json(env.req, "request", str(ports[0]), "--for", "1m", "--reason", "after the flood")
+    t.eq("another user's request after the flood is pending", (rc, mine.get("state")), (0, "pending"))
+    _, lst = env.cli_json(env.appr, "list", "--pending", "--limit", "1000")
+    t.check("and the approver's list shows it",
+            any(x.get("request_id") == mine.get("request_id") for x in lst.get("requests", [])),
+            str(lst.get("total")))
+
+    total = lst.get("total", {}).get("requests", 0)
+    _, page = env.cli_json(env.appr, "list", "--pending", "--limit", "5")
+    t.check(f"list --limit 5 --json: 5 rows, total {total}, more {total - 5}",
+            len(page.get("requests", [])) == 5 and page.get("total", {}).get("requests") == total and
+            page.get("more", {}).get("requests") == total - 5 and total > 5, str({k: page.get(k) for k in
+                                                                                  ("total", "more", "next_after")}))
+    h = env.cli(env.appr, "list", "--pending", "--limit", "5")
+    after = page.get("next_after", {}).get("requests")
+    hint = f"... {total - 5} more pending requests: jitgate list --pending --limit 5 --after {after}"
+    t.check("the human list says how many more and what to type", h.returncode == 0 and hint in h.stdout,
+            h.stdout[-400:])
+    _, page2 = env.cli_json(env.appr, "list", "--pending", "--limit", "5", "--after", str(after))
+    ids1 = [x.get("request_id") for x in page.get("requests", [])]
+    ids2 = [x.get("request_id") for x in page2.get("requests", [])]
+    t.check("the next page follows the first, newest first, no row twice",
+            len(ids2) == 5 and ids2 == sorted(ids2, reverse=True) and max(ids2) < min(ids1) and
+            page2.get("more", {}).get("requests") == total - 10, f"{ids1} {ids2}")
+
+    reload_policy('[daemon]\nrequest_rate = "3/m"\n')
+    fast = env.add_user("fast")
+    codes = [env.cli(fast, "request", str(ports[1]), "--for", "1m", "--reason", f"r{i}") for i in range(4)]
+    t.check("request_rate 3/m: three requests pass, the fourth is refused (exit 3) saying when to retry",
+            [x.returncode for x in codes] == [0, 0, 0, 3] and "too many requests: at most 3 per minute" in
+            codes[3].stderr and "try again in" in codes[3].stderr, str([(x.returncode, x.stderr) for x in codes]))
+
+    reload_policy("[daemon]\nmin_free_mb = 1048576\n")
+    full = env.cli(env.req, "request", str(ports[1]), "--for", "1m", "--reason", "disk")
+    t.check("less free space than min_free_mb: a new request is refused (exit 1), saying why",
+            full.returncode == 1 and "MiB free" in full.stderr and "min_free_mb" in full.stderr,
+            f"{full.returncode} {full.stderr}")
+    reload_policy("")
+
 
 def check_cut(t, what, out, since, since_what):
     """Checks that out ("stopped N ERRNO T") is an error the client saw within
@@ -542,6 +632,13 @@ def run(env, t):
 
     check_big_group(env, t)
     identity_and_clocks(env, t, connect)
+    def reload_policy(daemon):
+        n = len(env.audit_records(type="policy_reload"))
+        env.write_policy(daemon + env.render(policy()))
+        env.daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(env.audit_records(type="policy_reload")) > n, 5)
+
+    check_limits(env, t, [P_SHORT, P_BGANY, P_BGOFF, P_NOFM, P_DRAIN], reload_policy)
 
     problem = verify_chain(env.audit_records())
     t.check("the whole audit log chains (independent check)", problem is None, str(problem))

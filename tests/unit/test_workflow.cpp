@@ -25,7 +25,11 @@ using namespace jg::testing;
 
 namespace {
 
+// The caps on pending requests (test_limits.cpp) above what these cases ask.
 const char* kPolicy = R"(
+[daemon]
+max_pending_per_port = 20
+
 [[port]]
 name = "db"
 port = 5432

@@ -102,6 +102,11 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     g->add_flag("--active", s.active, "active grants");
     g->add_flag("--all", s.all, "recent requests and grants, whatever their state");
     g->require_option(0, 1);
+    list->add_option("--limit", s.list_limit, "at most N requests and N grants (1-1000; default 100)")
+        ->type_name("N");
+    list->add_option("--after", s.list_after,
+                     "the page after this id: the rows listed below it (list says what to type)")
+        ->type_name("ID");
     list->callback([&s] { s.op = "list"; });
 
     auto* st = app->add_subcommand("status", "programs, protected ports, grants and counters");
@@ -264,6 +269,12 @@ std::string finish(CliState& s) {
             return "standard input (-) can be read only once";
     } else if (s.op == "list") {
         s.args = {{"filter", s.pending ? "pending" : s.active ? "active" : s.all ? "all" : "default"}};
+        if (s.list_limit && (*s.list_limit < 1 || *s.list_limit > 1000))
+            return "--limit must be from 1 to 1000";
+        if (s.list_after && *s.list_after < 1)
+            return "--after must be a request or grant id (a positive number)";
+        if (s.list_limit) s.args["limit"] = *s.list_limit;
+        if (s.list_after) s.args["after"] = *s.list_after;
     }
     return {};
 }

@@ -23,6 +23,7 @@ struct CliState {
     bool wait = false;                // request --wait: until the request is decided
     std::int64_t id = 0;
     bool pending = false, active = false, all = false;
+    std::optional<std::int64_t> list_limit, list_after;  // list --limit N --after ID
     // audit [--follow] [--since TIME] [--type T]... [--port P] [--user U] [--limit N]
     bool follow = false;
     std::optional<std::string> since, audit_port, user, limit;

@@ -222,14 +222,37 @@ bool all_in(const json& items, const char* state) {
     return true;
 }
 
+// After a section cut short by list's page size: how many more, and the
+// command that shows the next page (a list of pages, not one long screen).
+std::string more_line(const json& r, const char* section, const char* what, const char* flag) {
+    const json none = json::object();
+    const json& more = r.contains("more") && r["more"].is_object() ? r["more"] : none;
+    const std::int64_t n = more.value(section, std::int64_t(0));
+    if (n <= 0) return {};
+    const json& next = r.contains("next_after") && r["next_after"].is_object() ? r["next_after"] : none;
+    std::int64_t after = next.value(section, std::int64_t(0));
+    // --all pages both sections with one --after: the later of the two
+    // shows a few rows again rather than skip any.
+    if (r.value("filter", "") == "all") {
+        flag = "--all";
+        for (const auto& [k, v] : next.items()) after = std::max(after, v.get<std::int64_t>());
+    }
+    std::string limit;
+    if (r.contains("limit") && r["limit"].is_number_integer() && r["limit"].get<std::int64_t>() != 100)
+        limit = fmt::format(" --limit {}", r["limit"].get<std::int64_t>());
+    return fmt::format("  ... {} more {}: jitgate list {}{} --after {}\n", n, what, flag, limit, after);
+}
+
 std::string render_list(const json& r) {
     const json none = json::array();
     const json& requests = r.contains("requests") ? r["requests"] : none;
     const json& grants = r.contains("grants") ? r["grants"] : none;
     const json& glass = r.contains("break_glass") ? r["break_glass"] : none;
-    std::string s =
-        section(requests, all_in(requests, "pending") ? "pending requests" : "requests", request_item);
-    s += section(grants, all_in(grants, "active") ? "active grants" : "grants", grant_item);
+    const bool pending = all_in(requests, "pending"), active = all_in(grants, "active");
+    std::string s = section(requests, pending ? "pending requests" : "requests", request_item);
+    s += more_line(r, "requests", pending ? "pending requests" : "requests", "--pending");
+    s += section(grants, active ? "active grants" : "grants", grant_item);
+    s += more_line(r, "grants", active ? "active grants" : "grants", "--active");
     s += section(glass, "break-glass grants of the last 7 days, for review", grant_item);
     return s.empty() ? "nothing to show\n" : s;
 }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "core/duration.h"
 #include "core/metrics.h"
@@ -133,7 +134,8 @@ private:
 void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     c.only(t,
            {"cgroup", "bpffs", "socket", "state_dir", "audit_log", "xdp_interfaces", "auditors",
-            "metrics_address"},
+            "metrics_address", "max_pending_per_user", "max_pending_per_port", "request_rate", "retention",
+            "min_free_mb"},
            "[daemon]");
     d.cgroup = c.str(t, "cgroup", "daemon");
     d.bpffs = c.str(t, "bpffs", "daemon");
@@ -376,6 +378,42 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
                fmt::format("{}: list at least one approver (approvers = [\"alice\", \"@dba\"])", where));
 }
 
+// The [daemon] keys that bound what one user can make jitgated store.
+void parse_limits(const toml::table& t, Checker& c, RequestLimits& l) {
+    auto count = [&](const char* key, int& out, std::int64_t lo, std::int64_t hi) {
+        const toml::node* n = t.get(key);
+        if (!n) return;
+        if (auto v = whole_in(*n, lo, hi))
+            out = static_cast<int>(*v);
+        else
+            c.fail(n, Checker::line_of(t),
+                   fmt::format("daemon.{} must be a whole number from {} to {}", key, lo, hi));
+    };
+    count("max_pending_per_user", l.max_pending_per_user, 1, 100000);
+    count("max_pending_per_port", l.max_pending_per_port, 1, 100000);
+    if (auto r = c.str(t, "request_rate", "daemon")) {
+        if (auto rate = parse_rate(*r))
+            std::tie(l.rate_burst, l.rate_period_s) = *rate;
+        else
+            c.fail(t.get("request_rate"), Checker::line_of(t), "daemon.request_rate: " + rate.error());
+    }
+    if (auto keep = c.duration(t, "retention", "daemon", true)) {
+        if (*keep != 0 && *keep < kMinRetentionSeconds)
+            c.fail(t.get("retention"), Checker::line_of(t),
+                   "daemon.retention must be at least 7d (break-glass grants stay listed for review for a "
+                   "week), or \"0s\" to keep every row");
+        else
+            l.retention_s = *keep;
+    }
+    if (const toml::node* n = t.get("min_free_mb")) {
+        if (auto v = whole_in(*n, 0, 1 << 20))
+            l.min_free_mb = *v;
+        else
+            c.fail(n, Checker::line_of(t),
+                   "daemon.min_free_mb must be a whole number of MiB from 0 (off) to 1048576");
+    }
+}
+
 }  // namespace
 
 bool valid_ifname(std::string_view name) {
@@ -397,9 +435,10 @@ PolicyLoad parse_policy(std::string_view text, std::string_view file) {
     }
     c.only(root, {"daemon", "port"}, "the policy (top level)");
     if (const toml::node* d = root.get("daemon")) {
-        if (const toml::table* dt = d->as_table())
+        if (const toml::table* dt = d->as_table()) {
             parse_daemon(*dt, c, out.policy.daemon);
-        else
+            parse_limits(*dt, c, out.policy.daemon.limits);
+        } else
             c.fail(d, 1, "[daemon] must be a table");
     }
     if (const toml::node* ports = root.get("port")) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/keys.h"
+#include "core/limits.h"
 
 namespace jg {
 
@@ -64,6 +65,7 @@ struct DaemonSettings {
     std::vector<std::string> xdp_interfaces;     // distinct names, in file order
     std::vector<Principal> auditors;             // may read every audit record; distinct
     std::optional<std::string> metrics_address;  // HTTP /metrics on loopback ("127.0.0.1:9464")
+    RequestLimits limits;                        // caps, rate, retention, free space
 };
 
 struct Policy {

@@ -43,7 +43,7 @@ const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
           {"duration_s", {T::Int, true}},
           {"reason", {T::Str, true}}}},
         {"show", {{"id", {T::Int, true}}}},
-        {"list", {{"filter", {T::Str, false}}}},
+        {"list", {{"filter", {T::Str, false}}, {"limit", {T::Int, false}}, {"after", {T::Int, false}}}},
         {"status", {}},
         {"metrics", {}},
         {"audit",

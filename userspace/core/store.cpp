@@ -127,6 +127,9 @@ DROP INDEX IF EXISTS grants_key;
 CREATE INDEX IF NOT EXISTS grants_uid ON grants(state, uid, port, proto, src);
 CREATE INDEX IF NOT EXISTS grants_src ON grants(state, src, port, proto);
 CREATE INDEX IF NOT EXISTS grants_kind ON grants(kind, start_us);
+CREATE INDEX IF NOT EXISTS requests_uid ON requests(state, uid, port, proto);
+CREATE INDEX IF NOT EXISTS requests_decided ON requests(decided_us);
+CREATE INDEX IF NOT EXISTS grants_ended ON grants(ended_us);
 )sql";
 
 constexpr const char* kRequestCols =
@@ -236,8 +239,10 @@ void Store::migrate() {
 
 Result<Store> Store::open(const std::string& path) {
     sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(
+            path.c_str(), &db,
+            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+            nullptr) != SQLITE_OK) {
         std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
         sqlite3_close(db);
         return err(fmt::format("cannot open the state database {}: {}", path, msg));
@@ -552,6 +557,81 @@ void Store::rebase_grant(std::int64_t id, const std::string& boot_id, std::uint6
            "'active'");
     s.bind(1, boot_id).bind(2, static_cast<std::int64_t>(expires_boot_ns)).bind(3, expires_us).bind(4, id);
     s.step();
+}
+
+std::int64_t Store::count_pending(std::uint32_t uid) {
+    Stmt s(stmts_, "SELECT COUNT(*) FROM requests WHERE state = 'pending' AND uid = ?");
+    s.bind(1, std::int64_t(uid));
+    return s.step() ? s.i64(0) : 0;
+}
+
+std::int64_t Store::count_pending(std::uint32_t uid, std::uint16_t port, Proto proto) {
+    Stmt s(stmts_,
+           "SELECT COUNT(*) FROM requests WHERE state = 'pending' AND uid = ? AND port = ? AND proto = ?");
+    s.bind(1, std::int64_t(uid)).bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
+    return s.step() ? s.i64(0) : 0;
+}
+
+namespace {
+
+// "WHERE state = ? AND id < ?" and its bindings, for the pages of list.
+std::string page_where(const std::string& state, std::int64_t before) {
+    std::string w = state == "all" ? "WHERE 1" : "WHERE state = ?1";
+    if (before > 0) w += " AND id < ?2";
+    return w;
+}
+
+}  // namespace
+
+std::vector<RequestRow> Store::requests_before(const std::string& state, std::int64_t before, int limit) {
+    Stmt s(stmts_, fmt::format("SELECT {} FROM requests {} ORDER BY id DESC LIMIT ?3", kRequestCols,
+                               page_where(state, before)));
+    if (state != "all") s.bind(1, state);
+    if (before > 0) s.bind(2, before);
+    s.bind(3, std::int64_t(limit));
+    return read_all(s, read_request);
+}
+
+std::int64_t Store::count_requests_before(const std::string& state, std::int64_t before) {
+    Stmt s(stmts_, fmt::format("SELECT COUNT(*) FROM requests {}", page_where(state, before)));
+    if (state != "all") s.bind(1, state);
+    if (before > 0) s.bind(2, before);
+    return s.step() ? s.i64(0) : 0;
+}
+
+std::vector<GrantRow> Store::grants_before(const std::string& state, std::int64_t before, int limit) {
+    Stmt s(stmts_, fmt::format("SELECT {} FROM grants {} ORDER BY id DESC LIMIT ?3", kGrantCols,
+                               page_where(state, before)));
+    if (state != "all") s.bind(1, state);
+    if (before > 0) s.bind(2, before);
+    s.bind(3, std::int64_t(limit));
+    return read_all(s, read_grant);
+}
+
+std::int64_t Store::count_grants_before(const std::string& state, std::int64_t before) {
+    Stmt s(stmts_, fmt::format("SELECT COUNT(*) FROM grants {}", page_where(state, before)));
+    if (state != "all") s.bind(1, state);
+    if (before > 0) s.bind(2, before);
+    return s.step() ? s.i64(0) : 0;
+}
+
+int Store::prune(std::int64_t before_wall_us, int limit) {
+    // Decided requests whose grant (if any) has ended too, then ended grants;
+    // requests_decided and grants_ended keep each a range scan.
+    Stmt r(
+        stmts_,
+        "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE decided_us > 0 AND decided_us < ?1 "
+        "AND state != 'pending' AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.id = requests.grant_id "
+        "AND grants.state = 'active') LIMIT ?2)");
+    r.bind(1, before_wall_us).bind(2, std::int64_t(limit));
+    r.step();
+    int n = sqlite3_changes(db_);
+    Stmt g(stmts_,
+           "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE ended_us > 0 AND ended_us < ?1 AND "
+           "state != 'active' LIMIT ?2)");
+    g.bind(1, before_wall_us).bind(2, std::int64_t(limit));
+    g.step();
+    return n + sqlite3_changes(db_);
 }
 
 }  // namespace jg

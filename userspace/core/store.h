@@ -145,6 +145,20 @@ public:
     std::optional<GrantRow> active_grant(std::uint32_t uid, const std::string& src, std::uint16_t port,
                                          Proto proto);
 
+    // Pending requests of one user, and of one user for one port.
+    std::int64_t count_pending(std::uint32_t uid);
+    std::int64_t count_pending(std::uint32_t uid, std::uint16_t port, Proto proto);
+    // One page of list: rows in `state` ("all": any) with an id below
+    // `before` (0: from the newest), newest first; and how many there are.
+    std::vector<RequestRow> requests_before(const std::string& state, std::int64_t before, int limit);
+    std::int64_t count_requests_before(const std::string& state, std::int64_t before);
+    std::vector<GrantRow> grants_before(const std::string& state, std::int64_t before, int limit);
+    std::int64_t count_grants_before(const std::string& state, std::int64_t before);
+    // Deletes up to `limit` decided requests (whose grant, if any, ended) and
+    // up to `limit` ended grants decided or ended before `before_wall_us`;
+    // how many rows went.  Pending requests and active grants stay.
+    int prune(std::int64_t before_wall_us, int limit);
+
 private:
     explicit Store(sqlite3* db) : db_(db) { stmts_.db = db; }
     void exec(const char* sql);

@@ -253,6 +253,7 @@ Reply Workflow::request(const Caller& c, const json& a) {
                            fmt::format("port '{}' requires a reason (--reason TEXT)", p->name));
     if (from)
         if (auto why = prefix_refusal(*p, port, proto, *from)) return Reply::fail(code::kRefused, *why);
+    if (auto refused = admit(c, *p, port, proto)) return *refused;
 
     start_request(r, c);
     r.ticket = ticket;
@@ -564,28 +565,16 @@ Reply Workflow::revoke(const Caller& c, const json& a) {
 
 Reply Workflow::list(const Caller& c, const json& a) {
     const std::string f = a.value("filter", "default");
+    if (f != "pending" && f != "active" && f != "all" && f != "default")
+        return Reply::fail(code::kInvalid, "list filter must be pending, active or all");
     json out = {{"requests", json::array()}, {"grants", json::array()}, {"break_glass", json::array()}};
-    // Scoped as audit is: everything for root and auditors, else what concerns the caller.
+    if (auto refused = list_page(c, f, a, out)) return *refused;
     const bool all = sees_all(c);
-    ApproverCache approver_of;
-    auto add = [&](const char* key, json row) {
-        if (all || concerns(c, row, &approver_of)) out[key].push_back(std::move(row));
-    };
-    if (f == "pending" || f == "default")
-        for (auto& r : store_.requests("pending", 1000)) add("requests", request_json(r));
-    if (f == "active" || f == "default")
-        for (auto& g : store_.grants("active", 100000)) add("grants", grant_json(g));
-    if (f == "all") {
-        for (auto& r : store_.requests("all", 200)) add("requests", request_json(r));
-        for (auto& g : store_.grants("all", 200)) add("grants", grant_json(g));
-    }
     // For review: every break-glass grant of the last week, whatever became of it.
     if (f == "all" || f == "default")
         for (auto& g :
              store_.grants_of_kind(kBreakGlass, clock_.wall_us() - kBreakGlassReviewUs, kBreakGlassReviewMax))
-            add("break_glass", grant_json(g));
-    if (f != "pending" && f != "active" && f != "all" && f != "default")
-        return Reply::fail(code::kInvalid, "list filter must be pending, active or all");
+            if (json row = grant_json(g); all || concerns(c, row, nullptr)) out["break_glass"].push_back(std::move(row));
     return Reply::success(out);
 }
 

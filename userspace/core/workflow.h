@@ -4,6 +4,7 @@
 // of the system's user database (reached through Directory).
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/keys.h"
+#include "core/limits.h"
 #include "core/policy.h"
 #include "core/store.h"
 
@@ -160,6 +162,14 @@ public:
     // Remembers the wall clock now as the last stop (kMetaLastStop).
     void record_stop();
 
+    // Deletes decided requests and ended grants older than [daemon]
+    // retention, at most `max_rows` of each (the daemon calls it once a
+    // tick); how many rows went.  The audit log keeps their records.
+    int prune(int max_rows = 500);
+    // Asked before each new request: why nothing new can be recorded now
+    // (the disk is nearly full), or nothing.
+    void set_space_check(std::function<std::optional<std::string>()> f) { space_check_ = std::move(f); }
+
     json request_json(const RequestRow& r);
     json grant_json(const GrantRow& g);
 
@@ -174,6 +184,12 @@ private:
     // Rebase of one grant of another boot (rebase_boot): false when its
     // time left is unknown.
     bool rebase_grant(GrantRow& g, std::int64_t now_wall, std::int64_t last_stop);
+    // The refusal of a new request by c on port p, if any: the request rate,
+    // the caps on pending requests ([daemon] limits), the free space.
+    std::optional<Reply> admit(const Caller& c, const PortPolicy& p, std::uint16_t port, Proto proto);
+    // One page of list's `filter` ("pending", "active", "all") into out,
+    // scoped to what c may see (sees_all, concerns).
+    std::optional<Reply> list_page(const Caller& c, const std::string& filter, const json& args, json& out);
     bool is_approver(const Caller& c, const PortPolicy& p);
     // Whether c is the user `who`, or a member of the group `who`.
     // A request asked (port, protocol, duration, reason in r) by c: given a
@@ -215,6 +231,8 @@ private:
     std::vector<std::int64_t> clock_unknown_;
     // Where end_removed_accounts goes on.
     std::pair<std::uint32_t, std::string> account_cursor_{0, ""};
+    RequestRate rate_;
+    std::function<std::optional<std::string>()> space_check_;
     // next_expiry()'s answer while no grant changed; put_grant forgets it.
     std::optional<std::optional<std::uint64_t>> next_expiry_;
     void put_grant(const GrantRow& g) {

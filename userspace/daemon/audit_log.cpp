@@ -142,7 +142,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
             return err(fmt::format("write the audit log {}: {}", o.path, std::strerror(errno)));
         a->end_ += 1;
     }
-    a->head_fd_ = ::open(o.head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    a->head_fd_ = ::open(o.head_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (a->head_fd_ < 0)
         return err(fmt::format("open the audit chain head {}: {}", o.head_path, std::strerror(errno)));
     a->write_head();
@@ -151,7 +151,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
 }
 
 Result<bool> AuditLog::open_log() {
-    int fd = ::open(o_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = ::open(o_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd < 0) return err(fmt::format("open the audit log {}: {}", o_.path, std::strerror(errno)));
     if (fd_ >= 0) {
         fdatasync(fd_);

@@ -273,6 +273,7 @@ private:
     std::string audit_query(const Peer& p, std::int64_t id, const json& args);
     void publish(std::string_view line);  // a record written, to the followers it concerns
     bool sees_all(std::uint32_t uid, const std::string& user);
+    void recheck_followers();  // at each tick: auditors may have left their @group
     void report_lost();
     void end_unprotected();
     // Reports connections cut that no ended grant accounts for; with `run`,
@@ -753,6 +754,18 @@ std::string Daemon::audit_query(const Peer& p, std::int64_t id, const json& a) {
     return out;
 }
 
+// An auditor removed from [daemon] auditors or from its @group keeps the
+// stream open, but from now on it carries only the follower's own records.
+void Daemon::recheck_followers() {
+    for (auto& [conn, fl] : followers_) {
+        if (!fl.all) continue;
+        fl.all = sees_all(fl.uid, fl.user);
+        if (!fl.all)
+            log(fmt::format(
+                "uid {} is no longer an auditor: its audit stream now carries only its own records", fl.uid));
+    }
+}
+
 void Daemon::publish(std::string_view line) {
     if (!server_ || followers_.empty()) return;
     const json r = json::parse(line, nullptr, false);
@@ -855,9 +868,12 @@ void Daemon::check_tamper(bool pins) {
 void Daemon::tick() {
     if (++ticks_ % kTamperEvery == 0) check_tamper(true);
     check_passwd();
+    recheck_followers();
     wf_->sweep();
     if (const int n = wf_->end_removed_accounts(kAccountsPerTick))
         log(fmt::format("ended {} grants and pending requests of removed accounts", n));
+    if (const int pruned = wf_->prune(); pruned > 0 && o_.verbose)
+        log(fmt::format("deleted {} decided requests and ended grants past [daemon] retention", pruned));
     stray_cuts(false);
     flush_suppressed();
     report_lost();
@@ -980,6 +996,7 @@ int Daemon::run() {
             "jitgated systemd service");
         return 1;
     }
+    if (auto why = time_namespace_refusal()) return log(*why), 1;
     auto load = load_policy_file(o_.config);
     if (!load.ok()) {
         for (auto& e : load.errors) fmt::print(stderr, "{}\n", e);
@@ -1001,6 +1018,15 @@ int Daemon::run() {
                                "socket in its place; use a directory such as /run/jitgate (--socket PATH)",
                                sock_dir, st.st_uid, st.st_mode & 07777)),
                1;
+    // The same for the state and the audit log: another user could replace
+    // the store, the chain head or the log, or name mounts for --uninstall.
+    const auto audit_dir = std::filesystem::absolute(o_.audit_log).parent_path().string();
+    if (auto r = make_dir(audit_dir, 0750); !r) return log(r.error()), 1;
+    if (auto why = dir_not_root_only(o_.state_dir, "state directory", "/var/lib/jitgate (--state-dir DIR)"))
+        return log(*why), 1;
+    if (auto why =
+            dir_not_root_only(audit_dir, "audit log's directory", "/var/log/jitgate (--audit-log FILE)"))
+        return log(*why), 1;
     auto store = Store::open(o_.state_dir + "/state.db");
     if (!store) return log(store.error()), 1;
     store_.emplace(std::move(*store));
@@ -1026,6 +1052,9 @@ int Daemon::run() {
 
     wf_ = std::make_unique<Workflow>(*store_, dir_, sink_, *audit_, clock_, boot_id());
     wf_->set_policy(policy_);
+    wf_->set_space_check([this, audit_dir] {
+        return low_space({o_.state_dir, audit_dir}, policy_->daemon.limits.min_free_mb);
+    });
     audit_->emit({{"type", "daemon_start"},
                   {"uid", 0},
                   {"pid", getpid()},
@@ -1265,7 +1294,13 @@ int uninstall(const DaemonOptions& opts) {
     }
     rmdir(o.bpffs.c_str());  // only if empty
     int unmounted = 0;
-    for (auto& m : recorded_mounts(o.state_dir)) {
+    // A state directory another user may write could name any mount point.
+    std::vector<std::string> mounts;
+    if (auto why = dir_not_root_only(o.state_dir, "state directory", "/var/lib/jitgate (--state-dir DIR)"))
+        log(*why + "; unmounting nothing it records");
+    else
+        mounts = recorded_mounts(o.state_dir);
+    for (auto& m : mounts) {
         if (umount2(m.c_str(), MNT_DETACH) == 0) {
             ++unmounted;
             if (m.rfind("/run/jitgate/", 0) == 0) rmdir(m.c_str());

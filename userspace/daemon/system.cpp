@@ -1,5 +1,6 @@
 #include "daemon/system.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <grp.h>
 #include <linux/magic.h>
@@ -8,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/nss_buffer.h"
+#include "core/timens.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -38,15 +41,48 @@ std::string mounts_file(const std::string& state_dir) { return state_dir + "/mou
 
 }  // namespace
 
+namespace {
+
+// Where jitgated mounts (resolve_cgroup, ensure_bpffs): --uninstall unmounts
+// a recorded target only when it is one of these and still that filesystem.
+const char* const kCgroupMount = "/run/jitgate/cgroup2";
+const char* const kBpffsMount = "/sys/fs/bpf";
+
+bool ours(const std::string& target) {
+    if (target == kCgroupMount) return fs_is(target, CGROUP2_SUPER_MAGIC);
+    if (target == kBpffsMount) return fs_is(target, BPF_FS_MAGIC);
+    return false;
+}
+
+}  // namespace
+
 void record_mount(const std::string& state_dir, const std::string& target) {
-    std::ofstream(mounts_file(state_dir), std::ios::app) << target << "\n";
+    const int fd =
+        ::open(mounts_file(state_dir).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    const std::string line = target + "\n";
+    if (write(fd, line.data(), line.size()) < 0) {
+        // --uninstall then leaves this mount in place, which is safe.
+    }
+    close(fd);
 }
 
 std::vector<std::string> recorded_mounts(const std::string& state_dir) {
     std::vector<std::string> out;
-    std::ifstream in(mounts_file(state_dir));
+    // A file another user wrote (or a link to one) names nothing to unmount.
+    const int fd = ::open(mounts_file(state_dir).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return out;
+    struct stat st {};
+    std::string text;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && (st.st_mode & 022) == 0) {
+        char buf[4096];
+        for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0 && text.size() < 65536;)
+            text.append(buf, std::size_t(n));
+    }
+    close(fd);
+    std::istringstream in(text);
     for (std::string line; std::getline(in, line);)
-        if (!line.empty()) out.push_back(line);
+        if (ours(line) && std::find(out.begin(), out.end(), line) == out.end()) out.push_back(line);
     return out;
 }
 
@@ -93,7 +129,7 @@ Result<std::string> resolve_cgroup(const std::string& requested, const std::stri
         head >> id >> parent >> devno >> root >> mountpoint;
         if (root == "/") return mountpoint;
     }
-    const std::string target = "/run/jitgate/cgroup2";
+    const std::string target = kCgroupMount;
     if (auto r = make_dir(target, 0755); !r) return err(r.error());
     if (mount("cgroup2", target.c_str(), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
         return err(
@@ -109,7 +145,7 @@ Result<bool> ensure_bpffs(const std::string& dir, const std::string& state_dir) 
     std::filesystem::path p = dir;
     while (!p.empty() && !std::filesystem::exists(p)) p = p.parent_path();
     if (fs_is(p.string(), BPF_FS_MAGIC)) return true;
-    const std::string base = "/sys/fs/bpf";
+    const std::string base = kBpffsMount;
     if (dir.rfind(base + "/", 0) == 0 && std::filesystem::is_directory(base) && !fs_is(base, BPF_FS_MAGIC)) {
         if (mount("bpf", base.c_str(), "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") != 0)
             return err(fmt::format("mount a bpf filesystem at {}: {}", base, std::strerror(errno)));
@@ -212,6 +248,43 @@ bool SystemDirectory::in_group(std::uint32_t uid, const std::string& user, const
     if (*primary == *want) return true;
     const auto gids = groups_of(user, *primary);
     return std::find(gids.begin(), gids.end(), *want) != gids.end();
+}
+
+std::optional<std::string> dir_not_root_only(const std::string& dir, const std::string& what,
+                                             const std::string& instead) {
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0)
+        return fmt::format("cannot check the {} {}: {}", what, dir, std::strerror(errno));
+    if (st.st_uid == 0 && (st.st_mode & 022) == 0) return std::nullopt;
+    return fmt::format(
+        "the {} {} must be owned by root and writable by root only (it is owned by uid {}, "
+        "mode {:o}): another user could replace the files jitgated keeps there; use a directory "
+        "such as {}",
+        what, dir, st.st_uid, st.st_mode & 07777, instead);
+}
+
+std::optional<std::string> low_space(const std::vector<std::string>& dirs, std::int64_t min_free_mb) {
+    if (min_free_mb <= 0) return std::nullopt;
+    for (const auto& d : dirs) {
+        struct statvfs v {};
+        if (statvfs(d.c_str(), &v) != 0) continue;  // its writes will say what is wrong
+        const unsigned long long free_mb = (unsigned long long)v.f_bavail * v.f_frsize >> 20;
+        if (free_mb < (unsigned long long)min_free_mb)
+            return fmt::format(
+                "the filesystem of {} has {} MiB free, less than the {} MiB jitgated keeps to "
+                "record decisions ([daemon] min_free_mb), so new requests are refused: ask "
+                "an operator to free space there",
+                d, free_mb, min_free_mb);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> time_namespace_refusal() {
+    std::ifstream in("/proc/self/timens_offsets");
+    if (!in) return std::nullopt;  // a kernel without time namespaces
+    std::stringstream text;
+    text << in.rdbuf();
+    return timens_refusal(text.str());
 }
 
 std::uint64_t SystemClock::boot_ns() { return boottime_ns(); }

@@ -1,7 +1,9 @@
 #pragma once
 // What jitgated needs from the host: privilege, mounts, identities.
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 #include "core/workflow.h"
@@ -25,6 +27,17 @@ Result<bool> ensure_bpffs(const std::string& dir, const std::string& state_dir);
 std::string boot_id();
 Result<std::uint64_t> current_netns_cookie();
 Result<bool> make_dir(const std::string& path, unsigned mode);
+
+// The refusal for a directory another user could write into or replace
+// files in (not owned by root, or writable by group or others), naming it
+// as `what` and the flag that moves it; nothing when it is root's alone.
+std::optional<std::string> dir_not_root_only(const std::string& dir, const std::string& what,
+                                             const std::string& instead);
+// Why nothing new can be recorded: the filesystem of one of `dirs` has less
+// than `min_free_mb` MiB free (0: never); nothing when there is room.
+std::optional<std::string> low_space(const std::vector<std::string>& dirs, std::int64_t min_free_mb);
+// The refusal when jitgated runs in a shifted time namespace (core/timens.h).
+std::optional<std::string> time_namespace_refusal();
 
 class SystemDirectory : public Directory {
 public:
