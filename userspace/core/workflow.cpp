@@ -574,7 +574,8 @@ Reply Workflow::list(const Caller& c, const json& a) {
     if (f == "all" || f == "default")
         for (auto& g :
              store_.grants_of_kind(kBreakGlass, clock_.wall_us() - kBreakGlassReviewUs, kBreakGlassReviewMax))
-            if (json row = grant_json(g); all || concerns(c, row, nullptr)) out["break_glass"].push_back(std::move(row));
+            if (json row = grant_json(g); all || concerns(c, row, nullptr))
+                out["break_glass"].push_back(std::move(row));
     return Reply::success(out);
 }
 

@@ -3,8 +3,8 @@
 // design.md §2, independent of BPF (maps are reached through GrantSink) and
 // of the system's user database (reached through Directory).
 #include <cstdint>
-#include <map>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
