@@ -393,7 +393,8 @@ TEST_SUITE("policy") {
     }
 
     TEST_CASE("the shipped example policy is valid") {
-        const auto root = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+        // The source tree, from CMake: __FILE__ is relative under ccache's base_dir.
+        const auto root = std::filesystem::path(JG_SOURCE_DIR);
         const std::string path = (root / "examples" / "jitgate.toml").string();
         REQUIRE(std::filesystem::exists(path));
         auto load = load_policy_file(path);
