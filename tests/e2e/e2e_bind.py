@@ -268,7 +268,8 @@ def run(env, t):
     def reattached():
         now = {p["name"]: (p["link_id"], p["attached"]) for p in env.status()[1].get("programs", [])}
         return now.get("jg_bind6", (0, False))[1] and now["jg_bind6"][0] != links["jg_bind6"]
-    t.check("jg_bind6 attached again within 2 s", wait_for(reattached, 2), str(env.status()[1].get("programs")))
+    # 10 s: each poll starts a CLI, slow on a loaded 2-core VM (the daemon checks every 250 ms).
+    t.check("jg_bind6 attached again within 10 s", wait_for(reattached, 10), str(env.status()[1].get("programs")))
     t.check("recorded as tamper_detected",
             any(r.get("hook") == "jg_bind6" for r in env.audit_records(type="tamper_detected")), "")
     t.eq("and refusing again", bd.bind(imp, "tcp", "::1", b1), "EPERM")

@@ -25,7 +25,7 @@ import time
 CI = os.environ.get("CI") == "true"
 PY = "/usr/bin/python3"
 # Random ports beyond port/port_open/port2/port3, each with an echo server.
-EXTRA_PORTS = 12
+EXTRA_PORTS = 13
 
 
 def skip(reason):

@@ -159,7 +159,9 @@ public:
     // only their connections.  Returns what it did, for the daemon's log
     // (empty when nothing was unknown).
     std::string rebase_boot();
-    // Remembers the wall clock now as the last stop (kMetaLastStop).
+    // Remembers the wall clock now as the last stop (kMetaLastStop): at a
+    // clean stop, and once a minute while running (the last time seen alive,
+    // which is what a crash leaves).
     void record_stop();
 
     // Deletes decided requests and ended grants older than [daemon]

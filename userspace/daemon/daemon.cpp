@@ -238,6 +238,8 @@ public:
 private:
     Result<bool> prepare_kernel(Kernel& k);
     void sync_local_addrs(Kernel& k);
+    // The last route dump was incomplete: the tick tries again.
+    bool routes_retry_ = false;
     void reconcile_grants(Kernel& k);
     std::string handle(const Peer& p, const std::string& line);
     json status();
@@ -358,8 +360,19 @@ void Daemon::sync_local_addrs(Kernel& k) {
         std::memcpy(a.data(), key.addr, 16);
         return std::pair(key.prefixlen, a);
     };
+    const auto routes = current_local_routes();
+    if (!routes) {
+        // A partial dump would drop AnyIP prefixes and let local users reach
+        // them as if remote: keep the map as it is; the next change retries.
+        if (!routes_retry_)
+            log("cannot read the local routes (rtnetlink dump incomplete); keeping the last known ones and "
+                "trying again each second");
+        routes_retry_ = true;
+        return;
+    }
+    routes_retry_ = false;
     std::map<std::pair<std::uint32_t, Addr16>, jg_local_net_key> nets;
-    for (const auto& n : current_local_routes()) {
+    for (const auto& n : *routes) {
         const jg_local_net_key key = make_local_net_key(n);
         nets[id(key)] = key;
     }
@@ -688,6 +701,11 @@ json Daemon::scoped_status(const Caller& c) {
     };
     Workflow::ApproverCache approver_of;
     keep(s["grants"], [&](const json& g) { return wf_->concerns(c, g, &approver_of); });
+    // The count too: pending requests of others say nothing to this caller.
+    std::int64_t pending = 0;
+    for (const auto& r : store_->requests("pending", 1 << 20))
+        if (wf_->concerns(c, wf_->request_json(r), &approver_of)) ++pending;
+    s["pending_requests"] = pending;
     // A denial names its user and process: the user's own only, as audit shows them.
     keep(s["recent_denials"], [&](const json& d) { return belongs_to(d, c.uid, c.user); });
     return s;
@@ -855,6 +873,8 @@ void Daemon::flush_suppressed() {
 // Every kTamperEvery ticks: pins really ours (links are checked every turn
 // of the main loop, at most 4 times a second: a detached hook is a hole).
 constexpr int kTamperEvery = 2;
+// Every kAliveEvery ticks (seconds): the wall clock recorded as last seen.
+constexpr int kAliveEvery = 60;
 
 void Daemon::check_tamper(bool pins) {
     bool xdp = false;
@@ -867,8 +887,13 @@ void Daemon::check_tamper(bool pins) {
 
 void Daemon::tick() {
     if (++ticks_ % kTamperEvery == 0) check_tamper(true);
+    // The wall clock seen alive, once a minute: after a crash or power loss
+    // (no clean stop recorded) a clock that then reads earlier is still
+    // caught by the start-up rebase as unknown.
+    if (ticks_ % kAliveEvery == 0) wf_->record_stop();
     check_passwd();
     recheck_followers();
+    if (routes_retry_) sync_local_addrs(*kernel_);
     wf_->sweep();
     if (const int n = wf_->end_removed_accounts(kAccountsPerTick))
         log(fmt::format("ended {} grants and pending requests of removed accounts", n));

@@ -60,9 +60,12 @@ namespace {
 
 // One filtered route dump (strict checking asks the kernel to send only
 // routes of `type`; a kernel without it sends all, filtered here too).
-void dump_routes(int family, unsigned char type, std::vector<SourceNet>& out) {
+// false when the dump did not complete (socket, send or receive error, a
+// netlink error, a dump interrupted by a change): the caller then keeps what
+// it had, since a partial list would make AnyIP addresses look remote.
+bool dump_routes(int family, unsigned char type, std::vector<SourceNet>& out) {
     const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0) return;
+    if (fd < 0) return false;
     const int one = 1;
     setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
     const timeval wait{2, 0};
@@ -78,15 +81,21 @@ void dump_routes(int family, unsigned char type, std::vector<SourceNet>& out) {
     req.r.rtm_type = type;
     if (send(fd, &req, sizeof(req), 0) != ssize_t(sizeof(req))) {
         close(fd);
-        return;
+        return false;
     }
+    bool complete = false;
     alignas(nlmsghdr) char buf[32768];
     for (bool done = false; !done;) {
         const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n <= 0) break;
+        if (n <= 0) break;  // an error or the 2 s timeout: incomplete
         int len = int(n);
         for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_flags & NLM_F_DUMP_INTR) {
+                done = true;
+                break;
+            }
             if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+                complete = h->nlmsg_type == NLMSG_DONE;
                 done = true;
                 break;
             }
@@ -104,15 +113,16 @@ void dump_routes(int family, unsigned char type, std::vector<SourceNet>& out) {
         }
     }
     close(fd);
+    return complete;
 }
 
 }  // namespace
 
-std::vector<SourceNet> current_local_routes() {
+std::optional<std::vector<SourceNet>> current_local_routes() {
     std::vector<SourceNet> out;
-    dump_routes(AF_INET, RTN_LOCAL, out);
-    dump_routes(AF_INET6, RTN_LOCAL, out);
-    dump_routes(AF_INET6, RTN_ANYCAST, out);
+    if (!dump_routes(AF_INET, RTN_LOCAL, out) || !dump_routes(AF_INET6, RTN_LOCAL, out) ||
+        !dump_routes(AF_INET6, RTN_ANYCAST, out))
+        return std::nullopt;
     return out;
 }
 

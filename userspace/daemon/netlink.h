@@ -2,6 +2,7 @@
 // This host's addresses, local routes and interfaces, now and as they change
 // (rtnetlink), so that a protected port is closed on addresses added after
 // start too and XDP reaches interfaces that appear later.
+#include <optional>
 #include <vector>
 
 #include "core/keys.h"
@@ -14,7 +15,8 @@ std::vector<Addr16> current_addresses();
 // routes (AnyIP, "ip route add local 198.51.100.128/25 dev lo") of any
 // table, and IPv6 anycast routes.  Interface addresses' own /32 and /128
 // local routes come back too (harmless: current_addresses() has them).
-std::vector<SourceNet> current_local_routes();
+// nullopt when a dump did not complete (keep the last list: fail closed).
+std::optional<std::vector<SourceNet>> current_local_routes();
 
 class AddrWatcher {
 public:
