@@ -215,7 +215,10 @@ std::vector<std::string> impostor_warnings(const Policy& p, const BindRules& rul
         const auto name = db.name_of(l.uid);
         const std::string who =
             name ? fmt::format("user '{}' (uid {})", *name, l.uid) : fmt::format("uid {}", l.uid);
-        const std::string addr = is_v4_mapped(l.addr) ? format_addr(l.addr) : "[" + format_addr(l.addr) + "]";
+        // fmt, not "[" + std::string: GCC 12 -O3 reports a false -Wrestrict
+        // for a literal prepended to a temporary (GCC bug 105329).
+        const std::string addr =
+            is_v4_mapped(l.addr) ? format_addr(l.addr) : fmt::format("[{}]", format_addr(l.addr));
         out.push_back(fmt::format(
             "port '{}' ({}/{}): {} {} on {}:{} but is not among the port's service_users, so clients may be "
             "talking to it instead of the service; stop that process, or add the user to service_users",
