@@ -40,9 +40,10 @@ public:
     // A uid in `names` is that account; any other is whatever its caller says
     // (tests that do not care about accounts), unless listed in `gone`.
     std::set<std::uint32_t> gone;
-    bool unanswered = false;  // the user database does not answer
+    bool unanswered = false;                  // the user database does not answer
+    std::set<std::uint32_t> unanswered_uids;  // ... nor for these uids
     std::optional<bool> is_account(std::uint32_t uid, const std::string& user) override {
-        if (unanswered) return std::nullopt;
+        if (unanswered || unanswered_uids.count(uid)) return std::nullopt;
         if (auto it = names.find(uid); it != names.end()) return it->second == user;
         return gone.count(uid) == 0;
     }

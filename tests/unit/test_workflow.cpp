@@ -1636,6 +1636,19 @@ TEST_SUITE("accounts removed or reused (issue 16.6)") {
         (void)rid;
     }
 
+    TEST_CASE("no answer about the requester at the last approval: nothing kept, a retry completes it") {
+        Env e;
+        const std::int64_t id = e.pending();
+        e.dir.unanswered_uids.insert(kReq.uid);
+        check_fail(e.approve(kAlice, id), code::kInternal, "try again");
+        CHECK(e.sink.puts.empty());
+        CHECK(e.store.request(id)->state == "pending");
+        CHECK(e.store.request(id)->approvers.empty());
+        e.dir.unanswered_uids.clear();
+        CHECK(e.approve(kAlice, id).ok);
+        CHECK(e.store.request(id)->state == "granted");
+    }
+
     TEST_CASE("approving a request whose requester's uid was given to another account is refused") {
         Env e;
         const std::int64_t id = e.pending();

@@ -426,17 +426,24 @@ Reply Workflow::approve(const Caller& c, const json& a) {
         audit_.emit(ev);
         return Reply::success(request_json(*r));
     }
-    audit_.emit(ev);
     // The grant goes to the requester's uid: refused when that uid is no
     // longer the account that asked (deleted, or its uid given to another).
     if (auto same = dir_.is_account(r->uid, r->user); !same || !*same) {
         if (!same) {
+            // No answer from the user database: this approval is not kept
+            // (nor recorded), so the approver's retry can still complete it;
+            // approvals drop_lapsed took off stay off.
+            if (!r->approvers.empty() && r->approvers.back() == c.user) {
+                r->approvers.pop_back();
+                r->approver_uids.pop_back();
+            }
             store_.put_request(*r);
             return Reply::fail(code::kInternal,
                                fmt::format("the user database could not confirm that requester {} (uid {}) "
                                            "still exists; try again",
                                            r->user, r->uid));
         }
+        audit_.emit(ev);
         r->decision_reason = "the requester's account was removed";
         close_request(*r, "rejected", "account_removed", nullptr,
                       {{"duration_s", r->duration_s}, {"reason", r->decision_reason}});
@@ -445,6 +452,7 @@ Reply Workflow::approve(const Caller& c, const json& a) {
                                        "(the account was removed)",
                                        id, r->user, r->uid));
     }
+    audit_.emit(ev);
     return grant_request(*r, dur, c.user);
 }
 
