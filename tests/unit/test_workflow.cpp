@@ -518,6 +518,15 @@ TEST_SUITE("workflow") {
         CHECK(e.audit.last("grant").at("duration_s") == 900);
     }
 
+    TEST_CASE("a decided request's state is told only to who may decide it") {
+        Env e;
+        auto [rid, gid] = e.granted(5432, 600);
+        (void)gid;
+        check_fail(e.approve(kEve, rid), code::kForbidden, "eve is not an approver of port 'db'");
+        check_fail(e.deny(kEve, rid, "no"), code::kForbidden, "eve is not an approver");
+        check_fail(e.approve(kAlice, rid), code::kConflict, "already granted");
+    }
+
     TEST_CASE("deny by an approver, withdraw by the requester") {
         Env e;
         const std::int64_t id = e.pending();

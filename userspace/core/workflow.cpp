@@ -383,15 +383,17 @@ Reply Workflow::approve(const Caller& c, const json& a) {
         sweep();  // its TTL ran out before the periodic sweep saw it
         r = store_.request(id);
     }
+    const PortPolicy* p = policy_->find(r->port, r->proto);
+    // Who may decide before what became of it: a request's state is told
+    // only to those who may see it.
+    if (p && !is_approver(c, *p))
+        return Reply::fail(code::kForbidden,
+                           fmt::format("{} is not an approver of port '{}'", c.user, p->name));
     if (r->state != "pending")
         return Reply::fail(code::kConflict, fmt::format("request {} is already {}", id, r->state));
-    const PortPolicy* p = policy_->find(r->port, r->proto);
     if (!p)
         return Reply::fail(code::kRefused,
                            fmt::format("port {}/{} is no longer protected", r->port, proto_name(r->proto)));
-    if (!is_approver(c, *p))
-        return Reply::fail(code::kForbidden,
-                           fmt::format("{} is not an approver of port '{}'", c.user, p->name));
     if (c.uid == r->uid && !p->self_approve)
         return Reply::fail(code::kForbidden, "you cannot approve your own request: ask another approver");
     if (std::find(r->approvers.begin(), r->approvers.end(), c.user) != r->approvers.end())
@@ -462,13 +464,13 @@ Reply Workflow::deny(const Caller& c, const json& a) {
     if (auto refused = free_text_refusal("reason", why, kMaxReasonBytes)) return *refused;
     auto r = store_.request(id);
     if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
-    if (r->state != "pending")
-        return Reply::fail(code::kConflict, fmt::format("request {} is already {}", id, r->state));
     const PortPolicy* p = policy_->find(r->port, r->proto);
     const bool own = c.uid == r->uid;
     if (!own && !(p && is_approver(c, *p)) && c.uid != 0)
         return Reply::fail(code::kForbidden, fmt::format("{} is not an approver of port {}/{}", c.user,
                                                          r->port, proto_name(r->proto)));
+    if (r->state != "pending")
+        return Reply::fail(code::kConflict, fmt::format("request {} is already {}", id, r->state));
     r->decision_reason = own && why.empty() ? "withdrawn by the requester" : why;
     json details = {
         {"duration_s", r->duration_s}, {"approvers", r->approvers}, {"reason", r->decision_reason}};
