@@ -77,6 +77,8 @@ public:
     }
     int lookup(const K& k, V& v) const { return bpf_map_lookup_elem(fd_, &k, &v) ? -errno : 0; }
     int remove(const K& k) const { return bpf_map_delete_elem(fd_, &k) ? -errno : 0; }
+    // Reads and deletes k in one step (a rate-limit window the daemon closes): 0 or -errno.
+    int take(const K& k, V& v) const { return bpf_map_lookup_and_delete_elem(fd_, &k, &v) ? -errno : 0; }
     // Visits every key (snapshot semantics of get_next_key).
     template <typename F>
     void for_each(F&& f) const {

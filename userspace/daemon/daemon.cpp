@@ -1,6 +1,5 @@
 #include "daemon/daemon.h"
 
-#include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <malloc.h>
@@ -27,6 +26,7 @@
 #include <sstream>
 #include <variant>
 
+#include "bpf/event_ring.h"
 #include "bpf/loader.h"
 #include "core/audit.h"
 #include "core/clock.h"
@@ -833,7 +833,7 @@ void Daemon::flush_suppressed() {
     const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
     for (const auto& k : idle_windows(kernel_->deny_rl, now)) {
         jg_rl_val v{};
-        if (bpf_map_lookup_and_delete_elem(kernel_->deny_rl.fd(), &k, &v) != 0 || v.suppressed == 0) continue;
+        if (kernel_->deny_rl.take(k, v) != 0 || v.suppressed == 0) continue;
         // This record is the last of those denials and stands for the rest,
         // like every deny record: each is 1 + suppressed denials.
         json r = decision_record(v.verdict == JG_VERDICT_WOULD_DENY ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY,
@@ -852,8 +852,7 @@ void Daemon::flush_suppressed() {
     }
     for (const auto& k : idle_windows(kernel_->allow_rl, now)) {
         jg_rl_val v{};
-        if (bpf_map_lookup_and_delete_elem(kernel_->allow_rl.fd(), &k, &v) != 0 || v.suppressed == 0)
-            continue;
+        if (kernel_->allow_rl.take(k, v) != 0 || v.suppressed == 0) continue;
         // The new flows after the window's recorded one: this record stands
         // for them (count), so the counts of allow records sum to the
         // kernel's allow counter.
@@ -1158,11 +1157,11 @@ int Daemon::run() {
     };
     add(sfd);
     // Freed on every way out, also a start that fails after this point.
-    std::unique_ptr<ring_buffer, decltype(&ring_buffer__free)> ring(
-        ring_buffer__new(kernel_->events_map_fd(), ring_cb, this, nullptr), ring_buffer__free);
-    if (!ring) return log(fmt::format("open the event ring buffer: {}", std::strerror(errno))), 1;
-    ring_buffer* rb = ring.get();
-    const int rb_fd = ring_buffer__epoll_fd(rb);
+    auto opened = EventRing::open(kernel_->events_map_fd(), ring_cb, this);
+    if (!opened) return log(opened.error()), 1;
+    std::optional<EventRing> ring(std::move(*opened));  // freed before daemon_stop is written
+    const EventRing& rb = *ring;
+    const int rb_fd = rb.epoll_fd();
     add(rb_fd);
     auto watcher = AddrWatcher::open();
     if (!watcher) return log(watcher.error()), 1;
@@ -1178,7 +1177,7 @@ int Daemon::run() {
     }
     auto drain_ring = [&] {
         do ring_budget_ = 0;
-        while (ring_buffer__consume(rb) == kRingBatchDone);
+        while (rb.consume() == kRingBatchDone);
         report_lost();
         audit_->flush();
     };
@@ -1211,7 +1210,7 @@ int Daemon::run() {
             const int fd = evs[i].data.fd;
             if (fd == rb_fd) {
                 ring_budget_ = 0;
-                ring_buffer__consume(rb);  // at most kRingBatch; epoll reports the rest
+                rb.consume();  // at most kRingBatch; epoll reports the rest
             } else if (fd == sfd) {
                 signalfd_siginfo si{};
                 while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -1240,7 +1239,7 @@ int Daemon::run() {
         if (now - last_drain >= std::chrono::milliseconds(JG_RING_DRAIN_MS)) {
             last_drain = now;
             ring_budget_ = 0;
-            ring_buffer__consume(rb);
+            rb.consume();
         }
         if (now - last_link_check >= std::chrono::milliseconds(250)) {
             last_link_check = now;
