@@ -19,6 +19,7 @@
 
 #include "jitgate/abi.h"
 #include "jg_common.bpf.h"
+#include "jg_sock_addr.bpf.h"
 
 #define JG_SOCK_RAW 3 /* enum sock_type; a raw socket serves no port */
 
@@ -65,31 +66,6 @@ static __always_inline void jg_rl_key_bind(struct jg_rl_key *key, __u32 uid,
 	key->kind = JG_RL_BIND;
 }
 
-static __always_inline int emit_bind(struct bpf_sock_addr *ctx,
-				     const __u8 addr[16], __u32 uid, __u16 port,
-				     __u8 proto, __u8 hook, __u8 verdict,
-				     __u32 suppressed)
-{
-	struct jg_event *e = jg_event_reserve();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
-	if (!e)
-		return 0;
-	e->pid = pid_tgid >> 32;
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->netns_cookie = bpf_get_netns_cookie(ctx);
-	e->uid = uid;
-	__builtin_memcpy(e->dst, addr, 16);
-	e->dport = port;
-	e->proto = proto;
-	e->hook = hook;
-	e->verdict = verdict;
-	e->suppressed = suppressed;
-	jg_event_submit(e);
-	return 1;
-}
-
 /* A refused (or, audit mode, reported) bind: counted always, recorded at
  * most once a second per (uid, port, proto) with the count it stands for,
  * in windows of their own (JG_RL_BIND), apart from the same user's
@@ -106,7 +82,8 @@ static __always_inline void report_bind(struct bpf_sock_addr *ctx,
 	jg_rl_key_bind(&key, uid, port, proto);
 	if (!jg_deny_rate_ok(&key, verdict, hook, &suppressed))
 		return;
-	if (!emit_bind(ctx, addr, uid, port, proto, hook, verdict, suppressed))
+	if (!emit_sock_addr(ctx, addr, uid, port, proto, hook, verdict, 0,
+			    suppressed))
 		jg_deny_rate_undo(&key, suppressed + 1);
 }
 

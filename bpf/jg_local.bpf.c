@@ -18,41 +18,9 @@
 
 #include "jitgate/abi.h"
 #include "jg_common.bpf.h"
+#include "jg_sock_addr.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-static __always_inline void fill_task(struct jg_event *e)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
-	e->pid = pid_tgid >> 32;
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-}
-
-static __always_inline int emit_sock_addr(struct bpf_sock_addr *ctx,
-					  const __u8 dst[16], __u32 uid,
-					  __u16 port, __u8 proto, __u8 hook,
-					  __u8 verdict, __u64 grant_id,
-					  __u32 suppressed)
-{
-	struct jg_event *e = jg_event_reserve();
-
-	if (!e)
-		return 0;
-	fill_task(e);
-	e->grant_id = grant_id;
-	e->netns_cookie = bpf_get_netns_cookie(ctx);
-	e->uid = uid;
-	__builtin_memcpy(e->dst, dst, 16);
-	e->dport = port;
-	e->proto = proto;
-	e->hook = hook;
-	e->verdict = verdict;
-	e->suppressed = suppressed;
-	jg_event_submit(e);
-	return 1;
-}
 
 /* A denial or would-be denial of a local user: counted always, reported at
  * most once a second per (uid, port, proto), the report carrying how many
