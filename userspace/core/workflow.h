@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/keys.h"
 #include "core/limits.h"
 #include "core/policy.h"
@@ -69,13 +70,6 @@ public:
     virtual void emit(json record) = 0;
     // Records emitted may be written later, in a batch: this writes them now.
     virtual void flush() {}
-};
-
-class Clock {
-public:
-    virtual ~Clock() = default;
-    virtual std::uint64_t boot_ns() = 0;
-    virtual std::int64_t wall_us() = 0;
 };
 
 struct Reply {

@@ -14,12 +14,11 @@
 #include "core/clock.h"
 #include "core/protocol.h"
 #include "daemon/system.h"
+#include "util/log.h"
 
 namespace jg {
 
 namespace {
-
-void log(const std::string& msg) { fmt::print(stderr, "jitgated: {}\n", msg); }
 
 constexpr const char* kHeadMagic = "jitgate-audit-head 1";
 

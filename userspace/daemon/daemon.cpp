@@ -44,13 +44,12 @@
 #include "daemon/notify.h"
 #include "daemon/server.h"
 #include "daemon/system.h"
+#include "util/log.h"
 #include "jitgate/version.h"
 
 namespace jg {
 
 namespace {
-
-void log(const std::string& msg) { fmt::print(stderr, "jitgated: {}\n", msg); }
 
 std::string pin_dir_of(const std::string& bpffs) { return fmt::format("{}/v{}", bpffs, JG_ABI_VERSION); }
 

@@ -287,7 +287,4 @@ std::optional<std::string> time_namespace_refusal() {
     return timens_refusal(text.str());
 }
 
-std::uint64_t SystemClock::boot_ns() { return boottime_ns(); }
-std::int64_t SystemClock::wall_us() { return jg::wall_us(); }
-
 }  // namespace jg

@@ -47,10 +47,4 @@ public:
     std::optional<bool> is_account(std::uint32_t uid, const std::string& user) override;
 };
 
-class SystemClock : public Clock {
-public:
-    std::uint64_t boot_ns() override;
-    std::int64_t wall_us() override;
-};
-
 }  // namespace jg
