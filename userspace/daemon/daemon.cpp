@@ -44,8 +44,8 @@
 #include "daemon/notify.h"
 #include "daemon/server.h"
 #include "daemon/system.h"
-#include "util/log.h"
 #include "jitgate/version.h"
+#include "util/log.h"
 
 namespace jg {
 
