@@ -20,7 +20,7 @@
 #include "core/audit.h"
 #include "core/keys.h"
 #include "daemon/audit_log.h"
-#include "daemon/events.h"
+#include "daemon/kernel_records.h"
 #include "jitgate/abi.h"
 #include "raw_progs.h"
 
@@ -135,7 +135,7 @@ Row ring_rate(const Settings& s) {
     return row;
 }
 
-// A deny record as jitgated makes it from a ring-buffer event (daemon/events.h).
+// A deny record as jitgated makes it from a ring-buffer event (daemon/kernel_records.h).
 void deny_record(std::uint64_t i, jg::AuditFields& out) {
     jg_event e{};
     e.verdict = JG_VERDICT_DENY;

@@ -199,16 +199,27 @@ void AuditLog::set_lost_seen(std::uint64_t n) {
 
 void AuditLog::emit(json r) {
     seal_line(r, rfc3339_us(wall_us()), saved_.head, batch_);
-    sealed();
+    sealed(wants_records && wants_records() ? std::move(r) : json());
 }
 
 void AuditLog::emit(const AuditFields& r) {
     seal_line(r, rfc3339_us(wall_us()), saved_.head, batch_);
-    sealed();
+    sealed(wants_records && wants_records() ? r.to_json() : json());
 }
 
-void AuditLog::sealed() {
+void AuditLog::sealed(json record) {
+    const std::string_view line = std::string_view(batch_).substr(ends_.empty() ? 0 : ends_.back());
     ends_.push_back(batch_.size());
+    if (record.is_object()) {
+        // What the seal added, as the line has it: it starts with ts and
+        // ends with prev_hash and hash (core/audit.h seal_line).
+        constexpr std::string_view kTs = "{\"ts\":\"", kPrev = "\"prev_hash\":\"";
+        record["ts"] = std::string(line.substr(kTs.size(), line.find('"', kTs.size()) - kTs.size()));
+        record["seq"] = saved_.head.seq;
+        record["prev_hash"] = std::string(line.substr(line.rfind(kPrev) + kPrev.size(), 64));
+        record["hash"] = saved_.head.hash;
+    }
+    records_.push_back(std::move(record));
     if (batch_.size() >= kMaxBatchBytes) flush();
 }
 
@@ -220,6 +231,7 @@ void AuditLog::flush() {
     // Taken out first: on_record may emit again.
     const std::string lines = std::exchange(batch_, {});
     const std::vector<std::size_t> ends = std::exchange(ends_, {});
+    const std::vector<json> records = std::exchange(records_, {});
     saved_.first = saved_.head.seq - ends.size() + 1;
     saved_.prev_hash = written_hash_;
     saved_.closed = false;
@@ -250,11 +262,8 @@ void AuditLog::flush() {
         std::fflush(stdout);
     }
     if (!on_record) return;
-    std::size_t begin = 0;
-    for (const std::size_t end : ends) {
-        on_record(std::string_view(lines).substr(begin, end - begin));
-        begin = end;
-    }
+    for (const json& r : records)
+        if (!r.is_null()) on_record(r);
 }
 
 void AuditLog::sync() {

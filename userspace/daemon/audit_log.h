@@ -54,7 +54,7 @@ public:
     void emit(json record) override;
     void emit(const AuditFields& record);  // the same, without a json object
     // Writes the records sealed since the last call (the head file first,
-    // then every line in one write), then hands each to on_record.
+    // then every line in one write), then hands each kept record to on_record.
     void flush() override;
     void sync();  // flush, then fdatasync when something was written since the last call
     static constexpr std::size_t kMaxBatchBytes = 64u << 10;
@@ -76,8 +76,12 @@ public:
     // while it wrote a batch): the first and last seq, or {0, 0}.
     std::pair<std::uint64_t, std::uint64_t> unwritten() const { return unwritten_; }
 
-    // Called with every record's line (newline-terminated), after it was written.
-    std::function<void(std::string_view line)> on_record;
+    // Called with every record, sealed (its ts, seq, prev_hash and hash in
+    // it), after it was written; a record is kept for it only when
+    // wants_records() said yes as it was sealed (someone follows the log), so
+    // that no json is built, nor any line parsed back, for no one.
+    std::function<void(const json& record)> on_record;
+    std::function<bool()> wants_records;
 
     // The newest `limit` records of the current log file that `keep` accepts
     // and whose ts is at or after since_us, oldest first.  Reads backwards and
@@ -93,7 +97,9 @@ public:
 private:
     explicit AuditLog(Options o) : o_(std::move(o)) {}
     Result<bool> open_log();
-    void sealed();  // the line just appended to batch_: counted, and the batch written when full
+    // The line just appended to batch_: counted, `record` (null: not kept)
+    // kept for on_record, and the batch written when full.
+    void sealed(json record);
     void write_head();
     // The file holds `found` bytes where the daemon left end_: a change
     // (other than a copytruncate to zero) is queued for check_file().
@@ -111,6 +117,7 @@ private:
     std::string written_hash_;         // the hash of the last record written
     std::string batch_;                // lines sealed, not written yet
     std::vector<std::size_t> ends_;    // where each of them ends in batch_
+    std::vector<json> records_;        // each of them for on_record (null: not kept)
     std::int64_t end_ = 0;             // the log's size after the daemon's last write
     std::deque<std::string> pending_;  // changes found, for check_file() to report
 };

@@ -37,8 +37,9 @@
 #include "core/service_users.h"
 #include "core/text.h"
 #include "core/workflow.h"
+#include "daemon/audit_feed.h"
 #include "daemon/audit_log.h"
-#include "daemon/events.h"
+#include "daemon/kernel_records.h"
 #include "daemon/metrics_http.h"
 #include "daemon/netlink.h"
 #include "daemon/notify.h"
@@ -149,21 +150,6 @@ bool same_bytes(const T& a, const T& b) {
     return std::memcmp(&a, &b, sizeof(T)) == 0;
 }
 
-// The fields every record of a kernel decision starts with.
-json decision_record(std::uint8_t verdict, std::uint16_t port, std::uint8_t proto, std::uint8_t hook) {
-    json r = {
-        {"type", verdict_type(verdict)}, {"port", port}, {"proto", std::string(proto_name(Proto(proto)))}};
-    if (hook) r["hook"] = hook_name(hook);
-    return r;
-}
-
-// A refused bind's record (rate-limit closing record): type bind_denied,
-// and `audit` when the port is in audit mode (the bind went ahead).
-void mark_bind_record(json& r, std::uint8_t verdict) {
-    r["type"] = "bind_denied";
-    if (verdict == JG_VERDICT_WOULD_DENY) r["audit"] = true;
-}
-
 // A protected port inside the ephemeral range can be handed to this host's
 // own outgoing connections, whose replies would then be refused: say so.
 void warn_ephemeral(const Policy& p) {
@@ -230,7 +216,7 @@ class Daemon {
 public:
     explicit Daemon(const DaemonOptions& o) : o_(o) {}
     int run();
-    void on_kernel_event(const jg_event& e);
+    void on_kernel_event(const jg_event& e) { records_->on_event(e); }
     // Counts one record taken from the ring; true when this turn's batch is full.
     bool ring_taken() { return ++ring_budget_ >= kRingBatch; }
 
@@ -243,11 +229,6 @@ private:
     std::string handle(const Peer& p, const std::string& line);
     json status();
     json metrics();
-    // Counts a kernel decision record for the metrics (1 + its suppressed).
-    // A decision standing for 1 + suppressed, in the metrics.
-    void count_decision(const std::string& type, std::uint16_t port, const std::string& proto,
-                        std::uint64_t suppressed);
-    AuditFields event_fields_;  // reused for every kernel event
     // READY=1 for systemd once every link is attached in the kernel; false
     // (with the reason logged) when enforcement cannot be verified.
     bool verify_and_notify_ready();
@@ -255,26 +236,15 @@ private:
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
     void flush_suppressed();
-    void add_principal(json& r, const jg_rl_key& k);  // uid and user, or src
     void reload();
     const std::vector<std::string>& xdp_names() const {
         return o_.xdp.empty() ? policy_->daemon.xdp_interfaces : o_.xdp;
     }
-    // A uid's name for a record of a kernel decision: cached, the cache
-    // dropped when /etc/passwd changes and once a minute (other NSS sources).
-    std::string user_of(std::uint32_t uid);
     // A uid's name for a decision (who asks, approves, may see): looked up
     // now, never cached, since a uid can be given to another account.
     std::string name_now(std::uint32_t uid) { return dir_.user_name(uid).value_or(std::to_string(uid)); }
     // status as `c` may see it: other users' grants and denials only for sees_all.
     json scoped_status(const Caller& c);
-    // /etc/passwd's identity and change times, when user_of's cache was filled.
-    std::tuple<ino_t, std::int64_t, std::int64_t, off_t> passwd_stamp_{};
-    void check_passwd();
-    std::string audit_query(const Peer& p, std::int64_t id, const json& args);
-    void publish(std::string_view line);  // a record written, to the followers it concerns
-    bool sees_all(std::uint32_t uid, const std::string& user);
-    void recheck_followers();  // at each tick: auditors may have left their @group
     void report_lost();
     void end_unprotected();
     // Reports connections cut that no ended grant accounts for; with `run`,
@@ -282,63 +252,24 @@ private:
     std::size_t stray_cuts(bool run);
     void record_tamper(json fields);  // a tamper_detected record (with "reason"), also logged
 
-    struct Follower {
-        std::int64_t id = 0;
-        AuditFilter filter;
-        bool all = false;  // root or an auditor: every record; else the caller's own
-        std::uint32_t uid = 0;
-        std::string user;
-    };
-
-    static constexpr std::size_t kMaxFollowers = 256;
-    static constexpr std::size_t kMaxFollowersPerUid = 4;
-    static constexpr int kQueriesPerSecond = 5;
-
     DaemonOptions o_;
-    Server* server_ = nullptr;
-    std::map<std::uint32_t, std::pair<std::chrono::steady_clock::time_point, int>> query_budget_;
-    std::map<int, Follower> followers_;
     int ring_budget_ = 0;
     std::shared_ptr<const Policy> policy_;
     std::optional<Store> store_;
-    std::unique_ptr<AuditLog> audit_;
     SystemDirectory dir_;
     SystemClock clock_;
+    // Before the log: the log hands its last records to the feed as it closes.
+    std::optional<AuditFeed> feed_;
+    std::unique_ptr<AuditLog> audit_;
+    std::optional<KernelRecords> records_;
     BpfGrantSink sink_;
     std::unique_ptr<Workflow> wf_;
     std::unique_ptr<Kernel> kernel_;
     std::string cgroup_;
-    std::map<std::uint32_t, std::string> names_;
     // Accounts end_removed_accounts checks per tick (each a user database lookup).
     static constexpr int kAccountsPerTick = 64;
-    // Kernel decision records since start, by (type, port, proto).
-    std::map<std::tuple<std::string, std::uint16_t, std::string>, std::uint64_t> decisions_;
     std::uint64_t tampers_ = 0;  // tamper_detected records since start
-    // The latest denials, one per principal, port and protocol (newest
-    // first), shown by status with the command that asks for access.
-    std::vector<json> recent_denials_;
-    static constexpr std::size_t kRecentDenials = 8;
-    void remember_denial(const json& record);
 };
-
-std::string Daemon::user_of(std::uint32_t uid) {
-    auto it = names_.find(uid);
-    if (it != names_.end()) return it->second;
-    std::string n = dir_.user_name(uid).value_or(std::to_string(uid));
-    if (names_.size() > 4096) names_.clear();
-    names_[uid] = n;
-    return n;
-}
-
-void Daemon::check_passwd() {
-    struct stat st {};
-    std::tuple<ino_t, std::int64_t, std::int64_t, off_t> now{};
-    if (stat("/etc/passwd", &st) == 0)
-        now = {st.st_ino, std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-               std::int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec, st.st_size};
-    if (now != passwd_stamp_ || ticks_ % 60 == 0) names_.clear();
-    passwd_stamp_ = now;
-}
 
 void Daemon::sync_local_addrs(Kernel& k) {
     std::set<Addr16> want;
@@ -514,7 +445,7 @@ json Daemon::status() {
     s["audit"] = {{"log", audit_->path()},
                   {"seq", audit_->head().seq},
                   {"hash", audit_->head().hash},
-                  {"followers", followers_.size()}};
+                  {"followers", feed_->followers()}};
     auto c = kernel_->counters();
     s["counters"] = {{"allow", c.v[JG_CNT_ALLOW]},
                      {"deny", c.v[JG_CNT_DENY]},
@@ -528,33 +459,10 @@ json Daemon::status() {
                      {"guard_drop", c.v[JG_CNT_GUARD_DROP]},
                      {"bind_denied", c.v[JG_CNT_BIND_DENY]},
                      {"connections_ended", sink_.connections_cut}};
-    s["recent_denials"] = recent_denials_;
+    s["recent_denials"] = records_->recent_denials();
     s["connections"] = {{"cut_at_grant_end", kernel_->can_cut()}};
     if (!kernel_->can_cut()) s["connections"]["note"] = kernel_->cut_note();
     return s;
-}
-
-void Daemon::remember_denial(const json& r) {
-    if (r.value("type", "") != "deny") return;
-    json d = {{"at", rfc3339_us(clock_.wall_us())},
-              {"port", r.value("port", 0)},
-              {"proto", r.value("proto", "")},
-              {"to_ask", access_hint(r)}};
-    for (const char* k : {"uid", "user", "src", "comm"})
-        if (r.contains(k)) d[k] = r[k];
-    auto same = [&](const json& o) {
-        return o["port"] == d["port"] && o["proto"] == d["proto"] &&
-               o.value("uid", json()) == d.value("uid", json()) &&
-               o.value("src", json()) == d.value("src", json());
-    };
-    std::erase_if(recent_denials_, same);
-    recent_denials_.insert(recent_denials_.begin(), std::move(d));
-    if (recent_denials_.size() > kRecentDenials) recent_denials_.resize(kRecentDenials);
-}
-
-void Daemon::count_decision(const std::string& type, std::uint16_t port, const std::string& proto,
-                            std::uint64_t suppressed) {
-    decisions_[{type, port, proto}] += 1 + suppressed;
 }
 
 // `jitgate metrics` and GET /metrics: what status says, as Prometheus families.
@@ -582,7 +490,7 @@ json Daemon::metrics() {
              "kernel decisions recorded since jitgated started, by verdict, port and protocol: allow per new "
              "connection or flow, deny and would_deny per refusal (rate-limited records count with their "
              "suppressed denials)");
-    for (const auto& [k, n] : decisions_)
+    for (const auto& [k, n] : records_->decisions())
         m.sample(double(n), {{"verdict", std::get<0>(k)},
                              {"port", std::to_string(std::get<1>(k))},
                              {"proto", std::get<2>(k)}});
@@ -613,7 +521,7 @@ json Daemon::metrics() {
     m.family("jitgate_audit_last_seq", "gauge", "seq of the last audit record written")
         .sample(double(audit_->head().seq));
     m.family("jitgate_audit_followers", "gauge", "open jitgate audit --follow streams")
-        .sample(double(followers_.size()));
+        .sample(double(feed_->followers()));
     return m.result();
 }
 
@@ -666,7 +574,7 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         else if (req->op == "metrics")
             r = Reply::success(metrics());
         else if (req->op == "audit")
-            return audit_->flush(), audit_query(p, req->id, req->args);
+            return audit_->flush(), feed_->query(p, req->id, req->args);
         else
             r = Reply::fail(code::kInvalid, "unknown operation");
     } catch (const std::exception& e) {
@@ -683,10 +591,6 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
     audit_->flush();
     store_->sync();
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
-}
-
-bool Daemon::sees_all(std::uint32_t uid, const std::string& user) {
-    return wf_->sees_all(Caller{uid, 0, user});
 }
 
 json Daemon::scoped_status(const Caller& c) {
@@ -710,96 +614,6 @@ json Daemon::scoped_status(const Caller& c) {
     return s;
 }
 
-// `jitgate audit`: the recent records this caller may see that match the
-// filters, oldest first, each as an event line; then the result line; and,
-// when following, every new matching record as it is written.
-std::string Daemon::audit_query(const Peer& p, std::int64_t id, const json& a) {
-    auto parsed = audit_filter_from_args(a);
-    if (!parsed) return reply_error(id, code::kInvalid, parsed.error());
-    const AuditFilter f = *parsed;
-    const bool follow = a.value("follow", false);
-    std::int64_t limit = follow && !f.since_us ? 0 : 50;
-    if (a.contains("limit")) {
-        limit = a["limit"].get<std::int64_t>();
-        if (limit < 0 || limit > 10000) return reply_error(id, code::kInvalid, "limit must be 0-10000");
-    }
-    const std::string user = name_now(p.uid);
-    const bool all = sees_all(p.uid, user);
-    if (follow) {
-        std::size_t mine = 0;
-        for (const auto& [conn, fl] : followers_) mine += fl.uid == p.uid ? 1 : 0;
-        if (followers_.size() >= kMaxFollowers || (p.uid != 0 && mine >= kMaxFollowersPerUid))
-            return reply_error(
-                id, code::kRefused,
-                fmt::format("too many audit streams open ({} for you, {} in all; at most {} per "
-                            "user): close one and try again",
-                            mine, followers_.size(), kMaxFollowersPerUid));
-    }
-    // Reading history costs the daemon a scan of the log: a user who sees
-    // only their own records gets a few scans a second.
-    if (!all && limit > 0) {
-        auto& b = query_budget_[p.uid];
-        const auto now = std::chrono::steady_clock::now();
-        if (now - b.first >= std::chrono::seconds(1)) b = {now, 0};
-        if (++b.second > kQueriesPerSecond)
-            return reply_error(id, code::kRefused,
-                               fmt::format("more than {} audit queries in a second; try again in a moment",
-                                           kQueriesPerSecond));
-        if (query_budget_.size() > 4096) query_budget_.clear();
-    }
-    auto keep = [&](const json& r) { return matches(f, r) && (all || belongs_to(r, p.uid, user)); };
-    bool more = false;
-    std::string out;
-    // A caller who sees only their own records scans less, and only lines
-    // that name them are parsed.
-    std::vector<std::string> hints;
-    if (!all) hints = {json_text(json(user)), fmt::format("\"uid\":{}", p.uid)};
-    const auto history = audit_->recent(keep, std::size_t(limit), f.since_us, &more, hints,
-                                        all ? AuditLog::kMaxScanBytes : AuditLog::kMaxScanBytes / 4);
-    for (const auto& r : history) out += reply_event(id, r);
-    json result = {{"count", history.size()}, {"following", follow}, {"scope", all ? "all" : "own"}};
-    if (more)
-        result["note"] = fmt::format(
-            "older records are further back than this query reads ({} MiB); read "
-            "the log file {}",
-            (all ? AuditLog::kMaxScanBytes : AuditLog::kMaxScanBytes / 4) >> 20, audit_->path());
-    out += reply_ok(id, result);
-    if (follow && server_) {
-        server_->follow(p.conn, id, [](std::int64_t i, std::uint64_t n) { return reply_dropped(i, n); });
-        followers_[p.conn] = Follower{id, f, all, p.uid, user};
-    }
-    return out;
-}
-
-// An auditor removed from [daemon] auditors or from its @group keeps the
-// stream open, but from now on it carries only the follower's own records.
-void Daemon::recheck_followers() {
-    for (auto& [conn, fl] : followers_) {
-        if (!fl.all) continue;
-        fl.all = sees_all(fl.uid, fl.user);
-        if (!fl.all)
-            log(fmt::format(
-                "uid {} is no longer an auditor: its audit stream now carries only its own records", fl.uid));
-    }
-}
-
-void Daemon::publish(std::string_view line) {
-    if (!server_ || followers_.empty()) return;
-    const json r = json::parse(line, nullptr, false);
-    for (const auto& [conn, fl] : followers_)
-        if (matches(fl.filter, r) && (fl.all || belongs_to(r, fl.uid, fl.user)))
-            server_->push(conn, reply_event(fl.id, r));
-}
-
-void Daemon::on_kernel_event(const jg_event& e) {
-    AuditFields& f = event_fields_;
-    kernel_event_fields(e, is_remote_event(e) ? std::string() : user_of(e.uid), f);
-    if (e.verdict == JG_VERDICT_DENY && !is_bind_event(e)) remember_denial(f.to_json());
-    count_decision(is_bind_event(e) ? "bind_denied" : verdict_type(e.verdict), e.dport,
-                   std::string(proto_name(Proto(e.proto))), e.suppressed);
-    audit_->emit(f);
-}
-
 // Keys of the windows of a rate-limit table idle for a second at `now`
 // (CLOCK_MONOTONIC_COARSE ns, the programs' clock).
 template <typename K>
@@ -809,16 +623,6 @@ std::vector<K> idle_windows(const Map<K, jg_rl_val>& m, std::uint64_t now) {
         if (v.window_end_ns + JG_RL_WINDOW_NS <= now) idle.push_back(k);
     });
     return idle;
-}
-
-void Daemon::add_principal(json& r, const jg_rl_key& k) {
-    const RlPrincipal who = rl_principal(k);
-    if (who.is_uid) {
-        r["uid"] = who.uid;
-        r["user"] = user_of(who.uid);
-    } else {
-        r["src"] = who.src;
-    }
 }
 
 // Decisions counted by the kernel's rate limits after their last event, for
@@ -833,21 +637,13 @@ void Daemon::flush_suppressed() {
     for (const auto& k : idle_windows(kernel_->deny_rl, now)) {
         jg_rl_val v{};
         if (kernel_->deny_rl.take(k, v) != 0 || v.suppressed == 0) continue;
-        // This record is the last of those denials and stands for the rest,
-        // like every deny record: each is 1 + suppressed denials.
-        json r = decision_record(v.verdict == JG_VERDICT_WOULD_DENY ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY,
-                                 k.port, k.proto, v.hook);
-        if (k.kind == JG_RL_BIND) mark_bind_record(r, v.verdict);
-        r["reason"] = fmt::format(
-            "the last {} denials for this principal and port were not recorded one by one (rate limit); "
-            "this record closes them",
-            v.suppressed);
-        if (v.suppressed > 1) r["suppressed"] = v.suppressed - 1;
-        add_principal(r, k);
-        remember_denial(r);
-        count_decision(r.value("type", ""), k.port, r.value("proto", ""),
-                       r.value("suppressed", std::uint64_t(0)));
-        audit_->emit(std::move(r));
+        records_->on_closed({.bind = k.kind == JG_RL_BIND,
+                             .who = rl_principal(k),
+                             .port = k.port,
+                             .proto = k.proto,
+                             .verdict = v.verdict,
+                             .hook = v.hook,
+                             .suppressed = v.suppressed});
     }
     for (const auto& k : idle_windows(kernel_->allow_rl, now)) {
         jg_rl_val v{};
@@ -855,16 +651,13 @@ void Daemon::flush_suppressed() {
         // The new flows after the window's recorded one: this record stands
         // for them (count), so the counts of allow records sum to the
         // kernel's allow counter.
-        json r = decision_record(JG_VERDICT_ALLOW, k.who.port, k.who.proto, v.hook);
-        r["grant_id"] = k.grant_id;
-        r["count"] = v.suppressed;
-        r["reason"] = fmt::format(
-            "the last {} new connections or flows of this principal under this grant were not recorded one "
-            "by one (rate limit); this record closes them",
-            v.suppressed);
-        add_principal(r, k.who);
-        count_decision("allow", k.who.port, r.value("proto", ""), v.suppressed - 1);
-        audit_->emit(std::move(r));
+        records_->on_closed({.allow = true,
+                             .who = rl_principal(k.who),
+                             .port = k.who.port,
+                             .proto = k.who.proto,
+                             .hook = v.hook,
+                             .grant_id = k.grant_id,
+                             .suppressed = v.suppressed});
     }
 }
 
@@ -889,8 +682,8 @@ void Daemon::tick() {
     // (no clean stop recorded) a clock that then reads earlier is still
     // caught by the start-up rebase as unknown.
     if (ticks_ % kAliveEvery == 0) wf_->record_stop();
-    check_passwd();
-    recheck_followers();
+    records_->check_passwd(ticks_);
+    feed_->recheck_followers();
     if (routes_retry_) sync_local_addrs(*kernel_);
     wf_->sweep();
     if (const int n = wf_->end_removed_accounts(kAccountsPerTick))
@@ -906,28 +699,10 @@ void Daemon::tick() {
 }
 
 // Decisions not recorded one by one, counted per CPU by the programs: ring
-// reserve failures and denials that found the rate-limit table full.  Any
-// increase since the last report becomes one events_lost record.  The count
-// reported so far is kept with the chain head, so losses while no daemon ran
-// are reported at the next start.
+// reserve failures and denials that found the rate-limit table full.
 void Daemon::report_lost() {
     const Counters c = kernel_->counters();
-    const std::uint64_t total = c.v[JG_CNT_EVENTS_LOST] + c.v[JG_CNT_RL_FULL];
-    std::uint64_t seen = audit_->lost_seen();
-    if (total < seen) seen = 0;  // the maps were made anew (after --uninstall)
-    if (total == seen) return;
-    audit_->emit(
-        {{"type", "events_lost"},
-         {"count", total - seen},
-         {"total", total},
-         {"ring_full", c.v[JG_CNT_EVENTS_LOST]},
-         {"rl_full", c.v[JG_CNT_RL_FULL]},
-         {"reason", fmt::format("the kernel's event ring was full (ring_full), or a rate-limit table "
-                                "was (rl_full: more than {} principal and port pairs denied, or "
-                                "principal, grant and port triples allowed, within a second): these "
-                                "decisions were enforced and counted but not recorded one by one",
-                                JG_RL_ENTRIES)}});
-    audit_->set_lost_seen(total);
+    records_->report_lost(c.v[JG_CNT_EVENTS_LOST], c.v[JG_CNT_RL_FULL]);
 }
 
 void Daemon::end_unprotected() {
@@ -982,7 +757,7 @@ void Daemon::reload() {
     policy_ = p;
     wf_->set_policy(p);
     // Who may read everything follows the new policy, for open streams too.
-    for (auto& [conn, fl] : followers_) fl.all = sees_all(fl.uid, fl.user);
+    feed_->policy_changed();
 
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
@@ -1056,7 +831,13 @@ int Daemon::run() {
     auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet});
     if (!audit) return log(audit.error()), 1;
     audit_ = std::move(*audit);
-    audit_->on_record = [this](std::string_view line) { publish(line); };
+    feed_.emplace(*audit_, dir_, clock_, [this](std::uint32_t uid, const std::string& user) {
+        return wf_->sees_all(Caller{uid, 0, user});
+    });
+    records_.emplace(*audit_, dir_, clock_);
+    // Followers get each record written as it is, not its line parsed back.
+    audit_->wants_records = [this] { return feed_->listening(); };
+    audit_->on_record = [this](const json& r) { feed_->on_record(r); };
     route_libbpf_log([](const std::string& m) { log(m); }, o_.verbose);
 
     auto cg = resolve_cgroup(o_.cgroup, o_.state_dir);
@@ -1145,8 +926,9 @@ int Daemon::run() {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     auto server = Server::listen(o_.socket, ep);
     if (!server) return log(server.error()), 1;
-    server_ = &*server;
-    server->on_close = [this](int conn) { followers_.erase(conn); };
+    ServerOutput out(*server);
+    feed_->set_output(&out);
+    server->on_close = [this](int conn) { feed_->closed(conn); };
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     auto add = [ep](int fd) {
         epoll_event ev{};
@@ -1265,8 +1047,7 @@ int Daemon::run() {
     // A wall clock earlier than this at the next boot is known to be wrong.
     wf_->record_stop();
     store_->sync();
-    server_ = nullptr;
-    followers_.clear();
+    feed_->set_output(nullptr);
     log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");
     close(sfd);
     close(ep);

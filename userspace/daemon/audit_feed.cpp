@@ -1,0 +1,107 @@
+#include "daemon/audit_feed.h"
+
+#include <fmt/format.h>
+
+#include "core/protocol.h"
+#include "core/text.h"
+#include "daemon/audit_log.h"
+#include "util/log.h"
+
+namespace jg {
+
+void ServerOutput::follow(int conn, std::int64_t id) {
+    // Lines the follower did not read in time are counted, and the count sent.
+    s_.follow(conn, id, [](std::int64_t i, std::uint64_t n) { return reply_dropped(i, n); });
+}
+
+std::string AuditFeed::query(const Peer& p, std::int64_t id, const json& a) {
+    auto parsed = audit_filter_from_args(a);
+    if (!parsed) return reply_error(id, code::kInvalid, parsed.error());
+    const AuditFilter f = *parsed;
+    const bool follow = a.value("follow", false);
+    std::int64_t limit = follow && !f.since_us ? 0 : 50;
+    if (a.contains("limit")) {
+        limit = a["limit"].get<std::int64_t>();
+        if (limit < 0 || limit > 10000) return reply_error(id, code::kInvalid, "limit must be 0-10000");
+    }
+    // Looked up now, never cached: a uid can be given to another account.
+    const std::string user = dir_.user_name(p.uid).value_or(std::to_string(p.uid));
+    const bool all = sees_all_(p.uid, user);
+    if (follow)
+        if (auto why = too_many_streams(p.uid); !why.empty()) return reply_error(id, code::kRefused, why);
+    // Reading history costs the daemon a scan of the log: a user who sees
+    // only their own records gets a few scans a second.
+    if (!all && limit > 0)
+        if (auto why = over_budget(p.uid); !why.empty()) return reply_error(id, code::kRefused, why);
+    auto keep = [&](const json& r) { return matches(f, r) && (all || belongs_to(r, p.uid, user)); };
+    bool more = false;
+    std::string out;
+    // A caller who sees only their own records scans less, and only lines
+    // that name them are parsed.
+    std::vector<std::string> hints;
+    if (!all) hints = {json_text(json(user)), fmt::format("\"uid\":{}", p.uid)};
+    const std::size_t scan = all ? AuditLog::kMaxScanBytes : AuditLog::kMaxScanBytes / 4;
+    const auto history = log_.recent(keep, std::size_t(limit), f.since_us, &more, hints, scan);
+    for (const auto& r : history) out += reply_event(id, r);
+    json result = {{"count", history.size()}, {"following", follow}, {"scope", all ? "all" : "own"}};
+    if (more)
+        result["note"] = fmt::format(
+            "older records are further back than this query reads ({} MiB); read "
+            "the log file {}",
+            scan >> 20, log_.path());
+    out += reply_ok(id, result);
+    if (follow && out_) {
+        out_->follow(p.conn, id);
+        followers_[p.conn] = Follower{id, f, all, p.uid, user};
+    }
+    return out;
+}
+
+std::string AuditFeed::too_many_streams(std::uint32_t uid) const {
+    std::size_t mine = 0;
+    for (const auto& [conn, fl] : followers_) mine += fl.uid == uid ? 1 : 0;
+    if (followers_.size() < kMaxFollowers && (uid == 0 || mine < kMaxFollowersPerUid)) return {};
+    return fmt::format(
+        "too many audit streams open ({} for you, {} in all; at most {} per user): close one and try again",
+        mine, followers_.size(), kMaxFollowersPerUid);
+}
+
+std::string AuditFeed::over_budget(std::uint32_t uid) {
+    constexpr std::uint64_t kSecondNs = 1000000000;
+    auto& b = query_budget_[uid];
+    const std::uint64_t now = clock_.boot_ns();
+    if (b.first == 0 || now - b.first >= kSecondNs) b = {now, 0};
+    if (++b.second > kQueriesPerSecond)
+        return fmt::format("more than {} audit queries in a second; try again in a moment",
+                           kQueriesPerSecond);
+    if (query_budget_.size() > 4096) query_budget_.clear();
+    return {};
+}
+
+void AuditFeed::set_output(FeedOutput* out) {
+    out_ = out;
+    if (!out_) followers_.clear();
+}
+
+void AuditFeed::on_record(const json& r) {
+    if (!out_) return;
+    for (const auto& [conn, fl] : followers_)
+        if (matches(fl.filter, r) && (fl.all || belongs_to(r, fl.uid, fl.user)))
+            out_->push(conn, reply_event(fl.id, r));
+}
+
+void AuditFeed::recheck_followers() {
+    for (auto& [conn, fl] : followers_) {
+        if (!fl.all) continue;
+        fl.all = sees_all_(fl.uid, fl.user);
+        if (!fl.all)
+            log(fmt::format(
+                "uid {} is no longer an auditor: its audit stream now carries only its own records", fl.uid));
+    }
+}
+
+void AuditFeed::policy_changed() {
+    for (auto& [conn, fl] : followers_) fl.all = sees_all_(fl.uid, fl.user);
+}
+
+}  // namespace jg
