@@ -44,6 +44,7 @@
 #include "daemon/netlink.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
+#include "daemon/status_report.h"
 #include "daemon/system.h"
 #include "jitgate/version.h"
 #include "util/log.h"
@@ -227,11 +228,10 @@ private:
     bool routes_retry_ = false;
     void reconcile_grants(Kernel& k);
     std::string handle(const Peer& p, const std::string& line);
-    json status();
-    json metrics();
-    // READY=1 for systemd once every link is attached in the kernel; false
-    // (with the reason logged) when enforcement cannot be verified.
-    bool verify_and_notify_ready();
+    StatusParts parts() {
+        return {cgroup_, pin_dir_of(o_.bpffs),  *policy_, *store_, *wf_, *audit_, *kernel_, *records_,
+                *feed_,  sink_.connections_cut, tampers_};
+    }
     void tick();
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
@@ -243,8 +243,6 @@ private:
     // A uid's name for a decision (who asks, approves, may see): looked up
     // now, never cached, since a uid can be given to another account.
     std::string name_now(std::uint32_t uid) { return dir_.user_name(uid).value_or(std::to_string(uid)); }
-    // status as `c` may see it: other users' grants and denials only for sees_all.
-    json scoped_status(const Caller& c);
     void report_lost();
     void end_unprotected();
     // Reports connections cut that no ended grant accounts for; with `run`,
@@ -400,154 +398,6 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
     return true;
 }
 
-json Daemon::status() {
-    json s;
-    s["version"] = JITGATE_VERSION;
-    s["abi_version"] = JG_ABI_VERSION;
-    s["cgroup"] = cgroup_;
-    s["pin_dir"] = pin_dir_of(o_.bpffs);
-    s["programs"] = json::array();
-    for (auto& l : kernel_->links())
-        s["programs"].push_back({{"name", l.program}, {"link_id", l.link_id}, {"attached", l.attached}});
-    s["xdp"] = json::array();
-    for (auto& x : kernel_->xdp()) {
-        json j = {{"interface", x.ifname}, {"attached", x.attached}};
-        if (x.ifindex) j["ifindex"] = x.ifindex;
-        if (!x.mode.empty()) j["mode"] = x.mode;
-        if (x.link_id) j["link_id"] = x.link_id;
-        if (!x.note.empty()) j["note"] = x.note;
-        s["xdp"].push_back(std::move(j));
-    }
-    s["ports"] = json::array();
-    for (auto& p : policy_->ports)
-        s["ports"].push_back({{"name", p.name},
-                              {"port", p.port},
-                              {"proto", p.proto_text()},
-                              {"mode", p.audit ? "audit" : "enforce"},
-                              {"max_duration", format_duration(p.max_duration_s)},
-                              {"approvers",
-                               [&] {
-                                   json a = json::array();
-                                   for (auto& x : p.approvers) a.push_back(x.text());
-                                   return a;
-                               }()},
-                              {"service_users",
-                               [&] {
-                                   json a = json::array();
-                                   if (p.service_system) a.push_back("system");
-                                   for (auto& x : p.service_users) a.push_back(x.text());
-                                   return a;
-                               }()},
-                              {"approvals_required", p.approvals_required}});
-    s["grants"] = json::array();
-    for (auto& g : store_->grants("active", 1 << 20)) s["grants"].push_back(wf_->grant_json(g));
-    s["pending_requests"] = store_->count_requests("pending");
-    s["audit"] = {{"log", audit_->path()},
-                  {"seq", audit_->head().seq},
-                  {"hash", audit_->head().hash},
-                  {"followers", feed_->followers()}};
-    auto c = kernel_->counters();
-    s["counters"] = {{"allow", c.v[JG_CNT_ALLOW]},
-                     {"deny", c.v[JG_CNT_DENY]},
-                     {"would_deny", c.v[JG_CNT_WOULD_DENY]},
-                     {"events_lost", c.v[JG_CNT_EVENTS_LOST] + c.v[JG_CNT_RL_FULL]},
-                     {"ring_full", c.v[JG_CNT_EVENTS_LOST]},
-                     {"rl_full", c.v[JG_CNT_RL_FULL]},
-                     {"egress_drop", c.v[JG_CNT_EGRESS_DROP]},
-                     {"xdp_drop", c.v[JG_CNT_XDP_DROP]},
-                     {"ingress_drop", c.v[JG_CNT_INGRESS_DROP]},
-                     {"guard_drop", c.v[JG_CNT_GUARD_DROP]},
-                     {"bind_denied", c.v[JG_CNT_BIND_DENY]},
-                     {"connections_ended", sink_.connections_cut}};
-    s["recent_denials"] = records_->recent_denials();
-    s["connections"] = {{"cut_at_grant_end", kernel_->can_cut()}};
-    if (!kernel_->can_cut()) s["connections"]["note"] = kernel_->cut_note();
-    return s;
-}
-
-// `jitgate metrics` and GET /metrics: what status says, as Prometheus families.
-json Daemon::metrics() {
-    MetricsBuilder m;
-    m.family("jitgate_info", "gauge", "jitgated's version and kernel ABI version (always 1)")
-        .sample(1, {{"version", JITGATE_VERSION}, {"abi_version", std::to_string(JG_ABI_VERSION)}});
-    m.family("jitgate_protected_ports", "gauge", "protected (port, protocol) pairs in the running policy");
-    std::size_t pairs = 0;
-    std::map<std::pair<std::uint16_t, std::string>, std::uint64_t> active;
-    for (const auto& p : policy_->ports) {
-        if (p.tcp) active[{p.port, "tcp"}] = 0, ++pairs;
-        if (p.udp) active[{p.port, "udp"}] = 0, ++pairs;
-    }
-    m.sample(double(pairs));
-    store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
-        ++active[{g.port, std::string(proto_name(g.proto))}];
-    });
-    m.family("jitgate_grants_active", "gauge", "active grants by port and protocol");
-    for (const auto& [k, n] : active)
-        m.sample(double(n), {{"port", std::to_string(k.first)}, {"proto", k.second}});
-    m.family("jitgate_requests_pending", "gauge", "requests waiting for approval")
-        .sample(double(store_->count_requests("pending")));
-    m.family("jitgate_decisions_total", "counter",
-             "kernel decisions recorded since jitgated started, by verdict, port and protocol: allow per new "
-             "connection or flow, deny and would_deny per refusal (rate-limited records count with their "
-             "suppressed denials)");
-    for (const auto& [k, n] : records_->decisions())
-        m.sample(double(n), {{"verdict", std::get<0>(k)},
-                             {"port", std::to_string(std::get<1>(k))},
-                             {"proto", std::get<2>(k)}});
-    const auto c = kernel_->counters();
-    m.family("jitgate_kernel_decisions_total", "counter",
-             "decisions counted by the BPF programs since the maps were created, by verdict")
-        .sample(double(c.v[JG_CNT_ALLOW]), {{"verdict", "allow"}})
-        .sample(double(c.v[JG_CNT_DENY]), {{"verdict", "deny"}})
-        .sample(double(c.v[JG_CNT_WOULD_DENY]), {{"verdict", "would_deny"}})
-        .sample(double(c.v[JG_CNT_BIND_DENY]), {{"verdict", "bind_denied"}});
-    m.family("jitgate_drops_total", "counter", "packets dropped by the BPF programs, by hook")
-        .sample(double(c.v[JG_CNT_EGRESS_DROP]), {{"hook", "egress"}})
-        .sample(double(c.v[JG_CNT_INGRESS_DROP]), {{"hook", "ingress"}})
-        .sample(double(c.v[JG_CNT_XDP_DROP]), {{"hook", "xdp"}});
-    m.family("jitgate_events_lost_total", "counter",
-             "kernel events that could not be written to the ring buffer (each reported as events_lost)")
-        .sample(double(c.v[JG_CNT_EVENTS_LOST]));
-    m.family("jitgate_tamper_detected_total", "counter", "tamper_detected records since jitgated started")
-        .sample(double(tampers_));
-    m.family("jitgate_connections_ended_total", "counter",
-             "TCP connections ended because their grant ended or none covered them, since jitgated started")
-        .sample(double(sink_.connections_cut));
-    m.family("jitgate_program_attached", "gauge", "1 when the program's link is attached in the kernel");
-    for (const auto& l : kernel_->links()) m.sample(l.attached ? 1 : 0, {{"program", l.program}});
-    m.family("jitgate_xdp_attached", "gauge", "1 when XDP runs on the interface");
-    for (const auto& x : kernel_->xdp())
-        m.sample(x.attached ? 1 : 0, {{"interface", x.ifname}, {"mode", x.mode}});
-    m.family("jitgate_audit_last_seq", "gauge", "seq of the last audit record written")
-        .sample(double(audit_->head().seq));
-    m.family("jitgate_audit_followers", "gauge", "open jitgate audit --follow streams")
-        .sample(double(feed_->followers()));
-    return m.result();
-}
-
-bool Daemon::verify_and_notify_ready() {
-    auto missing = [&] {
-        std::string out;
-        const auto ls = kernel_->links();
-        for (const auto& l : ls)
-            if (!l.attached) out += (out.empty() ? "" : ", ") + l.program;
-        return ls.empty() ? std::string("no links") : out;
-    };
-    std::string bad = missing();
-    if (!bad.empty()) {  // someone detached them as we started: attach again, then look again
-        check_tamper(false);
-        bad = missing();
-    }
-    if (!bad.empty()) {
-        log(fmt::format("enforcement could not be verified: not attached in the kernel: {}; not ready", bad));
-        return false;
-    }
-    const std::string status =
-        fmt::format("enforcing {} protected ports on {}", policy_->ports.size(), cgroup_);
-    if (auto r = sd_notify_send("READY=1\nSTATUS=" + status + "\n"); !r) log(r.error());
-    return true;
-}
-
 std::string Daemon::handle(const Peer& p, const std::string& line) {
     WireError we;
     auto req = parse_request(line, &we);
@@ -570,9 +420,9 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         else if (req->op == "show")
             r = wf_->show(c, req->args);
         else if (req->op == "status")
-            r = Reply::success(scoped_status(c));
+            r = Reply::success(scoped_status(parts(), c));
         else if (req->op == "metrics")
-            r = Reply::success(metrics());
+            r = Reply::success(metrics(parts()));
         else if (req->op == "audit")
             return audit_->flush(), feed_->query(p, req->id, req->args);
         else
@@ -591,27 +441,6 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
     audit_->flush();
     store_->sync();
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
-}
-
-json Daemon::scoped_status(const Caller& c) {
-    json s = status();
-    if (wf_->sees_all(c)) return s;
-    auto keep = [](json& rows, const auto& pred) {
-        json kept = json::array();
-        for (auto& r : rows)
-            if (pred(r)) kept.push_back(std::move(r));
-        rows = std::move(kept);
-    };
-    Workflow::ApproverCache approver_of;
-    keep(s["grants"], [&](const json& g) { return wf_->concerns(c, g, &approver_of); });
-    // The count too: pending requests of others say nothing to this caller.
-    std::int64_t pending = 0;
-    for (const auto& r : store_->requests("pending", 1 << 20))
-        if (wf_->concerns(c, wf_->request_json(r), &approver_of)) ++pending;
-    s["pending_requests"] = pending;
-    // A denial names its user and process: the user's own only, as audit shows them.
-    keep(s["recent_denials"], [&](const json& d) { return belongs_to(d, c.uid, c.user); });
-    return s;
 }
 
 // Keys of the windows of a rate-limit table idle for a second at `now`
@@ -966,7 +795,8 @@ int Daemon::run() {
 
     log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
                     policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
-    if (!verify_and_notify_ready()) return 1;
+    if (!verify_and_notify_ready(*kernel_, policy_->ports.size(), cgroup_, [this] { check_tamper(false); }))
+        return 1;
     auto last_tick = std::chrono::steady_clock::now();
     auto last_link_check = last_tick;
     auto last_drain = last_tick;
@@ -1005,7 +835,7 @@ int Daemon::run() {
                 sync_local_addrs(*kernel_);
                 kernel_->sync_xdp(xdp_names());
             } else if (http && http->owns(fd)) {
-                http->on_event(fd, evs[i].events, [this] { return render_prometheus(metrics()); });
+                http->on_event(fd, evs[i].events, [this] { return render_prometheus(metrics(parts())); });
             } else if (server->owns(fd)) {
                 server->on_event(fd, evs[i].events,
                                  [this](const Peer& p, const std::string& l) { return handle(p, l); });
