@@ -1,16 +1,15 @@
+// jitgated: the start-up sequence, the main loop and reload.  The parts
+// it wires together own their jobs: daemon/startup.h (checks and
+// warnings), daemon/kernel_records.h (records of kernel decisions),
+// daemon/audit_feed.h (who reads which records, followers),
+// daemon/status_report.h (status and metrics), bpf/ (the kernel).
 #include "daemon/daemon.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,24 +17,18 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <variant>
 
 #include "bpf/event_ring.h"
 #include "bpf/loader.h"
 #include "core/audit.h"
 #include "core/clock.h"
-#include "core/duration.h"
 #include "core/metrics.h"
 #include "core/progress.h"
 #include "core/protocol.h"
-#include "core/service_users.h"
-#include "core/text.h"
 #include "core/workflow.h"
 #include "daemon/audit_feed.h"
 #include "daemon/audit_log.h"
@@ -44,30 +37,15 @@
 #include "daemon/netlink.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
+#include "daemon/startup.h"
 #include "daemon/status_report.h"
 #include "daemon/system.h"
-#include "jitgate/version.h"
 #include "util/log.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
 namespace {
-
-std::string pin_dir_of(const std::string& bpffs) { return fmt::format("{}/v{}", bpffs, JG_ABI_VERSION); }
-
-// Pin directories of other ABI versions under bpffs ("v<N>", N not ours):
-// what an older (or newer) jitgate left attached.
-std::vector<std::string> other_abi_dirs(const std::string& bpffs) {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(bpffs, ec)) {
-        const std::string n = e.path().filename().string();
-        if (n.size() < 2 || n[0] != 'v' || n.find_first_not_of("0123456789", 1) != std::string::npos)
-            continue;
-        if (e.path().string() != pin_dir_of(bpffs)) out.push_back(e.path().string());
-    }
-    return out;
-}
 
 // Where a grant lives in the kernel: the uid map for a local user, the
 // address hash for one remote host, the prefix trie for a network.
@@ -151,67 +129,21 @@ bool same_bytes(const T& a, const T& b) {
     return std::memcmp(&a, &b, sizeof(T)) == 0;
 }
 
-// A protected port inside the ephemeral range can be handed to this host's
-// own outgoing connections, whose replies would then be refused: say so.
-void warn_ephemeral(const Policy& p) {
-    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
-    int lo = 0, hi = 0;
-    if (!(range >> lo >> hi)) return;
-    std::ifstream reserved_f("/proc/sys/net/ipv4/ip_local_reserved_ports");
-    std::string reserved;
-    std::getline(reserved_f, reserved);
-    auto is_reserved = [&](int port) {
-        std::stringstream ss(reserved);
-        std::string item;
-        while (std::getline(ss, item, ',')) {  // "8080" or "9000-9010"
-            int a = 0, b = 0;
-            const int n = std::sscanf(item.c_str(), "%d-%d", &a, &b);
-            if (n == 1) b = a;
-            if (n >= 1 && a <= port && port <= b) return true;
-        }
-        return false;
-    };
-    for (const auto& pp : p.ports)
-        if (pp.port >= lo && pp.port <= hi && !is_reserved(pp.port))
-            log(fmt::format(
-                "warning: protected port {} is inside the ephemeral port range {}-{}: a connection this "
-                "host makes could get it as its local port and then have its replies refused; reserve "
-                "it (sysctl -w net.ipv4.ip_local_reserved_ports={}) or protect a port outside the range",
-                pp.port, lo, hi, pp.port));
-}
-
-// Who may bind each protected port of `p`, groups expanded now.
-BindRules service_rules(const Policy& p) {
-    HostAccounts db;
-    return resolve_service_users(p, read_uid_min(), db);
-}
-
-// Sockets already on a protected port whose owner may not bind it (an
-// impostor, or a service_users list that misses the real service): said at
-// start and reload, so that a restart of the service is not the first sign.
-void warn_impostors(const Policy& p, const BindRules& rules) {
-    HostAccounts db;
-    for (const auto& w : impostor_warnings(p, rules, read_listeners(), db)) log("warning: " + w);
-}
-
-// Flags win over [daemon] keys, which win over the defaults.
-void apply_daemon_settings(DaemonOptions& o, const DaemonSettings& d) {
-    // A flag given wins, even one that names the default; then the key.
-    auto pick = [&o](const char* flag, std::string& value, const std::optional<std::string>& cfg) {
-        if (!o.given.count(flag) && cfg) value = *cfg;
-    };
-    pick("--cgroup", o.cgroup, d.cgroup);
-    pick("--bpffs", o.bpffs, d.bpffs);
-    pick("--socket", o.socket, d.socket);
-    pick("--state-dir", o.state_dir, d.state_dir);
-    pick("--audit-log", o.audit_log, d.audit_log);
-    pick("--metrics-address", o.metrics_address, d.metrics_address);
-}
-
 // Records taken from the ring per turn of the main loop, so that a flood
 // cannot starve the control socket and the clock.
 constexpr int kRingBatch = 4096;
 constexpr int kRingBatchDone = -EAGAIN;
+
+// What the main loop waits on, closed on every way out.
+struct Loop {
+    unique_fd ep, sfd;
+    std::optional<Server> server;
+    std::optional<ServerOutput> out;
+    std::optional<EventRing> ring;  // freed before daemon_stop is written
+    int rb_fd = -1;
+    std::optional<AddrWatcher> watcher;
+    std::optional<MetricsHttp> http;
+};
 
 class Daemon {
 public:
@@ -222,6 +154,14 @@ public:
     bool ring_taken() { return ++ring_budget_ >= kRingBatch; }
 
 private:
+    // The start-up sequence.
+    Result<bool> open_state();  // policy, directories, store, audit log
+    void start_workflow();
+    Result<bool> start_kernel();  // load, attach, restore the grants, end what no grant covers
+    Result<bool> open_loop(Loop& l, const sigset_t& signals);
+    int serve(Loop& l);  // until a signal ends it
+    void stop(Loop& l);
+
     Result<bool> prepare_kernel(Kernel& k);
     void sync_local_addrs(Kernel& k);
     // The last route dump was incomplete: the tick tries again.
@@ -232,10 +172,16 @@ private:
         return {cgroup_, pin_dir_of(o_.bpffs),  *policy_, *store_, *wf_, *audit_, *kernel_, *records_,
                 *feed_,  sink_.connections_cut, tampers_};
     }
+    // Until the next grant ends (at next_end) or the ring is to be drained.
+    static int wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot);
+    // One descriptor epoll reported; false when a signal says stop.
+    bool on_ready(Loop& l, const epoll_event& ev);
     void tick();
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
     void flush_suppressed();
+    void drain_ring(const EventRing& rb);  // every record waiting, then what was lost
+    void report_lost();
     void reload();
     const std::vector<std::string>& xdp_names() const {
         return o_.xdp.empty() ? policy_->daemon.xdp_interfaces : o_.xdp;
@@ -243,7 +189,6 @@ private:
     // A uid's name for a decision (who asks, approves, may see): looked up
     // now, never cached, since a uid can be given to another account.
     std::string name_now(std::uint32_t uid) { return dir_.user_name(uid).value_or(std::to_string(uid)); }
-    void report_lost();
     void end_unprotected();
     // Reports connections cut that no ended grant accounts for; with `run`,
     // first ends every connection no grant covers (start, reload): how many.
@@ -251,6 +196,7 @@ private:
     void record_tamper(json fields);  // a tamper_detected record (with "reason"), also logged
 
     DaemonOptions o_;
+    std::string audit_dir_;
     int ring_budget_ = 0;
     std::shared_ptr<const Policy> policy_;
     std::optional<Store> store_;
@@ -590,7 +536,7 @@ void Daemon::reload() {
 
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
-    for (const auto& w : unknown_principals(*p, host_knows)) log("warning: " + w);
+    warn_unknown_principals(*p);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
     // A port that now cuts (newly protected, or no longer drain or audit)
     // ends the connections no grant covers, as an ended grant does.
@@ -616,49 +562,19 @@ int ring_cb(void* ctx, void* data, size_t size) {
     return d->ring_taken() ? kRingBatchDone : 0;
 }
 
-int Daemon::run() {
-    if (geteuid() != 0) {
-        log("must run as root (it loads BPF programs and attaches them to a cgroup); run it with sudo or as "
-            "the "
-            "jitgated systemd service");
-        return 1;
-    }
-    if (auto why = time_namespace_refusal()) return log(*why), 1;
-    auto load = load_policy_file(o_.config);
-    if (!load.ok()) {
-        for (auto& e : load.errors) fmt::print(stderr, "{}\n", e);
-        log(fmt::format("the policy {} is invalid: fix the lines above (check with: jitgate policy check {})",
-                        o_.config, o_.config));
-        return 1;
-    }
-    policy_ = std::make_shared<const Policy>(std::move(load.policy));
+Result<bool> Daemon::open_state() {
+    auto policy = load_start_policy(o_.config);
+    if (!policy) return err(policy.error());
+    policy_ = *policy;
     apply_daemon_settings(o_, policy_->daemon);
-
-    if (auto r = make_dir(o_.state_dir, 0700); !r) return log(r.error()), 1;
-    const auto sock_dir = std::filesystem::absolute(o_.socket).parent_path().string();
-    if (auto r = make_dir(sock_dir, 0755); !r) return log(r.error()), 1;
-    // Whoever may write the socket's directory may put their own socket in
-    // its place and collect approvals meant for this daemon.
-    if (struct stat st{}; stat(sock_dir.c_str(), &st) == 0 && (st.st_uid != 0 || (st.st_mode & 022) != 0))
-        return log(fmt::format("the control socket's directory {} must be owned by root and writable by root "
-                               "only (it is owned by uid {}, mode {:o}): another user could put their own "
-                               "socket in its place; use a directory such as /run/jitgate (--socket PATH)",
-                               sock_dir, st.st_uid, st.st_mode & 07777)),
-               1;
-    // The same for the state and the audit log: another user could replace
-    // the store, the chain head or the log, or name mounts for --uninstall.
-    const auto audit_dir = std::filesystem::absolute(o_.audit_log).parent_path().string();
-    if (auto r = make_dir(audit_dir, 0750); !r) return log(r.error()), 1;
-    if (auto why = dir_not_root_only(o_.state_dir, "state directory", "/var/lib/jitgate (--state-dir DIR)"))
-        return log(*why), 1;
-    if (auto why =
-            dir_not_root_only(audit_dir, "audit log's directory", "/var/log/jitgate (--audit-log FILE)"))
-        return log(*why), 1;
+    auto dirs = prepare_dirs(o_);
+    if (!dirs) return err(dirs.error());
+    audit_dir_ = *dirs;
     auto store = Store::open(o_.state_dir + "/state.db");
-    if (!store) return log(store.error()), 1;
+    if (!store) return err(store.error());
     store_.emplace(std::move(*store));
     auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet});
-    if (!audit) return log(audit.error()), 1;
+    if (!audit) return err(audit.error());
     audit_ = std::move(*audit);
     feed_.emplace(*audit_, dir_, clock_, [this](std::uint32_t uid, const std::string& user) {
         return wf_->sees_all(Caller{uid, 0, user});
@@ -670,187 +586,146 @@ int Daemon::run() {
     route_libbpf_log([](const std::string& m) { log(m); }, o_.verbose);
 
     auto cg = resolve_cgroup(o_.cgroup, o_.state_dir);
-    if (!cg) return log(cg.error()), 1;
+    if (!cg) return err(cg.error());
     cgroup_ = *cg;
-    if (auto r = ensure_bpffs(o_.bpffs, o_.state_dir); !r) return log(r.error()), 1;
+    return ensure_bpffs(o_.bpffs, o_.state_dir);
+}
 
-    // Everything that can be refused is checked; from here the daemon runs.
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-
+void Daemon::start_workflow() {
     wf_ = std::make_unique<Workflow>(*store_, dir_, sink_, *audit_, clock_, boot_id());
     wf_->set_policy(policy_);
-    wf_->set_space_check([this, audit_dir] {
-        return low_space({o_.state_dir, audit_dir}, policy_->daemon.limits.min_free_mb);
+    wf_->set_space_check([this] {
+        return low_space({o_.state_dir, audit_dir_}, policy_->daemon.limits.min_free_mb);
     });
-    audit_->emit({{"type", "daemon_start"},
-                  {"uid", 0},
-                  {"pid", getpid()},
-                  {"cgroup", cgroup_},
-                  {"ports", policy_->ports.size()},
-                  {"reason", fmt::format("policy {}", o_.config)}});
-    if (const auto [first, last] = audit_->unwritten(); first)
-        audit_->emit(
-            {{"type", "events_lost"},
-             {"count", last - first + 1},
-             {"reason", fmt::format("jitgated was stopped after sealing audit {} and before writing {} (or, "
-                                    "after such a stop, {} removed); the chain goes on from the record "
-                                    "before {}",
-                                    first == last ? fmt::format("record seq {}", first)
-                                                  : fmt::format("records seq {}-{}", first, last),
-                                    first == last ? "it" : "them", first == last ? "it was" : "they were",
-                                    first == last ? "it" : "them")}});
+    record_start(*audit_, cgroup_, policy_->ports.size(), o_.config);
     for (const auto& why : audit_->problems()) record_tamper({{"reason", "audit log: " + why}});
+}
+
+Result<bool> Daemon::start_kernel() {
     auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs), o_.ring_bytes},
                           [this](Kernel& kk) { return prepare_kernel(kk); });
-    if (!k) {
-        log(k.error());
-        return 1;
-    }
+    if (!k) return err(k.error());
     kernel_ = std::move(*k);  // sink_.k was set by prepare_kernel; same object
     for (const auto& hook : kernel_->reattached())
         record_tamper({{"hook", hook},
                        {"reason", "the pinned link had been detached while its pin stayed; attached again"}});
-    // An upgrade across an ABI change: our links are attached (and the grants
-    // are in our maps, from the store), so the other version's links and maps
-    // can go now without a moment unenforced.  XDP is the early drop only:
-    // its old links go before sync_xdp attaches ours on the same interfaces.
-    for (const auto& dir : other_abi_dirs(o_.bpffs)) {
-        auto removed = Kernel::uninstall(dir);
-        const std::string why =
-            removed ? fmt::format(
-                          "links and maps of another ABI version removed after ours were attached: {} "
-                          "pinned objects under {}; grants carried over from the state store",
-                          *removed, dir)
-                    : fmt::format("links and maps of another ABI version under {} could not be removed: {}",
-                                  dir, removed.error());
-        log(why);
-        audit_->emit(
-            {{"type", "daemon_start"}, {"uid", 0}, {"pid", getpid()}, {"reason", "upgrade: " + why}});
-    }
+    remove_other_abis(o_.bpffs, *audit_);
     end_unprotected();  // the policy may have changed while no daemon ran
     if (!kernel_->can_cut()) log(kernel_->cut_note());
     if (const auto n = stray_cuts(true))
         log(fmt::format("ended {} TCP connections to protected ports that no grant covers", n));
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*policy_);
-    for (const auto& w : unknown_principals(*policy_, host_knows)) log("warning: " + w);
+    warn_unknown_principals(*policy_);
     warn_impostors(*policy_, service_rules(*policy_));
-    for (auto& x : kernel_->xdp())
-        log(x.attached
-                ? fmt::format("XDP on {} ({}{})", x.ifname, x.mode, x.note.empty() ? "" : "; " + x.note)
-                : fmt::format("XDP not on {}: {}", x.ifname, x.note));
+    log_xdp(kernel_->xdp());
+    return true;
+}
 
-    // Room for every control-socket client plus our own descriptors.
-    rlimit nofile{};
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 4096) {
-        nofile.rlim_cur = std::min<rlim_t>(4096, nofile.rlim_max);
-        setrlimit(RLIMIT_NOFILE, &nofile);
-    }
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    auto server = Server::listen(o_.socket, ep);
-    if (!server) return log(server.error()), 1;
-    ServerOutput out(*server);
-    feed_->set_output(&out);
-    server->on_close = [this](int conn) { feed_->closed(conn); };
-    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    auto add = [ep](int fd) {
+Result<bool> Daemon::open_loop(Loop& l, const sigset_t& signals) {
+    raise_fd_limit();
+    l.ep.reset(epoll_create1(EPOLL_CLOEXEC));
+    auto server = Server::listen(o_.socket, l.ep.get());
+    if (!server) return err(server.error());
+    l.server.emplace(std::move(*server));
+    l.out.emplace(*l.server);
+    feed_->set_output(&*l.out);
+    l.server->on_close = [this](int conn) { feed_->closed(conn); };
+    l.sfd.reset(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+    auto add = [&l](int fd) {
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.fd = fd;
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+        epoll_ctl(l.ep.get(), EPOLL_CTL_ADD, fd, &ev);
     };
-    add(sfd);
+    add(l.sfd.get());
     // Freed on every way out, also a start that fails after this point.
     auto opened = EventRing::open(kernel_->events_map_fd(), ring_cb, this);
-    if (!opened) return log(opened.error()), 1;
-    std::optional<EventRing> ring(std::move(*opened));  // freed before daemon_stop is written
-    const EventRing& rb = *ring;
-    const int rb_fd = rb.epoll_fd();
-    add(rb_fd);
+    if (!opened) return err(opened.error());
+    l.ring.emplace(std::move(*opened));
+    l.rb_fd = l.ring->epoll_fd();
+    add(l.rb_fd);
     auto watcher = AddrWatcher::open();
-    if (!watcher) return log(watcher.error()), 1;
-    add(watcher->fd());
-    std::optional<MetricsHttp> http;
-    if (!o_.metrics_address.empty()) {
-        auto addr = parse_metrics_address(o_.metrics_address);
-        if (!addr) return log(addr.error()), 1;
-        auto h = MetricsHttp::listen(*addr, ep);
-        if (!h) return log(h.error()), 1;
-        http.emplace(std::move(*h));
-        log(fmt::format("serving metrics at http://{}/metrics", o_.metrics_address));
-    }
-    auto drain_ring = [&] {
-        do ring_budget_ = 0;
-        while (rb.consume() == kRingBatchDone);
-        report_lost();
-        audit_->flush();
-    };
-    drain_ring();  // what the kernel said while no daemon listened
+    if (!watcher) return err(watcher.error());
+    l.watcher.emplace(std::move(*watcher));
+    add(l.watcher->fd());
+    if (o_.metrics_address.empty()) return true;
+    auto addr = parse_metrics_address(o_.metrics_address);
+    if (!addr) return err(addr.error());
+    auto h = MetricsHttp::listen(*addr, l.ep.get());
+    if (!h) return err(h.error());
+    l.http.emplace(std::move(*h));
+    log(fmt::format("serving metrics at http://{}/metrics", o_.metrics_address));
+    return true;
+}
 
+void Daemon::drain_ring(const EventRing& rb) {
+    do ring_budget_ = 0;
+    while (rb.consume() == kRingBatchDone);
+    report_lost();
+    audit_->flush();
+}
+
+int Daemon::wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot) {
+    // Wake when the next grant ends, so that its connections are cut then,
+    // not at the next tick.  The kernel submits allow records without
+    // waking us (abi.h): drain them every JG_RING_DRAIN_MS.
+    const int drain_ms = JG_RING_DRAIN_MS;
+    if (!next_end) return drain_ms;
+    if (*next_end <= now_boot) return 0;
+    return int(std::min<std::uint64_t>(drain_ms, (*next_end - now_boot + 999999) / 1000000));
+}
+
+bool Daemon::on_ready(Loop& l, const epoll_event& ev) {
+    const int fd = ev.data.fd;
+    bool running = true;
+    if (fd == l.rb_fd) {
+        ring_budget_ = 0;
+        l.ring->consume();  // at most kRingBatch; epoll reports the rest
+    } else if (fd == l.sfd.get()) {
+        signalfd_siginfo si{};
+        while (read(l.sfd.get(), &si, sizeof(si)) == sizeof(si)) {
+            if (si.ssi_signo == SIGHUP)
+                reload();
+            else
+                running = false;
+        }
+    } else if (fd == l.watcher->fd()) {
+        l.watcher->drain();
+        sync_local_addrs(*kernel_);
+        kernel_->sync_xdp(xdp_names());
+    } else if (l.http && l.http->owns(fd)) {
+        l.http->on_event(fd, ev.events, [this] { return render_prometheus(metrics(parts())); });
+    } else if (l.server->owns(fd)) {
+        l.server->on_event(fd, ev.events,
+                           [this](const Peer& p, const std::string& line) { return handle(p, line); });
+    }
+    l.server->reap();  // followers whose connection failed while records went out
+    return running;
+}
+
+int Daemon::serve(Loop& l) {
+    drain_ring(*l.ring);  // what the kernel said while no daemon listened
     log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
                     policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
     if (!verify_and_notify_ready(*kernel_, policy_->ports.size(), cgroup_, [this] { check_tamper(false); }))
         return 1;
-    auto last_tick = std::chrono::steady_clock::now();
-    auto last_link_check = last_tick;
-    auto last_drain = last_tick;
-    bool running = true;
-    while (running) {
-        // Wake when the next grant ends, so that its connections are cut
-        // then, not at the next tick.
-        // The kernel submits allow records without waking us (abi.h): drain
-        // them every JG_RING_DRAIN_MS.
-        int timeout_ms = JG_RING_DRAIN_MS;
+    using std::chrono::steady_clock;
+    auto last_tick = steady_clock::now(), last_link_check = last_tick, last_drain = last_tick;
+    for (bool running = true; running;) {
         const auto next_end = wf_->next_expiry();
-        if (next_end) {
-            const std::uint64_t now_boot = clock_.boot_ns();
-            timeout_ms =
-                *next_end <= now_boot
-                    ? 0
-                    : int(std::min<std::uint64_t>(timeout_ms, (*next_end - now_boot + 999999) / 1000000));
-        }
         epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, timeout_ms);
-        for (int i = 0; i < n; ++i) {
-            const int fd = evs[i].data.fd;
-            if (fd == rb_fd) {
-                ring_budget_ = 0;
-                rb.consume();  // at most kRingBatch; epoll reports the rest
-            } else if (fd == sfd) {
-                signalfd_siginfo si{};
-                while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                    if (si.ssi_signo == SIGHUP)
-                        reload();
-                    else
-                        running = false;
-                }
-            } else if (fd == watcher->fd()) {
-                watcher->drain();
-                sync_local_addrs(*kernel_);
-                kernel_->sync_xdp(xdp_names());
-            } else if (http && http->owns(fd)) {
-                http->on_event(fd, evs[i].events, [this] { return render_prometheus(metrics(parts())); });
-            } else if (server->owns(fd)) {
-                server->on_event(fd, evs[i].events,
-                                 [this](const Peer& p, const std::string& l) { return handle(p, l); });
-            }
-            server->reap();  // followers whose connection failed while records went out
-        }
+        const int n = epoll_wait(l.ep.get(), evs, 64, wait_ms(next_end, clock_.boot_ns()));
+        for (int i = 0; i < n; ++i) running = on_ready(l, evs[i]) && running;
         if (next_end && clock_.boot_ns() >= *next_end) {
             wf_->sweep();
             stray_cuts(false);
         }
-        const auto now = std::chrono::steady_clock::now();
+        const auto now = steady_clock::now();
         if (now - last_drain >= std::chrono::milliseconds(JG_RING_DRAIN_MS)) {
             last_drain = now;
             ring_budget_ = 0;
-            rb.consume();
+            l.ring->consume();
         }
         if (now - last_link_check >= std::chrono::milliseconds(250)) {
             last_link_check = now;
@@ -859,17 +734,22 @@ int Daemon::run() {
         if (now - last_tick >= std::chrono::seconds(1)) {
             last_tick = now;
             tick();
-            server->reap();
-            server->expire_idle();
-            if (http) http->expire_idle();
+            l.server->reap();
+            l.server->expire_idle();
+            if (l.http) l.http->expire_idle();
         }
         // One batch for everything this turn sealed (the ring's events, the
         // sweep's records): written before the loop waits again.
         audit_->flush();
     }
+    stop(l);
+    return 0;
+}
+
+void Daemon::stop(Loop& l) {
     if (auto r = sd_notify_send("STOPPING=1\n"); !r) log(r.error());
-    drain_ring();
-    ring.reset();
+    drain_ring(*l.ring);
+    l.ring.reset();
     audit_->emit({{"type", "daemon_stop"},
                   {"uid", 0},
                   {"pid", getpid()},
@@ -877,11 +757,24 @@ int Daemon::run() {
     // A wall clock earlier than this at the next boot is known to be wrong.
     wf_->record_stop();
     store_->sync();
-    feed_->set_output(nullptr);
     log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");
-    close(sfd);
-    close(ep);
-    return 0;
+}
+
+int Daemon::run() {
+    if (auto why = start_refusal()) return log(*why), 1;
+    if (auto r = open_state(); !r) return log(r.error()), 1;
+    // Everything that can be refused is checked; from here the daemon runs.
+    const sigset_t signals = block_signals();
+    start_workflow();
+    if (auto r = start_kernel(); !r) return log(r.error()), 1;
+    Loop l;
+    int code = 1;
+    if (auto r = open_loop(l, signals); !r)
+        log(r.error());
+    else
+        code = serve(l);
+    feed_->set_output(nullptr);  // the server goes with the loop
+    return code;
 }
 
 }  // namespace
@@ -894,58 +787,6 @@ int run_daemon(const DaemonOptions& o) {
         log(fmt::format("fatal: {}", e.what()));
         return 1;
     }
-}
-
-int uninstall(const DaemonOptions& opts) {
-    if (geteuid() != 0) {
-        log("--uninstall must run as root");
-        return 1;
-    }
-    // The same paths as the daemon: flags, then the policy's [daemon] keys
-    // when the policy file can be read (a broken policy must not block removal).
-    DaemonOptions o = opts;
-    if (auto load = load_policy_file(o.config); load.ok()) apply_daemon_settings(o, load.policy.daemon);
-    // Refuse while a daemon serves the socket: it would re-create what we remove.
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    if (o.socket.size() < sizeof(sa.sun_path)) {
-        std::memcpy(sa.sun_path, o.socket.c_str(), o.socket.size() + 1);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        const bool live = fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-        if (fd >= 0) close(fd);
-        if (live) {
-            log(fmt::format("jitgated is running (socket {}): stop it first, then uninstall", o.socket));
-            return 1;
-        }
-        unlink(o.socket.c_str());
-    }
-    auto removed = Kernel::uninstall(pin_dir_of(o.bpffs));
-    if (!removed) return log(removed.error()), 1;
-    for (const auto& dir : other_abi_dirs(o.bpffs)) {  // an older jitgate's, too
-        auto more = Kernel::uninstall(dir);
-        if (!more) return log(more.error()), 1;
-        *removed += *more;
-    }
-    rmdir(o.bpffs.c_str());  // only if empty
-    int unmounted = 0;
-    // A state directory another user may write could name any mount point.
-    std::vector<std::string> mounts;
-    if (auto why = dir_not_root_only(o.state_dir, "state directory", "/var/lib/jitgate (--state-dir DIR)"))
-        log(*why + "; unmounting nothing it records");
-    else
-        mounts = recorded_mounts(o.state_dir);
-    for (auto& m : mounts) {
-        if (umount2(m.c_str(), MNT_DETACH) == 0) {
-            ++unmounted;
-            if (m.rfind("/run/jitgate/", 0) == 0) rmdir(m.c_str());
-        } else if (errno != EINVAL && errno != ENOENT) {
-            log(fmt::format("unmount {}: {}", m, std::strerror(errno)));
-        }
-    }
-    forget_mounts(o.state_dir);
-    log(fmt::format("uninstalled: removed {} pinned objects under {} and {} mounts; kept {} and {}", *removed,
-                    pin_dir_of(o.bpffs), unmounted, o.state_dir, o.audit_log));
-    return 0;
 }
 
 }  // namespace jg
