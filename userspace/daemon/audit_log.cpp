@@ -23,11 +23,10 @@ namespace {
 constexpr const char* kHeadMagic = "jitgate-audit-head 1";
 
 std::optional<SavedHead> read_saved_head(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    const unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
     char buf[512];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
+    const ssize_t n = read(fd.get(), buf, sizeof(buf) - 1);
     if (n <= 0) return std::nullopt;
     return parse_saved_head(std::string(buf, std::size_t(n)));
 }
@@ -137,12 +136,12 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
     if (auto r = a->open_log(); !r) return err(r.error());
     if (tail->incomplete && !cut_batch) {
         const char nl = '\n';
-        if (write(a->fd_, &nl, 1) != 1)
+        if (write(a->fd_.get(), &nl, 1) != 1)
             return err(fmt::format("write the audit log {}: {}", o.path, std::strerror(errno)));
         a->end_ += 1;
     }
-    a->head_fd_ = ::open(o.head_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (a->head_fd_ < 0)
+    a->head_fd_.reset(::open(o.head_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!a->head_fd_)
         return err(fmt::format("open the audit chain head {}: {}", o.head_path, std::strerror(errno)));
     a->write_head();
     a->written_hash_ = a->saved_.head.hash;
@@ -150,30 +149,23 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
 }
 
 Result<bool> AuditLog::open_log() {
-    int fd = ::open(o_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (fd < 0) return err(fmt::format("open the audit log {}: {}", o_.path, std::strerror(errno)));
-    if (fd_ >= 0) {
-        fdatasync(fd_);
-        close(fd_);
-    }
-    fd_ = fd;
+    unique_fd fd(::open(o_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640));
+    if (!fd) return err(fmt::format("open the audit log {}: {}", o_.path, std::strerror(errno)));
+    if (fd_) fdatasync(fd_.get());
+    fd_ = std::move(fd);
     struct stat st {};
-    end_ = fstat(fd_, &st) == 0 ? st.st_size : 0;
+    end_ = fstat(fd_.get(), &st) == 0 ? st.st_size : 0;
     return true;
 }
 
 AuditLog::~AuditLog() {
-    if (fd_ >= 0 && head_fd_ >= 0) flush();
-    if (fd_ >= 0) {
-        fdatasync(fd_);
-        close(fd_);
-    }
-    if (head_fd_ >= 0) {
+    if (fd_ && head_fd_) flush();
+    if (fd_) fdatasync(fd_.get());
+    if (head_fd_) {
         // A clean stop: the log must end exactly at this head.
         saved_.closed = true;
         write_head();
-        fdatasync(head_fd_);
-        close(head_fd_);
+        fdatasync(head_fd_.get());
     }
 }
 
@@ -187,7 +179,7 @@ void AuditLog::fail(const std::string& what) {
 
 void AuditLog::write_head() {
     const std::string h = format_saved_head(saved_);
-    if (pwrite(head_fd_, h.data(), h.size(), 0) != ssize_t(h.size()))
+    if (pwrite(head_fd_.get(), h.data(), h.size(), 0) != ssize_t(h.size()))
         fail(fmt::format("cannot write the audit chain head {}: {}", o_.head_path, std::strerror(errno)));
     head_dirty_ = false;
 }
@@ -227,7 +219,7 @@ void AuditLog::flush() {
     write_head();
     std::size_t off = 0;
     while (off < lines.size()) {
-        ssize_t n = write(fd_, lines.data() + off, lines.size() - off);
+        ssize_t n = write(fd_.get(), lines.data() + off, lines.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
             fail(fmt::format("cannot write the audit log {}: {}", o_.path, std::strerror(errno)));
@@ -237,7 +229,7 @@ void AuditLog::flush() {
     written_hash_ = saved_.head.hash;
     // With O_APPEND the offset is now the end of the file: did it change
     // since our last write?
-    const off_t pos = lseek(fd_, 0, SEEK_CUR);
+    const off_t pos = lseek(fd_.get(), 0, SEEK_CUR);
     if (pos >= 0) {
         judge_size(std::int64_t(pos) - std::int64_t(lines.size()));
         end_ = pos;
@@ -260,8 +252,8 @@ void AuditLog::flush() {
 void AuditLog::sync() {
     flush();
     if (!dirty_) return;
-    fdatasync(fd_);
-    fdatasync(head_fd_);
+    fdatasync(fd_.get());
+    fdatasync(head_fd_.get());
     dirty_ = false;
 }
 
@@ -269,7 +261,7 @@ std::string AuditLog::check_file() {
     flush();  // what was sealed goes to the file the daemon had
     struct stat now {
     }, mine{};
-    if (fstat(fd_, &mine) != 0) return {};
+    if (fstat(fd_.get(), &mine) != 0) return {};
     if (stat(o_.path.c_str(), &now) != 0 || now.st_dev != mine.st_dev || now.st_ino != mine.st_ino) {
         if (auto r = open_log(); !r) {
             log(
@@ -315,8 +307,9 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
     *more = false;
     std::vector<json> out;
     if (limit == 0) return out;
-    int fd = ::open(o_.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return out;
+    const unique_fd file(::open(o_.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) return out;
+    const int fd = file.get();
     struct stat st {};
     fstat(fd, &st);
     off_t pos = st.st_size;
@@ -369,7 +362,6 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
     }
     if (!done && pos == 0) take(carry);
     if (!done && pos > 0) *more = true;
-    close(fd);
     std::reverse(out.begin(), out.end());
     return out;
 }

@@ -27,6 +27,7 @@
 #include "core/audit.h"
 #include "core/result.h"
 #include "core/workflow.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
@@ -101,8 +102,8 @@ private:
     [[noreturn]] void fail(const std::string& what);
 
     Options o_;
-    int fd_ = -1;
-    int head_fd_ = -1;
+    unique_fd fd_;
+    unique_fd head_fd_;
     SavedHead saved_;
     std::vector<std::string> problems_;
     std::pair<std::uint64_t, std::uint64_t> unwritten_{0, 0};
