@@ -10,6 +10,7 @@
 
 #include "core/audit.h"
 #include "daemon/audit_log.h"
+#include "fakes.h"
 #include "helpers.h"
 
 using namespace jg;
@@ -64,7 +65,8 @@ TEST_SUITE("audit log") {
     TEST_CASE("records are written when flushed, in one batch; the head file matches after it") {
         TempDir dir;
         const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
-        auto a = AuditLog::open({log, head, false});
+        FakeClock clock;
+        auto a = AuditLog::open({log, head, false}, clock);
         REQUIRE(a.ok());
         std::vector<std::string> seen;
         (*a)->on_record = [&](std::string_view l) { seen.emplace_back(l); };
@@ -86,9 +88,10 @@ TEST_SUITE("audit log") {
     TEST_CASE("a batch cut short by a kill: the log verifies, the chain goes on, the rest is reported") {
         TempDir dir;
         const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
+        FakeClock clock;
         std::string saved_head;
         {
-            auto a = AuditLog::open({log, head, false});
+            auto a = AuditLog::open({log, head, false}, clock);
             REQUIRE(a.ok());
             for (int i = 0; i < 3; ++i) (*a)->emit(deny(i));
             (*a)->flush();
@@ -106,7 +109,7 @@ TEST_SUITE("audit log") {
             out << lines[5].substr(0, 40);
             std::ofstream(head, std::ios::trunc) << saved_head;
         }
-        auto a = AuditLog::open({log, head, false});
+        auto a = AuditLog::open({log, head, false}, clock);
         REQUIRE(a.ok());
         CHECK((*a)->problems().empty());
         CHECK((*a)->unwritten() == std::pair<std::uint64_t, std::uint64_t>{6, 9});
@@ -122,8 +125,9 @@ TEST_SUITE("audit log") {
     TEST_CASE("records removed from the end of a written batch are still found out") {
         TempDir dir;
         const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
+        FakeClock clock;
         {
-            auto a = AuditLog::open({log, head, false});
+            auto a = AuditLog::open({log, head, false}, clock);
             REQUIRE(a.ok());
             for (int i = 0; i < 4; ++i) (*a)->emit(deny(i));
         }  // a clean stop: the head says closed
@@ -132,10 +136,29 @@ TEST_SUITE("audit log") {
             std::ofstream out(log, std::ios::trunc);
             for (int i = 0; i < 2; ++i) out << lines[std::size_t(i)] << "\n";
         }
-        auto a = AuditLog::open({log, head, false});
+        auto a = AuditLog::open({log, head, false}, clock);
         REQUIRE(a.ok());
         CHECK((*a)->unwritten().first == 0);
         REQUIRE((*a)->problems().size() == 1);
         CHECK((*a)->problems()[0].find("records 3-4 were removed") != std::string::npos);
+    }
+
+    TEST_CASE("each record's ts is the wall time of the clock the log was given") {
+        TempDir dir;
+        const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
+        FakeClock clock;
+        auto a = AuditLog::open({log, head, false}, clock);
+        REQUIRE(a.ok());
+        (*a)->emit(deny(0));
+        clock.advance(90);
+        AuditFields f;
+        f.add("type", "deny").add("port", std::uint16_t(5432));
+        (*a)->emit(f);
+        (*a)->flush();
+        const auto lines = lines_of(slurp(log));
+        REQUIRE(lines.size() == 2);
+        CHECK(json::parse(lines[0])["ts"] == "2027-01-15T08:00:00.000000Z");
+        CHECK(json::parse(lines[1])["ts"] == "2027-01-15T08:01:30.000000Z");
+        CHECK(verify_file(log).ok);
     }
 }

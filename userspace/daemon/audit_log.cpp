@@ -64,7 +64,7 @@ std::optional<SavedHead> parse_saved_head(const std::string& text) {
     return h;
 }
 
-Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
+Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o, Clock& clock) {
     auto dir = std::filesystem::path(o.path).parent_path();
     if (!dir.empty())
         if (auto r = make_dir(dir.string(), 0750); !r) return err(r.error());
@@ -72,7 +72,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
     if (!tail) return err(tail.error());
     const std::optional<SavedHead> saved = read_saved_head(o.head_path);
 
-    std::unique_ptr<AuditLog> a(new AuditLog(o));
+    std::unique_ptr<AuditLog> a(new AuditLog(o, clock));
     if (saved) a->saved_ = *saved;
     if (tail->unreadable_last || (tail->incomplete && !tail->head && !saved))
         return err(
@@ -190,12 +190,12 @@ void AuditLog::set_lost_seen(std::uint64_t n) {
 }
 
 void AuditLog::emit(json r) {
-    seal_line(r, rfc3339_us(wall_us()), saved_.head, batch_);
+    seal_line(r, rfc3339_us(clock_.wall_us()), saved_.head, batch_);
     sealed();
 }
 
 void AuditLog::emit(const AuditFields& r) {
-    seal_line(r, rfc3339_us(wall_us()), saved_.head, batch_);
+    seal_line(r, rfc3339_us(clock_.wall_us()), saved_.head, batch_);
     sealed();
 }
 

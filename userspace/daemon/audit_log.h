@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/audit.h"
+#include "core/clock.h"
 #include "core/result.h"
 #include "core/workflow.h"
 #include "util/unique_fd.h"
@@ -49,7 +50,10 @@ public:
         std::string head_path;  // the head file (state dir)
         bool echo = false;      // also write each line to stdout
     };
-    static Result<std::unique_ptr<AuditLog>> open(const Options& o);
+    // Each record's ts is `clock`'s wall time (the daemon's and the
+    // workflow's clock; tests set it).  The clock must outlive the log's
+    // last emit; the destructor does not read it.
+    static Result<std::unique_ptr<AuditLog>> open(const Options& o, Clock& clock);
     ~AuditLog() override;
 
     void emit(json record) override;
@@ -92,7 +96,7 @@ public:
                              std::size_t max_scan = kMaxScanBytes) const;
 
 private:
-    explicit AuditLog(Options o) : o_(std::move(o)) {}
+    AuditLog(Options o, Clock& clock) : o_(std::move(o)), clock_(clock) {}
     Result<bool> open_log();
     void sealed();  // the line just appended to batch_: counted, and the batch written when full
     void write_head();
@@ -102,6 +106,7 @@ private:
     [[noreturn]] void fail(const std::string& what);
 
     Options o_;
+    Clock& clock_;
     unique_fd fd_;
     unique_fd head_fd_;
     SavedHead saved_;

@@ -1053,7 +1053,7 @@ int Daemon::run() {
     auto store = Store::open(o_.state_dir + "/state.db");
     if (!store) return log(store.error()), 1;
     store_.emplace(std::move(*store));
-    auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet});
+    auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet}, clock_);
     if (!audit) return log(audit.error()), 1;
     audit_ = std::move(*audit);
     audit_->on_record = [this](std::string_view line) { publish(line); };
