@@ -3,6 +3,10 @@
 // (sealed, not all written) told apart from records removed.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -12,6 +16,7 @@
 #include "daemon/audit_log.h"
 #include "fakes.h"
 #include "helpers.h"
+#include "util/log.h"
 
 using namespace jg;
 using namespace jg::testing;
@@ -36,6 +41,29 @@ VerifyResult verify_file(const std::string& path) {
     std::ifstream in(path);
     return verify_chain({{path, &in}});
 }
+
+// RLIMIT_FSIZE lowered to `bytes` while it lives, with SIGXFSZ ignored:
+// a write past it fails with EFBIG (as a full disk fails with ENOSPC).
+class FileSizeLimit {
+public:
+    explicit FileSizeLimit(std::uintmax_t bytes) {
+        REQUIRE(getrlimit(RLIMIT_FSIZE, &old_) == 0);
+        old_sig_ = signal(SIGXFSZ, SIG_IGN);
+        rlimit lower = old_;
+        lower.rlim_cur = rlim_t(bytes);
+        REQUIRE(setrlimit(RLIMIT_FSIZE, &lower) == 0);
+    }
+    ~FileSizeLimit() {
+        setrlimit(RLIMIT_FSIZE, &old_);
+        signal(SIGXFSZ, old_sig_);
+    }
+    FileSizeLimit(const FileSizeLimit&) = delete;
+    FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+private:
+    rlimit old_{};
+    sighandler_t old_sig_ = SIG_DFL;
+};
 
 json deny(int i) { return {{"type", "deny"}, {"port", 5432}, {"uid", 1000 + i}}; }
 
@@ -160,5 +188,52 @@ TEST_SUITE("audit log") {
         CHECK(json::parse(lines[0])["ts"] == "2027-01-15T08:00:00.000000Z");
         CHECK(json::parse(lines[1])["ts"] == "2027-01-15T08:01:30.000000Z");
         CHECK(verify_file(log).ok);
+    }
+
+    TEST_CASE("a log that cannot be written reports it, writes nothing more and records no clean stop") {
+        TempDir dir;
+        const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
+        FakeClock clock;
+        std::vector<std::string> logged;
+        set_log_sink([&](std::string_view m) { logged.emplace_back(m); });
+        {
+            auto a = AuditLog::open({log, head, false}, clock);
+            REQUIRE(a.ok());
+            for (int i = 0; i < 4; ++i) (*a)->emit(deny(i));
+            REQUIRE((*a)->flush());
+            const auto written = std::filesystem::file_size(log);
+            REQUIRE(written > std::filesystem::file_size(head));
+            // The log may not grow (a full disk): its write fails with EFBIG,
+            // the head file (rewritten in place) still takes the next batch.
+            bool flushed = true;
+            {
+                FileSizeLimit limit(written);
+                (*a)->emit(deny(4));
+                flushed = (*a)->flush();
+            }
+            CHECK_FALSE(flushed);
+            CHECK((*a)->failed());
+            CHECK((*a)->failure().find("cannot write the audit log " + log) != std::string::npos);
+            REQUIRE(logged.size() == 1);
+            CHECK(logged[0].find("; stopping (enforcement stays attached)") != std::string::npos);
+            // Nothing is sealed or written after it, though the disk has room again.
+            (*a)->emit(deny(5));
+            CHECK_FALSE((*a)->flush());
+            (*a)->sync();
+            CHECK((*a)->check_file().empty());
+            CHECK((*a)->head().seq == 5);
+            CHECK(std::filesystem::file_size(log) == written);
+        }
+        set_log_sink(nullptr);
+        CHECK(lines_of(slurp(log)).size() == 4);
+        auto saved = parse_saved_head(slurp(head));
+        REQUIRE(saved);
+        CHECK_FALSE(saved->closed);
+        // The next start reports the record sealed and not written, and goes on.
+        auto again = AuditLog::open({log, head, false}, clock);
+        REQUIRE(again.ok());
+        CHECK((*again)->unwritten() == std::pair<std::uint64_t, std::uint64_t>{5, 5});
+        CHECK((*again)->problems().empty());
+        CHECK((*again)->head().seq == 4);
     }
 }

@@ -417,6 +417,17 @@ TEST_SUITE("workflow") {
         CHECK(gr.at("approvers") == json{"alice"});
     }
 
+    TEST_CASE("a decision whose record cannot be written takes no effect") {
+        Env e;
+        const std::int64_t id = e.pending(5432, 1800);
+        e.audit.unwritable = true;
+        check_fail(e.approve(kAlice, id), code::kInternal, "cannot write its audit log");
+        CHECK(e.sink.puts.empty());
+        CHECK(e.sink.live.empty());
+        CHECK(e.store.count_grants("active") == 0);
+        CHECK(e.store.request(id)->state == "pending");
+    }
+
     TEST_CASE("approve: unknown id, non-approver, own request") {
         Env e;
         check_fail(e.approve(kAlice, 999), code::kNotFound, "999");

@@ -285,7 +285,10 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     // the records of its effect (grant, break_glass, revoke of the grant it
     // replaces) follow the map write, in the batch written before the reply.
     // One transaction from the grant's id to its request: one commit.
-    audit_.flush();
+    // A decision that cannot be recorded takes no effect.
+    if (!audit_.flush())
+        return Reply::fail(code::kInternal,
+                           "jitgated cannot write its audit log and is stopping: nothing was granted");
     store_.begin();
     GrantRow g;
     g.id = store_.next_id();

@@ -69,7 +69,8 @@ public:
     // `record` holds type and context; the sink adds ts, seq and hashes.
     virtual void emit(json record) = 0;
     // Records emitted may be written later, in a batch: this writes them now.
-    virtual void flush() {}
+    // False when they cannot be written: the caller changes nothing more.
+    virtual bool flush() { return true; }
 };
 
 struct Reply {

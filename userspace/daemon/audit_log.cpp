@@ -22,6 +22,13 @@ namespace {
 
 constexpr const char* kHeadMagic = "jitgate-audit-head 1";
 
+// The head file rewritten in place: why not, or empty.
+std::string put_head(int fd, const SavedHead& h, const std::string& path) {
+    const std::string text = format_saved_head(h);
+    if (pwrite(fd, text.data(), text.size(), 0) == ssize_t(text.size())) return {};
+    return fmt::format("cannot write the audit chain head {}: {}", path, std::strerror(errno));
+}
+
 std::optional<SavedHead> read_saved_head(const std::string& path) {
     const unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return std::nullopt;
@@ -143,7 +150,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o, Clock& clock)
     a->head_fd_.reset(::open(o.head_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!a->head_fd_)
         return err(fmt::format("open the audit chain head {}: {}", o.head_path, std::strerror(errno)));
-    a->write_head();
+    if (auto why = put_head(a->head_fd_.get(), a->saved_, o.head_path); !why.empty()) return err(why);
     a->written_hash_ = a->saved_.head.hash;
     return a;
 }
@@ -159,6 +166,7 @@ Result<bool> AuditLog::open_log() {
 }
 
 AuditLog::~AuditLog() {
+    if (failed()) return;  // not a clean stop: the next start finds what was cut
     if (fd_ && head_fd_) flush();
     if (fd_) fdatasync(fd_.get());
     if (head_fd_) {
@@ -170,18 +178,19 @@ AuditLog::~AuditLog() {
 }
 
 void AuditLog::fail(const std::string& what) {
-    // The chain cannot skip a record silently: stop the daemon.  Enforcement
-    // stays in the kernel, and the record is still in the ring buffer or the
-    // state store for the next start.
+    if (failed()) return;
+    failure_ = what;
     log(fmt::format("{}; stopping (enforcement stays attached)", what));
-    std::exit(1);
 }
 
-void AuditLog::write_head() {
-    const std::string h = format_saved_head(saved_);
-    if (pwrite(head_fd_.get(), h.data(), h.size(), 0) != ssize_t(h.size()))
-        fail(fmt::format("cannot write the audit chain head {}: {}", o_.head_path, std::strerror(errno)));
+bool AuditLog::write_head() {
+    if (failed()) return false;
+    if (auto why = put_head(head_fd_.get(), saved_, o_.head_path); !why.empty()) {
+        fail(why);
+        return false;
+    }
     head_dirty_ = false;
+    return true;
 }
 
 void AuditLog::set_lost_seen(std::uint64_t n) {
@@ -190,11 +199,13 @@ void AuditLog::set_lost_seen(std::uint64_t n) {
 }
 
 void AuditLog::emit(json r) {
+    if (failed()) return;
     seal_line(r, rfc3339_us(clock_.wall_us()), saved_.head, batch_);
     sealed();
 }
 
 void AuditLog::emit(const AuditFields& r) {
+    if (failed()) return;
     seal_line(r, rfc3339_us(clock_.wall_us()), saved_.head, batch_);
     sealed();
 }
@@ -204,11 +215,9 @@ void AuditLog::sealed() {
     if (batch_.size() >= kMaxBatchBytes) flush();
 }
 
-void AuditLog::flush() {
-    if (ends_.empty()) {
-        if (head_dirty_) write_head();
-        return;
-    }
+bool AuditLog::flush() {
+    if (failed()) return false;
+    if (ends_.empty()) return !head_dirty_ || write_head();
     // Taken out first: on_record may emit again.
     const std::string lines = std::exchange(batch_, {});
     const std::vector<std::size_t> ends = std::exchange(ends_, {});
@@ -216,13 +225,14 @@ void AuditLog::flush() {
     saved_.prev_hash = written_hash_;
     saved_.closed = false;
     // The head first: a log that ends after it was written by someone else.
-    write_head();
+    if (!write_head()) return false;
     std::size_t off = 0;
     while (off < lines.size()) {
         ssize_t n = write(fd_.get(), lines.data() + off, lines.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
             fail(fmt::format("cannot write the audit log {}: {}", o_.path, std::strerror(errno)));
+            return false;
         }
         off += static_cast<std::size_t>(n);
     }
@@ -241,24 +251,24 @@ void AuditLog::flush() {
         std::fwrite(lines.data(), 1, lines.size(), stdout);
         std::fflush(stdout);
     }
-    if (!on_record) return;
+    if (!on_record) return true;
     std::size_t begin = 0;
     for (const std::size_t end : ends) {
         on_record(std::string_view(lines).substr(begin, end - begin));
         begin = end;
     }
+    return true;
 }
 
 void AuditLog::sync() {
-    flush();
-    if (!dirty_) return;
+    if (!flush() || !dirty_) return;
     fdatasync(fd_.get());
     fdatasync(head_fd_.get());
     dirty_ = false;
 }
 
 std::string AuditLog::check_file() {
-    flush();  // what was sealed goes to the file the daemon had
+    if (!flush()) return {};  // what was sealed goes to the file the daemon had
     struct stat now {
     }, mine{};
     if (fstat(fd_.get(), &mine) != 0) return {};

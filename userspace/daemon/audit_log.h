@@ -59,9 +59,18 @@ public:
     void emit(json record) override;
     void emit(const AuditFields& record);  // the same, without a json object
     // Writes the records sealed since the last call (the head file first,
-    // then every line in one write), then hands each to on_record.
-    void flush() override;
+    // then every line in one write), then hands each to on_record.  False
+    // once the log has failed (failure()).
+    bool flush() override;
     void sync();  // flush, then fdatasync when something was written since the last call
+    // Why the head file or the log could not be written, or empty.  The
+    // chain cannot skip a record silently, so from then on nothing is
+    // written or sealed (emit, flush, sync and check_file do nothing, and no
+    // clean stop is recorded): the daemon stops, exit status 1, and leaves
+    // enforcement in the kernel and unrecorded events in the ring buffer
+    // and the state store for the next start.
+    const std::string& failure() const { return failure_; }
+    bool failed() const { return !failure_.empty(); }
     static constexpr std::size_t kMaxBatchBytes = 64u << 10;
     // Once a tick: a rotated (renamed or removed) log is followed into a new
     // file.  Returns a sentence when the file changed under the daemon: it
@@ -98,12 +107,12 @@ public:
 private:
     AuditLog(Options o, Clock& clock) : o_(std::move(o)), clock_(clock) {}
     Result<bool> open_log();
-    void sealed();  // the line just appended to batch_: counted, and the batch written when full
-    void write_head();
+    void sealed();      // the line just appended to batch_: counted, and the batch written when full
+    bool write_head();  // false when it failed (fail())
     // The file holds `found` bytes where the daemon left end_: a change
     // (other than a copytruncate to zero) is queued for check_file().
     void judge_size(std::int64_t found);
-    [[noreturn]] void fail(const std::string& what);
+    void fail(const std::string& what);  // records and logs the first failure
 
     Options o_;
     Clock& clock_;
@@ -119,6 +128,7 @@ private:
     std::vector<std::size_t> ends_;    // where each of them ends in batch_
     std::int64_t end_ = 0;             // the log's size after the daemon's last write
     std::deque<std::string> pending_;  // changes found, for check_file() to report
+    std::string failure_;              // failure(): set once, never cleared
 };
 
 }  // namespace jg

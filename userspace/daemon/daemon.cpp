@@ -232,7 +232,8 @@ public:
     int run();
     void on_kernel_event(const jg_event& e);
     // Counts one record taken from the ring; true when this turn's batch is full.
-    bool ring_taken() { return ++ring_budget_ >= kRingBatch; }
+    // A failed audit log also ends it: the rest stays in the ring for the next start.
+    bool ring_taken() { return ++ring_budget_ >= kRingBatch || audit_->failed(); }
 
 private:
     Result<bool> prepare_kernel(Kernel& k);
@@ -641,6 +642,7 @@ bool Daemon::verify_and_notify_ready() {
 }
 
 std::string Daemon::handle(const Peer& p, const std::string& line) {
+    if (audit_->failed()) return {};  // stopping: nothing more is done or answered
     WireError we;
     auto req = parse_request(line, &we);
     if (!req) return reply_error(we.id, code::kInvalid, we.message);
@@ -680,7 +682,7 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
     }
     // Written and durable before anyone is told (store.h: commits are
     // fsynced here, not one by one, so that a grant reaches the map first).
-    audit_->flush();
+    if (!audit_->flush()) return {};  // not recorded: nobody is told (run() stops)
     store_->sync();
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
 }
@@ -1181,6 +1183,7 @@ int Daemon::run() {
         audit_->flush();
     };
     drain_ring();  // what the kernel said while no daemon listened
+    if (audit_->failed()) return 1;
 
     log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
                     policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
@@ -1189,7 +1192,7 @@ int Daemon::run() {
     auto last_link_check = last_tick;
     auto last_drain = last_tick;
     bool running = true;
-    while (running) {
+    while (running && !audit_->failed()) {
         // Wake when the next grant ends, so that its connections are cut
         // then, not at the next tick.
         // The kernel submits allow records without waking us (abi.h): drain
@@ -1205,7 +1208,7 @@ int Daemon::run() {
         }
         epoll_event evs[64];
         int n = epoll_wait(ep, evs, 64, timeout_ms);
-        for (int i = 0; i < n; ++i) {
+        for (int i = 0; i < n && !audit_->failed(); ++i) {
             const int fd = evs[i].data.fd;
             if (fd == rb_fd) {
                 ring_budget_ = 0;
@@ -1230,6 +1233,7 @@ int Daemon::run() {
             }
             server->reap();  // followers whose connection failed while records went out
         }
+        if (audit_->failed()) break;
         if (next_end && clock_.boot_ns() >= *next_end) {
             wf_->sweep();
             stray_cuts(false);
@@ -1255,6 +1259,7 @@ int Daemon::run() {
         // sweep's records): written before the loop waits again.
         audit_->flush();
     }
+    if (audit_->failed()) return 1;  // logged; no clean stop is recorded
     if (auto r = sd_notify_send("STOPPING=1\n"); !r) log(r.error());
     drain_ring();
     ring.reset();
