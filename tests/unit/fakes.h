@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/workflow.h"
+#include "helpers.h"
 
 namespace jg::testing {
 

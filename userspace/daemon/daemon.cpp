@@ -409,14 +409,15 @@ void Daemon::reconcile_grants(Kernel& k) {
                    std::chrono::steady_clock::now().time_since_epoch())
             .count();
     };
-    Progress progress("restoring grants", std::uint64_t(store_->count_grants("active")), now_ms());
+    Progress progress("restoring grants", std::uint64_t(value_or_throw(store_->count_grants("active"))),
+                      now_ms());
     std::vector<std::pair<std::int64_t, GrantKey>> active;
     std::uint64_t rows = 0;
-    store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
+    value_or_throw(store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
         if (auto r = sink_.put(g); !r) log(r.error());
         if (auto key = grant_key(g)) active.emplace_back(g.id, *key);
         if (auto line = progress.step(++rows, now_ms())) log(*line);
-    });
+    }));
     if (rows != 0)
         log(fmt::format("restored {} active grant{} into the maps in {} ms", rows, rows == 1 ? "" : "s",
                         progress.elapsed_ms(now_ms())));
@@ -510,8 +511,9 @@ json Daemon::status() {
                                }()},
                               {"approvals_required", p.approvals_required}});
     s["grants"] = json::array();
-    for (auto& g : store_->grants("active", 1 << 20)) s["grants"].push_back(wf_->grant_json(g));
-    s["pending_requests"] = store_->count_requests("pending");
+    for (auto& g : value_or_throw(store_->grants("active", 1 << 20)))
+        s["grants"].push_back(wf_->grant_json(g));
+    s["pending_requests"] = value_or_throw(store_->count_requests("pending"));
     s["audit"] = {{"log", audit_->path()},
                   {"seq", audit_->head().seq},
                   {"hash", audit_->head().hash},
@@ -571,14 +573,14 @@ json Daemon::metrics() {
         if (p.udp) active[{p.port, "udp"}] = 0, ++pairs;
     }
     m.sample(double(pairs));
-    store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
+    value_or_throw(store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
         ++active[{g.port, std::string(proto_name(g.proto))}];
-    });
+    }));
     m.family("jitgate_grants_active", "gauge", "active grants by port and protocol");
     for (const auto& [k, n] : active)
         m.sample(double(n), {{"port", std::to_string(k.first)}, {"proto", k.second}});
     m.family("jitgate_requests_pending", "gauge", "requests waiting for approval")
-        .sample(double(store_->count_requests("pending")));
+        .sample(double(value_or_throw(store_->count_requests("pending"))));
     m.family("jitgate_decisions_total", "counter",
              "kernel decisions recorded since jitgated started, by verdict, port and protocol: allow per new "
              "connection or flow, deny and would_deny per refusal (rate-limited records count with their "
@@ -673,17 +675,14 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
             r = Reply::fail(code::kInvalid, "unknown operation");
     } catch (const std::exception& e) {
         log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
-        try {
-            store_->rollback();
-        } catch (...) {
-        }
+        store_->abandon();
         r = Reply::fail(code::kInternal,
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
     // Written and durable before anyone is told (store.h: commits are
     // fsynced here, not one by one, so that a grant reaches the map first).
     if (!audit_->flush()) return {};  // not recorded: nobody is told (run() stops)
-    store_->sync();
+    value_or_throw(store_->sync());
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
 }
 
@@ -704,7 +703,7 @@ json Daemon::scoped_status(const Caller& c) {
     keep(s["grants"], [&](const json& g) { return wf_->concerns(c, g, &approver_of); });
     // The count too: pending requests of others say nothing to this caller.
     std::int64_t pending = 0;
-    for (const auto& r : store_->requests("pending", 1 << 20))
+    for (const auto& r : value_or_throw(store_->requests("pending", 1 << 20)))
         if (wf_->concerns(c, wf_->request_json(r), &approver_of)) ++pending;
     s["pending_requests"] = pending;
     // A denial names its user and process: the user's own only, as audit shows them.
@@ -904,7 +903,7 @@ void Daemon::tick() {
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
-    store_->sync();
+    value_or_throw(store_->sync());
 }
 
 // Decisions not recorded one by one, counted per CPU by the programs: ring
@@ -1269,7 +1268,7 @@ int Daemon::run() {
                   {"reason", "signal; enforcement stays attached in the kernel"}});
     // A wall clock earlier than this at the next boot is known to be wrong.
     wf_->record_stop();
-    store_->sync();
+    value_or_throw(store_->sync());
     server_ = nullptr;
     followers_.clear();
     log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");
