@@ -171,13 +171,14 @@ Row chained_rate(const Settings& s) {
     std::vector<double> chained, plain;
     const int rounds = s.quick ? 1 : 3;
     std::string why;
+    jg::SystemClock clock;
     for (int r = 0; r < rounds && why.empty(); ++r) {
         progress("figure 7: round %d/%d: %llu audit records", r + 1, rounds, (unsigned long long)n);
         const std::string log = dir + "/audit.jsonl", head = dir + "/audit.head";
         std::filesystem::remove(log);
         std::filesystem::remove(head);
         {
-            auto a = jg::AuditLog::open({log, head, false});
+            auto a = jg::AuditLog::open({log, head, false}, clock);
             if (!a) {
                 why = a.error();
                 break;

@@ -25,10 +25,15 @@ int make_store(const char* db, const char* count, const char* port_text) {
     const std::string boot = jg::boot_id();
     const std::int64_t now_us = jg::wall_us();
     const std::uint64_t now_boot = jg::boottime_ns();
-    store->begin();
-    for (long i = 0; i < n; ++i) {
+    jg::Result<bool> done = store->begin();
+    for (long i = 0; done && i < n; ++i) {
+        const auto id = store->next_id();
+        if (!id) {
+            done = jg::err(id.error());
+            break;
+        }
         jg::GrantRow g;
-        g.id = store->next_id();
+        g.id = *id;
         g.request_id = 0;
         g.uid = std::uint32_t(100000 + i);
         g.user = "bench" + std::to_string(i);
@@ -41,9 +46,13 @@ int make_store(const char* db, const char* count, const char* port_text) {
         g.state = "active";
         g.reason = "benchmark";
         g.approvers = {"bench"};
-        store->put_grant(g);
+        done = store->put_grant(g);
     }
-    store->commit();
+    if (done) done = store->commit();
+    if (!done) {
+        std::fprintf(stderr, "jitgate_bench: %s\n", done.error().c_str());
+        return 1;
+    }
     return 0;
 }
 

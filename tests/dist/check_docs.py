@@ -264,7 +264,7 @@ def check_man_jitgated(spec, page, abi):
 def check_version_literal(spec, src):
     problems = []
     literal = re.compile(r'"' + re.escape(spec["version"]) + r'"')
-    for d, _, files in os.walk(os.path.join(src, "userspace")):
+    for d, _, files in (w for top in ("userspace", "tests") for w in os.walk(os.path.join(src, top))):
         for f in files:
             path = os.path.join(d, f)
             with open(path, errors="replace") as fh:

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/workflow.h"
+#include "helpers.h"
 
 namespace jg::testing {
 
@@ -76,7 +77,9 @@ public:
 class FakeAudit : public AuditSink {
 public:
     std::vector<json> records;
+    bool unwritable = false;  // flush() fails, as a full disk makes the daemon's log fail
     void emit(json record) override { records.push_back(std::move(record)); }
+    bool flush() override { return !unwritable; }
     std::vector<std::string> types() const {
         std::vector<std::string> t;
         for (auto& r : records) t.push_back(r.at("type").get<std::string>());

@@ -12,8 +12,16 @@
 #include <vector>
 
 #include "core/audit.h"
+#include "core/result.h"
 
 namespace jg::testing {
+
+// The value of a Result; the test stops (REQUIRE) when it is an error.
+template <typename T>
+T must(Result<T> r) {
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error()));
+    return std::move(*r);
+}
 
 // A private directory under $TMPDIR, removed with everything in it.
 class TempDir {

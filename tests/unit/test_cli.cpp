@@ -1128,7 +1128,7 @@ TEST_SUITE("cli audit") {
         FakeDaemon d(sock, [&](const nlohmann::json& req) {
             return reply_ok(
                 req.value("id", std::int64_t(0)),
-                {{"version", "0.1.0"},
+                {{"version", JITGATE_VERSION},
                  {"audit", {{"log", path}, {"seq", daemon_head.seq}, {"hash", daemon_head.hash}}}});
         });
         write_file(path, log);
@@ -1210,7 +1210,7 @@ TEST_CASE("one request, one reply: the result, or the error with its exit code, 
 }
 
 TEST_CASE("status shows each XDP interface with its mode, or why it is not attached") {
-    nlohmann::json st = {{"version", "0.1.0"},
+    nlohmann::json st = {{"version", JITGATE_VERSION},
                          {"abi_version", 1},
                          {"cgroup", "/sys/fs/cgroup"},
                          {"programs", nlohmann::json::array()},
@@ -1341,7 +1341,7 @@ TEST_SUITE("cli text") {
     }
 
     TEST_CASE("status: a denied process's name and user are shown escaped") {
-        nlohmann::json st = {{"version", "0.1.0"},
+        nlohmann::json st = {{"version", JITGATE_VERSION},
                              {"abi_version", 1},
                              {"cgroup", "/sys/fs/cgroup"},
                              {"programs", nlohmann::json::array()},

@@ -159,11 +159,11 @@ TEST_SUITE("kernel records") {
 
     TEST_CASE("written, counted and remembered the same from the ring and from a window") {
         TempDir dir;
-        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false});
+        FakeClock clock;
+        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false}, clock);
         REQUIRE(a.ok());
         FakeDirectory names;
         names.names = {{1000, "alice"}};
-        FakeClock clock;
         KernelRecords k(**a, names, clock);
         k.on_event(local_event(JG_VERDICT_DENY, 2));
         k.on_closed(local_window(false, 3));
@@ -196,10 +196,10 @@ TEST_SUITE("kernel records") {
 
     TEST_CASE("events_lost: each increase of the kernel's count once; a count that went back starts over") {
         TempDir dir;
-        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false});
+        FakeClock clock;
+        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false}, clock);
         REQUIRE(a.ok());
         FakeDirectory names;
-        FakeClock clock;
         KernelRecords k(**a, names, clock);
         k.report_lost(2, 1);
         k.report_lost(2, 1);

@@ -147,7 +147,7 @@ TEST_SUITE("limits") {
         CHECK(exit_code_for(r.code) == 3);
         CHECK(r.message.find("3 pending requests for port 'db'") != std::string::npos);
         CHECK(r.message.find("max_pending_per_port") != std::string::npos);
-        CHECK(e.store.count_requests("pending") == 3);
+        CHECK(must(e.store.count_requests("pending")) == 3);
         // Another port, up to the per-user cap of 7.
         for (int i = 0; i < 3; ++i) e.pending(kRita, 6379);
         e.pending(kRita, 5672);
@@ -159,7 +159,7 @@ TEST_SUITE("limits") {
         e.pending(kSam, 5432);
         for (int i = 0; i < 10; ++i) e.pending(kRoot, 5432);
         // A withdrawn request makes room.
-        const auto id = e.store.requests("pending", 1000).back().id;
+        const auto id = must(e.store.requests("pending", 1000)).back().id;
         REQUIRE(e.wf.deny(kRita, json{{"id", id}}).ok);
         CHECK(e.request(kRita, 5672).ok);
         // The refusals left no rows and no records.
@@ -178,7 +178,7 @@ TEST_SUITE("limits") {
         e.clock.advance(15);
         e.pending(kRita, 5432);
         CHECK_FALSE(e.request(kRita, 5432).ok);
-        CHECK(e.store.count_requests("pending") == 6);
+        CHECK(must(e.store.count_requests("pending")) == 6);
     }
 
     TEST_CASE("a nearly full disk refuses new requests (exit 1), saying why") {
@@ -190,7 +190,7 @@ TEST_SUITE("limits") {
         CHECK(exit_code_for(r.code) == 1);
         CHECK(r.message.find("3 MiB free") != std::string::npos);
         CHECK(e.request(kRoot, 5432).ok == false);
-        CHECK(e.store.count_requests("pending") == 0);
+        CHECK(must(e.store.count_requests("pending")) == 0);
         e.wf.set_space_check([] { return std::optional<std::string>(); });
         CHECK(e.request(kRita, 5432).ok);
     }
@@ -217,23 +217,23 @@ TEST_SUITE("limits") {
         REQUIRE(e.wf.deny(kAlice, json{{"id", recent}}).ok);
 
         const std::size_t records = e.audit.records.size();
-        CHECK(e.wf.prune(4) == 5);            // 4 requests (the bound) and the revoked grant
-        CHECK(e.store.request(old_pending));  // pending, whatever its age
-        CHECK(e.wf.prune(4) == 2);            // the other 2 old decided requests
+        CHECK(e.wf.prune(4) == 5);                  // 4 requests (the bound) and the revoked grant
+        CHECK(must(e.store.request(old_pending)));  // pending, whatever its age
+        CHECK(e.wf.prune(4) == 2);                  // the other 2 old decided requests
         CHECK(e.wf.prune(4) == 0);
-        for (auto id : denied) CHECK_FALSE(e.store.request(id));
-        CHECK_FALSE(e.store.request(ended));
-        CHECK_FALSE(e.store.grant(ended_grant));
+        for (auto id : denied) CHECK_FALSE(must(e.store.request(id)));
+        CHECK_FALSE(must(e.store.request(ended)));
+        CHECK_FALSE(must(e.store.grant(ended_grant)));
         // Pending (even expired-by-ttl-but-unswept) and recent rows stay; the audit log is untouched.
-        CHECK(e.store.request(recent));
+        CHECK(must(e.store.request(recent)));
         CHECK(e.audit.records.size() == records);
         // The old pending one expires at the sweep, and goes a week later.
         e.wf.sweep();
-        CHECK(e.store.request(old_pending));
+        CHECK(must(e.store.request(old_pending)));
         e.clock.advance(8 * 86400);
         CHECK(e.wf.prune() == 2);
-        CHECK_FALSE(e.store.request(old_pending));
-        CHECK_FALSE(e.store.request(recent));
+        CHECK_FALSE(must(e.store.request(old_pending)));
+        CHECK_FALSE(must(e.store.request(recent)));
     }
 
     TEST_CASE("prune keeps a request whose grant is still active, and retention 0s keeps everything") {
@@ -242,19 +242,19 @@ TEST_SUITE("limits") {
         Reply g = e.wf.approve(kAlice, json{{"id", id}});
         REQUIRE(g.ok);
         // Its grant, pretended long: a decided request 8 days old with an active grant.
-        auto row = e.store.grant(g.result.at("grant_id").get<std::int64_t>());
+        auto row = must(e.store.grant(g.result.at("grant_id").get<std::int64_t>()));
         row->expires_boot_ns += 30ULL * 86400 * kSec;
-        e.store.put_grant(*row);
+        must(e.store.put_grant(*row));
         e.clock.advance(8 * 86400);
         CHECK(e.wf.prune() == 0);
-        CHECK(e.store.request(id));
+        CHECK(must(e.store.request(id)));
 
         Env keep("[daemon]\nretention = \"0s\"\n");
         const auto d = keep.pending(kRita, 5432);
         REQUIRE(keep.wf.deny(kRita, json{{"id", d}}).ok);
         keep.clock.advance(400 * 86400);
         CHECK(keep.wf.prune() == 0);
-        CHECK(keep.store.request(d));
+        CHECK(must(keep.store.request(d)));
     }
 
     TEST_CASE("list pages: --limit and --after, with how many more and the next page's id") {

@@ -146,56 +146,56 @@ TEST_SUITE("store") {
     TEST_CASE("src is stored and read back for requests and grants") {
         Store st = open_memory();
         RequestRow r;
-        r.id = st.next_id();
+        r.id = must(st.next_id());
         r.uid = 1000;
         r.user = "rita";
         r.port = 5432;
         r.state = "pending";
         r.src = "203.0.113.0/24";
-        st.put_request(r);
+        must(st.put_request(r));
         RequestRow local = r;
-        local.id = st.next_id();
+        local.id = must(st.next_id());
         local.src.clear();
-        st.put_request(local);
-        CHECK(st.request(r.id)->src == "203.0.113.0/24");
-        CHECK(st.request(local.id)->src.empty());
-        CHECK(st.requests("pending", 10).size() == 2);
+        must(st.put_request(local));
+        CHECK(must(st.request(r.id))->src == "203.0.113.0/24");
+        CHECK(must(st.request(local.id))->src.empty());
+        CHECK(must(st.requests("pending", 10)).size() == 2);
 
-        st.put_grant(grant_row(10, 1000, "2001:db8::7"));
-        st.put_grant(grant_row(11, 1000, ""));
-        CHECK(st.grant(10)->src == "2001:db8::7");
-        CHECK(st.grant(11)->src.empty());
-        CHECK(st.grant(10)->approvers == std::vector<std::string>{"alice"});
+        must(st.put_grant(grant_row(10, 1000, "2001:db8::7")));
+        must(st.put_grant(grant_row(11, 1000, "")));
+        CHECK(must(st.grant(10))->src == "2001:db8::7");
+        CHECK(must(st.grant(11))->src.empty());
+        CHECK(must(st.grant(10))->approvers == std::vector<std::string>{"alice"});
     }
 
     TEST_CASE("active_grant: a local user by uid, a remote source by address whoever asked") {
         Store st = open_memory();
-        st.put_grant(grant_row(10, 1000, ""));             // rita, local
-        st.put_grant(grant_row(12, 1000, "203.0.113.7"));  // rita, for a peer
-        st.put_grant(grant_row(14, 2000, "198.51.100.0/24"));
-        st.put_grant(grant_row(16, 2000, "2001:db8::7", 5432, Proto::Tcp, "revoked"));
+        must(st.put_grant(grant_row(10, 1000, "")));             // rita, local
+        must(st.put_grant(grant_row(12, 1000, "203.0.113.7")));  // rita, for a peer
+        must(st.put_grant(grant_row(14, 2000, "198.51.100.0/24")));
+        must(st.put_grant(grant_row(16, 2000, "2001:db8::7", 5432, Proto::Tcp, "revoked")));
 
         // Local: only grants without src count, so rita's remote grant is not her local one.
-        auto l = st.active_grant(1000, "", 5432, Proto::Tcp);
+        auto l = must(st.active_grant(1000, "", 5432, Proto::Tcp));
         REQUIRE(l);
         CHECK(l->id == 10);
-        CHECK_FALSE(st.active_grant(2000, "", 5432, Proto::Tcp).has_value());
-        CHECK_FALSE(st.active_grant(1000, "", 5432, Proto::Udp).has_value());
-        CHECK_FALSE(st.active_grant(1000, "", 5433, Proto::Tcp).has_value());
+        CHECK_FALSE(must(st.active_grant(2000, "", 5432, Proto::Tcp)).has_value());
+        CHECK_FALSE(must(st.active_grant(1000, "", 5432, Proto::Udp)).has_value());
+        CHECK_FALSE(must(st.active_grant(1000, "", 5433, Proto::Tcp)).has_value());
 
         // Remote: by source, port and protocol; the uid does not matter.
         for (std::uint32_t uid : {1000u, 2000u, 0u}) {
             CAPTURE(uid);
-            auto r = st.active_grant(uid, "203.0.113.7", 5432, Proto::Tcp);
+            auto r = must(st.active_grant(uid, "203.0.113.7", 5432, Proto::Tcp));
             REQUIRE(r);
             CHECK(r->id == 12);
-            auto n = st.active_grant(uid, "198.51.100.0/24", 5432, Proto::Tcp);
+            auto n = must(st.active_grant(uid, "198.51.100.0/24", 5432, Proto::Tcp));
             REQUIRE(n);
             CHECK(n->id == 14);
         }
-        CHECK_FALSE(st.active_grant(1000, "203.0.113.8", 5432, Proto::Tcp).has_value());
-        CHECK_FALSE(st.active_grant(1000, "203.0.113.7", 5432, Proto::Udp).has_value());
-        CHECK_FALSE(st.active_grant(1000, "2001:db8::7", 5432, Proto::Tcp).has_value());  // revoked
+        CHECK_FALSE(must(st.active_grant(1000, "203.0.113.8", 5432, Proto::Tcp)).has_value());
+        CHECK_FALSE(must(st.active_grant(1000, "203.0.113.7", 5432, Proto::Udp)).has_value());
+        CHECK_FALSE(must(st.active_grant(1000, "2001:db8::7", 5432, Proto::Tcp)).has_value());  // revoked
     }
 
     TEST_CASE("a schema-1 database gains src and kind columns, schema 3 and the new indexes") {
@@ -218,26 +218,26 @@ TEST_SUITE("store") {
             auto st = Store::open(path);
             INFO("open: ", st.ok() ? "" : st.error());
             REQUIRE(st.ok());
-            auto r = st->request(30);
+            auto r = must(st->request(30));
             REQUIRE(r);
             CHECK(r->src.empty());
             CHECK(r->user == "rita");
             CHECK(r->ticket == "INC-1");
             CHECK(r->grant_id == 31);
             CHECK(r->approvers == std::vector<std::string>{"alice"});
-            auto g = st->grant(31);
+            auto g = must(st->grant(31));
             REQUIRE(g);
             CHECK(g->src.empty());
             CHECK(g->state == "active");
             CHECK(g->expires_boot_ns == 99u);
             CHECK(g->approvers == std::vector<std::string>{"alice"});
             // The old grant is the local grant of uid 1000, as before.
-            auto a = st->active_grant(1000, "", 5432, Proto::Tcp);
+            auto a = must(st->active_grant(1000, "", 5432, Proto::Tcp));
             REQUIRE(a);
             CHECK(a->id == 31);
-            CHECK(st->next_id() == 40);  // the id sequence carries on
-            st->put_grant(grant_row(42, 1000, "203.0.113.7"));
-            CHECK(st->active_grant(7, "203.0.113.7", 5432, Proto::Tcp)->id == 42);
+            CHECK(must(st->next_id()) == 40);  // the id sequence carries on
+            must(st->put_grant(grant_row(42, 1000, "203.0.113.7")));
+            CHECK(must(st->active_grant(7, "203.0.113.7", 5432, Proto::Tcp))->id == 42);
         }
         Raw raw(path);
         CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "4");
@@ -277,12 +277,12 @@ TEST_SUITE("store") {
         {
             auto st = Store::open(path);
             REQUIRE(st.ok());
-            st->put_grant(grant_row(5, 1000, "203.0.113.7"));
+            must(st->put_grant(grant_row(5, 1000, "203.0.113.7")));
         }
         {
             auto st = Store::open(path);
             REQUIRE(st.ok());
-            CHECK(st->grant(5)->src == "203.0.113.7");
+            CHECK(must(st->grant(5))->src == "203.0.113.7");
         }
         Raw raw(path);
         CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "4");
@@ -312,42 +312,42 @@ TEST_SUITE("store") {
     TEST_CASE("kind is stored and read back; grants_of_kind: that kind, since a time, newest first") {
         Store st = open_memory();
         RequestRow r;
-        r.id = st.next_id();
+        r.id = must(st.next_id());
         r.user = "rita";
         r.state = "granted";
         r.kind = kBreakGlass;
-        st.put_request(r);
-        CHECK(st.request(r.id)->kind == "break_glass");
+        must(st.put_request(r));
+        CHECK(must(st.request(r.id))->kind == "break_glass");
         RequestRow plain = r;
-        plain.id = st.next_id();
+        plain.id = must(st.next_id());
         plain.kind.clear();
-        st.put_request(plain);
-        CHECK(st.request(plain.id)->kind.empty());
+        must(st.put_request(plain));
+        CHECK(must(st.request(plain.id))->kind.empty());
 
         auto put = [&](std::int64_t id, std::int64_t start_us, const std::string& kind, const char* state) {
             GrantRow g = grant_row(id, 1000, "", 5432, Proto::Tcp, state);
             g.start_us = start_us;
             g.kind = kind;
-            st.put_grant(g);
+            must(st.put_grant(g));
         };
         put(10, 100, kBreakGlass, "expired");
         put(11, 200, "", "active");
         put(12, 300, kBreakGlass, "revoked");
         put(13, 300, kBreakGlass, "active");   // same start: the larger id first
         put(14, 50, kBreakGlass, "replaced");  // before `since`
-        CHECK(st.grant(13)->kind == "break_glass");
-        CHECK(st.grant(11)->kind.empty());
+        CHECK(must(st.grant(13))->kind == "break_glass");
+        CHECK(must(st.grant(11))->kind.empty());
 
         auto ids = [](const std::vector<GrantRow>& gs) {
             std::vector<std::int64_t> out;
             for (const auto& g : gs) out.push_back(g.id);
             return out;
         };
-        CHECK(ids(st.grants_of_kind(kBreakGlass, 100, 10)) == std::vector<std::int64_t>{13, 12, 10});
-        CHECK(ids(st.grants_of_kind(kBreakGlass, 101, 10)) == std::vector<std::int64_t>{13, 12});
-        CHECK(ids(st.grants_of_kind(kBreakGlass, 0, 2)) == std::vector<std::int64_t>{13, 12});
-        CHECK(ids(st.grants_of_kind(kBreakGlass, 0, 10)) == std::vector<std::int64_t>{13, 12, 10, 14});
-        CHECK(ids(st.grants_of_kind("", 0, 10)) == std::vector<std::int64_t>{11});
+        CHECK(ids(must(st.grants_of_kind(kBreakGlass, 100, 10))) == std::vector<std::int64_t>{13, 12, 10});
+        CHECK(ids(must(st.grants_of_kind(kBreakGlass, 101, 10))) == std::vector<std::int64_t>{13, 12});
+        CHECK(ids(must(st.grants_of_kind(kBreakGlass, 0, 2))) == std::vector<std::int64_t>{13, 12});
+        CHECK(ids(must(st.grants_of_kind(kBreakGlass, 0, 10))) == std::vector<std::int64_t>{13, 12, 10, 14});
+        CHECK(ids(must(st.grants_of_kind("", 0, 10))) == std::vector<std::int64_t>{11});
     }
 
     TEST_CASE("a schema-2 database (no kind) gains kind columns; its rows keep working") {
@@ -370,25 +370,25 @@ TEST_SUITE("store") {
             auto st = Store::open(path);
             INFO("open: ", st.ok() ? "" : st.error());
             REQUIRE(st.ok());
-            auto r = st->request(40);
+            auto r = must(st->request(40));
             REQUIRE(r);
             CHECK(r->kind.empty());
             CHECK(r->src == "203.0.113.7");
             CHECK(r->grant_id == 41);
-            auto g = st->grant(41);
+            auto g = must(st->grant(41));
             REQUIRE(g);
             CHECK(g->kind.empty());
             CHECK(g->state == "active");
             CHECK(g->src == "203.0.113.7");
-            CHECK(st->active_grant(0, "203.0.113.7", 5432, Proto::Tcp)->id == 41);
-            CHECK(st->grants_of_kind(kBreakGlass, 0, 10).empty());
-            CHECK(st->next_id() == 50);
+            CHECK(must(st->active_grant(0, "203.0.113.7", 5432, Proto::Tcp))->id == 41);
+            CHECK(must(st->grants_of_kind(kBreakGlass, 0, 10)).empty());
+            CHECK(must(st->next_id()) == 50);
 
             GrantRow bg = grant_row(51, 1000, "");
             bg.kind = kBreakGlass;
             bg.start_us = 7;
-            st->put_grant(bg);
-            auto found = st->grants_of_kind(kBreakGlass, 0, 10);
+            must(st->put_grant(bg));
+            auto found = must(st->grants_of_kind(kBreakGlass, 0, 10));
             REQUIRE(found.size() == 1);
             CHECK(found[0].id == 51);
         }
@@ -407,15 +407,16 @@ TEST_SUITE("store") {
 
     TEST_CASE("each_grant: the rows grants() returns, one at a time, newest first, up to the limit") {
         Store st = open_memory();
-        for (std::int64_t id = 10; id < 15; ++id) st.put_grant(grant_row(id, 1000 + std::uint32_t(id), ""));
-        st.put_grant(grant_row(15, 2000, "", 5432, Proto::Tcp, "revoked"));
+        for (std::int64_t id = 10; id < 15; ++id)
+            must(st.put_grant(grant_row(id, 1000 + std::uint32_t(id), "")));
+        must(st.put_grant(grant_row(15, 2000, "", 5432, Proto::Tcp, "revoked")));
         std::vector<std::int64_t> seen;
-        st.each_grant("active", 3, [&](GrantRow& g) { seen.push_back(g.id); });
+        must(st.each_grant("active", 3, [&](GrantRow& g) { seen.push_back(g.id); }));
         CHECK(seen == std::vector<std::int64_t>{14, 13, 12});
         seen.clear();
-        st.each_grant("all", 100, [&](GrantRow& g) { seen.push_back(g.id); });
+        must(st.each_grant("all", 100, [&](GrantRow& g) { seen.push_back(g.id); }));
         CHECK(seen.size() == 6);
-        CHECK(st.grants("active", 100).size() == 5);
+        CHECK(must(st.grants("active", 100)).size() == 5);
     }
 
     TEST_CASE(
@@ -432,14 +433,14 @@ TEST_SUITE("store") {
         here.expires_boot_ns = 77;
         GrantRow ended = grant_row(4, 1003, "", 5432, Proto::Tcp, "expired");
         ended.boot_id = "old";
-        for (const auto& g : {left, gone, here, ended}) st.put_grant(g);
-        CHECK(st.rebase_grants("new", 5'000'000'000ULL, 1'000'000) == 2);
-        CHECK(st.grant(1)->expires_boot_ns == 5'000'000'000ULL + 30'000'000'000ULL);
-        CHECK(st.grant(1)->boot_id == "new");
-        CHECK(st.grant(2)->expires_boot_ns == 5'000'000'000ULL);
-        CHECK(st.grant(3)->expires_boot_ns == 77);
-        CHECK(st.grant(4)->boot_id == "old");
-        CHECK(st.rebase_grants("new", 9, 9) == 0);
+        for (const auto& g : {left, gone, here, ended}) must(st.put_grant(g));
+        CHECK(must(st.rebase_grants("new", 5'000'000'000ULL, 1'000'000)) == 2);
+        CHECK(must(st.grant(1))->expires_boot_ns == 5'000'000'000ULL + 30'000'000'000ULL);
+        CHECK(must(st.grant(1))->boot_id == "new");
+        CHECK(must(st.grant(2))->expires_boot_ns == 5'000'000'000ULL);
+        CHECK(must(st.grant(3))->expires_boot_ns == 77);
+        CHECK(must(st.grant(4))->boot_id == "old");
+        CHECK(must(st.rebase_grants("new", 9, 9)) == 0);
     }
 
     TEST_CASE("sync makes the commits durable; a store opened again sees them") {
@@ -448,31 +449,55 @@ TEST_SUITE("store") {
         {
             auto st = Store::open(path);
             REQUIRE(st.ok());
-            st->sync();  // nothing written yet beyond the schema: fine either way
-            st->begin();
-            st->put_grant(grant_row(7, 1000, ""));
-            st->commit();
-            st->sync();
-            st->sync();  // nothing new: no work, no error
+            must(st->sync());  // nothing written yet beyond the schema: fine either way
+            must(st->begin());
+            must(st->put_grant(grant_row(7, 1000, "")));
+            must(st->commit());
+            must(st->sync());
+            must(st->sync());  // nothing new: no work, no error
         }
         auto st = Store::open(path);
         REQUIRE(st.ok());
-        CHECK(st->grant(7));
+        CHECK(must(st->grant(7)));
         Raw raw(path);
         CHECK(raw.one("PRAGMA journal_mode") == "wal");
     }
 
     TEST_CASE("kept statements: the same query inside its own cursor gets a fresh statement") {
         Store st = open_memory();
-        for (std::int64_t id = 1; id <= 3; ++id) st.put_grant(grant_row(id, 1000 + std::uint32_t(id), ""));
+        for (std::int64_t id = 1; id <= 3; ++id)
+            must(st.put_grant(grant_row(id, 1000 + std::uint32_t(id), "")));
         std::size_t inner = 0, outer = 0;
-        st.each_grant("active", 10, [&](GrantRow&) {
+        must(st.each_grant("active", 10, [&](GrantRow&) {
             ++outer;
-            st.each_grant("active", 10, [&](GrantRow&) { ++inner; });
-        });
+            must(st.each_grant("active", 10, [&](GrantRow&) { ++inner; }));
+        }));
         CHECK(outer == 3);
         CHECK(inner == 9);
-        CHECK(st.grants("active", 10).size() == 3);  // the kept one, reset after the cursor
+        CHECK(must(st.grants("active", 10)).size() == 3);  // the kept one, reset after the cursor
     }
 
+    TEST_CASE("an SQLite error is a method's result, never an exception") {
+        TempDir tmp;
+        const std::string path = tmp.file("state.db");
+        auto st = Store::open(path);
+        REQUIRE(st.ok());
+        must(st->put_grant(grant_row(7, 1000, "")));
+        Raw(path).exec("DROP TABLE grants;");
+        Result<std::optional<GrantRow>> g = err("not run");
+        CHECK_NOTHROW(g = st->grant(7));
+        REQUIRE_FALSE(g.ok());
+        CHECK(g.error().find("no such table: grants") != std::string::npos);
+        CHECK_FALSE(st->put_grant(grant_row(8, 1000, "")).ok());
+        CHECK_FALSE(st->each_grant("active", 10, [](GrantRow&) {}).ok());
+        CHECK_FALSE(st->count_grants("active").ok());
+        // Inside a transaction: the failed write leaves it for abandon().
+        REQUIRE(st->begin().ok());
+        REQUIRE(st->next_id().ok());
+        CHECK_FALSE(st->put_grant(grant_row(9, 1000, "")).ok());
+        st->abandon();
+        CHECK(st->begin().ok());  // none left open
+        CHECK(st->rollback().ok());
+        CHECK_FALSE(st->commit().ok());  // and none to commit
+    }
 }  // TEST_SUITE

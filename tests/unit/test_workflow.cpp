@@ -2,6 +2,7 @@
 // the kernel (GrantSink), the user database (Directory), audit and clocks.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -198,7 +199,7 @@ void check_fail(const Reply& r, const std::string& code, const std::string& in_m
 // Grant old_id ended at at_us, replaced by grant new_id, and the last revoke
 // record says so.
 void check_replaced(Env& e, std::int64_t old_id, std::int64_t new_id, std::int64_t at_us) {
-    auto old = e.store.grant(old_id);
+    auto old = must(e.store.grant(old_id));
     REQUIRE(old);
     CHECK(old->state == "replaced");
     CHECK(old->ended_by == "grant " + std::to_string(new_id));
@@ -215,7 +216,7 @@ TEST_SUITE("workflow") {
         Env e;
         check_fail(e.request(kReq, 5433, "tcp", 600), code::kRefused, "port 5433/tcp is not protected");
         check_fail(e.request(kReq, 5432, "udp", 600), code::kRefused, "port 5432/udp is not protected");
-        CHECK(e.store.requests("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
         CHECK(e.audit.records.empty());
         CHECK(exit_code_for(code::kRefused) == 3);
     }
@@ -234,7 +235,7 @@ TEST_SUITE("workflow") {
         check_fail(e.request(kReq, 5432, "tcp", 600, "ok", std::string(kMaxTicketBytes + 1, 't').c_str()),
                    code::kInvalid, "ticket");
         check_fail(e.request(kReq, 5432, "tcp", 600, "ok", "T-1\t2"), code::kRefused, "ticket");
-        CHECK(e.store.requests("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
         CHECK(e.audit.records.empty());
         // At the limits exactly: accepted.
         CHECK(e.request(kReq, 5432, "tcp", 600, std::string(kMaxReasonBytes, 'r').c_str(),
@@ -287,7 +288,7 @@ TEST_SUITE("workflow") {
             }
         }
         CHECK(exit_code_for(code::kRefused) == 3);
-        CHECK(e.store.requests("all", 100).size() == 1);  // only the pending one from before
+        CHECK(must(e.store.requests("all", 100)).size() == 1);  // only the pending one from before
         CHECK(e.audit.records.empty());
         // Printable UTF-8 is accepted.
         Reply ok = e.request(kReq, 5432, "tcp", 600, "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80",
@@ -303,7 +304,7 @@ TEST_SUITE("workflow") {
         CHECK(r.message.find("'db'") != std::string::npos);
         CHECK(r.message.find("1h1s") != std::string::npos);
         check_fail(e.request(kReq, 6000, "udp", 3 * 3600), code::kRefused, "ask for 2h or less");
-        CHECK(e.store.requests("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
         // Exactly the maximum is fine.
         Reply ok = e.request(kReq, 5432, "tcp", 3600);
         CHECK(ok.ok);
@@ -314,7 +315,7 @@ TEST_SUITE("workflow") {
         check_fail(e.request(kReq, 5432, "tcp", 600, nullptr), code::kRefused, "requires a reason");
         check_fail(e.request(kReq, 5432, "tcp", 600, ""), code::kRefused, "requires a reason");
         check_fail(e.request(kReq, 5432, "tcp", 600, "   "), code::kRefused, "requires a reason");
-        CHECK(e.store.requests("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
         // Port "self" has require_reason = false.
         Reply r = e.request(kReq, 7000, "tcp", 600, nullptr);
         REQUIRE(r.ok);
@@ -343,7 +344,7 @@ TEST_SUITE("workflow") {
         CHECK(j.at("expires_at") == "2027-01-15T08:15:00.000000Z");  // request_ttl 15m
         CHECK_FALSE(j.contains("grant_id"));
 
-        auto row = e.store.request(id);
+        auto row = must(e.store.request(id));
         REQUIRE(row);
         CHECK(row->state == "pending");
         CHECK(row->deadline_us == kWall0 + 900 * kUs);
@@ -394,13 +395,13 @@ TEST_SUITE("workflow") {
         CHECK(g.boot_id == "boot-A");
         CHECK(g.state == "active");
 
-        auto stored = e.store.grant(gid);
+        auto stored = must(e.store.grant(gid));
         REQUIRE(stored);
         CHECK(stored->state == "active");
         CHECK(stored->expires_boot_ns == g.expires_boot_ns);
         CHECK(stored->approvers == std::vector<std::string>{"alice"});
-        CHECK(e.store.request(id)->state == "granted");
-        CHECK(e.store.request(id)->grant_id == gid);
+        CHECK(must(e.store.request(id))->state == "granted");
+        CHECK(must(e.store.request(id))->grant_id == gid);
 
         CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "grant"});
         const json& ap = e.audit.last("approve");
@@ -417,6 +418,45 @@ TEST_SUITE("workflow") {
         CHECK(gr.at("approvers") == json{"alice"});
     }
 
+    TEST_CASE("a decision whose record cannot be written takes no effect") {
+        Env e;
+        const std::int64_t id = e.pending(5432, 1800);
+        e.audit.unwritable = true;
+        check_fail(e.approve(kAlice, id), code::kInternal, "cannot write its audit log");
+        CHECK(e.sink.puts.empty());
+        CHECK(e.sink.live.empty());
+        CHECK(must(e.store.count_grants("active")) == 0);
+        CHECK(must(e.store.request(id))->state == "pending");
+    }
+
+    TEST_CASE("a store error fails the operation with kInternal and rolls its transaction back") {
+        TempDir tmp;
+        const std::string path = tmp.file("state.db");
+        Env e;
+        e.store = must(Store::open(path));
+        const std::int64_t id = e.pending(5432, 1800);
+        const std::int64_t next_id = must(e.store.meta("next_id")).value_or(0);
+        // Another connection breaks the database under the workflow: the
+        // grant's transaction takes an id, then cannot read the grants.
+        sqlite3* other = nullptr;
+        REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);
+        const int dropped = sqlite3_exec(other, "DROP TABLE grants;", nullptr, nullptr, nullptr);
+        sqlite3_close(other);
+        REQUIRE(dropped == SQLITE_OK);
+        Reply r = e.approve(kAlice, id);
+        check_fail(r, code::kInternal, "jitgated could not complete approve: ");
+        CHECK(r.message.find("no such table: grants") != std::string::npos);
+        CHECK(e.sink.puts.empty());
+        // Rolled back: the id it took is not used up, the request is pending,
+        // and no transaction is left open.
+        CHECK(must(e.store.meta("next_id")).value_or(0) == next_id);
+        CHECK(must(e.store.request(id))->state == "pending");
+        CHECK(e.store.begin().ok());
+        CHECK(e.store.commit().ok());
+        // A read that fails is the same kind of reply.
+        check_fail(e.revoke(kRoot, 999), code::kInternal, "jitgated could not complete revoke: ");
+    }
+
     TEST_CASE("approve: unknown id, non-approver, own request") {
         Env e;
         check_fail(e.approve(kAlice, 999), code::kNotFound, "999");
@@ -427,8 +467,8 @@ TEST_SUITE("workflow") {
         // alice is an approver of db, but may not approve her own request.
         const std::int64_t own = e.pending(5432, 600, kAlice);
         check_fail(e.approve(kAlice, own), code::kForbidden, "your own request");
-        CHECK(e.store.request(own)->state == "pending");
-        CHECK(e.store.request(id)->state == "pending");
+        CHECK(must(e.store.request(own))->state == "pending");
+        CHECK(must(e.store.request(id))->state == "pending");
         CHECK(e.sink.puts.empty());
         CHECK(e.audit.types() == std::vector<std::string>{"request", "request"});
     }
@@ -466,10 +506,10 @@ TEST_SUITE("workflow") {
         CHECK(first.result.at("approvers") == json{"alice"});
         CHECK(first.result.at("approvals_required") == 2);
         CHECK(e.sink.puts.empty());
-        CHECK(e.store.request(id)->approvers == std::vector<std::string>{"alice"});
+        CHECK(must(e.store.request(id))->approvers == std::vector<std::string>{"alice"});
 
         check_fail(e.approve(kAlice, id), code::kConflict, "already approved");
-        CHECK(e.store.request(id)->approvers == std::vector<std::string>{"alice"});
+        CHECK(must(e.store.request(id))->approvers == std::vector<std::string>{"alice"});
         CHECK(e.sink.puts.empty());
 
         Reply second = e.approve(kBob, id);
@@ -493,8 +533,8 @@ TEST_SUITE("workflow") {
         check_fail(longer, code::kRefused, "shorten a request, not lengthen it");
         CHECK(longer.message.find("30m") != std::string::npos);
         check_fail(e.approve(kAlice, id, 0), code::kInvalid, "duration");
-        CHECK(e.store.request(id)->state == "pending");
-        CHECK(e.store.request(id)->approvers.empty());
+        CHECK(must(e.store.request(id))->state == "pending");
+        CHECK(must(e.store.request(id))->approvers.empty());
 
         Reply r = e.approve(kAlice, id, 600);
         REQUIRE(r.ok);
@@ -510,7 +550,7 @@ TEST_SUITE("workflow") {
         Env e;
         const std::int64_t id = e.pending(6000, 3600);
         REQUIRE(e.approve(kAlice, id, 900).ok);
-        CHECK(e.store.request(id)->shortest_s == 900);
+        CHECK(must(e.store.request(id))->shortest_s == 900);
         Reply r = e.approve(kBob, id);  // no --for: keeps alice's 15m
         REQUIRE(r.ok);
         const std::int64_t gid = r.result.at("grant_id").get<std::int64_t>();
@@ -539,7 +579,7 @@ TEST_SUITE("workflow") {
         CHECK(d.result.at("state") == "rejected");
         CHECK(d.result.at("decided_by") == "alice");
         CHECK(d.result.at("decision_reason") == "not during the freeze");
-        CHECK(e.store.request(id)->state == "rejected");
+        CHECK(must(e.store.request(id))->state == "rejected");
         const json& ev = e.audit.last("reject");
         CHECK(ev.at("request_id") == id);
         CHECK(ev.at("user") == "alice");
@@ -568,7 +608,7 @@ TEST_SUITE("workflow") {
         auto [rid, gid] = e.granted();
         check_fail(e.revoke(kEve, gid), code::kForbidden, "only the holder");
         CHECK(e.sink.removes.empty());
-        CHECK(e.store.grant(gid)->state == "active");
+        CHECK(must(e.store.grant(gid))->state == "active");
 
         e.clock.advance(60);
         Reply r = e.revoke(kReq, gid);
@@ -579,7 +619,7 @@ TEST_SUITE("workflow") {
         CHECK(r.result.at("ended_at") == rfc3339_us(kWall0 + 60 * kUs));
         CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
         CHECK(e.sink.live.empty());
-        auto g = e.store.grant(gid);
+        auto g = must(e.store.grant(gid));
         REQUIRE(g);
         CHECK(g->state == "revoked");
         CHECK(g->ended_us == kWall0 + 60 * kUs);
@@ -597,15 +637,15 @@ TEST_SUITE("workflow") {
         auto [rid2, gid2] = e.granted(5432, 600, kBob);
         Reply byroot = e.revoke(kRoot, gid2);
         REQUIRE(byroot.ok);
-        CHECK(e.store.grant(gid2)->state == "revoked");
-        CHECK(e.store.grant(gid2)->ended_by == "root");
+        CHECK(must(e.store.grant(gid2))->state == "revoked");
+        CHECK(must(e.store.grant(gid2))->ended_by == "root");
         (void)rid2;
 
         auto [rid3, gid3] = e.granted(5432, 600, kCarol);
         (void)rid3;
         Reply byapprover = e.revoke(kDave, gid3);  // dave approves db through @dba
         REQUIRE(byapprover.ok);
-        CHECK(e.store.grant(gid3)->state == "revoked");
+        CHECK(must(e.store.grant(gid3))->state == "revoked");
     }
 
     TEST_CASE("revoke accepts the id of the request that led to the grant") {
@@ -614,7 +654,7 @@ TEST_SUITE("workflow") {
         Reply r = e.revoke(kReq, rid);
         REQUIRE(r.ok);
         CHECK(r.result.at("grant_id") == gid);
-        CHECK(e.store.grant(gid)->state == "revoked");
+        CHECK(must(e.store.grant(gid))->state == "revoked");
         CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
 
         const std::int64_t p = e.pending();
@@ -627,12 +667,12 @@ TEST_SUITE("workflow") {
         auto [rid, gid] = e.granted(5432, 600);
         e.clock.advance(599);
         CHECK(e.wf.sweep() == 0);
-        CHECK(e.store.grant(gid)->state == "active");
+        CHECK(must(e.store.grant(gid))->state == "active");
         CHECK(e.sink.removes.empty());
 
         e.clock.advance(1);  // now == expires_boot_ns: void at or after
         CHECK(e.wf.sweep() == 1);
-        auto g = e.store.grant(gid);
+        auto g = must(e.store.grant(gid));
         REQUIRE(g);
         CHECK(g->state == "expired");
         CHECK(g->ended_by == "clock");
@@ -667,9 +707,9 @@ require_reason = false
         REQUIRE(load.ok());
         e.wf.set_policy(std::make_shared<Policy>(load.policy));
         CHECK(e.wf.end_unprotected() == 2);
-        CHECK(e.store.grant(gid)->state == "revoked");
-        CHECK(e.store.grant(gid)->ended_by == "policy_reload");
-        CHECK(e.store.grant(gid2)->state == "active");
+        CHECK(must(e.store.grant(gid))->state == "revoked");
+        CHECK(must(e.store.grant(gid))->ended_by == "policy_reload");
+        CHECK(must(e.store.grant(gid2))->state == "active");
         CHECK(e.sink.removes == std::vector<std::int64_t>{gid});
         const json& rev = e.audit.last("revoke");
         CHECK(rev.at("grant_id") == gid);
@@ -677,7 +717,7 @@ require_reason = false
         CHECK(rev.at("requester") == "rita");
         const json& rej = e.audit.last("reject");
         CHECK(rej.at("reason") == "the port is no longer protected");
-        CHECK(e.store.count_requests("pending") == 0);
+        CHECK(must(e.store.count_requests("pending")) == 0);
         CHECK(e.wf.end_unprotected() == 0);  // nothing twice
         (void)rid;
         (void)rid2;
@@ -688,10 +728,10 @@ require_reason = false
         const std::int64_t id = e.pending();  // db: request_ttl 15m
         e.clock.advance(899);
         CHECK(e.wf.sweep() == 0);
-        CHECK(e.store.request(id)->state == "pending");
+        CHECK(must(e.store.request(id))->state == "pending");
         e.clock.advance(1);
         CHECK(e.wf.sweep() == 1);
-        auto r = e.store.request(id);
+        auto r = must(e.store.request(id));
         REQUIRE(r);
         CHECK(r->state == "expired");
         CHECK(r->decided_by == "request_ttl");
@@ -710,8 +750,8 @@ require_reason = false
         e.clock.advance(3600);
         check_fail(e.approve(kAlice, id), code::kConflict, "already expired");
         CHECK(e.sink.puts.empty());
-        CHECK(e.store.request(id)->state == "expired");
-        CHECK(e.store.grants("active", 100).empty());
+        CHECK(must(e.store.request(id))->state == "expired");
+        CHECK(must(e.store.grants("active", 100)).empty());
     }
 
     TEST_CASE("auto_approve grants at once within its cap, and not beyond") {
@@ -754,12 +794,12 @@ require_reason = false
         Reply r = e.approve(kAlice, id);
         check_fail(r, code::kCapacity, "the grant map is full");
         CHECK(exit_code_for(r.code) == 1);
-        auto row = e.store.request(id);
+        auto row = must(e.store.request(id));
         REQUIRE(row);
         CHECK(row->state == "rejected");
         CHECK(row->grant_id == 0);  // no grant to point at
         CHECK(row->decision_reason.find("grant map is full") != std::string::npos);
-        CHECK(e.store.grants("active", 100).empty());
+        CHECK(must(e.store.grants("active", 100)).empty());
         CHECK(e.sink.live.empty());
         CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "reject"});
         CHECK(e.audit.last("reject").at("request_id") == id);
@@ -771,7 +811,7 @@ require_reason = false
         // Auto-approved requests hit the same wall.
         Reply a = e.request(kOlly, 8000, "tcp", 60);
         check_fail(a, code::kCapacity, "full");
-        CHECK(e.store.grants("active", 100).empty());
+        CHECK(must(e.store.grants("active", 100)).empty());
     }
 
     TEST_CASE("a full map while replacing keeps the old grant active") {
@@ -781,11 +821,11 @@ require_reason = false
         const std::int64_t id2 = e.pending(5432, 1200);
         e.sink.fail_with = "full";
         check_fail(e.approve(kAlice, id2), code::kCapacity, "full");
-        auto old = e.store.grant(gid1);
+        auto old = must(e.store.grant(gid1));
         REQUIRE(old);
         CHECK(old->state == "active");
         CHECK(old->ended_by.empty());
-        auto active = e.store.grants("active", 100);
+        auto active = must(e.store.grants("active", 100));
         REQUIRE(active.size() == 1);
         CHECK(active[0].id == gid1);
     }
@@ -799,7 +839,7 @@ require_reason = false
         REQUIRE(r.ok);
         const std::int64_t gid2 = r.result.at("grant_id").get<std::int64_t>();
         check_replaced(e, gid1, gid2, kWall0 + 30 * kUs);
-        auto active = e.store.grants("active", 100);
+        auto active = must(e.store.grants("active", 100));
         REQUIRE(active.size() == 1);
         CHECK(active[0].id == gid2);
         CHECK(e.sink.live.at(gid2).expires_boot_ns == kBoot0 + (30 + 1800) * kSec);
@@ -810,9 +850,9 @@ require_reason = false
         // Other port, other protocol, other user: no replacement.
         auto [r3, g3] = e.granted(5432, 600, kBob);
         (void)r3;
-        CHECK(e.store.grant(gid2)->state == "active");
-        CHECK(e.store.grant(g3)->state == "active");
-        CHECK(e.store.grants("active", 100).size() == 2);
+        CHECK(must(e.store.grant(gid2))->state == "active");
+        CHECK(must(e.store.grant(g3))->state == "active");
+        CHECK(must(e.store.grants("active", 100)).size() == 2);
     }
 
     TEST_CASE(
@@ -831,29 +871,29 @@ require_reason = false
             g.expires_boot_ns = 42ULL * kSec;  // meaningless in this boot
             g.boot_id = boot;
             g.state = "active";
-            e.store.put_grant(g);
+            must(e.store.put_grant(g));
         };
         put(101, 600, "boot-OLD");
         put(103, -5, "boot-OLD");
         put(105, 300, "boot-A");  // this boot: left alone
-        auto before = e.store.grant(105);
+        auto before = must(e.store.grant(105));
         REQUIRE(before);
 
         e.wf.rebase_boot();
         e.wf.sweep();
 
-        auto a = e.store.grant(101);
+        auto a = must(e.store.grant(101));
         REQUIRE(a);
         CHECK(a->state == "active");
         CHECK(a->boot_id == "boot-A");
         CHECK(a->expires_boot_ns == kBoot0 + 600 * kSec);
 
-        auto b = e.store.grant(103);
+        auto b = must(e.store.grant(103));
         REQUIRE(b);
         CHECK(b->state == "expired");
         CHECK(b->boot_id == "boot-A");
 
-        auto c = e.store.grant(105);
+        auto c = must(e.store.grant(105));
         REQUIRE(c);
         CHECK(c->expires_boot_ns == 42ULL * kSec);  // same boot: untouched...
         CHECK(c->state == "expired");               // ...and 42 s is long past at 5000 s
@@ -899,8 +939,8 @@ require_reason = false
         const std::int64_t r2 = e.pending(7000);
         CHECK(r1 < g1);
         CHECK(g1 < r2);
-        CHECK_FALSE(e.store.grant(r1).has_value());
-        CHECK_FALSE(e.store.request(g1).has_value());
+        CHECK_FALSE(must(e.store.grant(r1)).has_value());
+        CHECK_FALSE(must(e.store.request(g1)).has_value());
     }
 
     TEST_CASE("remote: request --from, approve, and the sink gets the grant with its source") {
@@ -912,7 +952,7 @@ require_reason = false
         CHECK(r.result.at("uid") == 1000);  // the requester is still who asked
         CHECK(r.result.at("user") == "rita");
         const std::int64_t id = r.result.at("request_id").get<std::int64_t>();
-        CHECK(e.store.request(id)->src == "203.0.113.7");
+        CHECK(must(e.store.request(id))->src == "203.0.113.7");
         const json& rq = e.audit.last("request");
         CHECK(rq.at("src") == "203.0.113.7");
         CHECK(rq.at("uid") == 1000);
@@ -930,7 +970,7 @@ require_reason = false
         CHECK(g.port == 5432);
         CHECK(g.proto == Proto::Tcp);
         CHECK(g.expires_boot_ns == kBoot0 + (60 + 1800) * kSec);
-        CHECK(e.store.grant(gid)->src == "203.0.113.7");
+        CHECK(must(e.store.grant(gid))->src == "203.0.113.7");
 
         CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "grant"});
         CHECK(e.audit.last("approve").at("src") == "203.0.113.7");
@@ -943,7 +983,7 @@ require_reason = false
         REQUIRE(l.ok);
         CHECK(l.result["requests"][0].at("src") == "203.0.113.7");
         CHECK(l.result["grants"][0].at("src") == "203.0.113.7");
-        CHECK(e.wf.grant_json(*e.store.grant(gid)).at("src") == "203.0.113.7");
+        CHECK(e.wf.grant_json(*must(e.store.grant(gid))).at("src") == "203.0.113.7");
 
         // The holder revokes it like a local grant; the record names the source.
         Reply rv = e.revoke(kReq, id);
@@ -964,8 +1004,8 @@ require_reason = false
     TEST_CASE("local principals carry no src anywhere") {
         Env e;
         auto [rid, gid] = e.granted();
-        CHECK_FALSE(e.wf.request_json(*e.store.request(rid)).contains("src"));
-        CHECK_FALSE(e.wf.grant_json(*e.store.grant(gid)).contains("src"));
+        CHECK_FALSE(e.wf.request_json(*must(e.store.request(rid))).contains("src"));
+        CHECK_FALSE(e.wf.grant_json(*must(e.store.grant(gid))).contains("src"));
         CHECK(e.sink.live.at(gid).src.empty());
         for (const json& ev : e.audit.records) CHECK_FALSE(ev.contains("src"));
     }
@@ -985,7 +1025,7 @@ require_reason = false
         check_fail(e.request_from(kReq, 9000, "0.0.0.0/0"), code::kInvalid, "every IPv4 address");
         check_fail(e.request_from(kReq, 9000, "2001:db8::/129"), code::kInvalid, "invalid prefix length");
         CHECK(exit_code_for(code::kInvalid) == 2);
-        CHECK(e.store.requests("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
         CHECK(e.audit.records.empty());
     }
 
@@ -998,7 +1038,7 @@ require_reason = false
         check_fail(e.request_from(kReq, 5432, "2001:db8::/127"), code::kRefused,
                    "accepts single hosts only with --from (policy allow_prefix is not set)");
         CHECK(exit_code_for(code::kRefused) == 3);
-        CHECK(e.store.requests("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
         CHECK(e.audit.records.empty());
         // A host is always fine, however it is written.
         CHECK(e.request_from(kReq, 5432, "203.0.113.0/32").ok);
@@ -1049,16 +1089,16 @@ require_reason = false
         Env e;
         auto first = e.pending_from("203.0.113.7");
         REQUIRE(e.approve(kAlice, first).ok);
-        const std::int64_t gid1 = e.store.request(first)->grant_id;
+        const std::int64_t gid1 = must(e.store.request(first))->grant_id;
         // rita's own local grant on the same port, and other sources: none of them replaced.
         auto [lr, lg] = e.granted(5432, 600);
         (void)lr;
         const std::int64_t other = e.pending_from("203.0.113.8");
         REQUIRE(e.approve(kAlice, other).ok);
-        const std::int64_t gother = e.store.request(other)->grant_id;
+        const std::int64_t gother = must(e.store.request(other))->grant_id;
         const std::int64_t net = e.pending_from("203.0.113.0/24", 9000);
         REQUIRE(e.approve(kAlice, net).ok);
-        CHECK(e.store.grants("active", 100).size() == 4);
+        CHECK(must(e.store.grants("active", 100)).size() == 4);
 
         // bob asks for the same source and port: rita's grant for it is replaced.
         e.clock.advance(30);
@@ -1067,11 +1107,11 @@ require_reason = false
         REQUIRE(a.ok);
         const std::int64_t gid2 = a.result.at("grant_id").get<std::int64_t>();
         check_replaced(e, gid1, gid2, kWall0 + 30 * kUs);
-        CHECK(e.store.grant(gid2)->state == "active");
-        CHECK(e.store.grant(gid2)->uid == 1002u);
-        CHECK(e.store.grant(lg)->state == "active");
-        CHECK(e.store.grant(gother)->state == "active");
-        CHECK(e.store.grants("active", 100).size() == 4);
+        CHECK(must(e.store.grant(gid2))->state == "active");
+        CHECK(must(e.store.grant(gid2))->uid == 1002u);
+        CHECK(must(e.store.grant(lg))->state == "active");
+        CHECK(must(e.store.grant(gother))->state == "active");
+        CHECK(must(e.store.grants("active", 100)).size() == 4);
         CHECK(e.sink.live.at(gid2).src == "203.0.113.7");
 
         const json& rv = e.audit.last("revoke");
@@ -1085,8 +1125,8 @@ require_reason = false
         // A later local grant for bob does not touch his remote one.
         auto [br, bg] = e.granted(5432, 600, kBob);
         (void)br;
-        CHECK(e.store.grant(gid2)->state == "active");
-        CHECK(e.store.grant(bg)->state == "active");
+        CHECK(must(e.store.grant(gid2))->state == "active");
+        CHECK(must(e.store.grant(bg))->state == "active");
     }
 
     TEST_CASE("remote: every decision record carries src") {
@@ -1095,13 +1135,13 @@ require_reason = false
         const std::int64_t d = e.pending_from("198.51.100.9");
         REQUIRE(e.deny(kAlice, d, "no").ok);
         CHECK(e.audit.last("reject").at("src") == "198.51.100.9");
-        CHECK(e.wf.request_json(*e.store.request(d)).at("src") == "198.51.100.9");
+        CHECK(e.wf.request_json(*must(e.store.request(d))).at("src") == "198.51.100.9");
 
         // expire of a pending request (request_ttl)
         const std::int64_t t = e.pending_from("198.51.100.10");
         e.clock.advance(900);
         REQUIRE(e.wf.sweep() == 1);
-        CHECK(e.store.request(t)->state == "expired");
+        CHECK(must(e.store.request(t))->state == "expired");
         const json& te = e.audit.last("expire");
         CHECK(te.at("request_id") == t);
         CHECK(te.at("src") == "198.51.100.10");
@@ -1109,10 +1149,10 @@ require_reason = false
         // expire of a grant
         const std::int64_t g = e.pending_from("2001:db8::9");
         REQUIRE(e.approve(kAlice, g, 600).ok);
-        const std::int64_t gid = e.store.request(g)->grant_id;
+        const std::int64_t gid = must(e.store.request(g))->grant_id;
         e.clock.advance(600);
         REQUIRE(e.wf.sweep() == 1);
-        CHECK(e.store.grant(gid)->state == "expired");
+        CHECK(must(e.store.grant(gid))->state == "expired");
         CHECK(e.sink.removes.back() == gid);
         const json& ge = e.audit.last("expire");
         CHECK(ge.at("grant_id") == gid);
@@ -1182,13 +1222,13 @@ TEST_SUITE("break-glass") {
         CHECK(g.expires_boot_ns == kBoot0 + (30 + 600) * kSec);
 
         // Stored as break-glass: the request and its grant.
-        auto row = e.store.request(rid);
+        auto row = must(e.store.request(rid));
         REQUIRE(row);
         CHECK(row->kind == "break_glass");
         CHECK(row->state == "granted");
         CHECK(row->decided_by == "break_glass");
         CHECK(row->grant_id == gid);
-        auto grow = e.store.grant(gid);
+        auto grow = must(e.store.grant(gid));
         REQUIRE(grow);
         CHECK(grow->kind == "break_glass");
         CHECK(grow->state == "active");
@@ -1227,9 +1267,9 @@ TEST_SUITE("break-glass") {
     TEST_CASE("an ordinary grant carries no break_glass mark anywhere") {
         Env e;
         auto [rid, gid] = e.granted();
-        CHECK_FALSE(e.wf.request_json(*e.store.request(rid)).contains("break_glass"));
-        CHECK_FALSE(e.wf.grant_json(*e.store.grant(gid)).contains("break_glass"));
-        CHECK(e.store.grant(gid)->kind.empty());
+        CHECK_FALSE(e.wf.request_json(*must(e.store.request(rid))).contains("break_glass"));
+        CHECK_FALSE(e.wf.grant_json(*must(e.store.grant(gid))).contains("break_glass"));
+        CHECK(must(e.store.grant(gid))->kind.empty());
         for (const json& ev : e.audit.records) CHECK_FALSE(ev.contains("break_glass"));
     }
 
@@ -1240,7 +1280,7 @@ TEST_SUITE("break-glass") {
         (void)rid;
         e.clock.advance(121);
         CHECK(e.wf.sweep() == 1);
-        CHECK(e.store.grant(gid)->state == "expired");
+        CHECK(must(e.store.grant(gid))->state == "expired");
         CHECK(e.sink.live.empty());
         CHECK(e.audit.last("expire").at("grant_id") == gid);
     }
@@ -1253,7 +1293,7 @@ TEST_SUITE("break-glass") {
         check_fail(over, code::kRefused, "ask for 15m or less");
         CHECK(over.message.find("15m1s is longer than break-glass on port 'db' allows") != std::string::npos);
         CHECK(exit_code_for(over.code) == 3);
-        CHECK(e.store.requests("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
         CHECK(e.audit.records.empty());
         CHECK(e.sink.puts.empty());
         CHECK(e.break_glass(kReq, 5432, 900).ok);
@@ -1290,8 +1330,8 @@ TEST_SUITE("break-glass") {
         check_fail(e.break_glass(kReq, 5432, 60, "x", "udp"), code::kRefused,
                    "port 5432/udp is not protected");
 
-        CHECK(e.store.requests("all", 100).empty());
-        CHECK(e.store.grants("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
+        CHECK(must(e.store.grants("all", 100)).empty());
         CHECK(e.audit.records.empty());
         CHECK(e.sink.puts.empty());
     }
@@ -1324,7 +1364,7 @@ TEST_SUITE("break-glass") {
         const std::string long_reason(kMaxReasonBytes + 1, 'r');
         check_fail(e.break_glass(kReq, 5432, 60, long_reason.c_str()), code::kInvalid, "one line");
         check_fail(e.break_glass(kReq, 5432, 0), code::kInvalid, "duration");
-        CHECK(e.store.requests("all", 100).empty());
+        CHECK(must(e.store.requests("all", 100)).empty());
         CHECK(e.audit.records.empty());
     }
 
@@ -1339,7 +1379,7 @@ TEST_SUITE("break-glass") {
         check_replaced(e, g1, g2, kWall0 + 10 * kUs);
         CHECK(e.audit.types() ==
               std::vector<std::string>{"request", "approve", "grant", "revoke", "break_glass", "grant"});
-        auto active = e.store.grants("active", 10);
+        auto active = must(e.store.grants("active", 10));
         REQUIRE(active.size() == 1);
         CHECK(active[0].id == g2);
     }
@@ -1352,11 +1392,11 @@ TEST_SUITE("break-glass") {
         check_fail(r, code::kCapacity, "the grant map is full");
         CHECK(e.audit.types() == std::vector<std::string>{"reject"});
         CHECK(e.audit.last("reject").at("break_glass") == true);
-        auto rows = e.store.requests("all", 10);
+        auto rows = must(e.store.requests("all", 10));
         REQUIRE(rows.size() == 1);
         CHECK(rows[0].state == "rejected");
         CHECK(rows[0].kind == "break_glass");
-        CHECK(e.store.grants("active", 10).empty());
+        CHECK(must(e.store.grants("active", 10)).empty());
     }
 
     TEST_CASE("list: break-glass grants of the last 7 days for review, newest first") {
@@ -1432,7 +1472,7 @@ TEST_SUITE("show") {
         const std::int64_t id = e.pending(6000, 600);
         Reply s = e.show(kCarol, id);  // not the requester, an approver who has not approved
         REQUIRE(s.ok);
-        CHECK(s.result == e.wf.request_json(*e.store.request(id)));
+        CHECK(s.result == e.wf.request_json(*must(e.store.request(id))));
         CHECK(s.result.at("state") == "pending");
         CHECK(s.result.at("approvals_required") == 2);
         CHECK(s.result.at("approvers") == json::array());
@@ -1475,7 +1515,7 @@ TEST_SUITE("show") {
         REQUIRE(x.ok);
         CHECK(x.result.at("state") == "expired");
         CHECK(x.result.at("decided_by") == "request_ttl");
-        CHECK(e.store.request(late)->state == "expired");
+        CHECK(must(e.store.request(late))->state == "expired");
     }
 }
 
@@ -1509,7 +1549,7 @@ request_ttl = "15m"
 )";
 
 std::vector<std::string> approvers_of(Env& e, std::int64_t id) {
-    auto r = e.store.request(id);
+    auto r = must(e.store.request(id));
     REQUIRE(r);
     return r->approvers;
 }
@@ -1559,10 +1599,10 @@ approvers = ["bob", "carol"]
 approvals_required = 1
 )");
         CHECK(e.wf.recheck_approvals() == 1);
-        CHECK(e.store.request(id)->state == "pending");
+        CHECK(must(e.store.request(id))->state == "pending");
         CHECK(approvers_of(e, id).empty());
         // bob still qualifies, and one approval is now enough: still nothing granted by a reload.
-        CHECK(e.store.request(kept)->state == "pending");
+        CHECK(must(e.store.request(kept))->state == "pending");
         CHECK(approvers_of(e, kept) == std::vector<std::string>{"bob"});
         CHECK(e.sink.puts.empty());
         CHECK(e.audit.last("approval_lapsed").at("user") == "alice");
@@ -1587,9 +1627,9 @@ approvals_required = 1
     TEST_CASE("an approval stored without its approver's uid (an older state) lapses at the last approval") {
         Env e;
         const std::int64_t id = e.pending(6000);
-        auto r = e.store.request(id);
+        auto r = must(e.store.request(id));
         r->approvers = {"alice"};  // as schema 3 stored it: names only
-        e.store.put_request(*r);
+        must(e.store.put_request(*r));
         CHECK(e.approve(kBob, id).result.at("state") == "pending");
         CHECK(e.approve(kAlice, id).result.at("state") == "granted");
     }
@@ -1604,15 +1644,15 @@ TEST_SUITE("accounts removed or reused (issue 16.6)") {
         CHECK(e.wf.end_removed_accounts(64) == 0);
         e.dir.names[kReq.uid] = "newbie";  // rita deleted; useradd -u 1000 newbie
         CHECK(e.wf.end_removed_accounts(64) == 2);
-        auto g = e.store.grant(gid);
+        auto g = must(e.store.grant(gid));
         CHECK(g->state == "revoked");
         CHECK(g->ended_by == "account_removed");
         CHECK(e.sink.live.count(gid) == 0);
         CHECK(e.audit.last("revoke").at("ended_by") == "account_removed");
-        auto r = e.store.request(pend);
+        auto r = must(e.store.request(pend));
         CHECK(r->state == "rejected");
         CHECK(r->decided_by == "account_removed");
-        CHECK(e.store.grant(bob_gid)->state == "active");
+        CHECK(must(e.store.grant(bob_gid))->state == "active");
         CHECK(e.wf.end_removed_accounts(64) == 0);
         (void)rid;
         (void)bob_rid;
@@ -1630,8 +1670,8 @@ TEST_SUITE("accounts removed or reused (issue 16.6)") {
         }
         CHECK(ended == 2);
         CHECK(calls == 2);
-        CHECK(e.store.grant(g1)->ended_by == "account_removed");
-        CHECK(e.store.grant(g2)->ended_by == "account_removed");
+        CHECK(must(e.store.grant(g1))->ended_by == "account_removed");
+        CHECK(must(e.store.grant(g2))->ended_by == "account_removed");
         (void)r1;
         (void)r2;
     }
@@ -1641,7 +1681,7 @@ TEST_SUITE("accounts removed or reused (issue 16.6)") {
         auto [rid, gid] = e.granted(5432, 600);
         e.dir.unanswered = true;
         CHECK(e.wf.end_removed_accounts(64) == 0);
-        CHECK(e.store.grant(gid)->state == "active");
+        CHECK(must(e.store.grant(gid))->state == "active");
         (void)rid;
     }
 
@@ -1651,11 +1691,11 @@ TEST_SUITE("accounts removed or reused (issue 16.6)") {
         e.dir.unanswered_uids.insert(kReq.uid);
         check_fail(e.approve(kAlice, id), code::kInternal, "try again");
         CHECK(e.sink.puts.empty());
-        CHECK(e.store.request(id)->state == "pending");
-        CHECK(e.store.request(id)->approvers.empty());
+        CHECK(must(e.store.request(id))->state == "pending");
+        CHECK(must(e.store.request(id))->approvers.empty());
         e.dir.unanswered_uids.clear();
         CHECK(e.approve(kAlice, id).ok);
-        CHECK(e.store.request(id)->state == "granted");
+        CHECK(must(e.store.request(id))->state == "granted");
     }
 
     TEST_CASE("approving a request whose requester's uid was given to another account is refused") {
@@ -1664,8 +1704,8 @@ TEST_SUITE("accounts removed or reused (issue 16.6)") {
         e.dir.names[kReq.uid] = "newbie";
         check_fail(e.approve(kAlice, id), code::kConflict, "account was removed");
         CHECK(e.sink.puts.empty());
-        CHECK(e.store.request(id)->state == "rejected");
-        CHECK(e.store.request(id)->decided_by == "account_removed");
+        CHECK(must(e.store.request(id))->state == "rejected");
+        CHECK(must(e.store.request(id))->decided_by == "account_removed");
     }
 }
 
@@ -1685,7 +1725,7 @@ TEST_SUITE("clocks (issue 16.8)") {
         g.expires_boot_ns = 42ULL * kSec;
         g.boot_id = "boot-OLD";
         g.state = "active";
-        e.store.put_grant(g);
+        must(e.store.put_grant(g));
     }
 
     TEST_CASE("rebase with the wall clock behind the grant's start: the grant ends as clock_unknown") {
@@ -1695,7 +1735,7 @@ TEST_SUITE("clocks (issue 16.8)") {
         const std::string why = e.wf.rebase_boot();
         CHECK(why.find("clock_unknown") != std::string::npos);
         e.wf.sweep();
-        auto g = e.store.grant(101);
+        auto g = must(e.store.grant(101));
         CHECK(g->state == "expired");
         CHECK(g->ended_by == "clock_unknown");
         CHECK(e.audit.last("expire").at("ended_by") == "clock_unknown");
@@ -1704,23 +1744,23 @@ TEST_SUITE("clocks (issue 16.8)") {
     TEST_CASE("rebase with the wall clock before the last stop: the time left is unknown") {
         Env e;
         put_old(e, 101, -50, 600);
-        e.store.set_meta(kMetaLastStop, kWall0 + 100 * kUs);
+        must(e.store.set_meta(kMetaLastStop, kWall0 + 100 * kUs));
         CHECK_FALSE(e.wf.rebase_boot().empty());
         e.wf.sweep();
-        CHECK(e.store.grant(101)->ended_by == "clock_unknown");
+        CHECK(must(e.store.grant(101))->ended_by == "clock_unknown");
     }
 
     TEST_CASE("rebase with a normal wall clock: the time left, capped by the port's max_duration") {
         Env e;
         put_old(e, 101, -10, 590);
         put_old(e, 103, -10, 86400);  // longer than "db" allows (1h)
-        e.store.set_meta(kMetaLastStop, kWall0 - 20 * kUs);
+        must(e.store.set_meta(kMetaLastStop, kWall0 - 20 * kUs));
         CHECK(e.wf.rebase_boot().empty());
         e.wf.sweep();
-        auto a = e.store.grant(101);
+        auto a = must(e.store.grant(101));
         CHECK(a->state == "active");
         CHECK(a->expires_boot_ns == kBoot0 + 590 * kSec);
-        auto b = e.store.grant(103);
+        auto b = must(e.store.grant(103));
         CHECK(b->state == "active");
         CHECK(b->expires_boot_ns == kBoot0 + 3600 * kSec);
         CHECK(b->expires_us == kWall0 + 3600 * kUs);
@@ -1732,14 +1772,14 @@ TEST_SUITE("clocks (issue 16.8)") {
         put_old(e, 101, -86400, -86000);
         CHECK(e.wf.rebase_boot().empty());
         e.wf.sweep();
-        CHECK(e.store.grant(101)->state == "expired");
-        CHECK(e.store.grant(101)->ended_by == "clock");
+        CHECK(must(e.store.grant(101))->state == "expired");
+        CHECK(must(e.store.grant(101))->ended_by == "clock");
     }
 
     TEST_CASE("record_stop keeps the wall clock for the next start") {
         Env e;
         e.wf.record_stop();
-        CHECK(e.store.meta(kMetaLastStop) == kWall0);
+        CHECK(must(e.store.meta(kMetaLastStop)) == kWall0);
     }
 
     TEST_CASE(
@@ -1756,19 +1796,19 @@ TEST_SUITE("clocks (issue 16.8)") {
         r.created_us = kWall0 - 60 * kUs;
         r.deadline_us = kWall0 + 840 * kUs;
         r.boot_id = "boot-OLD";
-        e.store.put_request(r);
+        must(e.store.put_request(r));
         RequestRow ahead = r;
         ahead.id = 51;
         ahead.created_us = kWall0 + 3600 * kUs;  // made "later" than the clock now says
         ahead.deadline_us = kWall0 + 4500 * kUs;
-        e.store.put_request(ahead);
+        must(e.store.put_request(ahead));
         e.wf.rebase_boot();
-        auto moved = e.store.request(50);
+        auto moved = must(e.store.request(50));
         CHECK(moved->state == "pending");
         CHECK(moved->boot_id == "boot-A");
         CHECK(moved->deadline_boot_ns == kBoot0 + 840 * kSec);
-        CHECK(e.store.request(51)->state == "expired");
-        CHECK(e.store.request(51)->decided_by == "clock_unknown");
+        CHECK(must(e.store.request(51))->state == "expired");
+        CHECK(must(e.store.request(51))->decided_by == "clock_unknown");
     }
 
     TEST_CASE("request_ttl follows CLOCK_BOOTTIME, not wall-clock steps") {
@@ -1777,12 +1817,12 @@ TEST_SUITE("clocks (issue 16.8)") {
         e.clock.wall += 86400 * kUs;          // the wall clock jumps a day ahead
         e.clock.boot += 60 * kSec;
         e.wf.sweep();
-        CHECK(e.store.request(id)->state == "pending");
+        CHECK(must(e.store.request(id))->state == "pending");
         CHECK(e.show(kReq, id).result.at("state") == "pending");
         e.clock.wall -= 2 * 86400 * kUs;  // and then a day behind
         e.clock.boot += 900 * kSec;
         e.wf.sweep();
-        CHECK(e.store.request(id)->state == "expired");
+        CHECK(must(e.store.request(id))->state == "expired");
     }
 
     TEST_CASE("used_s follows CLOCK_BOOTTIME, not wall-clock steps") {

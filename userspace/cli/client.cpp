@@ -15,6 +15,7 @@
 
 #include "core/protocol.h"
 #include "core/text.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
@@ -32,13 +33,7 @@ Error unreachable(const std::string& path, const std::string& why) {
 // A connected socket with the request sent; closes on destruction.
 class Connection {
 public:
-    Connection() = default;
-    Connection(const Connection&) = delete;
-    Connection& operator=(const Connection&) = delete;
-    ~Connection() {
-        if (fd_ >= 0) close(fd_);
-    }
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
 
     // Empty on success, else why not.
     std::string open(const std::string& path, const std::string& op, const nlohmann::json& args) {
@@ -46,15 +41,16 @@ public:
         sa.sun_family = AF_UNIX;
         if (path.size() >= sizeof(sa.sun_path)) return "the socket path is too long";
         std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-        fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd_ < 0) return std::strerror(errno);
-        if (connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) return std::strerror(errno);
+        fd_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!fd_) return std::strerror(errno);
+        if (connect(fd_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+            return std::strerror(errno);
         // Free text was checked before (free_text_refusal); whatever else
         // holds bytes that are not UTF-8 goes replaced rather than aborting.
         const std::string line = json_text({{"id", 1}, {"op", op}, {"args", args}}) + "\n";
         std::size_t off = 0;
         while (off < line.size()) {
-            ssize_t n = send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+            ssize_t n = send(fd_.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 // The daemon may refuse a connection (too many) by writing
@@ -69,7 +65,7 @@ public:
     }
 
 private:
-    int fd_ = -1;
+    unique_fd fd_;
 };
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "core/duration.h"
 #include "core/protocol.h"
 #include "core/text.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
@@ -113,33 +114,31 @@ Child start(const std::vector<std::string>& cmd) {
     std::vector<char*> argv;
     for (const auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
+    // The child writes errno here when exec fails; on success the pipe
+    // closes with exec (O_CLOEXEC) and the parent reads end-of-file.
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return {-1, errno};
+    unique_fd rd(p[0]), wr(p[1]);
     const pid_t pid = fork();
-    if (pid < 0) {
-        const int e = errno;
-        close(p[0]);
-        close(p[1]);
-        return {-1, e};
-    }
+    if (pid < 0) return {-1, errno};
     if (pid == 0) {
         // The command starts with the signal state jitgate was started with.
         struct sigaction dfl {};
         dfl.sa_handler = SIG_DFL;
         sigemptyset(&dfl.sa_mask);
         for (int sig : kStopSignals) sigaction(sig, &dfl, nullptr);
-        close(p[0]);
+        rd.reset();
         execvp(argv[0], argv.data());
         const int e = errno;
-        (void)!write(p[1], &e, sizeof(e));
+        (void)!write(wr.get(), &e, sizeof(e));
         _exit(e == ENOENT ? 127 : 126);
     }
-    close(p[1]);
+    wr.reset();
     int e = 0;
     ssize_t n;
-    do n = read(p[0], &e, sizeof(e));
+    do n = read(rd.get(), &e, sizeof(e));
     while (n < 0 && errno == EINTR);
-    close(p[0]);
+    rd.reset();
     if (n == sizeof(e)) {
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {

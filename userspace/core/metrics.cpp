@@ -66,7 +66,7 @@ std::string response(int status, const char* reason, const std::string& type, co
 
 }  // namespace
 
-std::string metrics_http_response(const std::string& head, const std::function<std::string()>& body) {
+std::string metrics_http_response(const std::string& head, const std::function<Result<std::string>()>& body) {
     const std::string line = head.substr(0, head.find("\r\n"));
     const auto sp1 = line.find(' ');
     const auto sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
@@ -81,7 +81,11 @@ std::string metrics_http_response(const std::string& head, const std::function<s
     if (path != "/metrics")
         return response(404, "Not Found", "text/plain; charset=utf-8", "jitgated serves /metrics only\n",
                         method == "HEAD");
-    return response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body(), method == "HEAD");
+    const auto text = body();
+    if (!text)
+        return response(500, "Internal Server Error", "text/plain; charset=utf-8", text.error() + "\n",
+                        method == "HEAD");
+    return response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", *text, method == "HEAD");
 }
 
 std::string metrics_http_too_large() {

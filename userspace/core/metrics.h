@@ -47,7 +47,8 @@ Result<MetricsAddress> parse_metrics_address(std::string_view text);
 // 200 with body() for GET or HEAD /metrics (a query string is ignored);
 // 404 for another path, 405 for another method, 400 when it is not HTTP/1.x.
 // Every response closes the connection.
-std::string metrics_http_response(const std::string& head, const std::function<std::string()>& body);
+// `body` failing (the state store could not be read) answers 500 with its sentence.
+std::string metrics_http_response(const std::string& head, const std::function<Result<std::string>()>& body);
 // 431: a request head longer than the server reads.
 std::string metrics_http_too_large();
 

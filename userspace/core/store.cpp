@@ -11,8 +11,8 @@ namespace jg {
 
 namespace {
 
-// A prepared statement; throws on SQLite errors (the daemon treats a broken
-// store as fatal: it is the source of truth).
+// A prepared statement; throws on SQLite errors, which guarded() turns into
+// the Result of the Store method that ran it.
 class Stmt {
 public:
     Stmt(sqlite3* db, const char* sql) : db_(db) {
@@ -219,10 +219,21 @@ std::int64_t schema_version(sqlite3* db) {
     return s.step() ? s.i64(0) : 0;
 }
 
+// Runs a body that throws on an SQLite error (Stmt, exec) and gives its
+// value, or the error as a Result: no exception leaves the Store.
+template <typename F>
+auto guarded(F&& body) -> Result<decltype(body())> {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        return err(e.what());
+    }
+}
+
 }  // namespace
 
 void Store::migrate() {
-    begin();
+    exec("BEGIN IMMEDIATE;");
     try {
         for (const auto& c : kAddedColumns)
             if (!has_column(db_, c.table, c.column))
@@ -230,9 +241,9 @@ void Store::migrate() {
         exec(fmt::format("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', {});", kSchemaVersion)
                  .c_str());
         exec(kIndexes);
-        commit();
+        exec("COMMIT;");
     } catch (...) {
-        if (!sqlite3_get_autocommit(db_)) rollback();  // SQLite may have rolled back already
+        abandon();  // SQLite may have rolled back already
         throw;
     }
 }
@@ -321,255 +332,332 @@ void Store::exec(const char* sql) {
     }
 }
 
-void Store::sync() {
-    const std::int64_t changes = sqlite3_total_changes64(db_);
-    if (changes == synced_changes_) return;
-    // The WAL holds every commit since the last checkpoint: one fsync of it
-    // makes them all durable, as synchronous=FULL would have at each commit.
-    sqlite3_file* wal = nullptr;
-    if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
-        wal->pMethods) {
-        if (const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK)
-            throw std::runtime_error(fmt::format("sqlite: cannot sync the write-ahead log ({})", rc));
-    }
-    synced_changes_ = changes;
+Result<bool> Store::sync() {
+    return guarded([&]() -> bool {
+        const std::int64_t changes = sqlite3_total_changes64(db_);
+        if (changes == synced_changes_) return true;
+        // The WAL holds every commit since the last checkpoint: one fsync of it
+        // makes them all durable, as synchronous=FULL would have at each commit.
+        sqlite3_file* wal = nullptr;
+        if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
+            wal->pMethods) {
+            if (const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK)
+                throw std::runtime_error(fmt::format("sqlite: cannot sync the write-ahead log ({})", rc));
+        }
+        synced_changes_ = changes;
+        return true;
+    });
 }
 
-void Store::begin() { exec("BEGIN IMMEDIATE;"); }
-void Store::commit() { exec("COMMIT;"); }
-void Store::rollback() { exec("ROLLBACK;"); }
-
-std::int64_t Store::next_id() {
-    Stmt s(stmts_, "UPDATE meta SET value = value + 1 WHERE key = 'next_id' RETURNING value - 1");
-    if (!s.step()) throw std::runtime_error("sqlite: id sequence missing");
-    return s.i64(0);
+Result<bool> Store::begin() {
+    return guarded([&] { return exec("BEGIN IMMEDIATE;"), true; });
+}
+Result<bool> Store::commit() {
+    return guarded([&] { return exec("COMMIT;"), true; });
+}
+Result<bool> Store::rollback() {
+    return guarded([&] { return exec("ROLLBACK;"), true; });
 }
 
-void Store::put_request(const RequestRow& r) {
-    Stmt s(stmts_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
-                               "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                               kRequestCols));
-    s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
-    s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
-    s.bind(9, r.state).bind(10, r.created_us).bind(11, r.deadline_us).bind(12, r.decided_us);
-    s.bind(13, r.decided_by).bind(14, r.decision_reason).bind(15, r.grant_id);
-    s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s).bind(18, r.src).bind(19, r.kind);
-    s.bind(20, nlohmann::json(r.approver_uids).dump()).bind(21, std::int64_t(r.deadline_boot_ns));
-    s.bind(22, r.boot_id);
-    s.step();
+void Store::abandon() {
+    if (db_ && !sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
 }
 
-std::optional<RequestRow> Store::request(std::int64_t id) {
-    Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE id = ?", kRequestCols));
-    s.bind(1, id);
-    if (!s.step()) return std::nullopt;
-    return read_request(s);
+Result<std::int64_t> Store::next_id() {
+    return guarded([&]() -> std::int64_t {
+        Stmt s(stmts_, "UPDATE meta SET value = value + 1 WHERE key = 'next_id' RETURNING value - 1");
+        if (!s.step()) throw std::runtime_error("sqlite: id sequence missing");
+        return s.i64(0);
+    });
 }
 
-std::vector<RequestRow> Store::requests(const std::string& state, int limit) {
-    std::string sql =
-        state == "all"
-            ? fmt::format("SELECT {} FROM requests ORDER BY id DESC LIMIT ?", kRequestCols)
-            : fmt::format("SELECT {} FROM requests WHERE state = ? ORDER BY id DESC LIMIT ?", kRequestCols);
-    Stmt s(stmts_, sql);
-    if (state == "all") {
-        s.bind(1, std::int64_t(limit));
-    } else {
-        s.bind(1, state).bind(2, std::int64_t(limit));
-    }
-    return read_all(s, read_request);
+Result<bool> Store::put_request(const RequestRow& r) {
+    return guarded([&]() -> bool {
+        Stmt s(stmts_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
+                                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                   kRequestCols));
+        s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
+        s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
+        s.bind(9, r.state).bind(10, r.created_us).bind(11, r.deadline_us).bind(12, r.decided_us);
+        s.bind(13, r.decided_by).bind(14, r.decision_reason).bind(15, r.grant_id);
+        s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s).bind(18, r.src).bind(19, r.kind);
+        s.bind(20, nlohmann::json(r.approver_uids).dump()).bind(21, std::int64_t(r.deadline_boot_ns));
+        s.bind(22, r.boot_id);
+        s.step();
+        return true;
+    });
 }
 
-std::vector<RequestRow> Store::requests_due(std::int64_t now_wall_us) {
-    Stmt s(
-        stmts_,
-        fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND deadline_us <= ? ORDER BY id DESC",
-                    kRequestCols));
-    s.bind(1, now_wall_us);
-    return read_all(s, read_request);
+Result<std::optional<RequestRow>> Store::request(std::int64_t id) {
+    return guarded([&]() -> std::optional<RequestRow> {
+        Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE id = ?", kRequestCols));
+        s.bind(1, id);
+        if (!s.step()) return std::nullopt;
+        return read_request(s);
+    });
 }
 
-std::vector<RequestRow> Store::requests_due_boot(const std::string& boot_id, std::uint64_t now_boot_ns) {
-    Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND boot_id = ? AND "
-                               "deadline_boot_ns <= ? ORDER BY id DESC",
-                               kRequestCols));
-    s.bind(1, boot_id).bind(2, static_cast<std::int64_t>(now_boot_ns));
-    return read_all(s, read_request);
+Result<std::vector<RequestRow>> Store::requests(const std::string& state, int limit) {
+    return guarded([&]() -> std::vector<RequestRow> {
+        std::string sql =
+            state == "all" ? fmt::format("SELECT {} FROM requests ORDER BY id DESC LIMIT ?", kRequestCols)
+                           : fmt::format("SELECT {} FROM requests WHERE state = ? ORDER BY id DESC LIMIT ?",
+                                         kRequestCols);
+        Stmt s(stmts_, sql);
+        if (state == "all") {
+            s.bind(1, std::int64_t(limit));
+        } else {
+            s.bind(1, state).bind(2, std::int64_t(limit));
+        }
+        return read_all(s, read_request);
+    });
 }
 
-std::vector<GrantRow> Store::active_grants_of(std::uint32_t uid, const std::string& user) {
-    Stmt s(stmts_, fmt::format("SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND user = ? "
-                               "ORDER BY id",
-                               kGrantCols));
-    s.bind(1, std::int64_t(uid)).bind(2, user);
-    return read_all(s, read_grant);
+Result<std::vector<RequestRow>> Store::requests_due(std::int64_t now_wall_us) {
+    return guarded([&]() -> std::vector<RequestRow> {
+        Stmt s(stmts_,
+               fmt::format(
+                   "SELECT {} FROM requests WHERE state = 'pending' AND deadline_us <= ? ORDER BY id DESC",
+                   kRequestCols));
+        s.bind(1, now_wall_us);
+        return read_all(s, read_request);
+    });
 }
 
-std::vector<RequestRow> Store::pending_requests_of(std::uint32_t uid, const std::string& user) {
-    Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND uid = ? AND user = ? "
-                               "ORDER BY id",
-                               kRequestCols));
-    s.bind(1, std::int64_t(uid)).bind(2, user);
-    return read_all(s, read_request);
+Result<std::vector<RequestRow>> Store::requests_due_boot(const std::string& boot_id,
+                                                         std::uint64_t now_boot_ns) {
+    return guarded([&]() -> std::vector<RequestRow> {
+        Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND boot_id = ? AND "
+                                   "deadline_boot_ns <= ? ORDER BY id DESC",
+                                   kRequestCols));
+        s.bind(1, boot_id).bind(2, static_cast<std::int64_t>(now_boot_ns));
+        return read_all(s, read_request);
+    });
 }
 
-std::vector<std::pair<std::uint32_t, std::string>> Store::accounts_after(std::uint32_t uid,
-                                                                         const std::string& user, int limit) {
-    Stmt s(
-        stmts_,
-        "SELECT uid, user FROM (SELECT uid, user FROM grants WHERE state = 'active' UNION "
-        "SELECT uid, user FROM requests WHERE state = 'pending') WHERE uid > ?1 OR (uid = ?1 AND user > ?2) "
-        "ORDER BY uid, user LIMIT ?3");
-    s.bind(1, std::int64_t(uid)).bind(2, user).bind(3, std::int64_t(limit));
-    std::vector<std::pair<std::uint32_t, std::string>> out;
-    while (s.step()) out.emplace_back(static_cast<std::uint32_t>(s.i64(0)), s.text(1));
-    return out;
+Result<std::vector<GrantRow>> Store::active_grants_of(std::uint32_t uid, const std::string& user) {
+    return guarded([&]() -> std::vector<GrantRow> {
+        Stmt s(stmts_, fmt::format("SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND user = ? "
+                                   "ORDER BY id",
+                                   kGrantCols));
+        s.bind(1, std::int64_t(uid)).bind(2, user);
+        return read_all(s, read_grant);
+    });
 }
 
-std::optional<std::int64_t> Store::meta(const std::string& key) {
-    Stmt s(stmts_, "SELECT value FROM meta WHERE key = ?");
-    s.bind(1, key);
-    if (!s.step()) return std::nullopt;
-    return s.i64(0);
+Result<std::vector<RequestRow>> Store::pending_requests_of(std::uint32_t uid, const std::string& user) {
+    return guarded([&]() -> std::vector<RequestRow> {
+        Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND uid = ? AND user = ? "
+                                   "ORDER BY id",
+                                   kRequestCols));
+        s.bind(1, std::int64_t(uid)).bind(2, user);
+        return read_all(s, read_request);
+    });
 }
 
-void Store::set_meta(const std::string& key, std::int64_t value) {
-    Stmt s(stmts_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    s.bind(1, key).bind(2, value);
-    s.step();
+Result<std::vector<std::pair<std::uint32_t, std::string>>> Store::accounts_after(std::uint32_t uid,
+                                                                                 const std::string& user,
+                                                                                 int limit) {
+    return guarded([&]() -> std::vector<std::pair<std::uint32_t, std::string>> {
+        Stmt s(stmts_,
+               "SELECT uid, user FROM (SELECT uid, user FROM grants WHERE state = 'active' UNION "
+               "SELECT uid, user FROM requests WHERE state = 'pending') WHERE uid > ?1 OR (uid = ?1 AND user "
+               "> ?2) "
+               "ORDER BY uid, user LIMIT ?3");
+        s.bind(1, std::int64_t(uid)).bind(2, user).bind(3, std::int64_t(limit));
+        std::vector<std::pair<std::uint32_t, std::string>> out;
+        while (s.step()) out.emplace_back(static_cast<std::uint32_t>(s.i64(0)), s.text(1));
+        return out;
+    });
 }
 
-std::int64_t Store::count_requests(const std::string& state) {
-    Stmt s(stmts_, "SELECT COUNT(*) FROM requests WHERE state = ?");
-    s.bind(1, state);
-    return s.step() ? s.i64(0) : 0;
+Result<std::optional<std::int64_t>> Store::meta(const std::string& key) {
+    return guarded([&]() -> std::optional<std::int64_t> {
+        Stmt s(stmts_, "SELECT value FROM meta WHERE key = ?");
+        s.bind(1, key);
+        if (!s.step()) return std::nullopt;
+        return s.i64(0);
+    });
 }
 
-std::int64_t Store::count_grants(const std::string& state) {
-    Stmt s(stmts_, "SELECT COUNT(*) FROM grants WHERE state = ?");
-    s.bind(1, state);
-    return s.step() ? s.i64(0) : 0;
+Result<bool> Store::set_meta(const std::string& key, std::int64_t value) {
+    return guarded([&]() -> bool {
+        Stmt s(stmts_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+        s.bind(1, key).bind(2, value);
+        s.step();
+        return true;
+    });
 }
 
-std::vector<GrantRow> Store::grants_due(std::uint64_t now_boot_ns) {
-    Stmt s(
-        stmts_,
-        fmt::format("SELECT {} FROM grants WHERE state = 'active' AND expires_boot_ns <= ? ORDER BY id DESC",
-                    kGrantCols));
-    s.bind(1, static_cast<std::int64_t>(now_boot_ns));
-    return read_all(s, read_grant);
+Result<std::int64_t> Store::count_requests(const std::string& state) {
+    return guarded([&]() -> std::int64_t {
+        Stmt s(stmts_, "SELECT COUNT(*) FROM requests WHERE state = ?");
+        s.bind(1, state);
+        return s.step() ? s.i64(0) : 0;
+    });
 }
 
-std::optional<std::uint64_t> Store::next_expiry() {
-    Stmt s(stmts_,
-           "SELECT expires_boot_ns FROM grants WHERE state = 'active' ORDER BY expires_boot_ns LIMIT 1");
-    if (!s.step()) return std::nullopt;
-    return static_cast<std::uint64_t>(s.i64(0));
+Result<std::int64_t> Store::count_grants(const std::string& state) {
+    return guarded([&]() -> std::int64_t {
+        Stmt s(stmts_, "SELECT COUNT(*) FROM grants WHERE state = ?");
+        s.bind(1, state);
+        return s.step() ? s.i64(0) : 0;
+    });
 }
 
-std::optional<GrantRow> Store::active_grant(std::uint32_t uid, const std::string& src, std::uint16_t port,
-                                            Proto proto) {
-    // Local: served by grants_uid; remote: by grants_src.
-    const std::string sql =
-        src.empty() ? fmt::format(
-                          "SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND port = ? AND "
-                          "proto = ? AND src = '' ORDER BY id DESC LIMIT 1",
-                          kGrantCols)
-                    : fmt::format(
-                          "SELECT {} FROM grants WHERE state = 'active' AND src = ? AND port = ? AND "
-                          "proto = ? ORDER BY id DESC LIMIT 1",
-                          kGrantCols);
-    Stmt s(stmts_, sql);
-    if (src.empty())
-        s.bind(1, std::int64_t(uid));
-    else
-        s.bind(1, src);
-    s.bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
-    if (!s.step()) return std::nullopt;
-    return read_grant(s);
+Result<std::vector<GrantRow>> Store::grants_due(std::uint64_t now_boot_ns) {
+    return guarded([&]() -> std::vector<GrantRow> {
+        Stmt s(stmts_,
+               fmt::format(
+                   "SELECT {} FROM grants WHERE state = 'active' AND expires_boot_ns <= ? ORDER BY id DESC",
+                   kGrantCols));
+        s.bind(1, static_cast<std::int64_t>(now_boot_ns));
+        return read_all(s, read_grant);
+    });
 }
 
-void Store::put_grant(const GrantRow& g) {
-    Stmt s(stmts_,
-           fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       kGrantCols));
-    s.bind(1, g.id).bind(2, g.request_id).bind(3, std::int64_t(g.uid)).bind(4, g.user);
-    s.bind(5, std::int64_t(g.port)).bind(6, std::int64_t(g.proto)).bind(7, g.start_us);
-    s.bind(8, g.expires_us).bind(9, std::int64_t(g.expires_boot_ns)).bind(10, g.boot_id);
-    s.bind(11, g.state).bind(12, g.ended_us).bind(13, g.ended_by).bind(14, g.reason);
-    s.bind(15, g.ticket).bind(16, list_to_json(g.approvers)).bind(17, g.src).bind(18, g.kind);
-    s.step();
+Result<std::optional<std::uint64_t>> Store::next_expiry() {
+    return guarded([&]() -> std::optional<std::uint64_t> {
+        Stmt s(stmts_,
+               "SELECT expires_boot_ns FROM grants WHERE state = 'active' ORDER BY expires_boot_ns LIMIT 1");
+        if (!s.step()) return std::nullopt;
+        return static_cast<std::uint64_t>(s.i64(0));
+    });
 }
 
-std::optional<GrantRow> Store::grant(std::int64_t id) {
-    Stmt s(stmts_, fmt::format("SELECT {} FROM grants WHERE id = ?", kGrantCols));
-    s.bind(1, id);
-    if (!s.step()) return std::nullopt;
-    return read_grant(s);
+Result<std::optional<GrantRow>> Store::active_grant(std::uint32_t uid, const std::string& src,
+                                                    std::uint16_t port, Proto proto) {
+    return guarded([&]() -> std::optional<GrantRow> {
+        // Local: served by grants_uid; remote: by grants_src.
+        const std::string sql =
+            src.empty() ? fmt::format(
+                              "SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND port = ? AND "
+                              "proto = ? AND src = '' ORDER BY id DESC LIMIT 1",
+                              kGrantCols)
+                        : fmt::format(
+                              "SELECT {} FROM grants WHERE state = 'active' AND src = ? AND port = ? AND "
+                              "proto = ? ORDER BY id DESC LIMIT 1",
+                              kGrantCols);
+        Stmt s(stmts_, sql);
+        if (src.empty())
+            s.bind(1, std::int64_t(uid));
+        else
+            s.bind(1, src);
+        s.bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
+        if (!s.step()) return std::nullopt;
+        return read_grant(s);
+    });
 }
 
-std::vector<GrantRow> Store::grants_of_kind(const std::string& kind, std::int64_t since_wall_us, int limit) {
-    Stmt s(stmts_,
-           fmt::format("SELECT {} FROM grants WHERE kind = ? AND start_us >= ? ORDER BY start_us DESC, "
-                       "id DESC LIMIT ?",
-                       kGrantCols));
-    s.bind(1, kind).bind(2, since_wall_us).bind(3, std::int64_t(limit));
-    return read_all(s, read_grant);
+Result<bool> Store::put_grant(const GrantRow& g) {
+    return guarded([&]() -> bool {
+        Stmt s(stmts_,
+               fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           kGrantCols));
+        s.bind(1, g.id).bind(2, g.request_id).bind(3, std::int64_t(g.uid)).bind(4, g.user);
+        s.bind(5, std::int64_t(g.port)).bind(6, std::int64_t(g.proto)).bind(7, g.start_us);
+        s.bind(8, g.expires_us).bind(9, std::int64_t(g.expires_boot_ns)).bind(10, g.boot_id);
+        s.bind(11, g.state).bind(12, g.ended_us).bind(13, g.ended_by).bind(14, g.reason);
+        s.bind(15, g.ticket).bind(16, list_to_json(g.approvers)).bind(17, g.src).bind(18, g.kind);
+        s.step();
+        return true;
+    });
 }
 
-std::vector<GrantRow> Store::grants(const std::string& state, int limit) {
+Result<std::optional<GrantRow>> Store::grant(std::int64_t id) {
+    return guarded([&]() -> std::optional<GrantRow> {
+        Stmt s(stmts_, fmt::format("SELECT {} FROM grants WHERE id = ?", kGrantCols));
+        s.bind(1, id);
+        if (!s.step()) return std::nullopt;
+        return read_grant(s);
+    });
+}
+
+Result<std::vector<GrantRow>> Store::grants_of_kind(const std::string& kind, std::int64_t since_wall_us,
+                                                    int limit) {
+    return guarded([&]() -> std::vector<GrantRow> {
+        Stmt s(stmts_,
+               fmt::format("SELECT {} FROM grants WHERE kind = ? AND start_us >= ? ORDER BY start_us DESC, "
+                           "id DESC LIMIT ?",
+                           kGrantCols));
+        s.bind(1, kind).bind(2, since_wall_us).bind(3, std::int64_t(limit));
+        return read_all(s, read_grant);
+    });
+}
+
+Result<std::vector<GrantRow>> Store::grants(const std::string& state, int limit) {
     std::vector<GrantRow> out;
-    each_grant(state, limit, [&](GrantRow& g) { out.push_back(std::move(g)); });
+    auto each = each_grant(state, limit, [&](GrantRow& g) { out.push_back(std::move(g)); });
+    if (!each) return err(each.error());
     return out;
 }
 
-void Store::each_grant(const std::string& state, int limit, const std::function<void(GrantRow&)>& fn) {
-    std::string sql =
-        state == "all"
-            ? fmt::format("SELECT {} FROM grants ORDER BY id DESC LIMIT ?", kGrantCols)
-            : fmt::format("SELECT {} FROM grants WHERE state = ? ORDER BY id DESC LIMIT ?", kGrantCols);
-    Stmt s(stmts_, sql);
-    if (state == "all") {
-        s.bind(1, std::int64_t(limit));
-    } else {
-        s.bind(1, state).bind(2, std::int64_t(limit));
-    }
-    while (s.step()) {
-        GrantRow g = read_grant(s);
-        fn(g);
-    }
+Result<bool> Store::each_grant(const std::string& state, int limit,
+                               const std::function<void(GrantRow&)>& fn) {
+    return guarded([&]() -> bool {
+        std::string sql =
+            state == "all"
+                ? fmt::format("SELECT {} FROM grants ORDER BY id DESC LIMIT ?", kGrantCols)
+                : fmt::format("SELECT {} FROM grants WHERE state = ? ORDER BY id DESC LIMIT ?", kGrantCols);
+        Stmt s(stmts_, sql);
+        if (state == "all") {
+            s.bind(1, std::int64_t(limit));
+        } else {
+            s.bind(1, state).bind(2, std::int64_t(limit));
+        }
+        while (s.step()) {
+            GrantRow g = read_grant(s);
+            fn(g);
+        }
+        return true;
+    });
 }
 
-int Store::rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns, std::int64_t now_wall_us) {
-    // Time left by the wall clock, from this boot's CLOCK_BOOTTIME; none left: now.
-    Stmt s(db_,
-           "UPDATE grants SET expires_boot_ns = CASE WHEN expires_us > ?2 THEN ?1 + (expires_us - ?2) * 1000 "
-           "ELSE ?1 END, boot_id = ?3 WHERE state = 'active' AND boot_id != ?3");
-    s.bind(1, static_cast<std::int64_t>(now_boot_ns)).bind(2, now_wall_us).bind(3, boot_id);
-    s.step();
-    return sqlite3_changes(db_);
+Result<int> Store::rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns,
+                                 std::int64_t now_wall_us) {
+    return guarded([&]() -> int {
+        // Time left by the wall clock, from this boot's CLOCK_BOOTTIME; none left: now.
+        Stmt s(db_,
+               "UPDATE grants SET expires_boot_ns = CASE WHEN expires_us > ?2 THEN ?1 + (expires_us - ?2) * "
+               "1000 "
+               "ELSE ?1 END, boot_id = ?3 WHERE state = 'active' AND boot_id != ?3");
+        s.bind(1, static_cast<std::int64_t>(now_boot_ns)).bind(2, now_wall_us).bind(3, boot_id);
+        s.step();
+        return sqlite3_changes(db_);
+    });
 }
 
-void Store::rebase_grant(std::int64_t id, const std::string& boot_id, std::uint64_t expires_boot_ns,
-                         std::int64_t expires_us) {
-    Stmt s(stmts_,
-           "UPDATE grants SET boot_id = ?, expires_boot_ns = ?, expires_us = ? WHERE id = ? AND state = "
-           "'active'");
-    s.bind(1, boot_id).bind(2, static_cast<std::int64_t>(expires_boot_ns)).bind(3, expires_us).bind(4, id);
-    s.step();
+Result<bool> Store::rebase_grant(std::int64_t id, const std::string& boot_id, std::uint64_t expires_boot_ns,
+                                 std::int64_t expires_us) {
+    return guarded([&]() -> bool {
+        Stmt s(stmts_,
+               "UPDATE grants SET boot_id = ?, expires_boot_ns = ?, expires_us = ? WHERE id = ? AND state = "
+               "'active'");
+        s.bind(1, boot_id)
+            .bind(2, static_cast<std::int64_t>(expires_boot_ns))
+            .bind(3, expires_us)
+            .bind(4, id);
+        s.step();
+        return true;
+    });
 }
 
-std::int64_t Store::count_pending(std::uint32_t uid) {
-    Stmt s(stmts_, "SELECT COUNT(*) FROM requests WHERE state = 'pending' AND uid = ?");
-    s.bind(1, std::int64_t(uid));
-    return s.step() ? s.i64(0) : 0;
+Result<std::int64_t> Store::count_pending(std::uint32_t uid) {
+    return guarded([&]() -> std::int64_t {
+        Stmt s(stmts_, "SELECT COUNT(*) FROM requests WHERE state = 'pending' AND uid = ?");
+        s.bind(1, std::int64_t(uid));
+        return s.step() ? s.i64(0) : 0;
+    });
 }
 
-std::int64_t Store::count_pending(std::uint32_t uid, std::uint16_t port, Proto proto) {
-    Stmt s(stmts_,
-           "SELECT COUNT(*) FROM requests WHERE state = 'pending' AND uid = ? AND port = ? AND proto = ?");
-    s.bind(1, std::int64_t(uid)).bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
-    return s.step() ? s.i64(0) : 0;
+Result<std::int64_t> Store::count_pending(std::uint32_t uid, std::uint16_t port, Proto proto) {
+    return guarded([&]() -> std::int64_t {
+        Stmt s(
+            stmts_,
+            "SELECT COUNT(*) FROM requests WHERE state = 'pending' AND uid = ? AND port = ? AND proto = ?");
+        s.bind(1, std::int64_t(uid)).bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
+        return s.step() ? s.i64(0) : 0;
+    });
 }
 
 namespace {
@@ -583,55 +671,68 @@ std::string page_where(const std::string& state, std::int64_t before) {
 
 }  // namespace
 
-std::vector<RequestRow> Store::requests_before(const std::string& state, std::int64_t before, int limit) {
-    Stmt s(stmts_, fmt::format("SELECT {} FROM requests {} ORDER BY id DESC LIMIT ?3", kRequestCols,
-                               page_where(state, before)));
-    if (state != "all") s.bind(1, state);
-    if (before > 0) s.bind(2, before);
-    s.bind(3, std::int64_t(limit));
-    return read_all(s, read_request);
+Result<std::vector<RequestRow>> Store::requests_before(const std::string& state, std::int64_t before,
+                                                       int limit) {
+    return guarded([&]() -> std::vector<RequestRow> {
+        Stmt s(stmts_, fmt::format("SELECT {} FROM requests {} ORDER BY id DESC LIMIT ?3", kRequestCols,
+                                   page_where(state, before)));
+        if (state != "all") s.bind(1, state);
+        if (before > 0) s.bind(2, before);
+        s.bind(3, std::int64_t(limit));
+        return read_all(s, read_request);
+    });
 }
 
-std::int64_t Store::count_requests_before(const std::string& state, std::int64_t before) {
-    Stmt s(stmts_, fmt::format("SELECT COUNT(*) FROM requests {}", page_where(state, before)));
-    if (state != "all") s.bind(1, state);
-    if (before > 0) s.bind(2, before);
-    return s.step() ? s.i64(0) : 0;
+Result<std::int64_t> Store::count_requests_before(const std::string& state, std::int64_t before) {
+    return guarded([&]() -> std::int64_t {
+        Stmt s(stmts_, fmt::format("SELECT COUNT(*) FROM requests {}", page_where(state, before)));
+        if (state != "all") s.bind(1, state);
+        if (before > 0) s.bind(2, before);
+        return s.step() ? s.i64(0) : 0;
+    });
 }
 
-std::vector<GrantRow> Store::grants_before(const std::string& state, std::int64_t before, int limit) {
-    Stmt s(stmts_, fmt::format("SELECT {} FROM grants {} ORDER BY id DESC LIMIT ?3", kGrantCols,
-                               page_where(state, before)));
-    if (state != "all") s.bind(1, state);
-    if (before > 0) s.bind(2, before);
-    s.bind(3, std::int64_t(limit));
-    return read_all(s, read_grant);
+Result<std::vector<GrantRow>> Store::grants_before(const std::string& state, std::int64_t before, int limit) {
+    return guarded([&]() -> std::vector<GrantRow> {
+        Stmt s(stmts_, fmt::format("SELECT {} FROM grants {} ORDER BY id DESC LIMIT ?3", kGrantCols,
+                                   page_where(state, before)));
+        if (state != "all") s.bind(1, state);
+        if (before > 0) s.bind(2, before);
+        s.bind(3, std::int64_t(limit));
+        return read_all(s, read_grant);
+    });
 }
 
-std::int64_t Store::count_grants_before(const std::string& state, std::int64_t before) {
-    Stmt s(stmts_, fmt::format("SELECT COUNT(*) FROM grants {}", page_where(state, before)));
-    if (state != "all") s.bind(1, state);
-    if (before > 0) s.bind(2, before);
-    return s.step() ? s.i64(0) : 0;
+Result<std::int64_t> Store::count_grants_before(const std::string& state, std::int64_t before) {
+    return guarded([&]() -> std::int64_t {
+        Stmt s(stmts_, fmt::format("SELECT COUNT(*) FROM grants {}", page_where(state, before)));
+        if (state != "all") s.bind(1, state);
+        if (before > 0) s.bind(2, before);
+        return s.step() ? s.i64(0) : 0;
+    });
 }
 
-int Store::prune(std::int64_t before_wall_us, int limit) {
-    // Decided requests whose grant (if any) has ended too, then ended grants;
-    // requests_decided and grants_ended keep each a range scan.
-    Stmt r(
-        stmts_,
-        "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE decided_us > 0 AND decided_us < ?1 "
-        "AND state != 'pending' AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.id = requests.grant_id "
-        "AND grants.state = 'active') LIMIT ?2)");
-    r.bind(1, before_wall_us).bind(2, std::int64_t(limit));
-    r.step();
-    int n = sqlite3_changes(db_);
-    Stmt g(stmts_,
-           "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE ended_us > 0 AND ended_us < ?1 AND "
-           "state != 'active' LIMIT ?2)");
-    g.bind(1, before_wall_us).bind(2, std::int64_t(limit));
-    g.step();
-    return n + sqlite3_changes(db_);
+Result<int> Store::prune(std::int64_t before_wall_us, int limit) {
+    return guarded([&]() -> int {
+        // Decided requests whose grant (if any) has ended too, then ended grants;
+        // requests_decided and grants_ended keep each a range scan.
+        Stmt r(
+            stmts_,
+            "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE decided_us > 0 AND decided_us < "
+            "?1 "
+            "AND state != 'pending' AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.id = requests.grant_id "
+            "AND grants.state = 'active') LIMIT ?2)");
+        r.bind(1, before_wall_us).bind(2, std::int64_t(limit));
+        r.step();
+        int n = sqlite3_changes(db_);
+        Stmt g(
+            stmts_,
+            "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE ended_us > 0 AND ended_us < ?1 AND "
+            "state != 'active' LIMIT ?2)");
+        g.bind(1, before_wall_us).bind(2, std::int64_t(limit));
+        g.step();
+        return n + sqlite3_changes(db_);
+    });
 }
 
 }  // namespace jg

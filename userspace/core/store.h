@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -77,6 +78,22 @@ struct StmtCache {
     void clear();                               // finalizes them all
 };
 
+// Every method but open() reports an SQLite error as its Result (the
+// statement's message, e.g. "sqlite step: disk I/O error"); nothing throws
+// out of a Store.  A failed write inside begin()..commit() leaves the
+// transaction for the caller to abandon().
+class Store;
+
+// The value of a store result, or its error thrown as std::runtime_error:
+// for the daemon's own use of the store (start-up, the tick, status,
+// metrics), where a broken store stops the daemon as before.  A client's
+// request gets a failed Reply instead (Workflow::store_failed).
+template <typename T>
+T value_or_throw(Result<T> r) {
+    if (!r) throw std::runtime_error(r.error());
+    return std::move(*r);
+}
+
 class Store {
 public:
     static Result<Store> open(const std::string& path);  // ":memory:" for tests
@@ -87,77 +104,84 @@ public:
     ~Store();
 
     // One id sequence for requests and grants, so an id names one thing.
-    std::int64_t next_id();
+    Result<std::int64_t> next_id();
 
-    void begin();
-    void commit();  // durable at the next sync()
-    void rollback();
+    Result<bool> begin();
+    Result<bool> commit();  // durable at the next sync()
+    Result<bool> rollback();
+    // Rolls back the transaction open, if any, whatever went wrong in it
+    // (a failed statement may have ended it already).
+    void abandon();
     // Makes every commit so far durable (one fsync of the write-ahead log);
     // nothing to do when nothing changed since the last call.  The daemon
     // calls it before it answers a client and once a tick.
-    void sync();
+    Result<bool> sync();
 
-    void put_request(const RequestRow& r);  // insert or replace
-    std::optional<RequestRow> request(std::int64_t id);
-    std::vector<RequestRow> requests(const std::string& state_or_all, int limit);
+    Result<bool> put_request(const RequestRow& r);  // insert or replace
+    Result<std::optional<RequestRow>> request(std::int64_t id);
+    Result<std::vector<RequestRow>> requests(const std::string& state_or_all, int limit);
 
     // Pending requests whose request_ttl ran out at `now_wall_us`.
-    std::vector<RequestRow> requests_due(std::int64_t now_wall_us);
+    Result<std::vector<RequestRow>> requests_due(std::int64_t now_wall_us);
     // Pending requests of boot `boot_id` whose request_ttl ran out at
     // `now_boot_ns` (CLOCK_BOOTTIME).
-    std::vector<RequestRow> requests_due_boot(const std::string& boot_id, std::uint64_t now_boot_ns);
+    Result<std::vector<RequestRow>> requests_due_boot(const std::string& boot_id, std::uint64_t now_boot_ns);
     // Active grants and pending requests of the account (uid, user).
-    std::vector<GrantRow> active_grants_of(std::uint32_t uid, const std::string& user);
-    std::vector<RequestRow> pending_requests_of(std::uint32_t uid, const std::string& user);
+    Result<std::vector<GrantRow>> active_grants_of(std::uint32_t uid, const std::string& user);
+    Result<std::vector<RequestRow>> pending_requests_of(std::uint32_t uid, const std::string& user);
     // The distinct (uid, user) pairs holding an active grant or a pending
     // request, after (uid, user) in that order, at most `limit`.
-    std::vector<std::pair<std::uint32_t, std::string>> accounts_after(std::uint32_t uid,
-                                                                      const std::string& user, int limit);
+    Result<std::vector<std::pair<std::uint32_t, std::string>>> accounts_after(std::uint32_t uid,
+                                                                              const std::string& user,
+                                                                              int limit);
     // A number kept in the meta table (e.g. the wall clock at the last stop).
-    std::optional<std::int64_t> meta(const std::string& key);
-    void set_meta(const std::string& key, std::int64_t value);
-    std::int64_t count_requests(const std::string& state);
-    std::int64_t count_grants(const std::string& state);
+    Result<std::optional<std::int64_t>> meta(const std::string& key);
+    Result<bool> set_meta(const std::string& key, std::int64_t value);
+    Result<std::int64_t> count_requests(const std::string& state);
+    Result<std::int64_t> count_grants(const std::string& state);
 
-    void put_grant(const GrantRow& g);
-    std::optional<GrantRow> grant(std::int64_t id);
-    std::vector<GrantRow> grants(const std::string& state_or_all, int limit);
+    Result<bool> put_grant(const GrantRow& g);
+    Result<std::optional<GrantRow>> grant(std::int64_t id);
+    Result<std::vector<GrantRow>> grants(const std::string& state_or_all, int limit);
     // The same rows one at a time, without holding them all (start-up reads
     // every active grant).  `fn` must not write to the store.
-    void each_grant(const std::string& state_or_all, int limit, const std::function<void(GrantRow&)>& fn);
+    Result<bool> each_grant(const std::string& state_or_all, int limit,
+                            const std::function<void(GrantRow&)>& fn);
     // Grants active in another boot than `boot_id`: their CLOCK_BOOTTIME
     // expiry recomputed from the wall-clock time left (none left: now) and
     // moved to this boot.  How many changed.
-    int rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns, std::int64_t now_wall_us);
+    Result<int> rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns,
+                              std::int64_t now_wall_us);
     // Moves active grant `id` to boot `boot_id` with these ends (Workflow::rebase_boot).
-    void rebase_grant(std::int64_t id, const std::string& boot_id, std::uint64_t expires_boot_ns,
-                      std::int64_t expires_us);
+    Result<bool> rebase_grant(std::int64_t id, const std::string& boot_id, std::uint64_t expires_boot_ns,
+                              std::int64_t expires_us);
     // Grants of `kind` started at or after `since_wall_us`, whatever their
     // state, newest first.
-    std::vector<GrantRow> grants_of_kind(const std::string& kind, std::int64_t since_wall_us, int limit);
+    Result<std::vector<GrantRow>> grants_of_kind(const std::string& kind, std::int64_t since_wall_us,
+                                                 int limit);
     // Active grants whose CLOCK_BOOTTIME expiry is at or before `now_boot_ns`.
-    std::vector<GrantRow> grants_due(std::uint64_t now_boot_ns);
+    Result<std::vector<GrantRow>> grants_due(std::uint64_t now_boot_ns);
     // CLOCK_BOOTTIME of the soonest end of an active grant, if there is one.
-    std::optional<std::uint64_t> next_expiry();
+    Result<std::optional<std::uint64_t>> next_expiry();
     // The active grant for one principal and port, if any: with `src` empty the
     // local user `uid`; otherwise the remote source `src`, whoever asked for it
     // (the kernel key is address, port and protocol, so there is one per source).
-    std::optional<GrantRow> active_grant(std::uint32_t uid, const std::string& src, std::uint16_t port,
-                                         Proto proto);
+    Result<std::optional<GrantRow>> active_grant(std::uint32_t uid, const std::string& src,
+                                                 std::uint16_t port, Proto proto);
 
     // Pending requests of one user, and of one user for one port.
-    std::int64_t count_pending(std::uint32_t uid);
-    std::int64_t count_pending(std::uint32_t uid, std::uint16_t port, Proto proto);
+    Result<std::int64_t> count_pending(std::uint32_t uid);
+    Result<std::int64_t> count_pending(std::uint32_t uid, std::uint16_t port, Proto proto);
     // One page of list: rows in `state` ("all": any) with an id below
     // `before` (0: from the newest), newest first; and how many there are.
-    std::vector<RequestRow> requests_before(const std::string& state, std::int64_t before, int limit);
-    std::int64_t count_requests_before(const std::string& state, std::int64_t before);
-    std::vector<GrantRow> grants_before(const std::string& state, std::int64_t before, int limit);
-    std::int64_t count_grants_before(const std::string& state, std::int64_t before);
+    Result<std::vector<RequestRow>> requests_before(const std::string& state, std::int64_t before, int limit);
+    Result<std::int64_t> count_requests_before(const std::string& state, std::int64_t before);
+    Result<std::vector<GrantRow>> grants_before(const std::string& state, std::int64_t before, int limit);
+    Result<std::int64_t> count_grants_before(const std::string& state, std::int64_t before);
     // Deletes up to `limit` decided requests (whose grant, if any, ended) and
     // up to `limit` ended grants decided or ended before `before_wall_us`;
     // how many rows went.  Pending requests and active grants stay.
-    int prune(std::int64_t before_wall_us, int limit);
+    Result<int> prune(std::int64_t before_wall_us, int limit);
 
 private:
     explicit Store(sqlite3* db) : db_(db) { stmts_.db = db; }

@@ -100,12 +100,12 @@ json Workflow::grant_event(const char* type, const GrantRow& g, const Caller* ac
     return e;
 }
 
-void Workflow::close_request(RequestRow& r, const char* state, const std::string& by, const Caller* actor,
-                             const json& details) {
+Result<bool> Workflow::close_request(RequestRow& r, const char* state, const std::string& by,
+                                     const Caller* actor, const json& details) {
     r.state = state;
     r.decided_us = clock_.wall_us();
     r.decided_by = by;
-    store_.put_request(r);
+    if (auto put = store_.put_request(r); !put) return put;
     json ev = base_event(r.state == "expired" ? "expire" : "reject", actor);
     if (!actor) {
         ev["uid"] = r.uid;
@@ -114,16 +114,31 @@ void Workflow::close_request(RequestRow& r, const char* state, const std::string
     put_request_fields(ev, r);
     ev.update(details);
     audit_.emit(ev);
+    return true;
 }
 
-void Workflow::start_request(RequestRow& r, const Caller& c) {
-    r.id = store_.next_id();
+Result<bool> Workflow::start_request(RequestRow& r, const Caller& c) {
+    auto id = store_.next_id();
+    if (!id) return err(id.error());
+    r.id = *id;
     r.uid = c.uid;
     r.user = c.user;
     r.state = "pending";
     r.created_us = clock_.wall_us();
     r.boot_id = boot_id_;
     r.deadline_boot_ns = clock_.boot_ns();
+    return true;
+}
+
+Reply Workflow::store_failed(const char* op, const std::string& why) {
+    store_.abandon();
+    return Reply::fail(code::kInternal, fmt::format("jitgated could not complete {}: {}", op, why));
+}
+
+Reply Workflow::request_reply(const char* op, const RequestRow& r) {
+    auto view = request_view(r);
+    if (!view) return store_failed(op, view.error());
+    return Reply::success(std::move(*view));
 }
 
 bool Workflow::matches(const Caller& c, const Principal& who) {
@@ -136,7 +151,7 @@ bool Workflow::is_approver(const Caller& c, const PortPolicy& p) {
     return false;
 }
 
-json Workflow::request_json(const RequestRow& r) {
+Result<json> Workflow::request_view(const RequestRow& r) {
     json j = {{"request_id", r.id},
               {"state", r.state},
               {"uid", r.uid},
@@ -164,7 +179,9 @@ json Workflow::request_json(const RequestRow& r) {
     if (!r.decision_reason.empty()) j["decision_reason"] = r.decision_reason;
     if (r.grant_id) {
         j["grant_id"] = r.grant_id;
-        if (auto g = store_.grant(r.grant_id)) {
+        auto found = store_.grant(r.grant_id);
+        if (!found) return err(found.error());
+        if (const auto& g = *found) {
             j["expires_at"] = rfc3339_us(g->expires_us);
             j["grant_state"] = g->state;
             if (g->state == "active") j["remaining_s"] = remaining_s(*g);
@@ -255,12 +272,12 @@ Reply Workflow::request(const Caller& c, const json& a) {
         if (auto why = prefix_refusal(*p, port, proto, *from)) return Reply::fail(code::kRefused, *why);
     if (auto refused = admit(c, *p, port, proto)) return *refused;
 
-    start_request(r, c);
+    if (auto started = start_request(r, c); !started) return store_failed("request", started.error());
     r.ticket = ticket;
     r.deadline_us = r.created_us + p->request_ttl_s * 1000000;
     r.deadline_boot_ns += std::uint64_t(p->request_ttl_s) * 1000000000ULL;
     if (from) r.src = format_source(*from);
-    store_.put_request(r);
+    if (auto put = store_.put_request(r); !put) return store_failed("request", put.error());
 
     json ev = base_event("request", &c);
     put_request_fields(ev, r);
@@ -274,7 +291,7 @@ Reply Workflow::request(const Caller& c, const json& a) {
             return grant_request(r, dur, "auto_approve:" + rule.who.text());
         }
     }
-    return Reply::success(request_json(r));
+    return request_reply("request", r);
 }
 
 Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by,
@@ -285,10 +302,19 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     // the records of its effect (grant, break_glass, revoke of the grant it
     // replaces) follow the map write, in the batch written before the reply.
     // One transaction from the grant's id to its request: one commit.
-    audit_.flush();
-    store_.begin();
+    // A decision that cannot be recorded takes no effect.
+    if (!audit_.flush())
+        return Reply::fail(code::kInternal,
+                           "jitgated cannot write its audit log and is stopping: nothing was granted");
+    // The operation asked, for a store error's reply.
+    const char* op = r.kind == kBreakGlass               ? "break_glass"
+                     : by.rfind("auto_approve:", 0) == 0 ? "request"
+                                                         : "approve";
+    if (auto began = store_.begin(); !began) return store_failed(op, began.error());
     GrantRow g;
-    g.id = store_.next_id();
+    auto id = store_.next_id();
+    if (!id) return store_failed(op, id.error());
+    g.id = *id;
     g.request_id = r.id;
     g.uid = r.uid;
     g.user = r.user;
@@ -308,39 +334,42 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
 
     // A new grant for the same principal and port replaces the old one; for a
     // remote source that is whoever holds the grant for that source.
-    std::optional<GrantRow> old = store_.active_grant(g.uid, g.src, g.port, g.proto);
+    auto active = store_.active_grant(g.uid, g.src, g.port, g.proto);
+    if (!active) return store_failed(op, active.error());
+    std::optional<GrantRow> old = std::move(*active);
     if (old) {
         old->state = "replaced";
         old->ended_us = g.start_us;
         old->ended_by = fmt::format("grant {}", g.id);
-        put_grant(*old);
+        if (auto put = put_grant(*old); !put) return store_failed(op, put.error());
     }
-    put_grant(g);
+    if (auto put = put_grant(g); !put) return store_failed(op, put.error());
     r.state = "granted";
     r.grant_id = g.id;
     r.decided_us = g.start_us;
     r.decided_by = by;
-    store_.put_request(r);
-    store_.commit();
+    if (auto put = store_.put_request(r); !put) return store_failed(op, put.error());
+    if (auto done = store_.commit(); !done) return store_failed(op, done.error());
 
     // Persisted first; now the kernel.
     if (auto put = sink_.put(g); !put) {
-        store_.begin();
         g.state = "failed";
         g.ended_us = clock_.wall_us();
         g.ended_by = "map";
-        put_grant(g);
         r.state = "rejected";
         r.grant_id = 0;
         r.decision_reason = put.error();
-        store_.put_request(r);
         if (old) {
             old->state = "active";
             old->ended_us = 0;
             old->ended_by.clear();
-            put_grant(*old);
         }
-        store_.commit();
+        Result<bool> undone = store_.begin();
+        if (undone) undone = put_grant(g);
+        if (undone) undone = store_.put_request(r);
+        if (undone && old) undone = put_grant(*old);
+        if (undone) undone = store_.commit();
+        if (!undone) return store_failed(op, undone.error());
         json ev = base_event("reject", nullptr);
         put_request_fields(ev, r);
         ev["reason"] = put.error();
@@ -372,16 +401,20 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     if (!g.ticket.empty()) ev["ticket"] = g.ticket;
     if (break_glass) ev["break_glass"] = true;
     audit_.emit(ev);
-    return Reply::success(request_json(r));
+    return request_reply(op, r);
 }
 
 Reply Workflow::approve(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
-    auto r = store_.request(id);
+    auto read = store_.request(id);
+    if (!read) return store_failed("approve", read.error());
+    std::optional<RequestRow> r = std::move(*read);
     if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
     if (r->state == "pending" && overdue(*r)) {
-        sweep();  // its TTL ran out before the periodic sweep saw it
-        r = store_.request(id);
+        // Its TTL ran out before the periodic sweep saw it.
+        if (auto swept = expire_due(); !swept) return store_failed("approve", swept.error());
+        if (read = store_.request(id); !read) return store_failed("approve", read.error());
+        r = std::move(*read);
     }
     const PortPolicy* p = policy_->find(r->port, r->proto);
     // Who may decide before what became of it: a request's state is told
@@ -424,9 +457,9 @@ Reply Workflow::approve(const Caller& c, const json& a) {
     if (!r->ticket.empty()) ev["ticket"] = r->ticket;
 
     if (static_cast<int>(r->approvers.size()) < p->approvals_required) {
-        store_.put_request(*r);
+        if (auto put = store_.put_request(*r); !put) return store_failed("approve", put.error());
         audit_.emit(ev);
-        return Reply::success(request_json(*r));
+        return request_reply("approve", *r);
     }
     // The grant goes to the requester's uid: refused when that uid is no
     // longer the account that asked (deleted, or its uid given to another).
@@ -439,7 +472,7 @@ Reply Workflow::approve(const Caller& c, const json& a) {
                 r->approvers.pop_back();
                 r->approver_uids.pop_back();
             }
-            store_.put_request(*r);
+            if (auto put = store_.put_request(*r); !put) return store_failed("approve", put.error());
             return Reply::fail(code::kInternal,
                                fmt::format("the user database could not confirm that requester {} (uid {}) "
                                            "still exists; try again",
@@ -447,8 +480,10 @@ Reply Workflow::approve(const Caller& c, const json& a) {
         }
         audit_.emit(ev);
         r->decision_reason = "the requester's account was removed";
-        close_request(*r, "rejected", "account_removed", nullptr,
-                      {{"duration_s", r->duration_s}, {"reason", r->decision_reason}});
+        if (auto closed = close_request(*r, "rejected", "account_removed", nullptr,
+                                        {{"duration_s", r->duration_s}, {"reason", r->decision_reason}});
+            !closed)
+            return store_failed("approve", closed.error());
         return Reply::fail(code::kConflict,
                            fmt::format("request {} was rejected: its requester {} no longer has uid {} "
                                        "(the account was removed)",
@@ -462,7 +497,9 @@ Reply Workflow::deny(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
     const std::string why = a.value("reason", "");
     if (auto refused = free_text_refusal("reason", why, kMaxReasonBytes)) return *refused;
-    auto r = store_.request(id);
+    auto read = store_.request(id);
+    if (!read) return store_failed("deny", read.error());
+    std::optional<RequestRow> r = std::move(*read);
     if (!r) return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
     const PortPolicy* p = policy_->find(r->port, r->proto);
     const bool own = c.uid == r->uid;
@@ -475,14 +512,17 @@ Reply Workflow::deny(const Caller& c, const json& a) {
     json details = {
         {"duration_s", r->duration_s}, {"approvers", r->approvers}, {"reason", r->decision_reason}};
     if (!r->ticket.empty()) details["ticket"] = r->ticket;
-    close_request(*r, "rejected", c.user, &c, details);
-    return Reply::success(request_json(*r));
+    if (auto closed = close_request(*r, "rejected", c.user, &c, details); !closed)
+        return store_failed("deny", closed.error());
+    return request_reply("deny", *r);
 }
 
-void Workflow::end_grant(GrantRow& g, const std::string& state, const std::string& by, const Caller* actor) {
+Result<bool> Workflow::end_grant(GrantRow& g, const std::string& state, const std::string& by,
+                                 const Caller* actor) {
     std::vector<GrantRow> one{g};
-    end_grants(one, state, by, actor);
+    auto ended = end_grants(one, state, by, actor);
     g = one.front();
+    return ended;
 }
 
 namespace {
@@ -508,14 +548,14 @@ bool same_principal(const CutConnection& c, const GrantRow& g) {
 
 }  // namespace
 
-void Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
-                          const Caller* actor) {
+Result<bool> Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
+                                  const Caller* actor) {
     bool cut = false;
     for (auto& g : gs) {
         g.state = state;
         g.ended_us = clock_.wall_us();
         g.ended_by = by;
-        put_grant(g);
+        if (auto put = put_grant(g); !put) return put;
         sink_.remove(g);
         cut = cut || cuts(*policy_, g);
     }
@@ -547,17 +587,23 @@ void Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, c
         if (g.proto == Proto::Tcp) ev["connections_ended"] = counts[i];
         audit_.emit(ev);
     }
+    return true;
 }
 
 Reply Workflow::revoke(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
-    auto g = store_.grant(id);
+    auto read = store_.grant(id);
+    if (!read) return store_failed("revoke", read.error());
+    std::optional<GrantRow> g = std::move(*read);
     if (!g) {
-        if (auto r = store_.request(id)) {
+        auto req = store_.request(id);
+        if (!req) return store_failed("revoke", req.error());
+        if (const auto& r = *req) {
             if (!r->grant_id)
                 return Reply::fail(code::kConflict,
                                    fmt::format("request {} is {} and has no grant", id, r->state));
-            g = store_.grant(r->grant_id);
+            if (read = store_.grant(r->grant_id); !read) return store_failed("revoke", read.error());
+            g = std::move(*read);
         }
     }
     if (!g) return Reply::fail(code::kNotFound, fmt::format("there is no grant or request {}", id));
@@ -569,7 +615,8 @@ Reply Workflow::revoke(const Caller& c, const json& a) {
                         proto_name(g->proto), g->id));
     if (g->state != "active")
         return Reply::fail(code::kConflict, fmt::format("grant {} is already {}", g->id, g->state));
-    end_grant(*g, "revoked", c.user, &c);
+    if (auto ended = end_grant(*g, "revoked", c.user, &c); !ended)
+        return store_failed("revoke", ended.error());
     return Reply::success(grant_json(*g));
 }
 
@@ -581,11 +628,14 @@ Reply Workflow::list(const Caller& c, const json& a) {
     if (auto refused = list_page(c, f, a, out)) return *refused;
     const bool all = sees_all(c);
     // For review: every break-glass grant of the last week, whatever became of it.
-    if (f == "all" || f == "default")
-        for (auto& g :
-             store_.grants_of_kind(kBreakGlass, clock_.wall_us() - kBreakGlassReviewUs, kBreakGlassReviewMax))
+    if (f == "all" || f == "default") {
+        auto glass =
+            store_.grants_of_kind(kBreakGlass, clock_.wall_us() - kBreakGlassReviewUs, kBreakGlassReviewMax);
+        if (!glass) return store_failed("list", glass.error());
+        for (auto& g : *glass)
             if (json row = grant_json(g); all || concerns(c, row, nullptr))
                 out["break_glass"].push_back(std::move(row));
+    }
     return Reply::success(out);
 }
 
@@ -633,7 +683,8 @@ Reply Workflow::break_glass(const Caller& c, const json& a) {
             fmt::format("{} is longer than break-glass on port '{}' allows: ask for {} or less",
                         format_duration(dur), p->name, format_duration(p->break_glass_max_s)));
 
-    start_request(r, c);  // pending until grant_request stores it granted
+    // Pending until grant_request stores it granted.
+    if (auto started = start_request(r, c); !started) return store_failed("break_glass", started.error());
     r.deadline_us = r.created_us;
     r.kind = kBreakGlass;
     return grant_request(r, dur, kBreakGlass, &c);
@@ -641,28 +692,40 @@ Reply Workflow::break_glass(const Caller& c, const json& a) {
 
 Reply Workflow::show(const Caller& c, const json& a) {
     const std::int64_t id = a.at("id").get<std::int64_t>();
-    auto r = store_.request(id);
+    auto read = store_.request(id);
+    if (!read) return store_failed("show", read.error());
+    std::optional<RequestRow> r = std::move(*read);
     if (!r) {
-        if (auto g = store_.grant(id))
+        auto grant = store_.grant(id);
+        if (!grant) return store_failed("show", grant.error());
+        if (const auto& g = *grant)
             return Reply::fail(code::kNotFound, fmt::format("{} is a grant, not a request: its request is {}",
                                                             id, g->request_id));
         return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
     }
-    if (!sees_all(c) && !concerns(c, request_json(*r), nullptr))
+    auto view = request_view(*r);
+    if (!view) return store_failed("show", view.error());
+    if (!sees_all(c) && !concerns(c, *view, nullptr))
         return Reply::fail(code::kForbidden,
                            fmt::format("request {} is not yours and you are not an approver of its port: ask "
                                        "its requester or an approver",
                                        id));
     if (r->state == "pending" && overdue(*r)) {
-        sweep();  // its TTL ran out before the periodic sweep saw it
-        r = store_.request(id);
+        // Its TTL ran out before the periodic sweep saw it.
+        if (auto swept = expire_due(); !swept) return store_failed("show", swept.error());
+        if (read = store_.request(id); !read) return store_failed("show", read.error());
+        r = std::move(*read);
     }
-    return Reply::success(request_json(*r));
+    return request_reply("show", *r);
 }
 
-int Workflow::sweep() {
+int Workflow::sweep() { return value_or_throw(expire_due()); }
+
+Result<int> Workflow::expire_due() {
     int n = 0;
-    auto due = store_.grants_due(clock_.boot_ns());
+    auto found = store_.grants_due(clock_.boot_ns());
+    if (!found) return err(found.error());
+    std::vector<GrantRow> due = std::move(*found);
     // Those whose time left rebase_boot could not know end saying so.
     std::vector<GrantRow> unknown;
     if (!clock_unknown_.empty()) {
@@ -673,17 +736,26 @@ int Workflow::sweep() {
         std::erase_if(due, is_unknown);
         clock_unknown_.clear();
     }
-    if (!unknown.empty()) end_grants(unknown, "expired", "clock_unknown", nullptr);
-    if (!due.empty()) end_grants(due, "expired", "clock", nullptr);
+    if (!unknown.empty())
+        if (auto ended = end_grants(unknown, "expired", "clock_unknown", nullptr); !ended)
+            return err(ended.error());
+    if (!due.empty())
+        if (auto ended = end_grants(due, "expired", "clock", nullptr); !ended) return err(ended.error());
     n += static_cast<int>(due.size() + unknown.size());
     // By CLOCK_BOOTTIME in this boot; a request of another boot (one
     // rebase_boot has not moved) by the wall clock.
-    auto requests = store_.requests_due_boot(boot_id_, clock_.boot_ns());
-    for (auto& r : store_.requests_due(clock_.wall_us()))
+    auto by_boot = store_.requests_due_boot(boot_id_, clock_.boot_ns());
+    if (!by_boot) return err(by_boot.error());
+    auto by_wall = store_.requests_due(clock_.wall_us());
+    if (!by_wall) return err(by_wall.error());
+    std::vector<RequestRow> requests = std::move(*by_boot);
+    for (auto& r : *by_wall)
         if (r.boot_id != boot_id_) requests.push_back(std::move(r));
     for (auto& r : requests) {
-        close_request(r, "expired", "request_ttl", nullptr,
-                      {{"reason", "the request was not decided in time"}});
+        if (auto closed = close_request(r, "expired", "request_ttl", nullptr,
+                                        {{"reason", "the request was not decided in time"}});
+            !closed)
+            return err(closed.error());
         ++n;
     }
     return n;
@@ -692,16 +764,16 @@ int Workflow::sweep() {
 int Workflow::end_unprotected() {
     int n = 0;
     std::vector<GrantRow> gone;
-    store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
+    value_or_throw(store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
         if (!policy_->find(g.port, g.proto)) gone.push_back(std::move(g));
-    });
-    if (!gone.empty()) end_grants(gone, "revoked", "policy_reload", nullptr);
+    }));
+    if (!gone.empty()) value_or_throw(end_grants(gone, "revoked", "policy_reload", nullptr));
     n += static_cast<int>(gone.size());
-    for (auto& r : store_.requests("pending", 1 << 20)) {
+    for (auto& r : value_or_throw(store_.requests("pending", 1 << 20))) {
         if (policy_->find(r.port, r.proto)) continue;
         r.decision_reason = "the port is no longer protected";
-        close_request(r, "rejected", "policy_reload", nullptr,
-                      {{"duration_s", r.duration_s}, {"reason", r.decision_reason}});
+        value_or_throw(close_request(r, "rejected", "policy_reload", nullptr,
+                                     {{"duration_s", r.duration_s}, {"reason", r.decision_reason}}));
         ++n;
     }
     return n;

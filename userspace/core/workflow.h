@@ -69,7 +69,8 @@ public:
     // `record` holds type and context; the sink adds ts, seq and hashes.
     virtual void emit(json record) = 0;
     // Records emitted may be written later, in a batch: this writes them now.
-    virtual void flush() {}
+    // False when they cannot be written: the caller changes nothing more.
+    virtual bool flush() { return true; }
 };
 
 struct Reply {
@@ -139,7 +140,7 @@ public:
     // CLOCK_BOOTTIME of the soonest grant end, if any grant is active.
     // Asked on every turn of the daemon's loop, so kept until a grant changes.
     std::optional<std::uint64_t> next_expiry() {
-        if (!next_expiry_) next_expiry_ = store_.next_expiry();
+        if (!next_expiry_) next_expiry_ = value_or_throw(store_.next_expiry());
         return *next_expiry_;
     }
     // On start: re-bases grants and pending requests made in an earlier
@@ -166,10 +167,21 @@ public:
     // (the disk is nearly full), or nothing.
     void set_space_check(std::function<std::optional<std::string>()> f) { space_check_ = std::move(f); }
 
-    json request_json(const RequestRow& r);
+    // (request_json throws when the store cannot be read: for the daemon's
+    // status; requests use request_view.)
+    json request_json(const RequestRow& r) { return value_or_throw(request_view(r)); }
     json grant_json(const GrantRow& g);
 
 private:
+    // A store error as the reply a request gets ("jitgated could not
+    // complete OP: ..."), the transaction open rolled back.
+    Reply store_failed(const char* op, const std::string& why);
+    // request_json, or the store's error reading its grant.
+    Result<json> request_view(const RequestRow& r);
+    // request_view of r as a successful reply, or its store error as op's.
+    Reply request_reply(const char* op, const RequestRow& r);
+    // sweep's work, its store error returned.
+    Result<int> expire_due();
     // The approvals of r whose approver no longer qualifies for port p: taken
     // off r (not stored), one approval_lapsed record each.  How many.
     int drop_lapsed(RequestRow& r, const PortPolicy& p);
@@ -190,7 +202,7 @@ private:
     // Whether c is the user `who`, or a member of the group `who`.
     // A request asked (port, protocol, duration, reason in r) by c: given a
     // fresh id, its requester and creation time, pending.
-    void start_request(RequestRow& r, const Caller& c);
+    Result<bool> start_request(RequestRow& r, const Caller& c);
     bool matches(const Caller& c, const Principal& who);
     // Whole seconds until active grant g ends, by CLOCK_BOOTTIME.
     std::int64_t remaining_s(const GrantRow& g);
@@ -198,18 +210,18 @@ private:
     // kind), `actor` is who broke the glass: the break_glass record is theirs.
     Reply grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by,
                         const Caller* actor = nullptr);
-    void end_grant(GrantRow& g, const std::string& state, const std::string& by, const Caller* actor);
+    Result<bool> end_grant(GrantRow& g, const std::string& state, const std::string& by, const Caller* actor);
     // Ends grants `gs` as `state` ("revoked", "expired") by `by`: stored,
     // out of the maps, the TCP connections they admitted cut (once for all),
     // then one record each with connections_ended.
-    void end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
-                    const Caller* actor);
+    Result<bool> end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
+                            const Caller* actor);
     // Decides pending request r as `state` ("rejected" or "expired") by `by`,
     // stores it and records it: a reject or expire record by `actor` (with
     // none, about the requester) holding `details`. r.decision_reason is
     // stored as the caller left it.
-    void close_request(RequestRow& r, const char* state, const std::string& by, const Caller* actor,
-                       const json& details);
+    Result<bool> close_request(RequestRow& r, const char* state, const std::string& by, const Caller* actor,
+                               const json& details);
     // A record of `type` with the actor (uid, user, pid), when there is one.
     json base_event(const char* type, const Caller* actor);
     // A record about grant g: by `actor` or, with none, about its holder.
@@ -231,9 +243,9 @@ private:
     std::function<std::optional<std::string>()> space_check_;
     // next_expiry()'s answer while no grant changed; put_grant forgets it.
     std::optional<std::optional<std::uint64_t>> next_expiry_;
-    void put_grant(const GrantRow& g) {
-        store_.put_grant(g);
+    Result<bool> put_grant(const GrantRow& g) {
         next_expiry_.reset();
+        return store_.put_grant(g);
     }
 };
 

@@ -43,7 +43,7 @@ bool Workflow::rebase_grant(GrantRow& g, std::int64_t now_wall, std::int64_t las
 
 std::string Workflow::rebase_boot() {
     const std::int64_t now_wall = clock_.wall_us();
-    const std::int64_t last_stop = store_.meta(kMetaLastStop).value_or(0);
+    const std::int64_t last_stop = value_or_throw(store_.meta(kMetaLastStop)).value_or(0);
     struct Moved {
         std::int64_t id;
         std::uint64_t boot_ns;
@@ -51,25 +51,28 @@ std::string Workflow::rebase_boot() {
     };
     // Only what changes is kept, not the rows: start-up must not hold every grant.
     std::vector<Moved> moved;
-    store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
+    value_or_throw(store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
         if (g.boot_id == boot_id_) return;
         if (!rebase_grant(g, now_wall, last_stop)) clock_unknown_.push_back(g.id);
         moved.push_back({g.id, g.expires_boot_ns, g.expires_us});
-    });
+    }));
     if (!moved.empty()) {
-        store_.begin();
-        for (const auto& m : moved) store_.rebase_grant(m.id, boot_id_, m.boot_ns, m.expires_us);
-        store_.commit();
+        Result<bool> done = store_.begin();
+        for (std::size_t i = 0; done && i < moved.size(); ++i)
+            done = store_.rebase_grant(moved[i].id, boot_id_, moved[i].boot_ns, moved[i].expires_us);
+        if (done) done = store_.commit();
+        if (!done) store_.abandon();
+        value_or_throw(std::move(done));
         next_expiry_.reset();
     }
     int requests_unknown = 0;
-    for (auto& r : store_.requests("pending", 1 << 20)) {
+    for (auto& r : value_or_throw(store_.requests("pending", 1 << 20))) {
         if (r.boot_id == boot_id_) continue;
         if (now_wall < r.created_us || now_wall < last_stop) {
-            close_request(r, "expired", "clock_unknown", nullptr,
-                          {{"reason",
-                            "the wall clock is earlier than the request or the last stop of "
-                            "jitgated, so the time left to decide it is unknown"}});
+            value_or_throw(close_request(r, "expired", "clock_unknown", nullptr,
+                                         {{"reason",
+                                           "the wall clock is earlier than the request or the last stop of "
+                                           "jitgated, so the time left to decide it is unknown"}}));
             ++requests_unknown;
             continue;
         }
@@ -78,7 +81,7 @@ std::string Workflow::rebase_boot() {
         if (left_us < r.deadline_us - now_wall) r.deadline_us = now_wall + left_us;
         r.deadline_boot_ns = clock_.boot_ns() + std::uint64_t(left_us) * 1000ULL;
         r.boot_id = boot_id_;
-        store_.put_request(r);
+        value_or_throw(store_.put_request(r));
     }
     if (clock_unknown_.empty() && requests_unknown == 0) return {};
     return fmt::format(
@@ -89,6 +92,6 @@ std::string Workflow::rebase_boot() {
         requests_unknown == 1 ? "" : "s", last_stop ? rfc3339_us(last_stop) : std::string("not recorded"));
 }
 
-void Workflow::record_stop() { store_.set_meta(kMetaLastStop, clock_.wall_us()); }
+void Workflow::record_stop() { value_or_throw(store_.set_meta(kMetaLastStop, clock_.wall_us())); }
 
 }  // namespace jg

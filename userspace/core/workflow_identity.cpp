@@ -89,12 +89,13 @@ int Workflow::drop_lapsed(RequestRow& r, const PortPolicy& p) {
 
 int Workflow::recheck_approvals() {
     int n = 0;
-    for (auto& r : store_.requests("pending", 1 << 20)) {
+    for (auto& r : value_or_throw(store_.requests("pending", 1 << 20))) {
         if (r.approvers.empty()) continue;
         const PortPolicy* p = policy_->find(r.port, r.proto);
         if (!p) continue;  // end_unprotected rejects it
         if (const int lapsed = drop_lapsed(r, *p)) {
-            store_.put_request(r);  // still pending, whatever is left: a reload grants nothing
+            value_or_throw(
+                store_.put_request(r));  // still pending, whatever is left: a reload grants nothing
             n += lapsed;
         }
     }
@@ -102,7 +103,8 @@ int Workflow::recheck_approvals() {
 }
 
 int Workflow::end_removed_accounts(int max_accounts) {
-    auto accounts = store_.accounts_after(account_cursor_.first, account_cursor_.second, max_accounts);
+    auto accounts =
+        value_or_throw(store_.accounts_after(account_cursor_.first, account_cursor_.second, max_accounts));
     // The next call goes on after the last one checked, or from the start.
     account_cursor_ = static_cast<int>(accounts.size()) < max_accounts
                           ? std::pair<std::uint32_t, std::string>{0, ""}
@@ -111,13 +113,13 @@ int Workflow::end_removed_accounts(int max_accounts) {
     for (const auto& [uid, user] : accounts) {
         // An unanswered lookup ends nothing: the next pass asks again.
         if (dir_.is_account(uid, user).value_or(true)) continue;
-        auto grants = store_.active_grants_of(uid, user);
-        if (!grants.empty()) end_grants(grants, "revoked", "account_removed", nullptr);
+        auto grants = value_or_throw(store_.active_grants_of(uid, user));
+        if (!grants.empty()) value_or_throw(end_grants(grants, "revoked", "account_removed", nullptr));
         n += static_cast<int>(grants.size());
-        for (auto& r : store_.pending_requests_of(uid, user)) {
+        for (auto& r : value_or_throw(store_.pending_requests_of(uid, user))) {
             r.decision_reason = "the requester's account was removed";
-            close_request(r, "rejected", "account_removed", nullptr,
-                          {{"duration_s", r.duration_s}, {"reason", r.decision_reason}});
+            value_or_throw(close_request(r, "rejected", "account_removed", nullptr,
+                                         {{"duration_s", r.duration_s}, {"reason", r.decision_reason}}));
             ++n;
         }
     }

@@ -34,13 +34,17 @@ std::optional<Reply> Workflow::admit(const Caller& c, const PortPolicy& p, std::
                            fmt::format("too many requests: at most {} per user ([daemon] request_rate); try "
                                        "again in {}",
                                        format_rate(l.rate_burst, l.rate_period_s), format_duration(wait_s)));
-    if (const auto n = store_.count_pending(c.uid, port, proto); n >= l.max_pending_per_port)
+    const auto on_port = store_.count_pending(c.uid, port, proto);
+    if (!on_port) return store_failed("request", on_port.error());
+    if (const auto n = *on_port; n >= l.max_pending_per_port)
         return Reply::fail(code::kRefused,
                            fmt::format("you already have {} pending requests for port '{}', the most "
                                        "[daemon] max_pending_per_port allows: wait for them to be decided or "
                                        "withdraw one (jitgate deny ID)",
                                        n, p.name));
-    if (const auto n = store_.count_pending(c.uid); n >= l.max_pending_per_user)
+    const auto of_user = store_.count_pending(c.uid);
+    if (!of_user) return store_failed("request", of_user.error());
+    if (const auto n = *of_user; n >= l.max_pending_per_user)
         return Reply::fail(code::kRefused,
                            fmt::format("you already have {} pending requests, the most [daemon] "
                                        "max_pending_per_user allows: wait for them to be decided or "
@@ -52,7 +56,7 @@ std::optional<Reply> Workflow::admit(const Caller& c, const PortPolicy& p, std::
 int Workflow::prune(int max_rows) {
     const std::int64_t keep_s = policy_->daemon.limits.retention_s;
     if (keep_s <= 0) return 0;
-    return store_.prune(clock_.wall_us() - keep_s * 1000000, max_rows);
+    return value_or_throw(store_.prune(clock_.wall_us() - keep_s * 1000000, max_rows));
 }
 
 std::optional<Reply> Workflow::list_page(const Caller& c, const std::string& f, const json& a, json& out) {
@@ -68,36 +72,49 @@ std::optional<Reply> Workflow::list_page(const Caller& c, const std::string& f, 
     out["next_after"] = json::object();
     const bool all = sees_all(c);
     ApproverCache approver_of;
-    auto to_json = [&](const auto& x) {
+    auto to_json = [&](const auto& x) -> Result<json> {
         if constexpr (std::is_same_v<std::decay_t<decltype(x)>, RequestRow>)
-            return request_json(x);
+            return request_view(x);
         else
             return grant_json(x);
     };
     // Each section: at most `limit` rows below `after`, newest first, and how
-    // many more follow the last one shown.
-    auto page = [&](const char* section, auto rows, auto count, const char* state) {
+    // many more follow the last one shown.  The store's error, if any.
+    auto page = [&](const char* section, auto rows, auto count, const char* state) -> Result<bool> {
         const std::string st = f == "all" ? "all" : state;
         if (all) {
             auto items = (store_.*rows)(st, after, int(limit));
+            if (!items) return err(items.error());
             std::int64_t more = 0;
-            for (auto& x : items) out[section].push_back(to_json(x));
-            if (!items.empty() && std::int64_t(items.size()) == limit) {
-                more = (store_.*count)(st, items.back().id);
-                if (more) out["next_after"][section] = items.back().id;
+            for (auto& x : *items) {
+                auto row = to_json(x);
+                if (!row) return err(row.error());
+                out[section].push_back(std::move(*row));
             }
-            out["total"][section] = (store_.*count)(st, 0);
+            if (!items->empty() && std::int64_t(items->size()) == limit) {
+                auto after_last = (store_.*count)(st, items->back().id);
+                if (!after_last) return err(after_last.error());
+                more = *after_last;
+                if (more) out["next_after"][section] = items->back().id;
+            }
+            auto total = (store_.*count)(st, 0);
+            if (!total) return err(total.error());
+            out["total"][section] = *total;
             out["more"][section] = more;
-            return;
+            return true;
         }
         // Scoped as audit is: only rows that concern c are shown or counted,
         // so totals say nothing of other users' rows.  One pass over the
         // section, newest first, in batches, bounded by kScopedScanMax.
         std::int64_t total = 0, shown = 0, more = 0, last_shown = 0, cursor = 0, scanned = 0;
         for (;;) {
-            auto batch = (store_.*rows)(st, cursor, int(kScopedBatch));
+            auto read = (store_.*rows)(st, cursor, int(kScopedBatch));
+            if (!read) return err(read.error());
+            const auto& batch = *read;
             for (auto& x : batch) {
-                json row = to_json(x);
+                auto view = to_json(x);
+                if (!view) return err(view.error());
+                json row = std::move(*view);
                 if (!concerns(c, row, &approver_of)) continue;
                 ++total;
                 if (after > 0 && x.id >= after) continue;
@@ -116,11 +133,15 @@ std::optional<Reply> Workflow::list_page(const Caller& c, const std::string& f, 
         if (more) out["next_after"][section] = last_shown;
         out["total"][section] = total;
         out["more"][section] = more;
+        return true;
     };
     if (f == "pending" || f == "default" || f == "all")
-        page("requests", &Store::requests_before, &Store::count_requests_before, "pending");
+        if (auto paged = page("requests", &Store::requests_before, &Store::count_requests_before, "pending");
+            !paged)
+            return store_failed("list", paged.error());
     if (f == "active" || f == "default" || f == "all")
-        page("grants", &Store::grants_before, &Store::count_grants_before, "active");
+        if (auto paged = page("grants", &Store::grants_before, &Store::count_grants_before, "active"); !paged)
+            return store_failed("list", paged.error());
     return std::nullopt;
 }
 

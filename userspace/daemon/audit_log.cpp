@@ -22,12 +22,18 @@ namespace {
 
 constexpr const char* kHeadMagic = "jitgate-audit-head 1";
 
+// The head file rewritten in place: why not, or empty.
+std::string put_head(int fd, const SavedHead& h, const std::string& path) {
+    const std::string text = format_saved_head(h);
+    if (pwrite(fd, text.data(), text.size(), 0) == ssize_t(text.size())) return {};
+    return fmt::format("cannot write the audit chain head {}: {}", path, std::strerror(errno));
+}
+
 std::optional<SavedHead> read_saved_head(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    const unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
     char buf[512];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
+    const ssize_t n = read(fd.get(), buf, sizeof(buf) - 1);
     if (n <= 0) return std::nullopt;
     return parse_saved_head(std::string(buf, std::size_t(n)));
 }
@@ -65,7 +71,7 @@ std::optional<SavedHead> parse_saved_head(const std::string& text) {
     return h;
 }
 
-Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
+Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o, Clock& clock) {
     auto dir = std::filesystem::path(o.path).parent_path();
     if (!dir.empty())
         if (auto r = make_dir(dir.string(), 0750); !r) return err(r.error());
@@ -73,7 +79,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
     if (!tail) return err(tail.error());
     const std::optional<SavedHead> saved = read_saved_head(o.head_path);
 
-    std::unique_ptr<AuditLog> a(new AuditLog(o));
+    std::unique_ptr<AuditLog> a(new AuditLog(o, clock));
     if (saved) a->saved_ = *saved;
     if (tail->unreadable_last || (tail->incomplete && !tail->head && !saved))
         return err(
@@ -137,59 +143,54 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& o) {
     if (auto r = a->open_log(); !r) return err(r.error());
     if (tail->incomplete && !cut_batch) {
         const char nl = '\n';
-        if (write(a->fd_, &nl, 1) != 1)
+        if (write(a->fd_.get(), &nl, 1) != 1)
             return err(fmt::format("write the audit log {}: {}", o.path, std::strerror(errno)));
         a->end_ += 1;
     }
-    a->head_fd_ = ::open(o.head_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (a->head_fd_ < 0)
+    a->head_fd_.reset(::open(o.head_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!a->head_fd_)
         return err(fmt::format("open the audit chain head {}: {}", o.head_path, std::strerror(errno)));
-    a->write_head();
+    if (auto why = put_head(a->head_fd_.get(), a->saved_, o.head_path); !why.empty()) return err(why);
     a->written_hash_ = a->saved_.head.hash;
     return a;
 }
 
 Result<bool> AuditLog::open_log() {
-    int fd = ::open(o_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (fd < 0) return err(fmt::format("open the audit log {}: {}", o_.path, std::strerror(errno)));
-    if (fd_ >= 0) {
-        fdatasync(fd_);
-        close(fd_);
-    }
-    fd_ = fd;
+    unique_fd fd(::open(o_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640));
+    if (!fd) return err(fmt::format("open the audit log {}: {}", o_.path, std::strerror(errno)));
+    if (fd_) fdatasync(fd_.get());
+    fd_ = std::move(fd);
     struct stat st {};
-    end_ = fstat(fd_, &st) == 0 ? st.st_size : 0;
+    end_ = fstat(fd_.get(), &st) == 0 ? st.st_size : 0;
     return true;
 }
 
 AuditLog::~AuditLog() {
-    if (fd_ >= 0 && head_fd_ >= 0) flush();
-    if (fd_ >= 0) {
-        fdatasync(fd_);
-        close(fd_);
-    }
-    if (head_fd_ >= 0) {
+    if (failed()) return;  // not a clean stop: the next start finds what was cut
+    if (fd_ && head_fd_) flush();
+    if (fd_) fdatasync(fd_.get());
+    if (head_fd_) {
         // A clean stop: the log must end exactly at this head.
         saved_.closed = true;
         write_head();
-        fdatasync(head_fd_);
-        close(head_fd_);
+        fdatasync(head_fd_.get());
     }
 }
 
 void AuditLog::fail(const std::string& what) {
-    // The chain cannot skip a record silently: stop the daemon.  Enforcement
-    // stays in the kernel, and the record is still in the ring buffer or the
-    // state store for the next start.
+    if (failed()) return;
+    failure_ = what;
     log(fmt::format("{}; stopping (enforcement stays attached)", what));
-    std::exit(1);
 }
 
-void AuditLog::write_head() {
-    const std::string h = format_saved_head(saved_);
-    if (pwrite(head_fd_, h.data(), h.size(), 0) != ssize_t(h.size()))
-        fail(fmt::format("cannot write the audit chain head {}: {}", o_.head_path, std::strerror(errno)));
+bool AuditLog::write_head() {
+    if (failed()) return false;
+    if (auto why = put_head(head_fd_.get(), saved_, o_.head_path); !why.empty()) {
+        fail(why);
+        return false;
+    }
     head_dirty_ = false;
+    return true;
 }
 
 void AuditLog::set_lost_seen(std::uint64_t n) {
@@ -198,12 +199,14 @@ void AuditLog::set_lost_seen(std::uint64_t n) {
 }
 
 void AuditLog::emit(json r) {
-    seal_line(r, rfc3339_us(wall_us()), saved_.head, batch_);
+    if (failed()) return;
+    seal_line(r, rfc3339_us(clock_.wall_us()), saved_.head, batch_);
     sealed(wants_records && wants_records() ? std::move(r) : json());
 }
 
 void AuditLog::emit(const AuditFields& r) {
-    seal_line(r, rfc3339_us(wall_us()), saved_.head, batch_);
+    if (failed()) return;
+    seal_line(r, rfc3339_us(clock_.wall_us()), saved_.head, batch_);
     sealed(wants_records && wants_records() ? r.to_json() : json());
 }
 
@@ -223,11 +226,9 @@ void AuditLog::sealed(json record) {
     if (batch_.size() >= kMaxBatchBytes) flush();
 }
 
-void AuditLog::flush() {
-    if (ends_.empty()) {
-        if (head_dirty_) write_head();
-        return;
-    }
+bool AuditLog::flush() {
+    if (failed()) return false;
+    if (ends_.empty()) return !head_dirty_ || write_head();
     // Taken out first: on_record may emit again.
     const std::string lines = std::exchange(batch_, {});
     const std::vector<std::size_t> ends = std::exchange(ends_, {});
@@ -236,20 +237,21 @@ void AuditLog::flush() {
     saved_.prev_hash = written_hash_;
     saved_.closed = false;
     // The head first: a log that ends after it was written by someone else.
-    write_head();
+    if (!write_head()) return false;
     std::size_t off = 0;
     while (off < lines.size()) {
-        ssize_t n = write(fd_, lines.data() + off, lines.size() - off);
+        ssize_t n = write(fd_.get(), lines.data() + off, lines.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
             fail(fmt::format("cannot write the audit log {}: {}", o_.path, std::strerror(errno)));
+            return false;
         }
         off += static_cast<std::size_t>(n);
     }
     written_hash_ = saved_.head.hash;
     // With O_APPEND the offset is now the end of the file: did it change
     // since our last write?
-    const off_t pos = lseek(fd_, 0, SEEK_CUR);
+    const off_t pos = lseek(fd_.get(), 0, SEEK_CUR);
     if (pos >= 0) {
         judge_size(std::int64_t(pos) - std::int64_t(lines.size()));
         end_ = pos;
@@ -261,24 +263,24 @@ void AuditLog::flush() {
         std::fwrite(lines.data(), 1, lines.size(), stdout);
         std::fflush(stdout);
     }
-    if (!on_record) return;
+    if (!on_record) return true;
     for (const json& r : records)
         if (!r.is_null()) on_record(r);
+    return true;
 }
 
 void AuditLog::sync() {
-    flush();
-    if (!dirty_) return;
-    fdatasync(fd_);
-    fdatasync(head_fd_);
+    if (!flush() || !dirty_) return;
+    fdatasync(fd_.get());
+    fdatasync(head_fd_.get());
     dirty_ = false;
 }
 
 std::string AuditLog::check_file() {
-    flush();  // what was sealed goes to the file the daemon had
+    if (!flush()) return {};  // what was sealed goes to the file the daemon had
     struct stat now {
     }, mine{};
-    if (fstat(fd_, &mine) != 0) return {};
+    if (fstat(fd_.get(), &mine) != 0) return {};
     if (stat(o_.path.c_str(), &now) != 0 || now.st_dev != mine.st_dev || now.st_ino != mine.st_ino) {
         if (auto r = open_log(); !r) {
             log(
@@ -324,8 +326,9 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
     *more = false;
     std::vector<json> out;
     if (limit == 0) return out;
-    int fd = ::open(o_.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return out;
+    const unique_fd file(::open(o_.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) return out;
+    const int fd = file.get();
     struct stat st {};
     fstat(fd, &st);
     off_t pos = st.st_size;
@@ -378,7 +381,6 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
     }
     if (!done && pos == 0) take(carry);
     if (!done && pos > 0) *more = true;
-    close(fd);
     std::reverse(out.begin(), out.end());
     return out;
 }

@@ -25,8 +25,10 @@
 #include <vector>
 
 #include "core/audit.h"
+#include "core/clock.h"
 #include "core/result.h"
 #include "core/workflow.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
@@ -48,15 +50,27 @@ public:
         std::string head_path;  // the head file (state dir)
         bool echo = false;      // also write each line to stdout
     };
-    static Result<std::unique_ptr<AuditLog>> open(const Options& o);
+    // Each record's ts is `clock`'s wall time (the daemon's and the
+    // workflow's clock; tests set it).  The clock must outlive the log's
+    // last emit; the destructor does not read it.
+    static Result<std::unique_ptr<AuditLog>> open(const Options& o, Clock& clock);
     ~AuditLog() override;
 
     void emit(json record) override;
     void emit(const AuditFields& record);  // the same, without a json object
     // Writes the records sealed since the last call (the head file first,
-    // then every line in one write), then hands each kept record to on_record.
-    void flush() override;
+    // then every line in one write), then hands each kept record to
+    // on_record.  False once the log has failed (failure()).
+    bool flush() override;
     void sync();  // flush, then fdatasync when something was written since the last call
+    // Why the head file or the log could not be written, or empty.  The
+    // chain cannot skip a record silently, so from then on nothing is
+    // written or sealed (emit, flush, sync and check_file do nothing, and no
+    // clean stop is recorded): the daemon stops, exit status 1, and leaves
+    // enforcement in the kernel and unrecorded events in the ring buffer
+    // and the state store for the next start.
+    const std::string& failure() const { return failure_; }
+    bool failed() const { return !failure_.empty(); }
     static constexpr std::size_t kMaxBatchBytes = 64u << 10;
     // Once a tick: a rotated (renamed or removed) log is followed into a new
     // file.  Returns a sentence when the file changed under the daemon: it
@@ -95,20 +109,21 @@ public:
                              std::size_t max_scan = kMaxScanBytes) const;
 
 private:
-    explicit AuditLog(Options o) : o_(std::move(o)) {}
+    AuditLog(Options o, Clock& clock) : o_(std::move(o)), clock_(clock) {}
     Result<bool> open_log();
     // The line just appended to batch_: counted, `record` (null: not kept)
     // kept for on_record, and the batch written when full.
     void sealed(json record);
-    void write_head();
+    bool write_head();  // false when it failed (fail())
     // The file holds `found` bytes where the daemon left end_: a change
     // (other than a copytruncate to zero) is queued for check_file().
     void judge_size(std::int64_t found);
-    [[noreturn]] void fail(const std::string& what);
+    void fail(const std::string& what);  // records and logs the first failure
 
     Options o_;
-    int fd_ = -1;
-    int head_fd_ = -1;
+    Clock& clock_;
+    unique_fd fd_;
+    unique_fd head_fd_;
     SavedHead saved_;
     std::vector<std::string> problems_;
     std::pair<std::uint64_t, std::uint64_t> unwritten_{0, 0};
@@ -120,6 +135,7 @@ private:
     std::vector<json> records_;        // each of them for on_record (null: not kept)
     std::int64_t end_ = 0;             // the log's size after the daemon's last write
     std::deque<std::string> pending_;  // changes found, for check_file() to report
+    std::string failure_;              // failure(): set once, never cleared
 };
 
 }  // namespace jg

@@ -151,7 +151,8 @@ public:
     int run();
     void on_kernel_event(const jg_event& e) { records_->on_event(e); }
     // Counts one record taken from the ring; true when this turn's batch is full.
-    bool ring_taken() { return ++ring_budget_ >= kRingBatch; }
+    // A failed audit log also ends it: the rest stays in the ring for the next start.
+    bool ring_taken() { return ++ring_budget_ >= kRingBatch || audit_->failed(); }
 
 private:
     // The start-up sequence.
@@ -283,14 +284,15 @@ void Daemon::reconcile_grants(Kernel& k) {
                    std::chrono::steady_clock::now().time_since_epoch())
             .count();
     };
-    Progress progress("restoring grants", std::uint64_t(store_->count_grants("active")), now_ms());
+    Progress progress("restoring grants", std::uint64_t(value_or_throw(store_->count_grants("active"))),
+                      now_ms());
     std::vector<std::pair<std::int64_t, GrantKey>> active;
     std::uint64_t rows = 0;
-    store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
+    value_or_throw(store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
         if (auto r = sink_.put(g); !r) log(r.error());
         if (auto key = grant_key(g)) active.emplace_back(g.id, *key);
         if (auto line = progress.step(++rows, now_ms())) log(*line);
-    });
+    }));
     if (rows != 0)
         log(fmt::format("restored {} active grant{} into the maps in {} ms", rows, rows == 1 ? "" : "s",
                         progress.elapsed_ms(now_ms())));
@@ -344,7 +346,15 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
     return true;
 }
 
+// A status or metrics reply: the state store's error as the dispatcher
+// words every failed operation.
+Reply answer(const std::string& op, Result<json> r) {
+    if (r) return Reply::success(std::move(*r));
+    return Reply::fail(code::kInternal, fmt::format("jitgated could not complete {}: {}", op, r.error()));
+}
+
 std::string Daemon::handle(const Peer& p, const std::string& line) {
+    if (audit_->failed()) return {};  // stopping: nothing more is done or answered
     WireError we;
     auto req = parse_request(line, &we);
     if (!req) return reply_error(we.id, code::kInvalid, we.message);
@@ -366,26 +376,23 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         else if (req->op == "show")
             r = wf_->show(c, req->args);
         else if (req->op == "status")
-            r = Reply::success(scoped_status(parts(), c));
+            r = answer(req->op, scoped_status(parts(), c));
         else if (req->op == "metrics")
-            r = Reply::success(metrics(parts()));
+            r = answer(req->op, metrics(parts()));
         else if (req->op == "audit")
             return audit_->flush(), feed_->query(p, req->id, req->args);
         else
             r = Reply::fail(code::kInvalid, "unknown operation");
     } catch (const std::exception& e) {
         log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
-        try {
-            store_->rollback();
-        } catch (...) {
-        }
+        store_->abandon();
         r = Reply::fail(code::kInternal,
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
     // Written and durable before anyone is told (store.h: commits are
     // fsynced here, not one by one, so that a grant reaches the map first).
-    audit_->flush();
-    store_->sync();
+    if (!audit_->flush()) return {};  // not recorded: nobody is told (run() stops)
+    value_or_throw(store_->sync());
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
 }
 
@@ -470,7 +477,7 @@ void Daemon::tick() {
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
-    store_->sync();
+    value_or_throw(store_->sync());
 }
 
 // Decisions not recorded one by one, counted per CPU by the programs: ring
@@ -573,7 +580,7 @@ Result<bool> Daemon::open_state() {
     auto store = Store::open(o_.state_dir + "/state.db");
     if (!store) return err(store.error());
     store_.emplace(std::move(*store));
-    auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet});
+    auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet}, clock_);
     if (!audit) return err(audit.error());
     audit_ = std::move(*audit);
     feed_.emplace(*audit_, dir_, clock_, [this](std::uint32_t uid, const std::string& user) {
@@ -695,7 +702,11 @@ bool Daemon::on_ready(Loop& l, const epoll_event& ev) {
         sync_local_addrs(*kernel_);
         kernel_->sync_xdp(xdp_names());
     } else if (l.http && l.http->owns(fd)) {
-        l.http->on_event(fd, ev.events, [this] { return render_prometheus(metrics(parts())); });
+        l.http->on_event(fd, ev.events, [this]() -> Result<std::string> {
+            auto m = metrics(parts());
+            if (!m) return err(fmt::format("jitgated could not read its state store: {}", m.error()));
+            return render_prometheus(*m);
+        });
     } else if (l.server->owns(fd)) {
         l.server->on_event(fd, ev.events,
                            [this](const Peer& p, const std::string& line) { return handle(p, line); });
@@ -706,17 +717,19 @@ bool Daemon::on_ready(Loop& l, const epoll_event& ev) {
 
 int Daemon::serve(Loop& l) {
     drain_ring(*l.ring);  // what the kernel said while no daemon listened
+    if (audit_->failed()) return 1;
     log(fmt::format("enforcing {} protected ports on cgroup {}; control socket {}; audit log {}",
                     policy_->ports.size(), cgroup_, o_.socket, o_.audit_log));
     if (!verify_and_notify_ready(*kernel_, policy_->ports.size(), cgroup_, [this] { check_tamper(false); }))
         return 1;
     using std::chrono::steady_clock;
     auto last_tick = steady_clock::now(), last_link_check = last_tick, last_drain = last_tick;
-    for (bool running = true; running;) {
+    for (bool running = true; running && !audit_->failed();) {
         const auto next_end = wf_->next_expiry();
         epoll_event evs[64];
         const int n = epoll_wait(l.ep.get(), evs, 64, wait_ms(next_end, clock_.boot_ns()));
-        for (int i = 0; i < n; ++i) running = on_ready(l, evs[i]) && running;
+        for (int i = 0; i < n && !audit_->failed(); ++i) running = on_ready(l, evs[i]) && running;
+        if (audit_->failed()) break;
         if (next_end && clock_.boot_ns() >= *next_end) {
             wf_->sweep();
             stray_cuts(false);
@@ -742,6 +755,7 @@ int Daemon::serve(Loop& l) {
         // sweep's records): written before the loop waits again.
         audit_->flush();
     }
+    if (audit_->failed()) return 1;  // logged; no clean stop is recorded
     stop(l);
     return 0;
 }
@@ -756,7 +770,7 @@ void Daemon::stop(Loop& l) {
                   {"reason", "signal; enforcement stays attached in the kernel"}});
     // A wall clock earlier than this at the next boot is known to be wrong.
     wf_->record_stop();
-    store_->sync();
+    value_or_throw(store_->sync());
     log("stopped; the programs stay attached and keep enforcing (jitgated --uninstall removes them)");
 }
 

@@ -42,48 +42,33 @@ Result<MetricsHttp> MetricsHttp::listen(const MetricsAddress& a, int epoll_fd) {
     }
     const std::string where = a.v4 ? fmt::format("{}:{}", format_addr(a.addr), a.port)
                                    : fmt::format("[{}]:{}", format_addr(a.addr), a.port);
-    const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return err(fmt::format("metrics endpoint {}: socket: {}", where, std::strerror(errno)));
+    unique_fd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return err(fmt::format("metrics endpoint {}: socket: {}", where, std::strerror(errno)));
     const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 16) != 0) {
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd.get(), 16) != 0) {
         const int e = errno;
-        close(fd);
         return err(fmt::format("cannot serve metrics on {}: {}{}", where, std::strerror(e),
                                e == EADDRINUSE ? "; choose another port with --metrics-address" : ""));
     }
-    watch(epoll_fd, fd, EPOLLIN, EPOLL_CTL_ADD);
-    return MetricsHttp(fd, epoll_fd);
-}
-
-MetricsHttp::MetricsHttp(MetricsHttp&& o) noexcept
-    : listen_fd_(o.listen_fd_), epoll_fd_(o.epoll_fd_), clients_(std::move(o.clients_)) {
-    o.listen_fd_ = -1;
-    o.clients_.clear();
-}
-
-MetricsHttp::~MetricsHttp() {
-    for (auto& [fd, c] : clients_) close(fd);
-    if (listen_fd_ >= 0) close(listen_fd_);
+    watch(epoll_fd, fd.get(), EPOLLIN, EPOLL_CTL_ADD);
+    return MetricsHttp(std::move(fd), epoll_fd);
 }
 
 void MetricsHttp::accept_all() {
     for (int i = 0; i < 64; ++i) {
-        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
-        if (clients_.size() >= kMaxClients) {  // a scraper needs one; more is a flood
-            close(fd);
-            continue;
-        }
-        clients_[fd] = Client{{}, {}, 0, std::chrono::steady_clock::now(), false};
+        unique_fd sock(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!sock) return;
+        if (clients_.size() >= kMaxClients) continue;  // a scraper needs one; more is a flood (closed here)
+        const int fd = sock.get();
+        clients_[fd] = Client{std::move(sock), {}, {}, 0, std::chrono::steady_clock::now(), false};
         watch(epoll_fd_, fd, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
     }
 }
 
 void MetricsHttp::drop(int fd) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    close(fd);
-    clients_.erase(fd);
+    clients_.erase(fd);  // closes it
 }
 
 void MetricsHttp::flush(int fd, Client& c) {
@@ -102,7 +87,7 @@ void MetricsHttp::flush(int fd, Client& c) {
     watch(epoll_fd_, fd, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_MOD);
 }
 
-void MetricsHttp::respond(int fd, Client& c, const std::function<std::string()>& body) {
+void MetricsHttp::respond(int fd, Client& c, const std::function<Result<std::string>()>& body) {
     const auto end = c.in.find("\r\n\r\n");
     c.out = end == std::string::npos || end + 4 > kMaxRequestBytes
                 ? metrics_http_too_large()
@@ -111,8 +96,8 @@ void MetricsHttp::respond(int fd, Client& c, const std::function<std::string()>&
     flush(fd, c);
 }
 
-void MetricsHttp::on_event(int fd, std::uint32_t events, const std::function<std::string()>& body) {
-    if (fd == listen_fd_) return accept_all();
+void MetricsHttp::on_event(int fd, std::uint32_t events, const std::function<Result<std::string>()>& body) {
+    if (fd == listen_fd_.get()) return accept_all();
     auto it = clients_.find(fd);
     if (it == clients_.end()) return;
     Client& c = it->second;

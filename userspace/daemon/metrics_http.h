@@ -11,6 +11,7 @@
 
 #include "core/metrics.h"
 #include "core/result.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
@@ -22,17 +23,17 @@ public:
     static constexpr std::chrono::seconds kTimeout{5};
 
     static Result<MetricsHttp> listen(const MetricsAddress& a, int epoll_fd);
-    MetricsHttp(MetricsHttp&&) noexcept;
+    MetricsHttp(MetricsHttp&&) noexcept = default;
     MetricsHttp(const MetricsHttp&) = delete;
-    ~MetricsHttp();
 
-    bool owns(int fd) const { return fd == listen_fd_ || clients_.count(fd) != 0; }
+    bool owns(int fd) const { return fd == listen_fd_.get() || clients_.count(fd) != 0; }
     // `body` gives the exposition text, asked only for a GET /metrics.
-    void on_event(int fd, std::uint32_t events, const std::function<std::string()>& body);
+    void on_event(int fd, std::uint32_t events, const std::function<Result<std::string>()>& body);
     void expire_idle();
 
 private:
     struct Client {
+        unique_fd sock;
         std::string in, out;
         std::size_t sent = 0;
         std::chrono::steady_clock::time_point since;
@@ -41,13 +42,13 @@ private:
         // connection, and the client could lose the response).
         bool draining = false;
     };
-    MetricsHttp(int lfd, int efd) : listen_fd_(lfd), epoll_fd_(efd) {}
+    MetricsHttp(unique_fd lfd, int efd) : listen_fd_(std::move(lfd)), epoll_fd_(efd) {}
     void accept_all();
     void drop(int fd);
-    void respond(int fd, Client& c, const std::function<std::string()>& body);
+    void respond(int fd, Client& c, const std::function<Result<std::string>()>& body);
     void flush(int fd, Client& c);
 
-    int listen_fd_ = -1;
+    unique_fd listen_fd_;
     int epoll_fd_ = -1;
     std::map<int, Client> clients_;
 };

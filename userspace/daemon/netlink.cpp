@@ -64,8 +64,9 @@ namespace {
 // netlink error, a dump interrupted by a change): the caller then keeps what
 // it had, since a partial list would make AnyIP addresses look remote.
 bool dump_routes(int family, unsigned char type, std::vector<SourceNet>& out) {
-    const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0) return false;
+    const unique_fd sock(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+    if (!sock) return false;
+    const int fd = sock.get();
     const int one = 1;
     setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
     const timeval wait{2, 0};
@@ -79,10 +80,7 @@ bool dump_routes(int family, unsigned char type, std::vector<SourceNet>& out) {
     req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     req.r.rtm_family = static_cast<unsigned char>(family);
     req.r.rtm_type = type;
-    if (send(fd, &req, sizeof(req), 0) != ssize_t(sizeof(req))) {
-        close(fd);
-        return false;
-    }
+    if (send(fd, &req, sizeof(req), 0) != ssize_t(sizeof(req))) return false;
     bool complete = false;
     alignas(nlmsghdr) char buf[32768];
     for (bool done = false; !done;) {
@@ -112,7 +110,6 @@ bool dump_routes(int family, unsigned char type, std::vector<SourceNet>& out) {
             out.push_back(net);
         }
     }
-    close(fd);
     return complete;
 }
 
@@ -127,22 +124,16 @@ std::optional<std::vector<SourceNet>> current_local_routes() {
 }
 
 Result<AddrWatcher> AddrWatcher::open() {
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0) return err(fmt::format("open rtnetlink: {}", std::strerror(errno)));
+    unique_fd fd(socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE));
+    if (!fd) return err(fmt::format("open rtnetlink: {}", std::strerror(errno)));
     sockaddr_nl sa{};
     sa.nl_family = AF_NETLINK;
     sa.nl_groups =
         RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-        int e = errno;
-        close(fd);
-        return err(fmt::format("subscribe to address, route and interface changes: {}", std::strerror(e)));
-    }
-    return AddrWatcher(fd);
-}
-
-AddrWatcher::~AddrWatcher() {
-    if (fd_ >= 0) close(fd_);
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+        return err(
+            fmt::format("subscribe to address, route and interface changes: {}", std::strerror(errno)));
+    return AddrWatcher(std::move(fd));
 }
 
 void AddrWatcher::drain() {
@@ -151,7 +142,7 @@ void AddrWatcher::drain() {
     // and the XDP interfaces, which also covers messages the kernel dropped
     // (ENOBUFS).
     char buf[16384];
-    while (recv(fd_, buf, sizeof(buf), 0) > 0) {
+    while (recv(fd_.get(), buf, sizeof(buf), 0) > 0) {
     }
 }
 

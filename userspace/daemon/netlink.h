@@ -3,10 +3,12 @@
 // (rtnetlink), so that a protected port is closed on addresses added after
 // start too and XDP reaches interfaces that appear later.
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/keys.h"
 #include "core/result.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
@@ -21,16 +23,13 @@ std::optional<std::vector<SourceNet>> current_local_routes();
 class AddrWatcher {
 public:
     static Result<AddrWatcher> open();
-    AddrWatcher(AddrWatcher&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-    AddrWatcher(const AddrWatcher&) = delete;
-    ~AddrWatcher();
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     // Empties the socket; the caller then re-reads current_addresses().
     void drain();
 
 private:
-    explicit AddrWatcher(int fd) : fd_(fd) {}
-    int fd_ = -1;
+    explicit AddrWatcher(unique_fd fd) : fd_(std::move(fd)) {}
+    unique_fd fd_;
 };
 
 }  // namespace jg

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "util/unique_fd.h"
+
 namespace jg {
 
 Result<bool> sd_notify_send(const std::string& state) {
@@ -22,13 +24,11 @@ Result<bool> sd_notify_send(const std::string& state) {
     std::memcpy(sa.sun_path, p.data(), p.size());
     if (p[0] == '@') sa.sun_path[0] = '\0';  // abstract namespace
     const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size() + (p[0] == '/'));
-    const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return err(fmt::format("notify systemd: socket: {}", std::strerror(errno)));
+    const unique_fd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) return err(fmt::format("notify systemd: socket: {}", std::strerror(errno)));
     const ssize_t n =
-        sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa), len);
-    const int e = errno;
-    close(fd);
-    if (n < 0) return err(fmt::format("notify systemd at {}: {}", p, std::strerror(e)));
+        sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa), len);
+    if (n < 0) return err(fmt::format("notify systemd at {}: {}", p, std::strerror(errno)));
     return true;
 }
 

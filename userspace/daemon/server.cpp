@@ -20,69 +20,45 @@ Result<Server> Server::listen(const std::string& path, int epoll_fd) {
     sa.sun_family = AF_UNIX;
     if (path.size() >= sizeof(sa.sun_path)) return err(fmt::format("socket path {} is too long", path));
     std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return err(fmt::format("socket: {}", std::strerror(errno)));
+    unique_fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return err(fmt::format("socket: {}", std::strerror(errno)));
     // A socket file left by a dead daemon is removed; a live one is not.
     if (access(path.c_str(), F_OK) == 0) {
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-        if (probe >= 0) close(probe);
-        if (live) {
-            close(fd);
-            return err(fmt::format("another jitgated is already serving {}", path));
-        }
+        const unique_fd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        const bool live = probe && connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+        if (live) return err(fmt::format("another jitgated is already serving {}", path));
         unlink(path.c_str());
     }
-    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-        int e = errno;
-        close(fd);
-        return err(fmt::format("bind {}: {}", path, std::strerror(e)));
-    }
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+        return err(fmt::format("bind {}: {}", path, std::strerror(errno)));
     // Anyone may talk to the daemon; who they are comes from SO_PEERCRED.
     chmod(path.c_str(), 0666);
-    if (::listen(fd, 128) != 0) {
-        int e = errno;
-        close(fd);
-        return err(fmt::format("listen {}: {}", path, std::strerror(e)));
-    }
+    if (::listen(fd.get(), 128) != 0) return err(fmt::format("listen {}: {}", path, std::strerror(errno)));
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
-    return Server(path, fd, epoll_fd);
+    ev.data.fd = fd.get();
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd.get(), &ev);
+    return Server(path, std::move(fd), epoll_fd);
 }
 
-Server::Server(Server&& o) noexcept
-    : path_(std::move(o.path_)),
-      listen_fd_(o.listen_fd_),
-      epoll_fd_(o.epoll_fd_),
-      clients_(std::move(o.clients_)) {
-    o.listen_fd_ = -1;
-    o.clients_.clear();
-}
-
+// The clients' and the listening socket's descriptors close with their
+// owners; a moved-from Server owns none and leaves the socket file alone.
 Server::~Server() {
-    for (auto& [fd, c] : clients_) close(fd);
-    if (listen_fd_ >= 0) {
-        close(listen_fd_);
-        unlink(path_.c_str());
-    }
+    if (listen_fd_) unlink(path_.c_str());
 }
 
 void Server::accept_all() {
     for (;;) {
-        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        unique_fd sock(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!sock) return;
+        const int fd = sock.get();
         ucred cred{};
         socklen_t len = sizeof(cred);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-            close(fd);
-            continue;
-        }
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) continue;
+        // The connection closes when `sock` goes out of scope.
         auto refuse = [fd](const std::string& why) {
             std::string busy = reply_error(0, code::kInternal, why);
             (void)!send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            close(fd);
         };
         if (cred.uid != 0 && held_by(cred.uid) >= kMaxClientsPerUid) {
             refuse(fmt::format("too many open connections from uid {}; close some and retry", cred.uid));
@@ -94,6 +70,7 @@ void Server::accept_all() {
         }
         ++per_uid_[cred.uid];
         Client c;
+        c.sock = std::move(sock);
         c.peer = Peer{cred.uid, cred.gid, cred.pid, fd};
         c.last = std::chrono::steady_clock::now();
         epoll_event ev{};
@@ -140,10 +117,10 @@ bool Server::make_room(uid_t uid) {
 }
 
 void Server::drop(int fd) {
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    close(fd);
     auto it = clients_.find(fd);
     if (it == clients_.end()) return;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    it->second.sock.reset();
     if (on_close) on_close(fd);
     auto u = per_uid_.find(it->second.peer.uid);
     if (u != per_uid_.end() && --u->second == 0) per_uid_.erase(u);
@@ -189,7 +166,7 @@ void Server::reap() {
 }
 
 void Server::on_event(int fd, std::uint32_t events, const Handler& h) {
-    if (fd == listen_fd_) {
+    if (fd == listen_fd_.get()) {
         accept_all();
         return;
     }

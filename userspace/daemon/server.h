@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
@@ -39,11 +40,11 @@ public:
     static constexpr std::size_t kMaxPendingOutput = 1 << 20;
 
     static Result<Server> listen(const std::string& path, int epoll_fd);
-    Server(Server&&) noexcept;
+    Server(Server&&) noexcept = default;
     Server(const Server&) = delete;
     ~Server();
 
-    bool owns(int fd) const { return fd == listen_fd_ || clients_.count(fd) != 0; }
+    bool owns(int fd) const { return fd == listen_fd_.get() || clients_.count(fd) != 0; }
     void on_event(int fd, std::uint32_t events, const Handler& h);
     void expire_idle();  // closes clients idle past kIdleTimeout
 
@@ -62,6 +63,7 @@ public:
 
 private:
     struct Client {
+        unique_fd sock;  // peer.conn
         Peer peer;
         std::string in, out;
         std::chrono::steady_clock::time_point last;
@@ -72,7 +74,8 @@ private:
         std::uint64_t dropped = 0;
         DroppedLine dropped_line;
     };
-    Server(std::string path, int lfd, int efd) : path_(std::move(path)), listen_fd_(lfd), epoll_fd_(efd) {}
+    Server(std::string path, unique_fd lfd, int efd)
+        : path_(std::move(path)), listen_fd_(std::move(lfd)), epoll_fd_(efd) {}
     void accept_all();
     std::size_t held_by(uid_t uid) const;
     bool make_room(uid_t uid);
@@ -81,7 +84,7 @@ private:
     void mark_dead(int fd, Client& c);
 
     std::string path_;
-    int listen_fd_ = -1;
+    unique_fd listen_fd_;
     int epoll_fd_ = -1;
     std::map<int, Client> clients_;
     std::map<uid_t, std::size_t> per_uid_;

@@ -72,7 +72,11 @@ json counters_json(const Counters& c, std::uint64_t connections_cut) {
 
 }  // namespace
 
-json status(const StatusParts& s) {
+Result<json> status(const StatusParts& s) {
+    auto grants = s.store.grants("active", 1 << 20);
+    if (!grants) return err(grants.error());
+    auto pending = s.store.count_requests("pending");
+    if (!pending) return err(pending.error());
     json j;
     j["version"] = JITGATE_VERSION;
     j["abi_version"] = JG_ABI_VERSION;
@@ -81,8 +85,8 @@ json status(const StatusParts& s) {
     kernel_json(s.kernel, j);
     j["ports"] = ports_json(s.policy);
     j["grants"] = json::array();
-    for (auto& g : s.store.grants("active", 1 << 20)) j["grants"].push_back(s.wf.grant_json(g));
-    j["pending_requests"] = s.store.count_requests("pending");
+    for (auto& g : *grants) j["grants"].push_back(s.wf.grant_json(g));
+    j["pending_requests"] = *pending;
     j["audit"] = {{"log", s.audit.path()},
                   {"seq", s.audit.head().seq},
                   {"hash", s.audit.head().hash},
@@ -94,9 +98,12 @@ json status(const StatusParts& s) {
     return j;
 }
 
-json scoped_status(const StatusParts& s, const Caller& c) {
-    json j = status(s);
-    if (s.wf.sees_all(c)) return j;
+Result<json> scoped_status(const StatusParts& s, const Caller& c) {
+    auto all = status(s);
+    if (!all || s.wf.sees_all(c)) return all;
+    json& j = *all;
+    auto requests = s.store.requests("pending", 1 << 20);
+    if (!requests) return err(requests.error());
     auto keep = [](json& rows, const auto& pred) {
         json kept = json::array();
         for (auto& r : rows)
@@ -107,17 +114,17 @@ json scoped_status(const StatusParts& s, const Caller& c) {
     keep(j["grants"], [&](const json& g) { return s.wf.concerns(c, g, &approver_of); });
     // The count too: pending requests of others say nothing to this caller.
     std::int64_t pending = 0;
-    for (const auto& r : s.store.requests("pending", 1 << 20))
+    for (const auto& r : *requests)
         if (s.wf.concerns(c, s.wf.request_json(r), &approver_of)) ++pending;
     j["pending_requests"] = pending;
     // A denial names its user and process: the user's own only, as audit shows them.
     keep(j["recent_denials"], [&](const json& d) { return belongs_to(d, c.uid, c.user); });
-    return j;
+    return all;
 }
 
 namespace {
 
-void policy_metrics(const StatusParts& s, MetricsBuilder& m) {
+Result<bool> policy_metrics(const StatusParts& s, MetricsBuilder& m) {
     m.family("jitgate_protected_ports", "gauge", "protected (port, protocol) pairs in the running policy");
     std::size_t pairs = 0;
     std::map<std::pair<std::uint16_t, std::string>, std::uint64_t> active;
@@ -126,14 +133,17 @@ void policy_metrics(const StatusParts& s, MetricsBuilder& m) {
         if (p.udp) active[{p.port, "udp"}] = 0, ++pairs;
     }
     m.sample(double(pairs));
-    s.store.each_grant("active", 1 << 20, [&](const GrantRow& g) {
+    auto rows = s.store.each_grant("active", 1 << 20, [&](const GrantRow& g) {
         ++active[{g.port, std::string(proto_name(g.proto))}];
     });
+    if (!rows) return err(rows.error());
+    auto pending = s.store.count_requests("pending");
+    if (!pending) return err(pending.error());
     m.family("jitgate_grants_active", "gauge", "active grants by port and protocol");
     for (const auto& [k, n] : active)
         m.sample(double(n), {{"port", std::to_string(k.first)}, {"proto", k.second}});
-    m.family("jitgate_requests_pending", "gauge", "requests waiting for approval")
-        .sample(double(s.store.count_requests("pending")));
+    m.family("jitgate_requests_pending", "gauge", "requests waiting for approval").sample(double(*pending));
+    return true;
 }
 
 void kernel_metrics(const StatusParts& s, MetricsBuilder& m) {
@@ -155,11 +165,11 @@ void kernel_metrics(const StatusParts& s, MetricsBuilder& m) {
 
 }  // namespace
 
-json metrics(const StatusParts& s) {
+Result<json> metrics(const StatusParts& s) {
     MetricsBuilder m;
     m.family("jitgate_info", "gauge", "jitgated's version and kernel ABI version (always 1)")
         .sample(1, {{"version", JITGATE_VERSION}, {"abi_version", std::to_string(JG_ABI_VERSION)}});
-    policy_metrics(s, m);
+    if (auto r = policy_metrics(s, m); !r) return err(r.error());
     m.family("jitgate_decisions_total", "counter",
              "kernel decisions recorded since jitgated started, by verdict, port and protocol: allow per new "
              "connection or flow, deny and would_deny per refusal (rate-limited records count with their "

@@ -33,11 +33,12 @@ struct StatusParts {
     std::uint64_t tampers;          // tamper_detected records since start
 };
 
-json status(const StatusParts& s);
+// An error when the state store cannot be read.
+Result<json> status(const StatusParts& s);
 // status as `c` may see it: other users' grants and denials only for sees_all.
-json scoped_status(const StatusParts& s, const Caller& c);
+Result<json> scoped_status(const StatusParts& s, const Caller& c);
 // What status says, as Prometheus families (core/metrics.h).
-json metrics(const StatusParts& s);
+Result<json> metrics(const StatusParts& s);
 
 // READY=1 for systemd once every link is attached in the kernel; false
 // (with the reason logged) when enforcement cannot be verified.  `repair`

@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/nss_buffer.h"
 #include "core/timens.h"
+#include "util/unique_fd.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -57,29 +58,27 @@ bool ours(const std::string& target) {
 }  // namespace
 
 void record_mount(const std::string& state_dir, const std::string& target) {
-    const int fd =
-        ::open(mounts_file(state_dir).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return;
+    const unique_fd fd(
+        ::open(mounts_file(state_dir).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) return;
     const std::string line = target + "\n";
-    if (write(fd, line.data(), line.size()) < 0) {
+    if (write(fd.get(), line.data(), line.size()) < 0) {
         // --uninstall then leaves this mount in place, which is safe.
     }
-    close(fd);
 }
 
 std::vector<std::string> recorded_mounts(const std::string& state_dir) {
     std::vector<std::string> out;
     // A file another user wrote (or a link to one) names nothing to unmount.
-    const int fd = ::open(mounts_file(state_dir).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return out;
+    const unique_fd fd(::open(mounts_file(state_dir).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return out;
     struct stat st {};
     std::string text;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && (st.st_mode & 022) == 0) {
+    if (fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && (st.st_mode & 022) == 0) {
         char buf[4096];
-        for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0 && text.size() < 65536;)
+        for (ssize_t n; (n = read(fd.get(), buf, sizeof(buf))) > 0 && text.size() < 65536;)
             text.append(buf, std::size_t(n));
     }
-    close(fd);
     std::istringstream in(text);
     for (std::string line; std::getline(in, line);)
         if (ours(line) && std::find(out.begin(), out.end(), line) == out.end()) out.push_back(line);
@@ -166,16 +165,13 @@ std::string boot_id() {
 }
 
 Result<std::uint64_t> current_netns_cookie() {
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return err(fmt::format("socket: {}", std::strerror(errno)));
+    const unique_fd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) return err(fmt::format("socket: {}", std::strerror(errno)));
     std::uint64_t cookie = 0;
     socklen_t len = sizeof(cookie);
-    int rc = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
-    int e = errno;
-    close(fd);
-    if (rc != 0)
-        return err(
-            fmt::format("read the network namespace cookie: {} (the kernel is too old)", std::strerror(e)));
+    if (getsockopt(fd.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0)
+        return err(fmt::format("read the network namespace cookie: {} (the kernel is too old)",
+                               std::strerror(errno)));
     return cookie;
 }
 
