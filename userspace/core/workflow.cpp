@@ -324,7 +324,8 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     store_.commit();
 
     // Persisted first; now the kernel.
-    if (auto put = sink_.put(g); !put) {
+    const auto kg = kernel_grant(g);
+    if (auto put = kg ? sink_.put(*kg) : Result<bool>(err(kg.error())); !put) {
         store_.begin();
         g.state = "failed";
         g.ended_us = clock_.wall_us();
@@ -516,7 +517,7 @@ void Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, c
         g.ended_us = clock_.wall_us();
         g.ended_by = by;
         put_grant(g);
-        sink_.remove(g);
+        if (const auto kg = kernel_grant(g)) sink_.remove(*kg);
         cut = cut || cuts(*policy_, g);
     }
     // The maps no longer hold these grants, so the kernel refuses their

@@ -67,17 +67,6 @@ std::vector<std::string> other_abi_dirs(const std::string& bpffs) {
     return out;
 }
 
-// Where a grant lives in the kernel: the uid map for a local user, the
-// address hash for one remote host, the prefix trie for a network.
-using GrantKey = std::variant<jg_uid_key, jg_addr_key, jg_net_key>;
-
-Result<GrantKey> grant_key(const GrantRow& g) {
-    if (g.src.empty()) return GrantKey{make_uid_key(g.uid, g.port, g.proto)};
-    auto net = parse_source(g.src);
-    if (!net) return err(fmt::format("grant {} names source {}: {}", g.id, g.src, net.error()));
-    return std::visit([](const auto& k) { return GrantKey{k}; }, make_remote_key(*net, g.port, g.proto));
-}
-
 class BpfGrantSink : public GrantSink {
 public:
     Kernel* k = nullptr;
@@ -87,12 +76,10 @@ public:
     const Map<jg_addr_key, jg_grant_val>& map_of(const jg_addr_key&) const { return k->grants_addr; }
     const Map<jg_net_key, jg_grant_val>& map_of(const jg_net_key&) const { return k->grants_net; }
 
-    Result<bool> put(const GrantRow& g) override {
+    Result<bool> put(const KernelGrant& g) override {
         if (!k) return err("the BPF maps are not loaded");
-        auto key = grant_key(g);
-        if (!key) return err(key.error());
         const auto val = make_grant_val(g.expires_boot_ns, std::uint64_t(g.id));
-        const int e = std::visit([&](const auto& kk) { return map_of(kk).update(kk, val); }, *key);
+        const int e = std::visit([&](const auto& kk) { return map_of(kk).update(kk, val); }, grant_key(g));
         if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
             return err(fmt::format("the grant map is full ({} grants); revoke unused grants and try again",
                                    JG_GRANT_ENTRIES));
@@ -130,16 +117,14 @@ public:
         return out;
     }
 
-    void remove(const GrantRow& g) override {
+    void remove(const KernelGrant& g) override {
         if (!k) return;
-        auto key = grant_key(g);
-        if (!key) return;
         std::visit(
             [&](const auto& kk) {
                 jg_grant_val v{};
                 if (map_of(kk).lookup(kk, v) == 0 && v.grant_id == std::uint64_t(g.id)) map_of(kk).remove(kk);
             },
-            *key);
+            grant_key(g));
     }
 };
 
@@ -385,19 +370,6 @@ void Daemon::sync_local_addrs(Kernel& k) {
             log(fmt::format("cannot record a local route: {}", std::strerror(-e)));
 }
 
-// Who a grant-map key names, for the tamper record.
-std::string principal_of(const jg_uid_key& k) { return fmt::format("uid {}", k.uid); }
-std::string principal_of(const jg_addr_key& k) {
-    Addr16 a;
-    std::memcpy(a.data(), k.addr, 16);
-    return format_addr(a);
-}
-std::string principal_of(const jg_net_key& k) {
-    Addr16 a;
-    std::memcpy(a.data(), k.addr, 16);
-    return fmt::format("{} prefix {}", format_addr(a), k.prefixlen);
-}
-
 void Daemon::reconcile_grants(Kernel& k) {
     // The store is the truth: every active grant is in the maps, and nothing else is.
     // Read row by row (a cursor), keeping only id and key: the daemon's memory
@@ -412,8 +384,10 @@ void Daemon::reconcile_grants(Kernel& k) {
     std::vector<std::pair<std::int64_t, GrantKey>> active;
     std::uint64_t rows = 0;
     store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
-        if (auto r = sink_.put(g); !r) log(r.error());
-        if (auto key = grant_key(g)) active.emplace_back(g.id, *key);
+        const auto kg = kernel_grant(g);
+        if (!kg) log(kg.error());
+        if (auto r = kg ? sink_.put(*kg) : Result<bool>(true); !r) log(r.error());
+        if (kg) active.emplace_back(g.id, grant_key(*kg));
         if (auto line = progress.step(++rows, now_ms())) log(*line);
     });
     if (rows != 0)
