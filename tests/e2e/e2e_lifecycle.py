@@ -37,8 +37,8 @@ HOST = "203.0.113.1"                  # the host as the peer reaches it
 INTERVAL_MS = 5                       # a new forbidden attempt this often, per storm
 STORM_MAX_S = 40                      # a storm's own bound; the test stops it sooner
 MIN_ATTEMPTS = 20                     # fewer means the storm did not really run
-HOOKS = ("jg_connect4", "jg_connect6", "jg_sendmsg4", "jg_sendmsg6", "jg_egress", "jg_ingress", "jg_ingress_guard",
-         "jg_bind4", "jg_bind6")
+HOOKS = ("jg_connect4", "jg_connect6", "jg_sendmsg4", "jg_sendmsg6", "jg_egress", "jg_ingress", "jg_guard", "jg_bind4",
+         "jg_bind6")
 REATTACH_BOUND_S = 2.0
 
 
@@ -303,7 +303,7 @@ def run(env, t):
     t.eq("a user without a grant is still refused", connect(env.other), "EPERM")
 
     print("-- each ingress link detached while the daemon is stopped: the other refuses the peer alone")
-    for hook in ("jg_ingress", "jg_ingress_guard"):
+    for hook in ("jg_ingress", "jg_guard"):
         before = links(env)
         guard = env.counters().get("guard_drop", 0)
         env.daemon.send_signal(signal.SIGSTOP)

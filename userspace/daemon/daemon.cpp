@@ -27,6 +27,7 @@
 #include <variant>
 
 #include "bpf/event_ring.h"
+#include "bpf/grant_sink.h"
 #include "bpf/loader.h"
 #include "core/audit.h"
 #include "core/clock.h"
@@ -65,73 +66,6 @@ std::vector<std::string> other_abi_dirs(const std::string& bpffs) {
         if (e.path().string() != pin_dir_of(bpffs)) out.push_back(e.path().string());
     }
     return out;
-}
-
-class BpfGrantSink : public GrantSink {
-public:
-    Kernel* k = nullptr;
-
-    // The typed map a key of this type lives in.
-    const Map<jg_uid_key, jg_grant_val>& map_of(const jg_uid_key&) const { return k->grants_uid; }
-    const Map<jg_addr_key, jg_grant_val>& map_of(const jg_addr_key&) const { return k->grants_addr; }
-    const Map<jg_net_key, jg_grant_val>& map_of(const jg_net_key&) const { return k->grants_net; }
-
-    Result<bool> put(const KernelGrant& g) override {
-        if (!k) return err("the BPF maps are not loaded");
-        const auto val = make_grant_val(g.expires_boot_ns, std::uint64_t(g.id));
-        const int e = std::visit([&](const auto& kk) { return map_of(kk).update(kk, val); }, grant_key(g));
-        if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
-            return err(fmt::format("the grant map is full ({} grants); revoke unused grants and try again",
-                                   JG_GRANT_ENTRIES));
-        if (e) return err(fmt::format("write grant {} to the kernel: {}", g.id, std::strerror(-e)));
-        return true;
-    }
-    std::uint64_t connections_cut = 0;  // since start
-
-    std::vector<CutConnection> cut_connections() override {
-        std::vector<CutConnection> out;
-        if (!k || !k->can_cut()) return out;
-        auto recs = k->cut_connections();
-        if (!recs) {
-            log(recs.error());
-            return out;
-        }
-        for (const jg_cut_rec& r : *recs) {
-            Addr16 peer;
-            std::memcpy(peer.data(), r.peer, 16);
-            const int e = -static_cast<std::int32_t>(r.result);
-            if (e) {  // the kernel still refuses its packets; it was not reset
-                log(fmt::format("could not end the TCP connection {} port {} -> port {}: {}",
-                                format_addr(peer), r.pport, r.lport, std::strerror(e)));
-                continue;
-            }
-            CutConnection c;
-            c.grant_id = static_cast<std::int64_t>(r.grant_id);
-            c.local = r.kind == JG_CUT_LOCAL;
-            c.uid = r.uid;
-            c.peer = peer;
-            c.port = c.local ? r.pport : r.lport;
-            out.push_back(c);
-        }
-        connections_cut += out.size();
-        return out;
-    }
-
-    void remove(const KernelGrant& g) override {
-        if (!k) return;
-        std::visit(
-            [&](const auto& kk) {
-                jg_grant_val v{};
-                if (map_of(kk).lookup(kk, v) == 0 && v.grant_id == std::uint64_t(g.id)) map_of(kk).remove(kk);
-            },
-            grant_key(g));
-    }
-};
-
-// Map keys have explicit zeroed padding, so equal keys are equal bytes.
-template <typename T>
-bool same_bytes(const T& a, const T& b) {
-    return std::memcmp(&a, &b, sizeof(T)) == 0;
 }
 
 // The fields every record of a kernel decision starts with.
@@ -209,15 +143,12 @@ void apply_daemon_settings(DaemonOptions& o, const DaemonSettings& d) {
 // Records taken from the ring per turn of the main loop, so that a flood
 // cannot starve the control socket and the clock.
 constexpr int kRingBatch = 4096;
-constexpr int kRingBatchDone = -EAGAIN;
 
 class Daemon {
 public:
     explicit Daemon(const DaemonOptions& o) : o_(o) {}
     int run();
     void on_kernel_event(const jg_event& e);
-    // Counts one record taken from the ring; true when this turn's batch is full.
-    bool ring_taken() { return ++ring_budget_ >= kRingBatch; }
 
 private:
     Result<bool> prepare_kernel(Kernel& k);
@@ -240,7 +171,7 @@ private:
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
     void flush_suppressed();
-    void add_principal(json& r, const jg_rl_key& k);  // uid and user, or src
+    void add_principal(json& r, const RlPrincipal& who);  // uid and user, or src
     void reload();
     const std::vector<std::string>& xdp_names() const {
         return o_.xdp.empty() ? policy_->daemon.xdp_interfaces : o_.xdp;
@@ -283,7 +214,6 @@ private:
     Server* server_ = nullptr;
     std::map<std::uint32_t, std::pair<std::chrono::steady_clock::time_point, int>> query_budget_;
     std::map<int, Follower> followers_;
-    int ring_budget_ = 0;
     std::shared_ptr<const Policy> policy_;
     std::optional<Store> store_;
     std::unique_ptr<AuditLog> audit_;
@@ -326,24 +256,8 @@ void Daemon::check_passwd() {
 }
 
 void Daemon::sync_local_addrs(Kernel& k) {
-    std::set<Addr16> want;
-    for (auto& a : current_addresses()) want.insert(a);
-    std::vector<jg_addr> stale;
-    k.local_addrs.for_each([&](const jg_addr& key, std::uint8_t) {
-        Addr16 a;
-        std::memcpy(a.data(), key.addr, 16);
-        if (!want.count(a)) stale.push_back(key);
-    });
-    for (auto& s : stale) k.local_addrs.remove(s);
-    for (auto& a : want)
-        if (int e = k.local_addrs.update(make_local_addr(a), 1))
-            log(fmt::format("cannot record local address {}: {}", format_addr(a), std::strerror(-e)));
+    k.local_addrs().sync_addrs(current_addresses());
     // Prefixes routed here without an interface address (AnyIP, anycast).
-    auto id = [](const jg_local_net_key& key) {
-        Addr16 a;
-        std::memcpy(a.data(), key.addr, 16);
-        return std::pair(key.prefixlen, a);
-    };
     const auto routes = current_local_routes();
     if (!routes) {
         // A partial dump would drop AnyIP prefixes and let local users reach
@@ -355,72 +269,40 @@ void Daemon::sync_local_addrs(Kernel& k) {
         return;
     }
     routes_retry_ = false;
-    std::map<std::pair<std::uint32_t, Addr16>, jg_local_net_key> nets;
-    for (const auto& n : *routes) {
-        const jg_local_net_key key = make_local_net_key(n);
-        nets[id(key)] = key;
-    }
-    std::vector<jg_local_net_key> gone;
-    k.local_nets.for_each([&](const jg_local_net_key& key, std::uint8_t) {
-        if (!nets.count(id(key))) gone.push_back(key);
-    });
-    for (auto& g : gone) k.local_nets.remove(g);
-    for (auto& [_, key] : nets)
-        if (int e = k.local_nets.update(key, 1))
-            log(fmt::format("cannot record a local route: {}", std::strerror(-e)));
+    k.local_addrs().sync_nets(*routes);
 }
 
 void Daemon::reconcile_grants(Kernel& k) {
     // The store is the truth: every active grant is in the maps, and nothing else is.
-    // Read row by row (a cursor), keeping only id and key: the daemon's memory
-    // must not grow with the rows of every grant.  Many grants take a while
-    // to write: say how far it got, once a second.
+    // Read row by row (a cursor), keeping only what the kernel holds: the
+    // daemon's memory must not grow with the rows of every grant.  Many
+    // grants take a while to write: say how far it got, once a second.
     auto now_ms = [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now().time_since_epoch())
             .count();
     };
     Progress progress("restoring grants", std::uint64_t(store_->count_grants("active")), now_ms());
-    std::vector<std::pair<std::int64_t, GrantKey>> active;
-    std::uint64_t rows = 0;
+    std::vector<KernelGrant> active;
     store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
-        const auto kg = kernel_grant(g);
-        if (!kg) log(kg.error());
-        if (auto r = kg ? sink_.put(*kg) : Result<bool>(true); !r) log(r.error());
-        if (kg) active.emplace_back(g.id, grant_key(*kg));
-        if (auto line = progress.step(++rows, now_ms())) log(*line);
+        if (auto kg = kernel_grant(g))
+            active.push_back(*kg);
+        else
+            log(kg.error());
     });
-    if (rows != 0)
-        log(fmt::format("restored {} active grant{} into the maps in {} ms", rows, rows == 1 ? "" : "s",
-                        progress.elapsed_ms(now_ms())));
-    std::sort(active.begin(), active.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    auto find = [&](std::int64_t id) -> const GrantKey* {
-        auto it = std::lower_bound(active.begin(), active.end(), id,
-                                   [](const auto& e, std::int64_t v) { return e.first < v; });
-        return it == active.end() || it->first != id ? nullptr : &it->second;
-    };
-    // An entry is known when the store has its grant id active with this
-    // very key (packed the one way keys are packed).
-    auto prune = [&](const auto& map) {
-        using K = typename std::decay_t<decltype(map)>::key_type;
-        std::vector<std::pair<K, jg_grant_val>> unknown;
-        map.for_each([&](const K& key, const jg_grant_val& v) {
-            const GrantKey* known = find(std::int64_t(v.grant_id));
-            const K* want = known ? std::get_if<K>(known) : nullptr;
-            if (!want || !same_bytes(*want, key)) unknown.emplace_back(key, v);
-        });
-        for (auto& [key, v] : unknown) {
-            map.remove(key);
-            record_tamper({{"principal", principal_of(key)},
-                           {"port", key.port},
-                           {"proto", std::string(proto_name(Proto(key.proto)))},
-                           {"grant_id", v.grant_id},
-                           {"reason", "a grant map held an entry the state store does not know; removed"}});
-        }
-    };
-    prune(k.grants_uid);
-    prune(k.grants_addr);
-    prune(k.grants_net);
+    const Reconciled r = k.grants().reconcile(active, [&](std::uint64_t n) {
+        if (auto line = progress.step(n, now_ms())) log(*line);
+    });
+    for (const auto& e : r.errors) log(e);
+    if (!active.empty())
+        log(fmt::format("restored {} active grant{} into the maps in {} ms", active.size(),
+                        active.size() == 1 ? "" : "s", progress.elapsed_ms(now_ms())));
+    for (const ForeignGrant& f : r.removed)
+        record_tamper({{"principal", f.principal},
+                       {"port", f.port},
+                       {"proto", std::string(proto_name(f.proto))},
+                       {"grant_id", f.grant_id},
+                       {"reason", "a grant map held an entry the state store does not know; removed"}});
 }
 
 Result<bool> Daemon::prepare_kernel(Kernel& k) {
@@ -774,19 +656,7 @@ void Daemon::on_kernel_event(const jg_event& e) {
     audit_->emit(f);
 }
 
-// Keys of the windows of a rate-limit table idle for a second at `now`
-// (CLOCK_MONOTONIC_COARSE ns, the programs' clock).
-template <typename K>
-std::vector<K> idle_windows(const Map<K, jg_rl_val>& m, std::uint64_t now) {
-    std::vector<K> idle;
-    m.for_each([&](const K& k, const jg_rl_val& v) {
-        if (v.window_end_ns + JG_RL_WINDOW_NS <= now) idle.push_back(k);
-    });
-    return idle;
-}
-
-void Daemon::add_principal(json& r, const jg_rl_key& k) {
-    const RlPrincipal who = rl_principal(k);
+void Daemon::add_principal(json& r, const RlPrincipal& who) {
     if (who.is_uid) {
         r["uid"] = who.uid;
         r["user"] = user_of(who.uid);
@@ -804,40 +674,37 @@ void Daemon::flush_suppressed() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
-    for (const auto& k : idle_windows(kernel_->deny_rl, now)) {
-        jg_rl_val v{};
-        if (kernel_->deny_rl.take(k, v) != 0 || v.suppressed == 0) continue;
+    const ClosedWindows closed = kernel_->windows().close_idle(now);
+    for (const ClosedWindow& w : closed.deny) {
         // This record is the last of those denials and stands for the rest,
         // like every deny record: each is 1 + suppressed denials.
-        json r = decision_record(v.verdict == JG_VERDICT_WOULD_DENY ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY,
-                                 k.port, k.proto, v.hook);
-        if (k.kind == JG_RL_BIND) mark_bind_record(r, v.verdict);
+        json r = decision_record(w.verdict == JG_VERDICT_WOULD_DENY ? JG_VERDICT_WOULD_DENY : JG_VERDICT_DENY,
+                                 w.port, std::uint8_t(w.proto), w.hook);
+        if (w.bind) mark_bind_record(r, w.verdict);
         r["reason"] = fmt::format(
             "the last {} denials for this principal and port were not recorded one by one (rate limit); "
             "this record closes them",
-            v.suppressed);
-        if (v.suppressed > 1) r["suppressed"] = v.suppressed - 1;
-        add_principal(r, k);
+            w.suppressed);
+        if (w.suppressed > 1) r["suppressed"] = w.suppressed - 1;
+        add_principal(r, w.who);
         remember_denial(r);
-        count_decision(r.value("type", ""), k.port, r.value("proto", ""),
+        count_decision(r.value("type", ""), w.port, r.value("proto", ""),
                        r.value("suppressed", std::uint64_t(0)));
         audit_->emit(std::move(r));
     }
-    for (const auto& k : idle_windows(kernel_->allow_rl, now)) {
-        jg_rl_val v{};
-        if (kernel_->allow_rl.take(k, v) != 0 || v.suppressed == 0) continue;
+    for (const ClosedWindow& w : closed.allow) {
         // The new flows after the window's recorded one: this record stands
         // for them (count), so the counts of allow records sum to the
         // kernel's allow counter.
-        json r = decision_record(JG_VERDICT_ALLOW, k.who.port, k.who.proto, v.hook);
-        r["grant_id"] = k.grant_id;
-        r["count"] = v.suppressed;
+        json r = decision_record(JG_VERDICT_ALLOW, w.port, std::uint8_t(w.proto), w.hook);
+        r["grant_id"] = w.grant_id;
+        r["count"] = w.suppressed;
         r["reason"] = fmt::format(
             "the last {} new connections or flows of this principal under this grant were not recorded one "
             "by one (rate limit); this record closes them",
-            v.suppressed);
-        add_principal(r, k.who);
-        count_decision("allow", k.who.port, r.value("proto", ""), v.suppressed - 1);
+            w.suppressed);
+        add_principal(r, w.who);
+        count_decision("allow", w.port, r.value("proto", ""), w.suppressed - 1);
         audit_->emit(std::move(r));
     }
 }
@@ -976,16 +843,6 @@ void Daemon::reload() {
     warn_impostors(*p, rules);
 }
 
-int ring_cb(void* ctx, void* data, size_t size) {
-    auto* d = static_cast<Daemon*>(ctx);
-    if (size >= sizeof(jg_event)) {
-        jg_event e;
-        std::memcpy(&e, data, sizeof(e));
-        d->on_kernel_event(e);
-    }
-    return d->ring_taken() ? kRingBatchDone : 0;
-}
-
 int Daemon::run() {
     if (geteuid() != 0) {
         log("must run as root (it loads BPF programs and attaches them to a cgroup); run it with sudo or as "
@@ -1031,7 +888,7 @@ int Daemon::run() {
     if (!audit) return log(audit.error()), 1;
     audit_ = std::move(*audit);
     audit_->on_record = [this](std::string_view line) { publish(line); };
-    route_libbpf_log([](const std::string& m) { log(m); }, o_.verbose);
+    route_libbpf_log(o_.verbose);
 
     auto cg = resolve_cgroup(o_.cgroup, o_.state_dir);
     if (!cg) return log(cg.error()), 1;
@@ -1130,7 +987,7 @@ int Daemon::run() {
     };
     add(sfd);
     // Freed on every way out, also a start that fails after this point.
-    auto opened = EventRing::open(kernel_->events_map_fd(), ring_cb, this);
+    auto opened = EventRing::open(*kernel_, kRingBatch, [this](const jg_event& e) { on_kernel_event(e); });
     if (!opened) return log(opened.error()), 1;
     std::optional<EventRing> ring(std::move(*opened));  // freed before daemon_stop is written
     const EventRing& rb = *ring;
@@ -1149,8 +1006,7 @@ int Daemon::run() {
         log(fmt::format("serving metrics at http://{}/metrics", o_.metrics_address));
     }
     auto drain_ring = [&] {
-        do ring_budget_ = 0;
-        while (rb.consume() == kRingBatchDone);
+        rb.drain();
         report_lost();
         audit_->flush();
     };
@@ -1182,8 +1038,7 @@ int Daemon::run() {
         for (int i = 0; i < n; ++i) {
             const int fd = evs[i].data.fd;
             if (fd == rb_fd) {
-                ring_budget_ = 0;
-                rb.consume();  // at most kRingBatch; epoll reports the rest
+                rb.poll();  // at most kRingBatch; epoll reports the rest
             } else if (fd == sfd) {
                 signalfd_siginfo si{};
                 while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -1211,8 +1066,7 @@ int Daemon::run() {
         const auto now = std::chrono::steady_clock::now();
         if (now - last_drain >= std::chrono::milliseconds(JG_RING_DRAIN_MS)) {
             last_drain = now;
-            ring_budget_ = 0;
-            rb.consume();
+            rb.poll();
         }
         if (now - last_link_check >= std::chrono::milliseconds(250)) {
             last_link_check = now;
