@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "core/kernel_grant.h"
 #include "core/rl_window.h"
@@ -68,6 +69,21 @@ TEST_SUITE("kernel grant") {
         CHECK(same(std::get<jg_net_key>(nk), make_net_key(*net->src, 5432, Proto::Udp)));
         CHECK(std::get<jg_net_key>(nk).prefixlen == 32u + 65u);
         CHECK(principal_of(std::get<jg_net_key>(nk)) == "2001:db8:0:0:8000:: prefix 97");
+    }
+
+    TEST_CASE("reconcile's test: an entry is an active grant's only under its id and its very key") {
+        std::vector<KernelGrant> active = {*kernel_grant(row("")), *kernel_grant(row("203.0.113.0/24"))};
+        active[1].id = 43;
+        const ActiveGrantKeys known(active);
+        CHECK(known.holds(grant_key(active[0]), 42));
+        CHECK(known.holds(grant_key(active[1]), 43));
+        CHECK(!known.holds(grant_key(active[0]), 44));  // an id the store does not have active
+        CHECK(!known.holds(grant_key(active[0]), 43));  // grant 43's id on grant 42's key (another map)
+        CHECK(!known.holds(make_uid_key(1001, 5432, Proto::Udp), 42));  // another uid
+        CHECK(!known.holds(make_uid_key(1000, 5432, Proto::Tcp), 42));  // another protocol
+        CHECK(!known.holds(make_net_key(*parse_source("203.0.113.0/25"), 5432, Proto::Udp),
+                           43));  // another prefix
+        CHECK(!ActiveGrantKeys({}).holds(grant_key(active[0]), 42));
     }
 
     TEST_CASE("a source the store should never hold is an error naming the grant") {

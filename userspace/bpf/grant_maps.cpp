@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -20,26 +19,13 @@ const Map<jg_addr_key, jg_grant_val>& map_of(const KernelMaps& m, const jg_addr_
 }
 const Map<jg_net_key, jg_grant_val>& map_of(const KernelMaps& m, const jg_net_key&) { return m.grants_net; }
 
-// Map keys have explicit zeroed padding, so equal keys are equal bytes.
-template <typename T>
-bool same_bytes(const T& a, const T& b) {
-    return std::memcmp(&a, &b, sizeof(T)) == 0;
-}
-
-// Removes the entries of `map` whose grant id is not active with this very key.
+// Removes the entries of `map` that are not an active grant's, under that very key.
 template <typename K>
-void prune(const Map<K, jg_grant_val>& map, const std::vector<std::pair<std::int64_t, GrantKey>>& active,
+void prune(const Map<K, jg_grant_val>& map, const ActiveGrantKeys& known,
            std::vector<ForeignGrant>& removed) {
-    auto find = [&](std::int64_t id) -> const GrantKey* {
-        auto it = std::lower_bound(active.begin(), active.end(), id,
-                                   [](const auto& e, std::int64_t v) { return e.first < v; });
-        return it == active.end() || it->first != id ? nullptr : &it->second;
-    };
     std::vector<std::pair<K, jg_grant_val>> unknown;
     map.for_each([&](const K& key, const jg_grant_val& v) {
-        const GrantKey* known = find(std::int64_t(v.grant_id));
-        const K* want = known ? std::get_if<K>(known) : nullptr;
-        if (!want || !same_bytes(*want, key)) unknown.emplace_back(key, v);
+        if (!known.holds(GrantKey{key}, v.grant_id)) unknown.emplace_back(key, v);
     });
     for (const auto& [key, v] : unknown) {
         map.remove(key);
@@ -72,19 +58,15 @@ void GrantMaps::remove(const KernelGrant& g) const {
 Reconciled GrantMaps::reconcile(const std::vector<KernelGrant>& active,
                                 const std::function<void(std::uint64_t)>& progress) const {
     Reconciled out;
-    // Each active grant's id and key, sorted by id for prune's look-ups.
-    std::vector<std::pair<std::int64_t, GrantKey>> keys;
-    keys.reserve(active.size());
     std::uint64_t n = 0;
     for (const KernelGrant& g : active) {
         if (auto r = put(g); !r) out.errors.push_back(r.error());
-        keys.emplace_back(g.id, grant_key(g));
         if (progress) progress(++n);
     }
-    std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    prune(m_->grants_uid, keys, out.removed);
-    prune(m_->grants_addr, keys, out.removed);
-    prune(m_->grants_net, keys, out.removed);
+    const ActiveGrantKeys known(active);
+    prune(m_->grants_uid, known, out.removed);
+    prune(m_->grants_addr, known, out.removed);
+    prune(m_->grants_net, known, out.removed);
     return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace jg {
@@ -24,6 +25,24 @@ Result<KernelGrant> kernel_grant(const GrantRow& g) {
 GrantKey grant_key(const KernelGrant& g) {
     if (!g.src) return make_uid_key(g.uid, g.port, g.proto);
     return std::visit([](const auto& k) { return GrantKey{k}; }, make_remote_key(*g.src, g.port, g.proto));
+}
+
+ActiveGrantKeys::ActiveGrantKeys(const std::vector<KernelGrant>& active) {
+    keys_.reserve(active.size());
+    for (const KernelGrant& g : active) keys_.emplace_back(g.id, grant_key(g));
+    std::sort(keys_.begin(), keys_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+bool ActiveGrantKeys::holds(const GrantKey& key, std::uint64_t grant_id) const {
+    const auto id = std::int64_t(grant_id);
+    auto it = std::lower_bound(keys_.begin(), keys_.end(), id,
+                               [](const auto& e, std::int64_t v) { return e.first < v; });
+    if (it == keys_.end() || it->first != id || it->second.index() != key.index()) return false;
+    return std::visit(
+        [&](const auto& want) {
+            return std::memcmp(&want, &std::get<std::decay_t<decltype(want)>>(key), sizeof(want)) == 0;
+        },
+        it->second);
 }
 
 std::string principal_of(const jg_uid_key& k) { return fmt::format("uid {}", k.uid); }

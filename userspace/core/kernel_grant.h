@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "core/keys.h"
 #include "core/result.h"
@@ -32,6 +34,18 @@ Result<KernelGrant> kernel_grant(const GrantRow& g);
 // address hash for one remote host, the prefix trie for a network.
 using GrantKey = std::variant<jg_uid_key, jg_addr_key, jg_net_key>;
 GrantKey grant_key(const KernelGrant& g);
+
+// The keys of the active grants, by grant id: a map entry is one of them
+// when its grant id is active with this very key (packed the one way keys
+// are packed; keys have explicit zeroed padding, so equal keys are equal bytes).
+class ActiveGrantKeys {
+public:
+    explicit ActiveGrantKeys(const std::vector<KernelGrant>& active);
+    bool holds(const GrantKey& key, std::uint64_t grant_id) const;
+
+private:
+    std::vector<std::pair<std::int64_t, GrantKey>> keys_;  // sorted by id
+};
 
 // Who a grant-map key names, for a tamper record: "uid 1000",
 // "203.0.113.7", "203.0.113.0 prefix 152" (the trie's prefixlen as stored:
