@@ -8,7 +8,7 @@
  * cgroup_skb/ingress is authoritative: it runs for every packet delivered to
  * a socket of this host, after VLAN stripping, reassembly, decapsulation and
  * NAT, and the protected port is the receiving socket's own port.  Two
- * programs on two links make that decision (jg_ingress, jg_ingress_guard),
+ * programs on two links make that decision (jg_ingress, jg_guard),
  * so that no single detached link lets a peer in.  XDP on
  * chosen interfaces drops what it can classify with certainty before the
  * stack spends anything on it, and passes everything else to ingress.
@@ -130,7 +130,7 @@ static __always_inline int flow_admitted(const struct jg_l4 *l4)
 
 /*
  * The ingress decision.  `report` is set for jg_ingress, the program that
- * records denials; jg_ingress_guard judges every packet again on a link of
+ * records denials; jg_guard judges every packet again on a link of
  * its own, so that detaching one link (another root process, a mistake)
  * opens nothing until the daemon re-attaches it.  The guard records allows
  * (once per flow, like jg_ingress: whichever runs first records it) but not
@@ -234,7 +234,7 @@ int jg_ingress(struct __sk_buff *skb)
 }
 
 SEC("cgroup_skb/ingress")
-int jg_ingress_guard(struct __sk_buff *skb)
+int jg_guard(struct __sk_buff *skb)
 {
 	return ingress(skb, 0);
 }

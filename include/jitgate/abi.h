@@ -213,7 +213,7 @@ struct jg_allow_key {
 #define JG_CNT_EGRESS_DROP  4 /* packets dropped by the egress backstop */
 #define JG_CNT_XDP_DROP	    5 /* frames dropped by XDP */
 #define JG_CNT_INGRESS_DROP 6 /* packets dropped by cgroup_skb/ingress */
-#define JG_CNT_GUARD_DROP   7 /* dropped by jg_ingress_guard (ingress's too) */
+#define JG_CNT_GUARD_DROP   7 /* dropped by jg_guard (ingress's too) */
 #define JG_CNT_RL_FULL	    8 /* not recorded: jg_deny_rl/jg_allow_rl full */
 #define JG_CNT_BIND_DENY    9 /* binds refused (or, audit mode, reported) */
 #define JG_CNT_MAX	    16

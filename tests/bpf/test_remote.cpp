@@ -72,7 +72,7 @@ std::vector<jg_event> g_events;
 
 // ---- running the programs
 
-// Guard: jg_ingress_guard, the same decision as jg_ingress on a second link;
+// Guard: jg_guard, the same decision as jg_ingress on a second link;
 // it records allows but only counts its drops.
 enum class Hook { Xdp, Ingress, Guard };
 
@@ -92,8 +92,7 @@ long run_ingress(const Frame& f, int ifindex) { return run_skb(g_skel->progs.jg_
 
 long run(Hook h, const Frame& f) {
     if (h == Hook::Xdp) return run_xdp(f);
-    return run_skb(h == Hook::Ingress ? g_skel->progs.jg_ingress : g_skel->progs.jg_ingress_guard, f,
-                   g_ifindex);
+    return run_skb(h == Hook::Ingress ? g_skel->progs.jg_ingress : g_skel->progs.jg_guard, f, g_ifindex);
 }
 
 long pass_value(Hook h) { return h == Hook::Xdp ? XDP_PASS : 1; }
@@ -669,7 +668,7 @@ jg_rl_key rl_key(const char* src, std::uint16_t port) {
 
 }  // namespace
 
-TEST_CASE("verdict table: jg_xdp, jg_ingress and jg_ingress_guard") {
+TEST_CASE("verdict table: jg_xdp, jg_ingress and jg_guard") {
     const auto table = cases();
     for (const auto& c : table) {
         for (Hook hook : {Hook::Xdp, Hook::Ingress, Hook::Guard}) {

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """End to end, enforcement across the daemon's life (issue 6): kill -9 and
 restart, a grant expiring while no daemon runs, `bpftool link detach` of each
-cgroup link (and of jg_ingress again with XDP in front of it), an upgrade
+cgroup link (and of jg_ingress again with XDP in front of it), a start over
+an install whose guard link is pinned under its old name, an upgrade
 (SIGTERM, then another build of jitgated) with a grant held and a connection
 open under it, and --uninstall.  Throughout each phase
 a storm (probe.py storm) tries a forbidden connect every few milliseconds,
@@ -37,8 +38,8 @@ HOST = "203.0.113.1"                  # the host as the peer reaches it
 INTERVAL_MS = 5                       # a new forbidden attempt this often, per storm
 STORM_MAX_S = 40                      # a storm's own bound; the test stops it sooner
 MIN_ATTEMPTS = 20                     # fewer means the storm did not really run
-HOOKS = ("jg_connect4", "jg_connect6", "jg_sendmsg4", "jg_sendmsg6", "jg_egress", "jg_ingress", "jg_ingress_guard",
-         "jg_bind4", "jg_bind6")
+HOOKS = ("jg_connect4", "jg_connect6", "jg_sendmsg4", "jg_sendmsg6", "jg_egress", "jg_ingress", "jg_guard", "jg_bind4",
+         "jg_bind6")
 REATTACH_BOUND_S = 2.0
 
 
@@ -303,7 +304,7 @@ def run(env, t):
     t.eq("a user without a grant is still refused", connect(env.other), "EPERM")
 
     print("-- each ingress link detached while the daemon is stopped: the other refuses the peer alone")
-    for hook in ("jg_ingress", "jg_ingress_guard"):
+    for hook in ("jg_ingress", "jg_guard"):
         before = links(env)
         guard = env.counters().get("guard_drop", 0)
         env.daemon.send_signal(signal.SIGSTOP)
@@ -320,6 +321,34 @@ def run(env, t):
         t.check(f"{hook}: attached again once the daemon runs",
                 wait_for(lambda: all(a for _, a in links(env).values()) and links(env)[hook][0] != before[hook][0],
                          REATTACH_BOUND_S), str(links(env)))
+
+    print("-- an install from before jg_ingress_guard was renamed jg_guard: its link replaced, not left behind")
+    pin_dir = os.path.join(env.bpffs, "jitgate", "v3")
+    old_pin, new_pin = os.path.join(pin_dir, "link_jg_ingress_guard"), os.path.join(pin_dir, "link_jg_guard")
+    ls = links(env)
+    old_id = ls["jg_guard"][0]
+    tamper_before = len(env.audit_records(type="tamper_detected"))
+    env.stop_daemon(signal.SIGTERM)
+    # As an older jitgated left it: the guard's link attached, pinned under the old name only.
+    r = sh("bpftool", "link", "pin", "id", str(old_id), old_pin, check=False)
+    os.unlink(new_pin)
+    t.check("the old install's guard link is pinned as link_jg_ingress_guard only, and attached",
+            r.returncode == 0 and os.path.exists(old_pin) and not os.path.exists(new_pin) and
+            len(cgroup_progs(env)) == len(HOOKS), f"{r.stderr} {os.listdir(pin_dir)} {cgroup_progs(env)}")
+    env.start_daemon()
+    after = links(env)
+    t.check("after start: jg_guard attached as a new link pinned as link_jg_guard",
+            after.get("jg_guard", (old_id, False))[1] and after["jg_guard"][0] != old_id and
+            os.path.exists(new_pin), f"{after} {os.listdir(pin_dir)}")
+    t.check("the old pin link_jg_ingress_guard is gone", not os.path.exists(old_pin), str(os.listdir(pin_dir)))
+    t.check(f"the old link (id {old_id}) no longer exists",
+            wait_for(lambda: sh("bpftool", "link", "show", "id", str(old_id), check=False).returncode != 0, 3))
+    progs = cgroup_progs(env)
+    t.check(f"the cgroup holds exactly {len(HOOKS)} programs (no stale guard left attached): {len(progs)}",
+            len(progs) == len(HOOKS) and len({n for _, n in progs}) == len(HOOKS), str(progs))
+    t.eq("no tamper_detected for the old link", len(env.audit_records(type="tamper_detected")), tamper_before)
+    t.eq("the peer still gets no answer", env.peer_probe(env.other, "connect", "tcp", HOST, P), "TIMEOUT")
+    t.eq("the holder still connects", connect(env.req), "ok")
 
     print("-- the same for jg_ingress with XDP on jgv0 (the early drop) in front of it")
     ls = links(env)

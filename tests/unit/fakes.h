@@ -50,21 +50,32 @@ public:
     }
 };
 
+// What the kernel was given for one grant; the source in its canonical text
+// (format_source of the typed net the sink received), to compare with what
+// was asked for.
+struct FakeGrant {
+    std::uint32_t uid = 0;
+    std::string src;  // "" for a local grant
+    std::uint16_t port = 0;
+    Proto proto = Proto::Tcp;
+    std::uint64_t expires_boot_ns = 0;
+};
+
 class FakeSink : public GrantSink {
 public:
-    std::map<std::int64_t, GrantRow> live;  // by grant id
+    std::map<std::int64_t, FakeGrant> live;  // by grant id
     std::vector<std::int64_t> puts, removes;
     std::optional<std::string> fail_with;
     std::vector<CutConnection> next_cut;  // what the next cut pass ends
     int cut_calls = 0;
 
-    Result<bool> put(const GrantRow& g) override {
+    Result<bool> put(const KernelGrant& g) override {
         if (fail_with) return err(*fail_with);
         puts.push_back(g.id);
-        live[g.id] = g;
+        live[g.id] = FakeGrant{g.uid, g.src ? format_source(*g.src) : "", g.port, g.proto, g.expires_boot_ns};
         return true;
     }
-    void remove(const GrantRow& g) override {
+    void remove(const KernelGrant& g) override {
         removes.push_back(g.id);
         live.erase(g.id);
     }

@@ -48,7 +48,7 @@ ClosedWindow local_window(bool allow, std::uint64_t suppressed) {
     w.who.is_uid = true;
     w.who.uid = 1000;
     w.port = 5432;
-    w.proto = JG_PROTO_TCP;
+    w.proto = Proto::Tcp;
     w.verdict = allow ? JG_VERDICT_ALLOW : JG_VERDICT_DENY;
     w.hook = JG_HOOK_CONNECT4;
     w.grant_id = allow ? 7 : 0;
@@ -143,7 +143,7 @@ TEST_SUITE("kernel records") {
         ClosedWindow rw;
         rw.who.src = "203.0.113.5";
         rw.port = 22;
-        rw.proto = JG_PROTO_TCP;
+        rw.proto = Proto::Tcp;
         rw.hook = JG_HOOK_INGRESS;
         rw.suppressed = 1;
         const json remote = record_of(decision_of(r)), remote_window = record_of(decision_of(rw));

@@ -384,19 +384,19 @@ TEST_SUITE("workflow") {
 
         REQUIRE(e.sink.puts == std::vector<std::int64_t>{gid});
         REQUIRE(e.sink.live.count(gid) == 1);
-        const GrantRow& g = e.sink.live[gid];
+        const FakeGrant& g = e.sink.live[gid];
         CHECK(g.uid == 1000u);
+        CHECK(g.src.empty());
         CHECK(g.port == 5432);
         CHECK(g.proto == Proto::Tcp);
-        CHECK(g.request_id == id);
         CHECK(g.expires_boot_ns == kBoot0 + 120 * kSec + 1800 * kSec);
-        CHECK(g.expires_us == kWall0 + (120 + 1800) * kUs);
-        CHECK(g.start_us == kWall0 + 120 * kUs);
-        CHECK(g.boot_id == "boot-A");
-        CHECK(g.state == "active");
 
         auto stored = must(e.store.grant(gid));
         REQUIRE(stored);
+        CHECK(stored->request_id == id);
+        CHECK(stored->expires_us == kWall0 + (120 + 1800) * kUs);
+        CHECK(stored->start_us == kWall0 + 120 * kUs);
+        CHECK(stored->boot_id == "boot-A");
         CHECK(stored->state == "active");
         CHECK(stored->expires_boot_ns == g.expires_boot_ns);
         CHECK(stored->approvers == std::vector<std::string>{"alice"});
@@ -518,7 +518,8 @@ TEST_SUITE("workflow") {
         CHECK(second.result.at("approvers") == json{"alice", "bob"});
         CHECK(second.result.at("decided_by") == "bob");
         REQUIRE(e.sink.live.size() == 1);
-        CHECK(e.sink.live.begin()->second.approvers == std::vector<std::string>{"alice", "bob"});
+        CHECK(must(e.store.grant(e.sink.live.begin()->first))->approvers ==
+              std::vector<std::string>{"alice", "bob"});
         CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "approve", "grant"});
         CHECK(e.audit.last("grant").at("approvers") == json{"alice", "bob"});
 
@@ -541,7 +542,7 @@ TEST_SUITE("workflow") {
         CHECK(r.result.at("state") == "granted");
         const std::int64_t gid = r.result.at("grant_id").get<std::int64_t>();
         CHECK(e.sink.live.at(gid).expires_boot_ns == kBoot0 + 600 * kSec);
-        CHECK(e.sink.live.at(gid).expires_us == kWall0 + 600 * kUs);
+        CHECK(must(e.store.grant(gid))->expires_us == kWall0 + 600 * kUs);
         CHECK(e.audit.last("grant").at("duration_s") == 600);
         CHECK(e.audit.last("approve").at("duration_s") == 600);
     }
@@ -964,7 +965,7 @@ require_reason = false
         CHECK(a.result.at("src") == "203.0.113.7");
         const std::int64_t gid = a.result.at("grant_id").get<std::int64_t>();
         REQUIRE(e.sink.puts == std::vector<std::int64_t>{gid});
-        const GrantRow& g = e.sink.live.at(gid);
+        const FakeGrant& g = e.sink.live.at(gid);
         CHECK(g.src == "203.0.113.7");
         CHECK(g.uid == 1000u);
         CHECK(g.port == 5432);
@@ -1216,7 +1217,7 @@ TEST_SUITE("break-glass") {
 
         // In the kernel at once, for the requester, with the asked duration.
         REQUIRE(e.sink.puts == std::vector<std::int64_t>{gid});
-        const GrantRow& g = e.sink.live.at(gid);
+        const FakeGrant& g = e.sink.live.at(gid);
         CHECK(g.uid == 1000u);
         CHECK(g.port == 5432);
         CHECK(g.expires_boot_ns == kBoot0 + (30 + 600) * kSec);

@@ -1,34 +1,43 @@
 #pragma once
 // The kernel's decision records (jg_events, a BPF ring buffer) as the
 // daemon reads them: one owner of libbpf's ring_buffer, freed on every way
-// out, so that nothing outside userspace/bpf/ calls ring_buffer__*.
+// out, handing each record over as a jg_event, a batch at a time.
 #include <cstddef>
+#include <functional>
 #include <memory>
 
+#include "bpf/loader.h"
 #include "core/result.h"
-
-struct ring_buffer;
+#include "jitgate/abi.h"
 
 namespace jg {
 
 class EventRing {
 public:
-    // libbpf's sample callback: a non-zero return stops the current consume
-    // and becomes its result (the daemon's batch budget).
-    using Callback = int (*)(void* ctx, void* data, std::size_t size);
-    static Result<EventRing> open(int map_fd, Callback cb, void* ctx);
+    // False: take no more records now (the caller is stopping; the rest
+    // stays in the ring for the next start).
+    using OnEvent = std::function<bool(const jg_event&)>;
+    // Records are handed to on_event at most `batch` per poll(), so that a
+    // flood cannot starve the caller's other work.
+    static Result<EventRing> open(const Kernel& k, std::size_t batch, OnEvent on_event);
+    EventRing(EventRing&&) noexcept;
+    EventRing& operator=(EventRing&&) noexcept;
+    ~EventRing();
+
     // The fd to wait on in epoll: readable when records wait.
     int epoll_fd() const;
-    // Hands waiting records to the callback: how many, or the callback's
-    // non-zero return, or -errno.
-    int consume() const;
+    // Hands at most one batch of waiting records to on_event: true when
+    // the batch filled (more may wait), false also when on_event said stop.
+    bool poll() const;
+    // Hands over every waiting record, a batch at a time.
+    void drain() const;
+
+    // The ring and the callback's state (private to event_ring.cpp).
+    struct State;
 
 private:
-    struct Free {
-        void operator()(ring_buffer* rb) const;
-    };
-    explicit EventRing(ring_buffer* rb) : rb_(rb) {}
-    std::unique_ptr<ring_buffer, Free> rb_;
+    explicit EventRing(std::unique_ptr<State> s);
+    std::unique_ptr<State> s_;
 };
 
 }  // namespace jg

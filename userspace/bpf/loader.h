@@ -1,101 +1,29 @@
 #pragma once
 // The kernel side of jitgated: the embedded skeleton, its pinned maps and
-// its pinned bpf_links.  One RAII owner per kernel object; links are
-// destroyed before the skeleton.
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-
+// its pinned bpf_links, owned here (one RAII owner per kernel object; links
+// are destroyed before the skeleton) and reached only through domain verbs:
+// GrantMaps, DenyWindows, LocalAddrs, EventRing (event_ring.h), the links'
+// status and repair, XDP, and the policy's maps.  No libbpf type is seen
+// by the user of this header.
 #include <array>
-#include <cerrno>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "core/keys.h"
+#include "bpf/deny_windows.h"
+#include "bpf/grant_maps.h"
+#include "bpf/local_addrs.h"
 #include "core/policy.h"
 #include "core/result.h"
 #include "core/service_users.h"
 #include "jitgate/abi.h"
 
-struct jitgate_bpf;
-
 namespace jg {
 
-// Sends libbpf's own messages to `sink` (warnings always, debug if verbose).
-void route_libbpf_log(std::function<void(const std::string&)> sink, bool verbose);
-
-// A bpf_link and nothing else.
-class Link {
-public:
-    Link() = default;
-    explicit Link(bpf_link* l) : l_(l) {}
-    Link(Link&& o) noexcept : l_(o.l_) { o.l_ = nullptr; }
-    Link& operator=(Link&& o) noexcept {
-        if (this != &o) {
-            reset();
-            l_ = o.l_;
-            o.l_ = nullptr;
-        }
-        return *this;
-    }
-    Link(const Link&) = delete;
-    Link& operator=(const Link&) = delete;
-    ~Link() { reset(); }
-    void reset() {
-        if (l_) bpf_link__destroy(l_);
-        l_ = nullptr;
-    }
-    bpf_link* get() const { return l_; }
-    explicit operator bool() const { return l_ != nullptr; }
-
-private:
-    bpf_link* l_ = nullptr;
-};
-
-// A typed, non-owning view of a loaded map; key and value sizes are checked
-// against the map once, when the view is made.
-template <typename K, typename V>
-class Map {
-public:
-    using key_type = K;
-    static Result<Map> of(bpf_map* m) {
-        if (bpf_map__key_size(m) != sizeof(K) || bpf_map__value_size(m) != sizeof(V))
-            return err(std::string("map ") + bpf_map__name(m) +
-                       " does not have the layout this build expects");
-        return Map(bpf_map__fd(m));
-    }
-    Map() = default;
-    int fd() const { return fd_; }
-    // 0 or -errno.
-    int update(const K& k, const V& v, std::uint64_t flags = BPF_ANY) const {
-        return bpf_map_update_elem(fd_, &k, &v, flags) ? -errno : 0;
-    }
-    int lookup(const K& k, V& v) const { return bpf_map_lookup_elem(fd_, &k, &v) ? -errno : 0; }
-    int remove(const K& k) const { return bpf_map_delete_elem(fd_, &k) ? -errno : 0; }
-    // Reads and deletes k in one step (a rate-limit window the daemon closes): 0 or -errno.
-    int take(const K& k, V& v) const { return bpf_map_lookup_and_delete_elem(fd_, &k, &v) ? -errno : 0; }
-    // Visits every key (snapshot semantics of get_next_key).
-    template <typename F>
-    void for_each(F&& f) const {
-        K key{}, next{};
-        const K* cur = nullptr;
-        while (bpf_map_get_next_key(fd_, cur, &next) == 0) {
-            V v{};
-            if (bpf_map_lookup_elem(fd_, &next, &v) == 0) f(next, v);
-            key = next;
-            cur = &key;
-        }
-    }
-
-private:
-    explicit Map(int fd) : fd_(fd) {}
-    int fd_ = -1;
-};
+// Sends libbpf's own messages to jg::log (warnings always, debug if verbose).
+void route_libbpf_log(bool verbose);
 
 struct LinkStatus {
     std::string program;
@@ -147,25 +75,18 @@ public:
     Kernel(const Kernel&) = delete;
     Kernel& operator=(const Kernel&) = delete;
 
-    Map<std::uint32_t, jg_port_val> ports;
-    Map<jg_uid_key, jg_grant_val> grants_uid;
-    Map<jg_addr_key, jg_grant_val> grants_addr;
-    Map<jg_net_key, jg_grant_val> grants_net;
-    Map<jg_rl_key, jg_rl_val> deny_rl;
-    Map<jg_allow_key, jg_rl_val> allow_rl;
-    Map<jg_addr, std::uint8_t> local_addrs;
-    Map<jg_local_net_key, std::uint8_t> local_nets;
-    Map<std::uint32_t, jg_config> config;
-    Map<std::uint32_t, jg_bind_val> bind_ports;
-    Map<jg_bind_key, std::uint8_t> bind_users;
-
+    GrantMaps grants() const;
+    DenyWindows windows() const;
+    LocalAddrs local_addrs() const;
+    // The event ring's map, for EventRing::open.
     int events_map_fd() const;
+
     // Destroys the TCP connections that no grant covers any more on ports
     // whose grants end by cutting (bpf/jg_iter.bpf.c) and says which; an
     // error when this kernel cannot (cut_note()).
     Result<std::vector<jg_cut_rec>> cut_connections();
-    bool can_cut() const { return bool(cut_link_); }
-    const std::string& cut_note() const { return cut_note_; }
+    bool can_cut() const;
+    const std::string& cut_note() const;
     Counters counters() const;
     std::vector<LinkStatus> links() const;
 
@@ -179,7 +100,7 @@ public:
     std::vector<XdpStatus> xdp() const;
     // Hooks whose pinned link had been detached by someone else and that
     // open() attached anew.
-    const std::vector<std::string>& reattached() const { return reattached_; }
+    const std::vector<std::string>& reattached() const;
     // Checks that every cgroup link is really attached (not merely pinned)
     // and that every link and map pin names our object: a detached link is
     // attached anew, a missing or foreign pin made again; an XDP link found
@@ -194,29 +115,12 @@ public:
     Result<bool> apply_service_users(const BindRules& rules);
     Result<bool> set_host_netns(std::uint64_t cookie);
 
-private:
-    Kernel() = default;
-    jitgate_bpf* skel_ = nullptr;
-    struct XdpLink {
-        std::string ifname;
-        Link link;  // pinned as link_xdp_<ifindex>
-        std::string mode, note;
-    };
-    void drop_xdp(int ifindex, bool detach);
+    // The skeleton, maps and links (bpf/kernel_parts.h, private to userspace/bpf).
+    struct Parts;
 
-    std::vector<std::pair<std::string, Link>> links_;
-    std::string pin_dir_;
-    std::vector<std::string> reattached_;
-    std::map<int, XdpLink> xdp_;                     // by ifindex
-    std::map<std::string, std::string> xdp_absent_;  // configured, not attached: why
-    int counters_fd_ = -1;
-    std::string cgroup_dir_;
-    std::vector<bpf_map*> pinned_maps_;
-    // Ports whose jg_bind_ports entry apply_service_users made non-zero;
-    // unset until it has looked at every entry once.
-    std::optional<std::set<std::uint32_t>> bind_ports_written_;
-    Link cut_link_;         // iter/tcp, not pinned
-    std::string cut_note_;  // why connections are not cut, if they are not
+private:
+    explicit Kernel(std::unique_ptr<Parts> p);
+    std::unique_ptr<Parts> p_;
 };
 
 }  // namespace jg

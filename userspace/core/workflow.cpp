@@ -352,7 +352,8 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     if (auto done = store_.commit(); !done) return store_failed(op, done.error());
 
     // Persisted first; now the kernel.
-    if (auto put = sink_.put(g); !put) {
+    const auto kg = kernel_grant(g);
+    if (auto put = kg ? sink_.put(*kg) : Result<bool>(err(kg.error())); !put) {
         g.state = "failed";
         g.ended_us = clock_.wall_us();
         g.ended_by = "map";
@@ -556,7 +557,7 @@ Result<bool> Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& 
         g.ended_us = clock_.wall_us();
         g.ended_by = by;
         if (auto put = put_grant(g); !put) return put;
-        sink_.remove(g);
+        if (const auto kg = kernel_grant(g)) sink_.remove(*kg);
         cut = cut || cuts(*policy_, g);
     }
     // The maps no longer hold these grants, so the kernel refuses their

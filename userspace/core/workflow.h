@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/kernel_grant.h"
 #include "core/keys.h"
 #include "core/limits.h"
 #include "core/policy.h"
@@ -56,8 +57,8 @@ struct CutConnection {
 class GrantSink {
 public:
     virtual ~GrantSink() = default;
-    virtual Result<bool> put(const GrantRow& g) = 0;  // error when the map is full
-    virtual void remove(const GrantRow& g) = 0;       // only if the map still holds g.id
+    virtual Result<bool> put(const KernelGrant& g) = 0;  // error when the map is full
+    virtual void remove(const KernelGrant& g) = 0;       // only if the map still holds g.id
     // Ends the TCP connections no grant covers any more, on ports whose
     // grants end by cutting (not drain, not audit): the ones it ended.
     virtual std::vector<CutConnection> cut_connections() { return {}; }

@@ -23,6 +23,7 @@
 #include <variant>
 
 #include "bpf/event_ring.h"
+#include "bpf/grant_sink.h"
 #include "bpf/loader.h"
 #include "core/audit.h"
 #include "core/clock.h"
@@ -47,92 +48,9 @@ namespace jg {
 
 namespace {
 
-// Where a grant lives in the kernel: the uid map for a local user, the
-// address hash for one remote host, the prefix trie for a network.
-using GrantKey = std::variant<jg_uid_key, jg_addr_key, jg_net_key>;
-
-Result<GrantKey> grant_key(const GrantRow& g) {
-    if (g.src.empty()) return GrantKey{make_uid_key(g.uid, g.port, g.proto)};
-    auto net = parse_source(g.src);
-    if (!net) return err(fmt::format("grant {} names source {}: {}", g.id, g.src, net.error()));
-    return std::visit([](const auto& k) { return GrantKey{k}; }, make_remote_key(*net, g.port, g.proto));
-}
-
-class BpfGrantSink : public GrantSink {
-public:
-    Kernel* k = nullptr;
-
-    // The typed map a key of this type lives in.
-    const Map<jg_uid_key, jg_grant_val>& map_of(const jg_uid_key&) const { return k->grants_uid; }
-    const Map<jg_addr_key, jg_grant_val>& map_of(const jg_addr_key&) const { return k->grants_addr; }
-    const Map<jg_net_key, jg_grant_val>& map_of(const jg_net_key&) const { return k->grants_net; }
-
-    Result<bool> put(const GrantRow& g) override {
-        if (!k) return err("the BPF maps are not loaded");
-        auto key = grant_key(g);
-        if (!key) return err(key.error());
-        const auto val = make_grant_val(g.expires_boot_ns, std::uint64_t(g.id));
-        const int e = std::visit([&](const auto& kk) { return map_of(kk).update(kk, val); }, *key);
-        if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
-            return err(fmt::format("the grant map is full ({} grants); revoke unused grants and try again",
-                                   JG_GRANT_ENTRIES));
-        if (e) return err(fmt::format("write grant {} to the kernel: {}", g.id, std::strerror(-e)));
-        return true;
-    }
-    std::uint64_t connections_cut = 0;  // since start
-
-    std::vector<CutConnection> cut_connections() override {
-        std::vector<CutConnection> out;
-        if (!k || !k->can_cut()) return out;
-        auto recs = k->cut_connections();
-        if (!recs) {
-            log(recs.error());
-            return out;
-        }
-        for (const jg_cut_rec& r : *recs) {
-            Addr16 peer;
-            std::memcpy(peer.data(), r.peer, 16);
-            const int e = -static_cast<std::int32_t>(r.result);
-            if (e) {  // the kernel still refuses its packets; it was not reset
-                log(fmt::format("could not end the TCP connection {} port {} -> port {}: {}",
-                                format_addr(peer), r.pport, r.lport, std::strerror(e)));
-                continue;
-            }
-            CutConnection c;
-            c.grant_id = static_cast<std::int64_t>(r.grant_id);
-            c.local = r.kind == JG_CUT_LOCAL;
-            c.uid = r.uid;
-            c.peer = peer;
-            c.port = c.local ? r.pport : r.lport;
-            out.push_back(c);
-        }
-        connections_cut += out.size();
-        return out;
-    }
-
-    void remove(const GrantRow& g) override {
-        if (!k) return;
-        auto key = grant_key(g);
-        if (!key) return;
-        std::visit(
-            [&](const auto& kk) {
-                jg_grant_val v{};
-                if (map_of(kk).lookup(kk, v) == 0 && v.grant_id == std::uint64_t(g.id)) map_of(kk).remove(kk);
-            },
-            *key);
-    }
-};
-
-// Map keys have explicit zeroed padding, so equal keys are equal bytes.
-template <typename T>
-bool same_bytes(const T& a, const T& b) {
-    return std::memcmp(&a, &b, sizeof(T)) == 0;
-}
-
 // Records taken from the ring per turn of the main loop, so that a flood
 // cannot starve the control socket and the clock.
 constexpr int kRingBatch = 4096;
-constexpr int kRingBatchDone = -EAGAIN;
 
 // What the main loop waits on, closed on every way out.
 struct Loop {
@@ -149,10 +67,6 @@ class Daemon {
 public:
     explicit Daemon(const DaemonOptions& o) : o_(o) {}
     int run();
-    void on_kernel_event(const jg_event& e) { records_->on_event(e); }
-    // Counts one record taken from the ring; true when this turn's batch is full.
-    // A failed audit log also ends it: the rest stays in the ring for the next start.
-    bool ring_taken() { return ++ring_budget_ >= kRingBatch || audit_->failed(); }
 
 private:
     // The start-up sequence.
@@ -198,7 +112,6 @@ private:
 
     DaemonOptions o_;
     std::string audit_dir_;
-    int ring_budget_ = 0;
     std::shared_ptr<const Policy> policy_;
     std::optional<Store> store_;
     SystemDirectory dir_;
@@ -217,24 +130,8 @@ private:
 };
 
 void Daemon::sync_local_addrs(Kernel& k) {
-    std::set<Addr16> want;
-    for (auto& a : current_addresses()) want.insert(a);
-    std::vector<jg_addr> stale;
-    k.local_addrs.for_each([&](const jg_addr& key, std::uint8_t) {
-        Addr16 a;
-        std::memcpy(a.data(), key.addr, 16);
-        if (!want.count(a)) stale.push_back(key);
-    });
-    for (auto& s : stale) k.local_addrs.remove(s);
-    for (auto& a : want)
-        if (int e = k.local_addrs.update(make_local_addr(a), 1))
-            log(fmt::format("cannot record local address {}: {}", format_addr(a), std::strerror(-e)));
+    k.local_addrs().sync_addrs(current_addresses());
     // Prefixes routed here without an interface address (AnyIP, anycast).
-    auto id = [](const jg_local_net_key& key) {
-        Addr16 a;
-        std::memcpy(a.data(), key.addr, 16);
-        return std::pair(key.prefixlen, a);
-    };
     const auto routes = current_local_routes();
     if (!routes) {
         // A partial dump would drop AnyIP prefixes and let local users reach
@@ -246,39 +143,14 @@ void Daemon::sync_local_addrs(Kernel& k) {
         return;
     }
     routes_retry_ = false;
-    std::map<std::pair<std::uint32_t, Addr16>, jg_local_net_key> nets;
-    for (const auto& n : *routes) {
-        const jg_local_net_key key = make_local_net_key(n);
-        nets[id(key)] = key;
-    }
-    std::vector<jg_local_net_key> gone;
-    k.local_nets.for_each([&](const jg_local_net_key& key, std::uint8_t) {
-        if (!nets.count(id(key))) gone.push_back(key);
-    });
-    for (auto& g : gone) k.local_nets.remove(g);
-    for (auto& [_, key] : nets)
-        if (int e = k.local_nets.update(key, 1))
-            log(fmt::format("cannot record a local route: {}", std::strerror(-e)));
-}
-
-// Who a grant-map key names, for the tamper record.
-std::string principal_of(const jg_uid_key& k) { return fmt::format("uid {}", k.uid); }
-std::string principal_of(const jg_addr_key& k) {
-    Addr16 a;
-    std::memcpy(a.data(), k.addr, 16);
-    return format_addr(a);
-}
-std::string principal_of(const jg_net_key& k) {
-    Addr16 a;
-    std::memcpy(a.data(), k.addr, 16);
-    return fmt::format("{} prefix {}", format_addr(a), k.prefixlen);
+    k.local_addrs().sync_nets(*routes);
 }
 
 void Daemon::reconcile_grants(Kernel& k) {
     // The store is the truth: every active grant is in the maps, and nothing else is.
-    // Read row by row (a cursor), keeping only id and key: the daemon's memory
-    // must not grow with the rows of every grant.  Many grants take a while
-    // to write: say how far it got, once a second.
+    // Read row by row (a cursor), keeping only what the kernel holds (a
+    // KernelGrant, not the row's texts).  Many
+    // grants take a while to write: say how far it got, once a second.
     auto now_ms = [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now().time_since_epoch())
@@ -286,44 +158,26 @@ void Daemon::reconcile_grants(Kernel& k) {
     };
     Progress progress("restoring grants", std::uint64_t(value_or_throw(store_->count_grants("active"))),
                       now_ms());
-    std::vector<std::pair<std::int64_t, GrantKey>> active;
-    std::uint64_t rows = 0;
+    std::vector<KernelGrant> active;
     value_or_throw(store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
-        if (auto r = sink_.put(g); !r) log(r.error());
-        if (auto key = grant_key(g)) active.emplace_back(g.id, *key);
-        if (auto line = progress.step(++rows, now_ms())) log(*line);
+        if (auto kg = kernel_grant(g))
+            active.push_back(*kg);
+        else
+            log(kg.error());
     }));
-    if (rows != 0)
-        log(fmt::format("restored {} active grant{} into the maps in {} ms", rows, rows == 1 ? "" : "s",
-                        progress.elapsed_ms(now_ms())));
-    std::sort(active.begin(), active.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    auto find = [&](std::int64_t id) -> const GrantKey* {
-        auto it = std::lower_bound(active.begin(), active.end(), id,
-                                   [](const auto& e, std::int64_t v) { return e.first < v; });
-        return it == active.end() || it->first != id ? nullptr : &it->second;
-    };
-    // An entry is known when the store has its grant id active with this
-    // very key (packed the one way keys are packed).
-    auto prune = [&](const auto& map) {
-        using K = typename std::decay_t<decltype(map)>::key_type;
-        std::vector<std::pair<K, jg_grant_val>> unknown;
-        map.for_each([&](const K& key, const jg_grant_val& v) {
-            const GrantKey* known = find(std::int64_t(v.grant_id));
-            const K* want = known ? std::get_if<K>(known) : nullptr;
-            if (!want || !same_bytes(*want, key)) unknown.emplace_back(key, v);
-        });
-        for (auto& [key, v] : unknown) {
-            map.remove(key);
-            record_tamper({{"principal", principal_of(key)},
-                           {"port", key.port},
-                           {"proto", std::string(proto_name(Proto(key.proto)))},
-                           {"grant_id", v.grant_id},
-                           {"reason", "a grant map held an entry the state store does not know; removed"}});
-        }
-    };
-    prune(k.grants_uid);
-    prune(k.grants_addr);
-    prune(k.grants_net);
+    const Reconciled r = k.grants().reconcile(active, [&](std::uint64_t n) {
+        if (auto line = progress.step(n, now_ms())) log(*line);
+    });
+    for (const auto& e : r.errors) log(e);
+    if (!active.empty())
+        log(fmt::format("restored {} active grant{} into the maps in {} ms", active.size(),
+                        active.size() == 1 ? "" : "s", progress.elapsed_ms(now_ms())));
+    for (const ForeignGrant& f : r.removed)
+        record_tamper({{"principal", f.principal},
+                       {"port", f.port},
+                       {"proto", std::string(proto_name(f.proto))},
+                       {"grant_id", f.grant_id},
+                       {"reason", "a grant map held an entry the state store does not know; removed"}});
 }
 
 Result<bool> Daemon::prepare_kernel(Kernel& k) {
@@ -396,17 +250,6 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
     return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
 }
 
-// Keys of the windows of a rate-limit table idle for a second at `now`
-// (CLOCK_MONOTONIC_COARSE ns, the programs' clock).
-template <typename K>
-std::vector<K> idle_windows(const Map<K, jg_rl_val>& m, std::uint64_t now) {
-    std::vector<K> idle;
-    m.for_each([&](const K& k, const jg_rl_val& v) {
-        if (v.window_end_ns + JG_RL_WINDOW_NS <= now) idle.push_back(k);
-    });
-    return idle;
-}
-
 // Decisions counted by the kernel's rate limits after their last event, for
 // principals that then went quiet: the next decision would have carried the
 // count, so without this it would never be reported.  Every window idle for
@@ -416,31 +259,12 @@ void Daemon::flush_suppressed() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
-    for (const auto& k : idle_windows(kernel_->deny_rl, now)) {
-        jg_rl_val v{};
-        if (kernel_->deny_rl.take(k, v) != 0 || v.suppressed == 0) continue;
-        records_->on_closed({.bind = k.kind == JG_RL_BIND,
-                             .who = rl_principal(k),
-                             .port = k.port,
-                             .proto = k.proto,
-                             .verdict = v.verdict,
-                             .hook = v.hook,
-                             .suppressed = v.suppressed});
-    }
-    for (const auto& k : idle_windows(kernel_->allow_rl, now)) {
-        jg_rl_val v{};
-        if (kernel_->allow_rl.take(k, v) != 0 || v.suppressed == 0) continue;
-        // The new flows after the window's recorded one: this record stands
-        // for them (count), so the counts of allow records sum to the
-        // kernel's allow counter.
-        records_->on_closed({.allow = true,
-                             .who = rl_principal(k.who),
-                             .port = k.who.port,
-                             .proto = k.who.proto,
-                             .hook = v.hook,
-                             .grant_id = k.grant_id,
-                             .suppressed = v.suppressed});
-    }
+    const ClosedWindows closed = kernel_->windows().close_idle(now);
+    for (const ClosedWindow& w : closed.deny) records_->on_closed(w);
+    // The new flows after the window's recorded one: this record stands for
+    // them (count), so the counts of allow records sum to the kernel's allow
+    // counter.
+    for (const ClosedWindow& w : closed.allow) records_->on_closed(w);
 }
 
 // Every kTamperEvery ticks: pins really ours (links are checked every turn
@@ -559,16 +383,6 @@ void Daemon::reload() {
     warn_impostors(*p, rules);
 }
 
-int ring_cb(void* ctx, void* data, size_t size) {
-    auto* d = static_cast<Daemon*>(ctx);
-    if (size >= sizeof(jg_event)) {
-        jg_event e;
-        std::memcpy(&e, data, sizeof(e));
-        d->on_kernel_event(e);
-    }
-    return d->ring_taken() ? kRingBatchDone : 0;
-}
-
 Result<bool> Daemon::open_state() {
     auto policy = load_start_policy(o_.config);
     if (!policy) return err(policy.error());
@@ -590,7 +404,7 @@ Result<bool> Daemon::open_state() {
     // Followers get each record written as it is, not its line parsed back.
     audit_->wants_records = [this] { return feed_->listening(); };
     audit_->on_record = [this](const json& r) { feed_->on_record(r); };
-    route_libbpf_log([](const std::string& m) { log(m); }, o_.verbose);
+    route_libbpf_log(o_.verbose);
 
     auto cg = resolve_cgroup(o_.cgroup, o_.state_dir);
     if (!cg) return err(cg.error());
@@ -647,7 +461,11 @@ Result<bool> Daemon::open_loop(Loop& l, const sigset_t& signals) {
     };
     add(l.sfd.get());
     // Freed on every way out, also a start that fails after this point.
-    auto opened = EventRing::open(kernel_->events_map_fd(), ring_cb, this);
+    // A failed audit log stops the taking: the rest stays in the ring for the next start.
+    auto opened = EventRing::open(*kernel_, kRingBatch, [this](const jg_event& e) {
+        records_->on_event(e);
+        return !audit_->failed();
+    });
     if (!opened) return err(opened.error());
     l.ring.emplace(std::move(*opened));
     l.rb_fd = l.ring->epoll_fd();
@@ -667,8 +485,7 @@ Result<bool> Daemon::open_loop(Loop& l, const sigset_t& signals) {
 }
 
 void Daemon::drain_ring(const EventRing& rb) {
-    do ring_budget_ = 0;
-    while (rb.consume() == kRingBatchDone);
+    rb.drain();
     report_lost();
     audit_->flush();
 }
@@ -687,8 +504,7 @@ bool Daemon::on_ready(Loop& l, const epoll_event& ev) {
     const int fd = ev.data.fd;
     bool running = true;
     if (fd == l.rb_fd) {
-        ring_budget_ = 0;
-        l.ring->consume();  // at most kRingBatch; epoll reports the rest
+        l.ring->poll();  // at most kRingBatch; epoll reports the rest
     } else if (fd == l.sfd.get()) {
         signalfd_siginfo si{};
         while (read(l.sfd.get(), &si, sizeof(si)) == sizeof(si)) {
@@ -737,8 +553,7 @@ int Daemon::serve(Loop& l) {
         const auto now = steady_clock::now();
         if (now - last_drain >= std::chrono::milliseconds(JG_RING_DRAIN_MS)) {
             last_drain = now;
-            ring_budget_ = 0;
-            l.ring->consume();
+            l.ring->poll();
         }
         if (now - last_link_check >= std::chrono::milliseconds(250)) {
             last_link_check = now;

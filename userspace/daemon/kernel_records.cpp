@@ -69,7 +69,7 @@ Decision decision_of(const ClosedWindow& w) {
     d.hook = w.hook;
     d.bind = !w.allow && w.bind;
     d.port = w.port;
-    d.proto = w.proto;
+    d.proto = std::uint8_t(w.proto);
     d.local = w.who.is_uid;
     d.uid = w.who.uid;
     if (!w.who.is_uid) d.src = w.who.src;

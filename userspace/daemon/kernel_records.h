@@ -21,6 +21,7 @@
 #include "core/audit.h"
 #include "core/clock.h"
 #include "core/keys.h"
+#include "core/rl_window.h"
 #include "core/workflow.h"
 #include "jitgate/abi.h"
 
@@ -59,20 +60,6 @@ struct Decision {
     const char* type() const { return bind ? "bind_denied" : verdict_type(verdict); }
     // A local user's refused connection: what status lists with the command to ask.
     bool is_denial() const { return verdict == JG_VERDICT_DENY && !bind; }
-};
-
-// A rate-limit window the kernel kept for a principal that went quiet, with
-// decisions not yet recorded (jg_deny_rl or jg_allow_rl, abi.h).
-struct ClosedWindow {
-    bool allow = false;  // jg_allow_rl (flows allowed under grant_id); else a denial window
-    bool bind = false;   // a denial window of refused binds (JG_RL_BIND)
-    RlPrincipal who;
-    std::uint16_t port = 0;
-    std::uint8_t proto = 0;
-    std::uint8_t verdict = JG_VERDICT_DENY;  // of the window's latest denial
-    std::uint8_t hook = 0;
-    std::uint64_t grant_id = 0;    // an allow window's
-    std::uint64_t suppressed = 0;  // decisions the kernel counted and no record carried yet
 };
 
 // The decision a ring-buffer event reports; `e` must outlive it (comm).
