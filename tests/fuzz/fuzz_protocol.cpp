@@ -27,11 +27,13 @@
 #include <vector>
 
 #include "check.h"
+#include "cli/audit_render.h"
 #include "core/audit.h"
 #include "core/policy.h"
 #include "core/protocol.h"
 #include "core/store.h"
 #include "core/workflow.h"
+#include "reference_seal.h"
 
 using namespace jg;
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/audit.h"
+#include "reference_seal.h"
 
 namespace jg::testing {
 

@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "cli/audit_render.h"
 #include "cli/client.h"
 #include "core/audit.h"
 #include "core/protocol.h"
