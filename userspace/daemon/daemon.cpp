@@ -38,6 +38,7 @@
 #include "core/text.h"
 #include "core/workflow.h"
 #include "daemon/audit_log.h"
+#include "daemon/control.h"
 #include "daemon/events.h"
 #include "daemon/metrics_http.h"
 #include "daemon/netlink.h"
@@ -641,48 +642,16 @@ bool Daemon::verify_and_notify_ready() {
 }
 
 std::string Daemon::handle(const Peer& p, const std::string& line) {
-    WireError we;
-    auto req = parse_request(line, &we);
-    if (!req) return reply_error(we.id, code::kInvalid, we.message);
-    Caller c{p.uid, p.pid, name_now(p.uid)};
-    Reply r;
-    try {
-        if (req->op == "request")
-            r = wf_->request(c, req->args);
-        else if (req->op == "approve")
-            r = wf_->approve(c, req->args);
-        else if (req->op == "deny")
-            r = wf_->deny(c, req->args);
-        else if (req->op == "revoke")
-            r = wf_->revoke(c, req->args);
-        else if (req->op == "list")
-            r = wf_->list(c, req->args);
-        else if (req->op == "break_glass")
-            r = wf_->break_glass(c, req->args);
-        else if (req->op == "show")
-            r = wf_->show(c, req->args);
-        else if (req->op == "status")
-            r = Reply::success(scoped_status(c));
-        else if (req->op == "metrics")
-            r = Reply::success(metrics());
-        else if (req->op == "audit")
-            return audit_->flush(), audit_query(p, req->id, req->args);
-        else
-            r = Reply::fail(code::kInvalid, "unknown operation");
-    } catch (const std::exception& e) {
-        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
-        try {
-            store_->rollback();
-        } catch (...) {
-        }
-        r = Reply::fail(code::kInternal,
-                        fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
-    }
-    // Written and durable before anyone is told (store.h: commits are
-    // fsynced here, not one by one, so that a grant reaches the map first).
-    audit_->flush();
-    store_->sync();
-    return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
+    const ControlTarget t{*wf_,
+                          *store_,
+                          *audit_,
+                          [this](std::uint32_t uid) { return name_now(uid); },
+                          [this](const Caller& c) { return scoped_status(c); },
+                          [this] { return metrics(); },
+                          [this](const Peer& peer, std::int64_t id, const AuditArgs&, const json& wire) {
+                              return audit_query(peer, id, wire);
+                          }};
+    return control_handle(t, p, line);
 }
 
 bool Daemon::sees_all(std::uint32_t uid, const std::string& user) {
