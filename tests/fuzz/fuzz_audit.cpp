@@ -22,7 +22,9 @@
 #include <vector>
 
 #include "check.h"
+#include "cli/audit_render.h"
 #include "core/audit.h"
+#include "reference_seal.h"
 
 using namespace jg;
 

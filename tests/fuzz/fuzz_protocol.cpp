@@ -27,11 +27,14 @@
 #include <vector>
 
 #include "check.h"
+#include "cli/audit_render.h"
 #include "core/audit.h"
 #include "core/policy.h"
 #include "core/protocol.h"
 #include "core/store.h"
 #include "core/workflow.h"
+#include "reference_seal.h"
+#include "wire_op.h"
 
 using namespace jg;
 
@@ -170,17 +173,21 @@ struct Harness {
 
     explicit Harness(Store s) : store(std::move(s)) { wf.set_policy(policy()); }
 
-    // What jitgated's Daemon::handle does with an accepted request.
+    // What jitgated's dispatcher (daemon/control.cpp) does with an accepted request.
     Reply dispatch(const Caller& c, const WireRequest& req, std::string_view in) {
-        if (req.op == "request") return wf.request(c, req.args);
-        if (req.op == "approve") return wf.approve(c, req.args);
-        if (req.op == "deny") return wf.deny(c, req.args);
-        if (req.op == "revoke") return wf.revoke(c, req.args);
-        if (req.op == "list") return wf.list(c, req.args);
-        if (req.op == "break_glass") return wf.break_glass(c, req.args);
-        if (req.op == "show") return wf.show(c, req.args);
-        if (req.op == "status") return Reply::success(json::object());
-        if (req.op == "audit") return audit(req.args);
+        using jg::testing::op;
+        switch (req.kind) {
+            case Op::Request: return op(&Workflow::request, wf, c, req.args);
+            case Op::Approve: return op(&Workflow::approve, wf, c, req.args);
+            case Op::Deny: return op(&Workflow::deny, wf, c, req.args);
+            case Op::Revoke: return op(&Workflow::revoke, wf, c, req.args);
+            case Op::List: return op(&Workflow::list, wf, c, req.args);
+            case Op::BreakGlass: return op(&Workflow::break_glass, wf, c, req.args);
+            case Op::Show: return op(&Workflow::show, wf, c, req.args);
+            case Op::Status: return Reply::success(json::object());
+            case Op::Audit: return audit(req.args);
+            default: break;
+        }
         fuzz::broken(__FILE__, __LINE__, "parse_request accepts only operations jitgated has", in, req.op);
     }
 

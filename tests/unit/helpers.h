@@ -13,6 +13,7 @@
 
 #include "core/audit.h"
 #include "core/result.h"
+#include "reference_seal.h"
 
 namespace jg::testing {
 

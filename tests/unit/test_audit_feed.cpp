@@ -62,7 +62,11 @@ struct Fixture {
     }
     // `jitgate audit` by uid on connection conn; the reply's last line (the result or the error).
     json ask(std::uint32_t uid, int conn, json args = json::object()) {
-        const std::string reply = feed->query(Peer{uid, 0, 0, conn}, conn, args);
+        // Parsed as the dispatcher parses them (core/operations.h).
+        const auto parsed = parse_as<AuditArgs>(args);
+        if (const auto* e = std::get_if<OpError>(&parsed))
+            return json::parse(reply_error(conn, e->code, e->message));
+        const std::string reply = feed->query(Peer{uid, 0, 0, conn}, conn, std::get<AuditArgs>(parsed));
         const auto last = reply.rfind('\n', reply.size() - 2);
         return json::parse(last == std::string::npos ? reply : reply.substr(last + 1));
     }

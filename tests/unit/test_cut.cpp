@@ -14,6 +14,7 @@
 #include "core/store.h"
 #include "core/workflow.h"
 #include "fakes.h"
+#include "wire_op.h"
 
 using namespace jg;
 using namespace jg::testing;
@@ -75,7 +76,7 @@ struct Env {
     std::int64_t grant(int port, const char* proto, std::int64_t secs, const char* from = nullptr) {
         json a = {{"port", port}, {"proto", proto}, {"duration_s", secs}, {"reason", "cut test"}};
         if (from) a["from"] = from;
-        Reply r = wf.request(kRita, a);
+        Reply r = op(&Workflow::request, wf, kRita, a);
         INFO(r.message);
         REQUIRE(r.ok);
         REQUIRE(r.result.at("state") == "granted");
@@ -157,7 +158,7 @@ TEST_CASE("a revoke cuts at once and says how many connections it ended") {
     Env e;
     const auto g = e.grant(5432, "tcp", 600);
     e.sink.next_cut = {local_conn(g, 1000, 5432)};
-    Reply r = e.wf.revoke(kRita, json{{"id", g}});
+    Reply r = op(&Workflow::revoke, e.wf, kRita, json{{"id", g}});
     REQUIRE(r.ok);
     CHECK(e.sink.cut_calls == 1);
     const json rec = e.last("revoke");
@@ -223,7 +224,7 @@ TEST_CASE("a connection admitted under a replaced grant is counted for the grant
     REQUIRE(first != second);
     // The socket still carries the id of the grant it connected under.
     e.sink.next_cut = {local_conn(first, 1000, 5432)};
-    Reply r = e.wf.revoke(kRita, json{{"id", second}});
+    Reply r = op(&Workflow::revoke, e.wf, kRita, json{{"id", second}});
     REQUIRE(r.ok);
     CHECK(e.last("revoke").at("grant_id") == second);
     CHECK(e.last("revoke").at("connections_ended") == 1);

@@ -17,6 +17,7 @@
 #include "core/timens.h"
 #include "core/workflow.h"
 #include "fakes.h"
+#include "wire_op.h"
 
 using namespace jg;
 using namespace jg::testing;
@@ -64,7 +65,8 @@ struct Env {
         wf.set_policy(std::make_shared<Policy>(load.policy));
     }
     Reply request(const Caller& c, int port) {
-        return wf.request(c, json{{"port", port}, {"proto", "tcp"}, {"duration_s", 600}, {"reason", "r"}});
+        return op(&Workflow::request, wf, c,
+                  json{{"port", port}, {"proto", "tcp"}, {"duration_s", 600}, {"reason", "r"}});
     }
     std::int64_t pending(const Caller& c, int port) {
         Reply r = request(c, port);
@@ -72,7 +74,7 @@ struct Env {
         REQUIRE(r.ok);
         return r.result.at("request_id").get<std::int64_t>();
     }
-    Reply list(json args) { return wf.list(kAlice, args); }
+    Reply list(json args) { return op(&Workflow::list, wf, kAlice, args); }
 };
 
 std::vector<std::string> errors_of(const std::string& text) { return parse_policy(text, "t.toml").errors; }
@@ -160,7 +162,7 @@ TEST_SUITE("limits") {
         for (int i = 0; i < 10; ++i) e.pending(kRoot, 5432);
         // A withdrawn request makes room.
         const auto id = must(e.store.requests("pending", 1000)).back().id;
-        REQUIRE(e.wf.deny(kRita, json{{"id", id}}).ok);
+        REQUIRE(op(&Workflow::deny, e.wf, kRita, json{{"id", id}}).ok);
         CHECK(e.request(kRita, 5672).ok);
         // The refusals left no rows and no records.
         CHECK(e.audit.of("request").size() == 3 + 3 + 1 + 1 + 10 + 1);
@@ -203,18 +205,18 @@ TEST_SUITE("limits") {
         std::vector<std::int64_t> denied;
         for (int i = 0; i < 5; ++i) {
             denied.push_back(e.pending(kRita, 5432));
-            REQUIRE(e.wf.deny(kAlice, json{{"id", denied.back()}}).ok);
+            REQUIRE(op(&Workflow::deny, e.wf, kAlice, json{{"id", denied.back()}}).ok);
         }
         const auto ended = e.pending(kRita, 6379);
-        Reply g = e.wf.approve(kAlice, json{{"id", ended}});
+        Reply g = op(&Workflow::approve, e.wf, kAlice, json{{"id", ended}});
         REQUIRE(g.ok);
         const auto ended_grant = g.result.at("grant_id").get<std::int64_t>();
-        REQUIRE(e.wf.revoke(kAlice, json{{"id", ended_grant}}).ok);
+        REQUIRE(op(&Workflow::revoke, e.wf, kAlice, json{{"id", ended_grant}}).ok);
         const auto old_pending = e.pending(kSam, 5672);
         e.clock.advance(8 * 86400);
         // Recent: one denied.
         const auto recent = e.pending(kSam, 5432);
-        REQUIRE(e.wf.deny(kAlice, json{{"id", recent}}).ok);
+        REQUIRE(op(&Workflow::deny, e.wf, kAlice, json{{"id", recent}}).ok);
 
         const std::size_t records = e.audit.records.size();
         CHECK(e.wf.prune(4) == 5);                  // 4 requests (the bound) and the revoked grant
@@ -239,7 +241,7 @@ TEST_SUITE("limits") {
     TEST_CASE("prune keeps a request whose grant is still active, and retention 0s keeps everything") {
         Env e("[daemon]\nretention = \"7d\"\n");
         const auto id = e.pending(kRita, 5432);
-        Reply g = e.wf.approve(kAlice, json{{"id", id}});
+        Reply g = op(&Workflow::approve, e.wf, kAlice, json{{"id", id}});
         REQUIRE(g.ok);
         // Its grant, pretended long: a decided request 8 days old with an active grant.
         auto row = must(e.store.grant(g.result.at("grant_id").get<std::int64_t>()));
@@ -251,7 +253,7 @@ TEST_SUITE("limits") {
 
         Env keep("[daemon]\nretention = \"0s\"\n");
         const auto d = keep.pending(kRita, 5432);
-        REQUIRE(keep.wf.deny(kRita, json{{"id", d}}).ok);
+        REQUIRE(op(&Workflow::deny, keep.wf, kRita, json{{"id", d}}).ok);
         keep.clock.advance(400 * 86400);
         CHECK(keep.wf.prune() == 0);
         CHECK(must(keep.store.request(d)));

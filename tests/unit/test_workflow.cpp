@@ -20,6 +20,7 @@
 #include "core/store.h"
 #include "core/workflow.h"
 #include "fakes.h"
+#include "wire_op.h"
 
 using namespace jg;
 using namespace jg::testing;
@@ -123,16 +124,17 @@ struct Env {
         json a = {{"port", port}, {"proto", proto}, {"duration_s", dur}};
         if (reason) a["reason"] = reason;
         if (ticket) a["ticket"] = ticket;
-        return wf.request(c, a);
+        return op(&Workflow::request, wf, c, a);
     }
     // A request for the remote source `from` (the wire argument "from").
     Reply request_from(const Caller& c, int port, const char* from, std::int64_t dur = 1800,
                        const char* proto = "tcp") {
-        return wf.request(c, json{{"port", port},
-                                  {"proto", proto},
-                                  {"duration_s", dur},
-                                  {"reason", "peer debugging"},
-                                  {"from", from}});
+        return op(&Workflow::request, wf, c,
+                  json{{"port", port},
+                       {"proto", proto},
+                       {"duration_s", dur},
+                       {"reason", "peer debugging"},
+                       {"from", from}});
     }
     // A pending request for `from`, asserting it is pending.
     std::int64_t pending_from(const char* from, int port = 5432, const Caller& c = kReq) {
@@ -145,20 +147,20 @@ struct Env {
     Reply approve(const Caller& c, std::int64_t id, std::optional<std::int64_t> dur = std::nullopt) {
         json a = {{"id", id}};
         if (dur) a["duration_s"] = *dur;
-        return wf.approve(c, a);
+        return op(&Workflow::approve, wf, c, a);
     }
     Reply deny(const Caller& c, std::int64_t id, const char* reason = nullptr) {
         json a = {{"id", id}};
         if (reason) a["reason"] = reason;
-        return wf.deny(c, a);
+        return op(&Workflow::deny, wf, c, a);
     }
-    Reply revoke(const Caller& c, std::int64_t id) { return wf.revoke(c, json{{"id", id}}); }
+    Reply revoke(const Caller& c, std::int64_t id) { return op(&Workflow::revoke, wf, c, json{{"id", id}}); }
     Reply break_glass(const Caller& c, int port, std::int64_t dur, const char* reason = "db down, paging",
                       const char* proto = "tcp") {
-        return wf.break_glass(
-            c, json{{"port", port}, {"proto", proto}, {"duration_s", dur}, {"reason", reason}});
+        return op(&Workflow::break_glass, wf, c,
+                  json{{"port", port}, {"proto", proto}, {"duration_s", dur}, {"reason", reason}});
     }
-    Reply show(const Caller& c, std::int64_t id) { return wf.show(c, json{{"id", id}}); }
+    Reply show(const Caller& c, std::int64_t id) { return op(&Workflow::show, wf, c, json{{"id", id}}); }
     // A break-glass grant: returns {request id, grant id}.
     std::pair<std::int64_t, std::int64_t> glass(const Caller& c = kReq, int port = 5432,
                                                 std::int64_t dur = 600) {
@@ -804,7 +806,7 @@ require_reason = false
         CHECK(e.sink.live.empty());
         CHECK(e.audit.types() == std::vector<std::string>{"request", "approve", "reject"});
         CHECK(e.audit.last("reject").at("request_id") == id);
-        Reply list = e.wf.list(kReq, json::object());
+        Reply list = op(&Workflow::list, e.wf, kReq, json::object());
         REQUIRE(list.ok);
         CHECK(list.result.at("grants").empty());
         CHECK(list.result.at("requests").empty());
@@ -907,7 +909,7 @@ require_reason = false
         Env e;  // listed by root, who sees every user's (issue 16.9)
         const std::int64_t p = e.pending();
         auto [rid, gid] = e.granted(5432, 600, kBob);
-        Reply d = e.wf.list(kRoot, json::object());
+        Reply d = op(&Workflow::list, e.wf, kRoot, json::object());
         REQUIRE(d.ok);
         REQUIRE(d.result.at("requests").size() == 1);
         CHECK(d.result["requests"][0].at("request_id") == p);
@@ -915,23 +917,24 @@ require_reason = false
         CHECK(d.result["grants"][0].at("grant_id") == gid);
         CHECK(d.result["grants"][0].at("remaining_s") == 600);
 
-        Reply pend = e.wf.list(kRoot, json{{"filter", "pending"}});
+        Reply pend = op(&Workflow::list, e.wf, kRoot, json{{"filter", "pending"}});
         REQUIRE(pend.ok);
         CHECK(pend.result.at("requests").size() == 1);
         CHECK(pend.result.at("grants").empty());
 
-        Reply act = e.wf.list(kRoot, json{{"filter", "active"}});
+        Reply act = op(&Workflow::list, e.wf, kRoot, json{{"filter", "active"}});
         REQUIRE(act.ok);
         CHECK(act.result.at("requests").empty());
         CHECK(act.result.at("grants").size() == 1);
 
-        Reply all = e.wf.list(kRoot, json{{"filter", "all"}});
+        Reply all = op(&Workflow::list, e.wf, kRoot, json{{"filter", "all"}});
         REQUIRE(all.ok);
         CHECK(all.result.at("requests").size() == 2);
         CHECK(all.result.at("grants").size() == 1);
         CHECK(all.result["requests"][0].at("request_id") == rid);  // newest first
 
-        check_fail(e.wf.list(kRoot, json{{"filter", "everything"}}), code::kInvalid, "filter");
+        check_fail(op(&Workflow::list, e.wf, kRoot, json{{"filter", "everything"}}), code::kInvalid,
+                   "filter");
     }
 
     TEST_CASE("ids are unique across requests and grants") {
@@ -980,7 +983,7 @@ require_reason = false
         CHECK(gr.at("grant_id") == gid);
         CHECK(gr.at("user") == "rita");
 
-        Reply l = e.wf.list(kReq, json{{"filter", "all"}});
+        Reply l = op(&Workflow::list, e.wf, kReq, json{{"filter", "all"}});
         REQUIRE(l.ok);
         CHECK(l.result["requests"][0].at("src") == "203.0.113.7");
         CHECK(l.result["grants"][0].at("src") == "203.0.113.7");
@@ -1416,7 +1419,7 @@ TEST_SUITE("break-glass") {
         auto [r2, g2] = e.glass(kReq, 5432, 300);
         (void)r2;
 
-        Reply d = e.wf.list(kDave, json::object());  // an approver of db (@dba), reviewing
+        Reply d = op(&Workflow::list, e.wf, kDave, json::object());  // an approver of db (@dba), reviewing
         REQUIRE(d.ok);
         const json& bg = d.result.at("break_glass");
         REQUIRE(bg.size() == 2);
@@ -1433,19 +1436,19 @@ TEST_SUITE("break-glass") {
         for (const json& g : d.result.at("grants")) active.insert(g.at("grant_id").get<std::int64_t>());
         CHECK(active == std::set<std::int64_t>{gn, g2});
 
-        Reply all = e.wf.list(kDave, json{{"filter", "all"}});
+        Reply all = op(&Workflow::list, e.wf, kDave, json{{"filter", "all"}});
         REQUIRE(all.ok);
         CHECK(all.result.at("break_glass") == bg);
         for (const char* f : {"pending", "active"}) {
             CAPTURE(f);
-            Reply only = e.wf.list(kDave, json{{"filter", f}});
+            Reply only = op(&Workflow::list, e.wf, kDave, json{{"filter", f}});
             REQUIRE(only.ok);
             CHECK(only.result.at("break_glass") == json::array());
         }
 
         // A week after g1 started it leaves the list.
         e.clock.advance(7 * 86400 - 199);
-        Reply later = e.wf.list(kDave, json::object());
+        Reply later = op(&Workflow::list, e.wf, kDave, json::object());
         REQUIRE(later.ok);
         REQUIRE(later.result.at("break_glass").size() == 1);
         CHECK(later.result["break_glass"][0].at("grant_id") == g2);
@@ -1459,7 +1462,7 @@ TEST_SUITE("break-glass") {
             e.clock.advance(1);
             last = e.glass(kReq, 5432, 600).second;
         }
-        Reply d = e.wf.list(kReq, json::object());
+        Reply d = op(&Workflow::list, e.wf, kReq, json::object());
         REQUIRE(d.ok);
         REQUIRE(d.result.at("break_glass").size() == 100);
         CHECK(d.result["break_glass"][0].at("grant_id") == last);
@@ -1844,7 +1847,7 @@ TEST_SUITE("scope of list and show (issue 16.9)") {
         e.dir.groups["olly"] = {"secops"};
         const std::int64_t id = e.pending(5432);  // rita; approvers alice and @dba
         auto ids = [&](const Caller& c, const char* filter) {
-            Reply r = e.wf.list(c, json{{"filter", filter}});
+            Reply r = op(&Workflow::list, e.wf, c, json{{"filter", filter}});
             REQUIRE(r.ok);
             std::set<std::int64_t> out;
             for (auto& x : r.result.at("requests")) out.insert(x.at("request_id").get<std::int64_t>());

@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/keys.h"
+#include "core/operations.h"
 #include "core/policy.h"
 #include "core/protocol.h"
 #include "core/service_users.h"
@@ -47,7 +48,7 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     app->add_option("--socket", s.socket, "jitgated control socket")->capture_default_str();
     app->add_flag("--json", s.json, "print one JSON object");
 
-    auto* req = app->add_subcommand("request", "ask for access to a protected port");
+    auto* req = app->add_subcommand(op_name(Op::Request), "ask for access to a protected port");
     req->add_option("PORT", s.port_spec, "PORT or PORT/PROTO (tcp, udp)")->required();
     req->add_option("--for", s.duration, "how long, e.g. 30m or 1h30m")->required();
     req->add_option("--reason", s.reason, "why you need it (recorded)");
@@ -58,7 +59,7 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
         ->type_name("ADDR");
     req->add_flag("--wait", s.wait,
                   "wait until the request is decided: exit 0 when granted, 3 when rejected or expired");
-    req->callback([&s] { s.op = "request"; });
+    req->callback([&s] { s.op = op_name(Op::Request); });
 
     auto* run = app->add_subcommand(
         "run", "request access, wait for approval, run COMMAND, and revoke the grant when it exits");
@@ -80,23 +81,24 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     bg->add_option("--for", s.duration, "how long, within the port's break_glass_max (default 15m)")
         ->required();
     bg->add_option("--reason", s.reason, "why (mandatory; reviewed after the fact)")->required();
-    bg->callback([&s] { s.op = "break_glass"; });
+    bg->callback([&s] { s.op = op_name(Op::BreakGlass); });
 
-    auto* appr = app->add_subcommand("approve", "approve a pending request");
+    auto* appr = app->add_subcommand(op_name(Op::Approve), "approve a pending request");
     appr->add_option("ID", s.id, "request id")->required();
     appr->add_option("--for", s.approve_for, "shorten the grant to this duration");
-    appr->callback([&s] { s.op = "approve"; });
+    appr->callback([&s] { s.op = op_name(Op::Approve); });
 
-    auto* deny = app->add_subcommand("deny", "reject a pending request (or withdraw your own)");
+    auto* deny = app->add_subcommand(op_name(Op::Deny), "reject a pending request (or withdraw your own)");
     deny->add_option("ID", s.id, "request id")->required();
     deny->add_option("--reason", s.reason, "why (recorded)");
-    deny->callback([&s] { s.op = "deny"; });
+    deny->callback([&s] { s.op = op_name(Op::Deny); });
 
-    auto* rev = app->add_subcommand("revoke", "end a grant now");
+    auto* rev = app->add_subcommand(op_name(Op::Revoke), "end a grant now");
     rev->add_option("ID", s.id, "grant id, or the id of the request that led to it")->required();
-    rev->callback([&s] { s.op = "revoke"; });
+    rev->callback([&s] { s.op = op_name(Op::Revoke); });
 
-    auto* list = app->add_subcommand("list", "show requests and grants (default: pending and active)");
+    auto* list =
+        app->add_subcommand(op_name(Op::List), "show requests and grants (default: pending and active)");
     auto* g = list->add_option_group("filter");
     g->add_flag("--pending", s.pending, "pending requests");
     g->add_flag("--active", s.active, "active grants");
@@ -107,17 +109,18 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     list->add_option("--after", s.list_after,
                      "the page after this id: the rows listed below it (list says what to type)")
         ->type_name("ID");
-    list->callback([&s] { s.op = "list"; });
+    list->callback([&s] { s.op = op_name(Op::List); });
 
-    auto* st = app->add_subcommand("status", "programs, protected ports, grants and counters");
-    st->callback([&s] { s.op = "status"; });
+    auto* st = app->add_subcommand(op_name(Op::Status), "programs, protected ports, grants and counters");
+    st->callback([&s] { s.op = op_name(Op::Status); });
 
     auto* met = app->add_subcommand(
-        "metrics", "jitgated's counters and gauges in the Prometheus text format (--json: structured)");
-    met->callback([&s] { s.op = "metrics"; });
+        op_name(Op::Metrics),
+        "jitgated's counters and gauges in the Prometheus text format (--json: structured)");
+    met->callback([&s] { s.op = op_name(Op::Metrics); });
 
     auto* aud = app->add_subcommand(
-        "audit",
+        op_name(Op::Audit),
         "show audit records (oldest first), or follow them as they are written; audit verify checks "
         "the hash chain");
     aud->require_subcommand(0, 1);
@@ -134,7 +137,7 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
                     "unless --since or --limit)")
         ->type_name("N");
     aud->callback([&s] {
-        if (s.op.empty()) s.op = "audit";
+        if (s.op.empty()) s.op = op_name(Op::Audit);
     });
     auto* ver = aud->add_subcommand(
         "verify",
@@ -229,7 +232,7 @@ std::string finish_port_duration(CliState& s) {
 
 std::string finish(CliState& s) {
     s.args = nlohmann::json::object();
-    if (s.op == "request" || s.op == "run") {
+    if (s.op == op_name(Op::Request) || s.op == "run") {
         if (auto e = finish_port_duration(s); !e.empty()) return e;
         if (s.op == "run" && (s.command.empty() || s.command.front().empty()))
             return "run needs a command after --, e.g. jitgate run 5432 --for 30m --reason why -- psql";
@@ -242,12 +245,12 @@ std::string finish(CliState& s) {
             if (!src) return src.error();
             s.args["from"] = format_source(*src);
         }
-    } else if (s.op == "break_glass") {
+    } else if (s.op == op_name(Op::BreakGlass)) {
         if (auto e = finish_port_duration(s); !e.empty()) return e;
         if (s.reason.find_first_not_of(' ') == std::string::npos)
             return "--reason must say why: break-glass is reviewed after the fact";
         s.args["reason"] = s.reason;
-    } else if (s.op == "approve") {
+    } else if (s.op == op_name(Op::Approve)) {
         if (s.id <= 0) return "ID must be a positive request id";
         s.args = {{"id", s.id}};
         if (!s.approve_for.empty()) {
@@ -255,11 +258,11 @@ std::string finish(CliState& s) {
             if (!d) return d.error();
             s.args["duration_s"] = *d;
         }
-    } else if (s.op == "deny" || s.op == "revoke") {
+    } else if (s.op == op_name(Op::Deny) || s.op == op_name(Op::Revoke)) {
         if (s.id <= 0) return "ID must be a positive id";
         s.args = {{"id", s.id}};
-        if (s.op == "deny" && !s.reason.empty()) s.args["reason"] = s.reason;
-    } else if (s.op == "audit") {
+        if (s.op == op_name(Op::Deny) && !s.reason.empty()) s.args["reason"] = s.reason;
+    } else if (s.op == op_name(Op::Audit)) {
         return finish_audit(s);
     } else if (s.op == "audit-verify") {
         if (s.follow || s.since || !s.types.empty() || s.audit_port || s.user || s.limit)
@@ -267,7 +270,7 @@ std::string finish(CliState& s) {
                    "--limit belong to jitgate audit";
         if (std::count(s.files.begin(), s.files.end(), "-") > 1)
             return "standard input (-) can be read only once";
-    } else if (s.op == "list") {
+    } else if (s.op == op_name(Op::List)) {
         s.args = {{"filter", s.pending ? "pending" : s.active ? "active" : s.all ? "all" : "default"}};
         if (s.list_limit && (*s.list_limit < 1 || *s.list_limit > 1000))
             return "--limit must be from 1 to 1000";
@@ -324,7 +327,7 @@ Result<nlohmann::json> show_request(const std::string& socket, std::int64_t id,
                                     const std::atomic<bool>* stop) {
     std::optional<nlohmann::json> reply;
     auto end = stream_daemon(
-        socket, "show", {{"id", id}},
+        socket, op_name(Op::Show), {{"id", id}},
         [&](const nlohmann::json& line) {
             if (!line.contains("result") && !line.contains("error")) return true;
             reply = line;
@@ -510,14 +513,14 @@ int run_cli(int argc, const char* const* argv) {
     if (auto e = finish(s); !e.empty()) return fail(s, {{"code", code::kInvalid}, {"message", e}});
     if (s.op == "policy-check") return policy_check(s);
     if (s.op == "audit-verify") return run_audit_verify(s);
-    if (s.op == "audit") return run_audit(s);
+    if (s.op == op_name(Op::Audit)) return run_audit(s);
     if (s.op == "run") return run_with_grant(s);
     auto reply = call_daemon(s.socket, s.op, s.args);
     if (!reply) return fail(s, {{"code", code::kUnreachable}, {"message", reply.error()}});
     const auto& r = *reply;
     if (!r.value("ok", false)) return fail(s, error_of(r));
     const auto& result = r.contains("result") ? r["result"] : nlohmann::json::object();
-    if (s.op == "request" && s.wait && result.value("state", "") == "pending") {
+    if (s.op == op_name(Op::Request) && s.wait && result.value("state", "") == "pending") {
         if (!s.json) std::cout << render_human(s.op, result) << std::flush;
         WaitOptions o;
         o.stop = &stop_on_signals({SIGINT});  // stops waiting; the request stays

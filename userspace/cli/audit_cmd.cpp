@@ -15,8 +15,10 @@
 #include <optional>
 #include <thread>
 
+#include "cli/audit_render.h"
 #include "cli/client.h"
 #include "core/audit.h"
+#include "core/operations.h"
 #include "core/protocol.h"
 #include "core/text.h"
 
@@ -57,7 +59,7 @@ struct DaemonLog {
 
 DaemonLog ask_daemon(const std::string& socket) {
     DaemonLog d;
-    auto st = call_daemon(socket, "status", json::object());
+    auto st = call_daemon(socket, op_name(Op::Status), json::object());
     if (!st) {
         d.why_not = st.error();
         return d;
@@ -158,7 +160,7 @@ int run_audit(const CliState& s) {
         }
         return true;  // a kind of line this jitgate does not know: skip it
     };
-    auto end = stream_daemon(s.socket, "audit", s.args, on_line, stop);
+    auto end = stream_daemon(s.socket, op_name(Op::Audit), s.args, on_line, stop);
     if (!end)
         return fail(s,
                     {{"code", lines == 0 ? code::kUnreachable : code::kInternal}, {"message", end.error()}});

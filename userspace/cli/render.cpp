@@ -8,6 +8,7 @@
 
 #include "core/duration.h"
 #include "core/metrics.h"
+#include "core/operations.h"
 #include "core/text.h"
 
 namespace jg {
@@ -315,15 +316,15 @@ std::string render_wait_state(const json& raw) {
 std::string render_human(const std::string& op, const nlohmann::json& raw) {
     // Prometheus text has its own escapes (core/metrics.h), and names
     // nothing a user chose.
-    if (op == "metrics") return render_prometheus(raw);
+    if (op == op_name(Op::Metrics)) return render_prometheus(raw);
     // Every string of the reply may be text someone chose (a reason, a
     // ticket, a process name, a user name): escaped once, here, before any
     // of it is laid out.
     const json r = escape_strings(raw);
-    if (op == "request" || op == "approve" || op == "deny") {
+    if (op == op_name(Op::Request) || op == op_name(Op::Approve) || op == op_name(Op::Deny)) {
         std::string s = request_line(r) + "\n";
         const std::string st = r.value("state", "");
-        if (st == "pending" && op == "request")
+        if (st == "pending" && op == op_name(Op::Request))
             s += fmt::format("waiting for approval: an approver runs  jitgate approve {}\n",
                              r.value("request_id", 0));
         if (st == "granted")
@@ -333,7 +334,7 @@ std::string render_human(const std::string& op, const nlohmann::json& raw) {
                                   : "");
         return s;
     }
-    if (op == "break_glass") {
+    if (op == op_name(Op::BreakGlass)) {
         if (r.value("state", "") != "granted") return request_line(r) + "\n";
         return fmt::format(
             "BREAK-GLASS: {} granted to {} at once, without approval, until {} (grant {}, request {}); "
@@ -341,9 +342,9 @@ std::string render_human(const std::string& op, const nlohmann::json& raw) {
             where_text(r), r.value("user", ""), r.value("expires_at", ""), r.value("grant_id", 0),
             r.value("request_id", 0));
     }
-    if (op == "revoke") return grant_line(r) + "\n";
-    if (op == "list") return render_list(r);
-    if (op == "status") {
+    if (op == op_name(Op::Revoke)) return grant_line(r) + "\n";
+    if (op == op_name(Op::List)) return render_list(r);
+    if (op == op_name(Op::Status)) {
         std::string s = fmt::format("jitgated {} (ABI v{}), cgroup {}\n", r.value("version", ""),
                                     r.value("abi_version", 0), r.value("cgroup", ""));
         s += "programs:\n";

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <map>
 #include <vector>
 
 namespace jg {
@@ -17,45 +16,7 @@ int exit_code_for(std::string_view c) {
 
 namespace {
 
-enum class T { Int, Str, Bool, StrList };
-
-struct Arg {
-    T type;
-    bool required;
-};
-
-// Every operation and the arguments it takes.
-const std::map<std::string, std::map<std::string, Arg>, std::less<>>& schema() {
-    static const std::map<std::string, std::map<std::string, Arg>, std::less<>> s = {
-        {"request",
-         {{"port", {T::Int, true}},
-          {"proto", {T::Str, true}},
-          {"duration_s", {T::Int, true}},
-          {"reason", {T::Str, false}},
-          {"ticket", {T::Str, false}},
-          {"from", {T::Str, false}}}},
-        {"approve", {{"id", {T::Int, true}}, {"duration_s", {T::Int, false}}}},
-        {"deny", {{"id", {T::Int, true}}, {"reason", {T::Str, false}}}},
-        {"revoke", {{"id", {T::Int, true}}}},
-        {"break_glass",
-         {{"port", {T::Int, true}},
-          {"proto", {T::Str, true}},
-          {"duration_s", {T::Int, true}},
-          {"reason", {T::Str, true}}}},
-        {"show", {{"id", {T::Int, true}}}},
-        {"list", {{"filter", {T::Str, false}}, {"limit", {T::Int, false}}, {"after", {T::Int, false}}}},
-        {"status", {}},
-        {"metrics", {}},
-        {"audit",
-         {{"follow", {T::Bool, false}},
-          {"since_us", {T::Int, false}},
-          {"types", {T::StrList, false}},
-          {"port", {T::Int, false}},
-          {"user", {T::Str, false}},
-          {"limit", {T::Int, false}}}},
-    };
-    return s;
-}
+using T = ArgType;
 
 // A whole number that fits in std::int64_t.
 bool is_int64(const json& v) {
@@ -121,26 +82,33 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why) {
         if (k != "id" && k != "op" && k != "args") return fail(id, fmt::format("unknown field \"{}\"", k));
     auto op = j.find("op");
     if (op == j.end() || !op->is_string()) return fail(id, "\"op\" must name an operation");
-    const auto& ops = schema();
-    auto spec = ops.find(op->get<std::string>());
-    if (spec == ops.end()) return fail(id, fmt::format("unknown operation \"{}\"", op->get<std::string>()));
+    const Operation* spec = find_operation(op->get<std::string>());
+    if (!spec) return fail(id, fmt::format("unknown operation \"{}\"", op->get<std::string>()));
     WireRequest r;
     r.id = id;
-    r.op = spec->first;
+    r.op = spec->name;
+    r.kind = spec->op;
     if (auto a = j.find("args"); a != j.end()) {
         if (!a->is_object()) return fail(id, "\"args\" must be a JSON object");
         r.args = *a;
     }
+    auto arg_spec = [&](const std::string& k) -> const ArgSpec* {
+        for (const auto& a : spec->args)
+            if (k == a.name) return &a;
+        return nullptr;
+    };
     for (auto& [k, v] : r.args.items()) {
-        auto arg = spec->second.find(k);
-        if (arg == spec->second.end()) return fail(id, fmt::format("{}: unknown argument \"{}\"", r.op, k));
-        if (!type_ok(v, arg->second.type))
-            return fail(id,
-                        fmt::format("{}: argument \"{}\" must be {}", r.op, k, type_name(arg->second.type)));
+        const ArgSpec* arg = arg_spec(k);
+        if (!arg) return fail(id, fmt::format("{}: unknown argument \"{}\"", r.op, k));
+        if (!type_ok(v, arg->type))
+            return fail(id, fmt::format("{}: argument \"{}\" must be {}", r.op, k, type_name(arg->type)));
     }
-    for (auto& [k, arg] : spec->second)
-        if (arg.required && !r.args.contains(k))
-            return fail(id, fmt::format("{}: argument \"{}\" is required", r.op, k));
+    // The first missing argument by name, as the message has always named it.
+    const ArgSpec* missing = nullptr;
+    for (const auto& a : spec->args)
+        if (a.required && !r.args.contains(a.name) && (!missing || std::string_view(a.name) < missing->name))
+            missing = &a;
+    if (missing) return fail(id, fmt::format("{}: argument \"{}\" is required", r.op, missing->name));
     return r;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/operations.h"
 #include "core/result.h"
 
 namespace jg {
@@ -42,12 +43,13 @@ int exit_code_for(std::string_view error_code);
 
 struct WireRequest {
     std::int64_t id = 0;
-    std::string op;
+    std::string op;  // the operation's name
+    Op kind = Op::Status;
     json args = json::object();
 };
 
 // Parses and validates one request line: JSON syntax, the envelope, the
-// operation name, and every argument's name and type.
+// operation name, and every argument's name and type (core/operations.h).
 struct WireError {
     std::int64_t id = 0;
     std::string message;

@@ -22,17 +22,6 @@ constexpr std::uint32_t kNoUid = std::numeric_limits<std::uint32_t>::max();
 constexpr std::int64_t kBreakGlassReviewUs = 7LL * 24 * 3600 * 1000000;
 constexpr int kBreakGlassReviewMax = 100;
 
-// Free text a user gives (a reason, a ticket) reaches approvers' and
-// auditors' terminals: one line of printable UTF-8 at most `max` bytes long,
-// or the refusal.
-std::optional<Reply> free_text_refusal(std::string_view field, const std::string& text, std::size_t max) {
-    if (text.size() > max)
-        return Reply::fail(code::kInvalid,
-                           fmt::format("the {} must be one line of at most {} bytes", field, max));
-    if (auto why = text_refusal(field, text)) return Reply::fail(code::kRefused, *why);
-    return std::nullopt;
-}
-
 // A remote principal is named in every record about it; a local one has no src.
 void put_src(json& j, const std::string& src) {
     if (!src.empty()) j["src"] = src;
@@ -222,39 +211,25 @@ json Workflow::grant_json(const GrantRow& g) {
 
 namespace {
 
-// What request and break-glass both ask for, each checked, into r: port,
-// protocol, duration and reason; the refusal when one is not valid.
-std::optional<Reply> parse_ask(const json& a, RequestRow& r) {
-    const std::int64_t port_i = a.at("port").get<std::int64_t>();
-    if (port_i < 1 || port_i > 65535) return Reply::fail(code::kInvalid, "port must be from 1 to 65535");
-    auto proto = parse_proto(a.at("proto").get<std::string>());
-    if (!proto) return Reply::fail(code::kInvalid, proto.error());
-    r.duration_s = a.at("duration_s").get<std::int64_t>();
-    if (r.duration_s <= 0 || r.duration_s > kMaxDurationSeconds)
-        return Reply::fail(code::kInvalid, "the duration must be longer than zero and at most a year");
-    r.reason = a.value("reason", "");
-    if (auto refused = free_text_refusal("reason", r.reason, kMaxReasonBytes)) return refused;
-    r.port = static_cast<std::uint16_t>(port_i);
-    r.proto = *proto;
-    return std::nullopt;
+// A request row for what request and break-glass ask for.
+RequestRow asked(const AskArgs& a) {
+    RequestRow r;
+    r.port = a.port;
+    r.proto = a.proto;
+    r.duration_s = a.duration_s;
+    r.reason = a.reason;
+    return r;
 }
 
 }  // namespace
 
-Reply Workflow::request(const Caller& c, const json& a) {
-    RequestRow r;
-    if (auto refused = parse_ask(a, r)) return *refused;
+Reply Workflow::request(const Caller& c, const RequestArgs& a) {
+    RequestRow r = asked(a.ask);
     const std::uint16_t port = r.port;
     const std::int64_t dur = r.duration_s;
     const Proto proto = r.proto;
-    const std::string ticket = a.value("ticket", "");
-    if (auto refused = free_text_refusal("ticket", ticket, kMaxTicketBytes)) return *refused;
-    std::optional<SourceNet> from;
-    if (auto f = a.find("from"); f != a.end()) {
-        auto net = parse_source(f->get<std::string>());
-        if (!net) return Reply::fail(code::kInvalid, net.error());
-        from = *net;
-    }
+    const std::string& ticket = a.ticket;
+    const std::optional<SourceNet>& from = a.from;
     const PortPolicy* p = policy_->find(port, proto);
     if (!p)
         return Reply::fail(
@@ -405,8 +380,8 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     return request_reply(op, r);
 }
 
-Reply Workflow::approve(const Caller& c, const json& a) {
-    const std::int64_t id = a.at("id").get<std::int64_t>();
+Reply Workflow::approve(const Caller& c, const ApproveArgs& a) {
+    const std::int64_t id = a.id;
     auto read = store_.request(id);
     if (!read) return store_failed("approve", read.error());
     std::optional<RequestRow> r = std::move(*read);
@@ -433,8 +408,10 @@ Reply Workflow::approve(const Caller& c, const json& a) {
     if (std::find(r->approvers.begin(), r->approvers.end(), c.user) != r->approvers.end())
         return Reply::fail(code::kConflict, fmt::format("you have already approved request {}", id));
     std::int64_t dur = r->duration_s;
-    if (a.contains("duration_s")) {
-        const std::int64_t want = a.at("duration_s").get<std::int64_t>();
+    if (a.duration_s) {
+        // Checked here, after who asks and what became of the request, as
+        // it always was: which refusal a caller meets first stays the same.
+        const std::int64_t want = *a.duration_s;
         if (want <= 0 || want > kMaxDurationSeconds)
             return Reply::fail(code::kInvalid, "the duration must be longer than zero and at most a year");
         if (want > r->duration_s)
@@ -494,10 +471,9 @@ Reply Workflow::approve(const Caller& c, const json& a) {
     return grant_request(*r, dur, c.user);
 }
 
-Reply Workflow::deny(const Caller& c, const json& a) {
-    const std::int64_t id = a.at("id").get<std::int64_t>();
-    const std::string why = a.value("reason", "");
-    if (auto refused = free_text_refusal("reason", why, kMaxReasonBytes)) return *refused;
+Reply Workflow::deny(const Caller& c, const DenyArgs& a) {
+    const std::int64_t id = a.id;
+    const std::string& why = a.reason;
     auto read = store_.request(id);
     if (!read) return store_failed("deny", read.error());
     std::optional<RequestRow> r = std::move(*read);
@@ -591,8 +567,8 @@ Result<bool> Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& 
     return true;
 }
 
-Reply Workflow::revoke(const Caller& c, const json& a) {
-    const std::int64_t id = a.at("id").get<std::int64_t>();
+Reply Workflow::revoke(const Caller& c, const RevokeArgs& a) {
+    const std::int64_t id = a.id;
     auto read = store_.grant(id);
     if (!read) return store_failed("revoke", read.error());
     std::optional<GrantRow> g = std::move(*read);
@@ -621,12 +597,10 @@ Reply Workflow::revoke(const Caller& c, const json& a) {
     return Reply::success(grant_json(*g));
 }
 
-Reply Workflow::list(const Caller& c, const json& a) {
-    const std::string f = a.value("filter", "default");
-    if (f != "pending" && f != "active" && f != "all" && f != "default")
-        return Reply::fail(code::kInvalid, "list filter must be pending, active or all");
+Reply Workflow::list(const Caller& c, const ListArgs& a) {
+    const std::string& f = a.filter;
     json out = {{"requests", json::array()}, {"grants", json::array()}, {"break_glass", json::array()}};
-    if (auto refused = list_page(c, f, a, out)) return *refused;
+    if (auto failed = list_page(c, a, out)) return *failed;
     const bool all = sees_all(c);
     // For review: every break-glass grant of the last week, whatever became of it.
     if (f == "all" || f == "default") {
@@ -640,15 +614,11 @@ Reply Workflow::list(const Caller& c, const json& a) {
     return Reply::success(out);
 }
 
-Reply Workflow::break_glass(const Caller& c, const json& a) {
-    RequestRow r;
-    if (auto refused = parse_ask(a, r)) return *refused;
+Reply Workflow::break_glass(const Caller& c, const BreakGlassArgs& a) {
+    RequestRow r = asked(a.ask);
     const std::uint16_t port = r.port;
     const std::int64_t dur = r.duration_s;
     const Proto proto = r.proto;
-    if (r.reason.find_first_not_of(' ') == std::string::npos)
-        return Reply::fail(code::kInvalid,
-                           "break-glass needs a reason (--reason TEXT): it is reviewed after the fact");
     const PortPolicy* p = policy_->find(port, proto);
     if (!p)
         return Reply::fail(
@@ -691,8 +661,8 @@ Reply Workflow::break_glass(const Caller& c, const json& a) {
     return grant_request(r, dur, kBreakGlass, &c);
 }
 
-Reply Workflow::show(const Caller& c, const json& a) {
-    const std::int64_t id = a.at("id").get<std::int64_t>();
+Reply Workflow::show(const Caller& c, const ShowArgs& a) {
+    const std::int64_t id = a.id;
     auto read = store_.request(id);
     if (!read) return store_failed("show", read.error());
     std::optional<RequestRow> r = std::move(*read);

@@ -1,7 +1,8 @@
 #pragma once
 // Requests, approvals, grants, revocation and expiry: the decisions of
 // design.md §2, independent of BPF (maps are reached through GrantSink) and
-// of the system's user database (reached through Directory).
+// of the system's user database (reached through Directory). Operations
+// take their typed arguments (core/operations.h), parsed once.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,6 +17,7 @@
 #include "core/kernel_grant.h"
 #include "core/keys.h"
 #include "core/limits.h"
+#include "core/operations.h"
 #include "core/policy.h"
 #include "core/store.h"
 
@@ -96,17 +98,17 @@ public:
     void set_policy(std::shared_ptr<const Policy> p) { policy_ = std::move(p); }
     const Policy& policy() const { return *policy_; }
 
-    Reply request(const Caller& c, const json& args);
-    Reply approve(const Caller& c, const json& args);
-    Reply deny(const Caller& c, const json& args);
-    Reply revoke(const Caller& c, const json& args);
-    Reply list(const Caller& c, const json& args);
+    Reply request(const Caller& c, const RequestArgs& args);
+    Reply approve(const Caller& c, const ApproveArgs& args);
+    Reply deny(const Caller& c, const DenyArgs& args);
+    Reply revoke(const Caller& c, const RevokeArgs& args);
+    Reply list(const Caller& c, const ListArgs& args);
     // Grants at once, no approver, within the port's break_glass_max, to
     // whom its break_glass list names (anyone when it has none); the reason
     // is mandatory. Recorded as a break_glass record for review.
-    Reply break_glass(const Caller& c, const json& args);
+    Reply break_glass(const Caller& c, const BreakGlassArgs& args);
     // One request as request_json, to whom may_see it.
-    Reply show(const Caller& c, const json& args);
+    Reply show(const Caller& c, const ShowArgs& args);
 
     // Who may read everything (list, show, status, audit): root and the
     // policy's [daemon] auditors.  The one rule for all of them.
@@ -196,9 +198,10 @@ private:
     // The refusal of a new request by c on port p, if any: the request rate,
     // the caps on pending requests ([daemon] limits), the free space.
     std::optional<Reply> admit(const Caller& c, const PortPolicy& p, std::uint16_t port, Proto proto);
-    // One page of list's `filter` ("pending", "active", "all") into out,
-    // scoped to what c may see (sees_all, concerns).
-    std::optional<Reply> list_page(const Caller& c, const std::string& filter, const json& args, json& out);
+    // One page of list's filter ("pending", "active", "all", "default") into
+    // out, scoped to what c may see (sees_all, concerns).
+    // A failed Reply when the state store could not be read.
+    std::optional<Reply> list_page(const Caller& c, const ListArgs& args, json& out);
     bool is_approver(const Caller& c, const PortPolicy& p);
     // Whether c is the user `who`, or a member of the group `who`.
     // A request asked (port, protocol, duration, reason in r) by c: given a

@@ -13,8 +13,6 @@ namespace jg {
 
 namespace {
 
-constexpr std::int64_t kListDefault = 100;
-constexpr std::int64_t kListMax = 1000;
 // A caller who may not see everything: rows are read in batches and judged
 // one by one, at most kScopedScanMax of a section (the newest).
 constexpr std::int64_t kScopedBatch = 500;
@@ -59,12 +57,10 @@ int Workflow::prune(int max_rows) {
     return value_or_throw(store_.prune(clock_.wall_us() - keep_s * 1000000, max_rows));
 }
 
-std::optional<Reply> Workflow::list_page(const Caller& c, const std::string& f, const json& a, json& out) {
-    const std::int64_t limit = a.value("limit", kListDefault);
-    if (limit < 1 || limit > kListMax)
-        return Reply::fail(code::kInvalid, fmt::format("list --limit must be from 1 to {}", kListMax));
-    const std::int64_t after = a.value("after", std::int64_t(0));
-    if (after < 0) return Reply::fail(code::kInvalid, "list --after must be an id (a positive number)");
+std::optional<Reply> Workflow::list_page(const Caller& c, const ListArgs& a, json& out) {
+    const std::string& f = a.filter;
+    const std::int64_t limit = a.limit;
+    const std::int64_t after = a.after;
     out["filter"] = f;
     out["limit"] = limit;
     out["total"] = json::object();

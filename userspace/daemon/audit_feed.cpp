@@ -14,16 +14,10 @@ void ServerOutput::follow(int conn, std::int64_t id) {
     s_.follow(conn, id, [](std::int64_t i, std::uint64_t n) { return reply_dropped(i, n); });
 }
 
-std::string AuditFeed::query(const Peer& p, std::int64_t id, const json& a) {
-    auto parsed = audit_filter_from_args(a);
-    if (!parsed) return reply_error(id, code::kInvalid, parsed.error());
-    const AuditFilter f = *parsed;
-    const bool follow = a.value("follow", false);
-    std::int64_t limit = follow && !f.since_us ? 0 : 50;
-    if (a.contains("limit")) {
-        limit = a["limit"].get<std::int64_t>();
-        if (limit < 0 || limit > 10000) return reply_error(id, code::kInvalid, "limit must be 0-10000");
-    }
+std::string AuditFeed::query(const Peer& p, std::int64_t id, const AuditArgs& a) {
+    const AuditFilter& f = a.filter;
+    const bool follow = a.follow;
+    const std::int64_t limit = a.limit;
     // Looked up now, never cached: a uid can be given to another account.
     const std::string user = dir_.user_name(p.uid).value_or(std::to_string(p.uid));
     const bool all = sees_all_(p.uid, user);

@@ -11,6 +11,7 @@
 
 #include "core/audit.h"
 #include "core/clock.h"
+#include "core/operations.h"
 #include "core/workflow.h"
 #include "daemon/server.h"
 
@@ -53,7 +54,7 @@ public:
     // match the filters, oldest first, each as an event line; then the
     // result line; and, when following, every new matching record as it is
     // written.  Returns the reply lines.
-    std::string query(const Peer& p, std::int64_t id, const json& args);
+    std::string query(const Peer& p, std::int64_t id, const AuditArgs& args);
 
     // The server streams go to; nullptr: none (before start, after stop,
     // which also forgets every follower).

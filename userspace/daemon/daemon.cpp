@@ -33,6 +33,7 @@
 #include "core/workflow.h"
 #include "daemon/audit_feed.h"
 #include "daemon/audit_log.h"
+#include "daemon/control.h"
 #include "daemon/kernel_records.h"
 #include "daemon/metrics_http.h"
 #include "daemon/netlink.h"
@@ -200,54 +201,17 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
     return true;
 }
 
-// A status or metrics reply: the state store's error as the dispatcher
-// words every failed operation.
-Reply answer(const std::string& op, Result<json> r) {
-    if (r) return Reply::success(std::move(*r));
-    return Reply::fail(code::kInternal, fmt::format("jitgated could not complete {}: {}", op, r.error()));
-}
-
 std::string Daemon::handle(const Peer& p, const std::string& line) {
     if (audit_->failed()) return {};  // stopping: nothing more is done or answered
-    WireError we;
-    auto req = parse_request(line, &we);
-    if (!req) return reply_error(we.id, code::kInvalid, we.message);
-    Caller c{p.uid, p.pid, name_now(p.uid)};
-    Reply r;
-    try {
-        if (req->op == "request")
-            r = wf_->request(c, req->args);
-        else if (req->op == "approve")
-            r = wf_->approve(c, req->args);
-        else if (req->op == "deny")
-            r = wf_->deny(c, req->args);
-        else if (req->op == "revoke")
-            r = wf_->revoke(c, req->args);
-        else if (req->op == "list")
-            r = wf_->list(c, req->args);
-        else if (req->op == "break_glass")
-            r = wf_->break_glass(c, req->args);
-        else if (req->op == "show")
-            r = wf_->show(c, req->args);
-        else if (req->op == "status")
-            r = answer(req->op, scoped_status(parts(), c));
-        else if (req->op == "metrics")
-            r = answer(req->op, metrics(parts()));
-        else if (req->op == "audit")
-            return audit_->flush(), feed_->query(p, req->id, req->args);
-        else
-            r = Reply::fail(code::kInvalid, "unknown operation");
-    } catch (const std::exception& e) {
-        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
-        store_->abandon();
-        r = Reply::fail(code::kInternal,
-                        fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
-    }
-    // Written and durable before anyone is told (store.h: commits are
-    // fsynced here, not one by one, so that a grant reaches the map first).
-    if (!audit_->flush()) return {};  // not recorded: nobody is told (run() stops)
-    value_or_throw(store_->sync());
-    return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
+    const ControlTarget t{
+        *wf_,
+        *store_,
+        *audit_,
+        [this](std::uint32_t uid) { return name_now(uid); },
+        [this](const Caller& c) { return scoped_status(parts(), c); },
+        [this] { return metrics(parts()); },
+        [this](const Peer& peer, std::int64_t id, const AuditArgs& a) { return feed_->query(peer, id, a); }};
+    return control_handle(t, p, line);
 }
 
 // Decisions counted by the kernel's rate limits after their last event, for

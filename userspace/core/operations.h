@@ -1,0 +1,120 @@
+#pragma once
+// The control socket's operations, in one table: each operation's name (the
+// wire's "op", the CLI's), the arguments it takes (the wire schema that
+// parse_request checks) and the function that turns them, once, into the
+// typed arguments the workflow and the daemon's dispatcher take. A new
+// operation is one row here, one Args struct and one handler in
+// daemon/control.cpp.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/audit_query.h"
+#include "core/keys.h"
+
+namespace jg {
+
+using json = nlohmann::json;
+
+enum class Op { Request, Approve, Deny, Revoke, List, BreakGlass, Show, Status, Metrics, Audit };
+
+// What request and break_glass both ask for.
+struct AskArgs {
+    std::uint16_t port = 0;
+    Proto proto = Proto::Tcp;
+    std::int64_t duration_s = 0;
+    std::string reason;  // may be empty
+};
+struct RequestArgs {
+    static constexpr Op kOp = Op::Request;
+    AskArgs ask;
+    std::string ticket;             // may be empty
+    std::optional<SourceNet> from;  // a remote principal
+};
+struct ApproveArgs {
+    static constexpr Op kOp = Op::Approve;
+    std::int64_t id = 0;
+    // Checked against the request (at most what it asked for) by approve.
+    std::optional<std::int64_t> duration_s;
+};
+struct DenyArgs {
+    static constexpr Op kOp = Op::Deny;
+    std::int64_t id = 0;
+    std::string reason;
+};
+struct RevokeArgs {
+    static constexpr Op kOp = Op::Revoke;
+    std::int64_t id = 0;
+};
+struct ListArgs {
+    static constexpr Op kOp = Op::List;
+    std::string filter = "default";  // pending, active, all or default
+    std::int64_t limit = 100;
+    std::int64_t after = 0;
+};
+struct BreakGlassArgs {
+    static constexpr Op kOp = Op::BreakGlass;
+    AskArgs ask;  // the reason is not empty
+};
+struct ShowArgs {
+    static constexpr Op kOp = Op::Show;
+    std::int64_t id = 0;
+};
+struct StatusArgs {
+    static constexpr Op kOp = Op::Status;
+};
+struct MetricsArgs {
+    static constexpr Op kOp = Op::Metrics;
+};
+struct AuditArgs {
+    static constexpr Op kOp = Op::Audit;
+    AuditFilter filter;
+    bool follow = false;
+    std::int64_t limit = 50;  // past records; 0 when following without since_us or limit
+};
+
+using OpArgs = std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs,
+                            ShowArgs, StatusArgs, MetricsArgs, AuditArgs>;
+
+// Why an operation's arguments were refused: an error code (protocol.h
+// code::) and the sentence the user reads.
+struct OpError {
+    std::string code;
+    std::string message;
+};
+using ParsedArgs = std::variant<OpArgs, OpError>;
+
+enum class ArgType { Int, Str, Bool, StrList };
+struct ArgSpec {
+    const char* name;
+    ArgType type;
+    bool required;
+};
+
+struct Operation {
+    Op op;
+    const char* name;
+    std::vector<ArgSpec> args;
+    // The typed arguments of `args`, which the schema above already checked
+    // (names, types, required); the refusal when a value is not valid.
+    ParsedArgs (*parse)(const json& args);
+};
+
+const std::vector<Operation>& operations();
+const Operation* find_operation(std::string_view name);
+const Operation& operation(Op op);
+inline const char* op_name(Op op) { return operation(op).name; }
+
+// Args's operation's parse, for a caller that knows which one it holds.
+template <typename Args>
+std::variant<Args, OpError> parse_as(const json& args) {
+    ParsedArgs p = operation(Args::kOp).parse(args);
+    if (auto* e = std::get_if<OpError>(&p)) return *e;
+    return std::get<Args>(std::get<OpArgs>(std::move(p)));
+}
+
+}  // namespace jg

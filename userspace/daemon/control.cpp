@@ -1,0 +1,109 @@
+#include "daemon/control.h"
+
+#include <fmt/format.h>
+
+#include <exception>
+#include <map>
+#include <variant>
+
+#include "core/protocol.h"
+#include "util/log.h"
+
+namespace jg {
+
+namespace {
+
+// One call of an operation: who asks, and its arguments parsed.
+struct Call {
+    const Peer& peer;
+    const Caller& caller;
+    const WireRequest& req;
+    const OpArgs& args;
+};
+
+// What an operation gives: a reply, or the lines of a stream (audit).
+using Outcome = std::variant<Reply, std::string>;
+using Handler = Outcome (*)(const ControlTarget&, const Call&);
+
+template <typename Args>
+const Args& args(const Call& c) {
+    return std::get<Args>(c.args);
+}
+
+// A status or metrics reply: the state store's error worded as the
+// workflow words a failed operation.
+Reply answer(Op op, Result<json> r) {
+    if (r) return Reply::success(std::move(*r));
+    return Reply::fail(code::kInternal,
+                       fmt::format("jitgated could not complete {}: {}", op_name(op), r.error()));
+}
+
+const std::map<Op, Handler>& handlers() {
+    using T = const ControlTarget&;
+    using C = const Call&;
+    static const std::map<Op, Handler> h = {
+        {Op::Request, [](T t, C c) -> Outcome { return t.wf.request(c.caller, args<RequestArgs>(c)); }},
+        {Op::Approve, [](T t, C c) -> Outcome { return t.wf.approve(c.caller, args<ApproveArgs>(c)); }},
+        {Op::Deny, [](T t, C c) -> Outcome { return t.wf.deny(c.caller, args<DenyArgs>(c)); }},
+        {Op::Revoke, [](T t, C c) -> Outcome { return t.wf.revoke(c.caller, args<RevokeArgs>(c)); }},
+        {Op::List, [](T t, C c) -> Outcome { return t.wf.list(c.caller, args<ListArgs>(c)); }},
+        {Op::BreakGlass,
+         [](T t, C c) -> Outcome { return t.wf.break_glass(c.caller, args<BreakGlassArgs>(c)); }},
+        {Op::Show, [](T t, C c) -> Outcome { return t.wf.show(c.caller, args<ShowArgs>(c)); }},
+        {Op::Status, [](T t, C c) -> Outcome { return answer(Op::Status, t.status(c.caller)); }},
+        {Op::Metrics, [](T t, C) -> Outcome { return answer(Op::Metrics, t.metrics()); }},
+        // The records written so far are in the history the stream reads.
+        {Op::Audit,
+         [](T t, C c) -> Outcome {
+             t.audit.flush();
+             return t.audit_stream(c.peer, c.req.id, args<AuditArgs>(c));
+         }},
+    };
+    return h;
+}
+
+// The operation's outcome: its handler's, or the refusal of its arguments.
+Outcome run(const ControlTarget& t, const Peer& p, const Caller& c, const WireRequest& req) {
+    const ParsedArgs parsed = operation(req.kind).parse(req.args);
+    if (const auto* e = std::get_if<OpError>(&parsed)) return Reply::fail(e->code, e->message);
+    const auto h = handlers().find(req.kind);
+    if (h == handlers().end()) return Reply::fail(code::kInvalid, "unknown operation");
+    return h->second(t, Call{p, c, req, std::get<OpArgs>(parsed)});
+}
+
+}  // namespace
+
+std::string control_handle(const ControlTarget& t, const Peer& p, const std::string& line) {
+    WireError we;
+    auto req = parse_request(line, &we);
+    if (!req) return reply_error(we.id, code::kInvalid, we.message);
+    Caller c{p.uid, p.pid, t.name_of(p.uid)};
+    Reply r;
+    try {
+        Outcome out = run(t, p, c, *req);
+        if (auto* stream = std::get_if<std::string>(&out)) return std::move(*stream);
+        r = std::move(std::get<Reply>(out));
+    } catch (const std::exception& e) {
+        // Store errors are results (Workflow::store_failed); this is the net
+        // for a fault of the daemon's own (a bug, memory): the caller is told
+        // and the daemon goes on with the transaction abandoned.
+        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
+        t.store.abandon();
+        r = Reply::fail(code::kInternal,
+                        fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
+    }
+    // Written and durable before anyone is told (store.h: commits are
+    // fsynced here, not one by one, so that a grant reaches the map first).
+    if (!t.audit.flush()) return {};  // not recorded: nobody is told (run() stops)
+    // A store that cannot make a decision durable is not one to go on with.
+    value_or_throw(t.store.sync());
+    return r.ok ? reply_ok(req->id, r.result) : reply_error(req->id, r.code, r.message);
+}
+
+std::vector<Op> handled_operations() {
+    std::vector<Op> ops;
+    for (const auto& [op, h] : handlers()) ops.push_back(op);
+    return ops;
+}
+
+}  // namespace jg

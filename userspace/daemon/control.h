@@ -1,0 +1,44 @@
+#pragma once
+// The control socket's dispatcher: one request line in, its reply lines out.
+// The operation is found and its arguments parsed once by the table of
+// core/operations.h; a second table here maps each operation to what does
+// it (the workflow, or the daemon's status, metrics and audit stream).
+// A new socket operation: a row in core/operations.cpp, a handler here.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/operations.h"
+#include "core/store.h"
+#include "core/workflow.h"
+#include "daemon/server.h"
+
+namespace jg {
+
+// What the operations reach in the daemon.
+struct ControlTarget {
+    Workflow& wf;
+    Store& store;
+    AuditSink& audit;
+    // The caller's user name now (the uid as text when it has none).
+    std::function<std::string(std::uint32_t uid)> name_of;
+    // Scoped to what the caller may see; an error when the store cannot be read.
+    std::function<Result<json>(const Caller&)> status;
+    std::function<Result<json>()> metrics;
+    // The audit stream's lines for peer p (history, the result line, and
+    // following when asked).
+    std::function<std::string(const Peer& p, std::int64_t id, const AuditArgs& args)> audit_stream;
+};
+
+// The reply to one request line from peer p: its parse error, the
+// operation's result or error (store failures are failed Replies, rolled
+// back, answered "internal"), or the audit stream.  What an operation
+// recorded is written, and the store synced, before the reply is returned;
+// when the audit log cannot write it, nothing is answered (the daemon stops).
+std::string control_handle(const ControlTarget& t, const Peer& p, const std::string& line);
+
+// The operations the dispatcher has a handler for (every one of the table's).
+std::vector<Op> handled_operations();
+
+}  // namespace jg
