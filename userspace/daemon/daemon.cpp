@@ -2,7 +2,9 @@
 // it wires together own their jobs: daemon/startup.h (checks and
 // warnings), daemon/kernel_records.h (records of kernel decisions),
 // daemon/audit_feed.h (who reads which records, followers),
-// daemon/status_report.h (status and metrics), bpf/ (the kernel).
+// daemon/status_report.h (status and metrics), daemon/control.h (the
+// socket's operations), daemon/kernel_sync.h (the maps kept in step),
+// daemon/event_loop.h (what the loop waits on), bpf/ (the kernel).
 #include "daemon/daemon.h"
 
 #include <fmt/format.h>
@@ -10,59 +12,31 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <map>
 #include <memory>
-#include <set>
-#include <variant>
 
 #include "bpf/event_ring.h"
-#include "bpf/grant_sink.h"
 #include "bpf/loader.h"
-#include "core/audit.h"
 #include "core/clock.h"
 #include "core/metrics.h"
-#include "core/progress.h"
-#include "core/protocol.h"
 #include "core/workflow.h"
 #include "daemon/audit_feed.h"
 #include "daemon/audit_log.h"
 #include "daemon/control.h"
+#include "daemon/event_loop.h"
 #include "daemon/kernel_records.h"
-#include "daemon/metrics_http.h"
-#include "daemon/netlink.h"
+#include "daemon/kernel_sync.h"
 #include "daemon/notify.h"
-#include "daemon/server.h"
 #include "daemon/startup.h"
 #include "daemon/status_report.h"
 #include "daemon/system.h"
 #include "util/log.h"
-#include "util/unique_fd.h"
 
 namespace jg {
 
 namespace {
-
-// Records taken from the ring per turn of the main loop, so that a flood
-// cannot starve the control socket and the clock.
-constexpr int kRingBatch = 4096;
-
-// What the main loop waits on, closed on every way out.
-struct Loop {
-    unique_fd ep, sfd;
-    std::optional<Server> server;
-    std::optional<ServerOutput> out;
-    std::optional<EventRing> ring;  // freed before daemon_stop is written
-    int rb_fd = -1;
-    std::optional<AddrWatcher> watcher;
-    std::optional<MetricsHttp> http;
-};
 
 class Daemon {
 public:
@@ -79,23 +53,16 @@ private:
     void stop(Loop& l);
 
     Result<bool> prepare_kernel(Kernel& k);
-    void sync_local_addrs(Kernel& k);
-    // The last route dump was incomplete: the tick tries again.
-    bool routes_retry_ = false;
-    void reconcile_grants(Kernel& k);
     std::string handle(const Peer& p, const std::string& line);
     StatusParts parts() {
-        return {cgroup_, pin_dir_of(o_.bpffs),  *policy_, *store_, *wf_, *audit_, *kernel_, *records_,
-                *feed_,  sink_.connections_cut, tampers_};
+        return {cgroup_, pin_dir_of(o_.bpffs),     *policy_, *store_, *wf_, *audit_, *kernel_, *records_,
+                *feed_,  sync_->connections_cut(), tampers_};
     }
-    // Until the next grant ends (at next_end) or the ring is to be drained.
-    static int wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot);
     // One descriptor epoll reported; false when a signal says stop.
     bool on_ready(Loop& l, const epoll_event& ev);
     void tick();
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
-    void flush_suppressed();
     void drain_ring(const EventRing& rb);  // every record waiting, then what was lost
     void report_lost();
     void reload();
@@ -121,7 +88,7 @@ private:
     std::optional<AuditFeed> feed_;
     std::unique_ptr<AuditLog> audit_;
     std::optional<KernelRecords> records_;
-    BpfGrantSink sink_;
+    std::optional<KernelSync> sync_;
     std::unique_ptr<Workflow> wf_;
     std::unique_ptr<Kernel> kernel_;
     std::string cgroup_;
@@ -130,57 +97,6 @@ private:
     std::uint64_t tampers_ = 0;  // tamper_detected records since start
 };
 
-void Daemon::sync_local_addrs(Kernel& k) {
-    k.local_addrs().sync_addrs(current_addresses());
-    // Prefixes routed here without an interface address (AnyIP, anycast).
-    const auto routes = current_local_routes();
-    if (!routes) {
-        // A partial dump would drop AnyIP prefixes and let local users reach
-        // them as if remote: keep the map as it is; the next change retries.
-        if (!routes_retry_)
-            log("cannot read the local routes (rtnetlink dump incomplete); keeping the last known ones and "
-                "trying again each second");
-        routes_retry_ = true;
-        return;
-    }
-    routes_retry_ = false;
-    k.local_addrs().sync_nets(*routes);
-}
-
-void Daemon::reconcile_grants(Kernel& k) {
-    // The store is the truth: every active grant is in the maps, and nothing else is.
-    // Read row by row (a cursor), keeping only what the kernel holds (a
-    // KernelGrant, not the row's texts).  Many
-    // grants take a while to write: say how far it got, once a second.
-    auto now_ms = [] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-            .count();
-    };
-    Progress progress("restoring grants", std::uint64_t(value_or_throw(store_->count_grants("active"))),
-                      now_ms());
-    std::vector<KernelGrant> active;
-    value_or_throw(store_->each_grant("active", 1 << 20, [&](const GrantRow& g) {
-        if (auto kg = kernel_grant(g))
-            active.push_back(*kg);
-        else
-            log(kg.error());
-    }));
-    const Reconciled r = k.grants().reconcile(active, [&](std::uint64_t n) {
-        if (auto line = progress.step(n, now_ms())) log(*line);
-    });
-    for (const auto& e : r.errors) log(e);
-    if (!active.empty())
-        log(fmt::format("restored {} active grant{} into the maps in {} ms", active.size(),
-                        active.size() == 1 ? "" : "s", progress.elapsed_ms(now_ms())));
-    for (const ForeignGrant& f : r.removed)
-        record_tamper({{"principal", f.principal},
-                       {"port", f.port},
-                       {"proto", std::string(proto_name(f.proto))},
-                       {"grant_id", f.grant_id},
-                       {"reason", "a grant map held an entry the state store does not know; removed"}});
-}
-
 Result<bool> Daemon::prepare_kernel(Kernel& k) {
     // Who may serve a port is in place before the port is protected.
     if (auto r = k.apply_service_users(service_rules(*policy_)); !r) return r;
@@ -188,12 +104,12 @@ Result<bool> Daemon::prepare_kernel(Kernel& k) {
     auto cookie = current_netns_cookie();
     if (!cookie) return err(cookie.error());
     if (auto r = k.set_host_netns(*cookie); !r) return r;
-    sync_local_addrs(k);
-    sink_.k = &k;
+    sync_->attach(k);
+    sync_->sync_local_addrs();
     // Grants back in the maps before any ends: a cut pass run for one that
     // expired while no daemon ran must find every valid grant in place.
     if (const std::string why = wf_->rebase_boot(); !why.empty()) log(why);
-    reconcile_grants(k);
+    if (auto r = sync_->reconcile_grants(*store_); !r) return r;
     wf_->sweep();
     // Start-up read every grant once; hand what that took back to the system
     // (glibc keeps freed memory otherwise).
@@ -212,23 +128,6 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         [this] { return metrics(parts()); },
         [this](const Peer& peer, std::int64_t id, const AuditArgs& a) { return feed_->query(peer, id, a); }};
     return control_handle(t, p, line);
-}
-
-// Decisions counted by the kernel's rate limits after their last event, for
-// principals that then went quiet: the next decision would have carried the
-// count, so without this it would never be reported.  Every window idle for
-// a second goes, with or without a count: the tables are not LRU (an evicted
-// window would take its count with it), so they must not fill with old ones.
-void Daemon::flush_suppressed() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    const std::uint64_t now = std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
-    const ClosedWindows closed = kernel_->windows().close_idle(now);
-    for (const ClosedWindow& w : closed.deny) records_->on_closed(w);
-    // The new flows after the window's recorded one: this record stands for
-    // them (count), so the counts of allow records sum to the kernel's allow
-    // counter.
-    for (const ClosedWindow& w : closed.allow) records_->on_closed(w);
 }
 
 // Every kTamperEvery ticks: pins really ours (links are checked every turn
@@ -254,14 +153,14 @@ void Daemon::tick() {
     if (ticks_ % kAliveEvery == 0) wf_->record_stop();
     records_->check_passwd(ticks_);
     feed_->recheck_followers();
-    if (routes_retry_) sync_local_addrs(*kernel_);
+    if (sync_->routes_retry()) sync_->sync_local_addrs();
     wf_->sweep();
     if (const int n = wf_->end_removed_accounts(kAccountsPerTick))
         log(fmt::format("ended {} grants and pending requests of removed accounts", n));
     if (const int pruned = wf_->prune(); pruned > 0 && o_.verbose)
         log(fmt::format("deleted {} decided requests and ended grants past [daemon] retention", pruned));
     stray_cuts(false);
-    flush_suppressed();
+    sync_->close_idle_windows();
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
@@ -284,7 +183,7 @@ void Daemon::end_unprotected() {
 std::size_t Daemon::stray_cuts(bool run) {
     auto strays = wf_->take_stray_cuts();
     if (run)
-        for (auto& c : sink_.cut_connections()) strays.push_back(c);
+        for (auto& c : sync_->sink().cut_connections()) strays.push_back(c);
     for (const auto& c : strays)
         log(c.local ? fmt::format("ended a TCP connection of uid {} to protected port {}: no grant covers it",
                                   c.uid, c.port)
@@ -365,6 +264,7 @@ Result<bool> Daemon::open_state() {
         return wf_->sees_all(Caller{uid, 0, user});
     });
     records_.emplace(*audit_, dir_, clock_);
+    sync_.emplace(*records_, [this](json fields) { record_tamper(std::move(fields)); });
     // Followers get each record written as it is, not its line parsed back.
     audit_->wants_records = [this] { return feed_->listening(); };
     audit_->on_record = [this](const json& r) { feed_->on_record(r); };
@@ -377,7 +277,7 @@ Result<bool> Daemon::open_state() {
 }
 
 void Daemon::start_workflow() {
-    wf_ = std::make_unique<Workflow>(*store_, dir_, sink_, *audit_, clock_, boot_id());
+    wf_ = std::make_unique<Workflow>(*store_, dir_, sync_->sink(), *audit_, clock_, boot_id());
     wf_->set_policy(policy_);
     wf_->set_space_check([this] {
         return low_space({o_.state_dir, audit_dir_}, policy_->daemon.limits.min_free_mb);
@@ -390,7 +290,7 @@ Result<bool> Daemon::start_kernel() {
     auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs), o_.ring_bytes},
                           [this](Kernel& kk) { return prepare_kernel(kk); });
     if (!k) return err(k.error());
-    kernel_ = std::move(*k);  // sink_.k was set by prepare_kernel; same object
+    kernel_ = std::move(*k);  // the one prepare_kernel attached
     for (const auto& hook : kernel_->reattached())
         record_tamper({{"hook", hook},
                        {"reason", "the pinned link had been detached while its pin stayed; attached again"}});
@@ -408,43 +308,15 @@ Result<bool> Daemon::start_kernel() {
 }
 
 Result<bool> Daemon::open_loop(Loop& l, const sigset_t& signals) {
-    raise_fd_limit();
-    l.ep.reset(epoll_create1(EPOLL_CLOEXEC));
-    auto server = Server::listen(o_.socket, l.ep.get());
-    if (!server) return err(server.error());
-    l.server.emplace(std::move(*server));
-    l.out.emplace(*l.server);
+    // A failed audit log stops the ring's taking: the rest stays in the ring for the next start.
+    auto opened =
+        Loop::open(l, {o_.socket, o_.metrics_address}, signals, *kernel_, [this](const jg_event& e) {
+            records_->on_event(e);
+            return !audit_->failed();
+        });
+    if (!opened) return opened;
     feed_->set_output(&*l.out);
     l.server->on_close = [this](int conn) { feed_->closed(conn); };
-    l.sfd.reset(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
-    auto add = [&l](int fd) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        epoll_ctl(l.ep.get(), EPOLL_CTL_ADD, fd, &ev);
-    };
-    add(l.sfd.get());
-    // Freed on every way out, also a start that fails after this point.
-    // A failed audit log stops the taking: the rest stays in the ring for the next start.
-    auto opened = EventRing::open(*kernel_, kRingBatch, [this](const jg_event& e) {
-        records_->on_event(e);
-        return !audit_->failed();
-    });
-    if (!opened) return err(opened.error());
-    l.ring.emplace(std::move(*opened));
-    l.rb_fd = l.ring->epoll_fd();
-    add(l.rb_fd);
-    auto watcher = AddrWatcher::open();
-    if (!watcher) return err(watcher.error());
-    l.watcher.emplace(std::move(*watcher));
-    add(l.watcher->fd());
-    if (o_.metrics_address.empty()) return true;
-    auto addr = parse_metrics_address(o_.metrics_address);
-    if (!addr) return err(addr.error());
-    auto h = MetricsHttp::listen(*addr, l.ep.get());
-    if (!h) return err(h.error());
-    l.http.emplace(std::move(*h));
-    log(fmt::format("serving metrics at http://{}/metrics", o_.metrics_address));
     return true;
 }
 
@@ -452,16 +324,6 @@ void Daemon::drain_ring(const EventRing& rb) {
     rb.drain();
     report_lost();
     audit_->flush();
-}
-
-int Daemon::wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot) {
-    // Wake when the next grant ends, so that its connections are cut then,
-    // not at the next tick.  The kernel submits allow records without
-    // waking us (abi.h): drain them every JG_RING_DRAIN_MS.
-    const int drain_ms = JG_RING_DRAIN_MS;
-    if (!next_end) return drain_ms;
-    if (*next_end <= now_boot) return 0;
-    return int(std::min<std::uint64_t>(drain_ms, (*next_end - now_boot + 999999) / 1000000));
 }
 
 bool Daemon::on_ready(Loop& l, const epoll_event& ev) {
@@ -479,7 +341,7 @@ bool Daemon::on_ready(Loop& l, const epoll_event& ev) {
         }
     } else if (fd == l.watcher->fd()) {
         l.watcher->drain();
-        sync_local_addrs(*kernel_);
+        sync_->sync_local_addrs();
         kernel_->sync_xdp(xdp_names());
     } else if (l.http && l.http->owns(fd)) {
         l.http->on_event(fd, ev.events, [this]() -> Result<std::string> {
@@ -507,7 +369,7 @@ int Daemon::serve(Loop& l) {
     for (bool running = true; running && !audit_->failed();) {
         const auto next_end = wf_->next_expiry();
         epoll_event evs[64];
-        const int n = epoll_wait(l.ep.get(), evs, 64, wait_ms(next_end, clock_.boot_ns()));
+        const int n = epoll_wait(l.ep.get(), evs, 64, loop_wait_ms(next_end, clock_.boot_ns()));
         for (int i = 0; i < n && !audit_->failed(); ++i) running = on_ready(l, evs[i]) && running;
         if (audit_->failed()) break;
         if (next_end && clock_.boot_ns() >= *next_end) {
