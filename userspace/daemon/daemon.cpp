@@ -674,11 +674,14 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         else
             r = Reply::fail(code::kInvalid, "unknown operation");
     } catch (const std::exception& e) {
-        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
         store_->abandon();
         r = Reply::fail(code::kInternal,
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
+    // What went wrong on this side (a store error, an unanswered user
+    // database) is also the operator's to know.
+    if (!r.ok && r.code == code::kInternal)
+        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, r.message));
     // Written and durable before anyone is told (store.h: commits are
     // fsynced here, not one by one, so that a grant reaches the map first).
     if (!audit_->flush()) return {};  // not recorded: nobody is told (run() stops)
