@@ -269,6 +269,27 @@ Reply Workflow::request(const Caller& c, const RequestArgs& a) {
     return request_reply("request", r);
 }
 
+GrantRow Workflow::new_grant(const RequestRow& r, std::int64_t id, std::int64_t duration_s) {
+    GrantRow g;
+    g.id = id;
+    g.request_id = r.id;
+    g.uid = r.uid;
+    g.user = r.user;
+    g.port = r.port;
+    g.proto = r.proto;
+    g.start_us = clock_.wall_us();
+    g.expires_us = g.start_us + duration_s * 1000000;
+    g.expires_boot_ns = clock_.boot_ns() + std::uint64_t(duration_s) * 1000000000ULL;
+    g.boot_id = boot_id_;
+    g.state = "active";
+    g.reason = r.reason;
+    g.ticket = r.ticket;
+    g.approvers = r.approvers;
+    g.src = r.src;
+    g.kind = r.kind;
+    return g;
+}
+
 Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by,
                               const Caller* actor) {
     const PortPolicy* p = policy_->find(r.port, r.proto);
@@ -286,25 +307,9 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
                      : by.rfind("auto_approve:", 0) == 0 ? "request"
                                                          : "approve";
     if (auto began = store_.begin(); !began) return store_failed(op, began.error());
-    GrantRow g;
     auto id = store_.next_id();
     if (!id) return store_failed(op, id.error());
-    g.id = *id;
-    g.request_id = r.id;
-    g.uid = r.uid;
-    g.user = r.user;
-    g.port = r.port;
-    g.proto = r.proto;
-    g.start_us = clock_.wall_us();
-    g.expires_us = g.start_us + duration_s * 1000000;
-    g.expires_boot_ns = clock_.boot_ns() + std::uint64_t(duration_s) * 1000000000ULL;
-    g.boot_id = boot_id_;
-    g.state = "active";
-    g.reason = r.reason;
-    g.ticket = r.ticket;
-    g.approvers = r.approvers;
-    g.src = r.src;
-    g.kind = r.kind;
+    GrantRow g = new_grant(r, *id, duration_s);
     const bool break_glass = r.kind == kBreakGlass;
 
     // A new grant for the same principal and port replaces the old one; for a

@@ -210,6 +210,8 @@ private:
     bool matches(const Caller& c, const Principal& who);
     // Whole seconds until active grant g ends, by CLOCK_BOOTTIME.
     std::int64_t remaining_s(const GrantRow& g);
+    // The active grant `id` request r asks for, starting now for duration_s.
+    GrantRow new_grant(const RequestRow& r, std::int64_t id, std::int64_t duration_s);
     // Grants request r (persisted with it). For a break-glass request (its
     // kind), `actor` is who broke the glass: the break_glass record is theirs.
     Reply grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by,

@@ -87,11 +87,14 @@ std::string control_handle(const ControlTarget& t, const Peer& p, const std::str
         // Store errors are results (Workflow::store_failed); this is the net
         // for a fault of the daemon's own (a bug, memory): the caller is told
         // and the daemon goes on with the transaction abandoned.
-        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, e.what()));
         t.store.abandon();
         r = Reply::fail(code::kInternal,
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
+    // What went wrong on this side (a store error, an unanswered user
+    // database) is also the operator's to know.
+    if (!r.ok && r.code == code::kInternal)
+        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, r.message));
     // Written and durable before anyone is told (store.h: commits are
     // fsynced here, not one by one, so that a grant reaches the map first).
     if (!t.audit.flush()) return {};  // not recorded: nobody is told (run() stops)
