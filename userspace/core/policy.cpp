@@ -268,24 +268,9 @@ void parse_service_users(const toml::table& t, Checker& c, PortPolicy& p, const 
     }
 }
 
-void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
-    const int line = Checker::line_of(t);
-    p.line = line;
-    c.only(t,
-           {"name", "port", "proto", "mode", "max_duration", "approvers", "approvals_required",
-            "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve", "allow_prefix",
-            "break_glass", "break_glass_max", "service_users"},
-           "[[port]]");
-    const toml::node* pn = t.get("port");
-    if (!pn) {
-        c.fail(nullptr, line, "[[port]] needs a port number (port = 5432)");
-    } else if (auto v = whole_in(*pn, 1, 65535); !v) {
-        c.fail(pn, line, "port must be a whole number from 1 to 65535");
-    } else {
-        p.port = static_cast<std::uint16_t>(*v);
-    }
-    p.name = c.str(t, "name", "port").value_or(fmt::format("port-{}", p.port));
-    const std::string where = fmt::format("port '{}'", p.name);
+// proto, mode and on_expiry: the words that say what kind of port it is.
+void parse_port_kind(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {
+    const int line = p.line;
     if (auto proto = c.str(t, "proto", where)) {
         if (*proto == "tcp") {
             p.tcp = true, p.udp = false;
@@ -311,23 +296,11 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
             c.fail(t.get("on_expiry"), line,
                    fmt::format("{}: on_expiry must be \"cut\" or \"drain\"", where));
     }
-    if (auto d = c.duration(t, "max_duration", where)) p.max_duration_s = *d;
-    if (auto d = c.duration(t, "request_ttl", where)) p.request_ttl_s = *d;
-    if (auto b = c.boolean(t, "self_approve", where)) p.self_approve = *b;
-    if (auto b = c.boolean(t, "require_reason", where)) p.require_reason = *b;
-    for (auto& a : c.strings(t, "approvers", where))
-        if (auto pr = c.principal(a, t.get("approvers"), line, where + " approvers"))
-            p.approvers.push_back(*pr);
-    if (const toml::node* n = t.get("approvals_required")) {
-        auto v = whole_in(*n, 1, 16);
-        if (!v)
-            c.fail(n, line, fmt::format("{}: approvals_required must be a whole number from 1 to 16", where));
-        else
-            p.approvals_required = static_cast<int>(*v);
-    }
-    parse_allow_prefix(t, c, p, where);
-    parse_break_glass(t, c, p, where);
-    parse_service_users(t, c, p, where);
+}
+
+// Each approver once, and enough of them for approvals_required.
+void check_approvers(const toml::table& t, Checker& c, const PortPolicy& p, const std::string& where) {
+    const int line = p.line;
     bool any_group = false;
     std::set<std::string> distinct;
     for (auto& a : p.approvers) {
@@ -340,6 +313,11 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
         c.fail(t.get("approvals_required"), line,
                fmt::format("{}: approvals_required is {} but only {} distinct approvers are listed", where,
                            p.approvals_required, distinct.size()));
+}
+
+// [[port.auto_approve]]: who is granted without an approver, for how long at most.
+void parse_auto_approve(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {
+    const int line = p.line;
     if (const toml::node* n = t.get("auto_approve")) {
         const toml::array* arr = n->as_array();
         if (!arr) {
@@ -373,6 +351,46 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
             }
         }
     }
+}
+
+void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
+    const int line = Checker::line_of(t);
+    p.line = line;
+    c.only(t,
+           {"name", "port", "proto", "mode", "max_duration", "approvers", "approvals_required",
+            "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve", "allow_prefix",
+            "break_glass", "break_glass_max", "service_users"},
+           "[[port]]");
+    const toml::node* pn = t.get("port");
+    if (!pn) {
+        c.fail(nullptr, line, "[[port]] needs a port number (port = 5432)");
+    } else if (auto v = whole_in(*pn, 1, 65535); !v) {
+        c.fail(pn, line, "port must be a whole number from 1 to 65535");
+    } else {
+        p.port = static_cast<std::uint16_t>(*v);
+    }
+    p.name = c.str(t, "name", "port").value_or(fmt::format("port-{}", p.port));
+    const std::string where = fmt::format("port '{}'", p.name);
+    parse_port_kind(t, c, p, where);
+    if (auto d = c.duration(t, "max_duration", where)) p.max_duration_s = *d;
+    if (auto d = c.duration(t, "request_ttl", where)) p.request_ttl_s = *d;
+    if (auto b = c.boolean(t, "self_approve", where)) p.self_approve = *b;
+    if (auto b = c.boolean(t, "require_reason", where)) p.require_reason = *b;
+    for (auto& a : c.strings(t, "approvers", where))
+        if (auto pr = c.principal(a, t.get("approvers"), line, where + " approvers"))
+            p.approvers.push_back(*pr);
+    if (const toml::node* n = t.get("approvals_required")) {
+        auto v = whole_in(*n, 1, 16);
+        if (!v)
+            c.fail(n, line, fmt::format("{}: approvals_required must be a whole number from 1 to 16", where));
+        else
+            p.approvals_required = static_cast<int>(*v);
+    }
+    parse_allow_prefix(t, c, p, where);
+    parse_break_glass(t, c, p, where);
+    parse_service_users(t, c, p, where);
+    check_approvers(t, c, p, where);
+    parse_auto_approve(t, c, p, where);
     if (p.approvers.empty() && p.auto_approve.empty())
         c.fail(nullptr, line,
                fmt::format("{}: list at least one approver (approvers = [\"alice\", \"@dba\"])", where));
