@@ -350,6 +350,20 @@ def run(env, t):
     t.eq("the peer still gets no answer", env.peer_probe(env.other, "connect", "tcp", HOST, P), "TIMEOUT")
     t.eq("the holder still connects", connect(env.req), "ok")
 
+    print("-- a link_jg_ingress_guard pin holding another link: unpinned, the link it held not detached")
+    ls = links(env)
+    ingress_id = ls["jg_ingress"][0]
+    env.stop_daemon(signal.SIGTERM)
+    r = sh("bpftool", "link", "pin", "id", str(ingress_id), old_pin, check=False)
+    t.check("jg_ingress's own link is also pinned as link_jg_ingress_guard", r.returncode == 0, r.stderr)
+    env.start_daemon()
+    after = links(env)
+    t.check("the pin link_jg_ingress_guard is gone", not os.path.exists(old_pin), str(os.listdir(pin_dir)))
+    t.check(f"jg_ingress's link (id {ingress_id}) stays attached, not detached by the old name",
+            after.get("jg_ingress", (0, False)) == (ingress_id, True), str(after))
+    t.eq("no tamper_detected for it", len(env.audit_records(type="tamper_detected")), tamper_before)
+    t.eq("the peer still gets no answer after it", env.peer_probe(env.other, "connect", "tcp", HOST, P), "TIMEOUT")
+
     print("-- the same for jg_ingress with XDP on jgv0 (the early drop) in front of it")
     ls = links(env)
     env.stop_daemon(signal.SIGTERM)

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <iterator>
+#include <set>
+#include <string>
 
 #include "util/log.h"
 #include "util/unique_fd.h"
@@ -79,18 +81,55 @@ Result<bool> CgroupLinks::attach(jitgate_bpf* skel, const std::string& cgroup_di
     return true;
 }
 
+namespace {
+
+// Whether the link pinned under an old name is the guard an earlier
+// version attached: a cgroup ingress link (not one of ours, which the
+// daemon just attached) running a program of that name.  Anything else
+// pinned there is not detached: whoever can write the pin directory must
+// not make the daemon detach another link by naming it so.
+bool is_old_guard(int fd, const std::set<std::uint32_t>& ours) {
+    bpf_link_info info{};
+    std::uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return false;
+    if (info.type != BPF_LINK_TYPE_CGROUP || info.cgroup.attach_type != BPF_CGROUP_INET_INGRESS) return false;
+    if (ours.count(info.id)) return false;
+    const unique_fd prog(bpf_prog_get_fd_by_id(info.prog_id));
+    bpf_prog_info pinfo{};
+    std::uint32_t plen = sizeof(pinfo);
+    if (!prog || bpf_obj_get_info_by_fd(prog.get(), &pinfo, &plen) != 0) return false;
+    // The kernel keeps 15 characters of a program's name.
+    const std::string name = pinfo.name;
+    return name == "jg_ingress_guar" || name == "jg_guard";
+}
+
+}  // namespace
+
 void CgroupLinks::remove_renamed() const {
+    std::set<std::uint32_t> ours;
+    for (const auto& [name, link] : links_) {
+        bpf_link_info info{};
+        std::uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(link.fd(), &info, &len) == 0) ours.insert(info.id);
+    }
     for (const auto& [old_name, new_name] : kRenamed) {
         const std::string pin = link_pin(pin_dir_, old_name);
         if (access(pin.c_str(), F_OK) != 0) continue;
         // Detached explicitly too, in case another process holds it open.
-        if (const unique_fd fd(bpf_obj_get(pin.c_str())); fd) bpf_link_detach(fd.get());
+        const unique_fd fd(bpf_obj_get(pin.c_str()));
+        const bool guard = fd && is_old_guard(fd.get(), ours);
+        if (guard) bpf_link_detach(fd.get());
         if (unlink(pin.c_str()) != 0)
-            log(fmt::format("cannot remove {}, the link an earlier version pinned for {}: {}", pin, new_name,
+            log(fmt::format("cannot remove {}, the link an earlier version pinned for {}: {}", pin, old_name,
                             errstr(errno)));
-        else
+        else if (guard)
             log(fmt::format("removed {}, the link an earlier version pinned for {} (now attached as {})", pin,
                             old_name, new_name));
+        else
+            log(
+                fmt::format("removed the pin {} without detaching what it held: it was not the {} link an "
+                            "earlier version attached",
+                            pin, old_name));
     }
 }
 

@@ -18,23 +18,6 @@ namespace {
 // cannot be checked, so it lapses at the last approval.
 constexpr std::uint32_t kNoUid = std::numeric_limits<std::uint32_t>::max();
 
-// list shows the break-glass grants of the last week for review, at most this many.
-constexpr std::int64_t kBreakGlassReviewUs = 7LL * 24 * 3600 * 1000000;
-constexpr int kBreakGlassReviewMax = 100;
-
-// A remote principal is named in every record about it; a local one has no src.
-void put_src(json& j, const std::string& src) {
-    if (!src.empty()) j["src"] = src;
-}
-
-// The fields that name request r in a record: the request, its port, its
-// requester and, for a remote principal, its source.
-void put_request_fields(json& ev, const RequestRow& r) {
-    ev.update(
-        {{"request_id", r.id}, {"port", r.port}, {"proto", proto_name(r.proto)}, {"requester", r.user}});
-    put_src(ev, r.src);
-}
-
 // Refuses a network wider than one host unless the port's allow_prefix takes it.
 std::optional<std::string> prefix_refusal(const PortPolicy& p, std::uint16_t port, Proto proto,
                                           const SourceNet& net) {
@@ -62,6 +45,16 @@ std::optional<std::string> prefix_refusal(const PortPolicy& p, std::uint16_t por
 }
 
 }  // namespace
+
+void Workflow::put_src(json& j, const std::string& src) {
+    if (!src.empty()) j["src"] = src;
+}
+
+void Workflow::put_request_fields(json& ev, const RequestRow& r) {
+    ev.update(
+        {{"request_id", r.id}, {"port", r.port}, {"proto", proto_name(r.proto)}, {"requester", r.user}});
+    put_src(ev, r.src);
+}
 
 Workflow::Workflow(Store& store, Directory& dir, GrantSink& sink, AuditSink& audit, Clock& clock,
                    std::string boot_id)
@@ -138,75 +131,6 @@ bool Workflow::is_approver(const Caller& c, const PortPolicy& p) {
     for (const auto& a : p.approvers)
         if (matches(c, a)) return true;
     return false;
-}
-
-Result<json> Workflow::request_view(const RequestRow& r) {
-    json j = {{"request_id", r.id},
-              {"state", r.state},
-              {"uid", r.uid},
-              {"user", r.user},
-              {"port", r.port},
-              {"proto", proto_name(r.proto)},
-              {"duration_s", r.duration_s},
-              {"reason", r.reason},
-              {"approvers", r.approvers},
-              {"created_at", rfc3339_us(r.created_us)}};
-    if (!r.ticket.empty()) j["ticket"] = r.ticket;
-    put_src(j, r.src);
-    if (r.state == "pending") {
-        j["expires_at"] = rfc3339_us(r.deadline_us);
-        const PortPolicy* p = policy_->find(r.port, r.proto);
-        j["approvals_required"] = p ? p->approvals_required : 0;
-        // Who can decide it: what a waiting requester wants to know.
-        json who = json::array();
-        if (p)
-            for (const auto& a : p->approvers) who.push_back(a.text());
-        j["eligible_approvers"] = who;
-    }
-    if (r.decided_us) j["decided_at"] = rfc3339_us(r.decided_us);
-    if (!r.decided_by.empty()) j["decided_by"] = r.decided_by;
-    if (!r.decision_reason.empty()) j["decision_reason"] = r.decision_reason;
-    if (r.grant_id) {
-        j["grant_id"] = r.grant_id;
-        auto found = store_.grant(r.grant_id);
-        if (!found) return err(found.error());
-        if (const auto& g = *found) {
-            j["expires_at"] = rfc3339_us(g->expires_us);
-            j["grant_state"] = g->state;
-            if (g->state == "active") j["remaining_s"] = remaining_s(*g);
-        }
-    }
-    if (r.kind == kBreakGlass) j["break_glass"] = true;
-    return j;
-}
-
-std::int64_t Workflow::remaining_s(const GrantRow& g) {
-    const std::uint64_t now = clock_.boot_ns();
-    return g.expires_boot_ns > now ? std::int64_t((g.expires_boot_ns - now) / 1000000000ULL) : 0;
-}
-
-json Workflow::grant_json(const GrantRow& g) {
-    json j = {{"grant_id", g.id},
-              {"request_id", g.request_id},
-              {"state", g.state},
-              {"uid", g.uid},
-              {"user", g.user},
-              {"port", g.port},
-              {"proto", proto_name(g.proto)},
-              {"approvers", g.approvers},
-              {"reason", g.reason},
-              {"started_at", rfc3339_us(g.start_us)},
-              {"expires_at", rfc3339_us(g.expires_us)}};
-    if (!g.ticket.empty()) j["ticket"] = g.ticket;
-    put_src(j, g.src);
-    if (g.state == "active") {
-        j["remaining_s"] = remaining_s(g);
-    } else {
-        j["ended_at"] = rfc3339_us(g.ended_us);
-        j["ended_by"] = g.ended_by;
-    }
-    if (g.kind == kBreakGlass) j["break_glass"] = true;
-    return j;
 }
 
 namespace {
@@ -499,79 +423,6 @@ Reply Workflow::deny(const Caller& c, const DenyArgs& a) {
     return request_reply("deny", *r);
 }
 
-Result<bool> Workflow::end_grant(GrantRow& g, const std::string& state, const std::string& by,
-                                 const Caller* actor) {
-    std::vector<GrantRow> one{g};
-    auto ended = end_grants(one, state, by, actor);
-    g = one.front();
-    return ended;
-}
-
-namespace {
-
-// Whether ending a grant on this port ends its TCP connections too.
-bool cuts(const Policy& policy, const GrantRow& g) {
-    if (g.proto != Proto::Tcp) return false;
-    const PortPolicy* p = policy.find(g.port, g.proto);
-    return p && !p->drain && !p->audit;
-}
-
-// Whether cut connection c belongs to grant g by its principal: the
-// kernel's record of the admitting grant can be gone (an evicted flow, a
-// socket from before the programs) or name an earlier grant of the same
-// principal (a renewed grant keeps the connections of the one it replaced).
-bool same_principal(const CutConnection& c, const GrantRow& g) {
-    if (c.port != g.port) return false;
-    if (c.local) return g.src.empty() && c.uid == g.uid;
-    if (g.src.empty()) return false;
-    auto net = parse_source(g.src);
-    return net && net_contains(*net, c.peer);
-}
-
-}  // namespace
-
-Result<bool> Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
-                                  const Caller* actor) {
-    bool cut = false;
-    for (auto& g : gs) {
-        g.state = state;
-        g.ended_us = clock_.wall_us();
-        g.ended_by = by;
-        if (auto put = put_grant(g); !put) return put;
-        if (const auto kg = kernel_grant(g)) sink_.remove(*kg);
-        cut = cut || cuts(*policy_, g);
-    }
-    // The maps no longer hold these grants, so the kernel refuses their
-    // connections' packets: end the connections rather than leave them hanging.
-    std::vector<CutConnection> ended = cut ? sink_.cut_connections() : std::vector<CutConnection>{};
-    std::vector<int> counts(gs.size(), 0);
-    for (const auto& c : ended) {
-        std::size_t i = 0;
-        while (i < gs.size() && !(c.grant_id && c.grant_id == gs[i].id)) ++i;
-        if (i == gs.size())
-            for (i = 0; i < gs.size() && !same_principal(c, gs[i]);) ++i;
-        if (i < gs.size())
-            ++counts[i];
-        else
-            stray_cuts_.push_back(c);
-    }
-    for (std::size_t i = 0; i < gs.size(); ++i) {
-        const GrantRow& g = gs[i];
-        json ev = grant_event(state == "revoked" ? "revoke" : "expire", g, actor);
-        ev.update({{"requester", g.user},
-                   {"approvers", g.approvers},
-                   {"reason", g.reason},
-                   {"duration_s", (g.expires_us - g.start_us) / 1000000},
-                   {"used_s", used_s(g)},
-                   {"ended_by", by}});
-        if (!g.ticket.empty()) ev["ticket"] = g.ticket;
-        if (g.kind == kBreakGlass) ev["break_glass"] = true;
-        if (g.proto == Proto::Tcp) ev["connections_ended"] = counts[i];
-        audit_.emit(ev);
-    }
-    return true;
-}
-
 Reply Workflow::revoke(const Caller& c, const RevokeArgs& a) {
     const std::int64_t id = a.id;
     auto read = store_.grant(id);
@@ -600,23 +451,6 @@ Reply Workflow::revoke(const Caller& c, const RevokeArgs& a) {
     if (auto ended = end_grant(*g, "revoked", c.user, &c); !ended)
         return store_failed("revoke", ended.error());
     return Reply::success(grant_json(*g));
-}
-
-Reply Workflow::list(const Caller& c, const ListArgs& a) {
-    const std::string& f = a.filter;
-    json out = {{"requests", json::array()}, {"grants", json::array()}, {"break_glass", json::array()}};
-    if (auto failed = list_page(c, a, out)) return *failed;
-    const bool all = sees_all(c);
-    // For review: every break-glass grant of the last week, whatever became of it.
-    if (f == "all" || f == "default") {
-        auto glass =
-            store_.grants_of_kind(kBreakGlass, clock_.wall_us() - kBreakGlassReviewUs, kBreakGlassReviewMax);
-        if (!glass) return store_failed("list", glass.error());
-        for (auto& g : *glass)
-            if (json row = grant_json(g); all || concerns(c, row, nullptr))
-                out["break_glass"].push_back(std::move(row));
-    }
-    return Reply::success(out);
 }
 
 Reply Workflow::break_glass(const Caller& c, const BreakGlassArgs& a) {
@@ -664,95 +498,6 @@ Reply Workflow::break_glass(const Caller& c, const BreakGlassArgs& a) {
     r.deadline_us = r.created_us;
     r.kind = kBreakGlass;
     return grant_request(r, dur, kBreakGlass, &c);
-}
-
-Reply Workflow::show(const Caller& c, const ShowArgs& a) {
-    const std::int64_t id = a.id;
-    auto read = store_.request(id);
-    if (!read) return store_failed("show", read.error());
-    std::optional<RequestRow> r = std::move(*read);
-    if (!r) {
-        auto grant = store_.grant(id);
-        if (!grant) return store_failed("show", grant.error());
-        if (const auto& g = *grant)
-            return Reply::fail(code::kNotFound, fmt::format("{} is a grant, not a request: its request is {}",
-                                                            id, g->request_id));
-        return Reply::fail(code::kNotFound, fmt::format("there is no request {}", id));
-    }
-    auto view = request_view(*r);
-    if (!view) return store_failed("show", view.error());
-    if (!sees_all(c) && !concerns(c, *view, nullptr))
-        return Reply::fail(code::kForbidden,
-                           fmt::format("request {} is not yours and you are not an approver of its port: ask "
-                                       "its requester or an approver",
-                                       id));
-    if (r->state == "pending" && overdue(*r)) {
-        // Its TTL ran out before the periodic sweep saw it.
-        if (auto swept = expire_due(); !swept) return store_failed("show", swept.error());
-        if (read = store_.request(id); !read) return store_failed("show", read.error());
-        r = std::move(*read);
-    }
-    return request_reply("show", *r);
-}
-
-int Workflow::sweep() { return value_or_throw(expire_due()); }
-
-Result<int> Workflow::expire_due() {
-    int n = 0;
-    auto found = store_.grants_due(clock_.boot_ns());
-    if (!found) return err(found.error());
-    std::vector<GrantRow> due = std::move(*found);
-    // Those whose time left rebase_boot could not know end saying so.
-    std::vector<GrantRow> unknown;
-    if (!clock_unknown_.empty()) {
-        auto is_unknown = [&](const GrantRow& g) {
-            return std::find(clock_unknown_.begin(), clock_unknown_.end(), g.id) != clock_unknown_.end();
-        };
-        std::copy_if(due.begin(), due.end(), std::back_inserter(unknown), is_unknown);
-        std::erase_if(due, is_unknown);
-        clock_unknown_.clear();
-    }
-    if (!unknown.empty())
-        if (auto ended = end_grants(unknown, "expired", "clock_unknown", nullptr); !ended)
-            return err(ended.error());
-    if (!due.empty())
-        if (auto ended = end_grants(due, "expired", "clock", nullptr); !ended) return err(ended.error());
-    n += static_cast<int>(due.size() + unknown.size());
-    // By CLOCK_BOOTTIME in this boot; a request of another boot (one
-    // rebase_boot has not moved) by the wall clock.
-    auto by_boot = store_.requests_due_boot(boot_id_, clock_.boot_ns());
-    if (!by_boot) return err(by_boot.error());
-    auto by_wall = store_.requests_due(clock_.wall_us());
-    if (!by_wall) return err(by_wall.error());
-    std::vector<RequestRow> requests = std::move(*by_boot);
-    for (auto& r : *by_wall)
-        if (r.boot_id != boot_id_) requests.push_back(std::move(r));
-    for (auto& r : requests) {
-        if (auto closed = close_request(r, "expired", "request_ttl", nullptr,
-                                        {{"reason", "the request was not decided in time"}});
-            !closed)
-            return err(closed.error());
-        ++n;
-    }
-    return n;
-}
-
-int Workflow::end_unprotected() {
-    int n = 0;
-    std::vector<GrantRow> gone;
-    value_or_throw(store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
-        if (!policy_->find(g.port, g.proto)) gone.push_back(std::move(g));
-    }));
-    if (!gone.empty()) value_or_throw(end_grants(gone, "revoked", "policy_reload", nullptr));
-    n += static_cast<int>(gone.size());
-    for (auto& r : value_or_throw(store_.requests("pending", 1 << 20))) {
-        if (policy_->find(r.port, r.proto)) continue;
-        r.decision_reason = "the port is no longer protected";
-        value_or_throw(close_request(r, "rejected", "policy_reload", nullptr,
-                                     {{"duration_s", r.duration_s}, {"reason", r.decision_reason}}));
-        ++n;
-    }
-    return n;
 }
 
 }  // namespace jg

@@ -176,6 +176,11 @@ public:
     json grant_json(const GrantRow& g);
 
 private:
+    // A remote principal is named in every record about it; a local one has no src.
+    static void put_src(json& j, const std::string& src);
+    // The fields that name request r in a record: the request, its port, its
+    // requester and, for a remote principal, its source.
+    static void put_request_fields(json& ev, const RequestRow& r);
     // A store error as the reply a request gets ("jitgated could not
     // complete OP: ..."), the transaction open rolled back.
     Reply store_failed(const char* op, const std::string& why);

@@ -55,7 +55,7 @@ const std::map<Op, Handler>& handlers() {
         // The records written so far are in the history the stream reads.
         {Op::Audit,
          [](T t, C c) -> Outcome {
-             t.audit.flush();
+             if (!t.audit.flush()) return std::string();  // the log failed: nobody is answered
              return t.audit_stream(c.peer, c.req.id, args<AuditArgs>(c));
          }},
     };
@@ -93,8 +93,7 @@ std::string control_handle(const ControlTarget& t, const Peer& p, const std::str
     }
     // What went wrong on this side (a store error, an unanswered user
     // database) is also the operator's to know.
-    if (!r.ok && r.code == code::kInternal)
-        log(fmt::format("{} from uid {} failed: {}", req->op, p.uid, r.message));
+    if (!r.ok && r.code == code::kInternal) log(fmt::format("uid {}: {}", p.uid, r.message));
     // Written and durable before anyone is told (store.h: commits are
     // fsynced here, not one by one, so that a grant reaches the map first).
     if (!t.audit.flush()) return {};  // not recorded: nobody is told (run() stops)

@@ -423,13 +423,14 @@ int Daemon::run() {
     start_workflow();
     if (auto r = start_kernel(); !r) return log(r.error()), 1;
     Loop l;
-    int code = 1;
-    if (auto r = open_loop(l, signals); !r)
-        log(r.error());
-    else
-        code = serve(l);
-    feed_->set_output(nullptr);  // the server goes with the loop
-    return code;
+    // The server goes with the loop, also when serve() throws (a broken
+    // store is fatal): the log's last records must not reach it after.
+    struct Unhook {
+        AuditFeed& feed;
+        ~Unhook() { feed.set_output(nullptr); }
+    } unhook{*feed_};
+    if (auto r = open_loop(l, signals); !r) return log(r.error()), 1;
+    return serve(l);
 }
 
 }  // namespace
