@@ -5,62 +5,14 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "core/store_stmt.h"
 #include "core/text.h"
 
 namespace jg {
 
+using namespace store_internal;
+
 namespace {
-
-// A prepared statement; throws on SQLite errors, which guarded() turns into
-// the Result of the Store method that ran it.
-class Stmt {
-public:
-    Stmt(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
-            throw std::runtime_error(fmt::format("sqlite prepare: {}", sqlite3_errmsg(db)));
-    }
-    // One of the connection's kept statements (a fresh one while that is in use).
-    Stmt(StmtCache& cache, const std::string& sql)
-        : db_(cache.db), s_(cache.get(sql)), cached_(s_ != nullptr) {
-        if (!s_ && sqlite3_prepare_v2(db_, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK)
-            throw std::runtime_error(fmt::format("sqlite prepare: {}", sqlite3_errmsg(db_)));
-    }
-    ~Stmt() {
-        if (cached_) {
-            sqlite3_reset(s_);
-            sqlite3_clear_bindings(s_);
-        } else {
-            sqlite3_finalize(s_);
-        }
-    }
-    Stmt(const Stmt&) = delete;
-    Stmt& operator=(const Stmt&) = delete;
-
-    Stmt& bind(int i, std::int64_t v) {
-        sqlite3_bind_int64(s_, i, v);
-        return *this;
-    }
-    Stmt& bind(int i, const std::string& v) {
-        sqlite3_bind_text(s_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-        return *this;
-    }
-    bool step() {
-        int rc = sqlite3_step(s_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc == SQLITE_DONE) return false;
-        throw std::runtime_error(fmt::format("sqlite step: {}", sqlite3_errmsg(db_)));
-    }
-    std::int64_t i64(int c) { return sqlite3_column_int64(s_, c); }
-    std::string text(int c) {
-        auto p = sqlite3_column_text(s_, c);
-        return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
-    }
-
-private:
-    sqlite3* db_;
-    sqlite3_stmt* s_ = nullptr;
-    bool cached_ = false;
-};
 
 // Names come from NSS and may hold any bytes: replaced, never a throw.
 std::string list_to_json(const std::vector<std::string>& v) { return json_text(nlohmann::json(v)); }
@@ -132,14 +84,6 @@ CREATE INDEX IF NOT EXISTS requests_decided ON requests(decided_us);
 CREATE INDEX IF NOT EXISTS grants_ended ON grants(ended_us);
 )sql";
 
-constexpr const char* kRequestCols =
-    "id, uid, user, port, proto, duration_s, reason, ticket, state, created_us, deadline_us, "
-    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src, kind, "
-    "approver_uids, deadline_boot_ns, boot_id";
-constexpr const char* kGrantCols =
-    "id, request_id, uid, user, port, proto, start_us, expires_us, expires_boot_ns, boot_id, "
-    "state, ended_us, ended_by, reason, ticket, approvers, src, kind";
-
 std::vector<std::uint32_t> uids_from_json(const std::string& s) {
     auto j = nlohmann::json::parse(s, nullptr, false);
     std::vector<std::uint32_t> out;
@@ -149,6 +93,29 @@ std::vector<std::uint32_t> uids_from_json(const std::string& s) {
                 out.push_back(e.get<std::uint32_t>());
     return out;
 }
+
+bool has_column(sqlite3* db, const char* table, const char* column) {
+    Stmt s(db, "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?");
+    s.bind(1, std::string(table)).bind(2, std::string(column));
+    return s.step() && s.i64(0) > 0;
+}
+
+std::int64_t schema_version(sqlite3* db) {
+    Stmt s(db, "SELECT value FROM meta WHERE key = 'schema'");
+    return s.step() ? s.i64(0) : 0;
+}
+
+}  // namespace
+
+namespace store_internal {
+
+const char* const kRequestCols =
+    "id, uid, user, port, proto, duration_s, reason, ticket, state, created_us, deadline_us, "
+    "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src, kind, "
+    "approver_uids, deadline_boot_ns, boot_id";
+const char* const kGrantCols =
+    "id, request_id, uid, user, port, proto, start_us, expires_us, expires_boot_ns, boot_id, "
+    "state, ended_us, ended_by, reason, ticket, approvers, src, kind";
 
 RequestRow read_request(Stmt& s) {
     RequestRow r;
@@ -200,37 +167,7 @@ GrantRow read_grant(Stmt& s) {
     return g;
 }
 
-// Every row `s` returns.
-template <typename Row>
-std::vector<Row> read_all(Stmt& s, Row (*read)(Stmt&)) {
-    std::vector<Row> out;
-    while (s.step()) out.push_back(read(s));
-    return out;
-}
-
-bool has_column(sqlite3* db, const char* table, const char* column) {
-    Stmt s(db, "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?");
-    s.bind(1, std::string(table)).bind(2, std::string(column));
-    return s.step() && s.i64(0) > 0;
-}
-
-std::int64_t schema_version(sqlite3* db) {
-    Stmt s(db, "SELECT value FROM meta WHERE key = 'schema'");
-    return s.step() ? s.i64(0) : 0;
-}
-
-// Runs a body that throws on an SQLite error (Stmt, exec) and gives its
-// value, or the error as a Result: no exception leaves the Store.
-template <typename F>
-auto guarded(F&& body) -> Result<decltype(body())> {
-    try {
-        return body();
-    } catch (const std::exception& e) {
-        return err(e.what());
-    }
-}
-
-}  // namespace
+}  // namespace store_internal
 
 void Store::migrate() {
     exec("BEGIN IMMEDIATE;");
@@ -397,80 +334,6 @@ Result<std::optional<RequestRow>> Store::request(std::int64_t id) {
     });
 }
 
-Result<std::vector<RequestRow>> Store::requests(const std::string& state, int limit) {
-    return guarded([&]() -> std::vector<RequestRow> {
-        std::string sql =
-            state == "all" ? fmt::format("SELECT {} FROM requests ORDER BY id DESC LIMIT ?", kRequestCols)
-                           : fmt::format("SELECT {} FROM requests WHERE state = ? ORDER BY id DESC LIMIT ?",
-                                         kRequestCols);
-        Stmt s(stmts_, sql);
-        if (state == "all") {
-            s.bind(1, std::int64_t(limit));
-        } else {
-            s.bind(1, state).bind(2, std::int64_t(limit));
-        }
-        return read_all(s, read_request);
-    });
-}
-
-Result<std::vector<RequestRow>> Store::requests_due(std::int64_t now_wall_us) {
-    return guarded([&]() -> std::vector<RequestRow> {
-        Stmt s(stmts_,
-               fmt::format(
-                   "SELECT {} FROM requests WHERE state = 'pending' AND deadline_us <= ? ORDER BY id DESC",
-                   kRequestCols));
-        s.bind(1, now_wall_us);
-        return read_all(s, read_request);
-    });
-}
-
-Result<std::vector<RequestRow>> Store::requests_due_boot(const std::string& boot_id,
-                                                         std::uint64_t now_boot_ns) {
-    return guarded([&]() -> std::vector<RequestRow> {
-        Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND boot_id = ? AND "
-                                   "deadline_boot_ns <= ? ORDER BY id DESC",
-                                   kRequestCols));
-        s.bind(1, boot_id).bind(2, static_cast<std::int64_t>(now_boot_ns));
-        return read_all(s, read_request);
-    });
-}
-
-Result<std::vector<GrantRow>> Store::active_grants_of(std::uint32_t uid, const std::string& user) {
-    return guarded([&]() -> std::vector<GrantRow> {
-        Stmt s(stmts_, fmt::format("SELECT {} FROM grants WHERE state = 'active' AND uid = ? AND user = ? "
-                                   "ORDER BY id",
-                                   kGrantCols));
-        s.bind(1, std::int64_t(uid)).bind(2, user);
-        return read_all(s, read_grant);
-    });
-}
-
-Result<std::vector<RequestRow>> Store::pending_requests_of(std::uint32_t uid, const std::string& user) {
-    return guarded([&]() -> std::vector<RequestRow> {
-        Stmt s(stmts_, fmt::format("SELECT {} FROM requests WHERE state = 'pending' AND uid = ? AND user = ? "
-                                   "ORDER BY id",
-                                   kRequestCols));
-        s.bind(1, std::int64_t(uid)).bind(2, user);
-        return read_all(s, read_request);
-    });
-}
-
-Result<std::vector<std::pair<std::uint32_t, std::string>>> Store::accounts_after(std::uint32_t uid,
-                                                                                 const std::string& user,
-                                                                                 int limit) {
-    return guarded([&]() -> std::vector<std::pair<std::uint32_t, std::string>> {
-        Stmt s(stmts_,
-               "SELECT uid, user FROM (SELECT uid, user FROM grants WHERE state = 'active' UNION "
-               "SELECT uid, user FROM requests WHERE state = 'pending') WHERE uid > ?1 OR (uid = ?1 AND user "
-               "> ?2) "
-               "ORDER BY uid, user LIMIT ?3");
-        s.bind(1, std::int64_t(uid)).bind(2, user).bind(3, std::int64_t(limit));
-        std::vector<std::pair<std::uint32_t, std::string>> out;
-        while (s.step()) out.emplace_back(static_cast<std::uint32_t>(s.i64(0)), s.text(1));
-        return out;
-    });
-}
-
 Result<std::optional<std::int64_t>> Store::meta(const std::string& key) {
     return guarded([&]() -> std::optional<std::int64_t> {
         Stmt s(stmts_, "SELECT value FROM meta WHERE key = ?");
@@ -486,33 +349,6 @@ Result<bool> Store::set_meta(const std::string& key, std::int64_t value) {
         s.bind(1, key).bind(2, value);
         s.step();
         return true;
-    });
-}
-
-Result<std::int64_t> Store::count_requests(const std::string& state) {
-    return guarded([&]() -> std::int64_t {
-        Stmt s(stmts_, "SELECT COUNT(*) FROM requests WHERE state = ?");
-        s.bind(1, state);
-        return s.step() ? s.i64(0) : 0;
-    });
-}
-
-Result<std::int64_t> Store::count_grants(const std::string& state) {
-    return guarded([&]() -> std::int64_t {
-        Stmt s(stmts_, "SELECT COUNT(*) FROM grants WHERE state = ?");
-        s.bind(1, state);
-        return s.step() ? s.i64(0) : 0;
-    });
-}
-
-Result<std::vector<GrantRow>> Store::grants_due(std::uint64_t now_boot_ns) {
-    return guarded([&]() -> std::vector<GrantRow> {
-        Stmt s(stmts_,
-               fmt::format(
-                   "SELECT {} FROM grants WHERE state = 'active' AND expires_boot_ns <= ? ORDER BY id DESC",
-                   kGrantCols));
-        s.bind(1, static_cast<std::int64_t>(now_boot_ns));
-        return read_all(s, read_grant);
     });
 }
 
@@ -573,46 +409,6 @@ Result<std::optional<GrantRow>> Store::grant(std::int64_t id) {
     });
 }
 
-Result<std::vector<GrantRow>> Store::grants_of_kind(const std::string& kind, std::int64_t since_wall_us,
-                                                    int limit) {
-    return guarded([&]() -> std::vector<GrantRow> {
-        Stmt s(stmts_,
-               fmt::format("SELECT {} FROM grants WHERE kind = ? AND start_us >= ? ORDER BY start_us DESC, "
-                           "id DESC LIMIT ?",
-                           kGrantCols));
-        s.bind(1, kind).bind(2, since_wall_us).bind(3, std::int64_t(limit));
-        return read_all(s, read_grant);
-    });
-}
-
-Result<std::vector<GrantRow>> Store::grants(const std::string& state, int limit) {
-    std::vector<GrantRow> out;
-    auto each = each_grant(state, limit, [&](GrantRow& g) { out.push_back(std::move(g)); });
-    if (!each) return err(each.error());
-    return out;
-}
-
-Result<bool> Store::each_grant(const std::string& state, int limit,
-                               const std::function<void(GrantRow&)>& fn) {
-    return guarded([&]() -> bool {
-        std::string sql =
-            state == "all"
-                ? fmt::format("SELECT {} FROM grants ORDER BY id DESC LIMIT ?", kGrantCols)
-                : fmt::format("SELECT {} FROM grants WHERE state = ? ORDER BY id DESC LIMIT ?", kGrantCols);
-        Stmt s(stmts_, sql);
-        if (state == "all") {
-            s.bind(1, std::int64_t(limit));
-        } else {
-            s.bind(1, state).bind(2, std::int64_t(limit));
-        }
-        while (s.step()) {
-            GrantRow g = read_grant(s);
-            fn(g);
-        }
-        return true;
-    });
-}
-
 Result<int> Store::rebase_grants(const std::string& boot_id, std::uint64_t now_boot_ns,
                                  std::int64_t now_wall_us) {
     return guarded([&]() -> int {
@@ -639,99 +435,6 @@ Result<bool> Store::rebase_grant(std::int64_t id, const std::string& boot_id, st
             .bind(4, id);
         s.step();
         return true;
-    });
-}
-
-Result<std::int64_t> Store::count_pending(std::uint32_t uid) {
-    return guarded([&]() -> std::int64_t {
-        Stmt s(stmts_, "SELECT COUNT(*) FROM requests WHERE state = 'pending' AND uid = ?");
-        s.bind(1, std::int64_t(uid));
-        return s.step() ? s.i64(0) : 0;
-    });
-}
-
-Result<std::int64_t> Store::count_pending(std::uint32_t uid, std::uint16_t port, Proto proto) {
-    return guarded([&]() -> std::int64_t {
-        Stmt s(
-            stmts_,
-            "SELECT COUNT(*) FROM requests WHERE state = 'pending' AND uid = ? AND port = ? AND proto = ?");
-        s.bind(1, std::int64_t(uid)).bind(2, std::int64_t(port)).bind(3, std::int64_t(proto));
-        return s.step() ? s.i64(0) : 0;
-    });
-}
-
-namespace {
-
-// "WHERE state = ? AND id < ?" and its bindings, for the pages of list.
-std::string page_where(const std::string& state, std::int64_t before) {
-    std::string w = state == "all" ? "WHERE 1" : "WHERE state = ?1";
-    if (before > 0) w += " AND id < ?2";
-    return w;
-}
-
-}  // namespace
-
-Result<std::vector<RequestRow>> Store::requests_before(const std::string& state, std::int64_t before,
-                                                       int limit) {
-    return guarded([&]() -> std::vector<RequestRow> {
-        Stmt s(stmts_, fmt::format("SELECT {} FROM requests {} ORDER BY id DESC LIMIT ?3", kRequestCols,
-                                   page_where(state, before)));
-        if (state != "all") s.bind(1, state);
-        if (before > 0) s.bind(2, before);
-        s.bind(3, std::int64_t(limit));
-        return read_all(s, read_request);
-    });
-}
-
-Result<std::int64_t> Store::count_requests_before(const std::string& state, std::int64_t before) {
-    return guarded([&]() -> std::int64_t {
-        Stmt s(stmts_, fmt::format("SELECT COUNT(*) FROM requests {}", page_where(state, before)));
-        if (state != "all") s.bind(1, state);
-        if (before > 0) s.bind(2, before);
-        return s.step() ? s.i64(0) : 0;
-    });
-}
-
-Result<std::vector<GrantRow>> Store::grants_before(const std::string& state, std::int64_t before, int limit) {
-    return guarded([&]() -> std::vector<GrantRow> {
-        Stmt s(stmts_, fmt::format("SELECT {} FROM grants {} ORDER BY id DESC LIMIT ?3", kGrantCols,
-                                   page_where(state, before)));
-        if (state != "all") s.bind(1, state);
-        if (before > 0) s.bind(2, before);
-        s.bind(3, std::int64_t(limit));
-        return read_all(s, read_grant);
-    });
-}
-
-Result<std::int64_t> Store::count_grants_before(const std::string& state, std::int64_t before) {
-    return guarded([&]() -> std::int64_t {
-        Stmt s(stmts_, fmt::format("SELECT COUNT(*) FROM grants {}", page_where(state, before)));
-        if (state != "all") s.bind(1, state);
-        if (before > 0) s.bind(2, before);
-        return s.step() ? s.i64(0) : 0;
-    });
-}
-
-Result<int> Store::prune(std::int64_t before_wall_us, int limit) {
-    return guarded([&]() -> int {
-        // Decided requests whose grant (if any) has ended too, then ended grants;
-        // requests_decided and grants_ended keep each a range scan.
-        Stmt r(
-            stmts_,
-            "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE decided_us > 0 AND decided_us < "
-            "?1 "
-            "AND state != 'pending' AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.id = requests.grant_id "
-            "AND grants.state = 'active') LIMIT ?2)");
-        r.bind(1, before_wall_us).bind(2, std::int64_t(limit));
-        r.step();
-        int n = sqlite3_changes(db_);
-        Stmt g(
-            stmts_,
-            "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE ended_us > 0 AND ended_us < ?1 AND "
-            "state != 'active' LIMIT ?2)");
-        g.bind(1, before_wall_us).bind(2, std::int64_t(limit));
-        g.step();
-        return n + sqlite3_changes(db_);
     });
 }
 
