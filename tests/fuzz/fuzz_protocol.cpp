@@ -29,6 +29,7 @@
 #include "check.h"
 #include "cli/audit_render.h"
 #include "core/audit.h"
+#include "core/kernel_grant.h"
 #include "core/policy.h"
 #include "core/protocol.h"
 #include "core/store.h"
@@ -109,11 +110,11 @@ public:
 class Sink : public GrantSink {
 public:
     std::set<std::int64_t> live;
-    Result<bool> put(const GrantRow& g) override {
+    Result<bool> put(const KernelGrant& g) override {
         live.insert(g.id);
         return true;
     }
-    void remove(const GrantRow& g) override { live.erase(g.id); }
+    void remove(const KernelGrant& g) override { live.erase(g.id); }
 };
 
 // Seals every record as jitgated's audit log does, into one log text.
