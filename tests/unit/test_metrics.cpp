@@ -90,6 +90,15 @@ TEST_SUITE("metrics") {
         CHECK(metrics_http_too_large().rfind("HTTP/1.1 431", 0) == 0);
     }
 
+    TEST_CASE("metrics_http_response: a body that could not be made is a 500 with its sentence") {
+        auto broken = []() -> Result<std::string> {
+            return err("jitgated could not read its state store: disk I/O error");
+        };
+        const std::string r = metrics_http_response("GET /metrics HTTP/1.1", broken);
+        CHECK(r.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0) == 0);
+        CHECK(r.substr(r.size() - 56) == "jitgated could not read its state store: disk I/O error\n");
+    }
+
     TEST_CASE("[daemon] metrics_address: a loopback address, else an error on its line") {
         auto ok = parse_policy("[daemon]\nmetrics_address = \"127.0.0.1:9464\"\n", "p.toml");
         REQUIRE(ok.ok());
