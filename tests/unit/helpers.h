@@ -13,9 +13,17 @@
 
 #include "core/audit.h"
 #include "core/result.h"
+#include "core/store.h"
 #include "reference_seal.h"
 
 namespace jg::testing {
+
+// An empty in-memory state store, for a test's workflow.
+inline Store memory_store() {
+    auto s = Store::open(":memory:");
+    REQUIRE(s.ok());
+    return std::move(*s);
+}
 
 // The value of a Result; the test stops (REQUIRE) when it is an error.
 template <typename T>

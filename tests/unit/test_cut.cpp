@@ -55,11 +55,7 @@ const Caller kRita{1000, 7, "rita"};
 const Caller kSam{1001, 8, "sam"};
 
 struct Env {
-    Store store = [] {
-        auto s = Store::open(":memory:");
-        REQUIRE(s.ok());
-        return std::move(*s);
-    }();
+    Store store = memory_store();
     FakeDirectory dir;
     FakeSink sink;
     FakeAudit audit;

@@ -47,11 +47,7 @@ const Caller kAlice{1002, 44, "alice"};
 const Caller kRoot{0, 1, "root"};
 
 struct Env {
-    Store store = [] {
-        auto s = Store::open(":memory:");
-        REQUIRE(s.ok());
-        return std::move(*s);
-    }();
+    Store store = memory_store();
     FakeDirectory dir;
     FakeSink sink;
     FakeAudit audit;

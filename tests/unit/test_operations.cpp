@@ -192,11 +192,7 @@ TEST_SUITE("operations") {
 TEST_SUITE("control") {
     // A workflow on an empty store and fakes; the daemon's hooks recorded.
     struct Fixture {
-        Store store = [] {
-            auto s = Store::open(":memory:");
-            REQUIRE(s.ok());
-            return std::move(*s);
-        }();
+        Store store = memory_store();
         FakeDirectory dir;
         FakeSink sink;
         FakeAudit audit;

@@ -329,7 +329,7 @@ void Daemon::drain_ring(const EventRing& rb) {
 bool Daemon::on_ready(Loop& l, const epoll_event& ev) {
     const int fd = ev.data.fd;
     bool running = true;
-    if (fd == l.rb_fd) {
+    if (fd == l.ring->epoll_fd()) {
         l.ring->poll();  // at most kRingBatch; epoll reports the rest
     } else if (fd == l.sfd.get()) {
         signalfd_siginfo si{};

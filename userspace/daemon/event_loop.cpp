@@ -35,8 +35,7 @@ Result<bool> Loop::open(Loop& l, const Options& o, const sigset_t& signals, cons
     auto ring = EventRing::open(k, kRingBatch, std::move(on_event));
     if (!ring) return err(ring.error());
     l.ring.emplace(std::move(*ring));
-    l.rb_fd = l.ring->epoll_fd();
-    add(l.rb_fd);
+    add(l.ring->epoll_fd());
     auto watcher = AddrWatcher::open();
     if (!watcher) return err(watcher.error());
     l.watcher.emplace(std::move(*watcher));

@@ -37,7 +37,6 @@ struct Loop {
     std::optional<Server> server;
     std::optional<ServerOutput> out;  // the server, as the audit feed writes to it
     std::optional<EventRing> ring;    // freed before daemon_stop is written
-    int rb_fd = -1;
     std::optional<AddrWatcher> watcher;
     std::optional<MetricsHttp> http;
 };
