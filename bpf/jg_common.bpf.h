@@ -31,9 +31,10 @@ struct {
 	__type(value, struct jg_port_val);
 } jg_ports SEC(".maps") __weak;
 
+/* The two grant hashes are preallocated: no allocation when a grant is
+ * written, an exact "full", and no per-element allocator overhead. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, JG_GRANT_ENTRIES);
 	__type(key, struct jg_uid_key);
 	__type(value, struct jg_grant_val);
@@ -41,11 +42,26 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, JG_GRANT_ENTRIES);
 	__type(key, struct jg_addr_key);
 	__type(value, struct jg_grant_val);
 } jg_grants_addr SEC(".maps") __weak;
+
+/* The inner map's template; the daemon creates the real filters, sized to
+ * the grant maps (include/jitgate/abi.h). */
+struct jg_bloom {
+	__uint(type, BPF_MAP_TYPE_BLOOM_FILTER);
+	__uint(max_entries, JG_GRANT_ENTRIES);
+	__type(value, struct jg_addr_key);
+	__uint(map_extra, JG_BLOOM_HASHES);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct jg_bloom);
+} jg_grants_bloom SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -59,7 +75,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, JG_FLOW_ENTRIES);
 	__type(key, struct jg_flow_key);
-	__type(value, __u64);
+	__type(value, struct jg_flow_val);
 } jg_flows SEC(".maps") __weak;
 
 struct {
@@ -68,6 +84,14 @@ struct {
 	__type(key, struct jg_rl_key);
 	__type(value, struct jg_rl_val);
 } jg_deny_rl SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, JG_MEMO_SLOTS);
+	__type(key, __u32);
+	__type(value, struct jg_deny_memo);
+} jg_deny_memo SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -117,12 +141,17 @@ struct {
 	__type(value, struct jg_sk_state);
 } jg_sk_state SEC(".maps") __weak;
 
-static __always_inline void jg_count(__u32 idx)
+static __always_inline void jg_count_n(__u32 idx, __u64 n)
 {
 	__u64 *c = bpf_map_lookup_elem(&jg_counters, &idx);
 
 	if (c)
-		*c += 1;
+		*c += n;
+}
+
+static __always_inline void jg_count(__u32 idx)
+{
+	jg_count_n(idx, 1);
 }
 
 /* Reserve an event, zeroed; counts the loss when the ring is full. */
@@ -351,10 +380,24 @@ static __always_inline int is_local_v6(const __u32 ip6[4] /* network order */)
 	       jg_in_local_net(a.addr);
 }
 
-static __always_inline int in_host_netns(void *ctx)
+/* The configuration (an array lookup, which the verifier inlines). */
+static __always_inline struct jg_config *jg_cfg(void)
 {
 	__u32 zero = 0;
-	struct jg_config *cfg = bpf_map_lookup_elem(&jg_config, &zero);
+
+	return bpf_map_lookup_elem(&jg_config, &zero);
+}
+
+/* The grant generation a cached admission is checked against; ~0 without a
+ * configuration, which no cache ever holds. */
+static __always_inline __u64 jg_grant_gen(const struct jg_config *cfg)
+{
+	return cfg ? cfg->grant_gen : ~0ULL;
+}
+
+static __always_inline int in_host_netns(void *ctx)
+{
+	struct jg_config *cfg = jg_cfg();
 
 	/* Without a configured netns (never the case once the daemon attached
 	 * the programs) treat every netns as the host's: fail closed. */
@@ -363,29 +406,57 @@ static __always_inline int in_host_netns(void *ctx)
 	return bpf_get_netns_cookie(ctx) == cfg->host_netns_cookie;
 }
 
-/*
- * The grant of a local user for (port, proto), if it is in force: its id, or
- * 0.  The clock is read only when an entry was found.
- */
-static __always_inline __u64 jg_uid_grant(__u32 uid, __u16 port, __u8 proto)
+/* A grant found in force: its id (0: none) and its end (CLOCK_BOOTTIME). */
+struct jg_hit {
+	__u64 id;
+	__u64 until;
+};
+
+/* Whether grant entry g is in force now, filling *h; the clock is read only
+ * when an entry was found. */
+static __always_inline int jg_in_force(const struct jg_grant_val *g,
+				       struct jg_hit *h)
+{
+	if (!g)
+		return 0;
+	h->until = g->expires_ns;
+	h->id = g->grant_id;
+	return bpf_ktime_get_boot_ns() < h->until;
+}
+
+/* The grant of a local user for (port, proto), if it is in force. */
+static __always_inline int jg_uid_hit(__u32 uid, __u16 port, __u8 proto,
+				      struct jg_hit *h)
 {
 	struct jg_uid_key key = {};
-	struct jg_grant_val *g;
 
 	key.uid = uid;
 	key.port = port;
 	key.proto = proto;
-	g = bpf_map_lookup_elem(&jg_grants_uid, &key);
-	if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
-		return g->grant_id;
-	return 0;
+	return jg_in_force(bpf_map_lookup_elem(&jg_grants_uid, &key), h);
+}
+
+/* The same, as the grant's id or 0. */
+static __always_inline __u64 jg_uid_grant(__u32 uid, __u16 port, __u8 proto)
+{
+	struct jg_hit h = {};
+
+	return jg_uid_hit(uid, port, proto, &h) ? h.id : 0;
+}
+
+/* Whether a cached admission still holds: made under the current grant
+ * generation (no grant changed since) and before the grant's end. */
+static __always_inline int jg_cache_holds(__u64 cached_gen, __u64 until,
+					  __u64 gen)
+{
+	return cached_gen == gen && bpf_ktime_get_boot_ns() < until;
 }
 
 /* The jg_flows entry of a remote flow (key filled in for an update):
  * peer address and port, local (protected) port, protocol. */
-static __always_inline __u64 *jg_flow_lookup(const __u8 src[16], __u16 sport,
-					     __u16 dport, __u8 proto,
-					     struct jg_flow_key *key)
+static __always_inline struct jg_flow_val *
+jg_flow_lookup(const __u8 src[16], __u16 sport, __u16 dport, __u8 proto,
+	       struct jg_flow_key *key)
 {
 	__builtin_memcpy(key->src, src, 16);
 	key->sport = sport;
@@ -394,33 +465,78 @@ static __always_inline __u64 *jg_flow_lookup(const __u8 src[16], __u16 sport,
 	return bpf_map_lookup_elem(&jg_flows, key);
 }
 
-/*
- * The grant of a remote source for (port, proto), if it is in force: the
- * single-host hash first, then the prefix trie (empty unless a policy sets
- * allow_prefix; a lookup in an empty trie returns at once).  The clock is
- * read only when an entry was found.  Returns the grant id, or 0.
- */
-static __always_inline __u64 jg_addr_grant(const __u8 src[16], __u16 port,
-					   __u8 proto)
+/* 0 when the bloom filter proves `key` absent from jg_grants_addr; 1 when
+ * it may be there, or when there is no filter yet. */
+static __always_inline int jg_bloom_may_hold(struct jg_addr_key *key)
+{
+	__u32 zero = 0;
+	void *bloom = bpf_map_lookup_elem(&jg_grants_bloom, &zero);
+
+	if (!bloom)
+		return 1;
+	return bpf_map_peek_elem(bloom, key) == 0;
+}
+
+/* The entries that may grant a remote source (port, proto), clock unread:
+ * the single-host hash unless the bloom filter rules it out, and the prefix
+ * trie only while it holds anything (jg_config.net_grants).  `use_bloom` is a
+ * constant at each call site. */
+static __always_inline struct jg_grant_val *
+jg_addr_entry(const __u8 src[16], __u16 port, __u8 proto,
+	      const struct jg_config *cfg, int use_bloom, int *host)
 {
 	struct jg_addr_key key = {};
 	struct jg_net_key net = {};
-	struct jg_grant_val *g;
+	struct jg_grant_val *g = NULL;
 
 	__builtin_memcpy(key.addr, src, 16);
 	key.port = port;
 	key.proto = proto;
-	g = bpf_map_lookup_elem(&jg_grants_addr, &key);
-	if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
-		return g->grant_id;
+	*host = 1;
+	if (!use_bloom || jg_bloom_may_hold(&key))
+		g = bpf_map_lookup_elem(&jg_grants_addr, &key);
+	if (g || (cfg && cfg->net_grants == 0))
+		return g;
+	*host = 0;
 	net.prefixlen = 32 + 128;
 	net.port = port;
 	net.proto = proto;
 	__builtin_memcpy(net.addr, src, 16);
-	g = bpf_map_lookup_elem(&jg_grants_net, &net);
-	if (g && bpf_ktime_get_boot_ns() < g->expires_ns)
-		return g->grant_id;
-	return 0;
+	return bpf_map_lookup_elem(&jg_grants_net, &net);
+}
+
+/*
+ * The grant of a remote source for (port, proto), if it is in force: the
+ * single-host hash first, then the prefix trie.  A host entry that has ended
+ * hides no prefix grant: the trie is asked then too.
+ */
+static __always_inline int jg_addr_hit(const __u8 src[16], __u16 port,
+				       __u8 proto, const struct jg_config *cfg,
+				       int use_bloom, struct jg_hit *h)
+{
+	struct jg_net_key net = {};
+	struct jg_grant_val *g;
+	int host;
+
+	g = jg_addr_entry(src, port, proto, cfg, use_bloom, &host);
+	if (jg_in_force(g, h))
+		return 1;
+	if (!g || !host || (cfg && cfg->net_grants == 0))
+		return 0;
+	net.prefixlen = 32 + 128;
+	net.port = port;
+	net.proto = proto;
+	__builtin_memcpy(net.addr, src, 16);
+	return jg_in_force(bpf_map_lookup_elem(&jg_grants_net, &net), h);
+}
+
+/* The same, as the grant's id or 0 (the cut iterator). */
+static __always_inline __u64 jg_addr_grant(const __u8 src[16], __u16 port,
+					   __u8 proto)
+{
+	struct jg_hit h = {};
+
+	return jg_addr_hit(src, port, proto, jg_cfg(), 0, &h) ? h.id : 0;
 }
 
 /* IPv6 sources are limited per /64: one sender owns a whole /64 and could
@@ -455,22 +571,25 @@ static __always_inline void jg_rl_key_uid(struct jg_rl_key *key, __u32 uid,
  * clock costs a few ns, unlike CLOCK_BOOTTIME, and a one-second window needs
  * no more precision.
  */
-static __always_inline int jg_window_ok(void *map, const void *key,
-					__u8 verdict, __u8 hook,
-					__u32 *suppressed)
+static __always_inline int jg_window_at(void *map, const void *key,
+					__u8 verdict, __u8 hook, __u64 now,
+					__u32 *suppressed, __u64 *window_end)
 {
 	struct jg_rl_val fresh = {};
 	struct jg_rl_val *v;
-	__u64 now = bpf_ktime_get_coarse_ns(), end;
+	__u64 end;
 
 	*suppressed = 0;
+	*window_end = 0;
 	v = bpf_map_lookup_elem(map, key);
 	if (!v) {
 		fresh.window_end_ns = now + JG_RL_WINDOW_NS;
 		fresh.verdict = verdict;
 		fresh.hook = hook;
-		if (bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST) == 0)
+		if (bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST) == 0) {
+			*window_end = fresh.window_end_ns;
 			return 1;
+		}
 		/* Another CPU opened this window meanwhile, or the table is
 		 * full: then the decision is counted for the daemon's
 		 * events_lost record, never dropped without a trace. */
@@ -490,10 +609,110 @@ static __always_inline int jg_window_ok(void *map, const void *key,
 	    __sync_val_compare_and_swap(&v->window_end_ns, end,
 					now + JG_RL_WINDOW_NS) != end) {
 		__sync_fetch_and_add(&v->suppressed, 1);
+		*window_end = v->window_end_ns;
 		return 0;
 	}
 	*suppressed = __sync_lock_test_and_set(&v->suppressed, 0);
+	*window_end = now + JG_RL_WINDOW_NS;
 	return 1;
+}
+
+static __always_inline int jg_window_ok(void *map, const void *key,
+					__u8 verdict, __u8 hook,
+					__u32 *suppressed)
+{
+	__u64 end;
+
+	return jg_window_at(map, key, verdict, hook, bpf_ktime_get_coarse_ns(),
+			    suppressed, &end);
+}
+
+/* This CPU's denial memo (include/jitgate/abi.h); NULL beyond its slots. */
+static __always_inline struct jg_deny_memo *jg_memo(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&jg_deny_memo, &cpu);
+}
+
+static __always_inline int jg_rl_key_eq(const struct jg_rl_key *a,
+					const struct jg_rl_key *b)
+{
+	const __u16 *x = (const __u16 *)a, *y = (const __u16 *)b;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*a) / 2); i++)
+		if (x[i] != y[i])
+			return 0;
+	return 1;
+}
+
+/* Moves the memo's count into its key's window (made, already ended, when
+ * the daemon closed it meanwhile: the next denial or the daemon reports it);
+ * a full table counts it as lost, as a denial that finds it full is. */
+static __always_inline void jg_memo_flush(struct jg_deny_memo *m, __u64 now)
+{
+	struct jg_rl_val fresh = {};
+	struct jg_rl_key key;
+	struct jg_rl_val *v;
+	__u32 n = __sync_lock_test_and_set(&m->pending, 0);
+
+	if (!n)
+		return;
+	__builtin_memcpy(&key, &m->key, sizeof(key));
+	v = bpf_map_lookup_elem(&jg_deny_rl, &key);
+	if (!v) {
+		fresh.window_end_ns = now;
+		fresh.suppressed = n;
+		fresh.verdict = m->verdict;
+		fresh.hook = m->hook;
+		if (bpf_map_update_elem(&jg_deny_rl, &key, &fresh,
+					BPF_NOEXIST) == 0)
+			return;
+		v = bpf_map_lookup_elem(&jg_deny_rl, &key);
+		if (!v) {
+			jg_count_n(JG_CNT_RL_FULL, n);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->suppressed, n);
+}
+
+/*
+ * jg_deny_rate_ok for the remote programs, through this CPU's memo: a
+ * denial of the memo's principal inside its window is counted there (no
+ * jg_deny_rl lookup); any other goes to the shared window, and the memo
+ * takes that principal when it is free (ended, or nothing pending).
+ */
+static __always_inline int jg_deny_rate_memo(const struct jg_rl_key *key,
+					     __u8 verdict, __u8 hook,
+					     __u32 *suppressed)
+{
+	struct jg_deny_memo *m = jg_memo();
+	__u64 now = bpf_ktime_get_coarse_ns(), end;
+	int ok;
+
+	if (m && now < m->window_end_ns && jg_rl_key_eq(&m->key, key)) {
+		m->verdict = verdict;
+		m->hook = hook;
+		__sync_fetch_and_add(&m->pending, 1);
+		*suppressed = 0;
+		return 0;
+	}
+	if (m && (now >= m->window_end_ns || m->pending == 0))
+		jg_memo_flush(m, now);
+	else
+		m = NULL; /* busy with another principal: leave it */
+	ok = jg_window_at(&jg_deny_rl, key, verdict, hook, now, suppressed,
+			  &end);
+	if (m && end) {
+		__builtin_memcpy(&m->key, key, sizeof(*key));
+		m->verdict = verdict;
+		m->hook = hook;
+		m->window_end_ns = end;
+	}
+	return ok;
 }
 
 /* The event jg_window_ok allowed could not be written: count `n` decisions

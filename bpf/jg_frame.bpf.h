@@ -33,9 +33,10 @@ static __always_inline int jg_is_vlan(__u16 proto /* network order */)
 	       proto == bpf_htons(JG_ETH_P_QINQ_9100);
 }
 
-/* Ports of the TCP or UDP header at l4; proto is the IP protocol number. */
-static __always_inline int jg_frame_ports(void *l4, void *end, __u8 proto,
-					  struct jg_l4 *o)
+/* Ports of the TCP or UDP header at l4; proto is the IP protocol number;
+ * base is where the IP header starts (o->l4_off is counted from there). */
+static __always_inline int jg_frame_ports(void *base, void *l4, void *end,
+					  __u8 proto, struct jg_l4 *o)
 {
 	__be16 *ports = l4;
 
@@ -46,6 +47,7 @@ static __always_inline int jg_frame_ports(void *l4, void *end, __u8 proto,
 		return JG_PARSE_BAD;
 	o->sport = bpf_ntohs(ports[0]);
 	o->dport = bpf_ntohs(ports[1]);
+	o->l4_off = (__u16)(l4 - base);
 	return JG_PARSE_OK;
 }
 
@@ -66,7 +68,7 @@ static __always_inline int jg_frame_ipv4(void *pos, void *end, struct jg_l4 *o)
 	/* A non-first fragment has no ports: reassembly, then ingress. */
 	if (bpf_ntohs(ip->frag_off) & JG_IPV4_FRAG_MASK)
 		return JG_PARSE_SKIP;
-	return jg_frame_ports(pos + hlen, end, ip->protocol, o);
+	return jg_frame_ports(ip, pos + hlen, end, ip->protocol, o);
 }
 
 static __always_inline int jg_frame_ipv6(void *pos, void *end, struct jg_l4 *o)
@@ -112,14 +114,14 @@ static __always_inline int jg_frame_ipv6(void *pos, void *end, struct jg_l4 *o)
 			pos += 8;
 			break;
 		default:
-			return jg_frame_ports(pos, end, nexthdr, o);
+			return jg_frame_ports(ip6, pos, end, nexthdr, o);
 		}
 	}
 	/* Still inside the chain after JG_IPV6_MAX_EXT headers: a chain
 	 * longer than we walk, or ports behind it; not certain either way. */
 	if (jg_ipv6_ext(nexthdr))
 		return JG_PARSE_BAD;
-	return jg_frame_ports(pos, end, nexthdr, o);
+	return jg_frame_ports(ip6, pos, end, nexthdr, o);
 }
 
 static __always_inline int jg_parse_frame(struct xdp_md *ctx, struct jg_l4 *o)
@@ -151,6 +153,32 @@ static __always_inline int jg_parse_frame(struct xdp_md *ctx, struct jg_l4 *o)
 		return jg_frame_ipv6(pos, end, o);
 	/* More tags than we walk, or not IP (ARP, LLDP, ...). */
 	return jg_is_vlan(proto) ? JG_PARSE_BAD : JG_PARSE_SKIP;
+}
+
+/*
+ * jg_parse_l3 for cgroup_skb (data starts at the network header), reading
+ * the headers in place when they lie in the linear area: the same answer,
+ * without a helper call per header.  Anything the in-place walk cannot read
+ * (a header beyond the linear area, or one it finds malformed) is parsed
+ * again with bpf_skb_load_bytes, which decides.
+ */
+static __always_inline int jg_parse_skb(struct __sk_buff *skb, __u32 l3proto,
+					struct jg_l4 *o)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	int r = JG_PARSE_BAD;
+
+	if (l3proto == bpf_htons(JG_ETH_P_IP))
+		r = jg_frame_ipv4(data, end, o);
+	else if (l3proto == bpf_htons(JG_ETH_P_IPV6))
+		r = jg_frame_ipv6(data, end, o);
+	else
+		return JG_PARSE_SKIP;
+	if (r != JG_PARSE_BAD)
+		return r;
+	__builtin_memset(o, 0, sizeof(*o));
+	return jg_parse_l3(skb, l3proto, o);
 }
 
 #endif /* JG_FRAME_BPF_H */

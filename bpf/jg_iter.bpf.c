@@ -70,7 +70,7 @@ int jg_cut(struct bpf_iter__tcp *ctx)
 	struct jg_flow_key fk = {};
 	struct jg_sk_state *st;
 	struct tcp_sock *tp;
-	__u64 *flow;
+	struct jg_flow_val *flow;
 	__u16 family;
 	__u8 state;
 
@@ -119,7 +119,7 @@ int jg_cut(struct bpf_iter__tcp *ctx)
 		rec.uid = sock_uid;
 		flow = jg_flow_lookup(rec.peer, rec.pport, rec.lport,
 				      JG_PROTO_TCP, &fk);
-		rec.grant_id = flow ? *flow : 0;
+		rec.grant_id = flow ? flow->grant_id : 0;
 	}
 	if (!in_attach_cgroup((struct sock *)tp))
 		return 0;

@@ -18,6 +18,7 @@
 
 #include "jitgate/abi.h"
 #include "jg_common.bpf.h"
+#include "jg_frame.bpf.h"
 #include "jg_sock_addr.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -64,11 +65,15 @@ static __always_inline void report_local_allow(struct bpf_sock_addr *ctx,
 }
 
 /* Records who last passed the check on this socket, for the egress
- * backstop; *same_flow says whether it repeats the last recorded flow. */
+ * backstop, with the grant's end as read under generation `gen` (h: none in
+ * audit mode); *same_flow says whether it repeats the last recorded flow. */
 static __always_inline void remember(struct bpf_sock_addr *ctx, __u32 uid,
-				     __u16 port, __u8 proto, __u64 grant_id,
+				     __u16 port, __u8 proto,
+				     const struct jg_hit *h, __u64 gen,
 				     int *same_flow)
 {
+	__u64 grant_id = h ? h->id : 0;
+
 	struct jg_sk_state *st;
 
 	*same_flow = 0;
@@ -82,6 +87,8 @@ static __always_inline void remember(struct bpf_sock_addr *ctx, __u32 uid,
 	st->port = port;
 	st->proto = proto;
 	st->grant_id = grant_id;
+	st->cached_until = h ? h->until : 0;
+	st->cached_gen = gen;
 }
 
 /*
@@ -94,9 +101,10 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 					    __u8 hook, int is_sendmsg)
 {
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	__u64 grant_id;
+	struct jg_hit h = {};
 	__u8 proto, flags;
 	int same_flow;
+	__u64 gen;
 	__u32 uid;
 
 	proto = jg_sock_proto(ctx->protocol);
@@ -111,14 +119,14 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 		return 1;
 
 	uid = (__u32)bpf_get_current_uid_gid();
-	grant_id = jg_uid_grant(uid, port, proto);
-	if (grant_id) {
-		remember(ctx, uid, port, proto, grant_id, &same_flow);
+	gen = jg_grant_gen(jg_cfg()); /* before the grant: see jg_sk_state */
+	if (jg_uid_hit(uid, port, proto, &h)) {
+		remember(ctx, uid, port, proto, &h, gen, &same_flow);
 		/* One allow per connection, and per UDP flow: a datagram
 		 * socket re-sending under the same grant is no new flow. */
 		if (is_sendmsg && same_flow)
 			return 1;
-		report_local_allow(ctx, dst, uid, port, proto, hook, grant_id);
+		report_local_allow(ctx, dst, uid, port, proto, hook, h.id);
 		return 1;
 	}
 
@@ -127,7 +135,7 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 				    JG_VERDICT_WOULD_DENY);
 		/* Audit mode lets the flow through; the egress backstop then
 		 * applies the same audit-mode verdict. */
-		remember(ctx, uid, port, proto, 0, &same_flow);
+		remember(ctx, uid, port, proto, NULL, gen, &same_flow);
 		return 1;
 	}
 	report_local_denial(ctx, dst, uid, port, proto, hook, JG_VERDICT_DENY);
@@ -236,13 +244,40 @@ static __always_inline int tcp_is_reset(struct __sk_buff *skb,
 	return (flags & 0x04) && !(flags & 0x02);
 }
 
+/* Whether the socket's cached admission covers this packet: the same
+ * destination (port, proto) under a grant that still holds (jg_sk_state). */
+static __always_inline int cached_admit(const struct jg_sk_state *st,
+					const struct jg_l4 *l4,
+					const struct jg_config *cfg)
+{
+	return st && st->cached_until && st->port == l4->dport &&
+	       st->proto == l4->proto &&
+	       jg_cache_holds(st->cached_gen, st->cached_until,
+			      jg_grant_gen(cfg));
+}
+
+/* The grant admits this packet: refresh the socket's cache when it is for
+ * this destination (gen was read before the grant). */
+static __always_inline void cache_admit(struct jg_sk_state *st,
+					const struct jg_l4 *l4,
+					const struct jg_hit *h, __u64 gen)
+{
+	if (st && st->port == l4->dport && st->proto == l4->proto) {
+		st->cached_until = h->until;
+		st->cached_gen = gen;
+	}
+}
+
 SEC("cgroup_skb/egress")
 int jg_egress(struct __sk_buff *skb)
 {
 	struct jg_l4 l4 = {};
 	struct jg_sk_state *st = NULL;
+	struct jg_config *cfg;
 	struct bpf_sock *sk;
 	struct jg_event *e;
+	struct jg_hit h = {};
+	__u64 gen;
 	__u32 uid;
 	__u8 flags;
 
@@ -253,7 +288,7 @@ int jg_egress(struct __sk_buff *skb)
 	sk = skb->sk;
 	if (sk)
 		sk = bpf_sk_fullsock(sk);
-	parsed = jg_parse_l3(skb, skb->protocol, &l4);
+	parsed = jg_parse_skb(skb, skb->protocol, &l4);
 	if (parsed == JG_PARSE_SKIP)
 		return 1; /* not TCP/UDP, or a non-first fragment */
 	if (parsed == JG_PARSE_BAD) {
@@ -265,6 +300,14 @@ int jg_egress(struct __sk_buff *skb)
 		if (!l4.proto || !l4.dport)
 			return 1;
 	}
+	/* A packet of a connection admitted before: one lookup and the clock
+	 * read (the socket's storage exists only where a hook admitted it in
+	 * this host's network namespace, on a protected port). */
+	cfg = jg_cfg();
+	if (sk)
+		st = bpf_sk_storage_get(&jg_sk_state, sk, 0, 0);
+	if (cached_admit(st, &l4, cfg))
+		return 1;
 	flags = jg_port_flags(l4.dport, l4.proto);
 	if (!(flags & JG_PF_PROTECTED))
 		return 1;
@@ -273,11 +316,12 @@ int jg_egress(struct __sk_buff *skb)
 	if (!in_host_netns(skb))
 		return 1;
 
-	if (sk)
-		st = bpf_sk_storage_get(&jg_sk_state, sk, 0, 0);
 	uid = st ? st->uid : bpf_get_socket_uid(skb);
-	if (jg_uid_grant(uid, l4.dport, l4.proto))
+	gen = jg_grant_gen(cfg);
+	if (jg_uid_hit(uid, l4.dport, l4.proto, &h)) {
+		cache_admit(st, &l4, &h, gen);
 		return 1;
+	}
 	if (flags & JG_PF_AUDIT)
 		return 1; /* reported once by the sock_addr hook already */
 	/* on_expiry = "drain": a TCP connection that a grant allowed may

@@ -22,16 +22,20 @@
 #include "jg_frame.bpf.h"
 
 /*
- * The grant of the packet's source.  An IPv6 packet from an IPv4-mapped
- * address is nobody: addresses are keyed v4-mapped, so it would otherwise
- * borrow that IPv4 peer's grant from an IPv6 sender (the kernel still
- * delivers such UDP datagrams), past IPv4 reverse-path filtering.
+ * Whether a grant in force admits the packet's source (XDP).  An IPv6
+ * packet from an IPv4-mapped address is nobody: addresses are keyed
+ * v4-mapped, so it would otherwise borrow that IPv4 peer's grant from an
+ * IPv6 sender (the kernel still delivers such UDP datagrams), past IPv4
+ * reverse-path filtering.
  */
-static __always_inline __u64 source_grant(const struct jg_l4 *l4)
+static __always_inline int source_granted(const struct jg_l4 *l4,
+					  const struct jg_config *cfg)
 {
+	struct jg_hit h = {};
+
 	if (l4->mapped)
 		return 0;
-	return jg_addr_grant(l4->src, l4->dport, l4->proto);
+	return jg_addr_hit(l4->src, l4->dport, l4->proto, cfg, 1, &h);
 }
 
 static __always_inline int emit_remote(const struct jg_l4 *l4, __u8 hook,
@@ -69,7 +73,7 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 
 	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
 	jg_rl_key_of(&key, l4->src, l4->dport, l4->proto);
-	if (!jg_deny_rate_ok(&key, verdict, hook, &suppressed))
+	if (!jg_deny_rate_memo(&key, verdict, hook, &suppressed))
 		return;
 	if (!emit_remote(l4, hook, verdict, 0, cgroup_id, netns_cookie,
 			 suppressed))
@@ -99,33 +103,84 @@ static __always_inline void report_allow(const struct jg_l4 *l4, __u64 grant_id,
 }
 
 /* The jg_flows entry of this flow (key filled in for an update). */
-static __always_inline __u64 *flow_lookup(const struct jg_l4 *l4,
-					  struct jg_flow_key *key)
+static __always_inline struct jg_flow_val *flow_lookup(const struct jg_l4 *l4,
+						       struct jg_flow_key *key)
 {
 	return jg_flow_lookup(l4->src, l4->sport, l4->dport, l4->proto, key);
 }
 
 /*
- * Whether this flow was admitted before under the same grant, recording it
- * now if not (the allow path only): 1 means no new allow event.
+ * Whether a grant in force admits this packet.  A packet of a flow admitted
+ * before costs the flow lookup and the clock read, while the cached end
+ * holds and no grant changed since (jg_config.grant_gen); otherwise the
+ * grant is looked up and the flow entry refreshed, and a flow new to this
+ * grant is recorded.  The generation is read before the grant, so that a
+ * grant removed meanwhile leaves an entry that no longer holds.
  */
-static __always_inline int flow_seen(const struct jg_l4 *l4, __u64 grant_id)
+static __always_inline int admit(struct __sk_buff *skb, const struct jg_l4 *l4,
+				 const struct jg_config *cfg)
 {
 	struct jg_flow_key key = {};
-	__u64 *seen = flow_lookup(l4, &key);
+	struct jg_flow_val fresh = {};
+	struct jg_flow_val *f;
+	struct jg_hit h = {};
+	__u64 gen = jg_grant_gen(cfg);
+	int known;
 
-	if (seen && *seen == grant_id)
+	if (l4->mapped)
+		return 0;
+	f = flow_lookup(l4, &key);
+	if (f && f->grant_id &&
+	    jg_cache_holds(f->cached_gen, f->cached_until, gen))
 		return 1;
-	bpf_map_update_elem(&jg_flows, &key, &grant_id, BPF_ANY);
-	return 0;
+	if (!jg_addr_hit(l4->src, l4->dport, l4->proto, cfg, 1, &h))
+		return 0;
+	known = f && f->grant_id == h.id;
+	fresh.grant_id = h.id;
+	fresh.cached_until = h.until;
+	fresh.cached_gen = gen;
+	bpf_map_update_elem(&jg_flows, &key, &fresh, BPF_ANY);
+	if (!known)
+		report_allow(l4, h.id, bpf_skb_cgroup_id(skb),
+			     bpf_get_netns_cookie(skb));
+	return 1;
 }
 
 static __always_inline int flow_admitted(const struct jg_l4 *l4)
 {
 	struct jg_flow_key key = {};
-	__u64 *seen = flow_lookup(l4, &key);
+	struct jg_flow_val *f = flow_lookup(l4, &key);
 
-	return seen && *seen;
+	return f && f->grant_id;
+}
+
+/* A loopback packet from this host (its source read in place, before any
+ * parse): the local-user hooks judged it.  Only a local source counts: a
+ * packet redirected onto lo from outside (tc mirred, bpf_redirect) is still
+ * a peer's.  A header not in the linear area is no answer: parsed later. */
+static __always_inline int from_this_host(struct __sk_buff *skb, __u32 l3proto)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+
+	if (l3proto == bpf_htons(JG_ETH_P_IP)) {
+		struct iphdr *ip = data;
+
+		if ((void *)(ip + 1) > end)
+			return 0;
+		return is_local_v4(ip->saddr);
+	}
+	if (l3proto == bpf_htons(JG_ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+		__u32 a[4];
+
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		__builtin_memcpy(a, &ip6->saddr, 16);
+		/* :: is no source: refused below, like an unreadable one. */
+		return !jg_is_zero((const __u8 *)a) && is_local_v6(a);
+	}
+	return 0;
 }
 
 /*
@@ -139,14 +194,18 @@ static __always_inline int flow_admitted(const struct jg_l4 *l4)
 static __always_inline int ingress(struct __sk_buff *skb, int report)
 {
 	struct jg_l4 l4 = {};
+	struct jg_config *cfg;
 	struct bpf_sock *sk;
 	__u32 l3proto = skb->protocol;
 	__u32 ifindex = skb->ifindex;
-	__u64 grant_id;
 	__u16 port = 0;
 	__u8 proto, flags = 0;
 	int parsed;
 
+	/* This host talking to itself over loopback was decided by the
+	 * local-user hooks. */
+	if (ifindex == JG_LOOPBACK_IFINDEX && from_this_host(skb, l3proto))
+		return 1;
 	sk = skb->sk;
 	if (!sk)
 		return 1;
@@ -167,7 +226,7 @@ static __always_inline int ingress(struct __sk_buff *skb, int report)
 	}
 	/* One read of the headers: the source (the principal) and, for the
 	 * event and the flow key, the rest.  Reassembly already happened. */
-	parsed = jg_parse_l3(skb, l3proto, &l4);
+	parsed = jg_parse_skb(skb, l3proto, &l4);
 	if (!proto) {
 		/* Not a TCP/UDP stream or datagram socket: a raw socket gets
 		 * copies of such packets and its "port" is a protocol number
@@ -188,22 +247,16 @@ static __always_inline int ingress(struct __sk_buff *skb, int report)
 	/* Sockets of other network namespaces (containers) are other hosts. */
 	if (!in_host_netns(skb))
 		return 1;
-	/* This host talking to itself over loopback was decided by the
-	 * local-user hooks.  Only a local source counts: a packet redirected
-	 * onto lo from outside (tc mirred, bpf_redirect) is still a peer's.
-	 * A source the parser could not read stays zero (::), which no grant
+	/* The same, for a header the in-place read could not reach.  A
+	 * source the parser could not read stays zero (::), which no grant
 	 * names: refused below. */
 	if (ifindex == JG_LOOPBACK_IFINDEX && !jg_is_zero(l4.src) &&
 	    is_local_v6((const __u32 *)l4.src))
 		return 1;
 
-	grant_id = source_grant(&l4);
-	if (grant_id) {
-		if (!flow_seen(&l4, grant_id))
-			report_allow(&l4, grant_id, bpf_skb_cgroup_id(skb),
-				     bpf_get_netns_cookie(skb));
+	cfg = jg_cfg();
+	if (admit(skb, &l4, cfg))
 		return 1;
-	}
 	if (flags & JG_PF_AUDIT) {
 		if (report)
 			report_denial(
@@ -241,8 +294,10 @@ int jg_guard(struct __sk_buff *skb)
 
 /*
  * Early drop.  Order matters for cost: parse, then the protected-port array
- * lookup (all that unprotected traffic pays), then whether the destination
- * is this host (forwarded traffic is not ours to gate), then the grant.
+ * lookup (all that unprotected traffic pays), then the grant (a bloom filter
+ * answers for most sources that have none), then whether the destination
+ * is this host (forwarded traffic is not ours to gate): only a denial pays
+ * for that.
  */
 SEC("xdp")
 int jg_xdp(struct xdp_md *ctx)
@@ -255,10 +310,10 @@ int jg_xdp(struct xdp_md *ctx)
 	flags = jg_port_flags(l4.dport, l4.proto);
 	if (!(flags & JG_PF_PROTECTED))
 		return XDP_PASS;
+	if (source_granted(&l4, jg_cfg()))
+		return XDP_PASS; /* ingress records the allow, once per flow */
 	if (!is_local_v6((const __u32 *)l4.dst))
 		return XDP_PASS;
-	if (source_grant(&l4))
-		return XDP_PASS; /* ingress records the allow, once per flow */
 	/* Audit mode is ingress's to report; a flow a grant admitted on a
 	 * drain port goes on to ingress, which tells new connections apart. */
 	if ((flags & JG_PF_AUDIT) ||

@@ -24,7 +24,7 @@ typedef __u32 jg_u32;
 typedef __u64 jg_u64;
 #endif
 
-#define JG_ABI_VERSION 3
+#define JG_ABI_VERSION 4
 
 /* Transport protocols, as IANA protocol numbers (IPPROTO_TCP, IPPROTO_UDP). */
 #define JG_PROTO_TCP 6
@@ -45,7 +45,9 @@ struct jg_port_val {
 	jg_u8 pad[6]; /* zero */
 };
 
-/* Grant for a local user: BPF_MAP_TYPE_HASH. */
+/* Grant for a local user: BPF_MAP_TYPE_HASH, preallocated (ABI 4): an
+ * element costs its 48-byte header, key and value, and nothing more, and
+ * the table holds exactly max_entries ([daemon] max_grants). */
 struct jg_uid_key {
 	jg_u32 uid;  /* real uid, host order */
 	jg_u16 port; /* destination port, host order */
@@ -53,7 +55,10 @@ struct jg_uid_key {
 	jg_u8 pad;   /* zero */
 };
 
-/* Grant for a remote peer: BPF_MAP_TYPE_HASH. */
+/* Grant for a remote peer: BPF_MAP_TYPE_HASH, preallocated like the local
+ * one.  jg_grants_bloom holds every key of this map (and may hold keys no
+ * longer in it): a source the bloom filter does not know has no grant here,
+ * so a flood of random sources is refused without a walk in this table. */
 struct jg_addr_key {
 	jg_u8 addr[16]; /* source address, network order; IPv4 as ::ffff:a.b.c.d
 			 */
@@ -84,7 +89,15 @@ struct jg_grant_val {
 			      read 0 as "no grant") */
 };
 
+/* The default size of the grant maps ([daemon] max_grants). */
 #define JG_GRANT_ENTRIES 65536
+
+/* jg_grants_bloom: BPF_MAP_TYPE_ARRAY_OF_MAPS of one entry, an inner
+ * BPF_MAP_TYPE_BLOOM_FILTER whose values are jg_addr_key, JG_BLOOM_HASHES
+ * hash functions.  A bloom filter cannot forget a key, so the daemon builds
+ * a new one and swaps it in after grants were removed.  An empty slot (no
+ * filter yet) means "unknown": the programs look in jg_grants_addr. */
+#define JG_BLOOM_HASHES 3
 
 /* Addresses of this host (host network namespace): BPF_MAP_TYPE_HASH,
  * key = 16-byte address, network order, IPv4 as ::ffff:a.b.c.d; value = 1.
@@ -135,7 +148,12 @@ struct jg_local_net_key {
 struct jg_config {
 	jg_u64 host_netns_cookie; /* the netns whose local users are gated */
 	jg_u32 flags;		  /* reserved, zero */
-	jg_u32 pad;		  /* zero */
+	jg_u32 net_grants; /* entries in jg_grants_net: 0 lets the programs
+			      skip the prefix trie; raised before an entry is
+			      added, lowered after one is removed */
+	jg_u64 grant_gen;  /* raised after every change to a grant map: a
+			      cached admission (jg_flow_val, jg_sk_state)
+			      made under another generation is not used */
 };
 
 /* Per-socket state in BPF_MAP_TYPE_SK_STORAGE: the real uid of the last task
@@ -148,12 +166,19 @@ struct jg_sk_state {
 	jg_u8 pad;	 /* zero */
 	jg_u64 grant_id; /* grant of the last allow event emitted for this
 			    socket */
+	/* The egress backstop's cache (ABI 4): (uid, port, proto) holds a
+	 * grant until cached_until (CLOCK_BOOTTIME ns), as read under grant
+	 * generation cached_gen; valid only while jg_config.grant_gen is
+	 * still that, so a revocation ends it at once. */
+	jg_u64 cached_until;
+	jg_u64 cached_gen;
 };
 
 /* Remote flows seen under a grant, so that the ingress check reports one
  * allow per connection or UDP flow, not one per packet, and on_expiry =
  * "drain" can tell an admitted flow from a new one: BPF_MAP_TYPE_LRU_HASH,
- * value = the jg_u64 grant id the flow was admitted under. */
+ * value jg_flow_val.  A packet of an admitted flow costs one lookup here and
+ * the clock read while the cached admission holds (see jg_sk_state). */
 #define JG_FLOW_ENTRIES 65536
 struct jg_flow_key {
 	jg_u8 src[16]; /* peer address, network order, IPv4 v4-mapped */
@@ -161,6 +186,11 @@ struct jg_flow_key {
 	jg_u16 dport;  /* local (protected) port, host order */
 	jg_u8 proto;   /* JG_PROTO_* */
 	jg_u8 pad[3];  /* zero */
+};
+struct jg_flow_val {
+	jg_u64 grant_id;     /* the grant the flow was admitted under */
+	jg_u64 cached_until; /* that grant's end, CLOCK_BOOTTIME ns */
+	jg_u64 cached_gen;   /* jg_config.grant_gen when it was read */
 };
 
 /* Deny-event rate limit, per (principal, port, proto): at most one deny
@@ -188,6 +218,32 @@ struct jg_rl_val {
 	jg_u8 verdict;	      /* JG_VERDICT_* of the latest denial (0: deny) */
 	jg_u8 hook;	      /* JG_HOOK_* of the latest denial (0: unknown) */
 	jg_u16 pad;	      /* zero */
+};
+
+/*
+ * The denial memo (ABI 4): per CPU, the remote principal (jg_rl_key) whose
+ * window this CPU last saw, so that a flood from one source costs an array
+ * read and one atomic add on this CPU's own cache line, not a lookup in
+ * jg_deny_rl.  BPF_MAP_TYPE_ARRAY indexed by CPU (bpf_get_smp_processor_id),
+ * BPF_F_MMAPABLE: the daemon takes a count with an atomic exchange.  Used by
+ * the remote programs (softirq: one at a time per CPU).
+ * A denial of `key` before window_end_ns adds to `pending`; the program
+ * moves `pending` into the key's jg_deny_rl window (exchange, then add)
+ * before the memo takes another key or window, and the daemon takes the
+ * `pending` of a memo idle for a window (exchange), so each denial is
+ * reported once: counted + suppressed still equal the kernel counters.
+ */
+#define JG_MEMO_SLOTS 1024 /* CPUs beyond it go to jg_deny_rl directly */
+struct jg_deny_memo {
+	struct jg_rl_key key; /* the principal, port, proto, kind */
+	jg_u8 verdict;	      /* JG_VERDICT_* of the latest denial */
+	jg_u8 hook;	      /* JG_HOOK_* of the latest denial */
+	jg_u16 pad;	      /* zero */
+	jg_u64
+	    window_end_ns; /* CLOCK_MONOTONIC_COARSE: the memo holds before */
+	jg_u32 pending;	   /* denials not yet in jg_deny_rl */
+	jg_u32 pad2;	   /* zero */
+	jg_u8 pad3[24];	   /* one cache line per CPU */
 };
 
 /* Allow-record window, per (principal, grant, port, proto): the deny
@@ -297,11 +353,13 @@ static_assert(sizeof(jg_flow_key) == 24, "jg_flow_key layout");
 static_assert(sizeof(jg_rl_key) == 20, "jg_rl_key layout");
 static_assert(sizeof(jg_rl_val) == 16, "jg_rl_val layout");
 static_assert(sizeof(jg_allow_key) == 32, "jg_allow_key layout");
+static_assert(sizeof(jg_deny_memo) == 64, "jg_deny_memo layout");
 static_assert(sizeof(jg_grant_val) == 16, "jg_grant_val layout");
 static_assert(sizeof(jg_addr) == 16, "jg_addr layout");
 static_assert(sizeof(jg_local_net_key) == 20, "jg_local_net_key layout");
-static_assert(sizeof(jg_config) == 16, "jg_config layout");
-static_assert(sizeof(jg_sk_state) == 16, "jg_sk_state layout");
+static_assert(sizeof(jg_config) == 24, "jg_config layout");
+static_assert(sizeof(jg_flow_val) == 24, "jg_flow_val layout");
+static_assert(sizeof(jg_sk_state) == 32, "jg_sk_state layout");
 static_assert(sizeof(jg_event) == 96, "jg_event layout");
 static_assert(sizeof(jg_cut_rec) == 56, "jg_cut_rec layout");
 static_assert(sizeof(jg_bind_val) == 8, "jg_bind_val layout");
@@ -315,11 +373,13 @@ _Static_assert(sizeof(struct jg_flow_key) == 24, "jg_flow_key layout");
 _Static_assert(sizeof(struct jg_rl_key) == 20, "jg_rl_key layout");
 _Static_assert(sizeof(struct jg_rl_val) == 16, "jg_rl_val layout");
 _Static_assert(sizeof(struct jg_allow_key) == 32, "jg_allow_key layout");
+_Static_assert(sizeof(struct jg_deny_memo) == 64, "jg_deny_memo layout");
 _Static_assert(sizeof(struct jg_grant_val) == 16, "jg_grant_val layout");
 _Static_assert(sizeof(struct jg_addr) == 16, "jg_addr layout");
 _Static_assert(sizeof(struct jg_local_net_key) == 20, "jg_local_net_key");
-_Static_assert(sizeof(struct jg_config) == 16, "jg_config layout");
-_Static_assert(sizeof(struct jg_sk_state) == 16, "jg_sk_state layout");
+_Static_assert(sizeof(struct jg_config) == 24, "jg_config layout");
+_Static_assert(sizeof(struct jg_flow_val) == 24, "jg_flow_val layout");
+_Static_assert(sizeof(struct jg_sk_state) == 32, "jg_sk_state layout");
 _Static_assert(sizeof(struct jg_event) == 96, "jg_event layout");
 _Static_assert(sizeof(struct jg_cut_rec) == 56, "jg_cut_rec layout");
 _Static_assert(sizeof(struct jg_bind_val) == 8, "jg_bind_val layout");

@@ -106,12 +106,31 @@ inline jg::Addr16 addr(const char* text) {
     return *a;
 }
 
+// The host network namespace; the grant fields stay as they are.
 inline bool set_config(jitgate_bpf* skel, std::uint64_t host_netns_cookie) {
     std::uint32_t zero = 0;
-    jg_config c;
-    std::memset(&c, 0, sizeof(c));
+    jg_config c{};
+    const int fd = bpf_map__fd(skel->maps.jg_config);
+    if (bpf_map_lookup_elem(fd, &zero, &c) != 0) return false;
     c.host_netns_cookie = host_netns_cookie;
-    return bpf_map_update_elem(bpf_map__fd(skel->maps.jg_config), &zero, &c, BPF_ANY) == 0;
+    return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) == 0;
+}
+
+// Changes jg_config as the daemon does (read, change, write).
+template <typename F>
+inline bool change_config(jitgate_bpf* skel, F&& change) {
+    std::uint32_t zero = 0;
+    jg_config c{};
+    const int fd = bpf_map__fd(skel->maps.jg_config);
+    if (bpf_map_lookup_elem(fd, &zero, &c) != 0) return false;
+    change(c);
+    return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) == 0;
+}
+
+// What the daemon does after every change to a grant map: cached admissions
+// made before no longer hold.
+inline bool grants_changed(jitgate_bpf* skel) {
+    return change_config(skel, [](jg_config& c) { ++c.grant_gen; });
 }
 
 inline bool protect(jitgate_bpf* skel, std::uint16_t port, std::uint8_t tcp_flags, std::uint8_t udp_flags) {
@@ -130,8 +149,9 @@ inline bool add_local_addr(jitgate_bpf* skel, const char* text) {
 }
 
 // A remote grant for `source` ("203.0.113.2", "203.0.113.0/24",
-// "2001:db8::/48"): a host goes to jg_grants_addr, a network to jg_grants_net,
-// as the daemon does.
+// "2001:db8::/48"): a host goes to jg_grants_addr, a network to jg_grants_net
+// (counted in jg_config.net_grants first), as the daemon does.  No bloom
+// filter is installed here: the programs then ask the hash.
 inline bool grant_remote(jitgate_bpf* skel, const char* source, std::uint16_t port, jg::Proto proto,
                          std::uint64_t expires_boot_ns, std::uint64_t grant_id) {
     auto net = jg::parse_source(source);
@@ -141,10 +161,13 @@ inline bool grant_remote(jitgate_bpf* skel, const char* source, std::uint16_t po
     }
     const jg_grant_val v = jg::make_grant_val(expires_boot_ns, grant_id);
     const jg::RemoteKey key = jg::make_remote_key(*net, port, proto);
-    bpf_map* map =
-        std::holds_alternative<jg_addr_key>(key) ? skel->maps.jg_grants_addr : skel->maps.jg_grants_net;
+    const bool host = std::holds_alternative<jg_addr_key>(key);
+    bpf_map* map = host ? skel->maps.jg_grants_addr : skel->maps.jg_grants_net;
+    if (!host && !change_config(skel, [](jg_config& c) { ++c.net_grants; })) return false;
     return std::visit(
-        [&](const auto& k) { return bpf_map_update_elem(bpf_map__fd(map), &k, &v, BPF_ANY) == 0; }, key);
+               [&](const auto& k) { return bpf_map_update_elem(bpf_map__fd(map), &k, &v, BPF_ANY) == 0; },
+               key) &&
+           grants_changed(skel);
 }
 
 // One per-CPU counter (JG_CNT_*), summed over CPUs.
@@ -158,6 +181,14 @@ inline std::uint64_t counter(jitgate_bpf* skel, std::uint32_t idx) {
     std::uint64_t sum = 0;
     for (auto x : per_cpu) sum += x;
     return sum;
+}
+
+// Every CPU's denial memo emptied (jg_deny_memo): a window the memo still
+// holds would count a test's denial there, without an event.
+inline void clear_memos(jitgate_bpf* skel) {
+    const int fd = bpf_map__fd(skel->maps.jg_deny_memo);
+    jg_deny_memo zero{};
+    for (std::uint32_t i = 0; i < JG_MEMO_SLOTS; ++i) bpf_map_update_elem(fd, &i, &zero, BPF_ANY);
 }
 
 // Deletes every entry of a hash, LRU or LPM map.

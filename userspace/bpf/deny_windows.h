@@ -10,6 +10,7 @@
 namespace jg {
 
 struct KernelMaps;
+class DenyMemo;
 
 struct ClosedWindows {
     std::vector<ClosedWindow> deny;   // jg_deny_rl
@@ -18,15 +19,17 @@ struct ClosedWindows {
 
 class DenyWindows {
 public:
-    explicit DenyWindows(const KernelMaps& m) : m_(&m) {}
+    DenyWindows(const KernelMaps& m, DenyMemo& memo) : m_(&m), memo_(&memo) {}
     // Takes every window idle at now_ns (CLOCK_MONOTONIC_COARSE, the
     // programs' clock) out of both tables, with or without a count: they are
     // not LRU, so they must not fill with old windows.  Returns those that
-    // counted decisions not recorded one by one (suppressed > 0).
+    // counted decisions not recorded one by one (suppressed > 0), the
+    // per-CPU memos' counts among them (added to their principal's window).
     ClosedWindows close_idle(std::uint64_t now_ns) const;
 
 private:
     const KernelMaps* m_;
+    DenyMemo* memo_;
 };
 
 }  // namespace jg

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
+#include "bpf/config_cell.h"
+#include "bpf/grant_bloom.h"
 #include "bpf/skeleton.h"
 
 namespace jg {
@@ -33,41 +36,105 @@ void prune(const Map<K, jg_grant_val>& map, const ActiveGrantKeys& known,
     }
 }
 
+// Cached admissions (jg_flow_val, jg_sk_state) made before now no longer
+// hold: called after every change to a grant map.
+void next_generation(const KernelMaps& m) {
+    update_config(m.config, [](jg_config& c) { ++c.grant_gen; });
+}
+
+// jg_config.net_grants follows jg_grants_net: raised before an entry is
+// added (the programs may skip an empty trie, never a full one).
+void count_net_grants(const KernelMaps& m, int delta) {
+    update_config(m.config, [&](jg_config& c) {
+        c.net_grants = delta < 0 && c.net_grants == 0 ? 0 : c.net_grants + std::uint32_t(delta);
+    });
+}
+
+void recount_net_grants(const KernelMaps& m) {
+    std::uint32_t n = 0;
+    m.grants_net.for_each([&](const jg_net_key&, const jg_grant_val&) { ++n; });
+    update_config(m.config, [&](jg_config& c) { c.net_grants = n; });
+}
+
 }  // namespace
 
-Result<bool> GrantMaps::put(const KernelGrant& g) const {
+std::uint32_t GrantMaps::capacity() const { return m_->grant_capacity; }
+
+// The entry, with what the programs read beside it prepared first: the
+// bloom filter learns a host key, the trie's count a new prefix.
+Result<bool> GrantMaps::write(const KernelGrant& g) const {
     const auto val = make_grant_val(g.expires_boot_ns, std::uint64_t(g.id));
-    const int e = std::visit([&](const auto& k) { return map_of(*m_, k).update(k, val); }, grant_key(g));
+    const GrantKey key = grant_key(g);
+    bool new_net = false;
+    if (const auto* k = std::get_if<jg_addr_key>(&key)) bloom_->add(*k);
+    if (const auto* k = std::get_if<jg_net_key>(&key)) {
+        jg_grant_val old{};
+        new_net = m_->grants_net.lookup(*k, old) != 0;
+        if (new_net) count_net_grants(*m_, +1);
+    }
+    const int e = std::visit([&](const auto& k) { return map_of(*m_, k).update(k, val); }, key);
+    if (e && new_net) count_net_grants(*m_, -1);
     if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
-        return err(fmt::format("the grant map is full ({} grants); revoke unused grants and try again",
-                               JG_GRANT_ENTRIES));
+        return err(
+            fmt::format("the grant map is full ({} grants, [daemon] max_grants); revoke unused grants "
+                        "or raise max_grants, and try again",
+                        capacity()));
     if (e) return err(fmt::format("write grant {} to the kernel: {}", g.id, std::strerror(-e)));
     return true;
 }
 
+Result<bool> GrantMaps::put(const KernelGrant& g) const {
+    auto r = write(g);
+    // A renewal may have shortened the grant under this key.
+    next_generation(*m_);
+    return r;
+}
+
 void GrantMaps::remove(const KernelGrant& g) const {
-    std::visit(
+    const GrantKey key = grant_key(g);
+    const bool gone = std::visit(
         [&](const auto& k) {
             jg_grant_val v{};
-            if (map_of(*m_, k).lookup(k, v) == 0 && v.grant_id == std::uint64_t(g.id))
-                map_of(*m_, k).remove(k);
+            return map_of(*m_, k).lookup(k, v) == 0 && v.grant_id == std::uint64_t(g.id) &&
+                   map_of(*m_, k).remove(k) == 0;
         },
-        grant_key(g));
+        key);
+    if (!gone) return;
+    next_generation(*m_);  // after the removal: a cache refilled before it is void too
+    if (std::holds_alternative<jg_addr_key>(key)) bloom_->removed();
+    if (std::holds_alternative<jg_net_key>(key)) count_net_grants(*m_, -1);
 }
 
 Reconciled GrantMaps::reconcile(const std::vector<KernelGrant>& active,
                                 const std::function<void(std::uint64_t)>& progress) const {
     Reconciled out;
+    // The maps are rewritten wholesale: the programs ask the hash meanwhile.
+    bloom_->withdraw();
     std::uint64_t n = 0;
     for (const KernelGrant& g : active) {
-        if (auto r = put(g); !r) out.errors.push_back(r.error());
+        if (auto r = write(g); !r) out.errors.push_back(r.error());
         if (progress) progress(++n);
     }
     const ActiveGrantKeys known(active);
     prune(m_->grants_uid, known, out.removed);
     prune(m_->grants_addr, known, out.removed);
     prune(m_->grants_net, known, out.removed);
+    recount_net_grants(*m_);
+    next_generation(*m_);
+    if (auto r = rebuild_bloom(); !r) out.errors.push_back(r.error());
     return out;
+}
+
+Result<bool> GrantMaps::rebuild_bloom() const {
+    std::vector<jg_addr_key> keys;
+    if (int e = m_->grants_addr.keys(keys))
+        return err(fmt::format("read jg_grants_addr for its bloom filter: {}", std::strerror(-e)));
+    return bloom_->rebuild(keys);
+}
+
+Result<bool> GrantMaps::refresh_bloom() const {
+    if (!bloom_->due(std::chrono::steady_clock::now())) return false;
+    return rebuild_bloom();
 }
 
 }  // namespace jg

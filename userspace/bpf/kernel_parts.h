@@ -6,6 +6,8 @@
 #include <string>
 
 #include "bpf/cgroup_links.h"
+#include "bpf/deny_memo.h"
+#include "bpf/grant_bloom.h"
 #include "bpf/link.h"
 #include "bpf/loader.h"
 #include "bpf/skeleton.h"
@@ -16,6 +18,8 @@ namespace jg {
 struct Kernel::Parts {
     Skeleton skel;
     KernelMaps maps;
+    GrantBloom bloom;  // in front of jg_grants_addr; its state is the daemon's
+    DenyMemo memo;     // jg_deny_memo, mapped
     std::string pin_dir;
     CgroupLinks cgroup;    // pinned: they stay attached when the daemon stops
     XdpLinks xdp;          // pinned too

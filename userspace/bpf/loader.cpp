@@ -71,6 +71,8 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
     auto maps = KernelMaps::of(parts->skel.get());
     if (!maps) return err(maps.error());
     parts->maps = *maps;
+    parts->bloom.attach(parts->maps.bloom_fd, parts->maps.grant_capacity);
+    if (auto why = parts->memo.attach(parts->maps.memo_fd); !why.empty()) return err(why);
     parts->pin_dir = o.pin_dir;
     attach_cutter(*parts, o.cgroup_dir);
     std::unique_ptr<Kernel> k(new Kernel(std::move(parts)));
@@ -86,8 +88,8 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
     return k;
 }
 
-GrantMaps Kernel::grants() const { return GrantMaps(p_->maps); }
-DenyWindows Kernel::windows() const { return DenyWindows(p_->maps); }
+GrantMaps Kernel::grants() const { return GrantMaps(p_->maps, p_->bloom); }
+DenyWindows Kernel::windows() const { return DenyWindows(p_->maps, p_->memo); }
 LocalAddrs Kernel::local_addrs() const { return LocalAddrs(p_->maps); }
 int Kernel::events_map_fd() const { return p_->maps.events_fd; }
 bool Kernel::can_cut() const { return bool(p_->cut_link); }

@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "bpf/config_cell.h"
 #include "bpf/kernel_parts.h"
 #include "bpf/loader.h"
 
@@ -82,10 +83,8 @@ Result<bool> Kernel::apply_service_users(const BindRules& rules) {
 }
 
 Result<bool> Kernel::set_host_netns(std::uint64_t cookie) {
-    jg_config c;
-    std::memset(&c, 0, sizeof(c));
-    c.host_netns_cookie = cookie;
-    if (int e = p_->maps.config.update(0, c)) return err(fmt::format("write jg_config: {}", errstr(e)));
+    if (int e = update_config(p_->maps.config, [&](jg_config& c) { c.host_netns_cookie = cookie; }))
+        return err(fmt::format("write jg_config: {}", errstr(e)));
     return true;
 }
 

@@ -103,6 +103,9 @@ Result<KernelMaps> KernelMaps::of(jitgate_bpf* s) {
     view(k.bind_users, s->maps.jg_bind_users);
     if (!bad.empty()) return err(bad);
     k.counters_fd = bpf_map__fd(s->maps.jg_counters);
+    k.bloom_fd = bpf_map__fd(s->maps.jg_grants_bloom);
+    k.memo_fd = bpf_map__fd(s->maps.jg_deny_memo);
+    k.grant_capacity = bpf_map__max_entries(s->maps.jg_grants_addr);
     k.events_fd = bpf_map__fd(s->maps.jg_events);
     return k;
 }

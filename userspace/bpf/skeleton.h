@@ -41,8 +41,11 @@ struct KernelMaps {
     Map<std::uint32_t, jg_config> config;
     Map<std::uint32_t, jg_bind_val> bind_ports;
     Map<jg_bind_key, std::uint8_t> bind_users;
-    int counters_fd = -1;  // per-CPU: read whole, not through a view
-    int events_fd = -1;    // the ring, for EventRing
+    int counters_fd = -1;              // per-CPU: read whole, not through a view
+    int memo_fd = -1;                  // jg_deny_memo, mapped by DenyMemo
+    int bloom_fd = -1;                 // jg_grants_bloom: its slot holds a map, see GrantBloom
+    std::uint32_t grant_capacity = 0;  // max_entries of the grant maps
+    int events_fd = -1;                // the ring, for EventRing
     // The views of a loaded skeleton; an error when a layout differs.
     static Result<KernelMaps> of(jitgate_bpf* s);
 };

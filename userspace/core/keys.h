@@ -86,6 +86,7 @@ struct RlPrincipal {
     bool is_uid = false;
     std::uint32_t uid = 0;
     std::string src;
+    bool operator==(const RlPrincipal&) const = default;
 };
 RlPrincipal rl_principal(const jg_rl_key& k);
 

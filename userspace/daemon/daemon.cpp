@@ -161,6 +161,7 @@ void Daemon::tick() {
         log(fmt::format("deleted {} decided requests and ended grants past [daemon] retention", pruned));
     stray_cuts(false);
     sync_->close_idle_windows();
+    sync_->refresh_bloom();
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();

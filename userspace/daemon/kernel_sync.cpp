@@ -66,6 +66,10 @@ Result<bool> KernelSync::reconcile_grants(Store& store) {
     return true;
 }
 
+void KernelSync::refresh_bloom() {
+    if (auto r = k_->grants().refresh_bloom(); !r) log(r.error());
+}
+
 // Decisions counted by the kernel's rate limits after their last event, for
 // principals that then went quiet: the next decision would have carried the
 // count, so without this it would never be reported.  Every window idle for

@@ -37,6 +37,9 @@ public:
     Result<bool> reconcile_grants(Store& store);
     // Rate-limit windows idle for a second, closed into records.
     void close_idle_windows();
+    // A new bloom filter in front of the remote grants once removals left
+    // the old one stale (paced by what a rebuild costs).
+    void refresh_bloom();
 
 private:
     KernelRecords& records_;
