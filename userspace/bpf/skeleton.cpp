@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "bpf/grant_size.h"
 #include "bpf/link.h"
 #include "util/unique_fd.h"
 
@@ -56,7 +57,8 @@ bool pinned_map(const bpf_map* m) { return !bpf_map__is_internal(m); }
 
 std::string map_pin(const std::string& pin_dir, const bpf_map* m) { return pin_dir + "/" + bpf_map__name(m); }
 
-Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_bytes, std::string* cut_note) {
+Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_bytes, std::string* cut_note,
+                               std::uint32_t max_grants) {
     Skeleton s(jitgate_bpf__open());
     if (!s) return err(fmt::format("open the embedded BPF object: {}", errstr(errno)));
     if (auto r = set_pin_paths(s.get(), pin_dir); !r) return err(r.error());
@@ -64,6 +66,7 @@ Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_by
         return err(r.error());
     if (int e = bpf_map__set_max_entries(s->maps.jg_events, ring_bytes))
         return err(fmt::format("size the event ring to {} bytes: {}", ring_bytes, errstr(e)));
+    if (auto r = size_grant_maps(s.get(), max_grants); !r) return err(r.error());
     // Cutting connections needs the bpf_sock_destroy kfunc (Linux 6.5): without
     // it the hooks still refuse every packet, and status says what is missing.
     if (!kernel_has_func("bpf_sock_destroy")) {
@@ -104,6 +107,7 @@ Result<KernelMaps> KernelMaps::of(jitgate_bpf* s) {
     if (!bad.empty()) return err(bad);
     k.counters_fd = bpf_map__fd(s->maps.jg_counters);
     k.events_fd = bpf_map__fd(s->maps.jg_events);
+    k.grant_capacity = grant_map_capacity(s);
     return k;
 }
 

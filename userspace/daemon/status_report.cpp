@@ -86,6 +86,10 @@ Result<json> status(const StatusParts& s) {
     j["ports"] = ports_json(s.policy);
     j["grants"] = json::array();
     for (auto& g : *grants) j["grants"].push_back(s.wf.grant_json(g));
+    // What each grant map holds now, and what the policy asks (they differ
+    // until the pinned maps are made anew: jitgated --uninstall).
+    j["max_grants"] = s.kernel.grant_capacity();
+    j["max_grants_configured"] = s.policy.daemon.max_grants;
     j["pending_requests"] = *pending;
     j["audit"] = {{"log", s.audit.path()},
                   {"seq", s.audit.head().seq},
