@@ -75,11 +75,18 @@ Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_by
             "this kernel has no bpf_sock_destroy (Linux 6.5 or later): connections are refused when "
             "their grant ends, not reset";
     }
-    if (int e = jitgate_bpf__load(s.get()))
+    if (int e = jitgate_bpf__load(s.get())) {
+        // Big grant maps are the likely cause of a kernel out of memory here.
+        if (e == -ENOMEM)
+            return err(fmt::format(
+                "load the BPF programs: the kernel could not allocate the maps (grant maps of {} grants "
+                "each): lower [daemon] max_grants or free memory, then start again",
+                grant_map_capacity(s.get())));
         return err(fmt::format(
             "load the BPF programs: {} (the kernel needs BPF, BTF, cgroup sock_addr and sk_storage "
             "support; if an older jitgate left incompatible maps in {}, run jitgated --uninstall)",
             errstr(e), pin_dir));
+    }
     return s;
 }
 
