@@ -532,6 +532,18 @@ def max_grants(env, t):
     t.eq("bpftool: the same 16 grants in the 16-entry map", pinned_grant_map(env), (16, 16))
     t.eq("a grant of before the restart still works",
          env.probe(pairs[0][0], "connect", "tcp", "127.0.0.1", pairs[0][1]), "ok")
+    env.write_policy(env.render(MAX_GRANTS_POLICY.replace("{max_grants}", "32")))
+    since = log_size(env)
+    env.daemon.send_signal(signal.SIGHUP)
+    t.check("SIGHUP asking 32: the reload says the pinned size stays",
+            wait_for(lambda: "policy reloaded" in log_since(env, since), 10) and
+            "the grant maps hold 16 grants each, not the 32 of [daemon] max_grants" in log_since(env, since),
+            log_since(env, since))
+    _, st = env.status()
+    t.check("status --json: max_grants 16, max_grants_configured 32",
+            st.get("max_grants") == 16 and st.get("max_grants_configured") == 32,
+            f"{st.get('max_grants')} {st.get('max_grants_configured')}")
+    env.write_policy(env.render(MAX_GRANTS_POLICY.replace("{max_grants}", "1048576")))
 
     print("-- --uninstall and a new start: max_grants = 1048576")
     env.stop_daemon()
