@@ -62,7 +62,7 @@ public:
         std::uint32_t ring_bytes = JG_RINGBUF_BYTES;
         // Grants each grant map holds ([daemon] max_grants); pinned grant
         // maps keep the size they were made with (grant_capacity() says).
-        std::uint32_t max_grants = JG_GRANT_ENTRIES;
+        std::uint32_t max_grants = kDefaultMaxGrants;
     };
     // Loads the programs (reusing pinned maps), then for each hook either
     // swaps the program inside its pinned link (no moment without

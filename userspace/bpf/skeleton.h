@@ -29,7 +29,7 @@ std::string map_pin(const std::string& pin_dir, const bpf_map* m);
 // max_grants unless pinned (bpf/grant_size.h), and the connection cutter left
 // out when the kernel lacks bpf_sock_destroy (*cut_note says so).
 Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_bytes, std::string* cut_note,
-                               std::uint32_t max_grants = JG_GRANT_ENTRIES);
+                               std::uint32_t max_grants);
 
 struct KernelMaps {
     Map<std::uint32_t, jg_port_val> ports;
