@@ -4,10 +4,12 @@ restart, a grant expiring while no daemon runs, `bpftool link detach` of each
 cgroup link (and of jg_ingress again with XDP in front of it), a start over
 an install whose guard link is pinned under its old name, an upgrade
 (SIGTERM, then another build of jitgated) with a grant held and a connection
-open under it, and --uninstall.  Throughout each phase
+open under it, and --uninstall.  Throughout each of these phases
 a storm (probe.py storm) tries a forbidden connect every few milliseconds,
 from a local user without a grant (127.0.0.1, ::1 and the host's own
 198.51.100.1) and from the peer host (to 203.0.113.1): it must never succeed.
+Last, [daemon] max_grants (issue 18, no storm): a map of 16 full, a restart
+asking another size over the pinned maps, and 1048576 after --uninstall.
 Real daemon, real CLI, real unprivileged users, a private netns and child
 cgroup (harness.py).
 
@@ -443,5 +445,131 @@ def run(env, t):
             str(tot))
 
 
+MAX_GRANTS_POLICY = """
+[daemon]
+max_grants = {max_grants}
+""" + "".join(f"""
+[[port]]
+name = "p{i}"
+port = {{{name}}}
+approvers = ["{{appr}}"]
+""" for i, name in enumerate(("port", "port2", "port3", "port4", "port5", "port6")))
+
+
+def pinned_grant_map(env, name="jg_grants_uid"):
+    """(max_entries, entries) of a pinned grant map as bpftool sees it."""
+    pin = os.path.join(env.bpffs, "jitgate", f"v{env.status()[1].get('abi_version')}", name)
+    show = sh("bpftool", "-j", "map", "show", "pinned", pin, check=False)
+    dump = sh("bpftool", "-j", "map", "dump", "pinned", pin, check=False)
+    try:
+        return json.loads(show.stdout).get("max_entries"), len(json.loads(dump.stdout))
+    except ValueError:
+        return None, None
+
+
+def log_since(env, offset):
+    """What jitgated logged from byte `offset` of its log on."""
+    with open(os.path.join(env.tmp, "jitgated.log")) as f:
+        f.seek(offset)
+        return f.read()
+
+
+def log_size(env):
+    path = os.path.join(env.tmp, "jitgated.log")
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def max_grants(env, t):
+    """[daemon] max_grants (issue 18): 16 grants fit and the 17th approval is
+    refused naming 16; a restart asking for another size keeps the pinned
+    maps and says so; after --uninstall the maps are made with the new size."""
+    print("-- [daemon] max_grants = 16: sixteen grants, the seventeenth refused")
+    # A state of its own: the grants of the phases above are not counted here.
+    env.state, env.audit = os.path.join(env.tmp, "state-max"), os.path.join(env.tmp, "audit-max.jsonl")
+    env.extra_daemon_args = []
+    env.write_policy(env.render(MAX_GRANTS_POLICY.replace("{max_grants}", "16")))
+    env.start_daemon()
+    _, st = env.status()
+    t.check("status --json: max_grants 16 (and 16 configured)",
+            st.get("max_grants") == 16 and st.get("max_grants_configured") == 16, str(st.get("max_grants")))
+    t.check("status says the capacity", "grant capacity: 16 per grant map" in env.cli("root", "status").stdout)
+    ports = [env.port, env.port2, env.port3] + env.more_ports[:3]
+    pairs = [(u, p) for u in (env.req, env.other, env.grp) for p in ports][:17]
+    answers = [env.grant(u, f"{p}/tcp", "10m", reason="fills the map") for u, p in pairs[:16]]
+    t.eq("16 (user, port) grants granted", [a.answer.get("state") for a in answers], ["granted"] * 16)
+    t.eq("bpftool: jg_grants_uid holds 16 of 16", pinned_grant_map(env), (16, 16))
+    user17, port17 = pairs[16]
+    rc, req = env.cli_json(user17, "request", f"{port17}/tcp", "--for", "10m", "--reason", "one too many")
+    r = env.cli(env.appr, "approve", str(req.get("request_id")))
+    t.check(f"the 17th approval fails (exit 1) naming the size: {r.stderr.strip()}",
+            rc == 0 and r.returncode == 1 and "the grant map is full (16 grants)" in r.stderr, f"{req} {r}")
+    _, lst = env.cli_json(user17, "list", "--all")
+    t.eq("the 17th request is rejected, with no grant",
+         [(x.get("state"), x.get("grant_id", 0)) for x in lst.get("requests", [])
+          if x.get("request_id") == req.get("request_id")], [("rejected", 0)])
+    t.eq("nothing opened for it: its user is refused on that port",
+         env.probe(user17, "connect", "tcp", "127.0.0.1", port17), "EPERM")
+    t.eq("bpftool: still 16 entries", pinned_grant_map(env), (16, 16))
+    t.eq("the 16th grant's user connects", env.probe(pairs[15][0], "connect", "tcp", "127.0.0.1", pairs[15][1]),
+         "ok")
+
+    print("-- restart asking max_grants = 1048576 without --uninstall: the pinned maps kept, and said")
+    env.stop_daemon()
+    env.write_policy(env.render(MAX_GRANTS_POLICY.replace("{max_grants}", "1048576")))
+    since = log_size(env)
+    env.start_daemon()
+    _, st = env.status()
+    t.check("it starts; status --json: max_grants 16, max_grants_configured 1048576",
+            st.get("max_grants") == 16 and st.get("max_grants_configured") == 1048576,
+            f"{st.get('max_grants')} {st.get('max_grants_configured')}")
+    t.check("the log says once how the new size takes effect",
+            log_since(env, since).count("the grant maps hold 16 grants each, not the 1048576 of [daemon] "
+                                        "max_grants: they keep the size they were pinned with, and a max_grants "
+                                        "change takes effect after jitgated --uninstall and a new start (or a "
+                                        "reboot)") == 1, log_since(env, since))
+    t.check("status says so", "max_grants = 1048576 takes effect after jitgated --uninstall" in
+            env.cli("root", "status").stdout)
+    t.eq("bpftool: the same 16 grants in the 16-entry map", pinned_grant_map(env), (16, 16))
+    t.eq("a grant of before the restart still works",
+         env.probe(pairs[0][0], "connect", "tcp", "127.0.0.1", pairs[0][1]), "ok")
+    env.write_policy(env.render(MAX_GRANTS_POLICY.replace("{max_grants}", "32")))
+    since = log_size(env)
+    env.daemon.send_signal(signal.SIGHUP)
+    t.check("SIGHUP asking 32: the reload says the pinned size stays",
+            wait_for(lambda: "policy reloaded" in log_since(env, since), 10) and
+            "the grant maps hold 16 grants each, not the 32 of [daemon] max_grants" in log_since(env, since),
+            log_since(env, since))
+    _, st = env.status()
+    t.check("status --json: max_grants 16, max_grants_configured 32",
+            st.get("max_grants") == 16 and st.get("max_grants_configured") == 32,
+            f"{st.get('max_grants')} {st.get('max_grants_configured')}")
+    env.write_policy(env.render(MAX_GRANTS_POLICY.replace("{max_grants}", "1048576")))
+
+    print("-- --uninstall and a new start: max_grants = 1048576")
+    env.stop_daemon()
+    t.eq("uninstall exits 0", env.nsx(*env.daemon_args("--uninstall"), check=False).returncode, 0)
+    since = log_size(env)
+    env.start_daemon()
+    _, st = env.status()
+    t.check("status --json: max_grants 1048576",
+            st.get("max_grants") == 1048576 and st.get("max_grants_configured") == 1048576,
+            f"{st.get('max_grants')} {st.get('max_grants_configured')}")
+    t.check("no note about the size in the log this time", "max_grants" not in log_since(env, since),
+            log_since(env, since))
+    for name in ("jg_grants_uid", "jg_grants_addr", "jg_grants_net"):
+        t.eq(f"bpftool: {name} made with max_entries 1048576", pinned_grant_map(env, name)[0], 1048576)
+    t.eq("the 16 grants restored from the store", pinned_grant_map(env)[1], 16)
+    g = env.grant(user17, f"{port17}/tcp", "10m", reason="room now")
+    t.eq("the 17th (user, port) is granted now", g.answer.get("state"), "granted")
+    t.eq("and connects", env.probe(user17, "connect", "tcp", "127.0.0.1", port17), "ok")
+    t.eq("a restored grant connects", env.probe(pairs[3][0], "connect", "tcp", "127.0.0.1", pairs[3][1]), "ok")
+    t.eq("a user without a grant is refused", env.probe(env.appr, "connect", "tcp", "127.0.0.1", ports[0]), "EPERM")
+
+
+def run_all(env, t):
+    run(env, t)
+    max_grants(env, t)
+
+
 if __name__ == "__main__":
-    run_suite(POLICY, run)
+    run_suite(POLICY, run_all)

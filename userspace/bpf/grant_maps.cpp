@@ -76,8 +76,8 @@ Result<bool> GrantMaps::write(const KernelGrant& g) const {
     if (e && new_net) count_net_grants(*m_, -1);
     if (e == -E2BIG || e == -ENOMEM || e == -ENOSPC)
         return err(
-            fmt::format("the grant map is full ({} grants, [daemon] max_grants); revoke unused grants "
-                        "or raise max_grants, and try again",
+            fmt::format("the grant map is full ({} grants); revoke unused grants or raise [daemon] "
+                        "max_grants, and try again",
                         capacity()));
     if (e) return err(fmt::format("write grant {} to the kernel: {}", g.id, std::strerror(-e)));
     return true;

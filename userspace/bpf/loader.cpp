@@ -65,7 +65,7 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
     std::filesystem::create_directories(o.pin_dir, ec);
     if (ec) return err(fmt::format("create pin directory {}: {}", o.pin_dir, ec.message()));
     auto parts = std::make_unique<Parts>();
-    auto skel = load_skeleton(o.pin_dir, o.ring_bytes, &parts->cut_note);
+    auto skel = load_skeleton(o.pin_dir, o.ring_bytes, &parts->cut_note, o.max_grants);
     if (!skel) return err(skel.error());
     parts->skel = std::move(*skel);
     auto maps = KernelMaps::of(parts->skel.get());
@@ -91,6 +91,7 @@ Result<std::unique_ptr<Kernel>> Kernel::open(const Options& o,
 GrantMaps Kernel::grants() const { return GrantMaps(p_->maps, p_->bloom); }
 DenyWindows Kernel::windows() const { return DenyWindows(p_->maps, p_->memo); }
 LocalAddrs Kernel::local_addrs() const { return LocalAddrs(p_->maps); }
+std::uint32_t Kernel::grant_capacity() const { return p_->maps.grant_capacity; }
 int Kernel::events_map_fd() const { return p_->maps.events_fd; }
 bool Kernel::can_cut() const { return bool(p_->cut_link); }
 const std::string& Kernel::cut_note() const { return p_->cut_note; }

@@ -60,6 +60,9 @@ public:
         // Size of the event ring (a power of two, at least one page); a
         // pinned ring keeps the size it was made with.
         std::uint32_t ring_bytes = JG_RINGBUF_BYTES;
+        // Grants each grant map holds ([daemon] max_grants); pinned grant
+        // maps keep the size they were made with (grant_capacity() says).
+        std::uint32_t max_grants = kDefaultMaxGrants;
     };
     // Loads the programs (reusing pinned maps), then for each hook either
     // swaps the program inside its pinned link (no moment without
@@ -78,6 +81,9 @@ public:
     GrantMaps grants() const;
     DenyWindows windows() const;
     LocalAddrs local_addrs() const;
+    // How many grants each grant map holds: max_grants, or the size of the
+    // grant maps an earlier run pinned.
+    std::uint32_t grant_capacity() const;
     // The event ring's map, for EventRing::open.
     int events_map_fd() const;
 

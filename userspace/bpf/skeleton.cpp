@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "bpf/grant_size.h"
 #include "bpf/link.h"
 #include "util/unique_fd.h"
 
@@ -56,7 +57,8 @@ bool pinned_map(const bpf_map* m) { return !bpf_map__is_internal(m); }
 
 std::string map_pin(const std::string& pin_dir, const bpf_map* m) { return pin_dir + "/" + bpf_map__name(m); }
 
-Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_bytes, std::string* cut_note) {
+Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_bytes, std::string* cut_note,
+                               std::uint32_t max_grants) {
     Skeleton s(jitgate_bpf__open());
     if (!s) return err(fmt::format("open the embedded BPF object: {}", errstr(errno)));
     if (auto r = set_pin_paths(s.get(), pin_dir); !r) return err(r.error());
@@ -64,6 +66,7 @@ Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_by
         return err(r.error());
     if (int e = bpf_map__set_max_entries(s->maps.jg_events, ring_bytes))
         return err(fmt::format("size the event ring to {} bytes: {}", ring_bytes, errstr(e)));
+    if (auto r = size_grant_maps(s.get(), max_grants); !r) return err(r.error());
     // Cutting connections needs the bpf_sock_destroy kfunc (Linux 6.5): without
     // it the hooks still refuse every packet, and status says what is missing.
     if (!kernel_has_func("bpf_sock_destroy")) {
@@ -72,11 +75,18 @@ Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_by
             "this kernel has no bpf_sock_destroy (Linux 6.5 or later): connections are refused when "
             "their grant ends, not reset";
     }
-    if (int e = jitgate_bpf__load(s.get()))
+    if (int e = jitgate_bpf__load(s.get())) {
+        // Big grant maps are the likely cause of a kernel out of memory here.
+        if (e == -ENOMEM)
+            return err(fmt::format(
+                "load the BPF programs: the kernel could not allocate the maps (grant maps of {} grants "
+                "each): lower [daemon] max_grants or free memory, then start again",
+                grant_map_capacity(s.get())));
         return err(fmt::format(
             "load the BPF programs: {} (the kernel needs BPF, BTF, cgroup sock_addr and sk_storage "
             "support; if an older jitgate left incompatible maps in {}, run jitgated --uninstall)",
             errstr(e), pin_dir));
+    }
     return s;
 }
 
@@ -105,8 +115,8 @@ Result<KernelMaps> KernelMaps::of(jitgate_bpf* s) {
     k.counters_fd = bpf_map__fd(s->maps.jg_counters);
     k.bloom_fd = bpf_map__fd(s->maps.jg_grants_bloom);
     k.memo_fd = bpf_map__fd(s->maps.jg_deny_memo);
-    k.grant_capacity = bpf_map__max_entries(s->maps.jg_grants_addr);
     k.events_fd = bpf_map__fd(s->maps.jg_events);
+    k.grant_capacity = grant_map_capacity(s);
     return k;
 }
 

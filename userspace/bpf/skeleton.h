@@ -25,9 +25,11 @@ bool pinned_map(const bpf_map* m);
 std::string map_pin(const std::string& pin_dir, const bpf_map* m);
 
 // Opens and loads the object: maps pinned by name under pin_dir (an earlier
-// run's pinned maps reused), the ring sized, and the connection cutter left
+// run's pinned maps reused), the ring sized, the grant maps sized to
+// max_grants unless pinned (bpf/grant_size.h), and the connection cutter left
 // out when the kernel lacks bpf_sock_destroy (*cut_note says so).
-Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_bytes, std::string* cut_note);
+Result<Skeleton> load_skeleton(const std::string& pin_dir, std::uint32_t ring_bytes, std::string* cut_note,
+                               std::uint32_t max_grants);
 
 struct KernelMaps {
     Map<std::uint32_t, jg_port_val> ports;
@@ -41,11 +43,13 @@ struct KernelMaps {
     Map<std::uint32_t, jg_config> config;
     Map<std::uint32_t, jg_bind_val> bind_ports;
     Map<jg_bind_key, std::uint8_t> bind_users;
-    int counters_fd = -1;              // per-CPU: read whole, not through a view
-    int memo_fd = -1;                  // jg_deny_memo, mapped by DenyMemo
-    int bloom_fd = -1;                 // jg_grants_bloom: its slot holds a map, see GrantBloom
-    std::uint32_t grant_capacity = 0;  // max_entries of the grant maps
-    int events_fd = -1;                // the ring, for EventRing
+    int counters_fd = -1;  // per-CPU: read whole, not through a view
+    int memo_fd = -1;      // jg_deny_memo, mapped by DenyMemo
+    int bloom_fd = -1;     // jg_grants_bloom: its slot holds a map, see GrantBloom
+    int events_fd = -1;    // the ring, for EventRing
+    // How many grants each grant map holds (max_entries): what "the grant
+    // map is full" names, and what a bloom filter is made for.
+    std::uint32_t grant_capacity = 0;
     // The views of a loaded skeleton; an error when a layout differs.
     static Result<KernelMaps> of(jitgate_bpf* s);
 };

@@ -258,6 +258,20 @@ std::string render_list(const json& r) {
     return s.empty() ? "nothing to show\n" : s;
 }
 
+// status: how many grants each grant map holds, and the policy's other
+// number while pinned maps keep their size (an older daemon says neither).
+std::string grant_capacity_line(const json& r) {
+    if (!r.contains("max_grants")) return "";
+    const auto has = r.value("max_grants", std::uint64_t(0));
+    const auto want = r.value("max_grants_configured", has);
+    std::string s =
+        fmt::format("grant capacity: {} per grant map (local users, remote hosts, networks)", has);
+    if (want != has)
+        s += fmt::format("; [daemon] max_grants = {} takes effect after jitgated --uninstall and a new start",
+                         want);
+    return s + "\n";
+}
+
 }  // namespace
 
 std::string render_wait_for(const json& raw) {
@@ -373,6 +387,7 @@ std::string render_human(const std::string& op, const nlohmann::json& raw) {
         s += fmt::format("active grants: {}\n", r["grants"].size());
         for (auto& g : r["grants"]) s += "  " + grant_line(g) + "\n";
         s += fmt::format("pending requests: {}\n", r.value("pending_requests", 0));
+        s += grant_capacity_line(r);
         if (r.contains("recent_denials") && r["recent_denials"].is_array() && !r["recent_denials"].empty()) {
             s += "recent denials (newest first):\n";
             for (const auto& d : r["recent_denials"]) {

@@ -135,7 +135,7 @@ void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     c.only(t,
            {"cgroup", "bpffs", "socket", "state_dir", "audit_log", "xdp_interfaces", "auditors",
             "metrics_address", "max_pending_per_user", "max_pending_per_port", "request_rate", "retention",
-            "min_free_mb"},
+            "min_free_mb", "max_grants"},
            "[daemon]");
     d.cgroup = c.str(t, "cgroup", "daemon");
     d.bpffs = c.str(t, "bpffs", "daemon");
@@ -396,6 +396,21 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
                fmt::format("{}: list at least one approver (approvers = [\"alice\", \"@dba\"])", where));
 }
 
+// The size of each grant map: an integer in bounds (a float or a string is
+// refused, not rounded); below 16 nothing useful fits, above 2^24 the maps'
+// kernel memory would be out of proportion to any policy.
+void parse_max_grants(const toml::table& t, Checker& c, DaemonSettings& d) {
+    const toml::node* n = t.get("max_grants");
+    if (!n) return;
+    if (auto v = whole_in(*n, kMinMaxGrants, kMaxMaxGrants))
+        d.max_grants = static_cast<std::uint32_t>(*v);
+    else
+        c.fail(n, Checker::line_of(t),
+               fmt::format("daemon.max_grants must be a whole number from {} to {} (grants each grant map "
+                           "holds; default {})",
+                           kMinMaxGrants, kMaxMaxGrants, kDefaultMaxGrants));
+}
+
 // The [daemon] keys that bound what one user can make jitgated store.
 void parse_limits(const toml::table& t, Checker& c, RequestLimits& l) {
     auto count = [&](const char* key, int& out, std::int64_t lo, std::int64_t hi) {
@@ -456,6 +471,7 @@ PolicyLoad parse_policy(std::string_view text, std::string_view file) {
         if (const toml::table* dt = d->as_table()) {
             parse_daemon(*dt, c, out.policy.daemon);
             parse_limits(*dt, c, out.policy.daemon.limits);
+            parse_max_grants(*dt, c, out.policy.daemon);
         } else
             c.fail(d, 1, "[daemon] must be a table");
     }

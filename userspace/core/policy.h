@@ -60,12 +60,22 @@ struct PortPolicy {
     std::string proto_text() const { return tcp && udp ? "both" : tcp ? "tcp" : "udp"; }
 };
 
+// [daemon] max_grants: how many grants each of the three grant maps (local
+// users, remote hosts, remote networks) holds.  Read at start only: a pinned
+// map keeps the size it was made with.
+inline constexpr std::uint32_t kDefaultMaxGrants = 65536;
+inline constexpr std::uint32_t kMinMaxGrants = 16;
+inline constexpr std::uint32_t kMaxMaxGrants = 4194304;
+// Enough rows to read every grant the three grant maps can hold at once.
+inline constexpr int kEveryActiveGrant = 3 * int(kMaxMaxGrants);
+
 struct DaemonSettings {
     std::optional<std::string> cgroup, bpffs, socket, state_dir, audit_log;
     std::vector<std::string> xdp_interfaces;     // distinct names, in file order
     std::vector<Principal> auditors;             // may read every audit record; distinct
     std::optional<std::string> metrics_address;  // HTTP /metrics on loopback ("127.0.0.1:9464")
     RequestLimits limits;                        // caps, rate, retention, free space
+    std::uint32_t max_grants = kDefaultMaxGrants;
 };
 
 struct Policy {

@@ -51,7 +51,7 @@ std::string Workflow::rebase_boot() {
     };
     // Only what changes is kept, not the rows: start-up must not hold every grant.
     std::vector<Moved> moved;
-    value_or_throw(store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
+    value_or_throw(store_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) {
         if (g.boot_id == boot_id_) return;
         if (!rebase_grant(g, now_wall, last_stop)) clock_unknown_.push_back(g.id);
         moved.push_back({g.id, g.expires_boot_ns, g.expires_us});

@@ -128,7 +128,7 @@ Result<int> Workflow::expire_due() {
 int Workflow::end_unprotected() {
     int n = 0;
     std::vector<GrantRow> gone;
-    value_or_throw(store_.each_grant("active", 1 << 20, [&](GrantRow& g) {
+    value_or_throw(store_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) {
         if (!policy_->find(g.port, g.proto)) gone.push_back(std::move(g));
     }));
     if (!gone.empty()) value_or_throw(end_grants(gone, "revoked", "policy_reload", nullptr));

@@ -232,6 +232,8 @@ void Daemon::reload() {
     kernel_->sync_xdp(xdp_names());
     warn_ephemeral(*p);
     warn_unknown_principals(*p);
+    if (auto note = max_grants_note(kernel_->grant_capacity(), p->daemon.max_grants); !note.empty())
+        log(note);
     log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
     // A port that now cuts (newly protected, or no longer drain or audit)
     // ends the connections no grant covers, as an ended grant does.
@@ -288,7 +290,7 @@ void Daemon::start_workflow() {
 }
 
 Result<bool> Daemon::start_kernel() {
-    auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs), o_.ring_bytes},
+    auto k = Kernel::open({cgroup_, pin_dir_of(o_.bpffs), o_.ring_bytes, policy_->daemon.max_grants},
                           [this](Kernel& kk) { return prepare_kernel(kk); });
     if (!k) return err(k.error());
     kernel_ = std::move(*k);  // the one prepare_kernel attached
@@ -298,6 +300,8 @@ Result<bool> Daemon::start_kernel() {
     remove_other_abis(o_.bpffs, *audit_);
     end_unprotected();  // the policy may have changed while no daemon ran
     if (!kernel_->can_cut()) log(kernel_->cut_note());
+    if (auto note = max_grants_note(kernel_->grant_capacity(), policy_->daemon.max_grants); !note.empty())
+        log(note);
     if (const auto n = stray_cuts(true))
         log(fmt::format("ended {} TCP connections to protected ports that no grant covers", n));
     kernel_->sync_xdp(xdp_names());

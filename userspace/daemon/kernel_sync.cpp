@@ -43,7 +43,7 @@ Result<bool> KernelSync::reconcile_grants(Store& store) {
     if (!count) return err(count.error());
     Progress progress("restoring grants", std::uint64_t(*count), now_ms());
     std::vector<KernelGrant> active;
-    auto read = store.each_grant("active", 1 << 20, [&](const GrantRow& g) {
+    auto read = store.each_grant("active", kEveryActiveGrant, [&](const GrantRow& g) {
         if (auto kg = kernel_grant(g))
             active.push_back(*kg);
         else

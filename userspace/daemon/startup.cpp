@@ -187,6 +187,15 @@ void warn_unknown_principals(const Policy& p) {
     for (const auto& w : unknown_principals(p, host_knows)) log("warning: " + w);
 }
 
+std::string max_grants_note(std::uint32_t capacity, std::uint32_t max_grants) {
+    if (capacity == max_grants) return {};
+    return fmt::format(
+        "the grant maps hold {} grants each, not the {} of [daemon] max_grants: they keep the size they were "
+        "pinned with, and a max_grants change takes effect after jitgated --uninstall and a new start (or a "
+        "reboot)",
+        capacity, max_grants);
+}
+
 void log_xdp(const std::vector<XdpStatus>& xdp) {
     for (auto& x : xdp)
         log(x.attached

@@ -63,6 +63,10 @@ void warn_ephemeral(const Policy& p);
 void warn_impostors(const Policy& p, const BindRules& rules);
 // Names the policy gives that this host does not know (likely typos).
 void warn_unknown_principals(const Policy& p);
+// The sentence said at start and reload when the grant maps hold another
+// number of grants than [daemon] max_grants (maps pinned by an earlier start
+// keep their size); empty when they agree.
+std::string max_grants_note(std::uint32_t capacity, std::uint32_t max_grants);
 // Where XDP runs and where it could not be attached.
 void log_xdp(const std::vector<XdpStatus>& xdp);
 

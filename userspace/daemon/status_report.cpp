@@ -86,6 +86,10 @@ Result<json> status(const StatusParts& s) {
     j["ports"] = ports_json(s.policy);
     j["grants"] = json::array();
     for (auto& g : *grants) j["grants"].push_back(s.wf.grant_json(g));
+    // What each grant map holds now, and what the policy asks (they differ
+    // until the pinned maps are made anew: jitgated --uninstall).
+    j["max_grants"] = s.kernel.grant_capacity();
+    j["max_grants_configured"] = s.policy.daemon.max_grants;
     j["pending_requests"] = *pending;
     j["audit"] = {{"log", s.audit.path()},
                   {"seq", s.audit.head().seq},
@@ -133,7 +137,7 @@ Result<bool> policy_metrics(const StatusParts& s, MetricsBuilder& m) {
         if (p.udp) active[{p.port, "udp"}] = 0, ++pairs;
     }
     m.sample(double(pairs));
-    auto rows = s.store.each_grant("active", 1 << 20, [&](const GrantRow& g) {
+    auto rows = s.store.each_grant("active", kEveryActiveGrant, [&](const GrantRow& g) {
         ++active[{g.port, std::string(proto_name(g.proto))}];
     });
     if (!rows) return err(rows.error());
