@@ -47,6 +47,11 @@ approvers = ["{appr}"]
 TIMED = ("import subprocess, sys, time; w = time.time_ns(); t = time.perf_counter(); "
          "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
          "print(time.perf_counter() - t); print(w); print(r.stdout)")
+# The same, N times in one process: each run's duration.
+TIMED_MANY = ("import subprocess, sys, time\n"
+              "for _ in range(int(sys.argv[1])):\n"
+              "    t = time.perf_counter(); subprocess.run(sys.argv[2:], capture_output=True)\n"
+              "    print(time.perf_counter() - t)")
 
 
 def row(fig, id_, what, unit, value=None, reference="", reference_value=None, comparison="", note="",
@@ -121,6 +126,16 @@ def latency(env, iterations):
     return issued_ms, lat_us, approve_ms, failures
 
 
+def process_start_ms(env, n):
+    """Wall times (ms) of `jitgate --version` run as the approver runs `approve`: what starting the
+    command alone costs on this machine."""
+    r = env.as_user(env.appr, [PY, "-c", TIMED_MANY, str(n), env.jitgate, "--version"])
+    try:
+        return [float(x) * 1000 for x in r.stdout.split()]
+    except ValueError:
+        return []
+
+
 def time_of(ts):
     """RFC 3339 with microseconds, UTC -> µs since the epoch."""
     import datetime
@@ -193,6 +208,7 @@ def main():
 
         n = 20 if a.quick else 100
         issued, lat, appr, failures = latency(env, n)
+        start = process_start_ms(env, n)
         how = (f"{len(lat)} grants (of {n} tried); local user, UDP connect() to 127.0.0.1 refused with EPERM "
                "until the grant is in the map, tried in a busy loop")
         if failures:
@@ -204,6 +220,10 @@ def main():
                 continue
             other = 99 if p == 50 else 50
             x.update(value=pct(values, p), reference=f"p{other}", reference_value=pct(values, other))
+            if values is issued and start:
+                ref = pct(start, p)
+                x.update(reference=f"`jitgate --version` run the same way (process start alone), p{p}",
+                         reference_value=ref, comparison=f"{x['value'] / ref:.1f}x the process start")
             x["note"] = how + ("; issued = the wall clock just before the approver's process starts `jitgate "
                                "approve` (process start, connect, request, reply and print included)"
                                if values is issued else "; decision = ts of the `approve` audit record")

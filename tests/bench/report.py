@@ -119,6 +119,13 @@ def judge(rows):
                 r["met"] = None
 
 
+# A cost of the flood's path that weighs more on a slower dropper (seen
+# with perf: both CPUs wait in native_queued_spin_lock_slowpath under
+# page_pool_put_unrefed_netmem).
+FLOOD_PATH = ("The frames the full veth refuses go back to the generator's page pool under the same lock the "
+              "receiving CPU takes for every frame it drops; the slower the dropper, the more frames the "
+              "generator returns that way meanwhile.")
+
 # Why a goal is missed and what would close it: shown only for rows whose
 # goal this run judged missed.  Each must stay true for what is measured;
 # the BPF-cost ones (figures 1-4) describe the programs of ABI 3.
@@ -159,15 +166,15 @@ WHY = {
                         "(full within the first 65536 frames: then a failed insert and a second lookup before "
                         "the denial is counted as rl_full); the note gives the receiving CPU's time per frame "
                         "of each dropper. A bloom filter in front of the grant hash and per-CPU rate-limit "
-                        "counting would close it.",
+                        "counting would close it. " + FLOOD_PATH,
     "flood_xdp_single": "besides the program (parse, four map lookups and the rate-limit window's atomic "
                         "update per frame, against none for the trivial drop), both pay the path's fixed "
-                        "costs; the note gives the receiving CPU's time per frame of each.",
-    "approve_latency_p50": "the `jitgate approve` command itself (process start, connect, request, reply, "
-                           "print: the row below) takes most of it on this loaded machine; the daemon's part, "
-                           "decision to map, is the diagnostic row.",
+                        "costs; the note gives the receiving CPU's time per frame of each. " + FLOOD_PATH,
+    "approve_latency_p50": "starting the command takes most of it on this shared machine: `jitgate --version`, "
+                           "run the same way, is the reference; the daemon's own part (decision to the allowed "
+                           "connection) is the diagnostic row below.",
     "approve_latency_p99": "scheduling on a shared 2-core VM (the approver's command, the daemon and the busy "
-                           "prober compete) on top of the p50's command start.",
+                           "prober compete): compare the process start's own p99, the reference.",
     "grant_latency_p99": "between the decision (the `approve` record, written before the grant takes effect) and "
                          "the map update the daemon runs one SQLite transaction and the map write, and the prober "
                          "must be scheduled to notice; on a shared 2-core VM the tail is scheduling.",
