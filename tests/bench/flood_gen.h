@@ -73,6 +73,9 @@ public:
     // Frames the XDP program on the receiving queue dropped so far (the
     // veth's rx_queue_0_xdp_drops), or nullopt.
     std::optional<std::uint64_t> xdp_drops() const;
+    // Frames the receiving queue took from the veth's ring, dropped by its
+    // XDP program or handed to the stack (rx_queue_0_xdp_packets).
+    std::optional<std::uint64_t> frames_taken() const;
 
 private:
     std::string ifname_;

@@ -147,6 +147,10 @@ std::optional<std::uint64_t> Receiver::napi_runtime_ns() const {
     return std::nullopt;
 }
 
+std::optional<std::uint64_t> Receiver::frames_taken() const {
+    return ethtool_stat(ifname_, "rx_queue_0_xdp_packets");
+}
+
 std::optional<std::uint64_t> Receiver::xdp_drops() const {
     return ethtool_stat(ifname_, "rx_queue_0_xdp_drops");
 }
