@@ -205,7 +205,7 @@ void report_flood(const Windows& w, const std::string& how, std::vector<Row>& ro
               std::string("deny flood, ") + kSrcText[si] + ": nftables netdev ingress"};
         for (Row* r : {&c, &x, &n}) {
             r->unit = "pps";
-            r->note = how;
+            r->note = "set-up as in the generator's row";
             r->measures["ceiling_saturated"] = ceil_sat;
             r->measures["nft_saturated"] = nft_sat;
         }
@@ -228,14 +228,13 @@ void report_flood(const Windows& w, const std::string& how, std::vector<Row>& ro
             x.comparison = n.comparison = "no ratio: the generator is the bottleneck";
             x.note = n.note = took_text(kNft) + " (and " + took_text(kJitgate) +
                               "): the machine cannot generate more than the slowest dropper takes, so these "
-                              "figures are the generator's; " +
-                              how;
+                              "figures are the generator's";
         } else {
             const bool lower = took[si][kJitgate] >= kTookAll;
             x.comparison = (lower ? ">= " : "") + num(vs_nft, 2) + "x nftables, " + (ceil_sat ? "" : "~") +
                            num(vs_ceil, 2) + "x the ceiling";
             n.comparison = (ceil_sat ? "" : "~") + num(nft_ceil, 2) + "x the ceiling";
-            x.note = took_text(kJitgate) + ", " + took_text(kNft) + "; " + how;
+            x.note = took_text(kJitgate) + ", " + took_text(kNft);
             if (!ceil_sat)
                 x.note = "the ceiling took all it was offered, so ratios to it are upper bounds; " + x.note;
         }
