@@ -69,7 +69,8 @@ std::optional<std::uint64_t> ip6_in_receives() {
 // Takes every entry out of a hash map (in batches); false if it could not.
 bool empty_hash(bpf_map* m) {
     const int fd = bpf_map__fd(m);
-    const bool percpu = bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_HASH;
+    const bool percpu =
+        bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_HASH || bpf_map__type(m) == BPF_MAP_TYPE_LRU_PERCPU_HASH;
     const int cpus = percpu ? libbpf_num_possible_cpus() : 1;
     if (cpus <= 0) return false;
     const std::size_t ksize = bpf_map__key_size(m),
@@ -100,7 +101,8 @@ bool settle(const Env& env, ring_buffer* ring) {
         const std::string name = bpf_map__name(m);
         const auto type = bpf_map__type(m);
         if (name.size() > 3 && name.compare(name.size() - 3, 3, "_rl") == 0 &&
-            (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_PERCPU_HASH))
+            (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_HASH ||
+             type == BPF_MAP_TYPE_LRU_PERCPU_HASH))
             ok = empty_hash(m) && ok;
     }
     return ok;

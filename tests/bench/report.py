@@ -170,7 +170,7 @@ WHY = {
     "flood_xdp_single": "besides the program (parse, four map lookups and the rate-limit window's atomic "
                         "update per frame, against none for the trivial drop), both pay the path's fixed "
                         "costs; the note gives the receiving CPU's time per frame of each. " + FLOOD_PATH,
-    "approve_latency_p50": "starting the command takes most of it on this shared machine: `jitgate --version`, "
+    "approve_latency_p50": "starting the command takes much of it on this shared machine: `jitgate --version`, "
                            "run the same way, is the reference; the daemon's own part (decision to the allowed "
                            "connection) is the diagnostic row below.",
     "approve_latency_p99": "scheduling on a shared 2-core VM (the approver's command, the daemon and the busy "
