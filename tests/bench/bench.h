@@ -1,12 +1,13 @@
 #pragma once
 // What the parts of jitgate_bench share: the figure rows it reports (each a
-// measurement next to its reference from the same run, and the goal it is
-// held to), timing and statistics, running a command, and what a map costs
-// the kernel.
+// measurement next to its reference from the same run, and the numbers its
+// goal is judged on: report.py holds the goals), timing and statistics, running a command, and what a map
+// costs the kernel.
 #include <sched.h>
 #include <time.h>
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -16,9 +17,8 @@ namespace jgbench {
 
 using json = nlohmann::json;
 
-// One line of the table.  `met` is empty when the goal could not be judged
-// (not measured, or no goal); `value` is empty when not measured, and
-// `note` then says why.
+// One line of the table.  `value` is empty when not measured, and `note`
+// then says why.
 struct Row {
     Row(int fig, std::string key, std::string text)
         : figure(fig), id(std::move(key)), what(std::move(text)) {}
@@ -30,9 +30,10 @@ struct Row {
     std::string reference;  // what it stands next to
     std::optional<double> reference_value;
     std::string comparison;  // "+3.1 ns", "1.42x", "0.6 %"
-    std::string goal;
-    std::optional<bool> met;
     std::string note;
+    // The numbers the goal is judged on besides `value` (report.py holds
+    // the goals): "delta_ns", "ratio", "pct", "vs_nft", ...
+    std::map<std::string, double> measures;
 };
 
 json to_json(const Row& r);

@@ -18,13 +18,17 @@ extern char** environ;
 namespace jgbench {
 
 json to_json(const Row& r) {
-    json j = {{"figure", r.figure},       {"id", r.id},
-              {"what", r.what},           {"unit", r.unit},
-              {"reference", r.reference}, {"comparison", r.comparison},
-              {"goal", r.goal},           {"note", r.note}};
+    json j = {{"figure", r.figure},
+              {"id", r.id},
+              {"what", r.what},
+              {"unit", r.unit},
+              {"reference", r.reference},
+              {"comparison", r.comparison},
+              {"note", r.note}};
     j["value"] = r.value ? json(*r.value) : json(nullptr);
     j["reference_value"] = r.reference_value ? json(*r.reference_value) : json(nullptr);
-    j["met"] = r.met ? json(*r.met) : json(nullptr);
+    j["measures"] = json::object();
+    for (const auto& [k, v] : r.measures) j["measures"][k] = v;
     return j;
 }
 

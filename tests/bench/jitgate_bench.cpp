@@ -43,14 +43,13 @@ int usage(const char* why) {
 }
 
 void print_table(const std::vector<Row>& rows) {
-    std::printf("%-3s %-56s %12s %-10s %12s %-16s %s\n", "fig", "what", "value", "unit", "reference",
-                "comparison", "goal");
+    // Goals are judged by report.py.
+    std::printf("%-3s %-56s %12s %-10s %12s %s\n", "fig", "what", "value", "unit", "reference", "comparison");
     for (const auto& r : rows) {
         const std::string v = r.value ? num(*r.value, 2) : "-";
         const std::string rv = r.reference_value ? num(*r.reference_value, 2) : "-";
-        const char* met = !r.met ? "" : *r.met ? "met" : "MISSED";
-        std::printf("%-3d %-56s %12s %-10s %12s %-16s %s %s\n", r.figure, r.what.c_str(), v.c_str(),
-                    r.unit.c_str(), rv.c_str(), r.comparison.c_str(), r.goal.c_str(), met);
+        std::printf("%-3d %-56s %12s %-10s %12s %s\n", r.figure, r.what.c_str(), v.c_str(), r.unit.c_str(),
+                    rv.c_str(), r.comparison.c_str());
         if (!r.value) std::printf("    %s\n", r.note.c_str());
     }
 }

@@ -41,6 +41,12 @@ int load_empty_xdp() {
     return load(BPF_PROG_TYPE_XDP, "jg_empty_xdp", {mov_imm(BPF_REG_0, XDP_PASS), exit_()});
 }
 
+int load_xdp_tx() { return load(BPF_PROG_TYPE_XDP, "jg_xdp_tx", {mov_imm(BPF_REG_0, XDP_TX), exit_()}); }
+
+int load_xdp_drop() {
+    return load(BPF_PROG_TYPE_XDP, "jg_xdp_drop", {mov_imm(BPF_REG_0, XDP_DROP), exit_()});
+}
+
 int load_empty_skb() {
     return load(BPF_PROG_TYPE_CGROUP_SKB, "jg_empty_skb", {mov_imm(BPF_REG_0, 1), exit_()},
                 BPF_CGROUP_INET_INGRESS);

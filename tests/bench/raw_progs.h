@@ -23,5 +23,10 @@ int load_ring_producer(int ring_fd, std::uint32_t record_bytes);
 // `off_b` of the frame (a flood's spoofed source) and returns XDP_TX: run
 // in BPF_F_TEST_XDP_LIVE_FRAMES mode it is a packet generator.
 int load_xdp_spoofer(std::uint32_t off_a, std::uint32_t off_b);
+// An XDP program returning XDP_TX: the generator of a single-source flood.
+int load_xdp_tx();
+// An XDP program returning XDP_DROP: the cheapest dropper there is, the
+// ceiling of a flood's receive path.
+int load_xdp_drop();
 
 }  // namespace jgbench
