@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <variant>
@@ -172,6 +173,28 @@ long rl_suppressed(const jg_rl_key& key) {
     jg_rl_val v;
     if (bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_deny_rl), &key, &v) != 0) return -1;
     return long(v.suppressed);
+}
+
+// Keeps `key`'s window (jg_deny_rl's and this CPU's memo's) open until
+// `end_ns` (CLOCK_MONOTONIC_COARSE; 0: over now), as time would: the
+// assertions then do not depend on how fast the machine runs them.
+void set_window_end(const jg_rl_key& key, std::uint32_t cpu, std::uint64_t end_ns) {
+    jg_rl_val v;
+    const int rl = bpf_map__fd(g_skel->maps.jg_deny_rl);
+    REQUIRE(bpf_map_lookup_elem(rl, &key, &v) == 0);
+    v.window_end_ns = end_ns;
+    REQUIRE(bpf_map_update_elem(rl, &key, &v, BPF_EXIST) == 0);
+    jg_deny_memo m = memo(cpu);
+    REQUIRE(std::memcmp(&m.key, &key, sizeof(key)) == 0);
+    m.window_end_ns = end_ns;
+    REQUIRE(bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_deny_memo), &cpu, &m, BPF_EXIST) == 0);
+}
+
+// An hour from now on the programs' rate-limit clock.
+std::uint64_t coarse_hour_from_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return std::uint64_t(ts.tv_sec) * 1000000000ULL + std::uint64_t(ts.tv_nsec) + 3600ULL * 1000000000ULL;
 }
 
 // The denials of `key` not reported yet: its window's and every memo's.
@@ -356,8 +379,10 @@ TEST_CASE("denial memo: one source's repeated denials count in this CPU's memo, 
         std::vector<jg_event> events;
         // The first denial opens the window (an event) and the memo takes
         // the principal; the next four are counted in the memo only.
-        for (std::uint16_t i = 0; i < 5; ++i)
-            CHECK(run(hook, syn4_from(kPeer4, 40001 + i)) == drop_value(hook));
+        CHECK(run(hook, syn4_from(kPeer4, 40001)) == drop_value(hook));
+        set_window_end(key, cpu.cpu(), coarse_hour_from_now());
+        for (std::uint16_t i = 1; i < 5; ++i)
+            CHECK(run(hook, syn4_from(kPeer4, std::uint16_t(40001 + i))) == drop_value(hook));
         auto got = take_events();
         REQUIRE(got.size() == 1);
         CHECK(got[0].suppressed == 0);
@@ -373,25 +398,23 @@ TEST_CASE("denial memo: one source's repeated denials count in this CPU's memo, 
 
         // Another source while the memo is busy: a window of its own in
         // jg_deny_rl; the memo keeps its principal and count.
+        const jg_rl_key other = rl_key(kOther4);
         CHECK(run(hook, syn4_from(kOther4, 40001)) == drop_value(hook));
+        jg_rl_val ov;
+        REQUIRE(bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_deny_rl), &other, &ov) == 0);
+        ov.window_end_ns = coarse_hour_from_now();
+        REQUIRE(bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_deny_rl), &other, &ov, BPF_EXIST) == 0);
         CHECK(run(hook, syn4_from(kOther4, 40002)) == drop_value(hook));
         got = take_events();
         REQUIRE(got.size() == 1);
         events.insert(events.end(), got.begin(), got.end());
-        CHECK(rl_suppressed(rl_key(kOther4)) == 1);
+        CHECK(rl_suppressed(other) == 1);
         m = memo(cpu.cpu());
         CHECK(std::memcmp(&m.key, &key, sizeof(key)) == 0);
         CHECK(m.pending == 4);
 
         // The window over: the memo's count goes into the next event.
-        jg_rl_val v;
-        const int rl = bpf_map__fd(g_skel->maps.jg_deny_rl);
-        REQUIRE(bpf_map_lookup_elem(rl, &key, &v) == 0);
-        v.window_end_ns = 0;
-        REQUIRE(bpf_map_update_elem(rl, &key, &v, BPF_EXIST) == 0);
-        m.window_end_ns = 0;
-        const std::uint32_t slot = cpu.cpu();
-        REQUIRE(bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_deny_memo), &slot, &m, BPF_EXIST) == 0);
+        set_window_end(key, cpu.cpu(), 0);
         CHECK(run(hook, syn4_from(kPeer4, 40010)) == drop_value(hook));
         got = take_events();
         REQUIRE(got.size() == 1);
@@ -399,7 +422,7 @@ TEST_CASE("denial memo: one source's repeated denials count in this CPU's memo, 
         events.insert(events.end(), got.begin(), got.end());
         CHECK(memo(cpu.cpu()).pending == 0);
         CHECK(counter(JG_CNT_DENY) - before == 8);
-        CHECK(reported(events) + pending_denials(key) + pending_denials(rl_key(kOther4)) == 8);
+        CHECK(reported(events) + pending_denials(key) + pending_denials(other) == 8);
     }
     reset_state();
 }
@@ -410,7 +433,10 @@ TEST_CASE("denial memo: the daemon takes an idle memo's count once (jg::DenyMemo
     reset_state();
     jg::DenyMemo memos;
     REQUIRE(memos.attach(bpf_map__fd(g_skel->maps.jg_deny_memo)) == "");
-    for (std::uint16_t i = 0; i < 4; ++i) CHECK(run(Hook::Xdp, syn4_from(kPeer4, 40001 + i)) == XDP_DROP);
+    CHECK(run(Hook::Xdp, syn4_from(kPeer4, 40001)) == XDP_DROP);
+    set_window_end(rl_key(kPeer4), cpu.cpu(), coarse_hour_from_now());
+    for (std::uint16_t i = 1; i < 4; ++i)
+        CHECK(run(Hook::Xdp, syn4_from(kPeer4, std::uint16_t(40001 + i))) == XDP_DROP);
     REQUIRE(take_events().size() == 1);
     REQUIRE(memo(cpu.cpu()).pending == 3);
     // Not idle yet (its window has not even ended): nothing taken.
