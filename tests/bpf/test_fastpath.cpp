@@ -28,7 +28,10 @@
 
 #include "bpf/deny_memo.h"
 #include "bpf/grant_bloom.h"
+#include "bpf/grant_maps.h"
+#include "bpf/skeleton.h"
 #include "core/clock.h"
+#include "core/kernel_grant.h"
 #include "core/keys.h"
 #include "fixture.h"
 #include "jitgate.skel.h"
@@ -455,6 +458,73 @@ TEST_CASE("denial memo: the daemon takes an idle memo's count once (jg::DenyMemo
     CHECK(memo(cpu.cpu()).pending == 0);
     CHECK(memos.take_idle(far).empty());
     CHECK(pending_denials(rl_key(kPeer4)) == 0);
+    reset_state();
+}
+
+namespace {
+
+// A remote grant as the daemon hands it to GrantMaps.
+jg::KernelGrant kernel_grant(std::int64_t id, const char* source) {
+    jg::KernelGrant g;
+    g.id = id;
+    auto net = jg::parse_source(source);
+    REQUIRE(net.ok());
+    g.src = *net;
+    g.port = kPort;
+    g.proto = jg::Proto::Tcp;
+    g.expires_boot_ns = jgtest::hour_from_now();
+    return g;
+}
+
+}  // namespace
+
+TEST_CASE("the daemon's GrantMaps keep the fast path exact: bloom filter, trie count, grant generation") {
+    reset_state();
+    auto maps = jg::KernelMaps::of(g_skel);
+    REQUIRE_MESSAGE(maps.ok(), (maps.ok() ? std::string() : maps.error()));
+    jg::GrantBloom bloom;
+    bloom.attach(maps->bloom_fd, maps->grant_capacity);
+    struct Withdraw {
+        jg::GrantBloom& b;
+        ~Withdraw() { b.withdraw(); }
+    } cleanup{bloom};
+    const jg::GrantMaps grants(*maps, bloom);
+    const auto host7 = kernel_grant(7, kPeer4), host8 = kernel_grant(8, kOther4);
+    const auto net9 = kernel_grant(9, "203.0.113.0/24");
+
+    // Startup: the maps written wholesale, then a filter of their keys.
+    const jg::Reconciled r = grants.reconcile({host7});
+    CHECK(r.errors.empty());
+    REQUIRE(bloom.active());
+    CHECK(run(Hook::Xdp, syn4_from(kPeer4, 40001)) == XDP_PASS);
+    CHECK(run(Hook::Ingress, syn4_from(kPeer4, 40001)) == 1);  // flow cached
+    CHECK(run(Hook::Xdp, syn4_from(kOther4, 40001)) == XDP_DROP);
+    // A new host grant reaches the filter before the hash.
+    REQUIRE(grants.put(host8).ok());
+    for (Hook hook : {Hook::Xdp, Hook::Ingress}) {
+        CAPTURE(hook_name(hook));
+        CHECK(run(hook, syn4_from(kOther4, 40002)) == pass_value(hook));
+    }
+    // A removal: the cached flow ends at once; the stale filter costs a
+    // lookup, no wrong answer.
+    grants.remove(host7);
+    CHECK(run(Hook::Ingress, syn4_from(kPeer4, 40001)) == 0);
+    CHECK(run(Hook::Xdp, syn4_from(kPeer4, 40001)) == XDP_DROP);
+    CHECK(run(Hook::Xdp, syn4_from(kOther4, 40003)) == XDP_PASS);
+    // A prefix grant: counted before it is written, uncounted after removal.
+    REQUIRE(grants.put(net9).ok());
+    CHECK(config().net_grants == 1);
+    for (Hook hook : {Hook::Xdp, Hook::Ingress}) {
+        CAPTURE(hook_name(hook));
+        CHECK(run(hook, syn4_from(kPeer4, 40004)) == pass_value(hook));
+    }
+    grants.remove(net9);
+    CHECK(config().net_grants == 0);
+    for (Hook hook : {Hook::Xdp, Hook::Ingress}) {
+        CAPTURE(hook_name(hook));
+        CHECK(run(hook, syn4_from(kPeer4, 40004)) == drop_value(hook));
+    }
+    bloom.withdraw();
     reset_state();
 }
 
