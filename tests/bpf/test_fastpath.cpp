@@ -507,6 +507,7 @@ TEST_CASE("the daemon's GrantMaps keep the fast path exact: bloom filter, trie c
     }
     // A removal: the cached flow ends at once; the stale filter costs a
     // lookup, no wrong answer.
+    CHECK(run(Hook::Ingress, syn4_from(kPeer4, 40001)) == 1);  // cached under this generation
     grants.remove(host7);
     CHECK(run(Hook::Ingress, syn4_from(kPeer4, 40001)) == 0);
     CHECK(run(Hook::Xdp, syn4_from(kPeer4, 40001)) == XDP_DROP);
