@@ -294,6 +294,17 @@ TEST_CASE(
     REQUIRE(bloom.rebuild({host_key(kPeer4), host_key(kOther4)}).ok());
     CHECK(run(Hook::Xdp, syn4_from(kOther4, 40003)) == XDP_PASS);
     CHECK(run(Hook::Ingress, syn4_from(kOther4, 40003)) == 1);
+    // A source the filter rules out still has the trie: a prefix grant
+    // (counted) admits it.
+    const char* const stranger = "203.0.113.5";
+    CHECK(run(Hook::Xdp, syn4_from(stranger, 40001)) == XDP_DROP);
+    REQUIRE(
+        jgtest::grant_remote(g_skel, "203.0.113.0/24", kPort, jg::Proto::Tcp, jgtest::hour_from_now(), 9));
+    REQUIRE(config().net_grants == 1);
+    for (Hook hook : {Hook::Xdp, Hook::Ingress}) {
+        CAPTURE(hook_name(hook));
+        CHECK(run(hook, syn4_from(stranger, 40002)) == pass_value(hook));
+    }
     bloom.withdraw();
     reset_state();
 }
