@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bpf/deny_memo.h"
+#include "bpf/deny_windows.h"
 #include "bpf/grant_bloom.h"
 #include "bpf/grant_maps.h"
 #include "bpf/skeleton.h"
@@ -198,6 +199,15 @@ std::uint64_t coarse_hour_from_now() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return std::uint64_t(ts.tv_sec) * 1000000000ULL + std::uint64_t(ts.tv_nsec) + 3600ULL * 1000000000ULL;
+}
+
+// The same for a window only jg_deny_rl holds (the memo busy elsewhere).
+void hold_rl_window(const jg_rl_key& key) {
+    jg_rl_val v;
+    const int rl = bpf_map__fd(g_skel->maps.jg_deny_rl);
+    REQUIRE(bpf_map_lookup_elem(rl, &key, &v) == 0);
+    v.window_end_ns = coarse_hour_from_now();
+    REQUIRE(bpf_map_update_elem(rl, &key, &v, BPF_EXIST) == 0);
 }
 
 // The denials of `key` not reported yet: its window's and every memo's.
@@ -414,10 +424,7 @@ TEST_CASE("denial memo: one source's repeated denials count in this CPU's memo, 
         // jg_deny_rl; the memo keeps its principal and count.
         const jg_rl_key other = rl_key(kOther4);
         CHECK(run(hook, syn4_from(kOther4, 40001)) == drop_value(hook));
-        jg_rl_val ov;
-        REQUIRE(bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_deny_rl), &other, &ov) == 0);
-        ov.window_end_ns = coarse_hour_from_now();
-        REQUIRE(bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_deny_rl), &other, &ov, BPF_EXIST) == 0);
+        hold_rl_window(other);
         CHECK(run(hook, syn4_from(kOther4, 40002)) == drop_value(hook));
         got = take_events();
         REQUIRE(got.size() == 1);
@@ -469,6 +476,44 @@ TEST_CASE("denial memo: the daemon takes an idle memo's count once (jg::DenyMemo
     CHECK(memo(cpu.cpu()).pending == 0);
     CHECK(memos.take_idle(far).empty());
     CHECK(pending_denials(rl_key(kPeer4)) == 0);
+    reset_state();
+}
+
+TEST_CASE("denial memo: the daemon's closing records and the events together count every denial once") {
+    const PinnedCpu cpu;
+    REQUIRE_MESSAGE(cpu.pinned(), "cannot keep the test on one CPU (sched_setaffinity)");
+    reset_state();
+    auto maps = jg::KernelMaps::of(g_skel);
+    REQUIRE_MESSAGE(maps.ok(), (maps.ok() ? std::string() : maps.error()));
+    jg::DenyMemo memos;
+    REQUIRE(memos.attach(maps->memo_fd) == "");
+    const jg::DenyWindows windows(*maps, memos);
+    const std::uint64_t before = counter(JG_CNT_DENY);
+    // kPeer4 in the memo (2 pending), kOther4 in jg_deny_rl (1 suppressed)
+    // while the memo is busy with kPeer4.
+    CHECK(run(Hook::Xdp, syn4_from(kPeer4, 40001)) == XDP_DROP);
+    set_window_end(rl_key(kPeer4), cpu.cpu(), coarse_hour_from_now());
+    CHECK(run(Hook::Xdp, syn4_from(kPeer4, 40002)) == XDP_DROP);
+    CHECK(run(Hook::Xdp, syn4_from(kOther4, 40001)) == XDP_DROP);
+    hold_rl_window(rl_key(kOther4));
+    CHECK(run(Hook::Xdp, syn4_from(kPeer4, 40003)) == XDP_DROP);
+    CHECK(run(Hook::Xdp, syn4_from(kOther4, 40002)) == XDP_DROP);
+    const auto events = take_events();
+    CHECK(events.size() == 2);
+    REQUIRE(memo(cpu.cpu()).pending == 2);
+    REQUIRE(rl_suppressed(rl_key(kOther4)) == 1);
+    // Long idle: one closing record per principal, with its whole count.
+    const std::uint64_t far = ~0ULL / 2;
+    const jg::ClosedWindows closed = windows.close_idle(far);
+    REQUIRE(closed.deny.size() == 2);
+    std::uint64_t in_records = 0;
+    for (const auto& w : closed.deny) {
+        CHECK(w.who.src == (w.suppressed == 2 ? kPeer4 : kOther4));
+        in_records += w.suppressed;
+    }
+    CHECK(in_records == 3);
+    CHECK(reported(events) + in_records == counter(JG_CNT_DENY) - before);
+    CHECK(windows.close_idle(far).deny.empty());
     reset_state();
 }
 
