@@ -344,9 +344,10 @@ bool cache_is(int cli, std::uint64_t until, std::uint64_t gen) {
 }
 
 std::uint64_t grant_gen() {
-    std::uint64_t gen = ~0ULL;
-    jgtest::change_config(g_skel, [&](jg_config& c) { gen = c.grant_gen; });
-    return gen;
+    std::uint32_t zero = 0;
+    jg_config c{};
+    if (bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_config), &zero, &c) != 0) return ~0ULL;
+    return c.grant_gen;
 }
 
 // In the child: the steps of kCacheSteps, appended to `out`.
