@@ -154,11 +154,17 @@ static __always_inline void jg_count(__u32 idx)
 	jg_count_n(idx, 1);
 }
 
-/* Reserve an event, zeroed; counts the loss when the ring is full. */
+/* Reserve an event, zeroed; counts the loss when the ring is full.  A ring
+ * with no room is seen without taking its lock (a flood that nobody drains
+ * fast enough would otherwise contend for it on every CPU). */
 static __always_inline struct jg_event *jg_event_reserve(void)
 {
-	struct jg_event *e = bpf_ringbuf_reserve(&jg_events, sizeof(*e), 0);
+	struct jg_event *e = NULL;
 
+	if (bpf_ringbuf_query(&jg_events, BPF_RB_AVAIL_DATA) +
+		2 * (sizeof(*e) + 8) <=
+	    JG_RINGBUF_BYTES)
+		e = bpf_ringbuf_reserve(&jg_events, sizeof(*e), 0);
 	if (!e) {
 		jg_count(JG_CNT_EVENTS_LOST);
 		return NULL;
@@ -571,9 +577,23 @@ static __always_inline void jg_rl_key_uid(struct jg_rl_key *key, __u32 uid,
  * clock costs a few ns, unlike CLOCK_BOOTTIME, and a one-second window needs
  * no more precision.
  */
+/* This CPU's denial memo (include/jitgate/abi.h); NULL beyond its slots. */
+static __always_inline struct jg_deny_memo *jg_memo(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&jg_deny_memo, &cpu);
+}
+
+/* After jg_deny_rl was found full, a CPU stops trying to open windows in
+ * it for this long: the daemon frees windows only once they are idle for
+ * a second, so in a flood the table stays full meanwhile. */
+#define JG_RL_FULL_PAUSE_NS (100 * 1000 * 1000ULL)
+
 static __always_inline int jg_window_at(void *map, const void *key,
 					__u8 verdict, __u8 hook, __u64 now,
-					__u32 *suppressed, __u64 *window_end)
+					__u32 *suppressed, __u64 *window_end,
+					struct jg_deny_memo *memo)
 {
 	struct jg_rl_val fresh = {};
 	struct jg_rl_val *v;
@@ -582,6 +602,11 @@ static __always_inline int jg_window_at(void *map, const void *key,
 	*suppressed = 0;
 	*window_end = 0;
 	v = bpf_map_lookup_elem(map, key);
+	if (!v && memo && now < memo->full_until_ns) {
+		/* Full a moment ago: no insert that would fail again. */
+		jg_count(JG_CNT_RL_FULL);
+		return 0;
+	}
 	if (!v) {
 		fresh.window_end_ns = now + JG_RL_WINDOW_NS;
 		fresh.verdict = verdict;
@@ -596,6 +621,8 @@ static __always_inline int jg_window_at(void *map, const void *key,
 		v = bpf_map_lookup_elem(map, key);
 		if (!v) {
 			jg_count(JG_CNT_RL_FULL);
+			if (memo)
+				memo->full_until_ns = now + JG_RL_FULL_PAUSE_NS;
 			return 0;
 		}
 	}
@@ -624,15 +651,7 @@ static __always_inline int jg_window_ok(void *map, const void *key,
 	__u64 end;
 
 	return jg_window_at(map, key, verdict, hook, bpf_ktime_get_coarse_ns(),
-			    suppressed, &end);
-}
-
-/* This CPU's denial memo (include/jitgate/abi.h); NULL beyond its slots. */
-static __always_inline struct jg_deny_memo *jg_memo(void)
-{
-	__u32 cpu = bpf_get_smp_processor_id();
-
-	return bpf_map_lookup_elem(&jg_deny_memo, &cpu);
+			    suppressed, &end, NULL);
 }
 
 static __always_inline int jg_rl_key_eq(const struct jg_rl_key *a,
@@ -679,6 +698,33 @@ static __always_inline void jg_memo_flush(struct jg_deny_memo *m, __u64 now)
 	__sync_fetch_and_add(&v->suppressed, n);
 }
 
+static __always_inline int jg_addr_eq(const __u8 a[16], const __u8 b[16])
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/*
+ * A denial XDP can count in this CPU's memo at once: the memo holds this
+ * principal's window, open, taken by a denial to this very destination (so
+ * the destination is this host's: no local-address lookup).  1 when
+ * counted (the caller drops), 0 when the full path must decide.
+ */
+static __always_inline int jg_memo_repeat(const struct jg_rl_key *key,
+					  const __u8 dst[16], __u8 hook)
+{
+	struct jg_deny_memo *m = jg_memo();
+
+	if (!m || bpf_ktime_get_coarse_ns() >= m->window_end_ns ||
+	    !jg_rl_key_eq(&m->key, key) || !jg_addr_eq(m->dst, dst))
+		return 0;
+	m->verdict = JG_VERDICT_DENY;
+	m->hook = hook;
+	__sync_fetch_and_add(&m->pending, 1);
+	return 1;
+}
+
 /*
  * jg_deny_rate_ok for the remote programs, through this CPU's memo: a
  * denial of the memo's principal inside its window is counted there (no
@@ -686,12 +732,12 @@ static __always_inline void jg_memo_flush(struct jg_deny_memo *m, __u64 now)
  * takes that principal when it is free (ended, or nothing pending).
  */
 static __always_inline int jg_deny_rate_memo(const struct jg_rl_key *key,
-					     __u8 verdict, __u8 hook,
-					     __u32 *suppressed)
+					     const __u8 dst[16], __u8 verdict,
+					     __u8 hook, __u32 *suppressed)
 {
 	struct jg_deny_memo *m = jg_memo();
 	__u64 now = bpf_ktime_get_coarse_ns(), end;
-	int ok;
+	int ok, take;
 
 	if (m && now < m->window_end_ns && jg_rl_key_eq(&m->key, key)) {
 		m->verdict = verdict;
@@ -700,14 +746,15 @@ static __always_inline int jg_deny_rate_memo(const struct jg_rl_key *key,
 		*suppressed = 0;
 		return 0;
 	}
-	if (m && (now >= m->window_end_ns || m->pending == 0))
+	/* Busy with another principal's denials: leave it. */
+	take = m && (now >= m->window_end_ns || m->pending == 0);
+	if (take)
 		jg_memo_flush(m, now);
-	else
-		m = NULL; /* busy with another principal: leave it */
 	ok = jg_window_at(&jg_deny_rl, key, verdict, hook, now, suppressed,
-			  &end);
-	if (m && end) {
+			  &end, m);
+	if (take && end) {
 		__builtin_memcpy(&m->key, key, sizeof(*key));
+		__builtin_memcpy(m->dst, dst, 16);
 		m->verdict = verdict;
 		m->hook = hook;
 		m->window_end_ns = end;

@@ -73,7 +73,7 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 
 	jg_count(verdict == JG_VERDICT_DENY ? JG_CNT_DENY : JG_CNT_WOULD_DENY);
 	jg_rl_key_of(&key, l4->src, l4->dport, l4->proto);
-	if (!jg_deny_rate_memo(&key, verdict, hook, &suppressed))
+	if (!jg_deny_rate_memo(&key, l4->dst, verdict, hook, &suppressed))
 		return;
 	if (!emit_remote(l4, hook, verdict, 0, cgroup_id, netns_cookie,
 			 suppressed))
@@ -312,6 +312,18 @@ int jg_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (source_granted(&l4, jg_cfg()))
 		return XDP_PASS; /* ingress records the allow, once per flow */
+	/* The same principal denied a moment ago, to the same destination:
+	 * counted in this CPU's memo, dropped. */
+	if (!(flags & (JG_PF_AUDIT | JG_PF_DRAIN))) {
+		struct jg_rl_key key = {};
+
+		jg_rl_key_of(&key, l4.src, l4.dport, l4.proto);
+		if (jg_memo_repeat(&key, l4.dst, JG_HOOK_XDP)) {
+			jg_count(JG_CNT_DENY);
+			jg_count(JG_CNT_XDP_DROP);
+			return XDP_DROP;
+		}
+	}
 	if (!is_local_v6((const __u32 *)l4.dst))
 		return XDP_PASS;
 	/* Audit mode is ingress's to report; a flow a grant admitted on a

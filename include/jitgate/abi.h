@@ -227,7 +227,8 @@ struct jg_rl_val {
  * jg_deny_rl.  BPF_MAP_TYPE_ARRAY indexed by CPU (bpf_get_smp_processor_id),
  * BPF_F_MMAPABLE: the daemon takes a count with an atomic exchange.  Used by
  * the remote programs (softirq: one at a time per CPU).
- * A denial of `key` before window_end_ns adds to `pending`; the program
+ * A denial of `key` before window_end_ns adds to `pending` (in XDP, one to
+ * the memo's `dst`, before the local-address lookup); the program
  * moves `pending` into the key's jg_deny_rl window (exchange, then add)
  * before the memo takes another key or window, and the daemon takes the
  * `pending` of a memo idle for a window (exchange), so each denial is
@@ -243,7 +244,12 @@ struct jg_deny_memo {
 	    window_end_ns; /* CLOCK_MONOTONIC_COARSE: the memo holds before */
 	jg_u32 pending;	   /* denials not yet in jg_deny_rl */
 	jg_u32 pad2;	   /* zero */
-	jg_u8 pad3[24];	   /* one cache line per CPU */
+	jg_u64 full_until_ns; /* jg_deny_rl was full: until then this CPU opens
+				 no window there (counted rl_full) */
+	jg_u8 dst[16];	      /* the destination of the denial that took the
+				 memo: a packet to it from the same principal
+				 is known to be for this host (XDP skips the
+				 local-address lookup); one cache line in all */
 };
 
 /* Allow-record window, per (principal, grant, port, proto): the deny

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/keys.h"
 #include "fixture.h"
 #include "jitgate.skel.h"
@@ -311,6 +312,125 @@ TEST_CASE("attached: on_expiry = drain lets TCP connections finish and cuts UDP"
         CHECK(got[i] == (kLiveRows[i].delivered ? 'y' : 'n'));
     }
     jgtest::clear_map(g_skel->maps.jg_grants_uid);
+}
+
+// ---- the egress cache (jg_sk_state.cached_until / cached_gen), attached
+//
+// A connected UDP socket of uid kLiveUid (its jg_sk_state written as the
+// sock_addr hooks leave it) sends on a protected port; the steps below are
+// the child's, each one result byte ('y' delivered or as expected, 'n' not,
+// 'e' setup failed), in this order.
+const char* const kCacheSteps[] = {
+    "under a grant: delivered",
+    "the socket's cache holds the grant's end and the generation it was read under",
+    "grant gone from jg_grants_uid, grant_gen unchanged: delivered from the cache",
+    "grant_gen raised: the cache no longer holds, refused",
+    "a grant ending in 1.5 s: delivered, cached",
+    "well past its end, grant_gen unchanged: refused by the clock",
+};
+constexpr const char* kCacheWant = "yyynyn";
+
+// True when one datagram from cli reached peer; a refused send (EPERM) is
+// seen at once, without waiting for the receive timeout.
+bool delivered(int cli, int peer) {
+    char buf[8];
+    return send(cli, "x", 1, 0) == 1 && recv(peer, buf, sizeof(buf), 0) == 1;
+}
+
+bool cache_is(int cli, std::uint64_t until, std::uint64_t gen) {
+    jg_sk_state st{};
+    return bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st) == 0 &&
+           st.cached_until == until && st.cached_gen == gen;
+}
+
+std::uint64_t grant_gen() {
+    std::uint32_t zero = 0;
+    jg_config c{};
+    if (bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_config), &zero, &c) != 0) return ~0ULL;
+    return c.grant_gen;
+}
+
+// In the child: the steps of kCacheSteps, appended to `out`.
+void cache_steps(int cli, int peer, std::string& out) {
+    const int grants = bpf_map__fd(g_skel->maps.jg_grants_uid);
+    const auto key = jg::make_uid_key(kLiveUid, kLivePort, jg::Proto::Udp);
+    auto set_grant = [&](std::uint64_t until) {
+        const auto v = jg::make_grant_val(until, 42);
+        return bpf_map_update_elem(grants, &key, &v, BPF_ANY) == 0 && jgtest::grants_changed(g_skel);
+    };
+    std::uint64_t until = jgtest::hour_from_now();
+    if (!set_grant(until) || !jgtest::protect(g_skel, kLivePort, 0, JG_PF_PROTECTED)) return;
+    out += delivered(cli, peer) ? 'y' : 'n';
+    out += cache_is(cli, until, grant_gen()) ? 'y' : 'n';
+    if (bpf_map_delete_elem(grants, &key) != 0) return;
+    out += delivered(cli, peer) ? 'y' : 'n';
+    if (!jgtest::grants_changed(g_skel)) return;
+    out += delivered(cli, peer) ? 'y' : 'n';
+    until = jg::boottime_ns() + 1500ULL * 1000000ULL;
+    if (!set_grant(until)) return;
+    const std::uint64_t gen = grant_gen();
+    out += delivered(cli, peer) && cache_is(cli, until, gen) ? 'y' : 'n';
+    if (jg::boottime_ns() >= until) return;  // too slow to have tested before the end: 'e'
+    for (int i = 0; i < 50 && jg::boottime_ns() < until + 500000000ULL; ++i) usleep(100000);
+    if (grant_gen() != gen || jg::boottime_ns() <= until) return;  // 'e': the step could not be made
+    out += delivered(cli, peer) ? 'y' : 'n';
+}
+
+[[noreturn]] void cache_child(const std::string& cgroup, int out) {
+    if (unshare(CLONE_NEWNET) != 0 || !jgtest::run_command({"ip", "link", "set", "lo", "up"})) _exit(2);
+    const int procs = open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (procs < 0 || write(procs, "0", 1) != 1) _exit(3);
+    close(procs);
+    const sockaddr_in at = loopback(kLivePort);
+    const auto* sa = reinterpret_cast<const sockaddr*>(&at);
+    const timeval wait{1, 0};
+    const int srv = socket(AF_INET, SOCK_DGRAM, 0), cli = socket(AF_INET, SOCK_DGRAM, 0);
+    std::string got;
+    jg_sk_state st{};
+    st.uid = kLiveUid;
+    st.port = kLivePort;
+    st.proto = JG_PROTO_UDP;
+    st.grant_id = 42;
+    if (srv >= 0 && cli >= 0 && bind(srv, sa, sizeof(at)) == 0 && connect(cli, sa, sizeof(at)) == 0 &&
+        setsockopt(srv, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)) == 0 &&
+        bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st, BPF_ANY) == 0)
+        cache_steps(cli, srv, got);
+    jgtest::protect(g_skel, kLivePort, 0, 0);
+    got.resize(std::size(kCacheSteps), 'e');
+    _exit(write(out, got.data(), got.size()) == long(got.size()) ? 0 : 4);
+}
+
+TEST_CASE("attached: a socket's cached admission holds under its grant_gen, until its grant's end") {
+    const std::string root = cgroup2_root();
+    REQUIRE_MESSAGE(!root.empty(), "no cgroup v2 hierarchy mounted");
+    const std::string cgroup = root + "/jitgate-bpf-cache-" + std::to_string(getpid());
+    REQUIRE(mkdir(cgroup.c_str(), 0700) == 0);
+    const int cg = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bpf_link* link = cg >= 0 ? bpf_program__attach_cgroup(g_skel->progs.jg_egress, cg) : nullptr;
+    int fds[2] = {-1, -1};
+    std::string got;
+    if (link && pipe(fds) == 0) {
+        const pid_t pid = fork();
+        if (pid == 0) cache_child(cgroup, fds[1]);
+        close(fds[1]);
+        char c;
+        while (read(fds[0], &c, 1) == 1) got += c;
+        close(fds[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "child status " << status);
+    }
+    if (link) bpf_link__destroy(link);
+    if (cg >= 0) close(cg);
+    for (int i = 0; i < 50 && rmdir(cgroup.c_str()) != 0 && errno == EBUSY; ++i) usleep(20000);
+    jgtest::clear_map(g_skel->maps.jg_grants_uid);
+    REQUIRE(link != nullptr);
+    REQUIRE(got.size() == std::size(kCacheSteps));
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        const std::string what = kCacheSteps[i];
+        CAPTURE(what);
+        CHECK(got[i] == kCacheWant[i]);
+    }
 }
 
 TEST_CASE("a drop is counted and reported on the ring buffer") {

@@ -33,7 +33,8 @@ void GrantBloom::add(const jg_addr_key& k) {
     if (!inner_) return;
     if (bpf_map_update_elem(inner_.get(), nullptr, &k, BPF_ANY) == 0) return;
     // A filter without this key would hide its grant: out with it.
-    log(fmt::format("the grant bloom filter could not take a key ({}); the grant map answers alone until it "
+    log(
+        fmt::format("the grant bloom filter could not take a key ({}); the grant map answers alone until it "
                     "is rebuilt",
                     errstr(errno)));
     withdraw();
@@ -41,7 +42,8 @@ void GrantBloom::add(const jg_addr_key& k) {
 
 bool GrantBloom::due(std::chrono::steady_clock::time_point now) const {
     if (outer_fd_ < 0 || (inner_ && stale_ == 0)) return false;
-    const auto pause = std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1), cost_ * kDutyShare);
+    const auto pause =
+        std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1), cost_ * kDutyShare);
     return rebuilds_ == 0 || now - last_ >= pause;
 }
 
