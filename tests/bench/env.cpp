@@ -142,6 +142,8 @@ std::string fill_grants(Env& env) {
     if (int e = update_batch(bpf_map__fd(env.skel->maps.jg_grants_uid), env.uid_keys.data(), env.vals.data(),
                              env.grants, sizeof(jg_uid_key), sizeof(jg_grant_val)))
         return std::string("cannot load the local grants: ") + std::strerror(-e);
+    env.bloom.attach(bpf_map__fd(env.skel->maps.jg_grants_bloom), env.grants);
+    if (auto r = env.bloom.rebuild(env.addr_keys); !r) return r.error();
     return {};
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/grant_bloom.h"
 #include "core/keys.h"
 #include "jitgate.skel.h"
 
@@ -32,6 +33,9 @@ struct Env {
     std::vector<jg_addr_key> addr_keys;
     std::vector<jg_uid_key> uid_keys;
     std::vector<jg_grant_val> vals;
+    // The bloom filter in front of jg_grants_addr, built of addr_keys as
+    // the daemon builds it.
+    jg::GrantBloom bloom;
     ~Env();
 };
 
@@ -40,7 +44,8 @@ struct Env {
 // why it could not.
 std::string load_env(Env& env, std::uint32_t grants);
 
-// Writes all env grants into the skeleton's two grant maps (batched).
+// Writes all env grants into the skeleton's two grant maps (batched) and
+// builds the bloom filter of the remote ones.
 std::string fill_grants(Env& env);
 
 // The i-th remote grant's address: 2001:db8:<i>::1 spread over the /32.

@@ -121,7 +121,11 @@ void bench_grant_load(const Settings& s, Env& env, std::vector<Row>& rows) {
         r.unit = "B/grant";
         r.reference = "key + value bytes";
         r.reference_value = double(m.payload);
-        const auto mem = map_memlock(bpf_map__fd(m.map));
+        auto mem = map_memlock(bpf_map__fd(m.map));
+        // The remote grants' bloom filter is theirs too.
+        const bool remote = m.map == env.skel->maps.jg_grants_addr;
+        const auto bloom = remote && env.bloom.fd() >= 0 ? map_memlock(env.bloom.fd()) : std::nullopt;
+        if (mem && bloom) *mem += *bloom;
         if (!mem) {
             r.note = "not measured: the kernel shows no memlock for the map";
         } else {
@@ -129,7 +133,9 @@ void bench_grant_load(const Settings& s, Env& env, std::vector<Row>& rows) {
             r.comparison = num(*r.value / double(m.payload), 2) + "x the payload";
             r.measures["grants"] = env.grants;
             r.note = "memlock " + std::to_string(*mem) + " B with " + std::to_string(env.grants) +
-                     " grants (hash buckets included)";
+                     " grants (hash buckets included" + (bloom ? ", and the bloom filter's " +
+                     std::to_string(*bloom) + " B" : std::string()) + "); preallocated: the maps are made " +
+                     "for exactly this many";
         }
         rows.push_back(r);
     }
