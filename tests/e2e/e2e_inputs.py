@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, run_suite, sh, verify_chain, wait_for  # noqa: E402
+from harness import PIN_VERSION, PY, run_suite, sh, verify_chain, wait_for  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -108,7 +108,7 @@ def grant_ids_in_kernel(env):
     """{map name: [grant ids]} of the pinned grant maps (bpftool map dump)."""
     out = {}
     for m in ("jg_grants_uid", "jg_grants_addr", "jg_grants_net"):
-        pin = os.path.join(env.bpffs, "jitgate", "v3", m)
+        pin = os.path.join(env.bpffs, "jitgate", PIN_VERSION, m)
         r = sh("bpftool", "-j", "map", "dump", "pinned", pin, check=False)
         try:
             entries = json.loads(r.stdout or "[]")

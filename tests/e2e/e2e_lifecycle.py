@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, Keeper, run_suite, sh, verify_chain, wait_for, wall  # noqa: E402
+from harness import PIN_VERSION, PY, Keeper, run_suite, sh, verify_chain, wait_for, wall  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -325,7 +325,7 @@ def run(env, t):
                          REATTACH_BOUND_S), str(links(env)))
 
     print("-- an install from before jg_ingress_guard was renamed jg_guard: its link replaced, not left behind")
-    pin_dir = os.path.join(env.bpffs, "jitgate", "v3")
+    pin_dir = os.path.join(env.bpffs, "jitgate", PIN_VERSION)
     old_pin, new_pin = os.path.join(pin_dir, "link_jg_ingress_guard"), os.path.join(pin_dir, "link_jg_guard")
     ls = links(env)
     old_id = ls["jg_guard"][0]

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PY, flow_result, run_suite, verify_chain, wait_for  # noqa: E402
+from harness import PIN_VERSION, PY, flow_result, run_suite, verify_chain, wait_for  # noqa: E402
 
 POLICY = """
 [[port]]
@@ -278,7 +278,7 @@ def run(env, t):
             (state, why) == ("stopped", "EPERM") and n >= 1, out)
 
     print("-- tamper: a link detached or a pin removed by another root process is repaired at once")
-    pin_dir = os.path.join(env.bpffs, "jitgate", "v3")
+    pin_dir = os.path.join(env.bpffs, "jitgate", PIN_VERSION)
 
     def links():
         return {p["name"]: (p["link_id"], p["attached"]) for p in env.status()[1].get("programs", [])}
@@ -322,9 +322,9 @@ def run(env, t):
     env.start_daemon()
     cg_progs = env.nsx("bpftool", "cgroup", "show", env.cgroup).stdout.split("\n")
     attached = [ln for ln in cg_progs if ln.strip() and ln.split()[0].isdigit()]
-    t.check("nine programs on the cgroup, not eighteen (the v0 links were removed after v3's were attached)",
+    t.check("nine programs on the cgroup, not eighteen (the v0 links were removed after the new ones were attached)",
             len(attached) == 9, "\n".join(cg_progs))
-    t.check("the v0 pin directory is gone, v3 is there",
+    t.check("the v0 pin directory is gone, " + PIN_VERSION + " is there",
             not os.path.exists(os.path.join(env.bpffs, "jitgate", "v0")) and os.path.isdir(pin_dir),
             str(os.listdir(os.path.join(env.bpffs, "jitgate"))))
     t.check("the upgrade is recorded", any("upgrade" in r.get("reason", "")

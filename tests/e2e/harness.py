@@ -22,6 +22,16 @@ import sys
 import tempfile
 import time
 
+# The pin directory of this build's kernel ABI (include/jitgate/abi.h).
+def _abi_version():
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "include", "jitgate", "abi.h")) as f:
+        return int(re.search(r"#define JG_ABI_VERSION (\d+)", f.read()).group(1))
+
+
+PIN_VERSION = "v%d" % _abi_version()
+
+
 CI = os.environ.get("CI") == "true"
 PY = "/usr/bin/python3"
 # Random ports beyond port/port_open/port2/port3, each with an echo server.
