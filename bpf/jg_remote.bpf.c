@@ -38,18 +38,22 @@ static __always_inline int source_granted(const struct jg_l4 *l4,
 	return jg_addr_hit(l4->src, l4->dport, l4->proto, cfg, 1, &h);
 }
 
-static __always_inline int emit_remote(const struct jg_l4 *l4, __u8 hook,
+/* skb: the ingress packet, whose cgroup and netns the event names (asked
+ * only when an event is written); NULL in XDP, which has neither. */
+static __always_inline int emit_remote(struct __sk_buff *skb,
+				       const struct jg_l4 *l4, __u8 hook,
 				       __u8 verdict, __u64 grant_id,
-				       __u64 cgroup_id, __u64 netns_cookie,
 				       __u32 suppressed)
 {
 	struct jg_event *e = jg_event_reserve();
 
 	if (!e)
 		return 0;
-	e->cgroup_id = cgroup_id;
+	if (skb) {
+		e->cgroup_id = bpf_skb_cgroup_id(skb);
+		e->netns_cookie = bpf_get_netns_cookie(skb);
+	}
 	e->grant_id = grant_id;
-	e->netns_cookie = netns_cookie;
 	__builtin_memcpy(e->src, l4->src, 16);
 	__builtin_memcpy(e->dst, l4->dst, 16);
 	e->sport = l4->sport;
@@ -64,9 +68,9 @@ static __always_inline int emit_remote(const struct jg_l4 *l4, __u8 hook,
 
 /* A denial (or, in audit mode, a would-be denial), rate-limited per
  * (source, port, proto); the counters count every one. */
-static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
-					  __u8 verdict, __u64 cgroup_id,
-					  __u64 netns_cookie)
+static __always_inline void report_denial(struct __sk_buff *skb,
+					  const struct jg_l4 *l4, __u8 hook,
+					  __u8 verdict)
 {
 	struct jg_rl_key key = {};
 	__u32 suppressed;
@@ -75,8 +79,7 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 	jg_rl_key_of(&key, l4->src, l4->dport, l4->proto);
 	if (!jg_deny_rate_memo(&key, l4->dst, verdict, hook, &suppressed))
 		return;
-	if (!emit_remote(l4, hook, verdict, 0, cgroup_id, netns_cookie,
-			 suppressed))
+	if (!emit_remote(skb, l4, hook, verdict, 0, suppressed))
 		/* The ring is full (counted as events_lost): keep this denial
 		 * and those it stood for for the next event. */
 		jg_deny_rate_undo(&key, suppressed + 1);
@@ -85,8 +88,8 @@ static __always_inline void report_denial(const struct jg_l4 *l4, __u8 hook,
 /* A new flow under a grant: counted always, recorded at most once a second
  * per (source, grant, port, proto) with how many flows the record stands
  * for; the daemon closes a window that went quiet. */
-static __always_inline void report_allow(const struct jg_l4 *l4, __u64 grant_id,
-					 __u64 cgroup_id, __u64 netns_cookie)
+static __always_inline void report_allow(struct __sk_buff *skb,
+					 const struct jg_l4 *l4, __u64 grant_id)
 {
 	struct jg_allow_key key = {};
 	struct jg_rl_key who = {};
@@ -97,8 +100,8 @@ static __always_inline void report_allow(const struct jg_l4 *l4, __u64 grant_id,
 	if (!jg_allow_rate_ok(&key, &who, grant_id, JG_HOOK_INGRESS,
 			      &suppressed))
 		return;
-	if (!emit_remote(l4, JG_HOOK_INGRESS, JG_VERDICT_ALLOW, grant_id,
-			 cgroup_id, netns_cookie, suppressed))
+	if (!emit_remote(skb, l4, JG_HOOK_INGRESS, JG_VERDICT_ALLOW, grant_id,
+			 suppressed))
 		jg_allow_rate_undo(&key, suppressed + 1);
 }
 
@@ -109,40 +112,41 @@ static __always_inline struct jg_flow_val *flow_lookup(const struct jg_l4 *l4,
 	return jg_flow_lookup(l4->src, l4->sport, l4->dport, l4->proto, key);
 }
 
+/* Whether the flow's entry f admits this packet on its own: admitted under a
+ * grant whose cached end holds, and no grant changed since (grant_gen). */
+static __always_inline int flow_cached(const struct jg_flow_val *f, __u64 gen)
+{
+	return f && f->grant_id &&
+	       jg_cache_holds(f->cached_gen, f->cached_until, gen);
+}
+
 /*
- * Whether a grant in force admits this packet.  A packet of a flow admitted
- * before costs the flow lookup and the clock read, while the cached end
- * holds and no grant changed since (jg_config.grant_gen); otherwise the
- * grant is looked up and the flow entry refreshed, and a flow new to this
- * grant is recorded.  The generation is read before the grant, so that a
- * grant removed meanwhile leaves an entry that no longer holds.
+ * Whether a grant in force admits this packet, once its flow's entry f
+ * (looked up under `key`) did not: the grant is looked up, the entry
+ * refreshed, and a flow new to this grant recorded.  gen was read before
+ * the grant, so that a grant removed meanwhile leaves an entry that no
+ * longer holds.
  */
 static __always_inline int admit(struct __sk_buff *skb, const struct jg_l4 *l4,
-				 const struct jg_config *cfg)
+				 const struct jg_config *cfg, __u64 gen,
+				 const struct jg_flow_val *f,
+				 const struct jg_flow_key *key)
 {
-	struct jg_flow_key key = {};
 	struct jg_flow_val fresh = {};
-	struct jg_flow_val *f;
 	struct jg_hit h = {};
-	__u64 gen = jg_grant_gen(cfg);
 	int known;
 
 	if (l4->mapped)
 		return 0;
-	f = flow_lookup(l4, &key);
-	if (f && f->grant_id &&
-	    jg_cache_holds(f->cached_gen, f->cached_until, gen))
-		return 1;
 	if (!jg_addr_hit(l4->src, l4->dport, l4->proto, cfg, 1, &h))
 		return 0;
 	known = f && f->grant_id == h.id;
 	fresh.grant_id = h.id;
 	fresh.cached_until = h.until;
 	fresh.cached_gen = gen;
-	bpf_map_update_elem(&jg_flows, &key, &fresh, BPF_ANY);
+	bpf_map_update_elem(&jg_flows, key, &fresh, BPF_ANY);
 	if (!known)
-		report_allow(l4, h.id, bpf_skb_cgroup_id(skb),
-			     bpf_get_netns_cookie(skb));
+		report_allow(skb, l4, h.id);
 	return 1;
 }
 
@@ -194,8 +198,11 @@ static __always_inline int from_this_host(struct __sk_buff *skb, __u32 l3proto)
 static __always_inline int ingress(struct __sk_buff *skb, int report)
 {
 	struct jg_l4 l4 = {};
+	struct jg_flow_key fkey = {};
+	struct jg_flow_val *flow;
 	struct jg_config *cfg;
 	struct bpf_sock *sk;
+	__u64 gen;
 	__u32 l3proto = skb->protocol;
 	__u32 ifindex = skb->ifindex;
 	__u16 port = 0;
@@ -244,6 +251,14 @@ static __always_inline int ingress(struct __sk_buff *skb, int report)
 	}
 	l4.dport = port;
 	l4.proto = proto;
+	/* A packet of a flow admitted before: the flow's entry and the clock.
+	 * (Before the checks below, all of which would let it go too.)  An
+	 * IPv4-mapped IPv6 source is nobody: addresses are keyed v4-mapped. */
+	cfg = jg_cfg();
+	gen = jg_grant_gen(cfg);
+	flow = l4.mapped ? NULL : flow_lookup(&l4, &fkey);
+	if (flow_cached(flow, gen))
+		return 1;
 	/* Sockets of other network namespaces (containers) are other hosts. */
 	if (!in_host_netns(skb))
 		return 1;
@@ -254,29 +269,26 @@ static __always_inline int ingress(struct __sk_buff *skb, int report)
 	    is_local_v6((const __u32 *)l4.src))
 		return 1;
 
-	cfg = jg_cfg();
-	if (admit(skb, &l4, cfg))
+	if (admit(skb, &l4, cfg, gen, flow, &fkey))
 		return 1;
 	if (flags & JG_PF_AUDIT) {
 		if (report)
-			report_denial(
-			    &l4, JG_HOOK_INGRESS, JG_VERDICT_WOULD_DENY,
-			    bpf_skb_cgroup_id(skb), bpf_get_netns_cookie(skb));
+			report_denial(skb, &l4, JG_HOOK_INGRESS,
+				      JG_VERDICT_WOULD_DENY);
 		return 1;
 	}
 	/* on_expiry = "drain": an established TCP connection a grant admitted
 	 * may finish.  A packet for a listening socket opens a new connection
 	 * and may not; UDP has no connection to finish, so it is cut. */
 	if ((flags & JG_PF_DRAIN) && l4.proto == JG_PROTO_TCP &&
-	    sk->state != BPF_TCP_LISTEN && flow_admitted(&l4))
+	    sk->state != BPF_TCP_LISTEN && flow && flow->grant_id)
 		return 1;
 	if (!report) {
 		jg_count(JG_CNT_GUARD_DROP);
 		return 0;
 	}
 	jg_count(JG_CNT_INGRESS_DROP);
-	report_denial(&l4, JG_HOOK_INGRESS, JG_VERDICT_DENY,
-		      bpf_skb_cgroup_id(skb), bpf_get_netns_cookie(skb));
+	report_denial(skb, &l4, JG_HOOK_INGRESS, JG_VERDICT_DENY);
 	return 0;
 }
 
@@ -332,6 +344,6 @@ int jg_xdp(struct xdp_md *ctx)
 	    ((flags & JG_PF_DRAIN) && flow_admitted(&l4)))
 		return XDP_PASS;
 	jg_count(JG_CNT_XDP_DROP);
-	report_denial(&l4, JG_HOOK_XDP, JG_VERDICT_DENY, 0, 0);
+	report_denial(NULL, &l4, JG_HOOK_XDP, JG_VERDICT_DENY);
 	return XDP_DROP;
 }
