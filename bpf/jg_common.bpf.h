@@ -163,7 +163,7 @@ static __always_inline struct jg_event *jg_event_reserve(void)
 
 	if (bpf_ringbuf_query(&jg_events, BPF_RB_AVAIL_DATA) +
 		2 * (sizeof(*e) + 8) <=
-	    JG_RINGBUF_BYTES)
+	    bpf_ringbuf_query(&jg_events, BPF_RB_RING_SIZE))
 		e = bpf_ringbuf_reserve(&jg_events, sizeof(*e), 0);
 	if (!e) {
 		jg_count(JG_CNT_EVENTS_LOST);
@@ -675,7 +675,10 @@ static __always_inline void jg_memo_flush(struct jg_deny_memo *m, __u64 now)
 	struct jg_rl_val fresh = {};
 	struct jg_rl_key key;
 	struct jg_rl_val *v;
-	__u32 n = __sync_lock_test_and_set(&m->pending, 0);
+	/* Empties the count and opens the next generation in one exchange;
+	 * only this program changes the generation, so it reads it plainly. */
+	__u64 next = ((m->pending >> 32) + 1) << 32;
+	__u32 n = JG_MEMO_COUNT(__sync_lock_test_and_set(&m->pending, next));
 
 	if (!n)
 		return;
@@ -717,7 +720,8 @@ static __always_inline int jg_memo_repeat(const struct jg_rl_key *key,
 	struct jg_deny_memo *m = jg_memo();
 
 	if (!m || bpf_ktime_get_coarse_ns() >= m->window_end_ns ||
-	    !jg_rl_key_eq(&m->key, key) || !jg_addr_eq(m->dst, dst))
+	    !jg_rl_key_eq(&m->key, key) || jg_is_zero(m->dst) ||
+	    !jg_addr_eq(m->dst, dst))
 		return 0;
 	m->verdict = JG_VERDICT_DENY;
 	m->hook = hook;
@@ -747,14 +751,19 @@ static __always_inline int jg_deny_rate_memo(const struct jg_rl_key *key,
 		return 0;
 	}
 	/* Busy with another principal's denials: leave it. */
-	take = m && (now >= m->window_end_ns || m->pending == 0);
+	take = m && (now >= m->window_end_ns || JG_MEMO_COUNT(m->pending) == 0);
 	if (take)
 		jg_memo_flush(m, now);
 	ok = jg_window_at(&jg_deny_rl, key, verdict, hook, now, suppressed,
 			  &end, m);
 	if (take && end) {
 		__builtin_memcpy(&m->key, key, sizeof(*key));
-		__builtin_memcpy(m->dst, dst, 16);
+		/* Only XDP vouches that dst is this host's (it asked); ingress
+		 * sees addresses after NAT.  Zero is no destination. */
+		if (hook == JG_HOOK_XDP)
+			__builtin_memcpy(m->dst, dst, 16);
+		else
+			__builtin_memset(m->dst, 0, 16);
 		m->verdict = verdict;
 		m->hook = hook;
 		m->window_end_ns = end;

@@ -83,12 +83,16 @@ static __always_inline void remember(struct bpf_sock_addr *ctx, __u32 uid,
 		return;
 	*same_flow = st->grant_id == grant_id && st->uid == uid &&
 		     st->port == port && st->proto == proto;
+	/* The cache ends before the principal changes and is made last: a
+	 * packet sent meanwhile (UDP egress runs unlocked) finds no cache. */
+	st->cached_until = 0;
 	st->uid = uid;
 	st->port = port;
 	st->proto = proto;
 	st->grant_id = grant_id;
-	st->cached_until = h ? h->until : 0;
 	st->cached_gen = gen;
+	st->cached_uid = uid;
+	st->cached_until = h ? h->until : 0;
 }
 
 /*
@@ -250,21 +254,25 @@ static __always_inline int cached_admit(const struct jg_sk_state *st,
 					const struct jg_l4 *l4,
 					const struct jg_config *cfg)
 {
-	return st && st->cached_until && st->port == l4->dport &&
-	       st->proto == l4->proto &&
+	return st && st->cached_until && st->cached_uid == st->uid &&
+	       st->port == l4->dport && st->proto == l4->proto &&
 	       jg_cache_holds(st->cached_gen, st->cached_until,
 			      jg_grant_gen(cfg));
 }
 
-/* The grant admits this packet: refresh the socket's cache when it is for
- * this destination (gen was read before the grant). */
-static __always_inline void cache_admit(struct jg_sk_state *st,
+/* The grant of `uid` admits this packet: refresh the socket's cache when it
+ * is for this destination (gen was read before the grant).  The uid goes
+ * first: a hook that changed the socket's principal meanwhile makes the
+ * cache hold for nobody. */
+static __always_inline void cache_admit(struct jg_sk_state *st, __u32 uid,
 					const struct jg_l4 *l4,
 					const struct jg_hit *h, __u64 gen)
 {
-	if (st && st->port == l4->dport && st->proto == l4->proto) {
-		st->cached_until = h->until;
+	if (st && st->uid == uid && st->port == l4->dport &&
+	    st->proto == l4->proto) {
+		st->cached_uid = uid;
 		st->cached_gen = gen;
+		st->cached_until = h->until;
 	}
 }
 
@@ -319,7 +327,7 @@ int jg_egress(struct __sk_buff *skb)
 	uid = st ? st->uid : bpf_get_socket_uid(skb);
 	gen = jg_grant_gen(cfg);
 	if (jg_uid_hit(uid, l4.dport, l4.proto, &h)) {
-		cache_admit(st, &l4, &h, gen);
+		cache_admit(st, uid, &l4, &h, gen);
 		return 1;
 	}
 	if (flags & JG_PF_AUDIT)

@@ -112,11 +112,22 @@ static __always_inline struct jg_flow_val *flow_lookup(const struct jg_l4 *l4,
 	return jg_flow_lookup(l4->src, l4->sport, l4->dport, l4->proto, key);
 }
 
-/* Whether the flow's entry f admits this packet on its own: admitted under a
- * grant whose cached end holds, and no grant changed since (grant_gen). */
-static __always_inline int flow_cached(const struct jg_flow_val *f, __u64 gen)
+static __always_inline int jg_flow_key_eq(const struct jg_flow_key *a,
+					  const struct jg_flow_key *b)
 {
-	return f && f->grant_id &&
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] &&
+	       x[4] == y[4] && x[5] == y[5];
+}
+
+/* Whether the flow's entry f (found under key) admits this packet on its
+ * own: still this flow's, admitted under a grant whose cached end holds,
+ * and no grant changed since (grant_gen). */
+static __always_inline int flow_cached(const struct jg_flow_val *f,
+				       const struct jg_flow_key *key, __u64 gen)
+{
+	return f && f->grant_id && jg_flow_key_eq(&f->key, key) &&
 	       jg_cache_holds(f->cached_gen, f->cached_until, gen);
 }
 
@@ -144,6 +155,7 @@ static __always_inline int admit(struct __sk_buff *skb, const struct jg_l4 *l4,
 	fresh.grant_id = h.id;
 	fresh.cached_until = h.until;
 	fresh.cached_gen = gen;
+	fresh.key = *key;
 	bpf_map_update_elem(&jg_flows, key, &fresh, BPF_ANY);
 	if (!known)
 		report_allow(skb, l4, h.id);
@@ -257,7 +269,7 @@ static __always_inline int ingress(struct __sk_buff *skb, int report)
 	cfg = jg_cfg();
 	gen = jg_grant_gen(cfg);
 	flow = l4.mapped ? NULL : flow_lookup(&l4, &fkey);
-	if (flow_cached(flow, gen))
+	if (flow_cached(flow, &fkey, gen))
 		return 1;
 	/* Sockets of other network namespaces (containers) are other hosts. */
 	if (!in_host_netns(skb))

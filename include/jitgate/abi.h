@@ -172,6 +172,10 @@ struct jg_sk_state {
 	 * still that, so a revocation ends it at once. */
 	jg_u64 cached_until;
 	jg_u64 cached_gen;
+	jg_u32
+	    cached_uid; /* the uid the cache is for: it holds only while
+			   uid is still that (written first, cleared first) */
+	jg_u32 pad2;	/* zero */
 };
 
 /* Remote flows seen under a grant, so that the ingress check reports one
@@ -188,9 +192,13 @@ struct jg_flow_key {
 	jg_u8 pad[3];  /* zero */
 };
 struct jg_flow_val {
-	jg_u64 grant_id;     /* the grant the flow was admitted under */
-	jg_u64 cached_until; /* that grant's end, CLOCK_BOOTTIME ns */
-	jg_u64 cached_gen;   /* jg_config.grant_gen when it was read */
+	jg_u64 grant_id;	/* the grant the flow was admitted under */
+	jg_u64 cached_until;	/* that grant's end, CLOCK_BOOTTIME ns */
+	jg_u64 cached_gen;	/* jg_config.grant_gen when it was read */
+	struct jg_flow_key key; /* the entry's own key: an LRU element can be
+				   reused for another flow while a program
+				   reads it, so a cache is used only when
+				   this still names the packet's flow */
 };
 
 /* Deny-event rate limit, per (principal, port, proto): at most one deny
@@ -231,10 +239,13 @@ struct jg_rl_val {
  * the memo's `dst`, before the local-address lookup); the program
  * moves `pending` into the key's jg_deny_rl window (exchange, then add)
  * before the memo takes another key or window, and the daemon takes the
- * `pending` of a memo idle for a window (exchange), so each denial is
- * reported once: counted + suppressed still equal the kernel counters.
+ * count of a memo idle for a window with a compare-and-swap of the whole
+ * word: a swap that succeeds took the count of the generation whose key it
+ * read, so each denial is reported once and under its own principal:
+ * counted + suppressed still equal the kernel counters.
  */
-#define JG_MEMO_SLOTS 1024 /* CPUs beyond it go to jg_deny_rl directly */
+#define JG_MEMO_SLOTS	       1024 /* CPUs beyond it go to jg_deny_rl directly */
+#define JG_MEMO_COUNT(pending) ((jg_u32)(pending))
 struct jg_deny_memo {
 	struct jg_rl_key key; /* the principal, port, proto, kind */
 	jg_u8 verdict;	      /* JG_VERDICT_* of the latest denial */
@@ -242,8 +253,10 @@ struct jg_deny_memo {
 	jg_u16 pad;	      /* zero */
 	jg_u64
 	    window_end_ns; /* CLOCK_MONOTONIC_COARSE: the memo holds before */
-	jg_u32 pending;	   /* denials not yet in jg_deny_rl */
-	jg_u32 pad2;	   /* zero */
+	jg_u64 pending;	   /* low 32 bits: denials not yet in jg_deny_rl;
+			      high 32: the memo's generation, raised by
+			      the program (only) each time it empties the
+			      memo to take another key (JG_MEMO_COUNT) */
 	jg_u64 full_until_ns; /* jg_deny_rl was full: until then this CPU opens
 				 no window there (counted rl_full) */
 	jg_u8 dst[16];	      /* the destination of the denial that took the
@@ -364,8 +377,8 @@ static_assert(sizeof(jg_grant_val) == 16, "jg_grant_val layout");
 static_assert(sizeof(jg_addr) == 16, "jg_addr layout");
 static_assert(sizeof(jg_local_net_key) == 20, "jg_local_net_key layout");
 static_assert(sizeof(jg_config) == 24, "jg_config layout");
-static_assert(sizeof(jg_flow_val) == 24, "jg_flow_val layout");
-static_assert(sizeof(jg_sk_state) == 32, "jg_sk_state layout");
+static_assert(sizeof(jg_flow_val) == 48, "jg_flow_val layout");
+static_assert(sizeof(jg_sk_state) == 40, "jg_sk_state layout");
 static_assert(sizeof(jg_event) == 96, "jg_event layout");
 static_assert(sizeof(jg_cut_rec) == 56, "jg_cut_rec layout");
 static_assert(sizeof(jg_bind_val) == 8, "jg_bind_val layout");
@@ -384,8 +397,8 @@ _Static_assert(sizeof(struct jg_grant_val) == 16, "jg_grant_val layout");
 _Static_assert(sizeof(struct jg_addr) == 16, "jg_addr layout");
 _Static_assert(sizeof(struct jg_local_net_key) == 20, "jg_local_net_key");
 _Static_assert(sizeof(struct jg_config) == 24, "jg_config layout");
-_Static_assert(sizeof(struct jg_flow_val) == 24, "jg_flow_val layout");
-_Static_assert(sizeof(struct jg_sk_state) == 32, "jg_sk_state layout");
+_Static_assert(sizeof(struct jg_flow_val) == 48, "jg_flow_val layout");
+_Static_assert(sizeof(struct jg_sk_state) == 40, "jg_sk_state layout");
 _Static_assert(sizeof(struct jg_event) == 96, "jg_event layout");
 _Static_assert(sizeof(struct jg_cut_rec) == 56, "jg_cut_rec layout");
 _Static_assert(sizeof(struct jg_bind_val) == 8, "jg_bind_val layout");

@@ -133,9 +133,9 @@ void bench_grant_load(const Settings& s, Env& env, std::vector<Row>& rows) {
             r.comparison = num(*r.value / double(m.payload), 2) + "x the payload";
             r.measures["grants"] = env.grants;
             r.note = "memlock " + std::to_string(*mem) + " B with " + std::to_string(env.grants) +
-                     " grants (hash buckets included" + (bloom ? ", and the bloom filter's " +
-                     std::to_string(*bloom) + " B" : std::string()) + "); preallocated: the maps are made " +
-                     "for exactly this many";
+                     " grants (hash buckets included" +
+                     (bloom ? ", and the bloom filter's " + std::to_string(*bloom) + " B" : std::string()) +
+                     "); preallocated: the maps are made " + "for exactly this many";
         }
         rows.push_back(r);
     }

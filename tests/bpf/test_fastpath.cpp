@@ -217,7 +217,7 @@ std::uint64_t pending_denials(const jg_rl_key& key) {
     for (std::uint32_t i = 0; i < JG_MEMO_SLOTS; ++i) {
         jg_deny_memo m{};
         if (bpf_map_lookup_elem(fd, &i, &m) == 0 && std::memcmp(&m.key, &key, sizeof(key)) == 0)
-            n += m.pending;
+            n += JG_MEMO_COUNT(m.pending);
     }
     return n;
 }
@@ -413,7 +413,7 @@ TEST_CASE("denial memo: one source's repeated denials count in this CPU's memo, 
         events.insert(events.end(), got.begin(), got.end());
         jg_deny_memo m = memo(cpu.cpu());
         CHECK(std::memcmp(&m.key, &key, sizeof(key)) == 0);
-        CHECK(m.pending == 4);
+        CHECK(JG_MEMO_COUNT(m.pending) == 4);
         CHECK(int(m.verdict) == JG_VERDICT_DENY);
         CHECK(int(m.hook) == (hook == Hook::Xdp ? JG_HOOK_XDP : JG_HOOK_INGRESS));
         CHECK(rl_suppressed(key) == 0);  // no jg_deny_rl write for them
@@ -432,7 +432,7 @@ TEST_CASE("denial memo: one source's repeated denials count in this CPU's memo, 
         CHECK(rl_suppressed(other) == 1);
         m = memo(cpu.cpu());
         CHECK(std::memcmp(&m.key, &key, sizeof(key)) == 0);
-        CHECK(m.pending == 4);
+        CHECK(JG_MEMO_COUNT(m.pending) == 4);
 
         // The window over: the memo's count goes into the next event.
         set_window_end(key, cpu.cpu(), 0);
@@ -441,7 +441,7 @@ TEST_CASE("denial memo: one source's repeated denials count in this CPU's memo, 
         REQUIRE(got.size() == 1);
         CHECK(got[0].suppressed == 4);
         events.insert(events.end(), got.begin(), got.end());
-        CHECK(memo(cpu.cpu()).pending == 0);
+        CHECK(JG_MEMO_COUNT(memo(cpu.cpu()).pending) == 0);
         CHECK(counter(JG_CNT_DENY) - before == 8);
         CHECK(reported(events) + pending_denials(key) + pending_denials(other) == 8);
     }
@@ -459,7 +459,7 @@ TEST_CASE("denial memo: the daemon takes an idle memo's count once (jg::DenyMemo
     for (std::uint16_t i = 1; i < 4; ++i)
         CHECK(run(Hook::Xdp, syn4_from(kPeer4, std::uint16_t(40001 + i))) == XDP_DROP);
     REQUIRE(take_events().size() == 1);
-    REQUIRE(memo(cpu.cpu()).pending == 3);
+    REQUIRE(JG_MEMO_COUNT(memo(cpu.cpu()).pending) == 3);
     // Not idle yet (its window has not even ended): nothing taken.
     CHECK(memos.take_idle(0).empty());
     // Long idle: its count, once, as a closed deny window of kPeer4.
@@ -473,7 +473,7 @@ TEST_CASE("denial memo: the daemon takes an idle memo's count once (jg::DenyMemo
     CHECK(taken[0].suppressed == 3);
     CHECK(int(taken[0].verdict) == JG_VERDICT_DENY);
     CHECK(int(taken[0].hook) == JG_HOOK_XDP);
-    CHECK(memo(cpu.cpu()).pending == 0);
+    CHECK(JG_MEMO_COUNT(memo(cpu.cpu()).pending) == 0);
     CHECK(memos.take_idle(far).empty());
     CHECK(pending_denials(rl_key(kPeer4)) == 0);
     reset_state();
@@ -500,7 +500,7 @@ TEST_CASE("denial memo: the daemon's closing records and the events together cou
     CHECK(run(Hook::Xdp, syn4_from(kOther4, 40002)) == XDP_DROP);
     const auto events = take_events();
     CHECK(events.size() == 2);
-    REQUIRE(memo(cpu.cpu()).pending == 2);
+    REQUIRE(JG_MEMO_COUNT(memo(cpu.cpu()).pending) == 2);
     REQUIRE(rl_suppressed(rl_key(kOther4)) == 1);
     // Long idle: one closing record per principal, with its whole count.
     const std::uint64_t far = ~0ULL / 2;

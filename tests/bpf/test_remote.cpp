@@ -681,7 +681,7 @@ std::uint32_t pending_denials(const jg_rl_key& key) {
     for (std::uint32_t i = 0; i < JG_MEMO_SLOTS; ++i) {
         jg_deny_memo m;
         if (bpf_map_lookup_elem(memo, &i, &m) == 0 && std::memcmp(&m.key, &key, sizeof(key)) == 0)
-            n += m.pending;
+            n += JG_MEMO_COUNT(m.pending);
     }
     return n;
 }

@@ -12,8 +12,9 @@ namespace jg {
 
 namespace {
 
-// The memo's count, as the programs touch it (atomic add, exchange).
-std::atomic_ref<std::uint32_t> pending(jg_deny_memo& m) { return std::atomic_ref<std::uint32_t>(m.pending); }
+// The memo's generation and count, as the programs touch them (atomic add,
+// exchange).
+std::atomic_ref<std::uint64_t> pending(jg_deny_memo& m) { return std::atomic_ref<std::uint64_t>(m.pending); }
 
 template <typename T>
 T read_once(const T& field) {
@@ -41,21 +42,20 @@ std::vector<ClosedWindow> DenyMemo::take_idle(std::uint64_t now_ns) {
     if (!slots_) return out;
     for (std::size_t i = 0; i < JG_MEMO_SLOTS; ++i) {
         jg_deny_memo& m = slots_[i];
+        // The word first: a count in it was added after its generation's
+        // key was written, so the key read next is that generation's.
+        std::uint64_t word = pending(m).load();
         jg_rl_val v{};
         v.window_end_ns = read_once(m.window_end_ns);
-        if (read_once(m.pending) == 0 || !window_idle(v, now_ns)) continue;
+        if (JG_MEMO_COUNT(word) == 0 || !window_idle(v, now_ns)) continue;
         jg_rl_key key;
         std::memcpy(&key, &m.key, sizeof(key));
         v.verdict = m.verdict;
         v.hook = m.hook;
-        v.suppressed = pending(m).exchange(0);
-        if (v.suppressed == 0) continue;
-        // The program moved on to another principal meanwhile: what was
-        // taken may be its; give it back for the program to report.
-        if (read_once(m.window_end_ns) != v.window_end_ns || std::memcmp(&key, &m.key, sizeof(key)) != 0) {
-            pending(m).fetch_add(v.suppressed);
-            continue;
-        }
+        // Takes the count only if neither it nor the generation moved; else
+        // the program is at work on this memo: next time.
+        if (!pending(m).compare_exchange_strong(word, word & ~std::uint64_t(0xffffffff))) continue;
+        v.suppressed = JG_MEMO_COUNT(word);
         out.push_back(deny_window(key, v));
     }
     return out;

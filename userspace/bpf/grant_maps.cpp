@@ -22,9 +22,12 @@ const Map<jg_addr_key, jg_grant_val>& map_of(const KernelMaps& m, const jg_addr_
 }
 const Map<jg_net_key, jg_grant_val>& map_of(const KernelMaps& m, const jg_net_key&) { return m.grants_net; }
 
-// Removes the entries of `map` that are not an active grant's, under that very key.
+void next_generation(const KernelMaps& m);
+
+// Removes the entries of `map` that are not an active grant's, under that
+// very key; a cached admission under one ends with it.
 template <typename K>
-void prune(const Map<K, jg_grant_val>& map, const ActiveGrantKeys& known,
+void prune(const KernelMaps& m, const Map<K, jg_grant_val>& map, const ActiveGrantKeys& known,
            std::vector<ForeignGrant>& removed) {
     std::vector<std::pair<K, jg_grant_val>> unknown;
     map.for_each([&](const K& key, const jg_grant_val& v) {
@@ -32,6 +35,7 @@ void prune(const Map<K, jg_grant_val>& map, const ActiveGrantKeys& known,
     });
     for (const auto& [key, v] : unknown) {
         map.remove(key);
+        next_generation(m);
         removed.push_back({principal_of(key), key.port, Proto(key.proto), v.grant_id});
     }
 }
@@ -115,12 +119,12 @@ Reconciled GrantMaps::reconcile(const std::vector<KernelGrant>& active,
         if (auto r = write(g); !r) out.errors.push_back(r.error());
         if (progress) progress(++n);
     }
+    next_generation(*m_);  // a rewrite may have shortened a grant
     const ActiveGrantKeys known(active);
-    prune(m_->grants_uid, known, out.removed);
-    prune(m_->grants_addr, known, out.removed);
-    prune(m_->grants_net, known, out.removed);
+    prune(*m_, m_->grants_uid, known, out.removed);
+    prune(*m_, m_->grants_addr, known, out.removed);
+    prune(*m_, m_->grants_net, known, out.removed);
     recount_net_grants(*m_);
-    next_generation(*m_);
     if (auto r = rebuild_bloom(); !r) out.errors.push_back(r.error());
     return out;
 }
