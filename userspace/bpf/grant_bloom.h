@@ -38,7 +38,6 @@ public:
     Result<bool> rebuild(const std::vector<jg_addr_key>& keys);
     bool active() const { return bool(inner_); }
     int fd() const { return inner_.get(); }  // the filter in use, -1 if none
-    std::uint64_t rebuilds() const { return rebuilds_; }
 
     static constexpr int kDutyShare = 20;
 

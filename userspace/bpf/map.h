@@ -64,7 +64,6 @@ public:
             cursor = next;
         }
     }
-    int fd() const { return fd_; }
 
 private:
     explicit Map(int fd) : fd_(fd) {}
