@@ -61,15 +61,25 @@ ParsedArgs parse_request_args(const json& a) {
         if (!net) return invalid(net.error());
         r.from = *net;
     }
+    if (auto on = a.find("on"); on != a.end()) {
+        auto sel = parse_selector(on->get<std::string>());
+        if (!sel) return invalid(sel.error());
+        r.on = *sel;
+    }
     return r;
 }
 
 ParsedArgs parse_break_glass_args(const json& a) {
     auto ask = parse_ask(a);
     if (auto* e = std::get_if<OpError>(&ask)) return *e;
-    BreakGlassArgs b{std::get<AskArgs>(ask)};
+    BreakGlassArgs b{std::get<AskArgs>(ask), std::nullopt};
     if (b.ask.reason.find_first_not_of(' ') == std::string::npos)
         return invalid("break-glass needs a reason (--reason TEXT): it is reviewed after the fact");
+    if (auto on = a.find("on"); on != a.end()) {
+        auto sel = parse_selector(on->get<std::string>());
+        if (!sel) return invalid(sel.error());
+        b.on = *sel;
+    }
     return b;
 }
 
@@ -112,6 +122,18 @@ ParsedArgs parse_audit_args(const json& a) {
     return r;
 }
 
+// A fleet policy file is at most this long (it travels in one control line
+// and one etcd value).
+constexpr std::size_t kPolicyTextMax = 48 * 1024;
+
+ParsedArgs parse_policy_push_args(const json& a) {
+    PolicyPushArgs r{a.at("text").get<std::string>(), a.value("file", "policy")};
+    if (r.text.size() > kPolicyTextMax)
+        return invalid(fmt::format("a fleet policy file must be at most {} KiB", kPolicyTextMax / 1024));
+    if (auto refused = free_text_refusal("file name", r.file, 4096)) return *refused;
+    return r;
+}
+
 using T = ArgType;
 
 }  // namespace
@@ -125,7 +147,8 @@ const std::vector<Operation>& operations() {
           {"duration_s", T::Int, true},
           {"reason", T::Str, false},
           {"ticket", T::Str, false},
-          {"from", T::Str, false}},
+          {"from", T::Str, false},
+          {"on", T::Str, false}},
          parse_request_args},
         {Op::Approve, "approve", {{"id", T::Int, true}, {"duration_s", T::Int, false}}, parse_approve_args},
         {Op::Deny, "deny", {{"id", T::Int, true}, {"reason", T::Str, false}}, parse_deny_args},
@@ -142,7 +165,8 @@ const std::vector<Operation>& operations() {
          {{"port", T::Int, true},
           {"proto", T::Str, true},
           {"duration_s", T::Int, true},
-          {"reason", T::Str, true}},
+          {"reason", T::Str, true},
+          {"on", T::Str, false}},
          parse_break_glass_args},
         {Op::Show,
          "show",
@@ -159,6 +183,15 @@ const std::vector<Operation>& operations() {
           {"user", T::Str, false},
           {"limit", T::Int, false}},
          parse_audit_args},
+        {Op::Confirm,
+         "confirm",
+         {{"id", T::Int, true}, {"revision", T::Int, true}},
+         [](const json& a) -> ParsedArgs {
+             return ConfirmArgs{id_of(a), a.at("revision").get<std::int64_t>()};
+         }},
+        {Op::Nodes, "nodes", {}, [](const json&) -> ParsedArgs { return NodesArgs{}; }},
+        {Op::PolicyPush, "policy_push", {{"text", T::Str, true}, {"file", T::Str, false}}, parse_policy_push_args},
+        {Op::PolicyShow, "policy_show", {}, [](const json&) -> ParsedArgs { return PolicyShowArgs{}; }},
     };
     return ops;
 }

@@ -15,12 +15,29 @@
 
 #include "core/audit_query.h"
 #include "core/keys.h"
+#include "core/selector.h"
 
 namespace jg {
 
 using json = nlohmann::json;
 
-enum class Op { Request, Approve, Deny, Revoke, List, BreakGlass, Show, Status, Metrics, Audit };
+enum class Op {
+    Request,
+    Approve,
+    Deny,
+    Revoke,
+    List,
+    BreakGlass,
+    Show,
+    Status,
+    Metrics,
+    Audit,
+    // The fleet's (design.md §7); a single host refuses them with one sentence.
+    Confirm,
+    Nodes,
+    PolicyPush,
+    PolicyShow,
+};
 
 // What request and break_glass both ask for.
 struct AskArgs {
@@ -34,6 +51,7 @@ struct RequestArgs {
     AskArgs ask;
     std::string ticket;             // may be empty
     std::optional<SourceNet> from;  // a remote principal
+    std::optional<Selector> on;     // the fleet's target nodes; none: the node asked
 };
 struct ApproveArgs {
     static constexpr Op kOp = Op::Approve;
@@ -59,6 +77,7 @@ struct ListArgs {
 struct BreakGlassArgs {
     static constexpr Op kOp = Op::BreakGlass;
     AskArgs ask;  // the reason is not empty
+    std::optional<Selector> on;
 };
 struct ShowArgs {
     static constexpr Op kOp = Op::Show;
@@ -77,8 +96,28 @@ struct AuditArgs {
     std::int64_t limit = 50;  // past records; 0 when following without since_us or limit
 };
 
+// Which target nodes have applied grant `id` as of `revision` (the etcd
+// revision of the decision or revocation that a --wait waits for).
+struct ConfirmArgs {
+    static constexpr Op kOp = Op::Confirm;
+    std::int64_t id = 0;
+    std::int64_t revision = 0;
+};
+struct NodesArgs {
+    static constexpr Op kOp = Op::Nodes;
+};
+// A new fleet policy version: the text of a file of [[port]] tables.
+struct PolicyPushArgs {
+    static constexpr Op kOp = Op::PolicyPush;
+    std::string text;
+    std::string file;  // names it in errors and in the version's record
+};
+struct PolicyShowArgs {
+    static constexpr Op kOp = Op::PolicyShow;
+};
 using OpArgs = std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs,
-                            ShowArgs, StatusArgs, MetricsArgs, AuditArgs>;
+                            ShowArgs, StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs,
+                            PolicyPushArgs, PolicyShowArgs>;
 
 // Why an operation's arguments were refused: an error code (protocol.h
 // code::) and the sentence the user reads.
