@@ -36,6 +36,10 @@ inline constexpr const char* kNotFound = "not_found";   // no such id: exit 1
 inline constexpr const char* kConflict = "conflict";    // already decided: exit 1
 inline constexpr const char* kCapacity = "capacity";    // grant map full: exit 1
 inline constexpr const char* kInternal = "internal";    // exit 1
+// Fleet (design.md §7): a fleet operation asked of a single host; etcd
+// could not be reached or did not answer in time.  Both exit 1.
+inline constexpr const char* kNotFleet = "not_fleet";
+inline constexpr const char* kFleetDown = "fleet_unreachable";
 // The CLI's own, never the daemon's: jitgated could not be reached: exit 4.
 inline constexpr const char* kUnreachable = "unreachable";
 }  // namespace code
