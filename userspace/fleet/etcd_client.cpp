@@ -274,6 +274,9 @@ struct EtcdClient::Impl {
     Result<bool> authenticate() {
         token.clear();
         auto r = post("/v3/auth/authenticate", {{"name", o.user}, {"password", o.password}});
+        if (!r && r.error().find(" refused ") != std::string::npos) {
+            return err(r.error().substr(0, r.error().size() - 1) + "; check [fleet] user and password_file.");
+        }
         if (!r) return err(r.error());
         auto t = r->find("token");
         if (t == r->end() || !t->is_string() || t->get_ref<const std::string&>().empty()) {
