@@ -19,6 +19,9 @@ namespace {
 
 // Where a node keeps the fleet policy version it runs (design.md §7: it
 // restarts without etcd and enforces the same ports).
+// Ticks (seconds) between sweeps of this node's ended requests and grants in etcd.
+constexpr std::uint64_t kSweepEvery = 5;
+
 std::string saved_policy_path(const std::string& state_dir) { return state_dir + "/fleet-policy.json"; }
 
 Result<std::string> read_small_file(const std::string& path, const char* what) {
@@ -178,7 +181,9 @@ void FleetNode::on_ready() {
 }
 
 void FleetNode::tick() {
-    agent_->tick(watcher_->connected(), watcher_->last_error());
+    const bool up = watcher_->connected();
+    agent_->tick(up, watcher_->last_error());
+    if (up && ++ticks_ % kSweepEvery == 0) ledger_->sweep();
     send_ack();
 }
 

@@ -17,6 +17,8 @@ namespace {
 constexpr std::uint32_t kUnresolvedUid = 0xFFFFFFFEu;
 // Transactions an operation tries before it gives up on a busy document.
 constexpr int kAttempts = 8;
+// Documents one sweep() marks at most.
+constexpr std::size_t kSweepBudget = 32;
 
 class CaptureAudit : public AuditSink {
 public:
@@ -196,7 +198,12 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         auto txn = etcd_.txn(cmp, puts);
         if (!txn) return unreachable(op, txn.error());
         if (!txn->succeeded) continue;  // someone else wrote first: read again
-        for (auto& r : s.audit.records) audit_.emit(std::move(r));
+        for (auto& r : s.audit.records) {
+            // The connections a grant's end cut are counted where it is
+            // applied (revoke_applied); none are cut here.
+            r.erase("connections_ended");
+            audit_.emit(std::move(r));
+        }
         if (reply.ok && reply.result.is_object()) {
             reply.result["node"] = c_.node;
             if (granted) {
@@ -313,6 +320,42 @@ Reply Ledger::list(const Caller& c, const ListArgs& a) {
             return true;
         },
         [&](Workflow& wf) { return wf.list(c, a); }, Extras{}, false);
+}
+
+int Ledger::sweep() {
+    // Each node sweeps what it took (origin): one writer per document.
+    const std::int64_t now = clock_.wall_us();
+    std::vector<std::int64_t> due_requests, due_grants;
+    for (const auto& [id, h] : view_.requests)
+        if (h.doc.x.origin == c_.node && h.doc.row.state == "pending" && h.doc.row.deadline_us <= now)
+            due_requests.push_back(id);
+    for (const auto& [id, h] : view_.grants)
+        if (h.doc.x.origin == c_.node && h.doc.row.state == "active" && h.doc.row.expires_us <= now)
+            due_grants.push_back(id);
+    int n = 0;
+    auto sweep_one = [&](bool grant, std::int64_t id) {
+        const Reply r = decide(
+            "sweep", [&](Scratch& s) { return grant ? load_grant(s, id) : load_request(s, id); },
+            [&](Workflow& wf) {
+                json out = {{"ended", wf.sweep()}};
+                return Reply::success(out);
+            },
+            Extras{});
+        n += r.ok;
+    };
+    // A bounded share per call: each is a transaction, on the daemon's loop.
+    std::size_t budget = kSweepBudget;
+    for (std::int64_t id : due_requests) {
+        if (budget == 0) return n;
+        --budget;
+        sweep_one(false, id);
+    }
+    for (std::int64_t id : due_grants) {
+        if (budget == 0) return n;
+        --budget;
+        sweep_one(true, id);
+    }
+    return n;
 }
 
 Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
