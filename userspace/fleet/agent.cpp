@@ -108,6 +108,10 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
     } else if (k.kind == "policy") {
         relevant = true;
         adopt_policy(kv);
+    } else if (k.kind.empty()) {
+        // Everything under the prefix is jitgate's: a key of no known form
+        // was written by someone else.
+        reject("grant_rejected", kv, "the key is not one jitgate writes");
     }
 }
 

@@ -79,10 +79,12 @@ struct Ledger::Scratch {
 };
 
 Reply Ledger::unreachable(const char* op, const std::string& why) const {
+    std::string w = why;
+    while (!w.empty() && (w.back() == '.' || w.back() == ' ')) w.pop_back();
     return Reply::fail(code::kFleetDown,
                        fmt::format("jitgated could not complete {}: {}; nothing was changed, try again once etcd "
                                    "answers",
-                                   op, why));
+                                   op, w));
 }
 
 Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
@@ -148,7 +150,8 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         Scratch s(std::move(*store), dir_, clock_, c_.boot_id);
         s.wf.set_policy(policy_);
         s.wf.share_rate(rate_);
-        auto counter = etcd_.get(ids_key(c_.prefix));
+        // A read-only operation (list, show) needs no counter.
+        auto counter = writes ? etcd_.get(ids_key(c_.prefix)) : Result<std::optional<KeyValue>>(std::nullopt);
         if (!counter) return unreachable(op, counter.error());
         if (*counter) {
             try {
