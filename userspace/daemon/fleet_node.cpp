@@ -187,6 +187,21 @@ void FleetNode::tick() {
     send_ack();
 }
 
+json FleetNode::status() const {
+    json labels = json::object();
+    for (const auto& [k, v] : f_.labels) labels[k] = v;
+    json j = {{"node", f_.node},
+              {"labels", labels},
+              {"etcd", f_.etcd},
+              {"prefix", f_.prefix},
+              {"grace_s", f_.grace_s},
+              {"connected", watcher_ && watcher_->connected()},
+              {"policy_version", agent_ ? agent_->policy_version() : saved_version_},
+              {"revision", agent_ ? agent_->view().revision : 0}};
+    if (watcher_ && !watcher_->connected()) j["error"] = watcher_->last_error();
+    return j;
+}
+
 std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) {
     switch (op) {
         case Op::Request: return ledger_->request(c, std::get<RequestArgs>(a));

@@ -155,6 +155,7 @@ void Agent::on_batch(Batch& b) {
     // Only what concerns the maps moves the ack: acks and registrations of
     // other nodes must not make every node write its own again.
     if (relevant) {
+        view_.changed_revision = b.revision;
         applied_revision_ = view_.revision;
         ack_dirty_ = true;
     }

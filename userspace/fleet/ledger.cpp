@@ -421,7 +421,9 @@ Reply Ledger::nodes(const Caller&) {
         e["labels"] = labels_of(j);
         if (j.value("applied_revision", json()).is_number_integer()) {
             e["applied_revision"] = j["applied_revision"];
-            e["lag"] = std::max<std::int64_t>(0, acks->revision - j["applied_revision"].get<std::int64_t>());
+            // Behind the last change of a grant or the policy this node saw
+            // (acks and registrations move the revision too, but ask nothing).
+            e["lag"] = std::max<std::int64_t>(0, view_.changed_revision - j["applied_revision"].get<std::int64_t>());
         }
         if (j.value("policy_version", json()).is_number_integer()) e["policy_version"] = j["policy_version"];
         if (j.value("grants", json()).is_number_integer()) e["grants"] = j["grants"];
