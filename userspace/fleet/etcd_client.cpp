@@ -185,8 +185,11 @@ bool readable(const std::string& path) { return path.empty() || ::access(path.c_
 // failures were TLS ones, else the endpoints themselves.
 std::string unreachable_hint(const std::string& failures) {
     bool tls = failures.find("SSL") != std::string::npos || failures.find("TLS") != std::string::npos;
-    return tls ? "; check [fleet] ca_file, cert_file and key_file."
-               : "; check [fleet] etcd and that etcd runs.";
+    if (tls) return "; check [fleet] ca_file, cert_file and key_file.";
+    if (failures.find("https://") != std::string::npos) {
+        return "; check [fleet] etcd, that etcd runs, and [fleet] ca_file, cert_file and key_file.";
+    }
+    return "; check [fleet] etcd and that etcd runs.";
 }
 
 }  // namespace
