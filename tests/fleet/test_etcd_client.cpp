@@ -440,6 +440,14 @@ TEST_CASE("malformed answers are errors, never a crash") {
         FakeServer s(http_ok(R"({"header":{"revision":"3x"}})"));
         CHECK(!client({s.url()})->put("/k", "v").ok());
     }
+    SUBCASE("pages that do not move forward end the read") {
+        // Connection: close: a new connection (a new accept) for each page.
+        std::string reply = http_ok(R"({"header":{"revision":"3"},"kvs":[{"key":"L2s="}],"more":true})");
+        FakeServer s(reply.insert(reply.find("\r\n") + 2, "Connection: close\r\n"));
+        auto r = client({s.url()})->get_prefix("/k", 0, 1);
+        REQUIRE(!r.ok());
+        CHECK(r.error().find("before the page's start") != std::string::npos);
+    }
     SUBCASE("bad base64") {
         FakeServer s(http_ok(R"({"header":{"revision":"3"},"kvs":[{"key":"!!!"}]})"));
         CHECK(!client({s.url()})->get_prefix("/k").ok());

@@ -423,6 +423,10 @@ Result<RangeResult> EtcdClient::get_prefix(const std::string& prefix, std::int64
         if (!r) return err(r.error());
         if (all.revision == 0) all.revision = r->revision;
         if (r->kvs.empty()) break;
+        if (r->kvs.front().key < from) {  // a page must move forward, or a broken server loops us forever
+            return err("etcd at " + impl_->last_endpoint +
+                       " answered a paged read with keys before the page's start; refused.");
+        }
         from = r->kvs.back().key + std::string(1, '\0');  // the next key after the last one read
         for (auto& kv : r->kvs) all.kvs.push_back(std::move(kv));
         if (!more) break;
