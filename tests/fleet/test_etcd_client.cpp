@@ -229,7 +229,14 @@ TEST_CASE("10,000 keys of 500 bytes read in well under a second") {
     REQUIRE(all.ok());
     CHECK(all->kvs.size() == 10000);
     MESSAGE("10,000 keys read in " << s << " s");
-    CHECK(s < 2.0);  // well under 1 s on loopback; margin for a loaded 2-core VM
+    // Well under 1 s on loopback (~0.5 s, most of it etcd's gateway); margin
+    // for a loaded 2-core VM.  An unoptimised or sanitized build (CI's
+    // build-asan) only has to show nothing is quadratic.
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+    CHECK(s < 10.0);
+#else
+    CHECK(s < 2.0);
+#endif
 }
 
 TEST_CASE("txn: create-if-absent and compare-and-swap on the mod revision") {
@@ -338,6 +345,7 @@ TEST_CASE("watch: puts and deletes in order, then stops on request") {
     double stop_s = seconds_since(asked);
     CHECK(end.error.empty());
     CHECK(end.compact_revision == 0);
+    MESSAGE("the watch stopped " << stop_s << " s after it was asked to");
     CHECK(stop_s < 1.0);  // checked every 100 ms
     std::lock_guard<std::mutex> l(mu);
     REQUIRE(seen.size() == 3);
@@ -411,6 +419,26 @@ TEST_CASE("malformed answers are errors, never a crash") {
         REQUIRE(!g.ok());
         CHECK(g.error().find("not a JSON object") != std::string::npos);
     }
+    SUBCASE("a server that accepts and never answers: bounded by timeout_ms") {
+        FakeServer s("");
+        EtcdOptions o;
+        o.endpoints = {s.url()};
+        o.timeout_ms = 1000;
+        auto c = EtcdClient::open(o);
+        REQUIRE(c.ok());
+        auto t0 = Clock::now();
+        auto g = (*c)->get("/k");
+        REQUIRE(!g.ok());
+        CHECK(seconds_since(t0) < 3);
+        CHECK(g.error().find("timed out") != std::string::npos);
+        MESSAGE(g.error());
+    }
+    SUBCASE("an HTTP error without etcd's error object") {
+        FakeServer s("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}");
+        auto g = client({s.url()})->get("/k");
+        REQUIRE(!g.ok());
+        CHECK(g.error().find("HTTP 503") != std::string::npos);
+    }
     SUBCASE("a key that is not a string") {
         FakeServer s(http_ok(R"({"header":{"revision":"3"},"kvs":[{"key":5}]})"));
         CHECK(!client({s.url()})->get("/k").ok());
@@ -418,6 +446,14 @@ TEST_CASE("malformed answers are errors, never a crash") {
     SUBCASE("a revision that is not a number") {
         FakeServer s(http_ok(R"({"header":{"revision":"3x"}})"));
         CHECK(!client({s.url()})->put("/k", "v").ok());
+    }
+    SUBCASE("pages that do not move forward end the read") {
+        // Connection: close: a new connection (a new accept) for each page.
+        std::string reply = http_ok(R"({"header":{"revision":"3"},"kvs":[{"key":"L2s="}],"more":true})");
+        FakeServer s(reply.insert(reply.find("\r\n") + 2, "Connection: close\r\n"));
+        auto r = client({s.url()})->get_prefix("/k", 0, 1);
+        REQUIRE(!r.ok());
+        CHECK(r.error().find("before the page's start") != std::string::npos);
     }
     SUBCASE("bad base64") {
         FakeServer s(http_ok(R"({"header":{"revision":"3"},"kvs":[{"key":"!!!"}]})"));
@@ -506,4 +542,33 @@ TEST_CASE("auth: the right password works, a wrong one is a clear error") {
     REQUIRE(!a.ok());
     MESSAGE(a.error());
     CHECK(a.error().find("user name is empty") != std::string::npos);
+}
+
+TEST_CASE("TLS: verified server, client certificate; no way around verification") {
+    EtcdOptions o;
+    o.endpoints = {env("JG_ETCD_TLS_URL")};
+    REQUIRE(o.endpoints[0].rfind("https://", 0) == 0);
+    o.ca_file = env("JG_ETCD_TLS_CA");
+    o.cert_file = env("JG_ETCD_TLS_CERT");
+    o.key_file = env("JG_ETCD_TLS_KEY");
+    auto c = EtcdClient::open(o);
+    REQUIRE(c.ok());
+    auto rev = (*c)->put("/t/tls", "ok");
+    REQUIRE_MESSAGE(rev.ok(), (rev.ok() ? "" : rev.error()));
+    CHECK((*(*c)->get("/t/tls"))->value == "ok");
+
+    EtcdOptions system_cas = o;  // the test CA is not among the system's
+    system_cas.ca_file.clear();
+    auto unverified = (*EtcdClient::open(system_cas))->get("/t/tls");
+    REQUIRE(!unverified.ok());
+    MESSAGE(unverified.error());
+    CHECK(unverified.error().find("is unreachable") != std::string::npos);
+    CHECK(unverified.error().find("check [fleet] ca_file") != std::string::npos);
+
+    EtcdOptions no_cert = o;  // etcd asks for a client certificate
+    no_cert.cert_file.clear();
+    no_cert.key_file.clear();
+    auto anonymous = (*EtcdClient::open(no_cert))->get("/t/tls");
+    REQUIRE(!anonymous.ok());
+    MESSAGE(anonymous.error());
 }
