@@ -18,6 +18,10 @@ constexpr std::int64_t kMaxId = std::int64_t(1) << 53;  // exact in every JSON r
 constexpr std::int64_t kMaxUs = std::int64_t(1) << 62;
 constexpr std::size_t kMaxDocBytes = 64 * 1024;
 constexpr std::size_t kMaxApprovers = 16;
+// The longest selector text parse_selector accepts: 16 labels of 63-byte
+// names and values, with '=' and ','.  A shorter limit here would refuse
+// on every node a grant the ledger accepted.
+constexpr std::size_t kMaxOnBytes = 16 * (63 + 1 + 63) + 15;
 
 // Reads one document's fields, each checked; the first problem is kept.
 class Reader {
@@ -83,7 +87,7 @@ public:
     }
     Extras extras() {
         Extras x;
-        x.on = text("on", 1200);
+        x.on = text("on", kMaxOnBytes);
         if (ok() && !parse_selector(x.on)) fail("'on' is not a selector");
         x.origin = text("origin", 63);
         if (ok() && !valid_fleet_name(x.origin)) fail("'origin' is not a node name");
