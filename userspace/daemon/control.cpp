@@ -90,10 +90,11 @@ Outcome run(const ControlTarget& t, const Peer& p, const Caller& c, const WireRe
         if (auto decided = t.fleet(req.kind, c, a)) return std::move(*decided);
     } else if (const auto* on = on_of(a); on && *on && !(t.node.size() && (*on)->node == t.node)) {
         // A single host is its only target: --on naming it is fine.
-        return Reply::fail(code::kNotFleet,
-                           fmt::format("--on {}: this jitgated is a single host, not a node of a fleet; leave "
-                                       "--on out",
-                                       (*on)->text()));
+        return Reply::fail(
+            code::kNotFleet,
+            fmt::format("--on {}: this jitgated is a single host, not a node of a fleet; leave "
+                        "--on out",
+                        (*on)->text()));
     }
     const auto h = handlers().find(req.kind);
     if (h == handlers().end()) return Reply::fail(code::kInvalid, "unknown operation");
