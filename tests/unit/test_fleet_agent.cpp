@@ -61,7 +61,7 @@ std::string a_grant(std::int64_t id, const std::string& on, std::int64_t now_us)
     g.user = "alice";
     g.port = 5432;
     g.start_us = now_us - 1000000;
-    g.expires_us = now_us + 3600LL * 1000000;
+    g.expires_us = now_us + 3599LL * 1000000;  // an hour: the port's max_duration
     g.state = "active";
     g.reason = "INC-7";
     g.approvers = {"bob"};
@@ -83,6 +83,18 @@ TEST_SUITE("fleet agent") {
         // The same document again (a full read) applies nothing more.
         n.put(grant_key(P, 42), a_grant(42, "role=db", n.clock.wall), 11);
         CHECK(n.sink.puts.size() == 1);
+    }
+
+    TEST_CASE("a grant no decision under the policy could make is refused with a record") {
+        Node n;
+        std::string longer = a_grant(42, "role=db", n.clock.wall);
+        const std::string end = std::to_string(n.clock.wall + 3599LL * 1000000);
+        longer.replace(longer.find(end), end.size(), std::to_string(n.clock.wall + 3601LL * 1000000));
+        n.put(grant_key(P, 42), longer, 10);
+        CHECK(n.sink.puts.empty());
+        REQUIRE(n.audit.of("grant_rejected").size() == 1);
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("longer than port") !=
+              std::string::npos);
     }
 
     TEST_CASE("a grant for other nodes is not applied") {

@@ -44,6 +44,23 @@ Labels labels_in(const json& j) {
     return l;
 }
 
+// What no decision under this node's policy could have granted: a grant
+// longer than the port allows, or for a wider network than its
+// allow_prefix.  Such a document was not written by a node's ledger.
+std::optional<std::string> beyond_policy(const GrantRow& g, const PortPolicy& p) {
+    const std::int64_t longest = g.kind == kBreakGlass ? p.break_glass_max_s : p.max_duration_s;
+    if (g.expires_us - g.start_us > longest * 1000000)
+        return fmt::format("it lasts longer than port '{}' allows", p.name);
+    if (g.src.empty()) return std::nullopt;
+    auto net = parse_source(g.src);
+    if (!net) return "its source is not an address";
+    if (is_host(*net)) return std::nullopt;
+    const std::optional<int>& allowed = is_v4(*net) ? p.allow_prefix_v4 : p.allow_prefix_v6;
+    if (!allowed || net->prefix < *allowed)
+        return fmt::format("its source {} is wider than port '{}' allows", g.src, p.name);
+    return std::nullopt;
+}
+
 }  // namespace
 
 void Agent::reject(const char* type, const KeyValue& kv, const std::string& why) {
@@ -172,13 +189,19 @@ void Agent::on_batch(Batch& b) {
     }
 }
 
-std::string Agent::not_here(const GrantDoc& g, bool& unresolved) const {
+std::string Agent::not_here(const GrantDoc& g, bool& unresolved, bool& refused) const {
     unresolved = false;
+    refused = false;
     if (g.row.state != "active") return g.row.state;
     if (g.row.expires_us <= clock_.wall_us()) return "expired";
     auto sel = parse_selector(g.x.on);
     if (!sel || !sel->matches(c_.node, c_.labels)) return "not for this node";
-    if (!local_.policy().find(g.row.port, g.row.proto)) return "its port is not protected on this node";
+    const PortPolicy* p = local_.policy().find(g.row.port, g.row.proto);
+    if (!p) return "its port is not protected on this node";
+    if (auto why = beyond_policy(g.row, *p)) {
+        refused = true;
+        return *why;
+    }
     if (g.row.src.empty() && !dir_.uid_of(g.row.user)) {
         unresolved = true;
         return fmt::format("user {} is not known on this node", g.row.user);
@@ -200,8 +223,11 @@ void Agent::reconcile(std::int64_t id) {
     if (!found) throw std::runtime_error(found.error());
     std::optional<GrantRow> here = std::move(*found);
     auto it = view_.grants.find(id);
-    bool unresolved = false;
-    std::string why = it == view_.grants.end() ? "deleted from etcd" : not_here(it->second.doc, unresolved);
+    bool unresolved = false, refused = false;
+    std::string why =
+        it == view_.grants.end() ? "deleted from etcd" : not_here(it->second.doc, unresolved, refused);
+    if (refused)
+        reject("grant_rejected", {grant_key(c_.prefix, id), {}, 0, it->second.mod_revision, 0, 0}, why);
     if (unresolved && unresolved_.insert(id).second) {
         ack_dirty_ = true;
         audit_.emit({{"type", "grant_rejected"},
@@ -227,7 +253,11 @@ void Agent::reconcile(std::int64_t id) {
     if (here) return;  // applied already, or ended here: never put back
     GrantRow g = it->second.doc.row;
     const std::int64_t now = clock_.wall_us();
-    g.uid = g.src.empty() ? *dir_.uid_of(g.user) : 0;
+    if (g.src.empty()) {
+        const auto uid = dir_.uid_of(g.user);
+        if (!uid) return;  // gone since not_here asked: unresolved at the next look
+        g.uid = *uid;
+    }
     g.boot_id = c_.boot_id;
     g.expires_boot_ns = clock_.boot_ns() + std::uint64_t(g.expires_us - now) * 1000;
     if (auto applied = local_.apply_fleet_grant(g); !applied) {

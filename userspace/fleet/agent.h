@@ -66,9 +66,10 @@ private:
     void adopt_policy(const KeyValue& kv);
     // Makes the store and maps say what the view says about grant `id`.
     void reconcile(std::int64_t id);
-    // Why grant doc g is not for this node (empty: it is), and whether
-    // only the user name failed (unresolved).
-    std::string not_here(const GrantDoc& g, bool& unresolved) const;
+    // Why grant doc g is not for this node (empty: it is), whether only
+    // the user name failed (unresolved), and whether no decision under the
+    // policy could have made it (refused: recorded).
+    std::string not_here(const GrantDoc& g, bool& unresolved, bool& refused) const;
     void end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us);
     // A refused document, recorded once per (key, mod_revision).
     void reject(const char* type, const KeyValue& kv, const std::string& why);
