@@ -21,6 +21,10 @@ constexpr std::size_t kMaxUnresolved = 1000;
 constexpr std::int64_t kAckRefreshUs = 30 * 1000000LL;
 // How long a starting node waits for its first read before it counts as cut off.
 constexpr std::int64_t kFirstReadUs = 3 * 1000000LL;
+// How far the deciding node's clock may be ahead of this one's.
+constexpr std::int64_t kClockSkewUs = 60 * 1000000LL;
+// Refused document versions remembered (one record each), at most.
+constexpr std::size_t kMaxRejectedRemembered = 4096;
 
 // A key as a person may read it: etcd keys are bytes, anyone with write
 // access to the prefix chose them.
@@ -47,9 +51,13 @@ Labels labels_in(const json& j) {
 // What no decision under this node's policy could have granted: a grant
 // longer than the port allows, or for a wider network than its
 // allow_prefix.  Such a document was not written by a node's ledger.
-std::optional<std::string> beyond_policy(const GrantRow& g, const PortPolicy& p) {
+std::optional<std::string> beyond_policy(const GrantRow& g, const PortPolicy& p, std::int64_t now_us) {
     const std::int64_t longest = g.kind == kBreakGlass ? p.break_glass_max_s : p.max_duration_s;
-    if (g.expires_us - g.start_us > longest * 1000000)
+    // Its start and its time left both: a start written in the future would
+    // otherwise stretch what is left beyond the port's longest.
+    if (g.start_us > now_us + kClockSkewUs) return "it starts in the future";
+    if (g.expires_us - g.start_us > longest * 1000000 ||
+        g.expires_us - now_us > longest * 1000000 + kClockSkewUs)
         return fmt::format("it lasts longer than port '{}' allows", p.name);
     if (g.src.empty()) return std::nullopt;
     auto net = parse_source(g.src);
@@ -64,6 +72,7 @@ std::optional<std::string> beyond_policy(const GrantRow& g, const PortPolicy& p)
 }  // namespace
 
 void Agent::reject(const char* type, const KeyValue& kv, const std::string& why) {
+    if (rejected_.size() >= kMaxRejectedRemembered) rejected_.clear();  // bounded: a record may repeat
     if (!rejected_.insert({kv.key, kv.mod_revision}).second) return;
     // `why` may quote the document (a fleet policy's names): escaped for the log's readers.
     log(fmt::format("fleet: ignored {} (revision {}): {}", printable_key(kv.key), kv.mod_revision,
@@ -100,7 +109,11 @@ void Agent::node_info(const std::string& node, const std::string& kind, const Ke
 void Agent::adopt_policy(const KeyValue& kv) {
     auto doc = parse_policy_doc(kv.value);
     if (!doc) return reject("policy_rejected", kv, doc.error());
-    if (doc->version <= policy_version_) return;  // this version or an older one: nothing new
+    if (doc->version == policy_version_) return;  // the version running: nothing new
+    if (doc->version < policy_version_)
+        return reject("policy_rejected", kv,
+                      fmt::format("its version {} is older than the version {} this node runs", doc->version,
+                                  policy_version_));
     PolicyLoad load = parse_fleet_policy(doc->text, doc->file.empty() ? "fleet-policy" : doc->file);
     if (!load.ok()) {
         std::string why;
@@ -120,10 +133,18 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
     if (k.kind == "grants") {
         relevant = true;
         auto d = parse_grant_doc(kv.value);
-        if (!d || d->row.id != k.id)
+        if (!d || d->row.id != k.id) {
+            // What it replaced is no longer what etcd says: the grant ends
+            // here (as a full read would end it), nothing new is applied.
+            if (view_.grants.erase(k.id)) dirty.insert(k.id);
             return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
+        }
+        // Judged again if it is active, or was (the mirror's active grants
+        // are judged at every full read as well): ended history is not.
+        auto was = view_.grants.find(k.id);
+        if (d->row.state == "active" || (was != view_.grants.end() && was->second.doc.row.state == "active"))
+            dirty.insert(k.id);
         view_.grants[k.id] = Held<GrantDoc>{std::move(*d), kv.mod_revision};
-        dirty.insert(k.id);
     } else if (k.kind == "requests") {
         auto d = parse_request_doc(kv.value);
         if (!d || d->row.id != k.id)
@@ -159,7 +180,8 @@ void Agent::on_batch(Batch& b) {
     bool relevant = b.snapshot;
     if (b.snapshot) {
         // The whole prefix at one revision: what is not in it is gone.
-        for (const auto& [id, h] : view_.grants) dirty.insert(id);
+        for (const auto& [id, h] : view_.grants)
+            if (h.doc.row.state == "active") dirty.insert(id);
         view_.grants.clear();
         view_.requests.clear();
         view_.nodes.clear();
@@ -175,7 +197,8 @@ void Agent::on_batch(Batch& b) {
     view_.revision = std::max(view_.revision, b.revision);
     if (recheck_all_) {
         recheck_all_ = false;
-        for (const auto& [id, h] : view_.grants) dirty.insert(id);
+        for (const auto& [id, h] : view_.grants)
+            if (h.doc.row.state == "active") dirty.insert(id);
         value_or_throw(
             mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
     }
@@ -197,15 +220,17 @@ std::string Agent::not_here(const GrantDoc& g, bool& unresolved, bool& refused) 
     auto sel = parse_selector(g.x.on);
     if (!sel || !sel->matches(c_.node, c_.labels)) return "not for this node";
     const PortPolicy* p = local_.policy().find(g.row.port, g.row.proto);
+    // From here the grant is meant for this node: what stops it is told in
+    // the ack (unresolved), so that no --wait reads it as applied.
+    unresolved = true;
     if (!p) return "its port is not protected on this node";
-    if (auto why = beyond_policy(g.row, *p)) {
+    if (auto why = beyond_policy(g.row, *p, clock_.wall_us())) {
         refused = true;
         return *why;
     }
-    if (g.row.src.empty() && !dir_.uid_of(g.row.user)) {
-        unresolved = true;
+    if (g.row.src.empty() && !dir_.uid_of(g.row.user))
         return fmt::format("user {} is not known on this node", g.row.user);
-    }
+    unresolved = false;
     return {};
 }
 
@@ -228,7 +253,7 @@ void Agent::reconcile(std::int64_t id) {
         it == view_.grants.end() ? "deleted from etcd" : not_here(it->second.doc, unresolved, refused);
     if (refused)
         reject("grant_rejected", {grant_key(c_.prefix, id), {}, 0, it->second.mod_revision, 0, 0}, why);
-    if (unresolved && unresolved_.insert(id).second) {
+    if (unresolved && unresolved_.insert(id).second && !refused) {
         ack_dirty_ = true;
         audit_.emit({{"type", "grant_rejected"},
                      {"grant_id", id},
@@ -238,6 +263,7 @@ void Agent::reconcile(std::int64_t id) {
     } else if (!unresolved && unresolved_.erase(id)) {
         ack_dirty_ = true;
     }
+    if (refused || unresolved) ack_dirty_ = true;
     if (!why.empty()) {
         if (here && here->state == "active") {
             const bool revoked = it != view_.grants.end() && it->second.doc.row.state != "active";
@@ -250,8 +276,14 @@ void Agent::reconcile(std::int64_t id) {
         }
         return;
     }
-    if (here) return;  // applied already, or ended here: never put back
     GrantRow g = it->second.doc.row;
+    // Applied already, or ended here: never put back.  A row of this id that
+    // is another grant (the store held single-host grants before the node
+    // joined the fleet, or the fleet's ids started again) is not this one.
+    if (here && here->user == g.user && here->port == g.port && here->proto == g.proto &&
+        here->src == g.src && here->start_us == g.start_us)
+        return;
+    if (here && here->state == "active") end_here(*here, "revoked", "fleet_id_reused", 0);
     const std::int64_t now = clock_.wall_us();
     if (g.src.empty()) {
         const auto uid = dir_.uid_of(g.user);
@@ -263,6 +295,8 @@ void Agent::reconcile(std::int64_t id) {
     if (auto applied = local_.apply_fleet_grant(g); !applied) {
         audit_.emit(
             {{"type", "grant_rejected"}, {"grant_id", id}, {"port", g.port}, {"reason", applied.error()}});
+        unresolved_.insert(id);  // told in the ack: not applied here
+        ack_dirty_ = true;
         return;
     }
     ack_dirty_ = true;

@@ -19,7 +19,7 @@ constexpr std::uint32_t kUnresolvedUid = 0xFFFFFFFEu;
 // Transactions an operation tries before it gives up on a busy document.
 constexpr int kAttempts = 8;
 // Documents one sweep() marks at most.
-constexpr std::size_t kSweepBudget = 32;
+constexpr std::size_t kSweepBudget = 4;
 
 class CaptureAudit : public AuditSink {
 public:
@@ -308,7 +308,16 @@ Reply Ledger::break_glass(const Caller& c, const BreakGlassArgs& a) {
 Reply Ledger::approve(const Caller& c, const ApproveArgs& a) {
     if (auto refused = name_refusal(c)) return *refused;
     return decide(
-        "approve", [&](Scratch& s) { return load_request(s, a.id); },
+        "approve",
+        [&](Scratch& s) -> Result<bool> {
+            if (auto r = load_request(s, a.id); !r) return r;
+            // The requester's grant for the same port and targets is replaced
+            // by the one this approval may make.
+            auto row = s.store.request(a.id);
+            if (!row) return err(row.error());
+            if (!*row || !s.extras.count(a.id)) return true;
+            return load_own(s, (*row)->user, (*row)->port, s.extras[a.id].on);
+        },
         [&](Workflow& wf) { return wf.approve(c, a); }, Extras{});
 }
 
@@ -377,7 +386,7 @@ int Ledger::sweep() {
         if (h.doc.x.origin == c_.node && h.doc.row.state == "active" && h.doc.row.expires_us <= now)
             due_grants.push_back(id);
     int n = 0;
-    auto sweep_one = [&](bool grant, std::int64_t id) {
+    auto sweep_one = [&](bool grant, std::int64_t id) -> bool {
         const Reply r = decide(
             "sweep", [&](Scratch& s) { return grant ? load_grant(s, id) : load_request(s, id); },
             [&](Workflow& wf) {
@@ -386,30 +395,37 @@ int Ledger::sweep() {
             },
             Extras{});
         n += r.ok;
+        return r.code != code::kFleetDown;
     };
     // A bounded share per call: each is a transaction, on the daemon's loop.
     std::size_t budget = kSweepBudget;
     for (std::int64_t id : due_requests) {
         if (budget == 0) return n;
         --budget;
-        sweep_one(false, id);
+        if (!sweep_one(false, id)) return n;  // etcd did not answer: the next tick tries again
     }
     for (std::int64_t id : due_grants) {
         if (budget == 0) return n;
         --budget;
-        sweep_one(true, id);
+        if (!sweep_one(true, id)) return n;
     }
     return n;
 }
 
 Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
     std::optional<GrantDoc> g;
-    if (auto it = view_.grants.find(a.id); it != view_.grants.end()) g = it->second.doc;
+    // Not before the grant's own last change, whatever the caller says.
+    std::int64_t revision = a.revision;
+    if (auto it = view_.grants.find(a.id); it != view_.grants.end()) {
+        g = it->second.doc;
+        revision = std::max(revision, it->second.mod_revision);
+    }
     if (!g) {
         // Decided a moment ago: the watch may not have brought it yet.
         auto kv = etcd_.get(grant_key(c_.prefix, a.id));
         if (!kv) return unreachable("confirm", kv.error());
         if (!*kv) return Reply::fail(code::kNotFound, fmt::format("there is no grant {}", a.id));
+        revision = std::max(revision, (*kv)->mod_revision);
         auto d = parse_grant_doc((*kv)->value);
         if (!d)
             return Reply::fail(code::kInternal,
@@ -421,7 +437,7 @@ Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
     for (const auto& name : targets_of(*g)) {
         const NodeInfo& n = view_.nodes.at(name);
         std::string state = "pending";
-        if (n.applied_revision >= a.revision) {
+        if (n.applied_revision >= revision) {
             state = "applied";
             if (n.ack && n.ack->contains("unresolved") && (*n.ack)["unresolved"].is_array())
                 for (const auto& u : (*n.ack)["unresolved"])
@@ -431,7 +447,7 @@ Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
         nodes.push_back({{"node", name}, {"state", state}, {"alive", n.alive}});
     }
     return Reply::success(
-        {{"grant_id", a.id}, {"revision", a.revision}, {"nodes", nodes}, {"complete", complete}});
+        {{"grant_id", a.id}, {"revision", revision}, {"nodes", nodes}, {"complete", complete}});
 }
 
 Reply Ledger::nodes(const Caller&) {

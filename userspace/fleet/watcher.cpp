@@ -112,7 +112,8 @@ void Watcher::watch_loop() {
         const std::int64_t rev = snap->revision;
         push(Batch{true, rev, std::move(snap->kvs), {}});
         watch_ok_ = true;
-        watch_stop_ = stop_.load();
+        watch_stop_ = false;
+        if (stop_) break;  // the destructor may have asked between the two
         watch_started_ms_ = steady_ms();
         const WatchEnd end = watch_etcd_->watch(
             under, rev + 1,
