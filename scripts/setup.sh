@@ -17,6 +17,8 @@ PACKAGES=(
   man-db groff-base zsh
   # the .deb installed into a fresh Debian root (tests/dist/check_install.sh)
   mmdebstrap
+  # the fleet (tests/fleet: a private etcd; the etcd client links libcurl)
+  etcd-server etcd-client libcurl4-openssl-dev
 )
 
 missing=()
@@ -32,5 +34,22 @@ fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Packages such as etcd-server start a system service when installed: the
+# tests start their own private instances and nothing here should run one.
+# policy-rc.d exiting 101 tells invoke-rc.d not to start anything; ours is
+# removed afterwards (also on failure), and one already present is left alone.
+policy=/usr/sbin/policy-rc.d
+ours=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# written by jitgate scripts/setup.sh during apt-get install\nexit 101\n' >"$policy"
+  chmod 0755 "$policy"
+  ours=1
+  trap 'rm -f "$policy"' EXIT
+  trap 'exit 130' INT TERM
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "$ours" = 1 ]; then
+  rm -f "$policy"
+  trap - EXIT INT TERM
+fi
 echo "setup: done"

@@ -17,6 +17,7 @@
 #include "core/duration.h"
 #include "core/metrics.h"
 #include "core/nss_buffer.h"
+#include "core/toml_checker.h"
 
 namespace jg {
 
@@ -28,108 +29,11 @@ const PortPolicy* Policy::find(std::uint16_t port, Proto proto) const {
 
 namespace {
 
-// "0s", "0m", "0h0m": a well-formed duration of zero, which parse_duration refuses.
-bool zero_duration(const std::string& s) {
-    if (s.find('0') == std::string::npos || s.find_first_of("123456789") != std::string::npos) return false;
-    std::string form = s;
-    std::replace(form.begin(), form.end(), '0', '1');
-    return parse_duration(form).ok();
-}
-
-class Checker {
-public:
-    Checker(std::string_view file, std::vector<std::string>& errors) : file_(file), errors_(errors) {}
-
-    void fail(const toml::node* n, int fallback_line, const std::string& msg) {
-        int line = fallback_line;
-        if (n && n->source().begin.line) line = static_cast<int>(n->source().begin.line);
-        errors_.push_back(fmt::format("{}:{}: {}", file_, line, msg));
-    }
-
-    // Reports every key of `t` not in `known`.
-    void only(const toml::table& t, std::initializer_list<std::string_view> known, std::string_view where) {
-        for (const auto& [k, v] : t) {
-            bool found = false;
-            for (auto kn : known) found = found || kn == k.str();
-            if (!found)
-                fail(&v, line_of(t), fmt::format("unknown key '{}' in {}", std::string_view(k.str()), where));
-        }
-    }
-
-    static int line_of(const toml::node& n) { return static_cast<int>(n.source().begin.line); }
-
-    std::optional<std::string> str(const toml::table& t, std::string_view key, std::string_view where) {
-        const toml::node* n = t.get(key);
-        if (!n) return std::nullopt;
-        if (auto v = n->value<std::string>()) return *v;
-        fail(n, line_of(t), fmt::format("{}.{} must be a string", where, key));
-        return std::nullopt;
-    }
-
-    std::optional<bool> boolean(const toml::table& t, std::string_view key, std::string_view where) {
-        const toml::node* n = t.get(key);
-        if (!n) return std::nullopt;
-        if (n->is_boolean()) return n->as_boolean()->get();
-        fail(n, line_of(t), fmt::format("{}.{} must be true or false", where, key));
-        return std::nullopt;
-    }
-
-    // With allow_zero, "0s" (any unit) is 0: a limit of zero that switches a feature off.
-    std::optional<std::int64_t> duration(const toml::table& t, std::string_view key, std::string_view where,
-                                         bool allow_zero = false) {
-        auto s = str(t, key, where);
-        if (!s) return std::nullopt;
-        if (allow_zero && zero_duration(*s)) return 0;
-        auto d = parse_duration(*s);
-        if (!d) {
-            fail(t.get(key), line_of(t), fmt::format("{}.{}: {}", where, key, d.error()));
-            return std::nullopt;
-        }
-        return *d;
-    }
-
-    std::vector<std::string> strings(const toml::table& t, std::string_view key, std::string_view where) {
-        std::vector<std::string> out;
-        const toml::node* n = t.get(key);
-        if (!n) return out;
-        const toml::array* a = n->as_array();
-        if (!a) {
-            fail(n, line_of(t), fmt::format("{}.{} must be a list of strings", where, key));
-            return out;
-        }
-        for (const auto& e : *a) {
-            if (auto v = e.value<std::string>())
-                out.push_back(*v);
-            else
-                fail(&e, line_of(t), fmt::format("{}.{} must be a list of strings", where, key));
-        }
-        return out;
-    }
-
-    std::optional<Principal> principal(const std::string& s, const toml::node* n, int line,
-                                       std::string_view where) {
-        Principal p;
-        std::string_view name = s;
-        if (!name.empty() && name[0] == '@') {
-            p.is_group = true;
-            name.remove_prefix(1);
-        }
-        bool valid = !name.empty() && name.size() <= 32;
-        for (char c : name)
-            valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
-                              c == '.' || c == '$');
-        if (!valid) {
-            fail(n, line, fmt::format("{}: '{}' is not a user name or @group", where, s));
-            return std::nullopt;
-        }
-        p.name = std::string(name);
-        return p;
-    }
-
-private:
-    std::string_view file_;
-    std::vector<std::string>& errors_;
-};
+using policy_detail::Checker;
+using policy_detail::whole_in;
+using policy_detail::zero_duration;
+using policy_detail::parse_fleet;
+using policy_detail::parse_port_fleet;
 
 void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     c.only(t,
@@ -170,13 +74,6 @@ void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     }
 }
 
-// A TOML integer from lo to hi.  Only an integer: value<int64_t>() would also
-// convert a float, and one out of range (port = 5e61) is undefined behaviour.
-std::optional<std::int64_t> whole_in(const toml::node& n, std::int64_t lo, std::int64_t hi) {
-    auto v = n.value_exact<std::int64_t>();
-    if (!v || *v < lo || *v > hi) return std::nullopt;
-    return v;
-}
 
 // allow_prefix = { ipv4 = 24, ipv6 = 64 }, each key optional.
 void parse_allow_prefix(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {
@@ -359,7 +256,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     c.only(t,
            {"name", "port", "proto", "mode", "max_duration", "approvers", "approvals_required",
             "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve", "allow_prefix",
-            "break_glass", "break_glass_max", "service_users"},
+            "break_glass", "break_glass_max", "service_users", "hosts", "fleet_mode"},
            "[[port]]");
     const toml::node* pn = t.get("port");
     if (!pn) {
@@ -391,6 +288,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     parse_service_users(t, c, p, where);
     check_approvers(t, c, p, where);
     parse_auto_approve(t, c, p, where);
+    parse_port_fleet(t, c, p, where);
     if (p.approvers.empty() && p.auto_approve.empty())
         c.fail(nullptr, line,
                fmt::format("{}: list at least one approver (approvers = [\"alice\", \"@dba\"])", where));
@@ -466,7 +364,17 @@ PolicyLoad parse_policy(std::string_view text, std::string_view file) {
         out.errors.push_back(fmt::format("{}:{}: {}", file, e.source().begin.line, e.description()));
         return out;
     }
-    c.only(root, {"daemon", "port"}, "the policy (top level)");
+    c.only(root, {"daemon", "port", "fleet"}, "the policy (top level)");
+    if (const toml::node* f = root.get("fleet")) {
+        if (const toml::table* ft = f->as_table())
+            parse_fleet(*ft, c, out.policy.fleet);
+        else
+            c.fail(f, 1, "[fleet] must be a table");
+        if (out.policy.fleet.enabled() && root.get("port"))
+            c.fail(root.get("port"), 1,
+                   "in a fleet the protected ports come from the fleet policy: move the [[port]] tables to a "
+                   "file of their own and store it with `jitgate policy push FILE`");
+    }
     if (const toml::node* d = root.get("daemon")) {
         if (const toml::table* dt = d->as_table()) {
             parse_daemon(*dt, c, out.policy.daemon);

@@ -9,6 +9,7 @@
 
 #include "core/keys.h"
 #include "core/limits.h"
+#include "core/selector.h"
 
 namespace jg {
 
@@ -54,6 +55,11 @@ struct PortPolicy {
     // root and the accounts below UID_MIN of /etc/login.defs.
     bool service_system = true;
     std::vector<Principal> service_users;
+    // Fleet (design.md §7): the nodes the port is for (every label must
+    // match; empty: all), and whether its grants end when the node has been
+    // cut off from etcd for [fleet] grace (fleet_mode = "strict").
+    Labels hosts;
+    bool strict = false;
     int line = 0;
 
     bool covers(Proto p) const { return p == Proto::Tcp ? tcp : udp; }
@@ -78,8 +84,21 @@ struct DaemonSettings {
     std::uint32_t max_grants = kDefaultMaxGrants;
 };
 
+// [fleet] (design.md §7): the node's place in a fleet; no etcd endpoints:
+// a single host.
+struct FleetSettings {
+    std::vector<std::string> etcd;  // endpoint URLs
+    std::string node;               // empty: the host name
+    Labels labels;
+    std::string prefix = "/jitgate/v1";
+    std::int64_t grace_s = 15;
+    std::string ca_file, cert_file, key_file, user, password_file;
+    bool enabled() const { return !etcd.empty(); }
+};
+
 struct Policy {
     DaemonSettings daemon;
+    FleetSettings fleet;
     std::vector<PortPolicy> ports;
 
     const PortPolicy* find(std::uint16_t port, Proto proto) const;
@@ -96,6 +115,9 @@ bool valid_ifname(std::string_view name);
 
 // Parses and validates a policy document; `file` only names it in errors.
 PolicyLoad parse_policy(std::string_view text, std::string_view file);
+// A fleet policy (jitgate policy push): [[port]] tables only; [daemon] and
+// [fleet] are each node's own and refused here.
+PolicyLoad parse_fleet_policy(std::string_view text, std::string_view file);
 // Reads and parses a policy file; an unreadable file is one error.
 PolicyLoad load_policy_file(const std::string& path);
 

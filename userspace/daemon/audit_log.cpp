@@ -200,6 +200,7 @@ void AuditLog::set_lost_seen(std::uint64_t n) {
 
 void AuditLog::emit(json r) {
     if (failed()) return;
+    if (!o_.node.empty() && r.is_object() && !r.contains("node")) r["node"] = o_.node;
     seal_line(r, rfc3339_us(clock_.wall_us()), saved_.head, batch_);
     sealed(wants_records && wants_records() ? std::move(r) : json());
 }

@@ -49,6 +49,9 @@ public:
         std::string path;       // the log
         std::string head_path;  // the head file (state dir)
         bool echo = false;      // also write each line to stdout
+        // Every record's `node` (design.md §4, §7): the node's name in a
+        // fleet, the host's name on a single host.
+        std::string node;
     };
     // Each record's ts is `clock`'s wall time (the daemon's and the
     // workflow's clock; tests set it).  The clock must outlive the log's
@@ -57,7 +60,9 @@ public:
     ~AuditLog() override;
 
     void emit(json record) override;
-    void emit(const AuditFields& record);  // the same, without a json object
+    // The same, without a json object; the caller adds `node` (node()).
+    void emit(const AuditFields& record);
+    const std::string& node() const { return o_.node; }
     // Writes the records sealed since the last call (the head file first,
     // then every line in one write), then hands each kept record to
     // on_record.  False once the log has failed (failure()).

@@ -16,6 +16,10 @@ struct DaemonOptions {
     std::uint32_t ring_bytes = 1u << 20;  // the kernel event ring (JG_RINGBUF_BYTES)
     std::vector<std::string> xdp;         // interfaces for XDP; empty: [daemon] xdp_interfaces
     std::string metrics_address;          // HTTP GET /metrics here (loopback); empty: not served
+    // Fleet (design.md §7): flags that win over [fleet] etcd, node, labels.
+    std::vector<std::string> etcd;
+    std::string node;
+    std::vector<std::string> labels;  // KEY=VALUE
     bool verbose = false;
     bool quiet = false;  // no audit records on stdout
     // Path flags given on the command line ("--socket", ...): they win over

@@ -124,6 +124,7 @@ void KernelRecords::on_closed(const ClosedWindow& w) {
 void KernelRecords::record(const Decision& d) {
     const std::string user = d.local ? user_of(d.uid) : std::string();
     decision_fields(d, user, fields_);
+    if (!audit_.node().empty()) fields_.add("node", audit_.node());
     if (d.is_denial()) remember_denial(d, user);
     decisions_[{d.type(), d.port, std::string(proto_name(Proto(d.proto)))}] += d.stands_for;
     audit_.emit(fields_);

@@ -49,6 +49,23 @@ std::unique_ptr<CLI::App> build_daemon_app(DaemonOptions& o, bool& uninstall) {
             auto m = parse_metrics_address(v);
             return m ? "" : m.error();
         });
+    app->add_option("--etcd", o.etcd,
+                    "etcd endpoint of the fleet (repeatable; default: [fleet] etcd; none: a single host)")
+        ->type_name("URL")
+        ->check([](const std::string& v) -> std::string {
+            return v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0 ? "" : "not an http(s):// URL";
+        });
+    app->add_option("--node", o.node, "this node's name in the fleet (default: [fleet] node, the host name)")
+        ->type_name("NAME")
+        ->check([](const std::string& v) -> std::string {
+            return valid_fleet_name(v) ? "" : "1-63 letters, digits, '.', '_' or '-'";
+        });
+    app->add_option("--label", o.labels, "a label of this node, KEY=VALUE (repeatable; replaces [fleet] labels)")
+        ->type_name("KEY=VALUE")
+        ->check([](const std::string& v) -> std::string {
+            auto s = parse_selector(v);
+            return s && s->labels.size() == 1 ? "" : "not KEY=VALUE";
+        });
     app->add_flag("--uninstall", uninstall,
                   "remove programs, links, pins and mounts jitgated made, then exit");
     app->add_flag("-v,--verbose", o.verbose, "libbpf debug output");

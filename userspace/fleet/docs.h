@@ -1,0 +1,76 @@
+#pragma once
+// The documents the fleet keeps in etcd (design.md §7) and their keys under
+// the prefix P:
+//   P/ids                the id counter (decimal text): ids stay small and fleet-unique
+//   P/policy             the fleet policy: {"version","text","file","pushed_by","pushed_at_us"}
+//   P/requests/<id>      a request, 12-digit id so keys sort by id
+//   P/grants/<id>        a grant; a revocation is its state turning "revoked"
+//   P/nodes/<node>       lease-bound registration: {"node","labels","started_us"}
+//   P/acks/<node>        what the node applied: {"node","labels","applied_revision","digest",
+//                        "grants","policy_version","unresolved","time_us"}
+// Anything read from etcd is untrusted (anyone with write access to the
+// prefix wrote it): parse_* validate every field and refuse the document
+// with one sentence, and nothing refused is applied.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "core/selector.h"
+#include "core/store.h"
+
+namespace jg::fleet {
+
+using json = nlohmann::json;
+
+// A document's fleet-only fields, beside the row the workflow keeps.
+struct Extras {
+    std::string on;      // the selector's text: which nodes apply the grant
+    std::string origin;  // the node that took the request
+};
+
+struct RequestDoc {
+    RequestRow row;  // uid, approver_uids and the boot fields are this node's to fill
+    Extras x;
+};
+
+struct GrantDoc {
+    GrantRow row;  // uid, expires_boot_ns and boot_id are this node's to fill
+    Extras x;
+};
+
+struct PolicyDoc {
+    std::int64_t version = 0;
+    std::string text, file, pushed_by;
+    std::int64_t pushed_at_us = 0;
+};
+
+json request_doc(const RequestRow& r, const Extras& x);
+json grant_doc(const GrantRow& g, const Extras& x);
+json policy_doc(const PolicyDoc& p);
+Result<RequestDoc> parse_request_doc(std::string_view text);
+Result<GrantDoc> parse_grant_doc(std::string_view text);
+Result<PolicyDoc> parse_policy_doc(std::string_view text);
+
+// Keys.
+std::string ids_key(const std::string& prefix);
+std::string policy_key(const std::string& prefix);
+std::string request_key(const std::string& prefix, std::int64_t id);
+std::string grant_key(const std::string& prefix, std::int64_t id);
+std::string node_key(const std::string& prefix, const std::string& node);
+std::string ack_key(const std::string& prefix, const std::string& node);
+// What a key under the prefix is, parsed.  kind: "requests", "grants",
+// "nodes", "acks", "policy", "ids", or "" for anything else.
+struct KeyName {
+    std::string kind;
+    std::int64_t id = 0;  // requests, grants
+    std::string node;     // nodes, acks
+};
+KeyName parse_key(const std::string& prefix, std::string_view key);
+
+// A user name as the fleet carries it (resolved to a uid on each node).
+bool valid_user_name(std::string_view s);
+
+}  // namespace jg::fleet

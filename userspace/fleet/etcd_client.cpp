@@ -1,0 +1,691 @@
+// etcd v3 through its JSON gateway with libcurl.  What the gateway (etcd
+// 3.4) sends, as found against a real one:
+//  - bytes (keys, values) are base64; int64 fields are decimal strings;
+//    fields at their zero value are left out ("more", "succeeded", "kvs",
+//    a keepalive's "TTL" when the lease is gone);
+//  - a refused call: an HTTP 4xx/5xx whose body is
+//    {"error": TEXT, "message": TEXT, "code": GRPC_CODE};
+//  - streams (/v3/watch, /v3/lease/keepalive): one JSON object per line,
+//    {"result": {...}} or {"error": {"grpc_code", "http_code", "message",
+//    "http_status"}}; a watch from a compacted revision answers "created"
+//    then {"canceled": true, "compact_revision": R}.
+// Everything it sends is untrusted: every field's type is checked.
+#include "fleet/etcd_client.h"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "core/text.h"
+
+namespace jg::fleet {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kMaxResponse = 64u << 20;  // a full read of the prefix is far smaller
+
+// --- base64 (the gateway's bytes)
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string b64_encode(std::string_view in) {
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+        for (int s = 18; s >= 0; s -= 6) out += kB64[(v >> s) & 63];
+    }
+    if (i < in.size()) {
+        unsigned v = (unsigned char)in[i] << 16;
+        if (i + 1 < in.size()) v |= (unsigned char)in[i + 1] << 8;
+        out += kB64[(v >> 18) & 63];
+        out += kB64[(v >> 12) & 63];
+        out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+int b64_value(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;  // '-' and '_': the URL-safe alphabet, accepted too
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+// Strict but accepting missing padding; nullopt on any other character.
+std::optional<std::string> b64_decode(std::string_view in) {
+    while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+    if (in.size() % 4 == 1) return std::nullopt;
+    std::string out;
+    out.reserve(in.size() * 3 / 4);
+    unsigned acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        int v = b64_value(c);
+        if (v < 0) return std::nullopt;
+        acc = (acc << 6) | unsigned(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += char((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+// --- typed reads of the gateway's JSON (absent: the zero value)
+
+bool read_i64(const json& obj, const char* name, std::int64_t& out) {
+    out = 0;
+    auto it = obj.find(name);
+    if (it == obj.end() || it->is_null()) return true;
+    if (it->is_number_integer()) {
+        out = it->get<std::int64_t>();
+        return true;
+    }
+    if (!it->is_string()) return false;
+    const auto& s = it->get_ref<const std::string&>();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+bool read_bytes(const json& obj, const char* name, std::string& out) {
+    out.clear();
+    auto it = obj.find(name);
+    if (it == obj.end() || it->is_null()) return true;
+    if (!it->is_string()) return false;
+    auto d = b64_decode(it->get_ref<const std::string&>());
+    if (!d) return false;
+    out = std::move(*d);
+    return true;
+}
+
+bool read_bool(const json& obj, const char* name, bool& out) {
+    out = false;
+    auto it = obj.find(name);
+    if (it == obj.end() || it->is_null()) return true;
+    if (!it->is_boolean()) return false;
+    out = it->get<bool>();
+    return true;
+}
+
+bool read_kv(const json& j, KeyValue& kv) {
+    return j.is_object() && read_bytes(j, "key", kv.key) && read_bytes(j, "value", kv.value) &&
+           read_i64(j, "create_revision", kv.create_revision) &&
+           read_i64(j, "mod_revision", kv.mod_revision) && read_i64(j, "version", kv.version) &&
+           read_i64(j, "lease", kv.lease);
+}
+
+bool read_header_revision(const json& j, std::int64_t& rev) {
+    auto it = j.find("header");
+    if (it == j.end()) {
+        rev = 0;
+        return true;
+    }
+    return it->is_object() && read_i64(*it, "revision", rev);
+}
+
+// etcd's own message for a refused call, in either of the gateway's shapes;
+// empty when the body is not an error.
+std::string error_text(const json& j, std::int64_t& code) {
+    code = 0;
+    auto it = j.find("error");
+    if (it == j.end() || it->is_null()) return {};
+    if (it->is_string()) {
+        if (!read_i64(j, "code", code)) code = 0;
+        std::string s = it->get<std::string>();
+        return s.empty() ? std::string() : s;
+    }
+    if (it->is_object()) {
+        if (!read_i64(*it, "grpc_code", code)) code = 0;
+        auto m = it->find("message");
+        return m != it->end() && m->is_string() ? m->get<std::string>() : std::string("(no message)");
+    }
+    return "(an error of an unexpected type)";
+}
+
+bool is_token_error(const std::string& msg) {
+    return msg.find("invalid auth token") != std::string::npos ||
+           msg.find("revision of auth store is old") != std::string::npos ||
+           msg.find("user name is empty") != std::string::npos;
+}
+
+std::string shown(const std::string& s) { return "\"" + escape_terminal(s, true) + "\""; }
+
+std::once_flag g_curl_once;
+
+size_t collect(char* p, size_t size, size_t n, void* user) {
+    auto* body = static_cast<std::string*>(user);
+    if (body->size() + size * n > kMaxResponse) return 0;  // CURLE_WRITE_ERROR: refused, not truncated
+    body->append(p, size * n);
+    return size * n;
+}
+
+bool readable(const std::string& path) { return path.empty() || ::access(path.c_str(), R_OK) == 0; }
+
+}  // namespace
+
+// --- one HTTP exchange
+
+struct EtcdClient::Impl {
+    EtcdOptions o;
+    CURL* curl = nullptr;
+    curl_slist* headers = nullptr;
+    std::string token, last_endpoint;
+
+    ~Impl() {
+        if (headers) curl_slist_free_all(headers);
+        if (curl) curl_easy_cleanup(curl);
+    }
+
+    // The handle set for one POST of `body` to endpoint + path.
+    void prepare(const std::string& url, const std::string& body, long timeout_ms) {
+        curl_easy_reset(curl);
+        if (headers) curl_slist_free_all(headers);
+        headers = curl_slist_append(nullptr, "Content-Type: application/json");
+        headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+        if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: " + token).c_str());
+        curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_PROXY, "");  // etcd is reached directly, never via $http_proxy
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(kMaxResponse));
+        if (!o.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, o.ca_file.c_str());
+        if (!o.cert_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, o.cert_file.c_str());
+        if (!o.key_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, o.key_file.c_str());
+    }
+
+    // One POST to one endpoint: the parsed body, or why not.  `reached`
+    // says whether etcd answered at all (else the next endpoint is tried).
+    Result<json> post_one(const std::string& ep, const std::string& path, const std::string& body,
+                          bool& reached) {
+        std::string resp;
+        prepare(ep + path, body, o.timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+        CURLcode rc = curl_easy_perform(curl);
+        reached = false;
+        if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED) {
+            reached = true;
+            return err("etcd at " + ep + " sent a response to " + path + " larger than 64 MiB; refused.");
+        }
+        if (rc != CURLE_OK) return err(curl_easy_strerror(rc));
+        reached = true;
+        long status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        json j = json::parse(resp, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) {
+            return err(
+                "etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
+                " and a body that is not a JSON object; check that the endpoint is etcd's client URL.");
+        }
+        return j;
+    }
+
+    // POST to each endpoint in order until one answers.  The result is the
+    // response object, or one sentence: etcd's refusal, or every endpoint
+    // unreachable.
+    Result<json> post(const std::string& path, const json& req) {
+        const std::string body = req.dump();
+        std::string failures;
+        for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
+            const std::string& ep = o.endpoints[i];
+            bool reached = false;
+            auto r = post_one(ep, path, body, reached);
+            if (!reached) {
+                failures += (failures.empty() ? "" : "; ") + ep + " is unreachable: " + r.error();
+                continue;
+            }
+            if (!r) return r;
+            std::int64_t code = 0;
+            std::string e = error_text(*r, code);
+            if (e.empty()) {
+                last_endpoint = ep;
+                return r;
+            }
+            if (code == 14 &&
+                i + 1 < o.endpoints.size()) {  // Unavailable (no leader...): another member may serve
+                failures += (failures.empty() ? "" : "; ") + ep + " is unavailable: " + shown(e);
+                continue;
+            }
+            return err("etcd at " + ep + " refused " + path + ": " + shown(e) + " (code " +
+                       std::to_string(code) + ").");
+        }
+        return err("etcd at " + failures + "; check [fleet] etcd and that etcd runs.");
+    }
+
+    Result<bool> authenticate() {
+        token.clear();
+        auto r = post("/v3/auth/authenticate", {{"name", o.user}, {"password", o.password}});
+        if (!r && r.error().find(" refused ") != std::string::npos) {
+            return err(r.error().substr(0, r.error().size() - 1) + "; check [fleet] user and password_file.");
+        }
+        if (!r) return err(r.error());
+        auto t = r->find("token");
+        if (t == r->end() || !t->is_string() || t->get_ref<const std::string&>().empty()) {
+            return err("etcd at " + last_endpoint + " answered the authentication of user " + shown(o.user) +
+                       " without a token; check that auth is enabled there.");
+        }
+        token = t->get<std::string>();
+        return true;
+    }
+
+    // post(), authenticating first when a user is set and no token is held,
+    // and once more when etcd says the token is no longer valid.
+    Result<json> call(const std::string& path, const json& req) {
+        if (!o.user.empty() && token.empty()) {
+            auto a = authenticate();
+            if (!a) return err(a.error());
+        }
+        auto r = post(path, req);
+        if (!r && !o.user.empty() && is_token_error(r.error())) {
+            auto a = authenticate();
+            if (!a) return err(a.error());
+            r = post(path, req);
+        }
+        return r;
+    }
+
+    Result<RangeResult> range(const json& req, bool* more);
+    WatchEnd watch_one(const std::string& ep, const json& req,
+                       const std::function<void(std::int64_t, std::vector<WatchEvent>&)>& on_events,
+                       const std::atomic<bool>& stop, long idle_ms, bool& created);
+};
+
+Result<RangeResult> EtcdClient::Impl::range(const json& req, bool* more) {
+    auto r = call("/v3/kv/range", req);
+    if (!r) return err(r.error());
+    RangeResult out;
+    bool m = false;
+    bool ok = read_header_revision(*r, out.revision) && read_bool(*r, "more", m);
+    auto kvs = r->find("kvs");
+    if (ok && kvs != r->end() && !kvs->is_null()) {
+        ok = kvs->is_array();
+        if (ok) out.kvs.reserve(kvs->size());
+        for (std::size_t i = 0; ok && i < kvs->size(); ++i) {
+            KeyValue kv;
+            ok = read_kv((*kvs)[i], kv);
+            out.kvs.push_back(std::move(kv));
+        }
+    }
+    if (!ok)
+        return err("etcd at " + last_endpoint + " answered a range read with malformed fields; refused.");
+    if (more) *more = m;
+    return out;
+}
+
+// --- the public calls
+
+EtcdClient::EtcdClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EtcdClient::~EtcdClient() = default;
+
+Result<std::unique_ptr<EtcdClient>> EtcdClient::open(const EtcdOptions& o) {
+    if (o.endpoints.empty()) return err("no etcd endpoint is configured; set [fleet] etcd or --etcd.");
+    for (const auto& ep : o.endpoints) {
+        if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0) {
+            return err("the etcd endpoint " + shown(ep) +
+                       " is not an http:// or https:// URL; fix [fleet] etcd.");
+        }
+    }
+    for (const auto* f : {&o.ca_file, &o.cert_file, &o.key_file}) {
+        if (!readable(*f))
+            return err("cannot read the etcd TLS file " + shown(*f) + "; check its path and mode.");
+    }
+    if (o.connect_timeout_ms <= 0 || o.timeout_ms <= 0) return err("the etcd timeouts must be positive.");
+    std::call_once(g_curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    auto impl = std::make_unique<Impl>();
+    impl->o = o;
+    for (auto& ep : impl->o.endpoints) {
+        while (!ep.empty() && ep.back() == '/') ep.pop_back();
+    }
+    impl->curl = curl_easy_init();
+    if (!impl->curl) return err("libcurl could not create a handle (out of memory?).");
+    if (!o.user.empty()) {
+        // A refused password fails here; an unreachable etcd does not (the
+        // first call authenticates then), so a node starts while etcd is down.
+        auto a = impl->authenticate();
+        if (!a && a.error().find("unreachable") == std::string::npos) return err(a.error());
+    }
+    return std::unique_ptr<EtcdClient>(new EtcdClient(std::move(impl)));
+}
+
+const std::string& EtcdClient::endpoint() const { return impl_->last_endpoint; }
+
+Result<std::optional<KeyValue>> EtcdClient::get(const std::string& key, std::int64_t* revision) {
+    auto r = impl_->range({{"key", b64_encode(key)}}, nullptr);
+    if (!r) return err(r.error());
+    if (revision) *revision = r->revision;
+    if (r->kvs.empty()) return std::optional<KeyValue>();
+    return std::optional<KeyValue>(std::move(r->kvs.front()));
+}
+
+Result<RangeResult> EtcdClient::get_prefix(const std::string& prefix, std::int64_t revision, int page) {
+    if (page <= 0) page = 1000;
+    const std::string end = b64_encode(prefix_end(prefix));
+    RangeResult all;
+    all.revision = revision;
+    std::string from = prefix;
+    for (;;) {
+        json req = {{"key", b64_encode(from)}, {"range_end", end}, {"limit", std::to_string(page)}};
+        if (all.revision > 0)
+            req["revision"] = std::to_string(all.revision);  // every page at the first page's revision
+        bool more = false;
+        auto r = impl_->range(req, &more);
+        if (!r) return err(r.error());
+        if (all.revision == 0) all.revision = r->revision;
+        if (r->kvs.empty()) break;
+        from = r->kvs.back().key + std::string(1, '\0');  // the next key after the last one read
+        for (auto& kv : r->kvs) all.kvs.push_back(std::move(kv));
+        if (!more) break;
+    }
+    return all;
+}
+
+Result<std::int64_t> EtcdClient::put(const std::string& key, const std::string& value, std::int64_t lease) {
+    json req = {{"key", b64_encode(key)}, {"value", b64_encode(value)}};
+    if (lease != 0) req["lease"] = std::to_string(lease);
+    auto r = impl_->call("/v3/kv/put", req);
+    if (!r) return err(r.error());
+    std::int64_t rev = 0;
+    if (!read_header_revision(*r, rev))
+        return err("etcd at " + impl_->last_endpoint + " answered a put malformed.");
+    return rev;
+}
+
+Result<std::int64_t> EtcdClient::del(const std::string& key) {
+    auto r = impl_->call("/v3/kv/deleterange", {{"key", b64_encode(key)}});
+    if (!r) return err(r.error());
+    std::int64_t rev = 0;
+    if (!read_header_revision(*r, rev))
+        return err("etcd at " + impl_->last_endpoint + " answered a delete malformed.");
+    return rev;
+}
+
+namespace {
+
+json compare_json(const Compare& c) {
+    json j = {{"key", b64_encode(c.key)}, {"result", "EQUAL"}};
+    switch (c.target) {
+        case Compare::Target::Mod: j["target"] = "MOD", j["mod_revision"] = std::to_string(c.number); break;
+        case Compare::Target::Create:
+            j["target"] = "CREATE", j["create_revision"] = std::to_string(c.number);
+            break;
+        case Compare::Target::Version:
+            j["target"] = "VERSION", j["version"] = std::to_string(c.number);
+            break;
+        case Compare::Target::Value: j["target"] = "VALUE", j["value"] = b64_encode(c.value); break;
+    }
+    return j;
+}
+
+json ops_json(const std::vector<TxnOp>& ops) {
+    json a = json::array();
+    for (const auto& op : ops) {
+        if (op.kind == TxnOp::Kind::Delete) {
+            a.push_back({{"request_delete_range", {{"key", b64_encode(op.key)}}}});
+            continue;
+        }
+        json put = {{"key", b64_encode(op.key)}, {"value", b64_encode(op.value)}};
+        if (op.lease != 0) put["lease"] = std::to_string(op.lease);
+        a.push_back({{"request_put", put}});
+    }
+    return a;
+}
+
+}  // namespace
+
+Result<TxnResult> EtcdClient::txn(const std::vector<Compare>& compares, const std::vector<TxnOp>& success,
+                                  const std::vector<TxnOp>& failure) {
+    json cmp = json::array();
+    for (const auto& c : compares) cmp.push_back(compare_json(c));
+    auto r = impl_->call("/v3/kv/txn",
+                         {{"compare", cmp}, {"success", ops_json(success)}, {"failure", ops_json(failure)}});
+    if (!r) return err(r.error());
+    TxnResult out;
+    if (!read_header_revision(*r, out.revision) || !read_bool(*r, "succeeded", out.succeeded)) {
+        return err("etcd at " + impl_->last_endpoint + " answered a transaction malformed; refused.");
+    }
+    return out;
+}
+
+Result<std::int64_t> EtcdClient::lease_grant(std::int64_t ttl_s) {
+    auto r = impl_->call("/v3/lease/grant", {{"TTL", std::to_string(ttl_s)}, {"ID", "0"}});
+    if (!r) return err(r.error());
+    std::int64_t id = 0;
+    if (!read_i64(*r, "ID", id) || id == 0) {
+        return err("etcd at " + impl_->last_endpoint + " granted a lease without a valid ID; refused.");
+    }
+    return id;
+}
+
+Result<bool> EtcdClient::lease_keepalive(std::int64_t id) {
+    // A stream on the gateway: our body is one request, so etcd answers it
+    // once ({"result": ...}) and ends the stream when the body ends.
+    auto r = impl_->call("/v3/lease/keepalive", {{"ID", std::to_string(id)}});
+    if (!r) return err(r.error());
+    auto res = r->find("result");
+    std::int64_t ttl = 0;
+    if (res == r->end() || !res->is_object() || !read_i64(*res, "TTL", ttl)) {
+        return err("etcd at " + impl_->last_endpoint + " answered a lease renewal malformed; refused.");
+    }
+    return ttl > 0;  // TTL left out (0): the lease no longer exists
+}
+
+Result<bool> EtcdClient::lease_revoke(std::int64_t id) {
+    auto r = impl_->call("/v3/lease/revoke", {{"ID", std::to_string(id)}});
+    if (!r) {
+        if (r.error().find("requested lease not found") != std::string::npos) return false;
+        return err(r.error());
+    }
+    return true;
+}
+
+// --- watch: one streaming POST, read with curl's multi interface so that
+// `stop` and the idle bound are checked every 100 ms whatever arrives.
+
+namespace {
+
+struct WatchState {
+    const std::function<void(std::int64_t, std::vector<WatchEvent>&)>* on_events;
+    std::string pending;
+    bool created = false, done = false;
+    WatchEnd end;
+    Clock::time_point last_data;
+};
+
+// One line of the stream.  Sets st.done with st.end when the watch is over.
+void watch_line(WatchState& st, const std::string& line, const std::string& ep) {
+    json j = json::parse(line, nullptr, false);
+    std::int64_t code = 0;
+    std::string e = j.is_object() ? error_text(j, code) : std::string();
+    auto res = j.is_object() ? j.find("result") : j.end();
+    if (!e.empty() || res == j.end() || !res->is_object()) {
+        st.done = true;
+        st.end.error = !e.empty()
+                           ? "etcd at " + ep + " ended the watch: " + shown(e) + "."
+                           : "etcd at " + ep + " sent a watch message that is not {\"result\": {...}}.";
+        return;
+    }
+    std::int64_t rev = 0, compact = 0;
+    bool created = false, canceled = false;
+    if (!read_header_revision(*res, rev) || !read_i64(*res, "compact_revision", compact) ||
+        !read_bool(*res, "created", created) || !read_bool(*res, "canceled", canceled)) {
+        st.done = true;
+        st.end.error = "etcd at " + ep + " sent a watch message with malformed fields.";
+        return;
+    }
+    if (created) st.created = true;
+    if (compact > 0) {
+        st.done = true;
+        st.end.compact_revision = compact;
+        return;
+    }
+    if (canceled) {
+        auto reason = res->find("cancel_reason");
+        st.done = true;
+        st.end.error =
+            "etcd at " + ep + " canceled the watch" +
+            (reason != res->end() && reason->is_string() ? ": " + shown(reason->get<std::string>()) : "") +
+            ".";
+        return;
+    }
+    auto evs = res->find("events");
+    if (evs == res->end() || evs->is_null()) return;  // created, or a progress notification
+    std::vector<WatchEvent> events;
+    bool ok = evs->is_array();
+    for (std::size_t i = 0; ok && i < evs->size(); ++i) {
+        const json& ev = (*evs)[i];
+        WatchEvent we;
+        ok = ev.is_object();
+        if (!ok) break;
+        auto type = ev.find("type");
+        if (type != ev.end() && !type->is_null()) {
+            ok = type->is_string() && (*type == "DELETE" || *type == "PUT");
+            we.deleted = ok && *type == "DELETE";
+        }
+        auto kv = ev.find("kv");
+        ok = ok && kv != ev.end() && read_kv(*kv, we.kv);
+        events.push_back(std::move(we));
+    }
+    if (!ok) {
+        st.done = true;
+        st.end.error = "etcd at " + ep + " sent watch events with malformed fields.";
+        return;
+    }
+    if (!events.empty()) (*st.on_events)(rev, events);
+}
+
+size_t watch_write(char* p, size_t size, size_t n, void* user) {
+    auto* st = static_cast<WatchState*>(user);
+    st->last_data = Clock::now();
+    if (st->pending.size() + size * n > kMaxResponse) {
+        st->done = true;
+        st->end.error = "etcd sent a watch message larger than 64 MiB; refused.";
+        return 0;
+    }
+    st->pending.append(p, size * n);
+    return size * n;
+}
+
+}  // namespace
+
+WatchEnd EtcdClient::Impl::watch_one(
+    const std::string& ep, const json& req,
+    const std::function<void(std::int64_t, std::vector<WatchEvent>&)>& on_events,
+    const std::atomic<bool>& stop, long idle_ms, bool& created) {
+    const std::string body = req.dump();
+    prepare(ep + "/v3/watch", body, 0);
+    WatchState st{&on_events, {}, false, false, {}, Clock::now()};
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, watch_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+    CURLM* multi = curl_multi_init();
+    curl_multi_add_handle(multi, curl);
+    int running = 1;
+    while (running && !st.done) {
+        curl_multi_perform(multi, &running);
+        // Messages are whole lines; one may arrive split across chunks.
+        for (std::size_t nl; !st.done && (nl = st.pending.find('\n')) != std::string::npos;) {
+            std::string line = st.pending.substr(0, nl);
+            st.pending.erase(0, nl + 1);
+            if (line.find_first_not_of(" \r\t") != std::string::npos) watch_line(st, line, ep);
+        }
+        if (stop.load()) {
+            st.done = true;
+            st.end = WatchEnd{};
+            break;
+        }
+        auto quiet =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - st.last_data).count();
+        if (!st.done && quiet > idle_ms) {
+            st.done = true;
+            st.end.error = "etcd at " + ep + " sent nothing on the watch for " + std::to_string(quiet) +
+                           " ms; the stream is considered failed.";
+        }
+        if (running && !st.done) curl_multi_poll(multi, nullptr, 0, 100, nullptr);
+    }
+    if (!st.done) {  // the transfer ended by itself
+        CURLcode rc = CURLE_OK;
+        int left = 0;
+        while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+            if (m->msg == CURLMSG_DONE) rc = m->data.result;
+        }
+        if (!st.pending.empty() && !st.done) watch_line(st, st.pending, ep);
+        if (!st.done) {
+            st.end.error = rc != CURLE_OK ? "etcd at " + ep + " is unreachable: " + curl_easy_strerror(rc)
+                                          : "etcd at " + ep + " closed the watch stream.";
+        }
+    }
+    curl_multi_remove_handle(multi, curl);
+    curl_multi_cleanup(multi);
+    created = st.created;
+    if (st.end.error.empty() && st.end.compact_revision == 0 && !stop.load())
+        st.end.error = "the watch ended.";
+    return st.end;
+}
+
+WatchEnd EtcdClient::watch(const std::string& prefix, std::int64_t start_revision,
+                           const std::function<void(std::int64_t, std::vector<WatchEvent>&)>& on_events,
+                           const std::atomic<bool>& stop, long idle_ms) {
+    json create = {{"key", b64_encode(prefix)},
+                   {"range_end", b64_encode(prefix_end(prefix))},
+                   {"progress_notify", true}};
+    if (start_revision > 0) create["start_revision"] = std::to_string(start_revision);
+    const json req = {{"create_request", create}};
+    if (!impl_->o.user.empty() && impl_->token.empty()) {
+        auto a = impl_->authenticate();
+        if (!a) return WatchEnd{a.error(), 0};
+    }
+    std::string failures;
+    bool reauthed = false;
+    for (std::size_t i = 0; i < impl_->o.endpoints.size(); ++i) {
+        const std::string& ep = impl_->o.endpoints[i];
+        bool created = false;
+        WatchEnd end = impl_->watch_one(ep, req, on_events, stop, idle_ms, created);
+        if (created || end.compact_revision > 0 || stop.load()) {
+            if (created) impl_->last_endpoint = ep;
+            return end;
+        }
+        if (!impl_->o.user.empty() && !reauthed && is_token_error(end.error)) {
+            reauthed = true;
+            auto a = impl_->authenticate();
+            if (!a) return WatchEnd{a.error(), 0};
+            --i;  // the same endpoint again, with the new token
+            continue;
+        }
+        if (end.error.find(" is unreachable: ") == std::string::npos) return end;
+        failures += (failures.empty() ? "" : "; ") + end.error.substr(std::string("etcd at ").size());
+    }
+    return WatchEnd{"etcd at " + failures + "; check [fleet] etcd and that etcd runs.", 0};
+}
+
+std::string prefix_end(const std::string& prefix) {
+    std::string end = prefix;
+    while (!end.empty()) {
+        auto& last = reinterpret_cast<unsigned char&>(end.back());
+        if (last < 0xff) {
+            ++last;
+            return end;
+        }
+        end.pop_back();
+    }
+    return std::string(1, '\0');  // no byte to increment: every key from the start
+}
+
+}  // namespace jg::fleet
