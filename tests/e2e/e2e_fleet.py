@@ -253,7 +253,7 @@ class Suite:
                      os.path.join(self.f.tmp, "latency_probe.py"))
         probers = {x: self.n[x].spawn(self.n[x].user_argv(self.u["req"], [PY, os.path.join(self.f.tmp,
                                                                                              "latency_probe.py"),
-                                                                          str(self.p["db"]), "20"]))
+                                                                          str(self.p["db"]), "20", "200"]))
                    for x in DB}
         for x, p in probers.items():
             self.t.eq(f"prober on {x} ready", p.stdout.readline().strip(), "ready")
