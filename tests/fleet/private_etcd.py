@@ -41,8 +41,9 @@ def b64(s):
 
 
 class PrivateEtcd:
-    def __init__(self, name="jgtest", progress_interval="1s", start_timeout=20.0):
+    def __init__(self, name="jgtest", progress_interval="1s", start_timeout=20.0, extra_args=()):
         self.name = name
+        self.extra_args = list(extra_args)
         self.progress_interval = progress_interval
         self.start_timeout = start_timeout
         self.data_dir = tempfile.mkdtemp(prefix="jg-etcd-")
@@ -78,6 +79,7 @@ class PrivateEtcd:
         if self.progress_interval:
             # etcd's default is 10 minutes; the client's idle bound needs them sooner.
             args += ["--experimental-watch-progress-notify-interval", self.progress_interval]
+        args += self.extra_args
         self._log = open(os.path.join(self.data_dir, "etcd.log"), "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs a test binary against two private etcds: JG_ETCD_URL (no auth) and
-JG_ETCD_AUTH_URL (auth on, user root, password in JG_ETCD_AUTH_PASSWORD).
+JG_ETCD_AUTH_URL (auth on, user root, password in JG_ETCD_AUTH_PASSWORD,
+tokens expiring after 1 s unused, so that re-authentication is exercised).
 Usage: run_with_etcd.py BINARY [ARGS...]; exits with the binary's code."""
 import os
 import subprocess
@@ -16,7 +17,7 @@ def main():
     if len(sys.argv) < 2:
         print("usage: run_with_etcd.py BINARY [ARGS...]", file=sys.stderr)
         return 2
-    with PrivateEtcd(name="plain") as plain, PrivateEtcd(name="auth") as auth:
+    with PrivateEtcd(name="plain") as plain, PrivateEtcd(name="auth", extra_args=["--auth-token-ttl", "1"]) as auth:
         auth.enable_auth(PASSWORD)
         env = dict(os.environ, JG_ETCD_URL=plain.url, JG_ETCD_AUTH_URL=auth.url,
                    JG_ETCD_AUTH_PASSWORD=PASSWORD)

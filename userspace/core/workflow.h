@@ -35,6 +35,12 @@ class Directory {
 public:
     virtual ~Directory() = default;
     virtual std::optional<std::string> user_name(std::uint32_t uid) = 0;
+    // The uid of account `user` (fleet: names travel, each node resolves
+    // them); nullopt when there is no such account here.
+    virtual std::optional<std::uint32_t> uid_of(const std::string& user) {
+        (void)user;
+        return std::nullopt;
+    }
     // Group membership from the system's group database, resolved now.
     virtual bool in_group(std::uint32_t uid, const std::string& user, const std::string& group) = 0;
     // Whether uid is still the account `user` (a uid without an account is
@@ -92,10 +98,16 @@ inline constexpr const char* kMetaLastStop = "last_stop_wall_us";
 
 class Workflow {
 public:
+    // Adds fields to a record about a grant (end_fleet_grants).
+    using Decorate = std::function<void(const GrantRow&, json&)>;
+
     Workflow(Store& store, Directory& dir, GrantSink& sink, AuditSink& audit, Clock& clock,
              std::string boot_id);
 
     void set_policy(std::shared_ptr<const Policy> p) { policy_ = std::move(p); }
+    // Counts requests against `r` rather than its own buckets (the fleet's
+    // ledger runs a Workflow per decision; the rate is the node's).
+    void share_rate(RequestRate& r) { rate_ = &r; }
     const Policy& policy() const { return *policy_; }
 
     Reply request(const Caller& c, const RequestArgs& args);
@@ -162,6 +174,19 @@ public:
     // which is what a crash leaves).
     void record_stop();
 
+    // Fleet (design.md §7): grant g, decided in etcd, applied on this node:
+    // stored, then written to the maps (an error when the map is full, the
+    // row then stored ended).  No record: the node agent writes grant_applied.
+    Result<bool> apply_fleet_grant(const GrantRow& g);
+    // Fleet: grants this node applied that the fleet ended (revoked, no
+    // longer for this node, a strict port cut off): stored as `state` by
+    // `by`, out of the maps, their connections cut, one `type` record each
+    // (e.g. revoke_applied) with what `decorate` adds.
+    Result<bool> end_fleet_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
+                                  const char* type, const Decorate& decorate) {
+        return end_grants(gs, state, by, nullptr, type, decorate);
+    }
+
     // Deletes decided requests and ended grants older than [daemon]
     // retention, at most `max_rows` of each (the daemon calls it once a
     // tick); how many rows went.  The audit log keeps their records.
@@ -225,8 +250,10 @@ private:
     // Ends grants `gs` as `state` ("revoked", "expired") by `by`: stored,
     // out of the maps, the TCP connections they admitted cut (once for all),
     // then one record each with connections_ended.
+    // `type` (default: revoke or expire by state) names the records;
+    // `decorate` adds fields to each.
     Result<bool> end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
-                            const Caller* actor);
+                            const Caller* actor, const char* type = nullptr, const Decorate& decorate = {});
     // Decides pending request r as `state` ("rejected" or "expired") by `by`,
     // stores it and records it: a reject or expire record by `actor` (with
     // none, about the requester) holding `details`. r.decision_reason is
@@ -250,7 +277,8 @@ private:
     std::vector<std::int64_t> clock_unknown_;
     // Where end_removed_accounts goes on.
     std::pair<std::uint32_t, std::string> account_cursor_{0, ""};
-    RequestRate rate_;
+    RequestRate own_rate_;
+    RequestRate* rate_ = &own_rate_;
     std::function<std::optional<std::string>()> space_check_;
     // next_expiry()'s answer while no grant changed; put_grant forgets it.
     std::optional<std::optional<std::uint64_t>> next_expiry_;

@@ -42,7 +42,7 @@ bool same_principal(const CutConnection& c, const GrantRow& g) {
 }  // namespace
 
 Result<bool> Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& state, const std::string& by,
-                                  const Caller* actor) {
+                                  const Caller* actor, const char* type, const Decorate& decorate) {
     bool cut = false;
     for (auto& g : gs) {
         g.state = state;
@@ -68,7 +68,7 @@ Result<bool> Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& 
     }
     for (std::size_t i = 0; i < gs.size(); ++i) {
         const GrantRow& g = gs[i];
-        json ev = grant_event(state == "revoked" ? "revoke" : "expire", g, actor);
+        json ev = grant_event(type ? type : state == "revoked" ? "revoke" : "expire", g, actor);
         ev.update({{"requester", g.user},
                    {"approvers", g.approvers},
                    {"reason", g.reason},
@@ -78,9 +78,24 @@ Result<bool> Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& 
         if (!g.ticket.empty()) ev["ticket"] = g.ticket;
         if (g.kind == kBreakGlass) ev["break_glass"] = true;
         if (g.proto == Proto::Tcp) ev["connections_ended"] = counts[i];
+        if (decorate) decorate(g, ev);
         audit_.emit(ev);
     }
     return true;
+}
+
+Result<bool> Workflow::apply_fleet_grant(const GrantRow& g) {
+    if (auto put = put_grant(g); !put) return put;
+    auto kg = kernel_grant(g);
+    if (!kg) return err(kg.error());
+    auto in = sink_.put(*kg);
+    if (in) return true;
+    GrantRow ended = g;
+    ended.state = "revoked";
+    ended.ended_us = clock_.wall_us();
+    ended.ended_by = "map_full";
+    if (auto put = put_grant(ended); !put) return put;
+    return err(in.error());
 }
 
 int Workflow::sweep() { return value_or_throw(expire_due()); }

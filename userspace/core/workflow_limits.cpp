@@ -27,7 +27,7 @@ std::optional<Reply> Workflow::admit(const Caller& c, const PortPolicy& p, std::
     if (c.uid == 0) return std::nullopt;
     const RequestLimits& l = policy_->daemon.limits;
     std::int64_t wait_s = 0;
-    if (!rate_.take(c.uid, clock_.boot_ns(), l.rate_burst, l.rate_period_s, &wait_s))
+    if (!rate_->take(c.uid, clock_.boot_ns(), l.rate_burst, l.rate_period_s, &wait_s))
         return Reply::fail(code::kRefused,
                            fmt::format("too many requests: at most {} per user ([daemon] request_rate); try "
                                        "again in {}",

@@ -42,6 +42,7 @@ std::optional<std::string> time_namespace_refusal();
 class SystemDirectory : public Directory {
 public:
     std::optional<std::string> user_name(std::uint32_t uid) override;
+    std::optional<std::uint32_t> uid_of(const std::string& user) override;
     bool in_group(std::uint32_t uid, const std::string& user, const std::string& group) override;
     // Tells "no such account" from a user database that did not answer.
     std::optional<bool> is_account(std::uint32_t uid, const std::string& user) override;

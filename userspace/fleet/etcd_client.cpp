@@ -531,7 +531,9 @@ void watch_line(WatchState& st, const std::string& line, const std::string& ep) 
         st.end.error = "etcd at " + ep + " sent a watch message with malformed fields.";
         return;
     }
-    if (created) st.created = true;
+    // A refused create (a bad token, no permission) answers created and
+    // canceled at once: only a watch that is not canceled is confirmed.
+    if (created && !canceled) st.created = true;
     if (compact > 0) {
         st.done = true;
         st.end.compact_revision = compact;

@@ -1,0 +1,398 @@
+#include "fleet/ledger.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "core/protocol.h"
+
+namespace jg::fleet {
+
+namespace {
+
+// The uid a name gets on a node where it names no account: no caller has
+// it, so it never passes for anybody (and is never written to a map here).
+constexpr std::uint32_t kUnresolvedUid = 0xFFFFFFFEu;
+// Transactions an operation tries before it gives up on a busy document.
+constexpr int kAttempts = 8;
+
+class CaptureAudit : public AuditSink {
+public:
+    std::vector<json> records;
+    void emit(json r) override { records.push_back(std::move(r)); }
+};
+
+// The maps are the target nodes' business (fleet/agent): nothing here.
+class NoMaps : public GrantSink {
+public:
+    Result<bool> put(const KernelGrant&) override { return true; }
+    void remove(const KernelGrant&) override {}
+};
+
+// This node's directory, except that a requester whose name is unknown
+// here is not "removed": whether the name resolves is each target's to say.
+class FleetDirectory : public Directory {
+public:
+    explicit FleetDirectory(Directory& d) : d_(d) {}
+    std::optional<std::string> user_name(std::uint32_t uid) override { return d_.user_name(uid); }
+    std::optional<std::uint32_t> uid_of(const std::string& u) override { return d_.uid_of(u); }
+    bool in_group(std::uint32_t uid, const std::string& user, const std::string& group) override {
+        return uid != kUnresolvedUid && d_.in_group(uid, user, group);
+    }
+    std::optional<bool> is_account(std::uint32_t uid, const std::string& user) override {
+        if (uid == kUnresolvedUid) return true;
+        return d_.is_account(uid, user);
+    }
+
+private:
+    Directory& d_;
+};
+
+std::int64_t boot_left_ns(std::int64_t until_us, std::int64_t now_us) {
+    return until_us > now_us ? (until_us - now_us) * 1000 : 0;
+}
+
+}  // namespace
+
+// One operation's scratch world.
+struct Ledger::Scratch {
+    Store store;
+    CaptureAudit audit;
+    NoMaps maps;
+    FleetDirectory dir;
+    Workflow wf;
+    struct Read {
+        std::string key;
+        std::int64_t mod_revision = 0;  // 0: absent when read
+        json doc;                       // as read (null when absent)
+    };
+    std::map<std::string, Read> reads;  // by key
+    std::map<std::int64_t, Extras> extras;
+    std::int64_t counter = 0, counter_rev = 0;
+
+    Scratch(Store s, Directory& d, Clock& clock, const std::string& boot_id)
+        : store(std::move(s)), dir(d), wf(store, dir, maps, audit, clock, boot_id) {}
+};
+
+Reply Ledger::unreachable(const char* op, const std::string& why) const {
+    return Reply::fail(code::kFleetDown,
+                       fmt::format("jitgated could not complete {}: {}; nothing was changed, try again once etcd "
+                                   "answers",
+                                   op, why));
+}
+
+Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
+    const std::string key = request_key(c_.prefix, id);
+    if (s.reads.count(key)) return true;
+    auto kv = etcd_.get(key);
+    if (!kv) return err(kv.error());
+    if (!*kv) {
+        s.reads[key] = {key, 0, nullptr};
+        return true;
+    }
+    auto d = parse_request_doc((*kv)->value);
+    if (!d || d->row.id != id) return err(fmt::format("request {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
+    RequestRow& r = d->row;
+    const std::int64_t now = clock_.wall_us();
+    r.uid = dir_.uid_of(r.user).value_or(kUnresolvedUid);
+    for (const auto& a : r.approvers) r.approver_uids.push_back(dir_.uid_of(a).value_or(kUnresolvedUid));
+    r.boot_id = c_.boot_id;
+    r.deadline_boot_ns = clock_.boot_ns() + boot_left_ns(r.deadline_us, now);
+    if (auto put = s.store.put_request(r); !put) return put;
+    s.reads[key] = {key, (*kv)->mod_revision, request_doc(d->row, d->x)};
+    s.extras[id] = d->x;
+    if (r.grant_id) return load_grant(s, r.grant_id);
+    return true;
+}
+
+Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
+    const std::string key = grant_key(c_.prefix, id);
+    if (s.reads.count(key)) return true;
+    auto kv = etcd_.get(key);
+    if (!kv) return err(kv.error());
+    if (!*kv) {
+        s.reads[key] = {key, 0, nullptr};
+        return true;
+    }
+    auto d = parse_grant_doc((*kv)->value);
+    if (!d || d->row.id != id) return err(fmt::format("grant {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
+    GrantRow& g = d->row;
+    g.uid = dir_.uid_of(g.user).value_or(kUnresolvedUid);
+    g.boot_id = c_.boot_id;
+    g.expires_boot_ns = clock_.boot_ns() + boot_left_ns(g.expires_us, clock_.wall_us());
+    if (auto put = s.store.put_grant(g); !put) return put;
+    s.reads[key] = {key, (*kv)->mod_revision, grant_doc(d->row, d->x)};
+    s.extras[id] = d->x;
+    return true;
+}
+
+Result<bool> Ledger::load_own(Scratch& s, const std::string& user, std::uint16_t port, const std::string& on) {
+    for (const auto& [id, h] : view_.requests)
+        if (h.doc.row.user == user && h.doc.row.state == "pending")
+            if (auto r = load_request(s, id); !r) return r;
+    // One active grant per principal, port and selector: a new one replaces it.
+    for (const auto& [id, h] : view_.grants)
+        if (h.doc.row.user == user && h.doc.row.state == "active" && h.doc.row.port == port && h.doc.x.on == on)
+            if (auto r = load_grant(s, id); !r) return r;
+    return true;
+}
+
+Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Extras& fresh, bool writes) {
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+        auto store = Store::open(":memory:");
+        if (!store) return Reply::fail(code::kInternal, store.error());
+        Scratch s(std::move(*store), dir_, clock_, c_.boot_id);
+        s.wf.set_policy(policy_);
+        s.wf.share_rate(rate_);
+        auto counter = etcd_.get(ids_key(c_.prefix));
+        if (!counter) return unreachable(op, counter.error());
+        if (*counter) {
+            try {
+                s.counter = std::stoll((*counter)->value);
+            } catch (...) {
+                return Reply::fail(code::kInternal, "the fleet's id counter in etcd is not a number");
+            }
+            s.counter_rev = (*counter)->mod_revision;
+        }
+        if (auto loaded = load(s); !loaded) return unreachable(op, loaded.error());
+        value_or_throw(s.store.set_meta("next_id", s.counter + 1));
+        Reply reply = run(s.wf);
+        if (!writes) {
+            for (auto& r : s.audit.records) audit_.emit(std::move(r));
+            return reply;
+        }
+        // What the workflow changed, as documents.
+        std::vector<Compare> cmp;
+        std::vector<TxnOp> puts;
+        std::optional<GrantDoc> granted;  // a grant made or ended by this decision
+        auto changed = [&](const std::string& key, json doc) -> bool {
+            auto it = s.reads.find(key);
+            if (it != s.reads.end() && it->second.doc == doc) return false;
+            cmp.push_back({key, it == s.reads.end() ? Compare::Target::Create : Compare::Target::Mod,
+                           it == s.reads.end() ? 0 : it->second.mod_revision, {}});
+            puts.push_back({TxnOp::Kind::Put, key, doc.dump(), 0});
+            return true;
+        };
+        const std::int64_t next = value_or_throw(s.store.meta("next_id")).value_or(s.counter + 1);
+        for (auto& r : value_or_throw(s.store.requests("all", 1 << 20))) {
+            if (!s.extras.count(r.id)) s.extras[r.id] = fresh;
+            changed(request_key(c_.prefix, r.id), request_doc(r, s.extras[r.id]));
+        }
+        value_or_throw(s.store.each_grant("all", 1 << 20, [&](GrantRow& g) {
+            // A new grant carries its request's selector and origin.
+            if (!s.extras.count(g.id)) s.extras[g.id] = s.extras.count(g.request_id) ? s.extras[g.request_id] : fresh;
+            if (changed(grant_key(c_.prefix, g.id), grant_doc(g, s.extras[g.id]))) granted = GrantDoc{g, s.extras[g.id]};
+        }));
+        if (puts.empty() && next == s.counter + 1) {
+            for (auto& r : s.audit.records) audit_.emit(std::move(r));
+            return reply;
+        }
+        if (next != s.counter + 1) {
+            cmp.push_back({ids_key(c_.prefix), Compare::Target::Mod, s.counter_rev, {}});
+            puts.push_back({TxnOp::Kind::Put, ids_key(c_.prefix), std::to_string(next - 1), 0});
+        }
+        auto txn = etcd_.txn(cmp, puts);
+        if (!txn) return unreachable(op, txn.error());
+        if (!txn->succeeded) continue;  // someone else wrote first: read again
+        for (auto& r : s.audit.records) audit_.emit(std::move(r));
+        if (reply.ok && reply.result.is_object()) {
+            reply.result["node"] = c_.node;
+            if (granted) {
+                reply.result["on"] = granted->x.on;
+                reply.result["revision"] = txn->revision;
+                reply.result["targets"] = targets_of(*granted);
+            } else if (!fresh.on.empty()) {
+                reply.result["on"] = fresh.on;
+            }
+        }
+        return reply;
+    }
+    return Reply::fail(code::kConflict,
+                       fmt::format("{} could not be completed: the documents it changes were changed by other "
+                                   "nodes {} times in a row; try again",
+                                   op, kAttempts));
+}
+
+std::vector<std::string> Ledger::targets_of(const GrantDoc& g) const {
+    auto sel = parse_selector(g.x.on);
+    if (!sel) return {};
+    const PortPolicy* p = policy_->find(g.row.port, g.row.proto);
+    return view_.targets(*sel, p ? p->hosts : Labels{});
+}
+
+std::optional<Reply> Ledger::target_refusal(const std::optional<Selector>& on, std::uint16_t port, Proto proto,
+                                            Selector& out) {
+    out = on.value_or(Selector{c_.node, {}});
+    const PortPolicy* p = policy_->find(port, proto);
+    if (!p) return std::nullopt;  // the workflow refuses an unprotected port in its own words
+    if (view_.targets(out, {}).empty())
+        return Reply::fail(code::kRefused,
+                           fmt::format("--on {}: no node of the fleet {}; `jitgate nodes` lists them",
+                                       out.text(), out.node.empty() ? "has these labels" : "has this name"));
+    if (view_.targets(out, p->hosts).empty())
+        return Reply::fail(code::kRefused,
+                           fmt::format("--on {}: port '{}' is not protected on any of those nodes (the fleet "
+                                       "policy gives it hosts = {{ {} }})",
+                                       out.text(), p->name, labels_text(p->hosts)));
+    return std::nullopt;
+}
+
+Reply Ledger::request(const Caller& c, const RequestArgs& a) {
+    Selector on;
+    if (auto refused = target_refusal(a.on, a.ask.port, a.ask.proto, on)) return *refused;
+    const Extras fresh{on.text(), c_.node};
+    return decide(
+        "request", [&](Scratch& s) { return load_own(s, c.user, a.ask.port, fresh.on); },
+        [&](Workflow& wf) { return wf.request(c, a); }, fresh);
+}
+
+Reply Ledger::break_glass(const Caller& c, const BreakGlassArgs& a) {
+    Selector on;
+    if (auto refused = target_refusal(a.on, a.ask.port, a.ask.proto, on)) return *refused;
+    const Extras fresh{on.text(), c_.node};
+    return decide(
+        "break_glass", [&](Scratch& s) { return load_own(s, c.user, a.ask.port, fresh.on); },
+        [&](Workflow& wf) { return wf.break_glass(c, a); }, fresh);
+}
+
+Reply Ledger::approve(const Caller& c, const ApproveArgs& a) {
+    return decide(
+        "approve", [&](Scratch& s) { return load_request(s, a.id); },
+        [&](Workflow& wf) { return wf.approve(c, a); }, Extras{});
+}
+
+Reply Ledger::deny(const Caller& c, const DenyArgs& a) {
+    return decide(
+        "deny", [&](Scratch& s) { return load_request(s, a.id); }, [&](Workflow& wf) { return wf.deny(c, a); },
+        Extras{});
+}
+
+Reply Ledger::revoke(const Caller& c, const RevokeArgs& a) {
+    // The id is a grant's or the request's that led to one.
+    return decide(
+        "revoke",
+        [&](Scratch& s) -> Result<bool> {
+            if (auto r = load_grant(s, a.id); !r) return r;
+            if (auto r = load_request(s, a.id); !r) return r;
+            for (auto& [key, read] : s.reads)
+                if (read.doc.is_object() && read.doc.contains("request_id"))
+                    if (auto r = load_request(s, read.doc["request_id"].get<std::int64_t>()); !r) return r;
+            return true;
+        },
+        [&](Workflow& wf) { return wf.revoke(c, a); }, Extras{});
+}
+
+Reply Ledger::show(const Caller& c, const ShowArgs& a) {
+    return decide(
+        "show", [&](Scratch& s) { return load_request(s, a.id); }, [&](Workflow& wf) { return wf.show(c, a); },
+        Extras{}, false);
+}
+
+Reply Ledger::list(const Caller& c, const ListArgs& a) {
+    // From this node's view of the fleet (as of its last watch event).
+    return decide(
+        "list",
+        [&](Scratch& s) -> Result<bool> {
+            const std::int64_t now = clock_.wall_us();
+            for (const auto& [id, h] : view_.requests) {
+                RequestRow r = h.doc.row;
+                r.uid = dir_.uid_of(r.user).value_or(kUnresolvedUid);
+                r.boot_id = c_.boot_id;
+                r.deadline_boot_ns = clock_.boot_ns() + boot_left_ns(r.deadline_us, now);
+                if (auto put = s.store.put_request(r); !put) return put;
+            }
+            for (const auto& [id, h] : view_.grants) {
+                GrantRow g = h.doc.row;
+                g.uid = dir_.uid_of(g.user).value_or(kUnresolvedUid);
+                g.boot_id = c_.boot_id;
+                g.expires_boot_ns = clock_.boot_ns() + boot_left_ns(g.expires_us, now);
+                if (auto put = s.store.put_grant(g); !put) return put;
+            }
+            return true;
+        },
+        [&](Workflow& wf) { return wf.list(c, a); }, Extras{}, false);
+}
+
+Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
+    std::optional<GrantDoc> g;
+    if (auto it = view_.grants.find(a.id); it != view_.grants.end()) g = it->second.doc;
+    if (!g) {
+        // Decided a moment ago: the watch may not have brought it yet.
+        auto kv = etcd_.get(grant_key(c_.prefix, a.id));
+        if (!kv) return unreachable("confirm", kv.error());
+        if (!*kv) return Reply::fail(code::kNotFound, fmt::format("there is no grant {}", a.id));
+        auto d = parse_grant_doc((*kv)->value);
+        if (!d) return Reply::fail(code::kInternal, fmt::format("grant {}'s document in etcd is not valid: {}", a.id, d.error()));
+        g = *d;
+    }
+    json nodes = json::array();
+    bool complete = true;
+    for (const auto& name : targets_of(*g)) {
+        const NodeInfo& n = view_.nodes.at(name);
+        std::string state = "pending";
+        if (n.applied_revision >= a.revision) {
+            state = "applied";
+            if (n.ack && n.ack->contains("unresolved") && (*n.ack)["unresolved"].is_array())
+                for (const auto& u : (*n.ack)["unresolved"])
+                    if (u.is_number_integer() && u.get<std::int64_t>() == a.id) state = "unresolved";
+        }
+        complete = complete && state != "pending";
+        nodes.push_back({{"node", name}, {"state", state}, {"alive", n.alive}});
+    }
+    return Reply::success(
+        {{"grant_id", a.id}, {"revision", a.revision}, {"nodes", nodes}, {"complete", complete}});
+}
+
+Reply Ledger::nodes(const Caller&) {
+    auto regs = etcd_.get_prefix(c_.prefix + "/nodes/");
+    if (!regs) return unreachable("nodes", regs.error());
+    auto acks = etcd_.get_prefix(c_.prefix + "/acks/", regs->revision);
+    if (!acks) return unreachable("nodes", acks.error());
+    std::map<std::string, json> out;
+    const std::int64_t now = clock_.wall_us();
+    auto entry = [&](const std::string& node) -> json& {
+        json& e = out[node];
+        if (e.is_null())
+            e = {{"node", node},          {"labels", json::object()}, {"alive", false},
+                 {"applied_revision", 0}, {"lag", nullptr},           {"policy_version", 0},
+                 {"grants", 0},           {"ack_age_s", nullptr}};
+        return e;
+    };
+    auto labels_of = [](const json& j) {
+        json l = json::object();
+        if (j.contains("labels") && j["labels"].is_object())
+            for (auto& [k, v] : j["labels"].items())
+                if (valid_fleet_name(k) && v.is_string() && valid_fleet_name(v.get<std::string>())) l[k] = v;
+        return l;
+    };
+    for (const auto& kv : acks->kvs) {
+        const KeyName k = parse_key(c_.prefix, kv.key);
+        json j = json::parse(kv.value, nullptr, false);
+        if (k.kind != "acks" || !j.is_object()) continue;
+        json& e = entry(k.node);
+        e["labels"] = labels_of(j);
+        if (j.value("applied_revision", json()).is_number_integer()) {
+            e["applied_revision"] = j["applied_revision"];
+            e["lag"] = std::max<std::int64_t>(0, acks->revision - j["applied_revision"].get<std::int64_t>());
+        }
+        if (j.value("policy_version", json()).is_number_integer()) e["policy_version"] = j["policy_version"];
+        if (j.value("grants", json()).is_number_integer()) e["grants"] = j["grants"];
+        if (j.value("time_us", json()).is_number_integer())
+            e["ack_age_s"] = std::max<std::int64_t>(0, (now - j["time_us"].get<std::int64_t>()) / 1000000);
+    }
+    for (const auto& kv : regs->kvs) {
+        const KeyName k = parse_key(c_.prefix, kv.key);
+        json j = json::parse(kv.value, nullptr, false);
+        if (k.kind != "nodes" || !j.is_object()) continue;
+        json& e = entry(k.node);
+        e["alive"] = true;
+        if (e["labels"].empty()) e["labels"] = labels_of(j);
+    }
+    json list = json::array();
+    for (auto& [name, e] : out) list.push_back(std::move(e));
+    return Reply::success({{"nodes", list}, {"revision", regs->revision}});
+}
+
+}  // namespace jg::fleet

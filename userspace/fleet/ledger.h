@@ -1,0 +1,87 @@
+#pragma once
+// The fleet's decisions (design.md §7): request, approve, deny, revoke and
+// break-glass decided by the same Workflow as on a single host, then made
+// true in etcd by one transaction.
+//
+// Each operation runs the Workflow on a scratch store that holds the
+// documents it concerns, read fresh from etcd, with their uids resolved on
+// this node.  What the scratch store then holds differently becomes the
+// documents the transaction writes, on condition that none of those read
+// changed since (their mod_revision) and that the id counter is the one
+// read.  Two approvers on two nodes at the same instant: one transaction
+// wins, the other reads the request again and counts its approval on top,
+// so nothing is counted twice and one grant is made.  The records the
+// Workflow wrote are this node's once the transaction succeeded (a lost
+// race writes none).  Nothing reaches a map here: each target node's agent
+// applies the grant when its watch sees it.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/operations.h"
+#include "core/policy.h"
+#include "core/workflow.h"
+#include "fleet/etcd_client.h"
+#include "fleet/view.h"
+
+namespace jg::fleet {
+
+class Ledger {
+public:
+    struct Config {
+        std::string prefix;
+        std::string node;
+        std::string boot_id;
+    };
+    Ledger(Config c, EtcdClient& etcd, const FleetView& view, Directory& dir, Clock& clock, AuditSink& audit)
+        : c_(std::move(c)), etcd_(etcd), view_(view), dir_(dir), clock_(clock), audit_(audit) {}
+
+    // Every port of the fleet policy (not only this node's), with this
+    // node's [daemon] settings: a decision here may be for other nodes.
+    void set_policy(std::shared_ptr<const Policy> p) { policy_ = std::move(p); }
+
+    Reply request(const Caller& c, const RequestArgs& a);
+    Reply break_glass(const Caller& c, const BreakGlassArgs& a);
+    Reply approve(const Caller& c, const ApproveArgs& a);
+    Reply deny(const Caller& c, const DenyArgs& a);
+    Reply revoke(const Caller& c, const RevokeArgs& a);
+    Reply list(const Caller& c, const ListArgs& a);
+    Reply show(const Caller& c, const ShowArgs& a);
+    // Which target nodes applied grant a.id as of a.revision (their acks).
+    Reply confirm(const Caller& c, const ConfirmArgs& a);
+    // The fleet's nodes as etcd has them now (design.md §7 JSON).
+    Reply nodes(const Caller& c);
+
+private:
+    struct Scratch;
+    // Fills the scratch store with what an operation reads; false when etcd failed (reply set).
+    using Load = std::function<Result<bool>(Scratch&)>;
+    using Run = std::function<Reply(Workflow&)>;
+    // The operation on a scratch store, then its changes in one transaction
+    // (retried on a conflict).  `writes`: false for a read-only operation.
+    Reply decide(const char* op, const Load& load, const Run& run, const Extras& fresh, bool writes = true);
+    Result<bool> load_request(Scratch& s, std::int64_t id);
+    Result<bool> load_grant(Scratch& s, std::int64_t id);
+    // The caller's pending requests and active grants for one port and
+    // selector: what request's limits and replacement read.
+    Result<bool> load_own(Scratch& s, const std::string& user, std::uint16_t port, const std::string& on);
+    // The selector a request names, checked against the fleet: the refusal, if any.
+    std::optional<Reply> target_refusal(const std::optional<Selector>& on, std::uint16_t port, Proto proto,
+                                        Selector& out);
+    std::vector<std::string> targets_of(const GrantDoc& g) const;
+    Reply unreachable(const char* op, const std::string& why) const;
+
+    Config c_;
+    EtcdClient& etcd_;
+    const FleetView& view_;
+    Directory& dir_;
+    Clock& clock_;
+    AuditSink& audit_;
+    std::shared_ptr<const Policy> policy_ = std::make_shared<Policy>();
+    RequestRate rate_;
+};
+
+}  // namespace jg::fleet

@@ -1,0 +1,46 @@
+#pragma once
+// What this node knows of the fleet's documents in etcd, as of one
+// revision: kept by the node agent from its snapshots and watch events,
+// read by the ledger (targets, the caller's own requests, list) and by
+// confirm.  Only documents that parsed are here; the rest are refused
+// where they arrive (fleet/agent).
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/selector.h"
+#include "fleet/docs.h"
+
+namespace jg::fleet {
+
+template <typename Doc>
+struct Held {
+    Doc doc;
+    std::int64_t mod_revision = 0;
+};
+
+struct NodeInfo {
+    Labels labels;
+    bool alive = false;           // its lease-bound registration exists
+    std::optional<json> ack;      // its ack document, as read
+    std::int64_t applied_revision = 0;
+};
+
+struct FleetView {
+    std::int64_t revision = 0;  // the last revision applied from etcd
+    std::map<std::int64_t, Held<RequestDoc>> requests;
+    std::map<std::int64_t, Held<GrantDoc>> grants;
+    std::map<std::string, NodeInfo> nodes;
+    std::optional<Held<PolicyDoc>> policy;
+
+    // The nodes `sel` and a port's `hosts` both take, by name.
+    std::vector<std::string> targets(const Selector& sel, const Labels& hosts) const {
+        std::vector<std::string> out;
+        for (const auto& [name, n] : nodes)
+            if (sel.matches(name, n.labels) && labels_match(hosts, n.labels)) out.push_back(name);
+        return out;
+    }
+};
+
+}  // namespace jg::fleet
