@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -41,9 +42,10 @@ def b64(s):
 
 
 class PrivateEtcd:
-    def __init__(self, name="jgtest", progress_interval="1s", start_timeout=20.0, extra_args=()):
+    def __init__(self, name="jgtest", progress_interval="1s", start_timeout=20.0, extra_args=(), tls=False):
         self.name = name
         self.extra_args = list(extra_args)
+        self.tls = tls  # https with client certificates: ca_file, cert_file, key_file
         self.progress_interval = progress_interval
         self.start_timeout = start_timeout
         self.data_dir = tempfile.mkdtemp(prefix="jg-etcd-")
@@ -54,7 +56,39 @@ class PrivateEtcd:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.client_port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.client_port)
+
+    @property
+    def ca_file(self):
+        return os.path.join(self.data_dir, "ca.pem")
+
+    @property
+    def cert_file(self):
+        return os.path.join(self.data_dir, "client.pem")
+
+    @property
+    def key_file(self):
+        return os.path.join(self.data_dir, "client.key")
+
+    def _make_certs(self):
+        """A CA, a server certificate for 127.0.0.1 and a client certificate
+        (EC P-256, one day), all in the data dir.  The server's is for client
+        authentication too: etcd's gateway dials etcd itself with it."""
+        d = self.data_dir
+
+        def run(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", d + "/ca.key", "-out", d + "/ca.pem", "-days", "1", "-subj", "/CN=jg-test-ca")
+        for who, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"),
+                         ("client", "extendedKeyUsage=clientAuth")):
+            run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", "%s/%s.key" % (d, who), "-out", "%s/%s.csr" % (d, who), "-subj", "/CN=" + who)
+            with open("%s/%s.ext" % (d, who), "w") as f:
+                f.write(ext + "\n")
+            run("x509", "-req", "-in", "%s/%s.csr" % (d, who), "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
+                "-CAcreateserial", "-out", "%s/%s.pem" % (d, who), "-days", "1", "-extfile", "%s/%s.ext" % (d, who))
 
     def start(self):
         if not _LIVE:
@@ -79,6 +113,12 @@ class PrivateEtcd:
         if self.progress_interval:
             # etcd's default is 10 minutes; the client's idle bound needs them sooner.
             args += ["--experimental-watch-progress-notify-interval", self.progress_interval]
+        if self.tls:
+            if not os.path.exists(self.ca_file):
+                self._make_certs()
+            d = self.data_dir
+            args += ["--cert-file", d + "/server.pem", "--key-file", d + "/server.key",
+                     "--client-cert-auth", "--trusted-ca-file", self.ca_file]
         args += self.extra_args
         self._log = open(os.path.join(self.data_dir, "etcd.log"), "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
@@ -100,7 +140,11 @@ class PrivateEtcd:
                                      headers={"Content-Type": "application/json"})
         if self.token:
             req.add_header("Authorization", self.token)
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             return json.loads(r.read(64 << 20) or b"{}")
 
     def compact(self, revision):

@@ -507,3 +507,31 @@ TEST_CASE("auth: the right password works, a wrong one is a clear error") {
     MESSAGE(a.error());
     CHECK(a.error().find("user name is empty") != std::string::npos);
 }
+
+TEST_CASE("TLS: verified server, client certificate; no way around verification") {
+    EtcdOptions o;
+    o.endpoints = {env("JG_ETCD_TLS_URL")};
+    REQUIRE(o.endpoints[0].rfind("https://", 0) == 0);
+    o.ca_file = env("JG_ETCD_TLS_CA");
+    o.cert_file = env("JG_ETCD_TLS_CERT");
+    o.key_file = env("JG_ETCD_TLS_KEY");
+    auto c = EtcdClient::open(o);
+    REQUIRE(c.ok());
+    auto rev = (*c)->put("/t/tls", "ok");
+    REQUIRE_MESSAGE(rev.ok(), (rev.ok() ? "" : rev.error()));
+    CHECK((*(*c)->get("/t/tls"))->value == "ok");
+
+    EtcdOptions system_cas = o;  // the test CA is not among the system's
+    system_cas.ca_file.clear();
+    auto unverified = (*EtcdClient::open(system_cas))->get("/t/tls");
+    REQUIRE(!unverified.ok());
+    MESSAGE(unverified.error());
+    CHECK(unverified.error().find("is unreachable") != std::string::npos);
+
+    EtcdOptions no_cert = o;  // etcd asks for a client certificate
+    no_cert.cert_file.clear();
+    no_cert.key_file.clear();
+    auto anonymous = (*EtcdClient::open(no_cert))->get("/t/tls");
+    REQUIRE(!anonymous.ok());
+    MESSAGE(anonymous.error());
+}
