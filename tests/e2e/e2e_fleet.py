@@ -463,6 +463,9 @@ class Suite:
             self.revoke("web-1", "appr", again["grant_id"], "--wait")
         self.expect("best_effort grant after reconnecting", "req", "loose", {x: "ok" for x in ALL})
         self.loose_gid = loose.get("grant_id")
+        if strict:  # ended on every node by the partition; whatever etcd still says of it, it ends now
+            self.revoke("web-1", "appr", strict["grant_id"], "--wait")
+            self.expect("the strict grant after its revocation", "req", "strict", {x: "EPERM" for x in ALL})
 
     def restart_without_etcd(self, loose):
         """db-1 restarted while etcd is down: it starts, says etcd is unreachable, keeps its mirror's grants."""
