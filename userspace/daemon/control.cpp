@@ -38,6 +38,12 @@ Reply answer(Op op, Result<json> r) {
                        fmt::format("jitgated could not complete {}: {}", op_name(op), r.error()));
 }
 
+Reply not_fleet() {
+    return Reply::fail(code::kNotFleet,
+                       "this jitgated is a single host, not a node of a fleet ([fleet] etcd is not set in its "
+                       "policy file, nor --etcd given)");
+}
+
 const std::map<Op, Handler>& handlers() {
     using T = const ControlTarget&;
     using C = const Call&;
@@ -58,6 +64,11 @@ const std::map<Op, Handler>& handlers() {
              if (!t.audit.flush()) return std::string();  // the log failed: nobody is answered
              return t.audit_stream(c.peer, c.req.id, args<AuditArgs>(c));
          }},
+        // A fleet's (design.md §7): reached here only on a single host.
+        {Op::Confirm, [](T, C) -> Outcome { return not_fleet(); }},
+        {Op::Nodes, [](T, C) -> Outcome { return not_fleet(); }},
+        {Op::PolicyPush, [](T, C) -> Outcome { return not_fleet(); }},
+        {Op::PolicyShow, [](T, C) -> Outcome { return not_fleet(); }},
     };
     return h;
 }
@@ -66,6 +77,8 @@ const std::map<Op, Handler>& handlers() {
 Outcome run(const ControlTarget& t, const Peer& p, const Caller& c, const WireRequest& req) {
     const ParsedArgs parsed = operation(req.kind).parse(req.args);
     if (const auto* e = std::get_if<OpError>(&parsed)) return Reply::fail(e->code, e->message);
+    if (t.fleet)
+        if (auto decided = t.fleet(req.kind, c, std::get<OpArgs>(parsed))) return std::move(*decided);
     const auto h = handlers().find(req.kind);
     if (h == handlers().end()) return Reply::fail(code::kInvalid, "unknown operation");
     return h->second(t, Call{p, c, req, std::get<OpArgs>(parsed)});
@@ -91,6 +104,10 @@ std::string control_handle(const ControlTarget& t, const Peer& p, const std::str
         r = Reply::fail(code::kInternal,
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
+    const bool decision = req->kind == Op::Request || req->kind == Op::Approve || req->kind == Op::Revoke ||
+                          req->kind == Op::BreakGlass;
+    if (r.ok && decision && !t.node.empty() && r.result.is_object() && !r.result.contains("node"))
+        r.result["node"] = t.node;
     // What went wrong on this side (a store error, an unanswered user
     // database) is also the operator's to know.
     if (!r.ok && r.code == code::kInternal) log(fmt::format("uid {}: {}", p.uid, r.message));

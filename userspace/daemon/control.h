@@ -6,6 +6,7 @@
 // A new socket operation: a row in core/operations.cpp, a handler here.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,14 @@ struct ControlTarget {
     // The audit stream's lines for peer p (history, the result line, and
     // following when asked).
     std::function<std::string(const Peer& p, std::int64_t id, const AuditArgs& args)> audit_stream;
+    // In a fleet (design.md §7): the ledger's answer to an operation it
+    // decides (request, approve, ..., nodes, confirm, policy_*); nothing for
+    // the rest.  Unset on a single host: the fleet's own operations are
+    // refused there with not_fleet.
+    std::function<std::optional<Reply>(Op, const Caller&, const OpArgs&)> fleet = {};
+    // This node's name: decisions' replies carry it (`"node"`), so that a
+    // --wait on a single host names the node that applied it.
+    std::string node = {};
 };
 
 // The reply to one request line from peer p: its parse error, the

@@ -14,7 +14,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 
 #include "bpf/event_ring.h"
@@ -26,6 +28,7 @@
 #include "daemon/audit_log.h"
 #include "daemon/control.h"
 #include "daemon/event_loop.h"
+#include "daemon/fleet_node.h"
 #include "daemon/kernel_records.h"
 #include "daemon/kernel_sync.h"
 #include "daemon/notify.h"
@@ -66,6 +69,10 @@ private:
     void drain_ring(const EventRing& rb);  // every record waiting, then what was lost
     void report_lost();
     void reload();
+    // Makes p the running policy (the kernel's ports and who may bind them
+    // first): false, with a policy_reload record saying why, when the kernel
+    // refused it and the old one stays.
+    bool adopt(std::shared_ptr<const Policy> p, const std::string& source);
     const std::vector<std::string>& xdp_names() const {
         return o_.xdp.empty() ? policy_->daemon.xdp_interfaces : o_.xdp;
     }
@@ -95,6 +102,9 @@ private:
     // Accounts end_removed_accounts checks per tick (each a user database lookup).
     static constexpr int kAccountsPerTick = 64;
     std::uint64_t tampers_ = 0;  // tamper_detected records since start
+    // A node of a fleet (design.md §7), or nothing on a single host.
+    std::unique_ptr<FleetNode> fleet_;
+    std::string node_name_;
 };
 
 Result<bool> Daemon::prepare_kernel(Kernel& k) {
@@ -126,7 +136,11 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         [this](std::uint32_t uid) { return name_now(uid); },
         [this](const Caller& c) { return scoped_status(parts(), c); },
         [this] { return metrics(parts()); },
-        [this](const Peer& peer, std::int64_t id, const AuditArgs& a) { return feed_->query(peer, id, a); }};
+        [this](const Peer& peer, std::int64_t id, const AuditArgs& a) { return feed_->query(peer, id, a); },
+        fleet_ ? std::function<std::optional<Reply>(Op, const Caller&, const OpArgs&)>(
+                     [this](Op op, const Caller& c, const OpArgs& a) { return fleet_->handle(op, c, a); })
+               : nullptr,
+        node_name_};
     return control_handle(t, p, line);
 }
 
@@ -162,6 +176,7 @@ void Daemon::tick() {
     stray_cuts(false);
     sync_->close_idle_windows();
     sync_->refresh_bloom();
+    if (fleet_) fleet_->tick();
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
@@ -210,19 +225,33 @@ void Daemon::reload() {
         return;
     }
     auto p = std::make_shared<const Policy>(std::move(load.policy));
+    if (fleet_) {
+        if (!p->ports.empty()) {
+            const std::string why = "in a fleet the protected ports come from the fleet policy (jitgate policy push); "
+                                    "remove the [[port]] tables from " + o_.config;
+            log(fmt::format("reload refused, keeping the running policy: {}", why));
+            audit_->emit({{"type", "policy_reload"}, {"ok", false}, {"reason", why}});
+            return;
+        }
+        p = fleet_->with_local(p);
+    }
+    adopt(p, o_.config);
+}
+
+bool Daemon::adopt(std::shared_ptr<const Policy> p, const std::string& source) {
     const BindRules rules = service_rules(*p);
     if (auto r = kernel_->apply_service_users(rules); !r) {
         log(fmt::format("reload refused, keeping the running policy: {}", r.error()));
         kernel_->apply_service_users(service_rules(*policy_));
         audit_->emit({{"type", "policy_reload"}, {"ok", false}, {"reason", r.error()}});
-        return;
+        return false;
     }
     if (auto r = kernel_->apply_ports(*p); !r) {
         log(fmt::format("reload failed while writing the protected ports: {}", r.error()));
         kernel_->apply_service_users(service_rules(*policy_));
         kernel_->apply_ports(*policy_);
         audit_->emit({{"type", "policy_reload"}, {"ok", false}, {"reason", r.error()}});
-        return;
+        return false;
     }
     policy_ = p;
     wf_->set_policy(p);
@@ -234,7 +263,7 @@ void Daemon::reload() {
     warn_unknown_principals(*p);
     if (auto note = max_grants_note(kernel_->grant_capacity(), p->daemon.max_grants); !note.empty())
         log(note);
-    log(fmt::format("policy reloaded from {}: {} ports", o_.config, p->ports.size()));
+    log(fmt::format("policy reloaded from {}: {} ports", source, p->ports.size()));
     // A port that now cuts (newly protected, or no longer drain or audit)
     // ends the connections no grant covers, as an ended grant does.
     const std::size_t cut = stray_cuts(true);
@@ -247,6 +276,7 @@ void Daemon::reload() {
         log(fmt::format("ended {} grants and pending requests of removed accounts", n));
     // After the cut: reading /proc/net must not delay it.
     warn_impostors(*p, rules);
+    return true;
 }
 
 Result<bool> Daemon::open_state() {
@@ -254,13 +284,22 @@ Result<bool> Daemon::open_state() {
     if (!policy) return err(policy.error());
     policy_ = *policy;
     apply_daemon_settings(o_, policy_->daemon);
+    auto fleet = effective_fleet(policy_->fleet, o_.etcd, o_.node, o_.labels);
+    if (!fleet) return err(fleet.error());
+    node_name_ = fleet->node;
     auto dirs = prepare_dirs(o_);
     if (!dirs) return err(dirs.error());
     audit_dir_ = *dirs;
+    if (fleet->enabled()) {
+        auto node = FleetNode::prepare(*fleet, policy_, o_.state_dir);
+        if (!node) return err(node.error());
+        fleet_ = std::move(*node);
+        policy_ = fleet_->node_policy();
+    }
     auto store = Store::open(o_.state_dir + "/state.db");
     if (!store) return err(store.error());
     store_.emplace(std::move(*store));
-    auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet}, clock_);
+    auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet, node_name_}, clock_);
     if (!audit) return err(audit.error());
     audit_ = std::move(*audit);
     feed_.emplace(*audit_, dir_, clock_, [this](std::uint32_t uid, const std::string& user) {
@@ -322,6 +361,13 @@ Result<bool> Daemon::open_loop(Loop& l, const sigset_t& signals) {
     if (!opened) return opened;
     feed_->set_output(&*l.out);
     l.server->on_close = [this](int conn) { feed_->closed(conn); };
+    if (fleet_) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fleet_->fd();
+        if (epoll_ctl(l.ep.get(), EPOLL_CTL_ADD, fleet_->fd(), &ev) != 0)
+            return err(fmt::format("epoll: {}", std::strerror(errno)));
+    }
     return true;
 }
 
@@ -354,6 +400,8 @@ bool Daemon::on_ready(Loop& l, const epoll_event& ev) {
             if (!m) return err(fmt::format("jitgated could not read its state store: {}", m.error()));
             return render_prometheus(*m);
         });
+    } else if (fleet_ && fd == fleet_->fd()) {
+        fleet_->on_ready();
     } else if (l.server->owns(fd)) {
         l.server->on_event(fd, ev.events,
                            [this](const Peer& p, const std::string& line) { return handle(p, line); });
@@ -427,6 +475,11 @@ int Daemon::run() {
     const sigset_t signals = block_signals();
     start_workflow();
     if (auto r = start_kernel(); !r) return log(r.error()), 1;
+    if (fleet_)
+        if (auto r = fleet_->start({*wf_, *store_, *audit_, clock_, dir_, boot_id()},
+                                   [this](std::shared_ptr<const Policy> p) { return adopt(p, "the fleet policy"); });
+            !r)
+            return log(r.error()), 1;
     Loop l;
     // The server goes with the loop, also when serve() throws (a broken
     // store is fatal): the log's last records must not reach it after.

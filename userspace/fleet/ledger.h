@@ -54,6 +54,10 @@ public:
     Reply confirm(const Caller& c, const ConfirmArgs& a);
     // The fleet's nodes as etcd has them now (design.md §7 JSON).
     Reply nodes(const Caller& c);
+    // A new fleet policy version (root only), and the one in etcd
+    // (fleet/policy_push.cpp).
+    Reply policy_push(const Caller& c, const PolicyPushArgs& a);
+    Reply policy_show(const Caller& c);
 
 private:
     struct Scratch;

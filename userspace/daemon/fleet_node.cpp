@@ -1,0 +1,202 @@
+#include "daemon/fleet_node.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/protocol.h"
+#include "core/text.h"
+#include "util/log.h"
+
+namespace jg {
+
+namespace {
+
+// Where a node keeps the fleet policy version it runs (design.md §7: it
+// restarts without etcd and enforces the same ports).
+std::string saved_policy_path(const std::string& state_dir) { return state_dir + "/fleet-policy.json"; }
+
+Result<std::string> read_small_file(const std::string& path, const char* what) {
+    std::ifstream in(path);
+    if (!in) return err(fmt::format("cannot read the {} {}: {}", what, path, std::strerror(errno)));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    if (s.size() > (1u << 20)) return err(fmt::format("the {} {} is larger than 1 MiB", what, path));
+    return s;
+}
+
+// Written whole or not at all: a torn copy would leave a node without ports.
+Result<bool> write_file_atomically(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return err(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+        return err(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+    return true;
+}
+
+}  // namespace
+
+Result<FleetSettings> effective_fleet(const FleetSettings& file, const std::vector<std::string>& etcd,
+                                      const std::string& node, const std::vector<std::string>& labels) {
+    FleetSettings f = file;
+    if (!etcd.empty()) f.etcd = etcd;
+    if (!node.empty()) f.node = node;
+    if (!labels.empty()) {
+        f.labels.clear();
+        for (const auto& l : labels) {
+            auto sel = parse_selector(l);
+            if (!sel || sel->labels.size() != 1) return err(fmt::format("--label {} is not KEY=VALUE", l));
+            f.labels.insert(*sel->labels.begin());
+        }
+    }
+    if (f.node.empty()) {
+        char host[256] = {};
+        if (gethostname(host, sizeof(host) - 1) != 0) return err("cannot read the host name: give --node NAME");
+        f.node = host;
+        if (auto dot = f.node.find('.'); dot != std::string::npos) f.node.resize(dot);
+        if (!valid_fleet_name(f.node))
+            return err(fmt::format("the host name '{}' is not a node name: give --node NAME ([fleet] node)",
+                                   escape_terminal(f.node)));
+    }
+    return f;
+}
+
+Result<std::unique_ptr<FleetNode>> FleetNode::prepare(const FleetSettings& f, std::shared_ptr<const Policy> local,
+                                                      const std::string& state_dir) {
+    if (!local->ports.empty())
+        return err(
+            "in a fleet the protected ports come from the fleet policy: move the [[port]] tables of the policy "
+            "file to a file of their own and store it with `jitgate policy push FILE`");
+    std::unique_ptr<FleetNode> n(new FleetNode(f, std::move(local), state_dir));
+    Policy none;
+    n->combine(none);
+    // The version this node ran last, if it ran one.
+    const std::string path = saved_policy_path(state_dir);
+    if (access(path.c_str(), F_OK) == 0) {
+        auto text = read_small_file(path, "saved fleet policy");
+        if (!text) return err(text.error());
+        auto doc = fleet::parse_policy_doc(*text);
+        if (!doc) return err(fmt::format("the saved fleet policy {} is not valid ({}); remove it and the node "
+                                         "reads the fleet's from etcd",
+                                         path, doc.error()));
+        PolicyLoad load = parse_fleet_policy(doc->text, path);
+        if (!load.ok()) return err(fmt::format("the saved fleet policy {} is not valid: {}", path, load.errors[0]));
+        n->combine(load.policy);
+        n->saved_version_ = doc->version;
+    }
+    return n;
+}
+
+void FleetNode::combine(const Policy& ports) {
+    ports_ = ports;
+    auto node = std::make_shared<Policy>(*local_);
+    auto all = std::make_shared<Policy>(*local_);
+    node->ports.clear();
+    all->ports = ports.ports;
+    for (const auto& p : ports.ports)
+        if (labels_match(p.hosts, f_.labels)) node->ports.push_back(p);
+    node_ = node;
+    all_ = all;
+}
+
+std::shared_ptr<const Policy> FleetNode::with_local(std::shared_ptr<const Policy> local) {
+    local_ = std::move(local);
+    combine(ports_);
+    if (ledger_) ledger_->set_policy(all_);
+    return node_;
+}
+
+bool FleetNode::on_policy(const fleet::PolicyDoc& doc, const Policy& ports) {
+    const Policy before = ports_;
+    auto old_node = node_, old_all = all_;
+    combine(ports);
+    if (!adopt_(node_)) {
+        ports_ = before;
+        node_ = old_node;
+        all_ = old_all;
+        return false;
+    }
+    ledger_->set_policy(all_);
+    if (auto w = write_file_atomically(saved_policy_path(state_dir_), fleet::policy_doc(doc).dump()); !w)
+        log(fmt::format("fleet: {}: a restart without etcd would run the previous version", w.error()));
+    log(fmt::format("fleet: policy version {} from {} adopted: {} of its {} ports are for this node", doc.version,
+                    doc.pushed_by, node_->ports.size(), ports.ports.size()));
+    return true;
+}
+
+Result<bool> FleetNode::start(Parts p, Adopt adopt) {
+    adopt_ = std::move(adopt);
+    fleet::EtcdOptions o;
+    o.endpoints = f_.etcd;
+    o.ca_file = f_.ca_file;
+    o.cert_file = f_.cert_file;
+    o.key_file = f_.key_file;
+    o.user = f_.user;
+    if (!f_.password_file.empty()) {
+        auto pw = read_small_file(f_.password_file, "etcd password file");
+        if (!pw) return err(pw.error());
+        while (!pw->empty() && (pw->back() == '\n' || pw->back() == '\r')) pw->pop_back();
+        o.password = *pw;
+    }
+    auto etcd = fleet::EtcdClient::open(o);
+    if (!etcd) return err(fmt::format("[fleet] etcd: {}", etcd.error()));
+    etcd_ = std::move(*etcd);
+    agent_ = std::make_unique<fleet::Agent>(
+        fleet::Agent::Config{f_.prefix, f_.node, f_.labels, f_.grace_s, p.boot_id}, p.wf, p.store, p.audit, p.clock,
+        p.dir, [this](const fleet::PolicyDoc& d, const Policy& ports) { return on_policy(d, ports); });
+    agent_->set_policy_version(saved_version_);
+    ledger_ = std::make_unique<fleet::Ledger>(fleet::Ledger::Config{f_.prefix, f_.node, p.boot_id}, *etcd_,
+                                              agent_->view(), p.dir, p.clock, p.audit);
+    ledger_->set_policy(all_);
+    json labels = json::object();
+    for (const auto& [k, v] : f_.labels) labels[k] = v;
+    const std::string reg = json{{"node", f_.node}, {"labels", labels}, {"started_us", p.clock.wall_us()}}.dump();
+    auto w = fleet::Watcher::start({o, f_.prefix, f_.node, reg});
+    if (!w) return err(fmt::format("[fleet] etcd: {}", w.error()));
+    watcher_ = std::move(*w);
+    log(fmt::format("fleet: node {} ({}) of {} under {}", f_.node, labels_text(f_.labels), f_.etcd.front(),
+                    f_.prefix));
+    return true;
+}
+
+void FleetNode::send_ack() {
+    if (auto ack = agent_->take_ack()) watcher_->publish_ack(std::move(*ack));
+}
+
+void FleetNode::on_ready() {
+    for (auto& b : watcher_->take()) agent_->on_batch(b);
+    send_ack();
+}
+
+void FleetNode::tick() {
+    agent_->tick(watcher_->connected(), watcher_->last_error());
+    send_ack();
+}
+
+std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) {
+    switch (op) {
+        case Op::Request: return ledger_->request(c, std::get<RequestArgs>(a));
+        case Op::Approve: return ledger_->approve(c, std::get<ApproveArgs>(a));
+        case Op::Deny: return ledger_->deny(c, std::get<DenyArgs>(a));
+        case Op::Revoke: return ledger_->revoke(c, std::get<RevokeArgs>(a));
+        case Op::BreakGlass: return ledger_->break_glass(c, std::get<BreakGlassArgs>(a));
+        case Op::List: return ledger_->list(c, std::get<ListArgs>(a));
+        case Op::Show: return ledger_->show(c, std::get<ShowArgs>(a));
+        case Op::Confirm: return ledger_->confirm(c, std::get<ConfirmArgs>(a));
+        case Op::Nodes: return ledger_->nodes(c);
+        case Op::PolicyPush: return ledger_->policy_push(c, std::get<PolicyPushArgs>(a));
+        case Op::PolicyShow: return ledger_->policy_show(c);
+        default: return std::nullopt;  // status, metrics, audit: this node's own
+    }
+}
+
+}  // namespace jg

@@ -1,0 +1,82 @@
+#pragma once
+// jitgated as a node of a fleet (design.md §7): the etcd clients, the
+// ledger that decides operations, the watcher threads and the agent that
+// applies what etcd says, and the fleet policy combined with the node's
+// own file.  The daemon owns one when [fleet] etcd (or --etcd) is set.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/operations.h"
+#include "core/policy.h"
+#include "core/workflow.h"
+#include "fleet/agent.h"
+#include "fleet/etcd_client.h"
+#include "fleet/ledger.h"
+#include "fleet/watcher.h"
+
+namespace jg {
+
+class FleetNode {
+public:
+    // Before the kernel: the node's settings and the fleet policy it ran
+    // last (saved in the state dir), so that a node that starts while etcd
+    // is down enforces what it enforced.  `local`: the node's own file.
+    static Result<std::unique_ptr<FleetNode>> prepare(const FleetSettings& f, std::shared_ptr<const Policy> local,
+                                                      const std::string& state_dir);
+
+    // The policy this node enforces: its own file's settings, the fleet
+    // policy's ports whose hosts match its labels.
+    std::shared_ptr<const Policy> node_policy() const { return node_; }
+    const std::string& name() const { return f_.node; }
+
+    struct Parts {
+        Workflow& wf;
+        Store& store;
+        AuditSink& audit;
+        Clock& clock;
+        Directory& dir;
+        std::string boot_id;
+    };
+    // Adopts a node policy (the daemon's reload without the file): false
+    // when the kernel refused it (the old one stays).
+    using Adopt = std::function<bool(std::shared_ptr<const Policy>)>;
+    // Once the kernel holds the mirror's grants: connects and starts
+    // watching.  An unreachable etcd is not an error (the node runs on
+    // what it holds, fleet_disconnected); bad TLS or password files are.
+    Result<bool> start(Parts p, Adopt adopt);
+
+    int fd() const { return watcher_->fd(); }
+    void on_ready();  // the watcher's batches
+    void tick();
+    // The node's own file again (SIGHUP): the same fleet ports, its new settings.
+    std::shared_ptr<const Policy> with_local(std::shared_ptr<const Policy> local);
+    std::optional<Reply> handle(Op op, const Caller& c, const OpArgs& a);
+
+private:
+    FleetNode(FleetSettings f, std::shared_ptr<const Policy> local, std::string state_dir)
+        : f_(std::move(f)), local_(std::move(local)), state_dir_(std::move(state_dir)) {}
+    // The node's and the ledger's policies from the fleet's ports.
+    void combine(const Policy& ports);
+    bool on_policy(const fleet::PolicyDoc& doc, const Policy& ports);
+    void send_ack();
+
+    FleetSettings f_;
+    std::shared_ptr<const Policy> local_, node_, all_;
+    Policy ports_;  // the fleet policy's ports, all of them
+    std::string state_dir_;
+    std::int64_t saved_version_ = 0;
+    Adopt adopt_;
+    std::unique_ptr<fleet::EtcdClient> etcd_;
+    std::unique_ptr<fleet::Ledger> ledger_;
+    std::unique_ptr<fleet::Agent> agent_;
+    std::unique_ptr<fleet::Watcher> watcher_;
+};
+
+// The node's [fleet] settings with the command line's --etcd, --node and
+// --label over them, the node's name defaulting to the host name.
+Result<FleetSettings> effective_fleet(const FleetSettings& file, const std::vector<std::string>& etcd,
+                                      const std::string& node, const std::vector<std::string>& labels);
+
+}  // namespace jg

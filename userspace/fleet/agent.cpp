@@ -1,0 +1,300 @@
+#include "fleet/agent.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/audit_chain.h"
+#include "core/clock.h"
+#include "core/keys.h"
+#include "util/log.h"
+
+namespace jg::fleet {
+
+namespace {
+
+// The unresolved grants an ack lists, at most.
+constexpr std::size_t kMaxUnresolved = 1000;
+// An ack is written again after this long even when nothing changed: its
+// time says the node is still applying.
+constexpr std::int64_t kAckRefreshUs = 30 * 1000000LL;
+// How long a starting node waits for its first read before it counts as cut off.
+constexpr std::int64_t kFirstReadUs = 3 * 1000000LL;
+
+// A key as a person may read it: etcd keys are bytes, anyone with write
+// access to the prefix chose them.
+std::string printable_key(const std::string& key) {
+    std::string out;
+    for (unsigned char c : key.substr(0, 256)) {
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            out += char(c);
+        else
+            out += fmt::format("\\x{:02x}", c);
+    }
+    return out;
+}
+
+Labels labels_in(const json& j) {
+    Labels l;
+    if (!j.is_object() || !j.contains("labels") || !j["labels"].is_object()) return l;
+    for (auto& [k, v] : j["labels"].items())
+        if (valid_fleet_name(k) && v.is_string() && valid_fleet_name(v.get<std::string>())) l[k] = v.get<std::string>();
+    return l;
+}
+
+}  // namespace
+
+void Agent::reject(const char* type, const KeyValue& kv, const std::string& why) {
+    if (!rejected_.insert({kv.key, kv.mod_revision}).second) return;
+    log(fmt::format("fleet: ignored {} (revision {}): {}", printable_key(kv.key), kv.mod_revision, why));
+    audit_.emit({{"type", type},
+                 {"key", printable_key(kv.key)},
+                 {"revision", kv.mod_revision},
+                 {"reason", fmt::format("not applied: {}", why)}});
+}
+
+void Agent::node_info(const std::string& node, const std::string& kind, const KeyValue* kv) {
+    NodeInfo& n = view_.nodes[node];
+    if (kind == "nodes") {
+        n.alive = kv != nullptr;
+        if (kv) {
+            json j = json::parse(kv->value, nullptr, false);
+            if (auto l = labels_in(j); !l.empty() || n.labels.empty()) n.labels = l;
+        }
+    } else if (!kv) {
+        n.ack.reset();
+        n.applied_revision = 0;
+    } else {
+        json j = json::parse(kv->value, nullptr, false);
+        if (!j.is_object()) return;
+        n.labels = labels_in(j);
+        n.applied_revision = j.value("applied_revision", json()).is_number_integer() ? j["applied_revision"].get<std::int64_t>() : 0;
+        n.ack = std::move(j);
+    }
+    if (!n.alive && !n.ack) view_.nodes.erase(node);
+}
+
+void Agent::adopt_policy(const KeyValue& kv) {
+    auto doc = parse_policy_doc(kv.value);
+    if (!doc) return reject("policy_rejected", kv, doc.error());
+    if (doc->version <= policy_version_) return;  // this version or an older one: nothing new
+    PolicyLoad load = parse_fleet_policy(doc->text, doc->file.empty() ? "fleet-policy" : doc->file);
+    if (!load.ok()) {
+        std::string why;
+        for (auto& e : load.errors) why += (why.empty() ? "" : "; ") + e;
+        return reject("policy_rejected", kv, why);
+    }
+    if (!on_policy_(*doc, load.policy)) return reject("policy_rejected", kv, "this node could not apply it (see its log)");
+    policy_version_ = doc->version;
+    view_.policy = Held<PolicyDoc>{*doc, kv.mod_revision};
+    recheck_all_ = true;
+    ack_dirty_ = true;
+}
+
+void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant) {
+    const KeyName k = parse_key(c_.prefix, kv.key);
+    if (k.kind == "grants") {
+        relevant = true;
+        auto d = parse_grant_doc(kv.value);
+        if (!d || d->row.id != k.id) return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
+        view_.grants[k.id] = Held<GrantDoc>{std::move(*d), kv.mod_revision};
+        dirty.insert(k.id);
+    } else if (k.kind == "requests") {
+        auto d = parse_request_doc(kv.value);
+        if (!d || d->row.id != k.id) return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
+        view_.requests[k.id] = Held<RequestDoc>{std::move(*d), kv.mod_revision};
+    } else if (k.kind == "nodes" || k.kind == "acks") {
+        node_info(k.node, k.kind, &kv);
+    } else if (k.kind == "policy") {
+        relevant = true;
+        adopt_policy(kv);
+    }
+}
+
+void Agent::absorb_delete(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant) {
+    const KeyName k = parse_key(c_.prefix, kv.key);
+    if (k.kind == "grants") {
+        relevant = true;
+        view_.grants.erase(k.id);
+        dirty.insert(k.id);
+    } else if (k.kind == "requests") {
+        view_.requests.erase(k.id);
+    } else if (k.kind == "nodes" || k.kind == "acks") {
+        node_info(k.node, k.kind, nullptr);
+    }
+}
+
+void Agent::on_batch(Batch& b) {
+    std::set<std::int64_t> dirty;
+    bool relevant = b.snapshot;
+    if (b.snapshot) {
+        // The whole prefix at one revision: what is not in it is gone.
+        for (const auto& [id, h] : view_.grants) dirty.insert(id);
+        view_.grants.clear();
+        view_.requests.clear();
+        view_.nodes.clear();
+        value_or_throw(mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
+    }
+    // The policy first: whether a grant is for this node depends on it.
+    for (const auto& kv : b.puts)
+        if (parse_key(c_.prefix, kv.key).kind == "policy") absorb_put(kv, dirty, relevant);
+    for (const auto& kv : b.puts)
+        if (parse_key(c_.prefix, kv.key).kind != "policy") absorb_put(kv, dirty, relevant);
+    for (const auto& kv : b.deletes) absorb_delete(kv, dirty, relevant);
+    view_.revision = std::max(view_.revision, b.revision);
+    if (recheck_all_) {
+        recheck_all_ = false;
+        for (const auto& [id, h] : view_.grants) dirty.insert(id);
+        value_or_throw(mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
+    }
+    for (std::int64_t id : dirty) reconcile(id);
+    // Only what concerns the maps moves the ack: acks and registrations of
+    // other nodes must not make every node write its own again.
+    if (relevant) {
+        applied_revision_ = view_.revision;
+        ack_dirty_ = true;
+    }
+}
+
+std::string Agent::not_here(const GrantDoc& g, bool& unresolved) const {
+    unresolved = false;
+    if (g.row.state != "active") return g.row.state;
+    if (g.row.expires_us <= clock_.wall_us()) return "expired";
+    auto sel = parse_selector(g.x.on);
+    if (!sel || !sel->matches(c_.node, c_.labels)) return "not for this node";
+    if (!local_.policy().find(g.row.port, g.row.proto)) return "its port is not protected on this node";
+    if (g.row.src.empty() && !dir_.uid_of(g.row.user)) {
+        unresolved = true;
+        return fmt::format("user {} is not known on this node", g.row.user);
+    }
+    return {};
+}
+
+void Agent::end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us) {
+    std::vector<GrantRow> one{row};
+    const std::int64_t now = clock_.wall_us();
+    value_or_throw(local_.end_fleet_grants(one, state, by, "revoke_applied", [&](const GrantRow&, json& ev) {
+        if (decided_us > 0) ev["latency_ms"] = std::max<std::int64_t>(0, (now - decided_us) / 1000);
+    }));
+}
+
+void Agent::reconcile(std::int64_t id) {
+    auto found = mirror_.grant(id);
+    if (!found) throw std::runtime_error(found.error());
+    std::optional<GrantRow> here = std::move(*found);
+    auto it = view_.grants.find(id);
+    bool unresolved = false;
+    std::string why = it == view_.grants.end() ? "deleted from etcd" : not_here(it->second.doc, unresolved);
+    if (unresolved && unresolved_.insert(id).second) {
+        ack_dirty_ = true;
+        audit_.emit({{"type", "grant_rejected"},
+                     {"grant_id", id},
+                     {"user", it->second.doc.row.user},
+                     {"port", it->second.doc.row.port},
+                     {"reason", why}});
+    } else if (!unresolved && unresolved_.erase(id)) {
+        ack_dirty_ = true;
+    }
+    if (!why.empty()) {
+        if (here && here->state == "active") {
+            const bool revoked = it != view_.grants.end() && it->second.doc.row.state != "active";
+            const std::int64_t decided = revoked ? it->second.doc.row.ended_us : 0;
+            const std::string by = revoked && !it->second.doc.row.ended_by.empty() ? it->second.doc.row.ended_by : "fleet";
+            end_here(*here, revoked && it->second.doc.row.state == "expired" ? "expired" : "revoked", by, decided);
+            ack_dirty_ = true;
+        }
+        return;
+    }
+    if (here) return;  // applied already, or ended here: never put back
+    GrantRow g = it->second.doc.row;
+    const std::int64_t now = clock_.wall_us();
+    g.uid = g.src.empty() ? *dir_.uid_of(g.user) : 0;
+    g.boot_id = c_.boot_id;
+    g.expires_boot_ns = clock_.boot_ns() + std::uint64_t(g.expires_us - now) * 1000;
+    if (auto applied = local_.apply_fleet_grant(g); !applied) {
+        audit_.emit({{"type", "grant_rejected"}, {"grant_id", id}, {"port", g.port}, {"reason", applied.error()}});
+        return;
+    }
+    ack_dirty_ = true;
+    json ev = {{"type", "grant_applied"},
+               {"grant_id", g.id},
+               {"request_id", g.request_id},
+               {"uid", g.uid},
+               {"user", g.user},
+               {"port", g.port},
+               {"proto", proto_name(g.proto)},
+               {"expires_at", rfc3339_us(g.expires_us)},
+               {"latency_ms", std::max<std::int64_t>(0, (now - g.start_us) / 1000)}};
+    if (!g.src.empty()) ev["src"] = g.src;
+    audit_.emit(ev);
+}
+
+void Agent::cut_strict_ports() {
+    std::vector<GrantRow> cut;
+    value_or_throw(mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) {
+        const PortPolicy* p = local_.policy().find(g.port, g.proto);
+        if (p && p->strict) cut.push_back(g);
+    }));
+    if (cut.empty()) return;
+    log(fmt::format("fleet: etcd unreachable for more than {}s: ending {} grants of strict ports", c_.grace_s,
+                    cut.size()));
+    value_or_throw(local_.end_fleet_grants(cut, "revoked", "fleet_partition", "revoke", {}));
+    ack_dirty_ = true;
+}
+
+void Agent::tick(bool connected, const std::string& why) {
+    const std::int64_t now = clock_.wall_us();
+    if (!started_us_) started_us_ = now;
+    if (connected) {
+        if (down_since_us_)
+            audit_.emit({{"type", "fleet_reconnected"}, {"down_s", (now - *down_since_us_) / 1000000}});
+        down_since_us_.reset();
+        strict_cut_ = false;
+        ever_connected_ = true;
+        return;
+    }
+    // At start the first full read takes a moment: not a partition yet.
+    if (!ever_connected_ && now - *started_us_ < kFirstReadUs) return;
+    if (!down_since_us_) {
+        down_since_us_ = now;
+        log(fmt::format("fleet: etcd is unreachable: {}", why));
+        audit_.emit({{"type", "fleet_disconnected"}, {"reason", why.substr(0, 512)}});
+    }
+    if (!strict_cut_ && now - *down_since_us_ >= c_.grace_s * 1000000) {
+        strict_cut_ = true;
+        cut_strict_ports();
+    }
+}
+
+std::optional<std::string> Agent::take_ack() {
+    const std::int64_t now = clock_.wall_us();
+    if (!ack_dirty_ && now - ack_written_us_ < kAckRefreshUs) return std::nullopt;
+    if (view_.revision == 0) return std::nullopt;  // nothing read from etcd yet
+    ack_dirty_ = false;
+    ack_written_us_ = now;
+    // The digest: SHA-256 over "id:expires_us\n" of every active grant, by id.
+    std::string lines;
+    std::int64_t count = 0;
+    value_or_throw(mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) {
+        lines += fmt::format("{}:{}\n", g.id, g.expires_us);
+        ++count;
+    }));
+    json unresolved = json::array();
+    for (std::int64_t id : unresolved_) {
+        if (unresolved.size() >= kMaxUnresolved) break;
+        unresolved.push_back(id);
+    }
+    json labels = json::object();
+    for (const auto& [k, v] : c_.labels) labels[k] = v;
+    return json{{"node", c_.node},
+                {"labels", labels},
+                {"applied_revision", applied_revision_},
+                {"digest", sha256_hex(lines)},
+                {"grants", count},
+                {"policy_version", policy_version_},
+                {"unresolved", unresolved},
+                {"time_us", now}}
+        .dump();
+}
+
+}  // namespace jg::fleet

@@ -1,0 +1,100 @@
+#pragma once
+// The node agent's decisions (design.md §7), on the daemon's main loop:
+// what etcd says (the watcher's batches) becomes this node's view of the
+// fleet, and the grants meant for this node become exactly what its store
+// and maps hold.  Level-triggered: a snapshot reconciles every grant; a
+// batch of changes only those it names.  A grant is applied once: one
+// this node ended (revoked, expired, cut off) is never put back.  Every
+// document is untrusted: one that does not parse is refused with a record
+// (grant_rejected, policy_rejected) and changes nothing.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "core/clock.h"
+#include "core/policy.h"
+#include "core/workflow.h"
+#include "fleet/view.h"
+#include "fleet/watcher.h"
+
+namespace jg::fleet {
+
+class Agent {
+public:
+    struct Config {
+        std::string prefix;
+        std::string node;
+        Labels labels;
+        std::int64_t grace_s = 15;
+        std::string boot_id;
+    };
+    // A new fleet policy version that parsed: the daemon adopts it (the
+    // node's ports, the ledger's) or says why not (false).
+    using OnPolicy = std::function<bool(const PolicyDoc&, const Policy& ports)>;
+
+    Agent(Config c, Workflow& local, Store& mirror, AuditSink& audit, Clock& clock, Directory& dir,
+          OnPolicy on_policy)
+        : c_(std::move(c)),
+          local_(local),
+          mirror_(mirror),
+          audit_(audit),
+          clock_(clock),
+          dir_(dir),
+          on_policy_(std::move(on_policy)) {}
+
+    const FleetView& view() const { return view_; }
+    // The policy version the node runs (set at start from the saved copy).
+    void set_policy_version(std::int64_t v) { policy_version_ = v; }
+    std::int64_t policy_version() const { return policy_version_; }
+    // The node's policy changed (a new version adopted): every grant is
+    // judged again at the next batch or tick.
+    void policy_changed() { recheck_all_ = true; }
+
+    void on_batch(Batch& b);
+    // Once a second: the partition's records and, for strict ports, its end.
+    void tick(bool connected, const std::string& why);
+    // The ack document when it changed since the last call (or is due again).
+    std::optional<std::string> take_ack();
+
+private:
+    void absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant);
+    void absorb_delete(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant);
+    void node_info(const std::string& node, const std::string& kind, const KeyValue* kv);
+    void adopt_policy(const KeyValue& kv);
+    // Makes the store and maps say what the view says about grant `id`.
+    void reconcile(std::int64_t id);
+    // Why grant doc g is not for this node (empty: it is), and whether
+    // only the user name failed (unresolved).
+    std::string not_here(const GrantDoc& g, bool& unresolved) const;
+    void end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us);
+    // A refused document, recorded once per (key, mod_revision).
+    void reject(const char* type, const KeyValue& kv, const std::string& why);
+    void cut_strict_ports();
+
+    Config c_;
+    Workflow& local_;
+    Store& mirror_;
+    AuditSink& audit_;
+    Clock& clock_;
+    Directory& dir_;
+    OnPolicy on_policy_;
+    FleetView view_;
+    std::int64_t policy_version_ = 0;
+    bool recheck_all_ = false;
+    std::set<std::int64_t> unresolved_;
+    std::set<std::pair<std::string, std::int64_t>> rejected_;
+    bool ack_dirty_ = false;
+    std::int64_t ack_written_us_ = 0;
+    // Partition: since when (wall us) etcd has not answered; strict ports cut.
+    std::optional<std::int64_t> down_since_us_;
+    bool strict_cut_ = false;
+    bool ever_connected_ = false;
+    std::optional<std::int64_t> started_us_;
+    // The revision up to which the maps say what etcd says (the ack's).
+    std::int64_t applied_revision_ = 0;
+};
+
+}  // namespace jg::fleet

@@ -1,0 +1,171 @@
+#include "fleet/watcher.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "fleet/docs.h"
+
+namespace jg::fleet {
+
+namespace {
+
+std::int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// How often the keeper renews the lease and looks for an ack to write.
+constexpr int kKeepTickMs = 50;
+constexpr std::int64_t kRenewEveryMs = 2000;
+// After a failure, the watch tries again this much later.
+constexpr int kRetryMs = 250;
+
+}  // namespace
+
+Result<std::unique_ptr<Watcher>> Watcher::start(Config c) {
+    std::unique_ptr<Watcher> w(new Watcher(std::move(c)));
+    auto a = EtcdClient::open(w->c_.etcd);
+    if (!a) return err(a.error());
+    auto b = EtcdClient::open(w->c_.etcd);
+    if (!b) return err(b.error());
+    w->watch_etcd_ = std::move(*a);
+    w->keep_etcd_ = std::move(*b);
+    w->efd_ = unique_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!w->efd_) return err(fmt::format("eventfd: {}", std::strerror(errno)));
+    w->watch_thread_ = std::thread([p = w.get()] { p->watch_loop(); });
+    w->keep_thread_ = std::thread([p = w.get()] { p->keep_loop(); });
+    return w;
+}
+
+Watcher::~Watcher() {
+    stop_ = true;
+    watch_stop_ = true;
+    if (watch_thread_.joinable()) watch_thread_.join();
+    if (keep_thread_.joinable()) keep_thread_.join();
+}
+
+bool Watcher::nap(int ms) {
+    for (int slept = 0; slept < ms && !stop_; slept += 20) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return !stop_;
+}
+
+void Watcher::push(Batch b) {
+    {
+        std::lock_guard<std::mutex> l(mu_);
+        queue_.push_back(std::move(b));
+    }
+    const std::uint64_t one = 1;
+    (void)!write(efd_.get(), &one, sizeof(one));
+}
+
+std::vector<Batch> Watcher::take() {
+    std::uint64_t n = 0;
+    (void)!read(efd_.get(), &n, sizeof(n));
+    std::lock_guard<std::mutex> l(mu_);
+    return std::exchange(queue_, {});
+}
+
+void Watcher::set_error(const std::string& e) {
+    std::lock_guard<std::mutex> l(mu_);
+    error_ = e;
+}
+
+std::string Watcher::last_error() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return error_;
+}
+
+void Watcher::publish_ack(std::string value) {
+    std::lock_guard<std::mutex> l(mu_);
+    ack_ = std::move(value);
+}
+
+void Watcher::watch_loop() {
+    const std::string under = c_.prefix + "/";
+    while (!stop_) {
+        auto snap = watch_etcd_->get_prefix(under);
+        if (!snap) {
+            watch_ok_ = false;
+            set_error(snap.error());
+            if (!nap(kRetryMs)) break;
+            continue;
+        }
+        const std::int64_t rev = snap->revision;
+        push(Batch{true, rev, std::move(snap->kvs), {}});
+        watch_ok_ = true;
+        watch_stop_ = stop_.load();
+        watch_started_ms_ = steady_ms();
+        const WatchEnd end = watch_etcd_->watch(
+            under, rev + 1,
+            [this](std::int64_t revision, std::vector<WatchEvent>& events) {
+                Batch b{false, revision, {}, {}};
+                for (auto& e : events) (e.deleted ? b.deletes : b.puts).push_back(std::move(e.kv));
+                push(std::move(b));
+            },
+            watch_stop_);
+        if (stop_) break;
+        if (!end.error.empty() && end.compact_revision == 0) {
+            // Down, or cut off: the next full read says when it is back.
+            watch_ok_ = false;
+            set_error(end.error);
+            if (!nap(kRetryMs)) break;
+        }
+        // Compacted, or time for the periodic full read: start over at once.
+    }
+}
+
+void Watcher::keep_loop() {
+    std::int64_t lease = 0, renewed_ms = 0;
+    std::optional<std::string> writing;
+    while (nap(kKeepTickMs)) {
+        // The periodic full read: the watch is ended, its loop reads again.
+        if (watch_ok_ && steady_ms() - watch_started_ms_ >= c_.resync.count()) watch_stop_ = true;
+        bool ok = true;
+        if (lease == 0 || steady_ms() - renewed_ms >= kRenewEveryMs) {
+            if (lease != 0) {
+                auto alive = keep_etcd_->lease_keepalive(lease);
+                if (!alive) ok = false, set_error(alive.error());
+                else if (!*alive) lease = 0;  // expired while we were away: register again
+                else renewed_ms = steady_ms();
+            }
+            if (ok && lease == 0) {
+                auto id = keep_etcd_->lease_grant(c_.lease_ttl_s);
+                if (!id) {
+                    ok = false;
+                    set_error(id.error());
+                } else if (auto put = keep_etcd_->put(node_key(c_.prefix, c_.node), c_.registration, *id); !put) {
+                    ok = false;
+                    set_error(put.error());
+                } else {
+                    lease = *id;
+                    renewed_ms = steady_ms();
+                }
+            }
+        }
+        if (ok) {
+            {
+                std::lock_guard<std::mutex> l(mu_);
+                if (ack_) writing = std::exchange(ack_, std::nullopt);
+            }
+            if (writing) {
+                if (auto put = keep_etcd_->put(ack_key(c_.prefix, c_.node), *writing); !put) {
+                    ok = false;
+                    set_error(put.error());
+                    std::lock_guard<std::mutex> l(mu_);
+                    if (!ack_) ack_ = std::move(writing);  // not newer one waiting: write this again
+                } 
+                writing.reset();
+            }
+        }
+        keep_ok_ = ok;
+    }
+    // A clean stop: the node is gone now, not in lease_ttl_s.
+    if (lease != 0) (void)keep_etcd_->lease_revoke(lease);
+}
+
+}  // namespace jg::fleet

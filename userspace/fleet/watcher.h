@@ -1,0 +1,75 @@
+#pragma once
+// The node's line to etcd, off the main loop (design.md §7): one thread
+// reads the whole prefix at one revision and then watches it, handing each
+// snapshot and each batch of changes to the main loop through a queue and
+// an eventfd; another keeps the node's lease-bound registration alive and
+// writes its ack when the main loop has a new one.  Level-triggered: a
+// failed or compacted watch, and every `resync`, start over with a full
+// read.  Nothing here touches the maps or the store.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/result.h"
+#include "fleet/etcd_client.h"
+#include "util/unique_fd.h"
+
+namespace jg::fleet {
+
+struct Batch {
+    bool snapshot = false;       // puts: every key under the prefix
+    std::int64_t revision = 0;   // the store's revision this batch brings the node to
+    std::vector<KeyValue> puts;  // created or changed
+    std::vector<KeyValue> deletes;
+};
+
+class Watcher {
+public:
+    struct Config {
+        EtcdOptions etcd;
+        std::string prefix;
+        std::string node;
+        std::string registration;  // the value of P/nodes/NODE
+        std::chrono::milliseconds resync{std::chrono::minutes(5)};
+        std::int64_t lease_ttl_s = 10;
+    };
+    static Result<std::unique_ptr<Watcher>> start(Config c);
+    ~Watcher();  // stops both threads; the registration's lease is revoked when etcd answers
+
+    int fd() const { return efd_.get(); }  // readable when batches wait
+    std::vector<Batch> take();
+    // Whether the watch is up and the last write or renewal succeeded.
+    bool connected() const { return watch_ok_ && keep_ok_; }
+    std::string last_error() const;
+    // The ack to write (the keeper writes the newest, once).
+    void publish_ack(std::string value);
+
+private:
+    explicit Watcher(Config c) : c_(std::move(c)) {}
+    void watch_loop();
+    void keep_loop();
+    void push(Batch b);
+    void set_error(const std::string& e);
+    // Sleeps up to `ms` unless stopping; false when stopping.
+    bool nap(int ms);
+
+    Config c_;
+    std::unique_ptr<EtcdClient> watch_etcd_, keep_etcd_;
+    unique_fd efd_;
+    std::atomic<bool> stop_{false}, watch_stop_{false};
+    std::atomic<bool> watch_ok_{false}, keep_ok_{false};
+    std::atomic<std::int64_t> watch_started_ms_{0};
+    mutable std::mutex mu_;
+    std::vector<Batch> queue_;
+    std::optional<std::string> ack_;
+    std::string error_;
+    std::thread watch_thread_, keep_thread_;
+};
+
+}  // namespace jg::fleet
