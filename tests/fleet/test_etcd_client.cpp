@@ -411,6 +411,12 @@ TEST_CASE("malformed answers are errors, never a crash") {
         REQUIRE(!g.ok());
         CHECK(g.error().find("not a JSON object") != std::string::npos);
     }
+    SUBCASE("an HTTP error without etcd's error object") {
+        FakeServer s("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}");
+        auto g = client({s.url()})->get("/k");
+        REQUIRE(!g.ok());
+        CHECK(g.error().find("HTTP 503") != std::string::npos);
+    }
     SUBCASE("a key that is not a string") {
         FakeServer s(http_ok(R"({"header":{"revision":"3"},"kvs":[{"key":5}]})"));
         CHECK(!client({s.url()})->get("/k").ok());
@@ -527,6 +533,7 @@ TEST_CASE("TLS: verified server, client certificate; no way around verification"
     REQUIRE(!unverified.ok());
     MESSAGE(unverified.error());
     CHECK(unverified.error().find("is unreachable") != std::string::npos);
+    CHECK(unverified.error().find("check [fleet] ca_file") != std::string::npos);
 
     EtcdOptions no_cert = o;  // etcd asks for a client certificate
     no_cert.cert_file.clear();

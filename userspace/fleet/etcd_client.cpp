@@ -161,7 +161,14 @@ bool is_token_error(const std::string& msg) {
            msg.find("user name is empty") != std::string::npos;
 }
 
-std::string shown(const std::string& s) { return "\"" + escape_terminal(s, true) + "\""; }
+// etcd's text, quoted and escaped for a terminal.  (Appended, not written
+// as "\"" + x + "\"": GCC 12's -Wrestrict misfires on that at -O3.)
+std::string shown(const std::string& s) {
+    std::string out(1, '"');
+    out += escape_terminal(s, true);
+    out += '"';
+    return out;
+}
 
 std::once_flag g_curl_once;
 
@@ -174,6 +181,14 @@ size_t collect(char* p, size_t size, size_t n, void* user) {
 
 bool readable(const std::string& path) { return path.empty() || ::access(path.c_str(), R_OK) == 0; }
 
+// What to check after every endpoint failed: TLS settings when the
+// failures were TLS ones, else the endpoints themselves.
+std::string unreachable_hint(const std::string& failures) {
+    bool tls = failures.find("SSL") != std::string::npos || failures.find("TLS") != std::string::npos;
+    return tls ? "; check [fleet] ca_file, cert_file and key_file."
+               : "; check [fleet] etcd and that etcd runs.";
+}
+
 }  // namespace
 
 // --- one HTTP exchange
@@ -183,6 +198,13 @@ struct EtcdClient::Impl {
     CURL* curl = nullptr;
     curl_slist* headers = nullptr;
     std::string token, last_endpoint;
+    char errbuf[CURL_ERROR_SIZE] = {};
+
+    // libcurl's detailed message for the last transfer (the certificate
+    // problem, the refused address), else its generic one.
+    std::string curl_error(CURLcode rc) const {
+        return errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
+    }
 
     ~Impl() {
         if (headers) curl_slist_free_all(headers);
@@ -202,6 +224,8 @@ struct EtcdClient::Impl {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
         curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        errbuf[0] = 0;
+        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(curl, CURLOPT_PROXY, "");  // etcd is reached directly, never via $http_proxy
         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
         curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -226,7 +250,7 @@ struct EtcdClient::Impl {
             reached = true;
             return err("etcd at " + ep + " sent a response to " + path + " larger than 64 MiB; refused.");
         }
-        if (rc != CURLE_OK) return err(curl_easy_strerror(rc));
+        if (rc != CURLE_OK) return err(curl_error(rc));
         reached = true;
         long status = 0;
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -235,6 +259,11 @@ struct EtcdClient::Impl {
             return err(
                 "etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
                 " and a body that is not a JSON object; check that the endpoint is etcd's client URL.");
+        }
+        std::int64_t code = 0;
+        if (status != 200 && error_text(j, code).empty()) {
+            return err("etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
+                       " and no error message; check that the endpoint is etcd's client URL.");
         }
         return j;
     }
@@ -268,7 +297,7 @@ struct EtcdClient::Impl {
             return err("etcd at " + ep + " refused " + path + ": " + shown(e) + " (code " +
                        std::to_string(code) + ").");
         }
-        return err("etcd at " + failures + "; check [fleet] etcd and that etcd runs.");
+        return err("etcd at " + failures + unreachable_hint(failures));
     }
 
     Result<bool> authenticate() {
@@ -384,8 +413,8 @@ Result<RangeResult> EtcdClient::get_prefix(const std::string& prefix, std::int64
     std::string from = prefix;
     for (;;) {
         json req = {{"key", b64_encode(from)}, {"range_end", end}, {"limit", std::to_string(page)}};
-        if (all.revision > 0)
-            req["revision"] = std::to_string(all.revision);  // every page at the first page's revision
+        // Every page at the first page's revision: one consistent snapshot.
+        if (all.revision > 0) req["revision"] = std::to_string(all.revision);
         bool more = false;
         auto r = impl_->range(req, &more);
         if (!r) return err(r.error());
@@ -630,7 +659,7 @@ WatchEnd EtcdClient::Impl::watch_one(
         }
         if (!st.pending.empty() && !st.done) watch_line(st, st.pending, ep);
         if (!st.done) {
-            st.end.error = rc != CURLE_OK ? "etcd at " + ep + " is unreachable: " + curl_easy_strerror(rc)
+            st.end.error = rc != CURLE_OK ? "etcd at " + ep + " is unreachable: " + curl_error(rc)
                                           : "etcd at " + ep + " closed the watch stream.";
         }
     }
@@ -674,7 +703,7 @@ WatchEnd EtcdClient::watch(const std::string& prefix, std::int64_t start_revisio
         if (end.error.find(" is unreachable: ") == std::string::npos) return end;
         failures += (failures.empty() ? "" : "; ") + end.error.substr(std::string("etcd at ").size());
     }
-    return WatchEnd{"etcd at " + failures + "; check [fleet] etcd and that etcd runs.", 0};
+    return WatchEnd{"etcd at " + failures + unreachable_hint(failures), 0};
 }
 
 std::string prefix_end(const std::string& prefix) {
