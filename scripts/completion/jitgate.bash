@@ -3,6 +3,13 @@
 # read from `jitgate list --json`.  Installed to
 # /usr/share/bash-completion/completions/jitgate.
 
+# _jitgate_nodes: the fleet's node names, from `jitgate --json nodes` (only
+# names of the characters a node name may hold: they come from etcd).
+_jitgate_nodes() {
+    jitgate "${_jitgate_sock[@]}" --json nodes 2>/dev/null |
+        grep -o '"node":"[A-Za-z0-9._-]*"' | cut -d'"' -f4 | sort -u
+}
+
 # _jitgate_json_ids FIELD ARGS...: the values of "FIELD":N in `jitgate --json ARGS`.
 _jitgate_json_ids() {
     local field=$1
@@ -20,7 +27,7 @@ _jitgate() {
 
     # tests/dist/check_docs.py holds these lists against jitgate's own
     # definition (userspace/cli/app.cpp): change them together.
-    local commands="request run break-glass approve deny revoke list status metrics audit policy"
+    local commands="request run break-glass approve deny revoke list nodes status metrics audit policy"
     local global="--socket --json --help"
     # The sub-command (and the sub-sub-command), the --socket given, and
     # whether `--` came before the word being completed.
@@ -61,6 +68,8 @@ _jitgate() {
                 break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied approval_lapsed" -- "$cur"))
             return 0 ;;
         --since) COMPREPLY=($(compgen -W "10m 1h 24h" -- "$cur")); return 0 ;;
+        --timeout) COMPREPLY=($(compgen -W "10s 30s 1m 5m" -- "$cur")); return 0 ;;
+        --on) COMPREPLY=($(compgen -W "$(_jitgate_nodes)" -- "$cur")); return 0 ;;
         --reason | --ticket | --from | --port | --user | --limit | --after) return 0 ;;
     esac
 
@@ -71,12 +80,13 @@ _jitgate() {
 
     local opts=""
     case $cmd in
-        request) opts="--for --reason --ticket --from --wait" ;;
+        request) opts="--for --reason --ticket --from --on --wait --timeout" ;;
         run) opts="--for --reason --ticket --from --" ;;
-        break-glass) opts="--for --reason" ;;
-        approve) opts="--for" ;;
+        break-glass) opts="--for --reason --on" ;;
+        approve) opts="--for --wait --timeout" ;;
         deny) opts="--reason" ;;
-        revoke | status | metrics) opts="" ;;
+        revoke) opts="--wait --timeout" ;;
+        nodes | status | metrics) opts="" ;;
         list) opts="--pending --active --all --limit --after" ;;
         audit)
             if [[ $sub == verify && $cur != -* ]]; then
@@ -87,11 +97,13 @@ _jitgate() {
         policy)
             if [[ $cur == -* ]]; then
                 :
-            elif [[ $sub == check ]]; then
+            elif [[ $sub == check || $sub == push ]]; then
                 COMPREPLY=($(compgen -f -- "$cur"))
                 return 0
+            elif [[ -z $sub ]]; then
+                COMPREPLY=($(compgen -W "check push show" -- "$cur"))
+                return 0
             else
-                COMPREPLY=($(compgen -W "check" -- "$cur"))
                 return 0
             fi ;;
     esac

@@ -144,7 +144,7 @@ completes() {  # completes WANT WORD... : the completion of the last word is WAN
         echo "${COMPREPLY[*]}"' _ "$root/usr/share/bash-completion/completions/jitgate" "$@")
     [ "$got" = "$want" ] || { echo "got '$got', want '$want'"; return 1; }
 }
-check "sub-commands" completes "request run break-glass approve deny revoke list status metrics audit policy --socket --json --help --version" jitgate ""
+check "sub-commands" completes "request run break-glass approve deny revoke list nodes status metrics audit policy --socket --json --help --version" jitgate ""
 check "a sub-command from its start" completes "request revoke" jitgate re
 check "approve: pending request ids" completes "7 12" jitgate approve ""
 check "deny after --socket: pending request ids" completes "7 12" jitgate --socket /x deny ""
@@ -152,7 +152,7 @@ check "revoke: active grant ids" completes "13" jitgate revoke ""
 check "request: protected ports" completes "5432/tcp" jitgate request ""
 check "list options" completes "--pending --active --all --limit --after --socket --json --help" jitgate list --
 check "audit --type" completes "grant" jitgate audit --type gr
-check "policy check" completes "check" jitgate policy ""
+check "policy sub-commands" completes "check push show" jitgate policy ""
 
 echo "-- completions and man pages against jitgate's and jitgated's own command lines (check_docs.py)"
 docs() {

@@ -218,6 +218,21 @@ WaitOptions fast_wait(const std::atomic<bool>* stop = nullptr) {
     return o;
 }
 
+// request --wait's JSON without its "nodes", which must name one node
+// (this host: req12 names none) applied.
+nlohmann::json without_nodes(const std::string& out) {
+    nlohmann::json j = nlohmann::json::parse(out);
+    char host[256] = {};
+    REQUIRE(gethostname(host, sizeof(host) - 1) == 0);
+    REQUIRE(j.contains("nodes"));
+    REQUIRE(j["nodes"].size() == 1);
+    CHECK(j["nodes"][0].at("node") == host);
+    CHECK(j["nodes"][0].at("state") == "applied");
+    CHECK(j["nodes"][0].at("latency_ms").is_number_integer());
+    j.erase("nodes");
+    return j;
+}
+
 std::size_t count_of(const std::string& text, const std::string& what) {
     std::size_t n = 0;
     for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
@@ -507,7 +522,8 @@ TEST_SUITE("cli") {
               "--reason is longer than 1024 bytes");
     }
 
-    TEST_CASE("request --wait is a flag of request only; the daemon's arguments are unchanged") {
+    TEST_CASE(
+        "request --wait is a flag of request (and approve, revoke); the daemon's arguments are unchanged") {
         CliState w = ok({"request", "5432", "--for", "10m", "--reason", "r", "--wait", "--ticket", "T-9"});
         CHECK(w.wait);
         CHECK(w.op == "request");
@@ -517,8 +533,9 @@ TEST_SUITE("cli") {
         CliState plain = ok({"request", "5432", "--for", "10m"});
         CHECK_FALSE(plain.wait);
         CHECK(ok({"--json", "request", "5432", "--wait", "--for", "1m"}).wait);
-        CHECK_THROWS_AS(run({"approve", "7", "--wait"}), CLI::ParseError);
+        // approve and revoke --wait (issue 19) wait for a fleet's target nodes; list has none.
         CHECK_THROWS_AS(run({"list", "--wait"}), CLI::ParseError);
+        CHECK_THROWS_AS(run({"deny", "7", "--wait"}), CLI::ParseError);
         CHECK_THROWS_AS(run({"--wait", "request", "5432", "--for", "1m"}), CLI::ParseError);
     }
 
@@ -805,7 +822,8 @@ TEST_SUITE("cli wait") {
         const Ran j =
             run_main({"--socket", sock.c_str(), "request", "5432", "--for", "10m", "--wait", "--json"});
         CHECK(j.rc == 0);
-        CHECK(nlohmann::json::parse(j.out) == req12("granted", {"alice", "bob"}));
+        // The decided request, and (one host: no revision) the node that answered, applied.
+        CHECK(without_nodes(j.out) == req12("granted", {"alice", "bob"}));
         CHECK(count_of(j.out, "\n") == 1);
         CHECK(shows == 1);
         CHECK(j.err.find("request 12: pending, 0 of 2 approvals; waiting for a decision") !=
@@ -824,7 +842,7 @@ TEST_SUITE("cli wait") {
         const Ran at_once =
             run_main({"--socket", sock.c_str(), "request", "5432", "--for", "10m", "--wait", "--json"});
         CHECK(at_once.rc == 0);
-        CHECK(nlohmann::json::parse(at_once.out) == req12("granted"));
+        CHECK(without_nodes(at_once.out) == req12("granted"));
         CHECK(shows == 0);
         CHECK(at_once.err.empty());
     }

@@ -12,6 +12,8 @@
 
 #include "cli/audit_cmd.h"
 #include "cli/client.h"
+#include "cli/confirm_wait.h"
+#include "cli/policy_push.h"
 #include "cli/render.h"
 #include "cli/run_cmd.h"
 #include "core/audit.h"
@@ -21,11 +23,22 @@
 #include "core/operations.h"
 #include "core/policy.h"
 #include "core/protocol.h"
+#include "core/selector.h"
 #include "core/service_users.h"
 #include "core/text.h"
 #include "jitgate/version.h"
 
 namespace jg {
+
+namespace {
+
+// --timeout DUR of a sub-command with --wait.
+void add_timeout(CLI::App& cmd, CliState& s) {
+    cmd.add_option("--timeout", s.timeout, "with --wait: how long to wait for the target nodes (default 10s)")
+        ->type_name("DUR");
+}
+
+}  // namespace
 
 std::unique_ptr<CLI::App> build_app(CliState& s) {
     auto app = std::make_unique<CLI::App>(
@@ -57,8 +70,14 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
                     "for a remote peer: its source address, or ADDR/PREFIX where the port's policy "
                     "allow_prefix permits")
         ->type_name("ADDR");
+    req->add_option("--on", s.on,
+                    "in a fleet: the nodes it is for, a node's name or labels key=value[,key=value] "
+                    "(default: this node)")
+        ->type_name("SELECTOR");
     req->add_flag("--wait", s.wait,
-                  "wait until the request is decided: exit 0 when granted, 3 when rejected or expired");
+                  "wait until the request is decided (exit 3 when rejected or expired), then until every "
+                  "target node applied the grant (exit 5 when not within --timeout)");
+    add_timeout(*req, s);
     req->callback([&s] { s.op = op_name(Op::Request); });
 
     auto* run = app->add_subcommand(
@@ -81,11 +100,17 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     bg->add_option("--for", s.duration, "how long, within the port's break_glass_max (default 15m)")
         ->required();
     bg->add_option("--reason", s.reason, "why (mandatory; reviewed after the fact)")->required();
+    bg->add_option("--on", s.on, "in a fleet: the nodes it is for, as request --on (default: this node)")
+        ->type_name("SELECTOR");
     bg->callback([&s] { s.op = op_name(Op::BreakGlass); });
 
     auto* appr = app->add_subcommand(op_name(Op::Approve), "approve a pending request");
     appr->add_option("ID", s.id, "request id")->required();
     appr->add_option("--for", s.approve_for, "shorten the grant to this duration");
+    appr->add_flag("--wait", s.wait,
+                   "once granted, wait until every target node applied the grant (exit 5 when not within "
+                   "--timeout)");
+    add_timeout(*appr, s);
     appr->callback([&s] { s.op = op_name(Op::Approve); });
 
     auto* deny = app->add_subcommand(op_name(Op::Deny), "reject a pending request (or withdraw your own)");
@@ -95,6 +120,9 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
 
     auto* rev = app->add_subcommand(op_name(Op::Revoke), "end a grant now");
     rev->add_option("ID", s.id, "grant id, or the id of the request that led to it")->required();
+    rev->add_flag("--wait", s.wait,
+                  "wait until every target node applied the revocation (exit 5 when not within --timeout)");
+    add_timeout(*rev, s);
     rev->callback([&s] { s.op = op_name(Op::Revoke); });
 
     auto* list =
@@ -110,6 +138,11 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
                      "the page after this id: the rows listed below it (list says what to type)")
         ->type_name("ID");
     list->callback([&s] { s.op = op_name(Op::List); });
+
+    auto* nodes = app->add_subcommand(
+        op_name(Op::Nodes),
+        "the fleet's nodes: labels, alive, applied etcd revision and lag, policy version, grants, last ack");
+    nodes->callback([&s] { s.op = op_name(Op::Nodes); });
 
     auto* st = app->add_subcommand(op_name(Op::Status), "programs, protected ports, grants and counters");
     st->callback([&s] { s.op = op_name(Op::Status); });
@@ -146,11 +179,18 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
                     "log files, oldest first (a rotated log, then its continuation); - reads standard input");
     ver->callback([&s] { s.op = "audit-verify"; });
 
-    auto* pol = app->add_subcommand("policy", "policy file tools");
+    auto* pol = app->add_subcommand("policy", "policy file tools, and the fleet's policy");
     pol->require_subcommand(1);
     auto* chk = pol->add_subcommand("check", "validate a policy file and name every problem with its line");
     chk->add_option("FILE", s.file, "policy file")->required();
     chk->callback([&s] { s.op = "policy-check"; });
+    auto* push = pol->add_subcommand(
+        "push", "store FILE's [[port]] tables as the fleet's new policy version (root on a node)");
+    push->add_option("FILE", s.file, "policy file, at most 48 KiB")->required();
+    push->callback([&s] { s.op = op_name(Op::PolicyPush); });
+    auto* show =
+        pol->add_subcommand("show", "the fleet's policy: its version, who pushed it, when, and its text");
+    show->callback([&s] { s.op = op_name(Op::PolicyShow); });
     return app;
 }
 
@@ -228,6 +268,34 @@ std::string finish_port_duration(CliState& s) {
     return {};
 }
 
+// --on SELECTOR into s.args: checked here with the daemon's own parser,
+// so a typo is a usage error before anything is sent.
+std::string finish_on(CliState& s) {
+    if (!s.on) return {};
+    auto sel = parse_selector(*s.on);
+    if (!sel) {
+        // parse_selector quotes what it was given escaped, and fail()
+        // escapes the whole sentence again: text that escaping changes
+        // gets a sentence that does not quote it.
+        if (escape_terminal(*s.on) != *s.on)
+            return "--on holds a control character, a backslash or bytes that are not UTF-8: write a node "
+                   "name or labels as key=value[,key=value]";
+        return sel.error();
+    }
+    s.args["on"] = *s.on;
+    return {};
+}
+
+// --timeout DUR (only with --wait) into s.wait_timeout_ms.
+std::string finish_timeout(CliState& s) {
+    if (!s.timeout) return {};
+    if (!s.wait) return "--timeout goes with --wait: it says how long to wait for the target nodes";
+    auto d = parse_duration(*s.timeout);
+    if (!d) return d.error();
+    s.wait_timeout_ms = *d * 1000;
+    return {};
+}
+
 }  // namespace
 
 std::string finish(CliState& s) {
@@ -245,11 +313,14 @@ std::string finish(CliState& s) {
             if (!src) return src.error();
             s.args["from"] = format_source(*src);
         }
+        if (auto e = finish_on(s); !e.empty()) return e;
+        if (auto e = finish_timeout(s); !e.empty()) return e;
     } else if (s.op == op_name(Op::BreakGlass)) {
         if (auto e = finish_port_duration(s); !e.empty()) return e;
         if (s.reason.find_first_not_of(' ') == std::string::npos)
             return "--reason must say why: break-glass is reviewed after the fact";
         s.args["reason"] = s.reason;
+        if (auto e = finish_on(s); !e.empty()) return e;
     } else if (s.op == op_name(Op::Approve)) {
         if (s.id <= 0) return "ID must be a positive request id";
         s.args = {{"id", s.id}};
@@ -258,10 +329,12 @@ std::string finish(CliState& s) {
             if (!d) return d.error();
             s.args["duration_s"] = *d;
         }
+        if (auto e = finish_timeout(s); !e.empty()) return e;
     } else if (s.op == op_name(Op::Deny) || s.op == op_name(Op::Revoke)) {
         if (s.id <= 0) return "ID must be a positive id";
         s.args = {{"id", s.id}};
         if (s.op == op_name(Op::Deny) && !s.reason.empty()) s.args["reason"] = s.reason;
+        if (auto e = finish_timeout(s); !e.empty()) return e;
     } else if (s.op == op_name(Op::Audit)) {
         return finish_audit(s);
     } else if (s.op == "audit-verify") {
@@ -383,8 +456,10 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
         if (state == "granted") {
             if (o.report_on_stderr)
                 std::cerr << "jitgate: " << render_wait_state(cur) << "\n";
-            else
-                std::cout << (s.json ? json_text(cur) : render_wait_state(cur)) << "\n";
+            else if (!s.json)
+                std::cout << render_wait_state(cur) << "\n";
+            else if (o.print_granted_json)
+                std::cout << json_text(cur) << "\n";
             return 0;
         }
         if (state != "pending") {
@@ -515,6 +590,10 @@ int run_cli(int argc, const char* const* argv) {
     if (s.op == "audit-verify") return run_audit_verify(s);
     if (s.op == op_name(Op::Audit)) return run_audit(s);
     if (s.op == "run") return run_with_grant(s);
+    if (s.op == op_name(Op::PolicyPush))
+        if (auto e = read_policy_push(s.file, s.args); !e.empty()) return fail(s, e);
+    ConfirmHooks hooks = real_confirm_hooks(s);
+    const std::int64_t sent_ms = hooks.now_ms();  // the deciding command's latencies count from here
     auto reply = call_daemon(s.socket, s.op, s.args);
     if (!reply) return fail(s, {{"code", code::kUnreachable}, {"message", reply.error()}});
     const auto& r = *reply;
@@ -524,8 +603,17 @@ int run_cli(int argc, const char* const* argv) {
         if (!s.json) std::cout << render_human(s.op, result) << std::flush;
         WaitOptions o;
         o.stop = &stop_on_signals({SIGINT});  // stops waiting; the request stays
-        return wait_for_decision(s, result, o);
+        nlohmann::json decided;
+        o.decided = &decided;
+        o.print_granted_json = false;
+        if (const int rc = wait_for_decision(s, result, o); rc != 0) return rc;
+        // Someone else decided it: its latencies count from when this wait saw that.
+        hooks.stop = o.stop;
+        return confirm_and_report(s, s.op, decided, hooks.now_ms(), true, hooks);
     }
+    if (s.wait &&
+        (s.op == op_name(Op::Request) || s.op == op_name(Op::Approve) || s.op == op_name(Op::Revoke)))
+        return confirm_and_report(s, s.op, result, sent_ms, false, hooks);
     if (s.json)
         std::cout << json_text(result) << "\n";
     else

@@ -20,7 +20,12 @@ struct CliState {
     // Raw sub-command inputs, validated in finish().
     std::string port_spec, duration, reason, ticket, approve_for;
     std::optional<std::string> from;  // request --from ADDR (set even when given empty)
-    bool wait = false;                // request --wait: until the request is decided
+    // request --wait: until the request is decided, then (in a fleet) until
+    // its target nodes apply it; approve and revoke --wait: the latter.
+    bool wait = false;
+    std::optional<std::string> on;         // request / break-glass --on SELECTOR (a fleet's nodes)
+    std::optional<std::string> timeout;    // --timeout DUR, with --wait
+    std::int64_t wait_timeout_ms = 10000;  // --timeout as finish() read it
     std::int64_t id = 0;
     bool pending = false, active = false, all = false;
     std::optional<std::int64_t> list_limit, list_after;  // list --limit N --after ID
@@ -50,6 +55,9 @@ struct WaitOptions {
     int poll_ms = 500;           // between two looks at the request (op "show"), each a new connection
     int unreachable_ms = 30000;  // how long jitgated may stay unreachable before giving up (exit 4)
     const std::atomic<bool>* stop = nullptr;  // set (by SIGINT) to stop waiting
+    // With --json, a granted request's object is left to the caller to print
+    // (request --wait goes on to wait for its target nodes).
+    bool print_granted_json = true;
     // jitgate run: stdout belongs to the command, so the final state goes to
     // stderr as a human line only, and the decided request into *decided.
     bool report_on_stderr = false;

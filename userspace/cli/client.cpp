@@ -85,16 +85,23 @@ const std::atomic<bool>& stop_on_signals(std::initializer_list<int> signals) {
     return g_stop;
 }
 
-Result<nlohmann::json> call_daemon(const std::string& path, const std::string& op,
-                                   const nlohmann::json& args) {
+Result<nlohmann::json> call_daemon(const std::string& path, const std::string& op, const nlohmann::json& args,
+                                   int reply_timeout_ms) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(reply_timeout_ms);
     Connection c;
     if (auto why = c.open(path, op, args); !why.empty()) return unreachable(path, why);
     std::string in;
     char buf[8192];
     for (;;) {
         pollfd p{c.fd(), POLLIN, 0};
-        int pr = poll(&p, 1, kReplyTimeoutMs);
-        if (pr == 0) return unreachable(path, "no reply within 30 seconds");
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        int pr = left.count() > 0 ? poll(&p, 1, static_cast<int>(left.count())) : 0;
+        if (pr == 0)
+            return unreachable(path, fmt::format("no reply within {}",
+                                                 reply_timeout_ms % 1000 == 0
+                                                     ? fmt::format("{} seconds", reply_timeout_ms / 1000)
+                                                     : fmt::format("{} ms", reply_timeout_ms)));
         if (pr < 0) {
             if (errno == EINTR) continue;
             break;

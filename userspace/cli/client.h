@@ -15,10 +15,10 @@ namespace jg {
 // command (audit --follow, request --wait) can stop cleanly.
 const std::atomic<bool>& stop_on_signals(std::initializer_list<int> signals);
 
-// Err when the daemon cannot be reached (the CLI's exit code 4); otherwise
-// the daemon's reply object, ok or not.
+// Err when the daemon cannot be reached (the CLI's exit code 4) or does not
+// reply within reply_timeout_ms; otherwise the daemon's reply object, ok or not.
 Result<nlohmann::json> call_daemon(const std::string& socket, const std::string& op,
-                                   const nlohmann::json& args);
+                                   const nlohmann::json& args, int reply_timeout_ms = 30000);
 
 // How a stream ended.
 enum StreamEnd : int {

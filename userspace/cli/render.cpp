@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/fleet_render.h"
 #include "core/duration.h"
 #include "core/metrics.h"
 #include "core/operations.h"
@@ -331,6 +332,10 @@ std::string render_human(const std::string& op, const nlohmann::json& raw) {
     // Prometheus text has its own escapes (core/metrics.h), and names
     // nothing a user chose.
     if (op == op_name(Op::Metrics)) return render_prometheus(raw);
+    // The fleet's replies name what etcd holds; they escape it themselves.
+    if (op == op_name(Op::Nodes)) return render_nodes(raw);
+    if (op == op_name(Op::PolicyPush)) return render_policy_push(raw);
+    if (op == op_name(Op::PolicyShow)) return render_policy_show(raw);
     // Every string of the reply may be text someone chose (a reason, a
     // ticket, a process name, a user name): escaped once, here, before any
     // of it is laid out.
