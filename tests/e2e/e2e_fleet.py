@@ -43,7 +43,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleet_harness import GRACE_S, Fleet, Storm  # noqa: E402
 from harness import PY, Results, verify_chain, wait_for, wall  # noqa: E402
 
-PORT_NAMES = ("db", "dual", "strict", "loose")
+PORT_NAMES = ("db", "dual", "strict", "loose", "dbonly")
+# Every port but dbonly is protected on every node, so that a node a grant
+# does not target denies it.
 POLICY = """
 [[port]]
 name = "db"
@@ -51,7 +53,6 @@ port = {db}
 proto = "both"
 max_duration = "10m"
 approvers = ["{appr}", "{appr2}"]
-hosts = {{ role = "db" }}
 
 [[port]]
 name = "dual"
@@ -60,6 +61,13 @@ proto = "tcp"
 max_duration = "10m"
 approvers = ["{appr}", "{appr2}"]
 approvals_required = 2
+
+[[port]]
+name = "dbonly"
+port = {dbonly}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}"]
 hosts = {{ role = "db" }}
 
 [[port]]
@@ -191,7 +199,9 @@ class Suite:
         node.daemon = None
         log = node.daemon_log()
         self.t.check("jitgated refuses to start (exit != 0)", rc not in (None, 0), f"rc {rc}\n{log}")
-        self.t.check("and says so in one sentence naming [[port]]", one_sentence(log) and "port" in log, log)
+        said = [x for x in log.splitlines() if "[[port]]" in x]
+        self.t.check("and says why in one sentence naming [[port]] and policy push",
+                     len(said) == 1 and one_sentence(said[0]) and "policy push" in said[0], log)
         os.remove(node.log)
         node.write_config()
 
@@ -199,9 +209,14 @@ class Suite:
         print("-- three nodes, the fleet policy, jitgate nodes")
         self.n["db-2"].hide_users([self.u["ghost"]])
         self.f.start_all()
-        rows, rev, whole = self.f.nodes_view()
-        self.t.check("jitgate nodes --json: the three nodes and the revision",
-                     sorted(rows) == sorted(ALL) and isinstance(rev, int), str(whole))
+        view = []
+
+        def registered():
+            view[:] = [self.f.nodes_view()]
+            return sorted(view[0][0]) == sorted(ALL) and isinstance(view[0][1], int)
+        self.t.check("jitgate nodes --json: the three nodes and the revision", wait_for(registered, WAIT_S),
+                     str(view[0][2]))
+        rows = view[0][0]
         keys = {"node", "labels", "alive", "applied_revision", "lag", "policy_version", "grants", "ack_age_s"}
         for name, labels in ((n.name, n.labels) for n in self.f.nodes):
             row = rows.get(name, {})
@@ -227,11 +242,14 @@ class Suite:
             return all((rows.get(x) or {}).get("policy_version") == self.policy_version for x in ALL)
         self.t.check(f"every node runs policy version {self.policy_version} within {WAIT_S} s",
                      wait_for(running_it, WAIT_S), str(self.f.nodes_view()[2]))
+        self.expect("hosts = { role = \"db\" }: protected on db-1 and db-2 only", "other", "dbonly",
+                    {"db-1": "EPERM", "db-2": "EPERM", "web-1": "ok"})
 
     def start_storms(self):
         for x in ALL:
             for port in PORT_NAMES:
-                self.storms.append(Storm(self.n[x], self.u["other"], self.p[port], STORM_MAX_S))
+                if port != "dbonly" or x in DB:
+                    self.storms.append(Storm(self.n[x], self.u["other"], self.p[port], STORM_MAX_S))
         # The grantee of the role=db grants, on the node none of them targets.
         for port in ("db", "dual"):
             self.storms.append(Storm(self.n["web-1"], self.u["req"], self.p[port], STORM_MAX_S))
@@ -607,6 +625,9 @@ def main():
         logs = "\n".join(f"--- {n.name}\n{n.daemon_log(2000)}" for n in fleet.nodes)
         t.check("suite ran to the end", False, f"{type(e).__name__}: {e}\n{logs}")
     finally:
+        if t.failed:
+            for n in fleet.nodes:
+                print(f"--- {n.name}'s log (tail)\n{n.daemon_log(3000)}")
         fleet.cleanup()
     print(f"e2e_fleet: {time.monotonic() - started:.0f} s")
     sys.exit(t.finish())
