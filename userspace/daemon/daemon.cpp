@@ -58,8 +58,9 @@ private:
     Result<bool> prepare_kernel(Kernel& k);
     std::string handle(const Peer& p, const std::string& line);
     StatusParts parts() {
-        return {cgroup_, pin_dir_of(o_.bpffs),     *policy_, *store_, *wf_, *audit_, *kernel_, *records_,
-                *feed_,  sync_->connections_cut(), tampers_};
+        return {cgroup_,  pin_dir_of(o_.bpffs),     *policy_, *store_,    *wf_,
+                *audit_,  *kernel_,                 *records_, *feed_,     sync_->connections_cut(),
+                tampers_, node_name_,               fleet_ ? fleet_->status() : json(nullptr)};
     }
     // One descriptor epoll reported; false when a signal says stop.
     bool on_ready(Loop& l, const epoll_event& ev);

@@ -19,6 +19,9 @@ namespace {
 
 // Where a node keeps the fleet policy version it runs (design.md §7: it
 // restarts without etcd and enforces the same ports).
+// Ticks (seconds) between sweeps of this node's ended requests and grants in etcd.
+constexpr std::uint64_t kSweepEvery = 5;
+
 std::string saved_policy_path(const std::string& state_dir) { return state_dir + "/fleet-policy.json"; }
 
 Result<std::string> read_small_file(const std::string& path, const char* what) {
@@ -178,8 +181,25 @@ void FleetNode::on_ready() {
 }
 
 void FleetNode::tick() {
-    agent_->tick(watcher_->connected(), watcher_->last_error());
+    const bool up = watcher_->connected();
+    agent_->tick(up, watcher_->last_error());
+    if (up && ++ticks_ % kSweepEvery == 0) ledger_->sweep();
     send_ack();
+}
+
+json FleetNode::status() const {
+    json labels = json::object();
+    for (const auto& [k, v] : f_.labels) labels[k] = v;
+    json j = {{"node", f_.node},
+              {"labels", labels},
+              {"etcd", f_.etcd},
+              {"prefix", f_.prefix},
+              {"grace_s", f_.grace_s},
+              {"connected", watcher_ && watcher_->connected()},
+              {"policy_version", agent_ ? agent_->policy_version() : saved_version_},
+              {"revision", agent_ ? agent_->view().revision : 0}};
+    if (watcher_ && !watcher_->connected()) j["error"] = watcher_->last_error();
+    return j;
 }
 
 std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) {

@@ -53,6 +53,8 @@ public:
     // The node's own file again (SIGHUP): the same fleet ports, its new settings.
     std::shared_ptr<const Policy> with_local(std::shared_ptr<const Policy> local);
     std::optional<Reply> handle(Op op, const Caller& c, const OpArgs& a);
+    // For status: etcd, labels, whether it answers, what the node applied.
+    json status() const;
 
 private:
     FleetNode(FleetSettings f, std::shared_ptr<const Policy> local, std::string state_dir)
@@ -68,6 +70,7 @@ private:
     std::string state_dir_;
     std::int64_t saved_version_ = 0;
     Adopt adopt_;
+    std::uint64_t ticks_ = 0;
     std::unique_ptr<fleet::EtcdClient> etcd_;
     std::unique_ptr<fleet::Ledger> ledger_;
     std::unique_ptr<fleet::Agent> agent_;

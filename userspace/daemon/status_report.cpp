@@ -80,6 +80,8 @@ Result<json> status(const StatusParts& s) {
     json j;
     j["version"] = JITGATE_VERSION;
     j["abi_version"] = JG_ABI_VERSION;
+    j["node"] = s.node;
+    if (!s.fleet.is_null()) j["fleet"] = s.fleet;
     j["cgroup"] = s.cgroup;
     j["pin_dir"] = s.pin_dir;
     kernel_json(s.kernel, j);

@@ -31,6 +31,8 @@ struct StatusParts {
     const AuditFeed& feed;
     std::uint64_t connections_cut;  // since start
     std::uint64_t tampers;          // tamper_detected records since start
+    std::string node;               // this node's name (the host's on a single host)
+    json fleet = nullptr;           // the node's place in its fleet (FleetNode::status); null: a single host
 };
 
 // An error when the state store cannot be read.

@@ -108,6 +108,10 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
     } else if (k.kind == "policy") {
         relevant = true;
         adopt_policy(kv);
+    } else if (k.kind.empty()) {
+        // Everything under the prefix is jitgate's: a key of no known form
+        // was written by someone else.
+        reject("grant_rejected", kv, "the key is not one jitgate writes");
     }
 }
 
@@ -151,6 +155,7 @@ void Agent::on_batch(Batch& b) {
     // Only what concerns the maps moves the ack: acks and registrations of
     // other nodes must not make every node write its own again.
     if (relevant) {
+        view_.changed_revision = b.revision;
         applied_revision_ = view_.revision;
         ack_dirty_ = true;
     }

@@ -17,6 +17,8 @@ namespace {
 constexpr std::uint32_t kUnresolvedUid = 0xFFFFFFFEu;
 // Transactions an operation tries before it gives up on a busy document.
 constexpr int kAttempts = 8;
+// Documents one sweep() marks at most.
+constexpr std::size_t kSweepBudget = 32;
 
 class CaptureAudit : public AuditSink {
 public:
@@ -77,10 +79,12 @@ struct Ledger::Scratch {
 };
 
 Reply Ledger::unreachable(const char* op, const std::string& why) const {
+    std::string w = why;
+    while (!w.empty() && (w.back() == '.' || w.back() == ' ')) w.pop_back();
     return Reply::fail(code::kFleetDown,
                        fmt::format("jitgated could not complete {}: {}; nothing was changed, try again once etcd "
                                    "answers",
-                                   op, why));
+                                   op, w));
 }
 
 Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
@@ -146,7 +150,8 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         Scratch s(std::move(*store), dir_, clock_, c_.boot_id);
         s.wf.set_policy(policy_);
         s.wf.share_rate(rate_);
-        auto counter = etcd_.get(ids_key(c_.prefix));
+        // A read-only operation (list, show) needs no counter.
+        auto counter = writes ? etcd_.get(ids_key(c_.prefix)) : Result<std::optional<KeyValue>>(std::nullopt);
         if (!counter) return unreachable(op, counter.error());
         if (*counter) {
             try {
@@ -196,7 +201,12 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         auto txn = etcd_.txn(cmp, puts);
         if (!txn) return unreachable(op, txn.error());
         if (!txn->succeeded) continue;  // someone else wrote first: read again
-        for (auto& r : s.audit.records) audit_.emit(std::move(r));
+        for (auto& r : s.audit.records) {
+            // The connections a grant's end cut are counted where it is
+            // applied (revoke_applied); none are cut here.
+            r.erase("connections_ended");
+            audit_.emit(std::move(r));
+        }
         if (reply.ok && reply.result.is_object()) {
             reply.result["node"] = c_.node;
             if (granted) {
@@ -315,6 +325,42 @@ Reply Ledger::list(const Caller& c, const ListArgs& a) {
         [&](Workflow& wf) { return wf.list(c, a); }, Extras{}, false);
 }
 
+int Ledger::sweep() {
+    // Each node sweeps what it took (origin): one writer per document.
+    const std::int64_t now = clock_.wall_us();
+    std::vector<std::int64_t> due_requests, due_grants;
+    for (const auto& [id, h] : view_.requests)
+        if (h.doc.x.origin == c_.node && h.doc.row.state == "pending" && h.doc.row.deadline_us <= now)
+            due_requests.push_back(id);
+    for (const auto& [id, h] : view_.grants)
+        if (h.doc.x.origin == c_.node && h.doc.row.state == "active" && h.doc.row.expires_us <= now)
+            due_grants.push_back(id);
+    int n = 0;
+    auto sweep_one = [&](bool grant, std::int64_t id) {
+        const Reply r = decide(
+            "sweep", [&](Scratch& s) { return grant ? load_grant(s, id) : load_request(s, id); },
+            [&](Workflow& wf) {
+                json out = {{"ended", wf.sweep()}};
+                return Reply::success(out);
+            },
+            Extras{});
+        n += r.ok;
+    };
+    // A bounded share per call: each is a transaction, on the daemon's loop.
+    std::size_t budget = kSweepBudget;
+    for (std::int64_t id : due_requests) {
+        if (budget == 0) return n;
+        --budget;
+        sweep_one(false, id);
+    }
+    for (std::int64_t id : due_grants) {
+        if (budget == 0) return n;
+        --budget;
+        sweep_one(true, id);
+    }
+    return n;
+}
+
 Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
     std::optional<GrantDoc> g;
     if (auto it = view_.grants.find(a.id); it != view_.grants.end()) g = it->second.doc;
@@ -375,7 +421,9 @@ Reply Ledger::nodes(const Caller&) {
         e["labels"] = labels_of(j);
         if (j.value("applied_revision", json()).is_number_integer()) {
             e["applied_revision"] = j["applied_revision"];
-            e["lag"] = std::max<std::int64_t>(0, acks->revision - j["applied_revision"].get<std::int64_t>());
+            // Behind the last change of a grant or the policy this node saw
+            // (acks and registrations move the revision too, but ask nothing).
+            e["lag"] = std::max<std::int64_t>(0, view_.changed_revision - j["applied_revision"].get<std::int64_t>());
         }
         if (j.value("policy_version", json()).is_number_integer()) e["policy_version"] = j["policy_version"];
         if (j.value("grants", json()).is_number_integer()) e["grants"] = j["grants"];

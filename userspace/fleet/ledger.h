@@ -50,6 +50,10 @@ public:
     Reply revoke(const Caller& c, const RevokeArgs& a);
     Reply list(const Caller& c, const ListArgs& a);
     Reply show(const Caller& c, const ShowArgs& a);
+    // Requests this node took whose TTL ran out, and its grants whose time
+    // is up, marked so in etcd (each document has one sweeper: its origin).
+    // How many were swept; etcd errors wait for the next call.
+    int sweep();
     // Which target nodes applied grant a.id as of a.revision (their acks).
     Reply confirm(const Caller& c, const ConfirmArgs& a);
     // The fleet's nodes as etcd has them now (design.md §7 JSON).

@@ -29,6 +29,9 @@ struct NodeInfo {
 
 struct FleetView {
     std::int64_t revision = 0;  // the last revision applied from etcd
+    // The last revision that changed a grant or the policy (what a node's
+    // maps must catch up with; acks and registrations do not count).
+    std::int64_t changed_revision = 0;
     std::map<std::int64_t, Held<RequestDoc>> requests;
     std::map<std::int64_t, Held<GrantDoc>> grants;
     std::map<std::string, NodeInfo> nodes;
