@@ -338,6 +338,7 @@ TEST_CASE("watch: puts and deletes in order, then stops on request") {
     double stop_s = seconds_since(asked);
     CHECK(end.error.empty());
     CHECK(end.compact_revision == 0);
+    MESSAGE("the watch stopped " << stop_s << " s after it was asked to");
     CHECK(stop_s < 1.0);  // checked every 100 ms
     std::lock_guard<std::mutex> l(mu);
     REQUIRE(seen.size() == 3);
@@ -411,6 +412,20 @@ TEST_CASE("malformed answers are errors, never a crash") {
         REQUIRE(!g.ok());
         CHECK(g.error().find("not a JSON object") != std::string::npos);
     }
+    SUBCASE("a server that accepts and never answers: bounded by timeout_ms") {
+        FakeServer s("");
+        EtcdOptions o;
+        o.endpoints = {s.url()};
+        o.timeout_ms = 1000;
+        auto c = EtcdClient::open(o);
+        REQUIRE(c.ok());
+        auto t0 = Clock::now();
+        auto g = (*c)->get("/k");
+        REQUIRE(!g.ok());
+        CHECK(seconds_since(t0) < 3);
+        CHECK(g.error().find("timed out") != std::string::npos);
+        MESSAGE(g.error());
+    }
     SUBCASE("an HTTP error without etcd's error object") {
         FakeServer s("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}");
         auto g = client({s.url()})->get("/k");
@@ -424,6 +439,14 @@ TEST_CASE("malformed answers are errors, never a crash") {
     SUBCASE("a revision that is not a number") {
         FakeServer s(http_ok(R"({"header":{"revision":"3x"}})"));
         CHECK(!client({s.url()})->put("/k", "v").ok());
+    }
+    SUBCASE("pages that do not move forward end the read") {
+        // Connection: close: a new connection (a new accept) for each page.
+        std::string reply = http_ok(R"({"header":{"revision":"3"},"kvs":[{"key":"L2s="}],"more":true})");
+        FakeServer s(reply.insert(reply.find("\r\n") + 2, "Connection: close\r\n"));
+        auto r = client({s.url()})->get_prefix("/k", 0, 1);
+        REQUIRE(!r.ok());
+        CHECK(r.error().find("before the page's start") != std::string::npos);
     }
     SUBCASE("bad base64") {
         FakeServer s(http_ok(R"({"header":{"revision":"3"},"kvs":[{"key":"!!!"}]})"));

@@ -185,8 +185,11 @@ bool readable(const std::string& path) { return path.empty() || ::access(path.c_
 // failures were TLS ones, else the endpoints themselves.
 std::string unreachable_hint(const std::string& failures) {
     bool tls = failures.find("SSL") != std::string::npos || failures.find("TLS") != std::string::npos;
-    return tls ? "; check [fleet] ca_file, cert_file and key_file."
-               : "; check [fleet] etcd and that etcd runs.";
+    if (tls) return "; check [fleet] ca_file, cert_file and key_file.";
+    if (failures.find("https://") != std::string::npos) {
+        return "; check [fleet] etcd, that etcd runs, and [fleet] ca_file, cert_file and key_file.";
+    }
+    return "; check [fleet] etcd and that etcd runs.";
 }
 
 }  // namespace
@@ -420,6 +423,10 @@ Result<RangeResult> EtcdClient::get_prefix(const std::string& prefix, std::int64
         if (!r) return err(r.error());
         if (all.revision == 0) all.revision = r->revision;
         if (r->kvs.empty()) break;
+        if (r->kvs.front().key < from) {  // a page must move forward, or a broken server loops us forever
+            return err("etcd at " + impl_->last_endpoint +
+                       " answered a paged read with keys before the page's start; refused.");
+        }
         from = r->kvs.back().key + std::string(1, '\0');  // the next key after the last one read
         for (auto& kv : r->kvs) all.kvs.push_back(std::move(kv));
         if (!more) break;

@@ -18,7 +18,7 @@
 namespace jg::fleet {
 
 struct EtcdOptions {
-    std::vector<std::string> endpoints;  // "http://127.0.0.1:2379", "https://..."; tried in order
+    std::vector<std::string> endpoints;        // "http://127.0.0.1:2379", "https://..."; tried in order
     std::string ca_file, cert_file, key_file;  // TLS (https endpoints); empty: system CAs, no client cert
     std::string user, password;                // auth; empty user: none
     long connect_timeout_ms = 1000;
