@@ -355,7 +355,9 @@ TEST_SUITE("cli fleet") {
             return confirm_and_report(waiting(false, 1000), "approve", granted12(), t.now, false, t.hooks());
         });
         CHECK(h.rc == 5);
-        CHECK(h.out.find("\ndb-1  applied     3 ms\ndb-2  pending\ndb-3  pending\n") != std::string::npos);
+        CHECK(h.out.find(
+                  "targets (role=db): db-1, db-2\ndb-1  applied     3 ms\ndb-2  pending\ndb-3  pending\n") !=
+              std::string::npos);
         CHECK(h.err.find("jitgate: not confirmed within 1s by db-2, db-3:") == 0);
     }
 
@@ -516,6 +518,7 @@ TEST_SUITE("cli fleet") {
         const Ran r = run_main({"--socket", sock.c_str(), "revoke", "12", "--wait"});
         CHECK(r.rc == 0);
         CHECK(r.out.find("grant 13  revoked") == 0);
+        CHECK(r.out.find("\ntargets: db-1, db-2, db-3\n") != std::string::npos);
         CHECK(r.out.find("\ndb-1  applied") != std::string::npos);
 
         // Without --wait: the reply as before, no confirm.

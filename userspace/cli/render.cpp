@@ -273,6 +273,18 @@ std::string grant_capacity_line(const json& r) {
     return s + "\n";
 }
 
+// In a fleet, the nodes a decision is for: "targets (role=db): db-1, db-2".
+std::string targets_line(const json& r) {
+    const auto t = r.find("targets");
+    if (t == r.end() || !t->is_array()) return {};
+    std::string names;
+    for (const auto& n : *t)
+        if (n.is_string()) names += (names.empty() ? "" : ", ") + n.get<std::string>();
+    const std::string on =
+        r.contains("on") && r["on"].is_string() ? " (" + r["on"].get<std::string>() + ")" : "";
+    return fmt::format("targets{}: {}\n", on, names.empty() ? "none" : names);
+}
+
 }  // namespace
 
 std::string render_wait_for(const json& raw) {
@@ -351,17 +363,18 @@ std::string render_human(const std::string& op, const nlohmann::json& raw) {
                 "granted: grant {} is active until {}{}\n", r.value("grant_id", 0), r.value("expires_at", ""),
                 r.contains("src") ? fmt::format(" for connections from {}", r["src"].get<std::string>())
                                   : "");
-        return s;
+        return s + targets_line(r);
     }
     if (op == op_name(Op::BreakGlass)) {
         if (r.value("state", "") != "granted") return request_line(r) + "\n";
-        return fmt::format(
+        const std::string s = fmt::format(
             "BREAK-GLASS: {} granted to {} at once, without approval, until {} (grant {}, request {}); "
             "this is recorded in the audit log and listed for review\n",
             where_text(r), r.value("user", ""), r.value("expires_at", ""), r.value("grant_id", 0),
             r.value("request_id", 0));
+        return s + targets_line(r);
     }
-    if (op == op_name(Op::Revoke)) return grant_line(r) + "\n";
+    if (op == op_name(Op::Revoke)) return grant_line(r) + "\n" + targets_line(r);
     if (op == op_name(Op::List)) return render_list(r);
     if (op == op_name(Op::Status)) {
         std::string s = fmt::format("jitgated {} (ABI v{}), cgroup {}\n", r.value("version", ""),
