@@ -76,7 +76,7 @@ def round_trip(f, probe):
     (approve issued -> allowed on all three, ms), (revoke -> acked by all, ms), or a failure text."""
     db1, web1 = f.node("db-1"), f.node("web-1")
     port = f.ports["bench"]
-    rc, req, err = db1.cli_json(f.user["req"], "request", port, "--for", "10m", "--reason", "bench", "--on",
+    rc, req, err = db1.cli_json(f.user["req"], "request", f"{port}/udp", "--for", "10m", "--reason", "bench", "--on",
                                 "env=e2e")
     if rc != 0:
         return None, None, f"request: {req} {err}"
