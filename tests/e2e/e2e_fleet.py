@@ -11,6 +11,7 @@ labelled role=db, web-1 role=web.  Cases, in order:
   - two approvers approving at once on two nodes (approvals_required = 2, and
     1), several rounds: exactly one grant each time, in etcd and in `list`;
   - revoke --wait: each target node's state, revoke_applied records, denied;
+  - a remote-peer grant (--from) to role=db: applied there and kept;
   - db-2 stopped with SIGSTOP: revoke and approve --wait report it pending
     and exit 5 naming it; after SIGCONT it catches up;
   - a name unknown on db-2 (its daemon sees an /etc/passwd without the
@@ -363,6 +364,31 @@ class Suite:
                          len(recs[x]) == 1 and isinstance(recs[x][0].get("latency_ms"), (int, float)), str(recs[x]))
         self.t.eq("web-1: no revoke_applied record", recs["web-1"], [])
 
+    def remote_peer(self):
+        print("-- a remote-peer grant (--from) to role=db: applied on db-1 and db-2, and it stays")
+        since = self.marks()
+        src = "2001:db8:19::5"
+        rc, req, err = self.n["web-1"].cli_json(self.u["req"], "request", self.p["db"], "--from", src, "--for", "10m",
+                                                "--reason", "remote peer", "--on", "role=db")
+        if not self.t.check(f"request --from {src} --on role=db", rc == 0, f"rc {rc} {req} {err}"):
+            return
+        rc, ans, err = self.approve("web-1", "appr", req["request_id"], "--wait")
+        self.t.eq("approve --wait: db-1 and db-2 applied", node_states(ans), {x: "applied" for x in DB})
+        gid = ans.get("grant_id")
+        time.sleep(3)  # a local sweep (expiry, removed accounts) would have ended it by now
+        for x in DB:
+            ended = [r for r in self.n[x].audit_records(since[x]) if str(r.get("grant_id")) == str(gid)
+                     and r.get("ended_by")]
+            self.t.eq(f"{x}: nothing ended the remote grant locally", ended, [])
+            rc, st, err = self.n[x].cli_json("root", "status")
+            active = [g for g in st.get("grants", []) if str(g.get("grant_id")) == str(gid)]
+            self.t.check(f"{x}: status lists it active, for {src}",
+                         len(active) == 1 and active[0].get("src") == src and active[0].get("state") == "active",
+                         str(active or st))
+        if gid:
+            rc, _, err = self.revoke("web-1", "appr", gid, "--wait")
+            self.t.check("the remote grant revoked --wait", rc == 0, err)
+
     def paused_node(self):
         print("-- db-2 stopped (SIGSTOP): pending, exit 5, then catching up")
         g = self.grant("before the pause", "req", "db", "role=db")
@@ -602,6 +628,7 @@ def run(fleet, t):
         gid = s.role_db_grant()
         s.two_approvers()
         s.revoke_wait(gid)
+        s.remote_peer()
         s.paused_node()
         s.unresolved()
         s.bad_selectors()
