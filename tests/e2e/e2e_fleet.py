@@ -589,6 +589,10 @@ class Suite:
                              wait_for(lambda: any("000000000" + gid in json.dumps(r) or str(r.get("grant_id")) == gid
                                                   for r in self.n[x].audit_records(since[x])), WAIT_S),
                              str(self.n[x].audit_records(since[x])[-5:]))
+            self.t.check(f"{x}: a record about the garbage request 997",
+                         wait_for(lambda: any("000000000997" in json.dumps(r) or str(r.get("request_id")) == "997"
+                                              for r in self.n[x].audit_records(since[x])), WAIT_S),
+                         str(self.n[x].audit_records(since[x])[-5:]))
             self.t.check(f"{x}: a record about the garbage policy",
                          wait_for(lambda: self.n[x].audit_records(since[x], type="policy_rejected"), WAIT_S),
                          str(self.n[x].audit_records(since[x])[-5:]))
