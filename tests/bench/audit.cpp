@@ -176,7 +176,7 @@ Row chained_rate(const Settings& s) {
         std::filesystem::remove(log);
         std::filesystem::remove(head);
         {
-            auto a = jg::AuditLog::open({log, head, false}, clock);
+            auto a = jg::AuditLog::open({log, head, false, ""}, clock);
             if (!a) {
                 why = a.error();
                 break;

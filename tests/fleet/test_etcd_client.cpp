@@ -229,7 +229,14 @@ TEST_CASE("10,000 keys of 500 bytes read in well under a second") {
     REQUIRE(all.ok());
     CHECK(all->kvs.size() == 10000);
     MESSAGE("10,000 keys read in " << s << " s");
-    CHECK(s < 2.0);  // well under 1 s on loopback; margin for a loaded 2-core VM
+    // Well under 1 s on loopback (~0.5 s, most of it etcd's gateway); margin
+    // for a loaded 2-core VM.  An unoptimised or sanitized build (CI's
+    // build-asan) only has to show nothing is quadratic.
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+    CHECK(s < 10.0);
+#else
+    CHECK(s < 2.0);
+#endif
 }
 
 TEST_CASE("txn: create-if-absent and compare-and-swap on the mod revision") {

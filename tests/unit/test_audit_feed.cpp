@@ -49,7 +49,7 @@ struct Fixture {
     std::unique_ptr<AuditFeed> feed;
 
     Fixture() {
-        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false}, clock);
+        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false, ""}, clock);
         REQUIRE(a.ok());
         log = std::move(*a);
         names.names = {{0, "root"}, {1000, "alice"}, {1001, "bob"}};

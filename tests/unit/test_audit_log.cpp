@@ -94,7 +94,7 @@ TEST_SUITE("audit log") {
         TempDir dir;
         const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
         FakeClock clock;
-        auto a = AuditLog::open({log, head, false}, clock);
+        auto a = AuditLog::open({log, head, false, ""}, clock);
         REQUIRE(a.ok());
         std::vector<json> seen;
         (*a)->wants_records = [] { return true; };
@@ -121,7 +121,7 @@ TEST_SUITE("audit log") {
         FakeClock clock;
         std::string saved_head;
         {
-            auto a = AuditLog::open({log, head, false}, clock);
+            auto a = AuditLog::open({log, head, false, ""}, clock);
             REQUIRE(a.ok());
             for (int i = 0; i < 3; ++i) (*a)->emit(deny(i));
             (*a)->flush();
@@ -139,7 +139,7 @@ TEST_SUITE("audit log") {
             out << lines[5].substr(0, 40);
             std::ofstream(head, std::ios::trunc) << saved_head;
         }
-        auto a = AuditLog::open({log, head, false}, clock);
+        auto a = AuditLog::open({log, head, false, ""}, clock);
         REQUIRE(a.ok());
         CHECK((*a)->problems().empty());
         CHECK((*a)->unwritten() == std::pair<std::uint64_t, std::uint64_t>{6, 9});
@@ -157,7 +157,7 @@ TEST_SUITE("audit log") {
         const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
         FakeClock clock;
         {
-            auto a = AuditLog::open({log, head, false}, clock);
+            auto a = AuditLog::open({log, head, false, ""}, clock);
             REQUIRE(a.ok());
             for (int i = 0; i < 4; ++i) (*a)->emit(deny(i));
         }  // a clean stop: the head says closed
@@ -166,7 +166,7 @@ TEST_SUITE("audit log") {
             std::ofstream out(log, std::ios::trunc);
             for (int i = 0; i < 2; ++i) out << lines[std::size_t(i)] << "\n";
         }
-        auto a = AuditLog::open({log, head, false}, clock);
+        auto a = AuditLog::open({log, head, false, ""}, clock);
         REQUIRE(a.ok());
         CHECK((*a)->unwritten().first == 0);
         REQUIRE((*a)->problems().size() == 1);
@@ -177,7 +177,7 @@ TEST_SUITE("audit log") {
         TempDir dir;
         const std::string log = dir.file("audit.jsonl"), head = dir.file("audit.head");
         FakeClock clock;
-        auto a = AuditLog::open({log, head, false}, clock);
+        auto a = AuditLog::open({log, head, false, ""}, clock);
         REQUIRE(a.ok());
         (*a)->emit(deny(0));
         clock.advance(90);
@@ -199,7 +199,7 @@ TEST_SUITE("audit log") {
         std::vector<std::string> logged;
         set_log_sink([&](std::string_view m) { logged.emplace_back(m); });
         {
-            auto a = AuditLog::open({log, head, false}, clock);
+            auto a = AuditLog::open({log, head, false, ""}, clock);
             REQUIRE(a.ok());
             for (int i = 0; i < 4; ++i) (*a)->emit(deny(i));
             REQUIRE((*a)->flush());
@@ -232,7 +232,7 @@ TEST_SUITE("audit log") {
         REQUIRE(saved);
         CHECK_FALSE(saved->closed);
         // The next start reports the record sealed and not written, and goes on.
-        auto again = AuditLog::open({log, head, false}, clock);
+        auto again = AuditLog::open({log, head, false, ""}, clock);
         REQUIRE(again.ok());
         CHECK((*again)->unwritten() == std::pair<std::uint64_t, std::uint64_t>{5, 5});
         CHECK((*again)->problems().empty());

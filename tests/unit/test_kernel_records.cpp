@@ -160,7 +160,7 @@ TEST_SUITE("kernel records") {
     TEST_CASE("written, counted and remembered the same from the ring and from a window") {
         TempDir dir;
         FakeClock clock;
-        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false}, clock);
+        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false, ""}, clock);
         REQUIRE(a.ok());
         FakeDirectory names;
         names.names = {{1000, "alice"}};
@@ -197,7 +197,7 @@ TEST_SUITE("kernel records") {
     TEST_CASE("events_lost: each increase of the kernel's count once; a count that went back starts over") {
         TempDir dir;
         FakeClock clock;
-        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false}, clock);
+        auto a = AuditLog::open({dir.file("audit.jsonl"), dir.file("audit.head"), false, ""}, clock);
         REQUIRE(a.ok());
         FakeDirectory names;
         KernelRecords k(**a, names, clock);

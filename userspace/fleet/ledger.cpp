@@ -166,6 +166,18 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         Reply reply = run(s.wf);
         if (!writes) {
             for (auto& r : s.audit.records) audit_.emit(std::move(r));
+            // A granted request shown: what a --wait for it waits on.
+            if (reply.ok && reply.result.is_object() && reply.result.value("grant_id", json()).is_number_integer()) {
+                const std::int64_t gid = reply.result["grant_id"].get<std::int64_t>();
+                auto read = s.reads.find(grant_key(c_.prefix, gid));
+                if (read != s.reads.end() && read->second.mod_revision > 0 && s.extras.count(gid)) {
+                    GrantDoc g{value_or_throw(s.store.grant(gid)).value_or(GrantRow{}), s.extras[gid]};
+                    reply.result["revision"] = read->second.mod_revision;
+                    reply.result["targets"] = targets_of(g);
+                    reply.result["on"] = g.x.on;
+                }
+                reply.result["node"] = c_.node;
+            }
             return reply;
         }
         // What the workflow changed, as documents.
