@@ -24,6 +24,11 @@ constexpr int kKeepTickMs = 50;
 constexpr std::int64_t kRenewEveryMs = 2000;
 // After a failure, the watch tries again this much later.
 constexpr int kRetryMs = 250;
+// A watch that brings nothing this long is read again from scratch: etcd
+// sends progress notifications only every 10 minutes by default
+// (--experimental-watch-progress-notify-interval), so a quiet fleet's
+// stream is not taken as dead sooner.
+constexpr long kWatchIdleMs = 60000;
 
 }  // namespace
 
@@ -107,15 +112,13 @@ void Watcher::watch_loop() {
                 for (auto& e : events) (e.deleted ? b.deletes : b.puts).push_back(std::move(e.kv));
                 push(std::move(b));
             },
-            watch_stop_);
+            watch_stop_, kWatchIdleMs);
         if (stop_) break;
-        if (!end.error.empty() && end.compact_revision == 0) {
-            // Down, or cut off: the next full read says when it is back.
-            watch_ok_ = false;
-            set_error(end.error);
-            if (!nap(kRetryMs)) break;
-        }
-        // Compacted, or time for the periodic full read: start over at once.
+        // Compacted, quiet for kWatchIdleMs, failed, or time for the periodic
+        // full read: start over with a full read, which says whether etcd
+        // answers (a watch that ends at once waits a little first).
+        if (!end.error.empty() && end.compact_revision == 0) set_error(end.error);
+        if (steady_ms() - watch_started_ms_ < 1000 && !nap(kRetryMs)) break;
     }
 }
 
