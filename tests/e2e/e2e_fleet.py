@@ -203,6 +203,27 @@ class Suite:
         self.t.check("and says why in one sentence naming [[port]] and policy push",
                      len(said) == 1 and one_sentence(said[0]) and "policy push" in said[0], log)
         os.remove(node.log)
+
+        print("-- etcd unreachable at a node's first start")
+        node.write_config(etcd=["http://127.0.0.1:1"])  # nothing listens there in the node's namespace
+        try:
+            node.start()
+            started = True
+        except RuntimeError as e:
+            started = False
+            self.t.check("jitgated starts while etcd is unreachable", False, str(e))
+        if started:
+            self.t.check("its log says etcd is unreachable",
+                         wait_for(lambda: "etcd" in node.daemon_log() and "127.0.0.1:1" in node.daemon_log(), 10),
+                         node.daemon_log())
+            start = time.monotonic()
+            rc, out, err = self.request("db-1", "req", "db", reason="no etcd yet")
+            took = time.monotonic() - start
+            self.t.check(f"a request fails in {took:.1f} s: exit 1, fleet_unreachable, one sentence",
+                         rc == 1 and err_code(out) == "fleet_unreachable" and one_sentence(err)
+                         and took < FAST_FAIL_S, f"rc {rc} {out} {err}")
+            node.stop()
+        os.remove(node.log)
         node.write_config()
 
     def start(self):
