@@ -4,8 +4,11 @@ three jitgated nodes on this machine (fleet_harness.py: each its own network
 namespace, child cgroup, pin dir, socket, state and audit log), db-1 and db-2
 labelled role=db, web-1 role=web.  Cases, in order:
 
-  - a local [[port]] table in fleet mode is refused with one sentence;
-  - `jitgate nodes --json` and `policy push` / `policy show`;
+  - a local [[port]] table in fleet mode is refused with one sentence; a
+    node's first start with etcd unreachable: it starts and says so, and a
+    request fails fast with fleet_unreachable;
+  - `jitgate nodes --json` and `policy push` / `policy show`; a port with
+    hosts = { role = "db" } is protected on db-1 and db-2 only;
   - a grant to role=db applied on exactly db-1 and db-2, allowed there within
     1 s of the decision, denied on web-1, with grant_applied records;
   - two approvers approving at once on two nodes (approvals_required = 2, and
@@ -28,7 +31,7 @@ labelled role=db, web-1 role=web.  Cases, in order:
 
 Throughout, storms (probe.py storm) try forbidden connects on every node and
 port, as a user who never holds a grant, and as the grantee on web-1 for the
-role=db ports: none may succeed.  At the end every daemon still runs and
+"db" and "dual" ports (no grant of theirs targets web-1): none may succeed.  At the end every daemon still runs and
 every node's audit chain verifies, each record naming its node.
 
 usage: e2e_fleet.py BUILD_DIR
