@@ -31,8 +31,9 @@ labelled role=db, web-1 role=web.  Cases, in order:
 
 Throughout, storms (probe.py storm) try forbidden connects on every node and
 port, as a user who never holds a grant, and as the grantee on web-1 for the
-"db" and "dual" ports (no grant of theirs targets web-1): none may succeed.  At the end every daemon still runs and
-every node's audit chain verifies, each record naming its node.
+"db" and "dual" ports (no grant of theirs targets web-1): none may succeed.
+At the end every daemon still runs and every node's audit chain verifies,
+each record naming its node.
 
 usage: e2e_fleet.py BUILD_DIR
 """
