@@ -19,7 +19,8 @@ Labels label_table(const toml::table& t, Checker& c, std::string_view key, const
     if (!n) return out;
     const toml::table* lt = n->as_table();
     if (!lt) {
-        c.fail(n, Checker::line_of(t), fmt::format("{}.{} must be a table such as {{ role = \"db\" }}", where, key));
+        c.fail(n, Checker::line_of(t),
+               fmt::format("{}.{} must be a table such as {{ role = \"db\" }}", where, key));
         return out;
     }
     for (const auto& [k, v] : *lt) {
@@ -50,15 +51,17 @@ void parse_fleet(const toml::table& t, Checker& c, FleetSettings& f) {
     for (auto& u : c.strings(t, "etcd", "fleet")) {
         if (!http_url(u) || u.size() > 512)
             c.fail(t.get("etcd"), line,
-                   fmt::format("fleet.etcd: '{}' is not an etcd endpoint (http://HOST:PORT or https://HOST:PORT)",
-                               u.substr(0, 80)));
+                   fmt::format(
+                       "fleet.etcd: '{}' is not an etcd endpoint (http://HOST:PORT or https://HOST:PORT)",
+                       u.substr(0, 80)));
         else
             f.etcd.push_back(u);
     }
     if (auto n = c.str(t, "node", "fleet")) {
         if (!valid_fleet_name(*n))
-            c.fail(t.get("node"), line,
-                   "fleet.node must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
+            c.fail(
+                t.get("node"), line,
+                "fleet.node must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
         else
             f.node = *n;
     }
@@ -69,9 +72,10 @@ void parse_fleet(const toml::table& t, Checker& c, FleetSettings& f) {
             ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '/' || ch == '-' || ch == '_' ||
                         ch == '.');
         if (!ok)
-            c.fail(t.get("prefix"), line,
-                   "fleet.prefix must be a path such as \"/jitgate/v1\" (letters, digits, '/', '-', '_', '.'; "
-                   "no trailing '/')");
+            c.fail(
+                t.get("prefix"), line,
+                "fleet.prefix must be a path such as \"/jitgate/v1\" (letters, digits, '/', '-', '_', '.'; "
+                "no trailing '/')");
         else
             f.prefix = *p;
     }
@@ -113,10 +117,11 @@ PolicyLoad parse_fleet_policy(std::string_view text, std::string_view file) {
     for (const auto& [k, v] : root)
         if (k.str() != "port")
             out.errors.push_back(fmt::format(
-                "{}:{}: a fleet policy holds [[port]] tables only; [{}] belongs in each node's own file", file,
-                v.source().begin.line, std::string_view(k.str())));
+                "{}:{}: a fleet policy holds [[port]] tables only; [{}] belongs in each node's own file",
+                file, v.source().begin.line, std::string_view(k.str())));
     if (out.ok() && out.policy.ports.empty())
-        out.errors.push_back(fmt::format("{}:1: the fleet policy protects no port: add [[port]] tables", file));
+        out.errors.push_back(
+            fmt::format("{}:1: the fleet policy protects no port: add [[port]] tables", file));
     return out;
 }
 

@@ -190,7 +190,10 @@ const std::vector<Operation>& operations() {
              return ConfirmArgs{id_of(a), a.at("revision").get<std::int64_t>()};
          }},
         {Op::Nodes, "nodes", {}, [](const json&) -> ParsedArgs { return NodesArgs{}; }},
-        {Op::PolicyPush, "policy_push", {{"text", T::Str, true}, {"file", T::Str, false}}, parse_policy_push_args},
+        {Op::PolicyPush,
+         "policy_push",
+         {{"text", T::Str, true}, {"file", T::Str, false}},
+         parse_policy_push_args},
         {Op::PolicyShow, "policy_show", {}, [](const json&) -> ParsedArgs { return PolicyShowArgs{}; }},
     };
     return ops;

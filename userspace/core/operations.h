@@ -115,9 +115,9 @@ struct PolicyPushArgs {
 struct PolicyShowArgs {
     static constexpr Op kOp = Op::PolicyShow;
 };
-using OpArgs = std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs,
-                            ShowArgs, StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs,
-                            PolicyPushArgs, PolicyShowArgs>;
+using OpArgs =
+    std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs, ShowArgs,
+                 StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs, PolicyPushArgs, PolicyShowArgs>;
 
 // Why an operation's arguments were refused: an error code (protocol.h
 // code::) and the sentence the user reads.

@@ -30,10 +30,10 @@ const PortPolicy* Policy::find(std::uint16_t port, Proto proto) const {
 namespace {
 
 using policy_detail::Checker;
-using policy_detail::whole_in;
-using policy_detail::zero_duration;
 using policy_detail::parse_fleet;
 using policy_detail::parse_port_fleet;
+using policy_detail::whole_in;
+using policy_detail::zero_duration;
 
 void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
     c.only(t,
@@ -73,7 +73,6 @@ void parse_daemon(const toml::table& t, Checker& c, DaemonSettings& d) {
             d.xdp_interfaces.push_back(name);
     }
 }
-
 
 // allow_prefix = { ipv4 = 24, ipv6 = 64 }, each key optional.
 void parse_allow_prefix(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {

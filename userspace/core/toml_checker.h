@@ -122,7 +122,6 @@ private:
     std::vector<std::string>& errors_;
 };
 
-
 // A TOML integer from lo to hi.  Only an integer: value<int64_t>() would also
 // convert a float, and one out of range (port = 5e61) is undefined behaviour.
 inline std::optional<std::int64_t> whole_in(const toml::node& n, std::int64_t lo, std::int64_t hi) {

@@ -39,9 +39,10 @@ Reply answer(Op op, Result<json> r) {
 }
 
 Reply not_fleet() {
-    return Reply::fail(code::kNotFleet,
-                       "this jitgated is a single host, not a node of a fleet ([fleet] etcd is not set in its "
-                       "policy file, nor --etcd given)");
+    return Reply::fail(
+        code::kNotFleet,
+        "this jitgated is a single host, not a node of a fleet ([fleet] etcd is not set in its "
+        "policy file, nor --etcd given)");
 }
 
 const std::map<Op, Handler>& handlers() {

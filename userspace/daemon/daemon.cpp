@@ -58,9 +58,19 @@ private:
     Result<bool> prepare_kernel(Kernel& k);
     std::string handle(const Peer& p, const std::string& line);
     StatusParts parts() {
-        return {cgroup_,  pin_dir_of(o_.bpffs),     *policy_, *store_,    *wf_,
-                *audit_,  *kernel_,                 *records_, *feed_,     sync_->connections_cut(),
-                tampers_, node_name_,               fleet_ ? fleet_->status() : json(nullptr)};
+        return {cgroup_,
+                pin_dir_of(o_.bpffs),
+                *policy_,
+                *store_,
+                *wf_,
+                *audit_,
+                *kernel_,
+                *records_,
+                *feed_,
+                sync_->connections_cut(),
+                tampers_,
+                node_name_,
+                fleet_ ? fleet_->status() : json(nullptr)};
     }
     // One descriptor epoll reported; false when a signal says stop.
     bool on_ready(Loop& l, const epoll_event& ev);
@@ -228,8 +238,10 @@ void Daemon::reload() {
     auto p = std::make_shared<const Policy>(std::move(load.policy));
     if (fleet_) {
         if (!p->ports.empty()) {
-            const std::string why = "in a fleet the protected ports come from the fleet policy (jitgate policy push); "
-                                    "remove the [[port]] tables from " + o_.config;
+            const std::string why =
+                "in a fleet the protected ports come from the fleet policy (jitgate policy push); "
+                "remove the [[port]] tables from " +
+                o_.config;
             log(fmt::format("reload refused, keeping the running policy: {}", why));
             audit_->emit({{"type", "policy_reload"}, {"ok", false}, {"reason", why}});
             return;
@@ -477,8 +489,9 @@ int Daemon::run() {
     start_workflow();
     if (auto r = start_kernel(); !r) return log(r.error()), 1;
     if (fleet_)
-        if (auto r = fleet_->start({*wf_, *store_, *audit_, clock_, dir_, boot_id()},
-                                   [this](std::shared_ptr<const Policy> p) { return adopt(p, "the fleet policy"); });
+        if (auto r = fleet_->start(
+                {*wf_, *store_, *audit_, clock_, dir_, boot_id()},
+                [this](std::shared_ptr<const Policy> p) { return adopt(p, "the fleet policy"); });
             !r)
             return log(r.error()), 1;
     Loop l;

@@ -39,7 +39,8 @@ Result<bool> write_file_atomically(const std::string& path, const std::string& t
     const std::string tmp = path + ".tmp";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return err(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
-    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
+    const bool ok =
+        ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
     ::close(fd);
     if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
         return err(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
@@ -63,7 +64,8 @@ Result<FleetSettings> effective_fleet(const FleetSettings& file, const std::vect
     }
     if (f.node.empty()) {
         char host[256] = {};
-        if (gethostname(host, sizeof(host) - 1) != 0) return err("cannot read the host name: give --node NAME");
+        if (gethostname(host, sizeof(host) - 1) != 0)
+            return err("cannot read the host name: give --node NAME");
         f.node = host;
         if (auto dot = f.node.find('.'); dot != std::string::npos) f.node.resize(dot);
         if (!valid_fleet_name(f.node))
@@ -73,11 +75,13 @@ Result<FleetSettings> effective_fleet(const FleetSettings& file, const std::vect
     return f;
 }
 
-Result<std::unique_ptr<FleetNode>> FleetNode::prepare(const FleetSettings& f, std::shared_ptr<const Policy> local,
+Result<std::unique_ptr<FleetNode>> FleetNode::prepare(const FleetSettings& f,
+                                                      std::shared_ptr<const Policy> local,
                                                       const std::string& state_dir) {
     if (!local->ports.empty())
         return err(
-            "in a fleet the protected ports come from the fleet policy: move the [[port]] tables of the policy "
+            "in a fleet the protected ports come from the fleet policy: move the [[port]] tables of the "
+            "policy "
             "file to a file of their own and store it with `jitgate policy push FILE`");
     std::unique_ptr<FleetNode> n(new FleetNode(f, std::move(local), state_dir));
     Policy none;
@@ -88,11 +92,14 @@ Result<std::unique_ptr<FleetNode>> FleetNode::prepare(const FleetSettings& f, st
         auto text = read_small_file(path, "saved fleet policy");
         if (!text) return err(text.error());
         auto doc = fleet::parse_policy_doc(*text);
-        if (!doc) return err(fmt::format("the saved fleet policy {} is not valid ({}); remove it and the node "
-                                         "reads the fleet's from etcd",
-                                         path, doc.error()));
+        if (!doc)
+            return err(
+                fmt::format("the saved fleet policy {} is not valid ({}); remove it and the node "
+                            "reads the fleet's from etcd",
+                            path, doc.error()));
         PolicyLoad load = parse_fleet_policy(doc->text, path);
-        if (!load.ok()) return err(fmt::format("the saved fleet policy {} is not valid: {}", path, load.errors[0]));
+        if (!load.ok())
+            return err(fmt::format("the saved fleet policy {} is not valid: {}", path, load.errors[0]));
         n->combine(load.policy);
         n->saved_version_ = doc->version;
     }
@@ -131,8 +138,8 @@ bool FleetNode::on_policy(const fleet::PolicyDoc& doc, const Policy& ports) {
     ledger_->set_policy(all_);
     if (auto w = write_file_atomically(saved_policy_path(state_dir_), fleet::policy_doc(doc).dump()); !w)
         log(fmt::format("fleet: {}: a restart without etcd would run the previous version", w.error()));
-    log(fmt::format("fleet: policy version {} from {} adopted: {} of its {} ports are for this node", doc.version,
-                    doc.pushed_by, node_->ports.size(), ports.ports.size()));
+    log(fmt::format("fleet: policy version {} from {} adopted: {} of its {} ports are for this node",
+                    doc.version, doc.pushed_by, node_->ports.size(), ports.ports.size()));
     return true;
 }
 
@@ -154,15 +161,17 @@ Result<bool> FleetNode::start(Parts p, Adopt adopt) {
     if (!etcd) return err(fmt::format("[fleet] etcd: {}", etcd.error()));
     etcd_ = std::move(*etcd);
     agent_ = std::make_unique<fleet::Agent>(
-        fleet::Agent::Config{f_.prefix, f_.node, f_.labels, f_.grace_s, p.boot_id}, p.wf, p.store, p.audit, p.clock,
-        p.dir, [this](const fleet::PolicyDoc& d, const Policy& ports) { return on_policy(d, ports); });
+        fleet::Agent::Config{f_.prefix, f_.node, f_.labels, f_.grace_s, p.boot_id}, p.wf, p.store, p.audit,
+        p.clock, p.dir,
+        [this](const fleet::PolicyDoc& d, const Policy& ports) { return on_policy(d, ports); });
     agent_->set_policy_version(saved_version_);
     ledger_ = std::make_unique<fleet::Ledger>(fleet::Ledger::Config{f_.prefix, f_.node, p.boot_id}, *etcd_,
                                               agent_->view(), p.dir, p.clock, p.audit);
     ledger_->set_policy(all_);
     json labels = json::object();
     for (const auto& [k, v] : f_.labels) labels[k] = v;
-    const std::string reg = json{{"node", f_.node}, {"labels", labels}, {"started_us", p.clock.wall_us()}}.dump();
+    const std::string reg =
+        json{{"node", f_.node}, {"labels", labels}, {"started_us", p.clock.wall_us()}}.dump();
     auto w = fleet::Watcher::start({o, f_.prefix, f_.node, reg});
     if (!w) return err(fmt::format("[fleet] etcd: {}", w.error()));
     watcher_ = std::move(*w);

@@ -23,7 +23,8 @@ public:
     // Before the kernel: the node's settings and the fleet policy it ran
     // last (saved in the state dir), so that a node that starts while etcd
     // is down enforces what it enforced.  `local`: the node's own file.
-    static Result<std::unique_ptr<FleetNode>> prepare(const FleetSettings& f, std::shared_ptr<const Policy> local,
+    static Result<std::unique_ptr<FleetNode>> prepare(const FleetSettings& f,
+                                                      std::shared_ptr<const Policy> local,
                                                       const std::string& state_dir);
 
     // The policy this node enforces: its own file's settings, the fleet

@@ -60,7 +60,8 @@ std::unique_ptr<CLI::App> build_daemon_app(DaemonOptions& o, bool& uninstall) {
         ->check([](const std::string& v) -> std::string {
             return valid_fleet_name(v) ? "" : "1-63 letters, digits, '.', '_' or '-'";
         });
-    app->add_option("--label", o.labels, "a label of this node, KEY=VALUE (repeatable; replaces [fleet] labels)")
+    app->add_option("--label", o.labels,
+                    "a label of this node, KEY=VALUE (repeatable; replaces [fleet] labels)")
         ->type_name("KEY=VALUE")
         ->check([](const std::string& v) -> std::string {
             auto s = parse_selector(v);

@@ -187,8 +187,9 @@ std::optional<std::string> SystemDirectory::user_name(std::uint32_t uid) {
 std::optional<std::uint32_t> SystemDirectory::uid_of(const std::string& user) {
     std::vector<char> buf;
     passwd pw{}, *res = nullptr;
-    const int rc = nss_lookup(buf, _SC_GETPW_R_SIZE_MAX,
-                              [&](char* b, std::size_t n) { return getpwnam_r(user.c_str(), &pw, b, n, &res); });
+    const int rc = nss_lookup(buf, _SC_GETPW_R_SIZE_MAX, [&](char* b, std::size_t n) {
+        return getpwnam_r(user.c_str(), &pw, b, n, &res);
+    });
     if (rc == 0 && res) return pw.pw_uid;
     return std::nullopt;
 }

@@ -38,7 +38,8 @@ Labels labels_in(const json& j) {
     Labels l;
     if (!j.is_object() || !j.contains("labels") || !j["labels"].is_object()) return l;
     for (auto& [k, v] : j["labels"].items())
-        if (valid_fleet_name(k) && v.is_string() && valid_fleet_name(v.get<std::string>())) l[k] = v.get<std::string>();
+        if (valid_fleet_name(k) && v.is_string() && valid_fleet_name(v.get<std::string>()))
+            l[k] = v.get<std::string>();
     return l;
 }
 
@@ -68,7 +69,9 @@ void Agent::node_info(const std::string& node, const std::string& kind, const Ke
         json j = json::parse(kv->value, nullptr, false);
         if (!j.is_object()) return;
         n.labels = labels_in(j);
-        n.applied_revision = j.value("applied_revision", json()).is_number_integer() ? j["applied_revision"].get<std::int64_t>() : 0;
+        n.applied_revision = j.value("applied_revision", json()).is_number_integer()
+                                 ? j["applied_revision"].get<std::int64_t>()
+                                 : 0;
         n.ack = std::move(j);
     }
     if (!n.alive && !n.ack) view_.nodes.erase(node);
@@ -84,7 +87,8 @@ void Agent::adopt_policy(const KeyValue& kv) {
         for (auto& e : load.errors) why += (why.empty() ? "" : "; ") + e;
         return reject("policy_rejected", kv, why);
     }
-    if (!on_policy_(*doc, load.policy)) return reject("policy_rejected", kv, "this node could not apply it (see its log)");
+    if (!on_policy_(*doc, load.policy))
+        return reject("policy_rejected", kv, "this node could not apply it (see its log)");
     policy_version_ = doc->version;
     view_.policy = Held<PolicyDoc>{*doc, kv.mod_revision};
     recheck_all_ = true;
@@ -96,12 +100,14 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
     if (k.kind == "grants") {
         relevant = true;
         auto d = parse_grant_doc(kv.value);
-        if (!d || d->row.id != k.id) return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
+        if (!d || d->row.id != k.id)
+            return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
         view_.grants[k.id] = Held<GrantDoc>{std::move(*d), kv.mod_revision};
         dirty.insert(k.id);
     } else if (k.kind == "requests") {
         auto d = parse_request_doc(kv.value);
-        if (!d || d->row.id != k.id) return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
+        if (!d || d->row.id != k.id)
+            return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
         view_.requests[k.id] = Held<RequestDoc>{std::move(*d), kv.mod_revision};
     } else if (k.kind == "nodes" || k.kind == "acks") {
         node_info(k.node, k.kind, &kv);
@@ -137,7 +143,8 @@ void Agent::on_batch(Batch& b) {
         view_.grants.clear();
         view_.requests.clear();
         view_.nodes.clear();
-        value_or_throw(mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
+        value_or_throw(
+            mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
     }
     // The policy first: whether a grant is for this node depends on it.
     for (const auto& kv : b.puts)
@@ -149,7 +156,8 @@ void Agent::on_batch(Batch& b) {
     if (recheck_all_) {
         recheck_all_ = false;
         for (const auto& [id, h] : view_.grants) dirty.insert(id);
-        value_or_throw(mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
+        value_or_throw(
+            mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
     }
     for (std::int64_t id : dirty) reconcile(id);
     // Only what concerns the maps moves the ack: acks and registrations of
@@ -175,7 +183,8 @@ std::string Agent::not_here(const GrantDoc& g, bool& unresolved) const {
     return {};
 }
 
-void Agent::end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us) {
+void Agent::end_here(GrantRow& row, const std::string& state, const std::string& by,
+                     std::int64_t decided_us) {
     std::vector<GrantRow> one{row};
     const std::int64_t now = clock_.wall_us();
     value_or_throw(local_.end_fleet_grants(one, state, by, "revoke_applied", [&](const GrantRow&, json& ev) {
@@ -204,8 +213,10 @@ void Agent::reconcile(std::int64_t id) {
         if (here && here->state == "active") {
             const bool revoked = it != view_.grants.end() && it->second.doc.row.state != "active";
             const std::int64_t decided = revoked ? it->second.doc.row.ended_us : 0;
-            const std::string by = revoked && !it->second.doc.row.ended_by.empty() ? it->second.doc.row.ended_by : "fleet";
-            end_here(*here, revoked && it->second.doc.row.state == "expired" ? "expired" : "revoked", by, decided);
+            const std::string by =
+                revoked && !it->second.doc.row.ended_by.empty() ? it->second.doc.row.ended_by : "fleet";
+            end_here(*here, revoked && it->second.doc.row.state == "expired" ? "expired" : "revoked", by,
+                     decided);
             ack_dirty_ = true;
         }
         return;
@@ -217,7 +228,8 @@ void Agent::reconcile(std::int64_t id) {
     g.boot_id = c_.boot_id;
     g.expires_boot_ns = clock_.boot_ns() + std::uint64_t(g.expires_us - now) * 1000;
     if (auto applied = local_.apply_fleet_grant(g); !applied) {
-        audit_.emit({{"type", "grant_rejected"}, {"grant_id", id}, {"port", g.port}, {"reason", applied.error()}});
+        audit_.emit(
+            {{"type", "grant_rejected"}, {"grant_id", id}, {"port", g.port}, {"reason", applied.error()}});
         return;
     }
     ack_dirty_ = true;

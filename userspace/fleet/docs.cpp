@@ -25,7 +25,8 @@ public:
     explicit Reader(const json& j) : j_(j) {}
     std::int64_t num(const char* k, std::int64_t lo, std::int64_t hi) {
         auto it = j_.find(k);
-        if (it == j_.end() || !it->is_number_integer()) return fail(fmt::format("'{}' is not a whole number", k)), lo;
+        if (it == j_.end() || !it->is_number_integer())
+            return fail(fmt::format("'{}' is not a whole number", k)), lo;
         if (it->is_number_unsigned() && it->get<std::uint64_t>() > std::uint64_t(hi))
             return fail(fmt::format("'{}' is out of range", k)), lo;
         const std::int64_t v = it->get<std::int64_t>();
@@ -35,10 +36,12 @@ public:
     // Printable one-line text of at most max bytes (reasons reach terminals).
     std::string text(const char* k, std::size_t max) {
         auto it = j_.find(k);
-        if (it == j_.end() || !it->is_string()) return fail(fmt::format("'{}' is not text", k)), std::string();
+        if (it == j_.end() || !it->is_string())
+            return fail(fmt::format("'{}' is not text", k)), std::string();
         std::string v = it->get<std::string>();
         if (v.size() > max) return fail(fmt::format("'{}' is longer than {} bytes", k, max)), std::string();
-        if (!v.empty() && text_refusal(k, v)) return fail(fmt::format("'{}' holds unprintable characters", k)), std::string();
+        if (!v.empty() && text_refusal(k, v))
+            return fail(fmt::format("'{}' holds unprintable characters", k)), std::string();
         return v;
     }
     std::string user(const char* k) {
@@ -98,7 +101,8 @@ private:
 };
 
 Result<json> parse_object(std::string_view text, const char* what) {
-    if (text.size() > kMaxDocBytes) return err(fmt::format("the {} is larger than {} bytes", what, kMaxDocBytes));
+    if (text.size() > kMaxDocBytes)
+        return err(fmt::format("the {} is larger than {} bytes", what, kMaxDocBytes));
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return err(fmt::format("the {} is not a JSON object", what));
     return j;
@@ -242,14 +246,17 @@ Result<PolicyDoc> parse_policy_doc(std::string_view text) {
 
 std::string ids_key(const std::string& prefix) { return prefix + "/ids"; }
 std::string policy_key(const std::string& prefix) { return prefix + "/policy"; }
-std::string request_key(const std::string& prefix, std::int64_t id) { return prefix + "/requests/" + padded(id); }
+std::string request_key(const std::string& prefix, std::int64_t id) {
+    return prefix + "/requests/" + padded(id);
+}
 std::string grant_key(const std::string& prefix, std::int64_t id) { return prefix + "/grants/" + padded(id); }
 std::string node_key(const std::string& prefix, const std::string& node) { return prefix + "/nodes/" + node; }
 std::string ack_key(const std::string& prefix, const std::string& node) { return prefix + "/acks/" + node; }
 
 KeyName parse_key(const std::string& prefix, std::string_view key) {
     KeyName k;
-    if (key.size() <= prefix.size() + 1 || key.substr(0, prefix.size()) != prefix || key[prefix.size()] != '/')
+    if (key.size() <= prefix.size() + 1 || key.substr(0, prefix.size()) != prefix ||
+        key[prefix.size()] != '/')
         return k;
     std::string_view rest = key.substr(prefix.size() + 1);
     if (rest == "ids" || rest == "policy") {

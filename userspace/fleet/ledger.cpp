@@ -81,10 +81,11 @@ struct Ledger::Scratch {
 Reply Ledger::unreachable(const char* op, const std::string& why) const {
     std::string w = why;
     while (!w.empty() && (w.back() == '.' || w.back() == ' ')) w.pop_back();
-    return Reply::fail(code::kFleetDown,
-                       fmt::format("jitgated could not complete {}: {}; nothing was changed, try again once etcd "
-                                   "answers",
-                                   op, w));
+    return Reply::fail(
+        code::kFleetDown,
+        fmt::format("jitgated could not complete {}: {}; nothing was changed, try again once etcd "
+                    "answers",
+                    op, w));
 }
 
 Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
@@ -97,7 +98,9 @@ Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
         return true;
     }
     auto d = parse_request_doc((*kv)->value);
-    if (!d || d->row.id != id) return err(fmt::format("request {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
+    if (!d || d->row.id != id)
+        return err(
+            fmt::format("request {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
     RequestRow& r = d->row;
     const std::int64_t now = clock_.wall_us();
     r.uid = dir_.uid_of(r.user).value_or(kUnresolvedUid);
@@ -121,7 +124,8 @@ Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
         return true;
     }
     auto d = parse_grant_doc((*kv)->value);
-    if (!d || d->row.id != id) return err(fmt::format("grant {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
+    if (!d || d->row.id != id)
+        return err(fmt::format("grant {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
     GrantRow& g = d->row;
     g.uid = dir_.uid_of(g.user).value_or(kUnresolvedUid);
     g.boot_id = c_.boot_id;
@@ -132,13 +136,15 @@ Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
     return true;
 }
 
-Result<bool> Ledger::load_own(Scratch& s, const std::string& user, std::uint16_t port, const std::string& on) {
+Result<bool> Ledger::load_own(Scratch& s, const std::string& user, std::uint16_t port,
+                              const std::string& on) {
     for (const auto& [id, h] : view_.requests)
         if (h.doc.row.user == user && h.doc.row.state == "pending")
             if (auto r = load_request(s, id); !r) return r;
     // One active grant per principal, port and selector: a new one replaces it.
     for (const auto& [id, h] : view_.grants)
-        if (h.doc.row.user == user && h.doc.row.state == "active" && h.doc.row.port == port && h.doc.x.on == on)
+        if (h.doc.row.user == user && h.doc.row.state == "active" && h.doc.row.port == port &&
+            h.doc.x.on == on)
             if (auto r = load_grant(s, id); !r) return r;
     return true;
 }
@@ -167,7 +173,8 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         if (!writes) {
             for (auto& r : s.audit.records) audit_.emit(std::move(r));
             // A granted request shown: what a --wait for it waits on.
-            if (reply.ok && reply.result.is_object() && reply.result.value("grant_id", json()).is_number_integer()) {
+            if (reply.ok && reply.result.is_object() &&
+                reply.result.value("grant_id", json()).is_number_integer()) {
                 const std::int64_t gid = reply.result["grant_id"].get<std::int64_t>();
                 auto read = s.reads.find(grant_key(c_.prefix, gid));
                 if (read != s.reads.end() && read->second.mod_revision > 0 && s.extras.count(gid)) {
@@ -187,8 +194,10 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         auto changed = [&](const std::string& key, json doc) -> bool {
             auto it = s.reads.find(key);
             if (it != s.reads.end() && it->second.doc == doc) return false;
-            cmp.push_back({key, it == s.reads.end() ? Compare::Target::Create : Compare::Target::Mod,
-                           it == s.reads.end() ? 0 : it->second.mod_revision, {}});
+            cmp.push_back({key,
+                           it == s.reads.end() ? Compare::Target::Create : Compare::Target::Mod,
+                           it == s.reads.end() ? 0 : it->second.mod_revision,
+                           {}});
             puts.push_back({TxnOp::Kind::Put, key, doc.dump(), 0});
             return true;
         };
@@ -199,8 +208,10 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         }
         value_or_throw(s.store.each_grant("all", 1 << 20, [&](GrantRow& g) {
             // A new grant carries its request's selector and origin.
-            if (!s.extras.count(g.id)) s.extras[g.id] = s.extras.count(g.request_id) ? s.extras[g.request_id] : fresh;
-            if (changed(grant_key(c_.prefix, g.id), grant_doc(g, s.extras[g.id]))) granted = GrantDoc{g, s.extras[g.id]};
+            if (!s.extras.count(g.id))
+                s.extras[g.id] = s.extras.count(g.request_id) ? s.extras[g.request_id] : fresh;
+            if (changed(grant_key(c_.prefix, g.id), grant_doc(g, s.extras[g.id])))
+                granted = GrantDoc{g, s.extras[g.id]};
         }));
         if (puts.empty() && next == s.counter + 1) {
             for (auto& r : s.audit.records) audit_.emit(std::move(r));
@@ -231,10 +242,11 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         }
         return reply;
     }
-    return Reply::fail(code::kConflict,
-                       fmt::format("{} could not be completed: the documents it changes were changed by other "
-                                   "nodes {} times in a row; try again",
-                                   op, kAttempts));
+    return Reply::fail(
+        code::kConflict,
+        fmt::format("{} could not be completed: the documents it changes were changed by other "
+                    "nodes {} times in a row; try again",
+                    op, kAttempts));
 }
 
 std::vector<std::string> Ledger::targets_of(const GrantDoc& g) const {
@@ -244,8 +256,8 @@ std::vector<std::string> Ledger::targets_of(const GrantDoc& g) const {
     return view_.targets(*sel, p ? p->hosts : Labels{});
 }
 
-std::optional<Reply> Ledger::target_refusal(const std::optional<Selector>& on, std::uint16_t port, Proto proto,
-                                            Selector& out) {
+std::optional<Reply> Ledger::target_refusal(const std::optional<Selector>& on, std::uint16_t port,
+                                            Proto proto, Selector& out) {
     out = on.value_or(Selector{c_.node, {}});
     const PortPolicy* p = policy_->find(port, proto);
     if (!p) return std::nullopt;  // the workflow refuses an unprotected port in its own words
@@ -287,8 +299,8 @@ Reply Ledger::approve(const Caller& c, const ApproveArgs& a) {
 
 Reply Ledger::deny(const Caller& c, const DenyArgs& a) {
     return decide(
-        "deny", [&](Scratch& s) { return load_request(s, a.id); }, [&](Workflow& wf) { return wf.deny(c, a); },
-        Extras{});
+        "deny", [&](Scratch& s) { return load_request(s, a.id); },
+        [&](Workflow& wf) { return wf.deny(c, a); }, Extras{});
 }
 
 Reply Ledger::revoke(const Caller& c, const RevokeArgs& a) {
@@ -308,8 +320,8 @@ Reply Ledger::revoke(const Caller& c, const RevokeArgs& a) {
 
 Reply Ledger::show(const Caller& c, const ShowArgs& a) {
     return decide(
-        "show", [&](Scratch& s) { return load_request(s, a.id); }, [&](Workflow& wf) { return wf.show(c, a); },
-        Extras{}, false);
+        "show", [&](Scratch& s) { return load_request(s, a.id); },
+        [&](Workflow& wf) { return wf.show(c, a); }, Extras{}, false);
 }
 
 Reply Ledger::list(const Caller& c, const ListArgs& a) {
@@ -382,7 +394,9 @@ Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
         if (!kv) return unreachable("confirm", kv.error());
         if (!*kv) return Reply::fail(code::kNotFound, fmt::format("there is no grant {}", a.id));
         auto d = parse_grant_doc((*kv)->value);
-        if (!d) return Reply::fail(code::kInternal, fmt::format("grant {}'s document in etcd is not valid: {}", a.id, d.error()));
+        if (!d)
+            return Reply::fail(code::kInternal,
+                               fmt::format("grant {}'s document in etcd is not valid: {}", a.id, d.error()));
         g = *d;
     }
     json nodes = json::array();
@@ -413,9 +427,8 @@ Reply Ledger::nodes(const Caller&) {
     auto entry = [&](const std::string& node) -> json& {
         json& e = out[node];
         if (e.is_null())
-            e = {{"node", node},          {"labels", json::object()}, {"alive", false},
-                 {"applied_revision", 0}, {"lag", nullptr},           {"policy_version", 0},
-                 {"grants", 0},           {"ack_age_s", nullptr}};
+            e = {{"node", node},   {"labels", json::object()}, {"alive", false}, {"applied_revision", 0},
+                 {"lag", nullptr}, {"policy_version", 0},      {"grants", 0},    {"ack_age_s", nullptr}};
         return e;
     };
     auto labels_of = [](const json& j) {
@@ -435,7 +448,8 @@ Reply Ledger::nodes(const Caller&) {
             e["applied_revision"] = j["applied_revision"];
             // Behind the last change of a grant or the policy this node saw
             // (acks and registrations move the revision too, but ask nothing).
-            e["lag"] = std::max<std::int64_t>(0, view_.changed_revision - j["applied_revision"].get<std::int64_t>());
+            e["lag"] =
+                std::max<std::int64_t>(0, view_.changed_revision - j["applied_revision"].get<std::int64_t>());
         }
         if (j.value("policy_version", json()).is_number_integer()) e["policy_version"] = j["policy_version"];
         if (j.value("grants", json()).is_number_integer()) e["grants"] = j["grants"];

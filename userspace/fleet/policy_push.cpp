@@ -46,21 +46,29 @@ Reply Ledger::policy_push(const Caller& c, const PolicyPushArgs& a) {
                                {"revision", txn->revision},
                                {"node", c_.node}});
     }
-    return Reply::fail(code::kConflict, "the fleet policy was pushed from other nodes at the same time; try again");
+    return Reply::fail(code::kConflict,
+                       "the fleet policy was pushed from other nodes at the same time; try again");
 }
 
 Reply Ledger::policy_show(const Caller&) {
     auto cur = etcd_.get(policy_key(c_.prefix));
     if (!cur) return unreachable("policy show", cur.error());
     if (!*cur)
-        return Reply::fail(code::kNotFound, "the fleet has no policy yet: store one with `jitgate policy push FILE`");
+        return Reply::fail(code::kNotFound,
+                           "the fleet has no policy yet: store one with `jitgate policy push FILE`");
     auto d = parse_policy_doc((*cur)->value);
-    if (!d) return Reply::fail(code::kInternal, fmt::format("the fleet policy in etcd is not valid: {}", d.error()));
+    if (!d)
+        return Reply::fail(code::kInternal,
+                           fmt::format("the fleet policy in etcd is not valid: {}", d.error()));
     json names = json::array();
     PolicyLoad load = parse_fleet_policy(d->text, d->file);
     for (const auto& p : load.policy.ports) names.push_back(p.name);
-    json out = {{"version", d->version},     {"file", d->file},   {"pushed_by", d->pushed_by},
-                {"pushed_at", rfc3339_us(d->pushed_at_us)}, {"text", d->text}, {"ports", names},
+    json out = {{"version", d->version},
+                {"file", d->file},
+                {"pushed_by", d->pushed_by},
+                {"pushed_at", rfc3339_us(d->pushed_at_us)},
+                {"text", d->text},
+                {"ports", names},
                 {"running", view_.policy ? view_.policy->doc.version : 0}};
     if (!load.ok()) out["errors"] = load.errors;
     return Reply::success(out);

@@ -22,8 +22,8 @@ struct Held {
 
 struct NodeInfo {
     Labels labels;
-    bool alive = false;           // its lease-bound registration exists
-    std::optional<json> ack;      // its ack document, as read
+    bool alive = false;       // its lease-bound registration exists
+    std::optional<json> ack;  // its ack document, as read
     std::int64_t applied_revision = 0;
 };
 

@@ -3,8 +3,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <fmt/format.h>
+#include <cerrno>
 
 #include <cstring>
 
@@ -15,7 +15,8 @@ namespace jg::fleet {
 namespace {
 
 std::int64_t steady_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
@@ -48,14 +49,19 @@ Result<std::unique_ptr<Watcher>> Watcher::start(Config c) {
 }
 
 Watcher::~Watcher() {
-    stop_ = true;
+    {
+        std::lock_guard<std::mutex> l(mu_);
+        stop_ = true;
+    }
+    ack_ready_.notify_all();
     watch_stop_ = true;
     if (watch_thread_.joinable()) watch_thread_.join();
     if (keep_thread_.joinable()) keep_thread_.join();
 }
 
 bool Watcher::nap(int ms) {
-    for (int slept = 0; slept < ms && !stop_; slept += 20) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int slept = 0; slept < ms && !stop_; slept += 20)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     return !stop_;
 }
 
@@ -86,8 +92,11 @@ std::string Watcher::last_error() const {
 }
 
 void Watcher::publish_ack(std::string value) {
-    std::lock_guard<std::mutex> l(mu_);
-    ack_ = std::move(value);
+    {
+        std::lock_guard<std::mutex> l(mu_);
+        ack_ = std::move(value);
+    }
+    ack_ready_.notify_one();
 }
 
 void Watcher::watch_loop() {
@@ -125,23 +134,34 @@ void Watcher::watch_loop() {
 void Watcher::keep_loop() {
     std::int64_t lease = 0, renewed_ms = 0;
     std::optional<std::string> writing;
-    while (nap(kKeepTickMs)) {
+    while (!stop_) {
+        {
+            // A new ack is written at once: a --wait is waiting for it.
+            std::unique_lock<std::mutex> l(mu_);
+            ack_ready_.wait_for(l, std::chrono::milliseconds(kKeepTickMs),
+                                [this] { return ack_.has_value() || stop_; });
+        }
+        if (stop_) break;
         // The periodic full read: the watch is ended, its loop reads again.
         if (watch_ok_ && steady_ms() - watch_started_ms_ >= c_.resync.count()) watch_stop_ = true;
         bool ok = true;
         if (lease == 0 || steady_ms() - renewed_ms >= kRenewEveryMs) {
             if (lease != 0) {
                 auto alive = keep_etcd_->lease_keepalive(lease);
-                if (!alive) ok = false, set_error(alive.error());
-                else if (!*alive) lease = 0;  // expired while we were away: register again
-                else renewed_ms = steady_ms();
+                if (!alive)
+                    ok = false, set_error(alive.error());
+                else if (!*alive)
+                    lease = 0;  // expired while we were away: register again
+                else
+                    renewed_ms = steady_ms();
             }
             if (ok && lease == 0) {
                 auto id = keep_etcd_->lease_grant(c_.lease_ttl_s);
                 if (!id) {
                     ok = false;
                     set_error(id.error());
-                } else if (auto put = keep_etcd_->put(node_key(c_.prefix, c_.node), c_.registration, *id); !put) {
+                } else if (auto put = keep_etcd_->put(node_key(c_.prefix, c_.node), c_.registration, *id);
+                           !put) {
                     ok = false;
                     set_error(put.error());
                 } else {
@@ -161,11 +181,13 @@ void Watcher::keep_loop() {
                     set_error(put.error());
                     std::lock_guard<std::mutex> l(mu_);
                     if (!ack_) ack_ = std::move(writing);  // not newer one waiting: write this again
-                } 
+                }
                 writing.reset();
             }
         }
         keep_ok_ = ok;
+        // A failed write is tried again, but not at once.
+        if (!ok && !nap(kRetryMs)) break;
     }
     // A clean stop: the node is gone now, not in lease_ttl_s.
     if (lease != 0) (void)keep_etcd_->lease_revoke(lease);

@@ -8,6 +8,7 @@
 // read.  Nothing here touches the maps or the store.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,7 @@ private:
     std::atomic<bool> watch_ok_{false}, keep_ok_{false};
     std::atomic<std::int64_t> watch_started_ms_{0};
     mutable std::mutex mu_;
+    std::condition_variable ack_ready_;  // wakes the keeper for a new ack
     std::vector<Batch> queue_;
     std::optional<std::string> ack_;
     std::string error_;
