@@ -13,7 +13,7 @@ if ! [[ $SECONDS_PER_TARGET =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET]  (a whole number of seconds, default 45)" >&2
   exit 2
 fi
-TARGETS=(protocol policy duration keys audit)
+TARGETS=(protocol policy duration keys audit fleet_docs)
 BUILD=$ROOT/build-fuzz
 RUNS=$BUILD/fuzz-runs
 

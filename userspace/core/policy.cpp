@@ -17,6 +17,7 @@
 #include "core/duration.h"
 #include "core/metrics.h"
 #include "core/nss_buffer.h"
+#include "core/text.h"
 #include "core/toml_checker.h"
 
 namespace jg {
@@ -266,6 +267,11 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
         p.port = static_cast<std::uint16_t>(*v);
     }
     p.name = c.str(t, "name", "port").value_or(fmt::format("port-{}", p.port));
+    // Names reach logs, records and terminals (and in a fleet come from etcd).
+    if (p.name.empty() || p.name.size() > 64 || text_refusal("name", p.name)) {
+        c.fail(t.get("name"), line, "[[port]] name must be 1-64 printable characters on one line");
+        p.name = fmt::format("port-{}", p.port);
+    }
     const std::string where = fmt::format("port '{}'", p.name);
     parse_port_kind(t, c, p, where);
     if (auto d = c.duration(t, "max_duration", where)) p.max_duration_s = *d;

@@ -38,6 +38,13 @@ Reply answer(Op op, Result<json> r) {
                        fmt::format("jitgated could not complete {}: {}", op_name(op), r.error()));
 }
 
+// The --on of a request or break-glass, if the operation is one.
+const std::optional<Selector>* on_of(const OpArgs& a) {
+    if (const auto* r = std::get_if<RequestArgs>(&a)) return &r->on;
+    if (const auto* b = std::get_if<BreakGlassArgs>(&a)) return &b->on;
+    return nullptr;
+}
+
 Reply not_fleet() {
     return Reply::fail(
         code::kNotFleet,
@@ -78,11 +85,20 @@ const std::map<Op, Handler>& handlers() {
 Outcome run(const ControlTarget& t, const Peer& p, const Caller& c, const WireRequest& req) {
     const ParsedArgs parsed = operation(req.kind).parse(req.args);
     if (const auto* e = std::get_if<OpError>(&parsed)) return Reply::fail(e->code, e->message);
-    if (t.fleet)
-        if (auto decided = t.fleet(req.kind, c, std::get<OpArgs>(parsed))) return std::move(*decided);
+    const OpArgs& a = std::get<OpArgs>(parsed);
+    if (t.fleet) {
+        if (auto decided = t.fleet(req.kind, c, a)) return std::move(*decided);
+    } else if (const auto* on = on_of(a); on && *on && !(t.node.size() && (*on)->node == t.node)) {
+        // A single host is its only target: --on naming it is fine.
+        return Reply::fail(
+            code::kNotFleet,
+            fmt::format("--on {}: this jitgated is a single host, not a node of a fleet; leave "
+                        "--on out",
+                        (*on)->text()));
+    }
     const auto h = handlers().find(req.kind);
     if (h == handlers().end()) return Reply::fail(code::kInvalid, "unknown operation");
-    return h->second(t, Call{p, c, req, std::get<OpArgs>(parsed)});
+    return h->second(t, Call{p, c, req, a});
 }
 
 }  // namespace

@@ -68,7 +68,8 @@ Result<FleetSettings> effective_fleet(const FleetSettings& file, const std::vect
             return err("cannot read the host name: give --node NAME");
         f.node = host;
         if (auto dot = f.node.find('.'); dot != std::string::npos) f.node.resize(dot);
-        if (!valid_fleet_name(f.node))
+        // A single host only names itself in its records: its host name as it is.
+        if (f.enabled() && !valid_fleet_name(f.node))
             return err(fmt::format("the host name '{}' is not a node name: give --node NAME ([fleet] node)",
                                    escape_terminal(f.node)));
     }

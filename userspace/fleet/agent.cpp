@@ -7,6 +7,7 @@
 #include "core/audit_chain.h"
 #include "core/clock.h"
 #include "core/keys.h"
+#include "core/text.h"
 #include "util/log.h"
 
 namespace jg::fleet {
@@ -47,7 +48,9 @@ Labels labels_in(const json& j) {
 
 void Agent::reject(const char* type, const KeyValue& kv, const std::string& why) {
     if (!rejected_.insert({kv.key, kv.mod_revision}).second) return;
-    log(fmt::format("fleet: ignored {} (revision {}): {}", printable_key(kv.key), kv.mod_revision, why));
+    // `why` may quote the document (a fleet policy's names): escaped for the log's readers.
+    log(fmt::format("fleet: ignored {} (revision {}): {}", printable_key(kv.key), kv.mod_revision,
+                    escape_terminal(why)));
     audit_.emit({{"type", type},
                  {"key", printable_key(kv.key)},
                  {"revision", kv.mod_revision},

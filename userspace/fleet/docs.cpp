@@ -16,8 +16,11 @@ namespace {
 
 constexpr std::int64_t kMaxId = std::int64_t(1) << 53;  // exact in every JSON reader
 constexpr std::int64_t kMaxUs = std::int64_t(1) << 62;
-constexpr std::size_t kMaxDocBytes = 64 * 1024;
 constexpr std::size_t kMaxApprovers = 16;
+// The longest selector text parse_selector accepts: 16 labels of 63-byte
+// names and values, with '=' and ','.  A shorter limit here would refuse
+// on every node a grant the ledger accepted.
+constexpr std::size_t kMaxOnBytes = 16 * (63 + 1 + 63) + 15;
 
 // Reads one document's fields, each checked; the first problem is kept.
 class Reader {
@@ -45,7 +48,7 @@ public:
         return v;
     }
     std::string user(const char* k) {
-        std::string v = text(k, 32);
+        std::string v = text(k, kMaxUserName);
         if (ok() && !valid_user_name(v)) fail(fmt::format("'{}' is not a user name", k));
         return v;
     }
@@ -83,7 +86,7 @@ public:
     }
     Extras extras() {
         Extras x;
-        x.on = text("on", 1200);
+        x.on = text("on", kMaxOnBytes);
         if (ok() && !parse_selector(x.on)) fail("'on' is not a selector");
         x.origin = text("origin", 63);
         if (ok() && !valid_fleet_name(x.origin)) fail("'origin' is not a node name");
@@ -113,9 +116,11 @@ std::string padded(std::int64_t id) { return fmt::format("{:012d}", id); }
 }  // namespace
 
 bool valid_user_name(std::string_view s) {
-    if (s.empty() || s.size() > 32) return false;
+    // What NSS names look like, directory services' (alice@corp.example) included.
+    if (s.empty() || s.size() > kMaxUserName) return false;
     for (char c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.' && c != '$')
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.' && c != '$' &&
+            c != '@')
             return false;
     return true;
 }

@@ -71,6 +71,9 @@ struct KeyName {
 KeyName parse_key(const std::string& prefix, std::string_view key);
 
 // A user name as the fleet carries it (resolved to a uid on each node).
+inline constexpr std::size_t kMaxUserName = 64;
 bool valid_user_name(std::string_view s);
+// A document larger than this is refused (and never written).
+inline constexpr std::size_t kMaxDocBytes = 64 * 1024;
 
 }  // namespace jg::fleet

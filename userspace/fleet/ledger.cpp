@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/protocol.h"
+#include "core/text.h"
 
 namespace jg::fleet {
 
@@ -54,6 +55,17 @@ private:
 
 std::int64_t boot_left_ns(std::int64_t until_us, std::int64_t now_us) {
     return until_us > now_us ? (until_us - now_us) * 1000 : 0;
+}
+
+// A caller whose name the documents could not carry (every node would
+// refuse them): refused before anything is written.
+std::optional<Reply> name_refusal(const Caller& c) {
+    if (valid_user_name(c.user)) return std::nullopt;
+    return Reply::fail(
+        code::kRefused,
+        fmt::format("the user name '{}' cannot be carried across the fleet: its nodes know users by "
+                    "names of letters, digits, '_', '-', '.', '$' and '@', at most {} long",
+                    escape_terminal(c.user), kMaxUserName));
 }
 
 }  // namespace
@@ -274,6 +286,7 @@ std::optional<Reply> Ledger::target_refusal(const std::optional<Selector>& on, s
 }
 
 Reply Ledger::request(const Caller& c, const RequestArgs& a) {
+    if (auto refused = name_refusal(c)) return *refused;
     Selector on;
     if (auto refused = target_refusal(a.on, a.ask.port, a.ask.proto, on)) return *refused;
     const Extras fresh{on.text(), c_.node};
@@ -283,6 +296,7 @@ Reply Ledger::request(const Caller& c, const RequestArgs& a) {
 }
 
 Reply Ledger::break_glass(const Caller& c, const BreakGlassArgs& a) {
+    if (auto refused = name_refusal(c)) return *refused;
     Selector on;
     if (auto refused = target_refusal(a.on, a.ask.port, a.ask.proto, on)) return *refused;
     const Extras fresh{on.text(), c_.node};
@@ -292,18 +306,21 @@ Reply Ledger::break_glass(const Caller& c, const BreakGlassArgs& a) {
 }
 
 Reply Ledger::approve(const Caller& c, const ApproveArgs& a) {
+    if (auto refused = name_refusal(c)) return *refused;
     return decide(
         "approve", [&](Scratch& s) { return load_request(s, a.id); },
         [&](Workflow& wf) { return wf.approve(c, a); }, Extras{});
 }
 
 Reply Ledger::deny(const Caller& c, const DenyArgs& a) {
+    if (auto refused = name_refusal(c)) return *refused;
     return decide(
         "deny", [&](Scratch& s) { return load_request(s, a.id); },
         [&](Workflow& wf) { return wf.deny(c, a); }, Extras{});
 }
 
 Reply Ledger::revoke(const Caller& c, const RevokeArgs& a) {
+    if (auto refused = name_refusal(c)) return *refused;
     // The id is a grant's or the request's that led to one.
     return decide(
         "revoke",

@@ -29,8 +29,15 @@ Reply Ledger::policy_push(const Caller& c, const PolicyPushArgs& a) {
             version = d ? d->version : (*cur)->version;
         }
         PolicyDoc doc{version + 1, a.text, a.file, c.user, clock_.wall_us()};
+        const std::string value = policy_doc(doc).dump();
+        if (value.size() > kMaxDocBytes)
+            return Reply::fail(
+                code::kInvalid,
+                fmt::format("{} is too large to store: as a document it takes {} bytes, at most {} "
+                            "fit; shorten it (comments, long lists)",
+                            a.file, value.size(), kMaxDocBytes));
         auto txn = etcd_.txn({{key, rev ? Compare::Target::Mod : Compare::Target::Create, rev, {}}},
-                             {{TxnOp::Kind::Put, key, policy_doc(doc).dump(), 0}});
+                             {{TxnOp::Kind::Put, key, value, 0}});
         if (!txn) return unreachable("policy push", txn.error());
         if (!txn->succeeded) continue;
         audit_.emit({{"type", "policy_reload"},
