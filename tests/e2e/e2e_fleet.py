@@ -487,6 +487,7 @@ class Suite:
         since = self.marks()
         self.f.etcd_stop()
         stopped_at = time.monotonic()
+        stopped_wall = time.time()
         try:
             if strict:
                 self.expect("the strict grant within grace", "req", "strict", {x: "ok" for x in ALL})
@@ -512,6 +513,10 @@ class Suite:
                          and str(r.get("grant_id")) == str(strict.get("grant_id"))]
                 self.t.check(f"{x}: the strict grant ended with ended_by fleet_partition", len(ended) == 1,
                              str(self.n[x].audit_records(since[x])[-5:]))
+                if ended:
+                    after = (wall(ended[0].get("ts")) or 0) - stopped_wall
+                    self.t.check(f"{x}: it ended {after:.1f} s after etcd stopped: after grace ({GRACE_S} s), "
+                                 "within 10 s more", GRACE_S - 0.1 <= after <= GRACE_S + 10, str(ended[0]))
             self.expect("best_effort grant with etcd down", "req", "loose", {x: "ok" for x in ALL})
             self.restart_without_etcd(loose)
             if short_end:
