@@ -63,9 +63,12 @@ child=$!; wait $child; child=""
 python3 tests/bench/bench_daemon.py build "${mode[@]}" --json "$tmp/daemon.json" &
 child=$!; wait $child || echo "bench: the daemon benchmark failed; its figures are reported as not measured" >&2
 child=""
+python3 tests/bench/bench_fleet.py build "${mode[@]}" --json "$tmp/fleet.json" &
+child=$!; wait $child || echo "bench: the fleet benchmark failed; its figures are reported as not measured" >&2
+child=""
 
 report=(--command "scripts/bench.sh ${args[*]}")
 [ -n "$json" ] && report+=(--json "$json")
 if [ $quick = 0 ] || [ $markdown = 1 ]; then report+=(--markdown BENCHMARKS.md); fi
-python3 tests/bench/report.py "${report[@]}" "$tmp/kernel.json" "$tmp/daemon.json"
+python3 tests/bench/report.py "${report[@]}" "$tmp/kernel.json" "$tmp/daemon.json" "$tmp/fleet.json"
 echo "bench: done in $(( $(date +%s) - start )) s"

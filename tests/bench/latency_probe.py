@@ -3,15 +3,18 @@
 connects a UDP socket to 127.0.0.1:PORT again and again (refused with EPERM
 while there is no grant) until the kernel lets it through, then prints the
 wall-clock time of that moment in nanoseconds.  Prints "ready" before the
-first attempt; gives up after SECONDS ("timeout").
+first attempt; gives up after SECONDS ("timeout").  With PAUSE_US, it sleeps that long
+between attempts (several probers on a small machine leave the CPUs to the
+daemons they wait for).
 
-    latency_probe.py PORT SECONDS
+    latency_probe.py PORT SECONDS [PAUSE_US]
 """
 import socket
 import sys
 import time
 
 port, seconds = int(sys.argv[1]), float(sys.argv[2])
+pause = int(sys.argv[3]) / 1e6 if len(sys.argv) > 3 else 0
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 print("ready", flush=True)
 end = time.monotonic() + seconds
@@ -23,6 +26,8 @@ while True:
         break
     except PermissionError:
         n += 1
-        if n % 1024 == 0 and time.monotonic() > end:
+        if pause:
+            time.sleep(pause)
+        if (pause or n % 1024 == 0) and time.monotonic() > end:
             print("timeout", flush=True)
             break

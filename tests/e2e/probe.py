@@ -41,6 +41,10 @@
        or SECONDS pass; prints one JSON object: bytes sent, the send error if
        any, the reply lines, whether the daemon closed ("closed") and when
        ("closed_after_s", seconds after connecting)
+  probe.py until tcp|udp ADDR PORT SECONDS PAUSE_US -> prints "ready", then tries
+       a connect (tcp: with the echo; udp: connect() alone) every PAUSE_US until the
+       kernel lets one through: prints the wall-clock time of that moment in
+       nanoseconds, or "timeout" after SECONDS
   --src ADDR (anywhere): the socket is bound to ADDR first (a peer host with
        several addresses chooses which one it speaks from)
 """
@@ -169,6 +173,28 @@ def keep(addr, port, seconds):
         n += 1
     s.close()
     return f"ok {n}"
+
+
+def until(proto, addr, port, seconds, pause_us):
+    """Waits for a grant: the first connect the kernel allows, as wall-clock ns."""
+    print("ready", flush=True)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if proto == "tcp":
+            r = connect("tcp", addr, port)
+        else:
+            s = new_socket(addr, socket.SOCK_DGRAM, 2)
+            try:
+                s.connect((addr, port))
+                r = "ok"
+            except OSError as e:
+                r = name(e)
+            finally:
+                s.close()
+        if r == "ok":
+            return str(time.time_ns())
+        time.sleep(pause_us / 1e6)
+    return "timeout"
 
 
 def hold(path, n, seconds):
@@ -393,6 +419,8 @@ def main():
     cmd = sys.argv[1]
     if cmd == "connect":
         print(connect(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    elif cmd == "until":
+        print(until(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])), flush=True)
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "rawcount":
