@@ -228,8 +228,9 @@ std::string Agent::not_here(const GrantDoc& g, bool& unresolved, bool& refused) 
         refused = true;
         return *why;
     }
-    if (g.row.src.empty() && !dir_.uid_of(g.row.user))
-        return fmt::format("user {} is not known on this node", g.row.user);
+    // A remote peer's grant too: its requester is an account of the node
+    // (the local workflow ends grants of removed accounts).
+    if (!dir_.uid_of(g.row.user)) return fmt::format("user {} is not known on this node", g.row.user);
     unresolved = false;
     return {};
 }
@@ -285,11 +286,9 @@ void Agent::reconcile(std::int64_t id) {
         return;
     if (here && here->state == "active") end_here(*here, "revoked", "fleet_id_reused", 0);
     const std::int64_t now = clock_.wall_us();
-    if (g.src.empty()) {
-        const auto uid = dir_.uid_of(g.user);
-        if (!uid) return;  // gone since not_here asked: unresolved at the next look
-        g.uid = *uid;
-    }
+    const auto uid = dir_.uid_of(g.user);
+    if (!uid) return;  // gone since not_here asked: unresolved at the next look
+    g.uid = *uid;
     g.boot_id = c_.boot_id;
     g.expires_boot_ns = clock_.boot_ns() + std::uint64_t(g.expires_us - now) * 1000;
     if (auto applied = local_.apply_fleet_grant(g); !applied) {

@@ -268,16 +268,51 @@ std::vector<std::string> Ledger::targets_of(const GrantDoc& g) const {
     return view_.targets(*sel, p ? p->hosts : Labels{});
 }
 
+Result<std::map<std::string, Labels>> Ledger::roster(bool fresh) {
+    std::map<std::string, Labels> out;
+    if (!fresh) {
+        for (const auto& [name, n] : view_.nodes) out[name] = n.labels;
+        return out;
+    }
+    for (const char* dir : {"/acks/", "/nodes/"}) {
+        auto kvs = etcd_.get_prefix(c_.prefix + dir);
+        if (!kvs) return err(kvs.error());
+        for (const auto& kv : kvs->kvs) {
+            const KeyName k = parse_key(c_.prefix, kv.key);
+            json j = json::parse(kv.value, nullptr, false);
+            if (k.node.empty() || !j.is_object() || !j.contains("labels") || !j["labels"].is_object())
+                continue;
+            Labels l;
+            for (auto& [key, v] : j["labels"].items())
+                if (valid_fleet_name(key) && v.is_string() && valid_fleet_name(v.get<std::string>()))
+                    l[key] = v.get<std::string>();
+            out[k.node] = l;
+        }
+    }
+    return out;
+}
+
 std::optional<Reply> Ledger::target_refusal(const std::optional<Selector>& on, std::uint16_t port,
                                             Proto proto, Selector& out) {
     out = on.value_or(Selector{c_.node, {}});
     const PortPolicy* p = policy_->find(port, proto);
     if (!p) return std::nullopt;  // the workflow refuses an unprotected port in its own words
-    if (view_.targets(out, {}).empty())
+    auto count = [&](const std::map<std::string, Labels>& nodes, const Labels& hosts) {
+        int n = 0;
+        for (const auto& [name, labels] : nodes)
+            n += out.matches(name, labels) && labels_match(hosts, labels);
+        return n;
+    };
+    auto nodes = roster(false);
+    // The view may be behind (a node that just joined) or empty (started
+    // while etcd was down): what etcd says now decides a refusal.
+    if (count(*nodes, {}) == 0 || count(*nodes, p->hosts) == 0) nodes = roster(true);
+    if (!nodes) return unreachable("request", nodes.error());
+    if (count(*nodes, {}) == 0)
         return Reply::fail(code::kRefused,
                            fmt::format("--on {}: no node of the fleet {}; `jitgate nodes` lists them",
                                        out.text(), out.node.empty() ? "has these labels" : "has this name"));
-    if (view_.targets(out, p->hosts).empty())
+    if (count(*nodes, p->hosts) == 0)
         return Reply::fail(code::kRefused,
                            fmt::format("--on {}: port '{}' is not protected on any of those nodes (the fleet "
                                        "policy gives it hosts = {{ {} }})",

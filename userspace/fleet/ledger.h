@@ -16,6 +16,7 @@
 // applies the grant when its watch sees it.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,6 +81,8 @@ private:
     std::optional<Reply> target_refusal(const std::optional<Selector>& on, std::uint16_t port, Proto proto,
                                         Selector& out);
     std::vector<std::string> targets_of(const GrantDoc& g) const;
+    // The fleet's nodes and their labels: the view's, or (fresh) read from etcd now.
+    Result<std::map<std::string, Labels>> roster(bool fresh);
     Reply unreachable(const char* op, const std::string& why) const;
 
     Config c_;
