@@ -175,7 +175,16 @@ void Agent::absorb_delete(const KeyValue& kv, std::set<std::int64_t>& dirty, boo
     }
 }
 
+std::optional<std::uint32_t> Agent::uid_of(const std::string& user) const {
+    auto it = uids_.find(user);
+    if (it == uids_.end()) it = uids_.emplace(user, dir_.uid_of(user)).first;
+    return it->second;
+}
+
 void Agent::on_batch(Batch& b) {
+    // Names are looked up once per batch (a full read names thousands of
+    // grants, mostly of a few users), and afresh for the next.
+    uids_.clear();
     std::set<std::int64_t> dirty;
     bool relevant = b.snapshot;
     if (b.snapshot) {
@@ -230,7 +239,7 @@ std::string Agent::not_here(const GrantDoc& g, bool& unresolved, bool& refused) 
     }
     // A remote peer's grant too: its requester is an account of the node
     // (the local workflow ends grants of removed accounts).
-    if (!dir_.uid_of(g.row.user)) return fmt::format("user {} is not known on this node", g.row.user);
+    if (!uid_of(g.row.user)) return fmt::format("user {} is not known on this node", g.row.user);
     unresolved = false;
     return {};
 }
@@ -286,7 +295,7 @@ void Agent::reconcile(std::int64_t id) {
         return;
     if (here && here->state == "active") end_here(*here, "revoked", "fleet_id_reused", 0);
     const std::int64_t now = clock_.wall_us();
-    const auto uid = dir_.uid_of(g.user);
+    const auto uid = uid_of(g.user);
     if (!uid) return;  // gone since not_here asked: unresolved at the next look
     g.uid = *uid;
     g.boot_id = c_.boot_id;

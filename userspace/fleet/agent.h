@@ -74,6 +74,8 @@ private:
     // A refused document, recorded once per (key, mod_revision).
     void reject(const char* type, const KeyValue& kv, const std::string& why);
     void cut_strict_ports();
+    // The user database's answer for `user`, asked once per batch.
+    std::optional<std::uint32_t> uid_of(const std::string& user) const;
 
     Config c_;
     Workflow& local_;
@@ -86,6 +88,7 @@ private:
     std::int64_t policy_version_ = 0;
     bool recheck_all_ = false;
     std::set<std::int64_t> unresolved_;
+    mutable std::map<std::string, std::optional<std::uint32_t>> uids_;
     std::set<std::pair<std::string, std::int64_t>> rejected_;
     bool ack_dirty_ = false;
     std::int64_t ack_written_us_ = 0;
