@@ -259,6 +259,8 @@ def many_grants(f, fig):
             took = time.monotonic() - start
             break
         time.sleep(0.02)
+    if os.environ.get("JG_BENCH_FLEET_LOG"):
+        print(db2.daemon_log(4000), file=sys.stderr)
     c = fig["converge"]
     if took is None:
         c["note"] = f"not measured: db-2 did not ack revision {target} within 60 s: {ack(f, 'db-2')}"

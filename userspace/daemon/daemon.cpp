@@ -487,13 +487,15 @@ int Daemon::run() {
     // Everything that can be refused is checked; from here the daemon runs.
     const sigset_t signals = block_signals();
     start_workflow();
-    if (auto r = start_kernel(); !r) return log(r.error()), 1;
+    // The fleet's first full read runs while the kernel is loaded and the
+    // mirror's grants restored; its batches are applied from the loop.
     if (fleet_)
         if (auto r = fleet_->start(
                 {*wf_, *store_, *audit_, clock_, dir_, boot_id()},
                 [this](std::shared_ptr<const Policy> p) { return adopt(p, "the fleet policy"); });
             !r)
             return log(r.error()), 1;
+    if (auto r = start_kernel(); !r) return log(r.error()), 1;
     Loop l;
     // The server goes with the loop, also when serve() throws (a broken
     // store is fatal): the log's last records must not reach it after.

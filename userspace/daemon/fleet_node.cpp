@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -186,7 +187,16 @@ void FleetNode::send_ack() {
 }
 
 void FleetNode::on_ready() {
-    for (auto& b : watcher_->take()) agent_->on_batch(b);
+    for (auto& b : watcher_->take()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        agent_->on_batch(b);
+        if (b.snapshot || verbose_)
+            log(fmt::format(
+                "fleet: {} at revision {}: {} keys applied in {} ms", b.snapshot ? "full read" : "changes",
+                b.revision, b.puts.size() + b.deletes.size(),
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+                    .count()));
+    }
     send_ack();
 }
 

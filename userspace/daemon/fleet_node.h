@@ -72,6 +72,7 @@ private:
     std::int64_t saved_version_ = 0;
     Adopt adopt_;
     std::uint64_t ticks_ = 0;
+    bool verbose_ = false;
     std::unique_ptr<fleet::EtcdClient> etcd_;
     std::unique_ptr<fleet::Ledger> ledger_;
     std::unique_ptr<fleet::Agent> agent_;

@@ -102,7 +102,8 @@ void Watcher::publish_ack(std::string value) {
 void Watcher::watch_loop() {
     const std::string under = c_.prefix + "/";
     while (!stop_) {
-        auto snap = watch_etcd_->get_prefix(under);
+        // Large pages: a full read of 10,000 grants is a few round trips.
+        auto snap = watch_etcd_->get_prefix(under, 0, 5000);
         if (!snap) {
             watch_ok_ = false;
             set_error(snap.error());
