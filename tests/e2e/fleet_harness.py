@@ -36,6 +36,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
+import harness  # noqa: E402
 from harness import PY, find_cgroup2, reap_stale_test_users, sh, skip, wait_for  # noqa: E402
 
 # name, labels: two database nodes and a web node; env=e2e selects all three.
@@ -505,16 +506,7 @@ class Fleet:
     # --- cleanup --------------------------------------------------------
     def kill_strays(self):
         """Kills every process whose command line names this run's temporary directory."""
-        mark = self.tmp.encode()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if mark in f.read():
-                        os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
+        harness.kill_strays(self.tmp)
 
     def cleanup(self):
         if self.cleaned:

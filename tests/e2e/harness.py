@@ -399,16 +399,7 @@ class Env:
         """Kills every process whose command line names this run's temporary
         directory (a daemon a suite started by hand and lost track of when it
         failed): nothing of a run may outlive it."""
-        mark = self.tmp.encode()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if mark in f.read():
-                        os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
+        kill_strays(self.tmp)
 
     def cleanup(self):
         if self.cleaned:
@@ -471,6 +462,20 @@ def verify_chain(records):
             return f"record {i}: hash mismatch"
         prev = r["hash"]
     return None
+
+
+def kill_strays(tmp):
+    """Kills every process whose command line names the directory `tmp`."""
+    mark = tmp.encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if mark in f.read():
+                    os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def run_suite(policy_template, run):

@@ -320,24 +320,22 @@ std::optional<Reply> Ledger::target_refusal(const std::optional<Selector>& on, s
     return std::nullopt;
 }
 
-Reply Ledger::request(const Caller& c, const RequestArgs& a) {
+Reply Ledger::ask(const char* op, const Caller& c, const AskArgs& ask, const std::optional<Selector>& on,
+                  const Run& run) {
     if (auto refused = name_refusal(c)) return *refused;
-    Selector on;
-    if (auto refused = target_refusal(a.on, a.ask.port, a.ask.proto, on)) return *refused;
-    const Extras fresh{on.text(), c_.node};
+    Selector targets;
+    if (auto refused = target_refusal(on, ask.port, ask.proto, targets)) return *refused;
+    const Extras fresh{targets.text(), c_.node};
     return decide(
-        "request", [&](Scratch& s) { return load_own(s, c.user, a.ask.port, fresh.on); },
-        [&](Workflow& wf) { return wf.request(c, a); }, fresh);
+        op, [&](Scratch& s) { return load_own(s, c.user, ask.port, fresh.on); }, run, fresh);
+}
+
+Reply Ledger::request(const Caller& c, const RequestArgs& a) {
+    return ask("request", c, a.ask, a.on, [&](Workflow& wf) { return wf.request(c, a); });
 }
 
 Reply Ledger::break_glass(const Caller& c, const BreakGlassArgs& a) {
-    if (auto refused = name_refusal(c)) return *refused;
-    Selector on;
-    if (auto refused = target_refusal(a.on, a.ask.port, a.ask.proto, on)) return *refused;
-    const Extras fresh{on.text(), c_.node};
-    return decide(
-        "break_glass", [&](Scratch& s) { return load_own(s, c.user, a.ask.port, fresh.on); },
-        [&](Workflow& wf) { return wf.break_glass(c, a); }, fresh);
+    return ask("break_glass", c, a.ask, a.on, [&](Workflow& wf) { return wf.break_glass(c, a); });
 }
 
 Reply Ledger::approve(const Caller& c, const ApproveArgs& a) {

@@ -72,6 +72,9 @@ private:
     // The operation on a scratch store, then its changes in one transaction
     // (retried on a conflict).  `writes`: false for a read-only operation.
     Reply decide(const char* op, const Load& load, const Run& run, const Extras& fresh, bool writes = true);
+    // request and break_glass: the caller's name and targets checked, then decided.
+    Reply ask(const char* op, const Caller& c, const AskArgs& ask, const std::optional<Selector>& on,
+              const Run& run);
     Result<bool> load_request(Scratch& s, std::int64_t id);
     Result<bool> load_grant(Scratch& s, std::int64_t id);
     // The caller's pending requests and active grants for one port and
