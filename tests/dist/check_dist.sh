@@ -36,7 +36,7 @@ done
 check "no uncompressed man page" sh -c "! grep -E '^./usr/share/man/.*[0-9]\$' '$tmp/files'"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "     Depends: $depends"
-for lib in libc6 libbpf1 libsqlite3-0 libssl3 libfmt9 libstdc++6; do
+for lib in libc6 libbpf1 libsqlite3-0 libssl3 libfmt9 libstdc++6 libcurl4; do
     check "Depends names $lib" grep -q "$lib" <<<"$depends"
 done
 version=$(dpkg-deb -f "$deb" Version)

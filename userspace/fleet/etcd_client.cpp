@@ -12,8 +12,8 @@
 // Everything it sends is untrusted: every field's type is checked.
 #include "fleet/etcd_client.h"
 
-#include <curl/curl.h>
 #include <unistd.h>
+#include "fleet/curl_api.h"
 
 #include <charconv>
 #include <chrono>
@@ -170,8 +170,6 @@ std::string shown(const std::string& s) {
     return out;
 }
 
-std::once_flag g_curl_once;
-
 size_t collect(char* p, size_t size, size_t n, void* user) {
     auto* body = static_cast<std::string*>(user);
     if (body->size() + size * n > kMaxResponse) return 0;  // CURLE_WRITE_ERROR: refused, not truncated
@@ -206,37 +204,37 @@ struct EtcdClient::Impl {
     // libcurl's detailed message for the last transfer (the certificate
     // problem, the refused address), else its generic one.
     std::string curl_error(CURLcode rc) const {
-        return errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
+        return errbuf[0] ? std::string(errbuf) : curl_fns().easy_strerror(rc);
     }
 
     ~Impl() {
-        if (headers) curl_slist_free_all(headers);
-        if (curl) curl_easy_cleanup(curl);
+        if (headers) curl_fns().slist_free_all(headers);
+        if (curl) curl_fns().easy_cleanup(curl);
     }
 
     // The handle set for one POST of `body` to endpoint + path.
     void prepare(const std::string& url, const std::string& body, long timeout_ms) {
-        curl_easy_reset(curl);
-        if (headers) curl_slist_free_all(headers);
-        headers = curl_slist_append(nullptr, "Content-Type: application/json");
-        headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
-        if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: " + token).c_str());
-        curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_POST, 1L);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_fns().easy_reset(curl);
+        if (headers) curl_fns().slist_free_all(headers);
+        headers = curl_fns().slist_append(nullptr, "Content-Type: application/json");
+        headers = curl_fns().slist_append(headers, "Expect:");  // no 100-continue round trip
+        if (!token.empty()) headers = curl_fns().slist_append(headers, ("Authorization: " + token).c_str());
+        curl_fns().easy_setopt(curl, CURLOPT_URL, url.c_str());
+        curl_fns().easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_fns().easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_fns().easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+        curl_fns().easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
+        curl_fns().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
         errbuf[0] = 0;
-        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(curl, CURLOPT_PROXY, "");  // etcd is reached directly, never via $http_proxy
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(kMaxResponse));
-        if (!o.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, o.ca_file.c_str());
-        if (!o.cert_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, o.cert_file.c_str());
-        if (!o.key_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, o.key_file.c_str());
+        curl_fns().easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+        curl_fns().easy_setopt(curl, CURLOPT_PROXY, "");  // etcd is reached directly, never via $http_proxy
+        curl_fns().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
+        curl_fns().easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_fns().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_fns().easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(kMaxResponse));
+        if (!o.ca_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_CAINFO, o.ca_file.c_str());
+        if (!o.cert_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_SSLCERT, o.cert_file.c_str());
+        if (!o.key_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_SSLKEY, o.key_file.c_str());
     }
 
     // One POST to one endpoint: the parsed body, or why not.  `reached`
@@ -245,9 +243,9 @@ struct EtcdClient::Impl {
                           bool& reached) {
         std::string resp;
         prepare(ep + path, body, o.timeout_ms);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-        CURLcode rc = curl_easy_perform(curl);
+        curl_fns().easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+        curl_fns().easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+        CURLcode rc = curl_fns().easy_perform(curl);
         reached = false;
         if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED) {
             reached = true;
@@ -256,7 +254,7 @@ struct EtcdClient::Impl {
         if (rc != CURLE_OK) return err(curl_error(rc));
         reached = true;
         long status = 0;
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        curl_fns().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
         json j = json::parse(resp, nullptr, false);
         if (j.is_discarded() || !j.is_object()) {
             return err(
@@ -381,13 +379,13 @@ Result<std::unique_ptr<EtcdClient>> EtcdClient::open(const EtcdOptions& o) {
             return err("cannot read the etcd TLS file " + shown(*f) + "; check its path and mode.");
     }
     if (o.connect_timeout_ms <= 0 || o.timeout_ms <= 0) return err("the etcd timeouts must be positive.");
-    std::call_once(g_curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    if (auto api = curl_api(); !api) return err(api.error() + ".");
     auto impl = std::make_unique<Impl>();
     impl->o = o;
     for (auto& ep : impl->o.endpoints) {
         while (!ep.empty() && ep.back() == '/') ep.pop_back();
     }
-    impl->curl = curl_easy_init();
+    impl->curl = curl_fns().easy_init();
     if (!impl->curl) return err("libcurl could not create a handle (out of memory?).");
     if (!o.user.empty()) {
         // A refused password fails here; an unreachable etcd does not (the
@@ -631,13 +629,13 @@ WatchEnd EtcdClient::Impl::watch_one(
     const std::string body = req.dump();
     prepare(ep + "/v3/watch", body, 0);
     WatchState st{&on_events, {}, false, false, {}, Clock::now()};
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, watch_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
-    CURLM* multi = curl_multi_init();
-    curl_multi_add_handle(multi, curl);
+    curl_fns().easy_setopt(curl, CURLOPT_WRITEFUNCTION, watch_write);
+    curl_fns().easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+    CURLM* multi = curl_fns().multi_init();
+    curl_fns().multi_add_handle(multi, curl);
     int running = 1;
     while (running && !st.done) {
-        curl_multi_perform(multi, &running);
+        curl_fns().multi_perform(multi, &running);
         // Messages are whole lines; one may arrive split across chunks.
         for (std::size_t nl; !st.done && (nl = st.pending.find('\n')) != std::string::npos;) {
             std::string line = st.pending.substr(0, nl);
@@ -656,12 +654,12 @@ WatchEnd EtcdClient::Impl::watch_one(
             st.end.error = "etcd at " + ep + " sent nothing on the watch for " + std::to_string(quiet) +
                            " ms; the stream is considered failed.";
         }
-        if (running && !st.done) curl_multi_poll(multi, nullptr, 0, 100, nullptr);
+        if (running && !st.done) curl_fns().multi_poll(multi, nullptr, 0, 100, nullptr);
     }
     if (!st.done) {  // the transfer ended by itself
         CURLcode rc = CURLE_OK;
         int left = 0;
-        while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+        while (CURLMsg* m = curl_fns().multi_info_read(multi, &left)) {
             if (m->msg == CURLMSG_DONE) rc = m->data.result;
         }
         if (!st.pending.empty() && !st.done) watch_line(st, st.pending, ep);
@@ -670,8 +668,8 @@ WatchEnd EtcdClient::Impl::watch_one(
                                           : "etcd at " + ep + " closed the watch stream.";
         }
     }
-    curl_multi_remove_handle(multi, curl);
-    curl_multi_cleanup(multi);
+    curl_fns().multi_remove_handle(multi, curl);
+    curl_fns().multi_cleanup(multi);
     created = st.created;
     if (st.end.error.empty() && st.end.compact_revision == 0 && !stop.load())
         st.end.error = "the watch ended.";
