@@ -25,22 +25,23 @@ void load() {
     // Never unloaded: handles live as long as the clients that use them.
     void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        g_error = fmt::format("cannot load libcurl (libcurl.so.4: {}); install the libcurl4 package", dlerror());
+        g_error =
+            fmt::format("cannot load libcurl (libcurl.so.4: {}); install the libcurl4 package", dlerror());
         return;
     }
     CurlApi& a = g_api;
-    const bool ok = bind(lib, "curl_global_init", a.global_init) && bind(lib, "curl_easy_init", a.easy_init) &&
-                    bind(lib, "curl_easy_setopt", a.easy_setopt) && bind(lib, "curl_easy_perform", a.easy_perform) &&
-                    bind(lib, "curl_easy_cleanup", a.easy_cleanup) && bind(lib, "curl_easy_reset", a.easy_reset) &&
-                    bind(lib, "curl_easy_getinfo", a.easy_getinfo) &&
-                    bind(lib, "curl_easy_strerror", a.easy_strerror) && bind(lib, "curl_multi_init", a.multi_init) &&
-                    bind(lib, "curl_multi_add_handle", a.multi_add_handle) &&
-                    bind(lib, "curl_multi_remove_handle", a.multi_remove_handle) &&
-                    bind(lib, "curl_multi_perform", a.multi_perform) && bind(lib, "curl_multi_poll", a.multi_poll) &&
-                    bind(lib, "curl_multi_info_read", a.multi_info_read) &&
-                    bind(lib, "curl_multi_cleanup", a.multi_cleanup) &&
-                    bind(lib, "curl_slist_append", a.slist_append) &&
-                    bind(lib, "curl_slist_free_all", a.slist_free_all);
+    const bool ok =
+        bind(lib, "curl_global_init", a.global_init) && bind(lib, "curl_easy_init", a.easy_init) &&
+        bind(lib, "curl_easy_setopt", a.easy_setopt) && bind(lib, "curl_easy_perform", a.easy_perform) &&
+        bind(lib, "curl_easy_cleanup", a.easy_cleanup) && bind(lib, "curl_easy_reset", a.easy_reset) &&
+        bind(lib, "curl_easy_getinfo", a.easy_getinfo) && bind(lib, "curl_easy_strerror", a.easy_strerror) &&
+        bind(lib, "curl_multi_init", a.multi_init) &&
+        bind(lib, "curl_multi_add_handle", a.multi_add_handle) &&
+        bind(lib, "curl_multi_remove_handle", a.multi_remove_handle) &&
+        bind(lib, "curl_multi_perform", a.multi_perform) && bind(lib, "curl_multi_poll", a.multi_poll) &&
+        bind(lib, "curl_multi_info_read", a.multi_info_read) &&
+        bind(lib, "curl_multi_cleanup", a.multi_cleanup) && bind(lib, "curl_slist_append", a.slist_append) &&
+        bind(lib, "curl_slist_free_all", a.slist_free_all);
     if (!ok) return;
     if (a.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         g_error = "libcurl could not initialise (curl_global_init failed)";
