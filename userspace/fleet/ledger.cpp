@@ -100,15 +100,19 @@ Reply Ledger::unreachable(const char* op, const std::string& why) const {
                     op, w));
 }
 
-Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
-    const std::string key = request_key(c_.prefix, id);
-    if (s.reads.count(key)) return true;
+Result<std::optional<KeyValue>> Ledger::fetch(Scratch& s, const std::string& key) {
+    if (s.reads.count(key)) return std::optional<KeyValue>();  // read already
     auto kv = etcd_.get(key);
     if (!kv) return err(kv.error());
-    if (!*kv) {
-        s.reads[key] = {key, 0, nullptr};
-        return true;
-    }
+    if (!*kv) s.reads[key] = {key, 0, nullptr};  // absent when read: its creation is compared
+    return std::move(*kv);
+}
+
+Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
+    const std::string key = request_key(c_.prefix, id);
+    auto kv = fetch(s, key);
+    if (!kv) return err(kv.error());
+    if (!*kv) return true;
     auto d = parse_request_doc((*kv)->value);
     if (!d || d->row.id != id)
         return err(
@@ -128,13 +132,9 @@ Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
 
 Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
     const std::string key = grant_key(c_.prefix, id);
-    if (s.reads.count(key)) return true;
-    auto kv = etcd_.get(key);
+    auto kv = fetch(s, key);
     if (!kv) return err(kv.error());
-    if (!*kv) {
-        s.reads[key] = {key, 0, nullptr};
-        return true;
-    }
+    if (!*kv) return true;
     auto d = parse_grant_doc((*kv)->value);
     if (!d || d->row.id != id)
         return err(fmt::format("grant {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));

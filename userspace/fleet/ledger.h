@@ -75,6 +75,9 @@ private:
     // request and break_glass: the caller's name and targets checked, then decided.
     Reply ask(const char* op, const Caller& c, const AskArgs& ask, const std::optional<Selector>& on,
               const Run& run);
+    // A document not read yet in this operation, fresh from etcd (nothing:
+    // read already, or absent, which is then remembered as read).
+    Result<std::optional<KeyValue>> fetch(Scratch& s, const std::string& key);
     Result<bool> load_request(Scratch& s, std::int64_t id);
     Result<bool> load_grant(Scratch& s, std::int64_t id);
     // The caller's pending requests and active grants for one port and
