@@ -13,8 +13,8 @@
 #include "fleet/etcd_client.h"
 
 #include <unistd.h>
-#include "fleet/curl_api.h"
 #include "fleet/gateway_json.h"
+#include "util/curl_api.h"
 
 #include <charconv>
 #include <chrono>

@@ -1,6 +1,6 @@
 #pragma once
-// libcurl, loaded when a node first talks to etcd rather than linked:
-// libcurl4 (OpenSSL flavour) brings 28 shared libraries of its own
+// libcurl, loaded when a process first speaks HTTP (a fleet node to etcd, the notifier to its targets, the
+// CLI to jitgate-web) rather than linked: libcurl4 (OpenSSL flavour) brings 28 shared libraries of its own
 // (Kerberos, LDAP, SSH, RTMP, GnuTLS, ...) whose relocated pages cost every
 // jitgated about 4.5 MiB of resident memory, single hosts that never speak
 // HTTP included.  The package depends on libcurl4 (CMakeLists.txt).
@@ -11,7 +11,7 @@
 
 #include "core/result.h"
 
-namespace jg::fleet {
+namespace jg {
 
 struct CurlApi {
     CURLcode (*global_init)(long flags);
@@ -39,4 +39,4 @@ Result<const CurlApi*> curl_api();
 // The table curl_api() loaded; only after it succeeded.
 const CurlApi& curl_fns();
 
-}  // namespace jg::fleet
+}  // namespace jg

@@ -1,11 +1,11 @@
-#include "fleet/curl_api.h"
+#include "util/curl_api.h"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
 
 #include <mutex>
 
-namespace jg::fleet {
+namespace jg {
 
 namespace {
 
@@ -60,4 +60,4 @@ Result<const CurlApi*> curl_api() {
 
 const CurlApi& curl_fns() { return *g_loaded; }
 
-}  // namespace jg::fleet
+}  // namespace jg
