@@ -32,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 bash scripts/setup.sh
-cmake -S "$ROOT" -B build -G Ninja >/dev/null
+cmake -S "$ROOT" -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null  # what packagers build, and what test.sh and demo.sh build there
 ninja -C build jitgate_bench jitgated jitgate >/dev/null
 
 cg2=$(awk '$9 == "cgroup2" && $4 == "/" { print $5; exit }' /proc/self/mountinfo)

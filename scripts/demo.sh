@@ -36,7 +36,7 @@ run_as() {  # run_as USER CMD...: shows and runs a command as USER
 
 bold "1/7 installing dependencies and building (first run takes a few minutes)"
 bash scripts/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build jitgated jitgate | tail -1
 
 if ss -Hltnu "sport = :$PORT" | grep -q .; then

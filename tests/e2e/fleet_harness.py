@@ -116,6 +116,7 @@ class Node:
         self.audit = os.path.join(self.dir, "audit.jsonl")
         self.config = os.path.join(self.dir, "jitgate.toml")
         self.log = os.path.join(self.dir, "jitgated.log")
+        self.etcd_line = None  # the socat forwarding this host's 127.0.0.1:etcd_port to etcd
         self.passwd = None  # a private /etc/passwd for the daemon (hide_users), or None
         self.daemon = None
         self.paused = False
@@ -133,12 +134,23 @@ class Node:
         self.fleet.spawn(self.in_cgroup(["nsenter", f"--net=/run/netns/{self.ns}", PY,
                                          os.path.join(self.tmp, "echo_server.py")] +
                                         [str(p) for p in self.fleet.ports.values()]), wait_ready=True)
-        # The way to etcd: 127.0.0.1:etcd_port here -> the fleet's Unix socket.
-        self.fleet.spawn(["nsenter", f"--net=/run/netns/{self.ns}", "socat",
-                          f"TCP-LISTEN:{self.fleet.etcd_port},bind=127.0.0.1,reuseaddr,fork",
-                          f"UNIX-CONNECT:{self.fleet.etcd_unix}"])
+        self.connect_etcd()
+
+    def connect_etcd(self):
+        """The way to etcd: 127.0.0.1:etcd_port here -> the fleet's Unix socket."""
+        self.etcd_line = self.fleet.spawn(["nsenter", f"--net=/run/netns/{self.ns}", "socat",
+                                           f"TCP-LISTEN:{self.fleet.etcd_port},bind=127.0.0.1,reuseaddr,fork",
+                                           f"UNIX-CONNECT:{self.fleet.etcd_unix}"])
         if not wait_for(lambda: self._listening(self.fleet.etcd_port), 10):
             raise RuntimeError(f"{self.name}: the forwarder to etcd does not listen")
+
+    def cut_etcd(self):
+        """This node alone loses etcd: its forwarder and every connection through it end
+        (socat's per-connection children are in the listener's process group)."""
+        os.killpg(self.etcd_line.pid, signal.SIGKILL)
+        self.etcd_line.wait(timeout=5)
+        if not wait_for(lambda: not self._listening(self.fleet.etcd_port), 10):
+            raise RuntimeError(f"{self.name}: the forwarder to etcd still listens")
 
     def _listening(self, port):
         r = self.nsx("ss", "-Hltn", f"sport = :{port}", check=False)
