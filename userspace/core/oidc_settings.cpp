@@ -59,8 +59,7 @@ void parse_identity(const toml::table& t, Checker& c, OidcSettings& o) {
     if (!n) return;
     const toml::table* ot = n->as_table();
     if (!ot) return c.fail(n, Checker::line_of(t), "[identity.oidc] must be a table");
-    c.only(*ot,
-           {"issuer", "client_id", "audience", "username_claim", "groups_claim", "jwks_file"},
+    c.only(*ot, {"issuer", "client_id", "audience", "username_claim", "groups_claim", "jwks_file"},
            "[identity.oidc]");
     const int line = Checker::line_of(*ot);
     const std::string where = "identity.oidc";
@@ -76,7 +75,8 @@ void parse_identity(const toml::table& t, Checker& c, OidcSettings& o) {
         auto v = c.str(*ot, key, where);
         if (!v) return {};
         if (v->empty() || v->size() > 256 || text_refusal(key, *v)) {
-            c.fail(ot->get(key), line, fmt::format("identity.oidc.{} must be 1-256 printable characters", key));
+            c.fail(ot->get(key), line,
+                   fmt::format("identity.oidc.{} must be 1-256 printable characters", key));
             return {};
         }
         return *v;
@@ -86,12 +86,14 @@ void parse_identity(const toml::table& t, Checker& c, OidcSettings& o) {
         c.fail(nullptr, line, "[identity.oidc] needs client_id, the client registered with the provider");
     o.audience = client("audience");
     if (o.audience.empty()) o.audience = o.client_id;
-    for (auto [key, field] : {std::pair{"username_claim", &o.username_claim}, {"groups_claim", &o.groups_claim}}) {
+    for (auto [key, field] :
+         {std::pair{"username_claim", &o.username_claim}, {"groups_claim", &o.groups_claim}}) {
         auto v = c.str(*ot, key, where);
         if (!v) continue;
         if (!claim_name(*v))
-            c.fail(ot->get(key), line,
-                   fmt::format("identity.oidc.{} must name a claim (1-64 printable characters, no space)", key));
+            c.fail(
+                ot->get(key), line,
+                fmt::format("identity.oidc.{} must name a claim (1-64 printable characters, no space)", key));
         else
             *field = *v;
     }

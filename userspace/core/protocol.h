@@ -7,8 +7,8 @@
 //   reply:    {"id": 7, "ok": true, "result": {...}}
 //             {"id": 7, "ok": false, "error": {"code": "...", "message": "..."}}
 #include <cstdint>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 

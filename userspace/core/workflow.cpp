@@ -67,7 +67,8 @@ json Workflow::base_event(const char* type, const Caller* actor) {
         e["user"] = actor->user;
         if (actor->pid) e["pid"] = actor->pid;
         if (actor->token)
-            e.update({{"auth", "oidc"}, {"issuer", actor->token->issuer}, {"subject", actor->token->subject}});
+            e.update(
+                {{"auth", "oidc"}, {"issuer", actor->token->issuer}, {"subject", actor->token->subject}});
     }
     return e;
 }

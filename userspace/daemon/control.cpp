@@ -114,16 +114,18 @@ Result<Caller> token_caller(const ControlTarget& t, const Peer& p, const std::st
     const auto uid = t.uid_of ? t.uid_of(id->user) : std::nullopt;
     if (!uid) return err(fmt::format("the token's user {} has no account on this host", id->user));
     // Root is never reached through an identity provider.
-    if (*uid == 0) return err(fmt::format("the token's user {} is root, which no token may act as", id->user));
+    if (*uid == 0)
+        return err(fmt::format("the token's user {} is root, which no token may act as", id->user));
     if (t.name_of(*uid) != id->user)
         return err(fmt::format("the token's user {} is not the name of uid {} on this host", id->user, *uid));
     return Caller{*uid, p.pid, id->user, std::move(id->auth)};
 }
 
 // A refused token: recorded (auth_failed, without the token) and answered.
-std::string refuse_token(const ControlTarget& t, const Peer& p, const WireRequest& req, const std::string& why) {
-    json ev = {{"type", "auth_failed"}, {"uid", p.uid}, {"user", t.name_of(p.uid)}, {"auth", "oidc"},
-               {"op", req.op},          {"reason", why}};
+std::string refuse_token(const ControlTarget& t, const Peer& p, const WireRequest& req,
+                         const std::string& why) {
+    json ev = {{"type", "auth_failed"}, {"uid", p.uid}, {"user", t.name_of(p.uid)},
+               {"auth", "oidc"},        {"op", req.op}, {"reason", why}};
     if (p.pid) ev["pid"] = p.pid;
     t.audit.emit(std::move(ev));
     if (!t.audit.flush()) return {};  // not recorded: nobody is told (run() stops)

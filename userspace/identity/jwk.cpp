@@ -47,9 +47,9 @@ std::shared_ptr<EVP_PKEY> rsa_key(const json& k) {
     // Below 2048 bits an RSA key is not one to trust a login to.
     if (n.size() < 256 || n.size() > 1024 || e.empty() || e.size() > 8) return nullptr;
     auto bn = [](const std::string& s) {
-        return BnPtr(BN_bin2bn(reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()),
-                               nullptr),
-                     &BN_free);
+        return BnPtr(
+            BN_bin2bn(reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()), nullptr),
+            &BN_free);
     };
     BnPtr bn_n = bn(n), bn_e = bn(e);
     BldPtr bld(OSSL_PARAM_BLD_new(), &OSSL_PARAM_BLD_free);
@@ -159,7 +159,8 @@ Result<std::vector<Jwk>> parse_jwks(std::string_view text) {
         if (auto j = usable(k)) out.push_back(std::move(*j));
     }
     if (out.empty())
-        return err("the JWKS document holds no RS256 (RSA 2048+), ES256 (P-256) or EdDSA (Ed25519) key with a kid");
+        return err(
+            "the JWKS document holds no RS256 (RSA 2048+), ES256 (P-256) or EdDSA (Ed25519) key with a kid");
     return out;
 }
 

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <memory>
 
-#include "core/protocol.h"
 #include "core/clock.h"
+#include "core/protocol.h"
 #include "core/text.h"
 
 namespace jg {
@@ -97,11 +97,13 @@ Result<bool> check_times(const json& claims, std::int64_t now) {
     if (claims.contains("nbf")) {
         auto nbf = numeric_date(claims, "nbf");
         if (!nbf) return err("the token's not-before time (nbf) is not a number");
-        if (*nbf - kTokenSkewS > now) return err(fmt::format("the token is not valid before {} (nbf)", when(*nbf)));
+        if (*nbf - kTokenSkewS > now)
+            return err(fmt::format("the token is not valid before {} (nbf)", when(*nbf)));
     }
     auto iat = numeric_date(claims, "iat");
     if (!iat) return err("the token has no issue time (iat)");
-    if (*iat - kTokenSkewS > now) return err(fmt::format("the token was issued in the future, at {} (iat)", when(*iat)));
+    if (*iat - kTokenSkewS > now)
+        return err(fmt::format("the token was issued in the future, at {} (iat)", when(*iat)));
     return true;
 }
 
@@ -145,7 +147,8 @@ Result<Jws> parse_jws(std::string_view token) {
         return err(fmt::format("the token's algorithm '{}' is not accepted (only RS256, ES256 and EdDSA)",
                                escape_terminal(name.substr(0, 16))));
     // A critical extension jitgate does not know must not be ignored (RFC 7515 §4.1.11).
-    if (j.header.contains("crit")) return err("the token has critical header parameters (crit) jitgate does not know");
+    if (j.header.contains("crit"))
+        return err("the token has critical header parameters (crit) jitgate does not know");
     const auto kid = j.header.find("kid");
     if (kid == j.header.end() || !kid->is_string() || kid->get_ref<const std::string&>().empty() ||
         kid->get_ref<const std::string&>().size() > 256)
@@ -161,8 +164,9 @@ Result<Jws> parse_jws(std::string_view token) {
 
 Result<bool> verify_jws_signature(const Jws& jws, const Jwk& key) {
     if (key.alg != jws.alg)
-        return err(fmt::format("the token's algorithm {} is not the one of its key '{}' ({})", jws_alg_name(jws.alg),
-                               escape_terminal(key.kid.substr(0, 64)), jws_alg_name(key.alg)));
+        return err(fmt::format("the token's algorithm {} is not the one of its key '{}' ({})",
+                               jws_alg_name(jws.alg), escape_terminal(key.kid.substr(0, 64)),
+                               jws_alg_name(key.alg)));
     std::string sig = jws.signature;
     if (jws.alg == JwsAlg::ES256) {
         auto der = es256_der(sig);
@@ -173,11 +177,14 @@ Result<bool> verify_jws_signature(const Jws& jws, const Jwk& key) {
     // RS256 is PKCS#1 v1.5 with SHA-256, OpenSSL's default padding for RSA;
     // Ed25519 takes no digest.
     const EVP_MD* md = jws.alg == JwsAlg::EdDSA ? nullptr : EVP_sha256();
-    const bool ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.key.get()) == 1 &&
-                    EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                                     reinterpret_cast<const unsigned char*>(jws.signing_input.data()),
-                                     jws.signing_input.size()) == 1;
-    if (!ok) return err(fmt::format("the token's signature does not verify with key '{}'", escape_terminal(key.kid.substr(0, 64))));
+    const bool ok =
+        ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.key.get()) == 1 &&
+        EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                         reinterpret_cast<const unsigned char*>(jws.signing_input.data()),
+                         jws.signing_input.size()) == 1;
+    if (!ok)
+        return err(fmt::format("the token's signature does not verify with key '{}'",
+                               escape_terminal(key.kid.substr(0, 64))));
     return true;
 }
 
@@ -195,9 +202,10 @@ Result<TokenIdentity> check_id_claims(const json& claims, const TokenRules& rule
     id.subject = sub->get<std::string>();
     auto user = claims.find(rules.username_claim);
     if (user == claims.end() || !user->is_string() || !principal_name(user->get<std::string>()))
-        return err(fmt::format("the token's {} claim is missing or not a user name (1-32 letters, digits, "
-                               "'_', '-', '.', '$')",
-                               rules.username_claim));
+        return err(
+            fmt::format("the token's {} claim is missing or not a user name (1-32 letters, digits, "
+                        "'_', '-', '.', '$')",
+                        rules.username_claim));
     id.user = user->get<std::string>();
     id.issuer = rules.issuer;
     id.groups = groups_of(claims, rules.groups_claim);
@@ -205,8 +213,8 @@ Result<TokenIdentity> check_id_claims(const json& claims, const TokenRules& rule
     return id;
 }
 
-Result<TokenIdentity> verify_id_token(std::string_view token, const TokenRules& rules, const KeyLookup& key_of,
-                                      std::int64_t now_s) {
+Result<TokenIdentity> verify_id_token(std::string_view token, const TokenRules& rules,
+                                      const KeyLookup& key_of, std::int64_t now_s) {
     auto jws = parse_jws(token);
     if (!jws) return err(jws.error());
     std::string why;

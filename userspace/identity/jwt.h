@@ -55,13 +55,14 @@ Result<Jws> parse_jws(std::string_view token);
 // Whether jws's signature verifies with `key` (whose algorithm must be the token's).
 Result<bool> verify_jws_signature(const Jws& jws, const Jwk& key);
 // The claims' checks at `now_s` (Unix time), the identity they name.
-Result<TokenIdentity> check_id_claims(const nlohmann::json& claims, const TokenRules& rules, std::int64_t now_s);
+Result<TokenIdentity> check_id_claims(const nlohmann::json& claims, const TokenRules& rules,
+                                      std::int64_t now_s);
 
 // The key `kid` (nullptr when unknown) and, when the caller wants to say
 // why none was found (the JWKS could not be fetched), its sentence.
 using KeyLookup = std::function<const Jwk*(const std::string& kid, std::string* why)>;
 // All of the above in order: parse, key, signature, claims.
-Result<TokenIdentity> verify_id_token(std::string_view token, const TokenRules& rules, const KeyLookup& key_of,
-                                      std::int64_t now_s);
+Result<TokenIdentity> verify_id_token(std::string_view token, const TokenRules& rules,
+                                      const KeyLookup& key_of, std::int64_t now_s);
 
 }  // namespace jg

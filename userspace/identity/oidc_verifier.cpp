@@ -32,7 +32,8 @@ Result<std::string> read_small_file(const std::string& path) {
     if (!in) return err(fmt::format("cannot read identity.oidc.jwks_file {}", path));
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (text.size() > kMaxJwksBytes)
-        return err(fmt::format("identity.oidc.jwks_file {} is larger than {} KiB", path, kMaxJwksBytes / 1024));
+        return err(
+            fmt::format("identity.oidc.jwks_file {} is larger than {} KiB", path, kMaxJwksBytes / 1024));
     return text;
 }
 
@@ -56,12 +57,14 @@ Result<std::string> OidcVerifier::discover() {
     if (!doc.is_object()) return err(fmt::format("{} is not a JSON object", url));
     // OIDC Discovery §4.3: the document must name exactly the issuer asked.
     if (doc.value("issuer", json()) != s_.issuer)
-        return err(fmt::format("the discovery document at {} names another issuer than '{}'", url, s_.issuer));
+        return err(
+            fmt::format("the discovery document at {} names another issuer than '{}'", url, s_.issuer));
     const auto uri = doc.find("jwks_uri");
     if (uri == doc.end() || !uri->is_string()) return err(fmt::format("{} has no jwks_uri", url));
     const std::string u = uri->get<std::string>();
     const bool https = u.rfind("https://", 0) == 0;
-    const bool local_http = u.rfind("http://", 0) == 0 && loopback(host_of(u)) && loopback(host_of(s_.issuer));
+    const bool local_http =
+        u.rfind("http://", 0) == 0 && loopback(host_of(u)) && loopback(host_of(s_.issuer));
     if (u.size() > 1024 || host_of(u).empty() || !(https || local_http))
         return err(fmt::format("the discovery document's jwks_uri is not an https URL"));
     return u;
