@@ -193,7 +193,8 @@ def run(env, t):
     start = time.monotonic()
     refused = sum(send(env, {"id": 7, "op": "list", "token": tok, "args": {}}).get("error", {}).get("code") ==
                   "auth_failed" for tok in flood)
-    allowed = 1 + int((time.monotonic() - start) / 10)
+    flood_end = time.monotonic()
+    allowed = 1 + int((flood_end - start) / 10)
     t.eq("a flood of 30 unknown kids is refused", refused, 30)
     t.check(f"... and costs at most {allowed} JWKS fetch(es), one per 10 s",
             idp.jwks_fetches() - fetches <= allowed, f"{fetches} -> {idp.jwks_fetches()}")
@@ -230,7 +231,7 @@ def run(env, t):
 
     # Rotation: a new kid is fetched (once the 10 s spacing has passed) and accepted.
     idp.call("/test/rotate")
-    time.sleep(10.5)
+    time.sleep(max(0, 10.5 - (time.monotonic() - flood_end)))  # the last fetch was in the flood at the latest
     fetches = idp.jwks_fetches()
     r = send(env, {"id": 13, "op": "list", "token": idp.token(env.appr), "args": {}})
     t.check("after a key rotation a token with the new kid is accepted", r.get("ok"), r)
