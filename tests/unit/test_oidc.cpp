@@ -186,6 +186,9 @@ TEST_SUITE("oidc jwk") {
         wrong_alg["alg"] = "ES256";
         doc["keys"].push_back(wrong_alg);
         doc["keys"].push_back({{"kty", "oct"}, {"kid", "hmac"}, {"k", "c2VjcmV0"}});
+        doc["keys"].push_back({{"kty", 5}, {"kid", "odd"}, {"crv", json::array()}});
+        doc["keys"].push_back({{"kty", "EC"}, {"kid", "odd-crv"}, {"crv", 7}, {"x", 1}});
+        doc["keys"].push_back("not an object");
         keys = testing::must(parse_jwks(doc.dump()));
         CHECK(keys.size() == 3);  // the enc, 1024-bit, P-384, kid-less, mislabelled and oct keys skipped
     }

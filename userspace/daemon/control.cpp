@@ -142,7 +142,12 @@ std::string control_handle(const ControlTarget& t, const Peer& p, const std::str
     if (req->token) {
         // Any local user may present a token: the token is the proof, and
         // the operation is then the token's user's, never the peer's.
-        auto who = token_caller(t, p, *req->token);
+        Result<Caller> who = err("the token was not checked");
+        try {
+            who = token_caller(t, p, *req->token);
+        } catch (const std::exception& e) {  // a fault of ours (memory): refused, never let through
+            who = err(fmt::format("jitgated could not check the token: {}", e.what()));
+        }
         if (!who) return refuse_token(t, p, *req, who.error());
         c = std::move(*who);
     }

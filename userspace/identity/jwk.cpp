@@ -22,6 +22,13 @@ using CtxPtr = std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)>;
 
 std::shared_ptr<EVP_PKEY> own(EVP_PKEY* k) { return std::shared_ptr<EVP_PKEY>(k, &EVP_PKEY_free); }
 
+// A string member of the key; empty when missing or not a string (json's
+// value() would throw on a number where a string belongs).
+std::string text(const json& k, const char* name) {
+    auto it = k.find(name);
+    return it != k.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // A base64url member of the key, decoded; empty when missing or malformed.
 std::string member(const json& k, const char* name) {
     std::string out;
@@ -62,7 +69,7 @@ std::shared_ptr<EVP_PKEY> rsa_key(const json& k) {
 }
 
 std::shared_ptr<EVP_PKEY> p256_key(const json& k) {
-    if (k.value("crv", "") != "P-256") return nullptr;
+    if (text(k, "crv") != "P-256") return nullptr;
     const std::string x = member(k, "x"), y = member(k, "y");
     if (x.size() != 32 || y.size() != 32) return nullptr;
     // The uncompressed point 04 || x || y; fromdata checks it is on the curve.
@@ -81,7 +88,7 @@ std::shared_ptr<EVP_PKEY> p256_key(const json& k) {
 }
 
 std::shared_ptr<EVP_PKEY> ed25519_key(const json& k) {
-    if (k.value("crv", "") != "Ed25519") return nullptr;
+    if (text(k, "crv") != "Ed25519") return nullptr;
     const std::string x = member(k, "x");
     if (x.size() != 32) return nullptr;
     return own(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
@@ -96,7 +103,7 @@ std::optional<Jwk> usable(const json& k) {
         kid->get_ref<const std::string&>().size() > 256)
         return std::nullopt;
     if (k.contains("use") && k["use"] != "sig") return std::nullopt;
-    const std::string kty = k.value("kty", "");
+    const std::string kty = text(k, "kty");
     Jwk out;
     out.kid = kid->get<std::string>();
     if (kty == "RSA")
