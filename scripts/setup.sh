@@ -19,6 +19,8 @@ PACKAGES=(
   mmdebstrap
   # the fleet (tests/fleet: a private etcd; the etcd client links libcurl)
   etcd-server etcd-client libcurl4-openssl-dev
+  # the test OpenID provider (tests/web/idp.py: JOSE signing, PKCE)
+  python3-authlib python3-cryptography
 )
 
 missing=()

@@ -1868,3 +1868,48 @@ TEST_SUITE("scope of list and show (issue 16.9)") {
         CHECK_FALSE(e.wf.sees_all(kAlice));
     }
 }
+
+// Callers who proved who they are with an OIDC ID token (design.md §8).
+TEST_SUITE("workflow token callers") {
+    Caller token_of(const Caller& c, std::vector<std::string> groups = {}) {
+        Caller t = c;
+        t.token = TokenAuth{"https://sso.example.com", "sub-" + c.user, std::move(groups)};
+        return t;
+    }
+
+    TEST_CASE("a token's groups are its @groups, not the host's") {
+        Env e;
+        const std::int64_t id = e.pending();
+        // dave is in dba on the host, but his token says nothing of it.
+        check_fail(e.approve(token_of(kDave), id), code::kForbidden, "not an approver");
+        // eve is in no group on the host; her token puts her in dba.
+        Reply r = e.approve(token_of(kEve, {"dba"}), id);
+        INFO(r.message);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "granted");  // the last approval rechecked as her token, not NSS
+        const json ev = e.audit.of("approve").back();
+        CHECK(ev.at("auth") == "oidc");
+        CHECK(ev.at("issuer") == "https://sso.example.com");
+        CHECK(ev.at("subject") == "sub-eve");
+        CHECK(ev.at("user") == "eve");
+        CHECK_FALSE(e.audit.of("request").back().contains("auth"));  // the shell request's record
+    }
+
+    TEST_CASE("no self-approval across the two identities, by uid or by name") {
+        Env e;
+        e.wf.set_policy([&] {
+            auto load = parse_policy(std::string(kPolicy) + "\n", "unit.toml");
+            auto p = load.policy;
+            for (auto& port : p.ports)
+                if (port.name == "db") port.approvers.push_back(Principal{false, "rita"});
+            return std::make_shared<Policy>(p);
+        }());
+        const std::int64_t shell = e.pending();
+        check_fail(e.approve(token_of(kReq), shell), code::kForbidden, "your own request");
+        const std::int64_t by_token = e.pending(5432, 1800, token_of(kReq));
+        check_fail(e.approve(kReq, by_token), code::kForbidden, "your own request");
+        // The same name on another uid is still the same person.
+        check_fail(e.approve(Caller{2000, 1, "rita"}, shell), code::kForbidden, "your own request");
+        CHECK(e.audit.of("request").back().at("auth") == "oidc");
+    }
+}
