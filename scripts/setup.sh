@@ -19,6 +19,9 @@ PACKAGES=(
   mmdebstrap
   # the fleet (tests/fleet: a private etcd; the etcd client links libcurl)
   etcd-server etcd-client libcurl4-openssl-dev
+  # jitgate-web (userspace/web): HTTP server and OIDC client; its browser test
+  # (tests/web: Chromium driven by playwright-core from npm, the test IdP on authlib)
+  libcpp-httplib-dev chromium nodejs npm python3-authlib
 )
 
 missing=()
