@@ -1,0 +1,116 @@
+// The browser half of e2e_web: Debian's chromium, headless, driven by
+// playwright-core (no browser download). Reads its settings as JSON from
+// argv[2]; prints one JSON object of findings on stdout; e2e_web.py judges.
+import { chromium } from 'playwright-core';
+
+const cfg = JSON.parse(process.argv[2]);
+const out = { steps: [], dialogs: [], console_errors: [] };
+const step = (name, value) => out.steps.push({ name, value });
+const shot = (page, name) => page.screenshot({ path: `${cfg.shots}/${name}.png`, fullPage: true });
+
+async function signIn(page) {
+  await page.goto(cfg.web + '/');
+  step('sign-in page shown', await page.locator('a.button', { hasText: 'Sign in' }).count() === 1);
+  await shot(page, '01-sign-in');
+  // Keyboard only: Tab to the link, Enter.
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+  step('sign-in reachable by keyboard', focused === 'Sign in');
+  await page.locator('a.button').click();
+  await page.waitForSelector('#username', { timeout: 15000 });
+  await page.fill('#username', cfg.user);
+  await page.fill('#password', cfg.password);
+  await page.click('#login');
+  await page.waitForURL(cfg.web + '/requests', { timeout: 15000 });
+}
+
+async function crossSite(page, context, id) {
+  const before = await page.locator(`#request-${id}`).count();
+  const csrf = await page.locator(`#request-${id} input[name=csrf]`).first().getAttribute('value');
+  const url = `${cfg.web}/requests/${id}/approve`;
+  const statuses = [];
+  // The session cookie goes along (context.request shares the browser's).
+  for (const [headers, form] of [
+    [{ Origin: 'https://evil.example' }, {}],
+    [{ Origin: 'https://evil.example' }, { csrf }],
+    [{ Origin: cfg.web }, { csrf: 'x'.repeat(43) }],
+    [{ 'Sec-Fetch-Site': 'cross-site' }, { csrf }],
+  ]) {
+    const r = await context.request.post(url, { headers, form, maxRedirects: 0 });
+    statuses.push(r.status());
+  }
+  // A real form on another origin (the IdP's), submitted by the browser.
+  const evil = await context.newPage();
+  await evil.goto(cfg.idp + '/.well-known/openid-configuration');
+  await evil.evaluate(([u, t]) => {
+    const f = document.createElement('form');
+    f.method = 'post'; f.action = u;
+    const i = document.createElement('input'); i.name = 'csrf'; i.value = t; f.appendChild(i);
+    document.body.appendChild(f); f.submit();
+  }, [url, csrf]);
+  await evil.waitForLoadState('load');
+  statuses.push(await evil.evaluate(() => document.title));
+  await evil.close();
+  await page.reload();
+  step('cross-site posts refused', statuses);
+  step('request still pending after cross-site posts', before === 1 && await page.locator(`#request-${id}`).count() === 1);
+}
+
+async function api() {
+  const get = async (headers) => (await fetch(cfg.web + '/api/v1/requests', { headers })).status;
+  step('api without token', await get({}));
+  step('api with a bad token', await get({ Authorization: 'Bearer not.a.token' }));
+  step('api with a token of another issuer', await get({ Authorization: 'Bearer ' + cfg.bad_token }));
+  const r = await fetch(cfg.web + '/api/v1/requests', { headers: { Authorization: 'Bearer ' + cfg.good_token } });
+  step('api with a good token', [r.status, (await r.json()).ok]);
+}
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+                                          chromiumSandbox: false });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  page.on('dialog', async (d) => { out.dialogs.push(d.message()); await d.dismiss(); });
+  page.on('console', (m) => { if (m.type() === 'error') out.console_errors.push(m.text()); });
+  try {
+    await signIn(page);
+    const id = cfg.request_id;
+    const row = page.locator(`#request-${id}`);
+    step('pending request shown', await row.count() === 1);
+    step('reason shown as text', await row.locator('td.reason').textContent());
+    step('requester shown', await row.locator('td').nth(1).textContent());
+    await shot(page, '02-pending-requests');
+    await crossSite(page, context, id);
+    await api();
+    await row.locator('input[name=duration]').fill('10m');
+    await row.locator('button', { hasText: 'Approve' }).click();
+    await page.waitForURL(cfg.web + '/requests');
+    step('approve notice', await page.locator('.notice').textContent());
+    await page.goto(cfg.web + '/grants');
+    const grant = page.locator('table.grants tbody tr').first();
+    step('grant shown', await grant.count() === 1);
+    const first = await grant.locator('.countdown').textContent();
+    await page.waitForFunction((t) => {
+      const el = document.querySelector('table.grants .countdown');
+      return el && el.getAttribute('data-live') === '1' && el.textContent !== t;
+    }, first, { timeout: 10000 });
+    step('countdown moves', [first, await grant.locator('.countdown').textContent()]);
+    await shot(page, '03-active-grants');
+    await grant.locator('button', { hasText: 'Revoke' }).click();
+    await page.waitForURL(cfg.web + '/grants');
+    step('revoke notice', await page.locator('.notice').textContent());
+    step('no grant left', await page.locator('table.grants').count() === 0);
+    await shot(page, '04-after-revoke');
+    await page.goto(cfg.web + '/audit');
+    step('audit page', await page.locator('table.audit tbody tr').count());
+    await shot(page, '05-audit');
+  } catch (e) {
+    out.error = String(e && e.stack || e);
+    try { await shot(page, '99-failure'); } catch (_) { /* the page is gone */ }
+  }
+  await browser.close();
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+main();
