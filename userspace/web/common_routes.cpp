@@ -24,7 +24,9 @@ void add_common_routes(httplib::Server& srv, WebApp& app) {
         res.set_header("Content-Security-Policy", kCsp);
         res.set_header("X-Frame-Options", "DENY");
         res.set_header("X-Content-Type-Options", "nosniff");
-        res.set_header("Referrer-Policy", "no-referrer");
+        // Not no-referrer: under it browsers send "Origin: null" with our own
+        // form posts, which the CSRF check (rightly) refuses.
+        res.set_header("Referrer-Policy", "same-origin");
         res.set_header("Cross-Origin-Opener-Policy", "same-origin");
         res.set_header("Cross-Origin-Resource-Policy", "same-origin");
         if (!res.has_header("Cache-Control")) res.set_header("Cache-Control", "no-store");
@@ -34,6 +36,8 @@ void add_common_routes(httplib::Server& srv, WebApp& app) {
         res.set_header("Cache-Control", "max-age=3600");
         res.set_content(kStylesheet, "text/css; charset=utf-8");
     });
+    // Browsers ask for it on every site; there is none.
+    srv.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
     srv.Get("/static/countdown.js", [](const httplib::Request&, httplib::Response& res) {
         res.set_header("Cache-Control", "max-age=3600");
         res.set_content(kCountdownScript, "text/javascript; charset=utf-8");

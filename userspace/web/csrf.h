@@ -9,9 +9,9 @@
 namespace jg::web {
 
 struct FormOrigin {
-    std::string_view csrf_field;      // the form's "csrf" value
-    std::string_view origin;          // the Origin header; empty when absent
-    std::string_view sec_fetch_site;  // the Sec-Fetch-Site header; empty when absent
+    std::string csrf_field;      // the form's "csrf" value
+    std::string origin;          // the Origin header; empty when absent
+    std::string sec_fetch_site;  // the Sec-Fetch-Site header; empty when absent
 };
 
 // Nullopt when the post may proceed, else the sentence saying why not.
