@@ -169,9 +169,12 @@ TEST_CASE("web: POST /api/v1/requests: from_me is the address jitgate-web saw") 
     auto r = call(route("POST", "/api/v1/requests",
                         R"({"port": 5432, "duration": "15m", "reason": "r", "from_me": true})"));
     CHECK(r.op == "request");
-    CHECK(r.args == json{{"port", 5432}, {"proto", "tcp"}, {"duration_s", 900}, {"reason", "r"},
-                         {"from", "203.0.113.9"}});
-    CHECK(std::get<ApiError>(route("POST", "/api/v1/requests", R"({"from_me": true, "from": "1.2.3.4"})")).status == 400);
+    CHECK(
+        r.args ==
+        json{
+            {"port", 5432}, {"proto", "tcp"}, {"duration_s", 900}, {"reason", "r"}, {"from", "203.0.113.9"}});
+    CHECK(std::get<ApiError>(route("POST", "/api/v1/requests", R"({"from_me": true, "from": "1.2.3.4"})"))
+              .status == 400);
     CHECK(std::get<ApiError>(route("POST", "/api/v1/requests", R"({"duration": "soon"})")).status == 400);
 }
 

@@ -31,17 +31,19 @@ void handle_api(const httplib::Request& req, httplib::Response& res, WebApp& app
     const std::string token = bearer(req);
     if (token.empty()) {
         res.set_header("WWW-Authenticate", "Bearer");
-        return reply_json(res, 401,
-                          error_body("unauthenticated",
-                                     "this API needs an ID token: send Authorization: Bearer TOKEN (jitgate login "
-                                     "gives one)"));
+        return reply_json(
+            res, 401,
+            error_body("unauthenticated",
+                       "this API needs an ID token: send Authorization: Bearer TOKEN (jitgate login "
+                       "gives one)"));
     }
     auto client = caller_address(req, app);
     if (!client) return reply_json(res, 400, error_body(code::kInvalid, client.error()));
     std::map<std::string, std::string> query(req.params.begin(), req.params.end());
     ApiInput in{req.method, req.path, &query, req.body, *client};
     auto routed = route_api(in);
-    if (auto* e = std::get_if<ApiError>(&routed)) return reply_json(res, e->status, error_body(e->code, e->message));
+    if (auto* e = std::get_if<ApiError>(&routed))
+        return reply_json(res, e->status, error_body(e->code, e->message));
     const auto& call = std::get<ApiCall>(routed);
     json reply = ask_daemon(app.opt.socket, call.op, call.args, token);
     const int status = status_for_reply(reply);

@@ -38,7 +38,8 @@ std::vector<std::string_view> segments(std::string_view path) {
 
 std::variant<json, ApiError> body_object(std::string_view body) {
     if (body.size() > kMaxApiBodyBytes)
-        return ApiError{413, code::kInvalid, fmt::format("the body must be at most {} bytes", kMaxApiBodyBytes)};
+        return ApiError{413, code::kInvalid,
+                        fmt::format("the body must be at most {} bytes", kMaxApiBodyBytes)};
     if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object();
     json j = parse_json_bounded(body);
     if (j.is_discarded() || !j.is_object()) return bad("the body must be a JSON object");
@@ -69,12 +70,15 @@ std::variant<ApiCall, ApiError> new_request(json body, const std::string& client
 std::variant<ApiCall, ApiError> audit_call(const std::map<std::string, std::string>& q) {
     json args = {{"limit", 100}};
     for (const auto& [k, v] : q) {
-        if (k == "type") args["types"] = json::array({v});
-        else if (k == "user") args["user"] = v;
+        if (k == "type")
+            args["types"] = json::array({v});
+        else if (k == "user")
+            args["user"] = v;
         else if (k == "port" || k == "limit" || k == "since_us") {
             std::int64_t n = 0;
             auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-            if (ec != std::errc() || p != v.data() + v.size()) return bad(fmt::format("{} must be a number", k));
+            if (ec != std::errc() || p != v.data() + v.size())
+                return bad(fmt::format("{} must be a number", k));
             args[k] = n;
         } else {
             return bad(fmt::format("unknown query parameter \"{}\"", k));

@@ -2,7 +2,8 @@
 
 namespace jg::web {
 
-const char* const kStylesheet = R"(body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
+const char* const kStylesheet =
+    R"(body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
 header{display:flex;gap:1.5em;align-items:center;flex-wrap:wrap;padding:.6em 1em;background:#21324a;color:#fff}
 header a{color:#fff}.brand{font-weight:700}.signout{margin-left:auto}
 main{padding:1em}table{border-collapse:collapse;width:100%;background:#fff}

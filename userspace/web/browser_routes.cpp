@@ -41,7 +41,8 @@ std::string error_message(const json& reply) {
 bool token_refused(const json& reply, httplib::Response& res, WebApp& app, const Session& s) {
     if (status_for_reply(reply) != 401) return false;
     app.sessions.remove(s.id);
-    html(res, 401, sign_in_page("Your sign-in is no longer accepted (" + error_message(reply) + "); sign in again."));
+    html(res, 401,
+         sign_in_page("Your sign-in is no longer accepted (" + error_message(reply) + "); sign in again."));
     return true;
 }
 
@@ -58,13 +59,15 @@ void show_page(const httplib::Request& req, httplib::Response& res, WebApp& app,
     auto s = session_of(req, app);
     if (!s) return html(res, 200, sign_in_page(""));
     json args = which == "requests" ? json{{"filter", "pending"}}
-              : which == "grants"   ? json{{"filter", "active"}}
+                : which == "grants" ? json{{"filter", "active"}}
                                     : json{{"limit", 100}};
     const std::string op = which == "audit" ? "audit" : "list";
     json reply = ask_daemon(app.opt.socket, op, args, s->id_token);
     if (token_refused(reply, res, app, *s)) return;
     PageContext c = context(*s, app);
-    if (!reply.value("ok", false)) return html(res, status_for_reply(reply), error_page(c, status_for_reply(reply), error_message(reply)));
+    if (!reply.value("ok", false))
+        return html(res, status_for_reply(reply),
+                    error_page(c, status_for_reply(reply), error_message(reply)));
     if (which == "requests") return html(res, 200, requests_page(c, reply["result"]));
     if (which == "audit") return html(res, 200, audit_page(c, reply.value("events", json::array())));
     json nodes = ask_daemon(app.opt.socket, "nodes", json::object(), s->id_token);
@@ -90,9 +93,10 @@ void act(const httplib::Request& req, httplib::Response& res, WebApp& app, const
     if (token_refused(reply, res, app, *s)) return;
     const std::string id = std::to_string(args.value("id", std::int64_t(0)));
     app.sessions.set_notice(s->id, reply.value("ok", false)
-                                       ? fmt::format("{} {}: done.", op == "approve" ? "Approved request"
-                                                                     : op == "deny"  ? "Denied request"
-                                                                                     : "Revoked grant",
+                                       ? fmt::format("{} {}: done.",
+                                                     op == "approve" ? "Approved request"
+                                                     : op == "deny"  ? "Denied request"
+                                                                     : "Revoked grant",
                                                      id)
                                        : fmt::format("Refused: {}", error_message(reply)));
     see_other(res, back);
@@ -133,7 +137,8 @@ void add_browser_routes(httplib::Server& srv, WebApp& app) {
     srv.Post(R"(/requests/(\d{1,18})/approve)",
              [&app](const httplib::Request& req, httplib::Response& res) { approve(req, res, app); });
     srv.Post(R"(/requests/(\d{1,18})/deny)", [&app](const httplib::Request& req, httplib::Response& res) {
-        act(req, res, app, "deny", {{"id", path_id(req)}, {"reason", req.get_param_value("reason")}}, "/requests");
+        act(req, res, app, "deny", {{"id", path_id(req)}, {"reason", req.get_param_value("reason")}},
+            "/requests");
     });
     srv.Post(R"(/grants/(\d{1,18})/revoke)", [&app](const httplib::Request& req, httplib::Response& res) {
         act(req, res, app, "revoke", {{"id", path_id(req)}}, "/grants");

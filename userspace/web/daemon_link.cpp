@@ -62,7 +62,8 @@ json ask_daemon(const std::string& socket, const std::string& op, const json& ar
     for (;;) {
         for (std::size_t nl; (nl = in.find('\n')) != std::string::npos; in.erase(0, nl + 1)) {
             json line = parse_json_bounded(std::string_view(in).substr(0, nl));
-            if (line.is_discarded() || !line.is_object()) return unreachable(socket, "its reply is not valid");
+            if (line.is_discarded() || !line.is_object())
+                return unreachable(socket, "its reply is not valid");
             if (auto e = line.find("event"); e != line.end()) {
                 events.push_back(*e);
                 continue;

@@ -3,8 +3,8 @@
 // to jitgated with the caller's ID token, and jitgated decides.
 #include <unistd.h>
 
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "web/api_routes.h"
 #include "web/web_app.h"
@@ -22,9 +22,10 @@ int main(int argc, char** argv) {
     jg::web::WebOptions o;
     if (int rc = jg::web::parse_web_flags(argc, argv, o); rc >= 0) return rc;
     if (geteuid() == 0 || getegid() == 0) {
-        std::fputs("jitgate-web: refusing to run as root: it needs no privilege; run it as its own user "
-                   "(the jitgate-web.service unit does)\n",
-                   stderr);
+        std::fputs(
+            "jitgate-web: refusing to run as root: it needs no privilege; run it as its own user "
+            "(the jitgate-web.service unit does)\n",
+            stderr);
         return 1;
     }
     if (auto s = jg::web::load_settings(o); !s) {
@@ -34,8 +35,10 @@ int main(int argc, char** argv) {
     jg::web::WebApp app(o);
     auto srv = make_server(o);
     if (!srv->is_valid()) {
-        std::fprintf(stderr, "jitgate-web: cannot use the TLS certificate %s and key %s; check both are PEM files "
-                             "this user may read\n", o.tls_cert.c_str(), o.tls_key.c_str());
+        std::fprintf(stderr,
+                     "jitgate-web: cannot use the TLS certificate %s and key %s; check both are PEM files "
+                     "this user may read\n",
+                     o.tls_cert.c_str(), o.tls_key.c_str());
         return 1;
     }
     srv->set_payload_max_length(jg::web::kMaxApiBodyBytes);

@@ -41,8 +41,9 @@ std::string form_encode(std::initializer_list<std::pair<const char*, std::string
 }
 
 Result<nlohmann::json> json_reply(const httplib::Result& r, const std::string& what) {
-    if (!r) return err(fmt::format("the identity provider's {} could not be reached ({})", what,
-                                   httplib::to_string(r.error())));
+    if (!r)
+        return err(fmt::format("the identity provider's {} could not be reached ({})", what,
+                               httplib::to_string(r.error())));
     if (r->body.size() > kMaxIdpReplyBytes)
         return err(fmt::format("the identity provider's {} answered too much", what));
     auto j = parse_json_bounded(r->body);
@@ -65,7 +66,8 @@ Result<SplitUrl> split_issuer_url(const std::string& url) {
     if (host.empty()) return err(fmt::format("the URL {} names no host", url));
     if (auto colon = host.rfind(':'); colon != std::string::npos && host.back() != ']') host.resize(colon);
     if (!https && !is_loopback_host(host))
-        return err(fmt::format("the URL {} must use https (http only to a loopback address, for tests)", url));
+        return err(
+            fmt::format("the URL {} must use https (http only to a loopback address, for tests)", url));
     return s;
 }
 
@@ -140,7 +142,8 @@ Result<std::string> OidcClient::exchange(const std::string& code, const PendingL
     if (!reply) return err(reply.error());
     const auto tok = reply->find("id_token");
     if (tok == reply->end() || !tok->is_string())
-        return err(fmt::format("the identity provider gave no ID token ({})", reply->value("error", "no reason")));
+        return err(
+            fmt::format("the identity provider gave no ID token ({})", reply->value("error", "no reason")));
     auto claims = read_claims(*tok, s_.username_claim);
     if (!claims) return err(claims.error());
     if (!equal_constant_time(claims->nonce, login.nonce))

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <charconv>
-#include <toml++/toml.h>
 
 namespace jg::web {
 
@@ -37,7 +37,8 @@ Result<bool> split_listen(WebOptions& o) {
     auto colon = o.listen.rfind(':');
     if (colon == std::string::npos) return err(fmt::format("--listen {}: give ADDR:PORT", o.listen));
     o.host = o.listen.substr(0, colon);
-    if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+    if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']')
+        o.host = o.host.substr(1, o.host.size() - 2);
     const std::string port = o.listen.substr(colon + 1);
     auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), o.port);
     if (ec != std::errc() || p != port.data() + port.size() || o.port < 1 || o.port > 65535)
@@ -60,12 +61,14 @@ Result<bool> load_settings(WebOptions& o) {
     }
     o.oidc.issuer = t["identity"]["oidc"]["issuer"].value_or(std::string());
     o.oidc.client_id = t["identity"]["oidc"]["client_id"].value_or(std::string());
-    o.oidc.username_claim = t["identity"]["oidc"]["username_claim"].value_or(std::string("preferred_username"));
+    o.oidc.username_claim =
+        t["identity"]["oidc"]["username_claim"].value_or(std::string("preferred_username"));
     if (auto s = t["web"]["scopes"].value<std::string>()) o.oidc.scopes = *s;
     if (o.oidc.issuer.empty() || o.oidc.client_id.empty())
-        return err(fmt::format("{} has no [identity.oidc] issuer and client_id: jitgate-web signs people in "
-                               "with them; add both",
-                               o.config));
+        return err(
+            fmt::format("{} has no [identity.oidc] issuer and client_id: jitgate-web signs people in "
+                        "with them; add both",
+                        o.config));
     if (auto u = split_issuer_url(o.oidc.issuer); !u) return err("[identity.oidc] issuer: " + u.error());
     const bool v6 = o.host.find(':') != std::string::npos;
     o.public_url = t["web"]["public_url"].value_or(fmt::format("{}://{}{}{}:{}", o.tls() ? "https" : "http",

@@ -19,7 +19,8 @@ std::string text_of(const json& row, const char* key) {
     if (it->is_string()) return it->get<std::string>();
     if (it->is_array()) {
         std::string out;
-        for (const auto& v : *it) out += (out.empty() ? "" : ", ") + (v.is_string() ? v.get<std::string>() : v.dump());
+        for (const auto& v : *it)
+            out += (out.empty() ? "" : ", ") + (v.is_string() ? v.get<std::string>() : v.dump());
         return out;
     }
     return it->dump();
@@ -72,7 +73,8 @@ std::string grant_row(const PageContext& c, const json& g) {
         R"(<td><form method="post" action="/grants/{0}/revoke">{10})"
         R"(<button type="submit" aria-label="Revoke grant {0}">Revoke</button></form></td></tr>)",
         id, e(g, "request_id"), who_asked(g), e(g, "port"), e(g, "proto"), nodes_of(g), e(g, "reason"),
-        e(g, "approvers"), countdown(left), g.value("break_glass", false) ? "break-glass" : "", csrf_input(c));
+        e(g, "approvers"), countdown(left), g.value("break_glass", false) ? "break-glass" : "",
+        csrf_input(c));
 }
 
 std::string nodes_table(const json& nodes) {
@@ -103,8 +105,10 @@ std::string format_left(std::int64_t s) {
     if (s <= 0) return "0s";
     std::string out;
     if (s >= 3600) out += fmt::format("{}h", s / 3600);
-    if (s >= 3600) out += fmt::format("{:02}m", s % 3600 / 60);
-    else if (s >= 60) out += fmt::format("{}m", s / 60);
+    if (s >= 3600)
+        out += fmt::format("{:02}m", s % 3600 / 60);
+    else if (s >= 60)
+        out += fmt::format("{}m", s / 60);
     out += s >= 60 ? fmt::format("{:02}s", s % 60) : fmt::format("{}s", s);
     return out;
 }
@@ -131,7 +135,8 @@ std::string requests_page(const PageContext& c, const json& list) {
     std::string rows;
     for (const auto& r : list.value("requests", json::array()))
         if (r.value("state", "") == "pending") rows += request_row(c, r);
-    if (rows.empty()) return page_frame(c, "Pending requests", "<p>No request is waiting for a decision.</p>");
+    if (rows.empty())
+        return page_frame(c, "Pending requests", "<p>No request is waiting for a decision.</p>");
     return page_frame(
         c, "Pending requests",
         R"(<table class="requests"><caption>Requests waiting for approval</caption><thead><tr>)"
@@ -146,13 +151,15 @@ std::string grants_page(const PageContext& c, const json& list, const json& node
     for (const char* k : {"grants", "break_glass"})
         for (const auto& g : list.value(k, json::array()))
             if (g.value("state", "") == "active") rows += grant_row(c, g);
-    std::string body = rows.empty() ? "<p>No grant is active.</p>"
-                                    : R"(<table class="grants"><caption>Active grants</caption><thead><tr>)"
-                                      R"(<th scope="col">Grant</th><th scope="col">Request</th><th scope="col">Who</th>)"
-                                      R"(<th scope="col">Port</th><th scope="col">Nodes</th><th scope="col">Reason</th>)"
-                                      R"(<th scope="col">Approved by</th><th scope="col">Time left</th><th scope="col">Kind</th>)"
-                                      R"(<th scope="col">Revoke</th></tr></thead><tbody>)" +
-                                          rows + "</tbody></table>";
+    std::string body =
+        rows.empty()
+            ? "<p>No grant is active.</p>"
+            : R"(<table class="grants"><caption>Active grants</caption><thead><tr>)"
+              R"(<th scope="col">Grant</th><th scope="col">Request</th><th scope="col">Who</th>)"
+              R"(<th scope="col">Port</th><th scope="col">Nodes</th><th scope="col">Reason</th>)"
+              R"(<th scope="col">Approved by</th><th scope="col">Time left</th><th scope="col">Kind</th>)"
+              R"(<th scope="col">Revoke</th></tr></thead><tbody>)" +
+                  rows + "</tbody></table>";
     return page_frame(c, "Active grants", body + nodes_table(nodes));
 }
 
@@ -166,15 +173,17 @@ std::string audit_page(const PageContext& c, const json& records) {
         rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", e(r, "ts"), e(r, "type"),
                             e(r, "user"), html_escape(details));
     }
-    return page_frame(c, "Audit",
-                      R"(<table class="audit"><caption>Recent audit records, newest first</caption><thead><tr>)"
-                      R"(<th scope="col">Time</th><th scope="col">Type</th><th scope="col">User</th>)"
-                      R"(<th scope="col">Details</th></tr></thead><tbody>)" +
-                          rows + "</tbody></table>");
+    return page_frame(
+        c, "Audit",
+        R"(<table class="audit"><caption>Recent audit records, newest first</caption><thead><tr>)"
+        R"(<th scope="col">Time</th><th scope="col">Type</th><th scope="col">User</th>)"
+        R"(<th scope="col">Details</th></tr></thead><tbody>)" +
+            rows + "</tbody></table>");
 }
 
 std::string error_page(const PageContext& c, int status, const std::string& message) {
-    return page_frame(c, fmt::format("Error {}", status), "<p class=\"error\">" + html_escape(message) + "</p>");
+    return page_frame(c, fmt::format("Error {}", status),
+                      "<p class=\"error\">" + html_escape(message) + "</p>");
 }
 
 }  // namespace jg::web

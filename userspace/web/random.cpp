@@ -24,8 +24,10 @@ std::string base64url(std::string_view bytes) {
     std::string s = base64_encode(bytes);
     while (!s.empty() && s.back() == '=') s.pop_back();
     for (char& c : s) {
-        if (c == '+') c = '-';
-        else if (c == '/') c = '_';
+        if (c == '+')
+            c = '-';
+        else if (c == '/')
+            c = '_';
     }
     return s;
 }
@@ -33,9 +35,12 @@ std::string base64url(std::string_view bytes) {
 bool base64url_decode(std::string_view text, std::string& out) {
     std::string s(text);
     for (char& c : s) {
-        if (c == '-') c = '+';
-        else if (c == '_') c = '/';
-        else if (c == '+' || c == '/' || c == '=') return false;
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
+        else if (c == '+' || c == '/' || c == '=')
+            return false;
     }
     if (s.size() % 4 == 1) return false;
     while (s.size() % 4) s += '=';

@@ -11,9 +11,8 @@ namespace {
 // Removes the entry expiring first: the table is full.
 template <typename Map>
 void drop_oldest(Map& m) {
-    auto oldest = std::min_element(m.begin(), m.end(), [](const auto& a, const auto& b) {
-        return a.second.expires < b.second.expires;
-    });
+    auto oldest = std::min_element(
+        m.begin(), m.end(), [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
     if (oldest != m.end()) m.erase(oldest);
 }
 
@@ -26,8 +25,12 @@ void SessionStore::sweep(Clock::time_point now) {
 
 Session SessionStore::create(std::string id_token, std::string user, Clock::time_point token_expiry,
                              Clock::time_point now) {
-    Session s{random_token(), random_token(), std::move(id_token), std::move(user),
-              std::min(token_expiry, now + kMaxSessionLife), {}};
+    Session s{random_token(),
+              random_token(),
+              std::move(id_token),
+              std::move(user),
+              std::min(token_expiry, now + kMaxSessionLife),
+              {}};
     std::lock_guard lock(mu_);
     sweep(now);
     while (sessions_.size() >= kMaxSessions) drop_oldest(sessions_);
