@@ -19,9 +19,11 @@ PACKAGES=(
   mmdebstrap
   # the fleet (tests/fleet: a private etcd; the etcd client links libcurl)
   etcd-server etcd-client libcurl4-openssl-dev
+  # the test OpenID provider (tests/web/idp.py: JOSE signing, PKCE)
+  python3-authlib python3-cryptography
   # jitgate-web (userspace/web): HTTP server and OIDC client; its browser test
-  # (tests/web: Chromium driven by playwright-core from npm, the test IdP on authlib)
-  libcpp-httplib-dev chromium nodejs npm python3-authlib
+  # (tests/web: Debian's chromium driven by playwright-core from npm)
+  libcpp-httplib-dev chromium nodejs npm
 )
 
 missing=()
