@@ -65,6 +65,12 @@ async function api() {
   step('api with a token of another issuer', await get({ Authorization: 'Bearer ' + cfg.bad_token }));
   const r = await fetch(cfg.web + '/api/v1/requests', { headers: { Authorization: 'Bearer ' + cfg.good_token } });
   step('api with a good token', [r.status, (await r.json()).ok]);
+  // A valid token of someone who may not approve: jitgated's refusal, as 403.
+  const a = await fetch(`${cfg.web}/api/v1/requests/${cfg.request_id}/approve`, {
+    method: 'POST', body: '{}',
+    headers: { Authorization: 'Bearer ' + cfg.other_token, 'Content-Type': 'application/json' } });
+  const body = await a.json();
+  step('api approve by a non-approver', [a.status, body.ok, body.error && body.error.code]);
 }
 
 async function main() {

@@ -173,13 +173,14 @@ def run(env, t):
 
     good = idp_post(env, issuer + "/test/mint", {"kind": "good", "user": env.appr})["token"]
     bad = idp_post(env, issuer + "/test/mint", {"kind": "wrong_issuer", "user": env.appr})["token"]
+    other = idp_post(env, issuer + "/test/mint", {"kind": "good", "user": env.other})["token"]
     shots = os.path.join(env.tmp, "shots")
     os.makedirs(shots)
     browser_user = env.add_user("browser")
     t0 = time.monotonic()
     out = run_browser(env, {"web": f"http://127.0.0.1:{web_port}", "idp": issuer, "user": env.appr,
                             "password": "pw-appr", "request_id": rid, "shots": shots, "good_token": good,
-                            "bad_token": bad}, browser_user, shots)
+                            "bad_token": bad, "other_token": other}, browser_user, shots)
     for name in sorted(os.listdir(shots)):
         shutil.copy2(os.path.join(shots, name), os.path.join(artifacts, name))
     steps = {s["name"]: s["value"] for s in out["steps"]}
@@ -203,6 +204,8 @@ def judge(env, t, steps, out, rid):
     t.eq("API with a malformed token: 401", steps.get("api with a bad token"), 401)
     t.eq("API with a token of another issuer: 401", steps.get("api with a token of another issuer"), 401)
     t.eq("API with a good token: 200", steps.get("api with a good token"), [200, True])
+    t.check("API approve by a valid token of a non-approver: 403 with the socket's error",
+            (steps.get("api approve by a non-approver") or [0])[:2] == [403, False], steps)
     t.check("approved from the page", f"Approved request {rid}" in (steps.get("approve notice") or ""), steps)
     t.check("the grant is shown", steps.get("grant shown"), steps)
     cd = steps.get("countdown moves") or ["", ""]
