@@ -369,7 +369,13 @@ PolicyLoad parse_policy(std::string_view text, std::string_view file) {
         out.errors.push_back(fmt::format("{}:{}: {}", file, e.source().begin.line, e.description()));
         return out;
     }
-    c.only(root, {"daemon", "port", "fleet"}, "the policy (top level)");
+    c.only(root, {"daemon", "port", "fleet", "identity"}, "the policy (top level)");
+    if (const toml::node* id = root.get("identity")) {
+        if (const toml::table* it = id->as_table())
+            policy_detail::parse_identity(*it, c, out.policy.oidc);
+        else
+            c.fail(id, 1, "[identity] must be a table");
+    }
     if (const toml::node* f = root.get("fleet")) {
         if (const toml::table* ft = f->as_table())
             parse_fleet(*ft, c, out.policy.fleet);

@@ -96,9 +96,23 @@ struct FleetSettings {
     bool enabled() const { return !etcd.empty(); }
 };
 
+// [identity.oidc] (design.md §8): the OpenID provider whose ID tokens
+// jitgated accepts on its socket; no issuer: tokens are refused.
+struct OidcSettings {
+    std::string issuer;     // https (http only on loopback); compared exactly with iss
+    std::string client_id;  // the public client jitgate-web and jitgate login use
+    std::string audience;   // the aud a token must hold (default client_id)
+    std::string username_claim = "preferred_username";
+    std::string groups_claim = "groups";
+    std::string jwks_file;  // the keys from this file, not from the issuer's discovery
+    bool enabled() const { return !issuer.empty(); }
+    bool operator==(const OidcSettings&) const = default;
+};
+
 struct Policy {
     DaemonSettings daemon;
     FleetSettings fleet;
+    OidcSettings oidc;
     std::vector<PortPolicy> ports;
 
     const PortPolicy* find(std::uint16_t port, Proto proto) const;

@@ -9,7 +9,7 @@ namespace jg {
 
 int exit_code_for(std::string_view c) {
     if (c == code::kInvalid) return 2;
-    if (c == code::kRefused || c == code::kForbidden) return 3;
+    if (c == code::kRefused || c == code::kForbidden || c == code::kAuthFailed) return 3;
     if (c == code::kUnreachable) return 4;
     return 1;
 }
@@ -79,7 +79,8 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why) {
         id = it->get<std::int64_t>();
     }
     for (auto& [k, v] : j.items())
-        if (k != "id" && k != "op" && k != "args") return fail(id, fmt::format("unknown field \"{}\"", k));
+        if (k != "id" && k != "op" && k != "args" && k != "token")
+            return fail(id, fmt::format("unknown field \"{}\"", k));
     auto op = j.find("op");
     if (op == j.end() || !op->is_string()) return fail(id, "\"op\" must name an operation");
     const Operation* spec = find_operation(op->get<std::string>());
@@ -88,6 +89,13 @@ Result<WireRequest> parse_request(std::string_view line, WireError* why) {
     r.id = id;
     r.op = spec->name;
     r.kind = spec->op;
+    if (auto t = j.find("token"); t != j.end()) {
+        if (!t->is_string() || t->get_ref<const std::string&>().empty())
+            return fail(id, "\"token\" must be an ID token (a non-empty string)");
+        if (t->get_ref<const std::string&>().size() > kMaxTokenBytes)
+            return fail(id, fmt::format("\"token\" is longer than {} bytes", kMaxTokenBytes));
+        r.token = t->get<std::string>();
+    }
     if (auto a = j.find("args"); a != j.end()) {
         if (!a->is_object()) return fail(id, "\"args\" must be a JSON object");
         r.args = *a;

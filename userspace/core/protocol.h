@@ -1,9 +1,13 @@
 #pragma once
 // The control-socket wire protocol: one JSON object per line, both ways.
 //   request:  {"id": 7, "op": "approve", "args": {"id": 12}}
+//             {"id": 7, "op": "approve", "args": {"id": 12}, "token": "eyJ..."}
+//             (token: an OIDC ID token; jitgated verifies it and acts as
+//             its user, design.md §8; without one, as the peer's uid)
 //   reply:    {"id": 7, "ok": true, "result": {...}}
 //             {"id": 7, "ok": false, "error": {"code": "...", "message": "..."}}
 #include <cstdint>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -25,6 +29,8 @@ inline constexpr int kMaxJsonDepth = 16;
 // untrusted JSON text goes through this: control messages, audit log lines.
 nlohmann::json parse_json_bounded(std::string_view text, bool* too_deep = nullptr);
 inline constexpr std::size_t kMaxReasonBytes = 1024;
+// An ID token is at most this long (a JWT with a few dozen groups is ~2 KiB).
+inline constexpr std::size_t kMaxTokenBytes = 16 * 1024;
 inline constexpr std::size_t kMaxTicketBytes = 128;
 
 // Error codes, and the CLI exit code each maps to (design.md §3).
@@ -40,6 +46,8 @@ inline constexpr const char* kInternal = "internal";    // exit 1
 // could not be reached or did not answer in time.  Both exit 1.
 inline constexpr const char* kNotFleet = "not_fleet";
 inline constexpr const char* kFleetDown = "fleet_unreachable";
+// A request's "token" failed a check (design.md §8): exit 3.
+inline constexpr const char* kAuthFailed = "auth_failed";
 // The CLI's own, never the daemon's: jitgated could not be reached: exit 4.
 inline constexpr const char* kUnreachable = "unreachable";
 }  // namespace code
@@ -50,6 +58,8 @@ struct WireRequest {
     std::string op;  // the operation's name
     Op kind = Op::Status;
     json args = json::object();
+    // An OIDC ID token to act as (design.md §8), unverified: the daemon checks it.
+    std::optional<std::string> token;
 };
 
 // Parses and validates one request line: JSON syntax, the envelope, the

@@ -132,6 +132,8 @@ inline std::optional<std::int64_t> whole_in(const toml::node& n, std::int64_t lo
 
 // [fleet] into f (core/fleet_settings.cpp).
 void parse_fleet(const toml::table& t, Checker& c, FleetSettings& f);
+// [identity] into o (core/oidc_settings.cpp).
+void parse_identity(const toml::table& t, Checker& c, OidcSettings& o);
 // A port's hosts and fleet_mode.
 void parse_port_fleet(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where);
 

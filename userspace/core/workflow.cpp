@@ -66,6 +66,8 @@ json Workflow::base_event(const char* type, const Caller* actor) {
         e["uid"] = actor->uid;
         e["user"] = actor->user;
         if (actor->pid) e["pid"] = actor->pid;
+        if (actor->token)
+            e.update({{"auth", "oidc"}, {"issuer", actor->token->issuer}, {"subject", actor->token->subject}});
     }
     return e;
 }
@@ -124,7 +126,11 @@ Reply Workflow::request_reply(const char* op, const RequestRow& r) {
 }
 
 bool Workflow::matches(const Caller& c, const Principal& who) {
-    return who.is_group ? dir_.in_group(c.uid, c.user, who.name) : who.name == c.user;
+    if (!who.is_group) return who.name == c.user;
+    // A token's user is in the groups its issuer says, not the host's.
+    if (c.token)
+        return std::find(c.token->groups.begin(), c.token->groups.end(), who.name) != c.token->groups.end();
+    return dir_.in_group(c.uid, c.user, who.name);
 }
 
 bool Workflow::is_approver(const Caller& c, const PortPolicy& p) {
@@ -332,7 +338,9 @@ Reply Workflow::approve(const Caller& c, const ApproveArgs& a) {
     if (!p)
         return Reply::fail(code::kRefused,
                            fmt::format("port {}/{} is no longer protected", r->port, proto_name(r->proto)));
-    if (c.uid == r->uid && !p->self_approve)
+    // The same person by uid or by name: a token's user approving what
+    // their shell account asked is approving their own request.
+    if ((c.uid == r->uid || c.user == r->user) && !p->self_approve)
         return Reply::fail(code::kForbidden, "you cannot approve your own request: ask another approver");
     if (std::find(r->approvers.begin(), r->approvers.end(), c.user) != r->approvers.end())
         return Reply::fail(code::kConflict, fmt::format("you have already approved request {}", id));
@@ -356,7 +364,7 @@ Reply Workflow::approve(const Caller& c, const ApproveArgs& a) {
     r->approver_uids.push_back(c.uid);
     // The last approval: the earlier ones count only if their approvers
     // still qualify (approvers and groups may have changed since).
-    if (static_cast<int>(r->approvers.size()) >= p->approvals_required) drop_lapsed(*r, *p);
+    if (static_cast<int>(r->approvers.size()) >= p->approvals_required) drop_lapsed(*r, *p, &c);
 
     json ev = base_event("approve", &c);
     put_request_fields(ev, *r);

@@ -25,10 +25,21 @@ namespace jg {
 
 using json = nlohmann::json;
 
+// How a caller proved who they are when it was not the socket's peer
+// credentials: an OIDC ID token (design.md §8), already verified.
+struct TokenAuth {
+    std::string issuer;
+    std::string subject;
+    std::vector<std::string> groups;  // the groups claim: the caller's @groups, instead of NSS's
+};
+
 struct Caller {
     std::uint32_t uid = 0;
     std::int32_t pid = 0;
     std::string user;  // resolved name, or the uid as text
+    // Set when the caller is the user of an ID token (the local account of
+    // that name): its records say so (auth, issuer, subject).
+    std::optional<TokenAuth> token = std::nullopt;
 };
 
 class Directory {
@@ -217,7 +228,9 @@ private:
     Result<int> expire_due();
     // The approvals of r whose approver no longer qualifies for port p: taken
     // off r (not stored), one approval_lapsed record each.  How many.
-    int drop_lapsed(RequestRow& r, const PortPolicy& p);
+    // `current`, when given, is the approver deciding now: their approval is
+    // checked as them (a token's groups), the others by the user database.
+    int drop_lapsed(RequestRow& r, const PortPolicy& p, const Caller* current = nullptr);
     // Whether pending request r ran out of time (by CLOCK_BOOTTIME in this boot).
     bool overdue(const RequestRow& r);
     // The seconds grant g was usable by CLOCK_BOOTTIME when it ends now.

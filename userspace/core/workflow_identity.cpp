@@ -41,7 +41,7 @@ bool Workflow::concerns(const Caller& c, const json& row, ApproverCache* cache) 
     return approves;
 }
 
-int Workflow::drop_lapsed(RequestRow& r, const PortPolicy& p) {
+int Workflow::drop_lapsed(RequestRow& r, const PortPolicy& p, const Caller* current) {
     r.approver_uids.resize(r.approvers.size(), kNoUid);
     std::vector<std::string> kept_names;
     std::vector<std::uint32_t> kept_uids;
@@ -58,7 +58,11 @@ int Workflow::drop_lapsed(RequestRow& r, const PortPolicy& p) {
             why = fmt::format("the user database could not confirm {}'s account (uid {})", name, uid);
         } else if (!*same) {
             why = fmt::format("{}'s account was removed (uid {} is no longer {})", name, uid, name);
-        } else if (!is_approver(Caller{uid, 0, name}, p)) {
+        } else if (!is_approver(current && i + 1 == r.approvers.size() && current->uid == uid &&
+                                        current->user == name
+                                    ? *current
+                                    : Caller{uid, 0, name},
+                                p)) {
             why = fmt::format("{} is no longer an approver of port '{}'", name, p.name);
         } else if (uid == r.uid && !p.self_approve) {
             why = fmt::format("port '{}' no longer lets requesters approve their own requests", p.name);

@@ -70,7 +70,10 @@ const std::map<Op, Handler>& handlers() {
         {Op::Audit,
          [](T t, C c) -> Outcome {
              if (!t.audit.flush()) return std::string();  // the log failed: nobody is answered
-             return t.audit_stream(c.peer, c.req.id, args<AuditArgs>(c));
+             // Scoped to the caller: a token's user, not the peer presenting it.
+             Peer as = c.peer;
+             as.uid = c.caller.uid;
+             return t.audit_stream(as, c.req.id, args<AuditArgs>(c));
          }},
         // A fleet's (design.md §7): reached here only on a single host.
         {Op::Confirm, [](T, C) -> Outcome { return not_fleet(); }},
@@ -101,6 +104,32 @@ Outcome run(const ControlTarget& t, const Peer& p, const Caller& c, const WireRe
     return h->second(t, Call{p, c, req, a});
 }
 
+// The caller a request's token names (the local account of its user), or
+// why it is refused: one sentence naming the failed check.
+Result<Caller> token_caller(const ControlTarget& t, const Peer& p, const std::string& token) {
+    if (!t.verify_token)
+        return err("this jitgated accepts no ID tokens ([identity.oidc] is not set in its policy)");
+    auto id = t.verify_token(token);
+    if (!id) return err(id.error());
+    const auto uid = t.uid_of ? t.uid_of(id->user) : std::nullopt;
+    if (!uid) return err(fmt::format("the token's user {} has no account on this host", id->user));
+    // Root is never reached through an identity provider.
+    if (*uid == 0) return err(fmt::format("the token's user {} is root, which no token may act as", id->user));
+    if (t.name_of(*uid) != id->user)
+        return err(fmt::format("the token's user {} is not the name of uid {} on this host", id->user, *uid));
+    return Caller{*uid, p.pid, id->user, std::move(id->auth)};
+}
+
+// A refused token: recorded (auth_failed, without the token) and answered.
+std::string refuse_token(const ControlTarget& t, const Peer& p, const WireRequest& req, const std::string& why) {
+    json ev = {{"type", "auth_failed"}, {"uid", p.uid}, {"user", t.name_of(p.uid)}, {"auth", "oidc"},
+               {"op", req.op},          {"reason", why}};
+    if (p.pid) ev["pid"] = p.pid;
+    t.audit.emit(std::move(ev));
+    if (!t.audit.flush()) return {};  // not recorded: nobody is told (run() stops)
+    return reply_error(req.id, code::kAuthFailed, fmt::format("token refused: {}", why));
+}
+
 }  // namespace
 
 std::string control_handle(const ControlTarget& t, const Peer& p, const std::string& line) {
@@ -108,6 +137,13 @@ std::string control_handle(const ControlTarget& t, const Peer& p, const std::str
     auto req = parse_request(line, &we);
     if (!req) return reply_error(we.id, code::kInvalid, we.message);
     Caller c{p.uid, p.pid, t.name_of(p.uid)};
+    if (req->token) {
+        // Any local user may present a token: the token is the proof, and
+        // the operation is then the token's user's, never the peer's.
+        auto who = token_caller(t, p, *req->token);
+        if (!who) return refuse_token(t, p, *req, who.error());
+        c = std::move(*who);
+    }
     Reply r;
     try {
         Outcome out = run(t, p, c, *req);

@@ -17,6 +17,12 @@
 
 namespace jg {
 
+// The user a verified ID token names, and how it proved it.
+struct TokenUser {
+    std::string user;
+    TokenAuth auth;
+};
+
 // What the operations reach in the daemon.
 struct ControlTarget {
     Workflow& wf;
@@ -38,6 +44,11 @@ struct ControlTarget {
     // This node's name: decisions' replies carry it (`"node"`), so that a
     // --wait on a single host names the node that applied it.
     std::string node = {};
+    // [identity.oidc] (design.md §8): who a request's "token" names, or the
+    // check it failed.  Unset: tokens are refused (no [identity.oidc]).
+    std::function<Result<TokenUser>(const std::string& token)> verify_token = {};
+    // The uid of a local account by name (NSS): the account a token's user acts as.
+    std::function<std::optional<std::uint32_t>(const std::string& user)> uid_of = {};
 };
 
 // The reply to one request line from peer p: its parse error, the

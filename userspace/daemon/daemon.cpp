@@ -35,6 +35,7 @@
 #include "daemon/startup.h"
 #include "daemon/status_report.h"
 #include "daemon/system.h"
+#include "identity/oidc_verifier.h"
 #include "util/log.h"
 
 namespace jg {
@@ -95,6 +96,10 @@ private:
     // first ends every connection no grant covers (start, reload): how many.
     std::size_t stray_cuts(bool run);
     void record_tamper(json fields);  // a tamper_detected record (with "reason"), also logged
+    // The token verifier of the policy's [identity.oidc], made anew (its
+    // keys fetched) when the table changed; none without one.
+    void use_oidc(const OidcSettings& s);
+    Result<TokenUser> verify_token(const std::string& token);
 
     DaemonOptions o_;
     std::string audit_dir_;
@@ -116,7 +121,26 @@ private:
     // A node of a fleet (design.md §7), or nothing on a single host.
     std::unique_ptr<FleetNode> fleet_;
     std::string node_name_;
+    std::unique_ptr<OidcVerifier> oidc_;
 };
+
+void Daemon::use_oidc(const OidcSettings& s) {
+    if (!s.enabled()) {
+        oidc_.reset();
+        return;
+    }
+    if (oidc_ && oidc_->settings() == s) return;
+    oidc_ = std::make_unique<OidcVerifier>(s);
+    // Once now, bounded (identity/http_get.h), so the first token does not wait for it.
+    if (auto r = oidc_->refresh(); !r)
+        log(fmt::format("[identity.oidc]: {}; ID tokens are refused until the keys can be had", r.error()));
+}
+
+Result<TokenUser> Daemon::verify_token(const std::string& token) {
+    auto id = oidc_->verify(token, clock_.wall_us() / 1000000);
+    if (!id) return err(id.error());
+    return TokenUser{id->user, TokenAuth{id->issuer, id->subject, id->groups}};
+}
 
 Result<bool> Daemon::prepare_kernel(Kernel& k) {
     // Who may serve a port is in place before the port is protected.
@@ -151,7 +175,11 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         fleet_ ? std::function<std::optional<Reply>(Op, const Caller&, const OpArgs&)>(
                      [this](Op op, const Caller& c, const OpArgs& a) { return fleet_->handle(op, c, a); })
                : nullptr,
-        node_name_};
+        node_name_,
+        oidc_ ? std::function<Result<TokenUser>(const std::string&)>(
+                    [this](const std::string& token) { return verify_token(token); })
+              : nullptr,
+        [this](const std::string& user) { return dir_.uid_of(user); }};
     return control_handle(t, p, line);
 }
 
@@ -268,6 +296,7 @@ bool Daemon::adopt(std::shared_ptr<const Policy> p, const std::string& source) {
     }
     policy_ = p;
     wf_->set_policy(p);
+    use_oidc(p->oidc);
     // Who may read everything follows the new policy, for open streams too.
     feed_->policy_changed();
 
@@ -337,6 +366,7 @@ void Daemon::start_workflow() {
     wf_->set_space_check([this] {
         return low_space({o_.state_dir, audit_dir_}, policy_->daemon.limits.min_free_mb);
     });
+    use_oidc(policy_->oidc);
     record_start(*audit_, cgroup_, policy_->ports.size(), o_.config);
     for (const auto& why : audit_->problems()) record_tamper({{"reason", "audit log: " + why}});
 }
