@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/policy.h"
 #include "web/api_routes.h"
 #include "web/cookies.h"
 #include "web/csrf.h"
@@ -232,4 +233,16 @@ TEST_CASE("web: read_claims reads a JWT's payload") {
     CHECK(c->user == "alice");
     CHECK_FALSE(read_claims("garbage", "preferred_username"));
     CHECK_FALSE(read_claims("e30." + base64url(R"({"nonce":"n"})") + ".s", "preferred_username"));
+}
+
+TEST_CASE("web: jitgated accepts the [web] table of the shared configuration file") {
+    auto load = jg::parse_policy("[web]\npublic_url = \"https://jit.example.org\"\n", "jitgate.toml");
+    CHECK(load.errors.empty());
+}
+
+TEST_CASE("web: far-off times from untrusted input do not overflow the clock") {
+    auto c = read_claims("e30." + base64url(R"({"exp":9223372036854775807})") + ".s", "preferred_username");
+    REQUIRE(c);
+    CHECK(c->expires > Clock::now());
+    CHECK(seconds_until("9999-12-31T23:59:59Z", Clock::now()) > 0);
 }

@@ -1,5 +1,7 @@
 #include "web/oidc_client.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -85,7 +87,11 @@ Result<TokenClaims> read_claims(const std::string& id_token, const std::string& 
     const auto exp = j.find("exp");
     if (exp == j.end() || !exp->is_number_integer())
         return err("the identity provider's ID token has no expiry (exp)");
-    c.expires = Clock::time_point(std::chrono::seconds(exp->get<std::int64_t>()));
+    // Bounded before it becomes a time point (nanoseconds past 2262 overflow);
+    // the session's own limit is shorter anyway.
+    constexpr std::int64_t kYear2200 = 7258118400;
+    c.expires = Clock::time_point(
+        std::chrono::seconds(std::clamp<std::int64_t>(exp->get<std::int64_t>(), 0, kYear2200)));
     return c;
 }
 

@@ -96,8 +96,9 @@ std::int64_t seconds_until(const std::string& t, std::chrono::system_clock::time
     std::tm tm{};
     const char* end = strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
     if (!end) return 0;
-    const auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-    const auto left = std::chrono::duration_cast<std::chrono::seconds>(when - now).count();
+    // In seconds: a far-off time in nanoseconds (the clock's unit) would overflow.
+    const std::int64_t left =
+        std::int64_t(timegm(&tm)) - std::int64_t(std::chrono::system_clock::to_time_t(now));
     return left > 0 ? left : 0;
 }
 
