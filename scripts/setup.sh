@@ -21,6 +21,9 @@ PACKAGES=(
   etcd-server etcd-client libcurl4-openssl-dev
   # the test OpenID provider (tests/web/idp.py: JOSE signing, PKCE)
   python3-authlib python3-cryptography
+  # jitgate-web (userspace/web): HTTP server and OIDC client; its browser test
+  # (tests/web: Debian's chromium driven by playwright-core from npm)
+  libcpp-httplib-dev chromium nodejs npm
 )
 
 missing=()
