@@ -27,7 +27,7 @@ const char* kPolicy = R"(
 name = "db"
 port = 5432
 max_duration = "1h"
-approvers = ["alice", "@dba"]
+approvers = ["alice", "@dba", "rita"]
 warn_before = "2m"
 
 [[port]]
@@ -138,11 +138,12 @@ TEST_SUITE("extend") {
         CHECK(x.result.at("extends") == gid);
         const std::int64_t xid = x.result.at("request_id").get<std::int64_t>();
         CHECK(xid != rid);
-        CHECK(x.result.at("eligible_approvers") == json{"alice", "@dba"});
+        CHECK(x.result.at("eligible_approvers") == json{"alice", "@dba", "rita"});
         CHECK(e.audit.last("request").at("extends") == gid);
         CHECK(e.audit.last("request").at("reason") == "fix prod");  // the grant's, when none is given
 
-        // Self-approval is refused as for any request.
+        // Self-approval is refused as for any request (rita approves port db,
+        // whose self_approve is false).
         check_fail(e.approve(kReq, xid), code::kForbidden, "cannot approve your own request");
         check_fail(e.approve(kEve, xid), code::kForbidden, "not an approver");
 
@@ -304,8 +305,8 @@ TEST_SUITE("expiry_warning") {
 
     TEST_CASE("not repeated, nor lost, across a restart of jitgated") {
         Env e;
-        auto [rid, gid] = e.granted(5432, 600);
-        auto [rid2, gid2] = e.granted(7000, 600);  // default warn_before 5m
+        e.granted(5432, 600);
+        e.granted(7000, 600);  // default warn_before 5m
         e.clock.advance(500);
         CHECK(e.wf->warn_expiring() == 2);
         // The same boot: a new daemon on the same store.
@@ -317,7 +318,7 @@ TEST_SUITE("expiry_warning") {
         // A warning not yet written when the daemon stopped is written after
         // its start, in another boot too (re-based with the grant).
         Env f;
-        auto [r3, g3] = f.granted(5432, 600);
+        f.granted(5432, 600);
         f.clock.advance(100);
         f.wf->record_stop();
         f.clock.boot = kBoot0 / 2;  // a reboot: CLOCK_BOOTTIME starts again

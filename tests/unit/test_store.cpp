@@ -252,7 +252,7 @@ TEST_SUITE("store") {
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
             "'grants' AND name NOT LIKE 'sqlite_%' ORDER BY name");
         CHECK(indexes == std::vector<std::string>{"grants_due", "grants_ended", "grants_kind", "grants_src",
-                                                  "grants_state", "grants_uid"});
+                                                  "grants_state", "grants_uid", "grants_warn"});
         CHECK(raw.rows("SELECT name FROM pragma_index_info('grants_src') ORDER BY seqno") ==
               std::vector<std::string>{"state", "src", "port", "proto"});
         CHECK(raw.rows("SELECT name FROM pragma_index_info('grants_uid') ORDER BY seqno") ==
