@@ -1,5 +1,5 @@
 # bash completion for jitgate(1): sub-commands, their options, and ids from
-# jitgated (pending requests for approve and deny, active grants for revoke),
+# jitgated (pending requests for approve and deny, active grants for revoke and extend),
 # read from `jitgate list --json`.  Installed to
 # /usr/share/bash-completion/completions/jitgate.
 
@@ -27,7 +27,7 @@ _jitgate() {
 
     # tests/dist/check_docs.py holds these lists against jitgate's own
     # definition (userspace/cli/app.cpp): change them together.
-    local commands="request run break-glass approve deny revoke list nodes status metrics audit policy"
+    local commands="request run break-glass approve deny revoke extend list nodes status metrics audit policy"
     local global="--socket --json --help"
     # The sub-command (and the sub-sub-command), the --socket given, and
     # whether `--` came before the word being completed.
@@ -65,7 +65,7 @@ _jitgate() {
         --for) COMPREPLY=($(compgen -W "5m 15m 30m 1h 1h30m 2h" -- "$cur")); return 0 ;;
         --type)
             COMPREPLY=($(compgen -W "deny would_deny allow request approve reject grant revoke expire
-                break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied approval_lapsed" -- "$cur"))
+                break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied approval_lapsed expiry_warning extend" -- "$cur"))
             return 0 ;;
         --since) COMPREPLY=($(compgen -W "10m 1h 24h" -- "$cur")); return 0 ;;
         --timeout) COMPREPLY=($(compgen -W "10s 30s 1m 5m" -- "$cur")); return 0 ;;
@@ -86,6 +86,7 @@ _jitgate() {
         approve) opts="--for --wait --timeout" ;;
         deny) opts="--reason" ;;
         revoke) opts="--wait --timeout" ;;
+        extend) opts="--for --reason --wait" ;;
         nodes | status | metrics) opts="" ;;
         list) opts="--pending --active --all --limit --after" ;;
         audit)
@@ -119,7 +120,7 @@ _jitgate() {
     case $cmd in
         approve | deny)
             ((given)) || COMPREPLY=($(compgen -W "$(_jitgate_json_ids request_id list --pending)" -- "$cur")) ;;
-        revoke)
+        revoke | extend)
             ((given)) || COMPREPLY=($(compgen -W "$(_jitgate_json_ids grant_id list --active)" -- "$cur")) ;;
         request | run | break-glass)
             if ((!given)); then

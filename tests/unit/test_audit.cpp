@@ -395,13 +395,13 @@ TEST_SUITE("audit") {
 }  // TEST_SUITE
 
 TEST_SUITE("audit view") {
-    TEST_CASE("audit_types: the design's sixteen and approval_lapsed, each known") {
+    TEST_CASE("audit_types: the design's sixteen, approval_lapsed, expiry_warning and extend, each known") {
         const auto& t = audit_types();
-        CHECK(t.size() == 17);
+        CHECK(t.size() == 19);
         for (const char* k :
              {"deny", "would_deny", "allow", "request", "approve", "reject", "grant", "revoke", "expire",
               "break_glass", "events_lost", "tamper_detected", "policy_reload", "daemon_start", "daemon_stop",
-              "bind_denied", "approval_lapsed"})
+              "bind_denied", "approval_lapsed", "expiry_warning", "extend"})
             CHECK(is_audit_type(k));
         CHECK_FALSE(is_audit_type(""));
         CHECK_FALSE(is_audit_type("Deny"));

@@ -113,6 +113,17 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     add_timeout(*appr, s);
     appr->callback([&s] { s.op = op_name(Op::Approve); });
 
+    auto* ext = app->add_subcommand(op_name(Op::Extend),
+                                    "ask for more time on your active grant, decided like a request");
+    ext->add_option("ID", s.id, "grant id, or the id of the request that led to it")->required();
+    ext->add_option("--for", s.duration,
+                    "how much longer, e.g. 15m (within the port's max_duration from the "
+                    "grant's start)")
+        ->required();
+    ext->add_option("--reason", s.reason, "why (recorded; default: the grant's reason)");
+    ext->add_flag("--wait", s.wait, "wait until the extension is decided (exit 3 when rejected or expired)");
+    ext->callback([&s] { s.op = op_name(Op::Extend); });
+
     auto* deny = app->add_subcommand(op_name(Op::Deny), "reject a pending request (or withdraw your own)");
     deny->add_option("ID", s.id, "request id")->required();
     deny->add_option("--reason", s.reason, "why (recorded)");
@@ -330,6 +341,14 @@ std::string finish(CliState& s) {
             s.args["duration_s"] = *d;
         }
         if (auto e = finish_timeout(s); !e.empty()) return e;
+    } else if (s.op == op_name(Op::Extend)) {
+        if (s.id <= 0) return "ID must be a positive grant or request id";
+        auto d = parse_duration(s.duration);
+        if (!d) return d.error();
+        if (s.reason.size() > kMaxReasonBytes)
+            return fmt::format("--reason is longer than {} bytes", kMaxReasonBytes);
+        s.args = {{"id", s.id}, {"duration_s", *d}};
+        if (!s.reason.empty()) s.args["reason"] = s.reason;
     } else if (s.op == op_name(Op::Deny) || s.op == op_name(Op::Revoke)) {
         if (s.id <= 0) return "ID must be a positive id";
         s.args = {{"id", s.id}};
@@ -610,6 +629,12 @@ int run_cli(int argc, const char* const* argv) {
         // Someone else decided it: its latencies count from when this wait saw that.
         hooks.stop = o.stop;
         return confirm_and_report(s, s.op, decided, hooks.now_ms(), true, hooks);
+    }
+    if (s.op == op_name(Op::Extend) && s.wait && result.value("state", "") == "pending") {
+        if (!s.json) std::cout << render_human(s.op, result) << std::flush;
+        WaitOptions o;
+        o.stop = &stop_on_signals({SIGINT});  // stops waiting; the request stays
+        return wait_for_decision(s, result, o);
     }
     if (s.wait &&
         (s.op == op_name(Op::Request) || s.op == op_name(Op::Approve) || s.op == op_name(Op::Revoke)))

@@ -47,6 +47,7 @@ std::string request_line(const nlohmann::json& r) {
     std::string s = fmt::format("request {}  {}  {}/{}{}  by {}  for {}", r.value("request_id", 0),
                                 r.value("state", ""), r.value("port", 0), r.value("proto", ""), from_text(r),
                                 r.value("user", ""), format_duration(r.value("duration_s", std::int64_t(0))));
+    if (r.contains("extends")) s += fmt::format("  more time on grant {}", r.value("extends", 0));
     if (r.contains("approvers") && !r["approvers"].empty())
         s += fmt::format("  approved by {}", approvers_text(r));
     if (r.contains("approvals_required") && r.value("state", "") == "pending")
@@ -352,10 +353,11 @@ std::string render_human(const std::string& op, const nlohmann::json& raw) {
     // ticket, a process name, a user name): escaped once, here, before any
     // of it is laid out.
     const json r = escape_strings(raw);
-    if (op == op_name(Op::Request) || op == op_name(Op::Approve) || op == op_name(Op::Deny)) {
+    if (op == op_name(Op::Request) || op == op_name(Op::Approve) || op == op_name(Op::Deny) ||
+        op == op_name(Op::Extend)) {
         std::string s = request_line(r) + "\n";
         const std::string st = r.value("state", "");
-        if (st == "pending" && op == op_name(Op::Request))
+        if (st == "pending" && (op == op_name(Op::Request) || op == op_name(Op::Extend)))
             s += fmt::format("waiting for approval: an approver runs  jitgate approve {}\n",
                              r.value("request_id", 0));
         if (st == "granted")

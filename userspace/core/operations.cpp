@@ -134,6 +134,15 @@ ParsedArgs parse_policy_push_args(const json& a) {
     return r;
 }
 
+ParsedArgs parse_extend_args(const json& a) {
+    ExtendArgs r{id_of(a), a.at("duration_s").get<std::int64_t>(), a.value("reason", "")};
+    if (r.id <= 0) return invalid("the id must be a grant id or the id of the request that led to it");
+    if (r.duration_s <= 0 || r.duration_s > kMaxDurationSeconds)
+        return invalid("the duration must be longer than zero and at most a year");
+    if (auto refused = free_text_refusal("reason", r.reason, kMaxReasonBytes)) return *refused;
+    return r;
+}
+
 using T = ArgType;
 
 }  // namespace
@@ -195,6 +204,10 @@ const std::vector<Operation>& operations() {
          {{"text", T::Str, true}, {"file", T::Str, false}},
          parse_policy_push_args},
         {Op::PolicyShow, "policy_show", {}, [](const json&) -> ParsedArgs { return PolicyShowArgs{}; }},
+        {Op::Extend,
+         "extend",
+         {{"id", T::Int, true}, {"duration_s", T::Int, true}, {"reason", T::Str, false}},
+         parse_extend_args},
     };
     return ops;
 }

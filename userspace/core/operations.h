@@ -37,6 +37,8 @@ enum class Op {
     Nodes,
     PolicyPush,
     PolicyShow,
+    // More time on an active grant, decided like a request (design.md §9).
+    Extend,
 };
 
 // What request and break_glass both ask for.
@@ -115,9 +117,16 @@ struct PolicyPushArgs {
 struct PolicyShowArgs {
     static constexpr Op kOp = Op::PolicyShow;
 };
-using OpArgs =
-    std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs, ShowArgs,
-                 StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs, PolicyPushArgs, PolicyShowArgs>;
+// More time on grant `id` (or on the grant request `id` led to).
+struct ExtendArgs {
+    static constexpr Op kOp = Op::Extend;
+    std::int64_t id = 0;
+    std::int64_t duration_s = 0;  // added to the grant's end
+    std::string reason;           // may be empty: the grant's own then
+};
+using OpArgs = std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs,
+                            ShowArgs, StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs,
+                            PolicyPushArgs, PolicyShowArgs, ExtendArgs>;
 
 // Why an operation's arguments were refused: an error code (protocol.h
 // code::) and the sentence the user reads.

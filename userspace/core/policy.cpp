@@ -256,7 +256,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     c.only(t,
            {"name", "port", "proto", "mode", "max_duration", "approvers", "approvals_required",
             "self_approve", "require_reason", "request_ttl", "on_expiry", "auto_approve", "allow_prefix",
-            "break_glass", "break_glass_max", "service_users", "hosts", "fleet_mode"},
+            "break_glass", "break_glass_max", "service_users", "hosts", "fleet_mode", "warn_before"},
            "[[port]]");
     const toml::node* pn = t.get("port");
     if (!pn) {
@@ -276,6 +276,7 @@ void parse_port(const toml::table& t, Checker& c, PortPolicy& p) {
     parse_port_kind(t, c, p, where);
     if (auto d = c.duration(t, "max_duration", where)) p.max_duration_s = *d;
     if (auto d = c.duration(t, "request_ttl", where)) p.request_ttl_s = *d;
+    if (auto d = c.duration(t, "warn_before", where, true)) p.warn_before_s = *d;
     if (auto b = c.boolean(t, "self_approve", where)) p.self_approve = *b;
     if (auto b = c.boolean(t, "require_reason", where)) p.require_reason = *b;
     for (auto& a : c.strings(t, "approvers", where))

@@ -28,6 +28,9 @@ struct AutoApprove {
 // break_glass_max when a port says nothing (capped by its max_duration).
 inline constexpr std::int64_t kDefaultBreakGlassMaxSeconds = 15 * 60;
 
+// warn_before when a port says nothing.
+inline constexpr std::int64_t kDefaultWarnBeforeSeconds = 5 * 60;
+
 struct PortPolicy {
     std::string name;
     std::uint16_t port = 0;
@@ -41,6 +44,10 @@ struct PortPolicy {
     bool self_approve = false;
     bool require_reason = true;
     std::int64_t request_ttl_s = 900;
+    // warn_before: an expiry_warning record this long before a grant ends,
+    // for grants that last longer than this (a shorter one's grant record
+    // already says when it ends); "0s" = no warnings.
+    std::int64_t warn_before_s = kDefaultWarnBeforeSeconds;
     std::vector<AutoApprove> auto_approve;
     // allow_prefix = { ipv4 = 24, ipv6 = 64 }: the widest network (shortest
     // prefix) a `request --from` may name, per family; unset = single hosts only.

@@ -26,9 +26,10 @@ std::vector<std::string> list_from_json(const std::string& s) {
 }
 
 // Schema 1 had no src columns, schema 2 no kind columns, schema 3 no
-// approver_uids, deadline_boot_ns and boot_id in requests; Store::open adds
-// them to an older database (kAddedColumns).
-constexpr std::int64_t kSchemaVersion = 4;
+// approver_uids, deadline_boot_ns and boot_id in requests, schema 4 no
+// warn_boot_ns in grants nor extends in requests; Store::open adds them to
+// an older database (kAddedColumns).
+constexpr std::int64_t kSchemaVersion = 5;
 
 // Columns added after schema 1, with their type and default: migrate() adds
 // the missing ones (also to a database kSchema just created).
@@ -45,6 +46,8 @@ constexpr AddedColumn kAddedColumns[] = {
     {"requests", "approver_uids", "TEXT NOT NULL DEFAULT '[]'"},
     {"requests", "deadline_boot_ns", "INTEGER NOT NULL DEFAULT 0"},
     {"requests", "boot_id", "TEXT NOT NULL DEFAULT ''"},
+    {"grants", "warn_boot_ns", "INTEGER NOT NULL DEFAULT 0"},
+    {"requests", "extends", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 constexpr const char* kSchema = R"sql(
@@ -82,6 +85,7 @@ CREATE INDEX IF NOT EXISTS grants_kind ON grants(kind, start_us);
 CREATE INDEX IF NOT EXISTS requests_uid ON requests(state, uid, port, proto);
 CREATE INDEX IF NOT EXISTS requests_decided ON requests(decided_us);
 CREATE INDEX IF NOT EXISTS grants_ended ON grants(ended_us);
+CREATE INDEX IF NOT EXISTS grants_warn ON grants(state, warn_boot_ns);
 )sql";
 
 std::vector<std::uint32_t> uids_from_json(const std::string& s) {
@@ -112,10 +116,10 @@ namespace store_internal {
 const char* const kRequestCols =
     "id, uid, user, port, proto, duration_s, reason, ticket, state, created_us, deadline_us, "
     "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src, kind, "
-    "approver_uids, deadline_boot_ns, boot_id";
+    "approver_uids, deadline_boot_ns, boot_id, extends";
 const char* const kGrantCols =
     "id, request_id, uid, user, port, proto, start_us, expires_us, expires_boot_ns, boot_id, "
-    "state, ended_us, ended_by, reason, ticket, approvers, src, kind";
+    "state, ended_us, ended_by, reason, ticket, approvers, src, kind, warn_boot_ns";
 
 RequestRow read_request(Stmt& s) {
     RequestRow r;
@@ -141,6 +145,7 @@ RequestRow read_request(Stmt& s) {
     r.approver_uids = uids_from_json(s.text(19));
     r.deadline_boot_ns = static_cast<std::uint64_t>(s.i64(20));
     r.boot_id = s.text(21);
+    r.extends = s.i64(22);
     return r;
 }
 
@@ -164,6 +169,7 @@ GrantRow read_grant(Stmt& s) {
     g.approvers = list_from_json(s.text(15));
     g.src = s.text(16);
     g.kind = s.text(17);
+    g.warn_boot_ns = static_cast<std::uint64_t>(s.i64(18));
     return g;
 }
 
@@ -311,7 +317,7 @@ Result<std::int64_t> Store::next_id() {
 Result<bool> Store::put_request(const RequestRow& r) {
     return guarded([&]() -> bool {
         Stmt s(stmts_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
-                                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                    kRequestCols));
         s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
         s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
@@ -319,7 +325,7 @@ Result<bool> Store::put_request(const RequestRow& r) {
         s.bind(13, r.decided_by).bind(14, r.decision_reason).bind(15, r.grant_id);
         s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s).bind(18, r.src).bind(19, r.kind);
         s.bind(20, nlohmann::json(r.approver_uids).dump()).bind(21, std::int64_t(r.deadline_boot_ns));
-        s.bind(22, r.boot_id);
+        s.bind(22, r.boot_id).bind(23, r.extends);
         s.step();
         return true;
     });
@@ -387,14 +393,16 @@ Result<std::optional<GrantRow>> Store::active_grant(std::uint32_t uid, const std
 
 Result<bool> Store::put_grant(const GrantRow& g) {
     return guarded([&]() -> bool {
-        Stmt s(stmts_,
-               fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           kGrantCols));
+        Stmt s(
+            stmts_,
+            fmt::format("INSERT OR REPLACE INTO grants ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        kGrantCols));
         s.bind(1, g.id).bind(2, g.request_id).bind(3, std::int64_t(g.uid)).bind(4, g.user);
         s.bind(5, std::int64_t(g.port)).bind(6, std::int64_t(g.proto)).bind(7, g.start_us);
         s.bind(8, g.expires_us).bind(9, std::int64_t(g.expires_boot_ns)).bind(10, g.boot_id);
         s.bind(11, g.state).bind(12, g.ended_us).bind(13, g.ended_by).bind(14, g.reason);
         s.bind(15, g.ticket).bind(16, list_to_json(g.approvers)).bind(17, g.src).bind(18, g.kind);
+        s.bind(19, std::int64_t(g.warn_boot_ns));
         s.step();
         return true;
     });
@@ -424,15 +432,37 @@ Result<int> Store::rebase_grants(const std::string& boot_id, std::uint64_t now_b
 }
 
 Result<bool> Store::rebase_grant(std::int64_t id, const std::string& boot_id, std::uint64_t expires_boot_ns,
-                                 std::int64_t expires_us) {
+                                 std::int64_t expires_us, std::uint64_t warn_boot_ns) {
     return guarded([&]() -> bool {
-        Stmt s(stmts_,
-               "UPDATE grants SET boot_id = ?, expires_boot_ns = ?, expires_us = ? WHERE id = ? AND state = "
-               "'active'");
+        Stmt s(
+            stmts_,
+            "UPDATE grants SET boot_id = ?, expires_boot_ns = ?, expires_us = ?, warn_boot_ns = ? WHERE id "
+            "= ? AND state = 'active'");
         s.bind(1, boot_id)
             .bind(2, static_cast<std::int64_t>(expires_boot_ns))
             .bind(3, expires_us)
-            .bind(4, id);
+            .bind(4, static_cast<std::int64_t>(warn_boot_ns))
+            .bind(5, id);
+        s.step();
+        return true;
+    });
+}
+
+Result<std::vector<GrantRow>> Store::grants_to_warn(const std::string& boot_id, std::uint64_t now_boot_ns,
+                                                    int limit) {
+    return guarded([&]() -> std::vector<GrantRow> {
+        Stmt s(stmts_, fmt::format("SELECT {} FROM grants WHERE state = 'active' AND warn_boot_ns > 0 AND "
+                                   "warn_boot_ns <= ? AND boot_id = ? ORDER BY warn_boot_ns LIMIT ?",
+                                   kGrantCols));
+        s.bind(1, static_cast<std::int64_t>(now_boot_ns)).bind(2, boot_id).bind(3, std::int64_t(limit));
+        return read_all(s, read_grant);
+    });
+}
+
+Result<bool> Store::set_warned(std::int64_t id) {
+    return guarded([&]() -> bool {
+        Stmt s(stmts_, "UPDATE grants SET warn_boot_ns = 0 WHERE id = ?");
+        s.bind(1, id);
         s.step();
         return true;
     });

@@ -46,6 +46,9 @@ struct RequestRow {
     std::vector<std::uint32_t> approver_uids;
     std::uint64_t deadline_boot_ns = 0;
     std::string boot_id;
+    // Schema 5: an extension (jitgate extend) asks for more time on this
+    // grant, rather than for a grant of its own; 0 = a request for a grant.
+    std::int64_t extends = 0;
 };
 
 struct GrantRow {
@@ -67,6 +70,9 @@ struct GrantRow {
     std::vector<std::string> approvers;
     std::string src;   // remote principal, format_source() text; empty = the local user uid
     std::string kind;  // "" (approved or auto-approved) or kBreakGlass
+    // Schema 5: CLOCK_BOOTTIME (of boot_id) at which its expiry_warning is
+    // due; 0 = none due (written already, or warn_before does not apply).
+    std::uint64_t warn_boot_ns = 0;
 };
 
 // Prepared statements kept for the life of a connection, by their SQL:
@@ -154,7 +160,12 @@ public:
                               std::int64_t now_wall_us);
     // Moves active grant `id` to boot `boot_id` with these ends (Workflow::rebase_boot).
     Result<bool> rebase_grant(std::int64_t id, const std::string& boot_id, std::uint64_t expires_boot_ns,
-                              std::int64_t expires_us);
+                              std::int64_t expires_us, std::uint64_t warn_boot_ns);
+    // Active grants whose expiry_warning is due at `now_boot_ns` (CLOCK_BOOTTIME
+    // of `boot_id`), at most `limit`; and marks one as warned.
+    Result<std::vector<GrantRow>> grants_to_warn(const std::string& boot_id, std::uint64_t now_boot_ns,
+                                                 int limit);
+    Result<bool> set_warned(std::int64_t id);
     // Grants of `kind` started at or after `since_wall_us`, whatever their
     // state, newest first.
     Result<std::vector<GrantRow>> grants_of_kind(const std::string& kind, std::int64_t since_wall_us,
@@ -187,7 +198,8 @@ private:
     explicit Store(sqlite3* db) : db_(db) { stmts_.db = db; }
     void exec(const char* sql);
     // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns;
-    // 3 -> 4: requests' approver_uids, deadline_boot_ns and boot_id
+    // 3 -> 4: requests' approver_uids, deadline_boot_ns and boot_id; 4 -> 5:
+    // grants' warn_boot_ns, requests' extends
     void migrate();
     sqlite3* db_ = nullptr;
     StmtCache stmts_;

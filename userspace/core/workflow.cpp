@@ -54,6 +54,7 @@ void Workflow::put_request_fields(json& ev, const RequestRow& r) {
     ev.update(
         {{"request_id", r.id}, {"port", r.port}, {"proto", proto_name(r.proto)}, {"requester", r.user}});
     put_src(ev, r.src);
+    if (r.extends) ev["extends"] = r.extends;
 }
 
 Workflow::Workflow(Store& store, Directory& dir, GrantSink& sink, AuditSink& audit, Clock& clock,
@@ -218,6 +219,7 @@ GrantRow Workflow::new_grant(const RequestRow& r, std::int64_t id, std::int64_t 
     g.approvers = r.approvers;
     g.src = r.src;
     g.kind = r.kind;
+    g.warn_boot_ns = warn_at(g);
     return g;
 }
 
@@ -406,6 +408,7 @@ Reply Workflow::approve(const Caller& c, const ApproveArgs& a) {
                                        id, r->user, r->uid));
     }
     audit_.emit(ev);
+    if (r->extends) return extend_grant(*r, dur, c.user);
     return grant_request(*r, dur, c.user);
 }
 

@@ -132,6 +132,16 @@ public:
     Reply break_glass(const Caller& c, const BreakGlassArgs& args);
     // One request as request_json, to whom may_see it.
     Reply show(const Caller& c, const ShowArgs& args);
+    // More time on an active grant, asked by its holder: a new request
+    // (its `extends` names the grant) decided as any other (approvers,
+    // approvals_required, self_approve, auto_approve), within the port's
+    // max_duration counted from the grant's start.  On approval the
+    // grant's end moves in place (store, map entry, timers): its
+    // connections stay up.  Recorded as an extend record.
+    Reply extend(const Caller& c, const ExtendArgs& args);
+    // Writes the expiry_warning records due now (warn_before before a
+    // grant's end), each once: marked in the store once written.  How many.
+    int warn_expiring(int max_grants = 256);
 
     // Who may read everything (list, show, status, audit): root and the
     // policy's [daemon] auditors.  The one rule for all of them.
@@ -255,6 +265,15 @@ private:
     std::int64_t remaining_s(const GrantRow& g);
     // The active grant `id` request r asks for, starting now for duration_s.
     GrantRow new_grant(const RequestRow& r, std::int64_t id, std::int64_t duration_s);
+    // When grant g's expiry_warning is due (CLOCK_BOOTTIME): warn_before
+    // before its end, if its end is further away than that now; else 0.
+    std::uint64_t warn_at(const GrantRow& g);
+    // Extends the grant extension request r names by duration_s (capped by
+    // max_duration from the grant's start), r granted with it.
+    Reply extend_grant(RequestRow& r, std::int64_t duration_s, const std::string& by);
+    // Extension request r refused at its decision: rejected, recorded, and
+    // the reply saying why.
+    Reply refuse_extension(RequestRow& r, const char* op, const std::string& by, const std::string& why);
     // Grants request r (persisted with it). For a break-glass request (its
     // kind), `actor` is who broke the glass: the break_glass record is theirs.
     Reply grant_request(RequestRow& r, std::int64_t duration_s, const std::string& by,

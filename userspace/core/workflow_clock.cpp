@@ -22,6 +22,12 @@ std::int64_t Workflow::used_s(const GrantRow& g) {
 }
 
 bool Workflow::rebase_grant(GrantRow& g, std::int64_t now_wall, std::int64_t last_stop) {
+    // A warning not written yet stays due as long before the end as it was
+    // (at once when that moment has passed): a restart neither repeats nor
+    // loses it.
+    const std::uint64_t warn_gap =
+        g.warn_boot_ns && g.expires_boot_ns > g.warn_boot_ns ? g.expires_boot_ns - g.warn_boot_ns : 0;
+    g.warn_boot_ns = 0;
     // A wall clock before the grant began, or before jitgated last stopped,
     // is wrong, by how much nobody knows: the grant ends (fail closed).
     if (now_wall < g.start_us || now_wall < last_stop) {
@@ -38,6 +44,9 @@ bool Workflow::rebase_grant(GrantRow& g, std::int64_t now_wall, std::int64_t las
     // Capped: people see the end it now has.
     if (left_us > 0 && left_us < g.expires_us - now_wall) g.expires_us = now_wall + left_us;
     g.expires_boot_ns = clock_.boot_ns() + std::uint64_t(left_us) * 1000ULL;
+    if (warn_gap)
+        g.warn_boot_ns =
+            std::max(clock_.boot_ns(), g.expires_boot_ns - std::min(warn_gap, g.expires_boot_ns));
     return true;
 }
 
@@ -48,18 +57,20 @@ std::string Workflow::rebase_boot() {
         std::int64_t id;
         std::uint64_t boot_ns;
         std::int64_t expires_us;
+        std::uint64_t warn_boot_ns;
     };
     // Only what changes is kept, not the rows: start-up must not hold every grant.
     std::vector<Moved> moved;
     value_or_throw(store_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) {
         if (g.boot_id == boot_id_) return;
         if (!rebase_grant(g, now_wall, last_stop)) clock_unknown_.push_back(g.id);
-        moved.push_back({g.id, g.expires_boot_ns, g.expires_us});
+        moved.push_back({g.id, g.expires_boot_ns, g.expires_us, g.warn_boot_ns});
     }));
     if (!moved.empty()) {
         Result<bool> done = store_.begin();
         for (std::size_t i = 0; done && i < moved.size(); ++i)
-            done = store_.rebase_grant(moved[i].id, boot_id_, moved[i].boot_ns, moved[i].expires_us);
+            done = store_.rebase_grant(moved[i].id, boot_id_, moved[i].boot_ns, moved[i].expires_us,
+                                       moved[i].warn_boot_ns);
         if (done) done = store_.commit();
         if (!done) store_.abandon();
         value_or_throw(std::move(done));

@@ -84,7 +84,10 @@ Result<bool> Workflow::end_grants(std::vector<GrantRow>& gs, const std::string& 
     return true;
 }
 
-Result<bool> Workflow::apply_fleet_grant(const GrantRow& g) {
+Result<bool> Workflow::apply_fleet_grant(const GrantRow& applied) {
+    // Each node warns of the end of the grants it applied, by its own policy.
+    GrantRow g = applied;
+    g.warn_boot_ns = warn_at(g);
     if (auto put = put_grant(g); !put) return put;
     auto kg = kernel_grant(g);
     if (!kg) return err(kg.error());

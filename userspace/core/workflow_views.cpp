@@ -53,6 +53,7 @@ Result<json> Workflow::request_view(const RequestRow& r) {
         }
     }
     if (r.kind == kBreakGlass) j["break_glass"] = true;
+    if (r.extends) j["extends"] = r.extends;
     return j;
 }
 

@@ -64,6 +64,7 @@ const std::map<Op, Handler>& handlers() {
         {Op::BreakGlass,
          [](T t, C c) -> Outcome { return t.wf.break_glass(c.caller, args<BreakGlassArgs>(c)); }},
         {Op::Show, [](T t, C c) -> Outcome { return t.wf.show(c.caller, args<ShowArgs>(c)); }},
+        {Op::Extend, [](T t, C c) -> Outcome { return t.wf.extend(c.caller, args<ExtendArgs>(c)); }},
         {Op::Status, [](T t, C c) -> Outcome { return answer(Op::Status, t.status(c.caller)); }},
         {Op::Metrics, [](T t, C) -> Outcome { return answer(Op::Metrics, t.metrics()); }},
         // The records written so far are in the history the stream reads.
@@ -165,7 +166,7 @@ std::string control_handle(const ControlTarget& t, const Peer& p, const std::str
                         fmt::format("jitgated could not complete {}: {}", req->op, e.what()));
     }
     const bool decision = req->kind == Op::Request || req->kind == Op::Approve || req->kind == Op::Revoke ||
-                          req->kind == Op::BreakGlass;
+                          req->kind == Op::BreakGlass || req->kind == Op::Extend;
     if (r.ok && decision && !t.node.empty() && r.result.is_object() && !r.result.contains("node"))
         r.result["node"] = t.node;
     // What went wrong on this side (a store error, an unanswered user

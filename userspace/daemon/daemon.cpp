@@ -208,6 +208,7 @@ void Daemon::tick() {
     feed_->recheck_followers();
     if (sync_->routes_retry()) sync_->sync_local_addrs();
     wf_->sweep();
+    wf_->warn_expiring();
     if (const int n = wf_->end_removed_accounts(kAccountsPerTick))
         log(fmt::format("ended {} grants and pending requests of removed accounts", n));
     if (const int pruned = wf_->prune(); pruned > 0 && o_.verbose)
