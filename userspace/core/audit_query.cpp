@@ -11,9 +11,11 @@ namespace jg {
 
 const std::vector<std::string>& audit_types() {
     static const std::vector<std::string> types = {
-        "deny",          "would_deny",   "allow",       "request",     "approve",        "reject",
-        "grant",         "revoke",       "expire",      "break_glass", "events_lost",    "tamper_detected",
-        "policy_reload", "daemon_start", "daemon_stop", "bind_denied", "approval_lapsed"};
+        "deny", "would_deny", "allow", "request", "approve", "reject", "grant", "revoke", "expire",
+        "break_glass", "events_lost", "tamper_detected", "policy_reload", "daemon_start", "daemon_stop",
+        "bind_denied", "approval_lapsed",
+        // design.md §9
+        "expiry_warning", "extend", "notify_failed"};
     return types;
 }
 

@@ -369,7 +369,8 @@ PolicyLoad parse_policy(std::string_view text, std::string_view file) {
         out.errors.push_back(fmt::format("{}:{}: {}", file, e.source().begin.line, e.description()));
         return out;
     }
-    c.only(root, {"daemon", "port", "fleet"}, "the policy (top level)");
+    // [[notify]] and [web] are jitgate notify's (design.md §8-9), read by it.
+    c.only(root, {"daemon", "port", "fleet", "notify", "web"}, "the policy (top level)");
     if (const toml::node* f = root.get("fleet")) {
         if (const toml::table* ft = f->as_table())
             parse_fleet(*ft, c, out.policy.fleet);

@@ -38,6 +38,9 @@ struct ControlTarget {
     // This node's name: decisions' replies carry it (`"node"`), so that a
     // --wait on a single host names the node that applied it.
     std::string node = {};
+    // A notify_failed record written (design.md §9): status shows each
+    // target's last.  Unset: only the record.
+    std::function<void(const json& record)> notify_failed = {};
 };
 
 // The reply to one request line from peer p: its parse error, the

@@ -70,7 +70,16 @@ private:
                 sync_->connections_cut(),
                 tampers_,
                 node_name_,
-                fleet_ ? fleet_->status() : json(nullptr)};
+                fleet_ ? fleet_->status() : json(nullptr),
+                notify_failures_json()};
+    }
+    // jitgate notify's targets that failed too long (design.md §9): each
+    // one's last notify_failed record since this daemon started.
+    std::map<std::string, json> notify_failures_;
+    json notify_failures_json() const {
+        json a = json::array();
+        for (const auto& [target, r] : notify_failures_) a.push_back(r);
+        return a;
     }
     // One descriptor epoll reported; false when a signal says stop.
     bool on_ready(Loop& l, const epoll_event& ev);
@@ -151,7 +160,13 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         fleet_ ? std::function<std::optional<Reply>(Op, const Caller&, const OpArgs&)>(
                      [this](Op op, const Caller& c, const OpArgs& a) { return fleet_->handle(op, c, a); })
                : nullptr,
-        node_name_};
+        node_name_,
+        [this](const json& r) {
+            json last = r;
+            last["ts_us"] = wall_us();
+            if (notify_failures_.size() < 256 || notify_failures_.count(r.value("target", "")))
+                notify_failures_[r.value("target", "")] = std::move(last);
+        }};
     return control_handle(t, p, line);
 }
 
