@@ -170,6 +170,7 @@ give_up_after = "2s"
 name = "slow"
 url = "{base}/slow"
 types = ["request"]
+secret_file = "{secret_file}"
 timeout = "1s"
 give_up_after = "2s"
 """
