@@ -67,8 +67,13 @@ python3 tests/bench/bench_fleet.py build "${mode[@]}" --json "$tmp/fleet.json" &
 child=$!; wait $child || echo "bench: the fleet benchmark failed; its figures are reported as not measured" >&2
 child=""
 
+python3 tests/bench/bench_notify.py build "${mode[@]}" --json "$tmp/notify.json" &
+child=$!; wait $child || echo "bench: the notify benchmark failed; its figures are reported as not measured" >&2
+child=""
+
 report=(--command "scripts/bench.sh ${args[*]}")
 [ -n "$json" ] && report+=(--json "$json")
 if [ $quick = 0 ] || [ $markdown = 1 ]; then report+=(--markdown BENCHMARKS.md); fi
-python3 tests/bench/report.py "${report[@]}" "$tmp/kernel.json" "$tmp/daemon.json" "$tmp/fleet.json"
+python3 tests/bench/report.py "${report[@]}" "$tmp/kernel.json" "$tmp/daemon.json" "$tmp/fleet.json" \
+  "$tmp/notify.json"
 echo "bench: done in $(( $(date +%s) - start )) s"

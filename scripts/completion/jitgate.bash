@@ -27,7 +27,7 @@ _jitgate() {
 
     # tests/dist/check_docs.py holds these lists against jitgate's own
     # definition (userspace/cli/app.cpp): change them together.
-    local commands="request run break-glass approve deny revoke extend list nodes status metrics audit policy"
+    local commands="request run break-glass approve deny revoke extend list nodes status metrics audit policy notify"
     local global="--socket --json --help"
     # The sub-command (and the sub-sub-command), the --socket given, and
     # whether `--` came before the word being completed.
@@ -61,11 +61,12 @@ _jitgate() {
     fi
 
     case $prev in
-        --socket) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
+        --socket | --config | --state-dir) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
+        --retry-max) COMPREPLY=($(compgen -W "10s 1m 5m" -- "$cur")); return 0 ;;
         --for) COMPREPLY=($(compgen -W "5m 15m 30m 1h 1h30m 2h" -- "$cur")); return 0 ;;
         --type)
             COMPREPLY=($(compgen -W "deny would_deny allow request approve reject grant revoke expire
-                break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied approval_lapsed expiry_warning extend" -- "$cur"))
+                break_glass events_lost tamper_detected policy_reload daemon_start daemon_stop bind_denied approval_lapsed expiry_warning extend notify_failed" -- "$cur"))
             return 0 ;;
         --since) COMPREPLY=($(compgen -W "10m 1h 24h" -- "$cur")); return 0 ;;
         --timeout) COMPREPLY=($(compgen -W "10s 30s 1m 5m" -- "$cur")); return 0 ;;
@@ -88,6 +89,7 @@ _jitgate() {
         revoke) opts="--wait --timeout" ;;
         extend) opts="--for --reason --wait" ;;
         nodes | status | metrics) opts="" ;;
+        notify) opts="--config --state-dir --retry-max --status" ;;
         list) opts="--pending --active --all --limit --after" ;;
         audit)
             if [[ $sub == verify && $cur != -* ]]; then

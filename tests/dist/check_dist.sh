@@ -27,6 +27,7 @@ deb=$(ls "$tmp"/pkg/*.deb)
 echo "     $(basename "$deb")"
 dpkg-deb -c "$deb" | awk '{print $6}' >"$tmp/files"
 for f in ./usr/bin/jitgate ./usr/sbin/jitgated ./usr/lib/systemd/system/jitgated.service \
+    ./usr/lib/systemd/system/jitgate-notify.service \
     ./usr/share/doc/jitgate/examples/jitgate.toml ./usr/share/man/man1/jitgate.1.gz \
     ./usr/share/man/man8/jitgated.8.gz ./usr/share/man/man5/jitgate.toml.5.gz \
     ./usr/share/bash-completion/completions/jitgate ./usr/share/zsh/vendor-completions/_jitgate \
@@ -207,6 +208,16 @@ for key in "ProtectSystem=strict" "CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP
     "ReadWritePaths=/sys/fs/bpf" "StateDirectory=jitgate" "LogsDirectory=jitgate" "RuntimeDirectory=jitgate" \
     "ExecStart=/usr/sbin/jitgated --config /etc/jitgate/jitgate.toml --quiet"; do
     check "the unit has $key" grep -qx -- "$key" "$root/usr/lib/systemd/system/jitgated.service"
+done
+
+verify_notify_unit() {
+    sed -e "s#/usr/bin/jitgate #$root/usr/bin/jitgate #" \
+        "$root/usr/lib/systemd/system/jitgate-notify.service" >"$tmp/jitgate-notify.service"
+    MANPATH=$root/usr/share/man systemd-analyze verify "$tmp/jitgate-notify.service"
+}
+check "systemd-analyze verify jitgate-notify.service" verify_notify_unit
+for key in "DynamicUser=yes" "NoNewPrivileges=yes" "CapabilityBoundingSet=" "StateDirectory=jitgate-notify"; do
+    check "jitgate-notify.service has $key" grep -qx -- "$key" "$root/usr/lib/systemd/system/jitgate-notify.service"
 done
 
 echo "$passed passed, $failed failed"

@@ -395,13 +395,14 @@ TEST_SUITE("audit") {
 }  // TEST_SUITE
 
 TEST_SUITE("audit view") {
-    TEST_CASE("audit_types: the design's sixteen, approval_lapsed, expiry_warning and extend, each known") {
+    TEST_CASE("audit_types: the design's sixteen, approval_lapsed and §9's three, each known") {
         const auto& t = audit_types();
-        CHECK(t.size() == 19);
+        CHECK(t.size() == 20);
         for (const char* k :
-             {"deny", "would_deny", "allow", "request", "approve", "reject", "grant", "revoke", "expire",
-              "break_glass", "events_lost", "tamper_detected", "policy_reload", "daemon_start", "daemon_stop",
-              "bind_denied", "approval_lapsed", "expiry_warning", "extend"})
+             {"deny",        "would_deny",      "allow",          "request",      "approve",
+              "reject",      "grant",           "revoke",         "expire",       "break_glass",
+              "events_lost", "tamper_detected", "policy_reload",  "daemon_start", "daemon_stop",
+              "bind_denied", "approval_lapsed", "expiry_warning", "extend",       "notify_failed"})
             CHECK(is_audit_type(k));
         CHECK_FALSE(is_audit_type(""));
         CHECK_FALSE(is_audit_type("Deny"));

@@ -27,6 +27,7 @@
 #include "core/service_users.h"
 #include "core/text.h"
 #include "jitgate/version.h"
+#include "notify/command.h"
 
 namespace jg {
 
@@ -202,6 +203,17 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     auto* show =
         pol->add_subcommand("show", "the fleet's policy: its version, who pushed it, when, and its text");
     show->callback([&s] { s.op = op_name(Op::PolicyShow); });
+
+    auto* notify = app->add_subcommand(
+        "notify", "deliver audit records to webhooks and Slack (run as a member of daemon.auditors)");
+    notify->add_option("--config", s.notify_config, "the file of [[notify]] tables (jitgated's own)")
+        ->required();
+    notify->add_option("--state-dir", s.notify_state_dir, "where each target's last delivered seq is kept")
+        ->type_name("DIR");
+    notify->add_option("--retry-max", s.notify_retry_max, "the longest wait between two tries (default 60s)")
+        ->type_name("DUR");
+    notify->add_flag("--status", s.notify_status, "show each target's last delivered seq and lag, and exit");
+    notify->callback([&s] { s.op = "notify"; });
     return app;
 }
 
@@ -606,6 +618,9 @@ int run_cli(int argc, const char* const* argv) {
     if (auto why = free_text_refusal(s)) return fail(s, {{"code", code::kRefused}, {"message", *why}});
     if (auto e = finish(s); !e.empty()) return fail(s, {{"code", code::kInvalid}, {"message", e}});
     if (s.op == "policy-check") return policy_check(s);
+    if (s.op == "notify")
+        return notify::run_command(
+            {s.notify_config, s.notify_state_dir, s.socket, s.notify_retry_max, s.notify_status, s.json});
     if (s.op == "audit-verify") return run_audit_verify(s);
     if (s.op == op_name(Op::Audit)) return run_audit(s);
     if (s.op == "run") return run_with_grant(s);

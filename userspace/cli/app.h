@@ -36,6 +36,9 @@ struct CliState {
     std::vector<std::string> files;    // audit verify FILE...
     std::int64_t now_us = 0;           // the wall clock --since counts back from; 0 = now
     std::vector<std::string> command;  // run ... -- COMMAND...
+    // notify --config FILE [--state-dir DIR] [--status] [--retry-max DUR] (design.md §9)
+    std::string notify_config, notify_state_dir, notify_retry_max;
+    bool notify_status = false;
 };
 
 std::unique_ptr<CLI::App> build_app(CliState& s);

@@ -15,7 +15,7 @@ const std::vector<std::string>& audit_types() {
         "break_glass", "events_lost", "tamper_detected", "policy_reload", "daemon_start", "daemon_stop",
         "bind_denied", "approval_lapsed",
         // design.md §9
-        "expiry_warning", "extend"};
+        "expiry_warning", "extend", "notify_failed"};
     return types;
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "core/duration.h"
 #include "core/protocol.h"
@@ -113,12 +114,58 @@ ParsedArgs parse_list_args(const json& a) {
 ParsedArgs parse_audit_args(const json& a) {
     auto filter = audit_filter_from_args(a);
     if (!filter) return invalid(filter.error());
-    AuditArgs r{*filter, a.value("follow", false), 0};
+    AuditArgs r{*filter, a.value("follow", false), 0, std::nullopt};
     r.limit = r.follow && !r.filter.since_us ? 0 : 50;
     if (auto l = a.find("limit"); l != a.end()) {
         r.limit = l->get<std::int64_t>();
         if (r.limit < 0 || r.limit > kAuditLimitMax) return invalid("limit must be 0-10000");
     }
+    if (auto s = a.find("after_seq"); s != a.end()) {
+        const std::int64_t after = s->get<std::int64_t>();
+        if (after < 0) return invalid("after_seq must be a record's seq (0 or more)");
+        r.after_seq = std::uint64_t(after);
+        if (!a.contains("limit")) r.limit = 1000;
+        if (r.limit < 1) return invalid("with after_seq, limit is 1-10000");
+        if (r.filter.since_us) return invalid("give after_seq or since, not both");
+    }
+    return r;
+}
+
+// notify_failed's texts reach auditors' terminals and the status.
+constexpr std::size_t kNotifyTargetMax = 64;
+constexpr std::size_t kNotifyUrlMax = 300;
+constexpr std::size_t kNotifyErrorMax = 300;
+
+// Only scheme://host[:port]: no user, password, path or query (where a
+// webhook's secret would be).
+bool bare_origin(const std::string& url) {
+    std::string_view rest = url;
+    if (rest.rfind("https://", 0) == 0)
+        rest.remove_prefix(8);
+    else if (rest.rfind("http://", 0) == 0)
+        rest.remove_prefix(7);
+    else
+        return false;
+    if (rest.empty()) return false;
+    return std::all_of(rest.begin(), rest.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' ||
+               c == ']';
+    });
+}
+
+ParsedArgs parse_notify_failed_args(const json& a) {
+    NotifyFailedArgs r{a.at("target").get<std::string>(), a.at("url").get<std::string>(),
+                       a.at("error").get<std::string>(), a.value("failing_s", std::int64_t(0)),
+                       a.value("pending_seq", std::int64_t(0))};
+    if (r.target.empty()) return invalid("notify_failed needs the target's name");
+    if (auto refused = free_text_refusal("target", r.target, kNotifyTargetMax)) return *refused;
+    if (r.url.size() > kNotifyUrlMax || !bare_origin(r.url))
+        return invalid(
+            "notify_failed's url must be only scheme://host[:port] (no credentials, path or query: a "
+            "webhook's path may hold its secret)");
+    if (auto refused = free_text_refusal("error", r.error, kNotifyErrorMax)) return *refused;
+    if (r.failing_s < 0 || r.pending_seq < 0)
+        return invalid("notify_failed's failing_s and pending_seq are 0 or more");
     return r;
 }
 
@@ -190,7 +237,8 @@ const std::vector<Operation>& operations() {
           {"types", T::StrList, false},
           {"port", T::Int, false},
           {"user", T::Str, false},
-          {"limit", T::Int, false}},
+          {"limit", T::Int, false},
+          {"after_seq", T::Int, false}},
          parse_audit_args},
         {Op::Confirm,
          "confirm",
@@ -208,6 +256,14 @@ const std::vector<Operation>& operations() {
          "extend",
          {{"id", T::Int, true}, {"duration_s", T::Int, true}, {"reason", T::Str, false}},
          parse_extend_args},
+        {Op::NotifyFailed,
+         "notify_failed",
+         {{"target", T::Str, true},
+          {"url", T::Str, true},
+          {"error", T::Str, true},
+          {"failing_s", T::Int, false},
+          {"pending_seq", T::Int, false}},
+         parse_notify_failed_args},
     };
     return ops;
 }

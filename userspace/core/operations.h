@@ -39,6 +39,8 @@ enum class Op {
     PolicyShow,
     // More time on an active grant, decided like a request (design.md §9).
     Extend,
+    // The notifier's (design.md §9): a webhook target failing too long.
+    NotifyFailed,
 };
 
 // What request and break_glass both ask for.
@@ -96,6 +98,9 @@ struct AuditArgs {
     AuditFilter filter;
     bool follow = false;
     std::int64_t limit = 50;  // past records; 0 when following without since_us or limit
+    // The records after this seq, oldest first (at most limit), instead of
+    // the newest: a follower that resumes where it stopped (jitgate notify).
+    std::optional<std::uint64_t> after_seq;
 };
 
 // Which target nodes have applied grant `id` as of `revision` (the etcd
@@ -124,9 +129,21 @@ struct ExtendArgs {
     std::int64_t duration_s = 0;  // added to the grant's end
     std::string reason;           // may be empty: the grant's own then
 };
+// jitgate notify (design.md §9): target `target` (its name; `url` its
+// scheme, host and port only: a webhook's path may hold its secret) has
+// failed since `failing_s` seconds ago, with `error`; `pending_seq` is the
+// first record it has not received.
+struct NotifyFailedArgs {
+    static constexpr Op kOp = Op::NotifyFailed;
+    std::string target;
+    std::string url;
+    std::string error;
+    std::int64_t failing_s = 0;
+    std::int64_t pending_seq = 0;
+};
 using OpArgs = std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs,
                             ShowArgs, StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs,
-                            PolicyPushArgs, PolicyShowArgs, ExtendArgs>;
+                            PolicyPushArgs, PolicyShowArgs, ExtendArgs, NotifyFailedArgs>;
 
 // Why an operation's arguments were refused: an error code (protocol.h
 // code::) and the sentence the user reads.

@@ -370,8 +370,9 @@ PolicyLoad parse_policy(std::string_view text, std::string_view file) {
         out.errors.push_back(fmt::format("{}:{}: {}", file, e.source().begin.line, e.description()));
         return out;
     }
-    // [web] is jitgate-web's (the same file serves it, design.md §8): read there.
-    c.only(root, {"daemon", "port", "fleet", "identity", "web"}, "the policy (top level)");
+    // [web] and [[notify]] are jitgate-web's and jitgate notify's (the same file serves
+    // them, design.md §8-9): read there.
+    c.only(root, {"daemon", "port", "fleet", "identity", "web", "notify"}, "the policy (top level)");
     if (const toml::node* id = root.get("identity")) {
         if (const toml::table* it = id->as_table())
             policy_detail::parse_identity(*it, c, out.policy.oidc);

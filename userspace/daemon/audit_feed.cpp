@@ -35,16 +35,29 @@ std::string AuditFeed::query(const Peer& p, std::int64_t id, const AuditArgs& a)
     std::vector<std::string> hints;
     if (!all) hints = {json_text(json(user)), fmt::format("\"uid\":{}", p.uid)};
     const std::size_t scan = all ? AuditLog::kMaxScanBytes : AuditLog::kMaxScanBytes / 4;
-    const auto history = log_.recent(keep, std::size_t(limit), f.since_us, &more, hints, scan);
+    bool newer = false;
+    // Resuming after a seq: the oldest records after it; the stream follows
+    // only once nothing is left between them and now (else the caller asks again).
+    const auto history = a.after_seq ? log_.after(keep, *a.after_seq, std::size_t(limit), &newer, &more)
+                                     : log_.recent(keep, std::size_t(limit), f.since_us, &more, hints, scan);
+    const bool following = follow && !newer;
     for (const auto& r : history) out += reply_event(id, r);
-    json result = {{"count", history.size()}, {"following", follow}, {"scope", all ? "all" : "own"}};
-    if (more)
+    json result = {{"count", history.size()}, {"following", following}, {"scope", all ? "all" : "own"}};
+    if (a.after_seq) {
+        result["newer"] = newer;
+        result["missing"] = more;
+        if (more)
+            result["note"] = fmt::format(
+                "records after seq {} are further back than jitgated reads ({} MiB) or in a rotated "
+                "file; read them from the log files",
+                *a.after_seq, AuditLog::kMaxScanBytes >> 20);
+    } else if (more)
         result["note"] = fmt::format(
             "older records are further back than this query reads ({} MiB); read "
             "the log file {}",
             scan >> 20, log_.path());
     out += reply_ok(id, result);
-    if (follow && out_) {
+    if (following && out_) {
         out_->follow(p.conn, id);
         followers_[p.conn] = Follower{id, f, all, p.uid, user};
     }

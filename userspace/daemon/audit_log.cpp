@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 
 #include "core/clock.h"
@@ -384,6 +385,68 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
     if (!done && pos > 0) *more = true;
     std::reverse(out.begin(), out.end());
     return out;
+}
+
+std::vector<json> AuditLog::after(const std::function<bool(const json&)>& keep, std::uint64_t after,
+                                  std::size_t limit, bool* newer, bool* missing) const {
+    *newer = false;
+    *missing = false;
+    std::deque<json> out;  // newest first while reading backwards
+    const unique_fd file(::open(o_.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) {
+        *missing = after < head().seq;
+        return {};
+    }
+    const int fd = file.get();
+    struct stat st {};
+    fstat(fd, &st);
+    off_t pos = st.st_size;
+    const off_t floor = pos > off_t(kMaxScanBytes) ? pos - off_t(kMaxScanBytes) : 0;
+    std::string carry;
+    bool done = false;
+    std::uint64_t oldest = 0;  // the oldest seq read
+    auto take = [&](const std::string& line) {
+        if (line.empty()) return;
+        json j = parse_json_bounded(line);
+        if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j["seq"].is_number_unsigned())
+            return;
+        const std::uint64_t seq = j["seq"].get<std::uint64_t>();
+        oldest = seq;
+        if (seq <= after) {
+            done = true;
+            return;
+        }
+        if (!keep(j)) return;
+        out.push_back(std::move(j));
+        // Only the oldest `limit` are given: the newest read go.
+        if (out.size() > limit) {
+            out.pop_front();
+            *newer = true;
+        }
+    };
+    std::string buf;
+    while (!done && pos > floor) {
+        const off_t len = std::min<off_t>(pos - floor, 1 << 16);
+        pos -= len;
+        buf.assign(std::size_t(len), '\0');
+        if (pread(fd, buf.data(), buf.size(), pos) != len) break;
+        buf += carry;
+        std::size_t end = buf.size();
+        for (;;) {
+            auto nl = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
+            if (nl == std::string::npos) break;
+            take(buf.substr(nl + 1, end - nl - 1));
+            if (done) break;
+            end = nl;
+        }
+        carry = buf.substr(0, end);
+    }
+    if (!done && pos == 0) take(carry);
+    // Not reached `after`: records between it and the oldest read are
+    // further back (or in a rotated file).
+    if (!done && after + 1 < oldest) *missing = true;
+    if (!done && oldest == 0 && after < head().seq) *missing = true;
+    return {std::make_move_iterator(out.rbegin()), std::make_move_iterator(out.rend())};
 }
 
 }  // namespace jg

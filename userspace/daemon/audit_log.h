@@ -113,6 +113,14 @@ public:
                              const std::vector<std::string>& hints = {},
                              std::size_t max_scan = kMaxScanBytes) const;
 
+    // The oldest `limit` records of the current log file after seq `after`
+    // that `keep` accepts, oldest first: where a follower that stopped
+    // resumes (jitgate notify).  *newer: more such records follow the last
+    // one given; *missing: the scan stopped (kMaxScanBytes, or the file's
+    // start after a rotation) before reaching `after`.
+    std::vector<json> after(const std::function<bool(const json&)>& keep, std::uint64_t after,
+                            std::size_t limit, bool* newer, bool* missing) const;
+
 private:
     AuditLog(Options o, Clock& clock) : o_(std::move(o)), clock_(clock) {}
     Result<bool> open_log();

@@ -52,6 +52,27 @@ Reply not_fleet() {
         "policy file, nor --etcd given)");
 }
 
+// jitgate notify's report of a target failing too long: an audit record,
+// so that a silent channel shows.  Only those who read every record (the
+// notifier is one of daemon.auditors) may write it.
+Reply notify_failed(const ControlTarget& t, const Caller& c, const NotifyFailedArgs& a) {
+    if (!t.wf.sees_all(c))
+        return Reply::fail(
+            code::kRefused,
+            "only root and members of daemon.auditors may report a notification target failing");
+    json r = {{"type", "notify_failed"},
+              {"uid", c.uid},
+              {"user", c.user},
+              {"target", a.target},
+              {"url", a.url},
+              {"error", a.error},
+              {"failing_s", a.failing_s},
+              {"pending_seq", a.pending_seq}};
+    t.audit.emit(r);
+    if (t.notify_failed) t.notify_failed(r);
+    return Reply::success({{"recorded", true}});
+}
+
 const std::map<Op, Handler>& handlers() {
     using T = const ControlTarget&;
     using C = const Call&;
@@ -81,6 +102,8 @@ const std::map<Op, Handler>& handlers() {
         {Op::Nodes, [](T, C) -> Outcome { return not_fleet(); }},
         {Op::PolicyPush, [](T, C) -> Outcome { return not_fleet(); }},
         {Op::PolicyShow, [](T, C) -> Outcome { return not_fleet(); }},
+        {Op::NotifyFailed,
+         [](T t, C c) -> Outcome { return notify_failed(t, c.caller, args<NotifyFailedArgs>(c)); }},
     };
     return h;
 }

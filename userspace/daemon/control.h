@@ -49,6 +49,9 @@ struct ControlTarget {
     std::function<Result<TokenUser>(const std::string& token)> verify_token = {};
     // The uid of a local account by name (NSS): the account a token's user acts as.
     std::function<std::optional<std::uint32_t>(const std::string& user)> uid_of = {};
+    // A notify_failed record written (design.md §9): status shows each
+    // target's last.  Unset: only the record.
+    std::function<void(const json& record)> notify_failed = {};
 };
 
 // The reply to one request line from peer p: its parse error, the

@@ -71,7 +71,16 @@ private:
                 sync_->connections_cut(),
                 tampers_,
                 node_name_,
-                fleet_ ? fleet_->status() : json(nullptr)};
+                fleet_ ? fleet_->status() : json(nullptr),
+                notify_failures_json()};
+    }
+    // jitgate notify's targets that failed too long (design.md §9): each
+    // one's last notify_failed record since this daemon started.
+    std::map<std::string, json> notify_failures_;
+    json notify_failures_json() const {
+        json a = json::array();
+        for (const auto& [target, r] : notify_failures_) a.push_back(r);
+        return a;
     }
     // One descriptor epoll reported; false when a signal says stop.
     bool on_ready(Loop& l, const epoll_event& ev);
@@ -179,7 +188,13 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         oidc_ ? std::function<Result<TokenUser>(const std::string&)>(
                     [this](const std::string& token) { return verify_token(token); })
               : nullptr,
-        [this](const std::string& user) { return dir_.uid_of(user); }};
+        [this](const std::string& user) { return dir_.uid_of(user); },
+        [this](const json& r) {
+            json last = r;
+            last["ts_us"] = wall_us();
+            if (notify_failures_.size() < 256 || notify_failures_.count(r.value("target", "")))
+                notify_failures_[r.value("target", "")] = std::move(last);
+        }};
     return control_handle(t, p, line);
 }
 

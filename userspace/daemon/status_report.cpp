@@ -99,6 +99,7 @@ Result<json> status(const StatusParts& s) {
                   {"followers", s.feed.followers()}};
     j["counters"] = counters_json(s.kernel.counters(), s.connections_cut);
     j["recent_denials"] = s.records.recent_denials();
+    j["notify_failures"] = s.notify;
     j["connections"] = {{"cut_at_grant_end", s.kernel.can_cut()}};
     if (!s.kernel.can_cut()) j["connections"]["note"] = s.kernel.cut_note();
     return j;
@@ -125,6 +126,7 @@ Result<json> scoped_status(const StatusParts& s, const Caller& c) {
     j["pending_requests"] = pending;
     // A denial names its user and process: the user's own only, as audit shows them.
     keep(j["recent_denials"], [&](const json& d) { return belongs_to(d, c.uid, c.user); });
+    j["notify_failures"] = json::array();  // the notifier's targets are the auditors'
     return all;
 }
 

@@ -33,6 +33,7 @@ struct StatusParts {
     std::uint64_t tampers;          // tamper_detected records since start
     std::string node;               // this node's name (the host's on a single host)
     json fleet = nullptr;           // the node's place in its fleet (FleetNode::status); null: a single host
+    json notify = json::array();    // each notification target's last notify_failed (design.md §9)
 };
 
 // An error when the state store cannot be read.
