@@ -195,6 +195,7 @@ const std::vector<Operation>& operations() {
          {{"text", T::Str, true}, {"file", T::Str, false}},
          parse_policy_push_args},
         {Op::PolicyShow, "policy_show", {}, [](const json&) -> ParsedArgs { return PolicyShowArgs{}; }},
+        {Op::AuditFleet, "audit_fleet", {}, [](const json&) -> ParsedArgs { return AuditFleetArgs{}; }},
     };
     return ops;
 }

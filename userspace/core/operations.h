@@ -37,6 +37,8 @@ enum class Op {
     Nodes,
     PolicyPush,
     PolicyShow,
+    // The witnessed audit (design.md §7.3): every node's published heads checked.
+    AuditFleet,
 };
 
 // What request and break_glass both ask for.
@@ -115,9 +117,13 @@ struct PolicyPushArgs {
 struct PolicyShowArgs {
     static constexpr Op kOp = Op::PolicyShow;
 };
-using OpArgs =
-    std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs, ShowArgs,
-                 StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs, PolicyPushArgs, PolicyShowArgs>;
+// jitgate audit verify --fleet (root).
+struct AuditFleetArgs {
+    static constexpr Op kOp = Op::AuditFleet;
+};
+using OpArgs = std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs,
+                            ShowArgs, StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs,
+                            PolicyPushArgs, PolicyShowArgs, AuditFleetArgs>;
 
 // Why an operation's arguments were refused: an error code (protocol.h
 // code::) and the sentence the user reads.

@@ -77,6 +77,7 @@ const std::map<Op, Handler>& handlers() {
         {Op::Nodes, [](T, C) -> Outcome { return not_fleet(); }},
         {Op::PolicyPush, [](T, C) -> Outcome { return not_fleet(); }},
         {Op::PolicyShow, [](T, C) -> Outcome { return not_fleet(); }},
+        {Op::AuditFleet, [](T, C) -> Outcome { return not_fleet(); }},
     };
     return h;
 }
