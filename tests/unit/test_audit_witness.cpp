@@ -27,7 +27,9 @@ SignedHead head(const Ed25519Key& k, std::uint64_t seq, const std::string& hash,
     return sign_head(k, "db-1", {seq, hash}, t);
 }
 
-HeadEntry entry(const SignedHead& h, std::int64_t version = 1) { return {h.seq, version, head_json(h).dump()}; }
+HeadEntry entry(const SignedHead& h, std::int64_t version = 1) {
+    return {h.seq, version, head_json(h).dump()};
+}
 
 std::string ack_with(const SignedHead& h) {
     return json{{"node", "db-1"}, {"applied_revision", 5}, {"audit_head", head_json(h)}}.dump();
@@ -39,7 +41,8 @@ bool mentions(const WitnessReport& r, const std::string& what) {
     return false;
 }
 
-VerifyResult verify_with(const std::string& log, const std::vector<WitnessedHead>& w, const ChainHead* h = nullptr) {
+VerifyResult verify_with(const std::string& log, const std::vector<WitnessedHead>& w,
+                         const ChainHead* h = nullptr) {
     std::istringstream in(log);
     return verify_chain({{"audit.jsonl", &in}}, h, &w);
 }
@@ -62,8 +65,8 @@ TEST_SUITE("audit witness") {
         }
         // The message is tagged: a head is never another signed document.
         CHECK(head_message(h).rfind("jitgate audit head v1\n", 0) == 0);
-        CHECK(head_message(h).find(R"("hash":")" + kHashA + R"(","node":"db-1","seq":42,"time_us":1000000})") !=
-              std::string::npos);
+        CHECK(head_message(h).find(R"("hash":")" + kHashA +
+                                   R"(","node":"db-1","seq":42,"time_us":1000000})") != std::string::npos);
         auto back = parse_head(head_json(h));
         REQUIRE(back);
         CHECK(verify_head(k.public_key(), *back));
@@ -134,7 +137,8 @@ TEST_SUITE("audit witness") {
         auto r = check_heads("db-1", ack_with(head(intruder, 99, kHashB, 2'000'000)), {entry(good)},
                              {k.public_key()});
         CHECK(mentions(r, "audit head in its ack (seq 99) is not signed by its key"));
-        r = check_heads("db-1", ack_with(good), {entry(head(intruder, 12, kHashB, 2'000'000))}, {k.public_key()});
+        r = check_heads("db-1", ack_with(good), {entry(head(intruder, 12, kHashB, 2'000'000))},
+                        {k.public_key()});
         CHECK(mentions(r, "heads/db-1/00000000000000000012 is not signed by its key"));
         HeadEntry moved = entry(good);
         moved.key_seq = 11;

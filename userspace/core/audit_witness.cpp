@@ -71,12 +71,12 @@ void open_holds_history(const std::vector<SignedHead>& hist, const SignedHead& o
     for (const auto& h : hist)
         // Signed at the start, on the clock the earlier heads were: no slack
         // (a clock set back since hides a cut, it does not invent one).
-        if (h.time_us < open.time_us && h.seq > open.seq && (!top || h.seq > top->seq))
-            top = &h;
+        if (h.time_us < open.time_us && h.seq > open.seq && (!top || h.seq > top->seq)) top = &h;
     if (top)
-        rep.add(fmt::format("when its jitgated started ({}) its log ended at seq {}, below seq {} it had "
-                            "published ({}): its log was cut while jitgated was stopped",
-                            when(open.time_us), open.seq, top->seq, when(top->time_us)));
+        rep.add(
+            fmt::format("when its jitgated started ({}) its log ended at seq {}, below seq {} it had "
+                        "published ({}): its log was cut while jitgated was stopped",
+                        when(open.time_us), open.seq, top->seq, when(top->time_us)));
 }
 
 // The history entries that verify; a problem for each that does not.
@@ -114,10 +114,11 @@ void one_hash_per_seq(const std::vector<SignedHead>& all, Report& rep) {
     for (const auto& h : all) {
         auto [it, fresh] = first.emplace(h.seq, &h);
         if (!fresh && it->second->hash != h.hash)
-            rep.add(fmt::format("seq {} was published with two hashes ({}... at {}, {}... at {}): its log was "
-                                "rewritten from seq {} on",
-                                h.seq, short_hash(it->second->hash), when(it->second->time_us),
-                                short_hash(h.hash), when(h.time_us), h.seq));
+            rep.add(
+                fmt::format("seq {} was published with two hashes ({}... at {}, {}... at {}): its log was "
+                            "rewritten from seq {} on",
+                            h.seq, short_hash(it->second->hash), when(it->second->time_us),
+                            short_hash(h.hash), when(h.time_us), h.seq));
     }
 }
 
@@ -127,23 +128,26 @@ void never_backwards(std::vector<SignedHead> hist, const std::optional<SignedHea
         const auto top = std::max_element(hist.begin(), hist.end(),
                                           [](const auto& a, const auto& b) { return a.seq < b.seq; });
         if (top->seq > ack->seq)
-            rep.add(fmt::format("its ack says seq {} (published {}) but it had published seq {} ({}): its head "
-                                "went backwards (its log was cut or rolled back)",
-                                ack->seq, when(ack->time_us), top->seq, when(top->time_us)));
-        const auto last = std::max_element(hist.begin(), hist.end(),
-                                           [](const auto& a, const auto& b) { return a.time_us < b.time_us; });
+            rep.add(
+                fmt::format("its ack says seq {} (published {}) but it had published seq {} ({}): its head "
+                            "went backwards (its log was cut or rolled back)",
+                            ack->seq, when(ack->time_us), top->seq, when(top->time_us)));
+        const auto last = std::max_element(
+            hist.begin(), hist.end(), [](const auto& a, const auto& b) { return a.time_us < b.time_us; });
         if (last->time_us > ack->time_us + kHeadClockSlackUs)
-            rep.add(fmt::format("its ack (seq {}, published {}) is older than its history (seq {}, published "
-                                "{}): an old head was put back",
-                                ack->seq, when(ack->time_us), last->seq, when(last->time_us)));
+            rep.add(
+                fmt::format("its ack (seq {}, published {}) is older than its history (seq {}, published "
+                            "{}): an old head was put back",
+                            ack->seq, when(ack->time_us), last->seq, when(last->time_us)));
     }
     std::sort(hist.begin(), hist.end(), [](const auto& a, const auto& b) { return a.time_us < b.time_us; });
     const SignedHead* high = nullptr;
     for (const auto& h : hist) {
         if (high && h.seq < high->seq && h.time_us > high->time_us + kHeadClockSlackUs) {
-            rep.add(fmt::format("seq {} was published ({}) after seq {} ({}): its head went backwards (its log "
-                                "was cut or rolled back)",
-                                h.seq, when(h.time_us), high->seq, when(high->time_us)));
+            rep.add(
+                fmt::format("seq {} was published ({}) after seq {} ({}): its head went backwards (its log "
+                            "was cut or rolled back)",
+                            h.seq, when(h.time_us), high->seq, when(high->time_us)));
             return;  // once: what follows repeats it
         }
         if (!high || h.seq > high->seq) high = &h;
@@ -192,7 +196,8 @@ Result<SignedHead> parse_head(const json& j) {
     h.seq = seq->get<std::uint64_t>();
     if (!str("hash", h.hash, 64) || !is_hex64(h.hash)) return err("'hash' is not 64 hex digits");
     auto t = j.find("time_us");
-    if (t == j.end() || !t->is_number_integer() || (t->is_number_unsigned() && t->get<std::uint64_t>() > (1ull << 62)))
+    if (t == j.end() || !t->is_number_integer() ||
+        (t->is_number_unsigned() && t->get<std::uint64_t>() > (1ull << 62)))
         return err("'time_us' is not a whole number");
     h.time_us = t->get<std::int64_t>();
     if (!str("sig", h.sig, kMaxSigBytes)) return err("'sig' is not a signature");
@@ -210,7 +215,8 @@ WitnessReport check_heads(const std::string& node, const std::optional<std::stri
             "checked");
         return r;
     }
-    if (!ack) rep.add(history.empty() ? "it has published no audit head" : "it has a history of heads but no ack");
+    if (!ack)
+        rep.add(history.empty() ? "it has published no audit head" : "it has a history of heads but no ack");
     if (ack) {
         const json j = json::parse(*ack, nullptr, false);
         r.head = ack_head(node, j, "audit_head", key, rep);
