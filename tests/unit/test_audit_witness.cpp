@@ -136,7 +136,7 @@ TEST_SUITE("audit witness") {
         const auto good = head(k, 10, kHashA, 1'000'000);
         auto r = check_heads("db-1", ack_with(head(intruder, 99, kHashB, 2'000'000)), {entry(good)},
                              {k.public_key()});
-        CHECK(mentions(r, "audit head in its ack (seq 99) is not signed by its key"));
+        CHECK(mentions(r, "audit_head in its ack (seq 99) is not signed by its key"));
         r = check_heads("db-1", ack_with(good), {entry(head(intruder, 12, kHashB, 2'000'000))},
                         {k.public_key()});
         CHECK(mentions(r, "heads/db-1/00000000000000000012 is not signed by its key"));
