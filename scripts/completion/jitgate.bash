@@ -96,7 +96,7 @@ _jitgate() {
                 COMPREPLY=($(compgen -f -- "$cur"))
                 return 0
             fi
-            [[ $sub == verify ]] || opts="--follow --since --type --port --user --limit verify" ;;
+            if [[ $sub == verify ]]; then opts="--fleet"; else opts="--follow --since --type --port --user --limit verify"; fi ;;
         policy)
             if [[ $cur == -* ]]; then
                 :

@@ -189,6 +189,9 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
         "check the audit log's hash chain and name the first broken record (default: jitgated's log)");
     ver->add_option("FILE", s.files,
                     "log files, oldest first (a rotated log, then its continuation); - reads standard input");
+    ver->add_flag("--fleet", s.fleet,
+                  "in a fleet (root): check every node's published audit head against its history of heads "
+                  "in etcd");
     ver->callback([&s] { s.op = "audit-verify"; });
 
     auto* pol = app->add_subcommand("policy", "policy file tools, and the fleet's policy");
@@ -374,6 +377,9 @@ std::string finish(CliState& s) {
                    "--limit belong to jitgate audit";
         if (std::count(s.files.begin(), s.files.end(), "-") > 1)
             return "standard input (-) can be read only once";
+        if (s.fleet && !s.files.empty())
+            return "audit verify --fleet checks the heads the nodes published in etcd and takes no FILE; "
+                   "leave the files out, or --fleet";
     } else if (s.op == op_name(Op::List)) {
         s.args = {{"filter", s.pending ? "pending" : s.active ? "active" : s.all ? "all" : "default"}};
         if (s.list_limit && (*s.list_limit < 1 || *s.list_limit > 1000))
@@ -621,7 +627,7 @@ int run_cli(int argc, const char* const* argv) {
     if (s.op == "notify")
         return notify::run_command(
             {s.notify_config, s.notify_state_dir, s.socket, s.notify_retry_max, s.notify_status, s.json});
-    if (s.op == "audit-verify") return run_audit_verify(s);
+    if (s.op == "audit-verify") return s.fleet ? run_audit_fleet(s) : run_audit_verify(s);
     if (s.op == op_name(Op::Audit)) return run_audit(s);
     if (s.op == "run") return run_with_grant(s);
     if (s.op == op_name(Op::PolicyPush))

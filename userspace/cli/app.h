@@ -34,6 +34,7 @@ struct CliState {
     std::optional<std::string> since, audit_port, user, limit;
     std::vector<std::string> types;    // as given: repeated and/or comma-separated
     std::vector<std::string> files;    // audit verify FILE...
+    bool fleet = false;                // audit verify --fleet
     std::int64_t now_us = 0;           // the wall clock --since counts back from; 0 = now
     std::vector<std::string> command;  // run ... -- COMMAND...
     // notify --config FILE [--state-dir DIR] [--status] [--retry-max DUR] (design.md §9)

@@ -18,6 +18,7 @@
 #include "cli/audit_render.h"
 #include "cli/client.h"
 #include "core/audit.h"
+#include "core/clock.h"
 #include "core/operations.h"
 #include "core/protocol.h"
 #include "core/text.h"
@@ -55,7 +56,37 @@ struct DaemonLog {
     std::optional<ChainHead> head;
     bool reachable = false;
     std::string why_not;  // when path or head is missing
+    // In a fleet: the heads this node published (design.md §7.3), or why not.
+    bool fleet = false;
+    std::optional<std::vector<WitnessedHead>> witnessed;
+    std::string witness_why_not;
 };
+
+// The heads status reports under fleet.witness (daemon/fleet_node.h).
+void read_witness(const json& result, DaemonLog& d) {
+    if (!result.contains("fleet") || !result["fleet"].is_object()) return;
+    d.fleet = true;
+    const json& f = result["fleet"];
+    if (!f.contains("witness") || !f["witness"].is_object()) {
+        d.witness_why_not =
+            "jitgated did not report the audit heads it published (a jitgated older than this jitgate?)";
+        return;
+    }
+    const json& w = f["witness"];
+    if (!w.value("read", false)) {
+        d.witness_why_not = "jitgated has not read etcd since it started";
+        return;
+    }
+    std::vector<WitnessedHead> heads;
+    if (w.contains("heads") && w["heads"].is_array())
+        for (const auto& h : w["heads"])
+            if (h.is_object() && h.value("seq", json()).is_number_unsigned() &&
+                h.value("hash", json()).is_string())
+                heads.push_back(
+                    {h["seq"].get<std::uint64_t>(), h["hash"].get<std::string>(),
+                     h.value("time_us", json()).is_number_integer() ? h["time_us"].get<std::int64_t>() : 0});
+    d.witnessed = std::move(heads);
+}
 
 DaemonLog ask_daemon(const std::string& socket) {
     DaemonLog d;
@@ -79,6 +110,7 @@ DaemonLog ask_daemon(const std::string& socket) {
         return d;
     }
     d.path = (*a)["log"].get<std::string>();
+    read_witness(r["result"], d);
     if (a->contains("seq") && (*a)["seq"].is_number_unsigned() && a->contains("hash") &&
         (*a)["hash"].is_string())
         d.head = ChainHead{(*a)["seq"].get<std::uint64_t>(), (*a)["hash"].get<std::string>()};
@@ -112,7 +144,59 @@ std::string open_all(const std::vector<std::string>& files,
     return {};
 }
 
+std::uint64_t top_seq(const std::vector<WitnessedHead>& heads) {
+    std::uint64_t top = 0;
+    for (const auto& h : heads) top = std::max(top, h.seq);
+    return top;
+}
+
+// One node of audit verify --fleet, for a person (names and problems escaped).
+std::string render_witness_node(const json& n) {
+    const std::string name = escape_terminal(n.value("node", "?"));
+    const std::string key = n.contains("key") && n["key"].is_string()
+                                ? fmt::format("key from {}", escape_terminal(n["key"].get<std::string>()))
+                                : std::string("no key");
+    std::string out;
+    const json& head = n.contains("head") ? n["head"] : json();
+    if (n.value("ok", false) && head.is_object())
+        out = fmt::format("{}: ok, head seq {} published {}, {} earlier heads consistent ({})\n", name,
+                          head.value("seq", 0), rfc3339_us(head.value("time_us", std::int64_t(0))),
+                          n.value("history", 0), key);
+    else
+        out = fmt::format("{}: {} ({})\n", name, n.value("ok", false) ? "ok" : "PROBLEM", key);
+    if (n.contains("problems") && n["problems"].is_array())
+        for (const auto& p : n["problems"])
+            if (p.is_string()) out += "  " + escape_terminal(p.get<std::string>()) + "\n";
+    return out;
+}
+
 }  // namespace
+
+int run_audit_fleet(const CliState& s) {
+    auto r = call_daemon(s.socket, op_name(Op::AuditFleet), json::object());
+    if (!r) return fail(s, {{"code", code::kUnreachable}, {"message", r.error()}});
+    if (!r->value("ok", false)) return fail(s, error_of(*r));
+    const json& res = (*r)["result"];
+    const bool ok = res.value("ok", false);
+    if (s.json) {
+        std::cout << res.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        return ok ? 0 : 1;
+    }
+    std::size_t count = 0;
+    if (res.contains("nodes") && res["nodes"].is_array())
+        for (const auto& n : res["nodes"])
+            if (n.is_object()) {
+                std::cout << render_witness_node(n);
+                ++count;
+            }
+    if (res.contains("stray") && res["stray"].is_array())
+        for (const auto& k : res["stray"])
+            if (k.is_string())
+                std::cout << fmt::format("{}: not a key jitgate writes, under the heads of the fleet\n",
+                                         escape_terminal(k.get<std::string>()));
+    if (count == 0) std::cout << "no node has published an audit head yet\n";
+    return ok ? 0 : 1;
+}
 
 int run_audit(const CliState& s) {
     // SIGINT and SIGTERM end a follower cleanly (exit 0) instead of killing it.
@@ -190,6 +274,12 @@ int run_audit_verify(const CliState& s) {
             "jitgate: note: the end of the log is not checked against jitgated's chain head, so removed last "
             "records would not show: {}\n",
             d.why_not);
+    const std::vector<WitnessedHead>* witnessed = against_daemon && d.witnessed ? &*d.witnessed : nullptr;
+    if (against_daemon && d.fleet && !d.witnessed)
+        std::cerr << fmt::format(
+            "jitgate: note: the log is not checked against the audit heads this node published to the fleet: "
+            "{}\n",
+            d.witness_why_not);
 
     VerifyResult r;
     // The daemon may be writing its last line as we read it: a cut-off last
@@ -200,7 +290,7 @@ int run_audit_verify(const CliState& s) {
         if (auto e = open_all(files, owned, in); !e.empty()) {
             return fail(s, {{"code", "unreadable"}, {"message", e}});
         }
-        r = verify_chain(in, against_daemon ? &*d.head : nullptr);
+        r = verify_chain(in, against_daemon ? &*d.head : nullptr, witnessed);
         if (r.ok || !against_daemon || !r.truncated || r.last_seq < d.head->seq) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -217,7 +307,9 @@ int run_audit_verify(const CliState& s) {
                     {"last_hash", r.last_hash},
                     {"continues", r.continues},
                     {"daemon_head",
-                     against_daemon ? json{{"seq", d.head->seq}, {"hash", d.head->hash}} : json(nullptr)}};
+                     against_daemon ? json{{"seq", d.head->seq}, {"hash", d.head->hash}} : json(nullptr)},
+                    {"witnessed", witnessed ? json{{"heads", witnessed->size()}, {"seq", top_seq(*witnessed)}}
+                                            : json(nullptr)}};
         if (!r.ok)
             out["broken"] = {{"file", r.file}, {"line", r.line}, {"seq", r.seq}, {"problem", r.problem}};
         std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
@@ -234,6 +326,9 @@ int run_audit_verify(const CliState& s) {
         if (r.continues) line += ", continues an earlier file";
         if (against_daemon && d.head->seq > 0)
             line += fmt::format("; matches jitgated's chain head (seq {})", d.head->seq);
+        if (witnessed && !witnessed->empty())
+            line += fmt::format(" and the {} audit heads this node published to the fleet (up to seq {})",
+                                witnessed->size(), top_seq(*witnessed));
         std::cout << line << "\n";
         return 0;
     }

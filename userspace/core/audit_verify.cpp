@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <istream>
 #include <limits>
+#include <map>
 #include <optional>
 
+#include "core/clock.h"
 #include "core/protocol.h"
 
 namespace jg {
@@ -100,6 +102,7 @@ struct Problem {
 };
 
 using Files = std::vector<std::pair<std::string, std::istream*>>;
+using Witnessed = std::multimap<std::uint64_t, const WitnessedHead*>;
 
 // Why line `line_no` (`text`, read as `lr`) is not a sealed record written
 // byte for byte by jitgated; nothing when it is one, parsed into `j`.
@@ -142,7 +145,8 @@ std::optional<Problem> record_problem(LineRead lr, std::string_view text, std::u
 // Why sealed record `j` (line `line_no` of files[f]) does not continue the
 // chain `r` holds so far, or disagrees with the daemon's `head`.
 std::optional<Problem> link_problem(const VerifyResult& r, const json& j, const Files& files, std::size_t f,
-                                    std::uint64_t line_no, const ChainHead* head, std::vector<char>& buf) {
+                                    std::uint64_t line_no, const ChainHead* head, const Witnessed& witnessed,
+                                    std::vector<char>& buf) {
     const std::string& name = files[f].first;
     const std::uint64_t seq = j["seq"].get<std::uint64_t>();
     const std::string& prev_hash = j["prev_hash"].get_ref<const std::string&>();
@@ -176,7 +180,26 @@ std::optional<Problem> link_problem(const VerifyResult& r, const json& j, const 
         return Problem{seq, fmt::format("record seq {} (line {}) does not match the daemon's record: "
                                         "jitgated holds another hash for seq {}",
                                         seq, line_no, seq)};
+    for (auto [w, end] = witnessed.equal_range(seq); w != end; ++w)
+        if (w->second->hash != j["hash"].get_ref<const std::string&>())
+            return Problem{seq,
+                           fmt::format("record seq {} (line {}) is not the one this node published to the "
+                                       "fleet at {}: the log was rewritten from seq {} on",
+                                       seq, line_no, rfc3339_us(w->second->time_us), seq)};
     return std::nullopt;
+}
+
+// Why an intact chain `r` falls short of the highest head this node
+// published to the fleet.
+std::optional<Problem> short_of_witness(const VerifyResult& r, const Witnessed& witnessed) {
+    if (witnessed.empty()) return std::nullopt;
+    const WitnessedHead& top = *witnessed.rbegin()->second;
+    if (top.seq <= r.last_seq) return std::nullopt;
+    return Problem{
+        r.records ? r.last_seq + 1 : 1,
+        fmt::format("the log ends at seq {} but this node published seq {} to the fleet at {}: {}",
+                    r.last_seq, top.seq, rfc3339_us(top.time_us),
+                    r.records ? removed(r.last_seq + 1, top.seq) : std::string("its records were removed"))};
 }
 
 // Why an intact chain `r` falls short of the daemon's `head`: its tail, or
@@ -205,8 +228,12 @@ void accept(VerifyResult& r, const json& j, const std::string& file) {
 
 }  // namespace
 
-VerifyResult verify_chain(const Files& files, const ChainHead* head) {
+VerifyResult verify_chain(const Files& files, const ChainHead* head,
+                          const std::vector<WitnessedHead>* witnessed) {
     VerifyResult r;
+    Witnessed w;
+    if (witnessed)
+        for (const auto& h : *witnessed) w.emplace(h.seq, &h);
     std::vector<char> buf(kMaxAuditLineBytes + 2);
     auto broken = [&r](const std::string& file, std::uint64_t line, Problem p) {
         r.ok = false;
@@ -232,7 +259,7 @@ VerifyResult verify_chain(const Files& files, const ChainHead* head) {
             if (auto p = record_problem(lr, text, line_no, *in, j))
                 return broken(name, line_no, std::move(*p));
             if (r.records == 0) r.continues = j["seq"].get<std::uint64_t>() > 1;
-            if (auto p = link_problem(r, j, files, f, line_no, head, buf))
+            if (auto p = link_problem(r, j, files, f, line_no, head, w, buf))
                 return broken(name, line_no, std::move(*p));
             accept(r, j, name);
         }
@@ -240,6 +267,8 @@ VerifyResult verify_chain(const Files& files, const ChainHead* head) {
     }
     if (head && !files.empty())
         if (auto p = short_of_head(r, *head)) return broken(files.back().first, lines_in_last_file + 1, *p);
+    if (!files.empty())
+        if (auto p = short_of_witness(r, w)) return broken(files.back().first, lines_in_last_file + 1, *p);
     return r;
 }
 

@@ -94,7 +94,7 @@ void parse_fleet(const toml::table& t, Checker& c, FleetSettings& f) {
         c.fail(nullptr, line, "fleet.cert_file and fleet.key_file go together: give both or neither");
     if (!f.user.empty() && f.password_file.empty())
         c.fail(nullptr, line, "fleet.user needs fleet.password_file (a file holding the password)");
-    (void)c.strings(t, "signers", "fleet");  // design.md §7.3: checked by the trust layer
+    f.signers = c.strings(t, "signers", "fleet");  // design.md §7.3
 }
 
 void parse_port_fleet(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {

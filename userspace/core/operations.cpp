@@ -264,6 +264,7 @@ const std::vector<Operation>& operations() {
           {"failing_s", T::Int, false},
           {"pending_seq", T::Int, false}},
          parse_notify_failed_args},
+        {Op::AuditFleet, "audit_fleet", {}, [](const json&) -> ParsedArgs { return AuditFleetArgs{}; }},
     };
     return ops;
 }

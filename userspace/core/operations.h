@@ -41,6 +41,8 @@ enum class Op {
     Extend,
     // The notifier's (design.md §9): a webhook target failing too long.
     NotifyFailed,
+    // The witnessed audit (design.md §7.3): every node's published heads checked.
+    AuditFleet,
 };
 
 // What request and break_glass both ask for.
@@ -141,9 +143,13 @@ struct NotifyFailedArgs {
     std::int64_t failing_s = 0;
     std::int64_t pending_seq = 0;
 };
+// jitgate audit verify --fleet (root).
+struct AuditFleetArgs {
+    static constexpr Op kOp = Op::AuditFleet;
+};
 using OpArgs = std::variant<RequestArgs, ApproveArgs, DenyArgs, RevokeArgs, ListArgs, BreakGlassArgs,
                             ShowArgs, StatusArgs, MetricsArgs, AuditArgs, ConfirmArgs, NodesArgs,
-                            PolicyPushArgs, PolicyShowArgs, ExtendArgs, NotifyFailedArgs>;
+                            PolicyPushArgs, PolicyShowArgs, ExtendArgs, NotifyFailedArgs, AuditFleetArgs>;
 
 // Why an operation's arguments were refused: an error code (protocol.h
 // code::) and the sentence the user reads.

@@ -104,6 +104,7 @@ const std::map<Op, Handler>& handlers() {
         {Op::PolicyShow, [](T, C) -> Outcome { return not_fleet(); }},
         {Op::NotifyFailed,
          [](T t, C c) -> Outcome { return notify_failed(t, c.caller, args<NotifyFailedArgs>(c)); }},
+        {Op::AuditFleet, [](T, C) -> Outcome { return not_fleet(); }},
     };
     return h;
 }

@@ -235,6 +235,8 @@ void Daemon::tick() {
     report_lost();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
+    // What is written and synced is what the fleet witnesses (design.md §7.3).
+    if (fleet_) fleet_->witness(audit_->head());
     value_or_throw(store_->sync());
 }
 
@@ -360,6 +362,7 @@ Result<bool> Daemon::open_state() {
     auto audit = AuditLog::open({o_.audit_log, o_.state_dir + "/audit.head", !o_.quiet, node_name_}, clock_);
     if (!audit) return err(audit.error());
     audit_ = std::move(*audit);
+    if (fleet_) fleet_->set_opened_head(audit_->head(), clock_.wall_us());
     feed_.emplace(*audit_, dir_, clock_, [this](std::uint32_t uid, const std::string& user) {
         return wf_->sees_all(Caller{uid, 0, user});
     });
@@ -521,6 +524,8 @@ void Daemon::stop(Loop& l) {
                   {"uid", 0},
                   {"pid", getpid()},
                   {"reason", "signal; enforcement stays attached in the kernel"}});
+    audit_->sync();
+    if (fleet_) fleet_->witness_stop(audit_->head());
     // A wall clock earlier than this at the next boot is known to be wrong.
     wf_->record_stop();
     value_or_throw(store_->sync());

@@ -12,6 +12,7 @@
 
 #include "core/protocol.h"
 #include "core/text.h"
+#include "fleet/node_key.h"
 #include "util/log.h"
 
 namespace jg {
@@ -86,6 +87,10 @@ Result<std::unique_ptr<FleetNode>> FleetNode::prepare(const FleetSettings& f,
             "policy "
             "file to a file of their own and store it with `jitgate policy push FILE`");
     std::unique_ptr<FleetNode> n(new FleetNode(f, std::move(local), state_dir));
+    // The node key signs its audit heads (design.md §7.3): no node without one.
+    auto key = fleet::load_or_create_key(state_dir + "/node.key");
+    if (!key) return err(key.error());
+    n->witness_ = std::make_unique<fleet::Witness>(f.prefix, f.node, std::move(*key));
     Policy none;
     n->combine(none);
     // The version this node ran last, if it ran one.
@@ -147,6 +152,8 @@ bool FleetNode::on_policy(const fleet::PolicyDoc& doc, const Policy& ports) {
 
 Result<bool> FleetNode::start(Parts p, Adopt adopt) {
     adopt_ = std::move(adopt);
+    audit_ = &p.audit;
+    clock_ = &p.clock;
     fleet::EtcdOptions o;
     o.endpoints = f_.etcd;
     o.ca_file = f_.ca_file;
@@ -172,8 +179,11 @@ Result<bool> FleetNode::start(Parts p, Adopt adopt) {
     ledger_->set_policy(all_);
     json labels = json::object();
     for (const auto& [k, v] : f_.labels) labels[k] = v;
-    const std::string reg =
-        json{{"node", f_.node}, {"labels", labels}, {"started_us", p.clock.wall_us()}}.dump();
+    const std::string reg = json{{"node", f_.node},
+                                 {"labels", labels},
+                                 {"started_us", p.clock.wall_us()},
+                                 {"key", witness_->key().public_base64()}}
+                                .dump();
     auto w = fleet::Watcher::start({o, f_.prefix, f_.node, reg});
     if (!w) return err(fmt::format("[fleet] etcd: {}", w.error()));
     watcher_ = std::move(*w);
@@ -189,6 +199,7 @@ void FleetNode::send_ack() {
 void FleetNode::on_ready() {
     for (auto& b : watcher_->take()) {
         const auto t0 = std::chrono::steady_clock::now();
+        witness_->absorb(b);
         agent_->on_batch(b);
         if (b.snapshot || verbose_)
             log(fmt::format(
@@ -219,7 +230,56 @@ json FleetNode::status() const {
               {"policy_version", agent_ ? agent_->policy_version() : saved_version_},
               {"revision", agent_ ? agent_->view().revision : 0}};
     if (watcher_ && !watcher_->connected()) j["error"] = watcher_->last_error();
+    j["witness"] = {{"heads", witness_->own_heads()}, {"read", agent_ && agent_->view().revision > 0}};
     return j;
+}
+
+void FleetNode::set_opened_head(const ChainHead& head, std::int64_t now_us) {
+    opened_ = head_json(sign_head(witness_->key(), f_.node, head, now_us));
+}
+
+json FleetNode::heads_fields(const SignedHead& h) const {
+    json f = {{"audit_head", head_json(h)}};
+    if (!opened_.is_null()) f["audit_open"] = opened_;
+    return f;
+}
+
+void FleetNode::witness(const ChainHead& head) {
+    if (!agent_) return;
+    for (const auto& key : watcher_->take_head_conflicts()) {
+        // Written once by this node: another hash there means this log
+        // went back below a head it had published.
+        const std::string why = fmt::format(
+            "audit log: etcd holds another audit head at {} than this node's log has at that seq: the log "
+            "was "
+            "cut or rewritten below a head this node had published",
+            key);
+        log(why);
+        audit_->emit({{"type", "tamper_detected"}, {"reason", why}});
+    }
+    auto h = witness_->due(head, clock_->wall_us(), false);
+    if (!h) return;
+    agent_->set_audit_heads(heads_fields(*h));
+    auto ack = agent_->take_ack();
+    if (!ack) return;  // nothing read from etcd yet: published once it is
+    watcher_->publish_ack(
+        std::move(*ack),
+        fleet::Watcher::HeadWrite{fleet::head_key(f_.prefix, f_.node, h->seq), head_json(*h).dump()});
+    witness_->published(*h);
+}
+
+void FleetNode::witness_stop(const ChainHead& head) {
+    if (!agent_) return;
+    auto h = witness_->due(head, clock_->wall_us(), true);
+    agent_->set_audit_heads(heads_fields(*h));
+    auto ack = agent_->take_ack();
+    if (!ack) return;
+    if (!watcher_->publish_ack_and_wait(
+            std::move(*ack),
+            fleet::Watcher::HeadWrite{fleet::head_key(f_.prefix, f_.node, h->seq), head_json(*h).dump()},
+            std::chrono::seconds(2)))
+        log(fmt::format("fleet: the last audit head (seq {}) could not be written to etcd: {}", h->seq,
+                        watcher_->last_error()));
 }
 
 std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) {
@@ -241,6 +301,7 @@ std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) 
             return Reply::fail(code::kRefused,
                                "jitgate extend is not available in a fleet yet: ask for new access with "
                                "jitgate request before this grant ends");
+        case Op::AuditFleet: return witness_->check_fleet(*etcd_, c, f_.signers);
         default: return std::nullopt;  // status, metrics, audit: this node's own
     }
 }

@@ -15,6 +15,7 @@
 #include "fleet/etcd_client.h"
 #include "fleet/ledger.h"
 #include "fleet/watcher.h"
+#include "fleet/witness.h"
 
 namespace jg {
 
@@ -54,8 +55,19 @@ public:
     // The node's own file again (SIGHUP): the same fleet ports, its new settings.
     std::shared_ptr<const Policy> with_local(std::shared_ptr<const Policy> local);
     std::optional<Reply> handle(Op op, const Caller& c, const OpArgs& a);
-    // For status: etcd, labels, whether it answers, what the node applied.
+    // For status: etcd, labels, whether it answers, what the node applied,
+    // and the audit heads it published (fleet.witness.heads).
     json status() const;
+    // The audit log's head, written and synced: published (signed, in the
+    // ack and the history of heads) when due (fleet/witness.h).
+    void witness(const ChainHead& head);
+    // The audit log's head as the daemon opened it, before this start's
+    // records: every ack carries it signed ("audit_open"), so that a log
+    // cut while no daemon ran shows against the heads published before.
+    void set_opened_head(const ChainHead& head, std::int64_t now_us);
+    // A clean stop's last head (after daemon_stop), written before the
+    // daemon goes (waits a moment for etcd).
+    void witness_stop(const ChainHead& head);
 
 private:
     FleetNode(FleetSettings f, std::shared_ptr<const Policy> local, std::string state_dir)
@@ -64,6 +76,7 @@ private:
     void combine(const Policy& ports);
     bool on_policy(const fleet::PolicyDoc& doc, const Policy& ports);
     void send_ack();
+    json heads_fields(const SignedHead& h) const;  // the ack's audit_head and audit_open
 
     FleetSettings f_;
     std::shared_ptr<const Policy> local_, node_, all_;
@@ -77,6 +90,10 @@ private:
     std::unique_ptr<fleet::Ledger> ledger_;
     std::unique_ptr<fleet::Agent> agent_;
     std::unique_ptr<fleet::Watcher> watcher_;
+    std::unique_ptr<fleet::Witness> witness_;
+    json opened_;  // the signed audit_open
+    AuditSink* audit_ = nullptr;
+    Clock* clock_ = nullptr;
 };
 
 // The node's [fleet] settings with the command line's --etcd, --node and

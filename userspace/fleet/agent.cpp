@@ -155,6 +155,8 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
     } else if (k.kind == "policy") {
         relevant = true;
         adopt_policy(kv);
+    } else if (k.kind == "heads") {
+        // Audit heads are the witness's (daemon/fleet_node): nothing to apply.
     } else if (k.kind.empty()) {
         // Everything under the prefix is jitgate's: a key of no known form
         // was written by someone else.
@@ -378,15 +380,16 @@ std::optional<std::string> Agent::take_ack() {
     }
     json labels = json::object();
     for (const auto& [k, v] : c_.labels) labels[k] = v;
-    return json{{"node", c_.node},
+    json ack = {{"node", c_.node},
                 {"labels", labels},
                 {"applied_revision", applied_revision_},
                 {"digest", sha256_hex(lines)},
                 {"grants", count},
                 {"policy_version", policy_version_},
                 {"unresolved", unresolved},
-                {"time_us", now}}
-        .dump();
+                {"time_us", now}};
+    if (audit_heads_.is_object()) ack.update(audit_heads_);
+    return ack.dump();
 }
 
 }  // namespace jg::fleet

@@ -58,6 +58,13 @@ public:
     void tick(bool connected, const std::string& why);
     // The ack document when it changed since the last call (or is due again).
     std::optional<std::string> take_ack();
+    // The node's signed audit heads (core/audit_witness.h) every ack from
+    // now on carries ({"audit_head", "audit_open"}); the next take_ack()
+    // gives one.
+    void set_audit_heads(json fields) {
+        audit_heads_ = std::move(fields);
+        ack_dirty_ = true;
+    }
 
 private:
     void absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant);
@@ -91,6 +98,7 @@ private:
     mutable std::map<std::string, std::optional<std::uint32_t>> uids_;
     std::set<std::pair<std::string, std::int64_t>> rejected_;
     bool ack_dirty_ = false;
+    json audit_heads_;  // null until the node signed one
     std::int64_t ack_written_us_ = 0;
     // Partition: since when (wall us) etcd has not answered; strict ports cut.
     std::optional<std::int64_t> down_since_us_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cstdint>
 #include <limits>
 
 #include "core/duration.h"
@@ -257,6 +258,12 @@ std::string request_key(const std::string& prefix, std::int64_t id) {
 std::string grant_key(const std::string& prefix, std::int64_t id) { return prefix + "/grants/" + padded(id); }
 std::string node_key(const std::string& prefix, const std::string& node) { return prefix + "/nodes/" + node; }
 std::string ack_key(const std::string& prefix, const std::string& node) { return prefix + "/acks/" + node; }
+std::string heads_prefix(const std::string& prefix, const std::string& node) {
+    return prefix + "/heads/" + node + "/";
+}
+std::string head_key(const std::string& prefix, const std::string& node, std::uint64_t seq) {
+    return heads_prefix(prefix, node) + fmt::format("{:020}", seq);
+}
 
 KeyName parse_key(const std::string& prefix, std::string_view key) {
     KeyName k;
@@ -284,6 +291,20 @@ KeyName parse_key(const std::string& prefix, std::string_view key) {
     } else if ((kind == "nodes" || kind == "acks") && valid_fleet_name(name)) {
         k.kind = std::string(kind);
         k.node = std::string(name);
+    } else if (kind == "heads") {
+        // heads/<node>/<20-digit seq>
+        const auto cut = name.find('/');
+        if (cut == std::string_view::npos || !valid_fleet_name(name.substr(0, cut))) return k;
+        const std::string_view digits = name.substr(cut + 1);
+        std::uint64_t seq = 0;
+        if (digits.size() != 20) return k;
+        for (char c : digits) {
+            if (!std::isdigit(static_cast<unsigned char>(c)) || seq > (UINT64_MAX - 9) / 10) return k;
+            seq = seq * 10 + std::uint64_t(c - '0');
+        }
+        k.kind = "heads";
+        k.node = std::string(name.substr(0, cut));
+        k.seq = seq;
     }
     return k;
 }

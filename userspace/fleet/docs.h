@@ -7,7 +7,9 @@
 //   P/grants/<id>        a grant; a revocation is its state turning "revoked"
 //   P/nodes/<node>       lease-bound registration: {"node","labels","started_us"}
 //   P/acks/<node>        what the node applied: {"node","labels","applied_revision","digest",
-//                        "grants","policy_version","unresolved","time_us"}
+//                        "grants","policy_version","unresolved","time_us","audit_head"}
+//   P/heads/<node>/<seq> the node's audit heads it published (20-digit seq), written once
+//                        each: {"node","seq","hash","time_us","sig"} (core/audit_witness.h)
 // Anything read from etcd is untrusted (anyone with write access to the
 // prefix wrote it): parse_* validate every field and refuse the document
 // with one sentence, and nothing refused is applied.
@@ -61,12 +63,15 @@ std::string request_key(const std::string& prefix, std::int64_t id);
 std::string grant_key(const std::string& prefix, std::int64_t id);
 std::string node_key(const std::string& prefix, const std::string& node);
 std::string ack_key(const std::string& prefix, const std::string& node);
+std::string heads_prefix(const std::string& prefix, const std::string& node);  // ends with '/'
+std::string head_key(const std::string& prefix, const std::string& node, std::uint64_t seq);
 // What a key under the prefix is, parsed.  kind: "requests", "grants",
-// "nodes", "acks", "policy", "ids", or "" for anything else.
+// "nodes", "acks", "heads", "policy", "ids", or "" for anything else.
 struct KeyName {
     std::string kind;
-    std::int64_t id = 0;  // requests, grants
-    std::string node;     // nodes, acks
+    std::int64_t id = 0;    // requests, grants
+    std::string node;       // nodes, acks, heads
+    std::uint64_t seq = 0;  // heads
 };
 KeyName parse_key(const std::string& prefix, std::string_view key);
 

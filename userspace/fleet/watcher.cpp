@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <cerrno>
 
+#include <algorithm>
 #include <cstring>
 
 #include "fleet/docs.h"
@@ -54,6 +55,7 @@ Watcher::~Watcher() {
         stop_ = true;
     }
     ack_ready_.notify_all();
+    ack_written_.notify_all();
     watch_stop_ = true;
     if (watch_thread_.joinable()) watch_thread_.join();
     if (keep_thread_.joinable()) keep_thread_.join();
@@ -91,12 +93,76 @@ std::string Watcher::last_error() const {
     return error_;
 }
 
-void Watcher::publish_ack(std::string value) {
+void Watcher::publish_ack(std::string value, std::optional<HeadWrite> head) {
     {
         std::lock_guard<std::mutex> l(mu_);
         ack_ = std::move(value);
+        ++ack_ticket_;
+        // A newer head supersedes one not written yet: the ack carries the newest.
+        if (head) head_ = std::move(head);
     }
     ack_ready_.notify_one();
+}
+
+bool Watcher::publish_ack_and_wait(std::string value, std::optional<HeadWrite> head,
+                                   std::chrono::milliseconds timeout) {
+    publish_ack(std::move(value), std::move(head));
+    std::unique_lock<std::mutex> l(mu_);
+    const std::uint64_t mine = ack_ticket_;
+    return ack_written_.wait_for(l, timeout, [&] { return written_ticket_ >= mine || stop_; }) &&
+           written_ticket_ >= mine;
+}
+
+std::vector<std::string> Watcher::take_head_conflicts() {
+    std::lock_guard<std::mutex> l(mu_);
+    return std::exchange(conflicts_, {});
+}
+
+bool Watcher::write_ack(const std::string& ack, const std::optional<HeadWrite>& head) {
+    const std::string key = ack_key(c_.prefix, c_.node);
+    if (!head) {
+        auto put = keep_etcd_->put(key, ack);
+        if (!put) set_error(put.error());
+        return bool(put);
+    }
+    // The history entry is written once: a head already there is evidence
+    // (the same one, or another hash for that seq), never written over.
+    auto txn =
+        keep_etcd_->txn({{head->key, Compare::Target::Create, 0, {}}},
+                        {{TxnOp::Kind::Put, head->key, head->value, 0}, {TxnOp::Kind::Put, key, ack, 0}},
+                        {{TxnOp::Kind::Put, key, ack, 0}});
+    if (!txn) {
+        set_error(txn.error());
+        return false;
+    }
+    if (!txn->succeeded) {
+        // The same seq and hash published again (another time) is no conflict.
+        auto hash_of = [](const std::string& v) {
+            const json j = json::parse(v, nullptr, false);
+            return j.is_object() && j.contains("hash") && j["hash"].is_string() ? j["hash"].get<std::string>()
+                                                                                : std::string();
+        };
+        auto there = keep_etcd_->get(head->key);
+        if (there && *there && hash_of((*there)->value) != hash_of(head->value)) {
+            std::lock_guard<std::mutex> l(mu_);
+            if (conflicts_.size() < 16) conflicts_.push_back(head->key);
+        }
+        return true;
+    }
+    prune_heads();
+    return true;
+}
+
+// Keeps the kKeepHeads highest seqs: a head that went backwards is lower
+// than those before it, so the evidence is what stays.
+void Watcher::prune_heads() {
+    auto all = keep_etcd_->get_prefix(heads_prefix(c_.prefix, c_.node));
+    if (!all || all->kvs.size() <= kKeepHeads) return;
+    std::vector<TxnOp> dels;
+    // Keys sort by seq (20 digits): the first ones are the oldest.
+    for (std::size_t i = 0; i + kKeepHeads < all->kvs.size(); ++i)
+        dels.push_back({TxnOp::Kind::Delete, all->kvs[i].key, {}, 0});
+    if (auto t = keep_etcd_->txn({}, dels); !t) set_error(t.error());
 }
 
 void Watcher::watch_loop() {
@@ -173,17 +239,27 @@ void Watcher::keep_loop() {
             }
         }
         if (ok) {
+            std::optional<HeadWrite> head;
+            std::uint64_t ticket = 0;
             {
                 std::lock_guard<std::mutex> l(mu_);
-                if (ack_) writing = std::exchange(ack_, std::nullopt);
+                if (ack_) {
+                    writing = std::exchange(ack_, std::nullopt);
+                    head = std::exchange(head_, std::nullopt);
+                    ticket = ack_ticket_;
+                }
             }
             if (writing) {
-                if (auto put = keep_etcd_->put(ack_key(c_.prefix, c_.node), *writing); !put) {
+                if (!write_ack(*writing, head)) {
                     ok = false;
-                    set_error(put.error());
                     std::lock_guard<std::mutex> l(mu_);
                     if (!ack_) ack_ = std::move(writing);  // not newer one waiting: write this again
+                    if (!head_) head_ = std::move(head);
+                } else {
+                    std::lock_guard<std::mutex> l(mu_);
+                    written_ticket_ = std::max(written_ticket_, ticket);
                 }
+                ack_written_.notify_all();
                 writing.reset();
             }
         }

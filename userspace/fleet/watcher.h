@@ -48,8 +48,22 @@ public:
     // Whether the watch is up and the last write or renewal succeeded.
     bool connected() const { return watch_ok_ && keep_ok_; }
     std::string last_error() const;
-    // The ack to write (the keeper writes the newest, once).
-    void publish_ack(std::string value);
+    // The ack to write (the keeper writes the newest, once), and with it,
+    // when given, an entry of the node's history of audit heads: written
+    // once (create-only) in the same transaction, the oldest beyond
+    // kKeepHeads deleted after.
+    struct HeadWrite {
+        std::string key, value;
+    };
+    void publish_ack(std::string value, std::optional<HeadWrite> head = std::nullopt);
+    // The same, then waits up to `timeout` for it to be written (a clean
+    // stop's last ack): whether it was.
+    bool publish_ack_and_wait(std::string value, std::optional<HeadWrite> head,
+                              std::chrono::milliseconds timeout);
+    // History entries the node found written already with another value
+    // (its head went backwards, or someone wrote there): the keys, once.
+    std::vector<std::string> take_head_conflicts();
+    static constexpr std::size_t kKeepHeads = 64;
 
 private:
     explicit Watcher(Config c) : c_(std::move(c)) {}
@@ -57,6 +71,9 @@ private:
     void keep_loop();
     void push(Batch b);
     void set_error(const std::string& e);
+    // Writes the ack (and head entry); false on failure (error set).
+    bool write_ack(const std::string& ack, const std::optional<HeadWrite>& head);
+    void prune_heads();
     // Sleeps up to `ms` unless stopping; false when stopping.
     bool nap(int ms);
 
@@ -70,6 +87,10 @@ private:
     std::condition_variable ack_ready_;  // wakes the keeper for a new ack
     std::vector<Batch> queue_;
     std::optional<std::string> ack_;
+    std::optional<HeadWrite> head_;
+    std::uint64_t ack_ticket_ = 0, written_ticket_ = 0;
+    std::condition_variable ack_written_;
+    std::vector<std::string> conflicts_;
     std::string error_;
     std::thread watch_thread_, keep_thread_;
 };
