@@ -19,6 +19,8 @@ PACKAGES=(
   mmdebstrap
   # the fleet (tests/fleet: a private etcd; the etcd client links libcurl)
   etcd-server etcd-client libcurl4-openssl-dev
+  # fleet trust (tests/e2e/e2e_fleet_trust.py): documents signed by a key no node lists
+  python3-cryptography
 )
 
 missing=()
