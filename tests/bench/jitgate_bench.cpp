@@ -30,7 +30,7 @@ namespace {}  // namespace
 namespace jgbench {
 int make_store(const char* db, const char* count, const char* port);
 int sign_cost(const char* count);
-}
+}  // namespace jgbench
 
 namespace {
 

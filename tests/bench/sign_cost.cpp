@@ -21,8 +21,8 @@ double per_doc_us(int n, const std::function<void(int)>& one) {
     for (int r = 0; r < 5; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
         for (int i = 0; i < n; ++i) one(i);
-        rounds.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
-                         n);
+        rounds.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / n);
     }
     std::sort(rounds.begin(), rounds.end());
     return rounds[rounds.size() / 2];

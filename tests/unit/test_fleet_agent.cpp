@@ -45,13 +45,7 @@ struct Node {
     FakeAudit audit;
     FakeClock clock;
     Workflow wf{store, dir, sink, audit, clock, "boot-A"};
-    Agent agent{{P, "db-1", {{"role", "db"}}, 15, "boot-A"},
-                trust,
-                wf,
-                store,
-                audit,
-                clock,
-                dir,
+    Agent agent{{P, "db-1", {{"role", "db"}}, 15, "boot-A"},         trust, wf, store, audit, clock, dir,
                 [](const PolicyDoc&, const Policy&) { return true; }};
 
     Node() {
@@ -128,8 +122,9 @@ TEST_SUITE("fleet agent") {
         std::vector<std::string> logged;
         set_log_sink([&](std::string_view m) { logged.emplace_back(m); });
         n.put(grant_key(P, 42), "{not json", 10);
-        n.put(grant_key(P, 42), "{not json", 10);                           // the same version: one record
-        n.put(grant_key(P, 43), n.signed_by_peer(a_grant(44, "role=db", n.clock.wall)), 11);  // its id is not its key's
+        n.put(grant_key(P, 42), "{not json", 10);  // the same version: one record
+        n.put(grant_key(P, 43), n.signed_by_peer(a_grant(44, "role=db", n.clock.wall)),
+              11);  // its id is not its key's
         std::string wrong = a_grant(45, "role=db", n.clock.wall);
         wrong.replace(wrong.find("\"user\":\"alice\""), 14, "\"user\":\"al ice\"");
         n.put(grant_key(P, 45), n.signed_by_peer(wrong), 12);
@@ -153,7 +148,8 @@ TEST_SUITE("fleet agent") {
         const std::string text =
             "[[port]]\nport = 5432\napprovers = [\"\\u001b]0;owned\\u0007\\u001b[2J\"]\n";
         n.put(policy_key(P),
-              n.signed_by_peer(policy_doc({1, text, "fleet.toml", "root", n.clock.wall}).dump(), kSigPolicy), 10);
+              n.signed_by_peer(policy_doc({1, text, "fleet.toml", "root", n.clock.wall}).dump(), kSigPolicy),
+              10);
         set_log_sink(nullptr);
         CHECK(n.agent.policy_version() == 0);
         const json& r = n.audit.last("policy_rejected");

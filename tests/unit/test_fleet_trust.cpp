@@ -163,9 +163,12 @@ TEST_SUITE("fleet trust") {
 
     TEST_CASE("a forged approval does not count; the approvals that verify do") {
         Keys k;
-        json r = a_request();
+        // Made on n1, approved by bob on n2.
+        json made = a_request();
+        k.n1.seal_request(made, nullptr);
+        json r = made;
         r["approvers"] = {"bob"};
-        k.n2.seal_request(r, nullptr);
+        k.n2.seal_request(r, made);
         // An etcd writer adds carol, with an approval signed by no listed key
         // (or none at all), and keeps the document's old signature.
         json forged = r;
@@ -292,8 +295,10 @@ TEST_SUITE("fleet trust") {
         Batch del{false, 11, {}, {KeyValue{grant_key(P, 42), "", 0, 11, 0, 0}}};
         n.agent.on_batch(del);
         CHECK_FALSE(n.sink.live.count(42));
-        CHECK(n.audit.last("revoke_applied").at("reason").get<std::string>().find("without a signed revocation") !=
-              std::string::npos);
+        CHECK(n.audit.last("revoke_applied")
+                  .at("reason")
+                  .get<std::string>()
+                  .find("without a signed revocation") != std::string::npos);
     }
 
     TEST_CASE("a policy version not signed by a listed node is not run") {
@@ -314,14 +319,35 @@ TEST_SUITE("fleet trust") {
 
     TEST_CASE("the agent keeps a request with only the approvals that verify") {
         Node n;
-        json r = a_request();
+        json made = a_request();
+        n.k.n1.seal_request(made, nullptr);
+        json r = made;
         r["approvers"] = {"bob"};
-        n.k.n2.seal_request(r, nullptr);
+        n.k.n2.seal_request(r, made);
         r["approvers"] = {"bob", "carol"};
         r["approvals"].push_back({{"user", "carol"}, {"node", "n3"}, {"sig", r["sig"]}});
         n.put(request_key(P, 7), r, 10);
         REQUIRE(n.agent.view().requests.count(7));
         CHECK(n.agent.view().requests.at(7).doc.row.approvers == std::vector<std::string>{"bob"});
-        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("carol") != std::string::npos);
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("carol") !=
+              std::string::npos);
+    }
+
+    TEST_CASE("[fleet] signers: each entry checked, FILE:LINE named") {
+        const std::string head = "[fleet]\netcd = [\"http://127.0.0.1:2379\"]\n";
+        Keys k;
+        const std::string good = "n1:" + k.a.public_base64();
+        PolicyLoad ok = parse_policy(head + "signers = [\"" + good + "\", \"" + good + "\"]\n", "node.toml");
+        REQUIRE(ok.ok());
+        CHECK(ok.policy.fleet.signers == std::vector<std::string>{good});  // listed twice: once
+        for (const std::string& bad :
+             std::vector<std::string>{"n1", "n1:", "n1:abc", ":" + k.a.public_base64(),
+                                      "n 1:" + k.a.public_base64(), "n1:" + k.a.public_base64().substr(1)}) {
+            PolicyLoad l = parse_policy(head + "signers = [\"" + bad + "\"]\n", "node.toml");
+            REQUIRE(l.errors.size() == 1);
+            CHECK(l.errors[0].rfind("node.toml:3:", 0) == 0);
+            CHECK(l.errors[0].find("NODE:BASE64KEY") != std::string::npos);
+        }
+        CHECK_FALSE(parse_policy(head + "signers = \"" + good + "\"\n", "node.toml").ok());
     }
 }

@@ -1,8 +1,8 @@
 #include "daemon/fleet_node.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -63,8 +63,10 @@ int print_node_key(DaemonOptions o, bool rotate) {
         auto load = load_policy_file(o.config);
         if (!load.ok()) {
             for (auto& e : load.errors) fmt::print(stderr, "{}\n", e);
-            fmt::print(stderr, "jitgated: the policy {} is invalid: fix the lines above or give --node and "
-                               "--state-dir\n", o.config);
+            fmt::print(stderr,
+                       "jitgated: the policy {} is invalid: fix the lines above or give --node and "
+                       "--state-dir\n",
+                       o.config);
             return 1;
         }
         apply_daemon_settings(o, load.policy.daemon);
@@ -88,9 +90,10 @@ int print_node_key(DaemonOptions o, bool rotate) {
     }
     fmt::print("{}\n", fleet::signer_text(f->node, *key));
     if (rotate)
-        fmt::print(stderr,
-                   "jitgated: add this entry to [fleet] signers on every node (keep the old one), then reload "
-                   "them (SIGHUP): this node signs with the new key once its own file lists it\n");
+        fmt::print(
+            stderr,
+            "jitgated: add this entry to [fleet] signers on every node (keep the old one), then reload "
+            "them (SIGHUP): this node signs with the new key once its own file lists it\n");
     return 0;
 }
 
@@ -180,18 +183,20 @@ void FleetNode::refresh_trust(const std::vector<std::string>& signers) {
             // Listed: sign with it from now on; the old file goes (its key
             // verifies for as long as the operators keep it in signers).
             if (std::rename(next.c_str(), node_key_path(state_dir_).c_str()) != 0)
-                log(fmt::format("fleet: cannot make {} the node key: {}; still signing with the old one", next,
-                                std::strerror(errno)));
+                log(fmt::format("fleet: cannot make {} the node key: {}; still signing with the old one",
+                                next, std::strerror(errno)));
             else {
                 trust_->set_key(std::move(*k));
-                log(fmt::format("fleet: signing with the new key {}: the old key is retired, remove it from "
+                log(
+                    fmt::format("fleet: signing with the new key {}: the old key is retired, remove it from "
                                 "[fleet] signers on every node once they all list the new one",
                                 fleet::signer_text(f_.node, trust_->key())));
             }
         }
     }
     if (!trust_->own_key_listed())
-        log(fmt::format("fleet: warning: this node's key is not in [fleet] signers, so every node (this one "
+        log(
+            fmt::format("fleet: warning: this node's key is not in [fleet] signers, so every node (this one "
                         "too) refuses the documents it writes; add \"{}\" to [fleet] signers on every node",
                         fleet::signer_text(f_.node, trust_->key())));
 }
@@ -241,8 +246,7 @@ Result<bool> FleetNode::start(Parts p, Adopt adopt) {
     etcd_ = std::move(*etcd);
     agent_ = std::make_unique<fleet::Agent>(
         fleet::Agent::Config{f_.prefix, f_.node, f_.labels, f_.grace_s, p.boot_id}, *trust_, p.wf, p.store,
-        p.audit,
-        p.clock, p.dir,
+        p.audit, p.clock, p.dir,
         [this](const fleet::PolicyDoc& d, const Policy& ports) { return on_policy(d, ports); });
     agent_->set_policy_version(saved_version_);
     ledger_ = std::make_unique<fleet::Ledger>(fleet::Ledger::Config{f_.prefix, f_.node, p.boot_id}, *etcd_,

@@ -145,7 +145,8 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
     if (k.kind == "grants") {
         relevant = true;
         // A full read brings the versions held already: checked when they came.
-        if (auto p = prev_grants_.find(k.id); p != prev_grants_.end() && p->second.mod_revision == kv.mod_revision) {
+        if (auto p = prev_grants_.find(k.id);
+            p != prev_grants_.end() && p->second.mod_revision == kv.mod_revision) {
             if (p->second.doc.row.state == "active") dirty.insert(k.id);
             view_.grants[k.id] = p->second;
             return;
@@ -166,7 +167,10 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
             // here (as a full read would end it), nothing new is applied.
             if (view_.grants.erase(k.id)) dirty.insert(k.id);
             return reject("grant_rejected", kv,
-                          untrusted ? *untrusted : d ? "its id is not its key's" : d.error(), j ? &*j : nullptr);
+                          untrusted ? *untrusted
+                          : d       ? "its id is not its key's"
+                                    : d.error(),
+                          j ? &*j : nullptr);
         }
         // Judged again if it is active, or was (the mirror's active grants
         // are judged at every full read as well): ended history is not.
@@ -338,7 +342,8 @@ void Agent::reconcile(std::int64_t id) {
             // A key deleted with no signed revocation: fail closed, and say so.
             const bool deleted = it == view_.grants.end() && deleted_.count(id);
             if (deleted)
-                log(fmt::format("fleet: grant {} was deleted from etcd without a signed revocation: ended "
+                log(
+                    fmt::format("fleet: grant {} was deleted from etcd without a signed revocation: ended "
                                 "here (fail closed)",
                                 id));
             end_here(*here, revoked && it->second.doc.row.state == "expired" ? "expired" : "revoked", by,

@@ -102,11 +102,12 @@ Result<bool> Ledger::distrust(Scratch& s, const KeyValue& kv, const std::string&
                  {"revision", kv.mod_revision},
                  {"signer", signer.substr(0, 64)},
                  {"reason", fmt::format("not used: {}", why)}});
-    s.refused = Reply::fail(code::kRefused,
-                            fmt::format("{}'s document in etcd is not signed by a node [fleet] signers lists ({}); "
-                                        "nothing was changed: ask an administrator to check etcd and the "
-                                        "signers lists",
-                                        what, why));
+    s.refused =
+        Reply::fail(code::kRefused,
+                    fmt::format("{}'s document in etcd is not signed by a node [fleet] signers lists ({}); "
+                                "nothing was changed: ask an administrator to check etcd and the "
+                                "signers lists",
+                                what, why));
     return err(why);
 }
 
@@ -161,7 +162,8 @@ Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
     if (!*kv) return true;
     auto j = parse_object((*kv)->value, "grant document");
     if (!j) return err(fmt::format("grant {}'s document in etcd is not valid: {}", id, j.error()));
-    if (auto why = trust_.refusal(kSigGrant, *j)) return distrust(s, **kv, fmt::format("grant {}", id), *j, *why);
+    if (auto why = trust_.refusal(kSigGrant, *j))
+        return distrust(s, **kv, fmt::format("grant {}", id), *j, *why);
     auto d = parse_grant_json(*j);
     if (!d || d->row.id != id)
         return err(fmt::format("grant {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
@@ -491,7 +493,7 @@ Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
         if (!kv) return unreachable("confirm", kv.error());
         if (!*kv) return Reply::fail(code::kNotFound, fmt::format("there is no grant {}", a.id));
         revision = std::max(revision, (*kv)->mod_revision);
-            auto j = parse_object((*kv)->value, "grant document");
+        auto j = parse_object((*kv)->value, "grant document");
         if (j)
             if (auto why = trust_.refusal(kSigGrant, *j))
                 return Reply::fail(code::kRefused,
@@ -532,9 +534,9 @@ Reply Ledger::nodes(const Caller&) {
     auto entry = [&](const std::string& node) -> json& {
         json& e = out[node];
         if (e.is_null())
-            e = {{"node", node},   {"labels", json::object()}, {"alive", false}, {"applied_revision", 0},
-                 {"lag", nullptr}, {"policy_version", 0},      {"grants", 0},    {"ack_age_s", nullptr},
-                 {"rejected", 0}};
+            e = {{"node", node},          {"labels", json::object()}, {"alive", false},
+                 {"applied_revision", 0}, {"lag", nullptr},           {"policy_version", 0},
+                 {"grants", 0},           {"ack_age_s", nullptr},     {"rejected", 0}};
         return e;
     };
     auto labels_of = [](const json& j) {

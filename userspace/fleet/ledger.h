@@ -38,9 +38,15 @@ public:
         std::string node;
         std::string boot_id;
     };
-    Ledger(Config c, EtcdClient& etcd, const FleetView& view, const Trust& trust, Directory& dir, Clock& clock,
-           AuditSink& audit)
-        : c_(std::move(c)), etcd_(etcd), view_(view), trust_(trust), dir_(dir), clock_(clock), audit_(audit) {}
+    Ledger(Config c, EtcdClient& etcd, const FleetView& view, const Trust& trust, Directory& dir,
+           Clock& clock, AuditSink& audit)
+        : c_(std::move(c)),
+          etcd_(etcd),
+          view_(view),
+          trust_(trust),
+          dir_(dir),
+          clock_(clock),
+          audit_(audit) {}
 
     // Every port of the fleet policy (not only this node's), with this
     // node's [daemon] settings: a decision here may be for other nodes.

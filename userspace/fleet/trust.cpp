@@ -10,9 +10,9 @@ namespace {
 
 // The request fields a decision changes (or that are signatures): all the
 // others are fixed at creation and covered by origin_sig.
-const char* const kDecisionFields[] = {"state",     "decided_us", "decided_by", "decision_reason",
-                                       "grant_id",  "approvers",  "approvals",  "shortest_s",
-                                       "signer",    "sig",        "origin_sig"};
+const char* const kDecisionFields[] = {"state",    "decided_us", "decided_by", "decision_reason",
+                                       "grant_id", "approvers",  "approvals",  "shortest_s",
+                                       "signer",   "sig",        "origin_sig"};
 
 constexpr const char* kSigOrigin = "request-origin";
 constexpr const char* kSigApproval = "approval";
@@ -35,7 +35,8 @@ std::optional<std::string> signed_text(std::string_view kind, const json& doc) {
     json copy = doc;
     if (copy.is_object()) copy.erase("sig");
     try {
-        return fmt::format("jitgate/v1 {}\n{}", kind, copy.dump(-1, ' ', false, json::error_handler_t::strict));
+        return fmt::format("jitgate/v1 {}\n{}", kind,
+                           copy.dump(-1, ' ', false, json::error_handler_t::strict));
     } catch (const json::exception&) {
         return std::nullopt;
     }
@@ -112,9 +113,10 @@ void Trust::seal_request(json& doc, const json& prior) const {
                 continue;
             }
             const json body = approval_body(base, user, node_);
-            approvals.push_back({{"user", user},
-                                 {"node", node_},
-                                 {"sig", key_.sign(signed_text(kSigApproval, body).value_or(std::string()))}});
+            approvals.push_back(
+                {{"user", user},
+                 {"node", node_},
+                 {"sig", key_.sign(signed_text(kSigApproval, body).value_or(std::string()))}});
         }
     doc["approvals"] = approvals;
     doc["origin_sig"] = origin_sig;
@@ -128,9 +130,10 @@ Result<CheckedRequest> Trust::check_request(const json& doc) const {
     auto base_text = signed_text(kSigOrigin, base);
     if (!base_text) return err("it holds text that is not UTF-8");
     if (!verifies(origin, *base_text, str_of(doc, "origin_sig")))
-        return err(fmt::format("its origin's signature (origin_sig) does not verify against the keys [fleet] "
-                               "signers lists for '{}'",
-                               shown(origin)));
+        return err(
+            fmt::format("its origin's signature (origin_sig) does not verify against the keys [fleet] "
+                        "signers lists for '{}'",
+                        shown(origin)));
     CheckedRequest out{doc, {}, {}};
     auto whole = refusal(kSigRequest, doc);
     if (!whole) out.signer = str_of(doc, "signer");

@@ -40,9 +40,9 @@ std::optional<std::string> signed_text(std::string_view kind, const json& doc);
 
 // A request document as checked: what may be counted, and what was not.
 struct CheckedRequest {
-    json doc;           // the document as it counts (unverified approvals removed)
-    std::string note;   // what was dropped, empty when everything verified
-    std::string signer; // whose whole-document signature verified (empty: none did)
+    json doc;            // the document as it counts (unverified approvals removed)
+    std::string note;    // what was dropped, empty when everything verified
+    std::string signer;  // whose whole-document signature verified (empty: none did)
 };
 
 class Trust {
