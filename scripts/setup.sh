@@ -19,7 +19,8 @@ PACKAGES=(
   mmdebstrap
   # the fleet (tests/fleet: a private etcd; the etcd client links libcurl)
   etcd-server etcd-client libcurl4-openssl-dev
-  # the test OpenID provider (tests/web/idp.py: JOSE signing, PKCE)
+  # the test OpenID provider (tests/web/idp.py: JOSE signing, PKCE); fleet trust
+  # (tests/e2e/e2e_fleet_trust.py: documents signed by a key no node lists)
   python3-authlib python3-cryptography
   # jitgate-web (userspace/web): HTTP server and OIDC client; its browser test
   # (tests/web: Debian's chromium driven by playwright-core from npm)

@@ -29,7 +29,8 @@ namespace {}  // namespace
 
 namespace jgbench {
 int make_store(const char* db, const char* count, const char* port);
-}
+int sign_cost(const char* count);
+}  // namespace jgbench
 
 namespace {
 
@@ -58,6 +59,7 @@ void print_table(const std::vector<Row>& rows) {
 
 int main(int argc, char** argv) {
     if (argc == 5 && std::string(argv[1]) == "--make-store") return make_store(argv[2], argv[3], argv[4]);
+    if (argc == 3 && std::string(argv[1]) == "--sign-cost") return sign_cost(argv[2]);
     Settings s;
     std::string json_path;
     std::set<int> only;

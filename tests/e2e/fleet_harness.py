@@ -53,6 +53,35 @@ def unb64(text):
     return base64.b64decode(text or "")
 
 
+def canonical(doc):
+    """What a document's signature covers (userspace/fleet/trust.h): the
+    document without sig, keys sorted, no whitespace (nlohmann's dump)."""
+    return json.dumps({k: v for k, v in doc.items() if k != "sig"}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+class DocSigner:
+    """Signs documents as a node does (design.md §7.3), with an Ed25519 key:
+    a node's own (its state dir's node.key) or a fresh one nobody lists."""
+
+    def __init__(self, node_key_file=None):
+        try:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        except ImportError:
+            skip("python3-cryptography is not installed (apt-get install python3-cryptography)")
+        if node_key_file:
+            with open(node_key_file) as f:
+                self.key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(f.read().strip()))
+        else:
+            self.key = Ed25519PrivateKey.generate()
+
+    def sign(self, kind, doc, signer):
+        d = dict(doc, signer=signer)
+        d.pop("sig", None)
+        d["sig"] = base64.b64encode(self.key.sign(f"jitgate/v1 {kind}\n{canonical(d)}".encode())).decode()
+        return d
+
+
 class Gateway:
     """The test's own door to etcd: its JSON gateway (POST /v3/...), to read
     what the fleet wrote, to write what no node would (garbage), and to
@@ -118,6 +147,7 @@ class Node:
         self.log = os.path.join(self.dir, "jitgated.log")
         self.etcd_line = None  # the socat forwarding this host's 127.0.0.1:etcd_port to etcd
         self.passwd = None  # a private /etc/passwd for the daemon (hide_users), or None
+        self.signers = None  # this node's [fleet] signers when not the fleet's
         self.daemon = None
         self.paused = False
         self.ns_made = False
@@ -167,11 +197,18 @@ class Node:
         return self.fleet.spawn(argv, wait_ready)
 
     # --- the daemon's files ------------------------------------------
+    def print_key(self, rotate=False):
+        """`jitgated --print-key` (or --rotate-key) for this node: its signers entry."""
+        r = sh(self.fleet.jitgated, "--rotate-key" if rotate else "--print-key", "--config",
+               self.config, "--state-dir", self.state, "--node", self.name)
+        return r.stdout.strip()
+
     def fleet_table(self, etcd=None, extra=""):
         labels = ", ".join(f'{k} = "{v}"' for k, v in self.labels.items())
         urls = ", ".join(f'"{u}"' for u in (etcd or [f"http://127.0.0.1:{self.fleet.etcd_port}"]))
+        signers = ", ".join(f'"{k}"' for k in (self.signers if self.signers is not None else self.fleet.signers))
         return (f'[fleet]\netcd = [{urls}]\nnode = "{self.name}"\nlabels = {{ {labels} }}\n'
-                f'prefix = "{self.fleet.prefix}"\ngrace = "{GRACE_S}s"\n{extra}')
+                f'prefix = "{self.fleet.prefix}"\ngrace = "{GRACE_S}s"\nsigners = [{signers}]\n{extra}')
 
     def write_config(self, etcd=None, daemon_extra="", fleet_extra="", tail=""):
         """The node's local file: [daemon] keys, the [fleet] table, then `tail`."""
@@ -385,6 +422,7 @@ class Fleet:
         self.cg2_mounted = None
         self.bpffs_mounted = False
         self.users_made = []
+        self.signers = []
         self.cleaned = False
         self.user = {role: f"jgt{self.id}_{role}" for role in users}
         for s in (signal.SIGINT, signal.SIGTERM):
@@ -440,6 +478,9 @@ class Fleet:
             node = Node(self, i, name, labels)
             self.nodes.append(node)
             node.make_host()
+        # design.md §7.3: every node's key, made before its first start, listed on every node.
+        self.signers = [n.print_key() for n in self.nodes]
+        for node in self.nodes:
             node.write_config()
 
     # --- etcd -----------------------------------------------------------

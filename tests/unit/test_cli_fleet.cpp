@@ -547,7 +547,8 @@ TEST_SUITE("cli fleet") {
                {"lag", 0},
                {"policy_version", 3},
                {"grants", 12},
-               {"ack_age_s", 1}},
+               {"ack_age_s", 1},
+               {"rejected", 3}},
               {{"node", "evil\x1b[2J\u202e"},
                {"labels", {{"k\x1b[31m", "v\u009b"}}},
                {"alive", false},
@@ -559,11 +560,13 @@ TEST_SUITE("cli fleet") {
               {{"node", "new"}, {"labels", json::object()}, {"alive", true}, {"ack_age_s", nullptr}}}},
             {"revision", 812}};
         const std::string t = render_nodes(nodes);
-        CHECK(t ==
-              "NODE               LABELS             ALIVE  APPLIED_REV  LAG  POLICY  GRANTS  ACK_AGE\n"
-              "db-1               env=prod,role=db   yes    812          0    3       12      1s\n"
-              "evil\\x1b[2J\\u202e  k\\x1b[31m=v\\u009b  no     790          22   -       0       2m5s\n"
-              "new                -                  yes    -            -    -       -       -\n");
+        CHECK(
+            t ==
+            "NODE               LABELS             ALIVE  APPLIED_REV  LAG  POLICY  GRANTS  ACK_AGE  "
+            "REJECTED\n"
+            "db-1               env=prod,role=db   yes    812          0    3       12      1s       3\n"
+            "evil\\x1b[2J\\u202e  k\\x1b[31m=v\\u009b  no     790          22   -       0       2m5s     -\n"
+            "new                -                  yes    -            -    -       -       -        -\n");
         CHECK(t.find('\x1b') == std::string::npos);
         CHECK(render_nodes({{"nodes", json::array()}}) == "no nodes have registered in the fleet\n");
 

@@ -32,14 +32,20 @@ public:
     }
 };
 
+// Fixed keys: db-1 is the node under test, db-2 the node that decided.
+Ed25519Key key_of(char c) { return value_or_throw(Ed25519Key::from_seed(std::string(32, c))); }
+
 struct Node {
+    Ed25519Key own = key_of('1'), peer = key_of('2');
+    Trust trust{"db-1", own, {{"db-1", own.public_key()}, {"db-2", peer.public_key()}}};
+    Trust peer_trust{"db-2", peer, {}};
     Store store = memory_store();
     NamesDirectory dir;
     FakeSink sink;
     FakeAudit audit;
     FakeClock clock;
     Workflow wf{store, dir, sink, audit, clock, "boot-A"};
-    Agent agent{{P, "db-1", {{"role", "db"}}, 15, "boot-A"},         wf, store, audit, clock, dir,
+    Agent agent{{P, "db-1", {{"role", "db"}}, 15, "boot-A"},         trust, wf, store, audit, clock, dir,
                 [](const PolicyDoc&, const Policy&) { return true; }};
 
     Node() {
@@ -47,6 +53,12 @@ struct Node {
         PolicyLoad load = parse_policy("[[port]]\nport = 5432\napprovers = [\"bob\"]\n", "node.toml");
         REQUIRE(load.ok());
         wf.set_policy(std::make_shared<const Policy>(load.policy));
+    }
+    // A document as db-2 writes it (signed).
+    std::string signed_by_peer(const std::string& text, const char* kind = kSigGrant) const {
+        json j = json::parse(text);
+        peer_trust.sign(kind, j);
+        return j.dump();
     }
     void put(const std::string& key, const std::string& value, std::int64_t rev) {
         Batch b{false, rev, {KeyValue{key, value, rev, rev, 1, 0}}, {}};
@@ -73,7 +85,7 @@ std::string a_grant(std::int64_t id, const std::string& on, std::int64_t now_us)
 TEST_SUITE("fleet agent") {
     TEST_CASE("a grant for this node is applied once, with grant_applied") {
         Node n;
-        n.put(grant_key(P, 42), a_grant(42, "role=db", n.clock.wall), 10);
+        n.put(grant_key(P, 42), n.signed_by_peer(a_grant(42, "role=db", n.clock.wall)), 10);
         CHECK(n.sink.puts == std::vector<std::int64_t>{42});
         REQUIRE(n.sink.live.count(42));
         CHECK(n.sink.live[42].uid == 1000);
@@ -81,7 +93,7 @@ TEST_SUITE("fleet agent") {
         CHECK(applied.at("grant_id") == 42);
         CHECK(applied.at("latency_ms") == 1000);
         // The same document again (a full read) applies nothing more.
-        n.put(grant_key(P, 42), a_grant(42, "role=db", n.clock.wall), 11);
+        n.put(grant_key(P, 42), n.signed_by_peer(a_grant(42, "role=db", n.clock.wall)), 11);
         CHECK(n.sink.puts.size() == 1);
     }
 
@@ -90,7 +102,7 @@ TEST_SUITE("fleet agent") {
         std::string longer = a_grant(42, "role=db", n.clock.wall);
         const std::string end = std::to_string(n.clock.wall + 3599LL * 1000000);
         longer.replace(longer.find(end), end.size(), std::to_string(n.clock.wall + 3601LL * 1000000));
-        n.put(grant_key(P, 42), longer, 10);
+        n.put(grant_key(P, 42), n.signed_by_peer(longer), 10);
         CHECK(n.sink.puts.empty());
         REQUIRE(n.audit.of("grant_rejected").size() == 1);
         CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("longer than port") !=
@@ -99,8 +111,8 @@ TEST_SUITE("fleet agent") {
 
     TEST_CASE("a grant for other nodes is not applied") {
         Node n;
-        n.put(grant_key(P, 42), a_grant(42, "role=web", n.clock.wall), 10);
-        n.put(grant_key(P, 43), a_grant(43, "db-2", n.clock.wall), 11);
+        n.put(grant_key(P, 42), n.signed_by_peer(a_grant(42, "role=web", n.clock.wall)), 10);
+        n.put(grant_key(P, 43), n.signed_by_peer(a_grant(43, "db-2", n.clock.wall)), 11);
         CHECK(n.sink.puts.empty());
         CHECK(n.audit.of("grant_applied").empty());
     }
@@ -110,11 +122,12 @@ TEST_SUITE("fleet agent") {
         std::vector<std::string> logged;
         set_log_sink([&](std::string_view m) { logged.emplace_back(m); });
         n.put(grant_key(P, 42), "{not json", 10);
-        n.put(grant_key(P, 42), "{not json", 10);                           // the same version: one record
-        n.put(grant_key(P, 43), a_grant(44, "role=db", n.clock.wall), 11);  // its id is not its key's
+        n.put(grant_key(P, 42), "{not json", 10);  // the same version: one record
+        n.put(grant_key(P, 43), n.signed_by_peer(a_grant(44, "role=db", n.clock.wall)),
+              11);  // its id is not its key's
         std::string wrong = a_grant(45, "role=db", n.clock.wall);
         wrong.replace(wrong.find("\"user\":\"alice\""), 14, "\"user\":\"al ice\"");
-        n.put(grant_key(P, 45), wrong, 12);
+        n.put(grant_key(P, 45), n.signed_by_peer(wrong), 12);
         set_log_sink(nullptr);
         CHECK(n.sink.puts.empty());
         const auto rejected = n.audit.of("grant_rejected");
@@ -134,7 +147,9 @@ TEST_SUITE("fleet agent") {
         set_log_sink([&](std::string_view m) { logged.emplace_back(m); });
         const std::string text =
             "[[port]]\nport = 5432\napprovers = [\"\\u001b]0;owned\\u0007\\u001b[2J\"]\n";
-        n.put(policy_key(P), policy_doc({1, text, "fleet.toml", "root", n.clock.wall}).dump(), 10);
+        n.put(policy_key(P),
+              n.signed_by_peer(policy_doc({1, text, "fleet.toml", "root", n.clock.wall}).dump(), kSigPolicy),
+              10);
         set_log_sink(nullptr);
         CHECK(n.agent.policy_version() == 0);
         const json& r = n.audit.last("policy_rejected");

@@ -55,7 +55,7 @@ cert_file = "/etc/jitgate/node.pem"
 key_file = "/etc/jitgate/node.key"
 user = "jitgate"
 password_file = "/etc/jitgate/etcd.pass"
-signers = ["db-1:AAAA"]
+signers = ["db-1:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="]
 )",
                                  "p.toml");
         INFO(joined(load.errors));

@@ -95,11 +95,12 @@ std::string render_nodes(const json& raw) {
     if (nodes == r.end() || !nodes->is_array() || nodes->empty())
         return "no nodes have registered in the fleet\n";
     std::vector<std::vector<std::string>> rows{
-        {"NODE", "LABELS", "ALIVE", "APPLIED_REV", "LAG", "POLICY", "GRANTS", "ACK_AGE"}};
+        {"NODE", "LABELS", "ALIVE", "APPLIED_REV", "LAG", "POLICY", "GRANTS", "ACK_AGE", "REJECTED"}};
     for (const auto& n : *nodes) {
         if (!n.is_object()) continue;
         rows.push_back({cell(n, "node"), labels_cell(n), cell(n, "alive"), cell(n, "applied_revision"),
-                        cell(n, "lag"), cell(n, "policy_version"), cell(n, "grants"), ack_age_cell(n)});
+                        cell(n, "lag"), cell(n, "policy_version"), cell(n, "grants"), ack_age_cell(n),
+                        cell(n, "rejected")});
     }
     return table(rows);
 }

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
+
+#include "core/ed25519.h"
 #include "core/policy.h"
 #include "core/toml_checker.h"
 
@@ -94,7 +97,19 @@ void parse_fleet(const toml::table& t, Checker& c, FleetSettings& f) {
         c.fail(nullptr, line, "fleet.cert_file and fleet.key_file go together: give both or neither");
     if (!f.user.empty() && f.password_file.empty())
         c.fail(nullptr, line, "fleet.user needs fleet.password_file (a file holding the password)");
-    f.signers = c.strings(t, "signers", "fleet");  // design.md §7.3
+    // design.md §7.3: each "NODE:BASE64KEY", as jitgated --print-key prints it.
+    for (auto& e : c.strings(t, "signers", "fleet")) {
+        const auto colon = e.find(':');
+        const bool ok = colon != std::string::npos && valid_fleet_name(e.substr(0, colon)) &&
+                        parse_ed25519_public(std::string_view(e).substr(colon + 1));
+        if (!ok)
+            c.fail(t.get("signers"), line,
+                   fmt::format("fleet.signers: '{}' is not NODE:BASE64KEY (a node name, ':', and the 32-byte "
+                               "public key in standard base64, as `jitgated --print-key` prints it)",
+                               e.substr(0, 120)));
+        else if (std::find(f.signers.begin(), f.signers.end(), e) == f.signers.end())
+            f.signers.push_back(e);
+    }
 }
 
 void parse_port_fleet(const toml::table& t, Checker& c, PortPolicy& p, const std::string& where) {

@@ -100,7 +100,8 @@ struct FleetSettings {
     std::string prefix = "/jitgate/v1";
     std::int64_t grace_s = 15;
     std::string ca_file, cert_file, key_file, user, password_file;
-    std::vector<std::string> signers;  // "NODE:BASE64" entries (design.md §7.3)
+    // design.md §7.3: the keys whose documents this node accepts, "NODE:BASE64KEY".
+    std::vector<std::string> signers;
     bool enabled() const { return !etcd.empty(); }
 };
 

@@ -20,6 +20,8 @@ struct DaemonOptions {
     std::vector<std::string> etcd;
     std::string node;
     std::vector<std::string> labels;  // KEY=VALUE
+    bool print_key = false;           // --print-key: print the node key's signers entry, exit
+    bool rotate_key = false;          // --rotate-key: make the next key, print its entry, exit
     bool verbose = false;
     bool quiet = false;  // no audit records on stdout
     // Path flags given on the command line ("--socket", ...): they win over

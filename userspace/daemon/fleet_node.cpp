@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include "core/protocol.h"
 #include "core/text.h"
 #include "fleet/node_key.h"
+#include "daemon/startup.h"
 #include "util/log.h"
 
 namespace jg {
@@ -51,6 +53,51 @@ Result<bool> write_file_atomically(const std::string& path, const std::string& t
 
 }  // namespace
 
+std::string node_key_path(const std::string& state_dir) { return state_dir + "/node.key"; }
+std::string next_key_path(const std::string& state_dir) { return state_dir + "/node.key.next"; }
+
+int print_node_key(DaemonOptions o, bool rotate) {
+    // The node's name and state dir as the daemon would have them: flags,
+    // then the policy file (when there is one), then the defaults.
+    FleetSettings file;
+    if (access(o.config.c_str(), F_OK) == 0) {
+        auto load = load_policy_file(o.config);
+        if (!load.ok()) {
+            for (auto& e : load.errors) fmt::print(stderr, "{}\n", e);
+            fmt::print(stderr,
+                       "jitgated: the policy {} is invalid: fix the lines above or give --node and "
+                       "--state-dir\n",
+                       o.config);
+            return 1;
+        }
+        apply_daemon_settings(o, load.policy.daemon);
+        file = load.policy.fleet;
+    }
+    file.etcd = {"http://unused"};  // the name is checked as a fleet node's
+    auto f = effective_fleet(file, {}, o.node, {});
+    if (!f) {
+        fmt::print(stderr, "jitgated: {}\n", f.error());
+        return 1;
+    }
+    if (mkdir(o.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        fmt::print(stderr, "jitgated: cannot make the state directory {}: {}\n", o.state_dir,
+                   std::strerror(errno));
+        return 1;
+    }
+    auto key = fleet::load_or_create_key(rotate ? next_key_path(o.state_dir) : node_key_path(o.state_dir));
+    if (!key) {
+        fmt::print(stderr, "jitgated: {}\n", key.error());
+        return 1;
+    }
+    fmt::print("{}\n", fleet::signer_text(f->node, *key));
+    if (rotate)
+        fmt::print(
+            stderr,
+            "jitgated: add this entry to [fleet] signers on every node (keep the old one), then reload "
+            "them (SIGHUP): this node signs with the new key once its own file lists it\n");
+    return 0;
+}
+
 Result<FleetSettings> effective_fleet(const FleetSettings& file, const std::vector<std::string>& etcd,
                                       const std::string& node, const std::vector<std::string>& labels) {
     FleetSettings f = file;
@@ -87,10 +134,12 @@ Result<std::unique_ptr<FleetNode>> FleetNode::prepare(const FleetSettings& f,
             "policy "
             "file to a file of their own and store it with `jitgate policy push FILE`");
     std::unique_ptr<FleetNode> n(new FleetNode(f, std::move(local), state_dir));
-    // The node key signs its audit heads (design.md §7.3): no node without one.
-    auto key = fleet::load_or_create_key(state_dir + "/node.key");
+    auto key = fleet::load_or_create_key(node_key_path(state_dir));
     if (!key) return err(key.error());
-    n->witness_ = std::make_unique<fleet::Witness>(f.prefix, f.node, std::move(*key));
+    n->trust_ = std::make_unique<fleet::Trust>(f.node, std::move(*key), std::vector<fleet::Signer>{});
+    n->refresh_trust(f.signers);
+    // The same key signs the audit heads (design.md §7.3).
+    n->witness_ = std::make_unique<fleet::Witness>(f.prefix, f.node, n->trust_->key());
     Policy none;
     n->combine(none);
     // The version this node ran last, if it ran one.
@@ -125,8 +174,40 @@ void FleetNode::combine(const Policy& ports) {
     all_ = all;
 }
 
+void FleetNode::refresh_trust(const std::vector<std::string>& signers) {
+    auto parsed = fleet::parse_signers(signers);  // checked when the file was read: cannot fail
+    trust_->set_signers(parsed ? std::move(*parsed) : std::vector<fleet::Signer>{});
+    const std::string next = next_key_path(state_dir_);
+    if (access(next.c_str(), F_OK) == 0) {
+        auto k = fleet::load_key(next);
+        if (!k) {
+            log(fmt::format("fleet: the next key is not used: {}", k.error()));
+        } else if (trust_->listed(f_.node, k->public_key())) {
+            // Listed: sign with it from now on; the old file goes (its key
+            // verifies for as long as the operators keep it in signers).
+            if (std::rename(next.c_str(), node_key_path(state_dir_).c_str()) != 0)
+                log(fmt::format("fleet: cannot make {} the node key: {}; still signing with the old one",
+                                next, std::strerror(errno)));
+            else {
+                trust_->set_key(std::move(*k));
+                if (witness_) witness_->set_key(trust_->key());
+                log(
+                    fmt::format("fleet: signing with the new key {}: the old key is retired, remove it from "
+                                "[fleet] signers on every node once they all list the new one",
+                                fleet::signer_text(f_.node, trust_->key())));
+            }
+        }
+    }
+    if (!trust_->own_key_listed())
+        log(
+            fmt::format("fleet: warning: this node's key is not in [fleet] signers, so every node (this one "
+                        "too) refuses the documents it writes; add \"{}\" to [fleet] signers on every node",
+                        fleet::signer_text(f_.node, trust_->key())));
+}
+
 std::shared_ptr<const Policy> FleetNode::with_local(std::shared_ptr<const Policy> local) {
     local_ = std::move(local);
+    refresh_trust(local_->fleet.signers);
     combine(ports_);
     if (ledger_) ledger_->set_policy(all_);
     return node_;
@@ -170,12 +251,12 @@ Result<bool> FleetNode::start(Parts p, Adopt adopt) {
     if (!etcd) return err(fmt::format("[fleet] etcd: {}", etcd.error()));
     etcd_ = std::move(*etcd);
     agent_ = std::make_unique<fleet::Agent>(
-        fleet::Agent::Config{f_.prefix, f_.node, f_.labels, f_.grace_s, p.boot_id}, p.wf, p.store, p.audit,
-        p.clock, p.dir,
+        fleet::Agent::Config{f_.prefix, f_.node, f_.labels, f_.grace_s, p.boot_id}, *trust_, p.wf, p.store,
+        p.audit, p.clock, p.dir,
         [this](const fleet::PolicyDoc& d, const Policy& ports) { return on_policy(d, ports); });
     agent_->set_policy_version(saved_version_);
     ledger_ = std::make_unique<fleet::Ledger>(fleet::Ledger::Config{f_.prefix, f_.node, p.boot_id}, *etcd_,
-                                              agent_->view(), p.dir, p.clock, p.audit);
+                                              agent_->view(), *trust_, p.dir, p.clock, p.audit);
     ledger_->set_policy(all_);
     json labels = json::object();
     for (const auto& [k, v] : f_.labels) labels[k] = v;

@@ -11,9 +11,11 @@
 #include "core/operations.h"
 #include "core/policy.h"
 #include "core/workflow.h"
+#include "daemon/daemon.h"
 #include "fleet/agent.h"
 #include "fleet/etcd_client.h"
 #include "fleet/ledger.h"
+#include "fleet/trust.h"
 #include "fleet/watcher.h"
 #include "fleet/witness.h"
 
@@ -52,7 +54,8 @@ public:
     int fd() const { return watcher_->fd(); }
     void on_ready();  // the watcher's batches
     void tick();
-    // The node's own file again (SIGHUP): the same fleet ports, its new settings.
+    // The node's own file again (SIGHUP): the same fleet ports, its new
+    // settings, its new [fleet] signers (and a rotated key adopted once listed).
     std::shared_ptr<const Policy> with_local(std::shared_ptr<const Policy> local);
     std::optional<Reply> handle(Op op, const Caller& c, const OpArgs& a);
     // For status: etcd, labels, whether it answers, what the node applied,
@@ -77,6 +80,9 @@ private:
     bool on_policy(const fleet::PolicyDoc& doc, const Policy& ports);
     void send_ack();
     json heads_fields(const SignedHead& h) const;  // the ack's audit_head and audit_open
+    // The signers of the node's file; a next key (jitgated --rotate-key)
+    // adopted once they list it; a warning when this node's own key is not listed.
+    void refresh_trust(const std::vector<std::string>& signers);
 
     FleetSettings f_;
     std::shared_ptr<const Policy> local_, node_, all_;
@@ -86,6 +92,7 @@ private:
     Adopt adopt_;
     std::uint64_t ticks_ = 0;
     bool verbose_ = false;
+    std::unique_ptr<fleet::Trust> trust_;
     std::unique_ptr<fleet::EtcdClient> etcd_;
     std::unique_ptr<fleet::Ledger> ledger_;
     std::unique_ptr<fleet::Agent> agent_;
@@ -98,6 +105,14 @@ private:
 
 // The node's [fleet] settings with the command line's --etcd, --node and
 // --label over them, the node's name defaulting to the host name.
+// The node's key files in its state dir (design.md §7.3): the one it signs
+// with, and the next one `jitgated --rotate-key` made.
+std::string node_key_path(const std::string& state_dir);
+std::string next_key_path(const std::string& state_dir);
+// jitgated --print-key / --rotate-key: the node's key (created when
+// missing) or its next one, printed as a signers entry; the exit code.
+int print_node_key(DaemonOptions o, bool rotate);
+
 Result<FleetSettings> effective_fleet(const FleetSettings& file, const std::vector<std::string>& etcd,
                                       const std::string& node, const std::vector<std::string>& labels);
 

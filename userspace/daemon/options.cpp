@@ -67,6 +67,13 @@ std::unique_ptr<CLI::App> build_daemon_app(DaemonOptions& o, bool& uninstall) {
             auto s = parse_selector(v);
             return s && s->labels.size() == 1 ? "" : "not KEY=VALUE";
         });
+    // design.md §7.3: the node's signing key, without the kernel or etcd.
+    app->add_flag("--print-key", o.print_key,
+                  "print this node's public key as a [fleet] signers entry, NODE:BASE64 (the key is made in "
+                  "the state dir when missing), then exit");
+    app->add_flag("--rotate-key", o.rotate_key,
+                  "make a next key beside the node's key and print its signers entry, then exit; the "
+                  "daemon signs with it once [fleet] signers lists it (at start or reload)");
     app->add_flag("--uninstall", uninstall,
                   "remove programs, links, pins and mounts jitgated made, then exit");
     app->add_flag("-v,--verbose", o.verbose, "libbpf debug output");

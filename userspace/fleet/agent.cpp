@@ -71,16 +71,24 @@ std::optional<std::string> beyond_policy(const GrantRow& g, const PortPolicy& p,
 
 }  // namespace
 
-void Agent::reject(const char* type, const KeyValue& kv, const std::string& why) {
+void Agent::reject(const char* type, const KeyValue& kv, const std::string& why, const json* doc) {
     if (rejected_.size() >= kMaxRejectedRemembered) rejected_.clear();  // bounded: a record may repeat
     if (!rejected_.insert({kv.key, kv.mod_revision}).second) return;
+    ++rejected_count_;
+    ack_dirty_ = true;
     // `why` may quote the document (a fleet policy's names): escaped for the log's readers.
     log(fmt::format("fleet: ignored {} (revision {}): {}", printable_key(kv.key), kv.mod_revision,
                     escape_terminal(why)));
-    audit_.emit({{"type", type},
-                 {"key", printable_key(kv.key)},
-                 {"revision", kv.mod_revision},
-                 {"reason", fmt::format("not applied: {}", why)}});
+    json ev = {{"type", type},
+               {"key", printable_key(kv.key)},
+               {"revision", kv.mod_revision},
+               {"reason", fmt::format("not applied: {}", why)}};
+    // The signer the document names (anyone's text: printable or nothing).
+    if (doc && doc->is_object() && doc->value("signer", json()).is_string()) {
+        const std::string signer = (*doc)["signer"].get<std::string>();
+        ev["signer"] = valid_fleet_name(signer) ? signer : printable_key(signer.substr(0, 64));
+    }
+    audit_.emit(std::move(ev));
 }
 
 void Agent::node_info(const std::string& node, const std::string& kind, const KeyValue* kv) {
@@ -107,8 +115,12 @@ void Agent::node_info(const std::string& node, const std::string& kind, const Ke
 }
 
 void Agent::adopt_policy(const KeyValue& kv) {
-    auto doc = parse_policy_doc(kv.value);
-    if (!doc) return reject("policy_rejected", kv, doc.error());
+    auto j = parse_object(kv.value, "policy document");
+    if (!j) return reject("policy_rejected", kv, j.error());
+    // Run only what a listed signer pushed (design.md §7.3).
+    if (auto why = trust_.refusal(kSigPolicy, *j)) return reject("policy_rejected", kv, *why, &*j);
+    auto doc = parse_policy_json(*j);
+    if (!doc) return reject("policy_rejected", kv, doc.error(), &*j);
     if (doc->version == policy_version_) return;  // the version running: nothing new
     if (doc->version < policy_version_)
         return reject("policy_rejected", kv,
@@ -132,12 +144,33 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
     const KeyName k = parse_key(c_.prefix, kv.key);
     if (k.kind == "grants") {
         relevant = true;
-        auto d = parse_grant_doc(kv.value);
-        if (!d || d->row.id != k.id) {
+        // A full read brings the versions held already: checked when they came.
+        if (auto p = prev_grants_.find(k.id);
+            p != prev_grants_.end() && p->second.mod_revision == kv.mod_revision) {
+            if (p->second.doc.row.state == "active") dirty.insert(k.id);
+            view_.grants[k.id] = p->second;
+            return;
+        }
+        auto j = parse_object(kv.value, "grant document");
+        std::optional<std::string> untrusted;
+        if (j) untrusted = trust_.refusal(kSigGrant, *j);
+        auto d = j ? parse_grant_json(*j) : Result<GrantDoc>(err(j.error()));
+        if (d && d->row.id == k.id && untrusted && applied_as(d->row)) {
+            // Signed by a key no longer listed, and applied here before it
+            // was removed: the grant keeps its deadline (nothing new opens).
+            reject("grant_rejected", kv, *untrusted + "; applied here before, it keeps its deadline", &*j);
+            view_.grants[k.id] = Held<GrantDoc>{std::move(*d), kv.mod_revision};
+            return;
+        }
+        if (!d || d->row.id != k.id || untrusted) {
             // What it replaced is no longer what etcd says: the grant ends
             // here (as a full read would end it), nothing new is applied.
             if (view_.grants.erase(k.id)) dirty.insert(k.id);
-            return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
+            return reject("grant_rejected", kv,
+                          untrusted ? *untrusted
+                          : d       ? "its id is not its key's"
+                                    : d.error(),
+                          j ? &*j : nullptr);
         }
         // Judged again if it is active, or was (the mirror's active grants
         // are judged at every full read as well): ended history is not.
@@ -146,9 +179,18 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
             dirty.insert(k.id);
         view_.grants[k.id] = Held<GrantDoc>{std::move(*d), kv.mod_revision};
     } else if (k.kind == "requests") {
-        auto d = parse_request_doc(kv.value);
+        auto j = parse_object(kv.value, "request document");
+        if (!j) return reject("grant_rejected", kv, j.error());
+        // Only what the origin and the approvers' nodes signed counts.
+        auto checked = trust_.check_request(*j);
+        if (!checked) {
+            view_.requests.erase(k.id);
+            return reject("grant_rejected", kv, checked.error(), &*j);
+        }
+        if (!checked->note.empty()) reject("grant_rejected", kv, checked->note, &*j);
+        auto d = parse_request_json(checked->doc);
         if (!d || d->row.id != k.id)
-            return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error());
+            return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error(), &*j);
         view_.requests[k.id] = Held<RequestDoc>{std::move(*d), kv.mod_revision};
     } else if (k.kind == "nodes" || k.kind == "acks") {
         node_info(k.node, k.kind, &kv);
@@ -168,13 +210,21 @@ void Agent::absorb_delete(const KeyValue& kv, std::set<std::int64_t>& dirty, boo
     const KeyName k = parse_key(c_.prefix, kv.key);
     if (k.kind == "grants") {
         relevant = true;
-        view_.grants.erase(k.id);
+        if (view_.grants.erase(k.id)) deleted_.insert(k.id);
         dirty.insert(k.id);
     } else if (k.kind == "requests") {
         view_.requests.erase(k.id);
     } else if (k.kind == "nodes" || k.kind == "acks") {
         node_info(k.node, k.kind, nullptr);
     }
+}
+
+bool Agent::applied_as(const GrantRow& g) const {
+    auto here = mirror_.grant(g.id);
+    if (!here || !*here) return false;
+    const GrantRow& h = **here;
+    return h.state == "active" && g.state == "active" && h.user == g.user && h.port == g.port &&
+           h.proto == g.proto && h.src == g.src && h.start_us == g.start_us && h.expires_us == g.expires_us;
 }
 
 std::optional<std::uint32_t> Agent::uid_of(const std::string& user) const {
@@ -193,7 +243,7 @@ void Agent::on_batch(Batch& b) {
         // The whole prefix at one revision: what is not in it is gone.
         for (const auto& [id, h] : view_.grants)
             if (h.doc.row.state == "active") dirty.insert(id);
-        view_.grants.clear();
+        prev_grants_ = std::exchange(view_.grants, {});
         view_.requests.clear();
         view_.nodes.clear();
         value_or_throw(
@@ -205,6 +255,13 @@ void Agent::on_batch(Batch& b) {
     for (const auto& kv : b.puts)
         if (parse_key(c_.prefix, kv.key).kind != "policy") absorb_put(kv, dirty, relevant);
     for (const auto& kv : b.deletes) absorb_delete(kv, dirty, relevant);
+    if (b.snapshot) {
+        // Held before this full read and not in it: deleted meanwhile.
+        for (const auto& kv : b.puts)
+            if (auto k = parse_key(c_.prefix, kv.key); k.kind == "grants") prev_grants_.erase(k.id);
+        for (const auto& [id, h] : prev_grants_) deleted_.insert(id);
+    }
+    prev_grants_.clear();
     view_.revision = std::max(view_.revision, b.revision);
     if (recheck_all_) {
         recheck_all_ = false;
@@ -214,6 +271,7 @@ void Agent::on_batch(Batch& b) {
             mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
     }
     for (std::int64_t id : dirty) reconcile(id);
+    deleted_.clear();
     // Only what concerns the maps moves the ack: acks and registrations of
     // other nodes must not make every node write its own again.
     if (relevant) {
@@ -246,12 +304,13 @@ std::string Agent::not_here(const GrantDoc& g, bool& unresolved, bool& refused) 
     return {};
 }
 
-void Agent::end_here(GrantRow& row, const std::string& state, const std::string& by,
-                     std::int64_t decided_us) {
+void Agent::end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us,
+                     const std::string& reason) {
     std::vector<GrantRow> one{row};
     const std::int64_t now = clock_.wall_us();
     value_or_throw(local_.end_fleet_grants(one, state, by, "revoke_applied", [&](const GrantRow&, json& ev) {
         if (decided_us > 0) ev["latency_ms"] = std::max<std::int64_t>(0, (now - decided_us) / 1000);
+        if (!reason.empty()) ev["reason"] = reason;
     }));
 }
 
@@ -282,8 +341,16 @@ void Agent::reconcile(std::int64_t id) {
             const std::int64_t decided = revoked ? it->second.doc.row.ended_us : 0;
             const std::string by =
                 revoked && !it->second.doc.row.ended_by.empty() ? it->second.doc.row.ended_by : "fleet";
+            // A key deleted with no signed revocation: fail closed, and say so.
+            const bool deleted = it == view_.grants.end() && deleted_.count(id);
+            if (deleted)
+                log(
+                    fmt::format("fleet: grant {} was deleted from etcd without a signed revocation: ended "
+                                "here (fail closed)",
+                                id));
             end_here(*here, revoked && it->second.doc.row.state == "expired" ? "expired" : "revoked", by,
-                     decided);
+                     decided,
+                     deleted ? "its key was deleted from etcd without a signed revocation" : std::string());
             ack_dirty_ = true;
         }
         return;
@@ -387,6 +454,7 @@ std::optional<std::string> Agent::take_ack() {
                 {"grants", count},
                 {"policy_version", policy_version_},
                 {"unresolved", unresolved},
+                {"rejected", rejected_count_},
                 {"time_us", now}};
     if (audit_heads_.is_object()) ack.update(audit_heads_);
     return ack.dump();

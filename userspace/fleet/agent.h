@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/policy.h"
 #include "core/workflow.h"
+#include "fleet/trust.h"
 #include "fleet/view.h"
 #include "fleet/watcher.h"
 
@@ -35,9 +36,10 @@ public:
     // node's ports, the ledger's) or says why not (false).
     using OnPolicy = std::function<bool(const PolicyDoc&, const Policy& ports)>;
 
-    Agent(Config c, Workflow& local, Store& mirror, AuditSink& audit, Clock& clock, Directory& dir,
-          OnPolicy on_policy)
+    Agent(Config c, const Trust& trust, Workflow& local, Store& mirror, AuditSink& audit, Clock& clock,
+          Directory& dir, OnPolicy on_policy)
         : c_(std::move(c)),
+          trust_(trust),
           local_(local),
           mirror_(mirror),
           audit_(audit),
@@ -77,14 +79,19 @@ private:
     // the user name failed (unresolved), and whether no decision under the
     // policy could have made it (refused: recorded).
     std::string not_here(const GrantDoc& g, bool& unresolved, bool& refused) const;
-    void end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us);
-    // A refused document, recorded once per (key, mod_revision).
-    void reject(const char* type, const KeyValue& kv, const std::string& why);
+    void end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us,
+                  const std::string& reason = {});
+    // A refused document, recorded once per (key, mod_revision) with the
+    // signer `doc` names, and counted (the ack's `rejected`).
+    void reject(const char* type, const KeyValue& kv, const std::string& why, const json* doc = nullptr);
+    // Whether this node applied grant g as it is (and still holds it).
+    bool applied_as(const GrantRow& g) const;
     void cut_strict_ports();
     // The user database's answer for `user`, asked once per batch.
     std::optional<std::uint32_t> uid_of(const std::string& user) const;
 
     Config c_;
+    const Trust& trust_;
     Workflow& local_;
     Store& mirror_;
     AuditSink& audit_;
@@ -97,6 +104,11 @@ private:
     std::set<std::int64_t> unresolved_;
     mutable std::map<std::string, std::optional<std::uint32_t>> uids_;
     std::set<std::pair<std::string, std::int64_t>> rejected_;
+    std::int64_t rejected_count_ = 0;  // documents refused since start (the ack's `rejected`)
+    // During a full read: the grants held before it, by id.
+    std::map<std::int64_t, Held<GrantDoc>> prev_grants_;
+    // Grants whose key a batch deleted (ended with a record saying so).
+    std::set<std::int64_t> deleted_;
     bool ack_dirty_ = false;
     json audit_heads_;  // null until the node signed one
     std::int64_t ack_written_us_ = 0;

@@ -104,6 +104,8 @@ private:
     std::string why_;
 };
 
+}  // namespace
+
 Result<json> parse_object(std::string_view text, const char* what) {
     if (text.size() > kMaxDocBytes)
         return err(fmt::format("the {} is larger than {} bytes", what, kMaxDocBytes));
@@ -111,6 +113,8 @@ Result<json> parse_object(std::string_view text, const char* what) {
     if (j.is_discarded() || !j.is_object()) return err(fmt::format("the {} is not a JSON object", what));
     return j;
 }
+
+namespace {
 
 std::string padded(std::int64_t id) { return fmt::format("{:012d}", id); }
 
@@ -180,7 +184,12 @@ json policy_doc(const PolicyDoc& p) {
 Result<RequestDoc> parse_request_doc(std::string_view text) {
     auto j = parse_object(text, "request document");
     if (!j) return err(j.error());
-    Reader rd(*j);
+    return parse_request_json(*j);
+}
+
+Result<RequestDoc> parse_request_json(const json& j) {
+    if (!j.is_object()) return err("the request document is not a JSON object");
+    Reader rd(j);
     RequestDoc d;
     RequestRow& r = d.row;
     r.id = rd.num("id", 1, kMaxId);
@@ -209,7 +218,12 @@ Result<RequestDoc> parse_request_doc(std::string_view text) {
 Result<GrantDoc> parse_grant_doc(std::string_view text) {
     auto j = parse_object(text, "grant document");
     if (!j) return err(j.error());
-    Reader rd(*j);
+    return parse_grant_json(*j);
+}
+
+Result<GrantDoc> parse_grant_json(const json& j) {
+    if (!j.is_object()) return err("the grant document is not a JSON object");
+    Reader rd(j);
     GrantDoc d;
     GrantRow& g = d.row;
     g.id = rd.num("id", 1, kMaxId);
@@ -237,15 +251,20 @@ Result<GrantDoc> parse_grant_doc(std::string_view text) {
 Result<PolicyDoc> parse_policy_doc(std::string_view text) {
     auto j = parse_object(text, "policy document");
     if (!j) return err(j.error());
-    Reader rd(*j);
+    return parse_policy_json(*j);
+}
+
+Result<PolicyDoc> parse_policy_json(const json& j) {
+    if (!j.is_object()) return err("the policy document is not a JSON object");
+    Reader rd(j);
     PolicyDoc p;
     p.version = rd.num("version", 1, kMaxId);
     p.pushed_at_us = rd.num("pushed_at_us", 0, kMaxUs);
     p.pushed_by = rd.text("pushed_by", 64);
     p.file = rd.text("file", 4096);
     if (!rd.ok()) return err(rd.why());
-    auto t = j->find("text");
-    if (t == j->end() || !t->is_string()) return err("'text' is not text");
+    auto t = j.find("text");
+    if (t == j.end() || !t->is_string()) return err("'text' is not text");
     p.text = t->get<std::string>();
     return p;
 }

@@ -55,6 +55,11 @@ json policy_doc(const PolicyDoc& p);
 Result<RequestDoc> parse_request_doc(std::string_view text);
 Result<GrantDoc> parse_grant_doc(std::string_view text);
 Result<PolicyDoc> parse_policy_doc(std::string_view text);
+// The same from a document parsed already (to check its signature first).
+Result<json> parse_object(std::string_view text, const char* what);
+Result<RequestDoc> parse_request_json(const json& j);
+Result<GrantDoc> parse_grant_json(const json& j);
+Result<PolicyDoc> parse_policy_json(const json& j);
 
 // Keys.
 std::string ids_key(const std::string& prefix);

@@ -80,15 +80,36 @@ struct Ledger::Scratch {
     struct Read {
         std::string key;
         std::int64_t mod_revision = 0;  // 0: absent when read
-        json doc;                       // as read (null when absent)
+        json doc;                       // as read, without signatures (null when absent)
+        json signed_doc;                // as read and checked (a request's signatures are kept)
     };
     std::map<std::string, Read> reads;  // by key
     std::map<std::int64_t, Extras> extras;
     std::int64_t counter = 0, counter_rev = 0;
+    // A document read that no listed signer wrote: the operation's answer.
+    std::optional<Reply> refused;
 
     Scratch(Store s, Directory& d, Clock& clock, const std::string& boot_id)
         : store(std::move(s)), dir(d), wf(store, dir, maps, audit, clock, boot_id) {}
 };
+
+Result<bool> Ledger::distrust(Scratch& s, const KeyValue& kv, const std::string& what, const json& doc,
+                              const std::string& why) {
+    const std::string signer =
+        doc.is_object() && doc.value("signer", json()).is_string() ? doc["signer"].get<std::string>() : "";
+    audit_.emit({{"type", "grant_rejected"},
+                 {"key", kv.key},
+                 {"revision", kv.mod_revision},
+                 {"signer", signer.substr(0, 64)},
+                 {"reason", fmt::format("not used: {}", why)}});
+    s.refused =
+        Reply::fail(code::kRefused,
+                    fmt::format("{}'s document in etcd is not signed by a node [fleet] signers lists ({}); "
+                                "nothing was changed: ask an administrator to check etcd and the "
+                                "signers lists",
+                                what, why));
+    return err(why);
+}
 
 Reply Ledger::unreachable(const char* op, const std::string& why) const {
     std::string w = why;
@@ -104,7 +125,7 @@ Result<std::optional<KeyValue>> Ledger::fetch(Scratch& s, const std::string& key
     if (s.reads.count(key)) return std::optional<KeyValue>();  // read already
     auto kv = etcd_.get(key);
     if (!kv) return err(kv.error());
-    if (!*kv) s.reads[key] = {key, 0, nullptr};  // absent when read: its creation is compared
+    if (!*kv) s.reads[key] = {key, 0, nullptr, nullptr};  // absent when read: its creation is compared
     return std::move(*kv);
 }
 
@@ -113,7 +134,11 @@ Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
     auto kv = fetch(s, key);
     if (!kv) return err(kv.error());
     if (!*kv) return true;
-    auto d = parse_request_doc((*kv)->value);
+    auto j = parse_object((*kv)->value, "request document");
+    if (!j) return err(fmt::format("request {}'s document in etcd is not valid: {}", id, j.error()));
+    auto checked = trust_.check_request(*j);
+    if (!checked) return distrust(s, **kv, fmt::format("request {}", id), *j, checked.error());
+    auto d = parse_request_json(checked->doc);
     if (!d || d->row.id != id)
         return err(
             fmt::format("request {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
@@ -124,7 +149,7 @@ Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
     r.boot_id = c_.boot_id;
     r.deadline_boot_ns = clock_.boot_ns() + boot_left_ns(r.deadline_us, now);
     if (auto put = s.store.put_request(r); !put) return put;
-    s.reads[key] = {key, (*kv)->mod_revision, request_doc(d->row, d->x)};
+    s.reads[key] = {key, (*kv)->mod_revision, request_doc(d->row, d->x), std::move(checked->doc)};
     s.extras[id] = d->x;
     if (r.grant_id) return load_grant(s, r.grant_id);
     return true;
@@ -135,7 +160,11 @@ Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
     auto kv = fetch(s, key);
     if (!kv) return err(kv.error());
     if (!*kv) return true;
-    auto d = parse_grant_doc((*kv)->value);
+    auto j = parse_object((*kv)->value, "grant document");
+    if (!j) return err(fmt::format("grant {}'s document in etcd is not valid: {}", id, j.error()));
+    if (auto why = trust_.refusal(kSigGrant, *j))
+        return distrust(s, **kv, fmt::format("grant {}", id), *j, *why);
+    auto d = parse_grant_json(*j);
     if (!d || d->row.id != id)
         return err(fmt::format("grant {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
     GrantRow& g = d->row;
@@ -143,7 +172,7 @@ Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
     g.boot_id = c_.boot_id;
     g.expires_boot_ns = clock_.boot_ns() + boot_left_ns(g.expires_us, clock_.wall_us());
     if (auto put = s.store.put_grant(g); !put) return put;
-    s.reads[key] = {key, (*kv)->mod_revision, grant_doc(d->row, d->x)};
+    s.reads[key] = {key, (*kv)->mod_revision, grant_doc(d->row, d->x), *j};
     s.extras[id] = d->x;
     return true;
 }
@@ -179,7 +208,7 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
             }
             s.counter_rev = (*counter)->mod_revision;
         }
-        if (auto loaded = load(s); !loaded) return unreachable(op, loaded.error());
+        if (auto loaded = load(s); !loaded) return s.refused ? *s.refused : unreachable(op, loaded.error());
         value_or_throw(s.store.set_meta("next_id", s.counter + 1));
         Reply reply = run(s.wf);
         if (!writes) {
@@ -203,26 +232,31 @@ Reply Ledger::decide(const char* op, const Load& load, const Run& run, const Ext
         std::vector<Compare> cmp;
         std::vector<TxnOp> puts;
         std::optional<GrantDoc> granted;  // a grant made or ended by this decision
-        auto changed = [&](const std::string& key, json doc) -> bool {
+        // Each document written is signed by this node (design.md §7.3).
+        auto changed = [&](const std::string& key, json doc, bool request) -> bool {
             auto it = s.reads.find(key);
             if (it != s.reads.end() && it->second.doc == doc) return false;
             cmp.push_back({key,
                            it == s.reads.end() ? Compare::Target::Create : Compare::Target::Mod,
                            it == s.reads.end() ? 0 : it->second.mod_revision,
                            {}});
+            if (request)
+                trust_.seal_request(doc, it == s.reads.end() ? json() : it->second.signed_doc);
+            else
+                trust_.sign(kSigGrant, doc);
             puts.push_back({TxnOp::Kind::Put, key, doc.dump(), 0});
             return true;
         };
         const std::int64_t next = value_or_throw(s.store.meta("next_id")).value_or(s.counter + 1);
         for (auto& r : value_or_throw(s.store.requests("all", 1 << 20))) {
             if (!s.extras.count(r.id)) s.extras[r.id] = fresh;
-            changed(request_key(c_.prefix, r.id), request_doc(r, s.extras[r.id]));
+            changed(request_key(c_.prefix, r.id), request_doc(r, s.extras[r.id]), true);
         }
         value_or_throw(s.store.each_grant("all", 1 << 20, [&](GrantRow& g) {
             // A new grant carries its request's selector and origin.
             if (!s.extras.count(g.id))
                 s.extras[g.id] = s.extras.count(g.request_id) ? s.extras[g.request_id] : fresh;
-            if (changed(grant_key(c_.prefix, g.id), grant_doc(g, s.extras[g.id])))
+            if (changed(grant_key(c_.prefix, g.id), grant_doc(g, s.extras[g.id]), false))
                 granted = GrantDoc{g, s.extras[g.id]};
         }));
         if (puts.empty() && next == s.counter + 1) {
@@ -459,7 +493,14 @@ Reply Ledger::confirm(const Caller&, const ConfirmArgs& a) {
         if (!kv) return unreachable("confirm", kv.error());
         if (!*kv) return Reply::fail(code::kNotFound, fmt::format("there is no grant {}", a.id));
         revision = std::max(revision, (*kv)->mod_revision);
-        auto d = parse_grant_doc((*kv)->value);
+        auto j = parse_object((*kv)->value, "grant document");
+        if (j)
+            if (auto why = trust_.refusal(kSigGrant, *j))
+                return Reply::fail(code::kRefused,
+                                   fmt::format("grant {}'s document in etcd is not signed by a node [fleet] "
+                                               "signers lists: {}",
+                                               a.id, *why));
+        auto d = j ? parse_grant_json(*j) : Result<GrantDoc>(err(j.error()));
         if (!d)
             return Reply::fail(code::kInternal,
                                fmt::format("grant {}'s document in etcd is not valid: {}", a.id, d.error()));
@@ -493,8 +534,9 @@ Reply Ledger::nodes(const Caller&) {
     auto entry = [&](const std::string& node) -> json& {
         json& e = out[node];
         if (e.is_null())
-            e = {{"node", node},   {"labels", json::object()}, {"alive", false}, {"applied_revision", 0},
-                 {"lag", nullptr}, {"policy_version", 0},      {"grants", 0},    {"ack_age_s", nullptr}};
+            e = {{"node", node},          {"labels", json::object()}, {"alive", false},
+                 {"applied_revision", 0}, {"lag", nullptr},           {"policy_version", 0},
+                 {"grants", 0},           {"ack_age_s", nullptr},     {"rejected", 0}};
         return e;
     };
     auto labels_of = [](const json& j) {
@@ -519,6 +561,7 @@ Reply Ledger::nodes(const Caller&) {
         }
         if (j.value("policy_version", json()).is_number_integer()) e["policy_version"] = j["policy_version"];
         if (j.value("grants", json()).is_number_integer()) e["grants"] = j["grants"];
+        if (j.value("rejected", json()).is_number_integer()) e["rejected"] = j["rejected"];
         if (j.value("time_us", json()).is_number_integer())
             e["ack_age_s"] = std::max<std::int64_t>(0, (now - j["time_us"].get<std::int64_t>()) / 1000000);
     }

@@ -26,6 +26,7 @@
 #include "core/policy.h"
 #include "core/workflow.h"
 #include "fleet/etcd_client.h"
+#include "fleet/trust.h"
 #include "fleet/view.h"
 
 namespace jg::fleet {
@@ -37,8 +38,15 @@ public:
         std::string node;
         std::string boot_id;
     };
-    Ledger(Config c, EtcdClient& etcd, const FleetView& view, Directory& dir, Clock& clock, AuditSink& audit)
-        : c_(std::move(c)), etcd_(etcd), view_(view), dir_(dir), clock_(clock), audit_(audit) {}
+    Ledger(Config c, EtcdClient& etcd, const FleetView& view, const Trust& trust, Directory& dir,
+           Clock& clock, AuditSink& audit)
+        : c_(std::move(c)),
+          etcd_(etcd),
+          view_(view),
+          trust_(trust),
+          dir_(dir),
+          clock_(clock),
+          audit_(audit) {}
 
     // Every port of the fleet policy (not only this node's), with this
     // node's [daemon] settings: a decision here may be for other nodes.
@@ -90,10 +98,15 @@ private:
     // The fleet's nodes and their labels: the view's, or (fresh) read from etcd now.
     Result<std::map<std::string, Labels>> roster(bool fresh);
     Reply unreachable(const char* op, const std::string& why) const;
+    // A document read that no listed signer wrote (design.md §7.3): recorded,
+    // and the operation refused with one sentence (s.refused).
+    Result<bool> distrust(Scratch& s, const KeyValue& kv, const std::string& what, const json& doc,
+                          const std::string& why);
 
     Config c_;
     EtcdClient& etcd_;
     const FleetView& view_;
+    const Trust& trust_;
     Directory& dir_;
     Clock& clock_;
     AuditSink& audit_;

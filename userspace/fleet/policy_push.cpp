@@ -29,7 +29,9 @@ Reply Ledger::policy_push(const Caller& c, const PolicyPushArgs& a) {
             version = d ? d->version : (*cur)->version;
         }
         PolicyDoc doc{version + 1, a.text, a.file, c.user, clock_.wall_us()};
-        const std::string value = policy_doc(doc).dump();
+        json signed_doc = policy_doc(doc);
+        trust_.sign(kSigPolicy, signed_doc);  // design.md §7.3: no node runs an unsigned version
+        const std::string value = signed_doc.dump();
         if (value.size() > kMaxDocBytes)
             return Reply::fail(
                 code::kInvalid,

@@ -27,6 +27,8 @@ public:
         : prefix_(std::move(prefix)), node_(std::move(node)), key_(std::move(key)) {}
 
     const Ed25519Key& key() const { return key_; }
+    // A rotated node key (jitgated --rotate-key, adopted once listed).
+    void set_key(Ed25519Key k) { key_ = std::move(k); }
     // The head to publish now for the log's written head `h`, signed, or
     // nothing: it changed and the last one is kEveryUs old, or none was
     // published yet, or `force`.

@@ -1,0 +1,335 @@
+#!/usr/bin/python3
+"""End to end, fleet trust (issue 20, design.md §7.3): write access to etcd is
+not access to a port.  The fleet test's three nodes (fleet_harness.py), each
+key printed with `jitgated --print-key` before the first start and listed in
+every node's [fleet] signers.  Documents are forged the way a writer to etcd
+would, with etcdctl (or the JSON gateway when etcdctl is missing).  Cases:
+
+  - a real grant's document copied with another principal, written straight
+    into etcd with its old signature, without one, and signed by a key nobody
+    lists: nothing opens on any node (probe connects fail) and every node
+    records grant_rejected naming the key; `jitgate nodes` counts them;
+  - a forged approval (approvals_required = 2) does not count: the real
+    second approval leaves the request pending and opens nothing;
+  - a forged policy version is not run (policy_rejected, version unchanged);
+  - a signer removed from the targets' signers (SIGHUP reload): its new
+    grants are refused there, and a grant it made before keeps working;
+  - a grant key deleted with no signed revocation ends the grant (fail
+    closed) with a record saying so.
+
+usage: e2e_fleet_trust.py BUILD_DIR
+"""
+import base64
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet_harness import DocSigner, Fleet  # noqa: E402
+from harness import Results, verify_chain, wait_for  # noqa: E402
+
+PORT_NAMES = ("db", "dual")
+POLICY = """
+[[port]]
+name = "db"
+port = {db}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}", "{appr2}"]
+
+[[port]]
+name = "dual"
+port = {dual}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["{appr}", "{appr2}"]
+approvals_required = 2
+"""
+ALL = ("db-1", "db-2", "web-1")
+DB = ("db-1", "db-2")
+WAIT_S = 15  # generous bound for what the issue sets no figure for
+
+
+class Suite:
+    def __init__(self, fleet, t):
+        self.f = fleet
+        self.t = t
+        self.u = fleet.user
+        self.n = {n.name: n for n in fleet.nodes}
+        self.p = fleet.ports
+        self.rogue = DocSigner()  # a key no node lists
+        self.etcdctl = shutil.which("etcdctl")
+
+    # --- helpers --------------------------------------------------------
+    def forge(self, key, doc):
+        """Writes doc under key straight into etcd, as an etcd writer would."""
+        value = doc if isinstance(doc, str) else json.dumps(doc)
+        if self.etcdctl:
+            r = subprocess.run([self.etcdctl, f"--endpoints={self.f.etcd.url}", "put", key, value],
+                               capture_output=True, text=True, timeout=30, env=dict(os.environ, ETCDCTL_API="3"))
+            if r.returncode == 0:
+                return
+            print(f"etcdctl put failed ({r.stderr.strip()}): using the gateway")
+        self.f.gw.put(key, value)
+
+    def doc(self, key):
+        value = self.f.gw.get(key)
+        return json.loads(value) if value else None
+
+    def key(self, kind, ident):
+        return f"{self.f.prefix}/{kind}/{int(ident):012d}"
+
+    def request(self, node, user, port, on, reason="e2e trust"):
+        return self.n[node].cli_json(self.u[user], "request", str(self.p[port]), "--for", "10m", "--reason",
+                                     reason, "--on", on)
+
+    def grant(self, label, user, port, on, via="db-1", wait=True):
+        rc, req, err = self.request(via, user, port, on, reason=label)
+        if not self.t.check(f"{label}: request accepted", rc == 0 and req.get("state") == "pending",
+                            f"rc {rc} {req} {err}"):
+            return {}
+        more = ("--wait", "--timeout", "10s") if wait else ()
+        rc, ans, err = self.n[via].cli_json(self.u["appr"], "approve", str(req["request_id"]), *more)
+        self.t.check(f"{label}: granted", rc == 0 and ans.get("state") == "granted" and ans.get("grant_id"),
+                     f"rc {rc} {ans} {err}")
+        return ans if rc == 0 else {}
+
+    def connects(self, user, port, names):
+        return {x: self.n[x].connect(self.u[user], self.p[port]) for x in names}
+
+    def expect(self, label, user, port, want):
+        got = self.connects(user, port, want)
+        return self.t.check(f"{label}: {user} -> {port}: {want}", got == want, f"got {got}")
+
+    def marks(self):
+        return {x: self.n[x].audit_mark() for x in ALL}
+
+    def rejected_on(self, names, since, kind, key):
+        """Waits for a `kind` record naming key on each node: {node: record or None}."""
+        out = {}
+        for x in names:
+            found = []
+
+            def seen():
+                found[:] = [r for r in self.n[x].audit_records(since[x], type=kind) if r.get("key") == key]
+                return bool(found)
+            wait_for(seen, WAIT_S)
+            out[x] = found[0] if found else None
+        return out
+
+    def mod_revision(self, key):
+        kvs = self.f.gw.post("/v3/kv/range", {"key": base64.b64encode(key.encode()).decode()}).get("kvs", [])
+        return int(kvs[0]["mod_revision"]) if kvs else 0
+
+    def settle(self, key):
+        """Waits until every node applied the change of key (a grant, the policy)."""
+        rev = self.mod_revision(key)
+        self.t.check(f"every node applied revision {rev}", self.f.wait_applied(rev, ALL, WAIT_S),
+                     str(self.f.nodes_view()[2]))
+
+    def reload(self, names, signers):
+        """Gives names these [fleet] signers (None: the fleet's) and waits for their SIGHUP reload."""
+        for x in names:
+            node = self.n[x]
+            done = node.daemon_log(1 << 20).count(f"policy reloaded from {node.config}")
+            node.signers = signers
+            node.write_config()
+            node.daemon.send_signal(signal.SIGHUP)
+            self.t.check(f"{x} reloaded its file", wait_for(
+                lambda: node.daemon_log(1 << 20).count(f"policy reloaded from {node.config}") > done, WAIT_S),
+                node.daemon_log())
+
+    # --- cases ----------------------------------------------------------
+    def start(self):
+        print("-- three nodes, each key listed everywhere, the fleet policy")
+        self.t.check("every signers entry is NODE:BASE64 of its node",
+                     [s.split(":")[0] for s in self.f.signers] == [n.name for n in self.f.nodes]
+                     and all(len(base64.b64decode(s.split(":", 1)[1])) == 32 for s in self.f.signers),
+                     str(self.f.signers))
+        again = self.n["db-1"].print_key()
+        self.t.eq("--print-key again prints the same key", again, self.f.signers[0])
+        self.f.start_all()
+        self.t.check("the nodes register", wait_for(lambda: sorted(self.f.nodes_view()[0]) == sorted(ALL), WAIT_S),
+                     str(self.f.nodes_view()[2]))
+        for x in ALL:
+            self.t.check(f"{x}: no warning about its own key", "not in [fleet] signers" not in self.n[x].daemon_log(),
+                         self.n[x].daemon_log())
+        rc, pushed, err = self.f.push_policy()
+        self.t.check("policy push", rc == 0, f"rc {rc} {pushed} {err}")
+        self.version = pushed.get("version")
+        policy = self.doc(self.f.prefix + "/policy") or {}
+        self.t.check("the policy version in etcd is signed by the node that pushed it",
+                     policy.get("signer") == "db-1" and policy.get("sig"), str(policy)[:300])
+        self.settle(self.f.prefix + "/policy")
+
+    def forged_grants(self):
+        print("-- a real grant's document copied for another principal: old signature, none, an unlisted key")
+        real = self.grant("a real grant", "req", "db", "role=db")
+        if not real:
+            return
+        gid = real["grant_id"]
+        doc = self.doc(self.key("grants", gid))
+        self.t.check("the grant document carries its signer and signature",
+                     doc and doc.get("signer") == "db-1" and doc.get("sig"), str(doc)[:300])
+        self.expect("the real grant opens its targets", "req", "db", {"db-1": "ok", "db-2": "ok", "web-1": "EPERM"})
+        since = self.marks()
+        base = dict(doc, user=self.u["other"], on="env=e2e")
+        forged = {}
+        fid = 900
+        old_sig = dict(base, id=fid)
+        no_sig = {k: v for k, v in dict(base, id=fid + 1).items() if k not in ("sig", "signer")}
+        rogue = self.rogue.sign("grant", dict(base, id=fid + 2), "db-1")
+        for ident, d, what in ((fid, old_sig, "its old signature"), (fid + 1, no_sig, "no signature"),
+                               (fid + 2, rogue, "an unlisted key under db-1's name")):
+            k = self.key("grants", ident)
+            self.forge(k, d)
+            forged[k] = what
+        self.settle(k)
+        self.expect("the forged grants open nothing", "other", "db", {x: "EPERM" for x in ALL})
+        for k, what in forged.items():
+            recs = self.rejected_on(ALL, since, "grant_rejected", k)
+            self.t.check(f"with {what}: grant_rejected on every node, naming the signer and why",
+                         all(r and r.get("signer") == (None if "no signature" == what else "db-1")
+                             and "not applied" in r.get("reason", "") for r in recs.values()), str(recs))
+        rows, _, _ = self.f.nodes_view()
+        self.t.check("jitgate nodes: every node counts at least 3 rejected documents",
+                     all((rows.get(x) or {}).get("rejected", 0) >= 3 for x in ALL), str(rows))
+        r = self.n["db-1"].cli("root", "nodes")
+        self.t.check("jitgate nodes shows the REJECTED column", r.returncode == 0 and "REJECTED" in r.stdout,
+                     r.stdout + r.stderr)
+        for k in forged:
+            self.f.gw.delete(k)
+        self.real = real
+
+    def forged_approval(self):
+        print("-- a forged approval does not count toward approvals_required = 2")
+        since = self.marks()
+        rc, req, err = self.request("db-1", "req", "dual", "role=db", reason="two approvers")
+        if not self.t.check("request for dual (two approvals) pending", rc == 0 and req.get("state") == "pending",
+                            f"rc {rc} {req} {err}"):
+            return
+        rid = req["request_id"]
+        key = self.key("requests", rid)
+        doc = self.doc(key)
+        self.t.check("the request carries its origin's signature", doc and doc.get("origin_sig")
+                     and doc.get("signer") == "db-1", str(doc)[:300])
+        forged = copy.deepcopy(doc)
+        forged["approvers"] = [self.u["appr2"]]
+        forged["approvals"] = [{"user": self.u["appr2"], "node": "db-2", "sig": doc["sig"]}]
+        self.forge(key, forged)
+        rc, ans, err = self.n["db-2"].cli_json(self.u["appr"], "approve", str(rid))
+        self.t.check("the one real approval leaves it pending (1 of 2)", rc == 0 and ans.get("state") == "pending",
+                     f"rc {rc} {ans} {err}")
+        self.t.check("no grant document was made for it", not any(
+            (json.loads(v) or {}).get("request_id") == rid for v in self.f.gw.prefix(self.f.prefix + "/grants/")[0].values()))
+        self.expect("the forged approval opens nothing", "req", "dual", {x: "EPERM" for x in ALL})
+        recs = self.rejected_on(DB, since, "grant_rejected", key)
+        self.t.check("grant_rejected names the approval that does not count",
+                     all(r and self.u["appr2"] in r.get("reason", "") for r in recs.values()), str(recs))
+        rc, ans, err = self.n["web-1"].cli_json(self.u["appr2"], "approve", str(rid), "--wait", "--timeout", "10s")
+        self.t.check("the real second approval grants it", rc == 0 and ans.get("state") == "granted",
+                     f"rc {rc} {ans} {err}")
+        self.expect("now open on its targets", "req", "dual", {"db-1": "ok", "db-2": "ok", "web-1": "EPERM"})
+        if ans.get("grant_id"):
+            self.n["db-1"].cli_json(self.u["appr"], "revoke", str(ans["grant_id"]), "--wait")
+
+    def forged_policy(self):
+        print("-- a forged policy version is not run")
+        since = self.marks()
+        key = self.f.prefix + "/policy"
+        doc = self.doc(key)
+        opened = self.f.render().replace(f'approvers = ["{self.u["appr"]}", "{self.u["appr2"]}"]',
+                                         f'approvers = ["{self.u["other"]}"]')
+        forged = dict(doc, version=doc["version"] + 1, text=opened)
+        for what, d in (("its old signature", forged), ("an unlisted key", self.rogue.sign("policy", forged, "db-1"))):
+            self.forge(key, d)
+            recs = {x: None for x in ALL}
+
+            def seen():
+                for x in ALL:
+                    recs[x] = recs[x] or next(iter(self.n[x].audit_records(since[x], type="policy_rejected")), None)
+                return all(recs.values())
+            self.t.check(f"with {what}: policy_rejected on every node", wait_for(seen, WAIT_S), str(recs))
+            since = self.marks()
+        rows, _, _ = self.f.nodes_view()
+        self.t.check("every node still runs the pushed version",
+                     all((rows.get(x) or {}).get("policy_version") == self.version for x in ALL), str(rows))
+        rc, pushed, err = self.f.push_policy()
+        self.t.check("a real push after the forgery is run", rc == 0, f"rc {rc} {pushed} {err}")
+        self.version = pushed.get("version")
+        self.settle(self.f.prefix + "/policy")
+
+    def removed_signer(self):
+        print("-- web-1 removed from the signers of db-1 and db-2 (SIGHUP): its new grants are refused there")
+        before = self.grant("granted by web-1 before", "req2", "db", "role=db", via="web-1")
+        self.reload(DB, [s for s in self.f.signers if not s.startswith("web-1:")])
+        since = self.marks()
+        new = self.grant("granted by web-1 after", "req", "db", "role=db", via="web-1", wait=False)
+        if new:
+            self.settle(self.key("grants", new["grant_id"]))
+            self.expect("web-1's new grant opens nothing", "req", "db", {x: "EPERM" for x in ALL})
+            recs = self.rejected_on(DB, since, "grant_rejected", self.key("grants", new["grant_id"]))
+            self.t.check("grant_rejected on db-1 and db-2 naming web-1", all(
+                r and r.get("signer") == "web-1" for r in recs.values()), str(recs))
+        if before:
+            self.expect("the grant web-1 made before keeps working", "req2", "db",
+                        {"db-1": "ok", "db-2": "ok", "web-1": "EPERM"})
+        self.reload(DB, None)
+        for g in (before, new):
+            if g:
+                self.n["db-1"].cli_json(self.u["appr"], "revoke", str(g["grant_id"]))
+
+    def deleted_grant(self):
+        print("-- a grant key deleted with no signed revocation ends the grant")
+        g = self.grant("to be deleted", "req", "db", "role=db")
+        if not g:
+            return
+        since = self.marks()
+        self.f.gw.delete(self.key("grants", g["grant_id"]))
+        ok = wait_for(lambda: self.connects("req", "db", DB) == {"db-1": "EPERM", "db-2": "EPERM"}, WAIT_S)
+        self.t.check("ended on both targets", ok, str(self.connects("req", "db", DB)))
+        for x in DB:
+            recs = [r for r in self.n[x].audit_records(since[x], type="revoke_applied")
+                    if str(r.get("grant_id")) == str(g["grant_id"])]
+            self.t.check(f"{x}: revoke_applied saying no signed revocation was found",
+                         recs and "without a signed revocation" in recs[-1].get("reason", ""), str(recs))
+
+    def finish(self):
+        print("-- the end: daemons alive, audit chains")
+        for x in ALL:
+            node = self.n[x]
+            self.t.check(f"{x}: jitgated still runs", node.running(), node.daemon_log())
+            self.t.eq(f"{x}: audit chain verifies", verify_chain(node.audit_records()), None)
+
+
+def main():
+    started = time.monotonic()
+    fleet = Fleet(sys.argv[1], POLICY, PORT_NAMES)
+    set_up = time.monotonic()
+    t = Results()
+    try:
+        s = Suite(fleet, t)
+        for step in (s.start, s.forged_grants, s.forged_approval, s.forged_policy, s.removed_signer,
+                     s.deleted_grant, s.finish):
+            t0 = time.monotonic()
+            step()
+            print(f"   ({step.__name__}: {time.monotonic() - t0:.1f} s)")
+    except Exception as e:  # a crash in the test is a failure, with context
+        logs = "\n".join(f"--- {n.name}\n{n.daemon_log(2000)}" for n in fleet.nodes)
+        t.check("suite ran to the end", False, f"{type(e).__name__}: {e}\n{logs}")
+    finally:
+        if t.failed:
+            for n in fleet.nodes:
+                print(f"--- {n.name}'s log (tail)\n{n.daemon_log(3000)}")
+        fleet.cleanup()
+    print(f"e2e_fleet_trust: {time.monotonic() - started:.0f} s ({set_up - started:.0f} s to set the fleet up)")
+    sys.exit(t.finish())
+
+
+if __name__ == "__main__":
+    main()

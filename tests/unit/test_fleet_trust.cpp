@@ -1,0 +1,353 @@
+// Signed fleet documents (fleet/trust, design.md §7.3): what a signature
+// covers, who may sign, and what a writer to etcd without a listed key can
+// and cannot do to a request, a grant or a policy version (the agent's
+// refusals: grant_rejected, policy_rejected, nothing in the maps).
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "fakes.h"
+#include "fleet/agent.h"
+#include "fleet/docs.h"
+#include "fleet/trust.h"
+#include "helpers.h"
+
+using namespace jg;
+using namespace jg::testing;
+using namespace jg::fleet;
+
+namespace {
+
+const std::string P = "/jitgate/v1";
+
+Ed25519Key key_of(char c) { return value_or_throw(Ed25519Key::from_seed(std::string(32, c))); }
+
+// Three nodes that list each other, and a key nobody lists.
+struct Keys {
+    Ed25519Key a = key_of('a'), b = key_of('b'), c = key_of('c'), stranger = key_of('x');
+    std::vector<Signer> listed() const {
+        return {{"n1", a.public_key()}, {"n2", b.public_key()}, {"n3", c.public_key()}};
+    }
+    Trust n1{"n1", a, listed()}, n2{"n2", b, listed()}, n3{"n3", c, listed()};
+    Trust outsider{"n2", stranger, listed()};  // claims to be n2
+};
+
+json a_request() {
+    RequestRow r;
+    r.id = 7;
+    r.user = "alice";
+    r.port = 5432;
+    r.duration_s = 600;
+    r.reason = "INC-1";
+    r.state = "pending";
+    r.created_us = 1000;
+    r.deadline_us = 2000;
+    return request_doc(r, {"role=db", "n1"});
+}
+
+std::string reason_of(const Result<CheckedRequest>& r) { return r ? r->note : r.error(); }
+
+class NamesDirectory : public FakeDirectory {
+public:
+    std::optional<std::uint32_t> uid_of(const std::string& user) override {
+        for (const auto& [uid, name] : names)
+            if (name == user) return uid;
+        return std::nullopt;
+    }
+};
+
+// Node n1 of the fleet, its agent fed batches by hand.
+struct Node {
+    Keys k;
+    Store store = memory_store();
+    NamesDirectory dir;
+    FakeSink sink;
+    FakeAudit audit;
+    FakeClock clock;
+    Workflow wf{store, dir, sink, audit, clock, "boot-A"};
+    int policies = 0;
+    Agent agent{{P, "n1", {{"role", "db"}}, 15, "boot-A"},
+                k.n1,
+                wf,
+                store,
+                audit,
+                clock,
+                dir,
+                [this](const PolicyDoc&, const Policy&) { return ++policies, true; }};
+
+    Node() {
+        dir.names = {{1000, "alice"}, {1001, "mallory"}};
+        PolicyLoad load = parse_policy("[[port]]\nport = 5432\napprovers = [\"bob\"]\n", "node.toml");
+        REQUIRE(load.ok());
+        wf.set_policy(std::make_shared<const Policy>(load.policy));
+    }
+    void put(const std::string& key, const json& value, std::int64_t rev) {
+        Batch b{false, rev, {KeyValue{key, value.dump(), rev, rev, 1, 0}}, {}};
+        agent.on_batch(b);
+    }
+    json grant(std::int64_t id, const std::string& user = "alice") const {
+        GrantRow g;
+        g.id = id;
+        g.request_id = id - 1;
+        g.user = user;
+        g.port = 5432;
+        g.start_us = clock.wall - 1000000;
+        g.expires_us = clock.wall + 600LL * 1000000;
+        g.state = "active";
+        g.approvers = {"bob"};
+        return grant_doc(g, {"role=db", "n2"});
+    }
+    json ack() { return json::parse(agent.take_ack().value()); }
+};
+
+}  // namespace
+
+TEST_SUITE("fleet trust") {
+    TEST_CASE("the signed text: a kind line, then the canonical document without sig") {
+        json d = {{"b", 1}, {"a", "x"}, {"sig", "zzz"}};
+        CHECK(signed_text("grant", d) == std::string("jitgate/v1 grant\n{\"a\":\"x\",\"b\":1}"));
+        // Invalid UTF-8 has no canonical form: nothing is signed or verified.
+        CHECK_FALSE(signed_text("grant", json{{"a", std::string("\xff")}}));
+    }
+
+    TEST_CASE("a signed document verifies; any change, another kind, no or an unlisted key does not") {
+        Keys k;
+        json d = {{"id", 1}, {"user", "alice"}, {"port", 5432}};
+        k.n1.sign(kSigGrant, d);
+        CHECK(d.at("signer") == "n1");
+        CHECK_FALSE(k.n2.refusal(kSigGrant, d));
+        // The same bytes as a policy: refused (kinds do not mix).
+        CHECK(k.n2.refusal(kSigPolicy, d));
+        json other = d;
+        other["user"] = "mallory";  // a copy with another principal, the old signature
+        CHECK(k.n2.refusal(kSigGrant, other).value().find("does not verify") != std::string::npos);
+        json bare = other;
+        bare.erase("sig");
+        CHECK(k.n2.refusal(kSigGrant, bare).value().find("not signed") != std::string::npos);
+        json forged = other;
+        k.outsider.sign(kSigGrant, forged);  // a key not listed, under a listed name
+        CHECK(k.n2.refusal(kSigGrant, forged).value().find("'n2'") != std::string::npos);
+        json nobody = other;
+        Trust("n9", k.stranger, {}).sign(kSigGrant, nobody);
+        CHECK(k.n2.refusal(kSigGrant, nobody).value().find("not in [fleet] signers") != std::string::npos);
+        // A key removed from signers: what it signed stops verifying.
+        Trust without_n1{"n2", k.b, {{"n2", k.b.public_key()}}};
+        CHECK(without_n1.refusal(kSigGrant, d));
+        // Two keys listed for one node (a rotation): either verifies.
+        Trust both{"n2", k.b, {{"n1", k.stranger.public_key()}, {"n1", k.a.public_key()}}};
+        CHECK_FALSE(both.refusal(kSigGrant, d));
+    }
+
+    TEST_CASE("a request: its origin, each approval and the whole document are signed where made") {
+        Keys k;
+        json r = a_request();
+        k.n1.seal_request(r, nullptr);  // made on n1
+        auto made = k.n3.check_request(r);
+        REQUIRE(made);
+        CHECK(made->note.empty());
+        CHECK(made->signer == "n1");
+        // bob approves on n2: his approval is n2's, the origin's stays n1's.
+        json approved = r;
+        approved.erase("sig");
+        approved["approvers"] = {"bob"};
+        k.n2.seal_request(approved, r);
+        CHECK(approved.at("origin_sig") == r.at("origin_sig"));
+        REQUIRE(approved.at("approvals").size() == 1);
+        CHECK(approved["approvals"][0].at("node") == "n2");
+        auto checked = k.n3.check_request(approved);
+        REQUIRE(checked);
+        CHECK(checked->note.empty());
+        CHECK(checked->doc.at("approvers") == json{"bob"});
+    }
+
+    TEST_CASE("a forged approval does not count; the approvals that verify do") {
+        Keys k;
+        // Made on n1, approved by bob on n2.
+        json made = a_request();
+        k.n1.seal_request(made, nullptr);
+        json r = made;
+        r["approvers"] = {"bob"};
+        k.n2.seal_request(r, made);
+        // An etcd writer adds carol, with an approval signed by no listed key
+        // (or none at all), and keeps the document's old signature.
+        json forged = r;
+        forged["approvers"] = {"bob", "carol"};
+        forged["approvals"].push_back({{"user", "carol"}, {"node", "n3"}, {"sig", r["approvals"][0]["sig"]}});
+        auto checked = k.n1.check_request(forged);
+        REQUIRE(checked);
+        CHECK(checked->doc.at("approvers") == json{"bob"});
+        CHECK(checked->signer.empty());
+        CHECK(reason_of(checked).find("carol") != std::string::npos);
+        // The approver's name swapped in bob's signed approval: not his.
+        json swapped = r;
+        swapped["approvers"] = {"carol"};
+        swapped["approvals"][0]["user"] = "carol";
+        auto s = k.n1.check_request(swapped);
+        REQUIRE(s);
+        CHECK(s->doc.at("approvers").empty());
+        // The same approver twice counts once.
+        json twice = r;
+        twice["approvers"] = {"bob", "bob"};
+        twice["approvals"].push_back(r["approvals"][0]);
+        auto t = k.n1.check_request(twice);
+        REQUIRE(t);
+        CHECK(t->doc.at("approvers") == json{"bob"});
+    }
+
+    TEST_CASE("a request changed where its origin signed it, or decided by no listed signer, is refused") {
+        Keys k;
+        json r = a_request();
+        k.n1.seal_request(r, nullptr);
+        json longer = r;
+        longer["duration_s"] = 86400;
+        CHECK(reason_of(k.n2.check_request(longer)).find("origin_sig") != std::string::npos);
+        json moved = r;
+        moved["user"] = "mallory";
+        CHECK_FALSE(k.n2.check_request(moved));
+        // Marked granted by a writer without a key: refused, not merely pending.
+        json granted = r;
+        granted["state"] = "granted";
+        granted["grant_id"] = 8;
+        CHECK(reason_of(k.n2.check_request(granted)).find("no longer pending") != std::string::npos);
+        // A request made under a name whose key is not listed.
+        json stranger = a_request();
+        Trust("n1", k.stranger, {}).seal_request(stranger, nullptr);
+        CHECK_FALSE(k.n2.check_request(stranger));
+    }
+
+    TEST_CASE("the agent applies a grant signed by a listed node and nothing an etcd writer made") {
+        Node n;
+        json real = n.grant(42);
+        n.k.n2.sign(kSigGrant, real);
+        n.put(grant_key(P, 42), real, 10);
+        CHECK(n.sink.live.count(42));
+        // Copies of it for mallory: with its old signature, none, or signed
+        // by a key nobody listed.
+        json copy = real;
+        copy["user"] = "mallory";
+        copy["id"] = 43;
+        n.put(grant_key(P, 43), copy, 11);
+        json bare = copy;
+        bare.erase("sig");
+        bare.erase("signer");
+        n.put(grant_key(P, 43), bare, 12);
+        json stranger = copy;
+        n.k.outsider.sign(kSigGrant, stranger);
+        n.put(grant_key(P, 43), stranger, 13);
+        CHECK(n.sink.puts == std::vector<std::int64_t>{42});
+        const auto rejected = n.audit.of("grant_rejected");
+        REQUIRE(rejected.size() == 3);
+        CHECK(rejected[0].at("key") == grant_key(P, 43));
+        CHECK(rejected[0].at("signer") == "n2");
+        CHECK(rejected[0].at("reason").get<std::string>().find("does not verify") != std::string::npos);
+        CHECK(rejected[1].at("reason").get<std::string>().find("not signed") != std::string::npos);
+        CHECK(n.ack().at("rejected") == 3);
+    }
+
+    TEST_CASE("an unsigned rewrite of an applied grant ends it here (fail closed), never extends it") {
+        Node n;
+        json real = n.grant(42);
+        n.k.n2.sign(kSigGrant, real);
+        n.put(grant_key(P, 42), real, 10);
+        REQUIRE(n.sink.live.count(42));
+        json longer = real;
+        longer["expires_us"] = real["expires_us"].get<std::int64_t>() + 60LL * 1000000;
+        n.put(grant_key(P, 42), longer, 11);
+        CHECK_FALSE(n.sink.live.count(42));
+        CHECK(n.audit.of("grant_rejected").size() == 1);
+    }
+
+    TEST_CASE("a grant applied before its signer was removed keeps its deadline; new ones are refused") {
+        Node n;
+        json real = n.grant(42);
+        n.k.n2.sign(kSigGrant, real);
+        n.put(grant_key(P, 42), real, 10);
+        REQUIRE(n.sink.live.count(42));
+        n.k.n1.set_signers({{"n1", n.k.a.public_key()}});  // n2 removed (SIGHUP)
+        // A full read brings the same version: held, not checked again.
+        Batch full{true, 20, {KeyValue{grant_key(P, 42), real.dump(), 10, 10, 1, 0}}, {}};
+        n.agent.on_batch(full);
+        CHECK(n.sink.live.count(42));
+        // A restarted node reads it as new: refused, and still applied here.
+        Node fresh;
+        fresh.put(grant_key(P, 42), real, 10);
+        REQUIRE(fresh.sink.live.count(42));
+        fresh.k.n1.set_signers({{"n1", fresh.k.a.public_key()}});
+        fresh.put(grant_key(P, 42), real, 11);
+        CHECK(fresh.sink.live.count(42));
+        CHECK(fresh.audit.last("grant_rejected").at("reason").get<std::string>().find("keeps its deadline") !=
+              std::string::npos);
+        // n2's new grants are not applied.
+        json later = n.grant(44);
+        n.k.n2.sign(kSigGrant, later);
+        n.put(grant_key(P, 44), later, 21);
+        CHECK_FALSE(n.sink.live.count(44));
+        CHECK(n.audit.last("grant_rejected").at("key") == grant_key(P, 44));
+    }
+
+    TEST_CASE("a grant key deleted with no signed revocation ends the grant, and says so") {
+        Node n;
+        json real = n.grant(42);
+        n.k.n2.sign(kSigGrant, real);
+        n.put(grant_key(P, 42), real, 10);
+        REQUIRE(n.sink.live.count(42));
+        Batch del{false, 11, {}, {KeyValue{grant_key(P, 42), "", 0, 11, 0, 0}}};
+        n.agent.on_batch(del);
+        CHECK_FALSE(n.sink.live.count(42));
+        CHECK(n.audit.last("revoke_applied")
+                  .at("reason")
+                  .get<std::string>()
+                  .find("without a signed revocation") != std::string::npos);
+    }
+
+    TEST_CASE("a policy version not signed by a listed node is not run") {
+        Node n;
+        const std::string text = "[[port]]\nport = 5432\napprovers = [\"bob\"]\n";
+        json forged = policy_doc({1, text, "fleet.toml", "root", n.clock.wall});
+        n.k.outsider.sign(kSigPolicy, forged);
+        n.put(policy_key(P), forged, 10);
+        CHECK(n.policies == 0);
+        CHECK(n.agent.policy_version() == 0);
+        CHECK(n.audit.last("policy_rejected").at("signer") == "n2");
+        json real = policy_doc({1, text, "fleet.toml", "root", n.clock.wall});
+        n.k.n3.sign(kSigPolicy, real);
+        n.put(policy_key(P), real, 11);
+        CHECK(n.policies == 1);
+        CHECK(n.agent.policy_version() == 1);
+    }
+
+    TEST_CASE("the agent keeps a request with only the approvals that verify") {
+        Node n;
+        json made = a_request();
+        n.k.n1.seal_request(made, nullptr);
+        json r = made;
+        r["approvers"] = {"bob"};
+        n.k.n2.seal_request(r, made);
+        r["approvers"] = {"bob", "carol"};
+        r["approvals"].push_back({{"user", "carol"}, {"node", "n3"}, {"sig", r["sig"]}});
+        n.put(request_key(P, 7), r, 10);
+        REQUIRE(n.agent.view().requests.count(7));
+        CHECK(n.agent.view().requests.at(7).doc.row.approvers == std::vector<std::string>{"bob"});
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("carol") !=
+              std::string::npos);
+    }
+
+    TEST_CASE("[fleet] signers: each entry checked, FILE:LINE named") {
+        const std::string head = "[fleet]\netcd = [\"http://127.0.0.1:2379\"]\n";
+        Keys k;
+        const std::string good = "n1:" + k.a.public_base64();
+        PolicyLoad ok = parse_policy(head + "signers = [\"" + good + "\", \"" + good + "\"]\n", "node.toml");
+        REQUIRE(ok.ok());
+        CHECK(ok.policy.fleet.signers == std::vector<std::string>{good});  // listed twice: once
+        for (const std::string& bad :
+             std::vector<std::string>{"n1", "n1:", "n1:abc", ":" + k.a.public_base64(),
+                                      "n 1:" + k.a.public_base64(), "n1:" + k.a.public_base64().substr(1)}) {
+            PolicyLoad l = parse_policy(head + "signers = [\"" + bad + "\"]\n", "node.toml");
+            REQUIRE(l.errors.size() == 1);
+            CHECK(l.errors[0].rfind("node.toml:3:", 0) == 0);
+            CHECK(l.errors[0].find("NODE:BASE64KEY") != std::string::npos);
+        }
+        CHECK_FALSE(parse_policy(head + "signers = \"" + good + "\"\n", "node.toml").ok());
+    }
+}

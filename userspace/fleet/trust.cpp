@@ -1,0 +1,185 @@
+#include "fleet/trust.h"
+
+#include <fmt/format.h>
+
+#include "core/text.h"
+
+namespace jg::fleet {
+
+namespace {
+
+// The request fields a decision changes (or that are signatures): all the
+// others are fixed at creation and covered by origin_sig.
+const char* const kDecisionFields[] = {"state",    "decided_us", "decided_by", "decision_reason",
+                                       "grant_id", "approvers",  "approvals",  "shortest_s",
+                                       "signer",   "sig",        "origin_sig"};
+
+constexpr const char* kSigOrigin = "request-origin";
+constexpr const char* kSigApproval = "approval";
+
+std::string str_of(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// A name from a document, fit for a record or a log line.
+std::string shown(const std::string& s) { return escape_terminal(s.substr(0, 64)); }
+
+json approval_body(const json& base, const std::string& user, const std::string& node) {
+    return {{"request", base}, {"approver", user}, {"node", node}};
+}
+
+}  // namespace
+
+std::optional<std::string> signed_text(std::string_view kind, const json& doc) {
+    json copy = doc;
+    if (copy.is_object()) copy.erase("sig");
+    try {
+        return fmt::format("jitgate/v1 {}\n{}", kind,
+                           copy.dump(-1, ' ', false, json::error_handler_t::strict));
+    } catch (const json::exception&) {
+        return std::nullopt;
+    }
+}
+
+json request_base(const json& doc) {
+    json base = doc;
+    for (const char* f : kDecisionFields) base.erase(f);
+    return base;
+}
+
+Result<std::vector<Signer>> parse_signers(const std::vector<std::string>& entries) {
+    std::vector<Signer> out;
+    for (const auto& e : entries) {
+        auto s = parse_signer(e);
+        if (!s) return err(s.error());
+        out.push_back(std::move(*s));
+    }
+    return out;
+}
+
+bool Trust::listed(const std::string& node, const Ed25519Public& pub) const {
+    for (const auto& s : signers_)
+        if (s.node == node && s.key == pub) return true;
+    return false;
+}
+
+bool Trust::verifies(const std::string& who, const std::string& text, const std::string& sig) const {
+    // A node listed with two keys (a rotation under way): either signs.
+    for (const auto& s : signers_)
+        if (s.node == who && ed25519_verify(s.key, text, sig)) return true;
+    return false;
+}
+
+void Trust::sign(std::string_view kind, json& doc) const {
+    doc["signer"] = node_;
+    doc.erase("sig");
+    // Our own documents hold checked text only: signed_text cannot fail here,
+    // and an empty signature would verify nowhere (fail closed).
+    doc["sig"] = key_.sign(signed_text(kind, doc).value_or(std::string()));
+}
+
+std::optional<std::string> Trust::refusal(std::string_view kind, const json& doc) const {
+    if (!doc.is_object()) return "it is not a JSON object";
+    const std::string signer = str_of(doc, "signer"), sig = str_of(doc, "sig");
+    if (signer.empty() || sig.empty()) return "it is not signed (no 'signer' or 'sig')";
+    bool known = false;
+    for (const auto& s : signers_) known = known || s.node == signer;
+    if (!known) return fmt::format("its signer '{}' is not in [fleet] signers", shown(signer));
+    auto text = signed_text(kind, doc);
+    if (!text) return "it holds text that is not UTF-8";
+    if (!verifies(signer, *text, sig))
+        return fmt::format("its signature does not verify against the keys [fleet] signers lists for '{}'",
+                           shown(signer));
+    return std::nullopt;
+}
+
+void Trust::seal_request(json& doc, const json& prior) const {
+    doc.erase("approvals");
+    const json base = request_base(doc);
+    std::string origin_sig = prior.is_object() ? str_of(prior, "origin_sig") : std::string();
+    if (origin_sig.empty()) origin_sig = key_.sign(signed_text(kSigOrigin, base).value_or(std::string()));
+    // The approvals read, by approver: kept as they were signed.
+    std::map<std::string, json> had;
+    if (prior.is_object() && prior.contains("approvals") && prior["approvals"].is_array())
+        for (const auto& a : prior["approvals"])
+            if (a.is_object()) had[str_of(a, "user")] = a;
+    json approvals = json::array();
+    if (doc.contains("approvers") && doc["approvers"].is_array())
+        for (const auto& u : doc["approvers"]) {
+            const std::string user = u.is_string() ? u.get<std::string>() : std::string();
+            if (auto it = had.find(user); it != had.end()) {
+                approvals.push_back(it->second);
+                continue;
+            }
+            const json body = approval_body(base, user, node_);
+            approvals.push_back(
+                {{"user", user},
+                 {"node", node_},
+                 {"sig", key_.sign(signed_text(kSigApproval, body).value_or(std::string()))}});
+        }
+    doc["approvals"] = approvals;
+    doc["origin_sig"] = origin_sig;
+    sign(kSigRequest, doc);
+}
+
+Result<CheckedRequest> Trust::check_request(const json& doc) const {
+    if (!doc.is_object()) return err("it is not a JSON object");
+    const json base = request_base(doc);
+    const std::string origin = str_of(doc, "origin");
+    auto base_text = signed_text(kSigOrigin, base);
+    if (!base_text) return err("it holds text that is not UTF-8");
+    if (!verifies(origin, *base_text, str_of(doc, "origin_sig")))
+        return err(
+            fmt::format("its origin's signature (origin_sig) does not verify against the keys [fleet] "
+                        "signers lists for '{}'",
+                        shown(origin)));
+    CheckedRequest out{doc, {}, {}};
+    auto whole = refusal(kSigRequest, doc);
+    if (!whole) out.signer = str_of(doc, "signer");
+    // Each approver counts only with an approval signed where they acted.
+    std::map<std::string, json> signed_by;
+    if (doc.contains("approvals") && doc["approvals"].is_array())
+        for (const auto& a : doc["approvals"]) {
+            if (!a.is_object()) continue;
+            const std::string user = str_of(a, "user"), node = str_of(a, "node");
+            auto text = signed_text(kSigApproval, approval_body(base, user, node));
+            if (text && verifies(node, *text, str_of(a, "sig"))) signed_by[user] = a;
+        }
+    json approvers = json::array(), approvals = json::array();
+    std::vector<std::string> dropped;
+    if (doc.contains("approvers") && doc["approvers"].is_array())
+        for (const auto& u : doc["approvers"]) {
+            auto it = u.is_string() ? signed_by.find(u.get<std::string>()) : signed_by.end();
+            if (it == signed_by.end()) {
+                dropped.push_back(u.is_string() ? shown(u.get<std::string>()) : "?");
+                continue;
+            }
+            approvers.push_back(it->first);
+            approvals.push_back(it->second);
+            signed_by.erase(it);  // an approver counts once
+        }
+    if (whole) {
+        // Written by no listed signer: only what the origin and the
+        // approvers' nodes signed stands, i.e. a pending request.
+        if (str_of(doc, "state") != "pending")
+            return err(fmt::format("{}, and it is no longer pending", *whole));
+        out.doc["decided_us"] = 0;
+        out.doc["decided_by"] = "";
+        out.doc["decision_reason"] = "";
+        out.doc["grant_id"] = 0;
+        out.note = *whole;
+    }
+    if (!dropped.empty()) {
+        std::string names;
+        for (const auto& d : dropped) names += (names.empty() ? "" : ", ") + d;
+        out.note += fmt::format("{}the approval{} of {} {} not signed by a listed signer and do{} not count",
+                                out.note.empty() ? "" : "; ", dropped.size() == 1 ? "" : "s", names,
+                                dropped.size() == 1 ? "is" : "are", dropped.size() == 1 ? "es" : "");
+    }
+    out.doc["approvers"] = approvers;
+    out.doc["approvals"] = approvals;
+    return out;
+}
+
+}  // namespace jg::fleet
