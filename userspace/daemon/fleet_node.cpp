@@ -13,8 +13,8 @@
 
 #include "core/protocol.h"
 #include "core/text.h"
-#include "fleet/node_key.h"
 #include "daemon/startup.h"
+#include "fleet/node_key.h"
 #include "util/log.h"
 
 namespace jg {
