@@ -30,6 +30,8 @@ double per_doc_us(int n, const std::function<void(int)>& one) {
 
 }  // namespace
 
+namespace jgbench {
+
 int sign_cost(const char* count) {
     const int n = std::atoi(count);
     if (n < 1 || n > 1000000) {
@@ -69,3 +71,5 @@ int sign_cost(const char* count) {
     std::printf("{\"documents\":%d,\"sign_us\":%.2f,\"verify_us\":%.2f}\n", n, sign_us, verify_us);
     return 0;
 }
+
+}  // namespace jgbench
