@@ -51,7 +51,7 @@ dist_pid=$!
 
 if [ "$sanitized" = 1 ]; then
   echo "== build (ASan+UBSan)"
-  build build-asan -DCMAKE_BUILD_TYPE=Debug -DJITGATE_SANITIZE=ON
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DJITGATE_SANITIZE=ON -DJITGATE_BENCH=OFF
 fi
 echo "== tests (packaging: dist, dist_install)"
 dist_rc=0
