@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """End to end, the witnessed audit (issue 20, design.md §7.3): two jitgated
-nodes of one fleet on a private etcd (fleet_harness.py), each with a node key
-made by the test and listed in both nodes' [fleet] signers.  Cases, in order:
+nodes of one fleet on a private etcd (fleet_harness.py), each with its node key
+(jitgated --print-key, before the first start) listed in both nodes' [fleet] signers.  Cases, in order:
 
   - each node's ack carries its audit head (seq, hash) signed by its key and
     the head its log had at start (audit_open); its history of heads is kept
@@ -46,21 +46,6 @@ USERS = ("req", "appr")
 WAIT_S = 15  # generous bound on a loaded machine (a head is published every few seconds)
 
 
-def make_key(node):
-    """A node key file in the node's state dir (what jitgated would create)
-    and its signers entry, the public key derived by openssl."""
-    os.makedirs(node.state, mode=0o700, exist_ok=True)
-    seed = os.urandom(32)
-    path = os.path.join(node.state, "node.key")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, base64.b64encode(seed) + b"\n")
-    os.close(fd)
-    der = bytes.fromhex("302e020100300506032b657004220420") + seed  # PKCS#8 Ed25519
-    pub = subprocess.run(["openssl", "pkey", "-inform", "DER", "-pubout", "-outform", "DER"], input=der,
-                         capture_output=True, check=True).stdout[-32:]
-    return f"{node.name}:{base64.b64encode(pub).decode()}"
-
-
 class Suite:
     def __init__(self, fleet, t):
         self.f = fleet
@@ -103,10 +88,7 @@ class Suite:
     # --- the cases -------------------------------------------------------
     def start(self):
         print("-- two nodes with their keys in signers; heads published")
-        signers = [make_key(n) for n in self.f.nodes]
-        extra = "signers = [" + ", ".join(f'"{s}"' for s in signers) + "]\n"
-        for n in self.f.nodes:
-            n.write_config(fleet_extra=extra)
+        # The harness made each node's key (jitgated --print-key) and listed them all.
         self.f.start_all()
         self.make_records("db-1", 2)
         self.make_records("db-2", 1)
