@@ -205,11 +205,28 @@ TEST_SUITE("fleet trust") {
         json moved = r;
         moved["user"] = "mallory";
         CHECK_FALSE(k.n2.check_request(moved));
-        // Marked granted by a writer without a key: refused, not merely pending.
+        // Marked granted by a writer without a key: refused.
         json granted = r;
         granted["state"] = "granted";
         granted["grant_id"] = 8;
-        CHECK(reason_of(k.n2.check_request(granted)).find("no longer pending") != std::string::npos);
+        CHECK_FALSE(k.n2.check_request(granted));
+        // A decided request marked pending again, or an approver's shorter
+        // duration dropped, by a writer without a key: origin_sig and the
+        // approvals still verify, the whole does not: refused.
+        json decided = a_request();
+        decided["approvers"] = {"bob"};
+        decided["state"] = "granted";
+        decided["grant_id"] = 9;
+        decided["shortest_s"] = 300;
+        k.n1.seal_request(decided, nullptr);
+        REQUIRE(k.n2.check_request(decided));
+        json reopened = decided;
+        reopened["state"] = "pending";
+        reopened["grant_id"] = 0;
+        CHECK(reason_of(k.n2.check_request(reopened)).find("sig") != std::string::npos);
+        json longer_again = decided;
+        longer_again["shortest_s"] = 0;
+        CHECK_FALSE(k.n2.check_request(longer_again));
         // A request made under a name whose key is not listed.
         json stranger = a_request();
         Trust("n1", k.stranger, {}).seal_request(stranger, nullptr);

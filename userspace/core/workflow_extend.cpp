@@ -157,6 +157,9 @@ Reply Workflow::extend_grant(RequestRow& r, std::int64_t duration_s, const std::
     auto read = store_.grant(r.extends);
     if (!read) return store_failed(op, read.error());
     std::optional<GrantRow> g = std::move(*read);
+    // Past its kernel deadline it has ended, whatever the store says until
+    // the sweep marks it: an extension must not bring it back.
+    if (g && g->state == "active" && g->expires_boot_ns <= clock_.boot_ns()) g->state = "expired";
     if (!g || g->state != "active")
         return refuse_extension(
             r, op, by,

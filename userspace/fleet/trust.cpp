@@ -159,17 +159,13 @@ Result<CheckedRequest> Trust::check_request(const json& doc) const {
             approvals.push_back(it->second);
             signed_by.erase(it);  // an approver counts once
         }
-    if (whole) {
-        // Written by no listed signer: only what the origin and the
-        // approvers' nodes signed stands, i.e. a pending request.
-        if (str_of(doc, "state") != "pending")
-            return err(fmt::format("{}, and it is no longer pending", *whole));
-        out.doc["decided_us"] = 0;
-        out.doc["decided_by"] = "";
-        out.doc["decision_reason"] = "";
-        out.doc["grant_id"] = 0;
-        out.note = *whole;
-    }
+    // Written by no listed signer: refused whatever it says.  Keeping what
+    // the origin and the approvers' nodes signed would let an etcd writer
+    // mark a decided request pending again (origin_sig and the approvals
+    // still verify) and have it granted a second time, or drop an
+    // approver's shorter duration (shortest_s): a spoiled request can only
+    // be left undecided, which is denial of service, not access.
+    if (whole) return err(*whole);
     if (!dropped.empty()) {
         std::string names;
         for (const auto& d : dropped) names += (names.empty() ? "" : ", ") + d;

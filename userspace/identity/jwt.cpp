@@ -4,6 +4,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -66,7 +67,11 @@ bool principal_name(const std::string& s) {
     return true;
 }
 
-std::string when(std::int64_t s) { return rfc3339_us(s * 1000000).substr(0, 19) + "Z"; }
+// Claims may reach 1e13 s (numeric_date): clamped to year 9999 before the
+// microseconds, which would overflow int64 past about 9.2e12 s.
+std::string when(std::int64_t s) {
+    return rfc3339_us(std::min<std::int64_t>(s, 253402300799) * 1000000).substr(0, 19) + "Z";
+}
 
 Result<bool> check_audience(const json& claims, const TokenRules& rules) {
     auto aud = claims.find("aud");
