@@ -9,8 +9,9 @@ would, with etcdctl (or the JSON gateway when etcdctl is missing).  Cases:
     into etcd with its old signature, without one, and signed by a key nobody
     lists: nothing opens on any node (probe connects fail) and every node
     records grant_rejected naming the key; `jitgate nodes` counts them;
-  - a forged approval (approvals_required = 2) does not count: the real
-    second approval leaves the request pending and opens nothing;
+  - a forged approval (approvals_required = 2) does not count: the spoiled
+    request is refused whole (no approval is added to it, nothing opens);
+    with the genuine document put back, two real approvals grant it;
   - a forged policy version is not run (policy_rejected, version unchanged);
   - a signer removed from the targets' signers (SIGHUP reload): its new
     grants are refused there, and a grant it made before keeps working;
@@ -222,15 +223,22 @@ class Suite:
         forged["approvers"] = [self.u["appr2"]]
         forged["approvals"] = [{"user": self.u["appr2"], "node": "db-2", "sig": doc["sig"]}]
         self.forge(key, forged)
+        # The whole document no longer verifies: no node counts anything in it,
+        # and no approval can be added to it (a spoiled request is left undecided).
         rc, ans, err = self.n["db-2"].cli_json(self.u["appr"], "approve", str(rid))
-        self.t.check("the one real approval leaves it pending (1 of 2)", rc == 0 and ans.get("state") == "pending",
-                     f"rc {rc} {ans} {err}")
+        self.t.check("an approval of the spoiled request is refused, nothing decided", rc != 0
+                     and ans.get("state") != "granted", f"rc {rc} {ans} {err}")
         self.t.check("no grant document was made for it", not any(
             (json.loads(v) or {}).get("request_id") == rid for v in self.f.gw.prefix(self.f.prefix + "/grants/")[0].values()))
         self.expect("the forged approval opens nothing", "req", "dual", {x: "EPERM" for x in ALL})
         recs = self.rejected_on(DB, since, "grant_rejected", key)
-        self.t.check("grant_rejected names the approval that does not count",
-                     all(r and self.u["appr2"] in r.get("reason", "") for r in recs.values()), str(recs))
+        self.t.check("grant_rejected on each node names the signature that does not verify",
+                     all(r and "sig" in r.get("reason", "") for r in recs.values()), str(recs))
+        # The genuine document back: two real approvals grant it.
+        self.f.gw.put(key, json.dumps(doc))
+        rc, ans, err = self.n["db-2"].cli_json(self.u["appr"], "approve", str(rid))
+        self.t.check("the genuine request: one real approval leaves it pending (1 of 2)",
+                     rc == 0 and ans.get("state") == "pending", f"rc {rc} {ans} {err}")
         rc, ans, err = self.n["web-1"].cli_json(self.u["appr2"], "approve", str(rid), "--wait", "--timeout", "10s")
         self.t.check("the real second approval grants it", rc == 0 and ans.get("state") == "granted",
                      f"rc {rc} {ans} {err}")

@@ -174,22 +174,26 @@ TEST_SUITE("fleet trust") {
         json forged = r;
         forged["approvers"] = {"bob", "carol"};
         forged["approvals"].push_back({{"user", "carol"}, {"node", "n3"}, {"sig", r["approvals"][0]["sig"]}});
+        // Its whole signature no longer holds: refused, so the forged
+        // approval counts nowhere (and nothing else an etcd writer changed
+        // in it does either).
         auto checked = k.n1.check_request(forged);
-        REQUIRE(checked);
-        CHECK(checked->doc.at("approvers") == json{"bob"});
-        CHECK(checked->signer.empty());
-        CHECK(reason_of(checked).find("carol") != std::string::npos);
-        // The approver's name swapped in bob's signed approval: not his.
+        REQUIRE_FALSE(checked);
+        CHECK(reason_of(checked).find("sig") != std::string::npos);
+        // The approver's name swapped in bob's signed approval: refused too.
         json swapped = r;
         swapped["approvers"] = {"carol"};
         swapped["approvals"][0]["user"] = "carol";
-        auto s = k.n1.check_request(swapped);
-        REQUIRE(s);
-        CHECK(s->doc.at("approvers").empty());
-        // The same approver twice counts once.
+        CHECK_FALSE(k.n1.check_request(swapped));
+        // The genuine document: bob's approval counts, once even if listed twice
+        // by its (listed) writer.
+        auto genuine = k.n1.check_request(r);
+        REQUIRE(genuine);
+        CHECK(genuine->doc.at("approvers") == json{"bob"});
         json twice = r;
         twice["approvers"] = {"bob", "bob"};
         twice["approvals"].push_back(r["approvals"][0]);
+        k.n2.sign(kSigRequest, twice);
         auto t = k.n1.check_request(twice);
         REQUIRE(t);
         CHECK(t->doc.at("approvers") == json{"bob"});
@@ -334,20 +338,22 @@ TEST_SUITE("fleet trust") {
         CHECK(n.agent.policy_version() == 1);
     }
 
-    TEST_CASE("the agent keeps a request with only the approvals that verify") {
+    TEST_CASE("the agent refuses a request with a forged approval, and keeps the genuine one it had") {
         Node n;
         json made = a_request();
         n.k.n1.seal_request(made, nullptr);
         json r = made;
         r["approvers"] = {"bob"};
         n.k.n2.seal_request(r, made);
-        r["approvers"] = {"bob", "carol"};
-        r["approvals"].push_back({{"user", "carol"}, {"node", "n3"}, {"sig", r["sig"]}});
         n.put(request_key(P, 7), r, 10);
         REQUIRE(n.agent.view().requests.count(7));
-        CHECK(n.agent.view().requests.at(7).doc.row.approvers == std::vector<std::string>{"bob"});
-        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("carol") !=
-              std::string::npos);
+        json forged = r;
+        forged["approvers"] = {"bob", "carol"};
+        forged["approvals"].push_back({{"user", "carol"}, {"node", "n3"}, {"sig", r["sig"]}});
+        n.put(request_key(P, 7), forged, 11);
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("sig") != std::string::npos);
+        if (n.agent.view().requests.count(7))
+            CHECK(n.agent.view().requests.at(7).doc.row.approvers == std::vector<std::string>{"bob"});
     }
 
     TEST_CASE("[fleet] signers: each entry checked, FILE:LINE named") {
