@@ -502,6 +502,16 @@ class Suite:
         strict = self.grant("strict grant", "req", "strict", "env=e2e", via="web-1")
         short = self.grant("short grant", "req2", "loose", "env=e2e", dur="12s", via="web-1")
         short_end = wall(short.get("expires_at")) if short else None
+        # Every node connected again after the hang (its status says so), so that
+        # grace counts from the stop below, not from the hang.
+        def all_connected():
+            for x in ALL:
+                rc, st, _ = self.n[x].cli_json("root", "status")
+                if rc != 0 or not (st.get("fleet") or {}).get("connected"):
+                    return False
+            return True
+        self.t.check("every node reports itself connected before etcd stops", wait_for(all_connected, WAIT_S),
+                     str({x: (self.n[x].cli_json("root", "status")[1].get("fleet") or {}).get("error") for x in ALL}))
         since = self.marks()
         self.f.etcd_stop()
         stopped_at = time.monotonic()
