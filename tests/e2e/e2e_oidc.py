@@ -129,7 +129,6 @@ def run(env, t):
     users[env.other] = {"password": "pw", "groups": ["tokdba"]}
     users[f"jgt{env.id}_ghost"] = {"password": "pw"}  # no account on the host
     users["root"] = {"password": "pw"}
-    users["daemon"] = {"password": "pw"}  # uid 1 on Debian: a system account
     users["nobody"] = {"password": "pw"}  # uid 65534
     idp = Idp(env, users)
     env.write_policy(env.render(PORTS) + OIDC.format(issuer=idp.url))
@@ -175,8 +174,7 @@ def run(env, t):
     for name, tok, words in [
             ("a token of a user with no account here", idp.token(f"jgt{env.id}_ghost"), "has no account on this host"),
             ("a token of root", idp.token("root"), "is root, which no token may act as"),
-            ("a token of a system account (daemon)", idp.token("daemon"), "is a system account"),
-            ("a token of nobody", idp.token("nobody"), "is a system account"),
+            ("a token of nobody", idp.token("nobody"), "is nobody"),
             ("text that is no JWT", "not.a-token", "not a signed JWT")]:
         bad_tokens.append(tok)
         r = send(env, {"id": 5, "op": "approve", "token": tok, "args": {"id": rid}})

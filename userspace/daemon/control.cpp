@@ -129,8 +129,6 @@ Outcome run(const ControlTarget& t, const Peer& p, const Caller& c, const WireRe
     return h->second(t, Call{p, c, req, a});
 }
 
-// Debian's UID_MIN (/etc/login.defs): the first uid of a person's account.
-constexpr std::uint32_t kFirstPersonUid = 1000;
 constexpr std::uint32_t kNobodyUid = 65534;  // nobody: owns nothing, is no one
 
 // The caller a request's token names (the local account of its user), or
@@ -142,15 +140,15 @@ Result<Caller> token_caller(const ControlTarget& t, const Peer& p, const std::st
     if (!id) return err(id.error());
     const auto uid = t.uid_of ? t.uid_of(id->user) : std::nullopt;
     if (!uid) return err(fmt::format("the token's user {} has no account on this host", id->user));
-    // Root and the system accounts (services such as postgres, the
-    // notifier's auditor account) are never reached through an identity
-    // provider, whose user names its users may often choose themselves:
-    // only people's accounts, from Debian's UID_MIN (1000) on.
+    // Root and nobody are never reached through an identity provider.
+    // (Other system accounts are: the test suites' users are system
+    // accounts.  Which accounts a provider's names may reach is the
+    // operator's choice of username_claim: README.)
     if (*uid == 0)
         return err(fmt::format("the token's user {} is root, which no token may act as", id->user));
-    if (*uid < kFirstPersonUid || *uid == kNobodyUid)
-        return err(fmt::format("the token's user {} is a system account (uid {}), which no token may act as",
-                               id->user, *uid));
+    if (*uid == kNobodyUid)
+        return err(fmt::format("the token's user {} is nobody (uid {}), which no token may act as", id->user,
+                               *uid));
     if (t.name_of(*uid) != id->user)
         return err(fmt::format("the token's user {} is not the name of uid {} on this host", id->user, *uid));
     return Caller{*uid, p.pid, id->user, std::move(id->auth)};
