@@ -351,7 +351,8 @@ TEST_SUITE("fleet trust") {
         forged["approvers"] = {"bob", "carol"};
         forged["approvals"].push_back({{"user", "carol"}, {"node", "n3"}, {"sig", r["sig"]}});
         n.put(request_key(P, 7), forged, 11);
-        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("sig") != std::string::npos);
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("sig") !=
+              std::string::npos);
         if (n.agent.view().requests.count(7))
             CHECK(n.agent.view().requests.at(7).doc.row.approvers == std::vector<std::string>{"bob"});
     }

@@ -147,8 +147,8 @@ Result<Caller> token_caller(const ControlTarget& t, const Peer& p, const std::st
     if (*uid == 0)
         return err(fmt::format("the token's user {} is root, which no token may act as", id->user));
     if (*uid == kNobodyUid)
-        return err(fmt::format("the token's user {} is nobody (uid {}), which no token may act as", id->user,
-                               *uid));
+        return err(
+            fmt::format("the token's user {} is nobody (uid {}), which no token may act as", id->user, *uid));
     if (t.name_of(*uid) != id->user)
         return err(fmt::format("the token's user {} is not the name of uid {} on this host", id->user, *uid));
     return Caller{*uid, p.pid, id->user, std::move(id->auth)};
