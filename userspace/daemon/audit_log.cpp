@@ -11,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <functional>
 
 #include "core/clock.h"
 #include "core/protocol.h"
@@ -37,6 +38,32 @@ std::optional<SavedHead> read_saved_head(const std::string& path) {
     const ssize_t n = read(fd.get(), buf, sizeof(buf) - 1);
     if (n <= 0) return std::nullopt;
     return parse_saved_head(std::string(buf, std::size_t(n)));
+}
+
+// Feeds each line of fd between floor and pos to take, the newest first, in
+// 64 KiB reads, until take sets `done`; returns where reading stopped (0 once
+// the whole file was read, its first line included).
+off_t read_backwards(int fd, off_t pos, off_t floor, const std::function<void(const std::string&)>& take,
+                     const bool& done) {
+    std::string buf, carry;  // carry: the start of a line whose beginning is further back
+    while (!done && pos > floor) {
+        const off_t len = std::min<off_t>(pos - floor, 1 << 16);
+        pos -= len;
+        buf.assign(std::size_t(len), '\0');
+        if (pread(fd, buf.data(), buf.size(), pos) != len) break;
+        buf += carry;
+        std::size_t end = buf.size();
+        for (;;) {
+            auto nl = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
+            if (nl == std::string::npos) break;
+            take(buf.substr(nl + 1, end - nl - 1));
+            if (done) break;
+            end = nl;
+        }
+        carry = buf.substr(0, end);
+    }
+    if (!done && pos == 0) take(carry);
+    return pos;
 }
 
 }  // namespace
@@ -335,7 +362,6 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
     fstat(fd, &st);
     off_t pos = st.st_size;
     const off_t floor = pos > off_t(max_scan) ? pos - off_t(max_scan) : 0;
-    std::string carry;  // the start of a line whose beginning is further back
     const std::string since_ts = since_us ? rfc3339_us(*since_us) : std::string();
     bool done = false;
     constexpr std::string_view kTsPrefix = "{\"ts\":\"";
@@ -364,24 +390,7 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
             if (out.size() >= limit) done = true;
         }
     };
-    std::string buf;
-    while (!done && pos > floor) {
-        const off_t len = std::min<off_t>(pos - floor, 1 << 16);
-        pos -= len;
-        buf.assign(std::size_t(len), '\0');
-        if (pread(fd, buf.data(), buf.size(), pos) != len) break;
-        buf += carry;
-        std::size_t end = buf.size();
-        for (;;) {
-            auto nl = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
-            if (nl == std::string::npos) break;
-            take(buf.substr(nl + 1, end - nl - 1));
-            if (done) break;
-            end = nl;
-        }
-        carry = buf.substr(0, end);
-    }
-    if (!done && pos == 0) take(carry);
+    pos = read_backwards(fd, pos, floor, take, done);
     if (!done && pos > 0) *more = true;
     std::reverse(out.begin(), out.end());
     return out;
@@ -402,7 +411,6 @@ std::vector<json> AuditLog::after(const std::function<bool(const json&)>& keep, 
     fstat(fd, &st);
     off_t pos = st.st_size;
     const off_t floor = pos > off_t(kMaxScanBytes) ? pos - off_t(kMaxScanBytes) : 0;
-    std::string carry;
     bool done = false;
     std::uint64_t oldest = 0;  // the oldest seq read
     auto take = [&](const std::string& line) {
@@ -424,24 +432,7 @@ std::vector<json> AuditLog::after(const std::function<bool(const json&)>& keep, 
             *newer = true;
         }
     };
-    std::string buf;
-    while (!done && pos > floor) {
-        const off_t len = std::min<off_t>(pos - floor, 1 << 16);
-        pos -= len;
-        buf.assign(std::size_t(len), '\0');
-        if (pread(fd, buf.data(), buf.size(), pos) != len) break;
-        buf += carry;
-        std::size_t end = buf.size();
-        for (;;) {
-            auto nl = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
-            if (nl == std::string::npos) break;
-            take(buf.substr(nl + 1, end - nl - 1));
-            if (done) break;
-            end = nl;
-        }
-        carry = buf.substr(0, end);
-    }
-    if (!done && pos == 0) take(carry);
+    pos = read_backwards(fd, pos, floor, take, done);
     // Not reached `after`: records between it and the oldest read are
     // further back (or in a rotated file).
     if (!done && after + 1 < oldest) *missing = true;
