@@ -145,7 +145,7 @@ completes() {  # completes WANT WORD... : the completion of the last word is WAN
         echo "${COMPREPLY[*]}"' _ "$root/usr/share/bash-completion/completions/jitgate" "$@")
     [ "$got" = "$want" ] || { echo "got '$got', want '$want'"; return 1; }
 }
-check "sub-commands" completes "request run break-glass approve deny revoke list nodes status metrics audit policy --socket --json --help --version" jitgate ""
+check "sub-commands" completes "request run break-glass approve deny revoke extend list nodes status metrics audit policy notify --socket --json --help --version" jitgate ""
 check "a sub-command from its start" completes "request revoke" jitgate re
 check "approve: pending request ids" completes "7 12" jitgate approve ""
 check "deny after --socket: pending request ids" completes "7 12" jitgate --socket /x deny ""
