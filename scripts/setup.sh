@@ -24,13 +24,28 @@ PACKAGES=(
   python3-authlib python3-cryptography
   # jitgate-web (userspace/web): HTTP server and OIDC client; its browser test
   # (tests/web: Debian's chromium driven by playwright-core from npm)
-  libcpp-httplib-dev chromium nodejs npm
+  libcpp-httplib-dev chromium
 )
+
+# Node.js and npm install playwright-core for the browser test. Machines often
+# have them from another source (NodeSource's nodejs bundles its own npm and
+# conflicts with Debian's npm package), so they are asked for by command, and
+# Debian's packages are installed only when neither command is there.
+NODE_PACKAGES=()
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if command -v node >/dev/null 2>&1 && ! dpkg-query -W -f='${Version}' nodejs 2>/dev/null | grep -q deb; then
+    echo "setup: node is installed ($(command -v node)) without npm, and Debian's npm would conflict with it;" \
+      "install npm from the same source as node" >&2
+    exit 1
+  fi
+  NODE_PACKAGES=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+missing+=("${NODE_PACKAGES[@]}")
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
