@@ -34,8 +34,8 @@ std::string curl_api_check() {
     return api ? std::string() : api.error();
 }
 
-PostOutcome post(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
-                 const PostLimits& limits) {
+PostOutcome Poster::post(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
+                         const PostLimits& limits) {
     PostOutcome out;
     auto api = curl_api();
     if (!api) {
@@ -43,16 +43,21 @@ PostOutcome post(const std::string& url, const std::vector<std::string>& headers
         return out;
     }
     const CurlApi& c = **api;
-    std::unique_ptr<CURL, void (*)(CURL*)> h(c.easy_init(), c.easy_cleanup);
-    if (!h) {
-        out.error = "libcurl could not make a handle";
-        return out;
+    if (!handle_) {
+        handle_ = {c.easy_init(), [](void* h) { curl_fns().easy_cleanup(static_cast<CURL*>(h)); }};
+        if (!handle_) {
+            out.error = "libcurl could not make a handle";
+            return out;
+        }
+    } else {
+        // Every option back to its default; the open connection stays cached.
+        c.easy_reset(static_cast<CURL*>(handle_.get()));
     }
     curl_slist* list = nullptr;
     for (const auto& hd : headers) list = c.slist_append(list, hd.c_str());
     std::unique_ptr<curl_slist, void (*)(curl_slist*)> hold(list, c.slist_free_all);
     Sink sink{0, limits.max_response_bytes, false};
-    CURL* e = h.get();
+    CURL* e = static_cast<CURL*>(handle_.get());
     c.easy_setopt(e, CURLOPT_URL, url.c_str());
     c.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     c.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);

@@ -49,6 +49,7 @@ struct Lane {
     bool behind = true;        // read the log after `cursor` before the queue
     std::uint64_t cursor = 0;  // the last record sent or passed over
     std::uint64_t generation = 0;
+    Poster poster;  // used by the lane's own thread only
 };
 
 struct Shared {
@@ -226,7 +227,7 @@ bool deliver(Shared& s, Lane& lane, const json& r, std::int64_t& failing_since_m
         PostLimits limits = s.o.limits;
         limits.total_timeout_ms = lane.t.timeout_s * 1000;
         limits.connect_timeout_ms = std::min<long>(limits.connect_timeout_ms, limits.total_timeout_ms);
-        const PostOutcome out = post(lane.t.url, headers, body, limits);
+        const PostOutcome out = lane.poster.post(lane.t.url, headers, body, limits);
         if (out.delivered) {
             if (reported) say(fmt::format("{}: delivering again (seq {})", lane.t.name, id));
             failing_since_ms = 0;
