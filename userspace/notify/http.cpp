@@ -34,8 +34,8 @@ std::string curl_api_check() {
     return api ? std::string() : api.error();
 }
 
-PostOutcome Poster::post(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
-                         const PostLimits& limits) {
+PostOutcome Poster::post(const std::string& url, const std::vector<std::string>& headers,
+                         const std::string& body, const PostLimits& limits) {
     PostOutcome out;
     auto api = curl_api();
     if (!api) {
