@@ -138,6 +138,10 @@ colour = "red"
         CHECK(e.find("n.toml:14: unknown key 'colour'") != std::string::npos);
         CHECK(parse("").errors.size() == 1);  // no target at all
         CHECK(parse("[[notify]]\nurl = \"http://127.0.0.1:8080/h\"\n").errors.empty());
+        // A name that only starts like loopback resolves anywhere: https only.
+        for (const char* u : {"http://127.evil.example/h", "http://localhost.evil.example/h"})
+            CHECK(joined(parse(std::string("[[notify]]\nurl = \"") + u + "\"\n").errors)
+                      .find("must be https://") != std::string::npos);
     }
 
     TEST_CASE("state: written atomically, read back; a foreign file refused") {

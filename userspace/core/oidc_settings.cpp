@@ -7,28 +7,11 @@
 #include "core/policy.h"
 #include "core/text.h"
 #include "core/toml_checker.h"
+#include "core/url.h"
 
 namespace jg::policy_detail {
 
 namespace {
-
-// The host of an http(s) URL ("" when there is none); the URL has no
-// user info, query or fragment.
-std::string url_host(const std::string& url, std::size_t scheme_len) {
-    const std::string rest = url.substr(scheme_len);
-    const auto end = rest.find('/');
-    const std::string authority = rest.substr(0, end);
-    if (authority.empty() || authority.find('@') != std::string::npos) return {};
-    if (authority[0] == '[') {
-        const auto close = authority.find(']');
-        return close == std::string::npos ? "" : authority.substr(0, close + 1);
-    }
-    return authority.substr(0, authority.find(':'));
-}
-
-bool loopback(const std::string& host) {
-    return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
 
 // Why `url` cannot be an issuer, or nothing: https, or http on loopback
 // only (a test provider); no query or fragment (OIDC Discovery §3).
@@ -39,9 +22,9 @@ std::optional<std::string> issuer_refusal(const std::string& url) {
         url.find_first_of("?# ") != std::string::npos)
         return "identity.oidc.issuer must be an https:// URL without query or fragment, such as "
                "\"https://sso.example.com/realms/main\"";
-    const std::string host = url_host(url, https ? 8 : 7);
+    const std::string host = url_host(url);
     if (host.empty()) return "identity.oidc.issuer has no host";
-    if (http && !loopback(host))
+    if (http && !is_loopback_host(host))
         return "identity.oidc.issuer must use https (http:// is accepted only on loopback, for tests)";
     return std::nullopt;
 }

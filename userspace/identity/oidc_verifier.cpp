@@ -7,25 +7,12 @@
 #include <sstream>
 
 #include "core/protocol.h"
+#include "core/url.h"
 #include "identity/http_get.h"
 
 namespace jg {
 
 namespace {
-
-// The host part of an http(s) URL, or "".
-std::string host_of(const std::string& url) {
-    const auto s = url.find("://");
-    if (s == std::string::npos) return {};
-    std::string a = url.substr(s + 3, url.find('/', s + 3) - (s + 3));
-    if (a.find('@') != std::string::npos) return {};
-    if (!a.empty() && a[0] == '[') return a.substr(0, a.find(']') + 1);
-    return a.substr(0, a.find(':'));
-}
-
-bool loopback(const std::string& host) {
-    return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
 
 Result<std::string> read_small_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -64,8 +51,8 @@ Result<std::string> OidcVerifier::discover() {
     const std::string u = uri->get<std::string>();
     const bool https = u.rfind("https://", 0) == 0;
     const bool local_http =
-        u.rfind("http://", 0) == 0 && loopback(host_of(u)) && loopback(host_of(s_.issuer));
-    if (u.size() > 1024 || host_of(u).empty() || !(https || local_http))
+        u.rfind("http://", 0) == 0 && is_loopback_host(url_host(u)) && is_loopback_host(url_host(s_.issuer));
+    if (u.size() > 1024 || url_host(u).empty() || !(https || local_http))
         return err(fmt::format("the discovery document's jwks_uri is not an https URL"));
     return u;
 }

@@ -10,6 +10,7 @@
 
 #include "core/audit_query.h"
 #include "core/toml_checker.h"
+#include "core/url.h"
 #include "notify/signature.h"
 
 namespace jg::notify {
@@ -24,7 +25,6 @@ std::string url_refusal(const std::string& url) {
     const bool https = url.rfind("https://", 0) == 0;
     const bool http = url.rfind("http://", 0) == 0;
     if (!https && !http) return "must start with https://";
-    const std::string origin = origin_of(url);
     const std::string authority =
         url.substr(https ? 8 : 7, url.find_first_of("/?#", https ? 8 : 7) - (https ? 8 : 7));
     if (authority.find('@') != std::string::npos)
@@ -34,10 +34,8 @@ std::string url_refusal(const std::string& url) {
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
             return "must not hold spaces or control characters";
     if (http) {
-        const std::string host = origin.substr(7);
-        const bool local =
-            host.rfind("127.", 0) == 0 || host.rfind("localhost", 0) == 0 || host.rfind("[::1]", 0) == 0;
-        if (!local) return "must be https:// (http:// only to 127.0.0.1, [::1] or localhost)";
+        if (!is_loopback_host(url_host(url)))
+            return "must be https:// (http:// only to an address in 127.0.0.0/8, [::1] or localhost)";
     }
     return {};
 }

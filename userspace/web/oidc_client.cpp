@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include "core/protocol.h"
+#include "core/url.h"
 #include "web/random.h"
 
 namespace jg::web {
@@ -14,10 +15,6 @@ namespace {
 
 constexpr const char* kCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 constexpr std::size_t kMaxIdpReplyBytes = 256 * 1024;
-
-bool is_loopback_host(std::string_view host) {
-    return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host.starts_with("127.");
-}
 
 std::unique_ptr<httplib::Client> client_for(const std::string& origin) {
     auto c = std::make_unique<httplib::Client>(origin);
