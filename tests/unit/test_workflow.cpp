@@ -1895,6 +1895,41 @@ TEST_SUITE("workflow token callers") {
         CHECK_FALSE(e.audit.of("request").back().contains("auth"));  // the shell request's record
     }
 
+    TEST_CASE(
+        "two approvals that count through tokens' groups both stand, until the policy drops the group") {
+        Env e;
+        auto with_policy = [&](const char* approvers) {
+            auto load = parse_policy(std::string(kPolicy) + "\n", "unit.toml");
+            auto p = load.policy;
+            for (auto& port : p.ports)
+                if (port.name == "db") {
+                    port.approvals_required = 2;
+                    port.approvers = {Principal{true, approvers}};
+                }
+            e.wf.set_policy(std::make_shared<Policy>(p));
+        };
+        with_policy("sso-dba");  // a group only the identity provider knows
+        const std::int64_t id = e.pending();
+        REQUIRE(e.approve(token_of(kEve, {"sso-dba", "staff"}), id).ok);
+        // Kept with the approval: the port's groups the token gave, no others.
+        auto row = must(e.store.request(id));
+        REQUIRE(row->approver_token_groups.size() == 1);
+        CHECK(row->approver_token_groups[0] == std::vector<std::string>{"sso-dba"});
+        // A reload rechecks it as the token said, not as the host's groups.
+        CHECK(e.wf.recheck_approvals() == 0);
+        CHECK(e.audit.of("approval_lapsed").empty());
+        Reply r = e.approve(token_of(kAlice, {"sso-dba"}), id);
+        INFO(r.message);
+        REQUIRE(r.ok);
+        CHECK(r.result.at("state") == "granted");
+        // The group leaves the policy: an approval made through it lapses.
+        const std::int64_t next = e.pending(5432, 1800, kDave);
+        REQUIRE(e.approve(token_of(kEve, {"sso-dba"}), next).ok);
+        with_policy("other");
+        CHECK(e.wf.recheck_approvals() == 1);
+        CHECK(e.audit.of("approval_lapsed").back().at("user") == "eve");
+    }
+
     TEST_CASE("no self-approval across the two identities, by uid or by name") {
         Env e;
         e.wf.set_policy([&] {

@@ -27,9 +27,10 @@ std::vector<std::string> list_from_json(const std::string& s) {
 
 // Schema 1 had no src columns, schema 2 no kind columns, schema 3 no
 // approver_uids, deadline_boot_ns and boot_id in requests, schema 4 no
-// warn_boot_ns in grants nor extends in requests; Store::open adds them to
-// an older database (kAddedColumns).
-constexpr std::int64_t kSchemaVersion = 5;
+// warn_boot_ns in grants nor extends in requests, schema 5 no
+// approver_token_groups; Store::open adds them to an older database
+// (kAddedColumns).
+constexpr std::int64_t kSchemaVersion = 6;
 
 // Columns added after schema 1, with their type and default: migrate() adds
 // the missing ones (also to a database kSchema just created).
@@ -48,6 +49,7 @@ constexpr AddedColumn kAddedColumns[] = {
     {"requests", "boot_id", "TEXT NOT NULL DEFAULT ''"},
     {"grants", "warn_boot_ns", "INTEGER NOT NULL DEFAULT 0"},
     {"requests", "extends", "INTEGER NOT NULL DEFAULT 0"},
+    {"requests", "approver_token_groups", "TEXT NOT NULL DEFAULT '[]'"},
 };
 
 constexpr const char* kSchema = R"sql(
@@ -109,6 +111,30 @@ std::int64_t schema_version(sqlite3* db) {
     return s.step() ? s.i64(0) : 0;
 }
 
+// [null | ["group", ...], ...]: anything else reads as null (host groups).
+std::vector<std::optional<std::vector<std::string>>> token_groups_from_json(const std::string& s) {
+    auto j = nlohmann::json::parse(s, nullptr, false);
+    std::vector<std::optional<std::vector<std::string>>> out;
+    if (!j.is_array()) return out;
+    for (auto& e : j) {
+        if (!e.is_array()) {
+            out.emplace_back(std::nullopt);
+            continue;
+        }
+        std::vector<std::string> groups;
+        for (auto& g : e)
+            if (g.is_string()) groups.push_back(g.get<std::string>());
+        out.emplace_back(std::move(groups));
+    }
+    return out;
+}
+
+std::string token_groups_to_json(const std::vector<std::optional<std::vector<std::string>>>& v) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& e : v) j.push_back(e ? nlohmann::json(*e) : nlohmann::json(nullptr));
+    return j.dump();
+}
+
 }  // namespace
 
 namespace store_internal {
@@ -116,7 +142,7 @@ namespace store_internal {
 const char* const kRequestCols =
     "id, uid, user, port, proto, duration_s, reason, ticket, state, created_us, deadline_us, "
     "decided_us, decided_by, decision_reason, grant_id, approvers, shortest_s, src, kind, "
-    "approver_uids, deadline_boot_ns, boot_id, extends";
+    "approver_uids, deadline_boot_ns, boot_id, extends, approver_token_groups";
 const char* const kGrantCols =
     "id, request_id, uid, user, port, proto, start_us, expires_us, expires_boot_ns, boot_id, "
     "state, ended_us, ended_by, reason, ticket, approvers, src, kind, warn_boot_ns";
@@ -146,6 +172,7 @@ RequestRow read_request(Stmt& s) {
     r.deadline_boot_ns = static_cast<std::uint64_t>(s.i64(20));
     r.boot_id = s.text(21);
     r.extends = s.i64(22);
+    r.approver_token_groups = token_groups_from_json(s.text(23));
     return r;
 }
 
@@ -317,7 +344,7 @@ Result<std::int64_t> Store::next_id() {
 Result<bool> Store::put_request(const RequestRow& r) {
     return guarded([&]() -> bool {
         Stmt s(stmts_, fmt::format("INSERT OR REPLACE INTO requests ({}) VALUES "
-                                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                    kRequestCols));
         s.bind(1, r.id).bind(2, std::int64_t(r.uid)).bind(3, r.user).bind(4, std::int64_t(r.port));
         s.bind(5, std::int64_t(r.proto)).bind(6, r.duration_s).bind(7, r.reason).bind(8, r.ticket);
@@ -325,7 +352,7 @@ Result<bool> Store::put_request(const RequestRow& r) {
         s.bind(13, r.decided_by).bind(14, r.decision_reason).bind(15, r.grant_id);
         s.bind(16, list_to_json(r.approvers)).bind(17, r.shortest_s).bind(18, r.src).bind(19, r.kind);
         s.bind(20, nlohmann::json(r.approver_uids).dump()).bind(21, std::int64_t(r.deadline_boot_ns));
-        s.bind(22, r.boot_id).bind(23, r.extends);
+        s.bind(22, r.boot_id).bind(23, r.extends).bind(24, token_groups_to_json(r.approver_token_groups));
         s.step();
         return true;
     });

@@ -49,6 +49,12 @@ struct RequestRow {
     // Schema 5: an extension (jitgate extend) asks for more time on this
     // grant, rather than for a grant of its own; 0 = a request for a grant.
     std::int64_t extends = 0;
+    // Schema 6: for each approver (parallel to approvers), the approver
+    // groups of the port an ID token put them in, when they approved with
+    // one (nullopt: over the socket, as the host account).  The recheck of
+    // earlier approvals counts those groups, not the host's, which a
+    // token's user may not be in.
+    std::vector<std::optional<std::vector<std::string>>> approver_token_groups;
 };
 
 struct GrantRow {
@@ -199,7 +205,8 @@ private:
     void exec(const char* sql);
     // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns;
     // 3 -> 4: requests' approver_uids, deadline_boot_ns and boot_id; 4 -> 5:
-    // grants' warn_boot_ns, requests' extends
+    // grants' warn_boot_ns, requests' extends; 5 -> 6: requests'
+    // approver_token_groups
     void migrate();
     sqlite3* db_ = nullptr;
     StmtCache stmts_;

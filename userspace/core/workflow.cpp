@@ -363,8 +363,10 @@ Reply Workflow::approve(const Caller& c, const ApproveArgs& a) {
     }
     if (r->shortest_s) dur = std::min(dur, r->shortest_s);
     r->approver_uids.resize(r->approvers.size(), kNoUid);  // rows from before schema 4
+    r->approver_token_groups.resize(r->approvers.size());  // and 6
     r->approvers.push_back(c.user);
     r->approver_uids.push_back(c.uid);
+    r->approver_token_groups.push_back(token_approver_groups(c, *p));
     // The last approval: the earlier ones count only if their approvers
     // still qualify (approvers and groups may have changed since).
     if (static_cast<int>(r->approvers.size()) >= p->approvals_required) drop_lapsed(*r, *p, &c);
@@ -389,6 +391,7 @@ Reply Workflow::approve(const Caller& c, const ApproveArgs& a) {
             if (!r->approvers.empty() && r->approvers.back() == c.user) {
                 r->approvers.pop_back();
                 r->approver_uids.pop_back();
+                r->approver_token_groups.pop_back();
             }
             if (auto put = store_.put_request(*r); !put) return store_failed("approve", put.error());
             return Reply::fail(code::kInternal,

@@ -241,6 +241,9 @@ private:
     // `current`, when given, is the approver deciding now: their approval is
     // checked as them (a token's groups), the others by the user database.
     int drop_lapsed(RequestRow& r, const PortPolicy& p, const Caller* current = nullptr);
+    // The port's approver groups an ID token puts its user in (kept with the
+    // approval for drop_lapsed); nullopt for a caller without a token.
+    std::optional<std::vector<std::string>> token_approver_groups(const Caller& c, const PortPolicy& p);
     // Whether pending request r ran out of time (by CLOCK_BOOTTIME in this boot).
     bool overdue(const RequestRow& r);
     // The seconds grant g was usable by CLOCK_BOOTTIME when it ends now.

@@ -41,14 +41,29 @@ bool Workflow::concerns(const Caller& c, const json& row, ApproverCache* cache) 
     return approves;
 }
 
+std::optional<std::vector<std::string>> Workflow::token_approver_groups(const Caller& c,
+                                                                        const PortPolicy& p) {
+    if (!c.token) return std::nullopt;
+    std::vector<std::string> out;
+    for (const auto& a : p.approvers)
+        if (a.is_group && matches(c, a)) out.push_back(a.name);
+    return out;
+}
+
 int Workflow::drop_lapsed(RequestRow& r, const PortPolicy& p, const Caller* current) {
     r.approver_uids.resize(r.approvers.size(), kNoUid);
+    r.approver_token_groups.resize(r.approvers.size());
     std::vector<std::string> kept_names;
     std::vector<std::uint32_t> kept_uids;
+    std::vector<std::optional<std::vector<std::string>>> kept_groups;
     std::vector<json> lapsed;
     for (std::size_t i = 0; i < r.approvers.size(); ++i) {
         const std::string& name = r.approvers[i];
         const std::uint32_t uid = r.approver_uids[i];
+        // Approved with an ID token: in the approver groups the token gave
+        // then (the host's groups may not hold a token's user at all).
+        Caller then{uid, 0, name};
+        if (const auto& g = r.approver_token_groups[i]) then.token = TokenAuth{{}, {}, *g};
         std::string why;
         if (uid == kNoUid) {
             why = fmt::format(
@@ -61,7 +76,7 @@ int Workflow::drop_lapsed(RequestRow& r, const PortPolicy& p, const Caller* curr
         } else if (!is_approver(
                        current && i + 1 == r.approvers.size() && current->uid == uid && current->user == name
                            ? *current
-                           : Caller{uid, 0, name},
+                           : then,
                        p)) {
             why = fmt::format("{} is no longer an approver of port '{}'", name, p.name);
         } else if (uid == r.uid && !p.self_approve) {
@@ -70,6 +85,7 @@ int Workflow::drop_lapsed(RequestRow& r, const PortPolicy& p, const Caller* curr
         if (why.empty()) {
             kept_names.push_back(name);
             kept_uids.push_back(uid);
+            kept_groups.push_back(r.approver_token_groups[i]);
             continue;
         }
         json ev = base_event("approval_lapsed", nullptr);
@@ -83,6 +99,7 @@ int Workflow::drop_lapsed(RequestRow& r, const PortPolicy& p, const Caller* curr
     }
     r.approvers = std::move(kept_names);
     r.approver_uids = std::move(kept_uids);
+    r.approver_token_groups = std::move(kept_groups);
     for (auto& ev : lapsed) {
         ev["approvers"] = r.approvers;  // the approvals that still count
         ev["approvals_required"] = p.approvals_required;
