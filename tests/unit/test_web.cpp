@@ -141,6 +141,12 @@ TEST_CASE("web: cookies") {
     CHECK(c.find("SameSite=Strict") != std::string::npos);
     CHECK(c.find("Secure") != std::string::npos);
     CHECK(set_cookie("jg_session", "v", 60, false, "Strict").find("Secure") == std::string::npos);
+    // Under TLS the session cookie is a __Host- cookie: Secure, Path=/, no Domain.
+    CHECK(session_cookie(false) == "jg_session");
+    CHECK(session_cookie(true) == "__Host-jg_session");
+    const std::string h = set_cookie(session_cookie(true), "v", 60, true, "Strict");
+    CHECK(h.starts_with("__Host-jg_session=v; Path=/;"));
+    CHECK(h.find("Domain") == std::string::npos);
 }
 
 namespace {
@@ -223,6 +229,8 @@ TEST_CASE("web: issuer URLs: https, or http to loopback only") {
     CHECK(split_issuer_url("http://127.0.0.1:8080")->origin == "http://127.0.0.1:8080");
     CHECK_FALSE(split_issuer_url("http://idp.example.org"));
     CHECK_FALSE(split_issuer_url("ftp://idp.example.org"));
+    CHECK_FALSE(split_issuer_url("http://127.evil.example"));  // a name, not a loopback address
+    CHECK_FALSE(split_issuer_url("http://localhost.evil.example:80/x"));
 }
 
 TEST_CASE("web: read_claims reads a JWT's payload") {

@@ -17,6 +17,8 @@ std::string cookie_value(std::string_view header, std::string_view name) {
     return {};
 }
 
+std::string session_cookie(bool tls) { return tls ? "__Host-jg_session" : "jg_session"; }
+
 std::string set_cookie(std::string_view name, std::string_view value, long max_age_s, bool secure,
                        std::string_view same_site, std::string_view path) {
     return fmt::format("{}={}; Path={}; Max-Age={}; HttpOnly; SameSite={}{}", name, value, path, max_age_s,

@@ -11,7 +11,6 @@ namespace jg::web {
 
 namespace {
 
-constexpr const char* kSessionCookie = "jg_session";
 constexpr const char* kLoginCookie = "jg_login";
 
 void html(httplib::Response& res, int status, const std::string& body) {
@@ -67,8 +66,8 @@ void finish_login(const httplib::Request& req, httplib::Response& res, WebApp& a
     if (!claims) return html(res, 400, sign_in_page("Sign-in failed: " + claims.error() + "."));
     Session s = app.sessions.create(*token, claims->user, claims->expires);
     const auto life = std::chrono::duration_cast<std::chrono::seconds>(s.expires - Clock::now()).count();
-    res.set_header("Set-Cookie",
-                   set_cookie(kSessionCookie, s.id, std::max<long>(life, 1), app.opt.tls(), "Strict"));
+    res.set_header("Set-Cookie", set_cookie(session_cookie(app.opt.tls()), s.id, std::max<long>(life, 1),
+                                            app.opt.tls(), "Strict"));
     res.headers.emplace("Set-Cookie", set_cookie(kLoginCookie, "", 0, app.opt.tls(), "Lax", "/auth/"));
     html(res, 200, signed_in_page("/requests"));
 }
