@@ -74,7 +74,7 @@ struct Node {
                 audit,
                 clock,
                 dir,
-                [this](const PolicyDoc&, const Policy&) { return ++policies, true; }};
+                [this](const PolicyDoc&, const Policy&, const json&) { return ++policies, true; }};
 
     Node() {
         dir.names = {{1000, "alice"}, {1001, "mallory"}};
