@@ -278,6 +278,9 @@ Result<bool> FleetNode::start(Parts p, Adopt adopt) {
             return on_policy(d, ports, signed_doc);
         });
     agent_->set_policy_version(saved_version_, saved_signed_);
+    // The signers may have changed while the node was stopped: the version
+    // it saved is judged against them as a SIGHUP would judge it.
+    agent_->signers_changed();
     ledger_ = std::make_unique<fleet::Ledger>(fleet::Ledger::Config{f_.prefix, f_.node, p.boot_id}, *etcd_,
                                               agent_->view(), *trust_, p.dir, p.clock, p.audit);
     ledger_->set_policy(all_);
@@ -411,7 +414,7 @@ void FleetNode::witness_stop(const ChainHead& head) {
 std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) {
     // Nothing new is decided under a policy version no listed signer vouches
     // for (its approvers may be anyone's); ending access still works.
-    if ((op == Op::Request || op == Op::Approve || op == Op::BreakGlass) &&
+    if ((op == Op::Request || op == Op::Approve || op == Op::BreakGlass) && agent_ &&
         !agent_->policy_distrust().empty())
         return Reply::fail(code::kRefused, fmt::format("jitgated refused it: {}", agent_->policy_distrust()));
     switch (op) {

@@ -267,7 +267,7 @@ void Agent::on_batch(Batch& b) {
         // Every document verified against the signers as they are now.
         reverify_ = false;
         judge_running_policy();
-        log("fleet: every document in etcd verified again against the new [fleet] signers");
+        log("fleet: every document in etcd verified against [fleet] signers as they are now");
     }
     view_.revision = std::max(view_.revision, b.revision);
     if (recheck_all_) {
