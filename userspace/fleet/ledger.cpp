@@ -146,8 +146,15 @@ Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
         return err(
             fmt::format("request {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
     if (auto v = view_.requests.find(id); v != view_.requests.end())
-        if (auto why = reopened(v->second.doc.row, d->row))
-            return distrust(s, **kv, fmt::format("request {}", id), *j, *why);
+        if (auto why = reopened(v->second.doc.row, d->row)) {
+            auto refused = distrust(s, **kv, fmt::format("request {}", id), *j, *why);
+            s.refused = Reply::fail(
+                code::kRefused, fmt::format("request {} was decided already: its document in etcd is an "
+                                            "older version written back ({}); nothing was changed: ask an "
+                                            "administrator to check etcd",
+                                            id, *why));
+            return refused;
+        }
     RequestRow& r = d->row;
     const std::int64_t now = clock_.wall_us();
     r.uid = dir_.uid_of(r.user).value_or(kUnresolvedUid);
