@@ -15,6 +15,18 @@ would, with etcdctl (or the JSON gateway when etcdctl is missing).  Cases:
   - a forged policy version is not run (policy_rejected, version unchanged);
   - a signer removed from the targets' signers (SIGHUP reload): its new
     grants are refused there, and a grant it made before keeps working;
+  - a signers change re-checks what a node holds (SIGHUP reload): web-1
+    pushes a policy where port dual is only web-1's and grants it on
+    env=e2e (held, not applied, on db-2); web-1 removed from db-2's
+    signers: db-2 records policy_rejected for the version it runs (web-1
+    signed it) and decides nothing new; once db-1 pushes a version making
+    dual db-2's too, db-2 still does not apply web-1's held grant;
+  - an applied grant whose signature an etcd writer broke keeps its
+    deadline, and `jitgate revoke --wait` of it still works: every target
+    ends it and acks;
+  - an older, validly signed version written back: a grant revoked while
+    db-2 was stopped (db-2 saw only its end) put back active opens nothing;
+    a granted request put back pending cannot be approved again;
   - a grant key deleted with no signed revocation ends the grant (fail
     closed) with a record saying so.
 
@@ -51,6 +63,8 @@ max_duration = "10m"
 approvers = ["{appr}", "{appr2}"]
 approvals_required = 2
 """
+# The same, but port dual is only web-1's (hosts) and needs one approval.
+WEB_DUAL = POLICY.replace("approvals_required = 2\n", 'hosts = {{ role = "web" }}\n')
 ALL = ("db-1", "db-2", "web-1")
 DB = ("db-1", "db-2")
 WAIT_S = 15  # generous bound for what the issue sets no figure for
@@ -69,7 +83,7 @@ class Suite:
     # --- helpers --------------------------------------------------------
     def forge(self, key, doc):
         """Writes doc under key straight into etcd, as an etcd writer would."""
-        value = doc if isinstance(doc, str) else json.dumps(doc)
+        value = doc.decode() if isinstance(doc, bytes) else doc if isinstance(doc, str) else json.dumps(doc)
         if self.etcdctl:
             r = subprocess.run([self.etcdctl, f"--endpoints={self.f.etcd.url}", "put", key, value],
                                capture_output=True, text=True, timeout=30, env=dict(os.environ, ETCDCTL_API="3"))
@@ -292,6 +306,125 @@ class Suite:
             if g:
                 self.n["db-1"].cli_json(self.u["appr"], "revoke", str(g["grant_id"]))
 
+    def held_then_untrusted(self):
+        print("-- web-1's policy and held grant, then web-1 removed from db-2's signers (SIGHUP)")
+        rc, pushed, err = self.f.push_policy(via=self.n["web-1"], text=self.f.render(WEB_DUAL))
+        self.t.check("web-1 pushes a version where dual is web-1's only", rc == 0, f"rc {rc} {pushed} {err}")
+        web_version = pushed.get("version")
+        self.settle(self.f.prefix + "/policy")
+        g = self.grant("dual on env=e2e, signed by web-1", "req", "dual", "env=e2e", via="web-1", wait=False)
+        if not g:
+            return
+        gkey = self.key("grants", g["grant_id"])
+        self.settle(gkey)
+        self.expect("open on web-1 (dual is not protected on db-2 yet)", "req", "dual",
+                    {"web-1": "ok", "db-2": "ok"})
+        since = self.marks()
+        self.reload(["db-2"], [s for s in self.f.signers if not s.startswith("web-1:")])
+        db2 = self.n["db-2"]
+        recs = []
+        self.t.check("db-2: policy_rejected for the version it runs, which web-1 signed",
+                     wait_for(lambda: recs.extend(r for r in db2.audit_records(since["db-2"], type="policy_rejected")
+                                                  if r.get("version") == web_version) or recs, WAIT_S),
+                     str(db2.audit_records(since["db-2"])[-5:]))
+        rc, ans, err = self.request("db-2", "req", "db", "db-2", reason="under an untrusted policy")
+        self.t.check("db-2 decides nothing new under it: a request there is refused",
+                     rc != 0 and "not signed by a key" in err + json.dumps(ans), f"rc {rc} {ans} {err}")
+        recs = self.rejected_on(["db-2"], since, "grant_rejected", gkey)
+        self.t.check("db-2 verified the held grant again: grant_rejected naming web-1",
+                     recs["db-2"] and recs["db-2"].get("signer") == "web-1", str(recs))
+        rc, pushed, err = self.f.push_policy()  # db-1's: dual protected on every node again
+        self.t.check("db-1 pushes a version where dual is every node's", rc == 0, f"rc {rc} {pushed} {err}")
+        self.version = pushed.get("version")
+        self.settle(self.f.prefix + "/policy")
+        rows, _, _ = self.f.nodes_view()
+        self.t.eq("db-2 runs db-1's version", (rows.get("db-2") or {}).get("policy_version"), self.version)
+        self.expect("web-1's held grant is not applied on db-2 (db-1, which lists web-1, applies it)", "req",
+                    "dual", {"db-1": "ok", "db-2": "EPERM"})
+        rc, ans, err = self.request("db-2", "req2", "db", "db-2", reason="trusted again")
+        self.t.check("db-2 decides again under db-1's version", rc == 0, f"rc {rc} {ans} {err}")
+        self.reload(["db-2"], None)
+        self.n["db-1"].cli_json(self.u["appr"], "revoke", str(g["grant_id"]))
+        if rc == 0:
+            self.n["db-1"].cli_json(self.u["appr"], "deny", str(ans["request_id"]))
+
+    def spoiled_revoke(self):
+        print("-- an applied grant's signature broken in etcd; jitgate revoke still ends it everywhere")
+        g = self.grant("to be spoiled", "req", "db", "role=db")
+        if not g:
+            return
+        gid = g["grant_id"]
+        key = self.key("grants", gid)
+        doc = self.doc(key)
+        sig = doc["sig"]
+        self.forge(key, dict(doc, sig=sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]))
+        self.settle(key)
+        self.expect("the spoiled grant keeps its deadline where it was applied", "req", "db",
+                    {"db-1": "ok", "db-2": "ok", "web-1": "EPERM"})
+        since = self.marks()
+        rc, ans, err = self.n["db-1"].cli_json(self.u["appr"], "revoke", str(gid), "--wait", "--timeout", "10s")
+        self.t.check("jitgate revoke --wait of it: exit 0, every target applied it",
+                     rc == 0 and {n.get("node"): n.get("state") for n in ans.get("nodes", [])}
+                     == {x: "applied" for x in DB}, f"rc {rc} {ans} {err}")
+        self.expect("ended on every node", "req", "db", {x: "EPERM" for x in ALL})
+        after = self.doc(key) or {}
+        self.t.check("etcd holds the revocation, signed by db-1", after.get("state") == "revoked"
+                     and after.get("signer") == "db-1" and after.get("sig") != doc["sig"], str(after)[:300])
+        for x in DB:
+            recs = [r for r in self.n[x].audit_records(since[x], type="revoke_applied")
+                    if str(r.get("grant_id")) == str(gid)]
+            self.t.check(f"{x}: revoke_applied", bool(recs), str(recs))
+
+    def replayed(self):
+        print("-- older signed versions written back: a grant db-2 saw end, a request decided")
+        db2 = self.n["db-2"]
+        db2.stop()
+        g, key, active, revoked = {}, None, None, None
+        try:
+            g = self.grant("ended while db-2 was down", "req", "db", "role=db", wait=False)
+            if g:
+                key = self.key("grants", g["grant_id"])
+                active = self.f.gw.get(key)
+                rc, ans, err = self.n["db-1"].cli_json(self.u["appr"], "revoke", str(g["grant_id"]))
+                self.t.check("revoked while db-2 is down", rc == 0, f"rc {rc} {ans} {err}")
+                revoked = self.f.gw.get(key)
+        finally:
+            db2.start()
+        if not g:
+            return
+        self.settle(key)
+        since = self.marks()
+        self.forge(key, active)  # the old version, validly signed by db-1
+        self.settle(key)
+        self.expect("the old active version opens nothing", "req", "db", {x: "EPERM" for x in ALL})
+        recs = self.rejected_on(["db-2"], since, "grant_rejected", key)
+        self.t.check("db-2 (which saw only its end) refuses it as an older version",
+                     recs["db-2"] and "older version" in recs["db-2"].get("reason", ""), str(recs))
+        self.f.gw.put(key, revoked)
+        # A request: its pending version put back after it was granted.
+        rc, req, err = self.request("db-1", "req2", "db", "role=db", reason="to be replayed")
+        if not self.t.check("a request pending", rc == 0, f"rc {rc} {req} {err}"):
+            return
+        rid = req["request_id"]
+        rkey = self.key("requests", rid)
+        pending = self.f.gw.get(rkey)
+        rc, ans, err = self.n["db-1"].cli_json(self.u["appr"], "approve", str(rid))
+        self.t.check("granted", rc == 0 and ans.get("state") == "granted", f"rc {rc} {ans} {err}")
+        granted = self.f.gw.get(rkey)
+        since = self.marks()
+        self.forge(rkey, pending)
+        recs = self.rejected_on(["db-1"], since, "grant_rejected", rkey)
+        self.t.check("db-1 refuses the request's old pending version",
+                     recs["db-1"] and "older version" in recs["db-1"].get("reason", ""), str(recs))
+        rc, again, err = self.n["db-1"].cli_json(self.u["appr2"], "approve", str(rid))
+        grants = [v for v in self.f.gw.prefix(self.f.prefix + "/grants/")[0].values()
+                  if (json.loads(v) or {}).get("request_id") == rid]
+        self.t.check("it cannot be approved a second time: refused, one grant", rc != 0 and len(grants) == 1,
+                     f"rc {rc} {again} {err} grants {len(grants)}")
+        self.f.gw.put(rkey, granted)
+        if ans.get("grant_id"):
+            self.n["db-1"].cli_json(self.u["appr"], "revoke", str(ans["grant_id"]))
+
     def deleted_grant(self):
         print("-- a grant key deleted with no signed revocation ends the grant")
         g = self.grant("to be deleted", "req", "db", "role=db")
@@ -323,7 +456,7 @@ def main():
     try:
         s = Suite(fleet, t)
         for step in (s.start, s.forged_grants, s.forged_approval, s.forged_policy, s.removed_signer,
-                     s.deleted_grant, s.finish):
+                     s.held_then_untrusted, s.spoiled_revoke, s.replayed, s.deleted_grant, s.finish):
             t0 = time.monotonic()
             step()
             print(f"   ({step.__name__}: {time.monotonic() - t0:.1f} s)")

@@ -13,6 +13,12 @@ nodes of one fleet on a private etcd (fleet_harness.py), each with its node key
     nothing meanwhile): a history entry with a bad signature, and an older
     signed head put back into the ack (going backwards): each named by
     --fleet with the node, exit 1; once removed, --fleet is clean again;
+  - forged entries in db-2's history (not signed by its key): 70 at seqs
+    far above its log's do not make it prune its own heads away; 40 at the
+    seqs its next heads take are recorded as head_rejected, never as
+    tamper_detected (an etcd writer cannot raise false alarms);
+  - db-2 taken out of db-1's signers (SIGHUP): --fleet on db-1 no longer
+    checks db-2's heads with the key in its registration (anyone's).
   - db-1 stopped (its last head published at stop), its log cut by the last
     two records and its local head file fixed so that the local chain alone
     verifies; restarted: `audit verify` on db-1 names the cut against the
@@ -24,6 +30,7 @@ import base64
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -152,6 +159,76 @@ class Suite:
         finally:
             db2.resume()
 
+    def forged_history(self):
+        print("-- entries in db-2's history it did not sign: pruning and tamper_detected judge only its own")
+        db2 = self.n["db-2"]
+        self.t.check("db-2: caught up", self.caught_up("db-2"), str(self.ack("db-2")))
+        head = self.ack("db-2")["audit_head"]
+        prefix = f"{self.f.prefix}/heads/db-2/"
+        forged = []
+
+        def forge(seq):
+            k = f"{prefix}{seq:020d}"
+            self.gw.put(k, json.dumps(dict(head, seq=seq, hash="e" * 64)))  # the real head's signature
+            forged.append(k)
+        try:
+            for seq in range(10 ** 12, 10 ** 12 + 70):  # more than the 64 kept, all above its log
+                forge(seq)
+            self.make_records("db-2", 2)
+            self.t.check("db-2: caught up after the high forged seqs", self.caught_up("db-2"), str(self.ack("db-2")))
+            def own():
+                return [s for s, h in self.history("db-2").items() if h.get("hash") != "e" * 64]
+            top = self.ack("db-2")["audit_head"]["seq"]
+            # The history is pruned right after each head is written: within 5 s its own would be gone.
+            gone = wait_for(lambda: top not in own(), 5)
+            self.t.check("db-2 kept its own heads (only they are counted and pruned)",
+                         not gone and top in own(), f"{sorted(own())} top {top}")
+            mark = db2.audit_mark()
+            for seq in range(mark + 1, mark + 41):  # where its next heads go
+                forge(seq)
+            self.make_records("db-2", 2)
+            self.t.check("db-2: caught up over the forged seqs", self.caught_up("db-2"), str(self.ack("db-2")))
+            top = db2.audit_mark()
+            self.t.check("... its head is within them", mark < top <= mark + 40, f"{mark} {top}")
+            # Taken from the writer at the node's next look at its head: a moment later.
+            wait_for(lambda: db2.audit_records(mark, type="head_rejected"), WAIT_S)
+            recs = db2.audit_records(mark, type="head_rejected")
+            self.t.check("db-2: head_rejected naming a forged entry", recs and recs[0].get("key") in forged, str(recs))
+            self.t.eq("db-2: no tamper_detected", db2.audit_records(mark, type="tamper_detected"), [])
+            rc, out, text = self.fleet_check("db-1")
+            d2 = next((n for n in out.get("nodes", []) if n.get("node") == "db-2"), {})
+            self.t.check("--fleet names the entries as forged for db-2 (exit 1)",
+                         rc == 1 and any("forged" in p for p in d2.get("problems", [])), text)
+        finally:
+            for k in forged:
+                self.gw.delete(k)
+        rc, out, text = self.fleet_check("db-1")
+        self.t.check("the forged entries removed: --fleet is clean again", rc == 0 and out.get("ok") is True, text)
+
+    def reload(self, name, signers):
+        node = self.n[name]
+        done = node.daemon_log(1 << 20).count(f"policy reloaded from {node.config}")
+        node.signers = signers
+        node.write_config()
+        node.daemon.send_signal(signal.SIGHUP)
+        self.t.check(f"{name} reloaded its file", wait_for(
+            lambda: node.daemon_log(1 << 20).count(f"policy reloaded from {node.config}") > done, WAIT_S),
+            node.daemon_log())
+
+    def registration_key(self):
+        print("-- a node not in signers: its registration's key is not trusted for its heads")
+        self.reload("db-1", [s for s in self.f.signers if not s.startswith("db-2:")])
+        try:
+            rc, out, text = self.fleet_check("db-1")
+            d2 = next((n for n in out.get("nodes", []) if n.get("node") == "db-2"), {})
+            self.t.check("--fleet on db-1: db-2's heads are not checked with its registration's key (exit 1)",
+                         rc == 1 and d2.get("key") is None and not d2.get("ok")
+                         and any("signers" in p for p in d2.get("problems", [])), text)
+        finally:
+            self.reload("db-1", None)
+        rc, out, text = self.fleet_check("db-1")
+        self.t.check("db-2 listed again: --fleet is clean", rc == 0 and out.get("ok") is True, text)
+
     def cut(self):
         print("-- db-1's log cut by two records, its head file fixed")
         db1 = self.n["db-1"]
@@ -211,6 +288,8 @@ def main():
         s.start()
         s.verify_clean()
         s.forged()
+        s.forged_history()
+        s.registration_key()
         s.cut()
         for n in fleet.nodes:
             t.check(f"{n.name}: jitgated still runs", n.running(), n.daemon_log())

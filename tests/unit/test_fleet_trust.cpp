@@ -74,7 +74,7 @@ struct Node {
                 audit,
                 clock,
                 dir,
-                [this](const PolicyDoc&, const Policy&) { return ++policies, true; }};
+                [this](const PolicyDoc&, const Policy&, const json&) { return ++policies, true; }};
 
     Node() {
         dir.names = {{1000, "alice"}, {1001, "mallory"}};
@@ -355,6 +355,77 @@ TEST_SUITE("fleet trust") {
               std::string::npos);
         if (n.agent.view().requests.count(7))
             CHECK(n.agent.view().requests.at(7).doc.row.approvers == std::vector<std::string>{"bob"});
+    }
+
+    TEST_CASE("an ended grant's older signed version is refused, even where it was never applied") {
+        Node n;
+        json active = n.grant(42, "carol");  // carol is unknown here: held, not applied
+        n.k.n2.sign(kSigGrant, active);
+        n.put(grant_key(P, 42), active, 10);
+        REQUIRE_FALSE(n.sink.live.count(42));
+        json ended = n.grant(42, "carol");
+        ended["state"] = "revoked";
+        n.k.n2.sign(kSigGrant, ended);
+        n.put(grant_key(P, 42), ended, 11);
+        n.dir.names[1002] = "carol";          // known now
+        n.put(grant_key(P, 42), active, 12);  // the old version written back
+        CHECK_FALSE(n.sink.live.count(42));
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("older version") !=
+              std::string::npos);
+        // Across a full read too: what it saw stays.
+        Batch full{true, 20, {KeyValue{grant_key(P, 42), active.dump(), 10, 12, 3, 0}}, {}};
+        n.agent.on_batch(full);
+        CHECK_FALSE(n.sink.live.count(42));
+        CHECK(n.agent.view().grants.at(42).doc.row.state == "revoked");
+    }
+
+    TEST_CASE("a decided request is never pending again in the view") {
+        Node n;
+        json pending = a_request();
+        n.k.n1.seal_request(pending, nullptr);
+        n.put(request_key(P, 7), pending, 10);
+        json granted = pending;
+        granted["state"] = "granted";
+        granted["approvers"] = {"bob"};
+        n.k.n2.seal_request(granted, pending);
+        n.put(request_key(P, 7), granted, 11);
+        n.put(request_key(P, 7), pending, 12);
+        CHECK(n.agent.view().requests.at(7).doc.row.state == "granted");
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("older version") !=
+              std::string::npos);
+    }
+
+    TEST_CASE("a change of signers verifies held documents again, and judges the running policy") {
+        Node n;
+        const std::string text = "[[port]]\nport = 5432\napprovers = [\"bob\"]\n";
+        json pol = policy_doc({1, text, "fleet.toml", "root", n.clock.wall});
+        n.k.n2.sign(kSigPolicy, pol);
+        n.put(policy_key(P), pol, 5);
+        REQUIRE(n.agent.policy_version() == 1);
+        json held = n.grant(42, "carol");  // unknown here: held
+        n.k.n2.sign(kSigGrant, held);
+        n.put(grant_key(P, 42), held, 10);
+        REQUIRE_FALSE(n.sink.live.count(42));
+        n.k.n1.set_signers({{"n1", n.k.a.public_key()}, {"n3", n.k.c.public_key()}});  // n2 removed
+        n.agent.signers_changed();
+        CHECK(n.audit.last("policy_rejected").at("version") == 1);
+        CHECK_FALSE(n.agent.policy_distrust().empty());
+        n.dir.names[1002] = "carol";
+        // The full read brings the same versions: verified again, not reused.
+        Batch full{true,
+                   20,
+                   {KeyValue{policy_key(P), pol.dump(), 5, 5, 1, 0},
+                    KeyValue{grant_key(P, 42), held.dump(), 10, 10, 1, 0}},
+                   {}};
+        n.agent.on_batch(full);
+        CHECK_FALSE(n.sink.live.count(42));
+        CHECK(n.audit.last("grant_rejected").at("key") == grant_key(P, 42));
+        // A version a listed node signed: trusted again.
+        json next = policy_doc({2, text, "fleet.toml", "root", n.clock.wall});
+        n.k.n3.sign(kSigPolicy, next);
+        n.put(policy_key(P), next, 21);
+        CHECK(n.agent.policy_distrust().empty());
+        CHECK_FALSE(n.sink.live.count(42));
     }
 
     TEST_CASE("[fleet] signers: each entry checked, FILE:LINE named") {

@@ -211,8 +211,8 @@ WitnessReport check_heads(const std::string& node, const std::optional<std::stri
     Report rep(r);
     if (key.empty()) {
         rep.add(
-            "no key is known for it (it is not in [fleet] signers and not registered): its heads cannot be "
-            "checked");
+            "no key is known for it (it is not in [fleet] signers; the key in its registration is not "
+            "trusted, anyone who can write etcd can write one): its heads cannot be checked");
         return r;
     }
     if (!ack)

@@ -25,6 +25,8 @@ namespace {
 // restarts without etcd and enforces the same ports).
 // Ticks (seconds) between sweeps of this node's ended requests and grants in etcd.
 constexpr std::uint64_t kSweepEvery = 5;
+// head_rejected records (forged entries in this node's history of heads), at most one per this long.
+constexpr std::int64_t kForgedRecordEveryUs = 60 * 1000000LL;
 
 std::string saved_policy_path(const std::string& state_dir) { return state_dir + "/fleet-policy.json"; }
 
@@ -158,6 +160,8 @@ Result<std::unique_ptr<FleetNode>> FleetNode::prepare(const FleetSettings& f,
             return err(fmt::format("the saved fleet policy {} is not valid: {}", path, load.errors[0]));
         n->combine(load.policy);
         n->saved_version_ = doc->version;
+        if (json j = json::parse(*text, nullptr, false); j.is_object() && j.contains("sig"))
+            n->saved_signed_ = std::move(j);
     }
     return n;
 }
@@ -206,14 +210,31 @@ void FleetNode::refresh_trust(const std::vector<std::string>& signers) {
 }
 
 std::shared_ptr<const Policy> FleetNode::with_local(std::shared_ptr<const Policy> local) {
+    const bool signers_changed = local->fleet.signers != local_->fleet.signers;
     local_ = std::move(local);
     refresh_trust(local_->fleet.signers);
+    if (signers_changed && agent_) {
+        // What is held was verified against the old list: verified again,
+        // in full, before anything new is applied (fleet/agent_trust.cpp).
+        log("fleet: [fleet] signers changed: every document in etcd is verified again");
+        agent_->signers_changed();
+        watcher_->resync();
+    }
+    if (watcher_) watcher_->set_head_keys(own_head_keys());
     combine(ports_);
     if (ledger_) ledger_->set_policy(all_);
     return node_;
 }
 
-bool FleetNode::on_policy(const fleet::PolicyDoc& doc, const Policy& ports) {
+std::vector<Ed25519Public> FleetNode::own_head_keys() const {
+    std::vector<Ed25519Public> keys{trust_->key().public_key()};
+    if (auto listed = fleet::parse_signers(local_->fleet.signers))
+        for (const auto& s : *listed)
+            if (s.node == f_.node) keys.push_back(s.key);
+    return keys;
+}
+
+bool FleetNode::on_policy(const fleet::PolicyDoc& doc, const Policy& ports, const json& signed_doc) {
     const Policy before = ports_;
     auto old_node = node_, old_all = all_;
     combine(ports);
@@ -224,7 +245,7 @@ bool FleetNode::on_policy(const fleet::PolicyDoc& doc, const Policy& ports) {
         return false;
     }
     ledger_->set_policy(all_);
-    if (auto w = write_file_atomically(saved_policy_path(state_dir_), fleet::policy_doc(doc).dump()); !w)
+    if (auto w = write_file_atomically(saved_policy_path(state_dir_), signed_doc.dump()); !w)
         log(fmt::format("fleet: {}: a restart without etcd would run the previous version", w.error()));
     log(fmt::format("fleet: policy version {} from {} adopted: {} of its {} ports are for this node",
                     doc.version, doc.pushed_by, node_->ports.size(), ports.ports.size()));
@@ -253,8 +274,13 @@ Result<bool> FleetNode::start(Parts p, Adopt adopt) {
     agent_ = std::make_unique<fleet::Agent>(
         fleet::Agent::Config{f_.prefix, f_.node, f_.labels, f_.grace_s, p.boot_id}, *trust_, p.wf, p.store,
         p.audit, p.clock, p.dir,
-        [this](const fleet::PolicyDoc& d, const Policy& ports) { return on_policy(d, ports); });
-    agent_->set_policy_version(saved_version_);
+        [this](const fleet::PolicyDoc& d, const Policy& ports, const json& signed_doc) {
+            return on_policy(d, ports, signed_doc);
+        });
+    agent_->set_policy_version(saved_version_, saved_signed_);
+    // The signers may have changed while the node was stopped: the version
+    // it saved is judged against them as a SIGHUP would judge it.
+    agent_->signers_changed();
     ledger_ = std::make_unique<fleet::Ledger>(fleet::Ledger::Config{f_.prefix, f_.node, p.boot_id}, *etcd_,
                                               agent_->view(), *trust_, p.dir, p.clock, p.audit);
     ledger_->set_policy(all_);
@@ -268,6 +294,7 @@ Result<bool> FleetNode::start(Parts p, Adopt adopt) {
     auto w = fleet::Watcher::start({o, f_.prefix, f_.node, reg});
     if (!w) return err(fmt::format("[fleet] etcd: {}", w.error()));
     watcher_ = std::move(*w);
+    watcher_->set_head_keys(own_head_keys());
     log(fmt::format("fleet: node {} ({}) of {} under {}", f_.node, labels_text(f_.labels), f_.etcd.front(),
                     f_.prefix));
     return true;
@@ -327,14 +354,35 @@ json FleetNode::heads_fields(const SignedHead& h) const {
 
 void FleetNode::witness(const ChainHead& head) {
     if (!agent_) return;
-    for (const auto& key : watcher_->take_head_conflicts()) {
-        // Written once by this node: another hash there means this log
-        // went back below a head it had published.
+    for (const auto& c : watcher_->take_head_conflicts()) {
+        if (c.forged) {
+            // Not signed by this node: someone who can write etcd wrote it.
+            // Named as such, never as this log's tamper (an etcd writer
+            // could otherwise raise false alarms at will).
+            const std::string why = fmt::format(
+                "not applied: etcd holds an audit head at {} that this node's key did not sign (written "
+                "by someone else); `jitgate audit verify --fleet` names it, delete it with etcdctl",
+                escape_terminal(c.key));
+            log(fmt::format("fleet: {}", why));
+            // One record a minute at most: each record moves the head, and
+            // the next head may meet the next forged entry (no record loop).
+            const std::int64_t now = clock_->wall_us();
+            if (now - forged_recorded_us_ < kForgedRecordEveryUs) {
+                ++forged_suppressed_;
+                continue;
+            }
+            json ev = {{"type", "head_rejected"}, {"key", escape_terminal(c.key)}, {"reason", why}};
+            if (forged_suppressed_ > 0) ev["suppressed"] = std::exchange(forged_suppressed_, 0);
+            forged_recorded_us_ = now;
+            audit_->emit(std::move(ev));
+            continue;
+        }
+        // Signed by this node, written once: another hash there means this
+        // log went back below a head it had published.
         const std::string why = fmt::format(
-            "audit log: etcd holds another audit head at {} than this node's log has at that seq: the log "
-            "was "
-            "cut or rewritten below a head this node had published",
-            key);
+            "audit log: etcd holds another audit head at {}, signed by this node, than this node's log "
+            "has at that seq: the log was cut or rewritten below a head this node had published",
+            c.key);
         log(why);
         audit_->emit({{"type", "tamper_detected"}, {"reason", why}});
     }
@@ -364,6 +412,11 @@ void FleetNode::witness_stop(const ChainHead& head) {
 }
 
 std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) {
+    // Nothing new is decided under a policy version no listed signer vouches
+    // for (its approvers may be anyone's); ending access still works.
+    if ((op == Op::Request || op == Op::Approve || op == Op::BreakGlass) && agent_ &&
+        !agent_->policy_distrust().empty())
+        return Reply::fail(code::kRefused, fmt::format("jitgated refused it: {}", agent_->policy_distrust()));
     switch (op) {
         case Op::Request: return ledger_->request(c, std::get<RequestArgs>(a));
         case Op::Approve: return ledger_->approve(c, std::get<ApproveArgs>(a));
@@ -382,7 +435,7 @@ std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) 
             return Reply::fail(code::kRefused,
                                "jitgate extend is not available in a fleet yet: ask for new access with "
                                "jitgate request before this grant ends");
-        case Op::AuditFleet: return witness_->check_fleet(*etcd_, c, f_.signers);
+        case Op::AuditFleet: return witness_->check_fleet(*etcd_, c, local_->fleet.signers);
         default: return std::nullopt;  // status, metrics, audit: this node's own
     }
 }

@@ -77,7 +77,10 @@ private:
         : f_(std::move(f)), local_(std::move(local)), state_dir_(std::move(state_dir)) {}
     // The node's and the ledger's policies from the fleet's ports.
     void combine(const Policy& ports);
-    bool on_policy(const fleet::PolicyDoc& doc, const Policy& ports);
+    bool on_policy(const fleet::PolicyDoc& doc, const Policy& ports, const json& signed_doc);
+    // The keys this node's audit heads may be signed with: its own, and
+    // those its [fleet] signers list for it (a rotation under way).
+    std::vector<Ed25519Public> own_head_keys() const;
     void send_ack();
     json heads_fields(const SignedHead& h) const;  // the ack's audit_head and audit_open
     // The signers of the node's file; a next key (jitgated --rotate-key)
@@ -89,6 +92,7 @@ private:
     Policy ports_;  // the fleet policy's ports, all of them
     std::string state_dir_;
     std::int64_t saved_version_ = 0;
+    json saved_signed_;  // the saved version's document with its signature (null: saved without)
     Adopt adopt_;
     std::uint64_t ticks_ = 0;
     bool verbose_ = false;
@@ -99,6 +103,9 @@ private:
     std::unique_ptr<fleet::Watcher> watcher_;
     std::unique_ptr<fleet::Witness> witness_;
     json opened_;  // the signed audit_open
+    // head_rejected: when the last was written, and the forged entries met since (told in the next).
+    std::int64_t forged_recorded_us_ = 0;
+    std::int64_t forged_suppressed_ = 0;
     AuditSink* audit_ = nullptr;
     Clock* clock_ = nullptr;
 };

@@ -114,50 +114,36 @@ void Agent::node_info(const std::string& node, const std::string& kind, const Ke
     if (!n.alive && !n.ack) view_.nodes.erase(node);
 }
 
-void Agent::adopt_policy(const KeyValue& kv) {
-    auto j = parse_object(kv.value, "policy document");
-    if (!j) return reject("policy_rejected", kv, j.error());
-    // Run only what a listed signer pushed (design.md §7.3).
-    if (auto why = trust_.refusal(kSigPolicy, *j)) return reject("policy_rejected", kv, *why, &*j);
-    auto doc = parse_policy_json(*j);
-    if (!doc) return reject("policy_rejected", kv, doc.error(), &*j);
-    if (doc->version == policy_version_) return;  // the version running: nothing new
-    if (doc->version < policy_version_)
-        return reject("policy_rejected", kv,
-                      fmt::format("its version {} is older than the version {} this node runs", doc->version,
-                                  policy_version_));
-    PolicyLoad load = parse_fleet_policy(doc->text, doc->file.empty() ? "fleet-policy" : doc->file);
-    if (!load.ok()) {
-        std::string why;
-        for (auto& e : load.errors) why += (why.empty() ? "" : "; ") + e;
-        return reject("policy_rejected", kv, why);
-    }
-    if (!on_policy_(*doc, load.policy))
-        return reject("policy_rejected", kv, "this node could not apply it (see its log)");
-    policy_version_ = doc->version;
-    view_.policy = Held<PolicyDoc>{*doc, kv.mod_revision};
-    recheck_all_ = true;
-    ack_dirty_ = true;
-}
-
 void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant) {
     const KeyName k = parse_key(c_.prefix, kv.key);
     if (k.kind == "grants") {
         relevant = true;
-        // A full read brings the versions held already: checked when they came.
+        // A full read brings the versions held already: checked when they
+        // came, unless the signers changed since (then all are checked again).
         if (auto p = prev_grants_.find(k.id);
-            p != prev_grants_.end() && p->second.mod_revision == kv.mod_revision) {
+            !reverify_ && p != prev_grants_.end() && p->second.mod_revision == kv.mod_revision) {
             if (p->second.doc.row.state == "active") dirty.insert(k.id);
             view_.grants[k.id] = p->second;
             return;
         }
+        // What this node held of it before (in a full read: before the read).
+        std::optional<Held<GrantDoc>> held;
+        if (auto p = prev_grants_.find(k.id); p != prev_grants_.end())
+            held = p->second;
+        else if (auto v = view_.grants.find(k.id); v != view_.grants.end())
+            held = v->second;
         auto j = parse_object(kv.value, "grant document");
         std::optional<std::string> untrusted;
         if (j) untrusted = trust_.refusal(kSigGrant, *j);
         auto d = j ? parse_grant_json(*j) : Result<GrantDoc>(err(j.error()));
+        // The last version that verified is what a revocation is written from.
+        if (held && (untrusted || !d || d->row.id != k.id) && !view_.spoiled.count(k.id)) {
+            if (view_.spoiled.size() >= kMaxRejectedRemembered) view_.spoiled.erase(view_.spoiled.begin());
+            view_.spoiled[k.id] = *held;
+        }
         if (d && d->row.id == k.id && untrusted && applied_as(d->row)) {
-            // Signed by a key no longer listed, and applied here before it
-            // was removed: the grant keeps its deadline (nothing new opens).
+            // Signed by a key no longer listed (or spoiled since), and applied
+            // here before: the grant keeps its deadline (nothing new opens).
             reject("grant_rejected", kv, *untrusted + "; applied here before, it keeps its deadline", &*j);
             view_.grants[k.id] = Held<GrantDoc>{std::move(*d), kv.mod_revision};
             return;
@@ -172,11 +158,14 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
                                     : d.error(),
                           j ? &*j : nullptr);
         }
+        if (auto why = replayed(*d, held ? &*held : nullptr)) {
+            view_.grants[k.id] = *held;  // what it saw stays
+            return reject("grant_rejected", kv, *why, &*j);
+        }
+        view_.spoiled.erase(k.id);
         // Judged again if it is active, or was (the mirror's active grants
         // are judged at every full read as well): ended history is not.
-        auto was = view_.grants.find(k.id);
-        if (d->row.state == "active" || (was != view_.grants.end() && was->second.doc.row.state == "active"))
-            dirty.insert(k.id);
+        if (d->row.state == "active" || (held && held->doc.row.state == "active")) dirty.insert(k.id);
         view_.grants[k.id] = Held<GrantDoc>{std::move(*d), kv.mod_revision};
     } else if (k.kind == "requests") {
         auto j = parse_object(kv.value, "request document");
@@ -191,6 +180,16 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
         auto d = parse_request_json(checked->doc);
         if (!d || d->row.id != k.id)
             return reject("grant_rejected", kv, d ? "its id is not its key's" : d.error(), &*j);
+        // A decided request is never pending again: an old version written back.
+        std::optional<Held<RequestDoc>> seen;
+        if (auto p = prev_requests_.find(k.id); p != prev_requests_.end())
+            seen = p->second;
+        else if (auto v = view_.requests.find(k.id); v != view_.requests.end())
+            seen = v->second;
+        if (auto why = seen ? reopened(seen->doc.row, d->row) : std::nullopt) {
+            view_.requests[k.id] = *seen;  // what it saw stays
+            return reject("grant_rejected", kv, *why, &*j);
+        }
         view_.requests[k.id] = Held<RequestDoc>{std::move(*d), kv.mod_revision};
     } else if (k.kind == "nodes" || k.kind == "acks") {
         node_info(k.node, k.kind, &kv);
@@ -210,6 +209,7 @@ void Agent::absorb_delete(const KeyValue& kv, std::set<std::int64_t>& dirty, boo
     const KeyName k = parse_key(c_.prefix, kv.key);
     if (k.kind == "grants") {
         relevant = true;
+        view_.spoiled.erase(k.id);
         if (view_.grants.erase(k.id)) deleted_.insert(k.id);
         dirty.insert(k.id);
     } else if (k.kind == "requests") {
@@ -244,7 +244,7 @@ void Agent::on_batch(Batch& b) {
         for (const auto& [id, h] : view_.grants)
             if (h.doc.row.state == "active") dirty.insert(id);
         prev_grants_ = std::exchange(view_.grants, {});
-        view_.requests.clear();
+        prev_requests_ = std::exchange(view_.requests, {});
         view_.nodes.clear();
         value_or_throw(
             mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
@@ -262,6 +262,13 @@ void Agent::on_batch(Batch& b) {
         for (const auto& [id, h] : prev_grants_) deleted_.insert(id);
     }
     prev_grants_.clear();
+    prev_requests_.clear();
+    if (b.snapshot && reverify_) {
+        // Every document verified against the signers as they are now.
+        reverify_ = false;
+        judge_running_policy();
+        log("fleet: every document in etcd verified against [fleet] signers as they are now");
+    }
     view_.revision = std::max(view_.revision, b.revision);
     if (recheck_all_) {
         recheck_all_ = false;
@@ -273,8 +280,9 @@ void Agent::on_batch(Batch& b) {
     for (std::int64_t id : dirty) reconcile(id);
     deleted_.clear();
     // Only what concerns the maps moves the ack: acks and registrations of
-    // other nodes must not make every node write its own again.
-    if (relevant) {
+    // other nodes must not make every node write its own again.  Nor does
+    // a batch read while what is held waits to be verified again.
+    if (relevant && !reverify_) {
         view_.changed_revision = b.revision;
         applied_revision_ = view_.revision;
         ack_dirty_ = true;
@@ -331,7 +339,7 @@ void Agent::reconcile(std::int64_t id) {
                      {"user", it->second.doc.row.user},
                      {"port", it->second.doc.row.port},
                      {"reason", why}});
-    } else if (!unresolved && unresolved_.erase(id)) {
+    } else if (!unresolved && policy_distrust_.empty() && unresolved_.erase(id)) {
         ack_dirty_ = true;
     }
     if (refused || unresolved) ack_dirty_ = true;
@@ -362,6 +370,18 @@ void Agent::reconcile(std::int64_t id) {
     if (here && here->user == g.user && here->port == g.port && here->proto == g.proto &&
         here->src == g.src && here->start_us == g.start_us)
         return;
+    if (reverify_) return;  // the full read after a change of signers decides
+    if (!policy_distrust_.empty()) {
+        // Held, told in the ack: the policy it would be judged by is not trusted.
+        if (unresolved_.insert(id).second)
+            audit_.emit({{"type", "grant_rejected"},
+                         {"grant_id", id},
+                         {"user", g.user},
+                         {"port", g.port},
+                         {"reason", fmt::format("not applied: {}", policy_distrust_)}});
+        ack_dirty_ = true;
+        return;
+    }
     if (here && here->state == "active") end_here(*here, "revoked", "fleet_id_reused", 0);
     const std::int64_t now = clock_.wall_us();
     const auto uid = uid_of(g.user);

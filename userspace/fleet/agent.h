@@ -32,9 +32,10 @@ public:
         std::int64_t grace_s = 15;
         std::string boot_id;
     };
-    // A new fleet policy version that parsed: the daemon adopts it (the
-    // node's ports, the ledger's) or says why not (false).
-    using OnPolicy = std::function<bool(const PolicyDoc&, const Policy& ports)>;
+    // A new fleet policy version that parsed and verified (`signed_doc`: as
+    // etcd held it, signature included): the daemon adopts it (the node's
+    // ports, the ledger's) or says why not (false).
+    using OnPolicy = std::function<bool(const PolicyDoc&, const Policy& ports, const json& signed_doc)>;
 
     Agent(Config c, const Trust& trust, Workflow& local, Store& mirror, AuditSink& audit, Clock& clock,
           Directory& dir, OnPolicy on_policy)
@@ -48,8 +49,21 @@ public:
           on_policy_(std::move(on_policy)) {}
 
     const FleetView& view() const { return view_; }
-    // The policy version the node runs (set at start from the saved copy).
-    void set_policy_version(std::int64_t v) { policy_version_ = v; }
+    // The policy version the node runs (set at start from the saved copy,
+    // `signed_doc` as it was saved: null when it carries no signature).
+    void set_policy_version(std::int64_t v, json signed_doc = nullptr) {
+        policy_version_ = v;
+        running_signed_ = std::move(signed_doc);
+    }
+    // [fleet] signers changed (agent_trust.cpp): the running policy version
+    // is judged again at once, and every document held is verified again
+    // at the next full read (the daemon asks the watcher for one); until
+    // then nothing new is applied.
+    void signers_changed();
+    // Why the policy version this node runs is not trusted (empty: it is).
+    // While it is not, its ports stay protected (dropping them would open
+    // them) but no new grant is applied here or decided here.
+    const std::string& policy_distrust() const { return policy_distrust_; }
     std::int64_t policy_version() const { return policy_version_; }
     // The node's policy changed (a new version adopted): every grant is
     // judged again at the next batch or tick.
@@ -73,6 +87,12 @@ private:
     void absorb_delete(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant);
     void node_info(const std::string& node, const std::string& kind, const KeyValue* kv);
     void adopt_policy(const KeyValue& kv);
+    // Whether the running policy version still verifies (policy_distrust_
+    // set, with a policy_rejected record, when it stopped to).
+    void judge_running_policy();
+    // Why a verified grant document `d` may not replace what this node saw
+    // of it (`held`: its view's version): an ended grant never starts again.
+    std::optional<std::string> replayed(const GrantDoc& d, const Held<GrantDoc>* held) const;
     // Makes the store and maps say what the view says about grant `id`.
     void reconcile(std::int64_t id);
     // Why grant doc g is not for this node (empty: it is), whether only
@@ -100,6 +120,11 @@ private:
     OnPolicy on_policy_;
     FleetView view_;
     std::int64_t policy_version_ = 0;
+    json running_signed_;          // the running version's document, signature included (null: unknown)
+    std::string policy_distrust_;  // see policy_distrust()
+    // The signers changed and the full read that verifies everything again
+    // has not come yet: nothing new is applied, the ack does not move.
+    bool reverify_ = false;
     bool recheck_all_ = false;
     std::set<std::int64_t> unresolved_;
     mutable std::map<std::string, std::optional<std::uint32_t>> uids_;
@@ -107,6 +132,7 @@ private:
     std::int64_t rejected_count_ = 0;  // documents refused since start (the ack's `rejected`)
     // During a full read: the grants held before it, by id.
     std::map<std::int64_t, Held<GrantDoc>> prev_grants_;
+    std::map<std::int64_t, Held<RequestDoc>> prev_requests_;
     // Grants whose key a batch deleted (ended with a record saying so).
     std::set<std::int64_t> deleted_;
     bool ack_dirty_ = false;

@@ -88,6 +88,9 @@ struct Ledger::Scratch {
     std::int64_t counter = 0, counter_rev = 0;
     // A document read that no listed signer wrote: the operation's answer.
     std::optional<Reply> refused;
+    // A revocation: a grant whose document no listed signer wrote is read
+    // as its last version that verified (FleetView::spoiled), when known.
+    bool revoking = false;
 
     Scratch(Store s, Directory& d, Clock& clock, const std::string& boot_id)
         : store(std::move(s)), dir(d), wf(store, dir, maps, audit, clock, boot_id) {}
@@ -142,6 +145,16 @@ Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
     if (!d || d->row.id != id)
         return err(
             fmt::format("request {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
+    if (auto v = view_.requests.find(id); v != view_.requests.end())
+        if (auto why = reopened(v->second.doc.row, d->row)) {
+            auto refused = distrust(s, **kv, fmt::format("request {}", id), *j, *why);
+            s.refused = Reply::fail(
+                code::kRefused, fmt::format("request {} was decided already: its document in etcd is an "
+                                            "older version written back ({}); nothing was changed: ask an "
+                                            "administrator to check etcd",
+                                            id, *why));
+            return refused;
+        }
     RequestRow& r = d->row;
     const std::int64_t now = clock_.wall_us();
     r.uid = dir_.uid_of(r.user).value_or(kUnresolvedUid);
@@ -161,10 +174,26 @@ Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
     if (!kv) return err(kv.error());
     if (!*kv) return true;
     auto j = parse_object((*kv)->value, "grant document");
-    if (!j) return err(fmt::format("grant {}'s document in etcd is not valid: {}", id, j.error()));
-    if (auto why = trust_.refusal(kSigGrant, *j))
-        return distrust(s, **kv, fmt::format("grant {}", id), *j, *why);
-    auto d = parse_grant_json(*j);
+    Result<GrantDoc> d = err("");
+    if (auto why = j ? trust_.refusal(kSigGrant, *j) : std::nullopt) {
+        auto last = view_.spoiled.find(id);
+        if (!s.revoking || last == view_.spoiled.end())
+            return distrust(s, **kv, fmt::format("grant {}", id), *j, *why);
+        // Revoked from the last version that verified: a spoiled document
+        // must not make a grant unrevocable (the revocation is signed here).
+        // Recorded with the revocation (nothing written, nothing recorded).
+        s.audit.emit({{"type", "grant_rejected"},
+                      {"key", (*kv)->key},
+                      {"revision", (*kv)->mod_revision},
+                      {"reason", fmt::format("not used: {}; revoked from its last version that verified "
+                                             "(revision {})",
+                                             *why, last->second.mod_revision)}});
+        d = last->second.doc;
+        j = grant_doc(d->row, d->x);
+    } else {
+        if (!j) return err(fmt::format("grant {}'s document in etcd is not valid: {}", id, j.error()));
+        d = parse_grant_json(*j);
+    }
     if (!d || d->row.id != id)
         return err(fmt::format("grant {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
     GrantRow& g = d->row;
@@ -401,6 +430,7 @@ Reply Ledger::revoke(const Caller& c, const RevokeArgs& a) {
     return decide(
         "revoke",
         [&](Scratch& s) -> Result<bool> {
+            s.revoking = true;
             if (auto r = load_grant(s, a.id); !r) return r;
             if (auto r = load_request(s, a.id); !r) return r;
             for (auto& [key, read] : s.reads)

@@ -36,6 +36,11 @@ struct FleetView {
     std::map<std::int64_t, Held<GrantDoc>> grants;
     std::map<std::string, NodeInfo> nodes;
     std::optional<Held<PolicyDoc>> policy;
+    // Grants whose document in etcd stopped verifying (rewritten by someone
+    // no listed signer vouches for): the last version that verified, by id.
+    // A revocation of such a grant is written from it (fleet/ledger), so
+    // that a spoiled document cannot make a grant unrevocable.
+    std::map<std::int64_t, Held<GrantDoc>> spoiled;
 
     // The nodes `sel` and a port's `hosts` both take, by name.
     std::vector<std::string> targets(const Selector& sel, const Labels& hosts) const {
@@ -45,5 +50,10 @@ struct FleetView {
         return out;
     }
 };
+
+// Why request document `now` may not replace `was`, the version a node saw
+// (fleet/agent_trust.cpp): a decided request is never pending again, so an
+// old version written back into etcd cannot be approved a second time.
+std::optional<std::string> reopened(const RequestRow& was, const RequestRow& now);
 
 }  // namespace jg::fleet

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/audit_witness.h"
 #include "fleet/docs.h"
 
 namespace jg::fleet {
@@ -113,9 +114,20 @@ bool Watcher::publish_ack_and_wait(std::string value, std::optional<HeadWrite> h
            written_ticket_ >= mine;
 }
 
-std::vector<std::string> Watcher::take_head_conflicts() {
+std::vector<Watcher::HeadConflict> Watcher::take_head_conflicts() {
     std::lock_guard<std::mutex> l(mu_);
     return std::exchange(conflicts_, {});
+}
+
+void Watcher::set_head_keys(std::vector<Ed25519Public> keys) {
+    std::lock_guard<std::mutex> l(mu_);
+    head_keys_ = std::move(keys);
+}
+
+bool Watcher::own_head(const std::string& value, std::uint64_t seq) {
+    auto h = parse_head(json::parse(value, nullptr, false));
+    std::lock_guard<std::mutex> l(mu_);
+    return h && h->node == c_.node && h->seq == seq && verify_head(head_keys_, *h);
 }
 
 bool Watcher::write_ack(const std::string& ack, const std::optional<HeadWrite>& head) {
@@ -144,8 +156,11 @@ bool Watcher::write_ack(const std::string& ack, const std::optional<HeadWrite>& 
         };
         auto there = keep_etcd_->get(head->key);
         if (there && *there && hash_of((*there)->value) != hash_of(head->value)) {
+            // Judged only once its signature is checked: what this node did
+            // not sign is someone else's writing, not this log going back.
+            const bool forged = !own_head((*there)->value, parse_key(c_.prefix, head->key).seq);
             std::lock_guard<std::mutex> l(mu_);
-            if (conflicts_.size() < 16) conflicts_.push_back(head->key);
+            if (conflicts_.size() < 16) conflicts_.push_back({head->key, forged});
         }
         return true;
     }
@@ -158,10 +173,17 @@ bool Watcher::write_ack(const std::string& ack, const std::optional<HeadWrite>& 
 void Watcher::prune_heads() {
     auto all = keep_etcd_->get_prefix(heads_prefix(c_.prefix, c_.node));
     if (!all || all->kvs.size() <= kKeepHeads) return;
+    // Only this node's signed heads count and go: entries someone else wrote
+    // (high seqs, say) must not push the evidence out; they stay for
+    // `audit verify --fleet` to name.
+    std::vector<std::string> own;
+    for (const auto& kv : all->kvs)
+        if (own_head(kv.value, parse_key(c_.prefix, kv.key).seq)) own.push_back(kv.key);
     std::vector<TxnOp> dels;
     // Keys sort by seq (20 digits): the first ones are the oldest.
-    for (std::size_t i = 0; i + kKeepHeads < all->kvs.size(); ++i)
-        dels.push_back({TxnOp::Kind::Delete, all->kvs[i].key, {}, 0});
+    for (std::size_t i = 0; i + kKeepHeads < own.size(); ++i)
+        dels.push_back({TxnOp::Kind::Delete, own[i], {}, 0});
+    if (dels.empty()) return;
     if (auto t = keep_etcd_->txn({}, dels); !t) set_error(t.error());
 }
 

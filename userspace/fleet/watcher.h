@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/ed25519.h"
 #include "core/result.h"
 #include "fleet/etcd_client.h"
 #include "util/unique_fd.h"
@@ -60,9 +61,21 @@ public:
     // stop's last ack): whether it was.
     bool publish_ack_and_wait(std::string value, std::optional<HeadWrite> head,
                               std::chrono::milliseconds timeout);
-    // History entries the node found written already with another value
-    // (its head went backwards, or someone wrote there): the keys, once.
-    std::vector<std::string> take_head_conflicts();
+    // History entries the node found written already with another value,
+    // once each: `forged` when that value is not a head of this node signed
+    // by one of its keys (set_head_keys): someone else wrote there; else
+    // the node's own head at that seq had another hash (its log went back).
+    struct HeadConflict {
+        std::string key;
+        bool forged = false;
+    };
+    std::vector<HeadConflict> take_head_conflicts();
+    // The keys this node's heads are signed with (its own, and those
+    // [fleet] signers lists for it): what a history entry is judged and
+    // pruned by (an entry no key of it signed is never counted or pruned).
+    void set_head_keys(std::vector<Ed25519Public> keys);
+    // A full read now (the signers changed: everything held is verified again).
+    void resync() { watch_stop_ = true; }
     static constexpr std::size_t kKeepHeads = 64;
 
 private:
@@ -90,7 +103,10 @@ private:
     std::optional<HeadWrite> head_;
     std::uint64_t ack_ticket_ = 0, written_ticket_ = 0;
     std::condition_variable ack_written_;
-    std::vector<std::string> conflicts_;
+    std::vector<HeadConflict> conflicts_;
+    std::vector<Ed25519Public> head_keys_;  // under mu_
+    // Whether `value` is a head of this node at `seq` signed by one of head_keys_.
+    bool own_head(const std::string& value, std::uint64_t seq);
     std::string error_;
     std::thread watch_thread_, keep_thread_;
 };

@@ -25,7 +25,7 @@ struct NodeHeads {
     std::optional<std::string> ack;
     std::vector<HeadEntry> history;
     std::vector<Ed25519Public> keys;
-    std::string key_from;  // signers, registration, this node
+    std::string key_from;  // signers, this node
 };
 
 }  // namespace
@@ -76,8 +76,6 @@ Reply Witness::check_fleet(EtcdClient& etcd, const Caller& c, const std::vector<
     if (!acks) return fleet_down(acks.error());
     auto heads = etcd.get_prefix(prefix_ + "/heads/", acks->revision);
     if (!heads) return fleet_down(heads.error());
-    auto regs = etcd.get_prefix(prefix_ + "/nodes/", acks->revision);
-    if (!regs) return fleet_down(regs.error());
 
     std::map<std::string, NodeHeads> nodes;
     json stray = json::array();
@@ -90,24 +88,14 @@ Reply Witness::check_fleet(EtcdClient& etcd, const Caller& c, const std::vector<
         else if (stray.size() < 10)
             stray.push_back(kv.key);  // not a key jitgate writes: someone else wrote it
     }
-    // The keys: the node's signers entries; else its registration's, or
-    // this node's own.
+    // The keys: the node's signers entries, or this node's own.  Never the
+    // key in a registration: anyone who can write etcd can write one, and
+    // sign heads with it.
     for (const auto& e : signers)
         if (auto s = parse_signer(e); s && nodes.count(s->node)) {
             nodes[s->node].keys.push_back(s->key);
             nodes[s->node].key_from = "signers";
         }
-    for (const auto& kv : regs->kvs) {
-        const KeyName k = parse_key(prefix_, kv.key);
-        auto it = nodes.find(k.node);
-        if (k.kind != "nodes" || it == nodes.end() || !it->second.keys.empty()) continue;
-        const json r = json::parse(kv.value, nullptr, false);
-        if (!r.is_object() || !r.contains("key") || !r["key"].is_string()) continue;
-        if (auto pub = parse_ed25519_public(r["key"].get<std::string>())) {
-            it->second.keys.push_back(*pub);
-            it->second.key_from = "registration";
-        }
-    }
     if (auto it = nodes.find(node_); it != nodes.end() && it->second.keys.empty()) {
         it->second.keys.push_back(key_.public_key());
         it->second.key_from = "this node";
