@@ -27,8 +27,8 @@ _jitgate() {
 
     # tests/dist/check_docs.py holds these lists against jitgate's own
     # definition (userspace/cli/app.cpp): change them together.
-    local commands="request run break-glass approve deny revoke extend list nodes status metrics audit policy notify"
-    local global="--socket --json --help"
+    local commands="request run break-glass approve deny revoke extend list nodes status metrics audit policy notify login logout"
+    local global="--socket --web --json --help"
     # The sub-command (and the sub-sub-command), the --socket given, and
     # whether `--` came before the word being completed.
     local cmd="" sub="" dashdash=0 i
@@ -37,6 +37,8 @@ _jitgate() {
         case ${words[i]} in
             --socket) _jitgate_sock=(--socket "${words[i+1]}"); ((i++)) ;;
             --socket=*) _jitgate_sock=("${words[i]}") ;;
+            --web) _jitgate_sock=(--web "${words[i+1]}"); ((i++)) ;;
+            --web=*) _jitgate_sock=("${words[i]}") ;;
             --) [[ -n $cmd ]] && dashdash=$i ;;
             -*) ;;
             *)
@@ -71,7 +73,7 @@ _jitgate() {
         --since) COMPREPLY=($(compgen -W "10m 1h 24h" -- "$cur")); return 0 ;;
         --timeout) COMPREPLY=($(compgen -W "10s 30s 1m 5m" -- "$cur")); return 0 ;;
         --on) COMPREPLY=($(compgen -W "$(_jitgate_nodes)" -- "$cur")); return 0 ;;
-        --reason | --ticket | --from | --port | --user | --limit | --after) return 0 ;;
+        --reason | --ticket | --from | --port | --user | --limit | --after | --web) return 0 ;;
     esac
 
     if [[ -z $cmd ]]; then
@@ -81,7 +83,7 @@ _jitgate() {
 
     local opts=""
     case $cmd in
-        request) opts="--for --reason --ticket --from --on --wait --timeout" ;;
+        request) opts="--for --reason --ticket --from --from-me --on --wait --timeout" ;;
         run) opts="--for --reason --ticket --from --" ;;
         break-glass) opts="--for --reason --on" ;;
         approve) opts="--for --wait --timeout" ;;
@@ -89,6 +91,8 @@ _jitgate() {
         revoke) opts="--wait --timeout" ;;
         extend) opts="--for --reason --wait" ;;
         nodes | status | metrics) opts="" ;;
+        login) opts="--forget" ;;
+        logout) opts="" ;;
         notify) opts="--config --state-dir --retry-max --status" ;;
         list) opts="--pending --active --all --limit --after" ;;
         audit)

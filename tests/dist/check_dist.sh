@@ -145,13 +145,13 @@ completes() {  # completes WANT WORD... : the completion of the last word is WAN
         echo "${COMPREPLY[*]}"' _ "$root/usr/share/bash-completion/completions/jitgate" "$@")
     [ "$got" = "$want" ] || { echo "got '$got', want '$want'"; return 1; }
 }
-check "sub-commands" completes "request run break-glass approve deny revoke extend list nodes status metrics audit policy notify --socket --json --help --version" jitgate ""
+check "sub-commands" completes "request run break-glass approve deny revoke extend list nodes status metrics audit policy notify login logout --socket --web --json --help --version" jitgate ""
 check "a sub-command from its start" completes "request revoke" jitgate re
 check "approve: pending request ids" completes "7 12" jitgate approve ""
 check "deny after --socket: pending request ids" completes "7 12" jitgate --socket /x deny ""
 check "revoke: active grant ids" completes "13" jitgate revoke ""
 check "request: protected ports" completes "5432/tcp" jitgate request ""
-check "list options" completes "--pending --active --all --limit --after --socket --json --help" jitgate list --
+check "list options" completes "--pending --active --all --limit --after --socket --web --json --help" jitgate list --
 check "audit --type" completes "grant" jitgate audit --type gr
 check "policy sub-commands" completes "check push show" jitgate policy ""
 

@@ -223,6 +223,40 @@ TEST_CASE("web: X-Forwarded-For only from a trusted proxy") {
     CHECK(*client_address("198.51.100.7", "", p) == "198.51.100.7");
 }
 
+TEST_CASE("web: a reverse proxy on this host may be trusted") {
+    TrustedProxies p;
+    REQUIRE(p.add("127.0.0.1"));
+    REQUIRE(p.add("::1"));
+    CHECK_FALSE(p.add("10.0.0.0/0"));
+    CHECK_FALSE(p.add("10.0.0.0/33"));
+    CHECK(*client_address("127.0.0.1", "198.51.100.4", p) == "198.51.100.4");
+    CHECK(*client_address("::1", "2001:db8::4", p) == "2001:db8::4");
+}
+
+TEST_CASE("web: POST /api/v1/op: the socket's operation, from_me filled, nothing else") {
+    auto call = [](std::string_view body) { return route_op(body, "203.0.113.9"); };
+    auto ok = call(R"({"op":"request","args":{"port":5432,"from_me":true}})");
+    REQUIRE(std::holds_alternative<ApiCall>(ok));
+    CHECK(std::get<ApiCall>(ok).op == "request");
+    CHECK(std::get<ApiCall>(ok).args == json{{"port", 5432}, {"from", "203.0.113.9"}});
+    auto list = call(R"({"op":"list"})");
+    REQUIRE(std::holds_alternative<ApiCall>(list));
+    CHECK(std::get<ApiCall>(list).args == json::object());
+    // from_me only fills "from" for a request; elsewhere it is passed on for jitgated to refuse.
+    for (const char* bad :
+         {R"({"op":"list","token":"x"})", R"({"op":"list","from":"1.2.3.4"})", R"({"args":{}})",
+          R"({"op":"list","args":[]})", R"({"op":"request","args":{"from":"198.51.100.1","from_me":true}})",
+          R"({"op":"request","args":{"from_me":"yes"}})", R"({"op":"audit","args":{"follow":true}})",
+          "[1]"}) {
+        CAPTURE(bad);
+        auto r = call(bad);
+        REQUIRE(std::holds_alternative<ApiError>(r));
+        CHECK(std::get<ApiError>(r).status == 400);
+    }
+    auto tok = call(R"({"op":"list","token":"x"})");
+    CHECK(std::get<ApiError>(tok).message.find("Authorization") != std::string::npos);
+}
+
 TEST_CASE("web: issuer URLs: https, or http to loopback only") {
     CHECK(split_issuer_url("https://idp.example.org/realms/x")->origin == "https://idp.example.org");
     CHECK(split_issuer_url("https://idp.example.org/realms/x")->path == "/realms/x");

@@ -13,9 +13,11 @@
 #include "cli/audit_cmd.h"
 #include "cli/client.h"
 #include "cli/confirm_wait.h"
+#include "cli/login_cmd.h"
 #include "cli/policy_push.h"
 #include "cli/render.h"
 #include "cli/run_cmd.h"
+#include "cli/token_store.h"
 #include "core/audit.h"
 #include "core/clock.h"
 #include "core/duration.h"
@@ -61,16 +63,24 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
     app->fallthrough();
     app->add_option("--socket", s.socket, "jitgated control socket")->capture_default_str();
     app->add_flag("--json", s.json, "print one JSON object");
+    app->add_option("--web", s.web,
+                    "send the command through jitgate-web at URL, as the user `jitgate login URL` signed in")
+        ->type_name("URL");
 
     auto* req = app->add_subcommand(op_name(Op::Request), "ask for access to a protected port");
     req->add_option("PORT", s.port_spec, "PORT or PORT/PROTO (tcp, udp)")->required();
     req->add_option("--for", s.duration, "how long, e.g. 30m or 1h30m")->required();
     req->add_option("--reason", s.reason, "why you need it (recorded)");
     req->add_option("--ticket", s.ticket, "a ticket id (recorded)");
-    req->add_option("--from", s.from,
-                    "for a remote peer: its source address, or ADDR/PREFIX where the port's policy "
-                    "allow_prefix permits")
-        ->type_name("ADDR");
+    auto* from =
+        req->add_option("--from", s.from,
+                        "for a remote peer: its source address, or ADDR/PREFIX where the port's policy "
+                        "allow_prefix permits")
+            ->type_name("ADDR");
+    req->add_flag(
+           "--from-me", s.from_me,
+           "with --web: for this machine as a remote peer, at the address jitgate-web sees it come from")
+        ->excludes(from);
     req->add_option("--on", s.on,
                     "in a fleet: the nodes it is for, a node's name or labels key=value[,key=value] "
                     "(default: this node)")
@@ -217,6 +227,16 @@ std::unique_ptr<CLI::App> build_app(CliState& s) {
         ->type_name("DUR");
     notify->add_flag("--status", s.notify_status, "show each target's last delivered seq and lag, and exit");
     notify->callback([&s] { s.op = "notify"; });
+
+    auto* login = app->add_subcommand(
+        "login", "sign in to jitgate-web at URL (device login at its identity provider) for --web URL");
+    login->add_option("URL", s.login_url, "jitgate-web's base URL, e.g. https://jitgate.example.com")
+        ->required();
+    login->add_flag("--forget", s.forget, "remove the token kept for URL instead (as jitgate logout URL)");
+    login->callback([&s] { s.op = "login"; });
+    auto* logout = app->add_subcommand("logout", "remove the token `jitgate login URL` kept");
+    logout->add_option("URL", s.login_url, "jitgate-web's base URL")->required();
+    logout->callback([&s] { s.op = "logout"; });
     return app;
 }
 
@@ -324,8 +344,27 @@ std::string finish_timeout(CliState& s) {
 
 }  // namespace
 
+namespace {
+
+// --web URL: checked, and refused for the commands that work on this host's
+// files or stream without end.
+std::string finish_web(const CliState& s) {
+    if (s.web.empty()) return {};
+    if (auto u = normalise_web_url(s.web); !u) return u.error();
+    if (s.op == "notify" || s.op == "audit-verify")
+        return fmt::format("jitgate {} works on this host's files; leave out --web",
+                           s.op == "notify" ? "notify" : "audit verify");
+    if (s.op == op_name(Op::Audit) && s.follow)
+        return "audit --follow is not served over --web (a stream without end); run it on the host, or leave "
+               "out --follow";
+    return {};
+}
+
+}  // namespace
+
 std::string finish(CliState& s) {
     s.args = nlohmann::json::object();
+    if (auto e = finish_web(s); !e.empty()) return e;
     if (s.op == op_name(Op::Request) || s.op == "run") {
         if (auto e = finish_port_duration(s); !e.empty()) return e;
         if (s.op == "run" && (s.command.empty() || s.command.front().empty()))
@@ -339,6 +378,10 @@ std::string finish(CliState& s) {
             if (!src) return src.error();
             s.args["from"] = format_source(*src);
         }
+        if (s.from_me && s.web.empty())
+            return "--from-me goes with --web URL (jitgate-web fills in the address it sees); on this host "
+                   "give --from ADDR";
+        if (s.from_me) s.args["from_me"] = true;
         if (auto e = finish_on(s); !e.empty()) return e;
         if (auto e = finish_timeout(s); !e.empty()) return e;
     } else if (s.op == op_name(Op::BreakGlass)) {
@@ -433,11 +476,10 @@ int policy_check(const CliState& s) {
 // One look at request `id` (op "show"), on a new connection, so that a
 // restarted jitgated is found again: its reply line; an error when jitgated
 // cannot be reached (or *stop became true: then an empty error).
-Result<nlohmann::json> show_request(const std::string& socket, std::int64_t id,
-                                    const std::atomic<bool>* stop) {
+Result<nlohmann::json> show_request(const Endpoint& to, std::int64_t id, const std::atomic<bool>* stop) {
     std::optional<nlohmann::json> reply;
     auto end = stream_daemon(
-        socket, op_name(Op::Show), {{"id", id}},
+        to, op_name(Op::Show), {{"id", id}},
         [&](const nlohmann::json& line) {
             if (!line.contains("result") && !line.contains("error")) return true;
             reply = line;
@@ -521,7 +563,7 @@ int wait_for_decision(const CliState& s, const nlohmann::json& first, const Wait
             std::this_thread::sleep_for(
                 std::min<Clock::duration>(std::chrono::milliseconds(50), next - Clock::now()));
         std::optional<Result<nlohmann::json>> looked;
-        if (!stopped()) looked = show_request(s.socket, id, o.stop);
+        if (!stopped()) looked = show_request(daemon_endpoint(s), id, o.stop);
         if (stopped()) {
             ticker.clear();
             if (o.decided) *o.decided = cur;
@@ -587,7 +629,7 @@ std::string usage_hint(const CLI::App& app, const CLI::ParseError& e, int argc, 
     std::string first;  // the first word that is not an option or its value
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--socket") {
+        if (a == "--socket" || a == "--web") {
             ++i;
             continue;
         }
@@ -624,6 +666,8 @@ int run_cli(int argc, const char* const* argv) {
     if (auto why = free_text_refusal(s)) return fail(s, {{"code", code::kRefused}, {"message", *why}});
     if (auto e = finish(s); !e.empty()) return fail(s, {{"code", code::kInvalid}, {"message", e}});
     if (s.op == "policy-check") return policy_check(s);
+    if (s.op == "login") return run_login(s);
+    if (s.op == "logout") return run_logout(s);
     if (s.op == "notify")
         return notify::run_command(
             {s.notify_config, s.notify_state_dir, s.socket, s.notify_retry_max, s.notify_status, s.json});
@@ -634,7 +678,7 @@ int run_cli(int argc, const char* const* argv) {
         if (auto e = read_policy_push(s.file, s.args); !e.empty()) return fail(s, e);
     ConfirmHooks hooks = real_confirm_hooks(s);
     const std::int64_t sent_ms = hooks.now_ms();  // the deciding command's latencies count from here
-    auto reply = call_daemon(s.socket, s.op, s.args);
+    auto reply = call_daemon(daemon_endpoint(s), s.op, s.args);
     if (!reply) return fail(s, {{"code", code::kUnreachable}, {"message", reply.error()}});
     const auto& r = *reply;
     if (!r.value("ok", false)) return fail(s, error_of(r));

@@ -8,10 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "cli/client.h"
+
 namespace jg {
 
 struct CliState {
     std::string socket = "/run/jitgate/jitgate.sock";
+    std::string web;  // --web URL: operations go through jitgate-web's API (design.md §8)
     bool json = false;
     // Filled by the sub-command that ran.
     std::string op;  // daemon operation, or "policy-check" / "audit-verify" (run here)
@@ -20,6 +23,9 @@ struct CliState {
     // Raw sub-command inputs, validated in finish().
     std::string port_spec, duration, reason, ticket, approve_for;
     std::optional<std::string> from;  // request --from ADDR (set even when given empty)
+    bool from_me = false;             // request --from-me (with --web): the address jitgate-web sees
+    std::string login_url;            // login URL, logout URL
+    bool forget = false;              // login --forget
     // request --wait: until the request is decided, then (in a fleet) until
     // its target nodes apply it; approve and revoke --wait: the latter.
     bool wait = false;
@@ -43,6 +49,8 @@ struct CliState {
 };
 
 std::unique_ptr<CLI::App> build_app(CliState& s);
+// Where s's operations go: the socket, or jitgate-web with --web.
+inline Endpoint daemon_endpoint(const CliState& s) { return Endpoint(s.socket, s.web); }
 // Turns parsed inputs into the daemon request (s.op, s.args); returns an
 // error sentence for invalid input (exit code 2).
 std::string finish(CliState& s);

@@ -173,7 +173,7 @@ std::string render_witness_node(const json& n) {
 }  // namespace
 
 int run_audit_fleet(const CliState& s) {
-    auto r = call_daemon(s.socket, op_name(Op::AuditFleet), json::object());
+    auto r = call_daemon(daemon_endpoint(s), op_name(Op::AuditFleet), json::object());
     if (!r) return fail(s, {{"code", code::kUnreachable}, {"message", r.error()}});
     if (!r->value("ok", false)) return fail(s, error_of(*r));
     const json& res = (*r)["result"];
@@ -244,7 +244,7 @@ int run_audit(const CliState& s) {
         }
         return true;  // a kind of line this jitgate does not know: skip it
     };
-    auto end = stream_daemon(s.socket, op_name(Op::Audit), s.args, on_line, stop);
+    auto end = stream_daemon(daemon_endpoint(s), op_name(Op::Audit), s.args, on_line, stop);
     if (!end)
         return fail(s,
                     {{"code", lines == 0 ? code::kUnreachable : code::kInternal}, {"message", end.error()}});

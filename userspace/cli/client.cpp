@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "cli/web_transport.h"
 #include "core/protocol.h"
 #include "core/text.h"
 #include "util/unique_fd.h"
@@ -85,8 +86,10 @@ const std::atomic<bool>& stop_on_signals(std::initializer_list<int> signals) {
     return g_stop;
 }
 
-Result<nlohmann::json> call_daemon(const std::string& path, const std::string& op, const nlohmann::json& args,
+Result<nlohmann::json> call_daemon(const Endpoint& to, const std::string& op, const nlohmann::json& args,
                                    int reply_timeout_ms) {
+    if (!to.web.empty()) return web_call(to.web, op, args, reply_timeout_ms);
+    const std::string& path = to.socket;
     using Clock = std::chrono::steady_clock;
     const auto deadline = Clock::now() + std::chrono::milliseconds(reply_timeout_ms);
     Connection c;
@@ -120,9 +123,31 @@ Result<nlohmann::json> call_daemon(const std::string& path, const std::string& o
     return j;
 }
 
-Result<int> stream_daemon(const std::string& path, const std::string& op, const nlohmann::json& args,
+namespace {
+
+// The lines a stream would have brought, from jitgate-web's one reply: its
+// "events" as event lines, then the reply.
+Result<int> stream_over_web(const Endpoint& to, const std::string& op, const nlohmann::json& args,
+                            const std::function<bool(const nlohmann::json& line)>& on_line) {
+    auto reply = web_call(to.web, op, args, kReplyTimeoutMs);
+    if (!reply) return err(reply.error());
+    nlohmann::json r = std::move(*reply);
+    if (auto ev = r.find("events"); ev != r.end()) {
+        if (ev->is_array())
+            for (auto& e : *ev)
+                if (!on_line({{"ok", true}, {"event", std::move(e)}})) return int(kStreamStopped);
+        r.erase("events");
+    }
+    return on_line(r) ? int(kStreamClosed) : int(kStreamStopped);
+}
+
+}  // namespace
+
+Result<int> stream_daemon(const Endpoint& to, const std::string& op, const nlohmann::json& args,
                           const std::function<bool(const nlohmann::json& line)>& on_line,
                           const std::atomic<bool>* stop) {
+    if (!to.web.empty()) return stream_over_web(to, op, args, on_line);
+    const std::string& path = to.socket;
     using Clock = std::chrono::steady_clock;
     Connection c;
     if (auto why = c.open(path, op, args); !why.empty()) return unreachable(path, why);

@@ -116,11 +116,11 @@ ConfirmOutcome wait_for_targets(std::int64_t grant_id, std::int64_t revision,
 ConfirmHooks real_confirm_hooks(const CliState& s) {
     using Clock = std::chrono::steady_clock;
     ConfirmHooks h;
-    const std::string socket = s.socket;
-    h.ask = [socket](std::int64_t id, std::int64_t revision, std::int64_t budget_ms) {
+    const Endpoint to = daemon_endpoint(s);
+    h.ask = [to](std::int64_t id, std::int64_t revision, std::int64_t budget_ms) {
         // A look may take a little past the deadline, never 30 s past it.
         const int wait = static_cast<int>(std::clamp<std::int64_t>(budget_ms, 500, 30000));
-        return call_daemon(socket, op_name(Op::Confirm), {{"id", id}, {"revision", revision}}, wait);
+        return call_daemon(to, op_name(Op::Confirm), {{"id", id}, {"revision", revision}}, wait);
     };
     h.now_ms = [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();

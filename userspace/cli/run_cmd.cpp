@@ -69,7 +69,7 @@ std::string message_of(const json& e) {
 
 // Withdraws request `id` (the requester's deny); best effort, said on stderr.
 void withdraw(const CliState& s, std::int64_t id) {
-    auto r = call_daemon(s.socket, op_name(Op::Deny),
+    auto r = call_daemon(daemon_endpoint(s), op_name(Op::Deny),
                          {{"id", id}, {"reason", "jitgate run was stopped before the request was decided"}});
     if (r && r->value("ok", false))
         std::cerr << fmt::format("jitgate: request {} withdrawn\n", id);
@@ -83,7 +83,7 @@ void withdraw(const CliState& s, std::int64_t id) {
 // end it already had), or "unknown" when jitgated could not be asked.
 std::string revoke(const CliState& s, std::int64_t gid, const std::string& expires) {
     const std::string expires_at = escape_terminal(expires);
-    auto r = call_daemon(s.socket, op_name(Op::Revoke), {{"id", gid}});
+    auto r = call_daemon(daemon_endpoint(s), op_name(Op::Revoke), {{"id", gid}});
     if (!r) {
         std::cerr << fmt::format(
             "jitgate: could not revoke grant {}: {}; it still ends at {} (or: jitgate revoke {})\n", gid,
@@ -176,7 +176,7 @@ int run_with_grant(const CliState& s, RunOptions o) {
     o.wait.report_on_stderr = true;
     const auto stopped_status = [] { return 128 + (g_signal.load() ? g_signal.load() : SIGINT); };
 
-    auto reply = call_daemon(s.socket, op_name(Op::Request), s.args);
+    auto reply = call_daemon(daemon_endpoint(s), op_name(Op::Request), s.args);
     if (!reply) return fail(s, {{"code", code::kUnreachable}, {"message", reply.error()}});
     if (!reply->value("ok", false)) return fail(s, error_of(*reply));
     json req = reply->contains("result") ? (*reply)["result"] : json::object();

@@ -27,7 +27,20 @@ std::string bearer(const httplib::Request& req) {
     return h.substr(kScheme.size());
 }
 
-void handle_api(const httplib::Request& req, httplib::Response& res, WebApp& app) {
+// The operation a request asks for: route_api for the REST paths, route_op
+// for POST /api/v1/op.
+using Router = std::variant<ApiCall, ApiError> (*)(const httplib::Request& req, const std::string& client);
+
+std::variant<ApiCall, ApiError> rest_route(const httplib::Request& req, const std::string& client) {
+    std::map<std::string, std::string> query(req.params.begin(), req.params.end());
+    return route_api(ApiInput{req.method, req.path, &query, req.body, client});
+}
+
+std::variant<ApiCall, ApiError> op_route(const httplib::Request& req, const std::string& client) {
+    return route_op(req.body, client);
+}
+
+void handle_api(const httplib::Request& req, httplib::Response& res, WebApp& app, Router route) {
     const std::string token = bearer(req);
     if (token.empty()) {
         res.set_header("WWW-Authenticate", "Bearer");
@@ -39,26 +52,44 @@ void handle_api(const httplib::Request& req, httplib::Response& res, WebApp& app
     }
     auto client = caller_address(req, app);
     if (!client) return reply_json(res, 400, error_body(code::kInvalid, client.error()));
-    std::map<std::string, std::string> query(req.params.begin(), req.params.end());
-    ApiInput in{req.method, req.path, &query, req.body, *client};
-    auto routed = route_api(in);
+    auto routed = route(req, *client);
     if (auto* e = std::get_if<ApiError>(&routed))
         return reply_json(res, e->status, error_body(e->code, e->message));
     const auto& call = std::get<ApiCall>(routed);
     json reply = ask_daemon(app.opt.socket, call.op, call.args, token);
     const int status = status_for_reply(reply);
     if (status == 401) res.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    if (auto ev = reply.find("events"); ev != reply.end() && reply.contains("result")) {
+    // The REST API names an audit stream's lines "records"; /api/v1/op keeps
+    // the socket's shape, which the CLI reads as it reads the socket.
+    if (auto ev = reply.find("events");
+        ev != reply.end() && reply.contains("result") && route == rest_route) {
         reply["result"]["records"] = std::move(*ev);
         reply.erase("events");
     }
     reply_json(res, status, reply);
 }
 
+// GET /api/v1/login: what `jitgate login URL` needs to sign in at the
+// issuer (device authorization grant); nothing secret, no token needed.
+void login_info(httplib::Response& res, const WebApp& app) {
+    const auto& o = app.opt.oidc;
+    reply_json(
+        res, 200,
+        {{"ok", true}, {"result", {{"issuer", o.issuer}, {"client_id", o.client_id}, {"scopes", o.scopes}}}});
+}
+
 }  // namespace
 
 void add_api_routes(httplib::Server& srv, WebApp& app) {
-    auto h = [&app](const httplib::Request& req, httplib::Response& res) { handle_api(req, res, app); };
+    // Before the catch-all below: cpp-httplib takes the first match.
+    srv.Get("/api/v1/login",
+            [&app](const httplib::Request&, httplib::Response& res) { login_info(res, app); });
+    srv.Post("/api/v1/op", [&app](const httplib::Request& req, httplib::Response& res) {
+        handle_api(req, res, app, op_route);
+    });
+    auto h = [&app](const httplib::Request& req, httplib::Response& res) {
+        handle_api(req, res, app, rest_route);
+    };
     srv.Get(R"(/api/v1/.*)", h);
     srv.Post(R"(/api/v1/.*)", h);
     srv.Put(R"(/api/v1/.*)", h);

@@ -46,6 +46,17 @@ std::variant<json, ApiError> body_object(std::string_view body) {
     return j;
 }
 
+// "from_me": true (the address this server saw) into "from"; err when both are given.
+std::optional<ApiError> fill_from_me(json& args, const std::string& client) {
+    auto f = args.find("from_me");
+    if (f == args.end()) return std::nullopt;
+    if (!f->is_boolean()) return bad("\"from_me\" must be true or false");
+    if (args.contains("from")) return bad("give \"from\" or \"from_me\", not both");
+    if (f->get<bool>()) args["from"] = client;
+    args.erase("from_me");
+    return std::nullopt;
+}
+
 // POST /api/v1/requests: the socket's request arguments, with "from_me"
 // (the address this server saw) and "duration" ("15m") as conveniences.
 std::variant<ApiCall, ApiError> new_request(json body, const std::string& client) {
@@ -56,12 +67,7 @@ std::variant<ApiCall, ApiError> new_request(json body, const std::string& client
         body["duration_s"] = *secs;
         body.erase("duration");
     }
-    if (auto f = body.find("from_me"); f != body.end()) {
-        if (!f->is_boolean()) return bad("\"from_me\" must be true or false");
-        if (body.contains("from")) return bad("give \"from\" or \"from_me\", not both");
-        if (f->get<bool>()) body["from"] = client;
-        body.erase("from_me");
-    }
+    if (auto e = fill_from_me(body, client)) return *e;
     if (!body.contains("proto")) body["proto"] = "tcp";
     return ApiCall{"request", std::move(body)};
 }
@@ -122,6 +128,26 @@ std::variant<ApiCall, ApiError> route_api(const ApiInput& in) {
     }
     if (!get && !post) return ApiError{405, code::kInvalid, "the API takes GET and POST only"};
     return ApiError{404, code::kNotFound, fmt::format("there is no API endpoint {} {}", in.method, in.path)};
+}
+
+std::variant<ApiCall, ApiError> route_op(std::string_view body, const std::string& client) {
+    auto b = body_object(body);
+    if (auto* e = std::get_if<ApiError>(&b)) return *e;
+    json& j = std::get<json>(b);
+    for (const auto& [k, v] : j.items())
+        if (k != "op" && k != "args")
+            return bad(k == "token" ? "the token goes in the Authorization header, not the body"
+                                    : fmt::format("the body holds \"op\" and \"args\" only, not \"{}\"", k));
+    auto op = j.find("op");
+    if (op == j.end() || !op->is_string() || op->get<std::string>().empty())
+        return bad("the body needs \"op\", the name of a jitgated operation");
+    ApiCall call{op->get<std::string>(), j.contains("args") ? j["args"] : json::object()};
+    if (!call.args.is_object()) return bad("\"args\" must be a JSON object");
+    if (auto f = call.args.find("follow"); call.op == "audit" && f != call.args.end() && *f == true)
+        return bad("audit --follow is not served over HTTP: run it on the host, or leave out --follow");
+    if (call.op == "request")
+        if (auto e = fill_from_me(call.args, client)) return *e;
+    return call;
 }
 
 int status_for_reply(const json& reply) {

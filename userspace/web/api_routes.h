@@ -34,6 +34,13 @@ struct ApiInput {
 
 std::variant<ApiCall, ApiError> route_api(const ApiInput& in);
 
+// POST /api/v1/op, the CLI's way in (jitgate --web URL): the body is the
+// socket's operation, {"op": NAME, "args": {...}}, and nothing else (the
+// token comes from the Authorization header only). For op "request",
+// "from_me": true becomes "from": the caller's address; "from" and
+// "from_me" together are refused. A following audit stream is refused.
+std::variant<ApiCall, ApiError> route_op(std::string_view body, const std::string& client);
+
 // The HTTP status of a jitgated reply: 200 when ok, else by its error code
 // (a refused token 401, forbidden or refused 403, and so on).
 int status_for_reply(const json& reply);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 namespace jg::web {
 
 namespace {
@@ -12,13 +14,32 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
+// ADDR or ADDR/PREFIX. Not parse_source: that one is for grants, and
+// refuses loopback, where a reverse proxy on the same host lives.
+Result<SourceNet> parse_proxy_net(std::string_view text) {
+    const auto slash = text.find('/');
+    auto a = parse_addr(text.substr(0, slash));
+    if (!a) return err(a.error());
+    const int max = is_v4_mapped(*a) ? 32 : 128;
+    int prefix = max;
+    if (slash != std::string_view::npos) {
+        const std::string_view p = text.substr(slash + 1);
+        auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
+        if (ec != std::errc() || end != p.data() + p.size() || prefix < 1 || prefix > max)
+            return err(fmt::format("the prefix must be a number from 1 to {}", max));
+    }
+    return SourceNet{*a, prefix};
+}
+
 }  // namespace
 
 Result<bool> TrustedProxies::add(std::string_view cidr) {
-    auto net = parse_source(cidr);
+    auto net = parse_proxy_net(cidr);
     if (!net)
-        return err(fmt::format("--trusted-proxy {}: {}; give an address or CIDR such as 10.0.0.0/8", cidr,
-                               net.error()));
+        return err(
+            fmt::format("--trusted-proxy {}: {}; give an address or CIDR such as 10.0.0.0/8 or "
+                        "127.0.0.1",
+                        cidr, net.error()));
     nets_.push_back(*net);
     return true;
 }
