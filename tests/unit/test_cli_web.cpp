@@ -78,6 +78,7 @@ TEST_CASE("cli web: https, or http to loopback; no user in the URL") {
     CHECK_FALSE(check_http_url("http://jit.example.org", "u"));
     CHECK_FALSE(check_http_url("http://127.0.0.1@evil.example.org", "u"));
     CHECK_FALSE(check_http_url("ftp://127.0.0.1", "u"));
+    CHECK_FALSE(check_http_url("http://127.evil.example/x", "u"));  // a name, not a loopback address
     CHECK(*normalise_web_url("https://jit.example.org//") == "https://jit.example.org");
     CHECK_FALSE(normalise_web_url("https://jit.example.org/?x=1"));
 }

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <memory>
 
+#include "core/url.h"
 #include "util/curl_api.h"
 
 namespace jg {
@@ -27,10 +28,6 @@ std::size_t collect(char* p, std::size_t size, std::size_t n, void* user) {
     return size * n;
 }
 
-bool loopback_host(std::string_view host) {
-    return host == "localhost" || host == "[::1]" || host.starts_with("127.");
-}
-
 }  // namespace
 
 Result<bool> check_http_url(const std::string& url, const std::string& what) {
@@ -43,7 +40,7 @@ Result<bool> check_http_url(const std::string& url, const std::string& what) {
         return err(fmt::format("{} {} must not hold a user name or password", what, url));
     if (auto colon = host.rfind(':'); colon != std::string::npos && host.back() != ']') host.resize(colon);
     if (host.empty()) return err(fmt::format("{} {} names no host", what, url));
-    if (!https && !loopback_host(host))
+    if (!https && !is_loopback_host(host))
         return err(
             fmt::format("{} {} must use https (http only to a loopback address, for tests)", what, url));
     return true;
