@@ -167,6 +167,13 @@ std::string render_witness_node(const json& n) {
     if (n.contains("problems") && n["problems"].is_array())
         for (const auto& p : n["problems"])
             if (p.is_string()) out += "  " + escape_terminal(p.get<std::string>()) + "\n";
+    if (const std::size_t n_unverified = n.value("unverified_count", std::size_t(0)); n_unverified > 0) {
+        out += fmt::format("  note: {} history entr{} signed by no listed key, not counted:\n", n_unverified,
+                           n_unverified == 1 ? "y" : "ies");
+        if (n.contains("unverified") && n["unverified"].is_array())
+            for (const auto& p : n["unverified"])
+                if (p.is_string()) out += "    " + escape_terminal(p.get<std::string>()) + "\n";
+    }
     return out;
 }
 

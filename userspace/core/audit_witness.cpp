@@ -34,6 +34,10 @@ public:
     void add(std::string p) {
         if (r_.problems.size() < kMaxProblems) r_.problems.push_back(std::move(p));
     }
+    void unverified(std::string p) {
+        ++r_.unverified_count;
+        if (r_.unverified.size() < kMaxProblems) r_.unverified.push_back(std::move(p));
+    }
 
 private:
     WitnessReport& r_;
@@ -96,7 +100,10 @@ std::vector<SignedHead> good_history(const std::string& node, const std::vector<
             continue;
         }
         if (!verify_head(key, *h)) {
-            rep.add(fmt::format("{} is not signed by its key: it is forged", where));
+            rep.unverified(
+                fmt::format("{} is signed by no key listed for {} (forged, or signed by a key "
+                            "since removed): not counted",
+                            where, node));
             continue;
         }
         // Heads are written once (create-only): a second version replaced one.

@@ -54,6 +54,12 @@ struct WitnessReport {
     std::optional<SignedHead> open;  // the ack's audit_open: the log's head when the daemon started
     std::size_t history = 0;         // history entries that verified
     std::vector<std::string> problems;
+    // History entries no key listed for the node signs: forged by an etcd
+    // writer, or signed by a key of the node's since taken out of signers
+    // (a rotation).  Judged by nothing (they can neither hide nor invent a
+    // cut), so listed apart and not a problem; at most 10, all counted.
+    std::vector<std::string> unverified;
+    std::size_t unverified_count = 0;
 };
 
 // How far a node's clock may seem to step back between two heads it

@@ -110,7 +110,9 @@ Reply Witness::check_fleet(EtcdClient& etcd, const Caller& c, const std::vector<
                   {"ok", r.problems.empty()},
                   {"key", n.key_from.empty() ? json(nullptr) : json(n.key_from)},
                   {"history", r.history},
-                  {"problems", r.problems}};
+                  {"problems", r.problems},
+                  {"unverified", r.unverified},
+                  {"unverified_count", r.unverified_count}};
         j["head"] = r.head ? json{{"seq", r.head->seq}, {"hash", r.head->hash}, {"time_us", r.head->time_us}}
                            : json(nullptr);
         out.push_back(std::move(j));
