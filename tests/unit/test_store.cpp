@@ -240,7 +240,7 @@ TEST_SUITE("store") {
             CHECK(must(st->active_grant(7, "203.0.113.7", 5432, Proto::Tcp))->id == 42);
         }
         Raw raw(path);
-        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "5");
+        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "6");
         for (const char* table : {"requests", "grants"})
             for (const char* column : {"src", "kind"}) {
                 CAPTURE(table);
@@ -285,7 +285,7 @@ TEST_SUITE("store") {
             CHECK(must(st->grant(5))->src == "203.0.113.7");
         }
         Raw raw(path);
-        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "5");
+        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "6");
         CHECK(raw.one("SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'src'") == "1");
         CHECK(raw.one("SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'kind'") == "1");
         CHECK(raw.one("SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'kind'") == "1");
@@ -300,12 +300,12 @@ TEST_SUITE("store") {
         }
         {
             Raw raw(path);
-            raw.exec("UPDATE meta SET value = 6 WHERE key = 'schema';");
+            raw.exec("UPDATE meta SET value = 7 WHERE key = 'schema';");
         }
         auto st = Store::open(path);
         REQUIRE_FALSE(st.ok());
         CHECK(st.error() == "the state database " + path +
-                                " has schema 6, newer than this jitgated understands (5): run the jitgated "
+                                " has schema 7, newer than this jitgated understands (6): run the jitgated "
                                 "that wrote it, or move the database away");
     }
 
@@ -393,7 +393,7 @@ TEST_SUITE("store") {
             CHECK(found[0].id == 51);
         }
         Raw raw(path);
-        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "5");
+        CHECK(raw.one("SELECT value FROM meta WHERE key = 'schema'") == "6");
         CHECK(column_decl(raw, "requests", "kind") == "TEXT 1 ''");
         CHECK(column_decl(raw, "grants", "kind") == "TEXT 1 ''");
         CHECK(raw.one("SELECT kind FROM grants WHERE id = 51") == "break_glass");
