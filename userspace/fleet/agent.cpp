@@ -360,8 +360,11 @@ void Agent::reconcile(std::int64_t id) {
     // is another grant (the store held single-host grants before the node
     // joined the fleet, or the fleet's ids started again) is not this one.
     if (here && here->user == g.user && here->port == g.port && here->proto == g.proto &&
-        here->src == g.src && here->start_us == g.start_us)
+        here->src == g.src && here->start_us == g.start_us) {
+        // Its end moved in etcd (jitgate extend): here too, in place.
+        if (here->state == "active" && here->expires_us != g.expires_us) move_end(*here, it->second);
         return;
+    }
     if (here && here->state == "active") end_here(*here, "revoked", "fleet_id_reused", 0);
     const std::int64_t now = clock_.wall_us();
     const auto uid = uid_of(g.user);
