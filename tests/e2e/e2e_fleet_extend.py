@@ -195,9 +195,14 @@ class Suite:
             self.t.check(f"{n}: one expiry_warning, for the new end, about {WARN_S}s before it",
                          w.get("expires_at") == ans.get("expires_at") and at is not None
                          and new_end - WARN_S - 1.5 <= at <= new_end - 1.0, str(warned))
-            ended = self.records(n, since[n], "expire", gid)
-            self.t.check(f"{n}: expired once, its connection counted",
-                         len(ended) == 1 and ended[0].get("connections_ended") == 1, str(ended))
+            # The end as this node's kernel saw it (with the connections it
+            # cut); the node that took the request also records marking it
+            # expired in etcd (an expire record without connections_ended).
+            ended = [r for r in self.n[n].audit_records(since[n]) if r.get("grant_id") == gid
+                     and r.get("type") in ("expire", "revoke_applied") and "connections_ended" in r]
+            self.t.check(f"{n}: ended once here, at the new end, its connection counted",
+                         len(ended) == 1 and ended[0].get("connections_ended") == 1
+                         and new_end - 0.5 <= (wall(ended[0].get("ts")) or 0) <= new_end + CUT_BOUND_S, str(ended))
         decided = [r for r in self.records("db-2", since["db-2"], "extend", gid) if "latency_ms" not in r]
         self.t.check("db-2, the deciding node, wrote the decision's extend record too",
                      len(decided) == 1 and decided[0].get("request_id") == xid, str(decided))
