@@ -199,6 +199,14 @@ public:
     // stored, then written to the maps (an error when the map is full, the
     // row then stored ended).  No record: the node agent writes grant_applied.
     Result<bool> apply_fleet_grant(const GrantRow& g);
+    // Fleet: active grant `applied`, held by this node, whose document's end
+    // moved to `expires_us` (an extension decided in etcd): converted to this
+    // node's CLOCK_BOOTTIME as at apply, stored, its map entry updated in
+    // place (its connections stay up), its expiry_warning armed again for
+    // the new end.  Refused (an error, nothing changed) when the grant's
+    // deadline here has passed: an extension never brings an ended grant
+    // back.  No record: the node agent writes the extend record.
+    Result<bool> move_fleet_end(const GrantRow& applied, std::int64_t expires_us);
     // Fleet: grants this node applied that the fleet ended (revoked, no
     // longer for this node, a strict port cut off): stored as `state` by
     // `by`, out of the maps, their connections cut, one `type` record each

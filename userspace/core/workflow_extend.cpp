@@ -213,4 +213,29 @@ Reply Workflow::extend_grant(RequestRow& r, std::int64_t duration_s, const std::
     return request_reply(op, r);
 }
 
+Result<bool> Workflow::move_fleet_end(const GrantRow& applied, std::int64_t expires_us) {
+    const std::uint64_t now = clock_.boot_ns();
+    // Past its kernel deadline it has ended here, whatever the store says
+    // until the sweep marks it (as extend_grant decides on a single host).
+    if (applied.state != "active" || applied.expires_boot_ns <= now)
+        return err(fmt::format("grant {} ended on this node before its new end arrived", applied.id));
+    const std::int64_t left_us = expires_us - clock_.wall_us();
+    if (left_us <= 0) return err(fmt::format("grant {}'s new end has passed", applied.id));
+    GrantRow g = applied;
+    g.expires_us = expires_us;
+    g.expires_boot_ns = now + std::uint64_t(left_us) * 1000;
+    g.warn_boot_ns = warn_at(g);
+    if (auto put = put_grant(g); !put) return put;
+    // The entry under the same key is updated in place, never removed, so
+    // no packet finds it missing and no connection is cut.
+    const auto kg = kernel_grant(g);
+    if (auto put = kg ? sink_.put(*kg) : Result<bool>(err(kg.error())); !put) {
+        // The old end stands, in the store and (rewritten) in the map.
+        if (auto back = put_grant(applied); !back) return back;
+        if (const auto old = kernel_grant(applied)) sink_.put(*old);
+        return err(put.error());
+    }
+    return true;
+}
+
 }  // namespace jg

@@ -429,12 +429,7 @@ std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) 
         case Op::Nodes: return ledger_->nodes(c);
         case Op::PolicyPush: return ledger_->policy_push(c, std::get<PolicyPushArgs>(a));
         case Op::PolicyShow: return ledger_->policy_show(c);
-        // Not built for a fleet yet: the grant documents' end would change
-        // under every target node's agent, which applies a grant once.
-        case Op::Extend:
-            return Reply::fail(code::kRefused,
-                               "jitgate extend is not available in a fleet yet: ask for new access with "
-                               "jitgate request before this grant ends");
+        case Op::Extend: return ledger_->extend(c, std::get<ExtendArgs>(a));
         case Op::AuditFleet: return witness_->check_fleet(*etcd_, c, local_->fleet.signers);
         default: return std::nullopt;  // status, metrics, audit: this node's own
     }

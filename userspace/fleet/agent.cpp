@@ -368,8 +368,15 @@ void Agent::reconcile(std::int64_t id) {
     // is another grant (the store held single-host grants before the node
     // joined the fleet, or the fleet's ids started again) is not this one.
     if (here && here->user == g.user && here->port == g.port && here->proto == g.proto &&
-        here->src == g.src && here->start_us == g.start_us)
+        here->src == g.src && here->start_us == g.start_us) {
+        // Its end moved in etcd (jitgate extend): here too, in place; held,
+        // as a new grant is, while signers are verified again or the policy
+        // is not trusted (a later full read moves it).
+        if (here->state == "active" && here->expires_us != g.expires_us && !reverify_ &&
+            policy_distrust_.empty())
+            move_end(*here, it->second);
         return;
+    }
     if (reverify_) return;  // the full read after a change of signers decides
     if (!policy_distrust_.empty()) {
         // Held, told in the ack: the policy it would be judged by is not trusted.

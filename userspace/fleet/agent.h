@@ -99,6 +99,10 @@ private:
     // the user name failed (unresolved), and whether no decision under the
     // policy could have made it (refused: recorded).
     std::string not_here(const GrantDoc& g, bool& unresolved, bool& refused) const;
+    // Grant `here`, applied on this node, whose document (held) names another
+    // end (jitgate extend): that end here too, with an extend record
+    // (agent_extend.cpp).
+    void move_end(const GrantRow& here, const Held<GrantDoc>& held);
     void end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us,
                   const std::string& reason = {});
     // A refused document, recorded once per (key, mod_revision) with the

@@ -23,6 +23,18 @@ constexpr std::size_t kMaxApprovers = 16;
 // on every node a grant the ledger accepted.
 constexpr std::size_t kMaxOnBytes = 16 * (63 + 1 + 63) + 15;
 
+// An approvers entry: a user's name, or the auto_approve rule that stood
+// in for one, as the workflow writes it ("auto_approve:NAME" or
+// "auto_approve:@GROUP"): without it, no node would apply a grant (or an
+// extension) an auto_approve rule made.
+bool valid_approver(std::string_view s) {
+    constexpr std::string_view kRule = "auto_approve:";
+    if (s.substr(0, kRule.size()) != kRule) return valid_user_name(s);
+    s.remove_prefix(kRule.size());
+    if (!s.empty() && s.front() == '@') s.remove_prefix(1);
+    return valid_user_name(s);
+}
+
 // Reads one document's fields, each checked; the first problem is kept.
 class Reader {
 public:
@@ -66,7 +78,7 @@ public:
         if (it == j_.end() || !it->is_array() || it->size() > kMaxApprovers)
             return fail(fmt::format("'{}' is not a list of at most {} user names", k, kMaxApprovers)), out;
         for (const auto& e : *it) {
-            if (!e.is_string() || !valid_user_name(e.get<std::string>()))
+            if (!e.is_string() || !valid_approver(e.get<std::string>()))
                 return fail(fmt::format("'{}' is not a list of user names", k)), out;
             out.push_back(e.get<std::string>());
         }
@@ -131,26 +143,30 @@ bool valid_user_name(std::string_view s) {
 }
 
 json request_doc(const RequestRow& r, const Extras& x) {
-    return {{"id", r.id},
-            {"user", r.user},
-            {"port", r.port},
-            {"proto", proto_name(r.proto)},
-            {"duration_s", r.duration_s},
-            {"reason", r.reason},
-            {"ticket", r.ticket},
-            {"state", r.state},
-            {"created_us", r.created_us},
-            {"deadline_us", r.deadline_us},
-            {"decided_us", r.decided_us},
-            {"decided_by", r.decided_by},
-            {"decision_reason", r.decision_reason},
-            {"grant_id", r.grant_id},
-            {"approvers", r.approvers},
-            {"shortest_s", r.shortest_s},
-            {"src", r.src},
-            {"kind", r.kind},
-            {"on", x.on},
-            {"origin", x.origin}};
+    json j = {{"id", r.id},
+              {"user", r.user},
+              {"port", r.port},
+              {"proto", proto_name(r.proto)},
+              {"duration_s", r.duration_s},
+              {"reason", r.reason},
+              {"ticket", r.ticket},
+              {"state", r.state},
+              {"created_us", r.created_us},
+              {"deadline_us", r.deadline_us},
+              {"decided_us", r.decided_us},
+              {"decided_by", r.decided_by},
+              {"decision_reason", r.decision_reason},
+              {"grant_id", r.grant_id},
+              {"approvers", r.approvers},
+              {"shortest_s", r.shortest_s},
+              {"src", r.src},
+              {"kind", r.kind},
+              {"on", x.on},
+              {"origin", x.origin}};
+    // Only on an extension (jitgate extend): the documents of other requests
+    // stay as nodes without extensions write and read them.
+    if (r.extends) j["extends"] = r.extends;
+    return j;
 }
 
 json grant_doc(const GrantRow& g, const Extras& x) {
@@ -210,6 +226,8 @@ Result<RequestDoc> parse_request_json(const json& j) {
     r.shortest_s = rd.num("shortest_s", 0, kMaxDurationSeconds);
     r.src = rd.src();
     r.kind = rd.one_of("kind", {"", kBreakGlass});
+    // The grant an extension asks more time on (absent: a request for new access).
+    if (j.contains("extends")) r.extends = rd.num("extends", 1, kMaxId);
     d.x = rd.extras();
     if (!rd.ok()) return err(rd.why());
     return d;

@@ -3,8 +3,10 @@
 // the prefix P:
 //   P/ids                the id counter (decimal text): ids stay small and fleet-unique
 //   P/policy             the fleet policy: {"version","text","file","pushed_by","pushed_at_us"}
-//   P/requests/<id>      a request, 12-digit id so keys sort by id
-//   P/grants/<id>        a grant; a revocation is its state turning "revoked"
+//   P/requests/<id>      a request, 12-digit id so keys sort by id; an extension
+//                        (jitgate extend) names its grant in "extends"
+//   P/grants/<id>        a grant; a revocation is its state turning "revoked", an
+//                        approved extension its expires_us moving later
 //   P/nodes/<node>       lease-bound registration: {"node","labels","started_us"}
 //   P/acks/<node>        what the node applied: {"node","labels","applied_revision","digest",
 //                        "grants","policy_version","unresolved","time_us","audit_head"}

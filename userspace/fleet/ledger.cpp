@@ -164,7 +164,10 @@ Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
     if (auto put = s.store.put_request(r); !put) return put;
     s.reads[key] = {key, (*kv)->mod_revision, request_doc(d->row, d->x), std::move(checked->doc)};
     s.extras[id] = d->x;
-    if (r.grant_id) return load_grant(s, r.grant_id);
+    if (r.grant_id)
+        if (auto g = load_grant(s, r.grant_id); !g) return g;
+    // An extension is decided on the grant it names: its end moves with it.
+    if (r.extends) return load_grant(s, r.extends);
     return true;
 }
 
@@ -439,6 +442,34 @@ Reply Ledger::revoke(const Caller& c, const RevokeArgs& a) {
             return true;
         },
         [&](Workflow& wf) { return wf.revoke(c, a); }, Extras{});
+}
+
+Reply Ledger::extend(const Caller& c, const ExtendArgs& a) {
+    if (auto refused = name_refusal(c)) return *refused;
+    // The extension goes to the grant's nodes, and this node sweeps it when
+    // its request_ttl runs out (its origin).
+    Extras fresh{{}, c_.node};
+    return decide(
+        "extend",
+        [&](Scratch& s) -> Result<bool> {
+            // The id is a grant's or the request's that led to one (or an extension's).
+            if (auto r = load_grant(s, a.id); !r) return r;
+            if (auto r = load_request(s, a.id); !r) return r;
+            auto g = s.store.grant(a.id);
+            if (!g) return err(g.error());
+            std::int64_t gid = *g ? a.id : 0;
+            if (!gid)
+                if (auto r = s.store.request(a.id); r && *r)
+                    gid = (*r)->extends ? (*r)->extends : (*r)->grant_id;
+            auto read = gid ? s.store.grant(gid) : Result<std::optional<GrantRow>>(std::nullopt);
+            if (!read) return err(read.error());
+            // No such grant: the workflow says so in its own words.
+            if (!*read || !s.extras.count(gid)) return true;
+            fresh.on = s.extras[gid].on;
+            // The caller's pending requests: the caps an extension counts against.
+            return load_own(s, c.user, (*read)->port, fresh.on);
+        },
+        [&](Workflow& wf) { return wf.extend(c, a); }, fresh);
 }
 
 Reply Ledger::show(const Caller& c, const ShowArgs& a) {

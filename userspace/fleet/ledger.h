@@ -57,6 +57,11 @@ public:
     Reply approve(const Caller& c, const ApproveArgs& a);
     Reply deny(const Caller& c, const DenyArgs& a);
     Reply revoke(const Caller& c, const RevokeArgs& a);
+    // More time on a grant (design.md §9): an extension request in etcd,
+    // decided as any request (approve, deny, auto_approve); on approval the
+    // grant document's end moves, and each target node's agent moves its
+    // map entry's deadline in place.
+    Reply extend(const Caller& c, const ExtendArgs& a);
     Reply list(const Caller& c, const ListArgs& a);
     Reply show(const Caller& c, const ShowArgs& a);
     // Requests this node took whose TTL ran out, and its grants whose time
