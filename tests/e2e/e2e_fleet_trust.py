@@ -330,6 +330,9 @@ class Suite:
         rc, ans, err = self.request("db-2", "req", "db", "db-2", reason="under an untrusted policy")
         self.t.check("db-2 decides nothing new under it: a request there is refused",
                      rc != 0 and "not signed by a key" in err + json.dumps(ans), f"rc {rc} {ans} {err}")
+        rc, ans, err = db2.cli_json(self.u["req"], "extend", str(g["grant_id"]), "--for", "5m")
+        self.t.check("... nor an extension (its auto_approve rules may be anyone's)",
+                     rc != 0 and "not signed by a key" in err + json.dumps(ans), f"rc {rc} {ans} {err}")
         recs = self.rejected_on(["db-2"], since, "grant_rejected", gkey)
         self.t.check("db-2 verified the held grant again: grant_rejected naming web-1",
                      recs["db-2"] and recs["db-2"].get("signer") == "web-1", str(recs))

@@ -121,6 +121,18 @@ TEST_SUITE("fleet extend") {
         CHECK(n.audit.of("extend").size() == 1);
     }
 
+    TEST_CASE("a wall-clock step since the grant was applied moves neither its time left nor the extension") {
+        Node n;
+        const std::int64_t start = n.clock.wall - kUs;
+        n.put_grant(start, n.clock.wall + 600 * kUs, 10);
+        REQUIRE(n.sink.live.count(42));
+        const std::uint64_t deadline = n.sink.live[42].expires_boot_ns;
+        n.clock.wall -= 20 * kUs;                         // NTP sets the wall clock back 20 s
+        n.put_grant(start, start + kUs + 900 * kUs, 11);  // extended by five minutes
+        REQUIRE(n.audit.of("extend").size() == 1);
+        CHECK(n.sink.live[42].expires_boot_ns == deadline + 300 * kSec);
+    }
+
     TEST_CASE("a grant whose deadline passed here is not brought back by a later end") {
         Node n;
         const std::int64_t start = n.clock.wall - kUs;

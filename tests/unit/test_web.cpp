@@ -15,6 +15,7 @@
 #include "web/peer.h"
 #include "web/random.h"
 #include "web/session.h"
+#include "web/web_app.h"
 
 using namespace jg::web;
 using json = nlohmann::json;
@@ -147,6 +148,12 @@ TEST_CASE("web: cookies") {
     const std::string h = set_cookie(session_cookie(true), "v", 60, true, "Strict");
     CHECK(h.starts_with("__Host-jg_session=v; Path=/;"));
     CHECK(h.find("Domain") == std::string::npos);
+    // Behind a TLS proxy: public_url says https, so the cookies are Secure too.
+    WebOptions o;
+    o.public_url = "http://127.0.0.1:8080";
+    CHECK_FALSE(o.secure_cookies());
+    o.public_url = "https://jit.example.org";
+    CHECK(o.secure_cookies());
 }
 
 namespace {
@@ -207,6 +214,17 @@ TEST_CASE("web: HTTP status of jitgated's replies") {
     CHECK(status_for_reply(e("unreachable")) == 503);
 }
 
+TEST_CASE("web: every X-Forwarded-For line counts, in order") {
+    WebOptions o;
+    REQUIRE(o.proxies.add("198.51.100.0/24"));
+    WebApp app(o);
+    httplib::Request req;
+    req.remote_addr = "198.51.100.7";
+    req.headers.emplace("X-Forwarded-For", "203.0.113.66");  // the client's own line
+    req.headers.emplace("X-Forwarded-For", "203.0.113.1");   // the one the proxy added
+    CHECK(*caller_address(req, app) == "203.0.113.1");
+}
+
 TEST_CASE("web: X-Forwarded-For only from a trusted proxy") {
     TrustedProxies none;
     CHECK(*client_address("198.51.100.7", "203.0.113.1", none) == "198.51.100.7");
@@ -253,6 +271,9 @@ TEST_CASE("web: POST /api/v1/op: the socket's operation, from_me filled, nothing
         REQUIRE(std::holds_alternative<ApiError>(r));
         CHECK(std::get<ApiError>(r).status == 400);
     }
+    auto nf = call(R"({"op":"notify_failed","args":{"target":"t"}})");
+    REQUIRE(std::holds_alternative<ApiError>(nf));
+    CHECK(std::get<ApiError>(nf).status == 403);
     auto tok = call(R"({"op":"list","token":"x"})");
     CHECK(std::get<ApiError>(tok).message.find("Authorization") != std::string::npos);
 }

@@ -219,11 +219,18 @@ Result<bool> Workflow::move_fleet_end(const GrantRow& applied, std::int64_t expi
     // until the sweep marks it (as extend_grant decides on a single host).
     if (applied.state != "active" || applied.expires_boot_ns <= now)
         return err(fmt::format("grant {} ended on this node before its new end arrived", applied.id));
-    const std::int64_t left_us = expires_us - clock_.wall_us();
-    if (left_us <= 0) return err(fmt::format("grant {}'s new end has passed", applied.id));
+    // The end moves on the deadline this node already keeps, by as much as
+    // it moved in the document: a wall-clock step since the grant was applied
+    // (NTP) moves neither the old time left nor the extension.
+    const std::int64_t delta_us = expires_us - applied.expires_us;
+    if (delta_us > kMaxDurationSeconds * 1'000'000 || delta_us < -kMaxDurationSeconds * 1'000'000)
+        return err(fmt::format("grant {}'s new end moves it by more than a year", applied.id));
+    const std::int64_t next_ns = static_cast<std::int64_t>(applied.expires_boot_ns) + delta_us * 1000;
+    if (next_ns <= static_cast<std::int64_t>(now))
+        return err(fmt::format("grant {}'s new end has passed", applied.id));
     GrantRow g = applied;
     g.expires_us = expires_us;
-    g.expires_boot_ns = now + std::uint64_t(left_us) * 1000;
+    g.expires_boot_ns = static_cast<std::uint64_t>(next_ns);
     g.warn_boot_ns = warn_at(g);
     if (auto put = put_grant(g); !put) return put;
     // The entry under the same key is updated in place, never removed, so

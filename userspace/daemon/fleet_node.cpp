@@ -413,8 +413,9 @@ void FleetNode::witness_stop(const ChainHead& head) {
 
 std::optional<Reply> FleetNode::handle(Op op, const Caller& c, const OpArgs& a) {
     // Nothing new is decided under a policy version no listed signer vouches
-    // for (its approvers may be anyone's); ending access still works.
-    if ((op == Op::Request || op == Op::Approve || op == Op::BreakGlass) && agent_ &&
+    // for (its approvers and auto_approve rules may be anyone's; an extension
+    // is more access too); ending access still works.
+    if ((op == Op::Request || op == Op::Approve || op == Op::BreakGlass || op == Op::Extend) && agent_ &&
         !agent_->policy_distrust().empty())
         return Reply::fail(code::kRefused, fmt::format("jitgated refused it: {}", agent_->policy_distrust()));
     switch (op) {

@@ -190,6 +190,7 @@ void Watcher::prune_heads() {
 void Watcher::watch_loop() {
     const std::string under = c_.prefix + "/";
     while (!stop_) {
+        const std::uint64_t asked = resyncs_asked_;
         // Large pages: a full read of 10,000 grants is a few round trips.
         auto snap = watch_etcd_->get_prefix(under, 0, 5000);
         if (!snap) {
@@ -202,6 +203,8 @@ void Watcher::watch_loop() {
         push(Batch{true, rev, std::move(snap->kvs), {}});
         watch_ok_ = true;
         watch_stop_ = false;
+        // A resync asked during this read may have come too late for it.
+        if (resyncs_asked_ != asked) watch_stop_ = true;
         if (stop_) break;  // the destructor may have asked between the two
         watch_started_ms_ = steady_ms();
         const WatchEnd end = watch_etcd_->watch(

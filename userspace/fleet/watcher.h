@@ -75,7 +75,12 @@ public:
     // pruned by (an entry no key of it signed is never counted or pruned).
     void set_head_keys(std::vector<Ed25519Public> keys);
     // A full read now (the signers changed: everything held is verified again).
-    void resync() { watch_stop_ = true; }
+    // Counted, so that one asked while a full read is under way is not lost
+    // when the loop starts its watch after it (it reads again at once).
+    void resync() {
+        ++resyncs_asked_;
+        watch_stop_ = true;
+    }
     static constexpr std::size_t kKeepHeads = 64;
 
 private:
@@ -94,6 +99,7 @@ private:
     std::unique_ptr<EtcdClient> watch_etcd_, keep_etcd_;
     unique_fd efd_;
     std::atomic<bool> stop_{false}, watch_stop_{false};
+    std::atomic<std::uint64_t> resyncs_asked_{0};
     std::atomic<bool> watch_ok_{false}, keep_ok_{false};
     std::atomic<std::int64_t> watch_started_ms_{0};
     mutable std::mutex mu_;

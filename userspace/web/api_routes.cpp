@@ -143,6 +143,12 @@ std::variant<ApiCall, ApiError> route_op(std::string_view body, const std::strin
         return bad("the body needs \"op\", the name of a jitgated operation");
     ApiCall call{op->get<std::string>(), j.contains("args") ? j["args"] : json::object()};
     if (!call.args.is_object()) return bad("\"args\" must be a JSON object");
+    // The notifier's own operation: a record written by the companion on the
+    // host, never by a caller from anywhere with a token.
+    if (call.op == "notify_failed")
+        return ApiError{
+            403, code::kForbidden,
+            "notify_failed is jitgate notify's own operation, on the host: it is not served over HTTP"};
     if (auto f = call.args.find("follow"); call.op == "audit" && f != call.args.end() && *f == true)
         return bad("audit --follow is not served over HTTP: run it on the host, or leave out --follow");
     if (call.op == "request")

@@ -24,7 +24,8 @@ void see_other(httplib::Response& res, const std::string& where) {
 }
 
 std::optional<Session> session_of(const httplib::Request& req, WebApp& app) {
-    const std::string id = cookie_value(req.get_header_value("Cookie"), session_cookie(app.opt.tls()));
+    const std::string id =
+        cookie_value(req.get_header_value("Cookie"), session_cookie(app.opt.secure_cookies()));
     if (id.empty()) return std::nullopt;
     return app.sessions.find(id);
 }
@@ -84,8 +85,8 @@ void act(const httplib::Request& req, httplib::Response& res, WebApp& app, const
         return html(res, 403, error_page(context(*s, app), 403, "Nothing was done: " + *why + "."));
     if (op == "logout") {
         app.sessions.remove(s->id);
-        res.set_header("Set-Cookie",
-                       set_cookie(session_cookie(app.opt.tls()), "", 0, app.opt.tls(), "Strict"));
+        res.set_header("Set-Cookie", set_cookie(session_cookie(app.opt.secure_cookies()), "", 0,
+                                                app.opt.secure_cookies(), "Strict"));
         return see_other(res, "/");
     }
     json reply = ask_daemon(app.opt.socket, op, args, s->id_token);

@@ -16,7 +16,14 @@ constexpr const char* kCsp =
 }  // namespace
 
 Result<std::string> caller_address(const httplib::Request& req, const WebApp& app) {
-    return client_address(req.remote_addr, req.get_header_value("X-Forwarded-For"), app.opt.proxies);
+    // Every X-Forwarded-For line, in order, as one list (RFC 9110 §5.3): a
+    // proxy that adds its own line after the client's (HAProxy's forwardfor)
+    // must not leave the client's own line to be read as the truth.
+    std::string xff;
+    const std::size_t lines = req.get_header_value_count("X-Forwarded-For");
+    for (std::size_t i = 0; i < lines; ++i)
+        xff += (i ? ", " : "") + req.get_header_value("X-Forwarded-For", i);
+    return client_address(req.remote_addr, xff, app.opt.proxies);
 }
 
 void add_common_routes(httplib::Server& srv, WebApp& app) {

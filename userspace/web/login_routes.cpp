@@ -35,7 +35,7 @@ void start_login(httplib::Response& res, WebApp& app) {
     res.set_header("Set-Cookie",
                    set_cookie(kLoginCookie, binding,
                               std::chrono::duration_cast<std::chrono::seconds>(kLoginTimeout).count(),
-                              app.opt.tls(), "Lax", "/auth/"));
+                              app.opt.secure_cookies(), "Lax", "/auth/"));
     res.status = 302;
     res.set_header("Location", app.oidc.authorize_url(login, redirect_uri(app)));
 }
@@ -66,9 +66,10 @@ void finish_login(const httplib::Request& req, httplib::Response& res, WebApp& a
     if (!claims) return html(res, 400, sign_in_page("Sign-in failed: " + claims.error() + "."));
     Session s = app.sessions.create(*token, claims->user, claims->expires);
     const auto life = std::chrono::duration_cast<std::chrono::seconds>(s.expires - Clock::now()).count();
-    res.set_header("Set-Cookie", set_cookie(session_cookie(app.opt.tls()), s.id, std::max<long>(life, 1),
-                                            app.opt.tls(), "Strict"));
-    res.headers.emplace("Set-Cookie", set_cookie(kLoginCookie, "", 0, app.opt.tls(), "Lax", "/auth/"));
+    res.set_header("Set-Cookie", set_cookie(session_cookie(app.opt.secure_cookies()), s.id,
+                                            std::max<long>(life, 1), app.opt.secure_cookies(), "Strict"));
+    res.headers.emplace("Set-Cookie",
+                        set_cookie(kLoginCookie, "", 0, app.opt.secure_cookies(), "Lax", "/auth/"));
     html(res, 200, signed_in_page("/requests"));
 }
 

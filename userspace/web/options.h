@@ -23,6 +23,9 @@ struct WebOptions {
     OidcSettings oidc;
     TrustedProxies proxies;
     bool tls() const { return !tls_cert.empty(); }
+    // Browsers reach it over https (its own TLS, or a TLS proxy in front as
+    // public_url says): cookies are Secure, the session a __Host- one.
+    bool secure_cookies() const { return tls() || public_url.starts_with("https://"); }
     // scheme://host[:port] of public_url: what a same-origin Origin header says.
     std::string origin() const;
 };
