@@ -103,6 +103,31 @@ TEST_SUITE("fleet agent") {
         CHECK(n.sink.puts.size() == 1);
     }
 
+    TEST_CASE("partition: an outage that ended between two ticks ends there, and grace counts again") {
+        Node n;
+        PolicyLoad load = parse_policy(
+            "[[port]]\nport = 5432\napprovers = [\"bob\"]\nfleet_mode = \"strict\"\n", "node.toml");
+        REQUIRE(load.ok());
+        n.wf.set_policy(std::make_shared<const Policy>(load.policy));
+        n.put(grant_key(P, 42), n.signed_by_peer(a_grant(42, "role=db", n.clock.wall)), 10);
+        REQUIRE(n.sink.live.count(42));
+        n.agent.tick(true, "", 0);
+        n.agent.tick(false, "etcd does not answer", 1);  // grace (15 s) counts from here
+        CHECK(n.audit.of("fleet_disconnected").size() == 1);
+        n.clock.advance(10);
+        // Seen down again, but by the watcher's count it was up in between.
+        n.agent.tick(false, "etcd does not answer", 2);
+        CHECK(n.audit.of("fleet_reconnected").size() == 1);
+        CHECK(n.audit.of("fleet_disconnected").size() == 2);
+        n.clock.advance(10);  // 20 s since the first outage, 10 since this one
+        n.agent.tick(false, "etcd does not answer", 2);
+        CHECK(n.sink.live.count(42) == 1);
+        n.clock.advance(6);  // grace of this outage over: the strict port's grant ends
+        n.agent.tick(false, "etcd does not answer", 2);
+        CHECK(n.sink.live.count(42) == 0);
+        CHECK(n.audit.of("fleet_disconnected").size() == 2);
+    }
+
     TEST_CASE("a grant no decision under the policy could make is refused with a record") {
         Node n;
         std::string longer = a_grant(42, "role=db", n.clock.wall);

@@ -320,8 +320,9 @@ void FleetNode::on_ready() {
 }
 
 void FleetNode::tick() {
+    const std::uint64_t outage = watcher_->outages();
     const bool up = watcher_->connected();
-    agent_->tick(up, watcher_->last_error());
+    agent_->tick(up, watcher_->last_error(), outage);
     if (up && ++ticks_ % kSweepEvery == 0) ledger_->sweep();
     send_ack();
 }

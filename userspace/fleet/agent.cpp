@@ -430,14 +430,17 @@ void Agent::cut_strict_ports() {
     ack_dirty_ = true;
 }
 
-void Agent::tick(bool connected, const std::string& why) {
+void Agent::tick(bool connected, const std::string& why, std::uint64_t outage) {
     const std::int64_t now = clock_.wall_us();
     if (!started_us_) started_us_ = now;
-    if (connected) {
-        if (down_since_us_)
-            audit_.emit({{"type", "fleet_reconnected"}, {"down_s", (now - *down_since_us_) / 1000000}});
+    // Up now, or up for a while since the last tick (another outage since):
+    // the outage counted so far is over.
+    if (down_since_us_ && (connected || outage != down_outage_)) {
+        audit_.emit({{"type", "fleet_reconnected"}, {"down_s", (now - *down_since_us_) / 1000000}});
         down_since_us_.reset();
         strict_cut_ = false;
+    }
+    if (connected) {
         ever_connected_ = true;
         return;
     }
@@ -445,6 +448,7 @@ void Agent::tick(bool connected, const std::string& why) {
     if (!ever_connected_ && now - *started_us_ < kFirstReadUs) return;
     if (!down_since_us_) {
         down_since_us_ = now;
+        down_outage_ = outage;
         log(fmt::format("fleet: etcd is unreachable: {}", why));
         audit_.emit({{"type", "fleet_disconnected"}, {"reason", why.substr(0, 512)}});
     }

@@ -71,7 +71,10 @@ public:
 
     void on_batch(Batch& b);
     // Once a second: the partition's records and, for strict ports, its end.
-    void tick(bool connected, const std::string& why);
+    // `outage`: the watcher's count of up->down changes (Watcher::outages),
+    // so that a link that came back and went again between two ticks ends
+    // the first outage (fleet_reconnected) and starts grace again.
+    void tick(bool connected, const std::string& why, std::uint64_t outage = 0);
     // The ack document when it changed since the last call (or is due again).
     std::optional<std::string> take_ack();
     // The node's signed audit heads (core/audit_witness.h) every ack from
@@ -144,6 +147,7 @@ private:
     std::int64_t ack_written_us_ = 0;
     // Partition: since when (wall us) etcd has not answered; strict ports cut.
     std::optional<std::int64_t> down_since_us_;
+    std::uint64_t down_outage_ = 0;  // the outage down_since_us_ counts from
     bool strict_cut_ = false;
     bool ever_connected_ = false;
     std::optional<std::int64_t> started_us_;

@@ -89,6 +89,14 @@ void Watcher::set_error(const std::string& e) {
     error_ = e;
 }
 
+void Watcher::set_link(std::atomic<bool>& flag, bool ok) {
+    std::lock_guard<std::mutex> l(link_mu_);
+    flag = ok;
+    const bool up = watch_ok_ && keep_ok_;
+    if (was_up_ && !up) ++outages_;
+    was_up_ = up;
+}
+
 std::string Watcher::last_error() const {
     std::lock_guard<std::mutex> l(mu_);
     return error_;
@@ -194,14 +202,14 @@ void Watcher::watch_loop() {
         // Large pages: a full read of 10,000 grants is a few round trips.
         auto snap = watch_etcd_->get_prefix(under, 0, 5000);
         if (!snap) {
-            watch_ok_ = false;
             set_error(snap.error());
+            set_link(watch_ok_, false);
             if (!nap(kRetryMs)) break;
             continue;
         }
         const std::int64_t rev = snap->revision;
         push(Batch{true, rev, std::move(snap->kvs), {}});
-        watch_ok_ = true;
+        set_link(watch_ok_, true);
         watch_stop_ = false;
         // A resync asked during this read may have come too late for it.
         if (resyncs_asked_ != asked) watch_stop_ = true;
@@ -288,7 +296,7 @@ void Watcher::keep_loop() {
                 writing.reset();
             }
         }
-        keep_ok_ = ok;
+        set_link(keep_ok_, ok);
         // A failed write is tried again, but not at once.
         if (!ok && !nap(kRetryMs)) break;
     }

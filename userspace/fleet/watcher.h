@@ -48,6 +48,10 @@ public:
     std::vector<Batch> take();
     // Whether the watch is up and the last write or renewal succeeded.
     bool connected() const { return watch_ok_ && keep_ok_; }
+    // How many times the link went from up to down (set where it changes,
+    // not sampled): a look that finds it down can tell whether it came back
+    // in between, since an earlier look also found it down.
+    std::uint64_t outages() const { return outages_; }
     std::string last_error() const;
     // The ack to write (the keeper writes the newest, once), and with it,
     // when given, an entry of the node's history of audit heads: written
@@ -101,6 +105,11 @@ private:
     std::atomic<bool> stop_{false}, watch_stop_{false};
     std::atomic<std::uint64_t> resyncs_asked_{0};
     std::atomic<bool> watch_ok_{false}, keep_ok_{false};
+    std::atomic<std::uint64_t> outages_{0};
+    std::mutex link_mu_;
+    bool was_up_ = false;
+    // Sets one of the two flags and counts a change of connected() to down.
+    void set_link(std::atomic<bool>& flag, bool ok);
     std::atomic<std::int64_t> watch_started_ms_{0};
     mutable std::mutex mu_;
     std::condition_variable ack_ready_;  // wakes the keeper for a new ack
