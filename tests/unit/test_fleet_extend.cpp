@@ -46,7 +46,7 @@ struct Node {
     FakeClock clock;
     Workflow wf{store, dir, sink, audit, clock, "boot-A"};
     Agent agent{{P, "db-1", {{"role", "db"}}, 15, "boot-A"},         trust, wf, store, audit, clock, dir,
-                [](const PolicyDoc&, const Policy&) { return true; }};
+                [](const PolicyDoc&, const Policy&, const json&) { return true; }};
 
     Node() {
         dir.names = {{1000, "alice"}};
