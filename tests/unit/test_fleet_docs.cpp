@@ -370,14 +370,14 @@ TEST_SUITE("fleet docs") {
         CHECK(parse_request_doc(with(doc, kTokenGroupsField, json::array({most, nullptr})).dump()).ok());
         std::vector<std::string> too_many = most;
         too_many.push_back("g");
-        for (const json& bad :
-             std::vector<json>{"sso-dba", json::object(), json::array({json{"sso-dba"}}),
-                               json::array({json{"a"}, json{"b"}, json{"c"}}), json::array({"sso-dba", nullptr}),
-                               json::array({json{1}, nullptr}), json::array({json{nullptr}, nullptr}),
-                               json::array({too_many, nullptr}),
-                               json::array({json{std::string(kMaxTokenGroupBytes + 1, 'g')}, nullptr}),
-                               json::array({json{"sso\ndba"}, nullptr}), json::array({json{"sso\x1b[2J"}, nullptr}),
-                               json::array({json{"a\u202eb"}, nullptr})}) {
+        for (const json& bad : std::vector<json>{
+                 "sso-dba", json::object(), json::array({json{"sso-dba"}}),
+                 json::array({json{"a"}, json{"b"}, json{"c"}}), json::array({"sso-dba", nullptr}),
+                 json::array({json{1}, nullptr}), json::array({json{nullptr}, nullptr}),
+                 json::array({too_many, nullptr}),
+                 json::array({json{std::string(kMaxTokenGroupBytes + 1, 'g')}, nullptr}),
+                 json::array({json{"sso\ndba"}, nullptr}), json::array({json{"sso\x1b[2J"}, nullptr}),
+                 json::array({json{"a\u202eb"}, nullptr})}) {
             CAPTURE(bad.dump());
             CHECK(request_refusal(with(doc, kTokenGroupsField, bad).dump())
                       .find(std::string("'") + kTokenGroupsField + "'") != std::string::npos);

@@ -45,7 +45,13 @@ struct Node {
     FakeAudit audit;
     FakeClock clock;
     Workflow wf{store, dir, sink, audit, clock, "boot-A"};
-    Agent agent{{P, "db-1", {{"role", "db"}}, 15, "boot-A"},         trust, wf, store, audit, clock, dir,
+    Agent agent{{P, "db-1", {{"role", "db"}}, 15, "boot-A"},
+                trust,
+                wf,
+                store,
+                audit,
+                clock,
+                dir,
                 [](const PolicyDoc&, const Policy&, const json&) { return true; }};
 
     Node() {

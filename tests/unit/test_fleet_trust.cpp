@@ -309,10 +309,12 @@ TEST_SUITE("fleet trust") {
         using names = std::vector<std::string>;
         CHECK(counted([](json& d) { d["approvals"][0]["groups"].push_back("sso-admin"); }) ==
               names{"carol", "dave"});
-        CHECK(counted([](json& d) { d["approvals"][1]["groups"] = json{"sso-dba"}; }) == names{"bob", "dave"});
+        CHECK(counted([](json& d) { d["approvals"][1]["groups"] = json{"sso-dba"}; }) ==
+              names{"bob", "dave"});
         CHECK(counted([](json& d) { std::swap(d["approvals"][0]["groups"], d["approvals"][1]["groups"]); }) ==
               names{"dave"});
-        CHECK(counted([](json& d) { d["approvals"][2]["groups"] = json{"sso-dba"}; }) == names{"bob", "carol"});
+        CHECK(counted([](json& d) { d["approvals"][2]["groups"] = json{"sso-dba"}; }) ==
+              names{"bob", "carol"});
         CHECK(counted([](json& d) { d["approvals"][0].erase("groups"); }) == names{"carol", "dave"});
         CHECK(counted([](json& d) { d["approvals"][1]["groups"] = json::array(); }) == names{"bob", "dave"});
         // Groups written beside the approvals rather than in them are not

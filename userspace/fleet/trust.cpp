@@ -11,9 +11,9 @@ namespace {
 
 // The request fields a decision changes (or that are signatures): all the
 // others are fixed at creation and covered by origin_sig.
-const char* const kDecisionFields[] = {"state",      "decided_us", "decided_by", "decision_reason",
-                                       "grant_id",   "approvers",  "approvals",  "shortest_s",
-                                       "signer",     "sig",        "origin_sig", kTokenGroupsField};
+const char* const kDecisionFields[] = {"state",    "decided_us", "decided_by", "decision_reason",
+                                       "grant_id", "approvers",  "approvals",  "shortest_s",
+                                       "signer",   "sig",        "origin_sig", kTokenGroupsField};
 
 constexpr const char* kSigOrigin = "request-origin";
 constexpr const char* kSigApproval = "approval";
@@ -162,7 +162,8 @@ Result<CheckedRequest> Trust::check_request(const json& doc) const {
             const std::string user = str_of(a, "user"), node = str_of(a, "node");
             // Groups added, changed or taken off by anyone but that node: it does not verify.
             auto g = a.find("groups");
-            auto text = signed_text(kSigApproval, approval_body(base, user, node, g == a.end() ? nullptr : &*g));
+            auto text =
+                signed_text(kSigApproval, approval_body(base, user, node, g == a.end() ? nullptr : &*g));
             if (text && verifies(node, *text, str_of(a, "sig"))) signed_by[user] = a;
         }
     json approvers = json::array(), approvals = json::array(), groups = json::array();
