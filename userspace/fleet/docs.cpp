@@ -202,7 +202,11 @@ json request_doc(const RequestRow& r, const Extras& x) {
     bool any = false;
     for (std::size_t i = 0; i < r.approvers.size(); ++i) {
         const bool has = i < r.approver_token_groups.size() && r.approver_token_groups[i];
-        groups.push_back(has ? json(*r.approver_token_groups[i]) : json());
+        json g = has ? json(*r.approver_token_groups[i]) : json();
+        // As many as every node reads (policy group names are short): one
+        // group is enough for the approval to stand, fewer never count more.
+        if (has && g.size() > kMaxTokenGroups) g.erase(g.begin() + kMaxTokenGroups, g.end());
+        groups.push_back(std::move(g));
         any = any || has;
     }
     if (any) j[kTokenGroupsField] = groups;
