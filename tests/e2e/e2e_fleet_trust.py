@@ -28,7 +28,12 @@ would, with etcdctl (or the JSON gateway when etcdctl is missing).  Cases:
     db-2 was stopped (db-2 saw only its end) put back active opens nothing;
     a granted request put back pending cannot be approved again;
   - a grant key deleted with no signed revocation ends the grant (fail
-    closed) with a record saying so.
+    closed) with a record saying so;
+  - approvals through an ID token's groups (the test IdP, tests/web/idp.py,
+    on the machine's loopback; each node reads its keys from a jwks_file):
+    port sso needs two approvals from @GROUP, a group no host has; appr's
+    token approves on db-1, appr2's on db-2, and the first still counts on
+    db-2 (its groups travel in its signed approval): granted and applied.
 
 usage: e2e_fleet_trust.py BUILD_DIR
 """
@@ -38,15 +43,18 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleet_harness import DocSigner, Fleet  # noqa: E402
-from harness import Results, verify_chain, wait_for  # noqa: E402
+from harness import PY, Results, verify_chain, wait_for  # noqa: E402
 
-PORT_NAMES = ("db", "dual")
+PORT_NAMES = ("db", "dual", "sso")
+IDP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "web", "idp.py")
 POLICY = """
 [[port]]
 name = "db"
@@ -62,9 +70,17 @@ proto = "tcp"
 max_duration = "10m"
 approvers = ["{appr}", "{appr2}"]
 approvals_required = 2
+
+[[port]]
+name = "sso"
+port = {sso}
+proto = "tcp"
+max_duration = "10m"
+approvers = ["@{appr}-sso"]  # a group only the IdP has
+approvals_required = 2
 """
 # The same, but port dual is only web-1's (hosts) and needs one approval.
-WEB_DUAL = POLICY.replace("approvals_required = 2\n", 'hosts = {{ role = "web" }}\n')
+WEB_DUAL = POLICY.replace("approvals_required = 2\n", 'hosts = {{ role = "web" }}\n', 1)
 ALL = ("db-1", "db-2", "web-1")
 DB = ("db-1", "db-2")
 WAIT_S = 15  # generous bound for what the issue sets no figure for
@@ -79,6 +95,9 @@ class Suite:
         self.p = fleet.ports
         self.rogue = DocSigner()  # a key no node lists
         self.etcdctl = shutil.which("etcdctl")
+        self.oidc = ""  # each node's [identity.oidc] table (its file's tail)
+        self.sso_group = f"{self.u['appr']}-sso"  # port sso's approvers, a group of the IdP alone
+        self.idp = None
 
     # --- helpers --------------------------------------------------------
     def forge(self, key, doc):
@@ -153,13 +172,52 @@ class Suite:
             node = self.n[x]
             done = node.daemon_log(1 << 20).count(f"policy reloaded from {node.config}")
             node.signers = signers
-            node.write_config()
+            node.write_config(tail=self.oidc)
             node.daemon.send_signal(signal.SIGHUP)
             self.t.check(f"{x} reloaded its file", wait_for(
                 lambda: node.daemon_log(1 << 20).count(f"policy reloaded from {node.config}") > done, WAIT_S),
                 node.daemon_log())
 
+    def idp_call(self, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        r = urllib.request.Request(self.idp + path, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(r, timeout=20) as resp:
+            return json.loads(resp.read().decode())
+
+    def token(self, user):
+        return self.idp_call("/test/mint", {"kind": "good", "user": self.u[user]})["token"]
+
+    def approve_with_token(self, node, user, rid):
+        """An approval on node's socket with user's ID token (presented by root): the reply."""
+        with socket.socket(socket.AF_UNIX) as c:
+            c.settimeout(60)
+            c.connect(self.n[node].sock)
+            c.sendall(json.dumps({"id": 1, "op": "approve", "token": self.token(user),
+                                  "args": {"id": rid}}).encode() + b"\n")
+            return json.loads(c.makefile().readline())
+
     # --- cases ----------------------------------------------------------
+    def identity(self):
+        print("-- the test IdP; every node verifies its ID tokens with the keys in a jwks_file")
+        f = self.f
+        users = {self.u[r]: {"password": "pw", "groups": [self.sso_group]} for r in ("appr", "appr2")}
+        path = os.path.join(f.tmp, "idp-users.json")
+        with open(path, "w") as out:
+            json.dump({"users": users}, out)
+        url_file = os.path.join(f.tmp, "idp.url")
+        f.spawn([PY, IDP, "--users", path, "--url-file", url_file, "--test-hooks"])
+        if not self.t.check("the test IdP serves", wait_for(lambda: os.path.exists(url_file), 30)):
+            return
+        with open(url_file) as src:
+            self.idp = src.read().strip()
+        jwks = os.path.join(f.tmp, "jwks.json")
+        with open(jwks, "w") as out:
+            json.dump(self.idp_call("/jwks"), out)
+        os.chmod(jwks, 0o644)
+        self.oidc = f'[identity.oidc]\nissuer = "{self.idp}"\nclient_id = "jitgate"\njwks_file = "{jwks}"\n'
+        for node in f.nodes:
+            node.write_config(tail=self.oidc)
+
     def start(self):
         print("-- three nodes, each key listed everywhere, the fleet policy")
         self.t.check("every signers entry is NODE:BASE64 of its node",
@@ -443,6 +501,37 @@ class Suite:
             self.t.check(f"{x}: revoke_applied saying no signed revocation was found",
                          recs and "without a signed revocation" in recs[-1].get("reason", ""), str(recs))
 
+    def token_groups(self):
+        print("-- two approvals through an ID token's groups, on two nodes (approvals_required = 2)")
+        if not self.idp:
+            self.t.check("the test IdP serves", False)
+            return
+        since = self.marks()
+        rc, req, err = self.request("db-1", "req", "sso", "db-1", reason="through the IdP's groups")
+        if not self.t.check("request for sso pending", rc == 0 and req.get("state") == "pending",
+                            f"rc {rc} {req} {err}"):
+            return
+        rid = req["request_id"]
+        r = self.approve_with_token("db-1", "appr", rid)
+        self.t.check("appr's token (group only in the IdP) approves on db-1: 1 of 2",
+                     r.get("ok") and r["result"].get("state") == "pending", r)
+        doc = self.doc(self.key("requests", rid)) or {}
+        approvals = doc.get("approvals") or [{}]
+        self.t.check("etcd holds the group the token gave inside appr's approval, signed on db-1",
+                     approvals[0].get("groups") == [self.sso_group] and approvals[0].get("node") == "db-1"
+                     and approvals[0].get("sig") and "approver_token_groups" not in doc, str(doc)[:600])
+        r = self.approve_with_token("db-2", "appr2", rid)
+        self.t.check("appr2's token approves on db-2: the first approval still counts, granted",
+                     r.get("ok") and r["result"].get("state") == "granted" and r["result"].get("grant_id"), r)
+        lapsed = self.n["db-2"].audit_records(since["db-2"], type="approval_lapsed")
+        self.t.check("db-2 let no approval lapse", not lapsed, str(lapsed))
+        self.t.check("the grant is applied on db-1", wait_for(
+            lambda: self.n["db-1"].connect(self.u["req"], self.p["sso"]) == "ok", WAIT_S))
+        self.expect("and only there", "req", "sso", {"db-2": "EPERM", "web-1": "EPERM"})
+        gid = (r.get("result") or {}).get("grant_id")
+        if gid:
+            self.n["db-1"].cli_json(self.u["appr"], "revoke", str(gid), "--wait")
+
     def finish(self):
         print("-- the end: daemons alive, audit chains")
         for x in ALL:
@@ -458,7 +547,8 @@ def main():
     t = Results()
     try:
         s = Suite(fleet, t)
-        for step in (s.start, s.forged_grants, s.forged_approval, s.forged_policy, s.removed_signer,
+        for step in (s.identity, s.start, s.forged_grants, s.forged_approval, s.token_groups, s.forged_policy,
+                     s.removed_signer,
                      s.held_then_untrusted, s.spoiled_revoke, s.replayed, s.deleted_grant, s.finish):
             t0 = time.monotonic()
             step()

@@ -344,6 +344,52 @@ TEST_SUITE("fleet docs") {
         CHECK(parse_request_doc(with(r, "approvers", many).dump()).ok());
     }
 
+    TEST_CASE("approvers' token groups read back beside their approvers; anything else is refused") {
+        RequestRow r = a_request();
+        // Without a token anywhere, the document stays as it was.
+        CHECK_FALSE(request_doc(r, kExtras).contains(kTokenGroupsField));
+        r.approver_token_groups = {std::nullopt, std::nullopt};
+        CHECK_FALSE(request_doc(r, kExtras).contains(kTokenGroupsField));
+        r.approver_token_groups = {std::vector<std::string>{"sso-dba", "ça"}, std::vector<std::string>{}};
+        const json doc = request_doc(r, kExtras);
+        CHECK(doc.at(kTokenGroupsField) == json::array({json{"sso-dba", "ça"}, json::array()}));
+        auto back = parse_request_doc(doc.dump());
+        REQUIRE_MESSAGE(back.ok(), (back.ok() ? "" : back.error()));
+        CHECK(back->row.approver_token_groups == r.approver_token_groups);
+        CHECK(request_doc(back->row, back->x) == doc);
+        // Only the second approver used a token (and a row shorter than its
+        // approvers: the rest approved without one).
+        r.approver_token_groups = {std::nullopt, std::vector<std::string>{"sso-ops"}};
+        auto second = parse_request_doc(request_doc(r, kExtras).dump());
+        REQUIRE(second.ok());
+        CHECK(second->row.approver_token_groups == r.approver_token_groups);
+        r.approver_token_groups = {std::vector<std::string>{"sso-ops"}};
+        CHECK(request_doc(r, kExtras).at(kTokenGroupsField) == json::array({json{"sso-ops"}, nullptr}));
+
+        const std::vector<std::string> most(kMaxTokenGroups, std::string(kMaxTokenGroupBytes, 'g'));
+        CHECK(parse_request_doc(with(doc, kTokenGroupsField, json::array({most, nullptr})).dump()).ok());
+        std::vector<std::string> too_many = most;
+        too_many.push_back("g");
+        // A token that put its user in more of a port's groups than a
+        // document carries: the first ones are written, and read back.
+        r.approver_token_groups = {too_many, std::nullopt};
+        auto cut = parse_request_doc(request_doc(r, kExtras).dump());
+        REQUIRE_MESSAGE(cut.ok(), (cut.ok() ? "" : cut.error()));
+        CHECK(cut->row.approver_token_groups[0] == most);
+        for (const json& bad : std::vector<json>{
+                 "sso-dba", json::object(), json::array({json{"sso-dba"}}),
+                 json::array({json{"a"}, json{"b"}, json{"c"}}), json::array({"sso-dba", nullptr}),
+                 json::array({json{1}, nullptr}), json::array({json{nullptr}, nullptr}),
+                 json::array({too_many, nullptr}),
+                 json::array({json{std::string(kMaxTokenGroupBytes + 1, 'g')}, nullptr}),
+                 json::array({json{"sso\ndba"}, nullptr}), json::array({json{"sso\x1b[2J"}, nullptr}),
+                 json::array({json{"a\u202eb"}, nullptr})}) {
+            CAPTURE(bad.dump());
+            CHECK(request_refusal(with(doc, kTokenGroupsField, bad).dump())
+                      .find(std::string("'") + kTokenGroupsField + "'") != std::string::npos);
+        }
+    }
+
     TEST_CASE("src, proto, state, kind, on and origin: only their own values") {
         const json g = grant_doc(a_grant(), kExtras);
         for (const std::string& bad :

@@ -4,6 +4,7 @@
 // refusals: grant_rejected, policy_rejected, nothing in the maps).
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -235,6 +236,127 @@ TEST_SUITE("fleet trust") {
         json stranger = a_request();
         Trust("n1", k.stranger, {}).seal_request(stranger, nullptr);
         CHECK_FALSE(k.n2.check_request(stranger));
+    }
+
+    TEST_CASE("approvals made with ID tokens carry their groups, signed where made, to every node") {
+        Keys k;
+        json made = a_request();
+        k.n1.seal_request(made, nullptr);
+        // bob approves on n2 with a token that put him in @sso-dba; carol on
+        // n3 with one that gave no group, then dave over a node's socket.
+        json one = made;
+        one["approvers"] = {"bob"};
+        one[kTokenGroupsField] = json::array({json{"sso-dba"}});
+        k.n2.seal_request(one, made);
+        CHECK_FALSE(one.contains(kTokenGroupsField));  // moved into the approval
+        CHECK(one["approvals"][0].at("groups") == json{"sso-dba"});
+        json two = one;
+        two["approvers"] = {"bob", "carol", "dave"};
+        two[kTokenGroupsField] = json::array({nullptr, json::array(), nullptr});
+        k.n3.seal_request(two, one);
+        CHECK(two["approvals"][0] == one["approvals"][0]);  // kept as n2 signed it
+        CHECK(two["approvals"][1].at("groups") == json::array());
+        CHECK_FALSE(two["approvals"][2].contains("groups"));
+        auto checked = k.n1.check_request(two);
+        REQUIRE(checked);
+        CHECK(checked->note.empty());
+        auto d = parse_request_json(checked->doc);
+        REQUIRE_MESSAGE(d.ok(), (d ? "" : d.error()));
+        CHECK(d->row.approvers == std::vector<std::string>{"bob", "carol", "dave"});
+        REQUIRE(d->row.approver_token_groups.size() == 3);
+        CHECK(d->row.approver_token_groups[0] == std::vector<std::string>{"sso-dba"});
+        CHECK(d->row.approver_token_groups[1] == std::vector<std::string>{});
+        CHECK_FALSE(d->row.approver_token_groups[2]);
+        // What the node writes next carries them again (the ledger compares it
+        // with what it read to see whether the request changed).
+        CHECK(request_doc(d->row, d->x).at(kTokenGroupsField) == checked->doc.at(kTokenGroupsField));
+        // The approvers put in another order by a listed writer: each approval's
+        // groups stay beside its approver.
+        json fewer = two;
+        fewer.erase("sig");
+        fewer["approvers"] = {"carol", "dave", "bob"};
+        k.n2.sign(kSigRequest, fewer);
+        auto again = parse_request_json(k.n1.check_request(fewer)->doc);
+        REQUIRE(again.ok());
+        CHECK(again->row.approvers == std::vector<std::string>{"carol", "dave", "bob"});
+        CHECK(again->row.approver_token_groups[2] == std::vector<std::string>{"sso-dba"});
+    }
+
+    TEST_CASE("groups added, changed, moved or taken off by an etcd writer void that approval") {
+        Keys k;
+        json made = a_request();
+        k.n1.seal_request(made, nullptr);
+        json r = made;
+        r["approvers"] = {"bob", "carol", "dave"};
+        r[kTokenGroupsField] = json::array({json{"sso-dba"}, json{"sso-ops"}, nullptr});
+        k.n2.seal_request(r, made);
+        // Each change is written back with the document's own signature
+        // made again (a listed node's, the strongest writer short of the
+        // approver's node): the approvals it touched do not count.
+        auto counted = [&](const std::function<void(json&)>& change) {
+            json doc = r;
+            change(doc);
+            // Without the whole signature made again, the request is refused.
+            CHECK_FALSE(k.n1.check_request(doc));
+            k.n3.sign(kSigRequest, doc);
+            auto c = k.n1.check_request(doc);
+            REQUIRE(c);
+            auto d = parse_request_json(c->doc);
+            REQUIRE_MESSAGE(d.ok(), (d ? "" : d.error()));
+            if (d->row.approvers.size() < 3) CHECK(c->note.find("not count") != std::string::npos);
+            return d->row.approvers;
+        };
+        using names = std::vector<std::string>;
+        CHECK(counted([](json& d) { d["approvals"][0]["groups"].push_back("sso-admin"); }) ==
+              names{"carol", "dave"});
+        CHECK(counted([](json& d) { d["approvals"][1]["groups"] = json{"sso-dba"}; }) ==
+              names{"bob", "dave"});
+        CHECK(counted([](json& d) { std::swap(d["approvals"][0]["groups"], d["approvals"][1]["groups"]); }) ==
+              names{"dave"});
+        CHECK(counted([](json& d) { d["approvals"][2]["groups"] = json{"sso-dba"}; }) ==
+              names{"bob", "carol"});
+        CHECK(counted([](json& d) { d["approvals"][0].erase("groups"); }) == names{"carol", "dave"});
+        CHECK(counted([](json& d) { d["approvals"][1]["groups"] = json::array(); }) == names{"bob", "dave"});
+        // Groups written beside the approvals rather than in them are not
+        // read: what counts is made from the approvals that verify.
+        json beside = r;
+        beside[kTokenGroupsField] = json::array({json{"sso-admin"}, json{"sso-admin"}, json{"sso-admin"}});
+        k.n3.sign(kSigRequest, beside);
+        auto c = k.n1.check_request(beside);
+        REQUIRE(c);
+        auto d = parse_request_json(c->doc);
+        REQUIRE(d.ok());
+        CHECK(d->row.approver_token_groups[0] == std::vector<std::string>{"sso-dba"});
+        CHECK(d->row.approver_token_groups[1] == std::vector<std::string>{"sso-ops"});
+        CHECK_FALSE(d->row.approver_token_groups[2]);
+    }
+
+    TEST_CASE("approvals signed before groups were carried still verify, and carry none") {
+        Keys k;
+        json made = a_request();
+        k.n1.seal_request(made, nullptr);
+        // An approval as nodes signed it before: over the request, the
+        // approver and the node, nothing else.
+        json old = made;
+        old.erase("sig");
+        old["approvers"] = {"bob"};
+        const json body = {{"request", request_base(made)}, {"approver", "bob"}, {"node", "n2"}};
+        old["approvals"] = json::array(
+            {{{"user", "bob"}, {"node", "n2"}, {"sig", k.b.sign(signed_text("approval", body).value())}}});
+        k.n2.sign(kSigRequest, old);
+        auto checked = k.n1.check_request(old);
+        REQUIRE(checked);
+        CHECK(checked->note.empty());
+        CHECK(checked->doc.at("approvers") == json{"bob"});
+        CHECK_FALSE(checked->doc.contains(kTokenGroupsField));
+        auto d = parse_request_json(checked->doc);
+        REQUIRE(d.ok());
+        CHECK(d->row.approver_token_groups.empty());
+        // And an approval made now without a token signs the same text.
+        json now = made;
+        now["approvers"] = {"bob"};
+        k.n2.seal_request(now, made);
+        CHECK(now["approvals"][0] == old["approvals"][0]);
     }
 
     TEST_CASE("the agent applies a grant signed by a listed node and nothing an etcd writer made") {

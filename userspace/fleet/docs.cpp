@@ -84,6 +84,36 @@ public:
         }
         return out;
     }
+    // approver_token_groups, parallel to `approvers`: each null or a list of
+    // group names.
+    std::vector<std::optional<std::vector<std::string>>> token_groups(std::size_t approvers) {
+        std::vector<std::optional<std::vector<std::string>>> out;
+        auto it = j_.find(kTokenGroupsField);
+        if (it == j_.end()) return out;
+        if (!it->is_array() || it->size() != approvers)
+            return fail(fmt::format("'{}' is not a list beside 'approvers'", kTokenGroupsField)), out;
+        for (const auto& e : *it) {
+            if (e.is_null()) {
+                out.emplace_back();
+                continue;
+            }
+            std::vector<std::string> groups;
+            if (e.is_array() && e.size() <= kMaxTokenGroups)
+                for (const auto& g : e) {
+                    if (!g.is_string() || g.get<std::string>().size() > kMaxTokenGroupBytes ||
+                        text_refusal("group", g.get<std::string>()))
+                        break;
+                    groups.push_back(g.get<std::string>());
+                }
+            if (!e.is_array() || groups.size() != e.size())
+                return fail(fmt::format("'{}' holds an entry that is not a list of at most {} group names of "
+                                        "at most {} printable bytes",
+                                        kTokenGroupsField, kMaxTokenGroups, kMaxTokenGroupBytes)),
+                       out;
+            out.emplace_back(std::move(groups));
+        }
+        return out;
+    }
     Proto proto() {
         auto p = parse_proto(text("proto", 8));
         if (!p) return fail("'proto' is not tcp or udp"), Proto::Tcp;
@@ -166,6 +196,20 @@ json request_doc(const RequestRow& r, const Extras& x) {
     // Only on an extension (jitgate extend): the documents of other requests
     // stay as nodes without extensions write and read them.
     if (r.extends) j["extends"] = r.extends;
+    // Only when an approver used an ID token, likewise; seal_request moves
+    // each entry into its approval, under that approval's signature.
+    json groups = json::array();
+    bool any = false;
+    for (std::size_t i = 0; i < r.approvers.size(); ++i) {
+        const bool has = i < r.approver_token_groups.size() && r.approver_token_groups[i];
+        json g = has ? json(*r.approver_token_groups[i]) : json();
+        // As many as every node reads (policy group names are short): one
+        // group is enough for the approval to stand, fewer never count more.
+        if (has && g.size() > kMaxTokenGroups) g.erase(g.begin() + kMaxTokenGroups, g.end());
+        groups.push_back(std::move(g));
+        any = any || has;
+    }
+    if (any) j[kTokenGroupsField] = groups;
     return j;
 }
 
@@ -223,6 +267,7 @@ Result<RequestDoc> parse_request_json(const json& j) {
     r.decision_reason = rd.text("decision_reason", kMaxReasonBytes);
     r.grant_id = rd.num("grant_id", 0, kMaxId);
     r.approvers = rd.users("approvers");
+    if (rd.ok()) r.approver_token_groups = rd.token_groups(r.approvers.size());
     r.shortest_s = rd.num("shortest_s", 0, kMaxDurationSeconds);
     r.src = rd.src();
     r.kind = rd.one_of("kind", {"", kBreakGlass});

@@ -82,6 +82,15 @@ struct KeyName {
 };
 KeyName parse_key(const std::string& prefix, std::string_view key);
 
+// A request's approver groups that approvers' ID tokens gave (RequestRow::
+// approver_token_groups): in request_doc's output and check_request's, an
+// array parallel to "approvers" (null: approved without a token), present
+// only when some approver used a token.  In etcd they travel inside each
+// approval, under its signature (fleet/trust.h).
+inline constexpr const char* kTokenGroupsField = "approver_token_groups";
+inline constexpr std::size_t kMaxTokenGroups = 32;
+inline constexpr std::size_t kMaxTokenGroupBytes = 128;
+
 // A user name as the fleet carries it (resolved to a uid on each node).
 inline constexpr std::size_t kMaxUserName = 64;
 bool valid_user_name(std::string_view s);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/text.h"
+#include "fleet/docs.h"
 
 namespace jg::fleet {
 
@@ -12,7 +13,7 @@ namespace {
 // others are fixed at creation and covered by origin_sig.
 const char* const kDecisionFields[] = {"state",    "decided_us", "decided_by", "decision_reason",
                                        "grant_id", "approvers",  "approvals",  "shortest_s",
-                                       "signer",   "sig",        "origin_sig"};
+                                       "signer",   "sig",        "origin_sig", kTokenGroupsField};
 
 constexpr const char* kSigOrigin = "request-origin";
 constexpr const char* kSigApproval = "approval";
@@ -25,8 +26,19 @@ std::string str_of(const json& j, const char* key) {
 // A name from a document, fit for a record or a log line.
 std::string shown(const std::string& s) { return escape_terminal(s.substr(0, 64)); }
 
-json approval_body(const json& base, const std::string& user, const std::string& node) {
-    return {{"request", base}, {"approver", user}, {"node", node}};
+// What approval i signs: the request as made, who approved where, and the
+// approver groups their ID token gave when they approved with one (only
+// then: approvals signed before groups were carried verify as they were).
+json approval_body(const json& base, const std::string& user, const std::string& node, const json* groups) {
+    json body = {{"request", base}, {"approver", user}, {"node", node}};
+    if (groups) body["groups"] = *groups;
+    return body;
+}
+
+// Entry i of approver_token_groups (parallel to approvers), when it holds groups.
+const json* token_groups_at(const json& groups, std::size_t i) {
+    if (!groups.is_array() || i >= groups.size() || !groups[i].is_array()) return nullptr;
+    return &groups[i];
 }
 
 }  // namespace
@@ -96,6 +108,9 @@ std::optional<std::string> Trust::refusal(std::string_view kind, const json& doc
 
 void Trust::seal_request(json& doc, const json& prior) const {
     doc.erase("approvals");
+    // Each new approval's token groups move into it, under its signature.
+    const json groups = doc.contains(kTokenGroupsField) ? doc[kTokenGroupsField] : json();
+    doc.erase(kTokenGroupsField);
     const json base = request_base(doc);
     std::string origin_sig = prior.is_object() ? str_of(prior, "origin_sig") : std::string();
     if (origin_sig.empty()) origin_sig = key_.sign(signed_text(kSigOrigin, base).value_or(std::string()));
@@ -106,17 +121,19 @@ void Trust::seal_request(json& doc, const json& prior) const {
             if (a.is_object()) had[str_of(a, "user")] = a;
     json approvals = json::array();
     if (doc.contains("approvers") && doc["approvers"].is_array())
-        for (const auto& u : doc["approvers"]) {
+        for (std::size_t i = 0; i < doc["approvers"].size(); ++i) {
+            const json& u = doc["approvers"][i];
             const std::string user = u.is_string() ? u.get<std::string>() : std::string();
             if (auto it = had.find(user); it != had.end()) {
                 approvals.push_back(it->second);
                 continue;
             }
-            const json body = approval_body(base, user, node_);
-            approvals.push_back(
-                {{"user", user},
-                 {"node", node_},
-                 {"sig", key_.sign(signed_text(kSigApproval, body).value_or(std::string()))}});
+            const json* g = token_groups_at(groups, i);
+            const json body = approval_body(base, user, node_, g);
+            json a = {{"user", user}, {"node", node_}};
+            if (g) a["groups"] = *g;
+            a["sig"] = key_.sign(signed_text(kSigApproval, body).value_or(std::string()));
+            approvals.push_back(std::move(a));
         }
     doc["approvals"] = approvals;
     doc["origin_sig"] = origin_sig;
@@ -143,10 +160,14 @@ Result<CheckedRequest> Trust::check_request(const json& doc) const {
         for (const auto& a : doc["approvals"]) {
             if (!a.is_object()) continue;
             const std::string user = str_of(a, "user"), node = str_of(a, "node");
-            auto text = signed_text(kSigApproval, approval_body(base, user, node));
+            // Groups added, changed or taken off by anyone but that node: it does not verify.
+            auto g = a.find("groups");
+            auto text =
+                signed_text(kSigApproval, approval_body(base, user, node, g == a.end() ? nullptr : &*g));
             if (text && verifies(node, *text, str_of(a, "sig"))) signed_by[user] = a;
         }
-    json approvers = json::array(), approvals = json::array();
+    json approvers = json::array(), approvals = json::array(), groups = json::array();
+    bool any_groups = false;
     std::vector<std::string> dropped;
     if (doc.contains("approvers") && doc["approvers"].is_array())
         for (const auto& u : doc["approvers"]) {
@@ -157,6 +178,9 @@ Result<CheckedRequest> Trust::check_request(const json& doc) const {
             }
             approvers.push_back(it->first);
             approvals.push_back(it->second);
+            // The groups as that approval signed them, beside its approver.
+            groups.push_back(it->second.value("groups", json()));
+            any_groups = any_groups || it->second.contains("groups");
             signed_by.erase(it);  // an approver counts once
         }
     // Written by no listed signer: refused whatever it says.  Keeping what
@@ -175,6 +199,10 @@ Result<CheckedRequest> Trust::check_request(const json& doc) const {
     }
     out.doc["approvers"] = approvers;
     out.doc["approvals"] = approvals;
+    // What parse_request_json reads the approvers' token groups from: only
+    // ever made here, from the approvals that verified.
+    out.doc.erase(kTokenGroupsField);
+    if (any_groups) out.doc[kTokenGroupsField] = groups;
     return out;
 }
 

@@ -9,8 +9,11 @@
 // a later writer's signature is missing:
 //   origin_sig        its origin node's, over the fields fixed at creation
 //                     (who asks for what, why, until when);
-//   approvals[i].sig  the node's where approver i acted, over those fields
-//                     and the approver's name.
+//   approvals[i].sig  the node's where approver i acted, over those fields,
+//                     the approver's name and, when they approved with an ID
+//                     token, the port's approver groups it gave
+//                     (approvals[i].groups: what a later approval rechecks
+//                     them against, as on one host).
 // An approval that does not verify is not counted; a request whose own
 // signature fails may still be approved while it is pending (its decision
 // fields dropped), but only with the approvals that verify.
@@ -66,12 +69,14 @@ public:
     // A request document as this node writes it: the origin's signature
     // (this node's when `prior` has none: a new request), each approval's
     // (kept from `prior` when it names the same approver, this node's for
-    // a new one), then the whole document's.  `prior`: the document as
+    // a new one, with its entry of the document's approver_token_groups
+    // moved into it), then the whole document's.  `prior`: the document as
     // read (null: none).
     void seal_request(json& doc, const json& prior) const;
     // A request document read from etcd, checked: refused (with why) when
     // its origin's signature fails, or when its own fails and it is no
-    // longer pending.
+    // longer pending.  Its approver_token_groups is made from the approvals
+    // kept (whatever the document said), parallel to its approvers.
     Result<CheckedRequest> check_request(const json& doc) const;
 
 private:
