@@ -128,6 +128,25 @@ TEST_SUITE("fleet agent") {
         CHECK(n.audit.of("fleet_disconnected").size() == 2);
     }
 
+    TEST_CASE("an ended grant's older version written back after its key was deleted is refused") {
+        Node n;
+        const std::string active = n.signed_by_peer(a_grant(42, "role=web", n.clock.wall));
+        n.put(grant_key(P, 42), active, 10);  // not for this node: seen, not applied
+        std::string revoked = a_grant(42, "role=web", n.clock.wall);
+        revoked.replace(revoked.find("\"active\""), 8, "\"revoked\"");
+        n.put(grant_key(P, 42), n.signed_by_peer(revoked), 11);
+        Batch del{false, 12, {}, {KeyValue{grant_key(P, 42), "", 12, 12, 1, 0}}};
+        n.agent.on_batch(del);
+        // Deleted: nothing of it is held now; the old active version comes back,
+        // now naming this node.
+        const std::string back = n.signed_by_peer(a_grant(42, "role=db", n.clock.wall));
+        n.put(grant_key(P, 42), back, 13);
+        CHECK(n.sink.puts.empty());
+        REQUIRE_FALSE(n.audit.of("grant_rejected").empty());
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("saw end (revoked)") !=
+              std::string::npos);
+    }
+
     TEST_CASE("a grant no decision under the policy could make is refused with a record") {
         Node n;
         std::string longer = a_grant(42, "role=db", n.clock.wall);

@@ -162,10 +162,16 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
             view_.grants[k.id] = *held;  // what it saw stays
             return reject("grant_rejected", kv, *why, &*j);
         }
+        // Seen ended before its document was deleted or refused: the same.
+        if (auto why = view_.replay_of(d->row)) {
+            if (view_.grants.erase(k.id)) dirty.insert(k.id);
+            return reject("grant_rejected", kv, *why, &*j);
+        }
         view_.spoiled.erase(k.id);
         // Judged again if it is active, or was (the mirror's active grants
         // are judged at every full read as well): ended history is not.
         if (d->row.state == "active" || (held && held->doc.row.state == "active")) dirty.insert(k.id);
+        view_.remember(d->row);
         view_.grants[k.id] = Held<GrantDoc>{std::move(*d), kv.mod_revision};
     } else if (k.kind == "requests") {
         auto j = parse_object(kv.value, "request document");
@@ -190,6 +196,11 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
             view_.requests[k.id] = *seen;  // what it saw stays
             return reject("grant_rejected", kv, *why, &*j);
         }
+        if (auto why = view_.replay_of(d->row)) {
+            view_.requests.erase(k.id);
+            return reject("grant_rejected", kv, *why, &*j);
+        }
+        view_.remember(d->row);
         view_.requests[k.id] = Held<RequestDoc>{std::move(*d), kv.mod_revision};
     } else if (k.kind == "nodes" || k.kind == "acks") {
         node_info(k.node, k.kind, &kv);

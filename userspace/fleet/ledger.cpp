@@ -145,16 +145,20 @@ Result<bool> Ledger::load_request(Scratch& s, std::int64_t id) {
     if (!d || d->row.id != id)
         return err(
             fmt::format("request {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
+    std::optional<std::string> replay;
     if (auto v = view_.requests.find(id); v != view_.requests.end())
-        if (auto why = reopened(v->second.doc.row, d->row)) {
-            auto refused = distrust(s, **kv, fmt::format("request {}", id), *j, *why);
-            s.refused = Reply::fail(
-                code::kRefused, fmt::format("request {} was decided already: its document in etcd is an "
-                                            "older version written back ({}); nothing was changed: ask an "
-                                            "administrator to check etcd",
-                                            id, *why));
-            return refused;
-        }
+        replay = reopened(v->second.doc.row, d->row);
+    // Seen decided, though its document was deleted or refused since.
+    if (!replay) replay = view_.replay_of(d->row);
+    if (replay) {
+        auto refused = distrust(s, **kv, fmt::format("request {}", id), *j, *replay);
+        s.refused = Reply::fail(
+            code::kRefused, fmt::format("request {} was decided already: its document in etcd is an older "
+                                        "version written back ({}); nothing was changed: ask an "
+                                        "administrator to check etcd",
+                                        id, *replay));
+        return refused;
+    }
     RequestRow& r = d->row;
     const std::int64_t now = clock_.wall_us();
     r.uid = dir_.uid_of(r.user).value_or(kUnresolvedUid);
@@ -199,6 +203,18 @@ Result<bool> Ledger::load_grant(Scratch& s, std::int64_t id) {
     }
     if (!d || d->row.id != id)
         return err(fmt::format("grant {}'s document in etcd is not valid{}", id, d ? "" : ": " + d.error()));
+    // An ended grant's older, active version written back is never decided
+    // on (an extension would sign it active again); a revocation may still
+    // be written over it.
+    if (auto why = s.revoking ? std::nullopt : view_.replay_of(d->row)) {
+        auto refused = distrust(s, **kv, fmt::format("grant {}", id), *j, *why);
+        s.refused = Reply::fail(code::kRefused,
+                                fmt::format("grant {} has ended: its document in etcd is an older version "
+                                            "written back ({}); nothing was changed: ask an administrator to "
+                                            "check etcd",
+                                            id, *why));
+        return refused;
+    }
     GrantRow& g = d->row;
     g.uid = dir_.uid_of(g.user).value_or(kUnresolvedUid);
     g.boot_id = c_.boot_id;

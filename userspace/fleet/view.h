@@ -41,6 +41,44 @@ struct FleetView {
     // A revocation of such a grant is written from it (fleet/ledger), so
     // that a spoiled document cannot make a grant unrevocable.
     std::map<std::int64_t, Held<GrantDoc>> spoiled;
+    // Grants seen ended and requests seen decided, by id: their fixed fields
+    // and the state, kept when the document is later deleted or refused, so
+    // that an older version written back (active or pending again) is
+    // refused even where no document of that id is held any more.
+    struct Final {
+        std::string user;
+        std::uint16_t port = 0;
+        std::int64_t since_us = 0;  // a grant's start_us, a request's created_us
+        std::string state;
+    };
+    std::map<std::int64_t, Final> ended_grants, decided_requests;
+    static constexpr std::size_t kMaxFinal = 65536;  // each map; the lowest ids go first
+
+    void remember(const GrantRow& g) {
+        remember_in(ended_grants, g.id, {g.user, g.port, g.start_us, g.state});
+    }
+    void remember(const RequestRow& r) {
+        remember_in(decided_requests, r.id, {r.user, r.port, r.created_us, r.state});
+    }
+    // Why `now` may not be taken: a grant remembered ended that is active
+    // again, a request remembered decided that is pending again.
+    std::optional<std::string> replay_of(const GrantRow& now) const {
+        auto it = ended_grants.find(now.id);
+        if (now.state != "active" || it == ended_grants.end() ||
+            !same(it->second, now.user, now.port, now.start_us))
+            return std::nullopt;
+        return "it is an older version of grant " + std::to_string(now.id) + ", which this node saw end (" +
+               it->second.state + "): an ended grant never starts again (an old document written back)";
+    }
+    std::optional<std::string> replay_of(const RequestRow& now) const {
+        auto it = decided_requests.find(now.id);
+        if (now.state != "pending" || it == decided_requests.end() ||
+            !same(it->second, now.user, now.port, now.created_us))
+            return std::nullopt;
+        return "it is an older version of request " + std::to_string(now.id) +
+               ", which this node saw decided (" + it->second.state +
+               "): a decided request is never pending again (an old document written back)";
+    }
 
     // The nodes `sel` and a port's `hosts` both take, by name.
     std::vector<std::string> targets(const Selector& sel, const Labels& hosts) const {
@@ -48,6 +86,16 @@ struct FleetView {
         for (const auto& [name, n] : nodes)
             if (sel.matches(name, n.labels) && labels_match(hosts, n.labels)) out.push_back(name);
         return out;
+    }
+
+private:
+    static bool same(const Final& f, const std::string& user, std::uint16_t port, std::int64_t since_us) {
+        return f.user == user && f.port == port && f.since_us == since_us;
+    }
+    static void remember_in(std::map<std::int64_t, Final>& m, std::int64_t id, Final f) {
+        if (f.state == "active" || f.state == "pending") return;
+        m[id] = std::move(f);
+        if (m.size() > kMaxFinal) m.erase(m.begin());
     }
 };
 
