@@ -59,6 +59,29 @@ TEST_CASE("web: a pending request's reason and name show as text on the page") {
     CHECK(page.find(R"(<script src="/static/countdown.js" defer></script>)") != std::string::npos);
 }
 
+TEST_CASE("web: in a fleet, a grant's state on each node, escaped") {
+    json list = {{"grants",
+                  {{{"grant_id", 9},
+                    {"request_id", 8},
+                    {"state", "active"},
+                    {"user", "alice"},
+                    {"port", 5432},
+                    {"proto", "tcp"},
+                    {"on", "role=db"},
+                    {"reason", "r"},
+                    {"approvers", {"bob"}},
+                    {"expires_at", "2999-01-01T00:00:00.000000Z"},
+                    {"node_states",
+                     {{{"node", "db-1"}, {"state", "applied"}, {"alive", true}},
+                      {{"node", "<i>db-2</i>"}, {"state", "pending"}, {"alive", false}}}}}}}};
+    PageContext c;
+    c.csrf = "tok";
+    const std::string page = grants_page(c, list, json());
+    CHECK(page.find("<li>db-1: applied</li>") != std::string::npos);
+    CHECK(page.find("<li>&lt;i&gt;db-2&lt;/i&gt;: pending (not alive)</li>") != std::string::npos);
+    CHECK(page.find("<i>db-2") == std::string::npos);
+}
+
 TEST_CASE("web: format_left and seconds_until") {
     CHECK(format_left(0) == "0s");
     CHECK(format_left(59) == "59s");

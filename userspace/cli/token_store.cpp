@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,6 +137,19 @@ Result<std::optional<StoredToken>> load_token(const std::string& url) {
     if (!t) return err(t.error());
     if (t->url != url) return std::optional<StoredToken>();  // another URL's file of the same name
     return std::optional<StoredToken>(std::move(*t));
+}
+
+Result<int> lock_token(const std::string& url) {
+    auto dir = make_dir();
+    if (!dir) return err(dir.error());
+    const std::string path = *dir + "/" + file_name(url) + ".lock";
+    unique_fd fd(open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) return err(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+    // Another command renewing waits at most its own bounded exchange with
+    // the provider, so a blocking lock ends.
+    while (flock(fd.get(), LOCK_EX) != 0)
+        if (errno != EINTR) return err(fmt::format("cannot lock {}: {}", path, std::strerror(errno)));
+    return fd.release();
 }
 
 Result<std::string> save_token(const StoredToken& t) {

@@ -33,6 +33,11 @@ Result<std::string> token_path(const std::string& url);
 Result<std::optional<StoredToken>> load_token(const std::string& url);
 // Writes t (creating the directory 0700): a temporary file 0600 renamed over the old one.
 Result<std::string> save_token(const StoredToken& t);
+// Holds the renewal lock of `url`'s token (flock on a 0600 file beside it)
+// until the returned descriptor is closed: two commands renewing at once
+// would send the same refresh token twice, which providers that rotate
+// refresh tokens take as theft and answer by revoking the sign-in.
+Result<int> lock_token(const std::string& url);
 // Removes the file for `url`; true when there was one.
 Result<bool> forget_token(const std::string& url);
 

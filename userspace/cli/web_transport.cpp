@@ -10,6 +10,7 @@
 #include "cli/token_store.h"
 #include "core/protocol.h"
 #include "core/text.h"
+#include "util/unique_fd.h"
 
 namespace jg {
 
@@ -45,6 +46,13 @@ std::variant<std::string, json> usable_token(const std::string& url) {
     if (!*loaded)
         return auth_error(fmt::format("you are not signed in to {}: run jitgate login {}", url, url));
     StoredToken t = std::move(**loaded);
+    if (t.expires_at - unix_now() > kRenewBeforeS) return t.id_token;
+    // One renewal at a time; one that ran while this waited is used as it is.
+    auto lock = lock_token(url);
+    if (!lock) return auth_error(lock.error());
+    const unique_fd held(*lock);
+    auto again = load_token(url);
+    if (again && *again) t = std::move(**again);
     if (t.expires_at - unix_now() > kRenewBeforeS) return t.id_token;
     if (auto r = refresh_token(t); !r)
         return auth_error(

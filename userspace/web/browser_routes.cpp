@@ -30,6 +30,26 @@ std::optional<Session> session_of(const httplib::Request& req, WebApp& app) {
     return app.sessions.find(id);
 }
 
+// In a fleet, each active grant's state on each of its target nodes (the
+// first kMaxNodeStates grants: one confirm each), for the grants page.
+constexpr std::size_t kMaxNodeStates = 50;
+void add_node_states(WebApp& app, const Session& s, json& list) {
+    std::size_t asked = 0;
+    for (const char* k : {"grants", "break_glass"}) {
+        if (!list.contains(k) || !list[k].is_array()) continue;
+        for (auto& g : list[k]) {
+            if (asked >= kMaxNodeStates) return;
+            if (g.value("state", "") != "active" || !g.value("grant_id", json()).is_number_integer())
+                continue;
+            ++asked;
+            json c =
+                ask_daemon(app.opt.socket, "confirm", {{"id", g["grant_id"]}, {"revision", 0}}, s.id_token);
+            if (c.value("ok", false) && c["result"].contains("nodes"))
+                g["node_states"] = c["result"]["nodes"];
+        }
+    }
+}
+
 std::string error_message(const json& reply) {
     const auto e = reply.find("error");
     return e != reply.end() && e->is_object() ? e->value("message", "jitgated refused") : "jitgated refused";
@@ -70,6 +90,7 @@ void show_page(const httplib::Request& req, httplib::Response& res, WebApp& app,
     if (which == "requests") return html(res, 200, requests_page(c, reply["result"]));
     if (which == "audit") return html(res, 200, audit_page(c, reply.value("events", json::array())));
     json nodes = ask_daemon(app.opt.socket, "nodes", json::object(), s->id_token);
+    if (nodes.value("ok", false)) add_node_states(app, *s, reply["result"]);
     html(res, 200, grants_page(c, reply["result"], nodes.value("ok", false) ? nodes["result"] : json()));
 }
 

@@ -40,6 +40,18 @@ std::string nodes_of(const json& r) {
     return "this host";
 }
 
+// In a fleet: each target node's state of this grant ("applied", "pending",
+// "unresolved"), as jitgated's confirm gives it (node_states).
+std::string node_states(const json& g) {
+    const auto it = g.find("node_states");
+    if (it == g.end() || !it->is_array() || it->empty()) return {};
+    std::string out = R"(<ul class="node-states">)";
+    for (const auto& n : *it)
+        out += fmt::format("<li>{}: {}{}</li>", e(n, "node"), e(n, "state"),
+                           n.value("alive", true) ? "" : " (not alive)");
+    return out + "</ul>";
+}
+
 std::string countdown(std::int64_t left) {
     return fmt::format(R"(<span class="countdown" data-left="{}">{}</span>)", left, format_left(left));
 }
@@ -72,9 +84,9 @@ std::string grant_row(const PageContext& c, const json& g) {
         R"(<td class="reason">{6}</td><td>{7}</td><td>{8}</td><td>{9}</td>)"
         R"(<td><form method="post" action="/grants/{0}/revoke">{10})"
         R"(<button type="submit" aria-label="Revoke grant {0}">Revoke</button></form></td></tr>)",
-        id, e(g, "request_id"), who_asked(g), e(g, "port"), e(g, "proto"), nodes_of(g), e(g, "reason"),
-        e(g, "approvers"), countdown(left), g.value("break_glass", false) ? "break-glass" : "",
-        csrf_input(c));
+        id, e(g, "request_id"), who_asked(g), e(g, "port"), e(g, "proto"), nodes_of(g) + node_states(g),
+        e(g, "reason"), e(g, "approvers"), countdown(left),
+        g.value("break_glass", false) ? "break-glass" : "", csrf_input(c));
 }
 
 std::string nodes_table(const json& nodes) {
