@@ -461,6 +461,21 @@ class Suite:
         recs = self.rejected_on(["db-2"], since, "grant_rejected", key)
         self.t.check("db-2 (which saw only its end) refuses it as an older version",
                      recs["db-2"] and "older version" in recs["db-2"].get("reason", ""), str(recs))
+        # No node decides on it either: an extension would sign it active again.
+        rc, ans, err = self.n["db-1"].cli_json(self.u["req"], "extend", str(g["grant_id"]), "--for", "5m")
+        self.t.check("extending the old active version is refused: the grant has ended",
+                     rc != 0 and "has ended" in err + json.dumps(ans), f"rc {rc} {ans} {err}")
+        self.f.gw.put(key, revoked)
+        self.settle(key)
+        # Its key deleted first, then the old version written back: still an ended grant.
+        since = self.marks()
+        self.f.gw.delete(key)  # each node's watch brings the delete before the put below
+        self.forge(key, active)
+        self.settle(key)
+        self.expect("after a delete, the old active version opens nothing", "req", "db", {x: "EPERM" for x in ALL})
+        recs = self.rejected_on(DB, since, "grant_rejected", key)
+        self.t.check("db-1 and db-2 remember its end through the delete and refuse it",
+                     all(recs[x] and "saw end" in recs[x].get("reason", "") for x in DB), str(recs))
         self.f.gw.put(key, revoked)
         # A request: its pending version put back after it was granted.
         rc, req, err = self.request("db-1", "req2", "db", "role=db", reason="to be replayed")

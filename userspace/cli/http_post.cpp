@@ -10,26 +10,6 @@
 
 namespace jg {
 
-namespace {
-
-struct Body {
-    std::string data;
-    std::size_t max = 0;
-    bool too_large = false;
-};
-
-std::size_t collect(char* p, std::size_t size, std::size_t n, void* user) {
-    auto* b = static_cast<Body*>(user);
-    if (b->data.size() + size * n > b->max) {
-        b->too_large = true;
-        return 0;  // libcurl ends the transfer
-    }
-    b->data.append(p, size * n);
-    return size * n;
-}
-
-}  // namespace
-
 Result<bool> check_http_url(const std::string& url, const std::string& what) {
     const bool https = url.starts_with("https://");
     if (!https && !url.starts_with("http://"))
@@ -58,7 +38,7 @@ Result<HttpAnswer> http_send(const std::string& url, const std::vector<std::stri
     std::unique_ptr<curl_slist, void (*)(curl_slist*)> hold(list, f.slist_free_all);
     CURL* c = curl.get();
     char errbuf[CURL_ERROR_SIZE] = {};
-    Body got;
+    CurlBody got;
     got.max = bounds.max_bytes;
     f.easy_setopt(c, CURLOPT_URL, url.c_str());
     f.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -73,7 +53,7 @@ Result<HttpAnswer> http_send(const std::string& url, const std::vector<std::stri
     f.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(bounds.max_bytes));
     f.easy_setopt(c, CURLOPT_USERAGENT, "jitgate");
     f.easy_setopt(c, CURLOPT_HTTPHEADER, list);
-    f.easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    f.easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_collect);
     f.easy_setopt(c, CURLOPT_WRITEDATA, &got);
     if (post) {
         f.easy_setopt(c, CURLOPT_POST, 1L);

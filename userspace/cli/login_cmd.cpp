@@ -96,6 +96,12 @@ std::variant<DeviceGrant, json> start_device(const StoredToken& t, const std::st
                         escape_terminal(t.client_id)));
     const std::int64_t expires_in = std::clamp<std::int64_t>(int_of(b, "expires_in", 600), 10, 3600);
     g.deadline = Clock::now() + std::chrono::seconds(expires_in);
+    // Named before the code is entered: a look-alike jitgate-web could send a
+    // person to sign in at the real provider for a client that is not ours.
+    std::cerr << fmt::format(
+        "{} signs you in at {} as its client {}: go on only if that is your "
+        "company's identity provider and jitgate.\n",
+        t.url, escape_terminal(t.issuer), escape_terminal(t.client_id));
     std::cerr << fmt::format("To sign in to {}, open {}\nand enter the code:  {}\n", t.url,
                              escape_terminal(uri), escape_terminal(string_of(b, "user_code")));
     if (const std::string full = string_of(b, "verification_uri_complete"); !full.empty())

@@ -8,26 +8,6 @@
 
 namespace jg {
 
-namespace {
-
-struct Body {
-    std::string data;
-    std::size_t max = 0;
-    bool too_large = false;
-};
-
-std::size_t collect(char* p, std::size_t size, std::size_t n, void* user) {
-    auto* b = static_cast<Body*>(user);
-    if (b->data.size() + size * n > b->max) {
-        b->too_large = true;
-        return 0;  // libcurl ends the transfer
-    }
-    b->data.append(p, size * n);
-    return size * n;
-}
-
-}  // namespace
-
 Result<std::string> http_get(const std::string& url, const HttpLimits& limits) {
     auto api = curl_api();
     if (!api) return err(api.error());
@@ -36,7 +16,7 @@ Result<std::string> http_get(const std::string& url, const HttpLimits& limits) {
     if (!curl) return err("libcurl could not start a transfer");
     CURL* c = curl.get();
     char errbuf[CURL_ERROR_SIZE] = {};
-    Body body;
+    CurlBody body;
     body.max = limits.max_bytes;
     f.easy_setopt(c, CURLOPT_URL, url.c_str());
     f.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -49,7 +29,7 @@ Result<std::string> http_get(const std::string& url, const HttpLimits& limits) {
     f.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, limits.connect_timeout_ms);
     f.easy_setopt(c, CURLOPT_TIMEOUT_MS, limits.total_timeout_ms);
     f.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limits.max_bytes));
-    f.easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    f.easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_collect);
     f.easy_setopt(c, CURLOPT_WRITEDATA, &body);
     const CURLcode rc = f.easy_perform(c);
     if (body.too_large) return err(fmt::format("{} answered more than {} KiB", url, limits.max_bytes / 1024));

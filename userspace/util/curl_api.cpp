@@ -60,4 +60,14 @@ Result<const CurlApi*> curl_api() {
 
 const CurlApi& curl_fns() { return *g_loaded; }
 
+std::size_t curl_collect(char* p, std::size_t size, std::size_t n, void* body) {
+    auto* b = static_cast<CurlBody*>(body);
+    if (b->data.size() + size * n > b->max) {
+        b->too_large = true;
+        return 0;  // libcurl ends the transfer
+    }
+    b->data.append(p, size * n);
+    return size * n;
+}
+
 }  // namespace jg

@@ -9,6 +9,9 @@
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
+#include <cstddef>
+#include <string>
+
 #include "core/result.h"
 
 namespace jg {
@@ -38,5 +41,15 @@ struct CurlApi {
 Result<const CurlApi*> curl_api();
 // The table curl_api() loaded; only after it succeeded.
 const CurlApi& curl_fns();
+
+// A response body kept whole up to `max` bytes: CURLOPT_WRITEFUNCTION
+// curl_collect with CURLOPT_WRITEDATA a CurlBody*; past `max` the transfer
+// ends (libcurl reports a write error) and too_large says why.
+struct CurlBody {
+    std::string data;
+    std::size_t max = 0;
+    bool too_large = false;
+};
+std::size_t curl_collect(char* p, std::size_t size, std::size_t n, void* body);
 
 }  // namespace jg
