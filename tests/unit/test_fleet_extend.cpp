@@ -133,6 +133,20 @@ TEST_SUITE("fleet extend") {
         CHECK(n.sink.live[42].expires_boot_ns == deadline + 300 * kSec);
     }
 
+    TEST_CASE("an end moved back past now ends the grant here (fail closed)") {
+        Node n;
+        const std::int64_t start = n.clock.wall - kUs;
+        n.put_grant(start, n.clock.wall + 600 * kUs, 10);
+        REQUIRE(n.sink.live.count(42));
+        const std::uint64_t applied_boot = n.clock.boot;
+        n.clock.boot += 300 * kSec;  // a suspend: 300 s left by this node's deadline, 600 s by the wall
+        // A signed version 400 s earlier: still ahead by the wall, past by the node's own deadline.
+        n.put_grant(start, n.clock.wall + 200 * kUs, 11);
+        REQUIRE(n.sink.live.count(42));
+        CHECK(n.sink.live[42].expires_boot_ns == n.clock.boot);
+        CHECK(n.sink.live[42].expires_boot_ns < applied_boot + 600 * kSec);
+    }
+
     TEST_CASE("a grant whose deadline passed here is not brought back by a later end") {
         Node n;
         const std::int64_t start = n.clock.wall - kUs;

@@ -145,10 +145,18 @@ Result<int> lock_token(const std::string& url) {
     const std::string path = *dir + "/" + file_name(url) + ".lock";
     unique_fd fd(open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return err(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-    // Another command renewing waits at most its own bounded exchange with
-    // the provider, so a blocking lock ends.
-    while (flock(fd.get(), LOCK_EX) != 0)
-        if (errno != EINTR) return err(fmt::format("cannot lock {}: {}", path, std::strerror(errno)));
+    // Another command renewing holds it for one bounded exchange with the
+    // provider; one stopped (Ctrl-Z) would hold it for ever: 30 s at most.
+    for (int tries = 0; flock(fd.get(), LOCK_EX | LOCK_NB) != 0; ++tries) {
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return err(fmt::format("cannot lock {}: {}", path, std::strerror(errno)));
+        if (tries >= 300)
+            return err(
+                fmt::format("another jitgate command has been renewing the sign-in for 30 s ({} is "
+                            "locked); end it, or run jitgate login again",
+                            path));
+        usleep(100 * 1000);
+    }
     return fd.release();
 }
 

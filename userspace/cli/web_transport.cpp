@@ -52,7 +52,10 @@ std::variant<std::string, json> usable_token(const std::string& url) {
     if (!lock) return auth_error(lock.error());
     const unique_fd held(*lock);
     auto again = load_token(url);
-    if (again && *again) t = std::move(**again);
+    if (!again) return auth_error(again.error());
+    if (!*again)  // signed out while this waited
+        return auth_error(fmt::format("you are not signed in to {}: run jitgate login {}", url, url));
+    t = std::move(**again);
     if (t.expires_at - unix_now() > kRenewBeforeS) return t.id_token;
     if (auto r = refresh_token(t); !r)
         return auth_error(

@@ -225,9 +225,10 @@ Result<bool> Workflow::move_fleet_end(const GrantRow& applied, std::int64_t expi
     const std::int64_t delta_us = expires_us - applied.expires_us;
     if (delta_us > kMaxDurationSeconds * 1'000'000 || delta_us < -kMaxDurationSeconds * 1'000'000)
         return err(fmt::format("grant {}'s new end moves it by more than a year", applied.id));
-    const std::int64_t next_ns = static_cast<std::int64_t>(applied.expires_boot_ns) + delta_us * 1000;
-    if (next_ns <= static_cast<std::int64_t>(now))
-        return err(fmt::format("grant {}'s new end has passed", applied.id));
+    std::int64_t next_ns = static_cast<std::int64_t>(applied.expires_boot_ns) + delta_us * 1000;
+    // An end moved back past now ends the grant here now (fail closed), as a
+    // smaller move back would; the sweep records its end.
+    if (next_ns <= static_cast<std::int64_t>(now)) next_ns = static_cast<std::int64_t>(now);
     GrantRow g = applied;
     g.expires_us = expires_us;
     g.expires_boot_ns = static_cast<std::uint64_t>(next_ns);

@@ -320,8 +320,7 @@ void FleetNode::on_ready() {
 }
 
 void FleetNode::tick() {
-    const std::uint64_t outage = watcher_->outages();
-    const bool up = watcher_->connected();
+    const auto [up, outage] = watcher_->link();
     agent_->tick(up, watcher_->last_error(), outage);
     if (up && ++ticks_ % kSweepEvery == 0) ledger_->sweep();
     send_ack();

@@ -250,6 +250,14 @@ void Agent::on_batch(Batch& b) {
     uids_.clear();
     std::set<std::int64_t> dirty;
     bool relevant = b.snapshot;
+    if (b.snapshot && !seeded_) {
+        // What this node ended before it (re)started is remembered as ended:
+        // the memory of ends would otherwise start empty at every start.
+        seeded_ = true;
+        value_or_throw(mirror_.each_grant("all", static_cast<int>(FleetView::kMaxFinal), [&](GrantRow& g) {
+            if (g.state != "active") view_.remember(g);
+        }));
+    }
     if (b.snapshot) {
         // The whole prefix at one revision: what is not in it is gone.
         for (const auto& [id, h] : view_.grants)

@@ -151,6 +151,7 @@ private:
     bool strict_cut_ = false;
     bool ever_connected_ = false;
     std::optional<std::int64_t> started_us_;
+    bool seeded_ = false;  // ended grants of the mirror remembered (view_.remember)
     // The revision up to which the maps say what etcd says (the ack's).
     std::int64_t applied_revision_ = 0;
 };

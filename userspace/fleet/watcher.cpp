@@ -91,9 +91,9 @@ void Watcher::set_error(const std::string& e) {
 
 void Watcher::set_link(std::atomic<bool>& flag, bool ok) {
     std::lock_guard<std::mutex> l(link_mu_);
+    const bool up = ok && (&flag == &watch_ok_ ? keep_ok_ : watch_ok_);
+    if (was_up_ && !up) ++outages_;  // counted before the flag shows it down
     flag = ok;
-    const bool up = watch_ok_ && keep_ok_;
-    if (was_up_ && !up) ++outages_;
     was_up_ = up;
 }
 

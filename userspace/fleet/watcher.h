@@ -52,6 +52,11 @@ public:
     // not sampled): a look that finds it down can tell whether it came back
     // in between, since an earlier look also found it down.
     std::uint64_t outages() const { return outages_; }
+    // Both at once (no change between the two reads).
+    std::pair<bool, std::uint64_t> link() const {
+        std::lock_guard<std::mutex> l(link_mu_);
+        return {watch_ok_ && keep_ok_, outages_};
+    }
     std::string last_error() const;
     // The ack to write (the keeper writes the newest, once), and with it,
     // when given, an entry of the node's history of audit heads: written
@@ -106,7 +111,7 @@ private:
     std::atomic<std::uint64_t> resyncs_asked_{0};
     std::atomic<bool> watch_ok_{false}, keep_ok_{false};
     std::atomic<std::uint64_t> outages_{0};
-    std::mutex link_mu_;
+    mutable std::mutex link_mu_;
     bool was_up_ = false;
     // Sets one of the two flags and counts a change of connected() to down.
     void set_link(std::atomic<bool>& flag, bool ok);

@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "core/duration.h"
 #include "core/protocol.h"
 #include "web/api_routes.h"
@@ -35,15 +37,17 @@ std::optional<Session> session_of(const httplib::Request& req, WebApp& app) {
 constexpr std::size_t kMaxNodeStates = 50;
 void add_node_states(WebApp& app, const Session& s, json& list) {
     std::size_t asked = 0;
+    // The page does not wait on a slow jitgated: what is known in 2 s is shown.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     for (const char* k : {"grants", "break_glass"}) {
         if (!list.contains(k) || !list[k].is_array()) continue;
         for (auto& g : list[k]) {
-            if (asked >= kMaxNodeStates) return;
+            if (asked >= kMaxNodeStates || std::chrono::steady_clock::now() >= until) return;
             if (g.value("state", "") != "active" || !g.value("grant_id", json()).is_number_integer())
                 continue;
             ++asked;
-            json c =
-                ask_daemon(app.opt.socket, "confirm", {{"id", g["grant_id"]}, {"revision", 0}}, s.id_token);
+            json c = ask_daemon(app.opt.socket, "confirm", {{"id", g["grant_id"]}, {"revision", 0}},
+                                s.id_token, 2000);
             if (c.value("ok", false) && c["result"].contains("nodes"))
                 g["node_states"] = c["result"]["nodes"];
         }
