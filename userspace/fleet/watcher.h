@@ -48,11 +48,9 @@ public:
     std::vector<Batch> take();
     // Whether the watch is up and the last write or renewal succeeded.
     bool connected() const { return watch_ok_ && keep_ok_; }
-    // How many times the link went from up to down (set where it changes,
-    // not sampled): a look that finds it down can tell whether it came back
-    // in between, since an earlier look also found it down.
-    std::uint64_t outages() const { return outages_; }
-    // Both at once (no change between the two reads).
+    // Whether the link is up, and how many times it went from up to down
+    // (counted where it changes, not sampled), read together: a look that
+    // finds it down can tell whether it came back since an earlier look.
     std::pair<bool, std::uint64_t> link() const {
         std::lock_guard<std::mutex> l(link_mu_);
         return {watch_ok_ && keep_ok_, outages_};
