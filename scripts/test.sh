@@ -8,7 +8,14 @@
 #    real users, a private etcd), so that each real path runs once, sanitized;
 # then the libFuzzer targets (scripts/fuzz.sh, 30 s each).  One build and one
 # run of each end-to-end suite fewer than running everything in both keeps the
-# whole run well inside CI's 40 minutes on 2 cores.
+# whole run inside CI's 40 minutes on 2 cores, and so do two more choices:
+#  - the sanitizer build is a unity build (CMAKE_UNITY_BUILD: several sources
+#    compiled as one, each header parsed and its templates made once per batch).
+#    The Release build stays one file at a time, as packagers
+#    build it, so a missing include still fails CI there;
+#  - the sanitized suites run two at a time (ctest -j2).  Each one owns its
+#    network namespaces, child cgroup, bpffs mount, users, etcd and ports, and
+#    they spend most of their time waiting on timers, not on a CPU.
 # JITGATE_SKIP_SANITIZERS=1 runs the end-to-end suites on the Release build
 # instead; JITGATE_SKIP_FUZZ=1 leaves out the fuzzing.
 # Under CI=true a privileged suite that skips is a failure.
@@ -51,7 +58,7 @@ dist_pid=$!
 
 if [ "$sanitized" = 1 ]; then
   echo "== build (ASan+UBSan)"
-  build build-asan -DCMAKE_BUILD_TYPE=Debug -DJITGATE_SANITIZE=ON -DJITGATE_BENCH=OFF
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DJITGATE_SANITIZE=ON -DJITGATE_BENCH=OFF -DCMAKE_UNITY_BUILD=ON
 fi
 echo "== tests (packaging: dist, dist_install)"
 dist_rc=0
@@ -62,7 +69,7 @@ cat "$dist_log"
 if [ "$sanitized" = 1 ]; then
   echo "== tests under ASan+UBSan (unit, bpf_remote, the etcd client and every end-to-end suite)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -E '^(bpf|dist|dist_install)$'
+    ctest --test-dir build-asan -j2 --output-on-failure -E '^(bpf|dist|dist_install)$'
 fi
 if [ "${JITGATE_SKIP_FUZZ:-0}" != 1 ]; then
   bash scripts/fuzz.sh 30

@@ -11,6 +11,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_audit {
+
 namespace {
 
 json sample(const char* type) {
@@ -609,3 +611,5 @@ TEST_SUITE("audit hint") {
         CHECK(jg::access_hint(nlohmann::json::array()).empty());
     }
 }
+
+}  // namespace test_audit

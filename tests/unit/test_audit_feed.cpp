@@ -20,6 +20,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_audit_feed {
+
 namespace {
 
 // The control socket's server as the feed sees it: what each connection was sent.
@@ -199,3 +201,5 @@ TEST_SUITE("audit feed") {
         CHECK(f.out.lines.empty());
     }
 }
+
+}  // namespace test_audit_feed

@@ -21,6 +21,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_audit_log {
+
 namespace {
 
 std::string slurp(const std::string& path) {
@@ -239,3 +241,5 @@ TEST_SUITE("audit log") {
         CHECK((*again)->head().seq == 4);
     }
 }
+
+}  // namespace test_audit_log

@@ -17,6 +17,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_audit_node {
+
 namespace {
 
 std::vector<json> records_in(const std::string& path) {
@@ -79,3 +81,5 @@ TEST_CASE("audit log: opened without a node name, records carry none of their ow
     CHECK_FALSE(r[2].contains("node"));
     CHECK_FALSE(r[3].contains("node"));
 }
+
+}  // namespace test_audit_node

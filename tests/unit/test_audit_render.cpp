@@ -6,6 +6,8 @@
 
 #include "cli/audit_render.h"
 
+namespace test_audit_render {
+
 using json = nlohmann::json;
 using namespace jg;
 
@@ -134,3 +136,5 @@ TEST_SUITE("audit view") {
         CHECK(render_event_human(parsed) == "- #? deny comm=\"\\x1b]0;pwned\\x07\"");
     }
 }
+
+}  // namespace test_audit_render

@@ -14,6 +14,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_audit_verify {
+
 namespace {
 
 VerifyResult verify_texts(const std::vector<std::pair<std::string, std::string>>& files,
@@ -449,3 +451,5 @@ TEST_SUITE("audit verify") {
         CHECK(r.last_hash == head.hash);
     }
 }
+
+}  // namespace test_audit_verify

@@ -12,14 +12,15 @@
 #include "core/audit.h"
 #include "core/audit_witness.h"
 #include "fleet/docs.h"
+#include "fleet_fixtures.h"
 #include "helpers.h"
 
 using namespace jg;
 using namespace jg::testing;
 
-namespace {
+namespace test_audit_witness {
 
-Ed25519Key key_of(char c) { return *Ed25519Key::from_seed(std::string(32, c)); }
+namespace {
 
 const std::string kHashA(64, 'a'), kHashB(64, 'b'), kHashC(64, 'c');
 
@@ -193,3 +194,5 @@ TEST_SUITE("audit witness") {
         CHECK(fleet::parse_key("/p", "/p/heads/../00000000000000000042").kind.empty());
     }
 }
+
+}  // namespace test_audit_witness

@@ -30,6 +30,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_cli {
+
 namespace {
 
 // Parses `args` (without argv[0]) into a fresh state. Throws CLI::ParseError.
@@ -1481,3 +1483,5 @@ TEST_SUITE("cli text") {
         }
     }
 }
+
+}  // namespace test_cli

@@ -29,6 +29,8 @@
 
 using namespace jg;
 using namespace jg::testing;
+
+namespace test_cli_fleet {
 using nlohmann::json;
 
 namespace {
@@ -694,3 +696,5 @@ TEST_SUITE("cli fleet") {
         CHECK(d.ops() == std::vector<std::string>{"policy_show", "policy_show"});
     }
 }
+
+}  // namespace test_cli_fleet

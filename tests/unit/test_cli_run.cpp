@@ -26,6 +26,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_cli_run {
+
 namespace {
 
 CliState parsed(std::vector<const char*> args) {
@@ -314,3 +316,5 @@ TEST_SUITE("cli run") {
         reset_run_stop();
     }
 }
+
+}  // namespace test_cli_run

@@ -16,6 +16,8 @@
 
 using namespace jg;
 
+namespace test_cli_web {
+
 namespace {
 
 std::string finish_of(std::vector<const char*> args, CliState& s) {
@@ -133,3 +135,5 @@ TEST_CASE("cli web: an ID token's exp and user are read, not trusted") {
     CHECK(user == "dana");
     CHECK_FALSE(read_token_claims("garbage", exp, user));
 }
+
+}  // namespace test_cli_web

@@ -19,6 +19,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_cut {
+
 namespace {
 
 const char* kPolicy = R"(
@@ -226,3 +228,5 @@ TEST_CASE("a connection admitted under a replaced grant is counted for the grant
     CHECK(e.last("revoke").at("connections_ended") == 1);
     CHECK(e.wf.take_stray_cuts().empty());
 }
+
+}  // namespace test_cut

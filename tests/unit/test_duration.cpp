@@ -6,6 +6,8 @@
 
 #include "core/duration.h"
 
+namespace test_duration {
+
 using jg::format_duration;
 using jg::kMaxDurationSeconds;
 using jg::parse_duration;
@@ -111,3 +113,5 @@ TEST_SUITE("duration") {
     }
 
 }  // TEST_SUITE
+
+}  // namespace test_duration

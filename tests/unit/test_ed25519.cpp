@@ -17,6 +17,8 @@
 
 using namespace jg;
 
+namespace test_ed25519 {
+
 namespace {
 
 std::string unhex(std::string_view hex) {
@@ -125,3 +127,5 @@ TEST_CASE("signers: NODE:BASE64 entries") {
     CHECK_FALSE(fleet::parse_signer("db-1:AAAA"));
     CHECK_FALSE(fleet::parse_signer(fmt::format("db 1:{}", key->public_base64())));
 }
+
+}  // namespace test_ed25519

@@ -20,6 +20,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_extend {
+
 namespace {
 
 const char* kPolicy = R"(
@@ -406,3 +408,5 @@ TEST_SUITE("extend on the wire and the command line") {
         CHECK_FALSE(finish(bad).empty());
     }
 }
+
+}  // namespace test_extend

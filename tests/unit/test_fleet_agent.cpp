@@ -11,6 +11,7 @@
 #include "fakes.h"
 #include "fleet/agent.h"
 #include "fleet/docs.h"
+#include "fleet_fixtures.h"
 #include "helpers.h"
 #include "util/log.h"
 
@@ -18,24 +19,12 @@ using namespace jg;
 using namespace jg::testing;
 using namespace jg::fleet;
 
+namespace test_fleet_agent {
+
 namespace {
 
-const std::string P = "/jitgate/v1";
-
-// A directory that resolves the names it knows to their uids, as NSS would.
-class NamesDirectory : public FakeDirectory {
-public:
-    std::optional<std::uint32_t> uid_of(const std::string& user) override {
-        for (const auto& [uid, name] : names)
-            if (name == user) return uid;
-        return std::nullopt;
-    }
-};
-
 // Fixed keys: db-1 is the node under test, db-2 the node that decided.
-Ed25519Key key_of(char c) { return value_or_throw(Ed25519Key::from_seed(std::string(32, c))); }
-
-struct Node {
+struct AgentNode {
     Ed25519Key own = key_of('1'), peer = key_of('2');
     Trust trust{"db-1", own, {{"db-1", own.public_key()}, {"db-2", peer.public_key()}}};
     Trust peer_trust{"db-2", peer, {}};
@@ -54,7 +43,7 @@ struct Node {
                 dir,
                 [](const PolicyDoc&, const Policy&, const json&) { return true; }};
 
-    Node() {
+    AgentNode() {
         dir.names = {{1000, "alice"}};
         PolicyLoad load = parse_policy("[[port]]\nport = 5432\napprovers = [\"bob\"]\n", "node.toml");
         REQUIRE(load.ok());
@@ -90,7 +79,7 @@ std::string a_grant(std::int64_t id, const std::string& on, std::int64_t now_us)
 
 TEST_SUITE("fleet agent") {
     TEST_CASE("a grant for this node is applied once, with grant_applied") {
-        Node n;
+        AgentNode n;
         n.put(grant_key(P, 42), n.signed_by_peer(a_grant(42, "role=db", n.clock.wall)), 10);
         CHECK(n.sink.puts == std::vector<std::int64_t>{42});
         REQUIRE(n.sink.live.count(42));
@@ -104,7 +93,7 @@ TEST_SUITE("fleet agent") {
     }
 
     TEST_CASE("partition: an outage that ended between two ticks ends there, and grace counts again") {
-        Node n;
+        AgentNode n;
         PolicyLoad load = parse_policy(
             "[[port]]\nport = 5432\napprovers = [\"bob\"]\nfleet_mode = \"strict\"\n", "node.toml");
         REQUIRE(load.ok());
@@ -129,7 +118,7 @@ TEST_SUITE("fleet agent") {
     }
 
     TEST_CASE("an ended grant's older version written back after its key was deleted is refused") {
-        Node n;
+        AgentNode n;
         const std::string active = n.signed_by_peer(a_grant(42, "role=web", n.clock.wall));
         n.put(grant_key(P, 42), active, 10);  // not for this node: seen, not applied
         std::string revoked = a_grant(42, "role=web", n.clock.wall);
@@ -148,7 +137,7 @@ TEST_SUITE("fleet agent") {
     }
 
     TEST_CASE("a grant no decision under the policy could make is refused with a record") {
-        Node n;
+        AgentNode n;
         std::string longer = a_grant(42, "role=db", n.clock.wall);
         const std::string end = std::to_string(n.clock.wall + 3599LL * 1000000);
         longer.replace(longer.find(end), end.size(), std::to_string(n.clock.wall + 3601LL * 1000000));
@@ -160,7 +149,7 @@ TEST_SUITE("fleet agent") {
     }
 
     TEST_CASE("a grant for other nodes is not applied") {
-        Node n;
+        AgentNode n;
         n.put(grant_key(P, 42), n.signed_by_peer(a_grant(42, "role=web", n.clock.wall)), 10);
         n.put(grant_key(P, 43), n.signed_by_peer(a_grant(43, "db-2", n.clock.wall)), 11);
         CHECK(n.sink.puts.empty());
@@ -168,7 +157,7 @@ TEST_SUITE("fleet agent") {
     }
 
     TEST_CASE("garbage under the prefix is refused with a record, once, and never applied") {
-        Node n;
+        AgentNode n;
         std::vector<std::string> logged;
         set_log_sink([&](std::string_view m) { logged.emplace_back(m); });
         n.put(grant_key(P, 42), "{not json", 10);
@@ -192,7 +181,7 @@ TEST_SUITE("fleet agent") {
     }
 
     TEST_CASE("a fleet policy that does not parse is refused; what is logged of it is escaped") {
-        Node n;
+        AgentNode n;
         std::vector<std::string> logged;
         set_log_sink([&](std::string_view m) { logged.emplace_back(m); });
         const std::string text =
@@ -211,3 +200,5 @@ TEST_SUITE("fleet agent") {
         CHECK(logged[0].find("\\x1b") != std::string::npos);
     }
 }
+
+}  // namespace test_fleet_agent

@@ -12,13 +12,15 @@
 #include "core/duration.h"
 #include "core/protocol.h"
 #include "fleet/docs.h"
+#include "fleet_fixtures.h"
 
 using namespace jg;
 using namespace jg::fleet;
+using namespace jg::testing;
+
+namespace test_fleet_docs {
 
 namespace {
-
-const std::string P = "/jitgate/v1";
 
 RequestRow a_request() {
     RequestRow r;
@@ -526,3 +528,5 @@ TEST_SUITE("fleet docs") {
         CHECK_FALSE(valid_user_name("a\x1b"));
     }
 }
+
+}  // namespace test_fleet_docs

@@ -13,29 +13,19 @@
 #include "fakes.h"
 #include "fleet/agent.h"
 #include "fleet/docs.h"
+#include "fleet_fixtures.h"
 #include "helpers.h"
 
 using namespace jg;
 using namespace jg::testing;
 using namespace jg::fleet;
 
+namespace test_fleet_extend {
+
 namespace {
 
-const std::string P = "/jitgate/v1";
-
-class NamesDirectory : public FakeDirectory {
-public:
-    std::optional<std::uint32_t> uid_of(const std::string& user) override {
-        for (const auto& [uid, name] : names)
-            if (name == user) return uid;
-        return std::nullopt;
-    }
-};
-
-Ed25519Key key_of(char c) { return value_or_throw(Ed25519Key::from_seed(std::string(32, c))); }
-
 // db-1 under test; db-2 decided.  The port warns 60 s before a grant ends.
-struct Node {
+struct ExtendNode {
     Ed25519Key own = key_of('1'), peer = key_of('2');
     Trust trust{"db-1", own, {{"db-1", own.public_key()}, {"db-2", peer.public_key()}}};
     Trust peer_trust{"db-2", peer, {}};
@@ -54,7 +44,7 @@ struct Node {
                 dir,
                 [](const PolicyDoc&, const Policy&, const json&) { return true; }};
 
-    Node() {
+    ExtendNode() {
         dir.names = {{1000, "alice"}};
         PolicyLoad load = parse_policy(
             "[[port]]\nport = 5432\nmax_duration = \"1h\"\napprovers = [\"bob\"]\nwarn_before = \"1m\"\n",
@@ -86,7 +76,7 @@ struct Node {
 
 TEST_SUITE("fleet extend") {
     TEST_CASE("a later end in the grant's document moves the deadline in place, warning armed again") {
-        Node n;
+        ExtendNode n;
         const std::int64_t start = n.clock.wall - kUs;
         n.put_grant(start, n.clock.wall + 600 * kUs, 10);
         REQUIRE(n.sink.live.count(42));
@@ -122,7 +112,7 @@ TEST_SUITE("fleet extend") {
     }
 
     TEST_CASE("a wall-clock step since the grant was applied moves neither its time left nor the extension") {
-        Node n;
+        ExtendNode n;
         const std::int64_t start = n.clock.wall - kUs;
         n.put_grant(start, n.clock.wall + 600 * kUs, 10);
         REQUIRE(n.sink.live.count(42));
@@ -134,7 +124,7 @@ TEST_SUITE("fleet extend") {
     }
 
     TEST_CASE("an end moved back past now ends the grant here (fail closed)") {
-        Node n;
+        ExtendNode n;
         const std::int64_t start = n.clock.wall - kUs;
         n.put_grant(start, n.clock.wall + 600 * kUs, 10);
         REQUIRE(n.sink.live.count(42));
@@ -148,7 +138,7 @@ TEST_SUITE("fleet extend") {
     }
 
     TEST_CASE("a grant whose deadline passed here is not brought back by a later end") {
-        Node n;
+        ExtendNode n;
         const std::int64_t start = n.clock.wall - kUs;
         n.put_grant(start, n.clock.wall + 30 * kUs, 10);
         REQUIRE(n.sink.live.count(42));
@@ -218,3 +208,5 @@ TEST_SUITE("fleet extend") {
         }
     }
 }
+
+}  // namespace test_fleet_extend

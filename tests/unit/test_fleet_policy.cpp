@@ -12,6 +12,8 @@
 
 using namespace jg;
 
+namespace test_fleet_policy {
+
 namespace {
 
 std::string joined(const std::vector<std::string>& v) {
@@ -283,3 +285,5 @@ TEST_SUITE("effective_fleet") {
         CHECK(effective_fleet(file, {}, "from-flag", {})->node == "from-flag");
     }
 }
+
+}  // namespace test_fleet_policy

@@ -12,17 +12,16 @@
 #include "fleet/agent.h"
 #include "fleet/docs.h"
 #include "fleet/trust.h"
+#include "fleet_fixtures.h"
 #include "helpers.h"
 
 using namespace jg;
 using namespace jg::testing;
 using namespace jg::fleet;
 
+namespace test_fleet_trust {
+
 namespace {
-
-const std::string P = "/jitgate/v1";
-
-Ed25519Key key_of(char c) { return value_or_throw(Ed25519Key::from_seed(std::string(32, c))); }
 
 // Three nodes that list each other, and a key nobody lists.
 struct Keys {
@@ -49,17 +48,8 @@ json a_request() {
 
 std::string reason_of(const Result<CheckedRequest>& r) { return r ? r->note : r.error(); }
 
-class NamesDirectory : public FakeDirectory {
-public:
-    std::optional<std::uint32_t> uid_of(const std::string& user) override {
-        for (const auto& [uid, name] : names)
-            if (name == user) return uid;
-        return std::nullopt;
-    }
-};
-
-// Node n1 of the fleet, its agent fed batches by hand.
-struct Node {
+// TrustNode n1 of the fleet, its agent fed batches by hand.
+struct TrustNode {
     Keys k;
     Store store = memory_store();
     NamesDirectory dir;
@@ -77,7 +67,7 @@ struct Node {
                 dir,
                 [this](const PolicyDoc&, const Policy&, const json&) { return ++policies, true; }};
 
-    Node() {
+    TrustNode() {
         dir.names = {{1000, "alice"}, {1001, "mallory"}};
         PolicyLoad load = parse_policy("[[port]]\nport = 5432\napprovers = [\"bob\"]\n", "node.toml");
         REQUIRE(load.ok());
@@ -360,7 +350,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("the agent applies a grant signed by a listed node and nothing an etcd writer made") {
-        Node n;
+        TrustNode n;
         json real = n.grant(42);
         n.k.n2.sign(kSigGrant, real);
         n.put(grant_key(P, 42), real, 10);
@@ -389,7 +379,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("an unsigned rewrite of an applied grant ends it here (fail closed), never extends it") {
-        Node n;
+        TrustNode n;
         json real = n.grant(42);
         n.k.n2.sign(kSigGrant, real);
         n.put(grant_key(P, 42), real, 10);
@@ -402,7 +392,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("a grant applied before its signer was removed keeps its deadline; new ones are refused") {
-        Node n;
+        TrustNode n;
         json real = n.grant(42);
         n.k.n2.sign(kSigGrant, real);
         n.put(grant_key(P, 42), real, 10);
@@ -413,7 +403,7 @@ TEST_SUITE("fleet trust") {
         n.agent.on_batch(full);
         CHECK(n.sink.live.count(42));
         // A restarted node reads it as new: refused, and still applied here.
-        Node fresh;
+        TrustNode fresh;
         fresh.put(grant_key(P, 42), real, 10);
         REQUIRE(fresh.sink.live.count(42));
         fresh.k.n1.set_signers({{"n1", fresh.k.a.public_key()}});
@@ -430,7 +420,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("a grant key deleted with no signed revocation ends the grant, and says so") {
-        Node n;
+        TrustNode n;
         json real = n.grant(42);
         n.k.n2.sign(kSigGrant, real);
         n.put(grant_key(P, 42), real, 10);
@@ -445,7 +435,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("a policy version not signed by a listed node is not run") {
-        Node n;
+        TrustNode n;
         const std::string text = "[[port]]\nport = 5432\napprovers = [\"bob\"]\n";
         json forged = policy_doc({1, text, "fleet.toml", "root", n.clock.wall});
         n.k.outsider.sign(kSigPolicy, forged);
@@ -461,7 +451,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("the agent refuses a request with a forged approval, and keeps the genuine one it had") {
-        Node n;
+        TrustNode n;
         json made = a_request();
         n.k.n1.seal_request(made, nullptr);
         json r = made;
@@ -480,7 +470,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("an ended grant's older signed version is refused, even where it was never applied") {
-        Node n;
+        TrustNode n;
         json active = n.grant(42, "carol");  // carol is unknown here: held, not applied
         n.k.n2.sign(kSigGrant, active);
         n.put(grant_key(P, 42), active, 10);
@@ -502,7 +492,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("a decided request is never pending again in the view") {
-        Node n;
+        TrustNode n;
         json pending = a_request();
         n.k.n1.seal_request(pending, nullptr);
         n.put(request_key(P, 7), pending, 10);
@@ -518,7 +508,7 @@ TEST_SUITE("fleet trust") {
     }
 
     TEST_CASE("a change of signers verifies held documents again, and judges the running policy") {
-        Node n;
+        TrustNode n;
         const std::string text = "[[port]]\nport = 5432\napprovers = [\"bob\"]\n";
         json pol = policy_doc({1, text, "fleet.toml", "root", n.clock.wall});
         n.k.n2.sign(kSigPolicy, pol);
@@ -568,3 +558,5 @@ TEST_SUITE("fleet trust") {
         CHECK_FALSE(parse_policy(head + "signers = \"" + good + "\"\n", "node.toml").ok());
     }
 }
+
+}  // namespace test_fleet_trust

@@ -13,6 +13,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_fuzz_regressions {
+
 namespace {
 
 // A JSON value of `depth` nested lists.
@@ -128,3 +130,5 @@ TEST_CASE("policy: a float where a whole number belongs is refused, however larg
         CHECK(named);
     }
 }
+
+}  // namespace test_fuzz_regressions

@@ -13,6 +13,8 @@
 
 using namespace jg;
 
+namespace test_kernel_grant {
+
 namespace {
 
 GrantRow row(const char* src) {
@@ -149,3 +151,5 @@ TEST_SUITE("rate-limit windows") {
         CHECK(w.hook == JG_HOOK_CONNECT4);
     }
 }
+
+}  // namespace test_kernel_grant

@@ -17,6 +17,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_kernel_records {
+
 namespace {
 
 void put_addr(jg_u8 (&to)[16], const char* text) {
@@ -217,3 +219,5 @@ TEST_SUITE("kernel records") {
         CHECK((*a)->lost_seen() == 1);
     }
 }
+
+}  // namespace test_kernel_records

@@ -13,6 +13,8 @@
 
 using namespace jg;
 
+namespace test_keys {
+
 namespace {
 
 Addr16 v4mapped(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
@@ -644,3 +646,5 @@ TEST_SUITE("keys") {
     }
 
 }  // TEST_SUITE
+
+}  // namespace test_keys

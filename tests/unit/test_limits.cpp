@@ -22,6 +22,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_limits {
+
 namespace {
 
 const char* kPorts = R"(
@@ -336,3 +338,5 @@ TEST_SUITE("cli") {
         CHECK(error.find("--after must be") == 0);
     }
 }
+
+}  // namespace test_limits

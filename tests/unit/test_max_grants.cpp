@@ -12,6 +12,8 @@
 
 using namespace jg;
 
+namespace test_max_grants {
+
 namespace {
 
 std::vector<std::string> errors_of(const std::string& text) { return parse_policy(text, "t.toml").errors; }
@@ -81,3 +83,5 @@ TEST_SUITE("max_grants") {
             std::string::npos);
     }
 }
+
+}  // namespace test_max_grants

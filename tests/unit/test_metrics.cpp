@@ -11,6 +11,8 @@
 
 using namespace jg;
 
+namespace test_metrics {
+
 TEST_SUITE("metrics") {
     TEST_CASE("render_prometheus: HELP, TYPE, then samples with escaped labels") {
         MetricsBuilder m;
@@ -126,3 +128,5 @@ TEST_SUITE("metrics") {
               "jitgate_requests_pending 3\n");
     }
 }
+
+}  // namespace test_metrics

@@ -21,6 +21,8 @@
 using namespace jg;
 using namespace jg::notify;
 
+namespace test_notify {
+
 namespace {
 
 std::string fake_read(const std::string& path, std::string* error) {
@@ -194,3 +196,5 @@ colour = "red"
         CHECK(std::holds_alternative<OpError>(parsed({{"after_seq", -1}})));
     }
 }
+
+}  // namespace test_notify

@@ -13,6 +13,8 @@
 
 using namespace jg;
 
+namespace test_nss_buffer {
+
 TEST_CASE("nss_lookup: an entry larger than the first buffer is found with a bigger one") {
     // A lookup that needs 200 KiB, as getgrnam_r does for a group of a few
     // thousand members: ERANGE until the buffer holds it.
@@ -60,3 +62,5 @@ TEST_CASE("nss_lookup: a real lookup (root) fills its entry from the buffer") {
           }) == 0);
     CHECK(gres == nullptr);
 }
+
+}  // namespace test_nss_buffer

@@ -21,6 +21,8 @@
 #include "identity/oidc_verifier.h"
 
 using namespace jg;
+
+namespace test_oidc {
 using json = nlohmann::json;
 
 namespace {
@@ -600,3 +602,5 @@ TEST_SUITE("oidc wire") {
         CHECK(exit_code_for(code::kAuthFailed) == 3);
     }
 }
+
+}  // namespace test_oidc

@@ -20,6 +20,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_operations {
+
 namespace {
 
 // The wire line for op with args: checked by parse_request (the schema),
@@ -250,3 +252,5 @@ TEST_SUITE("control") {
                           "jitgated could not complete status: database disk image is malformed"));
     }
 }
+
+}  // namespace test_operations

@@ -9,6 +9,8 @@
 
 using namespace jg;
 
+namespace test_policy {
+
 namespace {
 
 // Errors of a policy that must not parse, as one string for CAPTURE/messages.
@@ -716,3 +718,5 @@ TEST_CASE("unknown_principals: each name the host does not know, once per place,
     CHECK(host_knows(Principal{true, "root"}));
     CHECK_FALSE(host_knows(Principal{false, "jitgate-no-such-user-zz"}));
 }
+
+}  // namespace test_policy

@@ -5,6 +5,8 @@
 
 #include "core/progress.h"
 
+namespace test_progress {
+
 using jg::Progress;
 
 TEST_SUITE("progress") {
@@ -26,3 +28,5 @@ TEST_SUITE("progress") {
         CHECK(empty.step(0, 10) == "restoring grants: 0/0 (100%)");
     }
 }
+
+}  // namespace test_progress

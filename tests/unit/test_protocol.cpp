@@ -7,6 +7,8 @@
 
 using namespace jg;
 
+namespace test_protocol {
+
 namespace {
 
 // Parses a line that must be rejected; returns the WireError it reports.
@@ -294,3 +296,5 @@ TEST_SUITE("protocol") {
     }
 
 }  // TEST_SUITE
+
+}  // namespace test_protocol

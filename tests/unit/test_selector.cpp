@@ -9,6 +9,8 @@
 
 using namespace jg;
 
+namespace test_selector {
+
 namespace {
 
 // The refusal of `text`, which must be refused.
@@ -149,3 +151,5 @@ TEST_CASE("selector: valid_fleet_name") {
     CHECK_FALSE(valid_fleet_name("a/b"));
     CHECK_FALSE(valid_fleet_name(std::string("a\0b", 3)));
 }
+
+}  // namespace test_selector

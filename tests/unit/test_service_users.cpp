@@ -15,6 +15,8 @@
 
 using namespace jg;
 
+namespace test_service_users {
+
 namespace {
 
 class FakeAccounts : public AccountDb {
@@ -219,3 +221,5 @@ TEST_SUITE("service_users") {
         CHECK(impostor_warnings(p, r, {}, db).empty());
     }
 }
+
+}  // namespace test_service_users

@@ -15,6 +15,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_startup {
+
 TEST_SUITE("startup") {
     TEST_CASE(
         "a flag given wins over a [daemon] key, even when it names the default; a key over the default") {
@@ -45,3 +47,5 @@ TEST_SUITE("startup") {
         CHECK(others == std::vector<std::string>{bpffs + "/v1", bpffs + "/v12"});
     }
 }
+
+}  // namespace test_startup

@@ -15,6 +15,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_store {
+
 namespace {
 
 // A raw SQLite connection, for building old databases and looking inside new ones.
@@ -501,3 +503,5 @@ TEST_SUITE("store") {
         CHECK_FALSE(st->commit().ok());  // and none to commit
     }
 }  // TEST_SUITE
+
+}  // namespace test_store

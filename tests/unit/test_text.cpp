@@ -7,6 +7,8 @@
 
 #include "core/text.h"
 
+namespace test_text {
+
 using jg::escape_terminal;
 using jg::text_refusal;
 
@@ -153,3 +155,5 @@ TEST_SUITE("text") {
         CHECK(jg::json_text(j) == "{\"comm\":\"ps\xef\xbf\xbd\xef\xbf\xbd\"}");
     }
 }
+
+}  // namespace test_text

@@ -9,6 +9,8 @@
 
 #include "util/unique_fd.h"
 
+namespace test_unique_fd {
+
 using jg::unique_fd;
 
 namespace {
@@ -82,3 +84,5 @@ TEST_CASE("unique_fd release gives the descriptor up; reset closes and takes ano
     a.reset();
     CHECK_FALSE(is_open(other));
 }
+
+}  // namespace test_unique_fd

@@ -4,6 +4,8 @@
 
 #include "core/url.h"
 
+namespace test_url {
+
 using jg::is_loopback_host;
 using jg::url_host;
 
@@ -33,3 +35,5 @@ TEST_CASE("is_loopback_host: localhost, [::1] and IPv4 literals in 127/8 only") 
     CHECK_FALSE(is_loopback_host("[::2]"));
     CHECK_FALSE(is_loopback_host(""));
 }
+
+}  // namespace test_url

@@ -18,6 +18,8 @@
 #include "web/web_app.h"
 
 using namespace jg::web;
+
+namespace test_web {
 using json = nlohmann::json;
 
 TEST_CASE("web: html_escape leaves no markup") {
@@ -332,3 +334,5 @@ TEST_CASE("web: far-off times from untrusted input do not overflow the clock") {
     CHECK(c->expires > Clock::now());
     CHECK(seconds_until("9999-12-31T23:59:59Z", Clock::now()) > 0);
 }
+
+}  // namespace test_web

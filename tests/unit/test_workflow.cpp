@@ -25,6 +25,8 @@
 using namespace jg;
 using namespace jg::testing;
 
+namespace test_workflow {
+
 namespace {
 
 // The caps on pending requests (test_limits.cpp) above what these cases ask.
@@ -1948,3 +1950,5 @@ TEST_SUITE("workflow token callers") {
         CHECK(e.audit.of("request").back().at("auth") == "oidc");
     }
 }
+
+}  // namespace test_workflow

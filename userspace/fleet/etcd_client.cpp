@@ -28,7 +28,7 @@ namespace jg::fleet {
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxResponse = 64u << 20;  // a full read of the prefix is far smaller
 
@@ -437,7 +437,7 @@ struct WatchState {
     std::string pending;
     bool created = false, done = false;
     WatchEnd end;
-    Clock::time_point last_data;
+    SteadyClock::time_point last_data;
 };
 
 // One line of the stream.  Sets st.done with st.end when the watch is over.
@@ -506,7 +506,7 @@ void watch_line(WatchState& st, const std::string& line, const std::string& ep) 
 
 size_t watch_write(char* p, size_t size, size_t n, void* user) {
     auto* st = static_cast<WatchState*>(user);
-    st->last_data = Clock::now();
+    st->last_data = SteadyClock::now();
     if (st->pending.size() + size * n > kMaxResponse) {
         st->done = true;
         st->end.error = "etcd sent a watch message larger than 64 MiB; refused.";
@@ -524,7 +524,7 @@ WatchEnd EtcdClient::Impl::watch_one(
     const std::atomic<bool>& stop, long idle_ms, bool& created) {
     const std::string body = req.dump();
     prepare(ep + "/v3/watch", body, 0);
-    WatchState st{&on_events, {}, false, false, {}, Clock::now()};
+    WatchState st{&on_events, {}, false, false, {}, SteadyClock::now()};
     curl_fns().easy_setopt(curl, CURLOPT_WRITEFUNCTION, watch_write);
     curl_fns().easy_setopt(curl, CURLOPT_WRITEDATA, &st);
     CURLM* multi = curl_fns().multi_init();
@@ -544,7 +544,7 @@ WatchEnd EtcdClient::Impl::watch_one(
             break;
         }
         auto quiet =
-            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - st.last_data).count();
+            std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - st.last_data).count();
         if (!st.done && quiet > idle_ms) {
             st.done = true;
             st.end.error = "etcd at " + ep + " sent nothing on the watch for " + std::to_string(quiet) +
