@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "core/audit_chain.h"
 #include "core/clock.h"
@@ -120,10 +121,10 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
         relevant = true;
         // A full read brings the versions held already: checked when they
         // came, unless the signers changed since (then all are checked again).
-        if (auto p = prev_grants_.find(k.id);
-            !reverify_ && p != prev_grants_.end() && p->second.mod_revision == kv.mod_revision) {
-            if (p->second.doc.row.state == "active") dirty.insert(k.id);
-            view_.grants[k.id] = p->second;
+        if (held_as_is(k.id, kv)) {
+            const auto& p = prev_grants_.at(k.id);
+            if (p.doc.row.state == "active") dirty.insert(k.id);
+            view_.grants[k.id] = p;
             return;
         }
         // What this node held of it before (in a full read: before the read).
@@ -132,9 +133,9 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
             held = p->second;
         else if (auto v = view_.grants.find(k.id); v != view_.grants.end())
             held = v->second;
-        auto j = parse_object(kv.value, "grant document");
-        std::optional<std::string> untrusted;
-        if (j) untrusted = trust_.refusal(kSigGrant, *j);
+        CheckedDoc c = checked(kv);
+        auto& j = c.doc;
+        const std::optional<std::string>& untrusted = c.untrusted;
         auto d = j ? parse_grant_json(*j) : Result<GrantDoc>(err(j.error()));
         // The last version that verified is what a revocation is written from.
         if (held && (untrusted || !d || d->row.id != k.id) && !view_.spoiled.count(k.id)) {
@@ -244,10 +245,42 @@ std::optional<std::uint32_t> Agent::uid_of(const std::string& user) const {
     return it->second;
 }
 
+bool Agent::held_as_is(std::int64_t id, const KeyValue& kv) const {
+    auto p = prev_grants_.find(id);
+    return !reverify_ && p != prev_grants_.end() && p->second.mod_revision == kv.mod_revision;
+}
+
+void Agent::precheck_grants(const Batch& b) {
+    // Below this many, threads cost more than they save.
+    constexpr std::size_t kPrecheckFrom = 64;
+    std::vector<const KeyValue*> todo;
+    for (const auto& kv : b.puts)
+        if (const KeyName k = parse_key(c_.prefix, kv.key); k.kind == "grants" && !held_as_is(k.id, kv))
+            todo.push_back(&kv);
+    if (todo.size() < kPrecheckFrom) return;
+    auto done = check_documents(trust_, kSigGrant, todo, std::max(1U, std::thread::hardware_concurrency()));
+    for (std::size_t i = 0; i < todo.size(); ++i)
+        if (done[i]) checked_.emplace(todo[i], std::move(*done[i]));
+}
+
+CheckedDoc Agent::checked(const KeyValue& kv) {
+    if (auto it = checked_.find(&kv); it != checked_.end()) {
+        CheckedDoc c = std::move(it->second);
+        checked_.erase(it);
+        return c;
+    }
+    auto j = parse_object(kv.value, "grant document");
+    std::optional<std::string> untrusted;
+    if (j) untrusted = trust_.refusal(kSigGrant, *j);
+    return CheckedDoc{std::move(j), std::move(untrusted)};
+}
+
 void Agent::on_batch(Batch& b) {
     // Names are looked up once per batch (a full read names thousands of
     // grants, mostly of a few users), and afresh for the next.
     uids_.clear();
+    // Left over only by a batch that threw: its addresses mean nothing now.
+    checked_.clear();
     std::set<std::int64_t> dirty;
     bool relevant = b.snapshot;
     if (b.snapshot && !seeded_) {
@@ -268,6 +301,7 @@ void Agent::on_batch(Batch& b) {
         value_or_throw(
             mirror_.each_grant("active", kEveryActiveGrant, [&](GrantRow& g) { dirty.insert(g.id); }));
     }
+    precheck_grants(b);
     // The policy first: whether a grant is for this node depends on it.
     for (const auto& kv : b.puts)
         if (parse_key(c_.prefix, kv.key).kind == "policy") absorb_put(kv, dirty, relevant);
@@ -282,6 +316,7 @@ void Agent::on_batch(Batch& b) {
     }
     prev_grants_.clear();
     prev_requests_.clear();
+    checked_.clear();
     if (b.snapshot && reverify_) {
         // Every document verified against the signers as they are now.
         reverify_ = false;

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/policy.h"
 #include "core/workflow.h"
+#include "fleet/precheck.h"
 #include "fleet/trust.h"
 #include "fleet/view.h"
 #include "fleet/watcher.h"
@@ -87,6 +88,14 @@ public:
 
 private:
     void absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant);
+    // Whether grant document `kv` is the version held before this full read
+    // (checked when it came; unless the signers changed since).
+    bool held_as_is(std::int64_t id, const KeyValue& kv) const;
+    // The grant documents of a large batch checked on every core first
+    // (fleet/precheck.h), into checked_; checked(kv) takes one out, or
+    // checks it now.
+    void precheck_grants(const Batch& b);
+    CheckedDoc checked(const KeyValue& kv);
     void absorb_delete(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& relevant);
     void node_info(const std::string& node, const std::string& kind, const KeyValue* kv);
     void adopt_policy(const KeyValue& kv);
@@ -140,6 +149,9 @@ private:
     // During a full read: the grants held before it, by id.
     std::map<std::int64_t, Held<GrantDoc>> prev_grants_;
     std::map<std::int64_t, Held<RequestDoc>> prev_requests_;
+    // During one batch: its grant documents checked ahead, by address in
+    // the batch (emptied when a batch starts and when it ends).
+    std::map<const KeyValue*, CheckedDoc> checked_;
     // Grants whose key a batch deleted (ended with a record saying so).
     std::set<std::int64_t> deleted_;
     bool ack_dirty_ = false;
