@@ -6,7 +6,8 @@
 namespace jg::fleet {
 
 std::vector<std::optional<CheckedDoc>> check_documents(const Trust& trust, const char* kind,
-                                                       const std::vector<const KeyValue*>& kvs, unsigned threads) {
+                                                       const std::vector<const KeyValue*>& kvs,
+                                                       unsigned threads) {
     std::vector<std::optional<CheckedDoc>> out(kvs.size());
     // Slice i takes every threads-th entry from i: the slices are disjoint,
     // so the workers share nothing they write.

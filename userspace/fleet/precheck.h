@@ -26,6 +26,7 @@ struct CheckedDoc {
 // its check threw (the caller checks that one itself, and sees the same).
 // Trust::refusal reads only what is fixed while the batch is absorbed.
 std::vector<std::optional<CheckedDoc>> check_documents(const Trust& trust, const char* kind,
-                                                       const std::vector<const KeyValue*>& kvs, unsigned threads);
+                                                       const std::vector<const KeyValue*>& kvs,
+                                                       unsigned threads);
 
 }  // namespace jg::fleet
