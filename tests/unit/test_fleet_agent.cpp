@@ -62,17 +62,8 @@ struct AgentNode {
 };
 
 std::string a_grant(std::int64_t id, const std::string& on, std::int64_t now_us) {
-    GrantRow g;
-    g.id = id;
-    g.request_id = id - 1;
-    g.user = "alice";
-    g.port = 5432;
-    g.start_us = now_us - 1000000;
-    g.expires_us = now_us + 3599LL * 1000000;  // an hour: the port's max_duration
-    g.state = "active";
-    g.reason = "INC-7";
-    g.approvers = {"bob"};
-    return grant_doc(g, {on, "db-2"}).dump();
+    // An hour: the port's max_duration.
+    return grant_doc(active_grant_row(id, now_us, 3599), {on, "db-2"}).dump();
 }
 
 }  // namespace

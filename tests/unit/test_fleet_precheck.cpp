@@ -32,17 +32,7 @@ struct Keys {
 };
 
 json grant_json(std::int64_t id, std::int64_t now_us) {
-    GrantRow g;
-    g.id = id;
-    g.request_id = id - 1;
-    g.user = "alice";
-    g.port = 5432;
-    g.start_us = now_us - 1000000;
-    g.expires_us = now_us + 600LL * 1000000;
-    g.state = "active";
-    g.reason = "INC-7";
-    g.approvers = {"bob"};
-    return grant_doc(g, {"role=db", "db-2"});
+    return grant_doc(active_grant_row(id, now_us, 600), {"role=db", "db-2"});
 }
 
 // 200 grant documents, ids 1..200: every 7th forged, every 11th unsigned,
@@ -121,9 +111,9 @@ TEST_SUITE("fleet precheck") {
         CHECK(logged.size() >= 28 + 18 + 15 - 5);
         CHECK(sink.live.size() == 200 - 28 - 18 - 15 + 5);
         CHECK(sink.live.count(1));
-        CHECK_FALSE(sink.live.count(7));    // forged
-        CHECK_FALSE(sink.live.count(11));   // unsigned
-        CHECK_FALSE(sink.live.count(13));   // not JSON
+        CHECK_FALSE(sink.live.count(7));   // forged
+        CHECK_FALSE(sink.live.count(11));  // unsigned
+        CHECK_FALSE(sink.live.count(13));  // not JSON
         CHECK(audit.of("grant_rejected").size() == 28 + 18 + 15 - 5);
     }
 }
