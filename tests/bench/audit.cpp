@@ -8,8 +8,10 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -52,6 +54,63 @@ bool produce(int prog, std::uint32_t n) {
     return bpf_prog_test_run_opts(prog, &opts) == 0;
 }
 
+// One paced run: `total` events produced on this CPU while a consumer on
+// the next one takes them.  The producer waits while half the ring is
+// unread, so the rate is what the consumer keeps up with.  The consumer
+// waits in epoll when it has caught up, as jitgated does.
+struct RingRun {
+    bool ok = false;
+    std::uint64_t produced = 0, consumed = 0;
+    double rate = 0;           // consumed per second
+    std::uint64_t sleeps = 0;  // the consumer thread's voluntary context switches
+};
+
+RingRun ring_run(int prog, ring_buffer* rb, Consumer& c, std::uint64_t total, std::uint64_t capacity,
+                 std::uint32_t batch) {
+    RingRun out;
+    c.consumed = 0;
+    std::atomic<bool> done{false};
+    const int ncpu = int(std::thread::hardware_concurrency());
+    const int here = sched_getcpu();
+    std::thread consumer([&] {
+        if (ncpu > 1) pin_to_cpu((here + 1) % ncpu);
+        rusage before{}, after{};
+        getrusage(RUSAGE_THREAD, &before);
+        while (!done.load(std::memory_order_acquire)) ring_buffer__poll(rb, 10);
+        while (ring_buffer__consume(rb) > 0) {
+        }
+        getrusage(RUSAGE_THREAD, &after);
+        out.sleeps = std::uint64_t(after.ru_nvcsw - before.ru_nvcsw);
+    });
+    if (ncpu > 1) pin_to_cpu(here);
+    bool ok = true;
+    const std::uint64_t t0 = now_ns();
+    while (out.produced < total && ok) {
+        // Bounded: a consumer stuck for 10 s ends the run.
+        const std::uint64_t wait_start = now_ns();
+        while (out.produced - c.consumed.load(std::memory_order_acquire) > capacity / 2) {
+            if (now_ns() - wait_start > 10000000000ULL) {
+                ok = false;
+                break;
+            }
+            sched_yield();
+        }
+        if (!ok || !produce(prog, batch)) ok = false;
+        out.produced += batch;
+    }
+    const std::uint64_t wait_start = now_ns();
+    while (c.consumed.load(std::memory_order_acquire) < out.produced &&
+           now_ns() - wait_start < 10000000000ULL)
+        sched_yield();
+    const std::uint64_t t1 = now_ns();
+    done = true;
+    consumer.join();
+    out.consumed = c.consumed.load();
+    out.ok = ok || out.consumed > 0;
+    out.rate = double(out.consumed) * 1e9 / double(t1 - t0);
+    return out;
+}
+
 Row ring_rate(const Settings& s) {
     Row row{7, "ring_events", "ring-buffer events consumed, zero loss"};
     row.unit = "events/s";
@@ -80,57 +139,28 @@ Row ring_rate(const Settings& s) {
         while (ring_buffer__consume(rb) > 0) {
         }
     }
-    c.consumed = 0;
-
-    std::atomic<bool> done{false};
-    const int ncpu = int(std::thread::hardware_concurrency());
-    const int here = sched_getcpu();
-    std::thread consumer([&] {
-        if (ncpu > 1) pin_to_cpu((here + 1) % ncpu);
-        while (!done.load(std::memory_order_acquire)) ring_buffer__poll(rb, 10);
-        while (ring_buffer__consume(rb) > 0) {
-        }
-    });
-    if (ncpu > 1) pin_to_cpu(here);
     progress("figure 7: %llu ring-buffer events", (unsigned long long)total);
-    std::uint64_t produced = 0;
-    bool ok = true;
-    const std::uint64_t t0 = now_ns();
-    while (produced < total && ok) {
-        // Paced so the ring never overflows: the rate is what the consumer
-        // keeps up with.  Bounded: a consumer stuck for 10 s ends the run.
-        const std::uint64_t wait_start = now_ns();
-        while (produced - c.consumed.load(std::memory_order_acquire) > capacity / 2) {
-            if (now_ns() - wait_start > 10000000000ULL) {
-                ok = false;
-                break;
-            }
-            sched_yield();
-        }
-        if (!ok || !produce(prog, batch)) ok = false;
-        produced += batch;
-    }
-    const std::uint64_t wait_start = now_ns();
-    while (c.consumed.load(std::memory_order_acquire) < produced && now_ns() - wait_start < 10000000000ULL)
-        sched_yield();
-    const std::uint64_t t1 = now_ns();
-    done = true;
-    consumer.join();
+    const RingRun run = ring_run(prog, rb, c, total, capacity, batch);
     ring_buffer__free(rb);
     close(prog);
     close(ring);
-    const std::uint64_t lost = produced - c.consumed.load();
-    if (!ok && lost == produced) {
+    if (!run.ok) {
         row.note = "not measured: the producer or the consumer failed";
         return row;
     }
-    row.value = double(c.consumed.load()) * 1e9 / double(t1 - t0);
+    const std::uint64_t lost = run.produced - run.consumed;
+    row.value = run.rate;
     row.reference_value = median(alone);
     row.comparison = num(*row.value / *row.reference_value * 100, 0) + " % of the producer";
     row.measures["lost"] = double(lost);
-    row.note = std::to_string(produced) + " events of " + std::to_string(sizeof(jg_event)) + " bytes in a " +
-               std::to_string(JG_RINGBUF_BYTES >> 10) + " KiB ring, " + std::to_string(lost) +
-               " lost; producer and consumer on two CPUs";
+    row.measures["sleeps"] = double(run.sleeps);
+    row.note = std::to_string(run.produced) + " events of " + std::to_string(sizeof(jg_event)) +
+               " bytes in a " + std::to_string(JG_RINGBUF_BYTES >> 10) + " KiB ring, " +
+               std::to_string(lost) +
+               " lost; producer and consumer on two CPUs; the consumer waits in epoll_wait (libbpf's "
+               "ring_buffer__poll) when it has caught up, as jitgated does, and slept " +
+               std::to_string(run.sleeps) + " times (one per " +
+               num(double(run.consumed) / double(std::max<std::uint64_t>(run.sleeps, 1)), 0) + " events)";
     return row;
 }
 

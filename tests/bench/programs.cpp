@@ -59,6 +59,7 @@ std::string measure(Case& c, std::uint32_t repeat) {
 
 void bench_programs(const Settings& s, Env& env, std::vector<Row>& rows) {
     const int empty_xdp = load_empty_xdp(), empty_skb = load_empty_skb();
+    const int clock_xdp = load_clock_xdp(), clock_skb = load_clock_skb();
     const int xdp = bpf_program__fd(env.skel->progs.jg_xdp);
     const int ingress = bpf_program__fd(env.skel->progs.jg_ingress);
     const int egress = bpf_program__fd(env.skel->progs.jg_egress);
@@ -87,6 +88,16 @@ void bench_programs(const Settings& s, Env& env, std::vector<Row>& rows) {
                         XDP_PASS,
                         -1,
                         {}});
+    // No goal: what the allow paths' clock read costs alone, in this run.
+    add({1,
+         "xdp_clock",
+         "the clock alone: empty XDP program + CLOCK_BOOTTIME read",
+         clock_xdp,
+         syn4(kStranger4, env.open_port),
+         {},
+         XDP_PASS,
+         rx,
+         {}});
     add({1,
          "xdp_unprotected",
          "XDP, unprotected port",
@@ -123,6 +134,15 @@ void bench_programs(const Settings& s, Env& env, std::vector<Row>& rows) {
                         1,
                         -1,
                         {}});
+    add({2,
+         "skb_clock",
+         "the clock alone: empty cgroup_skb program + CLOCK_BOOTTIME read",
+         clock_skb,
+         syn4(kStranger4, env.open_port),
+         in_ctx,
+         1,
+         ri,
+         {}});
     add({2,
          "ingress_unprotected",
          "cgroup_skb/ingress, unprotected port",
@@ -188,7 +208,8 @@ void bench_programs(const Settings& s, Env& env, std::vector<Row>& rows) {
          {}});
 
     std::string why;
-    if (empty_xdp < 0 || empty_skb < 0) why = "cannot load the empty reference programs";
+    if (empty_xdp < 0 || empty_skb < 0 || clock_xdp < 0 || clock_skb < 0)
+        why = "cannot load the empty reference programs";
     // One CPU for every measurement: the comparison is within one core.
     pin_to_cpu(sched_getcpu());
     const std::uint32_t repeat = s.quick ? 200000 : 1000000;
@@ -199,6 +220,8 @@ void bench_programs(const Settings& s, Env& env, std::vector<Row>& rows) {
     }
     if (empty_xdp >= 0) close(empty_xdp);
     if (empty_skb >= 0) close(empty_skb);
+    if (clock_xdp >= 0) close(clock_xdp);
+    if (clock_skb >= 0) close(clock_skb);
 
     const std::string how = "BPF_PROG_TEST_RUN, " + std::to_string(repeat) + " packets x " +
                             std::to_string(s.rounds) + " interleaved rounds, " + std::to_string(env.grants) +

@@ -52,6 +52,18 @@ int load_empty_skb() {
                 BPF_CGROUP_INET_INGRESS);
 }
 
+// The same empty programs plus one CLOCK_BOOTTIME read: what the expiry
+// check alone costs (design §1: every packet of a granted flow reads it).
+int load_clock_xdp() {
+    return load(BPF_PROG_TYPE_XDP, "jg_clock_xdp",
+                {call(BPF_FUNC_ktime_get_boot_ns), mov_imm(BPF_REG_0, XDP_PASS), exit_()});
+}
+
+int load_clock_skb() {
+    return load(BPF_PROG_TYPE_CGROUP_SKB, "jg_clock_skb",
+                {call(BPF_FUNC_ktime_get_boot_ns), mov_imm(BPF_REG_0, 1), exit_()}, BPF_CGROUP_INET_INGRESS);
+}
+
 int load_ring_producer(int ring_fd, std::uint32_t record_bytes) {
     std::vector<bpf_insn> p;
     // r1 = ring map (ld_imm64 with a map fd: two instructions)

@@ -14,6 +14,9 @@ namespace jgbench {
 int load_empty_xdp();
 // A cgroup_skb program returning 1 (let the packet go).
 int load_empty_skb();
+// The same two plus one bpf_ktime_get_boot_ns() call: the expiry check's clock alone.
+int load_clock_xdp();
+int load_clock_skb();
 // A tc program that writes one jg_event-sized record (zeroed, then the
 // verdict and the hook set) into the ring buffer `ring_fd` and submits it,
 // per run: the producer side of figure 7.  TC_ACT_OK on success,

@@ -15,6 +15,13 @@ namespace {
 
 constexpr std::uint32_t kSlot = 0;
 
+// The filter's entries for a grant map of `entries` (include/jitgate/abi.h,
+// JG_BLOOM_SCALE), within the kernel's u32.
+std::uint32_t bloom_entries(std::uint32_t entries) {
+    const std::uint64_t n = std::uint64_t(entries) * JG_BLOOM_SCALE;
+    return std::uint32_t(std::clamp<std::uint64_t>(n, 1, UINT32_MAX));
+}
+
 }  // namespace
 
 void GrantBloom::attach(int outer_fd, std::uint32_t entries) {
@@ -52,7 +59,7 @@ Result<bool> GrantBloom::rebuild(const std::vector<jg_addr_key>& keys) {
     last_ = start;  // a failed attempt waits its turn too
     LIBBPF_OPTS(bpf_map_create_opts, opts, .map_extra = JG_BLOOM_HASHES);
     unique_fd fresh(bpf_map_create(BPF_MAP_TYPE_BLOOM_FILTER, "jg_bloom", 0, sizeof(jg_addr_key),
-                                   std::max<std::uint32_t>(entries_, 1), &opts));
+                                   bloom_entries(entries_), &opts));
     if (!fresh) return err(fmt::format("create a grant bloom filter: {}", errstr(errno)));
     for (const jg_addr_key& k : keys)
         if (bpf_map_update_elem(fresh.get(), nullptr, &k, BPF_ANY))
