@@ -134,6 +134,15 @@ struct {
 	__uint(max_entries, JG_RINGBUF_BYTES);
 } jg_events SEC(".maps") __weak;
 
+/* Until when (CLOCK_MONOTONIC_COARSE) a record that finds the daemon caught
+ * up does not wake it (include/jitgate/abi.h, JG_RING_WAKE_GAP_NS). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} jg_wake SEC(".maps") __weak;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -174,17 +183,38 @@ static __always_inline struct jg_event *jg_event_reserve(void)
 }
 
 /* Submit a filled event.  An allow record does not wake the daemon, which
- * drains the ring every JG_RING_DRAIN_MS, unless the ring is filling up;
- * any other record wakes it when it had caught up (the default). */
+ * drains the ring every JG_RING_DRAIN_MS, unless the ring is filling up.
+ * Any other record wakes it when it had caught up (the kernel's default).
+ * Either wake-up is sent at most once per JG_RING_WAKE_GAP_NS: a daemon
+ * that keeps up with a burst would otherwise be woken for every record,
+ * and one that is behind, for every record past the mark: an interrupt
+ * each, several times the cost of the decision. */
 static __always_inline void jg_event_submit(struct jg_event *e)
 {
-	__u64 flags = 0;
+	__u64 avail = bpf_ringbuf_query(&jg_events, BPF_RB_AVAIL_DATA);
+	__u64 flags = BPF_RB_NO_WAKEUP, now, *next;
+	__u32 zero = 0;
 
-	if (e->verdict == JG_VERDICT_ALLOW)
-		flags = bpf_ringbuf_query(&jg_events, BPF_RB_AVAIL_DATA) >
-				JG_RING_WAKE_BYTES
-			    ? BPF_RB_FORCE_WAKEUP
-			    : BPF_RB_NO_WAKEUP;
+	if (avail > bpf_ringbuf_query(&jg_events, BPF_RB_RING_SIZE) /
+			JG_RING_WAKE_SHARE) {
+		flags = BPF_RB_FORCE_WAKEUP;
+	} else if (e->verdict != JG_VERDICT_ALLOW) {
+		/* Only this record waits: the daemon had caught up and the
+		 * default wakes it.  Else the default wakes nobody. */
+		flags = 0;
+		if (avail > sizeof(*e) + 8) {
+			bpf_ringbuf_submit(e, 0);
+			return;
+		}
+	}
+	if (flags != BPF_RB_NO_WAKEUP) {
+		next = bpf_map_lookup_elem(&jg_wake, &zero);
+		now = bpf_ktime_get_coarse_ns();
+		if (next && now < *next)
+			flags = BPF_RB_NO_WAKEUP;
+		else if (next)
+			*next = now + JG_RING_WAKE_GAP_NS;
+	}
 	bpf_ringbuf_submit(e, flags);
 }
 

@@ -342,10 +342,16 @@ struct jg_event {
 
 /* Allow records are submitted without waking the daemon (a wake-up is a
  * cross-CPU interrupt, several times the cost of the decision), unless more
- * than JG_RING_WAKE_BYTES wait in the ring; the daemon drains the ring at
- * least every JG_RING_DRAIN_MS.  Denials wake it as before. */
-#define JG_RING_WAKE_BYTES (JG_RINGBUF_BYTES / 8)
-#define JG_RING_DRAIN_MS   50
+ * than 1/JG_RING_WAKE_SHARE of the ring (its size as made, --ring-buffer-bytes)
+ * waits; the daemon drains the ring at least every JG_RING_DRAIN_MS.  Other
+ * records wake a daemon that had caught up.  Neither wake-up is sent again
+ * within JG_RING_WAKE_GAP_NS of the last one (jg_wake; the coarse clock, so
+ * up to a tick more): a record of a burst waits for the next wake-up or the
+ * daemon's next drain (every millisecond after records came, else
+ * JG_RING_DRAIN_MS). */
+#define JG_RING_WAKE_SHARE  8
+#define JG_RING_DRAIN_MS    50
+#define JG_RING_WAKE_GAP_NS (1000 * 1000ULL)
 
 /*
  * One TCP connection the cut iterator (iter/tcp, jg_cut) ended because no

@@ -18,10 +18,11 @@ int load_empty_skb();
 int load_clock_xdp();
 int load_clock_skb();
 // A tc program that writes one jg_event-sized record (zeroed, then the
-// verdict and the hook set) into the ring buffer `ring_fd` and submits it,
-// per run: the producer side of figure 7.  TC_ACT_OK on success,
-// TC_ACT_SHOT when the ring was full.
-int load_ring_producer(int ring_fd, std::uint32_t record_bytes);
+// verdict and the hook set) into the ring buffer `ring_fd` and submits it
+// with the flags jitgate's programs give a denial (their wake-up policy;
+// `wake_fd`: an array of one u64, as jg_wake), per run: the producer side
+// of figure 7.  TC_ACT_OK on success, TC_ACT_SHOT when the ring was full.
+int load_ring_producer(int ring_fd, int wake_fd, std::uint32_t record_bytes);
 // An XDP program that writes random bytes over 4-byte words at `off_a` and
 // `off_b` of the frame (a flood's spoofed source) and returns XDP_TX: run
 // in BPF_F_TEST_XDP_LIVE_FRAMES mode it is a packet generator.

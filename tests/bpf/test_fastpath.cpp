@@ -13,6 +13,7 @@
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <array>
@@ -326,6 +327,79 @@ TEST_CASE(
         CHECK(run(hook, syn4_from(stranger, 40002)) == pass_value(hook));
     }
     bloom.withdraw();
+    reset_state();
+}
+
+// jg_wake, the time before which a record does not wake the ring's reader.
+void set_wake(std::uint64_t ns) {
+    const std::uint32_t zero = 0;
+    REQUIRE(bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_wake), &zero, &ns, BPF_ANY) == 0);
+}
+
+std::uint64_t wake_at() {
+    const std::uint32_t zero = 0;
+    std::uint64_t ns = 0;
+    REQUIRE(bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_wake), &zero, &ns) == 0);
+    return ns;
+}
+
+std::uint64_t coarse_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return std::uint64_t(ts.tv_sec) * 1000000000ULL + std::uint64_t(ts.tv_nsec);
+}
+
+TEST_CASE("ring wake-ups: a denial that finds the reader caught up wakes it, at most once per gap") {
+    reset_state();
+    // An epoll of our own on the ring, edge-triggered: it reports the ring
+    // once per wake-up.
+    const int ep = epoll_create1(EPOLL_CLOEXEC);
+    REQUIRE(ep >= 0);
+    struct Close {
+        int fd;
+        ~Close() { close(fd); }
+    } closer{ep};
+    epoll_event add{};
+    add.events = EPOLLIN | EPOLLET;
+    REQUIRE(epoll_ctl(ep, EPOLL_CTL_ADD, bpf_map__fd(g_skel->maps.jg_events), &add) == 0);
+    auto woken = [&] {
+        epoll_event ev{};
+        return epoll_wait(ep, &ev, 1, 0) == 1;
+    };
+    woken();  // whatever the set-up woke
+    CHECK(!woken());
+
+    // Within the gap: the record waits, nobody is woken.
+    set_wake(UINT64_MAX);
+    CHECK(run(Hook::Ingress, syn4_from("203.0.113.21", 40001)) == 0);
+    CHECK(!woken());
+    CHECK(take_events().size() == 1);  // it is there all the same
+    CHECK(!woken());
+
+    // After it: the reader is woken, and the next gap starts now.
+    set_wake(0);
+    const std::uint64_t before = coarse_now();
+    CHECK(run(Hook::Ingress, syn4_from("203.0.113.22", 40001)) == 0);
+    const std::uint64_t after = coarse_now();
+    CHECK(woken());
+    CHECK(take_events().size() == 1);
+    CHECK(wake_at() >= before + JG_RING_WAKE_GAP_NS);
+    CHECK(wake_at() <= after + JG_RING_WAKE_GAP_NS);
+    CHECK(!woken());
+
+    // A record behind another one that waits wakes nobody (the reader had
+    // not caught up) and leaves the gap alone.
+    set_wake(0);
+    CHECK(run(Hook::Ingress, syn4_from("203.0.113.23", 40001)) == 0);
+    CHECK(woken());
+    const std::uint64_t gap_end = wake_at();
+    set_wake(0);
+    CHECK(run(Hook::Ingress, syn4_from("203.0.113.24", 40001)) == 0);
+    CHECK(!woken());
+    CHECK(wake_at() == 0);
+    CHECK(gap_end > 0);
+    CHECK(take_events().size() == 2);
+    set_wake(0);
     reset_state();
 }
 

@@ -59,6 +59,8 @@ bool EventRing::poll() const {
     return ring_buffer__consume(s_->rb) == kBatchFull;
 }
 
+std::size_t EventRing::last_taken() const { return s_->taken; }
+
 void EventRing::drain() const {
     while (poll()) {
     }

@@ -29,6 +29,8 @@ public:
     // Hands at most one batch of waiting records to on_event: true when
     // the batch filled (more may wait), false also when on_event said stop.
     bool poll() const;
+    // How many records the last poll() handed over.
+    std::size_t last_taken() const;
     // Hands over every waiting record, a batch at a time.
     void drain() const;
 

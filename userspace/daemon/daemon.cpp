@@ -481,20 +481,27 @@ int Daemon::serve(Loop& l) {
         return 1;
     using std::chrono::steady_clock;
     auto last_tick = steady_clock::now(), last_link_check = last_tick, last_drain = last_tick;
+    auto last_record = last_tick - std::chrono::milliseconds(kRingBusyMs);
     for (bool running = true; running && !audit_->failed();) {
         const auto next_end = wf_->next_expiry();
+        const bool ring_busy = steady_clock::now() - last_record < std::chrono::milliseconds(kRingBusyMs);
         epoll_event evs[64];
-        const int n = epoll_wait(l.ep.get(), evs, 64, loop_wait_ms(next_end, clock_.boot_ns()));
-        for (int i = 0; i < n && !audit_->failed(); ++i) running = on_ready(l, evs[i]) && running;
+        const int n = epoll_wait(l.ep.get(), evs, 64, loop_wait_ms(next_end, clock_.boot_ns(), ring_busy));
+        for (int i = 0; i < n && !audit_->failed(); ++i) {
+            running = on_ready(l, evs[i]) && running;
+            if (evs[i].data.fd == l.ring->epoll_fd() && l.ring->last_taken() > 0)
+                last_record = steady_clock::now();
+        }
         if (audit_->failed()) break;
         if (next_end && clock_.boot_ns() >= *next_end) {
             wf_->sweep();
             stray_cuts(false);
         }
         const auto now = steady_clock::now();
-        if (now - last_drain >= std::chrono::milliseconds(JG_RING_DRAIN_MS)) {
+        if (now - last_drain >= std::chrono::milliseconds(ring_busy ? kRingBusyWaitMs : JG_RING_DRAIN_MS)) {
             last_drain = now;
             l.ring->poll();
+            if (l.ring->last_taken() > 0) last_record = now;
         }
         if (now - last_link_check >= std::chrono::milliseconds(250)) {
             last_link_check = now;

@@ -50,8 +50,8 @@ Result<bool> Loop::open(Loop& l, const Options& o, const sigset_t& signals, cons
     return true;
 }
 
-int loop_wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot) {
-    const int drain_ms = JG_RING_DRAIN_MS;
+int loop_wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot, bool ring_busy) {
+    const int drain_ms = ring_busy ? kRingBusyWaitMs : JG_RING_DRAIN_MS;
     if (!next_end) return drain_ms;
     if (*next_end <= now_boot) return 0;
     return int(std::min<std::uint64_t>(drain_ms, (*next_end - now_boot + 999999) / 1000000));

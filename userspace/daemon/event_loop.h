@@ -44,7 +44,16 @@ struct Loop {
 // How long the loop may wait: until the next grant ends (boot ns, so that
 // its connections are cut then, not at the next tick), and at most until
 // the ring is to be drained (the kernel submits allow records without
-// waking us: abi.h JG_RING_DRAIN_MS).
-int loop_wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot);
+// waking us, and other records wake us at most once per
+// JG_RING_WAKE_GAP_NS: abi.h).  `ring_busy`: records came a moment ago, so
+// more may wait that woke nobody: drained again within kRingBusyWaitMs.
+int loop_wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot, bool ring_busy = false);
+
+// While records came within kRingBusyMs, the loop drains the ring every
+// kRingBusyWaitMs instead of every JG_RING_DRAIN_MS: a record whose wake-up
+// the kernel held back (the gap, on the coarse clock: up to a tick more)
+// waits about a millisecond, not the whole drain period.
+constexpr int kRingBusyMs = 10;
+constexpr int kRingBusyWaitMs = 1;
 
 }  // namespace jg
