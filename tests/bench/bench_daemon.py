@@ -144,12 +144,12 @@ def time_of(ts):
 
 
 def grants_in_map(env):
-    """Entries of the daemon's pinned jg_grants_uid (under its one v<ABI> directory), or None."""
+    """Entries of the daemon's pinned jg_grants_addr (under its one v<ABI> directory), or None."""
     top = os.path.join(env.bpffs, "jitgate")
     dirs = [d for d in os.listdir(top) if d.startswith("v")] if os.path.isdir(top) else []
     if len(dirs) != 1:
         return None
-    r = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", os.path.join(top, dirs[0], "jg_grants_uid")],
+    r = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", os.path.join(top, dirs[0], "jg_grants_addr")],
                        capture_output=True, text=True)
     try:
         entries = json.loads(r.stdout)
@@ -252,13 +252,16 @@ def main():
             kib = rss_kib(env.daemon.pid)
             in_map = grants_in_map(env)
             if in_map != GRANT_ENTRIES:
-                raise RuntimeError(f"the daemon's map holds {in_map} grants, not the {GRANT_ENTRIES} of its store")
+                said = [x for x in env.daemon_log().splitlines() if "grant" in x][-3:]
+                raise RuntimeError(f"the daemon's map holds {in_map} grants, not the {GRANT_ENTRIES} of its store "
+                                   f"(its log: {' / '.join(said)})")
             budget = 16 + GRANT_ENTRIES * 64 / 2 ** 20
             r.update(what=f"daemon RSS with {GRANT_ENTRIES} grants", value=kib / 1024,
                      reference=f"16 MiB + 64 B x {GRANT_ENTRIES}", reference_value=budget,
                      comparison=f"{kib / 1024 / budget * 100:.0f} % of the budget",
                      measures={"grants": in_map},
-                     note=f"{in_map} grants in jg_grants_uid after the daemon's start, [daemon] max_grants at "
+                     note=f"{in_map} remote grants (one host each) in jg_grants_addr after the daemon's start, "
+                          f"[daemon] max_grants at "
                           f"its default ({GRANT_ENTRIES}); a store of 1M grants is not timed here (restoring it "
                           "takes the daemon several seconds)")
     except Exception as e:  # noqa: BLE001 - every figure says why it is missing

@@ -1,11 +1,16 @@
-// jitgate_bench --make-store DB N PORT: a state store holding N active local
-// grants (uids 100000..) on PORT/tcp, an hour long, written through the
-// daemon's own Store, so that a daemon started on it loads N grants into its
-// maps (figure 8, daemon RSS with grants).
+// jitgate_bench --make-store DB N PORT: a state store holding N active
+// remote grants (one host each, 2001:db8::0:1 on) on PORT/tcp, an hour long,
+// requested by root, written through the daemon's own Store, so that a
+// daemon started on it loads N grants into its maps (figure 8, daemon RSS
+// with grants).  Remote hosts: grants of local users would need N accounts,
+// and the daemon ends the grants of accounts that do not exist.
 #include <cstdio>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "core/clock.h"
+#include "core/keys.h"
 #include "core/store.h"
 #include "daemon/system.h"
 
@@ -35,8 +40,15 @@ int make_store(const char* db, const char* count, const char* port_text) {
         jg::GrantRow g;
         g.id = *id;
         g.request_id = 0;
-        g.uid = std::uint32_t(100000 + i);
-        g.user = "bench" + std::to_string(i);
+        g.uid = 0;
+        g.user = "root";
+        const auto src =
+            jg::parse_source(fmt::format("2001:db8::{:x}:{:x}", (i + 1) >> 16, (i + 1) & 0xffff));
+        if (!src) {
+            done = jg::err(src.error());
+            break;
+        }
+        g.src = jg::format_source(*src);
         g.port = std::uint16_t(port);
         g.proto = jg::Proto::Tcp;
         g.start_us = now_us;

@@ -669,6 +669,58 @@ TEST_CASE("the daemon's GrantMaps keep the fast path exact: bloom filter, trie c
     reset_state();
 }
 
+TEST_CASE(
+    "GrantMaps at start: entries no active grant has leave first, so a full map takes every active grant") {
+    reset_state();
+    auto maps = jg::KernelMaps::of(g_skel);
+    REQUIRE_MESSAGE(maps.ok(), (maps.ok() ? std::string() : maps.error()));
+    jg::GrantBloom bloom;
+    bloom.attach(maps->bloom_fd, maps->grant_capacity);
+    struct Cleanup {
+        jg::GrantBloom& b;
+        ~Cleanup() {
+            b.withdraw();
+            jgtest::clear_map(g_skel->maps.jg_grants_uid);
+        }
+    } cleanup{bloom};
+    const jg::GrantMaps grants(*maps, bloom);
+    const std::uint32_t cap = maps->grant_capacity;
+    REQUIRE(cap > 100);
+    // Entries of grants that ended while no daemon ran: 100 local users.
+    const int uid_fd = bpf_map__fd(g_skel->maps.jg_grants_uid);
+    for (std::uint32_t i = 0; i < 100; ++i) {
+        const jg_uid_key k{i + 1, kPort, JG_PROTO_TCP, 0};
+        const jg_grant_val v = jg::make_grant_val(jgtest::hour_from_now(), i + 1);
+        REQUIRE(bpf_map_update_elem(uid_fd, &k, &v, BPF_ANY) == 0);
+    }
+    // As many active local grants as the map holds, one of them under a
+    // stale entry's key with a new id (overwritten, not removed first).
+    std::vector<jg::KernelGrant> active;
+    for (std::uint32_t i = 0; i < cap; ++i) {
+        jg::KernelGrant g;
+        g.id = 1000 + i;
+        g.uid = i == 0 ? 1 : 100000 + i;
+        g.port = kPort;
+        g.proto = jg::Proto::Tcp;
+        g.expires_boot_ns = jgtest::hour_from_now();
+        active.push_back(g);
+    }
+    const jg::Reconciled r = grants.reconcile(active);
+    CHECK(r.errors.empty());
+    CHECK(r.removed.size() == 99);
+    std::uint32_t held = 0;
+    jg_uid_key k{}, next{};
+    for (const void* at = nullptr; bpf_map_get_next_key(uid_fd, at, &next) == 0 && held <= cap; at = &k) {
+        k = next;
+        ++held;
+    }
+    CHECK(held == cap);
+    const jg_uid_key first{1, kPort, JG_PROTO_TCP, 0};
+    jg_grant_val v{};
+    REQUIRE(bpf_map_lookup_elem(uid_fd, &first, &v) == 0);
+    CHECK(v.grant_id == 1000);
+}
+
 namespace {
 
 std::string setup() {

@@ -24,20 +24,27 @@ const Map<jg_net_key, jg_grant_val>& map_of(const KernelMaps& m, const jg_net_ke
 
 void next_generation(const KernelMaps& m);
 
-// Removes the entries of `map` that are not an active grant's, under that
-// very key; a cached admission under one ends with it.
-template <typename K>
-void prune(const KernelMaps& m, const Map<K, jg_grant_val>& map, const ActiveGrantKeys& known,
+// Removes the entries of `map` that `foreign(key, grant id)` says no active
+// grant accounts for; a cached admission under one ends with it.
+template <typename K, typename Foreign>
+void prune(const KernelMaps& m, const Map<K, jg_grant_val>& map, const Foreign& foreign,
            std::vector<ForeignGrant>& removed) {
     std::vector<std::pair<K, jg_grant_val>> unknown;
     map.for_each([&](const K& key, const jg_grant_val& v) {
-        if (!known.holds(GrantKey{key}, v.grant_id)) unknown.emplace_back(key, v);
+        if (foreign(GrantKey{key}, v.grant_id)) unknown.emplace_back(key, v);
     });
     for (const auto& [key, v] : unknown) {
         map.remove(key);
         next_generation(m);
         removed.push_back({principal_of(key), key.port, Proto(key.proto), v.grant_id});
     }
+}
+
+template <typename Foreign>
+void prune_all(const KernelMaps& m, const Foreign& foreign, std::vector<ForeignGrant>& removed) {
+    prune(m, m.grants_uid, foreign, removed);
+    prune(m, m.grants_addr, foreign, removed);
+    prune(m, m.grants_net, foreign, removed);
 }
 
 // Cached admissions (jg_flow_val, jg_sk_state) made before now no longer
@@ -114,16 +121,22 @@ Reconciled GrantMaps::reconcile(const std::vector<KernelGrant>& active,
     Reconciled out;
     // The maps are rewritten wholesale: the programs ask the hash meanwhile.
     bloom_->withdraw();
+    const ActiveGrantKeys known(active);
+    // First the entries under keys no active grant has (grants that ended
+    // while no daemon ran, a store replaced): they would take the room of
+    // active grants in a full map, and removing them opens nothing.  Keys
+    // an active grant has are overwritten in place, never removed first.
+    prune_all(
+        *m_, [&](const GrantKey& k, std::uint64_t) { return !known.names(k); }, out.removed);
     std::uint64_t n = 0;
     for (const KernelGrant& g : active) {
         if (auto r = write(g); !r) out.errors.push_back(r.error());
         if (progress) progress(++n);
     }
     next_generation(*m_);  // a rewrite may have shortened a grant
-    const ActiveGrantKeys known(active);
-    prune(*m_, m_->grants_uid, known, out.removed);
-    prune(*m_, m_->grants_addr, known, out.removed);
-    prune(*m_, m_->grants_net, known, out.removed);
+    // Then what is left under an active key with another id.
+    prune_all(
+        *m_, [&](const GrantKey& k, std::uint64_t id) { return !known.holds(k, id); }, out.removed);
     recount_net_grants(*m_);
     if (auto r = rebuild_bloom(); !r) out.errors.push_back(r.error());
     return out;

@@ -27,10 +27,34 @@ GrantKey grant_key(const KernelGrant& g) {
     return std::visit([](const auto& k) { return GrantKey{k}; }, make_remote_key(*g.src, g.port, g.proto));
 }
 
+namespace {
+
+// An order of keys: by map, then by bytes (keys are packed with zeroed
+// padding, so equal keys are equal bytes).
+bool key_less(const GrantKey& a, const GrantKey& b) {
+    if (a.index() != b.index()) return a.index() < b.index();
+    return std::visit(
+        [&](const auto& x) {
+            return std::memcmp(&x, &std::get<std::decay_t<decltype(x)>>(b), sizeof(x)) < 0;
+        },
+        a);
+}
+
+}  // namespace
+
 ActiveGrantKeys::ActiveGrantKeys(const std::vector<KernelGrant>& active) {
     keys_.reserve(active.size());
-    for (const KernelGrant& g : active) keys_.emplace_back(g.id, grant_key(g));
+    by_key_.reserve(active.size());
+    for (const KernelGrant& g : active) {
+        keys_.emplace_back(g.id, grant_key(g));
+        by_key_.push_back(keys_.back().second);
+    }
     std::sort(keys_.begin(), keys_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(by_key_.begin(), by_key_.end(), key_less);
+}
+
+bool ActiveGrantKeys::names(const GrantKey& key) const {
+    return std::binary_search(by_key_.begin(), by_key_.end(), key, key_less);
 }
 
 bool ActiveGrantKeys::holds(const GrantKey& key, std::uint64_t grant_id) const {

@@ -42,9 +42,12 @@ class ActiveGrantKeys {
 public:
     explicit ActiveGrantKeys(const std::vector<KernelGrant>& active);
     bool holds(const GrantKey& key, std::uint64_t grant_id) const;
+    // Whether some active grant, whatever its id, lives under `key`.
+    bool names(const GrantKey& key) const;
 
 private:
     std::vector<std::pair<std::int64_t, GrantKey>> keys_;  // sorted by id
+    std::vector<GrantKey> by_key_;                         // sorted by key_less (kernel_grant.cpp)
 };
 
 // Who a grant-map key names, for a tamper record: "uid 1000",
