@@ -52,8 +52,12 @@ def _flood_random(row, _):
 
 
 def _flood_single(row, _):
-    if not _m(row, "ceiling_saturated") or _m(row, "vs_ceiling") is None:
+    if _m(row, "vs_ceiling") is None:
         return None
+    if not _m(row, "ceiling_saturated"):
+        # The ceiling took all it was offered: the ratio is an upper bound,
+        # which decides only when it is already below the goal.
+        return False if _m(row, "vs_ceiling") < 0.8 else None
     return _m(row, "vs_ceiling") >= 0.8
 
 
