@@ -134,8 +134,9 @@ struct {
 	__uint(max_entries, JG_RINGBUF_BYTES);
 } jg_events SEC(".maps") __weak;
 
-/* Until when (CLOCK_MONOTONIC_COARSE) a record that finds the daemon caught
- * up does not wake it (include/jitgate/abi.h, JG_RING_WAKE_GAP_NS). */
+/* Until when (CLOCK_MONOTONIC_COARSE) no record wakes the daemon: neither
+ * one that finds it caught up nor one past the ring's mark
+ * (include/jitgate/abi.h, JG_RING_WAKE_GAP_NS). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

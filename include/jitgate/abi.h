@@ -100,9 +100,11 @@ struct jg_grant_val {
  * One hash: every packet of a granted source pays each hash (a jhash of the
  * key), while a hash fewer only sends more spoofed sources on to the grant
  * hash.  The filter is made for JG_BLOOM_SCALE times the grant map's
- * entries, so that its bitmap stays the size three hashes had (the kernel
- * sizes it by entries x hashes): 8 bits per grant, about 12 % of absent
- * sources passed on to the hash when the map is full, against 3 %. */
+ * entries, so that its bitmap keeps about the size three hashes had (the
+ * kernel sizes it by entries x hashes x 7/5, rounded up to a power of two):
+ * 8 bits per grant for a power-of-two max_grants (5.6 to 11.2 otherwise),
+ * about 12 % of absent sources passed on to the hash when the map is full,
+ * against 3 % with three hashes. */
 #define JG_BLOOM_HASHES 1
 #define JG_BLOOM_SCALE	4
 

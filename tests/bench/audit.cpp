@@ -173,7 +173,7 @@ Row ring_rate(const Settings& s) {
         " lost; producer and consumer on two CPUs; the producer submits as jitgate's programs submit a "
         "denial (a record that finds the consumer caught up wakes it, at most once a millisecond); "
         "the consumer waits in epoll_wait (libbpf's ring_buffer__poll) when it has caught up and "
-        "reads the ring every millisecond while records came within 10 ms, as jitgated does; it "
+        "reads the ring every millisecond while records came within 20 ms, as jitgated does; it "
         "slept " +
         std::to_string(run.sleeps) + " times (one per " +
         num(double(run.consumed) / double(std::max<std::uint64_t>(run.sleeps, 1)), 0) + " events)";

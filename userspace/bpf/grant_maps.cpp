@@ -125,7 +125,9 @@ Reconciled GrantMaps::reconcile(const std::vector<KernelGrant>& active,
     // First the entries under keys no active grant has (grants that ended
     // while no daemon ran, a store replaced): they would take the room of
     // active grants in a full map, and removing them opens nothing.  Keys
-    // an active grant has are overwritten in place, never removed first.
+    // an active grant has are overwritten in place, never removed first
+    // (the hashes take that in a full map; the prefix trie only on kernels
+    // with "bpf: Handle in-place update for full LPM trie correctly").
     prune_all(
         *m_, [&](const GrantKey& k, std::uint64_t) { return !known.names(k); }, out.removed);
     std::uint64_t n = 0;

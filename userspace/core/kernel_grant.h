@@ -35,7 +35,7 @@ Result<KernelGrant> kernel_grant(const GrantRow& g);
 using GrantKey = std::variant<jg_uid_key, jg_addr_key, jg_net_key>;
 GrantKey grant_key(const KernelGrant& g);
 
-// The keys of the active grants, by grant id: a map entry is one of them
+// The keys of the active grants, by grant id and by key: a map entry is one of them
 // when its grant id is active with this very key (packed the one way keys
 // are packed; keys have explicit zeroed padding, so equal keys are equal bytes).
 class ActiveGrantKeys {

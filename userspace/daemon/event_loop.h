@@ -51,9 +51,9 @@ int loop_wait_ms(std::optional<std::uint64_t> next_end, std::uint64_t now_boot, 
 
 // While records came within kRingBusyMs, the loop drains the ring every
 // kRingBusyWaitMs instead of every JG_RING_DRAIN_MS: a record whose wake-up
-// the kernel held back (the gap, on the coarse clock: up to a tick more)
-// waits about a millisecond, not the whole drain period.
-constexpr int kRingBusyMs = 10;
+// the kernel held back (the gap, on the coarse clock: up to a tick more,
+// 10 ms at HZ=100) waits about a millisecond, not the whole drain period.
+constexpr int kRingBusyMs = 20;
 constexpr int kRingBusyWaitMs = 1;
 
 }  // namespace jg
