@@ -8,10 +8,9 @@
 #include "core/clock.h"
 #include "helpers.h"
 
+namespace test_audit {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_audit {
 
 namespace {
 

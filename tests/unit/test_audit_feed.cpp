@@ -17,10 +17,9 @@
 #include "helpers.h"
 #include "util/log.h"
 
+namespace test_audit_feed {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_audit_feed {
 
 namespace {
 

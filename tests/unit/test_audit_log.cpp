@@ -18,10 +18,9 @@
 #include "helpers.h"
 #include "util/log.h"
 
+namespace test_audit_log {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_audit_log {
 
 namespace {
 

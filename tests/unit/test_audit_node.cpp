@@ -14,10 +14,9 @@
 #include "fakes.h"
 #include "helpers.h"
 
+namespace test_audit_node {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_audit_node {
 
 namespace {
 

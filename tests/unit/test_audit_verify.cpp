@@ -11,10 +11,9 @@
 #include "core/audit.h"
 #include "helpers.h"
 
+namespace test_audit_verify {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_audit_verify {
 
 namespace {
 

@@ -15,10 +15,9 @@
 #include "fleet_fixtures.h"
 #include "helpers.h"
 
+namespace test_audit_witness {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_audit_witness {
 
 namespace {
 

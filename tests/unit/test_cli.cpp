@@ -27,10 +27,9 @@
 #include "helpers.h"
 #include "jitgate/version.h"
 
+namespace test_cli {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_cli {
 
 namespace {
 

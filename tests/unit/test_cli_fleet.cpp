@@ -27,10 +27,9 @@
 #include "core/protocol.h"
 #include "helpers.h"
 
+namespace test_cli_fleet {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_cli_fleet {
 using nlohmann::json;
 
 namespace {

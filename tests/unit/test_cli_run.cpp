@@ -23,10 +23,9 @@
 #include "core/protocol.h"
 #include "helpers.h"
 
+namespace test_cli_run {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_cli_run {
 
 namespace {
 

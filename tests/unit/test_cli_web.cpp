@@ -14,9 +14,8 @@
 #include "cli/http_post.h"
 #include "cli/token_store.h"
 
-using namespace jg;
-
 namespace test_cli_web {
+using namespace jg;
 
 namespace {
 

@@ -16,10 +16,9 @@
 #include "fakes.h"
 #include "wire_op.h"
 
+namespace test_cut {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_cut {
 
 namespace {
 

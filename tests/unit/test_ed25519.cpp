@@ -15,9 +15,8 @@
 #include "core/ed25519.h"
 #include "fleet/node_key.h"
 
-using namespace jg;
-
 namespace test_ed25519 {
+using namespace jg;
 
 namespace {
 

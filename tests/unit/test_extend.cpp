@@ -17,10 +17,9 @@
 #include "fakes.h"
 #include "wire_op.h"
 
+namespace test_extend {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_extend {
 
 namespace {
 

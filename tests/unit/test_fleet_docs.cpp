@@ -14,11 +14,10 @@
 #include "fleet/docs.h"
 #include "fleet_fixtures.h"
 
+namespace test_fleet_docs {
 using namespace jg;
 using namespace jg::fleet;
 using namespace jg::testing;
-
-namespace test_fleet_docs {
 
 namespace {
 

@@ -16,11 +16,10 @@
 #include "fleet_fixtures.h"
 #include "helpers.h"
 
+namespace test_fleet_extend {
 using namespace jg;
 using namespace jg::testing;
 using namespace jg::fleet;
-
-namespace test_fleet_extend {
 
 namespace {
 

@@ -10,9 +10,8 @@
 #include "core/policy.h"
 #include "daemon/fleet_node.h"
 
-using namespace jg;
-
 namespace test_fleet_policy {
+using namespace jg;
 
 namespace {
 

@@ -15,11 +15,10 @@
 #include "helpers.h"
 #include "util/log.h"
 
+namespace test_fleet_precheck {
 using namespace jg;
 using namespace jg::testing;
 using namespace jg::fleet;
-
-namespace test_fleet_precheck {
 
 namespace {
 

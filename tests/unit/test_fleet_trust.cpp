@@ -15,11 +15,10 @@
 #include "fleet_fixtures.h"
 #include "helpers.h"
 
+namespace test_fleet_trust {
 using namespace jg;
 using namespace jg::testing;
 using namespace jg::fleet;
-
-namespace test_fleet_trust {
 
 namespace {
 

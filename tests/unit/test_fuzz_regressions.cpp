@@ -10,10 +10,9 @@
 #include "core/protocol.h"
 #include "helpers.h"
 
+namespace test_fuzz_regressions {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_fuzz_regressions {
 
 namespace {
 

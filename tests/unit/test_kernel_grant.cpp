@@ -11,9 +11,8 @@
 #include "core/rl_window.h"
 #include "jitgate/abi.h"
 
-using namespace jg;
-
 namespace test_kernel_grant {
+using namespace jg;
 
 namespace {
 

@@ -14,10 +14,9 @@
 #include "fakes.h"
 #include "helpers.h"
 
+namespace test_kernel_records {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_kernel_records {
 
 namespace {
 

@@ -11,9 +11,8 @@
 #include "core/keys.h"
 #include "jitgate/abi.h"
 
-using namespace jg;
-
 namespace test_keys {
+using namespace jg;
 
 namespace {
 

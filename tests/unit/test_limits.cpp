@@ -19,10 +19,9 @@
 #include "fakes.h"
 #include "wire_op.h"
 
+namespace test_limits {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_limits {
 
 namespace {
 

@@ -10,9 +10,8 @@
 #include "core/policy.h"
 #include "daemon/startup.h"
 
-using namespace jg;
-
 namespace test_max_grants {
+using namespace jg;
 
 namespace {
 

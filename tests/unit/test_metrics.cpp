@@ -9,9 +9,8 @@
 #include "core/metrics.h"
 #include "core/policy.h"
 
-using namespace jg;
-
 namespace test_metrics {
+using namespace jg;
 
 TEST_SUITE("metrics") {
     TEST_CASE("render_prometheus: HELP, TYPE, then samples with escaped labels") {

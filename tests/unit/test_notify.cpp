@@ -18,10 +18,9 @@
 #include "notify/signature.h"
 #include "notify/state.h"
 
+namespace test_notify {
 using namespace jg;
 using namespace jg::notify;
-
-namespace test_notify {
 
 namespace {
 

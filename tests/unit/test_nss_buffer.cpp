@@ -11,9 +11,8 @@
 
 #include "core/nss_buffer.h"
 
-using namespace jg;
-
 namespace test_nss_buffer {
+using namespace jg;
 
 TEST_CASE("nss_lookup: an entry larger than the first buffer is found with a bigger one") {
     // A lookup that needs 200 KiB, as getgrnam_r does for a group of a few

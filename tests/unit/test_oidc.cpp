@@ -20,9 +20,8 @@
 #include "identity/jwt.h"
 #include "identity/oidc_verifier.h"
 
-using namespace jg;
-
 namespace test_oidc {
+using namespace jg;
 using json = nlohmann::json;
 
 namespace {

@@ -17,10 +17,9 @@
 #include "daemon/control.h"
 #include "fakes.h"
 
+namespace test_operations {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_operations {
 
 namespace {
 

@@ -7,9 +7,8 @@
 
 #include "core/policy.h"
 
-using namespace jg;
-
 namespace test_policy {
+using namespace jg;
 
 namespace {
 

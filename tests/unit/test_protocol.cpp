@@ -5,9 +5,8 @@
 
 #include "core/protocol.h"
 
-using namespace jg;
-
 namespace test_protocol {
+using namespace jg;
 
 namespace {
 

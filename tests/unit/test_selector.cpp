@@ -7,9 +7,8 @@
 
 #include "core/selector.h"
 
-using namespace jg;
-
 namespace test_selector {
+using namespace jg;
 
 namespace {
 

@@ -13,9 +13,8 @@
 #include "core/policy.h"
 #include "core/service_users.h"
 
-using namespace jg;
-
 namespace test_service_users {
+using namespace jg;
 
 namespace {
 

@@ -12,10 +12,9 @@
 #include "helpers.h"
 #include "jitgate/abi.h"
 
+namespace test_startup {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_startup {
 
 TEST_SUITE("startup") {
     TEST_CASE(

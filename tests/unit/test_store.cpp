@@ -12,10 +12,9 @@
 #include "core/store.h"
 #include "helpers.h"
 
+namespace test_store {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_store {
 
 namespace {
 

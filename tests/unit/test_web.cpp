@@ -17,9 +17,8 @@
 #include "web/session.h"
 #include "web/web_app.h"
 
-using namespace jg::web;
-
 namespace test_web {
+using namespace jg::web;
 using json = nlohmann::json;
 
 TEST_CASE("web: html_escape leaves no markup") {

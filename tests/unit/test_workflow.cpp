@@ -22,10 +22,9 @@
 #include "fakes.h"
 #include "wire_op.h"
 
+namespace test_workflow {
 using namespace jg;
 using namespace jg::testing;
-
-namespace test_workflow {
 
 namespace {
 
