@@ -618,19 +618,33 @@ jg::KernelGrant kernel_grant(std::int64_t id, const char* source) {
     return g;
 }
 
+// The daemon's GrantMaps over this test's maps, with a bloom filter that
+// is withdrawn again at the end (the other tests run without one).
+struct DaemonGrants {
+    explicit DaemonGrants(const jg::KernelMaps& m) : maps(m), grants(maps, bloom) {
+        bloom.attach(maps.bloom_fd, maps.grant_capacity);
+    }
+    ~DaemonGrants() { bloom.withdraw(); }
+    DaemonGrants(const DaemonGrants&) = delete;
+    DaemonGrants& operator=(const DaemonGrants&) = delete;
+    jg::KernelMaps maps;
+    jg::GrantBloom bloom;
+    const jg::GrantMaps grants;  // after maps and bloom, which it points to
+};
+
+jg::KernelMaps kernel_maps() {
+    auto maps = jg::KernelMaps::of(g_skel);
+    REQUIRE_MESSAGE(maps.ok(), (maps.ok() ? std::string() : maps.error()));
+    return *maps;
+}
+
 }  // namespace
 
 TEST_CASE("the daemon's GrantMaps keep the fast path exact: bloom filter, trie count, grant generation") {
     reset_state();
-    auto maps = jg::KernelMaps::of(g_skel);
-    REQUIRE_MESSAGE(maps.ok(), (maps.ok() ? std::string() : maps.error()));
-    jg::GrantBloom bloom;
-    bloom.attach(maps->bloom_fd, maps->grant_capacity);
-    struct Withdraw {
-        jg::GrantBloom& b;
-        ~Withdraw() { b.withdraw(); }
-    } cleanup{bloom};
-    const jg::GrantMaps grants(*maps, bloom);
+    DaemonGrants d(kernel_maps());
+    const jg::GrantMaps& grants = d.grants;
+    jg::GrantBloom& bloom = d.bloom;
     const auto host7 = kernel_grant(7, kPeer4), host8 = kernel_grant(8, kOther4);
     const auto net9 = kernel_grant(9, "203.0.113.0/24");
 
@@ -674,20 +688,13 @@ TEST_CASE("the daemon's GrantMaps keep the fast path exact: bloom filter, trie c
 TEST_CASE(
     "GrantMaps at start: entries no active grant has leave first, so a full map takes every active grant") {
     reset_state();
-    auto maps = jg::KernelMaps::of(g_skel);
-    REQUIRE_MESSAGE(maps.ok(), (maps.ok() ? std::string() : maps.error()));
-    jg::GrantBloom bloom;
-    bloom.attach(maps->bloom_fd, maps->grant_capacity);
-    struct Cleanup {
-        jg::GrantBloom& b;
-        ~Cleanup() {
-            b.withdraw();
-            jgtest::clear_map(g_skel->maps.jg_grants_uid);
-        }
-    } cleanup{bloom};
-    const jg::GrantMaps grants(*maps, bloom);
+    struct ClearUids {  // other tests expect jg_grants_uid empty
+        ~ClearUids() { jgtest::clear_map(g_skel->maps.jg_grants_uid); }
+    } clear_uids;
+    DaemonGrants d(kernel_maps());
+    const jg::GrantMaps& grants = d.grants;
     jgtest::clear_map(g_skel->maps.jg_grants_uid);
-    const std::uint32_t cap = maps->grant_capacity;
+    const std::uint32_t cap = d.maps.grant_capacity;
     REQUIRE(cap > 100);
     // Entries of grants that ended while no daemon ran: 100 local users.
     const int uid_fd = bpf_map__fd(g_skel->maps.jg_grants_uid);
