@@ -11,6 +11,7 @@
 //    then {"canceled": true, "compact_revision": R}.
 // Everything it sends is untrusted: every field's type is checked.
 #include "fleet/etcd_client.h"
+#include "fleet/etcd_session.h"
 
 #include <unistd.h>
 #include "fleet/gateway_json.h"
@@ -51,11 +52,15 @@ std::string error_text(const json& j, std::int64_t& code) {
     return "(an error of an unexpected type)";
 }
 
-bool is_token_error(const std::string& msg) {
+}  // namespace
+
+bool detail::is_token_error(const std::string& msg) {
     return msg.find("invalid auth token") != std::string::npos ||
            msg.find("revision of auth store is old") != std::string::npos ||
            msg.find("user name is empty") != std::string::npos;
 }
+
+namespace {
 
 // etcd's text, quoted and escaped for a terminal.  (Appended, not written
 // as "\"" + x + "\"": GCC 12's -Wrestrict misfires on that at -O3.)
@@ -75,9 +80,11 @@ size_t collect(char* p, size_t size, size_t n, void* user) {
 
 bool readable(const std::string& path) { return path.empty() || ::access(path.c_str(), R_OK) == 0; }
 
+}  // namespace
+
 // What to check after every endpoint failed: TLS settings when the
 // failures were TLS ones, else the endpoints themselves.
-std::string unreachable_hint(const std::string& failures) {
+std::string detail::unreachable_hint(const std::string& failures) {
     bool tls = failures.find("SSL") != std::string::npos || failures.find("TLS") != std::string::npos;
     if (tls) return "; check [fleet] ca_file, cert_file and key_file.";
     if (failures.find("https://") != std::string::npos) {
@@ -86,154 +93,128 @@ std::string unreachable_hint(const std::string& failures) {
     return "; check [fleet] etcd and that etcd runs.";
 }
 
-}  // namespace
-
 // --- one HTTP exchange
 
-struct EtcdClient::Impl {
-    EtcdOptions o;
-    CURL* curl = nullptr;
-    curl_slist* headers = nullptr;
-    std::string token, last_endpoint;
-    char errbuf[CURL_ERROR_SIZE] = {};
+std::string EtcdClient::Impl::curl_error(CURLcode rc) const {
+    return errbuf[0] ? std::string(errbuf) : curl_fns().easy_strerror(rc);
+}
 
-    // libcurl's detailed message for the last transfer (the certificate
-    // problem, the refused address), else its generic one.
-    std::string curl_error(CURLcode rc) const {
-        return errbuf[0] ? std::string(errbuf) : curl_fns().easy_strerror(rc);
-    }
+EtcdClient::Impl::~Impl() {
+    if (headers) curl_fns().slist_free_all(headers);
+    if (curl) curl_fns().easy_cleanup(curl);
+}
 
-    ~Impl() {
-        if (headers) curl_fns().slist_free_all(headers);
-        if (curl) curl_fns().easy_cleanup(curl);
-    }
+void EtcdClient::Impl::prepare(const std::string& url, const std::string& body, long timeout_ms) {
+    curl_fns().easy_reset(curl);
+    if (headers) curl_fns().slist_free_all(headers);
+    headers = curl_fns().slist_append(nullptr, "Content-Type: application/json");
+    headers = curl_fns().slist_append(headers, "Expect:");  // no 100-continue round trip
+    if (!token.empty()) headers = curl_fns().slist_append(headers, ("Authorization: " + token).c_str());
+    curl_fns().easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_fns().easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_fns().easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_fns().easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_fns().easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
+    curl_fns().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    errbuf[0] = 0;
+    curl_fns().easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_fns().easy_setopt(curl, CURLOPT_PROXY, "");  // etcd is reached directly, never via $http_proxy
+    curl_fns().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
+    curl_fns().easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_fns().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_fns().easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(kMaxResponse));
+    if (!o.ca_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_CAINFO, o.ca_file.c_str());
+    if (!o.cert_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_SSLCERT, o.cert_file.c_str());
+    if (!o.key_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_SSLKEY, o.key_file.c_str());
+}
 
-    // The handle set for one POST of `body` to endpoint + path.
-    void prepare(const std::string& url, const std::string& body, long timeout_ms) {
-        curl_fns().easy_reset(curl);
-        if (headers) curl_fns().slist_free_all(headers);
-        headers = curl_fns().slist_append(nullptr, "Content-Type: application/json");
-        headers = curl_fns().slist_append(headers, "Expect:");  // no 100-continue round trip
-        if (!token.empty()) headers = curl_fns().slist_append(headers, ("Authorization: " + token).c_str());
-        curl_fns().easy_setopt(curl, CURLOPT_URL, url.c_str());
-        curl_fns().easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_fns().easy_setopt(curl, CURLOPT_POST, 1L);
-        curl_fns().easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-        curl_fns().easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
-        curl_fns().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        errbuf[0] = 0;
-        curl_fns().easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-        curl_fns().easy_setopt(curl, CURLOPT_PROXY, "");  // etcd is reached directly, never via $http_proxy
-        curl_fns().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
-        curl_fns().easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-        curl_fns().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_fns().easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(kMaxResponse));
-        if (!o.ca_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_CAINFO, o.ca_file.c_str());
-        if (!o.cert_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_SSLCERT, o.cert_file.c_str());
-        if (!o.key_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_SSLKEY, o.key_file.c_str());
-    }
-
-    // One POST to one endpoint: the parsed body, or why not.  `reached`
-    // says whether etcd answered at all (else the next endpoint is tried).
-    Result<json> post_one(const std::string& ep, const std::string& path, const std::string& body,
-                          bool& reached) {
-        std::string resp;
-        prepare(ep + path, body, o.timeout_ms);
-        curl_fns().easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-        curl_fns().easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-        CURLcode rc = curl_fns().easy_perform(curl);
-        reached = false;
-        if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED) {
-            reached = true;
-            return err("etcd at " + ep + " sent a response to " + path + " larger than 64 MiB; refused.");
-        }
-        if (rc != CURLE_OK) return err(curl_error(rc));
+Result<json> EtcdClient::Impl::post_one(const std::string& ep, const std::string& path,
+                                        const std::string& body, bool& reached) {
+    std::string resp;
+    prepare(ep + path, body, o.timeout_ms);
+    curl_fns().easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_fns().easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+    CURLcode rc = curl_fns().easy_perform(curl);
+    reached = false;
+    if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED) {
         reached = true;
-        long status = 0;
-        curl_fns().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        json j = json::parse(resp, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) {
-            return err(
-                "etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
-                " and a body that is not a JSON object; check that the endpoint is etcd's client URL.");
+        return err("etcd at " + ep + " sent a response to " + path + " larger than 64 MiB; refused.");
+    }
+    if (rc != CURLE_OK) return err(curl_error(rc));
+    reached = true;
+    long status = 0;
+    curl_fns().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    json j = json::parse(resp, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        return err("etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
+                   " and a body that is not a JSON object; check that the endpoint is etcd's client URL.");
+    }
+    std::int64_t code = 0;
+    if (status != 200 && error_text(j, code).empty()) {
+        return err("etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
+                   " and no error message; check that the endpoint is etcd's client URL.");
+    }
+    return j;
+}
+
+Result<json> EtcdClient::Impl::post(const std::string& path, const json& req) {
+    const std::string body = req.dump();
+    std::string failures;
+    for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
+        const std::string& ep = o.endpoints[i];
+        bool reached = false;
+        auto r = post_one(ep, path, body, reached);
+        if (!reached) {
+            failures += (failures.empty() ? "" : "; ") + ep + " is unreachable: " + r.error();
+            continue;
         }
+        if (!r) return r;
         std::int64_t code = 0;
-        if (status != 200 && error_text(j, code).empty()) {
-            return err("etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
-                       " and no error message; check that the endpoint is etcd's client URL.");
+        std::string e = error_text(*r, code);
+        if (e.empty()) {
+            last_endpoint = ep;
+            return r;
         }
-        return j;
+        if (code == 14 &&
+            i + 1 < o.endpoints.size()) {  // Unavailable (no leader...): another member may serve
+            failures += (failures.empty() ? "" : "; ") + ep + " is unavailable: " + shown(e);
+            continue;
+        }
+        return err("etcd at " + ep + " refused " + path + ": " + shown(e) + " (code " + std::to_string(code) +
+                   ").");
     }
+    return err("etcd at " + failures + detail::unreachable_hint(failures));
+}
 
-    // POST to each endpoint in order until one answers.  The result is the
-    // response object, or one sentence: etcd's refusal, or every endpoint
-    // unreachable.
-    Result<json> post(const std::string& path, const json& req) {
-        const std::string body = req.dump();
-        std::string failures;
-        for (std::size_t i = 0; i < o.endpoints.size(); ++i) {
-            const std::string& ep = o.endpoints[i];
-            bool reached = false;
-            auto r = post_one(ep, path, body, reached);
-            if (!reached) {
-                failures += (failures.empty() ? "" : "; ") + ep + " is unreachable: " + r.error();
-                continue;
-            }
-            if (!r) return r;
-            std::int64_t code = 0;
-            std::string e = error_text(*r, code);
-            if (e.empty()) {
-                last_endpoint = ep;
-                return r;
-            }
-            if (code == 14 &&
-                i + 1 < o.endpoints.size()) {  // Unavailable (no leader...): another member may serve
-                failures += (failures.empty() ? "" : "; ") + ep + " is unavailable: " + shown(e);
-                continue;
-            }
-            return err("etcd at " + ep + " refused " + path + ": " + shown(e) + " (code " +
-                       std::to_string(code) + ").");
-        }
-        return err("etcd at " + failures + unreachable_hint(failures));
+Result<bool> EtcdClient::Impl::authenticate() {
+    token.clear();
+    auto r = post("/v3/auth/authenticate", {{"name", o.user}, {"password", o.password}});
+    if (!r && r.error().find(" refused ") != std::string::npos) {
+        return err(r.error().substr(0, r.error().size() - 1) + "; check [fleet] user and password_file.");
     }
-
-    Result<bool> authenticate() {
-        token.clear();
-        auto r = post("/v3/auth/authenticate", {{"name", o.user}, {"password", o.password}});
-        if (!r && r.error().find(" refused ") != std::string::npos) {
-            return err(r.error().substr(0, r.error().size() - 1) + "; check [fleet] user and password_file.");
-        }
-        if (!r) return err(r.error());
-        auto t = r->find("token");
-        if (t == r->end() || !t->is_string() || t->get_ref<const std::string&>().empty()) {
-            return err("etcd at " + last_endpoint + " answered the authentication of user " + shown(o.user) +
-                       " without a token; check that auth is enabled there.");
-        }
-        token = t->get<std::string>();
-        return true;
+    if (!r) return err(r.error());
+    auto t = r->find("token");
+    if (t == r->end() || !t->is_string() || t->get_ref<const std::string&>().empty()) {
+        return err("etcd at " + last_endpoint + " answered the authentication of user " + shown(o.user) +
+                   " without a token; check that auth is enabled there.");
     }
+    token = t->get<std::string>();
+    return true;
+}
 
-    // post(), authenticating first when a user is set and no token is held,
-    // and once more when etcd says the token is no longer valid.
-    Result<json> call(const std::string& path, const json& req) {
-        if (!o.user.empty() && token.empty()) {
-            auto a = authenticate();
-            if (!a) return err(a.error());
-        }
-        auto r = post(path, req);
-        if (!r && !o.user.empty() && is_token_error(r.error())) {
-            auto a = authenticate();
-            if (!a) return err(a.error());
-            r = post(path, req);
-        }
-        return r;
+Result<json> EtcdClient::Impl::call(const std::string& path, const json& req) {
+    if (!o.user.empty() && token.empty()) {
+        auto a = authenticate();
+        if (!a) return err(a.error());
     }
-
-    Result<RangeResult> range(const json& req, bool* more);
-    WatchEnd watch_one(const std::string& ep, const json& req,
-                       const std::function<void(std::int64_t, std::vector<WatchEvent>&)>& on_events,
-                       const std::atomic<bool>& stop, long idle_ms, bool& created);
-};
+    auto r = post(path, req);
+    if (!r && !o.user.empty() && detail::is_token_error(r.error())) {
+        auto a = authenticate();
+        if (!a) return err(a.error());
+        r = post(path, req);
+    }
+    return r;
+}
 
 Result<RangeResult> EtcdClient::Impl::range(const json& req, bool* more) {
     auto r = call("/v3/kv/range", req);
@@ -425,186 +406,6 @@ Result<bool> EtcdClient::lease_revoke(std::int64_t id) {
         return err(r.error());
     }
     return true;
-}
-
-// --- watch: one streaming POST, read with curl's multi interface so that
-// `stop` and the idle bound are checked every 100 ms whatever arrives.
-
-namespace {
-
-struct WatchState {
-    const std::function<void(std::int64_t, std::vector<WatchEvent>&)>* on_events;
-    std::string pending;
-    bool created = false, done = false;
-    WatchEnd end;
-    SteadyClock::time_point last_data;
-};
-
-// One line of the stream.  Sets st.done with st.end when the watch is over.
-void watch_line(WatchState& st, const std::string& line, const std::string& ep) {
-    json j = json::parse(line, nullptr, false);
-    std::int64_t code = 0;
-    std::string e = j.is_object() ? error_text(j, code) : std::string();
-    auto res = j.is_object() ? j.find("result") : j.end();
-    if (!e.empty() || res == j.end() || !res->is_object()) {
-        st.done = true;
-        st.end.error = !e.empty()
-                           ? "etcd at " + ep + " ended the watch: " + shown(e) + "."
-                           : "etcd at " + ep + " sent a watch message that is not {\"result\": {...}}.";
-        return;
-    }
-    std::int64_t rev = 0, compact = 0;
-    bool created = false, canceled = false;
-    if (!read_header_revision(*res, rev) || !read_i64(*res, "compact_revision", compact) ||
-        !read_bool(*res, "created", created) || !read_bool(*res, "canceled", canceled)) {
-        st.done = true;
-        st.end.error = "etcd at " + ep + " sent a watch message with malformed fields.";
-        return;
-    }
-    // A refused create (a bad token, no permission) answers created and
-    // canceled at once: only a watch that is not canceled is confirmed.
-    if (created && !canceled) st.created = true;
-    if (compact > 0) {
-        st.done = true;
-        st.end.compact_revision = compact;
-        return;
-    }
-    if (canceled) {
-        auto reason = res->find("cancel_reason");
-        st.done = true;
-        st.end.error =
-            "etcd at " + ep + " canceled the watch" +
-            (reason != res->end() && reason->is_string() ? ": " + shown(reason->get<std::string>()) : "") +
-            ".";
-        return;
-    }
-    auto evs = res->find("events");
-    if (evs == res->end() || evs->is_null()) return;  // created, or a progress notification
-    std::vector<WatchEvent> events;
-    bool ok = evs->is_array();
-    for (std::size_t i = 0; ok && i < evs->size(); ++i) {
-        const json& ev = (*evs)[i];
-        WatchEvent we;
-        ok = ev.is_object();
-        if (!ok) break;
-        auto type = ev.find("type");
-        if (type != ev.end() && !type->is_null()) {
-            ok = type->is_string() && (*type == "DELETE" || *type == "PUT");
-            we.deleted = ok && *type == "DELETE";
-        }
-        auto kv = ev.find("kv");
-        ok = ok && kv != ev.end() && read_kv(*kv, we.kv);
-        events.push_back(std::move(we));
-    }
-    if (!ok) {
-        st.done = true;
-        st.end.error = "etcd at " + ep + " sent watch events with malformed fields.";
-        return;
-    }
-    if (!events.empty()) (*st.on_events)(rev, events);
-}
-
-size_t watch_write(char* p, size_t size, size_t n, void* user) {
-    auto* st = static_cast<WatchState*>(user);
-    st->last_data = SteadyClock::now();
-    if (st->pending.size() + size * n > kMaxResponse) {
-        st->done = true;
-        st->end.error = "etcd sent a watch message larger than 64 MiB; refused.";
-        return 0;
-    }
-    st->pending.append(p, size * n);
-    return size * n;
-}
-
-}  // namespace
-
-WatchEnd EtcdClient::Impl::watch_one(
-    const std::string& ep, const json& req,
-    const std::function<void(std::int64_t, std::vector<WatchEvent>&)>& on_events,
-    const std::atomic<bool>& stop, long idle_ms, bool& created) {
-    const std::string body = req.dump();
-    prepare(ep + "/v3/watch", body, 0);
-    WatchState st{&on_events, {}, false, false, {}, SteadyClock::now()};
-    curl_fns().easy_setopt(curl, CURLOPT_WRITEFUNCTION, watch_write);
-    curl_fns().easy_setopt(curl, CURLOPT_WRITEDATA, &st);
-    CURLM* multi = curl_fns().multi_init();
-    curl_fns().multi_add_handle(multi, curl);
-    int running = 1;
-    while (running && !st.done) {
-        curl_fns().multi_perform(multi, &running);
-        // Messages are whole lines; one may arrive split across chunks.
-        for (std::size_t nl; !st.done && (nl = st.pending.find('\n')) != std::string::npos;) {
-            std::string line = st.pending.substr(0, nl);
-            st.pending.erase(0, nl + 1);
-            if (line.find_first_not_of(" \r\t") != std::string::npos) watch_line(st, line, ep);
-        }
-        if (stop.load()) {
-            st.done = true;
-            st.end = WatchEnd{};
-            break;
-        }
-        auto quiet =
-            std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - st.last_data).count();
-        if (!st.done && quiet > idle_ms) {
-            st.done = true;
-            st.end.error = "etcd at " + ep + " sent nothing on the watch for " + std::to_string(quiet) +
-                           " ms; the stream is considered failed.";
-        }
-        if (running && !st.done) curl_fns().multi_poll(multi, nullptr, 0, 100, nullptr);
-    }
-    if (!st.done) {  // the transfer ended by itself
-        CURLcode rc = CURLE_OK;
-        int left = 0;
-        while (CURLMsg* m = curl_fns().multi_info_read(multi, &left)) {
-            if (m->msg == CURLMSG_DONE) rc = m->data.result;
-        }
-        if (!st.pending.empty() && !st.done) watch_line(st, st.pending, ep);
-        if (!st.done) {
-            st.end.error = rc != CURLE_OK ? "etcd at " + ep + " is unreachable: " + curl_error(rc)
-                                          : "etcd at " + ep + " closed the watch stream.";
-        }
-    }
-    curl_fns().multi_remove_handle(multi, curl);
-    curl_fns().multi_cleanup(multi);
-    created = st.created;
-    if (st.end.error.empty() && st.end.compact_revision == 0 && !stop.load())
-        st.end.error = "the watch ended.";
-    return st.end;
-}
-
-WatchEnd EtcdClient::watch(const std::string& prefix, std::int64_t start_revision,
-                           const std::function<void(std::int64_t, std::vector<WatchEvent>&)>& on_events,
-                           const std::atomic<bool>& stop, long idle_ms) {
-    json create = {{"key", b64_encode(prefix)},
-                   {"range_end", b64_encode(prefix_end(prefix))},
-                   {"progress_notify", true}};
-    if (start_revision > 0) create["start_revision"] = std::to_string(start_revision);
-    const json req = {{"create_request", create}};
-    if (!impl_->o.user.empty() && impl_->token.empty()) {
-        auto a = impl_->authenticate();
-        if (!a) return WatchEnd{a.error(), 0};
-    }
-    std::string failures;
-    bool reauthed = false;
-    for (std::size_t i = 0; i < impl_->o.endpoints.size(); ++i) {
-        const std::string& ep = impl_->o.endpoints[i];
-        bool created = false;
-        WatchEnd end = impl_->watch_one(ep, req, on_events, stop, idle_ms, created);
-        if (created || end.compact_revision > 0 || stop.load()) {
-            if (created) impl_->last_endpoint = ep;
-            return end;
-        }
-        if (!impl_->o.user.empty() && !reauthed && is_token_error(end.error)) {
-            reauthed = true;
-            auto a = impl_->authenticate();
-            if (!a) return WatchEnd{a.error(), 0};
-            --i;  // the same endpoint again, with the new token
-            continue;
-        }
-        if (end.error.find(" is unreachable: ") == std::string::npos) return end;
-        failures += (failures.empty() ? "" : "; ") + end.error.substr(std::string("etcd at ").size());
-    }
-    return WatchEnd{"etcd at " + failures + unreachable_hint(failures), 0};
 }
 
 std::string prefix_end(const std::string& prefix) {
