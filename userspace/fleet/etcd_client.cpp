@@ -31,11 +31,11 @@ namespace {
 using json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr std::size_t kMaxResponse = 64u << 20;  // a full read of the prefix is far smaller
+}  // namespace
 
 // etcd's own message for a refused call, in either of the gateway's shapes;
 // empty when the body is not an error.
-std::string error_text(const json& j, std::int64_t& code) {
+std::string detail::error_text(const nlohmann::json& j, std::int64_t& code) {
     code = 0;
     auto it = j.find("error");
     if (it == j.end() || it->is_null()) return {};
@@ -52,28 +52,27 @@ std::string error_text(const json& j, std::int64_t& code) {
     return "(an error of an unexpected type)";
 }
 
-}  // namespace
-
 bool detail::is_token_error(const std::string& msg) {
     return msg.find("invalid auth token") != std::string::npos ||
            msg.find("revision of auth store is old") != std::string::npos ||
            msg.find("user name is empty") != std::string::npos;
 }
 
-namespace {
-
 // etcd's text, quoted and escaped for a terminal.  (Appended, not written
 // as "\"" + x + "\"": GCC 12's -Wrestrict misfires on that at -O3.)
-std::string shown(const std::string& s) {
+std::string detail::shown(const std::string& s) {
     std::string out(1, '"');
     out += escape_terminal(s, true);
     out += '"';
     return out;
 }
 
+namespace {
+
 size_t collect(char* p, size_t size, size_t n, void* user) {
     auto* body = static_cast<std::string*>(user);
-    if (body->size() + size * n > kMaxResponse) return 0;  // CURLE_WRITE_ERROR: refused, not truncated
+    if (body->size() + size * n > detail::kMaxResponse)
+        return 0;  // CURLE_WRITE_ERROR: refused, not truncated
     body->append(p, size * n);
     return size * n;
 }
@@ -122,7 +121,7 @@ void EtcdClient::Impl::prepare(const std::string& url, const std::string& body, 
     curl_fns().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
     curl_fns().easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_fns().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_fns().easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(kMaxResponse));
+    curl_fns().easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(detail::kMaxResponse));
     if (!o.ca_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_CAINFO, o.ca_file.c_str());
     if (!o.cert_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_SSLCERT, o.cert_file.c_str());
     if (!o.key_file.empty()) curl_fns().easy_setopt(curl, CURLOPT_SSLKEY, o.key_file.c_str());
@@ -150,7 +149,7 @@ Result<json> EtcdClient::Impl::post_one(const std::string& ep, const std::string
                    " and a body that is not a JSON object; check that the endpoint is etcd's client URL.");
     }
     std::int64_t code = 0;
-    if (status != 200 && error_text(j, code).empty()) {
+    if (status != 200 && detail::error_text(j, code).empty()) {
         return err("etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
                    " and no error message; check that the endpoint is etcd's client URL.");
     }
@@ -170,18 +169,18 @@ Result<json> EtcdClient::Impl::post(const std::string& path, const json& req) {
         }
         if (!r) return r;
         std::int64_t code = 0;
-        std::string e = error_text(*r, code);
+        std::string e = detail::error_text(*r, code);
         if (e.empty()) {
             last_endpoint = ep;
             return r;
         }
         if (code == 14 &&
             i + 1 < o.endpoints.size()) {  // Unavailable (no leader...): another member may serve
-            failures += (failures.empty() ? "" : "; ") + ep + " is unavailable: " + shown(e);
+            failures += (failures.empty() ? "" : "; ") + ep + " is unavailable: " + detail::shown(e);
             continue;
         }
-        return err("etcd at " + ep + " refused " + path + ": " + shown(e) + " (code " + std::to_string(code) +
-                   ").");
+        return err("etcd at " + ep + " refused " + path + ": " + detail::shown(e) + " (code " +
+                   std::to_string(code) + ").");
     }
     return err("etcd at " + failures + detail::unreachable_hint(failures));
 }
@@ -195,8 +194,8 @@ Result<bool> EtcdClient::Impl::authenticate() {
     if (!r) return err(r.error());
     auto t = r->find("token");
     if (t == r->end() || !t->is_string() || t->get_ref<const std::string&>().empty()) {
-        return err("etcd at " + last_endpoint + " answered the authentication of user " + shown(o.user) +
-                   " without a token; check that auth is enabled there.");
+        return err("etcd at " + last_endpoint + " answered the authentication of user " +
+                   detail::shown(o.user) + " without a token; check that auth is enabled there.");
     }
     token = t->get<std::string>();
     return true;
@@ -247,13 +246,13 @@ Result<std::unique_ptr<EtcdClient>> EtcdClient::open(const EtcdOptions& o) {
     if (o.endpoints.empty()) return err("no etcd endpoint is configured; set [fleet] etcd or --etcd.");
     for (const auto& ep : o.endpoints) {
         if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0) {
-            return err("the etcd endpoint " + shown(ep) +
+            return err("the etcd endpoint " + detail::shown(ep) +
                        " is not an http:// or https:// URL; fix [fleet] etcd.");
         }
     }
     for (const auto* f : {&o.ca_file, &o.cert_file, &o.key_file}) {
         if (!readable(*f))
-            return err("cannot read the etcd TLS file " + shown(*f) + "; check its path and mode.");
+            return err("cannot read the etcd TLS file " + detail::shown(*f) + "; check its path and mode.");
     }
     if (o.connect_timeout_ms <= 0 || o.timeout_ms <= 0) return err("the etcd timeouts must be positive.");
     if (auto api = curl_api(); !api) return err(api.error() + ".");

@@ -16,6 +16,11 @@
 namespace jg::fleet {
 
 namespace detail {
+inline constexpr std::size_t kMaxResponse = 64u << 20;  // a full read of the prefix is far smaller
+// etcd's error text of a refused call ({"error", "message", "code"}), code set; empty if none.
+std::string error_text(const nlohmann::json& j, std::int64_t& code);
+// etcd's text, quoted and escaped for a terminal.
+std::string shown(const std::string& s);
 // Whether etcd's refusal says the auth token is no longer good (then the
 // caller authenticates again and retries once).
 bool is_token_error(const std::string& msg);

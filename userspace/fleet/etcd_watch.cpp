@@ -39,12 +39,12 @@ struct WatchState {
 void watch_line(WatchState& st, const std::string& line, const std::string& ep) {
     json j = json::parse(line, nullptr, false);
     std::int64_t code = 0;
-    std::string e = j.is_object() ? error_text(j, code) : std::string();
+    std::string e = j.is_object() ? detail::error_text(j, code) : std::string();
     auto res = j.is_object() ? j.find("result") : j.end();
     if (!e.empty() || res == j.end() || !res->is_object()) {
         st.done = true;
         st.end.error = !e.empty()
-                           ? "etcd at " + ep + " ended the watch: " + shown(e) + "."
+                           ? "etcd at " + ep + " ended the watch: " + detail::shown(e) + "."
                            : "etcd at " + ep + " sent a watch message that is not {\"result\": {...}}.";
         return;
     }
@@ -69,7 +69,8 @@ void watch_line(WatchState& st, const std::string& line, const std::string& ep) 
         st.done = true;
         st.end.error =
             "etcd at " + ep + " canceled the watch" +
-            (reason != res->end() && reason->is_string() ? ": " + shown(reason->get<std::string>()) : "") +
+            (reason != res->end() && reason->is_string() ? ": " + detail::shown(reason->get<std::string>())
+                                                         : "") +
             ".";
         return;
     }
@@ -102,7 +103,7 @@ void watch_line(WatchState& st, const std::string& line, const std::string& ep) 
 size_t watch_write(char* p, size_t size, size_t n, void* user) {
     auto* st = static_cast<WatchState*>(user);
     st->last_data = SteadyClock::now();
-    if (st->pending.size() + size * n > kMaxResponse) {
+    if (st->pending.size() + size * n > detail::kMaxResponse) {
         st->done = true;
         st->end.error = "etcd sent a watch message larger than 64 MiB; refused.";
         return 0;
