@@ -1,33 +1,31 @@
 // BPF_PROG_TEST_RUN tables for cgroup_skb/egress (jg_egress): the skeleton is
-// loaded, never attached; maps are private to this process.
+// loaded, its maps private to this process; the "attached:" cases attach it
+// to a child cgroup of their own (attached.h).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iterator>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "attached.h"
 #include "core/clock.h"
 #include "core/keys.h"
 #include "fixture.h"
 #include "jitgate.skel.h"
 #include "packet.h"
 
+using jgtest::loopback;
 using jgtest::Packet;
 using Frame = std::vector<std::uint8_t>;
 using namespace jgtest::wire;
@@ -198,29 +196,6 @@ const LiveRow kLiveRows[] = {
     {"cut port, connected UDP socket after its grant ended: cut", SOCK_DGRAM, JG_PF_PROTECTED, false},
 };
 
-// The cgroup2 mount whose root is the hierarchy's root, or "".
-std::string cgroup2_root() {
-    std::ifstream mi("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(mi, line)) {
-        const auto dash = line.find(" - ");
-        if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
-        std::istringstream fields(line);
-        std::string id, parent, devno, root, mnt;
-        fields >> id >> parent >> devno >> root >> mnt;
-        if (root == "/") return mnt;
-    }
-    return {};
-}
-
-sockaddr_in loopback(std::uint16_t port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
 // In the child: one row.  'y' when the client's second message reached the
 // server, 'n' when it did not, 'e' when the setup failed.
 char live_row(const LiveRow& r) {
@@ -264,46 +239,16 @@ out:
     return result;
 }
 
-// The child: its own netns (loopback up) and the test cgroup; writes one
-// result byte per row to `out`.
-[[noreturn]] void live_child(const std::string& cgroup, int out) {
-    if (unshare(CLONE_NEWNET) != 0 || !jgtest::run_command({"ip", "link", "set", "lo", "up"})) _exit(2);
-    const int procs = open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-    if (procs < 0 || write(procs, "0", 1) != 1) _exit(3);
-    close(procs);
-    for (const auto& r : kLiveRows) {
-        const char c = live_row(r);
-        if (write(out, &c, 1) != 1) _exit(4);
-    }
-    _exit(0);
-}
-
 TEST_CASE("attached: on_expiry = drain lets TCP connections finish and cuts UDP") {
-    const std::string root = cgroup2_root();
-    REQUIRE_MESSAGE(!root.empty(), "no cgroup v2 hierarchy mounted");
-    const std::string cgroup = root + "/jitgate-bpf-" + std::to_string(getpid());
-    REQUIRE(mkdir(cgroup.c_str(), 0700) == 0);
-    const int cg = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bpf_link* link = cg >= 0 ? bpf_program__attach_cgroup(g_skel->progs.jg_egress, cg) : nullptr;
-    int fds[2] = {-1, -1};
-    std::string got;
-    if (link && pipe(fds) == 0) {
-        const std::uint64_t drops = counter(JG_CNT_EGRESS_DROP);
-        const pid_t pid = fork();
-        if (pid == 0) live_child(cgroup, fds[1]);
-        close(fds[1]);
-        char c;
-        while (read(fds[0], &c, 1) == 1) got += c;
-        close(fds[0]);
-        int status = 0;
-        waitpid(pid, &status, 0);
-        CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "child status " << status);
-        CHECK(counter(JG_CNT_EGRESS_DROP) > drops);
-    }
-    if (link) bpf_link__destroy(link);
-    if (cg >= 0) close(cg);
-    for (int i = 0; i < 50 && rmdir(cgroup.c_str()) != 0 && errno == EBUSY; ++i) usleep(20000);
-    REQUIRE(link != nullptr);
+    const std::uint64_t drops = counter(JG_CNT_EGRESS_DROP);
+    const auto run = jgtest::run_attached("drain", {g_skel->progs.jg_egress}, [](auto emit) {
+        for (const auto& r : kLiveRows) emit(live_row(r));
+    });
+    jgtest::clear_map(g_skel->maps.jg_grants_uid);
+    REQUIRE_MESSAGE(run.why.empty(), run.why);
+    CHECK_MESSAGE(run.clean(), "child status " << run.status);
+    CHECK(counter(JG_CNT_EGRESS_DROP) > drops);
+    const std::string& got = run.got;
     REQUIRE(got.size() == std::size(kLiveRows));
     for (std::size_t i = 0; i < got.size(); ++i) {
         const std::string what = kLiveRows[i].what;
@@ -311,7 +256,6 @@ TEST_CASE("attached: on_expiry = drain lets TCP connections finish and cuts UDP"
         CHECK(got[i] != 'e');
         CHECK(got[i] == (kLiveRows[i].delivered ? 'y' : 'n'));
     }
-    jgtest::clear_map(g_skel->maps.jg_grants_uid);
 }
 
 // ---- the egress cache (jg_sk_state.cached_until / cached_gen), attached
@@ -376,11 +320,9 @@ void cache_steps(int cli, int peer, std::string& out) {
     out += delivered(cli, peer) ? 'y' : 'n';
 }
 
-[[noreturn]] void cache_child(const std::string& cgroup, int out) {
-    if (unshare(CLONE_NEWNET) != 0 || !jgtest::run_command({"ip", "link", "set", "lo", "up"})) _exit(2);
-    const int procs = open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-    if (procs < 0 || write(procs, "0", 1) != 1) _exit(3);
-    close(procs);
+// In the child: a connected UDP socket with the state the sock_addr hooks
+// leave, then the steps.
+std::string cache_child() {
     const sockaddr_in at = loopback(kLivePort);
     const auto* sa = reinterpret_cast<const sockaddr*>(&at);
     const timeval wait{1, 0};
@@ -397,34 +339,17 @@ void cache_steps(int cli, int peer, std::string& out) {
         cache_steps(cli, srv, got);
     jgtest::protect(g_skel, kLivePort, 0, 0);
     got.resize(std::size(kCacheSteps), 'e');
-    _exit(write(out, got.data(), got.size()) == long(got.size()) ? 0 : 4);
+    return got;
 }
 
 TEST_CASE("attached: a socket's cached admission holds under its grant_gen, until its grant's end") {
-    const std::string root = cgroup2_root();
-    REQUIRE_MESSAGE(!root.empty(), "no cgroup v2 hierarchy mounted");
-    const std::string cgroup = root + "/jitgate-bpf-cache-" + std::to_string(getpid());
-    REQUIRE(mkdir(cgroup.c_str(), 0700) == 0);
-    const int cg = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bpf_link* link = cg >= 0 ? bpf_program__attach_cgroup(g_skel->progs.jg_egress, cg) : nullptr;
-    int fds[2] = {-1, -1};
-    std::string got;
-    if (link && pipe(fds) == 0) {
-        const pid_t pid = fork();
-        if (pid == 0) cache_child(cgroup, fds[1]);
-        close(fds[1]);
-        char c;
-        while (read(fds[0], &c, 1) == 1) got += c;
-        close(fds[0]);
-        int status = 0;
-        waitpid(pid, &status, 0);
-        CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "child status " << status);
-    }
-    if (link) bpf_link__destroy(link);
-    if (cg >= 0) close(cg);
-    for (int i = 0; i < 50 && rmdir(cgroup.c_str()) != 0 && errno == EBUSY; ++i) usleep(20000);
+    const auto run = jgtest::run_attached("cache", {g_skel->progs.jg_egress}, [](auto emit) {
+        for (char c : cache_child()) emit(c);
+    });
     jgtest::clear_map(g_skel->maps.jg_grants_uid);
-    REQUIRE(link != nullptr);
+    REQUIRE_MESSAGE(run.why.empty(), run.why);
+    CHECK_MESSAGE(run.clean(), "child status " << run.status);
+    const std::string& got = run.got;
     REQUIRE(got.size() == std::size(kCacheSteps));
     for (std::size_t i = 0; i < got.size(); ++i) {
         const std::string what = kCacheSteps[i];

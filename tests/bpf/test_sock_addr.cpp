@@ -1,0 +1,134 @@
+// The sock_addr hooks (jg_connect4 and the rest), attached: BPF_PROG_TEST_RUN
+// cannot run them, so real sockets do, in a child process inside a child
+// cgroup of the test's own (attached.h).  The skeleton's maps are private to
+// this process.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <iterator>
+#include <string>
+
+#include "attached.h"
+#include "core/clock.h"
+#include "core/keys.h"
+#include "fixture.h"
+#include "jitgate.skel.h"
+
+namespace {
+
+constexpr std::uint16_t kPort = 25441;   // protected for UDP, granted to kUid
+constexpr std::uint16_t kOther = 25442;  // protected for UDP, granted to nobody
+constexpr std::uint32_t kUid = 4343, kStranger = 4344;
+
+jitgate_bpf* g_skel = nullptr;
+
+// ---- a socket admitted before (jg_sk_state): the sock_addr hooks read the
+// socket's cached admission first and ask the grant map only without one.
+// The child's steps, one result byte each ('y' as described, 'n' not, 'e'
+// the step could not be made), in this order.
+const char* const kSteps[] = {
+    "under a grant: connect() admitted, one allow counted, the socket caches the grant",
+    "connect() again to the same port, three times: admitted, no allow counted (the same UDP flow)",
+    "another protected port without a grant: refused, though the cache holds for the first",
+    "another uid on the same socket: refused",
+    "grant gone from jg_grants_uid, grant_gen unchanged: admitted from the cache",
+    "grant_gen raised: the cache no longer holds, refused",
+    "a new grant (another id) ending in 1.5 s: admitted, one allow counted",
+    "well past its end, grant_gen unchanged: refused by the clock",
+};
+constexpr const char* kWant = "yynnynyn";
+
+std::uint64_t allows() { return jgtest::counter(g_skel, JG_CNT_ALLOW); }
+
+// 'y' when connect() succeeded, 'n' when the hook refused it (EPERM).
+char connects(int fd, std::uint16_t port) {
+    const sockaddr_in to = jgtest::loopback(port);
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof(to)) == 0) return 'y';
+    return errno == EPERM ? 'n' : 'e';
+}
+
+bool cached(int fd, std::uint64_t grant_id, std::uint64_t until) {
+    jg_sk_state st{};
+    return bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &fd, &st) == 0 && st.uid == kUid &&
+           st.grant_id == grant_id && st.cached_until == until;
+}
+
+// The connecting task's real uid is what the hooks read; the effective uid
+// stays root, so the child can still change the maps between steps.
+bool be(std::uint32_t uid) { return setresuid(uid, 0, 0) == 0; }
+
+// In the child (root, in its own netns and the cgroup).
+std::string reconnect_steps() {
+    const int grants = bpf_map__fd(g_skel->maps.jg_grants_uid);
+    const auto key = jg::make_uid_key(kUid, kPort, jg::Proto::Udp);
+    auto set_grant = [&](std::uint64_t until, std::uint64_t id) {
+        const auto v = jg::make_grant_val(until, id);
+        return bpf_map_update_elem(grants, &key, &v, BPF_ANY) == 0 && jgtest::grants_changed(g_skel);
+    };
+    std::string got;
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    std::uint64_t until = jgtest::hour_from_now();
+    if (fd < 0 || !be(kUid) || !jgtest::protect(g_skel, kPort, 0, JG_PF_PROTECTED) ||
+        !jgtest::protect(g_skel, kOther, 0, JG_PF_PROTECTED) || !set_grant(until, 42))
+        return got;
+    std::uint64_t before = allows();
+    got += connects(fd, kPort) == 'y' && allows() == before + 1 && cached(fd, 42, until) ? 'y' : 'n';
+    before = allows();
+    bool all = true;
+    for (int i = 0; i < 3; ++i) all = connects(fd, kPort) == 'y' && all;
+    got += all && allows() == before ? 'y' : 'n';
+    got += connects(fd, kOther);
+    if (!be(kStranger)) return got;
+    got += connects(fd, kPort);
+    if (!be(kUid) || bpf_map_delete_elem(grants, &key) != 0) return got;
+    got += connects(fd, kPort);
+    if (!jgtest::grants_changed(g_skel)) return got;
+    got += connects(fd, kPort);
+    until = jg::boottime_ns() + 1500ULL * 1000000ULL;
+    if (!set_grant(until, 43)) return got;
+    before = allows();
+    got += connects(fd, kPort) == 'y' && allows() == before + 1 && cached(fd, 43, until) ? 'y' : 'n';
+    if (jg::boottime_ns() >= until) return got;  // too slow to have tested before the end: 'e'
+    for (int i = 0; i < 50 && jg::boottime_ns() < until + 500000000ULL; ++i) usleep(100000);
+    if (jg::boottime_ns() <= until) return got;
+    got += connects(fd, kPort);
+    close(fd);
+    return got;
+}
+
+TEST_CASE(
+    "attached: a UDP socket admitted before re-connects from its cache, exact at revocation and expiry") {
+    const auto run = jgtest::run_attached("sock-addr", {g_skel->progs.jg_connect4}, [](auto emit) {
+        std::string got = reconnect_steps();
+        got.resize(std::size(kSteps), 'e');
+        for (char c : got) emit(c);
+    });
+    jgtest::clear_map(g_skel->maps.jg_grants_uid);
+    REQUIRE_MESSAGE(run.why.empty(), run.why);
+    CHECK_MESSAGE(run.clean(), "child status " << run.status);
+    REQUIRE(run.got.size() == std::size(kSteps));
+    for (std::size_t i = 0; i < run.got.size(); ++i) {
+        const std::string what = kSteps[i];
+        CAPTURE(what);
+        CHECK(run.got[i] == kWant[i]);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (geteuid() != 0) return jgtest::skip("needs root to load BPF programs");
+    g_skel = jgtest::load_skeleton();
+    if (!g_skel) return 1;
+    doctest::Context ctx(argc, argv);
+    int rc = ctx.run();
+    jitgate_bpf__destroy(g_skel);
+    return rc;
+}
