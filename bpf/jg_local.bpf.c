@@ -66,20 +66,19 @@ static __always_inline void report_local_allow(struct bpf_sock_addr *ctx,
 
 /* Records who last passed the check on this socket, for the egress
  * backstop, with the grant's end as read under generation `gen` (h: none in
- * audit mode); *same_flow says whether it repeats the last recorded flow.
- * st is the socket's storage if it has one already. */
-static __always_inline void remember(struct bpf_sock_addr *ctx,
-				     struct jg_sk_state *st, __u32 uid,
+ * audit mode); *same_flow says whether it repeats the last recorded flow. */
+static __always_inline void remember(struct bpf_sock_addr *ctx, __u32 uid,
 				     __u16 port, __u8 proto,
 				     const struct jg_hit *h, __u64 gen,
 				     int *same_flow)
 {
 	__u64 grant_id = h ? h->id : 0;
 
+	struct jg_sk_state *st;
+
 	*same_flow = 0;
-	if (!st)
-		st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0,
-					BPF_SK_STORAGE_GET_F_CREATE);
+	st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0,
+				BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return;
 	*same_flow = st->grant_id == grant_id && st->uid == uid &&
@@ -96,24 +95,6 @@ static __always_inline void remember(struct bpf_sock_addr *ctx,
 	st->cached_until = h ? h->until : 0;
 }
 
-/* Whether the socket's last admission (jg_sk_state, the egress backstop's
- * cache) still holds for this uid and destination: the same grant, no grant
- * changed since (the generation) and before its end, so the grant lookup
- * would find what the cache says.  A socket that sends datagrams again, or
- * re-connects, pays the storage lookup and the clock instead. */
-static __always_inline int admitted_before(const struct jg_sk_state *st,
-					   __u32 uid, __u16 port, __u8 proto,
-					   __u64 gen, struct jg_hit *h)
-{
-	if (!st || !st->cached_until || !st->grant_id || st->uid != uid ||
-	    st->cached_uid != uid || st->port != port || st->proto != proto ||
-	    !jg_cache_holds(st->cached_gen, st->cached_until, gen))
-		return 0;
-	h->id = st->grant_id;
-	h->until = st->cached_until;
-	return 1;
-}
-
 /*
  * The decision shared by the four sock_addr hooks.  dst is the destination
  * as a v4-mapped or IPv6 address (for the event only).  Returns 1 to let the
@@ -124,7 +105,6 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 					    __u8 hook, int is_sendmsg)
 {
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	struct jg_sk_state *st;
 	struct jg_hit h = {};
 	__u8 proto, flags;
 	int same_flow;
@@ -144,23 +124,16 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 
 	uid = (__u32)bpf_get_current_uid_gid();
 	gen = jg_grant_gen(jg_cfg()); /* before the grant: see jg_sk_state */
-	/* Only a socket a hook judged before has storage: for a new one
-	 * (every TCP connect) the helper finds none at once. */
-	st = bpf_sk_storage_get(&jg_sk_state, ctx->sk, 0, 0);
-	if (admitted_before(st, uid, port, proto, gen, &h)) {
-		/* The same UDP flow again (a datagram, or connect() to the same
-		 * port once more): nothing to record, nothing to change. */
-		if (is_sendmsg || proto == JG_PROTO_UDP)
-			return 1;
-		remember(ctx, st, uid, port, proto, &h, gen, &same_flow);
-		report_local_allow(ctx, dst, uid, port, proto, hook, h.id);
-		return 1;
-	}
+	/* The grant map decides, never the socket's cached admission: the
+	 * egress backstop refreshes that cache without the socket lock, so
+	 * a refresh racing with remember() can leave a mix of two grants'
+	 * fields in it. */
 	if (jg_uid_hit(uid, port, proto, &h)) {
-		remember(ctx, st, uid, port, proto, &h, gen, &same_flow);
+		remember(ctx, uid, port, proto, &h, gen, &same_flow);
 		/* One allow per connection, and per UDP flow: a datagram
-		 * socket re-sending, or re-connecting, under the same grant is
-		 * no new flow. */
+		 * socket sending again, or connect()ing again, to the port of
+		 * its last recorded flow under the same grant is no new flow.
+		 */
 		if (same_flow && (is_sendmsg || proto == JG_PROTO_UDP))
 			return 1;
 		report_local_allow(ctx, dst, uid, port, proto, hook, h.id);
@@ -172,7 +145,7 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 				    JG_VERDICT_WOULD_DENY);
 		/* Audit mode lets the flow through; the egress backstop then
 		 * applies the same audit-mode verdict. */
-		remember(ctx, st, uid, port, proto, NULL, gen, &same_flow);
+		remember(ctx, uid, port, proto, NULL, gen, &same_flow);
 		return 1;
 	}
 	report_local_denial(ctx, dst, uid, port, proto, hook, JG_VERDICT_DENY);

@@ -7,7 +7,9 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +48,9 @@ inline sockaddr_in loopback(std::uint16_t port) {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return a;
 }
+
+// How long a child may go without reporting a step.
+constexpr int kAttachedChildMs = 60000;
 
 struct AttachedRun {
     std::string why;  // empty when the child ran
@@ -94,15 +99,39 @@ AttachedRun run_attached(const std::string& name, std::initializer_list<bpf_prog
         links.push_back(l);
     }
     int fds[2] = {-1, -1};
-    if (r.why.empty() && pipe(fds) != 0) r.why = std::string("pipe: ") + std::strerror(errno);
+    if (r.why.empty() && pipe2(fds, O_CLOEXEC) != 0) r.why = std::string("pipe: ") + std::strerror(errno);
     if (r.why.empty()) {
         const pid_t pid = fork();
+        const int fork_errno = errno;
         if (pid == 0) attached_child(cgroup, fds[1], steps);
         close(fds[1]);
+        // Bounded: a child that hangs is killed, so that the links it
+        // inherited close and the cgroup can go.  End of file: it is done.
+        pollfd p{fds[0], POLLIN, 0};
+        bool hung = true;
         char c;
-        while (read(fds[0], &c, 1) == 1) r.got += c;
+        for (int idle_ms = 0; idle_ms < kAttachedChildMs;) {
+            const int n = poll(&p, 1, 100);
+            if (n == 0) {
+                idle_ms += 100;
+            } else if (n > 0 && read(fds[0], &c, 1) == 1) {
+                r.got += c;
+            } else if (n > 0 || errno != EINTR) {
+                hung = false;
+                break;
+            }
+        }
         close(fds[0]);
-        if (pid < 0 || waitpid(pid, &r.status, 0) != pid) r.why = "the child could not be run";
+        if (pid < 0) {
+            r.why = std::string("fork: ") + std::strerror(fork_errno);
+        } else {
+            if (hung) {
+                kill(pid, SIGKILL);
+                r.why = "the child did not finish within " + std::to_string(kAttachedChildMs / 1000) + " s";
+            }
+            if (waitpid(pid, &r.status, 0) != pid && r.why.empty())
+                r.why = "the child could not be waited for";
+        }
     }
     for (bpf_link* l : links) bpf_link__destroy(l);
     if (cg >= 0) close(cg);

@@ -29,21 +29,22 @@ constexpr std::uint32_t kUid = 4343, kStranger = 4344;
 
 jitgate_bpf* g_skel = nullptr;
 
-// ---- a socket admitted before (jg_sk_state): the sock_addr hooks read the
-// socket's cached admission first and ask the grant map only without one.
+// ---- a UDP socket that connects again: the same flow records nothing, and
+// the grant map decides every time (never the socket's cached admission).
 // The child's steps, one result byte each ('y' as described, 'n' not, 'e'
 // the step could not be made), in this order.
 const char* const kSteps[] = {
-    "under a grant: connect() admitted, one allow counted, the socket caches the grant",
+    "under a grant: connect() admitted, one allow counted, the socket's storage names the grant",
     "connect() again to the same port, three times: admitted, no allow counted (the same UDP flow)",
-    "another protected port without a grant: refused, though the cache holds for the first",
+    "sendto() the same port: sent, no allow counted (the same UDP flow)",
+    "another protected port without a grant: refused",
     "another uid on the same socket: refused",
-    "grant gone from jg_grants_uid, grant_gen unchanged: admitted from the cache",
-    "grant_gen raised: the cache no longer holds, refused",
-    "a new grant (another id) ending in 1.5 s: admitted, one allow counted",
-    "well past its end, grant_gen unchanged: refused by the clock",
+    "the grant replaced by another (new id): admitted, one allow counted (a new flow), storage updated",
+    "grant gone from jg_grants_uid, grant_gen unchanged: refused (the map decides, not the cache)",
+    "a grant ending in 3 s: admitted, one allow counted",
+    "well past its end: refused by the clock",
 };
-constexpr const char* kWant = "yynnynyn";
+constexpr const char* kWant = "yyynnynyn";
 
 std::uint64_t allows() { return jgtest::counter(g_skel, JG_CNT_ALLOW); }
 
@@ -54,6 +55,8 @@ char connects(int fd, std::uint16_t port) {
     return errno == EPERM ? 'n' : 'e';
 }
 
+// The socket's storage as the hook leaves it: the grant of its last recorded
+// flow and that grant's end (the egress backstop's cache).
 bool cached(int fd, std::uint64_t grant_id, std::uint64_t until) {
     jg_sk_state st{};
     return bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &fd, &st) == 0 && st.uid == kUid &&
@@ -72,44 +75,61 @@ std::string reconnect_steps() {
         const auto v = jg::make_grant_val(until, id);
         return bpf_map_update_elem(grants, &key, &v, BPF_ANY) == 0 && jgtest::grants_changed(g_skel);
     };
+    // A step that admits and counts `allowed` new flows, with the storage
+    // naming grant `id` until `until`.
+    auto admitted = [&](int fd, std::uint64_t allowed, std::uint64_t id, std::uint64_t until) {
+        const std::uint64_t before = allows();
+        return connects(fd, kPort) == 'y' && allows() == before + allowed && cached(fd, id, until) ? 'y'
+                                                                                                   : 'n';
+    };
     std::string got;
-    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    // A receiver, so that no ICMP error comes back to the sending socket.
+    const int srv = socket(AF_INET, SOCK_DGRAM, 0), fd = socket(AF_INET, SOCK_DGRAM, 0);
+    const sockaddr_in at = jgtest::loopback(kPort);
     std::uint64_t until = jgtest::hour_from_now();
-    if (fd < 0 || !be(kUid) || !jgtest::protect(g_skel, kPort, 0, JG_PF_PROTECTED) ||
+    if (srv < 0 || bind(srv, reinterpret_cast<const sockaddr*>(&at), sizeof(at)) != 0 || fd < 0 ||
+        !be(kUid) || !jgtest::protect(g_skel, kPort, 0, JG_PF_PROTECTED) ||
         !jgtest::protect(g_skel, kOther, 0, JG_PF_PROTECTED) || !set_grant(until, 42))
         return got;
-    std::uint64_t before = allows();
-    got += connects(fd, kPort) == 'y' && allows() == before + 1 && cached(fd, 42, until) ? 'y' : 'n';
-    before = allows();
+    got += admitted(fd, 1, 42, until);
+    const std::uint64_t before = allows();
     bool all = true;
     for (int i = 0; i < 3; ++i) all = connects(fd, kPort) == 'y' && all;
     got += all && allows() == before ? 'y' : 'n';
+    got +=
+        sendto(fd, "x", 1, 0, reinterpret_cast<const sockaddr*>(&at), sizeof(at)) == 1 && allows() == before
+            ? 'y'
+            : 'n';
     got += connects(fd, kOther);
     if (!be(kStranger)) return got;
     got += connects(fd, kPort);
-    if (!be(kUid) || bpf_map_delete_elem(grants, &key) != 0) return got;
-    got += connects(fd, kPort);
-    if (!jgtest::grants_changed(g_skel)) return got;
-    got += connects(fd, kPort);
-    until = jg::boottime_ns() + 1500ULL * 1000000ULL;
+    if (!be(kUid)) return got;
+    until = jgtest::hour_from_now();
     if (!set_grant(until, 43)) return got;
-    before = allows();
-    got += connects(fd, kPort) == 'y' && allows() == before + 1 && cached(fd, 43, until) ? 'y' : 'n';
-    if (jg::boottime_ns() >= until) return got;  // too slow to have tested before the end: 'e'
+    got += admitted(fd, 1, 43, until);
+    if (bpf_map_delete_elem(grants, &key) != 0) return got;
+    got += connects(fd, kPort);
+    until = jg::boottime_ns() + 3000ULL * 1000000ULL;
+    if (!set_grant(until, 44)) return got;
+    got += admitted(fd, 1, 44, until);
+    // Too slow to have tested before the end: the step says 'e', not 'n'.
+    if (jg::boottime_ns() >= until) got.back() = 'e';
     for (int i = 0; i < 50 && jg::boottime_ns() < until + 500000000ULL; ++i) usleep(100000);
     if (jg::boottime_ns() <= until) return got;
     got += connects(fd, kPort);
     close(fd);
+    close(srv);
     return got;
 }
 
 TEST_CASE(
     "attached: a UDP socket admitted before re-connects from its cache, exact at revocation and expiry") {
-    const auto run = jgtest::run_attached("sock-addr", {g_skel->progs.jg_connect4}, [](auto emit) {
-        std::string got = reconnect_steps();
-        got.resize(std::size(kSteps), 'e');
-        for (char c : got) emit(c);
-    });
+    const auto run = jgtest::run_attached("sock-addr", {g_skel->progs.jg_connect4, g_skel->progs.jg_sendmsg4},
+                                          [](auto emit) {
+                                              std::string got = reconnect_steps();
+                                              got.resize(std::size(kSteps), 'e');
+                                              for (char c : got) emit(c);
+                                          });
     jgtest::clear_map(g_skel->maps.jg_grants_uid);
     REQUIRE_MESSAGE(run.why.empty(), run.why);
     CHECK_MESSAGE(run.clean(), "child status " << run.status);
