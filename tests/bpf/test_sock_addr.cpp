@@ -122,8 +122,7 @@ std::string reconnect_steps() {
     return got;
 }
 
-TEST_CASE(
-    "attached: a UDP socket admitted before re-connects from its cache, exact at revocation and expiry") {
+TEST_CASE("attached: a UDP socket connecting again is the same flow; the grant map decides every time") {
     const auto run = jgtest::run_attached("sock-addr", {g_skel->progs.jg_connect4, g_skel->progs.jg_sendmsg4},
                                           [](auto emit) {
                                               std::string got = reconnect_steps();
