@@ -24,6 +24,7 @@
 #include "fixture.h"
 #include "jitgate.skel.h"
 #include "packet.h"
+#include "suite_main.h"
 
 using jgtest::loopback;
 using jgtest::Packet;
@@ -392,15 +393,7 @@ TEST_CASE("a drop is counted and reported on the ring buffer") {
     ring_buffer__free(rb);
 }
 
-int main(int argc, char** argv) {
-    if (geteuid() != 0) return jgtest::skip("needs root to load BPF programs");
-    g_skel = jgtest::load_skeleton();
-    if (!g_skel) return 1;
-    doctest::Context ctx(argc, argv);
-    int rc = ctx.run();
-    jitgate_bpf__destroy(g_skel);
-    return rc;
-}
+int main(int argc, char** argv) { return jgtest::run_with_skeleton(argc, argv, g_skel); }
 
 // The daemon refuses a grant when the map is full (the workflow's capacity
 // error, unit-tested with a fake sink); this is the kernel side it relies on:

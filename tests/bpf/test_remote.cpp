@@ -30,11 +30,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "attached.h"
 #include "core/clock.h"
 #include "core/keys.h"
 #include "fixture.h"
@@ -1132,17 +1132,10 @@ std::uint64_t own_cgroup_id() {
     std::string line, rel;
     while (std::getline(cg, line))
         if (line.rfind("0::", 0) == 0) rel = line.substr(3);
-    std::ifstream mi("/proc/self/mountinfo");
-    while (std::getline(mi, line)) {
-        const auto dash = line.find(" - ");
-        if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
-        std::istringstream fields(line);
-        std::string id, parent, devno, root, mnt;
-        fields >> id >> parent >> devno >> root >> mnt;
-        struct stat st {};
-        if (stat((mnt + rel).c_str(), &st) == 0) return st.st_ino;
-    }
-    return 0;
+    const std::string root = jgtest::cgroup2_root();
+    struct stat st {};
+    if (root.empty() || stat((root + rel).c_str(), &st) != 0) return 0;
+    return st.st_ino;
 }
 
 std::string setup() {

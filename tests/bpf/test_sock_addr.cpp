@@ -20,6 +20,7 @@
 #include "core/keys.h"
 #include "fixture.h"
 #include "jitgate.skel.h"
+#include "suite_main.h"
 
 namespace {
 
@@ -142,12 +143,4 @@ TEST_CASE("attached: a UDP socket connecting again is the same flow; the grant m
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    if (geteuid() != 0) return jgtest::skip("needs root to load BPF programs");
-    g_skel = jgtest::load_skeleton();
-    if (!g_skel) return 1;
-    doctest::Context ctx(argc, argv);
-    int rc = ctx.run();
-    jitgate_bpf__destroy(g_skel);
-    return rc;
-}
+int main(int argc, char** argv) { return jgtest::run_with_skeleton(argc, argv, g_skel); }

@@ -40,33 +40,30 @@ bool key_less(const GrantKey& a, const GrantKey& b) {
         a);
 }
 
+// By key, then by grant id.
+bool entry_less(const std::pair<GrantKey, std::int64_t>& a, const std::pair<GrantKey, std::int64_t>& b) {
+    if (key_less(a.first, b.first)) return true;
+    if (key_less(b.first, a.first)) return false;
+    return a.second < b.second;
+}
+
 }  // namespace
 
 ActiveGrantKeys::ActiveGrantKeys(const std::vector<KernelGrant>& active) {
-    keys_.reserve(active.size());
-    by_key_.reserve(active.size());
-    for (const KernelGrant& g : active) {
-        keys_.emplace_back(g.id, grant_key(g));
-        by_key_.push_back(keys_.back().second);
-    }
-    std::sort(keys_.begin(), keys_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::sort(by_key_.begin(), by_key_.end(), key_less);
+    entries_.reserve(active.size());
+    for (const KernelGrant& g : active) entries_.emplace_back(grant_key(g), g.id);
+    std::sort(entries_.begin(), entries_.end(), entry_less);
 }
 
 bool ActiveGrantKeys::names(const GrantKey& key) const {
-    return std::binary_search(by_key_.begin(), by_key_.end(), key, key_less);
+    const auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
+                                     [](const auto& e, const GrantKey& k) { return key_less(e.first, k); });
+    return it != entries_.end() && !key_less(key, it->first);
 }
 
 bool ActiveGrantKeys::holds(const GrantKey& key, std::uint64_t grant_id) const {
-    const auto id = std::int64_t(grant_id);
-    auto it = std::lower_bound(keys_.begin(), keys_.end(), id,
-                               [](const auto& e, std::int64_t v) { return e.first < v; });
-    if (it == keys_.end() || it->first != id || it->second.index() != key.index()) return false;
-    return std::visit(
-        [&](const auto& want) {
-            return std::memcmp(&want, &std::get<std::decay_t<decltype(want)>>(key), sizeof(want)) == 0;
-        },
-        it->second);
+    return std::binary_search(entries_.begin(), entries_.end(), std::pair{key, std::int64_t(grant_id)},
+                              entry_less);
 }
 
 std::string principal_of(const jg_uid_key& k) { return fmt::format("uid {}", k.uid); }

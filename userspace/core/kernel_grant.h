@@ -35,7 +35,7 @@ Result<KernelGrant> kernel_grant(const GrantRow& g);
 using GrantKey = std::variant<jg_uid_key, jg_addr_key, jg_net_key>;
 GrantKey grant_key(const KernelGrant& g);
 
-// The keys of the active grants, by grant id and by key: a map entry is one of them
+// The keys of the active grants with their ids: a map entry is one of them
 // when its grant id is active with this very key (packed the one way keys
 // are packed; keys have explicit zeroed padding, so equal keys are equal bytes).
 class ActiveGrantKeys {
@@ -46,8 +46,7 @@ public:
     bool names(const GrantKey& key) const;
 
 private:
-    std::vector<std::pair<std::int64_t, GrantKey>> keys_;  // sorted by id
-    std::vector<GrantKey> by_key_;                         // sorted by key_less (kernel_grant.cpp)
+    std::vector<std::pair<GrantKey, std::int64_t>> entries_;  // sorted by key, then id (kernel_grant.cpp)
 };
 
 // Who a grant-map key names, for a tamper record: "uid 1000",

@@ -484,11 +484,14 @@ int Daemon::serve(Loop& l) {
     // Busy at first: a record of the start whose wake-up the kernel held
     // back (a gap begun before this daemon ran) is read within a millisecond.
     auto last_record = last_tick;
+    const auto ring_busy = [&](steady_clock::time_point at) {
+        return at - last_record < std::chrono::milliseconds(kRingBusyMs);
+    };
     for (bool running = true; running && !audit_->failed();) {
         const auto next_end = wf_->next_expiry();
-        const bool ring_busy = steady_clock::now() - last_record < std::chrono::milliseconds(kRingBusyMs);
         epoll_event evs[64];
-        const int n = epoll_wait(l.ep.get(), evs, 64, loop_wait_ms(next_end, clock_.boot_ns(), ring_busy));
+        const int n = epoll_wait(l.ep.get(), evs, 64,
+                                 loop_wait_ms(next_end, clock_.boot_ns(), ring_busy(steady_clock::now())));
         for (int i = 0; i < n && !audit_->failed(); ++i) {
             running = on_ready(l, evs[i]) && running;
             if (evs[i].data.fd == l.ring->epoll_fd() && l.ring->last_taken() > 0)
@@ -501,8 +504,8 @@ int Daemon::serve(Loop& l) {
         }
         const auto now = steady_clock::now();
         // Busy as of now: records this turn took count, whatever woke it.
-        const bool busy_now = now - last_record < std::chrono::milliseconds(kRingBusyMs);
-        if (now - last_drain >= std::chrono::milliseconds(busy_now ? kRingBusyWaitMs : JG_RING_DRAIN_MS)) {
+        if (now - last_drain >=
+            std::chrono::milliseconds(ring_busy(now) ? kRingBusyWaitMs : JG_RING_DRAIN_MS)) {
             last_drain = now;
             l.ring->poll();
             if (l.ring->last_taken() > 0) last_record = now;
