@@ -64,6 +64,35 @@ static __always_inline void report_local_allow(struct bpf_sock_addr *ctx,
 		jg_allow_rate_undo(&key, suppressed + 1);
 }
 
+/* Writes the socket's cached admission: (uid, port, proto) holds a grant
+ * until `until` as read under generation `gen` (until 0: no admission).
+ * Only the holder of cache_lock writes, so the tuple left behind is always
+ * one writer's whole: two writers interleaving (UDP egress runs without the
+ * socket lock, on any CPU) could otherwise leave one grant's generation next
+ * to another grant's end, and a grant replaced by a shorter one would be
+ * admitted until the old end.  A writer that finds the lock taken leaves the
+ * cache alone: it is only a shortcut, and the next packet that misses it
+ * asks the grant map.  A reader racing a writer may see a mix for that one
+ * packet; hence the end is cleared first and set last. */
+static __always_inline void cache_write(struct jg_sk_state *st, __u32 uid,
+					__u16 port, __u8 proto, __u64 gen,
+					__u64 until)
+{
+	if (__sync_val_compare_and_swap(&st->cache_lock, 0, 1) != 0)
+		return;
+	*(volatile __u64 *)&st->cached_until = 0;
+	asm volatile("" ::: "memory");
+	st->cached_uid = uid;
+	st->cached_port = port;
+	st->cached_proto = proto;
+	st->cached_gen = gen;
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&st->cached_until = until;
+	/* A fully ordered atomic: the tuple is written before the lock is
+	 * seen free. */
+	__sync_val_compare_and_swap(&st->cache_lock, 1, 0);
+}
+
 /* Records who last passed the check on this socket, for the egress
  * backstop, with the grant's end as read under generation `gen` (h: none in
  * audit mode); *same_flow says whether it repeats the last recorded flow. */
@@ -83,16 +112,14 @@ static __always_inline void remember(struct bpf_sock_addr *ctx, __u32 uid,
 		return;
 	*same_flow = st->grant_id == grant_id && st->uid == uid &&
 		     st->port == port && st->proto == proto;
-	/* The cache ends before the principal changes and is made last: a
-	 * packet sent meanwhile (UDP egress runs unlocked) finds no cache. */
-	st->cached_until = 0;
+	/* The hooks of one socket run under its lock, one at a time; the
+	 * cache names its own principal, so it holds for nobody else while
+	 * these change. */
 	st->uid = uid;
 	st->port = port;
 	st->proto = proto;
 	st->grant_id = grant_id;
-	st->cached_gen = gen;
-	st->cached_uid = uid;
-	st->cached_until = h ? h->until : 0;
+	cache_write(st, uid, port, proto, gen, h ? h->until : 0);
 }
 
 /*
@@ -254,32 +281,22 @@ static __always_inline int tcp_is_reset(struct __sk_buff *skb,
 	return (flags & 0x04) && !(flags & 0x02);
 }
 
-/* Whether the socket's cached admission covers this packet: the same
- * destination (port, proto) under a grant that still holds (jg_sk_state). */
+/* Whether the socket's cached admission covers this packet: the socket's
+ * principal to this destination (port, proto) under a grant that still
+ * holds (jg_sk_state). */
 static __always_inline int cached_admit(const struct jg_sk_state *st,
 					const struct jg_l4 *l4,
 					const struct jg_config *cfg)
 {
-	return st && st->cached_until && st->cached_uid == st->uid &&
-	       st->port == l4->dport && st->proto == l4->proto &&
-	       jg_cache_holds(st->cached_gen, st->cached_until,
-			      jg_grant_gen(cfg));
-}
+	__u64 until;
 
-/* The grant of `uid` admits this packet: refresh the socket's cache when it
- * is for this destination (gen was read before the grant).  The uid goes
- * first: a hook that changed the socket's principal meanwhile makes the
- * cache hold for nobody. */
-static __always_inline void cache_admit(struct jg_sk_state *st, __u32 uid,
-					const struct jg_l4 *l4,
-					const struct jg_hit *h, __u64 gen)
-{
-	if (st && st->uid == uid && st->port == l4->dport &&
-	    st->proto == l4->proto) {
-		st->cached_uid = uid;
-		st->cached_gen = gen;
-		st->cached_until = h->until;
-	}
+	if (!st)
+		return 0;
+	until = *(const volatile __u64 *)&st->cached_until;
+	asm volatile("" ::: "memory");
+	return until && st->cached_uid == st->uid &&
+	       st->cached_port == l4->dport && st->cached_proto == l4->proto &&
+	       jg_cache_holds(st->cached_gen, until, jg_grant_gen(cfg));
 }
 
 SEC("cgroup_skb/egress")
@@ -333,7 +350,8 @@ int jg_egress(struct __sk_buff *skb)
 	uid = st ? st->uid : bpf_get_socket_uid(skb);
 	gen = jg_grant_gen(cfg);
 	if (jg_uid_hit(uid, l4.dport, l4.proto, &h)) {
-		cache_admit(st, uid, &l4, &h, gen);
+		if (st) /* uid is st->uid as read above */
+			cache_write(st, uid, l4.dport, l4.proto, gen, h.until);
 		return 1;
 	}
 	if (flags & JG_PF_AUDIT)

@@ -24,7 +24,7 @@ typedef __u32 jg_u32;
 typedef __u64 jg_u64;
 #endif
 
-#define JG_ABI_VERSION 4
+#define JG_ABI_VERSION 5
 
 /* Transport protocols, as IANA protocol numbers (IPPROTO_TCP, IPPROTO_UDP). */
 #define JG_PROTO_TCP 6
@@ -175,16 +175,25 @@ struct jg_sk_state {
 	jg_u8 pad;	 /* zero */
 	jg_u64 grant_id; /* grant of the last allow event emitted for this
 			    socket */
-	/* The egress backstop's cache (ABI 4): (uid, port, proto) holds a
-	 * grant until cached_until (CLOCK_BOOTTIME ns), as read under grant
-	 * generation cached_gen; valid only while jg_config.grant_gen is
-	 * still that, so a revocation ends it at once. */
+	/* The egress backstop's cache (ABI 5): (cached_uid, cached_port,
+	 * cached_proto) holds a grant until cached_until (CLOCK_BOOTTIME ns),
+	 * as read under grant generation cached_gen; valid only while
+	 * jg_config.grant_gen is still that, so a revocation ends it at once,
+	 * and only for packets of that principal (uid above) to that port.
+	 * The tuple names its own principal and port because the hooks change
+	 * uid/port under the socket lock while UDP egress runs without it:
+	 * the cache never borrows them.  Only the holder of cache_lock writes
+	 * the tuple, so what is left in it is always one writer's whole. */
 	jg_u64 cached_until;
 	jg_u64 cached_gen;
-	jg_u32
-	    cached_uid; /* the uid the cache is for: it holds only while
-			   uid is still that (written first, cleared first) */
-	jg_u32 pad2;	/* zero */
+	jg_u32 cached_uid;  /* host order */
+	jg_u16 cached_port; /* host order */
+	jg_u8 cached_proto; /* JG_PROTO_* */
+	jg_u8 pad2;	    /* zero */
+	jg_u32 cache_lock;  /* 0 free, 1 held: taken by compare-and-swap; a
+			       writer that finds it held leaves the cache as
+			       it is (the cache is only a shortcut) */
+	jg_u32 pad3;	    /* zero */
 };
 
 /* Remote flows seen under a grant, so that the ingress check reports one
@@ -393,7 +402,7 @@ static_assert(sizeof(jg_addr) == 16, "jg_addr layout");
 static_assert(sizeof(jg_local_net_key) == 20, "jg_local_net_key layout");
 static_assert(sizeof(jg_config) == 24, "jg_config layout");
 static_assert(sizeof(jg_flow_val) == 48, "jg_flow_val layout");
-static_assert(sizeof(jg_sk_state) == 40, "jg_sk_state layout");
+static_assert(sizeof(jg_sk_state) == 48, "jg_sk_state layout");
 static_assert(sizeof(jg_event) == 96, "jg_event layout");
 static_assert(sizeof(jg_cut_rec) == 56, "jg_cut_rec layout");
 static_assert(sizeof(jg_bind_val) == 8, "jg_bind_val layout");
@@ -413,7 +422,7 @@ _Static_assert(sizeof(struct jg_addr) == 16, "jg_addr layout");
 _Static_assert(sizeof(struct jg_local_net_key) == 20, "jg_local_net_key");
 _Static_assert(sizeof(struct jg_config) == 24, "jg_config layout");
 _Static_assert(sizeof(struct jg_flow_val) == 48, "jg_flow_val layout");
-_Static_assert(sizeof(struct jg_sk_state) == 40, "jg_sk_state layout");
+_Static_assert(sizeof(struct jg_sk_state) == 48, "jg_sk_state layout");
 _Static_assert(sizeof(struct jg_event) == 96, "jg_event layout");
 _Static_assert(sizeof(struct jg_cut_rec) == 56, "jg_cut_rec layout");
 _Static_assert(sizeof(struct jg_bind_val) == 8, "jg_bind_val layout");

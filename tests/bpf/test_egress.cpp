@@ -272,8 +272,12 @@ const char* const kCacheSteps[] = {
     "grant_gen raised: the cache no longer holds, refused",
     "a grant ending in 1.5 s: delivered, cached",
     "well past its end, grant_gen unchanged: refused by the clock",
+    "a cache that names another port: not used for this one, refused without its grant",
+    "a cache that names another uid than the socket's: not used, refused",
+    "the cache lock held: delivered under a grant, the cache left as it was",
+    "the lock free again: delivered, the cache written whole for (uid, port, proto)",
 };
-constexpr const char* kCacheWant = "yyynyn";
+constexpr const char* kCacheWant = "yyynynnnyy";
 
 // True when one datagram from cli reached peer; a refused send (EPERM) is
 // seen at once, without waiting for the receive timeout.
@@ -285,7 +289,23 @@ bool delivered(int cli, int peer) {
 bool cache_is(int cli, std::uint64_t until, std::uint64_t gen) {
     jg_sk_state st{};
     return bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st) == 0 &&
-           st.cached_until == until && st.cached_gen == gen;
+           st.cached_until == until && st.cached_gen == gen && st.cached_uid == kLiveUid &&
+           st.cached_port == kLivePort && st.cached_proto == JG_PROTO_UDP && st.cache_lock == 0;
+}
+
+// The state the sock_addr hooks leave for uid kLiveUid on kLivePort, with the
+// cache set as the caller says.
+jg_sk_state hook_state() {
+    jg_sk_state st{};
+    st.uid = kLiveUid;
+    st.port = kLivePort;
+    st.proto = JG_PROTO_UDP;
+    st.grant_id = 42;
+    return st;
+}
+
+bool set_state(int cli, const jg_sk_state& st) {
+    return bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st, BPF_ANY) == 0;
 }
 
 std::uint64_t grant_gen() {
@@ -293,6 +313,42 @@ std::uint64_t grant_gen() {
     jg_config c{};
     if (bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_config), &zero, &c) != 0) return ~0ULL;
     return c.grant_gen;
+}
+
+// In the child, after the clock's step: the cache is one tuple, written by
+// the holder of its lock only.  The states below are what two writers
+// interleaving could have left without the lock (a hook moving the socket to
+// another principal or port while UDP egress refreshes the cache).
+void cache_tuple_steps(int cli, int peer, std::string& out) {
+    auto st = hook_state();
+    st.cached_uid = kLiveUid;
+    st.cached_port = kLivePort + 1;  // another port's grant
+    st.cached_proto = JG_PROTO_UDP;
+    st.cached_gen = grant_gen();
+    st.cached_until = jgtest::hour_from_now();
+    if (!set_state(cli, st)) return;
+    out += delivered(cli, peer) ? 'y' : 'n';
+    st.cached_uid = kLiveUid + 1;  // another principal's grant
+    st.cached_port = kLivePort;
+    if (!set_state(cli, st)) return;
+    out += delivered(cli, peer) ? 'y' : 'n';
+    const int grants = bpf_map__fd(g_skel->maps.jg_grants_uid);
+    const auto key = jg::make_uid_key(kLiveUid, kLivePort, jg::Proto::Udp);
+    const std::uint64_t until = jgtest::hour_from_now();
+    const auto v = jg::make_grant_val(until, 42);
+    if (bpf_map_update_elem(grants, &key, &v, BPF_ANY) != 0 || !jgtest::grants_changed(g_skel)) return;
+    st = hook_state();
+    st.cache_lock = 1;  // another writer at it
+    if (!set_state(cli, st)) return;
+    jg_sk_state now{};
+    out += delivered(cli, peer) &&
+                   bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &now) == 0 &&
+                   now.cached_until == 0 && now.cached_gen == 0 && now.cached_uid == 0 && now.cache_lock == 1
+               ? 'y'
+               : 'n';
+    st.cache_lock = 0;
+    if (!set_state(cli, st)) return;
+    out += delivered(cli, peer) && cache_is(cli, until, grant_gen()) ? 'y' : 'n';
 }
 
 // In the child: the steps of kCacheSteps, appended to `out`.
@@ -319,6 +375,7 @@ void cache_steps(int cli, int peer, std::string& out) {
     for (int i = 0; i < 50 && jg::boottime_ns() < until + 500000000ULL; ++i) usleep(100000);
     if (grant_gen() != gen || jg::boottime_ns() <= until) return;  // 'e': the step could not be made
     out += delivered(cli, peer) ? 'y' : 'n';
+    cache_tuple_steps(cli, peer, out);
 }
 
 // In the child: a connected UDP socket with the state the sock_addr hooks
@@ -329,14 +386,9 @@ std::string cache_child() {
     const timeval wait{1, 0};
     const int srv = socket(AF_INET, SOCK_DGRAM, 0), cli = socket(AF_INET, SOCK_DGRAM, 0);
     std::string got;
-    jg_sk_state st{};
-    st.uid = kLiveUid;
-    st.port = kLivePort;
-    st.proto = JG_PROTO_UDP;
-    st.grant_id = 42;
+    const jg_sk_state st = hook_state();
     if (srv >= 0 && cli >= 0 && bind(srv, sa, sizeof(at)) == 0 && connect(cli, sa, sizeof(at)) == 0 &&
-        setsockopt(srv, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)) == 0 &&
-        bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st, BPF_ANY) == 0)
+        setsockopt(srv, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)) == 0 && set_state(cli, st))
         cache_steps(cli, srv, got);
     jgtest::protect(g_skel, kLivePort, 0, 0);
     got.resize(std::size(kCacheSteps), 'e');

@@ -57,11 +57,13 @@ char connects(int fd, std::uint16_t port) {
 }
 
 // The socket's storage as the hook leaves it: the grant of its last recorded
-// flow and that grant's end (the egress backstop's cache).
+// flow and that grant's end (the egress backstop's cache, which names its
+// own principal and port, its lock free).
 bool cached(int fd, std::uint64_t grant_id, std::uint64_t until) {
     jg_sk_state st{};
     return bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &fd, &st) == 0 && st.uid == kUid &&
-           st.grant_id == grant_id && st.cached_until == until;
+           st.grant_id == grant_id && st.cached_until == until && st.cached_uid == kUid &&
+           st.cached_port == kPort && st.cached_proto == JG_PROTO_UDP && st.cache_lock == 0;
 }
 
 // The connecting task's real uid is what the hooks read; the effective uid
