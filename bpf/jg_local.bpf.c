@@ -66,31 +66,30 @@ static __always_inline void report_local_allow(struct bpf_sock_addr *ctx,
 
 /* Writes the socket's cached admission: (uid, port, proto) holds a grant
  * until `until` as read under generation `gen` (until 0: no admission).
- * Only the holder of cache_lock writes, so the tuple left behind is always
- * one writer's whole: two writers interleaving (UDP egress runs without the
- * socket lock, on any CPU) could otherwise leave one grant's generation next
- * to another grant's end, and a grant replaced by a shorter one would be
- * admitted until the old end.  A writer that finds the lock taken leaves the
- * cache alone: it is only a shortcut, and the next packet that misses it
- * asks the grant map.  A reader racing a writer may see a mix for that one
- * packet; hence the end is cleared first and set last. */
+ * Writers take turns through cache_seq (odd while one writes), so the tuple
+ * left behind is always one writer's whole: two writers interleaving (UDP
+ * egress runs without the socket lock, on any CPU) could otherwise leave one
+ * grant's generation next to another grant's end, and a grant replaced by a
+ * shorter one would be admitted until the old end.  A writer that finds
+ * another at it leaves the cache alone: it is only a shortcut, and the next
+ * packet that misses it asks the grant map.  The compare-and-swaps are full
+ * barriers (lock cmpxchg); the plain stores between them keep their order on
+ * x86, the one architecture this object is built for (CMakeLists.txt). */
 static __always_inline void cache_write(struct jg_sk_state *st, __u32 uid,
 					__u16 port, __u8 proto, __u64 gen,
 					__u64 until)
 {
-	if (__sync_val_compare_and_swap(&st->cache_lock, 0, 1) != 0)
+	__u32 seq = *(volatile __u32 *)&st->cache_seq;
+
+	if ((seq & 1) ||
+	    __sync_val_compare_and_swap(&st->cache_seq, seq, seq + 1) != seq)
 		return;
-	*(volatile __u64 *)&st->cached_until = 0;
-	asm volatile("" ::: "memory");
+	st->cached_until = until;
 	st->cached_uid = uid;
 	st->cached_port = port;
 	st->cached_proto = proto;
 	st->cached_gen = gen;
-	asm volatile("" ::: "memory");
-	*(volatile __u64 *)&st->cached_until = until;
-	/* A fully ordered atomic: the tuple is written before the lock is
-	 * seen free. */
-	__sync_val_compare_and_swap(&st->cache_lock, 1, 0);
+	__sync_val_compare_and_swap(&st->cache_seq, seq + 1, seq + 2);
 }
 
 /* Records who last passed the check on this socket, for the egress
@@ -151,10 +150,9 @@ static __always_inline int decide_sock_addr(struct bpf_sock_addr *ctx,
 
 	uid = (__u32)bpf_get_current_uid_gid();
 	gen = jg_grant_gen(jg_cfg()); /* before the grant: see jg_sk_state */
-	/* The grant map decides, never the socket's cached admission: the
-	 * egress backstop refreshes that cache without the socket lock, so
-	 * a refresh racing with remember() can leave a mix of two grants'
-	 * fields in it. */
+	/* The grant map decides, never the socket's cached admission: a
+	 * connect() or sendmsg() opens a flow, and the cache is the egress
+	 * backstop's shortcut for packets of flows already opened. */
 	if (jg_uid_hit(uid, port, proto, &h)) {
 		remember(ctx, uid, port, proto, &h, gen, &same_flow);
 		/* One allow per connection, and per UDP flow: a datagram
@@ -283,20 +281,35 @@ static __always_inline int tcp_is_reset(struct __sk_buff *skb,
 
 /* Whether the socket's cached admission covers this packet: the socket's
  * principal to this destination (port, proto) under a grant that still
- * holds (jg_sk_state). */
+ * holds (jg_sk_state).  The tuple is used only when read whole: between two
+ * equal, even readings of cache_seq (x86 keeps loads in order; the compiler
+ * barriers keep the compiler from moving them). */
 static __always_inline int cached_admit(const struct jg_sk_state *st,
 					const struct jg_l4 *l4,
 					const struct jg_config *cfg)
 {
-	__u64 until;
+	__u64 until, gen;
+	__u32 seq, uid;
+	__u16 port;
+	__u8 proto;
 
 	if (!st)
 		return 0;
-	until = *(const volatile __u64 *)&st->cached_until;
+	seq = *(const volatile __u32 *)&st->cache_seq;
+	if (seq & 1)
+		return 0;
 	asm volatile("" ::: "memory");
-	return until && st->cached_uid == st->uid &&
-	       st->cached_port == l4->dport && st->cached_proto == l4->proto &&
-	       jg_cache_holds(st->cached_gen, until, jg_grant_gen(cfg));
+	until = st->cached_until;
+	gen = st->cached_gen;
+	uid = st->cached_uid;
+	port = st->cached_port;
+	proto = st->cached_proto;
+	asm volatile("" ::: "memory");
+	if (*(const volatile __u32 *)&st->cache_seq != seq)
+		return 0;
+	return until && uid == st->uid && port == l4->dport &&
+	       proto == l4->proto &&
+	       jg_cache_holds(gen, until, jg_grant_gen(cfg));
 }
 
 SEC("cgroup_skb/egress")

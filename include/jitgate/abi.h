@@ -179,20 +179,21 @@ struct jg_sk_state {
 	 * cached_proto) holds a grant until cached_until (CLOCK_BOOTTIME ns),
 	 * as read under grant generation cached_gen; valid only while
 	 * jg_config.grant_gen is still that, so a revocation ends it at once,
-	 * and only for packets of that principal (uid above) to that port.
-	 * The tuple names its own principal and port because the hooks change
-	 * uid/port under the socket lock while UDP egress runs without it:
-	 * the cache never borrows them.  Only the holder of cache_lock writes
-	 * the tuple, so what is left in it is always one writer's whole. */
+	 * and only for packets of jg_sk_state.uid to that port.  The tuple
+	 * names its own principal and port because the hooks change uid/port
+	 * under the socket lock while UDP egress runs without it: the cache
+	 * never borrows them.  cache_seq makes the tuple one value: a writer
+	 * takes it from even to odd by compare-and-swap (or leaves the cache
+	 * alone when it finds it odd or moved: the cache is only a shortcut),
+	 * writes, and makes it even again; a reader uses only a tuple read
+	 * between two equal, even readings of it. */
 	jg_u64 cached_until;
 	jg_u64 cached_gen;
 	jg_u32 cached_uid;  /* host order */
 	jg_u16 cached_port; /* host order */
 	jg_u8 cached_proto; /* JG_PROTO_* */
 	jg_u8 pad2;	    /* zero */
-	jg_u32 cache_lock;  /* 0 free, 1 held: taken by compare-and-swap; a
-			       writer that finds it held leaves the cache as
-			       it is (the cache is only a shortcut) */
+	jg_u32 cache_seq;   /* odd while a writer writes */
 	jg_u32 pad3;	    /* zero */
 };
 

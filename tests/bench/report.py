@@ -180,8 +180,9 @@ WHY = {
                    "nftables chain with one set lookup per packet. Measured with kernel.bpf_stats_enabled in "
                    "this loop, connect4 went from about 620 to 450 ns a run when the re-connect stopped "
                    "recording; trusting the socket's cached admission instead of the grant lookup saved "
-                   "another 100 ns, but egress refreshes that cache without the socket lock, so the hooks "
-                   "do not trust it.",
+                   "another 100 ns, but a connect() opens a flow, and the cache is only egress's shortcut for "
+                   "flows already opened (a cache left from another grant must never open one), so the "
+                   "hooks ask the grant map.",
     "connect_tcp": "the same programs run on every segment of the loopback handshake and close (SYN, SYN-ACK, "
                    "ACK, FIN or RST each cross egress and both ingress programs), and the connect hook gives "
                    "every new socket its storage (an allocation, freed after an RCU grace period) for the "

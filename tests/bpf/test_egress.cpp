@@ -259,7 +259,7 @@ TEST_CASE("attached: on_expiry = drain lets TCP connections finish and cuts UDP"
     }
 }
 
-// ---- the egress cache (jg_sk_state.cached_until / cached_gen), attached
+// ---- the egress cache (jg_sk_state.cached_*, cache_seq), attached
 //
 // A connected UDP socket of uid kLiveUid (its jg_sk_state written as the
 // sock_addr hooks leave it) sends on a protected port; the steps below are
@@ -270,14 +270,16 @@ const char* const kCacheSteps[] = {
     "the socket's cache holds the grant's end and the generation it was read under",
     "grant gone from jg_grants_uid, grant_gen unchanged: delivered from the cache",
     "grant_gen raised: the cache no longer holds, refused",
+    "no grant; a cache naming another port, this generation: not used for this one, refused",
+    "no grant; a cache naming another uid than the socket's: not used, refused",
+    "no grant; a cache naming another protocol: not used, refused",
+    "no grant; this port's whole tuple but cache_seq odd (a writer mid-write): not used, refused",
+    "a grant, cache_seq odd: delivered, the cache left as it was",
+    "cache_seq even again: delivered, the tuple written whole, cache_seq two on",
     "a grant ending in 1.5 s: delivered, cached",
     "well past its end, grant_gen unchanged: refused by the clock",
-    "a cache that names another port: not used for this one, refused without its grant",
-    "a cache that names another uid than the socket's: not used, refused",
-    "the cache lock held: delivered under a grant, the cache left as it was",
-    "the lock free again: delivered, the cache written whole for (uid, port, proto)",
 };
-constexpr const char* kCacheWant = "yyynynnnyy";
+constexpr const char* kCacheWant = "yyynnnnnyyyn";
 
 // True when one datagram from cli reached peer; a refused send (EPERM) is
 // seen at once, without waiting for the receive timeout.
@@ -290,7 +292,7 @@ bool cache_is(int cli, std::uint64_t until, std::uint64_t gen) {
     jg_sk_state st{};
     return bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st) == 0 &&
            st.cached_until == until && st.cached_gen == gen && st.cached_uid == kLiveUid &&
-           st.cached_port == kLivePort && st.cached_proto == JG_PROTO_UDP && st.cache_lock == 0;
+           st.cached_port == kLivePort && st.cached_proto == JG_PROTO_UDP && st.cache_seq % 2 == 0;
 }
 
 // The state the sock_addr hooks leave for uid kLiveUid on kLivePort, with the
@@ -315,10 +317,11 @@ std::uint64_t grant_gen() {
     return c.grant_gen;
 }
 
-// In the child, after the clock's step: the cache is one tuple, written by
-// the holder of its lock only.  The states below are what two writers
-// interleaving could have left without the lock (a hook moving the socket to
-// another principal or port while UDP egress refreshes the cache).
+// In the child, without a grant (deleted, grant_gen raised): the cache is
+// one tuple, used only when read whole.  The states below are what two
+// writers interleaving could leave, or a reader see, without cache_seq (a
+// hook moving the socket to another principal or port while UDP egress
+// refreshes the cache on another CPU).
 void cache_tuple_steps(int cli, int peer, std::string& out) {
     auto st = hook_state();
     st.cached_uid = kLiveUid;
@@ -332,23 +335,35 @@ void cache_tuple_steps(int cli, int peer, std::string& out) {
     st.cached_port = kLivePort;
     if (!set_state(cli, st)) return;
     out += delivered(cli, peer) ? 'y' : 'n';
+    st.cached_uid = kLiveUid;
+    st.cached_proto = JG_PROTO_TCP;  // another protocol's grant
+    if (!set_state(cli, st)) return;
+    out += delivered(cli, peer) ? 'y' : 'n';
+    st.cached_proto = JG_PROTO_UDP;
+    st.cache_seq = 7;  // this port's tuple, a writer at it
+    if (!set_state(cli, st)) return;
+    out += delivered(cli, peer) ? 'y' : 'n';
     const int grants = bpf_map__fd(g_skel->maps.jg_grants_uid);
     const auto key = jg::make_uid_key(kLiveUid, kLivePort, jg::Proto::Udp);
     const std::uint64_t until = jgtest::hour_from_now();
     const auto v = jg::make_grant_val(until, 42);
     if (bpf_map_update_elem(grants, &key, &v, BPF_ANY) != 0 || !jgtest::grants_changed(g_skel)) return;
     st = hook_state();
-    st.cache_lock = 1;  // another writer at it
+    st.cache_seq = 3;  // a writer at it
     if (!set_state(cli, st)) return;
     jg_sk_state now{};
     out += delivered(cli, peer) &&
                    bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &now) == 0 &&
-                   now.cached_until == 0 && now.cached_gen == 0 && now.cached_uid == 0 && now.cache_lock == 1
+                   now.cached_until == 0 && now.cached_gen == 0 && now.cached_uid == 0 && now.cache_seq == 3
                ? 'y'
                : 'n';
-    st.cache_lock = 0;
+    st.cache_seq = 4;
     if (!set_state(cli, st)) return;
-    out += delivered(cli, peer) && cache_is(cli, until, grant_gen()) ? 'y' : 'n';
+    out += delivered(cli, peer) && cache_is(cli, until, grant_gen()) &&
+                   bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &now) == 0 &&
+                   now.cache_seq == 6
+               ? 'y'
+               : 'n';
 }
 
 // In the child: the steps of kCacheSteps, appended to `out`.
@@ -367,6 +382,9 @@ void cache_steps(int cli, int peer, std::string& out) {
     out += delivered(cli, peer) ? 'y' : 'n';
     if (!jgtest::grants_changed(g_skel)) return;
     out += delivered(cli, peer) ? 'y' : 'n';
+    const std::size_t tuple_steps_end = out.size() + 6;
+    cache_tuple_steps(cli, peer, out);
+    out.resize(tuple_steps_end, 'e');  // a step it could not make
     until = jg::boottime_ns() + 1500ULL * 1000000ULL;
     if (!set_grant(until)) return;
     const std::uint64_t gen = grant_gen();
@@ -375,7 +393,6 @@ void cache_steps(int cli, int peer, std::string& out) {
     for (int i = 0; i < 50 && jg::boottime_ns() < until + 500000000ULL; ++i) usleep(100000);
     if (grant_gen() != gen || jg::boottime_ns() <= until) return;  // 'e': the step could not be made
     out += delivered(cli, peer) ? 'y' : 'n';
-    cache_tuple_steps(cli, peer, out);
 }
 
 // In the child: a connected UDP socket with the state the sock_addr hooks

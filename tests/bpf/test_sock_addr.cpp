@@ -63,7 +63,7 @@ bool cached(int fd, std::uint64_t grant_id, std::uint64_t until) {
     jg_sk_state st{};
     return bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &fd, &st) == 0 && st.uid == kUid &&
            st.grant_id == grant_id && st.cached_until == until && st.cached_uid == kUid &&
-           st.cached_port == kPort && st.cached_proto == JG_PROTO_UDP && st.cache_lock == 0;
+           st.cached_port == kPort && st.cached_proto == JG_PROTO_UDP && st.cache_seq % 2 == 0;
 }
 
 // The connecting task's real uid is what the hooks read; the effective uid
