@@ -78,6 +78,10 @@ for bin in usr/bin/jitgate usr/sbin/jitgated; do
         echo "$1: $size bytes"
     }
     check "$bin is stripped, small, its symbols in the -dbgsym package" stripped "$bin"
+    # libcurl and libcrypto are loaded on first use (util/curl_api.h,
+    # util/crypto_api.h): linked, they would cost every run their start-up.
+    check "$bin links neither libcurl nor libcrypto (loaded on first use)" sh -c \
+        "readelf -d '$root/$bin' | grep -q NEEDED && ! readelf -d '$root/$bin' | grep -E 'NEEDED.*(libcurl|libcrypto)'"
 done
 reproducible_gz() {  # gzip -9n: no file name, no time stamp in the header
     python3 -c '

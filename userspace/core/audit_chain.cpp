@@ -1,6 +1,5 @@
 #include "core/audit_chain.h"
-
-#include <openssl/evp.h>
+#include "util/crypto_api.h"
 
 #include <algorithm>
 #include <charconv>
@@ -18,15 +17,15 @@ namespace {
 // SHA-256 fetched once: an implicit fetch on every digest costs more than
 // hashing a record.
 const EVP_MD* sha256_md() {
-    static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    return md ? md : EVP_sha256();
+    static EVP_MD* md = jg::crypto().EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return md ? md : jg::crypto().EVP_sha256();
 }
 
 void append_sha256_hex(std::string_view data, std::string& out) {
     static constexpr char kHex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    EVP_Digest(data.data(), data.size(), md, &len, sha256_md(), nullptr);
+    jg::crypto().EVP_Digest(data.data(), data.size(), md, &len, sha256_md(), nullptr);
     for (unsigned i = 0; i < len; ++i) {
         out += kHex[md[i] >> 4];
         out += kHex[md[i] & 15];

@@ -2,13 +2,12 @@
 
 #include <fmt/format.h>
 #include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/param_build.h>
 
 #include <nlohmann/json.hpp>
 
 #include "core/ed25519.h"
 #include "core/protocol.h"
+#include "util/crypto_api.h"
 
 namespace jg {
 
@@ -20,7 +19,9 @@ using BldPtr = std::unique_ptr<OSSL_PARAM_BLD, decltype(&OSSL_PARAM_BLD_free)>;
 using ParamPtr = std::unique_ptr<OSSL_PARAM, decltype(&OSSL_PARAM_free)>;
 using CtxPtr = std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)>;
 
-std::shared_ptr<EVP_PKEY> own(EVP_PKEY* k) { return std::shared_ptr<EVP_PKEY>(k, &EVP_PKEY_free); }
+std::shared_ptr<EVP_PKEY> own(EVP_PKEY* k) {
+    return std::shared_ptr<EVP_PKEY>(k, jg::crypto().EVP_PKEY_free);
+}
 
 // A string member of the key; empty when missing or not a string (json's
 // value() would throw on a number where a string belongs).
@@ -41,10 +42,11 @@ std::string member(const json& k, const char* name) {
 // A public key from OSSL_PARAMs (EVP_PKEY_fromdata): the OpenSSL 3 way to
 // build one from its numbers, no deprecated RSA_/EC_KEY calls.
 std::shared_ptr<EVP_PKEY> from_params(const char* type, OSSL_PARAM* params) {
-    CtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr), &EVP_PKEY_CTX_free);
+    CtxPtr ctx(jg::crypto().EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr),
+               jg::crypto().EVP_PKEY_CTX_free);
     EVP_PKEY* key = nullptr;
-    if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-        EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+    if (!ctx || jg::crypto().EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+        jg::crypto().EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
         return nullptr;
     return own(key);
 }
@@ -54,17 +56,17 @@ std::shared_ptr<EVP_PKEY> rsa_key(const json& k) {
     // Below 2048 bits an RSA key is not one to trust a login to.
     if (n.size() < 256 || n.size() > 1024 || e.empty() || e.size() > 8) return nullptr;
     auto bn = [](const std::string& s) {
-        return BnPtr(
-            BN_bin2bn(reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()), nullptr),
-            &BN_free);
+        return BnPtr(jg::crypto().BN_bin2bn(reinterpret_cast<const unsigned char*>(s.data()),
+                                            static_cast<int>(s.size()), nullptr),
+                     jg::crypto().BN_free);
     };
     BnPtr bn_n = bn(n), bn_e = bn(e);
-    BldPtr bld(OSSL_PARAM_BLD_new(), &OSSL_PARAM_BLD_free);
-    if (!bn_n || !bn_e || !bld || BN_num_bits(bn_n.get()) < 2048 ||
-        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1)
+    BldPtr bld(jg::crypto().OSSL_PARAM_BLD_new(), jg::crypto().OSSL_PARAM_BLD_free);
+    if (!bn_n || !bn_e || !bld || jg::crypto().BN_num_bits(bn_n.get()) < 2048 ||
+        jg::crypto().OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
+        jg::crypto().OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1)
         return nullptr;
-    ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()), &OSSL_PARAM_free);
+    ParamPtr params(jg::crypto().OSSL_PARAM_BLD_to_param(bld.get()), jg::crypto().OSSL_PARAM_free);
     return params ? from_params("RSA", params.get()) : nullptr;
 }
 
@@ -76,14 +78,15 @@ std::shared_ptr<EVP_PKEY> p256_key(const json& k) {
     std::string point = "\x04" + x + y;
     char group[] = "prime256v1";
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()),
-        OSSL_PARAM_construct_end()};
+        jg::crypto().OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+        jg::crypto().OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()),
+        jg::crypto().OSSL_PARAM_construct_end()};
     auto key = from_params("EC", params);
     if (!key) return nullptr;
     // fromdata takes the point as given: check it is a valid public key.
-    CtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr), &EVP_PKEY_CTX_free);
-    if (!check || EVP_PKEY_public_check(check.get()) != 1) return nullptr;
+    CtxPtr check(jg::crypto().EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr),
+                 jg::crypto().EVP_PKEY_CTX_free);
+    if (!check || jg::crypto().EVP_PKEY_public_check(check.get()) != 1) return nullptr;
     return key;
 }
 
@@ -91,8 +94,8 @@ std::shared_ptr<EVP_PKEY> ed25519_key(const json& k) {
     if (text(k, "crv") != "Ed25519") return nullptr;
     const std::string x = member(k, "x");
     if (x.size() != 32) return nullptr;
-    return own(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-                                           reinterpret_cast<const unsigned char*>(x.data()), x.size()));
+    return own(jg::crypto().EVP_PKEY_new_raw_public_key(
+        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(x.data()), x.size()));
 }
 
 // One JWKS entry as a Jwk, when it is a usable signing key.

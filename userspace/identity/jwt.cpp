@@ -1,8 +1,6 @@
 #include "identity/jwt.h"
 
 #include <fmt/format.h>
-#include <openssl/ecdsa.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +9,7 @@
 #include "core/clock.h"
 #include "core/protocol.h"
 #include "core/text.h"
+#include "util/crypto_api.h"
 
 namespace jg {
 
@@ -32,19 +31,19 @@ json decoded_object(std::string_view part) {
 std::optional<std::string> es256_der(const std::string& raw) {
     if (raw.size() != 64) return std::nullopt;
     const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
-    SigPtr sig(ECDSA_SIG_new(), &ECDSA_SIG_free);
-    BIGNUM* r = BN_bin2bn(p, 32, nullptr);
-    BIGNUM* s = BN_bin2bn(p + 32, 32, nullptr);
-    if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-        BN_free(r);
-        BN_free(s);
+    SigPtr sig(jg::crypto().ECDSA_SIG_new(), jg::crypto().ECDSA_SIG_free);
+    BIGNUM* r = jg::crypto().BN_bin2bn(p, 32, nullptr);
+    BIGNUM* s = jg::crypto().BN_bin2bn(p + 32, 32, nullptr);
+    if (!sig || !r || !s || jg::crypto().ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+        jg::crypto().BN_free(r);
+        jg::crypto().BN_free(s);
         return std::nullopt;
     }
     unsigned char* der = nullptr;
-    const int n = i2d_ECDSA_SIG(sig.get(), &der);
+    const int n = jg::crypto().i2d_ECDSA_SIG(sig.get(), &der);
     if (n <= 0) return std::nullopt;
     std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
-    OPENSSL_free(der);
+    jg::crypto().CRYPTO_free(der, OPENSSL_FILE, OPENSSL_LINE);
     return out;
 }
 
@@ -178,15 +177,15 @@ Result<bool> verify_jws_signature(const Jws& jws, const Jwk& key) {
         if (!der) return err("the token's ES256 signature is not 64 bytes (r || s)");
         sig = std::move(*der);
     }
-    MdCtxPtr ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    MdCtxPtr ctx(jg::crypto().EVP_MD_CTX_new(), jg::crypto().EVP_MD_CTX_free);
     // RS256 is PKCS#1 v1.5 with SHA-256, OpenSSL's default padding for RSA;
     // Ed25519 takes no digest.
-    const EVP_MD* md = jws.alg == JwsAlg::EdDSA ? nullptr : EVP_sha256();
+    const EVP_MD* md = jws.alg == JwsAlg::EdDSA ? nullptr : jg::crypto().EVP_sha256();
     const bool ok =
-        ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.key.get()) == 1 &&
-        EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                         reinterpret_cast<const unsigned char*>(jws.signing_input.data()),
-                         jws.signing_input.size()) == 1;
+        ctx && jg::crypto().EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.key.get()) == 1 &&
+        jg::crypto().EVP_DigestVerify(
+            ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+            reinterpret_cast<const unsigned char*>(jws.signing_input.data()), jws.signing_input.size()) == 1;
     if (!ok)
         return err(fmt::format("the token's signature does not verify with key '{}'",
                                escape_terminal(key.kid.substr(0, 64))));

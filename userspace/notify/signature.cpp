@@ -1,10 +1,9 @@
 #include "notify/signature.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "core/ed25519.h"
+#include "util/crypto_api.h"
 
 namespace jg::notify {
 
@@ -24,8 +23,8 @@ std::string sign(std::string_view key, std::string_view id, std::int64_t timesta
     const std::string content = fmt::format("{}.{}.", id, timestamp) + std::string(body);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-         reinterpret_cast<const unsigned char*>(content.data()), content.size(), mac, &len);
+    jg::crypto().HMAC(jg::crypto().EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                      reinterpret_cast<const unsigned char*>(content.data()), content.size(), mac, &len);
     return "v1," + base64_encode(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
