@@ -202,7 +202,11 @@ WHY = {
                         "gives the receiving CPU's time per frame of each. " + FLOOD_PATH,
     "approve_latency_p50": "starting the command takes much of it on this shared machine: `jitgate --version`, "
                            "run the same way, is the reference; the daemon's own part (decision to the allowed "
-                           "connection) is the diagnostic row below.",
+                           "connection) is the diagnostic row below. A page fault costs tens of microseconds on "
+                           "this VM: an empty C++ program linked with libstdc++ alone takes 3.5-4.6 ms to run, "
+                           "and libcrypto, now loaded only by the commands that use it (util/crypto_api.h), "
+                           "cost 4-5 ms more; what is left is libstdc++, toml++ and fmt and the binary's own "
+                           "relocations.",
     "approve_latency_p99": "scheduling on a shared 2-core VM (the approver's command, the daemon and the busy "
                            "prober compete): compare the process start's own p99, the reference.",
     "grant_latency_p99": "between the decision (the `approve` record, written before the grant takes effect) and "
