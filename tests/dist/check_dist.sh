@@ -83,6 +83,10 @@ for bin in usr/bin/jitgate usr/sbin/jitgated; do
     check "$bin links neither libcurl nor libcrypto (loaded on first use)" sh -c \
         "readelf -d '$root/$bin' | grep -q NEEDED && ! readelf -d '$root/$bin' | grep -E 'NEEDED.*(libcurl|libcrypto)'"
 done
+# Nor through a library it links: the loader's own list of what it loaded.
+check "jitgate --version loads neither libcurl nor libcrypto" sh -c \
+    "LD_DEBUG=libs '$root/usr/bin/jitgate' --version 2>&1 | grep -q 'calling init' &&
+     ! LD_DEBUG=libs '$root/usr/bin/jitgate' --version 2>&1 | grep -E 'calling init: .*(libcurl|libcrypto)'"
 reproducible_gz() {  # gzip -9n: no file name, no time stamp in the header
     python3 -c '
 import sys

@@ -41,7 +41,10 @@ Loaded load(const char* soname) {
 
 Result<const CryptoApi*> crypto_api(const char* soname) {
     static std::mutex mu;
-    static std::map<std::string, Loaded> loaded;  // by soname: one, but for the test
+    // By soname (one, but for the test).  Never destroyed, as the library is
+    // never unloaded: a key freed while the process exits still finds its
+    // deleter.
+    static auto& loaded = *new std::map<std::string, Loaded>;
     std::lock_guard lock(mu);
     auto it = loaded.find(soname);
     if (it == loaded.end()) it = loaded.emplace(soname, load(soname)).first;

@@ -14,11 +14,18 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/opensslv.h>
 #include <openssl/param_build.h>
 
 #include <string>
 
 #include "core/result.h"
+
+// The table is typed from these headers and loads libcrypto.so.3: another
+// major version's headers would type it for another library.
+#if OPENSSL_VERSION_MAJOR != 3
+#error "jitgate's libcrypto table (util/crypto_api.h) is for OpenSSL 3 (libcrypto.so.3)"
+#endif
 
 #define JG_CRYPTO_FUNCTIONS(X)           \
     X(BN_bin2bn)                         \
@@ -77,8 +84,8 @@ Result<const CryptoApi*> crypto_api(const char* soname = "libcrypto.so.3");
 
 // The table, loaded on first use.  Without it a process can neither keep its
 // audit chain nor check a signature, so it stops there: the sentence above on
-// stderr, exit status 1 (as the dynamic loader would have at start when the
-// library was linked).
+// stderr, exit status 1 (an error, design.md §3; the daemon meets it while it
+// starts, before it attaches anything).
 const CryptoApi& crypto();
 
 }  // namespace jg
