@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -181,6 +182,28 @@ TEST_CASE("egress leaves sockets of other network namespaces alone (containers' 
 
 constexpr std::uint32_t kLiveUid = 4242;
 
+// The state the sock_addr hooks leave on a socket of uid kLiveUid that a
+// grant (id 42) admitted to kLivePort, its cache empty.
+jg_sk_state hook_state(std::uint8_t proto = JG_PROTO_UDP) {
+    jg_sk_state st{};
+    st.uid = kLiveUid;
+    st.port = kLivePort;
+    st.proto = proto;
+    st.grant_id = 42;
+    return st;
+}
+
+bool set_state(int fd, const jg_sk_state& st) {
+    return bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &fd, &st, BPF_ANY) == 0;
+}
+
+// The socket's state as the programs left it; nullopt when it has none.
+std::optional<jg_sk_state> get_state(int fd) {
+    jg_sk_state st{};
+    if (bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &fd, &st) != 0) return std::nullopt;
+    return st;
+}
+
 struct LiveRow {
     const char* what;
     int type;  // SOCK_STREAM or SOCK_DGRAM
@@ -216,13 +239,8 @@ char live_row(const LiveRow& r) {
     // Under the grant (the port not protected yet): the path works.
     if (send(cli, "a", 1, 0) != 1 || recv(peer, buf, sizeof(buf), 0) != 1) goto out;
     {
-        jg_sk_state st;
-        std::memset(&st, 0, sizeof(st));
-        st.uid = kLiveUid;
-        st.port = kLivePort;
-        st.proto = r.type == SOCK_STREAM ? JG_PROTO_TCP : JG_PROTO_UDP;
-        st.grant_id = 42;
-        if (bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st, BPF_ANY) != 0) goto out;
+        const jg_sk_state st = hook_state(r.type == SOCK_STREAM ? JG_PROTO_TCP : JG_PROTO_UDP);
+        if (!set_state(cli, st)) goto out;
         const auto key = jg::make_uid_key(kLiveUid, kLivePort, jg::Proto(st.proto));
         const auto ended = jg::make_grant_val(1, 42);
         if (bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_grants_uid), &key, &ended, BPF_ANY) != 0)
@@ -289,25 +307,9 @@ bool delivered(int cli, int peer) {
 }
 
 bool cache_is(int cli, std::uint64_t until, std::uint64_t gen) {
-    jg_sk_state st{};
-    return bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st) == 0 &&
-           st.cached_until == until && st.cached_gen == gen && st.cached_uid == kLiveUid &&
-           st.cached_port == kLivePort && st.cached_proto == JG_PROTO_UDP && st.cache_seq % 2 == 0;
-}
-
-// The state the sock_addr hooks leave for uid kLiveUid on kLivePort, with the
-// cache set as the caller says.
-jg_sk_state hook_state() {
-    jg_sk_state st{};
-    st.uid = kLiveUid;
-    st.port = kLivePort;
-    st.proto = JG_PROTO_UDP;
-    st.grant_id = 42;
-    return st;
-}
-
-bool set_state(int cli, const jg_sk_state& st) {
-    return bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &st, BPF_ANY) == 0;
+    const auto st = get_state(cli);
+    return st && st->cached_until == until && st->cached_gen == gen && st->cached_uid == kLiveUid &&
+           st->cached_port == kLivePort && st->cached_proto == JG_PROTO_UDP && st->cache_seq % 2 == 0;
 }
 
 std::uint64_t grant_gen() {
@@ -351,19 +353,17 @@ void cache_tuple_steps(int cli, int peer, std::string& out) {
     st = hook_state();
     st.cache_seq = 3;  // a writer at it
     if (!set_state(cli, st)) return;
-    jg_sk_state now{};
-    out += delivered(cli, peer) &&
-                   bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &now) == 0 &&
-                   now.cached_until == 0 && now.cached_gen == 0 && now.cached_uid == 0 && now.cache_seq == 3
+    bool sent = delivered(cli, peer);
+    auto now = get_state(cli);
+    out += sent && now && now->cached_until == 0 && now->cached_gen == 0 && now->cached_uid == 0 &&
+                   now->cache_seq == 3
                ? 'y'
                : 'n';
     st.cache_seq = 4;
     if (!set_state(cli, st)) return;
-    out += delivered(cli, peer) && cache_is(cli, until, grant_gen()) &&
-                   bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_sk_state), &cli, &now) == 0 &&
-                   now.cache_seq == 6
-               ? 'y'
-               : 'n';
+    sent = delivered(cli, peer);
+    now = get_state(cli);
+    out += sent && cache_is(cli, until, grant_gen()) && now && now->cache_seq == 6 ? 'y' : 'n';
 }
 
 // In the child: the steps of kCacheSteps, appended to `out`.

@@ -77,12 +77,12 @@ struct CryptoApi {
 #undef JG_CRYPTO_MEMBER
 };
 
-// libcrypto's functions, loaded once (thread-safe), or why they could not be
-// (libssl3 missing or too old: one sentence saying so).  `soname` is for the
-// test of that sentence; every caller uses the default.
-Result<const CryptoApi*> crypto_api(const char* soname = "libcrypto.so.3");
+// Loads `soname` and binds every function of the table, or says why not
+// (libssl3 missing or too old: one sentence saying so).  Each call loads
+// again: crypto() below is the one the code uses; this is for its test.
+Result<CryptoApi> load_crypto(const char* soname);
 
-// The table, loaded on first use.  Without it a process can neither keep its
+// The table, loaded once on first use (thread-safe).  Without it a process can neither keep its
 // audit chain nor check a signature, so it stops there: the sentence above on
 // stderr, exit status 1 (an error, design.md §3; the daemon meets it while it
 // starts, before it attaches anything).
