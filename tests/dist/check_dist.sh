@@ -37,9 +37,12 @@ done
 check "no uncompressed man page" sh -c "! grep -E '^./usr/share/man/.*[0-9]\$' '$tmp/files'"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "     Depends: $depends"
-for lib in libc6 libbpf1 libsqlite3-0 libssl3 libfmt9 libstdc++6 libcurl4; do
+for lib in libc6 libbpf1 libsqlite3-0 libssl3 libstdc++6 libcurl4; do
     check "Depends names $lib" grep -q "$lib" <<<"$depends"
 done
+# fmt and toml++ are compiled in (util/fmt_impl.cpp, util/toml_impl.cpp).
+check "Depends names neither libfmt nor libtomlplusplus (compiled in)" bash -c \
+    "! grep -E 'libfmt|libtomlplusplus' <<<'$depends'"
 version=$(dpkg-deb -f "$deb" Version)
 
 echo "-- control: conffiles, maintainer scripts"
@@ -83,6 +86,19 @@ for bin in usr/bin/jitgate usr/sbin/jitgated; do
     check "$bin links neither libcurl nor libcrypto (loaded on first use)" sh -c \
         "readelf -d '$root/$bin' | grep -q NEEDED && ! readelf -d '$root/$bin' | grep -E 'NEEDED.*(libcurl|libcrypto)'"
 done
+# The command starts with libc and libm alone (and the loader): fmt and toml++ compiled in,
+# the C++ runtime linked in (CMakeLists.txt: JITGATE_STATIC_CXX_RUNTIME; not
+# in a sanitized build, whose runtime replaces operator new and delete).
+needed() { readelf -d "$root/$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p' | sort | xargs; }
+echo "     usr/bin/jitgate NEEDED: $(needed usr/bin/jitgate)"
+if [ "${JG_SANITIZED:-0}" = 1 ]; then
+    check "usr/bin/jitgate links neither libfmt nor libtomlplusplus" bash -c \
+        "! grep -E 'libfmt|libtomlplusplus' <<<'$(needed usr/bin/jitgate)'"
+else
+    # (the static unwinder asks the loader itself: _dl_find_object)
+    check "usr/bin/jitgate links libc, libm and the loader alone" test "$(needed usr/bin/jitgate)" = \
+        "ld-linux-x86-64.so.2 libc.so.6 libm.so.6"
+fi
 # Nor through a library it links: the loader's own list of what it loaded.
 check "jitgate --version loads neither libcurl nor libcrypto" sh -c \
     "LD_DEBUG=libs '$root/usr/bin/jitgate' --version 2>&1 | grep -q 'calling init' &&
