@@ -200,13 +200,15 @@ WHY = {
     "flood_xdp_single": "besides the program (parse, the port, the bloom filter, the memo's compare and atomic "
                         "add, against nothing for the trivial drop), both pay the path's fixed costs; the note "
                         "gives the receiving CPU's time per frame of each. " + FLOOD_PATH,
-    "approve_latency_p50": "starting the command takes much of it on this shared machine: `jitgate --version`, "
-                           "run the same way, is the reference; the daemon's own part (decision to the allowed "
-                           "connection) is the diagnostic row below. A page fault costs tens of microseconds on "
-                           "this VM: an empty C++ program linked with libstdc++ alone takes 3.5-4.6 ms to run, "
-                           "and libcrypto, now loaded only by the commands that use it (util/crypto_api.h), "
-                           "cost 4-5 ms more; what is left is libstdc++, toml++ and fmt and the binary's own "
-                           "relocations.",
+    "approve_latency_p50": "starting the command is most of it on this shared machine: `jitgate --version`, run "
+                           "the same way, is the reference; the daemon's own part (decision to the allowed "
+                           "connection) is the diagnostic row below. A page fault costs about 15 µs on this VM, so "
+                           "starting any process is dear: a C program that does nothing takes about 2 ms to run "
+                           "here. jitgate maps only libc and libm (fmt and toml++ compiled in, the C++ runtime "
+                           "linked statically, libcurl and libcrypto loaded only by the commands that use them); "
+                           "what is left of its start is about 80 page faults more than that empty program's (the "
+                           "heap CLI11's command table takes, the binary's relocations). A client that does not "
+                           "start a process per decision (the web page, a pipeline on the socket) pays none of it.",
     "approve_latency_p99": "scheduling on a shared 2-core VM (the approver's command, the daemon and the busy "
                            "prober compete): compare the process start's own p99, the reference.",
     "grant_latency_p99": "between the decision (the `approve` record, written before the grant takes effect) and "
