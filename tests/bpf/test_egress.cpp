@@ -306,8 +306,9 @@ bool delivered(int cli, int peer) {
     return send(cli, "x", 1, 0) == 1 && recv(peer, buf, sizeof(buf), 0) == 1;
 }
 
-bool cache_is(int cli, std::uint64_t until, std::uint64_t gen) {
-    const auto st = get_state(cli);
+// Whether a socket's state (get_state) holds the cache for (kLiveUid,
+// kLivePort, UDP) until `until` under `gen`, and no writer is at it.
+bool cache_is(const std::optional<jg_sk_state>& st, std::uint64_t until, std::uint64_t gen) {
     return st && st->cached_until == until && st->cached_gen == gen && st->cached_uid == kLiveUid &&
            st->cached_port == kLivePort && st->cached_proto == JG_PROTO_UDP && st->cache_seq % 2 == 0;
 }
@@ -317,6 +318,15 @@ std::uint64_t grant_gen() {
     jg_config c{};
     if (bpf_map_lookup_elem(bpf_map__fd(g_skel->maps.jg_config), &zero, &c) != 0) return ~0ULL;
     return c.grant_gen;
+}
+
+// The grant of (kLiveUid, kLivePort, UDP), id 42, ending at `until`, and the
+// programs told (grant_gen raised).
+bool set_grant(std::uint64_t until) {
+    const auto key = jg::make_uid_key(kLiveUid, kLivePort, jg::Proto::Udp);
+    const auto v = jg::make_grant_val(until, 42);
+    return bpf_map_update_elem(bpf_map__fd(g_skel->maps.jg_grants_uid), &key, &v, BPF_ANY) == 0 &&
+           jgtest::grants_changed(g_skel);
 }
 
 // In the child, without a grant (deleted, grant_gen raised): the cache is
@@ -345,11 +355,8 @@ void cache_tuple_steps(int cli, int peer, std::string& out) {
     st.cache_seq = 7;  // this port's tuple, a writer at it
     if (!set_state(cli, st)) return;
     out += delivered(cli, peer) ? 'y' : 'n';
-    const int grants = bpf_map__fd(g_skel->maps.jg_grants_uid);
-    const auto key = jg::make_uid_key(kLiveUid, kLivePort, jg::Proto::Udp);
     const std::uint64_t until = jgtest::hour_from_now();
-    const auto v = jg::make_grant_val(until, 42);
-    if (bpf_map_update_elem(grants, &key, &v, BPF_ANY) != 0 || !jgtest::grants_changed(g_skel)) return;
+    if (!set_grant(until)) return;
     st = hook_state();
     st.cache_seq = 3;  // a writer at it
     if (!set_state(cli, st)) return;
@@ -363,21 +370,17 @@ void cache_tuple_steps(int cli, int peer, std::string& out) {
     if (!set_state(cli, st)) return;
     sent = delivered(cli, peer);
     now = get_state(cli);
-    out += sent && cache_is(cli, until, grant_gen()) && now && now->cache_seq == 6 ? 'y' : 'n';
+    out += sent && cache_is(now, until, grant_gen()) && now->cache_seq == 6 ? 'y' : 'n';
 }
 
 // In the child: the steps of kCacheSteps, appended to `out`.
 void cache_steps(int cli, int peer, std::string& out) {
     const int grants = bpf_map__fd(g_skel->maps.jg_grants_uid);
     const auto key = jg::make_uid_key(kLiveUid, kLivePort, jg::Proto::Udp);
-    auto set_grant = [&](std::uint64_t until) {
-        const auto v = jg::make_grant_val(until, 42);
-        return bpf_map_update_elem(grants, &key, &v, BPF_ANY) == 0 && jgtest::grants_changed(g_skel);
-    };
     std::uint64_t until = jgtest::hour_from_now();
     if (!set_grant(until) || !jgtest::protect(g_skel, kLivePort, 0, JG_PF_PROTECTED)) return;
     out += delivered(cli, peer) ? 'y' : 'n';
-    out += cache_is(cli, until, grant_gen()) ? 'y' : 'n';
+    out += cache_is(get_state(cli), until, grant_gen()) ? 'y' : 'n';
     if (bpf_map_delete_elem(grants, &key) != 0) return;
     out += delivered(cli, peer) ? 'y' : 'n';
     if (!jgtest::grants_changed(g_skel)) return;
@@ -388,7 +391,7 @@ void cache_steps(int cli, int peer, std::string& out) {
     until = jg::boottime_ns() + 1500ULL * 1000000ULL;
     if (!set_grant(until)) return;
     const std::uint64_t gen = grant_gen();
-    out += delivered(cli, peer) && cache_is(cli, until, gen) ? 'y' : 'n';
+    out += delivered(cli, peer) && cache_is(get_state(cli), until, gen) ? 'y' : 'n';
     if (jg::boottime_ns() >= until) return;  // too slow to have tested before the end: 'e'
     for (int i = 0; i < 50 && jg::boottime_ns() < until + 500000000ULL; ++i) usleep(100000);
     if (grant_gen() != gen || jg::boottime_ns() <= until) return;  // 'e': the step could not be made

@@ -1,8 +1,9 @@
 #include "core/audit_chain.h"
-#include "util/crypto_api.h"
 
 #include <algorithm>
 #include <charconv>
+
+#include "util/crypto_api.h"
 
 namespace jg {
 

@@ -1,7 +1,8 @@
 #include "core/ed25519.h"
-#include "util/crypto_api.h"
 
 #include <memory>
+
+#include "util/crypto_api.h"
 
 namespace jg {
 

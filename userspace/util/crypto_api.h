@@ -17,8 +17,6 @@
 #include <openssl/opensslv.h>
 #include <openssl/param_build.h>
 
-#include <string>
-
 #include "core/result.h"
 
 // The table is typed from these headers and loads libcrypto.so.3: another
