@@ -212,8 +212,11 @@ WHY = {
     "approve_latency_p99": "scheduling on a shared 2-core VM (the approver's command, the daemon and the busy "
                            "prober compete): compare the process start's own p99, the reference.",
     "grant_latency_p99": "between the decision (the `approve` record, written before the grant takes effect) and "
-                         "the map update the daemon runs one SQLite transaction and the map write, and the prober "
-                         "must be scheduled to notice; on a shared 2-core VM the tail is scheduling.",
+                         "the map update the daemon runs one SQLite transaction (about 15 pages into the "
+                         "write-ahead log, no fsync) and the map write, and the prober must be scheduled to "
+                         "notice. SQLite's own checkpoint, which ran inside every commit that took the log past "
+                         "1000 frames, now runs in the daemon's tick (userspace/core/store_wal.cpp); what is "
+                         "left in the tail is the scheduling of a shared 2-core VM.",
     "ring_events": "the rate follows this VM's scheduling of two vCPUs: the note gives how often the "
                    "consumer caught up and slept (each time, a record that finds it caught up wakes it, "
                    "an interrupt, at most once a millisecond); before jitgate's programs held those "

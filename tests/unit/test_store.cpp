@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -500,6 +502,56 @@ TEST_SUITE("store") {
         CHECK(st->begin().ok());  // none left open
         CHECK(st->rollback().ok());
         CHECK_FALSE(st->commit().ok());  // and none to commit
+    }
+    // store_wal.cpp: a decision's commit must not pay SQLite's checkpoint.
+    TEST_CASE("commits leave the write-ahead log to checkpoint(); past the hard mark a commit checkpoints") {
+        TempDir dir;
+        const std::string path = dir.file("state.db");
+        const auto db_bytes = [&] { return std::filesystem::file_size(path); };
+        std::int64_t rows = 0;
+        {
+            auto st = Store::open(path);
+            REQUIRE(st.ok());
+            std::int64_t next = 1;
+            // One commit of 20 grants (a few dozen frames).
+            const auto commit_some = [&] {
+                must(st->begin());
+                for (int i = 0; i < 20; ++i, ++next)
+                    must(st->put_grant(grant_row(next, 1000 + std::uint32_t(next), "")));
+                must(st->commit());
+            };
+            CHECK(must(st->checkpoint()) == 0);  // nothing to do yet
+            const auto before = db_bytes();
+            for (int i = 0; i < 10000 && st->wal_frames() < Store::kCheckpointFrames; ++i) commit_some();
+            REQUIRE(st->wal_frames() >= Store::kCheckpointFrames);
+            CHECK(st->wal_frames() < Store::kWalHardFrames);
+            CHECK(db_bytes() == before);  // SQLite's own checkpoint would have grown it by now
+            const int copied = must(st->checkpoint());
+            CHECK(copied >= Store::kCheckpointFrames);
+            CHECK(st->wal_frames() == 0);
+            CHECK(db_bytes() > before);
+            commit_some();  // the log starts again from its beginning
+            CHECK(st->wal_frames() > 0);
+            CHECK(st->wal_frames() < Store::kCheckpointFrames);
+            CHECK(must(st->checkpoint()) == 0);  // below the mark: left for later
+
+            // Without ticks, the commit that crosses the hard mark checkpoints.
+            const auto copied_bytes = db_bytes();
+            int most = 0;
+            for (int i = 0; i < 100000 && st->wal_frames() >= most && most < 2 * Store::kWalHardFrames; ++i) {
+                most = std::max(most, st->wal_frames());
+                commit_some();
+            }
+            CHECK(most >= Store::kCheckpointFrames);
+            CHECK(most < Store::kWalHardFrames);
+            CHECK(st->wal_frames() < most);  // it fell: checkpointed, and started again
+            CHECK(db_bytes() > copied_bytes);
+            rows = must(st->count_grants("active"));
+            CHECK(rows == next - 1);
+        }
+        auto again = Store::open(path);
+        REQUIRE(again.ok());
+        CHECK(must(again->count_grants("active")) == rows);
     }
 }  // TEST_SUITE
 

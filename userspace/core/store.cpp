@@ -231,6 +231,7 @@ Result<Store> Store::open(const std::string& path) {
     Store s(db);
     try {
         s.exec("PRAGMA journal_mode=WAL;");
+        s.watch_wal();
         // A commit is written to the WAL but not fsynced at once: the grant
         // reaches the map without waiting for the disk.  sync() makes every
         // commit durable before the daemon answers; what a power failure can
@@ -272,7 +273,10 @@ void StmtCache::clear() {
 }
 
 Store::Store(Store&& o) noexcept
-    : db_(o.db_), stmts_(std::move(o.stmts_)), synced_changes_(o.synced_changes_) {
+    : db_(o.db_),
+      stmts_(std::move(o.stmts_)),
+      synced_changes_(o.synced_changes_),
+      wal_frames_(std::move(o.wal_frames_)) {
     o.db_ = nullptr;
     o.stmts_ = {};
 }
@@ -283,6 +287,7 @@ Store& Store::operator=(Store&& o) noexcept {
         db_ = o.db_;
         stmts_ = std::move(o.stmts_);
         synced_changes_ = o.synced_changes_;
+        wal_frames_ = std::move(o.wal_frames_);
         o.db_ = nullptr;
         o.stmts_ = {};
     }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -128,6 +129,18 @@ public:
     // nothing to do when nothing changed since the last call.  The daemon
     // calls it before it answers a client and once a tick.
     Result<bool> sync();
+    // Copies the write-ahead log into the database file once it holds
+    // kCheckpointFrames or more; how many frames it copied.  The daemon calls
+    // it once a tick.  A commit never checkpoints below kWalHardFrames:
+    // SQLite's automatic checkpoint (two fsyncs and up to a thousand page
+    // writes) ran inside whichever commit crossed its mark, between a
+    // decision and its map write (store_wal.cpp).
+    Result<int> checkpoint();
+    // Frames in the write-ahead log at the last commit, not yet checkpointed
+    // (0 for a database in memory).
+    int wal_frames() const { return wal_frames_ ? *wal_frames_ : 0; }
+    static constexpr int kCheckpointFrames = 1000;  // SQLite's own mark
+    static constexpr int kWalHardFrames = 16000;    // about 64 MiB of log
 
     Result<bool> put_request(const RequestRow& r);  // insert or replace
     Result<std::optional<RequestRow>> request(std::int64_t id);
@@ -203,6 +216,7 @@ public:
 private:
     explicit Store(sqlite3* db) : db_(db) { stmts_.db = db; }
     void exec(const char* sql);
+    void watch_wal();  // replaces SQLite's automatic checkpoint (store_wal.cpp)
     // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns;
     // 3 -> 4: requests' approver_uids, deadline_boot_ns and boot_id; 4 -> 5:
     // grants' warn_boot_ns, requests' extends; 5 -> 6: requests'
@@ -211,6 +225,9 @@ private:
     sqlite3* db_ = nullptr;
     StmtCache stmts_;
     std::int64_t synced_changes_ = 0;  // sqlite3_total_changes64 at the last sync()
+    // Written by the WAL hook, which holds its address: on the heap, so that
+    // it stays put when the Store moves.
+    std::unique_ptr<int> wal_frames_ = std::make_unique<int>(0);
 };
 
 }  // namespace jg

@@ -87,6 +87,8 @@ private:
     void tick();
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
+    void checkpoint_store();
+    bool checkpoint_failing_ = false;
     void drain_ring(const EventRing& rb);  // every record waiting, then what was lost
     void report_lost();
     void reload();
@@ -238,6 +240,16 @@ void Daemon::tick() {
     // What is written and synced is what the fleet witnesses (design.md §7.3).
     if (fleet_) fleet_->witness(audit_->head());
     value_or_throw(store_->sync());
+    checkpoint_store();
+}
+
+// Here rather than in a commit (store_wal.cpp).  A log that cannot be
+// checkpointed only grows: said once, and again when it recovers.
+void Daemon::checkpoint_store() {
+    auto done = store_->checkpoint();
+    if (!done && !checkpoint_failing_) log(done.error());
+    if (done && checkpoint_failing_) log("the state database's write-ahead log is checkpointed again");
+    checkpoint_failing_ = !done;
 }
 
 // Decisions not recorded one by one, counted per CPU by the programs: ring
