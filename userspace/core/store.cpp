@@ -232,6 +232,9 @@ Result<Store> Store::open(const std::string& path) {
     try {
         s.exec("PRAGMA journal_mode=WAL;");
         s.watch_wal();
+        // A burst (or a late tick) may grow the log to kWalHardFrames; the
+        // file shrinks back to this when the log starts again.
+        s.exec("PRAGMA journal_size_limit=4194304;");
         // A commit is written to the WAL but not fsynced at once: the grant
         // reaches the map without waiting for the disk.  sync() makes every
         // commit durable before the daemon answers; what a power failure can
@@ -283,6 +286,7 @@ Store::Store(Store&& o) noexcept
 Store& Store::operator=(Store&& o) noexcept {
     if (this != &o) {
         stmts_.clear();
+        unwatch_wal();
         sqlite3_close(db_);
         db_ = o.db_;
         stmts_ = std::move(o.stmts_);
@@ -295,6 +299,7 @@ Store& Store::operator=(Store&& o) noexcept {
 }
 Store::~Store() {
     stmts_.clear();
+    unwatch_wal();
     sqlite3_close(db_);
 }
 

@@ -130,14 +130,15 @@ public:
     // calls it before it answers a client and once a tick.
     Result<bool> sync();
     // Copies the write-ahead log into the database file once it holds
-    // kCheckpointFrames or more; how many frames it copied.  The daemon calls
-    // it once a tick.  A commit never checkpoints below kWalHardFrames:
-    // SQLite's automatic checkpoint (two fsyncs and up to a thousand page
-    // writes) ran inside whichever commit crossed its mark, between a
-    // decision and its map write (store_wal.cpp).
+    // kCheckpointFrames or more, and starts it again when it could copy it
+    // all.  The daemon calls it once a tick: a commit checkpoints only past
+    // kWalHardFrames, so that a decision's commit never pays SQLite's
+    // automatic checkpoint between its audit record and its map write
+    // (store_wal.cpp).  The frames of the log in the database file after it
+    // (SQLite's pnCkpt); 0 when below the mark, with nothing done.
     Result<int> checkpoint();
-    // Frames in the write-ahead log at the last commit, not yet checkpointed
-    // (0 for a database in memory).
+    // The log's length in frames at this connection's last commit; 0 after a
+    // complete checkpoint, and for a database in memory.
     int wal_frames() const { return wal_frames_ ? *wal_frames_ : 0; }
     static constexpr int kCheckpointFrames = 1000;  // SQLite's own mark
     static constexpr int kWalHardFrames = 16000;    // about 64 MiB of log
@@ -216,7 +217,8 @@ public:
 private:
     explicit Store(sqlite3* db) : db_(db) { stmts_.db = db; }
     void exec(const char* sql);
-    void watch_wal();  // replaces SQLite's automatic checkpoint (store_wal.cpp)
+    void watch_wal();    // replaces SQLite's automatic checkpoint (store_wal.cpp)
+    void unwatch_wal();  // before the connection closes
     // schema 1 -> 2: src columns, indexes that serve active_grant; 2 -> 3: kind columns;
     // 3 -> 4: requests' approver_uids, deadline_boot_ns and boot_id; 4 -> 5:
     // grants' warn_boot_ns, requests' extends; 5 -> 6: requests'

@@ -87,8 +87,8 @@ private:
     void tick();
     void check_tamper(bool pins);
     std::uint64_t ticks_ = 0;
+    bool checkpoint_failing_ = false;  // said once (checkpoint_store)
     void checkpoint_store();
-    bool checkpoint_failing_ = false;
     void drain_ring(const EventRing& rb);  // every record waiting, then what was lost
     void report_lost();
     void reload();
