@@ -60,6 +60,13 @@ struct AgentNode {
     }
 };
 
+// Another agent of node db-1 on n's store (the daemon started again), trusting `trust`.
+std::unique_ptr<Agent> restarted(AgentNode& n, const Trust& trust) {
+    return std::make_unique<Agent>(Agent::Config{P, "db-1", {{"role", "db"}}, 15, "boot-A"}, trust, n.wf,
+                                   n.store, n.audit, n.clock, n.dir,
+                                   [](const PolicyDoc&, const Policy&, const json&) { return true; });
+}
+
 std::string a_grant(std::int64_t id, const std::string& on, std::int64_t now_us) {
     // An hour: the port's max_duration.
     return grant_doc(active_grant_row(id, now_us, 3599), {on, "db-2"}).dump();
@@ -188,6 +195,67 @@ TEST_SUITE("fleet agent") {
         CHECK(logged[0].find('\x1b') == std::string::npos);
         CHECK(logged[0].find('\x07') == std::string::npos);
         CHECK(logged[0].find("\\x1b") != std::string::npos);
+    }
+    // fleet/verified.h: what a restart spares, and what it must check again.
+    TEST_CASE("a restart checks no grant signature it checked before; other bytes or signers are checked") {
+        AgentNode n;
+        // 70 grants: past the threshold at which a full read checks on threads.
+        std::vector<KeyValue> kvs;
+        for (std::int64_t id = 100; id < 170; ++id)
+            kvs.push_back(KeyValue{grant_key(P, id), n.signed_by_peer(a_grant(id, "role=db", n.clock.wall)),
+                                   10, 10, 1, 0});
+        Batch first{true, 10, kvs, {}};
+        n.agent.on_batch(first);
+        CHECK(n.agent.signatures_checked() == 70);
+        CHECK(n.agent.checks_kept() == 70);
+        CHECK(n.sink.live.size() == 70);
+        n.agent.tick(true, "");  // written to the store
+
+        // Started again: the same documents, none checked.
+        auto again = restarted(n, n.trust);
+        Batch same{true, 11, kvs, {}};
+        again->on_batch(same);
+        CHECK(again->signatures_checked() == 0);
+        CHECK(again->checks_kept() == 70);
+        CHECK(n.sink.live.size() == 70);
+        CHECK(n.audit.of("grant_rejected").empty());
+
+        // One document's bytes changed without its signer (a forgery in etcd),
+        // one re-signed (a real change), one alone in a batch of its own.
+        json forged = json::parse(kvs[0].value);
+        forged["reason"] = "forged";
+        kvs[0].value = forged.dump();
+        kvs[1].value = n.signed_by_peer(a_grant(101, "role=web", n.clock.wall));
+        kvs[0].mod_revision = kvs[1].mod_revision = 12;
+        auto third = restarted(n, n.trust);
+        Batch changed{true, 12, kvs, {}};
+        third->on_batch(changed);
+        CHECK(third->signatures_checked() == 2);
+        REQUIRE(n.audit.of("grant_rejected").size() == 1);
+        CHECK(n.audit.last("grant_rejected").at("key") == grant_key(P, 100));
+        CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("does not verify") !=
+              std::string::npos);
+        CHECK(third->checks_kept() == 69);  // the forgery is never kept
+        json f = json::parse(n.signed_by_peer(a_grant(170, "role=db", n.clock.wall)));
+        f["reason"] = "forged";
+        Batch one{false, 13, {KeyValue{grant_key(P, 170), f.dump(), 13, 13, 1, 0}}, {}};
+        third->on_batch(one);
+        CHECK(third->signatures_checked() == 3);
+        CHECK(n.audit.of("grant_rejected").size() == 2);
+        CHECK_FALSE(n.sink.live.count(170));
+        third->tick(true, "");
+
+        // Another list of signers: every document is checked against it.
+        const Ed25519Key other = key_of('3');
+        Trust wider{
+            "db-1",
+            n.own,
+            {{"db-1", n.own.public_key()}, {"db-2", n.peer.public_key()}, {"db-3", other.public_key()}}};
+        CHECK(wider.fingerprint() != n.trust.fingerprint());
+        auto fourth = restarted(n, wider);
+        Batch later{true, 14, kvs, {}};
+        fourth->on_batch(later);
+        CHECK(fourth->signatures_checked() == 70);
     }
 }
 

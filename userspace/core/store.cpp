@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS grants (
 CREATE INDEX IF NOT EXISTS grants_state ON grants(state);
 CREATE INDEX IF NOT EXISTS grants_due ON grants(state, expires_boot_ns);
 CREATE INDEX IF NOT EXISTS requests_due ON requests(state, deadline_us);
+CREATE TABLE IF NOT EXISTS fleet_verified (key TEXT PRIMARY KEY) WITHOUT ROWID;
 )sql";
 
 // After the migration, since they name src and kind. grants_uid serves

@@ -166,6 +166,12 @@ public:
     Result<std::int64_t> count_requests(const std::string& state);
     Result<std::int64_t> count_grants(const std::string& state);
 
+    // Keys of grant documents whose signatures the fleet agent checked
+    // (fleet/verified.h); written inside the caller's transaction.
+    Result<bool> each_verified_key(const std::function<void(std::string)>& fn);
+    Result<bool> put_verified_key(const std::string& key);
+    Result<bool> clear_verified_keys();
+
     Result<bool> put_grant(const GrantRow& g);
     Result<std::optional<GrantRow>> grant(std::int64_t id);
     Result<std::vector<GrantRow>> grants(const std::string& state_or_all, int limit);

@@ -122,6 +122,8 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
         // A full read brings the versions held already: checked when they
         // came, unless the signers changed since (then all are checked again).
         if (held_as_is(k.id, kv)) {
+            // Verified when it came, under these signers: kept as checked.
+            verified_.add(VerifiedDocs::key_of(trust_, kSigGrant, kv.value));
             const auto& p = prev_grants_.at(k.id);
             if (p.doc.row.state == "active") dirty.insert(k.id);
             view_.grants[k.id] = p;
@@ -258,9 +260,20 @@ void Agent::precheck_grants(const Batch& b) {
         if (const KeyName k = parse_key(c_.prefix, kv.key); k.kind == "grants" && !held_as_is(k.id, kv))
             todo.push_back(&kv);
     if (todo.size() < kPrecheckFrom) return;
-    auto done = check_documents(trust_, kSigGrant, todo, std::max(1U, std::thread::hardware_concurrency()));
-    for (std::size_t i = 0; i < todo.size(); ++i)
-        if (done[i]) checked_.emplace(todo[i], std::move(*done[i]));
+    std::vector<std::string> keys;
+    std::vector<bool> known;
+    for (const KeyValue* kv : todo) {
+        keys.push_back(VerifiedDocs::key_of(trust_, kSigGrant, kv->value));
+        known.push_back(verified_.known(keys.back()));
+    }
+    auto done =
+        check_documents(trust_, kSigGrant, todo, std::max(1U, std::thread::hardware_concurrency()), known);
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+        if (!done[i]) continue;
+        if (done[i]->doc && !known[i]) ++signatures_checked_;
+        if (done[i]->doc && !done[i]->untrusted) verified_.add(keys[i]);
+        checked_.emplace(todo[i], std::move(*done[i]));
+    }
 }
 
 CheckedDoc Agent::checked(const KeyValue& kv) {
@@ -271,8 +284,23 @@ CheckedDoc Agent::checked(const KeyValue& kv) {
     }
     auto j = parse_object(kv.value, "grant document");
     std::optional<std::string> untrusted;
-    if (j) untrusted = trust_.refusal(kSigGrant, *j);
+    if (j) {
+        const std::string key = VerifiedDocs::key_of(trust_, kSigGrant, kv.value);
+        if (!verified_.known(key)) {
+            ++signatures_checked_;
+            untrusted = trust_.refusal(kSigGrant, *j);
+        }
+        if (!untrusted) verified_.add(key);
+    }
     return CheckedDoc{std::move(j), std::move(untrusted)};
+}
+
+void Agent::save_verified() {
+    const auto saved = verified_.save(mirror_);
+    if (!saved && !verified_failing_)
+        log(fmt::format("fleet: cannot keep the signatures checked (a restart checks them again): {}",
+                        saved.error()));
+    verified_failing_ = !saved;
 }
 
 void Agent::on_batch(Batch& b) {
@@ -290,8 +318,12 @@ void Agent::on_batch(Batch& b) {
         value_or_throw(mirror_.each_grant("all", static_cast<int>(FleetView::kMaxFinal), [&](GrantRow& g) {
             if (g.state != "active") view_.remember(g);
         }));
+        // Without them every signature is checked, as before there were any.
+        if (auto loaded = verified_.load(mirror_); !loaded)
+            log(fmt::format("fleet: cannot read the signatures checked before: {}", loaded.error()));
     }
     if (b.snapshot) {
+        verified_.begin_full_read();
         // The whole prefix at one revision: what is not in it is gone.
         for (const auto& [id, h] : view_.grants)
             if (h.doc.row.state == "active") dirty.insert(id);
@@ -309,6 +341,7 @@ void Agent::on_batch(Batch& b) {
         if (parse_key(c_.prefix, kv.key).kind != "policy") absorb_put(kv, dirty, relevant);
     for (const auto& kv : b.deletes) absorb_delete(kv, dirty, relevant);
     if (b.snapshot) {
+        verified_.end_full_read();
         // Held before this full read and not in it: deleted meanwhile.
         for (const auto& kv : b.puts)
             if (auto k = parse_key(c_.prefix, kv.key); k.kind == "grants") prev_grants_.erase(k.id);
@@ -485,6 +518,7 @@ void Agent::cut_strict_ports() {
 }
 
 void Agent::tick(bool connected, const std::string& why, std::uint64_t outage) {
+    save_verified();
     const std::int64_t now = clock_.wall_us();
     if (!started_us_) started_us_ = now;
     // Up now, or up for a while since the last tick (another outage since):

@@ -19,6 +19,7 @@
 #include "core/workflow.h"
 #include "fleet/precheck.h"
 #include "fleet/trust.h"
+#include "fleet/verified.h"
 #include "fleet/view.h"
 #include "fleet/watcher.h"
 
@@ -71,6 +72,10 @@ public:
     void policy_changed() { recheck_all_ = true; }
 
     void on_batch(Batch& b);
+    // Grant signatures checked with Ed25519 since start (fleet/verified.h
+    // spares those checked before), and the checks kept.
+    std::uint64_t signatures_checked() const { return signatures_checked_; }
+    std::size_t checks_kept() const { return verified_.size(); }
     // Once a second: the partition's records and, for strict ports, its end.
     // `outage`: the watcher's count of up->down changes (Watcher::outages),
     // so that a link that came back and went again between two ticks ends
@@ -152,6 +157,11 @@ private:
     // During one batch: its grant documents checked ahead, by address in
     // the batch (emptied when a batch starts and when it ends).
     std::map<const KeyValue*, CheckedDoc> checked_;
+    VerifiedDocs verified_;
+    std::uint64_t signatures_checked_ = 0;
+    bool verified_failing_ = false;  // its save failed: said once
+    // The kept checks written (once a tick).
+    void save_verified();
     // Grants whose key a batch deleted (ended with a record saying so).
     std::set<std::int64_t> deleted_;
     bool ack_dirty_ = false;

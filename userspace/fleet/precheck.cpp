@@ -7,7 +7,7 @@ namespace jg::fleet {
 
 std::vector<std::optional<CheckedDoc>> check_documents(const Trust& trust, const char* kind,
                                                        const std::vector<const KeyValue*>& kvs,
-                                                       unsigned threads) {
+                                                       unsigned threads, const std::vector<bool>& known) {
     std::vector<std::optional<CheckedDoc>> out(kvs.size());
     // Slice i takes every threads-th entry from i: the slices are disjoint,
     // so the workers share nothing they write.
@@ -16,7 +16,7 @@ std::vector<std::optional<CheckedDoc>> check_documents(const Trust& trust, const
             try {
                 auto j = parse_object(kvs[i]->value, "grant document");
                 std::optional<std::string> untrusted;
-                if (j) untrusted = trust.refusal(kind, *j);
+                if (j && !(i < known.size() && known[i])) untrusted = trust.refusal(kind, *j);
                 out[i].emplace(CheckedDoc{std::move(j), std::move(untrusted)});
             } catch (...) {
                 out[i].reset();

@@ -24,9 +24,11 @@ struct CheckedDoc {
 
 // Each of `kvs` checked, on up to `threads` threads; an entry is empty when
 // its check threw (the caller checks that one itself, and sees the same).
-// Trust::refusal reads only what is fixed while the batch is absorbed.
+// Trust::refusal reads only what is fixed while the batch is absorbed.  An
+// entry `known` marks (fleet/verified.h: these bytes verified under these
+// signers before) is parsed and not checked again.
 std::vector<std::optional<CheckedDoc>> check_documents(const Trust& trust, const char* kind,
                                                        const std::vector<const KeyValue*>& kvs,
-                                                       unsigned threads);
+                                                       unsigned threads, const std::vector<bool>& known = {});
 
 }  // namespace jg::fleet

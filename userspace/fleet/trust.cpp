@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "core/audit_chain.h"
 #include "core/text.h"
 #include "fleet/docs.h"
 
@@ -68,6 +71,21 @@ Result<std::vector<Signer>> parse_signers(const std::vector<std::string>& entrie
         out.push_back(std::move(*s));
     }
     return out;
+}
+
+void Trust::set_signers(std::vector<Signer> s) {
+    signers_ = std::move(s);
+    std::vector<std::string> entries;
+    for (const auto& x : signers_) {
+        // The node's length first: no two lists give the same bytes.
+        std::string e = fmt::format("{}:{}:", x.node.size(), x.node);
+        e.append(reinterpret_cast<const char*>(x.key.data()), x.key.size());
+        entries.push_back(std::move(e));
+    }
+    std::sort(entries.begin(), entries.end());
+    std::string all;
+    for (const auto& e : entries) all += e;
+    fingerprint_ = sha256_hex(all);
 }
 
 bool Trust::listed(const std::string& node, const Ed25519Public& pub) const {

@@ -51,12 +51,18 @@ struct CheckedRequest {
 class Trust {
 public:
     Trust(std::string node, Ed25519Key key, std::vector<Signer> signers)
-        : node_(std::move(node)), key_(std::move(key)), signers_(std::move(signers)) {}
+        : node_(std::move(node)), key_(std::move(key)) {
+        set_signers(std::move(signers));
+    }
 
     const std::string& node() const { return node_; }
     const Ed25519Key& key() const { return key_; }
     void set_key(Ed25519Key k) { key_ = std::move(k); }
-    void set_signers(std::vector<Signer> s) { signers_ = std::move(s); }
+    void set_signers(std::vector<Signer> s);
+    // Whom refusal() trusts, as one value: SHA-256 (hex) over every listed
+    // signer's node and key in a fixed order.  Equal for the same list in
+    // any order, and different for any other (fleet/verified.h).
+    const std::string& fingerprint() const { return fingerprint_; }
     // Whether `pub` is listed for `node`.
     bool listed(const std::string& node, const Ed25519Public& pub) const;
     bool own_key_listed() const { return listed(node_, key_.public_key()); }
@@ -86,6 +92,7 @@ private:
     std::string node_;
     Ed25519Key key_;
     std::vector<Signer> signers_;
+    std::string fingerprint_;
 };
 
 // The fields of a request fixed when it is made (what origin_sig covers).
