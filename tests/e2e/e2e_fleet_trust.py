@@ -27,6 +27,9 @@ would, with etcdctl (or the JSON gateway when etcdctl is missing).  Cases:
   - an older, validly signed version written back: a grant revoked while
     db-2 was stopped (db-2 saw only its end) put back active opens nothing;
     a granted request put back pending cannot be approved again;
+  - a grant's document rewritten for another principal while db-2 was
+    stopped: db-2's restart checks it again (it keeps the checks it made,
+    fleet/verified.h, but these bytes are new) and refuses it;
   - a grant key deleted with no signed revocation ends the grant (fail
     closed) with a record saying so;
   - approvals through an ID token's groups (the test IdP, tests/web/idp.py,
@@ -41,6 +44,7 @@ import base64
 import copy
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -501,6 +505,34 @@ class Suite:
         if ans.get("grant_id"):
             self.n["db-1"].cli_json(self.u["appr"], "revoke", str(ans["grant_id"]))
 
+    def restart_forged(self):
+        print("-- a document rewritten while db-2 was down: its restart checks it again (fleet/verified.h)")
+        real = self.grant("held across a restart", "req", "db", "role=db")
+        if not real:
+            return
+        key = self.key("grants", real["grant_id"])
+        self.settle(key)
+        db2 = self.n["db-2"]
+        time.sleep(1.5)  # a tick: db-2 keeps its checks in its state database
+        db2.stop()
+        since = self.marks()
+        try:
+            # For another principal, with the real document's signature.
+            self.forge(key, dict(self.doc(key), user=self.u["other"]))
+        finally:
+            db2.start()
+        self.settle(key)
+        self.expect("the rewritten document opens nothing for its new principal", "other", "db",
+                    {x: "EPERM" for x in ALL})
+        recs = self.rejected_on(["db-2"], since, "grant_rejected", key)
+        self.t.check("db-2, started again, refuses it: its signature does not verify",
+                     recs["db-2"] and "does not verify" in recs["db-2"].get("reason", ""), str(recs))
+        reads = re.findall(r"full read at revision \d+: \d+ keys applied in \d+ ms \((\d+) grant signatures "
+                           r"checked, (\d+) checks kept\)", db2.daemon_log())
+        self.t.check("db-2's full read checked the rewritten document and kept its earlier checks",
+                     bool(reads) and int(reads[-1][0]) >= 1 and int(reads[-1][1]) >= 1, str(reads[-3:]))
+        self.n["db-1"].cli_json(self.u["appr"], "revoke", str(real["grant_id"]), "--wait")
+
     def deleted_grant(self):
         print("-- a grant key deleted with no signed revocation ends the grant")
         g = self.grant("to be deleted", "req", "db", "role=db")
@@ -564,7 +596,8 @@ def main():
         s = Suite(fleet, t)
         for step in (s.identity, s.start, s.forged_grants, s.forged_approval, s.token_groups, s.forged_policy,
                      s.removed_signer,
-                     s.held_then_untrusted, s.spoiled_revoke, s.replayed, s.deleted_grant, s.finish):
+                     s.held_then_untrusted, s.spoiled_revoke, s.replayed, s.restart_forged, s.deleted_grant,
+                     s.finish):
             t0 = time.monotonic()
             step()
             print(f"   ({step.__name__}: {time.monotonic() - t0:.1f} s)")

@@ -60,11 +60,14 @@ struct AgentNode {
     }
 };
 
-// Another agent of node db-1 on n's store (the daemon started again), trusting `trust`.
+// Another agent of node db-1 on n's store (the daemon started again), trusting
+// `trust`; as FleetNode::start does, it verifies everything at its first full read.
 std::unique_ptr<Agent> restarted(AgentNode& n, const Trust& trust) {
-    return std::make_unique<Agent>(Agent::Config{P, "db-1", {{"role", "db"}}, 15, "boot-A"}, trust, n.wf,
-                                   n.store, n.audit, n.clock, n.dir,
-                                   [](const PolicyDoc&, const Policy&, const json&) { return true; });
+    auto a = std::make_unique<Agent>(Agent::Config{P, "db-1", {{"role", "db"}}, 15, "boot-A"}, trust, n.wf,
+                                     n.store, n.audit, n.clock, n.dir,
+                                     [](const PolicyDoc&, const Policy&, const json&) { return true; });
+    a->signers_changed();
+    return a;
 }
 
 std::string a_grant(std::int64_t id, const std::string& on, std::int64_t now_us) {
@@ -256,6 +259,54 @@ TEST_SUITE("fleet agent") {
         Batch later{true, 14, kvs, {}};
         fourth->on_batch(later);
         CHECK(fourth->signatures_checked() == 70);
+    }
+    // What a held version carries into the checks kept: only bytes that verified.
+    TEST_CASE(
+        "a grant kept unverified (its signer removed) is never kept as checked: a restart refuses it again") {
+        AgentNode n;
+        std::vector<KeyValue> kvs{KeyValue{
+            grant_key(P, 100), n.signed_by_peer(a_grant(100, "role=db", n.clock.wall)), 10, 10, 1, 0}};
+        Batch b1{true, 10, kvs, {}};
+        n.agent.on_batch(b1);
+        REQUIRE(n.sink.live.count(100));
+        n.trust.set_signers({{"db-1", n.own.public_key()}});  // db-2 removed (a reload)
+        n.agent.signers_changed();
+        Batch b2{true, 11, kvs, {}};
+        n.agent.on_batch(b2);  // refused, kept: applied here before
+        CHECK(n.audit.of("grant_rejected").size() == 1);
+        Batch b3{true, 12, kvs, {}};
+        n.agent.on_batch(b3);  // the periodic full read: held as it is
+        CHECK(n.agent.checks_kept() == 0);
+        n.agent.tick(true, "");
+        auto again = restarted(n, n.trust);
+        Batch b4{true, 13, kvs, {}};
+        again->on_batch(b4);
+        CHECK(again->signatures_checked() == 1);
+        CHECK(n.audit.of("grant_rejected").size() == 2);  // the operator is told again
+    }
+
+    TEST_CASE("other bytes under the revision held (etcd restored) are never kept as checked") {
+        AgentNode n;
+        n.dir.names = {{1000, "alice"}, {1001, "mallory"}};
+        const std::string real = n.signed_by_peer(a_grant(100, "role=db", n.clock.wall));
+        Batch b1{true, 10, {KeyValue{grant_key(P, 100), real, 10, 10, 1, 0}}, {}};
+        n.agent.on_batch(b1);
+        REQUIRE(n.sink.live.count(100));
+        json forged = json::parse(real);
+        forged["user"] = "mallory";
+        const std::vector<KeyValue> kvs{KeyValue{grant_key(P, 100), forged.dump(), 10, 10, 1, 0}};
+        Batch b2{true, 20, kvs, {}};  // the same revision, other bytes
+        n.agent.on_batch(b2);
+        CHECK(n.agent.checks_kept() == 0);
+        n.agent.tick(true, "");
+        auto again = restarted(n, n.trust);
+        for (std::int64_t rev : {21, 22}) {  // the first full read, and the next one
+            Batch b{true, rev, kvs, {}};
+            again->on_batch(b);
+        }
+        CHECK(again->signatures_checked() >= 1);
+        CHECK(again->checks_kept() == 0);
+        CHECK_FALSE((n.sink.live.count(100) && n.sink.live[100].uid == 1001));
     }
 }
 

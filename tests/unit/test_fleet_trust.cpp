@@ -12,6 +12,7 @@
 #include "fleet/agent.h"
 #include "fleet/docs.h"
 #include "fleet/trust.h"
+#include "fleet/verified.h"
 #include "fleet_fixtures.h"
 #include "helpers.h"
 
@@ -555,6 +556,59 @@ TEST_SUITE("fleet trust") {
             CHECK(l.errors[0].find("NODE:BASE64KEY") != std::string::npos);
         }
         CHECK_FALSE(parse_policy(head + "signers = \"" + good + "\"\n", "node.toml").ok());
+    }
+    // fleet/verified.h: the key binds the signers; the store keeps what a full read holds.
+    TEST_CASE("signers' fingerprint: the same list in any order, and another for any change") {
+        Keys k;
+        auto list = k.listed();
+        const Trust same{"n1", k.a, {list[2], list[0], list[1]}};
+        CHECK(same.fingerprint() == k.n1.fingerprint());
+        CHECK(k.n2.fingerprint() == k.n1.fingerprint());  // whose node it is plays no part
+        CHECK(k.n1.fingerprint().size() == 64);
+        list[1].key = k.stranger.public_key();
+        CHECK(Trust{"n1", k.a, list}.fingerprint() != k.n1.fingerprint());
+        list = k.listed();
+        list[1].node = "n9";
+        CHECK(Trust{"n1", k.a, list}.fingerprint() != k.n1.fingerprint());
+        list.pop_back();
+        Trust fewer{"n1", k.a, list};
+        CHECK(fewer.fingerprint() != k.n1.fingerprint());
+        fewer.set_signers(k.listed());
+        CHECK(fewer.fingerprint() == k.n1.fingerprint());
+        const std::string key = VerifiedDocs::key_of(k.n1, kSigGrant, "{}");
+        CHECK(VerifiedDocs::key_of(k.n2, kSigGrant, "{}") == key);
+        CHECK(VerifiedDocs::key_of(Trust{"n1", k.a, list}, kSigGrant, "{}") != key);
+        CHECK(VerifiedDocs::key_of(k.n1, kSigRequest, "{}") != key);
+        CHECK(VerifiedDocs::key_of(k.n1, kSigGrant, "{ }") != key);
+    }
+
+    TEST_CASE("checks kept: saved as they come, replaced by what a full read holds, read back") {
+        Keys k;
+        Store store = memory_store();
+        const auto key = [&](const char* doc) { return VerifiedDocs::key_of(k.n1, kSigGrant, doc); };
+        VerifiedDocs v;
+        must(v.load(store));
+        v.add(key("1"));
+        v.add(key("2"));
+        v.add(key("2"));
+        CHECK(v.size() == 2);
+        must(v.save(store));
+        must(v.save(store));  // nothing new: nothing to do
+        v.begin_full_read();
+        v.add(key("2"));
+        v.add(key("3"));
+        CHECK(v.known(key("1")));  // the old set answers until the read ends
+        CHECK_FALSE(v.known(key("3")));
+        v.end_full_read();
+        CHECK_FALSE(v.known(key("1")));
+        CHECK(v.known(key("3")));
+        must(v.save(store));
+        VerifiedDocs again;
+        must(again.load(store));
+        CHECK(again.size() == 2);
+        CHECK_FALSE(again.known(key("1")));
+        CHECK(again.known(key("2")));
+        CHECK(again.known(key("3")));
     }
 }
 

@@ -170,7 +170,7 @@ public:
     // (fleet/verified.h); written inside the caller's transaction.
     Result<bool> each_verified_key(const std::function<void(std::string)>& fn);
     Result<bool> put_verified_key(const std::string& key);
-    Result<bool> clear_verified_keys();
+    Result<bool> delete_verified_key(const std::string& key);
 
     Result<bool> put_grant(const GrantRow& g);
     Result<std::optional<GrantRow>> grant(std::int64_t id);

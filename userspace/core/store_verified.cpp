@@ -24,9 +24,10 @@ Result<bool> Store::put_verified_key(const std::string& key) {
     });
 }
 
-Result<bool> Store::clear_verified_keys() {
+Result<bool> Store::delete_verified_key(const std::string& key) {
     return guarded([&]() -> bool {
-        Stmt s(stmts_, "DELETE FROM fleet_verified");
+        Stmt s(stmts_, "DELETE FROM fleet_verified WHERE key = ?");
+        s.bind(1, key);
         s.step();
         return true;
     });

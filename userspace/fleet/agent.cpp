@@ -122,8 +122,11 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
         // A full read brings the versions held already: checked when they
         // came, unless the signers changed since (then all are checked again).
         if (held_as_is(k.id, kv)) {
-            // Verified when it came, under these signers: kept as checked.
-            verified_.add(VerifiedDocs::key_of(trust_, kSigGrant, kv.value));
+            // Kept as checked only when these very bytes verified: a held
+            // version may be one kept unverified (applied here before), and
+            // the same revision may hold other bytes (etcd restored).
+            if (const auto key = VerifiedDocs::key_of(trust_, kSigGrant, kv.value); verified_.known(key))
+                verified_.add(key);
             const auto& p = prev_grants_.at(k.id);
             if (p.doc.row.state == "active") dirty.insert(k.id);
             view_.grants[k.id] = p;

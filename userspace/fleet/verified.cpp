@@ -7,11 +7,11 @@
 namespace jg::fleet {
 
 std::string VerifiedDocs::key_of(const Trust& trust, std::string_view kind, std::string_view bytes) {
-    // The fingerprint is 64 hex digits and the kind one of fleet/docs.h's
-    // names: the newlines cannot be confused with either.
-    std::string text;
-    text.reserve(trust.fingerprint().size() + kind.size() + bytes.size() + 2);
-    text.append(trust.fingerprint()).append("\n").append(kind).append("\n").append(bytes);
+    // The version and the kind are constants without a newline and the
+    // fingerprint is 64 hex digits: the newlines cannot be confused with any.
+    std::string text(kCheckVersion);
+    text.reserve(text.size() + trust.fingerprint().size() + kind.size() + bytes.size() + 3);
+    text.append("\n").append(trust.fingerprint()).append("\n").append(kind).append("\n").append(bytes);
     return sha256_hex(text);
 }
 
@@ -31,9 +31,11 @@ void VerifiedDocs::begin_full_read() {
 void VerifiedDocs::end_full_read() {
     if (!in_full_read_) return;
     in_full_read_ = false;
+    for (const auto& k : known_)
+        if (!next_.count(k)) removed_.push_back(k);
+    for (const auto& k : next_)
+        if (!known_.count(k)) added_.push_back(k);
     known_ = std::exchange(next_, {});
-    added_.clear();
-    replace_ = true;
 }
 
 Result<bool> VerifiedDocs::load(Store& store) {
@@ -45,20 +47,22 @@ Result<bool> VerifiedDocs::load(Store& store) {
 }
 
 Result<bool> VerifiedDocs::save(Store& store) {
-    if (!replace_ && added_.empty()) return true;
-    Result<bool> done = store.begin();
-    if (done && replace_) done = store.clear_verified_keys();
-    if (replace_)
-        for (auto it = known_.begin(); done && it != known_.end(); ++it) done = store.put_verified_key(*it);
-    else
-        for (auto it = added_.begin(); done && it != added_.end(); ++it) done = store.put_verified_key(*it);
+    if (added_.empty() && removed_.empty()) return true;
+    if (auto began = store.begin(); !began) return began;
+    // A key both added and dropped since the last save ends up dropped: at
+    // worst a restart checks that document again.  Every key written is one
+    // whose bytes verified under its signers, so none can be wrong.
+    Result<bool> done = true;
+    for (auto it = added_.begin(); done && it != added_.end(); ++it) done = store.put_verified_key(*it);
+    for (auto it = removed_.begin(); done && it != removed_.end(); ++it)
+        done = store.delete_verified_key(*it);
     if (done) done = store.commit();
     if (!done) {
         store.abandon();
         return done;
     }
-    replace_ = false;
     added_.clear();
+    removed_.clear();
     return true;
 }
 

@@ -4,11 +4,12 @@
 // against [fleet] signers (design.md §7.3), about 0.1 ms apiece: 10,000
 // grants took a second of its start.  A check depends on nothing but the
 // document's bytes, its kind and the signers listed, so its key here binds
-// all three (SHA-256 over Trust::fingerprint, the kind and the bytes): the
-// same key found again is the same check with the same answer.  Only checks
-// that verified are kept; a changed byte, another kind or another list of
-// signers is a key never seen, checked afresh.  The keys live in the state
-// database (fleet_verified), which only the node itself writes.
+// all three (SHA-256 over a version of the check, Trust::fingerprint, the
+// kind and the bytes): the same key found again is the same check with the
+// same answer.  Only checks that verified are kept; a changed byte, another
+// kind, another list of signers or another check (kCheckVersion) is a key
+// never seen, checked afresh.  The keys live in the state database
+// (fleet_verified), which only the node itself writes.
 #pragma once
 
 #include <cstddef>
@@ -25,8 +26,12 @@ namespace jg::fleet {
 
 class VerifiedDocs {
 public:
-    // Beyond this many keys nothing more is kept (those are checked again).
-    static constexpr std::size_t kMaxKept = std::size_t(1) << 20;
+    // Beyond this many keys nothing more is kept (those are checked again):
+    // about 40 MB at most while a full read holds the old and the new set.
+    static constexpr std::size_t kMaxKept = std::size_t(1) << 18;
+    // Changed whenever Trust::refusal or signed_text checks anything
+    // differently: the checks kept by another release are not this one's.
+    static constexpr const char* kCheckVersion = "jitgate/verified v1";
 
     static std::string key_of(const Trust& trust, std::string_view kind, std::string_view bytes);
 
@@ -41,16 +46,17 @@ public:
 
     // The kept keys, read once (later calls do nothing).
     Result<bool> load(Store& store);
-    // What changed since the last save, in one transaction; kept for the
-    // next save when it fails.
+    // What changed since the last save (only that: a full read of many
+    // documents changes few), in one transaction; kept for the next save
+    // when it fails.
     Result<bool> save(Store& store);
     std::size_t size() const { return known_.size(); }
 
 private:
     std::unordered_set<std::string> known_, next_;
-    std::vector<std::string> added_;  // since the last save
+    // Since the last save: keys to write, and keys a full read no longer holds.
+    std::vector<std::string> added_, removed_;
     bool in_full_read_ = false;
-    bool replace_ = false;  // a full read ended since the last save
     bool loaded_ = false;
 };
 
