@@ -308,6 +308,29 @@ TEST_SUITE("fleet agent") {
         CHECK(again->checks_kept() == 0);
         CHECK_FALSE((n.sink.live.count(100) && n.sink.live[100].uid == 1001));
     }
+    TEST_CASE("the periodic full read keeps every check (10 grants checked one by one, 70 on threads)") {
+        for (std::int64_t count : {10, 70}) {
+            CAPTURE(count);
+            AgentNode n;
+            std::vector<KeyValue> kvs;
+            for (std::int64_t id = 100; id < 100 + count; ++id)
+                kvs.push_back(KeyValue{grant_key(P, id),
+                                       n.signed_by_peer(a_grant(id, "role=db", n.clock.wall)), 10, 10, 1, 0});
+            for (std::int64_t rev : {10, 11, 12}) {  // the first full read, then the same documents twice
+                Batch b{true, rev, kvs, {}};
+                n.agent.on_batch(b);
+            }
+            CHECK(n.agent.signatures_checked() == std::uint64_t(count));
+            CHECK(n.agent.checks_kept() == std::size_t(count));
+            n.agent.tick(true, "");
+            auto again = restarted(n, n.trust);
+            Batch b{true, 13, kvs, {}};
+            again->on_batch(b);
+            CHECK(again->signatures_checked() == 0);
+            CHECK(again->signatures_spared() == std::uint64_t(count));
+            CHECK(n.sink.live.size() == std::size_t(count));
+        }
+    }
 }
 
 }  // namespace test_fleet_agent

@@ -609,6 +609,16 @@ TEST_SUITE("fleet trust") {
         CHECK_FALSE(again.known(key("1")));
         CHECK(again.known(key("2")));
         CHECK(again.known(key("3")));
+        // Dropped by a full read and checked again before a save: kept.
+        again.begin_full_read();
+        again.add(key("3"));
+        again.end_full_read();
+        again.add(key("2"));
+        must(again.save(store));
+        VerifiedDocs third;
+        must(third.load(store));
+        CHECK(third.size() == 2);
+        CHECK(third.known(key("2")));
     }
 }
 

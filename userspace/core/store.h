@@ -167,10 +167,11 @@ public:
     Result<std::int64_t> count_grants(const std::string& state);
 
     // Keys of grant documents whose signatures the fleet agent checked
-    // (fleet/verified.h); written inside the caller's transaction.
+    // (fleet/verified.h, which writes them in a transaction of its own).
     Result<bool> each_verified_key(const std::function<void(std::string)>& fn);
     Result<bool> put_verified_key(const std::string& key);
     Result<bool> delete_verified_key(const std::string& key);
+    Result<bool> clear_verified_keys();
 
     Result<bool> put_grant(const GrantRow& g);
     Result<std::optional<GrantRow>> grant(std::int64_t id);

@@ -33,4 +33,12 @@ Result<bool> Store::delete_verified_key(const std::string& key) {
     });
 }
 
+Result<bool> Store::clear_verified_keys() {
+    return guarded([&]() -> bool {
+        Stmt s(stmts_, "DELETE FROM fleet_verified");
+        s.step();
+        return true;
+    });
+}
+
 }  // namespace jg

@@ -119,8 +119,8 @@ void Agent::absorb_put(const KeyValue& kv, std::set<std::int64_t>& dirty, bool& 
     const KeyName k = parse_key(c_.prefix, kv.key);
     if (k.kind == "grants") {
         relevant = true;
-        // A full read brings the versions held already: checked when they
-        // came, unless the signers changed since (then all are checked again).
+        // A full read brings the versions held already: taken as held unless
+        // the signers changed since (then all are checked again).
         if (held_as_is(k.id, kv)) {
             // Kept as checked only when these very bytes verified: a held
             // version may be one kept unverified (applied here before), and
@@ -273,7 +273,7 @@ void Agent::precheck_grants(const Batch& b) {
         check_documents(trust_, kSigGrant, todo, std::max(1U, std::thread::hardware_concurrency()), known);
     for (std::size_t i = 0; i < todo.size(); ++i) {
         if (!done[i]) continue;
-        if (done[i]->doc && !known[i]) ++signatures_checked_;
+        if (done[i]->doc) ++(known[i] ? signatures_spared_ : signatures_checked_);
         if (done[i]->doc && !done[i]->untrusted) verified_.add(keys[i]);
         checked_.emplace(todo[i], std::move(*done[i]));
     }
@@ -289,7 +289,9 @@ CheckedDoc Agent::checked(const KeyValue& kv) {
     std::optional<std::string> untrusted;
     if (j) {
         const std::string key = VerifiedDocs::key_of(trust_, kSigGrant, kv.value);
-        if (!verified_.known(key)) {
+        if (verified_.known(key)) {
+            ++signatures_spared_;
+        } else {
             ++signatures_checked_;
             untrusted = trust_.refusal(kSigGrant, *j);
         }
@@ -298,11 +300,13 @@ CheckedDoc Agent::checked(const KeyValue& kv) {
     return CheckedDoc{std::move(j), std::move(untrusted)};
 }
 
+// Said once, and again when it recovers.
 void Agent::save_verified() {
     const auto saved = verified_.save(mirror_);
     if (!saved && !verified_failing_)
         log(fmt::format("fleet: cannot keep the signatures checked (a restart checks them again): {}",
                         saved.error()));
+    if (saved && verified_failing_) log("fleet: the signatures checked are kept again");
     verified_failing_ = !saved;
 }
 
@@ -321,9 +325,11 @@ void Agent::on_batch(Batch& b) {
         value_or_throw(mirror_.each_grant("all", static_cast<int>(FleetView::kMaxFinal), [&](GrantRow& g) {
             if (g.state != "active") view_.remember(g);
         }));
-        // Without them every signature is checked, as before there were any.
         if (auto loaded = verified_.load(mirror_); !loaded)
-            log(fmt::format("fleet: cannot read the signatures checked before: {}", loaded.error()));
+            log(
+                fmt::format("fleet: cannot read the signatures checked before (every one is checked "
+                            "again): {}",
+                            loaded.error()));
     }
     if (b.snapshot) {
         verified_.begin_full_read();

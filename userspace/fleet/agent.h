@@ -72,9 +72,11 @@ public:
     void policy_changed() { recheck_all_ = true; }
 
     void on_batch(Batch& b);
-    // Grant signatures checked with Ed25519 since start (fleet/verified.h
-    // spares those checked before), and the checks kept.
+    // Grant signatures checked with Ed25519 since start, those fleet/verified.h
+    // spared (checked before, the same bytes under the same signers), and
+    // the checks kept.
     std::uint64_t signatures_checked() const { return signatures_checked_; }
+    std::uint64_t signatures_spared() const { return signatures_spared_; }
     std::size_t checks_kept() const { return verified_.size(); }
     // Once a second: the partition's records and, for strict ports, its end.
     // `outage`: the watcher's count of up->down changes (Watcher::outages),
@@ -159,6 +161,7 @@ private:
     std::map<const KeyValue*, CheckedDoc> checked_;
     VerifiedDocs verified_;
     std::uint64_t signatures_checked_ = 0;
+    std::uint64_t signatures_spared_ = 0;
     bool verified_failing_ = false;  // its save failed: said once
     // The kept checks written (once a tick).
     void save_verified();

@@ -65,6 +65,7 @@
     X(OSSL_PARAM_construct_octet_string) \
     X(OSSL_PARAM_construct_utf8_string)  \
     X(OSSL_PARAM_free)                   \
+    X(OpenSSL_version)                   \
     X(i2d_ECDSA_SIG)
 
 namespace jg {
