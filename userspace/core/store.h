@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -19,6 +20,11 @@ namespace jg {
 
 // RequestRow::kind and GrantRow::kind of a break-glass request and its grant.
 inline constexpr const char* kBreakGlass = "break_glass";
+
+// An approver uid a request does not know: an approval recorded before
+// approvers' uids were kept (schema 3), which cannot be checked, so it lapses
+// at the last approval.
+constexpr std::uint32_t kNoUid = std::numeric_limits<std::uint32_t>::max();
 
 struct RequestRow {
     std::int64_t id = 0;
@@ -44,7 +50,7 @@ struct RequestRow {
     // rows from before, whose approvals then cannot be checked and lapse),
     // and the TTL by CLOCK_BOOTTIME of boot `boot_id` (wall-clock steps do
     // not move it; a request from another boot is re-based at start).
-    std::vector<std::uint32_t> approver_uids;
+    std::vector<std::uint32_t> approver_uids;  // kNoUid: not known (rows from before schema 4)
     std::uint64_t deadline_boot_ns = 0;
     std::string boot_id;
     // Schema 5: an extension (jitgate extend) asks for more time on this

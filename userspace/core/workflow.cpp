@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "core/clock.h"
 #include "core/duration.h"
@@ -13,10 +12,6 @@
 namespace jg {
 
 namespace {
-
-// An approval recorded before approvers' uids were kept (schema 3): it
-// cannot be checked, so it lapses at the last approval.
-constexpr std::uint32_t kNoUid = std::numeric_limits<std::uint32_t>::max();
 
 // Refuses a network wider than one host unless the port's allow_prefix takes it.
 std::optional<std::string> prefix_refusal(const PortPolicy& p, std::uint16_t port, Proto proto,

@@ -5,19 +5,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "core/audit.h"
 #include "core/protocol.h"
 #include "core/workflow.h"
 
 namespace jg {
-
-namespace {
-
-constexpr std::uint32_t kNoUid = std::numeric_limits<std::uint32_t>::max();
-
-}  // namespace
 
 bool Workflow::sees_all(const Caller& c) {
     if (c.uid == 0) return true;
