@@ -15,30 +15,30 @@ Result<bool> Store::each_verified_key(const std::function<void(std::string)>& fn
     });
 }
 
-Result<bool> Store::put_verified_key(const std::string& key) {
+namespace {
+
+// One statement on the table, with the key bound when there is one.
+Result<bool> write_keys(StmtCache& stmts, const char* sql, const std::string* key) {
     return guarded([&]() -> bool {
-        Stmt s(stmts_, "INSERT OR IGNORE INTO fleet_verified (key) VALUES (?)");
-        s.bind(1, key);
+        Stmt s(stmts, sql);
+        if (key) s.bind(1, *key);
         s.step();
         return true;
     });
+}
+
+}  // namespace
+
+Result<bool> Store::put_verified_key(const std::string& key) {
+    return write_keys(stmts_, "INSERT OR IGNORE INTO fleet_verified (key) VALUES (?)", &key);
 }
 
 Result<bool> Store::delete_verified_key(const std::string& key) {
-    return guarded([&]() -> bool {
-        Stmt s(stmts_, "DELETE FROM fleet_verified WHERE key = ?");
-        s.bind(1, key);
-        s.step();
-        return true;
-    });
+    return write_keys(stmts_, "DELETE FROM fleet_verified WHERE key = ?", &key);
 }
 
 Result<bool> Store::clear_verified_keys() {
-    return guarded([&]() -> bool {
-        Stmt s(stmts_, "DELETE FROM fleet_verified");
-        s.step();
-        return true;
-    });
+    return write_keys(stmts_, "DELETE FROM fleet_verified", nullptr);
 }
 
 }  // namespace jg
