@@ -21,6 +21,9 @@ would, with etcdctl (or the JSON gateway when etcdctl is missing).  Cases:
     signers: db-2 records policy_rejected for the version it runs (web-1
     signed it) and decides nothing new; once db-1 pushes a version making
     dual db-2's too, db-2 still does not apply web-1's held grant;
+  - a node's ack forged in etcd (an applied revision it never reached):
+    `revoke --wait` still reports that node pending (exit 5) and `jitgate
+    nodes` takes nothing from it; one nested 300000 deep crashes no node;
   - an applied grant whose signature an etcd writer broke keeps its
     deadline, and `jitgate revoke --wait` of it still works: every target
     ends it and acks;
@@ -164,10 +167,10 @@ class Suite:
         kvs = self.f.gw.post("/v3/kv/range", {"key": base64.b64encode(key.encode()).decode()}).get("kvs", [])
         return int(kvs[0]["mod_revision"]) if kvs else 0
 
-    def settle(self, key):
-        """Waits until every node applied the change of key (a grant, the policy)."""
+    def settle(self, key, names=ALL):
+        """Waits until every node of names applied the change of key (a grant, the policy)."""
         rev = self.mod_revision(key)
-        self.t.check(f"every node applied revision {rev}", self.f.wait_applied(rev, ALL, WAIT_S),
+        self.t.check(f"{', '.join(names)} applied revision {rev}", self.f.wait_applied(rev, names, WAIT_S),
                      str(self.f.nodes_view()[2]))
 
     def reload(self, names, signers):
@@ -355,7 +358,12 @@ class Suite:
         since = self.marks()
         new = self.grant("granted by web-1 after", "req", "db", "role=db", via="web-1", wait=False)
         if new:
-            self.settle(self.key("grants", new["grant_id"]))
+            # web-1's ack is signed by a key db-1 no longer lists: db-1 takes
+            # nothing from it (an ack says what `--wait` confirms).
+            self.settle(self.key("grants", new["grant_id"]), DB)
+            rows, _, _ = self.f.nodes_view()
+            self.t.eq("db-1 believes no ack of web-1, which it no longer lists",
+                      (rows.get("web-1") or {}).get("applied_revision"), 0)
             self.expect("web-1's new grant opens nothing", "req", "db", {x: "EPERM" for x in ALL})
             recs = self.rejected_on(DB, since, "grant_rejected", self.key("grants", new["grant_id"]))
             self.t.check("grant_rejected on db-1 and db-2 naming web-1", all(
@@ -412,6 +420,39 @@ class Suite:
         self.n["db-1"].cli_json(self.u["appr"], "revoke", str(g["grant_id"]))
         if rc == 0:
             self.n["db-1"].cli_json(self.u["appr"], "deny", str(ans["request_id"]))
+
+    def forged_ack(self):
+        print("-- forged acks: nobody takes an applied revision from one; one nested too deep crashes nobody")
+        g = self.grant("confirmed by real acks only", "req", "db", "role=db")
+        if not g:
+            return
+        key = f"{self.f.prefix}/acks/db-2"
+        lie = {"node": "db-2", "labels": {"role": "db", "env": "e2e"}, "applied_revision": 2**53 - 1,
+               "time_us": int(time.time() * 1e6)}
+        db2 = self.n["db-2"]
+        db2.daemon.send_signal(signal.SIGSTOP)  # db-2 applies nothing meanwhile
+        try:
+            self.f.gw.put(key, json.dumps(lie).encode())
+            rc, ans, err = self.n["db-1"].cli_json(self.u["appr"], "revoke", str(g["grant_id"]), "--wait",
+                                                   "--timeout", "3s")
+            states = {x.get("node"): x.get("state") for x in (ans.get("nodes") or [])}
+            self.t.check("revoke --wait does not take db-2's forged ack: exit 5, db-2 pending",
+                         rc == 5 and states.get("db-2") == "pending" and states.get("db-1") == "applied",
+                         f"rc {rc} {ans} {err}")
+        finally:
+            db2.daemon.send_signal(signal.SIGCONT)
+        self.settle(self.key("grants", g["grant_id"]), DB)
+        real = self.f.gw.get(key)
+        deep = json.dumps(lie)[:-1] + ', "audit_head": ' + "[" * 300000 + "]" * 300000 + "}"
+        self.f.gw.put(key, deep.encode())
+        time.sleep(2)  # the watch brings it to db-2 (its own ack) and db-1
+        self.t.check("an ack nested 300000 deep: db-2 and db-1 keep running",
+                     db2.daemon.poll() is None and self.n["db-1"].daemon.poll() is None,
+                     db2.daemon_log(2000))
+        rows, _, _ = self.f.nodes_view()
+        self.t.check("jitgate nodes takes no applied revision from it",
+                     (rows.get("db-2") or {}).get("applied_revision") == 0, str(rows.get("db-2")))
+        self.f.gw.put(key, real)
 
     def spoiled_revoke(self):
         print("-- an applied grant's signature broken in etcd; jitgate revoke still ends it everywhere")
@@ -599,7 +640,7 @@ def main():
         s = Suite(fleet, t)
         for step in (s.identity, s.start, s.forged_grants, s.forged_approval, s.token_groups, s.forged_policy,
                      s.removed_signer,
-                     s.held_then_untrusted, s.spoiled_revoke, s.replayed, s.restart_forged, s.deleted_grant,
+                     s.held_then_untrusted, s.forged_ack, s.spoiled_revoke, s.replayed, s.restart_forged, s.deleted_grant,
                      s.finish):
             t0 = time.monotonic()
             step()

@@ -89,8 +89,12 @@ class FakeAudit : public AuditSink {
 public:
     std::vector<json> records;
     bool unwritable = false;  // flush() fails, as a full disk makes the daemon's log fail
+    std::size_t flushed = 0;  // how many of `records` a flush() has written
     void emit(json record) override { records.push_back(std::move(record)); }
-    bool flush() override { return !unwritable; }
+    bool flush() override {
+        if (!unwritable) flushed = records.size();
+        return !unwritable;
+    }
     std::vector<std::string> types() const {
         std::vector<std::string> t;
         for (auto& r : records) t.push_back(r.at("type").get<std::string>());

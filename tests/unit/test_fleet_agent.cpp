@@ -87,9 +87,17 @@ TEST_SUITE("fleet agent") {
         const json& applied = n.audit.last("grant_applied");
         CHECK(applied.at("grant_id") == 42);
         CHECK(applied.at("latency_ms") == 1000);
+        // Written as it was applied, not at the end of the daemon's turn.
+        CHECK(n.audit.flushed == n.audit.records.size());
         // The same document again (a full read) applies nothing more.
         n.put(grant_key(P, 42), n.signed_by_peer(a_grant(42, "role=db", n.clock.wall)), 11);
         CHECK(n.sink.puts.size() == 1);
+        // Its key deleted (no signed revocation): ended here, and that written at once too.
+        Batch gone{false, 12, {}, {KeyValue{grant_key(P, 42), "", 12, 12, 0, 0}}};
+        n.agent.on_batch(gone);
+        CHECK_FALSE(n.sink.live.count(42));
+        CHECK(n.audit.last("revoke_applied").at("grant_id") == 42);
+        CHECK(n.audit.flushed == n.audit.records.size());
     }
 
     TEST_CASE("partition: an outage that ended between two ticks ends there, and grace counts again") {
@@ -146,6 +154,45 @@ TEST_SUITE("fleet agent") {
         REQUIRE(n.audit.of("grant_rejected").size() == 1);
         CHECK(n.audit.last("grant_rejected").at("reason").get<std::string>().find("longer than port") !=
               std::string::npos);
+    }
+
+    TEST_CASE("only a node's own signed ack says what it applied; registrations name labels until then") {
+        AgentNode n;
+        const std::string key = P + "/acks/db-2";
+        auto ack = [](std::int64_t applied, const char* role) {
+            return json{{"node", "db-2"}, {"labels", {{"role", role}}}, {"applied_revision", applied}};
+        };
+        auto node = [&]() -> const NodeInfo* {
+            auto it = n.agent.view().nodes.find("db-2");
+            return it == n.agent.view().nodes.end() ? nullptr : &it->second;
+        };
+        n.put(P + "/nodes/db-2", json{{"labels", {{"role", "web"}}}}.dump(), 2);
+        REQUIRE(node());
+        CHECK(node()->labels.at("role") == "web");
+        // Unsigned, or signed by another listed node: nothing is taken from it.
+        n.put(key, ack(9007199254740991, "db").dump(), 3);
+        CHECK(node()->applied_revision == 0);
+        CHECK_FALSE(node()->ack);
+        json by_other = ack(50, "db");
+        n.trust.sign(kSigAck, by_other);  // db-1's key, for db-2's ack
+        n.put(key, by_other.dump(), 4);
+        CHECK(node()->applied_revision == 0);
+        // A signature over other bytes (applied_revision raised afterwards).
+        json mine = ack(5, "db");
+        n.peer_trust.sign(kSigAck, mine);
+        json raised = mine;
+        raised["applied_revision"] = 99;
+        n.put(key, raised.dump(), 5);
+        CHECK(node()->applied_revision == 0);
+        n.put(key, mine.dump(), 6);
+        CHECK(node()->applied_revision == 5);
+        CHECK(node()->labels.at("role") == "db");
+        // A registration rewritten (anyone can) no longer moves its labels.
+        n.put(P + "/nodes/db-2", json{{"labels", {{"role", "web"}}}}.dump(), 7);
+        CHECK(node()->labels.at("role") == "db");
+        // A forged ack over it takes back what the signed one said.
+        n.put(key, ack(100, "db").dump(), 8);
+        CHECK(node()->applied_revision == 0);
     }
 
     TEST_CASE("a grant for other nodes is not applied") {

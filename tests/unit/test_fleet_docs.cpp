@@ -12,6 +12,7 @@
 #include "core/duration.h"
 #include "core/protocol.h"
 #include "fleet/docs.h"
+#include "fleet/witness.h"
 #include "fleet_fixtures.h"
 
 namespace test_fleet_docs {
@@ -190,7 +191,17 @@ TEST_SUITE("fleet docs") {
         const std::string deep = std::string(20000, '[') + std::string(20000, ']');
         CHECK_FALSE(parse_request_doc(deep).ok());
         const std::string deep_field = "{\"id\":" + std::string(20000, '[') + std::string(20000, ']') + "}";
-        CHECK(request_refusal(deep_field).find("'id'") != std::string::npos);
+        CHECK(request_refusal(deep_field).find("nests deeper than 16 levels") != std::string::npos);
+        // Within the size cap, as deep as it goes: refused while parsing, on
+        // any stack (the signature's text is made by recursive copies).
+        const std::string deep_grant = "{\"signer\":\"db-1\",\"sig\":\"x\",\"z\":" + std::string(30000, '[') +
+                                       std::string(30000, ']') + "}";
+        CHECK(grant_refusal(deep_grant).find("nests deeper than 16 levels") != std::string::npos);
+        CHECK_FALSE(parse_policy_doc(deep_grant).ok());
+        // Sixteen levels still read.
+        auto nested = [](int n) { return "{\"a\":" + std::string(n, '[') + std::string(n, ']') + "}"; };
+        CHECK(parse_object(nested(16), "x").ok());
+        CHECK_FALSE(parse_object(nested(17), "x").ok());
     }
 
     TEST_CASE("a missing field or one of the wrong type is refused, naming it") {
@@ -525,6 +536,28 @@ TEST_SUITE("fleet docs") {
         CHECK_FALSE(valid_user_name(std::string(65, 'a')));
         CHECK_FALSE(valid_user_name("a b"));
         CHECK_FALSE(valid_user_name("a\x1b"));
+    }
+}
+
+TEST_SUITE("fleet witness") {
+    TEST_CASE("an ack nested thousands deep is ignored, not followed into a crash; a signed one counts") {
+        // Anyone who can write etcd can write this node's ack: its audit
+        // head is read on every event and at every start.
+        const Ed25519Key key = key_of('w');
+        Witness w("/jg", "db-2", key);
+        ChainHead head;
+        head.seq = 7;
+        head.hash = std::string(64, 'a');
+        const json good = {{"node", "db-2"}, {"audit_head", head_json(sign_head(key, "db-2", head, 1000))}};
+        Batch b;
+        b.puts.push_back({"/jg/acks/db-2",
+                          "{\"audit_head\":" + std::string(300000, '[') + std::string(300000, ']') + "}"});
+        w.absorb(b);
+        CHECK(w.own_heads().empty());
+        b.puts = {{"/jg/acks/db-2", good.dump()}};
+        w.absorb(b);
+        REQUIRE(w.own_heads().size() == 1);
+        CHECK(w.own_heads()[0].at("seq") == 7);
     }
 }
 

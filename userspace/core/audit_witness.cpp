@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/clock.h"
+#include "core/protocol.h"
 #include "core/selector.h"
 
 namespace jg {
@@ -89,7 +90,7 @@ std::vector<SignedHead> good_history(const std::string& node, const std::vector<
     std::vector<SignedHead> good;
     for (const auto& e : history) {
         const std::string where = fmt::format("the history entry heads/{}/{:020}", node, e.key_seq);
-        auto h = parse_head(json::parse(e.value, nullptr, false));
+        auto h = parse_head(parse_json_bounded(e.value));
         if (!h) {
             rep.add(fmt::format("{} is not a valid head: {}", where, h.error()));
             continue;
@@ -225,7 +226,7 @@ WitnessReport check_heads(const std::string& node, const std::optional<std::stri
     if (!ack)
         rep.add(history.empty() ? "it has published no audit head" : "it has a history of heads but no ack");
     if (ack) {
-        const json j = json::parse(*ack, nullptr, false);
+        const json j = parse_json_bounded(*ack);
         r.head = ack_head(node, j, "audit_head", key, rep);
         r.open = ack_head(node, j, "audit_open", key, rep);
     }

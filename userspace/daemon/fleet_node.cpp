@@ -160,7 +160,7 @@ Result<std::unique_ptr<FleetNode>> FleetNode::prepare(const FleetSettings& f,
             return err(fmt::format("the saved fleet policy {} is not valid: {}", path, load.errors[0]));
         n->combine(load.policy);
         n->saved_version_ = doc->version;
-        if (json j = json::parse(*text, nullptr, false); j.is_object() && j.contains("sig"))
+        if (json j = parse_json_bounded(*text); j.is_object() && j.contains("sig"))
             n->saved_signed_ = std::move(j);
     }
     return n;

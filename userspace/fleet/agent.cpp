@@ -8,6 +8,7 @@
 #include "core/audit_chain.h"
 #include "core/clock.h"
 #include "core/keys.h"
+#include "core/protocol.h"
 #include "core/text.h"
 #include "util/log.h"
 
@@ -96,16 +97,15 @@ void Agent::node_info(const std::string& node, const std::string& kind, const Ke
     NodeInfo& n = view_.nodes[node];
     if (kind == "nodes") {
         n.alive = kv != nullptr;
-        if (kv) {
-            json j = json::parse(kv->value, nullptr, false);
-            if (auto l = labels_in(j); !l.empty() || n.labels.empty()) n.labels = l;
-        }
-    } else if (!kv) {
+        // The registration is not signed: its labels stand in only until the
+        // node's signed ack names them.
+        if (kv && !n.ack) n.labels = labels_in(parse_json_bounded(kv->value));
+    } else if (json j = kv ? parse_json_bounded(kv->value) : json(); ack_refusal(trust_, node, j)) {
+        // None, or not this node's own (anyone can write etcd): nothing
+        // applied is taken from it.
         n.ack.reset();
         n.applied_revision = 0;
     } else {
-        json j = json::parse(kv->value, nullptr, false);
-        if (!j.is_object()) return;
         n.labels = labels_in(j);
         n.applied_revision = j.value("applied_revision", json()).is_number_integer()
                                  ? j["applied_revision"].get<std::int64_t>()
@@ -416,6 +416,7 @@ void Agent::end_here(GrantRow& row, const std::string& state, const std::string&
         if (decided_us > 0) ev["latency_ms"] = std::max<std::int64_t>(0, (now - decided_us) / 1000);
         if (!reason.empty()) ev["reason"] = reason;
     }));
+    audit_.flush();  // as for grant_applied: a restart finds the mirror in step
 }
 
 void Agent::reconcile(std::int64_t id) {
@@ -511,6 +512,9 @@ void Agent::reconcile(std::int64_t id) {
                {"latency_ms", std::max<std::int64_t>(0, (now - g.start_us) / 1000)}};
     if (!g.src.empty()) ev["src"] = g.src;
     audit_.emit(ev);
+    // Written now, not at the end of the batch: after a kill the mirror is
+    // in step with the map, so a restart would write no record of it.
+    audit_.flush();
 }
 
 void Agent::cut_strict_ports() {
@@ -523,6 +527,7 @@ void Agent::cut_strict_ports() {
     log(fmt::format("fleet: etcd unreachable for more than {}s: ending {} grants of strict ports", c_.grace_s,
                     cut.size()));
     value_or_throw(local_.end_fleet_grants(cut, "revoked", "fleet_partition", "revoke", {}));
+    audit_.flush();
     ack_dirty_ = true;
 }
 
@@ -585,6 +590,9 @@ std::optional<std::string> Agent::take_ack() {
                 {"rejected", rejected_count_},
                 {"time_us", now}};
     if (audit_heads_.is_object()) ack.update(audit_heads_);
+    // Signed whole: anyone who can write etcd could otherwise claim this
+    // node applied a revocation it never saw (`--wait` reads applied_revision).
+    trust_.sign(kSigAck, ack);
     return ack.dump();
 }
 

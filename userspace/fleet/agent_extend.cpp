@@ -58,6 +58,7 @@ void Agent::move_end(const GrantRow& here, const Held<GrantDoc>& held) {
         if (!x->row.ticket.empty()) ev["ticket"] = x->row.ticket;
     }
     audit_.emit(std::move(ev));
+    audit_.flush();  // now: after a kill, a restart finds the mirror in step and writes none
 }
 
 }  // namespace jg::fleet

@@ -151,7 +151,11 @@ private:
 Result<json> parse_object(std::string_view text, const char* what) {
     if (text.size() > kMaxDocBytes)
         return err(fmt::format("the {} is larger than {} bytes", what, kMaxDocBytes));
-    json j = json::parse(text, nullptr, false);
+    // Bounded depth: a document nested thousands deep would otherwise crash
+    // the copies and dumps that recurse (the signature's text), on a thread.
+    bool too_deep = false;
+    json j = parse_json_bounded(text, &too_deep);
+    if (too_deep) return err(fmt::format("the {} nests deeper than {} levels", what, kMaxJsonDepth));
     if (j.is_discarded() || !j.is_object()) return err(fmt::format("the {} is not a JSON object", what));
     return j;
 }

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "core/protocol.h"
 #include "core/text.h"
 
 namespace jg::fleet {
@@ -143,7 +144,7 @@ Result<json> EtcdClient::Impl::post_one(const std::string& ep, const std::string
     reached = true;
     long status = 0;
     curl_fns().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    json j = json::parse(resp, nullptr, false);
+    json j = parse_json_bounded(resp);
     if (j.is_discarded() || !j.is_object()) {
         return err("etcd at " + ep + " answered " + path + " with HTTP " + std::to_string(status) +
                    " and a body that is not a JSON object; check that the endpoint is etcd's client URL.");

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/protocol.h"
 #include "core/text.h"
 #include "fleet/etcd_client.h"
 #include "fleet/etcd_session.h"
@@ -37,7 +38,7 @@ struct WatchState {
 
 // One line of the stream.  Sets st.done with st.end when the watch is over.
 void watch_line(WatchState& st, const std::string& line, const std::string& ep) {
-    json j = json::parse(line, nullptr, false);
+    json j = parse_json_bounded(line);
     std::int64_t code = 0;
     std::string e = j.is_object() ? detail::error_text(j, code) : std::string();
     auto res = j.is_object() ? j.find("result") : j.end();

@@ -361,7 +361,7 @@ Result<std::map<std::string, Labels>> Ledger::roster(bool fresh) {
         if (!kvs) return err(kvs.error());
         for (const auto& kv : kvs->kvs) {
             const KeyName k = parse_key(c_.prefix, kv.key);
-            json j = json::parse(kv.value, nullptr, false);
+            json j = parse_json_bounded(kv.value);
             if (k.node.empty() || !j.is_object() || !j.contains("labels") || !j["labels"].is_object())
                 continue;
             Labels l;

@@ -80,8 +80,9 @@ Reply Ledger::nodes(const Caller&) {
     };
     for (const auto& kv : acks->kvs) {
         const KeyName k = parse_key(c_.prefix, kv.key);
-        json j = json::parse(kv.value, nullptr, false);
-        if (k.kind != "acks" || !j.is_object()) continue;
+        json j = parse_json_bounded(kv.value);
+        // Only what the node itself signed (anyone can write etcd).
+        if (k.kind != "acks" || ack_refusal(trust_, k.node, j)) continue;
         json& e = entry(k.node);
         e["labels"] = labels_of(j);
         if (j.value("applied_revision", json()).is_number_integer()) {
@@ -99,7 +100,7 @@ Reply Ledger::nodes(const Caller&) {
     }
     for (const auto& kv : regs->kvs) {
         const KeyName k = parse_key(c_.prefix, kv.key);
-        json j = json::parse(kv.value, nullptr, false);
+        json j = parse_json_bounded(kv.value);
         if (k.kind != "nodes" || !j.is_object()) continue;
         json& e = entry(k.node);
         e["alive"] = true;

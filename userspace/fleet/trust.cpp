@@ -124,6 +124,13 @@ std::optional<std::string> Trust::refusal(std::string_view kind, const json& doc
     return std::nullopt;
 }
 
+std::optional<std::string> ack_refusal(const Trust& trust, const std::string& node, const json& ack) {
+    if (!ack.is_object()) return "it is not a JSON object";
+    if (str_of(ack, "node") != node || str_of(ack, "signer") != node)
+        return fmt::format("it is not signed by node '{}' itself", shown(node));
+    return trust.refusal(kSigAck, ack);
+}
+
 void Trust::seal_request(json& doc, const json& prior) const {
     doc.erase("approvals");
     // Each new approval's token groups move into it, under its signature.

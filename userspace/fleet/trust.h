@@ -36,6 +36,9 @@ using json = nlohmann::json;
 inline constexpr const char* kSigGrant = "grant";
 inline constexpr const char* kSigRequest = "request";
 inline constexpr const char* kSigPolicy = "policy";
+// A node's ack (acks/NODE): what it applied, signed by that node itself,
+// since `--wait` and `jitgate nodes` report from it.
+inline constexpr const char* kSigAck = "ack";
 
 // The bytes a signature covers: "jitgate/v1 KIND\n" and the canonical
 // document without `sig`; nothing when the document holds invalid UTF-8.
@@ -94,6 +97,10 @@ private:
     std::vector<Signer> signers_;
     std::string fingerprint_;
 };
+
+// Why `ack` is not node `node`'s own ack, signed by that node's listed key
+// (another listed node's signature does not do); nothing when it is.
+std::optional<std::string> ack_refusal(const Trust& trust, const std::string& node, const json& ack);
 
 // The fields of a request fixed when it is made (what origin_sig covers).
 json request_base(const json& doc);

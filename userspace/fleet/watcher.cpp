@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/audit_witness.h"
+#include "core/protocol.h"
 #include "fleet/docs.h"
 
 namespace jg::fleet {
@@ -133,7 +134,7 @@ void Watcher::set_head_keys(std::vector<Ed25519Public> keys) {
 }
 
 bool Watcher::own_head(const std::string& value, std::uint64_t seq) {
-    auto h = parse_head(json::parse(value, nullptr, false));
+    auto h = parse_head(parse_json_bounded(value));
     std::lock_guard<std::mutex> l(mu_);
     return h && h->node == c_.node && h->seq == seq && verify_head(head_keys_, *h);
 }
@@ -158,7 +159,7 @@ bool Watcher::write_ack(const std::string& ack, const std::optional<HeadWrite>& 
     if (!txn->succeeded) {
         // The same seq and hash published again (another time) is no conflict.
         auto hash_of = [](const std::string& v) {
-            const json j = json::parse(v, nullptr, false);
+            const json j = parse_json_bounded(v);
             return j.is_object() && j.contains("hash") && j["hash"].is_string() ? j["hash"].get<std::string>()
                                                                                 : std::string();
         };

@@ -38,7 +38,7 @@ std::optional<SignedHead> Witness::due(const ChainHead& h, std::int64_t now_us, 
 void Witness::take(const KeyValue& kv) {
     const KeyName k = parse_key(prefix_, kv.key);
     if (k.node != node_ || (k.kind != "heads" && k.kind != "acks")) return;
-    json j = json::parse(kv.value, nullptr, false);
+    json j = parse_json_bounded(kv.value);
     if (k.kind == "acks") j = j.is_object() && j.contains("audit_head") ? j["audit_head"] : json();
     auto h = parse_head(j);
     // Only what this node signed witnesses its log: anyone can write etcd.
