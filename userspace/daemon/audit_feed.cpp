@@ -38,8 +38,11 @@ std::string AuditFeed::query(const Peer& p, std::int64_t id, const AuditArgs& a)
     bool newer = false;
     // Resuming after a seq: the oldest records after it; the stream follows
     // only once nothing is left between them and now (else the caller asks again).
-    const auto history = a.after_seq ? log_.after(keep, *a.after_seq, std::size_t(limit), &newer, &more)
-                                     : log_.recent(keep, std::size_t(limit), f.since_us, &more, hints, scan);
+    std::size_t scanned = 0;
+    const auto history =
+        a.after_seq ? log_.after(keep, *a.after_seq, std::size_t(limit), &newer, &more, hints, scan, &scanned)
+                    : log_.recent(keep, std::size_t(limit), f.since_us, &more, hints, scan, &scanned);
+    if (!all) charge_scan(scanned);
     const bool following = follow && !newer;
     for (const auto& r : history) out += reply_event(id, r);
     json result = {{"count", history.size()}, {"following", following}, {"scope", all ? "all" : "own"}};
@@ -75,8 +78,16 @@ std::string AuditFeed::too_many_streams(std::uint32_t uid) const {
 
 std::string AuditFeed::over_budget(std::uint32_t uid) {
     constexpr std::uint64_t kSecondNs = 1000000000;
-    auto& b = query_budget_[uid];
     const std::uint64_t now = clock_.boot_ns();
+    // One budget of bytes read for everyone who sees only their own records:
+    // many accounts (a range of subordinate uids) at 5 queries a second each
+    // would otherwise keep the daemon reading its log, and nothing else.
+    if (scan_budget_.first == 0 || now - scan_budget_.first >= kSecondNs) scan_budget_ = {now, 0};
+    if (scan_budget_.second >= kScanBytesPerSecond)
+        return fmt::format(
+            "jitgated has read {} MiB of its log for such queries this second; try again in a moment",
+            kScanBytesPerSecond >> 20);
+    auto& b = query_budget_[uid];
     if (b.first == 0 || now - b.first >= kSecondNs) b = {now, 0};
     if (++b.second > kQueriesPerSecond)
         return fmt::format("more than {} audit queries in a second; try again in a moment",
@@ -84,6 +95,8 @@ std::string AuditFeed::over_budget(std::uint32_t uid) {
     if (query_budget_.size() > 4096) query_budget_.clear();
     return {};
 }
+
+void AuditFeed::charge_scan(std::size_t bytes) { scan_budget_.second += bytes; }
 
 void AuditFeed::set_output(FeedOutput* out) {
     out_ = out;

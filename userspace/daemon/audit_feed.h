@@ -44,6 +44,9 @@ public:
     static constexpr std::size_t kMaxFollowers = 256;
     static constexpr std::size_t kMaxFollowersPerUid = 4;  // root has no such limit
     static constexpr int kQueriesPerSecond = 5;            // for those who see only their own
+    // Bytes of the log read for them a second, all of them together (a query
+    // already begun reads on: at most AuditLog::kMaxScanBytes / 4 more).
+    static constexpr std::size_t kScanBytesPerSecond = 64u << 20;
 
     // Whether uid (named user) may read every record (root, an auditor): asked each time.
     using SeesAll = std::function<bool(std::uint32_t uid, const std::string& user)>;
@@ -85,6 +88,7 @@ private:
     std::string too_many_streams(std::uint32_t uid) const;
     // The refusal when `uid` has used this second's queries; empty when not.
     std::string over_budget(std::uint32_t uid);
+    void charge_scan(std::size_t bytes);
 
     AuditLog& log_;
     Directory& dir_;
@@ -93,7 +97,8 @@ private:
     FeedOutput* out_ = nullptr;
     std::map<int, Follower> followers_;  // by connection
     std::map<std::uint32_t, std::pair<std::uint64_t, int>>
-        query_budget_;  // uid: second began (boot ns), used
+        query_budget_;                                         // uid: second began (boot ns), used
+    std::pair<std::uint64_t, std::size_t> scan_budget_{0, 0};  // second began (boot ns), bytes read
 };
 
 }  // namespace jg

@@ -40,32 +40,6 @@ std::optional<SavedHead> read_saved_head(const std::string& path) {
     return parse_saved_head(std::string(buf, std::size_t(n)));
 }
 
-// Feeds each line of fd between floor and pos to take, the newest first, in
-// 64 KiB reads, until take sets `done`; returns where reading stopped (0 once
-// the whole file was read, its first line included).
-off_t read_backwards(int fd, off_t pos, off_t floor, const std::function<void(const std::string&)>& take,
-                     const bool& done) {
-    std::string buf, carry;  // carry: the start of a line whose beginning is further back
-    while (!done && pos > floor) {
-        const off_t len = std::min<off_t>(pos - floor, 1 << 16);
-        pos -= len;
-        buf.assign(std::size_t(len), '\0');
-        if (pread(fd, buf.data(), buf.size(), pos) != len) break;
-        buf += carry;
-        std::size_t end = buf.size();
-        for (;;) {
-            auto nl = end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
-            if (nl == std::string::npos) break;
-            take(buf.substr(nl + 1, end - nl - 1));
-            if (done) break;
-            end = nl;
-        }
-        carry = buf.substr(0, end);
-    }
-    if (!done && pos == 0) take(carry);
-    return pos;
-}
-
 }  // namespace
 
 // `first` comes last, so that an earlier jitgated still reads the rest.
@@ -347,97 +321,6 @@ void AuditLog::judge_size(std::int64_t found) {
             : fmt::format("{} bytes were added to the audit log by something other than jitgated "
                           "(the chain head is seq {})",
                           found - end_, saved_.head.seq));
-}
-
-std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep, std::size_t limit,
-                                   std::optional<std::int64_t> since_us, bool* more,
-                                   const std::vector<std::string>& hints, std::size_t max_scan) const {
-    *more = false;
-    std::vector<json> out;
-    if (limit == 0) return out;
-    const unique_fd file(::open(o_.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!file) return out;
-    const int fd = file.get();
-    struct stat st {};
-    fstat(fd, &st);
-    off_t pos = st.st_size;
-    const off_t floor = pos > off_t(max_scan) ? pos - off_t(max_scan) : 0;
-    const std::string since_ts = since_us ? rfc3339_us(*since_us) : std::string();
-    bool done = false;
-    constexpr std::string_view kTsPrefix = "{\"ts\":\"";
-    auto take = [&](const std::string& line) {
-        if (line.empty()) return;
-        // The daemon writes ts first: compare it before parsing anything.
-        if (since_us && line.compare(0, kTsPrefix.size(), kTsPrefix) == 0 &&
-            line.compare(kTsPrefix.size(), since_ts.size(), since_ts) < 0) {
-            done = true;
-            return;
-        }
-        if (!hints.empty() && std::none_of(hints.begin(), hints.end(), [&](const std::string& h) {
-                return line.find(h) != std::string::npos;
-            }))
-            return;
-        json j = parse_json_bounded(line);
-        if (j.is_discarded() || !j.is_object()) return;
-        // ts is fixed-width RFC 3339 UTC: text order is time order.
-        const std::string ts = j.value("ts", "");
-        if (since_us && ts < since_ts) {
-            done = true;
-            return;
-        }
-        if (keep(j)) {
-            out.push_back(std::move(j));
-            if (out.size() >= limit) done = true;
-        }
-    };
-    pos = read_backwards(fd, pos, floor, take, done);
-    if (!done && pos > 0) *more = true;
-    std::reverse(out.begin(), out.end());
-    return out;
-}
-
-std::vector<json> AuditLog::after(const std::function<bool(const json&)>& keep, std::uint64_t after,
-                                  std::size_t limit, bool* newer, bool* missing) const {
-    *newer = false;
-    *missing = false;
-    std::deque<json> out;  // newest first while reading backwards
-    const unique_fd file(::open(o_.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!file) {
-        *missing = after < head().seq;
-        return {};
-    }
-    const int fd = file.get();
-    struct stat st {};
-    fstat(fd, &st);
-    off_t pos = st.st_size;
-    const off_t floor = pos > off_t(kMaxScanBytes) ? pos - off_t(kMaxScanBytes) : 0;
-    bool done = false;
-    std::uint64_t oldest = 0;  // the oldest seq read
-    auto take = [&](const std::string& line) {
-        if (line.empty()) return;
-        json j = parse_json_bounded(line);
-        if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j["seq"].is_number_unsigned())
-            return;
-        const std::uint64_t seq = j["seq"].get<std::uint64_t>();
-        oldest = seq;
-        if (seq <= after) {
-            done = true;
-            return;
-        }
-        if (!keep(j)) return;
-        out.push_back(std::move(j));
-        // Only the oldest `limit` are given: the newest read go.
-        if (out.size() > limit) {
-            out.pop_front();
-            *newer = true;
-        }
-    };
-    pos = read_backwards(fd, pos, floor, take, done);
-    // Not reached `after`: records between it and the oldest read are
-    // further back (or in a rotated file).
-    if (!done && after + 1 < oldest) *missing = true;
-    if (!done && oldest == 0 && after < head().seq) *missing = true;
-    return {std::make_move_iterator(out.rbegin()), std::make_move_iterator(out.rend())};
 }
 
 }  // namespace jg

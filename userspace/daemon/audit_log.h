@@ -104,22 +104,28 @@ public:
 
     // The newest `limit` records of the current log file that `keep` accepts
     // and whose ts is at or after since_us, oldest first.  Reads backwards and
-    // stops at kMaxScanBytes; *more says the scan stopped there.
+    // stops at max_scan (kMaxScanBytes); *more says the scan stopped there;
+    // *scanned: the bytes read.
     // `hints`, when not empty: a line is parsed only if it contains one of
     // them (cheap text search first; `keep` still decides).
     static constexpr std::size_t kMaxScanBytes = 256u << 20;
     std::vector<json> recent(const std::function<bool(const json&)>& keep, std::size_t limit,
                              std::optional<std::int64_t> since_us, bool* more,
-                             const std::vector<std::string>& hints = {},
-                             std::size_t max_scan = kMaxScanBytes) const;
+                             const std::vector<std::string>& hints = {}, std::size_t max_scan = kMaxScanBytes,
+                             std::size_t* scanned = nullptr) const;
 
     // The oldest `limit` records of the current log file after seq `after`
     // that `keep` accepts, oldest first: where a follower that stopped
-    // resumes (jitgate notify).  *newer: more such records follow the last
-    // one given; *missing: the scan stopped (kMaxScanBytes, or the file's
-    // start after a rotation) before reaching `after`.
+    // resumes (jitgate notify).  Found by a binary search over the last
+    // max_scan bytes (the file is in seq order), then read forward.
+    // *newer: more such records follow the last one given; *missing: the
+    // file no longer holds the record right after `after` (further back than
+    // max_scan, or before a rotation).  `hints` as for recent(); *scanned:
+    // the bytes read.
     std::vector<json> after(const std::function<bool(const json&)>& keep, std::uint64_t after,
-                            std::size_t limit, bool* newer, bool* missing) const;
+                            std::size_t limit, bool* newer, bool* missing,
+                            const std::vector<std::string>& hints = {}, std::size_t max_scan = kMaxScanBytes,
+                            std::size_t* scanned = nullptr) const;
 
 private:
     AuditLog(Options o, Clock& clock) : o_(std::move(o)), clock_(clock) {}
