@@ -82,6 +82,38 @@ TEST_SUITE("notify") {
         CHECK(slack_payload(rec, "", 0).dump().find("jg.example") == std::string::npos);
     }
 
+    TEST_CASE("slack: a field's escaped text is cut to fit, never inside a character or an entity") {
+        CHECK(slack_clip("short &amp;", 1900) == "short &amp;");
+        const std::string amps = slack_escape(std::string(1024, '&'));  // 5120 bytes
+        const std::string cut = slack_clip(amps, kSlackFieldBytes);
+        CHECK(cut.size() <= kSlackFieldBytes);
+        CHECK(cut.size() > kSlackFieldBytes - 8);
+        CHECK(cut.substr(cut.size() - 3) == "\u2026");
+        const std::string body = cut.substr(0, cut.size() - 3);
+        CHECK(body.size() % 5 == 0);  // whole "&amp;" only
+        CHECK(body.find_first_not_of("&amp;") == std::string::npos);
+        // Two-byte characters: never cut in half, whatever the length.
+        for (std::size_t max = 10; max < 20; ++max) {
+            CAPTURE(max);
+            const std::string c = slack_clip(std::string(40, 'x') + std::string(20, '\xc3'), max);
+            CHECK(c.size() <= max);
+        }
+        for (std::size_t max = 10; max < 20; ++max) {
+            CAPTURE(max);
+            std::string e;
+            for (int i = 0; i < 20; ++i) e += "\xc3\xa9";  // é
+            const std::string c = slack_clip(e, max);
+            CHECK(c.size() <= max);
+            CHECK((c.size() - 3) % 2 == 0);
+        }
+        // The reason field of a message with such a reason: within Slack's 2000 characters.
+        const json m =
+            slack_payload({{"type", "request"}, {"reason", std::string(1024, '&')}, {"seq", 1}}, "", 0);
+        for (const auto& block : m["blocks"])
+            if (block.contains("fields"))
+                for (const auto& f : block["fields"]) CHECK(f["text"].get<std::string>().size() <= 2000);
+    }
+
     TEST_CASE("json: the record plus links, only with a web url") {
         const json rec = {{"seq", 3}, {"type", "grant"}, {"grant_id", 4}, {"request_id", 2}};
         CHECK(json_payload(rec, "https://jg.example")["links"]["web"] == "https://jg.example/grants#grant-4");

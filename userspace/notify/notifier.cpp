@@ -141,6 +141,9 @@ void reader(Shared& s) {
     }
 }
 
+bool report_failure(const Shared& s, const Lane& lane, const std::string& error, std::int64_t failing_s,
+                    std::uint64_t pending);
+
 // The next records of a lane that is behind, from the log: a page after its
 // cursor.  Sets behind = false when the page reached the present.
 std::vector<json> catch_up(Shared& s, Lane& lane) {
@@ -153,6 +156,7 @@ std::vector<json> catch_up(Shared& s, Lane& lane) {
     }
     std::vector<json> got;
     bool newer = true, done = false;
+    std::string missing;
     const json args = {{"after_seq", lane.cursor},
                        {"limit", kPage},
                        {"types", std::vector<std::string>(lane.t.types.begin(), lane.t.types.end())}};
@@ -168,9 +172,7 @@ std::vector<json> catch_up(Shared& s, Lane& lane) {
         }
         if (auto r = l.find("result"); r != l.end()) {
             newer = r->value("newer", true);
-            if (r->value("missing", false))
-                say(fmt::format("{}: {}", lane.t.name,
-                                r->value("note", "records after its seq are missing")));
+            if (r->value("missing", false)) missing = r->value("note", "records after its seq are missing");
             done = true;
             return false;
         }
@@ -179,6 +181,15 @@ std::vector<json> catch_up(Shared& s, Lane& lane) {
     if (!end || !done) {
         pause(s, 1000);
         return {};
+    }
+    if (!missing.empty()) {
+        // Records this lane will never send (further back than jitgated
+        // reads, or rotated away): in the audit log, not only in ours.
+        say(fmt::format("{}: {}", lane.t.name, missing));
+        if (!report_failure(s, lane, missing.substr(0, 240) + "; not delivered", 0, lane.cursor + 1)) {
+            pause(s, 1000);
+            return {};  // asked again: nothing is passed without a record
+        }
     }
     std::lock_guard g(s.m);
     if (!newer && gen == s.generation) {
@@ -212,12 +223,24 @@ bool report_failure(const Shared& s, const Lane& lane, const std::string& error,
     return true;
 }
 
+// Answers that refuse this message, not the target: the same body is never
+// taken (a 400 for blocks Slack will not show, 413, 422).  A target that
+// refuses everything (401, 403, 404: a revoked or mistyped webhook) is not
+// among them: its lane waits, and delivers every record once it is mended.
+bool refuses_message(long status) { return status == 400 || status == 413 || status == 422; }
+constexpr int kMessageRefusals = 3;  // tries before such a record is given up
+
 // One record to one target, tried until delivered (or stopping): the
-// queue behind it waits, so nothing is skipped.
+// queue behind it waits, so nothing is skipped; except a record the target
+// refused kMessageRefusals times in a row as a message, which is recorded
+// as notify_failed (it names the seq) and then passed: one record the
+// target will never take must not hold back every later one (a hostile
+// reason could otherwise stop a channel's break-glass alerts for good).
 bool deliver(Shared& s, Lane& lane, const json& r, std::int64_t& failing_since_ms, bool& reported) {
     const std::string id = std::to_string(seq_of(r));
     const std::string body = body_of(s, lane, r);
     std::int64_t wait_ms = s.o.retry_first_ms;
+    int refusals = 0;
     while (!s.stop) {
         const std::int64_t ts = wall_us() / 1000000;
         std::vector<std::string> headers = {"Content-Type: application/json", "webhook-id: " + id,
@@ -240,6 +263,16 @@ bool deliver(Shared& s, Lane& lane, const json& r, std::int64_t& failing_since_m
             say(fmt::format("{}: seq {} not delivered: {}; trying again", lane.t.name, id, out.error));
         }
         const std::int64_t failing_s = (now - failing_since_ms) / 1000;
+        refusals = refuses_message(out.status) ? refusals + 1 : 0;
+        if (refusals >= kMessageRefusals &&
+            report_failure(s, lane, out.error + ": the receiver refuses this message; passed, not delivered",
+                           failing_s, seq_of(r))) {
+            say(fmt::format("{}: seq {} refused {} times ({}): recorded as notify_failed and passed",
+                            lane.t.name, id, refusals, out.error));
+            failing_since_ms = 0;
+            reported = false;
+            return true;
+        }
         if (!reported && failing_s >= lane.t.give_up_after_s) {
             reported = report_failure(s, lane, out.error, failing_s, seq_of(r));
             if (reported)

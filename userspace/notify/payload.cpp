@@ -73,6 +73,19 @@ std::string slack_escape(std::string_view text) {
     return out;
 }
 
+std::string slack_clip(std::string escaped, std::size_t max_bytes) {
+    if (escaped.size() <= max_bytes) return escaped;
+    const std::string_view kMore = "\u2026";  // …
+    std::size_t cut = max_bytes > kMore.size() ? max_bytes - kMore.size() : 0;
+    // Not inside a UTF-8 sequence, nor inside an entity slack_escape wrote.
+    while (cut > 0 && (static_cast<unsigned char>(escaped[cut]) & 0xC0) == 0x80) --cut;
+    if (auto amp = escaped.rfind('&', cut == 0 ? 0 : cut - 1);
+        amp != std::string::npos && cut - amp < 5 && escaped.find(';', amp) >= cut)
+        cut = amp;
+    escaped.resize(cut);
+    return escaped + std::string(kMore);
+}
+
 std::string web_link(const json& r, const std::string& web_url) {
     if (web_url.empty()) return {};
     if (auto g = r.find("grant_id"); g != r.end() && g->is_number_integer())
@@ -93,8 +106,9 @@ json slack_payload(const json& r, const std::string& web_url, std::int64_t now_u
     json fields = json::array();
     auto field = [&](const char* label, const std::string& value) {
         if (!value.empty())
-            fields.push_back(
-                {{"type", "mrkdwn"}, {"text", fmt::format("*{}:*\n{}", label, slack_escape(value))}});
+            fields.push_back({{"type", "mrkdwn"},
+                              {"text", fmt::format("*{}:*\n{}", label,
+                                                   slack_clip(slack_escape(value), kSlackFieldBytes))}});
     };
     field("Requester", text_of(r, "requester").empty() ? text_of(r, "user") : text_of(r, "requester"));
     if (r.contains("port")) field("Port", fmt::format("{}/{}", text_of(r, "port"), text_of(r, "proto")));
