@@ -126,18 +126,26 @@ TEST_SUITE("audit feed") {
         CHECK_FALSE(f.feed->listening());
     }
 
-    TEST_CASE("at most 4 streams per user (root excepted) and 256 in all") {
+    TEST_CASE("at most 4 streams per user (root excepted) and 256 in all, auditors' apart") {
         Fixture f;
+        f.auditors.insert(1003);
         for (int conn = 1; conn <= 4; ++conn) CHECK(f.follow(1000, conn).at("ok") == true);
         CHECK(refused(f.follow(1000, 5), "too many audit streams open (4 for you, 4 in all"));
         CHECK(f.follow(1001, 6).at("ok") == true);  // another user is not held back
         f.feed->closed(2);
         CHECK(f.follow(1000, 7).at("ok") == true);  // a closed one frees its place
-        for (int conn = 100; f.feed->followers() < AuditFeed::kMaxFollowers; ++conn)
-            REQUIRE(f.follow(0, conn).at("ok") == true);  // root: no per-user limit
-        CHECK(refused(f.follow(0, 999), "256 in all"));
-        CHECK(refused(f.follow(1002, 998), "0 for you, 256 in all"));
-        CHECK(f.feed->followers() == 256);
+        // Users without a name (a range of subordinate uids) take every place of theirs...
+        int conn = 100;
+        for (std::uint32_t uid = 200000; f.feed->followers() < AuditFeed::kMaxFollowers; ++uid)
+            for (int i = 0; i < 4 && f.feed->followers() < AuditFeed::kMaxFollowers; ++i)
+                REQUIRE(f.follow(uid, conn++).at("ok") == true);
+        CHECK(refused(f.follow(1002, 998), "0 for you, 256 in all for users who see their own records"));
+        // ...and an auditor (the notifier) and root still get theirs.
+        CHECK(f.follow(1003, 997).at("result").at("scope") == "all");
+        for (int c = 2000; f.feed->followers() < 2 * AuditFeed::kMaxFollowers; ++c)
+            REQUIRE(f.follow(0, c).at("ok") == true);  // root: no per-user limit
+        CHECK(refused(f.follow(0, 999), "256 in all for auditors"));
+        CHECK(f.feed->followers() == 512);
         CHECK(f.out.streams.count(999) == 0);
     }
 

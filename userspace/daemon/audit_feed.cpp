@@ -22,7 +22,8 @@ std::string AuditFeed::query(const Peer& p, std::int64_t id, const AuditArgs& a)
     const std::string user = dir_.user_name(p.uid).value_or(std::to_string(p.uid));
     const bool all = sees_all_(p.uid, user);
     if (follow)
-        if (auto why = too_many_streams(p.uid); !why.empty()) return reply_error(id, code::kRefused, why);
+        if (auto why = too_many_streams(p.uid, all); !why.empty())
+            return reply_error(id, code::kRefused, why);
     // Reading history costs the daemon a scan of the log: a user who sees
     // only their own records gets a few scans a second.
     if (!all && limit > 0)
@@ -67,13 +68,20 @@ std::string AuditFeed::query(const Peer& p, std::int64_t id, const AuditArgs& a)
     return out;
 }
 
-std::string AuditFeed::too_many_streams(std::uint32_t uid) const {
-    std::size_t mine = 0;
-    for (const auto& [conn, fl] : followers_) mine += fl.uid == uid ? 1 : 0;
-    if (followers_.size() < kMaxFollowers && (uid == 0 || mine < kMaxFollowersPerUid)) return {};
+std::string AuditFeed::too_many_streams(std::uint32_t uid, bool all) const {
+    std::size_t mine = 0, pool = 0;
+    for (const auto& [conn, fl] : followers_) {
+        mine += fl.uid == uid ? 1 : 0;
+        pool += fl.all == all ? 1 : 0;
+    }
+    // Two pools: streams of those who see everything (root, auditors: the
+    // notifier among them) never wait for room that other users took (a
+    // range of subordinate uids could take every place).
+    if (pool < kMaxFollowers && (uid == 0 || mine < kMaxFollowersPerUid)) return {};
     return fmt::format(
-        "too many audit streams open ({} for you, {} in all; at most {} per user): close one and try again",
-        mine, followers_.size(), kMaxFollowersPerUid);
+        "too many audit streams open ({} for you, {} in all for {}; at most {} per user): close one and "
+        "try again",
+        mine, pool, all ? "auditors" : "users who see their own records", kMaxFollowersPerUid);
 }
 
 std::string AuditFeed::over_budget(std::uint32_t uid) {

@@ -41,7 +41,7 @@ private:
 
 class AuditFeed {
 public:
-    static constexpr std::size_t kMaxFollowers = 256;
+    static constexpr std::size_t kMaxFollowers = 256;      // of each kind: auditors', and everyone else's
     static constexpr std::size_t kMaxFollowersPerUid = 4;  // root has no such limit
     static constexpr int kQueriesPerSecond = 5;            // for those who see only their own
     // Bytes of the log read for them a second, all of them together (a query
@@ -84,8 +84,9 @@ private:
         std::uint32_t uid = 0;
         std::string user;
     };
-    // The refusal when `uid` may not open one more stream; empty when it may.
-    std::string too_many_streams(std::uint32_t uid) const;
+    // The refusal when `uid` may not open one more stream (`all`: one that
+    // carries every record); empty when it may.
+    std::string too_many_streams(std::uint32_t uid, bool all) const;
     // The refusal when `uid` has used this second's queries; empty when not.
     std::string over_budget(std::uint32_t uid);
     void charge_scan(std::size_t bytes);
