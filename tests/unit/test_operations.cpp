@@ -243,6 +243,27 @@ TEST_SUITE("control") {
               reply_error(7, code::kInvalid, "unknown operation \"nope\""));
     }
 
+    TEST_CASE("refused tokens: each answered; recorded while the budget says so, else only counted") {
+        Fixture f;
+        int asked = 0;
+        bool whole = true;
+        ControlTarget t = f.target();
+        t.record_refusal = [&](std::uint32_t uid) {
+            ++asked;
+            CHECK(uid == 1001);
+            return whole;
+        };
+        const Peer p{1001, 1001, 42, 5};
+        const std::string line = R"({"id":1,"op":"status","token":"x.y.z"})";
+        CHECK(control_handle(t, p, line).find("token refused") != std::string::npos);
+        CHECK(f.audit.of("auth_failed").size() == 1);
+        whole = false;
+        CHECK(control_handle(t, p, line).find("token refused") != std::string::npos);
+        CHECK(f.audit.of("auth_failed").size() == 1);
+        CHECK(asked == 2);
+        CHECK(f.called.empty());  // a refused token runs nothing
+    }
+
     TEST_CASE("a status the store cannot give is an internal error, worded as a failed operation") {
         Fixture f;
         f.store_broken = true;

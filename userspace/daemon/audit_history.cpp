@@ -106,7 +106,7 @@ private:
 };
 
 // The seq of a record line; nothing for a line that is no record.
-std::optional<std::uint64_t> seq_of(const std::string& line, json* parsed = nullptr) {
+std::optional<std::uint64_t> record_seq(const std::string& line, json* parsed = nullptr) {
     json j = parse_json_bounded(line);
     if (!j.is_object()) return std::nullopt;
     auto it = j.find("seq");
@@ -149,7 +149,7 @@ off_t first_after(int fd, off_t lo, off_t end, std::uint64_t after, std::size_t&
         off_t at = mid, found = 0;
         for (int skipped = 0; !seq && skipped < kMaxSkipped; ++skipped) {
             if (!line_from(fd, at, hi, line, found, read)) break;
-            seq = seq_of(line);
+            seq = record_seq(line);
             at = found + off_t(line.size()) + 1;
         }
         if (seq && *seq <= after)
@@ -248,7 +248,7 @@ std::vector<json> AuditLog::after(const std::function<bool(const json&)>& keep, 
             });
         if (!wanted) continue;
         json j;
-        const auto seq = seq_of(line, &j);
+        const auto seq = record_seq(line, &j);
         if (!seq) continue;
         if (first) {
             first = false;

@@ -154,14 +154,17 @@ Result<Caller> token_caller(const ControlTarget& t, const Peer& p, const std::st
     return Caller{*uid, p.pid, id->user, std::move(id->auth)};
 }
 
-// A refused token: recorded (auth_failed, without the token) and answered.
+// A refused token: recorded (auth_failed, without the token), or counted
+// for the window's closing record when many are, and answered.
 std::string refuse_token(const ControlTarget& t, const Peer& p, const WireRequest& req,
                          const std::string& why) {
-    json ev = {{"type", "auth_failed"}, {"uid", p.uid}, {"user", t.name_of(p.uid)},
-               {"auth", "oidc"},        {"op", req.op}, {"reason", why}};
-    if (p.pid) ev["pid"] = p.pid;
-    t.audit.emit(std::move(ev));
-    if (!t.audit.flush()) return {};  // not recorded: nobody is told (run() stops)
+    if (!t.record_refusal || t.record_refusal(p.uid)) {
+        json ev = {{"type", "auth_failed"}, {"uid", p.uid}, {"user", t.name_of(p.uid)},
+                   {"auth", "oidc"},        {"op", req.op}, {"reason", why}};
+        if (p.pid) ev["pid"] = p.pid;
+        t.audit.emit(std::move(ev));
+        if (!t.audit.flush()) return {};  // not recorded: nobody is told (run() stops)
+    }
     return reply_error(req.id, code::kAuthFailed, fmt::format("token refused: {}", why));
 }
 

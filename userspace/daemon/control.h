@@ -52,6 +52,10 @@ struct ControlTarget {
     // A notify_failed record written (design.md §9): status shows each
     // target's last.  Unset: only the record.
     std::function<void(const json& record)> notify_failed = {};
+    // A refused token by the peer `uid`: true when its auth_failed record is
+    // written whole, false when it is only counted (core/refusal_budget.h).
+    // Unset: every one is written.
+    std::function<bool(std::uint32_t uid)> record_refusal = {};
 };
 
 // The reply to one request line from peer p: its parse error, the

@@ -23,6 +23,7 @@
 #include "bpf/loader.h"
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "core/refusal_budget.h"
 #include "core/workflow.h"
 #include "daemon/audit_feed.h"
 #include "daemon/audit_log.h"
@@ -133,6 +134,17 @@ private:
     std::unique_ptr<FleetNode> fleet_;
     std::string node_name_;
     std::unique_ptr<OidcVerifier> oidc_;
+    // Refused tokens recorded one by one up to a budget, the rest counted
+    // in a closing record (core/refusal_budget.h).
+    RefusalBudget refusals_;
+    bool record_refusal(std::uint32_t uid) {
+        close_refusals();
+        return refusals_.admit(uid, std::int64_t(clock_.boot_ns() / 1000));
+    }
+    void close_refusals() {
+        if (auto c = refusals_.ended(std::int64_t(clock_.boot_ns() / 1000)))
+            audit_->emit(refusal_closing(*c));
+    }
 };
 
 void Daemon::use_oidc(const OidcSettings& s) {
@@ -196,7 +208,8 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
             last["ts_us"] = wall_us();
             if (notify_failures_.size() < 256 || notify_failures_.count(r.value("target", "")))
                 notify_failures_[r.value("target", "")] = std::move(last);
-        }};
+        },
+        [this](std::uint32_t uid) { return record_refusal(uid); }};
     return control_handle(t, p, line);
 }
 
@@ -235,6 +248,7 @@ void Daemon::tick() {
     sync_->refresh_bloom();
     if (fleet_) fleet_->tick();
     report_lost();
+    close_refusals();
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
     // What is written and synced is what the fleet witnesses (design.md §7.3).
