@@ -54,9 +54,8 @@ struct Fixture {
         REQUIRE(a.ok());
         log = std::move(*a);
         names.names = {{0, "root"}, {1000, "alice"}, {1001, "bob"}};
-        feed = std::make_unique<AuditFeed>(*log, names, clock, [this](std::uint32_t uid, const std::string&) {
-            return auditors.count(uid) > 0;
-        });
+        feed = std::make_unique<AuditFeed>(*log, names, clock,
+                                           [this](const Caller& c) { return auditors.count(c.uid) > 0; });
         feed->set_output(&out);
         log->wants_records = [this] { return feed->listening(); };
         log->on_record = [this](const json& r) { feed->on_record(r); };
@@ -67,7 +66,8 @@ struct Fixture {
         const auto parsed = parse_as<AuditArgs>(args);
         if (const auto* e = std::get_if<OpError>(&parsed))
             return json::parse(reply_error(conn, e->code, e->message));
-        const std::string reply = feed->query(Peer{uid, 0, 0, conn}, conn, std::get<AuditArgs>(parsed));
+        const Caller who{uid, 0, names.user_name(uid).value_or(std::to_string(uid))};
+        const std::string reply = feed->query(Peer{uid, 0, 0, conn}, who, conn, std::get<AuditArgs>(parsed));
         const auto last = reply.rfind('\n', reply.size() - 2);
         return json::parse(last == std::string::npos ? reply : reply.substr(last + 1));
     }

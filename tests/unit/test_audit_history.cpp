@@ -151,12 +151,12 @@ TEST_SUITE("audit history") {
         REQUIRE(allowed <= 4);  // under carol's own 5 a second
         FakeDirectory names;
         names.names = {{1000, "alice"}, {1001, "bob"}, {1002, "carol"}};
-        AuditFeed feed(*l.log, names, l.clock,
-                       [](std::uint32_t uid, const std::string&) { return uid == 0; });
+        AuditFeed feed(*l.log, names, l.clock, [](const Caller& c) { return c.uid == 0; });
         auto ask = [&](std::uint32_t uid, json args) {
             const auto parsed = parse_as<AuditArgs>(args);
             REQUIRE(std::holds_alternative<AuditArgs>(parsed));
-            const std::string reply = feed.query(Peer{uid, 0, 0, 1}, 1, std::get<AuditArgs>(parsed));
+            const Caller who{uid, 0, names.user_name(uid).value_or(std::to_string(uid))};
+            const std::string reply = feed.query(Peer{uid, 0, 0, 1}, who, 1, std::get<AuditArgs>(parsed));
             const auto last = reply.rfind('\n', reply.size() - 2);
             return json::parse(last == std::string::npos ? reply : reply.substr(last + 1));
         };

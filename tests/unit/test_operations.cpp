@@ -201,6 +201,7 @@ TEST_SUITE("control") {
         Workflow wf{store, dir, sink, audit, clock, "boot-A"};
         std::vector<std::string> called;
         std::optional<AuditArgs> audit_args;
+        std::optional<Caller> audit_caller;
         bool store_broken = false;
         ControlTarget target() {
             return {wf,
@@ -216,8 +217,9 @@ TEST_SUITE("control") {
                         called.push_back("metrics");
                         return json{{"m", 2}};
                     },
-                    [this](const Peer&, std::int64_t id, const AuditArgs& a) {
+                    [this](const Peer&, const Caller& c, std::int64_t id, const AuditArgs& a) {
                         audit_args = a;
+                        audit_caller = c;
                         return reply_ok(id, {{"count", 0}});
                     }};
         }
@@ -262,6 +264,26 @@ TEST_SUITE("control") {
         CHECK(f.audit.of("auth_failed").size() == 1);
         CHECK(asked == 2);
         CHECK(f.called.empty());  // a refused token runs nothing
+    }
+
+    TEST_CASE("audit through a token: scoped to the token's user and its groups, not the presenter's") {
+        Fixture f;
+        ControlTarget t = f.target();
+        t.verify_token = [](const std::string&) -> Result<TokenUser> {
+            return TokenUser{"u1002", TokenAuth{"https://idp.example", "s-1", {"auditors"}}};
+        };
+        t.uid_of = [](const std::string& user) -> std::optional<std::uint32_t> {
+            if (user == "u1002") return 1002u;
+            return std::nullopt;
+        };
+        const Peer web{1001, 1001, 42, 5};  // jitgate-web presents it
+        CHECK(control_handle(t, web, R"({"id":9,"op":"audit","token":"x.y.z"})") ==
+              reply_ok(9, {{"count", 0}}));
+        REQUIRE(f.audit_caller);
+        CHECK(f.audit_caller->uid == 1002);
+        CHECK(f.audit_caller->user == "u1002");
+        REQUIRE(f.audit_caller->token);
+        CHECK(f.audit_caller->token->groups == std::vector<std::string>{"auditors"});
     }
 
     TEST_CASE("a status the store cannot give is an internal error, worded as a failed operation") {

@@ -19,7 +19,7 @@ TEST_SUITE("refusal budget") {
         for (std::uint32_t uid = 2000; uid < 2050; ++uid) counted += b.admit(uid, t0 + 1000) ? 0 : 1;
         CHECK(counted == 50);
         CHECK_FALSE(b.admit(1000, t0 + RefusalBudget::kWindowUs + 1));  // counted: the closing is pending
-        CHECK_FALSE(b.ended(t0 + RefusalBudget::kWindowUs - 1));      // the window has not ended
+        CHECK_FALSE(b.ended(t0 + RefusalBudget::kWindowUs - 1));        // the window has not ended
         auto c = b.ended(t0 + RefusalBudget::kWindowUs + 2);
         REQUIRE(c);
         CHECK(c->suppressed == 51);
@@ -31,7 +31,8 @@ TEST_SUITE("refusal budget") {
         const auto r = refusal_closing(*c);
         CHECK(r.at("type") == "auth_failed");
         CHECK(r.at("suppressed") == 51);
-        CHECK(r.at("reason").get<std::string>().find("51 more tokens were refused within 10 s") != std::string::npos);
+        CHECK(r.at("reason").get<std::string>().find("51 more tokens were refused within 10 s") !=
+              std::string::npos);
         CHECK(r.at("reason").get<std::string>().find("2000, 2001") != std::string::npos);
         CHECK(r.at("reason").get<std::string>().find("and others") != std::string::npos);
     }

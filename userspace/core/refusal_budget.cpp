@@ -50,9 +50,10 @@ nlohmann::json refusal_closing(const RefusalBudget::Closing& c) {
     return {{"type", "auth_failed"},
             {"auth", "oidc"},
             {"suppressed", c.suppressed},
-            {"reason", fmt::format("{} more tokens were refused within {} s, counted here rather than recorded one "
-                                   "by one (presented by uid {})",
-                                   c.suppressed, RefusalBudget::kWindowUs / 1000000, uids)}};
+            {"reason",
+             fmt::format("{} more tokens were refused within {} s, counted here rather than recorded one "
+                         "by one (presented by uid {})",
+                         c.suppressed, RefusalBudget::kWindowUs / 1000000, uids)}};
 }
 
 }  // namespace jg

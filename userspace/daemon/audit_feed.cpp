@@ -14,27 +14,26 @@ void ServerOutput::follow(int conn, std::int64_t id) {
     s_.follow(conn, id, [](std::int64_t i, std::uint64_t n) { return reply_dropped(i, n); });
 }
 
-std::string AuditFeed::query(const Peer& p, std::int64_t id, const AuditArgs& a) {
+std::string AuditFeed::query(const Peer& p, const Caller& c, std::int64_t id, const AuditArgs& a) {
     const AuditFilter& f = a.filter;
     const bool follow = a.follow;
     const std::int64_t limit = a.limit;
-    // Looked up now, never cached: a uid can be given to another account.
-    const std::string user = dir_.user_name(p.uid).value_or(std::to_string(p.uid));
-    const bool all = sees_all_(p.uid, user);
+    const std::string& user = c.user;  // looked up for this request: a uid can change hands
+    const bool all = sees_all_(c);
     if (follow)
-        if (auto why = too_many_streams(p.uid, all); !why.empty())
+        if (auto why = too_many_streams(c.uid, all); !why.empty())
             return reply_error(id, code::kRefused, why);
     // Reading history costs the daemon a scan of the log: a user who sees
     // only their own records gets a few scans a second.
     if (!all && limit > 0)
-        if (auto why = over_budget(p.uid); !why.empty()) return reply_error(id, code::kRefused, why);
-    auto keep = [&](const json& r) { return matches(f, r) && (all || belongs_to(r, p.uid, user)); };
+        if (auto why = over_budget(c.uid); !why.empty()) return reply_error(id, code::kRefused, why);
+    auto keep = [&](const json& r) { return matches(f, r) && (all || belongs_to(r, c.uid, user)); };
     bool more = false;
     std::string out;
     // A caller who sees only their own records scans less, and only lines
     // that name them are parsed.
     std::vector<std::string> hints;
-    if (!all) hints = {json_text(json(user)), fmt::format("\"uid\":{}", p.uid)};
+    if (!all) hints = {json_text(json(user)), fmt::format("\"uid\":{}", c.uid)};
     const std::size_t scan = all ? AuditLog::kMaxScanBytes : AuditLog::kMaxScanBytes / 4;
     bool newer = false;
     // Resuming after a seq: the oldest records after it; the stream follows
@@ -63,7 +62,7 @@ std::string AuditFeed::query(const Peer& p, std::int64_t id, const AuditArgs& a)
     out += reply_ok(id, result);
     if (following && out_) {
         out_->follow(p.conn, id);
-        followers_[p.conn] = Follower{id, f, all, p.uid, user};
+        followers_[p.conn] = Follower{id, f, all, c};
     }
     return out;
 }
@@ -71,7 +70,7 @@ std::string AuditFeed::query(const Peer& p, std::int64_t id, const AuditArgs& a)
 std::string AuditFeed::too_many_streams(std::uint32_t uid, bool all) const {
     std::size_t mine = 0, pool = 0;
     for (const auto& [conn, fl] : followers_) {
-        mine += fl.uid == uid ? 1 : 0;
+        mine += fl.who.uid == uid ? 1 : 0;
         pool += fl.all == all ? 1 : 0;
     }
     // Two pools: streams of those who see everything (root, auditors: the
@@ -114,22 +113,23 @@ void AuditFeed::set_output(FeedOutput* out) {
 void AuditFeed::on_record(const json& r) {
     if (!out_) return;
     for (const auto& [conn, fl] : followers_)
-        if (matches(fl.filter, r) && (fl.all || belongs_to(r, fl.uid, fl.user)))
+        if (matches(fl.filter, r) && (fl.all || belongs_to(r, fl.who.uid, fl.who.user)))
             out_->push(conn, reply_event(fl.id, r));
 }
 
 void AuditFeed::recheck_followers() {
     for (auto& [conn, fl] : followers_) {
         if (!fl.all) continue;
-        fl.all = sees_all_(fl.uid, fl.user);
+        fl.all = sees_all_(fl.who);
         if (!fl.all)
             log(fmt::format(
-                "uid {} is no longer an auditor: its audit stream now carries only its own records", fl.uid));
+                "uid {} is no longer an auditor: its audit stream now carries only its own records",
+                fl.who.uid));
     }
 }
 
 void AuditFeed::policy_changed() {
-    for (auto& [conn, fl] : followers_) fl.all = sees_all_(fl.uid, fl.user);
+    for (auto& [conn, fl] : followers_) fl.all = sees_all_(fl.who);
 }
 
 }  // namespace jg

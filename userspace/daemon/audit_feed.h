@@ -48,8 +48,9 @@ public:
     // already begun reads on: at most AuditLog::kMaxScanBytes / 4 more).
     static constexpr std::size_t kScanBytesPerSecond = 64u << 20;
 
-    // Whether uid (named user) may read every record (root, an auditor): asked each time.
-    using SeesAll = std::function<bool(std::uint32_t uid, const std::string& user)>;
+    // Whether the caller may read every record (root, an auditor; a token's
+    // user by the token's groups, not the host's): asked each time.
+    using SeesAll = std::function<bool(const Caller& c)>;
     AuditFeed(AuditLog& log, Directory& dir, Clock& clock, SeesAll sees_all)
         : log_(log), dir_(dir), clock_(clock), sees_all_(std::move(sees_all)) {}
 
@@ -57,7 +58,9 @@ public:
     // match the filters, oldest first, each as an event line; then the
     // result line; and, when following, every new matching record as it is
     // written.  Returns the reply lines.
-    std::string query(const Peer& p, std::int64_t id, const AuditArgs& args);
+    // `p`: the connection; `c`: who asks (a token's user, not the peer
+    // presenting the token).
+    std::string query(const Peer& p, const Caller& c, std::int64_t id, const AuditArgs& args);
 
     // The server streams go to; nullptr: none (before start, after stop,
     // which also forgets every follower).
@@ -81,8 +84,7 @@ private:
         std::int64_t id = 0;
         AuditFilter filter;
         bool all = false;  // root or an auditor: every record; else the caller's own
-        std::uint32_t uid = 0;
-        std::string user;
+        Caller who;        // as it asked (a token's groups with it)
     };
     // The refusal when `uid` may not open one more stream (`all`: one that
     // carries every record); empty when it may.

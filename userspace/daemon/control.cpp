@@ -92,10 +92,9 @@ const std::map<Op, Handler>& handlers() {
         {Op::Audit,
          [](T t, C c) -> Outcome {
              if (!t.audit.flush()) return std::string();  // the log failed: nobody is answered
-             // Scoped to the caller: a token's user, not the peer presenting it.
-             Peer as = c.peer;
-             as.uid = c.caller.uid;
-             return t.audit_stream(as, c.req.id, args<AuditArgs>(c));
+             // Scoped to the caller: a token's user (and its groups), not the
+             // peer presenting it.
+             return t.audit_stream(c.peer, c.caller, c.req.id, args<AuditArgs>(c));
          }},
         // A fleet's (design.md §7): reached here only on a single host.
         {Op::Confirm, [](T, C) -> Outcome { return not_fleet(); }},

@@ -35,7 +35,8 @@ struct ControlTarget {
     std::function<Result<json>()> metrics;
     // The audit stream's lines for peer p (history, the result line, and
     // following when asked).
-    std::function<std::string(const Peer& p, std::int64_t id, const AuditArgs& args)> audit_stream;
+    std::function<std::string(const Peer& p, const Caller& c, std::int64_t id, const AuditArgs& args)>
+        audit_stream;
     // In a fleet (design.md §7): the ledger's answer to an operation it
     // decides (request, approve, ..., nodes, confirm, policy_*); nothing for
     // the rest.  Unset on a single host: the fleet's own operations are

@@ -194,7 +194,9 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
         [this](std::uint32_t uid) { return name_now(uid); },
         [this](const Caller& c) { return scoped_status(parts(), c); },
         [this] { return metrics(parts()); },
-        [this](const Peer& peer, std::int64_t id, const AuditArgs& a) { return feed_->query(peer, id, a); },
+        [this](const Peer& peer, const Caller& c, std::int64_t id, const AuditArgs& a) {
+            return feed_->query(peer, c, id, a);
+        },
         fleet_ ? std::function<std::optional<Reply>(Op, const Caller&, const OpArgs&)>(
                      [this](Op op, const Caller& c, const OpArgs& a) { return fleet_->handle(op, c, a); })
                : nullptr,
@@ -389,9 +391,7 @@ Result<bool> Daemon::open_state() {
     if (!audit) return err(audit.error());
     audit_ = std::move(*audit);
     if (fleet_) fleet_->set_opened_head(audit_->head(), clock_.wall_us());
-    feed_.emplace(*audit_, dir_, clock_, [this](std::uint32_t uid, const std::string& user) {
-        return wf_->sees_all(Caller{uid, 0, user});
-    });
+    feed_.emplace(*audit_, dir_, clock_, [this](const Caller& c) { return wf_->sees_all(c); });
     records_.emplace(*audit_, dir_, clock_);
     sync_.emplace(*records_, [this](json fields) { record_tamper(std::move(fields)); });
     // Followers get each record written as it is, not its line parsed back.
