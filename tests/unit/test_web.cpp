@@ -1,6 +1,7 @@
 // jitgate-web's pure parts (userspace/web): escaping, CSRF, sessions, the
 // API's routes to socket operations, the caller's address behind proxies.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -145,16 +146,37 @@ TEST_CASE("web: sessions expire, are bounded and carry their own CSRF token") {
 TEST_CASE("web: a login finishes once, in the browser that began it, in time") {
     SessionStore st;
     const auto now = Clock::now();
-    PendingLogin p = st.begin_login("browser-1", now);
+    PendingLogin p = st.begin_login("browser-1", "198.51.100.7", now);
     CHECK_FALSE(st.finish_login(p.state, "browser-2", now));  // wrong browser: and the state is spent
     CHECK_FALSE(st.finish_login(p.state, "browser-1", now));
-    PendingLogin q = st.begin_login("browser-1", now);
+    PendingLogin q = st.begin_login("browser-1", "198.51.100.7", now);
     CHECK_FALSE(st.finish_login(q.state, "browser-1", now + kLoginTimeout + std::chrono::seconds(1)));
-    PendingLogin r = st.begin_login("browser-1", now);
+    PendingLogin r = st.begin_login("browser-1", "198.51.100.7", now);
     auto done = st.finish_login(r.state, "browser-1", now);
     REQUIRE(done);
     CHECK(done->nonce == r.nonce);
     CHECK(done->verifier != r.nonce);
+}
+
+TEST_CASE("web: a flood of sign-ins from one place pushes out only its own") {
+    SessionStore st;
+    const auto now = Clock::now();
+    PendingLogin mine = st.begin_login("browser-1", login_origin("198.51.100.7"), now);
+    // 20000 from one /64 (each address another): the table never holds more than 16 of theirs.
+    for (int i = 0; i < 20000; ++i)
+        st.begin_login("b", login_origin(fmt::format("2001:db8:0:1::{:x}", i + 1)),
+                       now + std::chrono::milliseconds(i));
+    CHECK(st.finish_login(mine.state, "browser-1", now + std::chrono::seconds(30)));
+    CHECK(login_origin("2001:db8:0:1::5") == "2001:db8:0:1::/64");
+    CHECK(login_origin("2001:db8:0:1:ffff::5") == "2001:db8:0:1::/64");
+    CHECK(login_origin("2001:db8:0:2::5") == "2001:db8:0:2::/64");
+    CHECK(login_origin("198.51.100.7") == "198.51.100.7");
+    // Many places at once, the table full: the oldest of the place holding the most goes first.
+    SessionStore full;
+    PendingLogin early = full.begin_login("browser-1", "203.0.113.1", now);
+    for (std::size_t i = 0; i < kMaxPendingLogins + 100; ++i)
+        full.begin_login("b", fmt::format("198.51.100.{}", i % 250), now + std::chrono::milliseconds(i));
+    CHECK(full.finish_login(early.state, "browser-1", now + std::chrono::seconds(30)));
 }
 
 TEST_CASE("web: cookies") {

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -188,6 +189,23 @@ def run(env, t):
             out.get("error", "") + "\n" + read_log(env, "web") + read_log(env, "idp"))
     print(f"browser: {time.monotonic() - t0:.1f} s; screenshots in {artifacts}")
     judge(env, t, steps, out, rid)
+    callback_error(env, t, web_port)
+
+
+def callback_error(env, t, web_port):
+    """The IdP's error on /auth/callback: an OAuth error code is shown, anybody's sentence is not."""
+    code = ("import sys,urllib.request,urllib.error\ntry:\n urllib.request.urlopen(sys.argv[1],timeout=10)\n"
+            "except urllib.error.HTTPError as e:\n print(e.code);print(e.read().decode())")
+    def page(error):
+        url = f"http://127.0.0.1:{web_port}/auth/callback?" + urllib.parse.urlencode({"error": error})
+        r = subprocess.run(in_ns(env, [PY, "-c", code, url]), capture_output=True, text=True, timeout=30)
+        return r.stdout
+    lie = "access_denied). Your session expired; sign in at https://evil.example ("
+    got = page(lie)
+    t.check("/auth/callback shows no sentence from its link", got.startswith("400") and "evil.example" not in got
+            and "refused the sign-in." in got, got[:400])
+    got = page("access_denied")
+    t.check("/auth/callback names an OAuth error code", "(access_denied)" in got, got[:400])
 
 
 def judge(env, t, steps, out, rid):

@@ -73,6 +73,15 @@ Result<json> web_call(const std::string& web_url, const std::string& op, const j
     if (!url) return err(url.error());
     auto token = usable_token(*url);
     if (auto* e = std::get_if<json>(&token)) return *e;
+    // cpp-httplib (Debian's, as jitgate-web is built) reads a header line of
+    // at most 8 KiB: a longer token would come back as a bare HTTP 400.
+    constexpr std::size_t kHeaderLine = 8192, kBearer = sizeof("Authorization: Bearer ") - 1;
+    if (const auto& tok = std::get<std::string>(token); tok.size() + kBearer + 2 > kHeaderLine)
+        return err(
+            fmt::format("your ID token is {} bytes, and jitgate-web reads an Authorization header of "
+                        "at most {} bytes: ask the identity provider's admin to put fewer claims in "
+                        "it (groups), or use jitgate on the host itself",
+                        tok.size(), kHeaderLine - 2));
     HttpBounds b;
     b.total_timeout_ms = reply_timeout_ms + 10000;  // jitgate-web waits for jitgated up to 30 s itself
     auto got = http_send(*url + "/api/v1/op",

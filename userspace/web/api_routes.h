@@ -13,6 +13,8 @@ namespace jg::web {
 using json = nlohmann::json;
 
 inline constexpr std::size_t kMaxApiBodyBytes = 16 * 1024;
+// Connections read at once (cpp-httplib's worker threads).
+inline constexpr std::size_t kWorkers = 64;
 
 struct ApiCall {
     std::string op;

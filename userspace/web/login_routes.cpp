@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "web/api_routes.h"
 #include "web/cookies.h"
 #include "web/daemon_link.h"
@@ -27,11 +29,13 @@ Result<bool> discovered(WebApp& app) {
 
 // GET /login: a new authorization code flow, bound to this browser by a
 // random login cookie (so a code from someone else's flow is refused).
-void start_login(httplib::Response& res, WebApp& app) {
+void start_login(const httplib::Request& req, httplib::Response& res, WebApp& app) {
     if (auto d = discovered(app); !d)
         return html(res, 502, sign_in_page("Sign-in is not available: " + d.error() + "."));
     const std::string binding = random_token();
-    PendingLogin login = app.sessions.begin_login(binding);
+    const auto from = caller_address(req, app);
+    if (!from) return html(res, 400, sign_in_page("Sign-in refused: " + from.error() + "."));
+    PendingLogin login = app.sessions.begin_login(binding, login_origin(*from));
     res.set_header("Set-Cookie",
                    set_cookie(kLoginCookie, binding,
                               std::chrono::duration_cast<std::chrono::seconds>(kLoginTimeout).count(),
@@ -44,10 +48,18 @@ void start_login(httplib::Response& res, WebApp& app) {
 // exchanged (PKCE verifier), the nonce checked, and jitgated asked whether
 // it accepts the token before a session exists.
 void finish_login(const httplib::Request& req, httplib::Response& res, WebApp& app) {
-    if (req.has_param("error"))
+    if (req.has_param("error")) {
+        // Shown only when it is an OAuth error code (RFC 6749: a few
+        // lowercase words): anyone can write this link, and any other text
+        // would be their sentence on our page.
+        const std::string code = req.get_param_value("error");
+        const bool a_code = !code.empty() && code.size() <= 64 &&
+                            std::all_of(code.begin(), code.end(),
+                                        [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '_'; });
         return html(res, 400,
-                    sign_in_page("The identity provider refused the sign-in (" +
-                                 req.get_param_value("error") + ")."));
+                    sign_in_page(a_code ? "The identity provider refused the sign-in (" + code + ")."
+                                        : std::string("The identity provider refused the sign-in.")));
+    }
     const std::string binding = cookie_value(req.get_header_value("Cookie"), kLoginCookie);
     auto login = app.sessions.finish_login(req.get_param_value("state"), binding);
     if (!login || req.get_param_value("code").empty())
@@ -76,7 +88,8 @@ void finish_login(const httplib::Request& req, httplib::Response& res, WebApp& a
 }  // namespace
 
 void add_login_routes(httplib::Server& srv, WebApp& app) {
-    srv.Get("/login", [&app](const httplib::Request&, httplib::Response& res) { start_login(res, app); });
+    srv.Get("/login",
+            [&app](const httplib::Request& req, httplib::Response& res) { start_login(req, res, app); });
     srv.Get("/auth/callback",
             [&app](const httplib::Request& req, httplib::Response& res) { finish_login(req, res, app); });
 }

@@ -42,6 +42,11 @@ int main(int argc, char** argv) {
         return 1;
     }
     srv->set_payload_max_length(jg::web::kMaxApiBodyBytes);
+    // One thread per connection being read: cpp-httplib's default of 8 let
+    // eight slow clients (a header line every few seconds) hold every one.
+    // More threads raise that bar; a proxy that buffers whole requests in
+    // front removes it (README: jitgate-web behind a proxy).
+    srv->new_task_queue = [] { return new httplib::ThreadPool(jg::web::kWorkers); };
     srv->set_read_timeout(10);
     srv->set_write_timeout(10);
     srv->set_keep_alive_max_count(100);

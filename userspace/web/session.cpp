@@ -1,6 +1,10 @@
 #include "web/session.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
+#include <map>
 
 #include "web/random.h"
 
@@ -20,7 +24,11 @@ void drop_oldest(Map& m) {
 
 void SessionStore::sweep(Clock::time_point now) {
     std::erase_if(sessions_, [&](const auto& kv) { return kv.second.expires <= now; });
-    std::erase_if(logins_, [&](const auto& kv) { return kv.second.expires <= now; });
+    for (auto it = logins_.begin(); it != logins_.end();) {
+        auto next = std::next(it);
+        if (it->second.expires <= now) drop_login(it);
+        it = next;
+    }
 }
 
 Session SessionStore::create(std::string id_token, std::string user, Clock::time_point token_expiry,
@@ -66,11 +74,44 @@ void SessionStore::remove(const std::string& id) {
     sessions_.erase(id);
 }
 
-PendingLogin SessionStore::begin_login(std::string binding, Clock::time_point now) {
-    PendingLogin p{random_token(), random_token(), random_token(), std::move(binding), now + kLoginTimeout};
+std::string login_origin(const std::string& address) {
+    in6_addr a{};
+    if (address.find(':') == std::string::npos || inet_pton(AF_INET6, address.c_str(), &a) != 1)
+        return address;
+    std::memset(a.s6_addr + 8, 0, 8);
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET6, &a, text, sizeof(text));
+    return std::string(text) + "/64";
+}
+
+void SessionStore::drop_login(std::map<std::string, PendingLogin>::iterator it) {
+    auto o = by_origin_.find(it->second.origin);
+    if (o != by_origin_.end()) {
+        o->second.erase({it->second.expires, it->first});
+        if (o->second.empty()) by_origin_.erase(o);
+    }
+    logins_.erase(it);
+}
+
+PendingLogin SessionStore::begin_login(std::string binding, std::string origin, Clock::time_point now) {
+    PendingLogin p{random_token(),     random_token(),      random_token(),
+                   std::move(binding), now + kLoginTimeout, std::move(origin)};
     std::lock_guard lock(mu_);
     sweep(now);
-    while (logins_.size() >= kMaxPendingLogins) drop_oldest(logins_);
+    // This client's own first, then (the table full) the oldest of whoever
+    // holds the most: a flood from a few places pushes out only its own.
+    auto drop_oldest_of = [&](const std::string& o) {
+        drop_login(logins_.find(by_origin_.at(o).begin()->second));
+    };
+    while (by_origin_.count(p.origin) && by_origin_[p.origin].size() >= kMaxLoginsPerOrigin)
+        drop_oldest_of(p.origin);
+    while (logins_.size() >= kMaxPendingLogins) {
+        auto most = std::max_element(by_origin_.begin(), by_origin_.end(), [](const auto& a, const auto& b) {
+            return a.second.size() < b.second.size();
+        });
+        drop_oldest_of(most->first);
+    }
+    by_origin_[p.origin].insert({p.expires, p.state});
     logins_[p.state] = p;
     return p;
 }
@@ -80,8 +121,8 @@ std::optional<PendingLogin> SessionStore::finish_login(const std::string& state,
     std::lock_guard lock(mu_);
     auto it = logins_.find(state);
     if (it == logins_.end()) return std::nullopt;
-    PendingLogin p = std::move(it->second);
-    logins_.erase(it);
+    PendingLogin p = it->second;
+    drop_login(it);
     if (p.expires <= now || !equal_constant_time(p.binding, binding)) return std::nullopt;
     return p;
 }

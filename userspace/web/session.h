@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -31,11 +32,20 @@ struct PendingLogin {
     std::string verifier;  // PKCE
     std::string binding;   // the login cookie of the browser that started it
     Clock::time_point expires;
+    std::string origin;  // the client's address (an IPv6 one as its /64): login_origin()
 };
 
 inline constexpr std::size_t kMaxSessions = 10000;
 inline constexpr std::size_t kMaxPendingLogins = 10000;
 inline constexpr std::chrono::minutes kLoginTimeout{10};
+// Sign-ins under way from one address (IPv6: one /64) at most: a client that
+// starts more pushes out its own oldest, never another's (a flood of GET
+// /login from one place would otherwise push out every real sign-in).
+inline constexpr std::size_t kMaxLoginsPerOrigin = 16;
+
+// The address a sign-in counts against: an IPv6 address as its /64 (one
+// sender owns all of it), anything else as given.
+std::string login_origin(const std::string& address);
 inline constexpr std::chrono::hours kMaxSessionLife{12};
 
 class SessionStore {
@@ -51,7 +61,8 @@ public:
     std::string take_notice(const std::string& id);
     void remove(const std::string& id);
 
-    PendingLogin begin_login(std::string binding, Clock::time_point now = Clock::now());
+    PendingLogin begin_login(std::string binding, std::string origin = {},
+                             Clock::time_point now = Clock::now());
     // The login with this state, once (removed), if it is live and was
     // started by the browser holding `binding`.
     std::optional<PendingLogin> finish_login(const std::string& state, const std::string& binding,
@@ -64,6 +75,9 @@ private:
     std::mutex mu_;
     std::map<std::string, Session> sessions_;
     std::map<std::string, PendingLogin> logins_;
+    // The same, by origin, oldest first: (expires, state).
+    std::map<std::string, std::set<std::pair<Clock::time_point, std::string>>> by_origin_;
+    void drop_login(std::map<std::string, PendingLogin>::iterator it);
 };
 
 }  // namespace jg::web
