@@ -258,6 +258,22 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     r.decided_by = by;
     if (auto put = store_.put_request(r); !put) return store_failed(op, put.error());
     if (auto done = store_.commit(); !done) return store_failed(op, done.error());
+    if (break_glass) {
+        // The loud one: nobody approved this, so someone reviews it
+        // afterwards.  It is its own decision (no request record came
+        // before it), so it is written before the grant takes effect: a
+        // kill after the map write must not leave a grant no record names.
+        json bg = base_event("break_glass", actor);
+        put_request_fields(bg, r);
+        bg.update({{"duration_s", duration_s},
+                   {"reason", g.reason},
+                   {"expires_at", rfc3339_us(g.expires_us)},
+                   {"grant_id", g.id}});
+        audit_.emit(bg);
+        if (!audit_.flush())
+            return Reply::fail(code::kInternal,
+                               "jitgated cannot write its audit log and is stopping: nothing was granted");
+    }
 
     // Persisted first; now the kernel.
     const auto kg = kernel_grant(g);
@@ -290,16 +306,6 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
         json ev = grant_event("revoke", *old, nullptr);
         ev["reason"] = fmt::format("replaced by grant {}", g.id);
         audit_.emit(ev);
-    }
-    if (break_glass) {
-        // The loud one: nobody approved this, so someone reviews it afterwards.
-        json bg = base_event("break_glass", actor);
-        put_request_fields(bg, r);
-        bg.update({{"duration_s", duration_s},
-                   {"reason", g.reason},
-                   {"expires_at", rfc3339_us(g.expires_us)},
-                   {"grant_id", g.id}});
-        audit_.emit(bg);
     }
     json ev = grant_event("grant", g, nullptr);
     ev.update({{"requester", g.user},
