@@ -227,6 +227,26 @@ TEST_SUITE("fleet agent") {
         CHECK(logged.size() == 3);
     }
 
+    TEST_CASE("many junk keys in one read: 100 records one by one, the rest counted in one") {
+        AgentNode n;
+        std::vector<std::string> said;
+        set_log_sink([&](std::string_view m) { said.emplace_back(m); });
+        Batch b{true, 50, {}, {}};
+        for (int i = 0; i < 1000; ++i)
+            b.puts.push_back(KeyValue{P + "/zz/" + std::to_string(i), "x", 40, 40, 1, 0});
+        n.agent.on_batch(b);
+        set_log_sink(nullptr);
+        const auto recs = n.audit.of("grant_rejected");
+        REQUIRE(recs.size() == 101);
+        CHECK(recs.back().at("suppressed") == 900);
+        CHECK(recs.back().at("reason").get<std::string>().find("900 more documents under the prefix") !=
+              std::string::npos);
+        CHECK(said.size() <= 102);
+        // The same keys at the next full read: each recorded already, nothing more.
+        n.agent.on_batch(b);
+        CHECK(n.audit.of("grant_rejected").size() == 101);
+    }
+
     TEST_CASE("a fleet policy that does not parse is refused; what is logged of it is escaped") {
         AgentNode n;
         std::vector<std::string> logged;

@@ -25,22 +25,6 @@ constexpr std::int64_t kAckRefreshUs = 30 * 1000000LL;
 constexpr std::int64_t kFirstReadUs = 3 * 1000000LL;
 // How far the deciding node's clock may be ahead of this one's.
 constexpr std::int64_t kClockSkewUs = 60 * 1000000LL;
-// Refused document versions remembered (one record each), at most.
-constexpr std::size_t kMaxRejectedRemembered = 4096;
-
-// A key as a person may read it: etcd keys are bytes, anyone with write
-// access to the prefix chose them.
-std::string printable_key(const std::string& key) {
-    std::string out;
-    for (unsigned char c : key.substr(0, 256)) {
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            out += char(c);
-        else
-            out += fmt::format("\\x{:02x}", c);
-    }
-    return out;
-}
-
 Labels labels_in(const json& j) {
     Labels l;
     if (!j.is_object() || !j.contains("labels") || !j["labels"].is_object()) return l;
@@ -72,26 +56,6 @@ std::optional<std::string> beyond_policy(const GrantRow& g, const PortPolicy& p,
 }
 
 }  // namespace
-
-void Agent::reject(const char* type, const KeyValue& kv, const std::string& why, const json* doc) {
-    if (rejected_.size() >= kMaxRejectedRemembered) rejected_.clear();  // bounded: a record may repeat
-    if (!rejected_.insert({kv.key, kv.mod_revision}).second) return;
-    ++rejected_count_;
-    ack_dirty_ = true;
-    // `why` may quote the document (a fleet policy's names): escaped for the log's readers.
-    log(fmt::format("fleet: ignored {} (revision {}): {}", printable_key(kv.key), kv.mod_revision,
-                    escape_terminal(why)));
-    json ev = {{"type", type},
-               {"key", printable_key(kv.key)},
-               {"revision", kv.mod_revision},
-               {"reason", fmt::format("not applied: {}", why)}};
-    // The signer the document names (anyone's text: printable or nothing).
-    if (doc && doc->is_object() && doc->value("signer", json()).is_string()) {
-        const std::string signer = (*doc)["signer"].get<std::string>();
-        ev["signer"] = valid_fleet_name(signer) ? signer : printable_key(signer.substr(0, 64));
-    }
-    audit_.emit(std::move(ev));
-}
 
 void Agent::node_info(const std::string& node, const std::string& kind, const KeyValue* kv) {
     NodeInfo& n = view_.nodes[node];
@@ -314,6 +278,7 @@ void Agent::on_batch(Batch& b) {
     // Names are looked up once per batch (a full read names thousands of
     // grants, mostly of a few users), and afresh for the next.
     uids_.clear();
+    batch_rejects_ = 0;
     // Left over only by a batch that threw: its addresses mean nothing now.
     checked_.clear();
     std::set<std::int64_t> dirty;
@@ -375,6 +340,7 @@ void Agent::on_batch(Batch& b) {
     }
     for (std::int64_t id : dirty) reconcile(id);
     deleted_.clear();
+    close_rejects();
     // Only what concerns the maps moves the ack: acks and registrations of
     // other nodes must not make every node write its own again.  Nor does
     // a batch read while what is held waits to be verified again.

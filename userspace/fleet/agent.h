@@ -125,8 +125,16 @@ private:
     void end_here(GrantRow& row, const std::string& state, const std::string& by, std::int64_t decided_us,
                   const std::string& reason = {});
     // A refused document, recorded once per (key, mod_revision) with the
-    // signer `doc` names, and counted (the ack's `rejected`).
+    // signer `doc` names, and counted (the ack's `rejected`); past
+    // kRejectsPerBatch in one batch, counted into close_rejects()'s record.
     void reject(const char* type, const KeyValue& kv, const std::string& why, const json* doc = nullptr);
+    // The batch's refusals not recorded one by one, as one record.
+    void close_rejects();
+    static constexpr int kRejectsPerBatch = 100;
+    static constexpr std::size_t kMaxRejectedRemembered = 4096;  // (key, revision) pairs
+    int batch_rejects_ = 0;
+    std::uint64_t batch_rejects_counted_ = 0;
+    std::vector<std::string> batch_rejects_keys_;  // the first few counted, for the record
     // Whether this node applied grant g as it is (and still holds it).
     bool applied_as(const GrantRow& g) const;
     void cut_strict_ports();

@@ -148,6 +148,17 @@ private:
 
 }  // namespace
 
+std::string printable_key(const std::string& key) {
+    std::string out;
+    for (unsigned char c : key.substr(0, 256)) {
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            out += char(c);
+        else
+            out += fmt::format("\\x{:02x}", c);
+    }
+    return out;
+}
+
 Result<json> parse_object(std::string_view text, const char* what) {
     if (text.size() > kMaxDocBytes)
         return err(fmt::format("the {} is larger than {} bytes", what, kMaxDocBytes));

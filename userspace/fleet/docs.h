@@ -59,6 +59,9 @@ Result<GrantDoc> parse_grant_doc(std::string_view text);
 Result<PolicyDoc> parse_policy_doc(std::string_view text);
 // The same from a document parsed already (to check its signature first).
 Result<json> parse_object(std::string_view text, const char* what);
+// A key as a person may read it (at most 256 bytes, the rest as \xNN):
+// etcd keys are bytes, and anyone with write access to the prefix chose them.
+std::string printable_key(const std::string& key);
 Result<RequestDoc> parse_request_json(const json& j);
 Result<GrantDoc> parse_grant_json(const json& j);
 Result<PolicyDoc> parse_policy_json(const json& j);
