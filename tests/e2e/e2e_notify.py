@@ -74,7 +74,7 @@ class Receiver:
                     return
                 if path == "/slow":
                     time.sleep(3)
-                if path == "/picky" and b"REFUSE-ME" in body:  # this message, never: 400
+                if path == "/stubborn" or (path == "/picky" and b"REFUSE-ME" in body):  # never: 400
                     self.send_response(400)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -169,6 +169,12 @@ give_up_after = "2s"
 name = "unreachable"
 url = "http://127.0.0.1:{closed_port()}/hook"
 types = ["request"]
+give_up_after = "2s"
+
+[[notify]]
+name = "stubborn"
+url = "{base}/stubborn"
+types = ["request", "notify_failed"]
 give_up_after = "2s"
 
 [[notify]]
@@ -326,6 +332,12 @@ def scenario(env, t, rx):
         t.check("slack: the escaped reason is cut to fit a field (2000 characters)",
                 big and all(len(x) <= 2000 for x in fields) and
                 any("&amp;&amp;" in x and x.endswith("\u2026") for x in fields), str([len(x) for x in fields]))
+    # A target that refuses everything with 400 (a wrong secret, say) took nothing: its lane
+    # waits (notify_failed once it gave up), passes nothing, and never feeds on its own records.
+    stub = failed("stubborn")
+    t.check("a target refusing every message waits: notify_failed, nothing passed, no loop",
+            stub and not any("passed" in f.get("error", "") for f in stub) and len(stub) <= 2,
+            str(stub))
     for r in (r1, r2):
         env.cli(env.appr, "deny", str(r.get("request_id")), "--reason", "done")
 

@@ -110,8 +110,10 @@ TEST_SUITE("audit history") {
         l.fill(4000);  // about 4 MiB
         bool newer = false, missing = false;
         // 1 MiB back from the end: seq 10 is not there; the oldest records in reach are given.
-        auto page = l.log->after(kAll, 10, 2, &newer, &missing, {}, 1u << 20);
+        std::uint64_t oldest = 0;
+        auto page = l.log->after(kAll, 10, 2, &newer, &missing, {}, 1u << 20, nullptr, &oldest);
         CHECK(missing);
+        CHECK(oldest == page.at(0).at("seq").get<std::uint64_t>());  // where the caller goes on
         REQUIRE(page.size() == 2);
         CHECK(page[0].at("seq").get<std::uint64_t>() > 3000);
         CHECK(page[1].at("seq").get<std::uint64_t>() == page[0].at("seq").get<std::uint64_t>() + 1);
@@ -139,6 +141,20 @@ TEST_SUITE("audit history") {
             CHECK(seqs(page) == std::vector<std::uint64_t>{after + 1, after + 2});
             CHECK_FALSE(missing);
         }
+    }
+
+    TEST_CASE("the scan's floor inside a line longer than 1 MiB: the record after it is still found") {
+        Log l;
+        l.fill(8);
+        const auto garbage_at = std::filesystem::file_size(l.dir.file("audit.jsonl"));
+        l.append_raw(std::string(1536 * 1024, 'z') + "\n");
+        l.fill(4);
+        const auto size = std::filesystem::file_size(l.dir.file("audit.jsonl"));
+        bool newer = false, missing = false;
+        // The floor 1000 bytes into the long line.
+        auto page = l.log->after(kAll, 8, 10, &newer, &missing, {}, size - (garbage_at + 1000));
+        CHECK_FALSE(missing);
+        CHECK(seqs(page) == std::vector<std::uint64_t>{9, 10, 11, 12});
     }
 
     TEST_CASE("callers who see only their own records share a budget of bytes read a second") {

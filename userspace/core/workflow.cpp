@@ -239,6 +239,25 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     if (!id) return store_failed(op, id.error());
     GrantRow g = new_grant(r, *id, duration_s);
     const bool break_glass = r.kind == kBreakGlass;
+    if (break_glass) {
+        // The loud one: nobody approved this, so someone reviews it
+        // afterwards.  It is its own decision (no request record came
+        // before it), so, as an approval's record, it is written before the
+        // grant is committed or takes effect: neither a kill nor a log that
+        // fails here leaves a grant that no record names.
+        json bg = base_event("break_glass", actor);
+        put_request_fields(bg, r);
+        bg.update({{"duration_s", duration_s},
+                   {"reason", g.reason},
+                   {"expires_at", rfc3339_us(g.expires_us)},
+                   {"grant_id", g.id}});
+        audit_.emit(bg);
+        if (!audit_.flush()) {
+            store_.abandon();
+            return Reply::fail(code::kInternal,
+                               "jitgated cannot write its audit log and is stopping: nothing was granted");
+        }
+    }
 
     // A new grant for the same principal and port replaces the old one; for a
     // remote source that is whoever holds the grant for that source.
@@ -258,22 +277,6 @@ Reply Workflow::grant_request(RequestRow& r, std::int64_t duration_s, const std:
     r.decided_by = by;
     if (auto put = store_.put_request(r); !put) return store_failed(op, put.error());
     if (auto done = store_.commit(); !done) return store_failed(op, done.error());
-    if (break_glass) {
-        // The loud one: nobody approved this, so someone reviews it
-        // afterwards.  It is its own decision (no request record came
-        // before it), so it is written before the grant takes effect: a
-        // kill after the map write must not leave a grant no record names.
-        json bg = base_event("break_glass", actor);
-        put_request_fields(bg, r);
-        bg.update({{"duration_s", duration_s},
-                   {"reason", g.reason},
-                   {"expires_at", rfc3339_us(g.expires_us)},
-                   {"grant_id", g.id}});
-        audit_.emit(bg);
-        if (!audit_.flush())
-            return Reply::fail(code::kInternal,
-                               "jitgated cannot write its audit log and is stopping: nothing was granted");
-    }
 
     // Persisted first; now the kernel.
     const auto kg = kernel_grant(g);

@@ -39,8 +39,10 @@ std::string AuditFeed::query(const Peer& p, const Caller& c, std::int64_t id, co
     // Resuming after a seq: the oldest records after it; the stream follows
     // only once nothing is left between them and now (else the caller asks again).
     std::size_t scanned = 0;
+    std::uint64_t oldest = 0;
     const auto history =
-        a.after_seq ? log_.after(keep, *a.after_seq, std::size_t(limit), &newer, &more, hints, scan, &scanned)
+        a.after_seq ? log_.after(keep, *a.after_seq, std::size_t(limit), &newer, &more, hints, scan, &scanned,
+                                 &oldest)
                     : log_.recent(keep, std::size_t(limit), f.since_us, &more, hints, scan, &scanned);
     if (!all) charge_scan(scanned);
     const bool following = follow && !newer;
@@ -49,11 +51,14 @@ std::string AuditFeed::query(const Peer& p, const Caller& c, std::int64_t id, co
     if (a.after_seq) {
         result["newer"] = newer;
         result["missing"] = more;
+        // Where the file's records begin again: a follower that recorded the
+        // gap goes on from there, not from the gap again.
+        if (more && oldest > 0) result["resume_after"] = oldest - 1;
         if (more)
             result["note"] = fmt::format(
                 "records after seq {} are further back than jitgated reads ({} MiB) or in a rotated "
                 "file; read them from the log files",
-                *a.after_seq, AuditLog::kMaxScanBytes >> 20);
+                *a.after_seq, scan >> 20);
     } else if (more)
         result["note"] = fmt::format(
             "older records are further back than this query reads ({} MiB); read "

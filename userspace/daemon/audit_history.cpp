@@ -119,11 +119,24 @@ std::optional<std::uint64_t> record_seq(const std::string& line, json* parsed = 
 // A line start at or after `pos` (pos itself when it is 0 or follows a
 // newline), and its line; false when there is none before `end`.
 bool line_from(int fd, off_t pos, off_t end, std::string& line, off_t& start, std::size_t& read) {
-    // From the byte before pos: the first line given then ends at pos-1 (or
-    // is the end of the line pos falls in), and the next starts a line.
-    LineReader r(fd, pos > 0 ? pos - 1 : 0, end);
-    bool got = r.next(line, start);
-    if (got && pos > 0) got = r.next(line, start);
+    // The first newline at or after pos-1 ends the line pos falls in; a
+    // line starts after it.  Found by a plain scan, however long that line.
+    off_t from = 0;
+    if (pos > 0) {
+        from = -1;
+        std::string buf;
+        for (off_t at = pos - 1; at < end && from < 0;) {
+            const off_t len = std::min<off_t>(end - at, kChunk);
+            buf.assign(std::size_t(len), '\0');
+            if (pread(fd, buf.data(), buf.size(), at) != len) return false;
+            read += std::size_t(len);
+            if (auto nl = buf.find('\n'); nl != std::string::npos) from = at + off_t(nl) + 1;
+            at += len;
+        }
+        if (from < 0) return false;
+    }
+    LineReader r(fd, from, end);
+    const bool got = r.next(line, start);
     read += r.bytes_read();
     return got;
 }
@@ -215,9 +228,10 @@ std::vector<json> AuditLog::recent(const std::function<bool(const json&)>& keep,
 std::vector<json> AuditLog::after(const std::function<bool(const json&)>& keep, std::uint64_t after,
                                   std::size_t limit, bool* newer, bool* missing,
                                   const std::vector<std::string>& hints, std::size_t max_scan,
-                                  std::size_t* scanned) const {
+                                  std::size_t* scanned, std::uint64_t* oldest) const {
     *newer = false;
     *missing = false;
+    if (oldest) *oldest = 0;
     if (scanned) *scanned = 0;
     std::vector<json> out;
     // Nothing sealed after it: nothing to read (a follower that is caught up).
@@ -253,6 +267,7 @@ std::vector<json> AuditLog::after(const std::function<bool(const json&)>& keep, 
         if (first) {
             first = false;
             if (*seq > after + 1) *missing = true;
+            if (oldest) *oldest = *seq;
         }
         if (*seq <= after || !keep(j)) continue;
         if (out.size() == limit) {

@@ -121,11 +121,12 @@ public:
     // *newer: more such records follow the last one given; *missing: the
     // file no longer holds the record right after `after` (further back than
     // max_scan, or before a rotation).  `hints` as for recent(); *scanned:
-    // the bytes read.
+    // the bytes read; *oldest: the seq of the first record read (where a
+    // caller told `missing` resumes).
     std::vector<json> after(const std::function<bool(const json&)>& keep, std::uint64_t after,
                             std::size_t limit, bool* newer, bool* missing,
                             const std::vector<std::string>& hints = {}, std::size_t max_scan = kMaxScanBytes,
-                            std::size_t* scanned = nullptr) const;
+                            std::size_t* scanned = nullptr, std::uint64_t* oldest = nullptr) const;
 
 private:
     AuditLog(Options o, Clock& clock) : o_(std::move(o)), clock_(clock) {}

@@ -50,6 +50,9 @@ struct Lane {
     std::uint64_t cursor = 0;  // the last record sent or passed over
     std::uint64_t generation = 0;
     Poster poster;  // used by the lane's own thread only
+    // The target took a message since this lane last passed one it refused
+    // (deliver): only then is a refusal the message's, not the target's.
+    bool may_pass = false;
 };
 
 struct Shared {
@@ -157,6 +160,7 @@ std::vector<json> catch_up(Shared& s, Lane& lane) {
     std::vector<json> got;
     bool newer = true, done = false;
     std::string missing;
+    std::uint64_t resume_after = 0;
     const json args = {{"after_seq", lane.cursor},
                        {"limit", kPage},
                        {"types", std::vector<std::string>(lane.t.types.begin(), lane.t.types.end())}};
@@ -172,7 +176,11 @@ std::vector<json> catch_up(Shared& s, Lane& lane) {
         }
         if (auto r = l.find("result"); r != l.end()) {
             newer = r->value("newer", true);
-            if (r->value("missing", false)) missing = r->value("note", "records after its seq are missing");
+            if (r->value("missing", false)) {
+                missing = r->value("note", "records after its seq are missing");
+                if (auto ra = r->find("resume_after"); ra != r->end() && ra->is_number_unsigned())
+                    resume_after = ra->get<std::uint64_t>();
+            }
             done = true;
             return false;
         }
@@ -189,6 +197,17 @@ std::vector<json> catch_up(Shared& s, Lane& lane) {
         if (!report_failure(s, lane, missing.substr(0, 240) + "; not delivered", 0, lane.cursor + 1)) {
             pause(s, 1000);
             return {};  // asked again: nothing is passed without a record
+        }
+        // Recorded once: the lane goes on where the log's records begin
+        // again (its state too), not back to the gap at the next catch-up.
+        if (resume_after > lane.cursor) {
+            {
+                std::lock_guard lg(lane.m);
+                lane.cursor = resume_after;
+            }
+            lane.st = {resume_after, wall_us()};
+            if (auto w = write_state(s.o.state_dir, lane.t.name, lane.st); !w)
+                say(fmt::format("{}: {}", lane.t.name, w.error()));
         }
     }
     std::lock_guard g(s.m);
@@ -236,6 +255,11 @@ constexpr int kMessageRefusals = 3;  // tries before such a record is given up
 // as notify_failed (it names the seq) and then passed: one record the
 // target will never take must not hold back every later one (a hostile
 // reason could otherwise stop a channel's break-glass alerts for good).
+// Only when the target took another message since the last such pass: a
+// target that refuses everything with 400 (a wrong secret) loses at most one
+// record and then waits, as for any failure, and delivers all once mended;
+// and never a notify_failed record of this very target (each pass writes
+// one: a lane that wants them would feed itself).
 bool deliver(Shared& s, Lane& lane, const json& r, std::int64_t& failing_since_ms, bool& reported) {
     const std::string id = std::to_string(seq_of(r));
     const std::string body = body_of(s, lane, r);
@@ -252,6 +276,7 @@ bool deliver(Shared& s, Lane& lane, const json& r, std::int64_t& failing_since_m
         limits.connect_timeout_ms = std::min<long>(limits.connect_timeout_ms, limits.total_timeout_ms);
         const PostOutcome out = lane.poster.post(lane.t.url, headers, body, limits);
         if (out.delivered) {
+            lane.may_pass = true;
             if (reported) say(fmt::format("{}: delivering again (seq {})", lane.t.name, id));
             failing_since_ms = 0;
             reported = false;
@@ -264,9 +289,12 @@ bool deliver(Shared& s, Lane& lane, const json& r, std::int64_t& failing_since_m
         }
         const std::int64_t failing_s = (now - failing_since_ms) / 1000;
         refusals = refuses_message(out.status) ? refusals + 1 : 0;
-        if (refusals >= kMessageRefusals &&
+        const bool own_failure =
+            r.value("type", "") == "notify_failed" && r.value("target", "") == lane.t.name;
+        if (refusals >= kMessageRefusals && lane.may_pass && !own_failure &&
             report_failure(s, lane, out.error + ": the receiver refuses this message; passed, not delivered",
                            failing_s, seq_of(r))) {
+            lane.may_pass = false;
             say(fmt::format("{}: seq {} refused {} times ({}): recorded as notify_failed and passed",
                             lane.t.name, id, refusals, out.error));
             failing_since_ms = 0;
