@@ -54,7 +54,7 @@ struct Fixture {
         REQUIRE(a.ok());
         log = std::move(*a);
         names.names = {{0, "root"}, {1000, "alice"}, {1001, "bob"}};
-        feed = std::make_unique<AuditFeed>(*log, names, clock,
+        feed = std::make_unique<AuditFeed>(*log, clock,
                                            [this](const Caller& c) { return auditors.count(c.uid) > 0; });
         feed->set_output(&out);
         log->wants_records = [this] { return feed->listening(); };

@@ -167,7 +167,7 @@ TEST_SUITE("audit history") {
         REQUIRE(allowed <= 4);  // under carol's own 5 a second
         FakeDirectory names;
         names.names = {{1000, "alice"}, {1001, "bob"}, {1002, "carol"}};
-        AuditFeed feed(*l.log, names, l.clock, [](const Caller& c) { return c.uid == 0; });
+        AuditFeed feed(*l.log, l.clock, [](const Caller& c) { return c.uid == 0; });
         auto ask = [&](std::uint32_t uid, json args) {
             const auto parsed = parse_as<AuditArgs>(args);
             REQUIRE(std::holds_alternative<AuditArgs>(parsed));

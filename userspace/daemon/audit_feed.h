@@ -51,8 +51,8 @@ public:
     // Whether the caller may read every record (root, an auditor; a token's
     // user by the token's groups, not the host's): asked each time.
     using SeesAll = std::function<bool(const Caller& c)>;
-    AuditFeed(AuditLog& log, Directory& dir, Clock& clock, SeesAll sees_all)
-        : log_(log), dir_(dir), clock_(clock), sees_all_(std::move(sees_all)) {}
+    AuditFeed(AuditLog& log, Clock& clock, SeesAll sees_all)
+        : log_(log), clock_(clock), sees_all_(std::move(sees_all)) {}
 
     // The "audit" operation: the recent records this caller may see that
     // match the filters, oldest first, each as an event line; then the
@@ -94,7 +94,6 @@ private:
     void charge_scan(std::size_t bytes);
 
     AuditLog& log_;
-    Directory& dir_;
     Clock& clock_;
     SeesAll sees_all_;
     FeedOutput* out_ = nullptr;

@@ -23,7 +23,6 @@
 #include "bpf/loader.h"
 #include "core/clock.h"
 #include "core/metrics.h"
-#include "core/refusal_budget.h"
 #include "core/workflow.h"
 #include "daemon/audit_feed.h"
 #include "daemon/audit_log.h"
@@ -36,7 +35,7 @@
 #include "daemon/startup.h"
 #include "daemon/status_report.h"
 #include "daemon/system.h"
-#include "identity/oidc_verifier.h"
+#include "daemon/token_gate.h"
 #include "util/log.h"
 
 namespace jg {
@@ -108,10 +107,6 @@ private:
     // first ends every connection no grant covers (start, reload): how many.
     std::size_t stray_cuts(bool run);
     void record_tamper(json fields);  // a tamper_detected record (with "reason"), also logged
-    // The token verifier of the policy's [identity.oidc], made anew (its
-    // keys fetched) when the table changed; none without one.
-    void use_oidc(const OidcSettings& s);
-    Result<TokenUser> verify_token(const std::string& token);
 
     DaemonOptions o_;
     std::string audit_dir_;
@@ -133,37 +128,9 @@ private:
     // A node of a fleet (design.md §7), or nothing on a single host.
     std::unique_ptr<FleetNode> fleet_;
     std::string node_name_;
-    std::unique_ptr<OidcVerifier> oidc_;
-    // Refused tokens recorded one by one up to a budget, the rest counted
-    // in a closing record (core/refusal_budget.h).
-    RefusalBudget refusals_;
-    bool record_refusal(std::uint32_t uid) {
-        close_refusals();
-        return refusals_.admit(uid, std::int64_t(clock_.boot_ns() / 1000));
-    }
-    void close_refusals() {
-        if (auto c = refusals_.ended(std::int64_t(clock_.boot_ns() / 1000)))
-            audit_->emit(refusal_closing(*c));
-    }
+    // ID tokens: their verifier and the budget of records of refused ones.
+    TokenGate tokens_{clock_};
 };
-
-void Daemon::use_oidc(const OidcSettings& s) {
-    if (!s.enabled()) {
-        oidc_.reset();
-        return;
-    }
-    if (oidc_ && oidc_->settings() == s) return;
-    oidc_ = std::make_unique<OidcVerifier>(s);
-    // Once now, bounded (identity/http_get.h), so the first token does not wait for it.
-    if (auto r = oidc_->refresh(); !r)
-        log(fmt::format("[identity.oidc]: {}; ID tokens are refused until the keys can be had", r.error()));
-}
-
-Result<TokenUser> Daemon::verify_token(const std::string& token) {
-    auto id = oidc_->verify(token, clock_.wall_us() / 1000000);
-    if (!id) return err(id.error());
-    return TokenUser{id->user, TokenAuth{id->issuer, id->subject, id->groups}};
-}
 
 Result<bool> Daemon::prepare_kernel(Kernel& k) {
     // Who may serve a port is in place before the port is protected.
@@ -201,9 +168,9 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
                      [this](Op op, const Caller& c, const OpArgs& a) { return fleet_->handle(op, c, a); })
                : nullptr,
         node_name_,
-        oidc_ ? std::function<Result<TokenUser>(const std::string&)>(
-                    [this](const std::string& token) { return verify_token(token); })
-              : nullptr,
+        tokens_.enabled() ? std::function<Result<TokenUser>(const std::string&)>(
+                                [this](const std::string& token) { return tokens_.verify(token); })
+                          : nullptr,
         [this](const std::string& user) { return dir_.uid_of(user); },
         [this](const json& r) {
             json last = r;
@@ -211,7 +178,7 @@ std::string Daemon::handle(const Peer& p, const std::string& line) {
             if (notify_failures_.size() < 256 || notify_failures_.count(r.value("target", "")))
                 notify_failures_[r.value("target", "")] = std::move(last);
         },
-        [this](std::uint32_t uid) { return record_refusal(uid); }};
+        [this](std::uint32_t uid) { return tokens_.record_refusal(uid, *audit_); }};
     return control_handle(t, p, line);
 }
 
@@ -250,7 +217,7 @@ void Daemon::tick() {
     sync_->refresh_bloom();
     if (fleet_) fleet_->tick();
     report_lost();
-    close_refusals();
+    tokens_.close_refusals(*audit_);
     if (auto why = audit_->check_file(); !why.empty()) record_tamper({{"reason", "audit log: " + why}});
     audit_->sync();
     // What is written and synced is what the fleet witnesses (design.md §7.3).
@@ -342,7 +309,7 @@ bool Daemon::adopt(std::shared_ptr<const Policy> p, const std::string& source) {
     }
     policy_ = p;
     wf_->set_policy(p);
-    use_oidc(p->oidc);
+    tokens_.use(p->oidc);
     // Who may read everything follows the new policy, for open streams too.
     feed_->policy_changed();
 
@@ -391,7 +358,7 @@ Result<bool> Daemon::open_state() {
     if (!audit) return err(audit.error());
     audit_ = std::move(*audit);
     if (fleet_) fleet_->set_opened_head(audit_->head(), clock_.wall_us());
-    feed_.emplace(*audit_, dir_, clock_, [this](const Caller& c) { return wf_->sees_all(c); });
+    feed_.emplace(*audit_, clock_, [this](const Caller& c) { return wf_->sees_all(c); });
     records_.emplace(*audit_, dir_, clock_);
     sync_.emplace(*records_, [this](json fields) { record_tamper(std::move(fields)); });
     // Followers get each record written as it is, not its line parsed back.
@@ -411,7 +378,7 @@ void Daemon::start_workflow() {
     wf_->set_space_check([this] {
         return low_space({o_.state_dir, audit_dir_}, policy_->daemon.limits.min_free_mb);
     });
-    use_oidc(policy_->oidc);
+    tokens_.use(policy_->oidc);
     record_start(*audit_, cgroup_, policy_->ports.size(), o_.config);
     for (const auto& why : audit_->problems()) record_tamper({{"reason", "audit log: " + why}});
 }
